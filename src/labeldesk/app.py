@@ -1,0 +1,109 @@
+"""Explicit wiring, in one place: engine → services → dispatcher → transports."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from dataclasses import dataclass, field
+
+import grpc
+import uvicorn
+from starlette.applications import Starlette
+
+from labeldesk.services.apps import AppsService
+from labeldesk.services.auth import Authenticator
+from labeldesk.services.concepts import ConceptsService
+from labeldesk.services.datasets import DatasetsService
+from labeldesk.services.dispatch import Dispatcher
+from labeldesk.services.inputs import InputsService
+from labeldesk.services.searches import SearchesService
+from labeldesk.storage.engine import Database
+from labeldesk.storage.migrate import migrate
+from labeldesk.transport.grpc.server import make_grpc_server
+from labeldesk.transport.rest.app import make_rest_app
+
+log = logging.getLogger("labeldesk")
+
+
+def build_services() -> list[object]:
+    return [AppsService(), ConceptsService(), InputsService(), DatasetsService(), SearchesService()]
+
+
+@dataclass
+class Labeldesk:
+    db: Database
+    dispatcher: Dispatcher
+    rest: Starlette
+
+
+def build(database_url: str, run_migrations: bool = True) -> Labeldesk:
+    db = Database(database_url)
+    if run_migrations:
+        migrate(db)
+    dispatcher = Dispatcher(db, build_services(), Authenticator())
+    return Labeldesk(db=db, dispatcher=dispatcher, rest=make_rest_app(dispatcher))
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        raise OSError(f"cannot listen for HTTP on {host}:{port}: {e.strerror}") from e
+    sock.listen(2048)
+    return sock
+
+
+@dataclass
+class RunningServer:
+    """Both transports of one process, started in background threads (used by serve and tests)."""
+
+    app: Labeldesk
+    host: str
+    http_port: int
+    grpc_port: int
+    _http: uvicorn.Server | None = None
+    _grpc: grpc.Server | None = None
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.http_port}"
+
+    def start(self) -> RunningServer:
+        self._grpc, self.grpc_port = make_grpc_server(self.app.dispatcher, self.host, self.grpc_port)
+        self._grpc.start()
+        sock = _listen(self.host, self.http_port)
+        self.http_port = sock.getsockname()[1]
+        config = uvicorn.Config(self.app.rest, log_level="warning", access_log=False, lifespan="off")
+        self._http = uvicorn.Server(config)
+        thread = threading.Thread(target=self._http.run, kwargs={"sockets": [sock]}, daemon=True, name="http")
+        thread.start()
+        self._threads.append(thread)
+        while not self._http.started:
+            if not thread.is_alive():
+                raise RuntimeError("the HTTP server failed to start")
+            thread.join(0.01)
+        return self
+
+    def wait(self) -> None:
+        for t in self._threads:
+            while t.is_alive():
+                t.join(0.5)
+
+    def stop(self) -> None:
+        if self._http is not None:
+            self._http.should_exit = True
+        if self._grpc is not None:
+            self._grpc.stop(grace=2).wait()
+        for t in self._threads:
+            t.join(5)
+        self.app.db.dispose()
+
+
+def start_server(database_url: str, host: str = "127.0.0.1", http_port: int = 8080, grpc_port: int = 18080) -> RunningServer:
+    return RunningServer(build(database_url), host, http_port, grpc_port).start()

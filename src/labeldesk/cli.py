@@ -1,0 +1,207 @@
+"""The ``labeldesk`` command. Keys and tokens are the only thing printed on stdout, so
+``KEY=$(labeldesk users create alice)`` works; every message goes to stderr."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from collections.abc import Callable
+from functools import wraps
+from types import FrameType
+from typing import Any, TypeVar
+
+import click
+
+from labeldesk.domain import errors
+from labeldesk.services import admin
+from labeldesk.storage.engine import Database, resolve_url
+from labeldesk.storage.migrate import migrate
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+database_option = click.option(
+    "--database-url",
+    default=None,
+    metavar="URL",
+    help="SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db "
+    "(default: $LABELDESK_DATABASE_URL, else sqlite:///./labeldesk.db)",
+)
+
+
+def say(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def friendly_errors(fn: F) -> F:
+    """Turn an ApiError or a connection failure into one line on stderr and exit status 1."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except errors.ApiError as e:
+            say(f"error: {e.description}" + (f" ({e.details})" if e.details else ""))
+            sys.exit(1)
+        except OSError as e:
+            say(f"error: {e}")
+            sys.exit(1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def open_db(database_url: str | None) -> Database:
+    db = Database(resolve_url(database_url))
+    migrate(db)
+    return db
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="labeldesk")
+def main() -> None:
+    """labeldesk: a labeling-task server that speaks the Clarifai v2 API (REST and gRPC)."""
+
+
+@main.command()
+@database_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
+@click.option("--http-port", default=8080, show_default=True, type=int, help="REST/JSON port")
+@click.option("--grpc-port", default=18080, show_default=True, type=int, help="gRPC port")
+@friendly_errors
+def serve(database_url: str | None, host: str, http_port: int, grpc_port: int) -> None:
+    """Run the server (migrations are applied first)."""
+    _serve(resolve_url(database_url), host, http_port, grpc_port)
+
+
+def _serve(url: str, host: str, http_port: int, grpc_port: int, banner: str = "") -> None:
+    from labeldesk.app import start_server
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    server = start_server(url, host, http_port, grpc_port)
+    say(f"labeldesk listening: REST http://{host}:{server.http_port}  gRPC {host}:{server.grpc_port}  ({_safe(url)})")
+    if banner:
+        say(banner)
+
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        say("stopping…")
+        server.stop()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    server.wait()
+
+
+def _safe(url: str) -> str:
+    """The database URL without its password, for logs."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        return f"{scheme}://{creds.split(':')[0]}:***@{host}" if ":" in creds else url
+    return url
+
+
+@main.command()
+@database_option
+@friendly_errors
+def migrate_cmd(database_url: str | None) -> None:
+    """Create or upgrade the database schema."""
+    db = Database(resolve_url(database_url))
+    say(f"schema {migrate(db)}: {_safe(db.url)}")
+
+
+migrate_cmd.name = "migrate"
+
+
+@main.command()
+@database_option
+@click.option("--user-id", required=True, help="the user to create (or reuse)")
+@click.option("--app-id", default=None, help="an app to create for the user")
+@friendly_errors
+def init(database_url: str | None, user_id: str, app_id: str | None) -> None:
+    """Create a user (and an app); print a personal access token."""
+    db = open_db(database_url)
+    token = admin.ensure_user(db, user_id)
+    if app_id:
+        admin.ensure_app(db, user_id, app_id)
+        say(f"app '{app_id}' of user '{user_id}' is ready")
+    click.echo(token)
+
+
+@main.group()
+def users() -> None:
+    """Manage users."""
+
+
+@users.command("create")
+@click.argument("user_id")
+@click.option("--email", default=None, help="the user's email (used by the staged-workflow API)")
+@database_option
+@friendly_errors
+def users_create(user_id: str, email: str | None, database_url: str | None) -> None:
+    """Create USER_ID; print their personal access token."""
+    db = open_db(database_url)
+    click.echo(admin.create_user(db, user_id, email))
+    say(f"user '{user_id}' created; the line above is their personal access token")
+
+
+@main.group()
+def apps() -> None:
+    """Manage apps."""
+
+
+@apps.command("create")
+@click.argument("user_id")
+@click.argument("app_id")
+@database_option
+@friendly_errors
+def apps_create(user_id: str, app_id: str, database_url: str | None) -> None:
+    """Create APP_ID owned by USER_ID."""
+    admin.create_app(open_db(database_url), user_id, app_id)
+    say(f"app '{app_id}' of user '{user_id}' created")
+
+
+@main.group()
+def keys() -> None:
+    """Manage app keys."""
+
+
+@keys.command("create")
+@click.argument("user_id")
+@click.argument("app_id")
+@click.option("--scopes", multiple=True, help="Clarifai scopes such as Inputs:Add (repeatable; default All)")
+@database_option
+@friendly_errors
+def keys_create(user_id: str, app_id: str, scopes: tuple[str, ...], database_url: str | None) -> None:
+    """Create an API key for APP_ID of USER_ID; print it."""
+    click.echo(admin.create_app_key(open_db(database_url), user_id, app_id, scopes or ("All",)))
+
+
+@main.command()
+@click.option("--database-url", default="sqlite:///./labeldesk-demo.db", show_default=True, metavar="URL")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--http-port", default=8080, show_default=True, type=int)
+@click.option("--grpc-port", default=18080, show_default=True, type=int)
+@click.option("--no-serve", is_flag=True, help="only create the demo data and print the key")
+@friendly_errors
+def demo(database_url: str, host: str, http_port: int, grpc_port: int, no_serve: bool) -> None:
+    """Create a demo app with concepts and inputs, print its key, and serve it."""
+    from labeldesk.demo import seed_demo
+
+    db = open_db(database_url)
+    key = seed_demo(db)
+    db.dispose()
+    click.echo(key)
+    banner = (
+        f"\ndemo app 'demo' of user 'demo' is ready; its API key is printed on stdout. Try:\n"
+        f"  export KEY={key}\n"
+        f"  curl -H \"Authorization: Key $KEY\" http://{host}:{http_port}/v2/inputs\n"
+        f"  curl -H \"Authorization: Key $KEY\" http://{host}:{http_port}/v2/concepts\n"
+    )
+    if no_serve:
+        say(banner)
+        return
+    _serve(database_url, host, http_port, grpc_port, banner)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

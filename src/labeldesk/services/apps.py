@@ -1,0 +1,262 @@
+"""Apps, keys, collaborators and users: PostApps, GetApp, ListApps, PostKeys, ListKeys,
+PostCollaborators, ListCollaborators, DeleteCollaborators ..."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from clarifai_grpc.grpc.api.status import status_pb2
+from clarifai_grpc.grpc.api import resources_pb2, service_pb2
+from sqlalchemy import Connection, Row
+
+from labeldesk.domain import errors
+from labeldesk.services.auth import APP_KEY, PAT
+from labeldesk.services.common import check_id, dict_to_struct, page_of, require_unique, struct_to_dict, timestamp
+from labeldesk.services.context import RequestContext
+from labeldesk.services.dispatch import user_level
+from labeldesk.storage.repos import accounts
+
+
+def app_proto(row: Row[Any]) -> resources_pb2.App:
+    app = resources_pb2.App(
+        id=row.id,
+        name=row.name or row.id,
+        user_id=row.user_id,
+        description=row.description,
+        default_language=row.default_language,
+        sample_ms=row.sample_ms,
+        created_at=timestamp(row.created_at),
+        modified_at=timestamp(row.modified_at),
+    )
+    dict_to_struct(row.metadata, app.metadata)
+    return app
+
+
+def _owner(ctx: RequestContext, user_id: str) -> str:
+    """The user a user-level call acts for: only the caller themself ('me' or their id)."""
+    if user_id in ("", "me", ctx.caller_id):
+        return ctx.caller_id
+    raise errors.ApiError(
+        errors.DOES_NOT_EXIST,
+        f"you ('{ctx.caller_id}') cannot act for user '{user_id}'",
+        "use 'me' or your own user id in user_app_id.user_id",
+    )
+
+
+class AppsService:
+    @user_level
+    def post_apps(
+        self, conn: Connection, ctx: RequestContext, req: service_pb2.PostAppsRequest
+    ) -> service_pb2.MultiAppResponse:
+        if ctx.key_kind == APP_KEY:
+            raise errors.ApiError(
+                errors.INSUFFICIENT_SCOPES, "app keys cannot create apps", "use a personal access token"
+            )
+        owner = _owner(ctx, req.user_app_id.user_id)
+        if not req.apps:
+            raise errors.invalid("apps: give at least one app to create")
+        ids = [check_id("app", a.id, f"apps[{i}].id") for i, a in enumerate(req.apps)]
+        require_unique("app", ids, "apps")
+        out = service_pb2.MultiAppResponse()
+        for app, app_id in zip(req.apps, ids):
+            pk = accounts.insert_app(
+                conn,
+                owner,
+                app_id,
+                name=app.name or app_id,
+                description=app.description,
+                default_language=app.default_language or "en",
+                sample_ms=app.sample_ms,
+                metadata=struct_to_dict(app.metadata),
+            )
+            out.apps.append(app_proto(accounts.get_app_by_pk(conn, pk)))
+        return out
+
+    def get_app(
+        self, conn: Connection, ctx: RequestContext, req: service_pb2.GetAppRequest
+    ) -> service_pb2.SingleAppResponse:
+        return service_pb2.SingleAppResponse(app=app_proto(accounts.get_app_by_pk(conn, ctx.require_app().pk)))
+
+    @user_level
+    def list_apps(
+        self, conn: Connection, ctx: RequestContext, req: service_pb2.ListAppsRequest
+    ) -> service_pb2.MultiAppResponse:
+        if ctx.app is not None and ctx.key_kind == APP_KEY:
+            return service_pb2.MultiAppResponse(apps=[app_proto(accounts.get_app_by_pk(conn, ctx.app.pk))])
+        owner = _owner(ctx, req.user_app_id.user_id)
+        page = page_of(req.page, req.per_page)
+        rows = accounts.apps_of(conn, owner, page.offset, page.per_page)
+        return service_pb2.MultiAppResponse(apps=[app_proto(r) for r in rows])
+
+    def patch_apps(
+        self, conn: Connection, ctx: RequestContext, req: service_pb2.PatchAppsRequest
+    ) -> service_pb2.MultiAppResponse:
+        app = ctx.require_app()
+        _only_owner(ctx, "change an app")
+        out = service_pb2.MultiAppResponse()
+        for a in req.apps:
+            if a.id and a.id != app.id:
+                raise errors.invalid(f"apps: '{a.id}' is not the app of this request ('{app.id}')")
+            values: dict[str, Any] = {}
+            if a.name:
+                values["name"] = a.name
+            if a.description:
+                values["description"] = a.description
+            if a.metadata.fields:
+                values["metadata"] = struct_to_dict(a.metadata)
+            accounts.update_app(conn, app.pk, **values)
+            out.apps.append(app_proto(accounts.get_app_by_pk(conn, app.pk)))
+        return out
+
+    def delete_app(
+        self, conn: Connection, ctx: RequestContext, req: service_pb2.DeleteAppRequest
+    ) -> status_pb2.BaseResponse:
+        _only_owner(ctx, "delete an app")
+        accounts.delete_app(conn, ctx.require_app().pk)
+        return status_pb2.BaseResponse()
+
+    # --- keys -----------------------------------------------------------------------------
+
+    @user_level
+    def post_keys(
+        self, conn: Connection, ctx: RequestContext, req: service_pb2.PostKeysRequest
+    ) -> service_pb2.MultiKeyResponse:
+        if ctx.key_kind == APP_KEY:
+            raise errors.ApiError(
+                errors.INSUFFICIENT_SCOPES, "app keys cannot create keys", "use a personal access token"
+            )
+        owner = _owner(ctx, req.user_app_id.user_id)
+        if not req.keys:
+            raise errors.invalid("keys: give at least one key to create")
+        out = service_pb2.MultiKeyResponse()
+        for i, k in enumerate(req.keys):
+            kind = PAT if k.type in ("personal_access_token", "pat") else APP_KEY
+            app_pk: int | None = None
+            if kind == APP_KEY:
+                if len(k.apps) != 1:
+                    raise errors.invalid(
+                        f"keys[{i}].apps: an app key belongs to exactly one app; name it in apps[0].id",
+                        "or set type 'personal_access_token' for a key that works on all your apps",
+                    )
+                app_row = accounts.get_app(conn, k.apps[0].user_id or owner, k.apps[0].id)
+                if app_row is None or app_row.user_id != owner:
+                    raise errors.not_found("app", k.apps[0].id)
+                app_pk = app_row.pk
+            token = accounts.insert_key(
+                conn, owner, kind, app_pk, list(k.scopes) or ["All"], k.description
+            )
+            out.keys.append(
+                resources_pb2.Key(id=token, type=kind, description=k.description, scopes=list(k.scopes) or ["All"],
+                                  apps=list(k.apps))
+            )
+        return out
+
+    @user_level
+    def list_keys(
+        self, conn: Connection, ctx: RequestContext, req: service_pb2.ListKeysRequest
+    ) -> service_pb2.MultiKeyResponse:
+        owner = _owner(ctx, req.user_app_id.user_id)
+        page = page_of(req.page, req.per_page)
+        rows = accounts.list_keys(conn, owner)[page.offset : page.offset + page.per_page]
+        out = service_pb2.MultiKeyResponse()
+        for r in rows:
+            key = out.keys.add(id=r.id, type=r.kind, description=r.description, scopes=r.scopes,
+                               created_at=timestamp(r.created_at))
+            if r.app_id:
+                key.apps.add(id=r.app_id, user_id=owner)
+        return out
+
+    @user_level
+    def delete_key(
+        self, conn: Connection, ctx: RequestContext, req: service_pb2.DeleteKeyRequest
+    ) -> status_pb2.BaseResponse:
+        owner = _owner(ctx, req.user_app_id.user_id)
+        if not accounts.delete_key(conn, owner, req.key_id):
+            raise errors.not_found("key", req.key_id[:6] + "…")
+        return status_pb2.BaseResponse()
+
+    # --- collaborators --------------------------------------------------------------------
+
+    def post_collaborators(
+        self, conn: Connection, ctx: RequestContext, req: service_pb2.PostCollaboratorsRequest
+    ) -> service_pb2.MultiCollaboratorsResponse:
+        app = ctx.require_app()
+        _only_owner(ctx, "add collaborators")
+        if not req.collaborators:
+            raise errors.invalid("collaborators: give at least one collaborator (user.id or user.primary_email)")
+        user_ids = [self._collaborator_user(conn, i, c) for i, c in enumerate(req.collaborators)]
+        require_unique("user", user_ids, "collaborators")
+        existing = accounts.members(conn, app.pk, app.owner_id)
+        for i, uid in enumerate(user_ids):
+            if uid in existing:
+                what = "the app owner" if uid == app.owner_id else "already a collaborator"
+                raise errors.ApiError(errors.DUPLICATE_KEY, f"collaborators[{i}]: user '{uid}' is {what}")
+        for c, uid in zip(req.collaborators, user_ids):
+            accounts.insert_collaborator(conn, app.pk, c.id or uid, uid, list(c.scopes) or ["All"])
+        rows = [r for r in accounts.collaborators_of(conn, app.pk) if r.user_id in set(user_ids)]
+        return service_pb2.MultiCollaboratorsResponse(collaborators=[_collab_proto(r, app.id, app.owner_id) for r in rows])
+
+    def _collaborator_user(self, conn: Connection, i: int, c: resources_pb2.Collaborator) -> str:
+        if c.user.id:
+            if accounts.get_user(conn, c.user.id) is None:
+                raise errors.ApiError(errors.DOES_NOT_EXIST, f"collaborators[{i}].user.id: user '{c.user.id}' does not exist",
+                                      "create the user first: labeldesk users create ID")
+            return c.user.id
+        if c.user.primary_email:
+            row = accounts.get_user_by_email(conn, c.user.primary_email)
+            if row is None:
+                raise errors.ApiError(errors.DOES_NOT_EXIST,
+                                      f"collaborators[{i}].user.primary_email: no user has email '{c.user.primary_email}'")
+            return str(row.id)
+        raise errors.invalid(f"collaborators[{i}]: set user.id or user.primary_email")
+
+    def list_collaborators(
+        self, conn: Connection, ctx: RequestContext, req: service_pb2.ListCollaboratorsRequest
+    ) -> service_pb2.MultiCollaboratorsResponse:
+        app = ctx.require_app()
+        page = page_of(req.page, req.per_page)
+        rows = accounts.collaborators_of(conn, app.pk, page.offset, page.per_page)
+        owner_row = accounts.get_user(conn, app.owner_id)
+        return service_pb2.MultiCollaboratorsResponse(
+            collaborators=[_collab_proto(r, app.id, app.owner_id) for r in rows],
+            app_owner=resources_pb2.User(id=app.owner_id, primary_email=(owner_row.email or "") if owner_row else ""),
+        )
+
+    def delete_collaborators(
+        self, conn: Connection, ctx: RequestContext, req: service_pb2.DeleteCollaboratorsRequest
+    ) -> status_pb2.BaseResponse:
+        app = ctx.require_app()
+        _only_owner(ctx, "remove collaborators")
+        by_id = {r.id: r.user_id for r in accounts.collaborators_of(conn, app.pk)}
+        by_email = {(r.email or "").lower(): r.user_id for r in accounts.collaborators_of(conn, app.pk) if r.email}
+        user_ids: list[str] = []
+        for cid in req.collaborator_ids:
+            uid = by_id.get(cid) or (cid if cid in by_id.values() else None)
+            if uid is None:
+                raise errors.not_found("collaborator", cid)
+            user_ids.append(uid)
+        for email in req.user_emails:
+            if email.lower() not in by_email:
+                raise errors.not_found("collaborator with email", email)
+            user_ids.append(by_email[email.lower()])
+        if not user_ids:
+            raise errors.invalid("give collaborator_ids or user_emails of the collaborators to remove")
+        accounts.delete_collaborators(conn, app.pk, user_ids)
+        return status_pb2.BaseResponse()
+
+
+def _collab_proto(r: Row[Any], app_id: str, owner_id: str) -> resources_pb2.Collaborator:
+    return resources_pb2.Collaborator(
+        id=r.id,
+        app=resources_pb2.App(id=app_id, user_id=owner_id),
+        user=resources_pb2.User(id=r.user_id, primary_email=r.email or ""),
+        scopes=list(r.scopes or []),
+        created_at=timestamp(r.created_at),
+    )
+
+
+def _only_owner(ctx: RequestContext, what: str) -> None:
+    if not ctx.is_owner:
+        raise errors.ApiError(
+            errors.INSUFFICIENT_SCOPES, f"only the app owner may {what}", f"you are '{ctx.caller_id}', a collaborator"
+        )

@@ -1,0 +1,89 @@
+"""Small helpers every service shares: ids, time, pagination, proto <-> JSON for Struct fields."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+
+from google.protobuf import json_format, struct_pb2, timestamp_pb2
+
+from labeldesk.domain import errors
+from labeldesk.storage.clock import utcnow as now
+
+T = TypeVar("T")
+
+ID_RE = re.compile(r"^[A-Za-z0-9_\-.:@]{1,128}$")
+MAX_PER_PAGE = 1000
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def check_id(kind: str, value: str, where: str = "id") -> str:
+    """Validate a client-supplied id; generate one when it is empty."""
+    if not value:
+        return new_id()
+    if not ID_RE.match(value):
+        raise errors.invalid(
+            f"{where}: '{value[:60]}' is not a valid {kind} id",
+            "ids are 1-128 characters of letters, digits and _ - . : @",
+        )
+    return value
+
+
+def require_unique(kind: str, ids: Sequence[str], where: str = "ids") -> None:
+    seen: set[str] = set()
+    for i in ids:
+        if i in seen:
+            raise errors.invalid(f"{where}: {kind} id '{i}' appears more than once in the request")
+        seen.add(i)
+
+
+def timestamp(dt: datetime | None) -> timestamp_pb2.Timestamp:
+    ts = timestamp_pb2.Timestamp()
+    if dt is not None:
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=timezone.utc)
+        ts.FromDatetime(dt)
+    return ts
+
+
+def struct_to_dict(s: struct_pb2.Struct) -> dict[str, Any] | None:
+    if not s.fields:
+        return None
+    return json_format.MessageToDict(s)
+
+
+def dict_to_struct(d: dict[str, Any] | None, target: struct_pb2.Struct) -> None:
+    if d:
+        target.update(d)
+
+
+@dataclass(frozen=True)
+class Page:
+    page: int
+    per_page: int
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.per_page
+
+
+def page_of(page: int, per_page: int, default_per_page: int = 128) -> Page:
+    """Clarifai pagination: 1-based ``page``; ``per_page`` up to 1000; 0 means "not given"."""
+    if per_page > MAX_PER_PAGE:
+        raise errors.ApiError(
+            errors.INVALID_REQUEST,
+            f"per_page must be between 1 and {MAX_PER_PAGE}, got {per_page}",
+            "ask for fewer items per page and walk the pages with 'page'",
+        )
+    return Page(page=page or 1, per_page=per_page or default_per_page)
+
+
+def by_id(rows: Iterable[T], key: Callable[[T], str]) -> dict[str, T]:
+    return {key(r): r for r in rows}

@@ -1,0 +1,116 @@
+"""Concepts: PostConcepts, GetConcept, ListConcepts, PatchConcepts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from clarifai_grpc.grpc.api import resources_pb2, service_pb2
+from sqlalchemy import Connection, Row
+
+from labeldesk.domain import errors
+from labeldesk.services.common import check_id, dict_to_struct, page_of, require_unique, struct_to_dict, timestamp
+from labeldesk.services.context import RequestContext
+from labeldesk.storage.repos import concepts as repo
+
+
+def concept_proto(row: Row[Any], ctx: RequestContext) -> resources_pb2.Concept:
+    app = ctx.require_app()
+    c = resources_pb2.Concept(
+        id=row.id,
+        name=row.name or row.id,
+        value=1.0,
+        language=row.language,
+        definition=row.definition,
+        app_id=app.id,
+        user_id=app.owner_id,
+        created_at=timestamp(row.created_at),
+    )
+    dict_to_struct(row.metadata, c.metadata)
+    return c
+
+
+def require_concepts(conn: Connection, app_pk: int, ids: list[str], where: str) -> None:
+    """Refuse a request that names concepts the app does not have, listing all of them."""
+    absent = repo.missing(conn, app_pk, ids)
+    if absent:
+        raise errors.ApiError(
+            errors.INVALID_REQUEST,
+            f"{where}: concept(s) {', '.join(repr(a) for a in absent)} do not exist in this app",
+            "create them first with PostConcepts (POST /v2/concepts)",
+        )
+
+
+class ConceptsService:
+    def post_concepts(
+        self, conn: Connection, ctx: RequestContext, req: service_pb2.PostConceptsRequest
+    ) -> service_pb2.MultiConceptResponse:
+        app = ctx.require_app()
+        if not req.concepts:
+            raise errors.invalid("concepts: give at least one concept to create")
+        ids = [check_id("concept", c.id, f"concepts[{i}].id") for i, c in enumerate(req.concepts)]
+        require_unique("concept", ids, "concepts")
+        existing = repo.get_many(conn, app.pk, ids)
+        if existing:
+            raise errors.ApiError(
+                errors.DUPLICATE_KEY,
+                f"concept(s) {', '.join(repr(i) for i in existing)} already exist; nothing was created",
+                "use PatchConcepts to change an existing concept",
+            )
+        repo.insert_many(
+            conn,
+            app.pk,
+            [
+                {
+                    "id": cid,
+                    "name": c.name or cid,
+                    "language": c.language or "en",
+                    "definition": c.definition,
+                    "metadata": struct_to_dict(c.metadata),
+                }
+                for c, cid in zip(req.concepts, ids)
+            ],
+        )
+        rows = repo.get_many(conn, app.pk, ids)
+        return service_pb2.MultiConceptResponse(concepts=[concept_proto(rows[i], ctx) for i in ids])
+
+    def get_concept(
+        self, conn: Connection, ctx: RequestContext, req: service_pb2.GetConceptRequest
+    ) -> service_pb2.SingleConceptResponse:
+        row = repo.get_many(conn, ctx.require_app().pk, [req.concept_id]).get(req.concept_id)
+        if row is None:
+            raise errors.not_found("concept", req.concept_id)
+        return service_pb2.SingleConceptResponse(concept=concept_proto(row, ctx))
+
+    def list_concepts(
+        self, conn: Connection, ctx: RequestContext, req: service_pb2.ListConceptsRequest
+    ) -> service_pb2.MultiConceptResponse:
+        page = page_of(req.page, req.per_page)
+        rows = repo.page(conn, ctx.require_app().pk, page.offset, page.per_page, req.id)
+        return service_pb2.MultiConceptResponse(concepts=[concept_proto(r, ctx) for r in rows])
+
+    def patch_concepts(
+        self, conn: Connection, ctx: RequestContext, req: service_pb2.PatchConceptsRequest
+    ) -> service_pb2.MultiConceptResponse:
+        app = ctx.require_app()
+        action = req.action or "overwrite"
+        if action not in ("overwrite", "merge"):
+            raise errors.invalid(f"action '{req.action}' is not supported for concepts", "use 'overwrite' or 'merge'")
+        ids = [c.id for c in req.concepts]
+        if not ids or not all(ids):
+            raise errors.invalid("concepts: every concept to patch needs its id")
+        require_unique("concept", ids, "concepts")
+        absent = repo.missing(conn, app.pk, ids)
+        if absent:
+            raise errors.not_found("concept", absent[0])
+        for c in req.concepts:
+            values: dict[str, Any] = {}
+            if c.name:
+                values["name"] = c.name
+            if c.definition:
+                values["definition"] = c.definition
+            if c.metadata.fields:
+                values["metadata"] = struct_to_dict(c.metadata)
+            if values:
+                repo.update_one(conn, app.pk, c.id, **values)
+        rows = repo.get_many(conn, app.pk, ids)
+        return service_pb2.MultiConceptResponse(concepts=[concept_proto(rows[i], ctx) for i in ids])

@@ -1,0 +1,31 @@
+"""Who is calling, on which app, with which rights: built once per request by the authenticator."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class AppRef:
+    pk: int
+    id: str
+    owner_id: str
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    caller_id: str
+    app: AppRef | None
+    scopes: frozenset[str] = field(default_factory=lambda: frozenset({"All"}))
+    key_kind: str = "personal_access_token"
+    req_id: str = ""
+
+    @property
+    def is_owner(self) -> bool:
+        return self.app is not None and self.app.owner_id == self.caller_id
+
+    def require_app(self) -> AppRef:
+        """The app of this call (authentication guarantees it for app-level RPCs)."""
+        if self.app is None:  # pragma: no cover - guarded by the authenticator
+            raise RuntimeError("app-level service method called without an app")
+        return self.app

@@ -1,0 +1,152 @@
+"""One entry point for both transports: authenticate, run the RPC's service method in one
+database transaction, and render any failure into the response's ``status``.
+
+Service methods are found by name: RPC ``PostInputs`` is served by a method ``post_inputs`` on
+one of the service objects. Their signature is ``(conn, ctx, request) -> response``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from clarifai_grpc.grpc.api import service_pb2
+from clarifai_grpc.grpc.api.status import status_pb2
+from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
+from google.protobuf.message import Message
+from google.protobuf.message_factory import GetMessageClass
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from labeldesk.domain import errors
+from labeldesk.services.auth import Authenticator
+from labeldesk.services.context import RequestContext
+from labeldesk.storage.engine import Database
+
+log = logging.getLogger("labeldesk")
+
+V2: ServiceDescriptor = service_pb2.DESCRIPTOR.services_by_name["V2"]
+Handler = Callable[[Connection, RequestContext, Any], Message]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def writes(fn: F) -> F:
+    """Mark a Get/List RPC that changes state (e.g. ListNextTaskAssignments leases work)."""
+    fn.__labeldesk_writes__ = True  # type: ignore[attr-defined]
+    return fn
+
+
+def user_level(fn: F) -> F:
+    """Mark an RPC that acts for the caller without an app (PostApps, ListApps, keys ...)."""
+    fn.__labeldesk_user_level__ = True  # type: ignore[attr-defined]
+    return fn
+
+
+_WORD = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+
+def snake(name: str) -> str:
+    """RPC name → service method name: PostSearchesByID → post_searches_by_id."""
+    return _WORD.sub("_", name).lower()
+
+
+@dataclass(frozen=True)
+class Route:
+    method: MethodDescriptor
+    handler: Handler | None
+    writes: bool
+    needs_app: bool
+    response_cls: type[Message]
+
+
+class Dispatcher:
+    def __init__(self, db: Database, services: Iterable[object], authenticator: Authenticator) -> None:
+        self.db = db
+        self.auth = authenticator
+        self.routes: dict[str, Route] = {}
+        services = list(services)
+        for m in V2.methods:
+            if m.client_streaming or m.server_streaming:
+                continue
+            handler = next((getattr(s, snake(m.name)) for s in services if hasattr(s, snake(m.name))), None)
+            verb_reads = m.name.startswith(("Get", "List"))
+            self.routes[m.name] = Route(
+                method=m,
+                handler=handler,
+                writes=bool(getattr(handler, "__labeldesk_writes__", not verb_reads)),
+                needs_app=not getattr(handler, "__labeldesk_user_level__", False),
+                response_cls=GetMessageClass(m.output_type),
+            )
+
+    @property
+    def implemented(self) -> set[str]:
+        return {name for name, r in self.routes.items() if r.handler is not None}
+
+    def call(self, rpc: str, request: Message, authorization: str | None) -> Message:
+        """Run one RPC; never raises: failures come back in ``response.status``."""
+        route = self.routes[rpc]
+        req_id = uuid.uuid4().hex
+        try:
+            if route.handler is None:
+                raise errors.ApiError(
+                    errors.NOT_IMPLEMENTED,
+                    f"labeldesk does not implement {rpc}",
+                    "see docs/api-coverage.md for the RPCs this server offers",
+                )
+            response = self._run(route, request, authorization, req_id)
+        except errors.ApiError as e:
+            response = route.response_cls()
+            _set_status(response, e.code, e.description, e.details, req_id)
+            return response
+        except Exception:
+            log.exception("internal error in %s (req_id %s)", rpc, req_id)
+            response = route.response_cls()
+            _set_status(
+                response,
+                errors.INTERNAL,
+                "internal error: the request was not carried out",
+                f"report req_id {req_id} to the server's operator",
+                req_id,
+            )
+            return response
+        status = response.status  # type: ignore[attr-defined]
+        if not status.code:
+            status.code = errors.SUCCESS
+            status.description = "Ok"
+        status.req_id = req_id
+        return response
+
+    def _run(self, route: Route, request: Message, authorization: str | None, req_id: str) -> Message:
+        handler = route.handler
+        assert handler is not None
+        uai = getattr(request, "user_app_id", None)
+        tx = self.db.write if route.writes else self.db.read
+        try:
+            with tx() as conn:
+                ctx = self.auth.authenticate(conn, authorization, uai, route.method.name, route.needs_app)
+                ctx = RequestContext(ctx.caller_id, ctx.app, ctx.scopes, ctx.key_kind, req_id)
+                return handler(conn, ctx, request)
+        except IntegrityError as e:
+            raise errors.ApiError(
+                errors.INVALID_REQUEST,
+                "the request conflicts with existing data (a duplicate id or a missing reference)",
+                str(e.orig)[:300],
+            ) from e
+        except OperationalError as e:
+            if "locked" in str(e.orig).lower() or "deadlock" in str(e.orig).lower():
+                raise errors.ApiError(
+                    errors.TRY_AGAIN, "the database is busy; nothing was written", "retry the request"
+                ) from e
+            raise
+
+
+def _set_status(response: Message, code: int, description: str, details: str, req_id: str) -> None:
+    status: status_pb2.Status = response.status  # type: ignore[attr-defined]
+    status.code = code
+    status.description = description
+    status.details = details
+    status.req_id = req_id

@@ -1,0 +1,229 @@
+"""Inputs: PostInputs, GetInput, ListInputs, PatchInputs, DeleteInput(s), GetInputCount.
+
+Storing an input never fetches its URL: labeldesk keeps the URL (or the posted bytes) and marks
+the input downloaded, so posting 100k URLs is a database write, not 100k HTTP requests. Posted
+bytes are kept but never echoed back in listings (as Clarifai does), to keep responses small.
+Every input gets exactly one input-level annotation, owned by the app owner, carrying the
+concepts posted with the input (``data.concepts``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from clarifai_grpc.grpc.api import resources_pb2, service_pb2
+from clarifai_grpc.grpc.api.status import status_code_pb2, status_pb2
+from sqlalchemy import Connection, Row
+
+from labeldesk.domain import errors
+from labeldesk.services.common import check_id, dict_to_struct, new_id, page_of, require_unique, struct_to_dict, timestamp
+from labeldesk.services.concepts import require_concepts
+from labeldesk.services.context import RequestContext
+from labeldesk.storage.clock import utcnow
+from labeldesk.storage.repos import annotations as ann_repo
+from labeldesk.storage.repos import datasets as ds_repo
+from labeldesk.storage.repos import inputs as repo
+
+DOWNLOADED = status_code_pb2.INPUT_DOWNLOAD_SUCCESS
+MAX_BATCH = 128
+
+
+def _stored_data(data: resources_pb2.Data, where: str) -> bytes:
+    """The part of ``Data`` kept on the input row (concepts live in the input-level annotation)."""
+    has_media = bool(
+        data.image.url or data.image.base64 or data.video.url or data.video.base64 or data.text.raw
+        or data.text.url or data.audio.url or data.audio.base64
+    )
+    if not has_media:
+        raise errors.invalid(
+            f"{where}.data: an input needs an image, video, audio or text (url or base64)",
+            'e.g. {"data": {"image": {"url": "https://samples.clarifai.com/metro-north.jpg"}}}',
+        )
+    kept = resources_pb2.Data()
+    kept.CopyFrom(data)
+    kept.ClearField("concepts")
+    kept.ClearField("metadata")
+    return kept.SerializeToString()
+
+
+def _concept_pairs(data: resources_pb2.Data) -> list[tuple[str, float]]:
+    return [(c.id, c.value) for c in data.concepts]
+
+
+def input_protos(
+    conn: Connection, rows: Sequence[Row[Any]], with_datasets: bool = True
+) -> list[resources_pb2.Input]:
+    """Inputs as the API returns them, loading concepts and datasets in two batched queries."""
+    pks = [r.pk for r in rows]
+    level = ann_repo.input_level_of(conn, pks)
+    concepts = ann_repo.concepts_of(conn, [a.pk for a in level.values()])
+    datasets = repo.dataset_ids_of(conn, pks) if with_datasets else {}
+    out = []
+    for r in rows:
+        data = resources_pb2.Data.FromString(r.data)
+        data.image.ClearField("base64")
+        data.video.ClearField("base64")
+        data.audio.ClearField("base64")
+        dict_to_struct(r.metadata, data.metadata)
+        a = level.get(r.pk)
+        if a is not None:
+            for cid, value in concepts.get(a.pk, []):
+                data.concepts.add(id=cid, name=cid, value=value)
+        out.append(
+            resources_pb2.Input(
+                id=r.id,
+                data=data,
+                created_at=timestamp(r.created_at),
+                modified_at=timestamp(r.modified_at),
+                status=status_pb2.Status(code=r.status, description="Download complete"),
+                dataset_ids=datasets.get(r.pk, []),
+            )
+        )
+    return out
+
+
+def _require_inputs(conn: Connection, app_pk: int, ids: Sequence[str], where: str) -> dict[str, Row[Any]]:
+    found = repo.by_ids(conn, app_pk, ids)
+    absent = [i for i in ids if i not in found]
+    if absent:
+        raise errors.ApiError(
+            errors.DOES_NOT_EXIST, f"{where}: input(s) {', '.join(repr(a) for a in absent[:10])} do not exist"
+        )
+    return found
+
+
+class InputsService:
+    def post_inputs(
+        self, conn: Connection, ctx: RequestContext, req: service_pb2.PostInputsRequest
+    ) -> service_pb2.MultiInputResponse:
+        app = ctx.require_app()
+        if not req.inputs:
+            raise errors.invalid("inputs: give at least one input")
+        if len(req.inputs) > MAX_BATCH:
+            raise errors.invalid(f"inputs: at most {MAX_BATCH} inputs per request, got {len(req.inputs)}",
+                                 "split the batch into several requests")
+        ids = [check_id("input", i.id, f"inputs[{n}].id") for n, i in enumerate(req.inputs)]
+        require_unique("input", ids, "inputs")
+        rows = [
+            {
+                "id": iid,
+                "data": _stored_data(inp.data, f"inputs[{n}]"),
+                "metadata": struct_to_dict(inp.data.metadata),
+                "status": DOWNLOADED,
+            }
+            for n, (inp, iid) in enumerate(zip(req.inputs, ids))
+        ]
+        taken = repo.by_ids(conn, app.pk, ids)
+        if taken:
+            raise errors.ApiError(
+                errors.DUPLICATE_KEY,
+                f"input id(s) {', '.join(repr(i) for i in list(taken)[:10])} already exist in this app; "
+                "nothing was added",
+                "choose new ids, or leave id empty to have one generated",
+            )
+        concept_ids = sorted({c.id for inp in req.inputs for c in inp.data.concepts})
+        if any(not c for c in concept_ids):
+            raise errors.invalid("inputs[].data.concepts: every concept needs an id")
+        require_concepts(conn, app.pk, concept_ids, "inputs[].data.concepts")
+        dataset_ids = sorted({d for inp in req.inputs for d in inp.dataset_ids})
+        datasets = ds_repo.by_ids(conn, app.pk, dataset_ids)
+        if len(datasets) != len(dataset_ids):
+            absent = [d for d in dataset_ids if d not in datasets]
+            raise errors.ApiError(errors.DOES_NOT_EXIST, f"inputs[].dataset_ids: dataset(s) {absent} do not exist",
+                                  "create them first with PostDatasets")
+        pk_of = repo.insert_many(conn, app.pk, rows)
+        self._add_input_level_annotations(conn, ctx, [(pk_of[i], inp.data) for i, inp in zip(ids, req.inputs)])
+        for inp, iid in zip(req.inputs, ids):
+            for d in inp.dataset_ids:
+                ds_repo.add_inputs(conn, datasets[d].pk, [pk_of[iid]])
+        stored = repo.by_ids(conn, app.pk, ids)
+        return service_pb2.MultiInputResponse(inputs=input_protos(conn, [stored[i] for i in ids]))
+
+    def _add_input_level_annotations(
+        self, conn: Connection, ctx: RequestContext, items: list[tuple[int, resources_pb2.Data]]
+    ) -> None:
+        app = ctx.require_app()
+        ts = utcnow()
+        rows, concepts = [], []
+        for input_pk, data in items:
+            ann_data = resources_pb2.Data(concepts=[resources_pb2.Concept(id=c.id, value=c.value) for c in data.concepts])
+            rows.append(
+                {
+                    "id": new_id(),
+                    "input_pk": input_pk,
+                    "user_id": app.owner_id,
+                    "data": ann_data.SerializeToString(),
+                    "status": status_code_pb2.ANNOTATION_SUCCESS,
+                    "input_level": True,
+                    "trusted": True,
+                    "created_at": ts,
+                    "modified_at": ts,
+                }
+            )
+            concepts.append(_concept_pairs(data))
+        ann_repo.insert_many(conn, app.pk, rows, concepts)
+
+    def get_input(
+        self, conn: Connection, ctx: RequestContext, req: service_pb2.GetInputRequest
+    ) -> service_pb2.SingleInputResponse:
+        row = repo.by_ids(conn, ctx.require_app().pk, [req.input_id]).get(req.input_id)
+        if row is None:
+            raise errors.not_found("input", req.input_id)
+        return service_pb2.SingleInputResponse(input=input_protos(conn, [row])[0])
+
+    def list_inputs(
+        self, conn: Connection, ctx: RequestContext, req: service_pb2.ListInputsRequest
+    ) -> service_pb2.MultiInputResponse:
+        page = page_of(req.page, req.per_page)
+        q = repo.page_query(ctx.require_app().pk, list(req.ids), req.status.code)
+        rows = list(conn.execute(q.offset(page.offset).limit(page.per_page)))
+        return service_pb2.MultiInputResponse(inputs=input_protos(conn, rows))
+
+    def get_input_count(
+        self, conn: Connection, ctx: RequestContext, req: service_pb2.GetInputCountRequest
+    ) -> service_pb2.SingleInputCountResponse:
+        n = repo.count(conn, ctx.require_app().pk)
+        return service_pb2.SingleInputCountResponse(counts=resources_pb2.InputCount(processed=n))
+
+    def patch_inputs(
+        self, conn: Connection, ctx: RequestContext, req: service_pb2.PatchInputsRequest
+    ) -> service_pb2.MultiInputResponse:
+        app = ctx.require_app()
+        action = req.action or "merge"
+        if action not in ("merge", "overwrite", "remove"):
+            raise errors.invalid(f"action '{req.action}' is not supported", "use 'merge', 'overwrite' or 'remove'")
+        ids = [i.id for i in req.inputs]
+        if not ids or not all(ids):
+            raise errors.invalid("inputs: every input to patch needs its id")
+        require_unique("input", ids, "inputs")
+        found = _require_inputs(conn, app.pk, ids, "inputs")
+        for inp in req.inputs:
+            row = found[inp.id]
+            new_meta = struct_to_dict(inp.data.metadata) or {}
+            old_meta = dict(row.metadata or {})
+            if action == "merge":
+                meta: dict[str, Any] | None = {**old_meta, **new_meta}
+            elif action == "overwrite":
+                meta = new_meta
+            else:
+                meta = {k: v for k, v in old_meta.items() if k not in new_meta}
+            repo.update_one(conn, row.pk, metadata=meta or None)
+        stored = repo.by_ids(conn, app.pk, ids)
+        return service_pb2.MultiInputResponse(inputs=input_protos(conn, [stored[i] for i in ids]))
+
+    def delete_input(
+        self, conn: Connection, ctx: RequestContext, req: service_pb2.DeleteInputRequest
+    ) -> status_pb2.BaseResponse:
+        found = _require_inputs(conn, ctx.require_app().pk, [req.input_id], "input_id")
+        repo.delete_pks(conn, [r.pk for r in found.values()])
+        return status_pb2.BaseResponse()
+
+    def delete_inputs(
+        self, conn: Connection, ctx: RequestContext, req: service_pb2.DeleteInputsRequest
+    ) -> status_pb2.BaseResponse:
+        if not req.ids:
+            raise errors.invalid("ids: give the ids of the inputs to delete")
+        found = _require_inputs(conn, ctx.require_app().pk, list(dict.fromkeys(req.ids)), "ids")
+        repo.delete_pks(conn, [r.pk for r in found.values()])
+        return status_pb2.BaseResponse()

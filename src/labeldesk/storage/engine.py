@@ -1,0 +1,93 @@
+"""Database engines and transactions.
+
+SQLite (the embedded default) runs in WAL mode with foreign keys on. Write transactions start
+with ``BEGIN IMMEDIATE`` so that two writers never both read, then both try to upgrade their
+lock (SQLite's classic "database is locked" deadlock): the second one waits on busy_timeout.
+PostgreSQL uses ordinary READ COMMITTED transactions; row locks live in the repositories.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+
+DEFAULT_URL = "sqlite:///./labeldesk.db"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def resolve_url(url: str | None) -> str:
+    """The --database-url value, else LABELDESK_DATABASE_URL, else ./labeldesk.db."""
+    return url or os.environ.get("LABELDESK_DATABASE_URL") or DEFAULT_URL
+
+
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")
+
+
+def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (see module doc)
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cur.close()
+
+
+def make_engine(url: str) -> Engine:
+    if is_sqlite(url):
+        if url in ("sqlite://", "sqlite:///:memory:"):
+            raise ValueError("an in-memory SQLite database cannot be shared by a server; use a file path")
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            pool_size=16,
+            max_overflow=16,
+        )
+        event.listen(engine, "connect", _sqlite_on_connect)
+        return engine
+    return create_engine(url, pool_size=16, max_overflow=16, pool_pre_ping=True)
+
+
+class Database:
+    """One engine plus the two kinds of transaction the services use."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self.sqlite = is_sqlite(url)
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A read-write transaction, committed when the block ends without an exception."""
+        with self.engine.connect() as conn:
+            if self.sqlite:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                conn.begin()
+            try:
+                yield conn
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction: one consistent snapshot for the whole call."""
+        with self.engine.connect() as conn:
+            if self.sqlite:
+                conn.exec_driver_sql("BEGIN")
+            else:
+                conn.begin()
+            try:
+                yield conn
+            finally:
+                conn.rollback()
+
+    def dispose(self) -> None:
+        self.engine.dispose()

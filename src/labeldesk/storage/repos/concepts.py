@@ -1,0 +1,44 @@
+"""Concept rows of an app."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from sqlalchemy import Connection, Row, insert, select, update
+
+from labeldesk.storage import tables as t
+from labeldesk.storage.clock import utcnow
+
+C = t.concepts.c
+
+
+def get_many(conn: Connection, app_pk: int, ids: Collection[str]) -> dict[str, Row[Any]]:
+    if not ids:
+        return {}
+    q = select(t.concepts).where(C.app_pk == app_pk, C.id.in_(list(ids)))
+    return {r.id: r for r in conn.execute(q)}
+
+
+def missing(conn: Connection, app_pk: int, ids: Collection[str]) -> list[str]:
+    """Ids among ``ids`` that are not concepts of the app, in the order given."""
+    found = set(get_many(conn, app_pk, ids))
+    return [i for i in ids if i not in found]
+
+
+def insert_many(conn: Connection, app_pk: int, rows: list[dict[str, Any]]) -> None:
+    ts = utcnow()
+    conn.execute(insert(t.concepts), [{**r, "app_pk": app_pk, "created_at": ts, "modified_at": ts} for r in rows])
+
+
+def update_one(conn: Connection, app_pk: int, concept_id: str, **values: Any) -> None:
+    conn.execute(
+        update(t.concepts).where(C.app_pk == app_pk, C.id == concept_id).values(modified_at=utcnow(), **values)
+    )
+
+
+def page(conn: Connection, app_pk: int, offset: int, limit: int, id_prefix: str = "") -> list[Row[Any]]:
+    q = select(t.concepts).where(C.app_pk == app_pk)
+    if id_prefix:
+        q = q.where(C.id.startswith(id_prefix, autoescape=True))
+    return list(conn.execute(q.order_by(C.created_at, C.id).offset(offset).limit(limit)))

@@ -1,0 +1,69 @@
+"""Dataset rows and dataset membership of inputs."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Row, Select, delete, insert, select, update
+
+from labeldesk.storage import tables as t
+from labeldesk.storage.clock import utcnow
+
+D = t.datasets.c
+DI = t.dataset_inputs.c
+
+
+def by_ids(conn: Connection, app_pk: int, ids: Collection[str]) -> dict[str, Row[Any]]:
+    if not ids:
+        return {}
+    return {r.id: r for r in conn.execute(select(t.datasets).where(D.app_pk == app_pk, D.id.in_(list(ids))))}
+
+
+def insert_many(conn: Connection, app_pk: int, rows: Sequence[dict[str, Any]]) -> None:
+    ts = utcnow()
+    conn.execute(insert(t.datasets), [{**r, "app_pk": app_pk, "created_at": ts, "modified_at": ts} for r in rows])
+
+
+def update_one(conn: Connection, pk: int, **values: Any) -> None:
+    conn.execute(update(t.datasets).where(D.pk == pk).values(modified_at=utcnow(), **values))
+
+
+def page(conn: Connection, app_pk: int, offset: int, limit: int) -> list[Row[Any]]:
+    q = select(t.datasets).where(D.app_pk == app_pk).order_by(D.pk).offset(offset).limit(limit)
+    return list(conn.execute(q))
+
+
+def delete_pks(conn: Connection, pks: Collection[int]) -> None:
+    conn.execute(delete(t.datasets).where(D.pk.in_(list(pks))))
+
+
+def add_inputs(conn: Connection, dataset_pk: int, input_pks: Collection[int]) -> int:
+    """Add inputs to a dataset, skipping those already in it; answer how many were added."""
+    have = set(conn.execute(select(DI.input_pk).where(DI.dataset_pk == dataset_pk)).scalars())
+    new = [p for p in dict.fromkeys(input_pks) if p not in have]
+    if new:
+        ts = utcnow()
+        conn.execute(insert(t.dataset_inputs), [{"dataset_pk": dataset_pk, "input_pk": p, "created_at": ts} for p in new])
+    return len(new)
+
+
+def remove_inputs(conn: Connection, dataset_pk: int, input_pks: Collection[int]) -> None:
+    conn.execute(delete(t.dataset_inputs).where(DI.dataset_pk == dataset_pk, DI.input_pk.in_(list(input_pks))))
+
+
+def input_pks_query(dataset_pk: int) -> Select[Any]:
+    """The dataset's input pks, as a subquery other queries (task input sources) can use."""
+    return select(DI.input_pk).where(DI.dataset_pk == dataset_pk)
+
+
+def members_page(conn: Connection, dataset_pk: int, offset: int, limit: int) -> list[Row[Any]]:
+    q = (
+        select(t.inputs, DI.created_at.label("added_at"))
+        .select_from(t.dataset_inputs.join(t.inputs, t.inputs.c.pk == DI.input_pk))
+        .where(DI.dataset_pk == dataset_pk)
+        .order_by(t.inputs.c.pk)
+        .offset(offset)
+        .limit(limit)
+    )
+    return list(conn.execute(q))

@@ -1,0 +1,103 @@
+"""Saved searches, and turning search criteria into the set of matching inputs."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Row, Select, and_, delete, exists, insert, select, update
+
+from labeldesk.domain.search_query import Criterion, metadata_matches
+from labeldesk.storage import tables as t
+from labeldesk.storage.clock import utcnow
+
+S = t.searches.c
+
+
+def by_ids(conn: Connection, app_pk: int, ids: Collection[str]) -> dict[str, Row[Any]]:
+    if not ids:
+        return {}
+    return {r.id: r for r in conn.execute(select(t.searches).where(S.app_pk == app_pk, S.id.in_(list(ids))))}
+
+
+def insert_one(conn: Connection, app_pk: int, search_id: str, name: str, query: bytes) -> None:
+    ts = utcnow()
+    conn.execute(
+        insert(t.searches).values(app_pk=app_pk, id=search_id, name=name, query=query, created_at=ts, modified_at=ts)
+    )
+
+
+def update_one(conn: Connection, app_pk: int, search_id: str, **values: Any) -> None:
+    conn.execute(update(t.searches).where(S.app_pk == app_pk, S.id == search_id).values(modified_at=utcnow(), **values))
+
+
+def page(conn: Connection, app_pk: int, offset: int, limit: int) -> list[Row[Any]]:
+    q = select(t.searches).where(S.app_pk == app_pk).order_by(S.created_at, S.id).offset(offset).limit(limit)
+    return list(conn.execute(q))
+
+
+def delete_one(conn: Connection, app_pk: int, search_id: str) -> int:
+    return int(conn.execute(delete(t.searches).where(S.app_pk == app_pk, S.id == search_id)).rowcount)
+
+
+def _sql_condition(app_pk: int, c: Criterion) -> Any:
+    """The SQL part of one criterion (all but metadata, which is matched in Python)."""
+    i = t.inputs.c
+    conds: list[Any] = []
+    for concept_id, present in c.concepts:
+        ac, a = t.annotation_concepts.c, t.annotations.c
+        conds.append(
+            exists(
+                select(ac.annotation_pk)
+                .select_from(t.annotation_concepts.join(t.annotations, a.pk == ac.annotation_pk))
+                .where(
+                    ac.app_pk == app_pk,
+                    ac.concept_id == concept_id,
+                    a.input_pk == i.pk,
+                    (ac.value > 0) if present else (ac.value <= 0),
+                )
+            )
+        )
+    if c.dataset_ids:
+        di, d = t.dataset_inputs.c, t.datasets.c
+        conds.append(
+            exists(
+                select(di.input_pk)
+                .select_from(t.dataset_inputs.join(t.datasets, d.pk == di.dataset_pk))
+                .where(di.input_pk == i.pk, d.app_pk == app_pk, d.id.in_(list(c.dataset_ids)))
+            )
+        )
+    if c.input_id:
+        conds.append(i.id == c.input_id)
+    return and_(*conds) if conds else None
+
+
+def matching_inputs_query(app_pk: int, criteria: Sequence[Criterion]) -> Select[Any]:
+    """Inputs (pk, id, metadata) that pass every criterion's SQL part, oldest first."""
+    i = t.inputs.c
+    q = select(i.pk, i.id, i.metadata).where(i.app_pk == app_pk)
+    for c in criteria:
+        cond = None if c.metadata else _sql_condition(app_pk, c)
+        if cond is not None:
+            q = q.where(~cond if c.negate else cond)
+    return q.order_by(i.pk)
+
+
+def matching_input_pks(conn: Connection, app_pk: int, criteria: Sequence[Criterion]) -> list[int]:
+    """All inputs a search selects; metadata (and negated mixed criteria) are checked in Python."""
+    python_side = [c for c in criteria if c.metadata]
+    out: list[int] = []
+    for row in conn.execute(matching_inputs_query(app_pk, criteria)):
+        if all(_python_ok(conn, app_pk, row, c) for c in python_side):
+            out.append(row.pk)
+    return out
+
+
+def _python_ok(conn: Connection, app_pk: int, row: Row[Any], c: Criterion) -> bool:
+    ok = metadata_matches(row.metadata or {}, dict(c.metadata))
+    if ok and not (c.concepts or c.dataset_ids or c.input_id):
+        return not ok if c.negate else ok
+    if ok:
+        cond = _sql_condition(app_pk, c)
+        ok = conn.execute(select(t.inputs.c.pk).where(t.inputs.c.pk == row.pk, cond)).first() is not None
+    return not ok if c.negate else ok

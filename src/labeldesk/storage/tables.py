@@ -1,0 +1,245 @@
+"""The database schema, as SQLAlchemy Core tables.
+
+Conventions:
+- Every app-scoped row carries ``app_pk`` (the integer key of its app), so one app's data is
+  reached only through its own key and apps never leak into each other.
+- Public ids are strings chosen by the client (or generated); integer ``pk`` columns exist for
+  joins and for stable, index-friendly ordering (oldest → newest).
+- Rich payloads that only the API reads back whole (an input's ``Data``, a task's full spec)
+  are stored as serialised protobuf bytes; everything a query filters or sorts on is a column.
+- Times are UTC, timezone-aware.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = MetaData(naming_convention=NAMING)
+
+ID = String(128)
+PK = BigInteger().with_variant(Integer(), "sqlite")  # SQLite only autoincrements INTEGER PRIMARY KEY
+
+
+def _ts(name: str, nullable: bool = False) -> Column[object]:
+    return Column(name, DateTime(timezone=True), nullable=nullable)
+
+
+def _app_fk() -> Column[int]:
+    return Column("app_pk", PK, ForeignKey("apps.pk", ondelete="CASCADE"), nullable=False)
+
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("email", String(320), nullable=True, unique=True),
+    Column("first_name", String(200), nullable=False, default=""),
+    Column("last_name", String(200), nullable=False, default=""),
+    _ts("created_at"),
+)
+
+apps = Table(
+    "apps",
+    metadata,
+    Column("pk", PK, primary_key=True, autoincrement=True),
+    Column("user_id", ID, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("id", ID, nullable=False),
+    Column("name", String(200), nullable=False, default=""),
+    Column("description", Text, nullable=False, default=""),
+    Column("default_language", String(16), nullable=False, default="en"),
+    Column("sample_ms", Integer, nullable=False, default=0),
+    Column("metadata", JSON, nullable=True),
+    _ts("created_at"),
+    _ts("modified_at"),
+    UniqueConstraint("user_id", "id", name="uq_apps_user_id_id"),
+)
+
+# API keys (app-scoped) and personal access tokens (user-scoped). The key string is the id,
+# as in Clarifai (``PostKeys`` answers the key to use in ``keys[0].id``).
+keys = Table(
+    "keys",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),  # "app" | "personal_access_token"
+    Column("user_id", ID, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("app_pk", PK, ForeignKey("apps.pk", ondelete="CASCADE"), nullable=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("scopes", JSON, nullable=False),
+    _ts("created_at"),
+    _ts("expires_at", nullable=True),
+)
+
+collaborators = Table(
+    "collaborators",
+    metadata,
+    Column("id", ID, nullable=False),
+    _app_fk(),
+    Column("user_id", ID, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("scopes", JSON, nullable=False),
+    _ts("created_at"),
+    UniqueConstraint("app_pk", "user_id", name="uq_collaborators_app_pk_user_id"),
+)
+
+concepts = Table(
+    "concepts",
+    metadata,
+    _app_fk(),
+    Column("id", ID, nullable=False),
+    Column("name", String(512), nullable=False, default=""),
+    Column("language", String(16), nullable=False, default="en"),
+    Column("definition", Text, nullable=False, default=""),
+    Column("metadata", JSON, nullable=True),
+    _ts("created_at"),
+    _ts("modified_at"),
+    UniqueConstraint("app_pk", "id", name="uq_concepts_app_pk_id"),
+)
+
+inputs = Table(
+    "inputs",
+    metadata,
+    Column("pk", PK, primary_key=True, autoincrement=True),
+    _app_fk(),
+    Column("id", ID, nullable=False),
+    Column("data", LargeBinary, nullable=False),  # resources_pb2.Data without concepts/metadata
+    Column("metadata", JSON, nullable=True),
+    Column("status", Integer, nullable=False),
+    _ts("created_at"),
+    _ts("modified_at"),
+    UniqueConstraint("app_pk", "id", name="uq_inputs_app_pk_id"),
+)
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("pk", PK, primary_key=True, autoincrement=True),
+    _app_fk(),
+    Column("id", ID, nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("metadata", JSON, nullable=True),
+    _ts("created_at"),
+    _ts("modified_at"),
+    UniqueConstraint("app_pk", "id", name="uq_datasets_app_pk_id"),
+)
+
+dataset_inputs = Table(
+    "dataset_inputs",
+    metadata,
+    Column("dataset_pk", PK, ForeignKey("datasets.pk", ondelete="CASCADE"), primary_key=True),
+    Column("input_pk", PK, ForeignKey("inputs.pk", ondelete="CASCADE"), primary_key=True),
+    _ts("created_at"),
+    Index("ix_dataset_inputs_input_pk", "input_pk"),
+)
+
+searches = Table(
+    "searches",
+    metadata,
+    _app_fk(),
+    Column("id", ID, nullable=False),
+    Column("name", String(512), nullable=False, default=""),
+    Column("query", LargeBinary, nullable=False),  # resources_pb2.Query
+    _ts("created_at"),
+    _ts("modified_at"),
+    UniqueConstraint("app_pk", "id", name="uq_searches_app_pk_id"),
+)
+
+annotations = Table(
+    "annotations",
+    metadata,
+    Column("pk", PK, primary_key=True, autoincrement=True),
+    _app_fk(),
+    Column("id", ID, nullable=False),
+    Column("input_pk", PK, ForeignKey("inputs.pk", ondelete="CASCADE"), nullable=False),
+    Column("user_id", ID, nullable=False),
+    Column("data", LargeBinary, nullable=False),  # resources_pb2.Data (concepts, regions, ...)
+    Column("annotation_info", JSON, nullable=True),
+    Column("status", Integer, nullable=False),
+    Column("task_id", ID, nullable=True),
+    Column("model_version_id", ID, nullable=False, default=""),
+    Column("input_level", Boolean, nullable=False, default=False),
+    Column("trusted", Boolean, nullable=False, default=False),
+    _ts("created_at"),
+    _ts("modified_at"),
+    UniqueConstraint("app_pk", "id", name="uq_annotations_app_pk_id"),
+    Index("ix_annotations_input_pk", "input_pk"),
+    Index("ix_annotations_app_task_user", "app_pk", "task_id", "user_id"),
+)
+
+# One row per (annotation, concept): what saved searches and consensus filter on.
+annotation_concepts = Table(
+    "annotation_concepts",
+    metadata,
+    Column("annotation_pk", PK, ForeignKey("annotations.pk", ondelete="CASCADE"), primary_key=True),
+    Column("concept_id", ID, primary_key=True),
+    Column("value", Float, nullable=False),
+    _app_fk(),
+    Index("ix_annotation_concepts_app_concept", "app_pk", "concept_id"),
+)
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("pk", PK, primary_key=True, autoincrement=True),
+    _app_fk(),
+    Column("id", ID, nullable=False),
+    Column("spec", LargeBinary, nullable=False),  # resources_pb2.Task as given (normalised)
+    Column("status", Integer, nullable=False),
+    Column("input_source_type", Integer, nullable=False, default=0),
+    Column("input_source_id", ID, nullable=False, default=""),
+    Column("label_order_id", ID, nullable=False, default=""),
+    Column("created_by", ID, nullable=False),
+    _ts("created_at"),
+    _ts("modified_at"),
+    UniqueConstraint("app_pk", "id", name="uq_tasks_app_pk_id"),
+)
+
+# Who works on / reviews a task: filters of ListTasks and the permission check of assignments.
+task_users = Table(
+    "task_users",
+    metadata,
+    Column("task_pk", PK, ForeignKey("tasks.pk", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", ID, primary_key=True),
+    Column("role", String(16), primary_key=True),  # "worker" | "reviewer"
+    Column("weight", Float, nullable=False, default=1.0),
+    Index("ix_task_users_user_role", "user_id", "role"),
+)
+
+# The work queue: one row per (task, input, worker) once the input is planned or pulled.
+task_assignments = Table(
+    "task_assignments",
+    metadata,
+    Column("pk", PK, primary_key=True, autoincrement=True),
+    Column("task_pk", PK, ForeignKey("tasks.pk", ondelete="CASCADE"), nullable=False),
+    Column("input_pk", PK, ForeignKey("inputs.pk", ondelete="CASCADE"), nullable=False),
+    Column("worker_id", ID, nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("lease_until", DateTime(timezone=True), nullable=True),
+    Column("comment", Text, nullable=False, default=""),
+    _ts("created_at"),
+    _ts("modified_at"),
+    UniqueConstraint("task_pk", "input_pk", "worker_id", name="uq_task_assignments_task_input_worker"),
+    Index("ix_task_assignments_task_worker_status", "task_pk", "worker_id", "status"),
+    Index("ix_task_assignments_task_input", "task_pk", "input_pk"),
+)

@@ -1,0 +1,61 @@
+"""The gRPC transport: every unary RPC of ``clarifai.api.V2``, served by one generic handler
+built from the service descriptor (as the REST routes are), so that RPCs we do not implement
+answer a Clarifai status instead of gRPC UNIMPLEMENTED, and nothing is listed by hand.
+
+API errors never abort the call: they travel in ``response.status`` like Clarifai's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent import futures
+from typing import Any
+
+import grpc
+from google.protobuf.message import Message
+from google.protobuf.message_factory import GetMessageClass
+
+from labeldesk.services.dispatch import V2, Dispatcher
+
+MAX_MESSAGE = 128 * 1024 * 1024
+
+
+def _authorization(context: grpc.ServicerContext) -> str | None:
+    for key, value in context.invocation_metadata() or ():
+        if key.lower() == "authorization":
+            return str(value)
+    return None
+
+
+def _unary(dispatcher: Dispatcher, rpc: str) -> Callable[[Message, grpc.ServicerContext], Message]:
+    def handle(request: Message, context: grpc.ServicerContext) -> Message:
+        return dispatcher.call(rpc, request, _authorization(context))
+
+    return handle
+
+
+def _serialize(message: Any) -> bytes:
+    return bytes(message.SerializeToString())
+
+
+def make_grpc_server(dispatcher: Dispatcher, host: str, port: int, max_workers: int = 32) -> tuple[grpc.Server, int]:
+    """Build (not start) the server; answer it and the port it bound (port 0 picks a free one)."""
+    handlers = {}
+    for name, route in dispatcher.routes.items():
+        handlers[name] = grpc.unary_unary_rpc_method_handler(
+            _unary(dispatcher, name),
+            request_deserializer=GetMessageClass(route.method.input_type).FromString,
+            response_serializer=_serialize,
+        )
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
+        options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE),
+            ("grpc.max_send_message_length", MAX_MESSAGE),
+        ],
+    )
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(V2.full_name, handlers),))
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if bound == 0:
+        raise OSError(f"cannot listen for gRPC on {host}:{port} (address in use?)")
+    return server, bound

@@ -1,0 +1,94 @@
+"""The REST/JSON transport: one Starlette endpoint that matches the compiled Clarifai routes,
+builds the request proto, calls the dispatcher in a worker thread and answers JSON.
+
+Every answer, including "no such route" and malformed bodies, has the Clarifai shape
+``{"status": {"code", "description", "details", "req_id"}}``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
+from google.protobuf.message import Message
+from google.protobuf.message_factory import GetMessageClass
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from labeldesk.domain import errors
+from labeldesk.services.dispatch import V2, Dispatcher
+from labeldesk.transport.convert.json_codec import build_request, message_to_json_bytes
+from labeldesk.transport.rest.routes import Router, compile_routes
+from labeldesk.transport.status import http_status
+
+METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
+
+
+def error_body(code: int, description: str, details: str = "") -> dict[str, object]:
+    return {"status": {"code": code, "description": description, "details": details, "req_id": uuid.uuid4().hex}}
+
+
+def error_response(code: int, description: str, details: str = "") -> JSONResponse:
+    return JSONResponse(error_body(code, description, details), status_code=http_status(code))
+
+
+def proto_response(message: Message) -> Response:
+    code = message.status.code  # type: ignore[attr-defined]
+    return Response(message_to_json_bytes(message), status_code=http_status(code), media_type="application/json")
+
+
+class ClarifaiRest:
+    """The endpoint object: holds the router and the dispatcher."""
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self.dispatcher = dispatcher
+        self.router: Router = compile_routes(V2, dispatcher.implemented)
+
+    async def handle(self, request: Request) -> Response:
+        match = self.router.match(request.method, request.url.path)
+        if match is None:
+            allowed = self.router.allowed_methods(request.url.path)
+            if allowed:
+                return error_response(
+                    sc.CONN_METHOD_NOT_ALLOWED,
+                    f"{request.method} is not allowed on {request.url.path}",
+                    f"allowed: {', '.join(sorted(allowed))}",
+                )
+            return error_response(
+                sc.CONN_DOES_NOT_EXIST,
+                f"no API endpoint at {request.method} {request.url.path}",
+                "see docs/api-coverage.md for the routes labeldesk serves",
+            )
+        rpc = match.method.name
+        body = await request.body()
+        try:
+            proto = build_request(match, list(request.query_params.multi_items()), body)
+        except errors.ApiError as e:
+            response = GetMessageClass(match.method.output_type)()
+            status = response.status  # type: ignore[attr-defined]
+            status.code, status.description, status.details = e.code, e.description, e.details
+            status.req_id = uuid.uuid4().hex
+            return proto_response(response)
+        result = await run_in_threadpool(self.dispatcher.call, rpc, proto, request.headers.get("authorization"))
+        return proto_response(result)
+
+
+def health(_request: Request) -> Response:
+    return JSONResponse({"status": {"code": sc.SUCCESS, "description": "Ok"}})
+
+
+def make_rest_app(dispatcher: Dispatcher, extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
+    """The ASGI app: health check, any extra routes (web UI, staged-workflow API), then /v2."""
+    clarifai = ClarifaiRest(dispatcher)
+    routes: list[BaseRoute] = [Route("/healthz", health, methods=["GET"]), *extra_routes]
+    routes.append(Route("/{path:path}", clarifai.handle, methods=METHODS))
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(CORSMiddleware, allow_origins=["*"], allow_methods=METHODS, allow_headers=["*"])],
+    )
