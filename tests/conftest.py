@@ -48,7 +48,9 @@ def rest_stub(server: RunningServer) -> service_pb2_grpc.V2Stub:
 
 @pytest.fixture(scope="session")
 def grpc_stub(server: RunningServer) -> service_pb2_grpc.V2Stub:
-    return service_pb2_grpc.V2Stub(ClarifaiChannel.get_insecure_grpc_channel(base="127.0.0.1", port=server.grpc_port))
+    return service_pb2_grpc.V2Stub(
+        ClarifaiChannel.get_insecure_grpc_channel(base="127.0.0.1", port=server.grpc_port)
+    )
 
 
 @pytest.fixture(params=TRANSPORTS)

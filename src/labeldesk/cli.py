@@ -78,7 +78,8 @@ def _serve(url: str, host: str, http_port: int, grpc_port: int, banner: str = ""
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     server = start_server(url, host, http_port, grpc_port)
-    say(f"labeldesk listening: REST http://{host}:{server.http_port}  gRPC {host}:{server.grpc_port}  ({_safe(url)})")
+    say(f"labeldesk listening: REST http://{host}:{server.http_port}  gRPC {host}:{server.grpc_port}")
+    say(f"database: {_safe(url)}")
     if banner:
         say(banner)
 
@@ -168,12 +169,17 @@ def keys() -> None:
 @keys.command("create")
 @click.argument("user_id")
 @click.argument("app_id")
-@click.option("--scopes", multiple=True, help="Clarifai scopes such as Inputs:Add (repeatable; default All)")
+@click.option(
+    "--scopes",
+    multiple=True,
+    help="Clarifai scopes such as Inputs:Add (repeat the option or separate with commas; default All)",
+)
 @database_option
 @friendly_errors
 def keys_create(user_id: str, app_id: str, scopes: tuple[str, ...], database_url: str | None) -> None:
     """Create an API key for APP_ID of USER_ID; print it."""
-    click.echo(admin.create_app_key(open_db(database_url), user_id, app_id, scopes or ("All",)))
+    wanted = [part for value in scopes for part in value.replace(",", " ").split()]
+    click.echo(admin.create_app_key(open_db(database_url), user_id, app_id, wanted or ["All"]))
 
 
 @main.command()
@@ -194,8 +200,8 @@ def demo(database_url: str, host: str, http_port: int, grpc_port: int, no_serve:
     banner = (
         f"\ndemo app 'demo' of user 'demo' is ready; its API key is printed on stdout. Try:\n"
         f"  export KEY={key}\n"
-        f"  curl -H \"Authorization: Key $KEY\" http://{host}:{http_port}/v2/inputs\n"
-        f"  curl -H \"Authorization: Key $KEY\" http://{host}:{http_port}/v2/concepts\n"
+        f'  curl -H "Authorization: Key $KEY" http://{host}:{http_port}/v2/inputs\n'
+        f'  curl -H "Authorization: Key $KEY" http://{host}:{http_port}/v2/concepts\n'
     )
     if no_serve:
         say(banner)

@@ -38,7 +38,11 @@ def seed_demo(db: Database) -> str:
         ),
         auth,
     )
-    d.call("PostDatasets", service_pb2.PostDatasetsRequest(user_app_id=uai, datasets=[resources_pb2.Dataset(id="samples")]), auth)
+    d.call(
+        "PostDatasets",
+        service_pb2.PostDatasetsRequest(user_app_id=uai, datasets=[resources_pb2.Dataset(id="samples")]),
+        auth,
+    )
     inputs = admin.demo_inputs()
     for i in inputs:
         i.dataset_ids.append("samples")

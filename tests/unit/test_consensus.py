@@ -93,7 +93,9 @@ REGION_CASES = {
         frozenset("ab"),
     ),
     "three-labelers-threshold-all-two-agree": Case(
-        (sub("a", ("cat", CAT_BOX)), sub("b", ("cat", CAT_BOX_SHIFTED)), sub("c", ("cat", FAR_BOX))), -1, False
+        (sub("a", ("cat", CAT_BOX)), sub("b", ("cat", CAT_BOX_SHIFTED)), sub("c", ("cat", FAR_BOX))),
+        -1,
+        False,
     ),
     "three-labelers-all-agree-threshold-all": Case(
         (sub("a", ("cat", CAT_BOX)), sub("b", ("cat", CAT_BOX_SHIFTED)), sub("c", ("cat", CAT_BOX_NUDGED))),
@@ -207,7 +209,10 @@ def test_scores_show_who_disagrees_regions() -> None:
     assert result.labeler_scores == {"a": 1.0, "b": 1.0, "c": 0.5}  # c's extra dog was not confirmed
     # pairs: a-b 1, a-c 1/2, b-c 1/2
     assert result.input_score == pytest.approx(2 / 3)
-    assert [(c.concept_id, c.votes, c.agreed) for c in result.clusters] == [("cat", 3, True), ("dog", 1, False)]
+    assert [(c.concept_id, c.votes, c.agreed) for c in result.clusters] == [
+        ("cat", 3, True),
+        ("dog", 1, False),
+    ]
 
 
 def test_missed_object_lowers_the_labelers_score() -> None:
@@ -228,7 +233,10 @@ def test_scores_classification() -> None:
     result = evaluate([cls("a", "cat"), cls("b", "cat"), cls("c", "cat", "dog")], "classification", 2)
     assert result.labeler_scores == {"a": 1.0, "b": 1.0, "c": 0.5}
     assert result.input_score == pytest.approx((1 + 0.5 + 0.5) / 3)
-    assert [(c.concept_id, c.votes, c.agreed) for c in result.clusters] == [("cat", 3, True), ("dog", 1, False)]
+    assert [(c.concept_id, c.votes, c.agreed) for c in result.clusters] == [
+        ("cat", 3, True),
+        ("dog", 1, False),
+    ]
 
 
 def test_total_disagreement_scores_zero() -> None:
@@ -238,12 +246,10 @@ def test_total_disagreement_scores_zero() -> None:
 
 
 def test_cluster_representative_is_the_medoid() -> None:
-    middle = Box(0.11, 0.11, 0.51, 0.51)
+    low, middle, high = Box(0.10, 0.10, 0.50, 0.50), Box(0.11, 0.11, 0.51, 0.51), Box(0.12, 0.12, 0.52, 0.52)
     result = evaluate(
-        [sub("a", ("cat", Box(0.10, 0.10, 0.50, 0.50))), sub("b", ("cat", middle)), sub("c", ("cat", Box(0.12, 0.12, 0.52, 0.52)))],
-        "regions",
-        -1,
-    )  # fmt: skip
+        [sub("a", ("cat", low)), sub("b", ("cat", middle)), sub("c", ("cat", high))], "regions", -1
+    )
     (cluster,) = result.clusters
     assert cluster.representative is not None and cluster.representative.labeler == "b"
     assert result.representative is not None and result.representative.labeler == "b"
@@ -266,7 +272,10 @@ def test_each_labeler_gets_at_most_one_region_per_cluster_and_the_best_match() -
 
 
 def test_region_refs_point_back_to_the_submitted_annotation() -> None:
-    subs = [sub("a", ("dog", FAR_BOX), ("cat", CAT_BOX)), sub("b", ("cat", CAT_BOX_SHIFTED), ("dog", FAR_BOX))]
+    subs = [
+        sub("a", ("dog", FAR_BOX), ("cat", CAT_BOX)),
+        sub("b", ("cat", CAT_BOX_SHIFTED), ("dog", FAR_BOX)),
+    ]
     result = evaluate(subs, "regions", -1)
     by_labeler = {s.labeler: s for s in subs}
     for cluster in result.clusters:
@@ -337,9 +346,14 @@ def submissions(draw: st.DrawFn) -> list[Submission]:
     result = []
     for labeler in labelers:
         regions = [
-            Region(concept, draw(jittered(shape))) for concept, shape in objects if draw(st.integers(0, 4)) > 0
+            Region(concept, draw(jittered(shape)))
+            for concept, shape in objects
+            if draw(st.integers(0, 4)) > 0
         ]
-        regions += [Region(c, s) for c, s in draw(st.lists(st.tuples(st.sampled_from(CONCEPTS), shapes()), max_size=1))]
+        regions += [
+            Region(c, s)
+            for c, s in draw(st.lists(st.tuples(st.sampled_from(CONCEPTS), shapes()), max_size=1))
+        ]
         concepts = frozenset(draw(st.lists(st.sampled_from(CONCEPTS), max_size=2)))
         result.append(Submission(labeler, concepts, tuple(draw(st.permutations(regions)))))
     return result
@@ -370,8 +384,12 @@ def test_evaluate_is_invariant_under_permutation_of_submissions(
 @given(submissions(), st.data())
 def test_decision_is_invariant_under_reordering_regions(subs: list[Submission], data: st.DataObject) -> None:
     threshold = data.draw(thresholds(len(subs)))
-    reordered = [Submission(s.labeler, s.concepts, tuple(data.draw(st.permutations(s.regions)))) for s in subs]
-    assert decision(evaluate(reordered, "regions", threshold)) == decision(evaluate(subs, "regions", threshold))
+    reordered = [
+        Submission(s.labeler, s.concepts, tuple(data.draw(st.permutations(s.regions)))) for s in subs
+    ]
+    assert decision(evaluate(reordered, "regions", threshold)) == decision(
+        evaluate(subs, "regions", threshold)
+    )
 
 
 @settings(max_examples=100, deadline=None)

@@ -14,7 +14,9 @@ from labeldesk.domain.geometry import Box, Polygon, Shape, area, iou, validate_b
 
 def box_polygon(box: Box) -> Polygon:
     """The same rectangle as a polygon, to check the box fast path against shapely."""
-    return Polygon(((box.top, box.left), (box.top, box.right), (box.bottom, box.right), (box.bottom, box.left)))
+    return Polygon(
+        ((box.top, box.left), (box.top, box.right), (box.bottom, box.right), (box.bottom, box.left))
+    )
 
 
 UNIT = Box(0.0, 0.0, 1.0, 1.0)
@@ -34,7 +36,9 @@ BOWTIE = Polygon(((0.0, 0.0), (1.0, 1.0), (0.0, 1.0), (1.0, 0.0)))  # self-inter
         pytest.param(Box(0.6, 0.2, 0.2, 0.6), UNIT, 0.0, id="inverted-box"),
         pytest.param(UNIT, box_polygon(UNIT), 1.0, id="box-vs-same-polygon"),
         pytest.param(TRIANGLE, UNIT, 0.5, id="triangle-vs-box"),
-        pytest.param(TRIANGLE, Polygon(((1.0, 1.0), (0.0, 1.0), (1.0, 0.0))), 0.0, id="complementary-triangles"),
+        pytest.param(
+            TRIANGLE, Polygon(((1.0, 1.0), (0.0, 1.0), (1.0, 0.0))), 0.0, id="complementary-triangles"
+        ),
         pytest.param(TRIANGLE, TRIANGLE, 1.0, id="identical-polygons"),
         pytest.param(BOWTIE, UNIT, 0.5, id="self-intersecting-repaired"),
         pytest.param(Polygon(((0.0, 0.0), (0.5, 0.5), (1.0, 1.0))), UNIT, 0.0, id="collinear-polygon"),
@@ -57,8 +61,14 @@ def test_iou_of_slightly_shifted_boxes_is_high() -> None:
 @pytest.mark.parametrize(
     ("box", "message"),
     [
-        (Box(0.7, 0.1, 0.2, 0.5), "region_info.bounding_box: top_row (0.7) must be less than bottom_row (0.2)"),
-        (Box(0.1, 0.5, 0.2, 0.5), "region_info.bounding_box: left_col (0.5) must be less than right_col (0.5)"),
+        (
+            Box(0.7, 0.1, 0.2, 0.5),
+            "region_info.bounding_box: top_row (0.7) must be less than bottom_row (0.2)",
+        ),
+        (
+            Box(0.1, 0.5, 0.2, 0.5),
+            "region_info.bounding_box: left_col (0.5) must be less than right_col (0.5)",
+        ),
         (Box(-0.1, 0.1, 0.2, 0.5), "region_info.bounding_box: top_row (-0.1) must be between 0 and 1"),
         (Box(0.1, 0.1, 0.2, 1.5), "region_info.bounding_box: right_col (1.5) must be between 0 and 1"),
         (Box(0.1, math.nan, 0.2, 0.5), "region_info.bounding_box: left_col (nan) must be a finite number"),

@@ -366,8 +366,9 @@ def choose_replacements(
     broken by a hash of ``(salt, input_id, worker)``, so equal workers share the moved work
     evenly and deterministically.
 
-    Returns fewer than ``count`` workers when fewer candidates exist (the caller decides
-    whether an under-staffed input is acceptable); ``count <= 0`` gives ``()``.
+    Returns the workers in the order chosen (best first); fewer than ``count`` when fewer
+    candidates exist (the caller decides whether an under-staffed input is acceptable);
+    ``count <= 0`` gives ``()``.
     """
     if count <= 0 or not weights:
         return ()

@@ -119,7 +119,13 @@ class Cluster:
 
 @dataclass(frozen=True)
 class ConsensusResult:
-    """The decision for one input plus the evidence behind it (see the module docstring)."""
+    """The decision for one input plus the evidence behind it (see the module docstring).
+
+    ``agreeing_labelers`` is the winning group (empty when not reached); ``representative`` is one
+    real submission of that group; ``clusters`` are in canonical order (concept, then members);
+    ``threshold`` is the resolved number of labelers needed; ``groups`` lists every set of
+    labelers with identical submissions, largest first — what a reviewer chooses between.
+    """
 
     reached: bool
     agreeing_labelers: frozenset[str]

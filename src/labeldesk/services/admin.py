@@ -58,7 +58,9 @@ def create_app_key(db: Database, user_id: str, app_id: str, scopes: Sequence[str
         row = accounts.get_app(conn, user_id, app_id)
         if row is None:
             raise errors.not_found("app", f"{user_id}/{app_id}")
-        return accounts.insert_key(conn, user_id, APP_KEY, row.pk, list(scopes) or ["All"], "created by labeldesk keys create")
+        return accounts.insert_key(
+            conn, user_id, APP_KEY, row.pk, list(scopes) or ["All"], "created by labeldesk keys create"
+        )
 
 
 def add_collaborator(db: Database, owner_id: str, app_id: str, user_id: str) -> None:

@@ -5,13 +5,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from clarifai_grpc.grpc.api.status import status_pb2
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
+from clarifai_grpc.grpc.api.status import status_pb2
 from sqlalchemy import Connection, Row
 
 from labeldesk.domain import errors
 from labeldesk.services.auth import APP_KEY, PAT
-from labeldesk.services.common import check_id, dict_to_struct, page_of, require_unique, struct_to_dict, timestamp
+from labeldesk.services.common import (
+    check_id,
+    dict_to_struct,
+    page_of,
+    require_unique,
+    struct_to_dict,
+    timestamp,
+)
 from labeldesk.services.context import RequestContext
 from labeldesk.services.dispatch import user_level
 from labeldesk.storage.repos import accounts
@@ -75,7 +82,9 @@ class AppsService:
     def get_app(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.GetAppRequest
     ) -> service_pb2.SingleAppResponse:
-        return service_pb2.SingleAppResponse(app=app_proto(accounts.get_app_by_pk(conn, ctx.require_app().pk)))
+        return service_pb2.SingleAppResponse(
+            app=app_proto(accounts.get_app_by_pk(conn, ctx.require_app().pk))
+        )
 
     @user_level
     def list_apps(
@@ -142,12 +151,15 @@ class AppsService:
                 if app_row is None or app_row.user_id != owner:
                     raise errors.not_found("app", k.apps[0].id)
                 app_pk = app_row.pk
-            token = accounts.insert_key(
-                conn, owner, kind, app_pk, list(k.scopes) or ["All"], k.description
-            )
+            token = accounts.insert_key(conn, owner, kind, app_pk, list(k.scopes) or ["All"], k.description)
             out.keys.append(
-                resources_pb2.Key(id=token, type=kind, description=k.description, scopes=list(k.scopes) or ["All"],
-                                  apps=list(k.apps))
+                resources_pb2.Key(
+                    id=token,
+                    type=kind,
+                    description=k.description,
+                    scopes=list(k.scopes) or ["All"],
+                    apps=list(k.apps),
+                )
             )
         return out
 
@@ -160,8 +172,13 @@ class AppsService:
         rows = accounts.list_keys(conn, owner)[page.offset : page.offset + page.per_page]
         out = service_pb2.MultiKeyResponse()
         for r in rows:
-            key = out.keys.add(id=r.id, type=r.kind, description=r.description, scopes=r.scopes,
-                               created_at=timestamp(r.created_at))
+            key = out.keys.add(
+                id=r.id,
+                type=r.kind,
+                description=r.description,
+                scopes=r.scopes,
+                created_at=timestamp(r.created_at),
+            )
             if r.app_id:
                 key.apps.add(id=r.app_id, user_id=owner)
         return out
@@ -183,7 +200,9 @@ class AppsService:
         app = ctx.require_app()
         _only_owner(ctx, "add collaborators")
         if not req.collaborators:
-            raise errors.invalid("collaborators: give at least one collaborator (user.id or user.primary_email)")
+            raise errors.invalid(
+                "collaborators: give at least one collaborator (user.id or user.primary_email)"
+            )
         user_ids = [self._collaborator_user(conn, i, c) for i, c in enumerate(req.collaborators)]
         require_unique("user", user_ids, "collaborators")
         existing = accounts.members(conn, app.pk, app.owner_id)
@@ -194,19 +213,26 @@ class AppsService:
         for c, uid in zip(req.collaborators, user_ids):
             accounts.insert_collaborator(conn, app.pk, c.id or uid, uid, list(c.scopes) or ["All"])
         rows = [r for r in accounts.collaborators_of(conn, app.pk) if r.user_id in set(user_ids)]
-        return service_pb2.MultiCollaboratorsResponse(collaborators=[_collab_proto(r, app.id, app.owner_id) for r in rows])
+        return service_pb2.MultiCollaboratorsResponse(
+            collaborators=[_collab_proto(r, app.id, app.owner_id) for r in rows]
+        )
 
     def _collaborator_user(self, conn: Connection, i: int, c: resources_pb2.Collaborator) -> str:
         if c.user.id:
             if accounts.get_user(conn, c.user.id) is None:
-                raise errors.ApiError(errors.DOES_NOT_EXIST, f"collaborators[{i}].user.id: user '{c.user.id}' does not exist",
-                                      "create the user first: labeldesk users create ID")
-            return c.user.id
+                raise errors.ApiError(
+                    errors.DOES_NOT_EXIST,
+                    f"collaborators[{i}].user.id: user '{c.user.id}' does not exist",
+                    "create the user first: labeldesk users create ID",
+                )
+            return str(c.user.id)
         if c.user.primary_email:
             row = accounts.get_user_by_email(conn, c.user.primary_email)
             if row is None:
-                raise errors.ApiError(errors.DOES_NOT_EXIST,
-                                      f"collaborators[{i}].user.primary_email: no user has email '{c.user.primary_email}'")
+                raise errors.ApiError(
+                    errors.DOES_NOT_EXIST,
+                    f"collaborators[{i}].user.primary_email: no user has email '{c.user.primary_email}'",
+                )
             return str(row.id)
         raise errors.invalid(f"collaborators[{i}]: set user.id or user.primary_email")
 
@@ -219,7 +245,9 @@ class AppsService:
         owner_row = accounts.get_user(conn, app.owner_id)
         return service_pb2.MultiCollaboratorsResponse(
             collaborators=[_collab_proto(r, app.id, app.owner_id) for r in rows],
-            app_owner=resources_pb2.User(id=app.owner_id, primary_email=(owner_row.email or "") if owner_row else ""),
+            app_owner=resources_pb2.User(
+                id=app.owner_id, primary_email=(owner_row.email or "") if owner_row else ""
+            ),
         )
 
     def delete_collaborators(
@@ -228,7 +256,9 @@ class AppsService:
         app = ctx.require_app()
         _only_owner(ctx, "remove collaborators")
         by_id = {r.id: r.user_id for r in accounts.collaborators_of(conn, app.pk)}
-        by_email = {(r.email or "").lower(): r.user_id for r in accounts.collaborators_of(conn, app.pk) if r.email}
+        by_email = {
+            (r.email or "").lower(): r.user_id for r in accounts.collaborators_of(conn, app.pk) if r.email
+        }
         user_ids: list[str] = []
         for cid in req.collaborator_ids:
             uid = by_id.get(cid) or (cid if cid in by_id.values() else None)
@@ -258,5 +288,7 @@ def _collab_proto(r: Row[Any], app_id: str, owner_id: str) -> resources_pb2.Coll
 def _only_owner(ctx: RequestContext, what: str) -> None:
     if not ctx.is_owner:
         raise errors.ApiError(
-            errors.INSUFFICIENT_SCOPES, f"only the app owner may {what}", f"you are '{ctx.caller_id}', a collaborator"
+            errors.INSUFFICIENT_SCOPES,
+            f"only the app owner may {what}",
+            f"you are '{ctx.caller_id}', a collaborator",
         )

@@ -16,9 +16,9 @@ from clarifai_grpc.grpc.api import resources_pb2
 from sqlalchemy import Connection, select
 
 from labeldesk.domain import errors
-from labeldesk.storage.clock import utcnow as now
 from labeldesk.services.context import AppRef, RequestContext
 from labeldesk.storage import tables as t
+from labeldesk.storage.clock import utcnow as now
 
 PAT = "personal_access_token"
 APP_KEY = "app"

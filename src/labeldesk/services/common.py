@@ -12,7 +12,6 @@ from typing import Any, TypeVar
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
 
 from labeldesk.domain import errors
-from labeldesk.storage.clock import utcnow as now
 
 T = TypeVar("T")
 

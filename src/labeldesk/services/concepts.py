@@ -8,7 +8,14 @@ from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from sqlalchemy import Connection, Row
 
 from labeldesk.domain import errors
-from labeldesk.services.common import check_id, dict_to_struct, page_of, require_unique, struct_to_dict, timestamp
+from labeldesk.services.common import (
+    check_id,
+    dict_to_struct,
+    page_of,
+    require_unique,
+    struct_to_dict,
+    timestamp,
+)
 from labeldesk.services.context import RequestContext
 from labeldesk.storage.repos import concepts as repo
 
@@ -94,7 +101,9 @@ class ConceptsService:
         app = ctx.require_app()
         action = req.action or "overwrite"
         if action not in ("overwrite", "merge"):
-            raise errors.invalid(f"action '{req.action}' is not supported for concepts", "use 'overwrite' or 'merge'")
+            raise errors.invalid(
+                f"action '{req.action}' is not supported for concepts", "use 'overwrite' or 'merge'"
+            )
         ids = [c.id for c in req.concepts]
         if not ids or not all(ids):
             raise errors.invalid("concepts: every concept to patch needs its id")

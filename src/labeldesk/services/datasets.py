@@ -5,12 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from clarifai_grpc.grpc.api.status import status_pb2
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
+from clarifai_grpc.grpc.api.status import status_pb2
 from sqlalchemy import Connection, Row
 
 from labeldesk.domain import errors
-from labeldesk.services.common import check_id, dict_to_struct, page_of, require_unique, struct_to_dict, timestamp
+from labeldesk.services.common import (
+    check_id,
+    dict_to_struct,
+    page_of,
+    require_unique,
+    struct_to_dict,
+    timestamp,
+)
 from labeldesk.services.context import RequestContext
 from labeldesk.services.inputs import _require_inputs, input_protos
 from labeldesk.storage.repos import datasets as repo
@@ -48,11 +55,16 @@ class DatasetsService:
         require_unique("dataset", ids, "datasets")
         taken = repo.by_ids(conn, app.pk, ids)
         if taken:
-            raise errors.ApiError(errors.DUPLICATE_KEY, f"dataset(s) {sorted(taken)} already exist; nothing was created")
+            raise errors.ApiError(
+                errors.DUPLICATE_KEY, f"dataset(s) {sorted(taken)} already exist; nothing was created"
+            )
         repo.insert_many(
             conn,
             app.pk,
-            [{"id": i, "description": d.description, "metadata": struct_to_dict(d.metadata)} for d, i in zip(req.datasets, ids)],
+            [
+                {"id": i, "description": d.description, "metadata": struct_to_dict(d.metadata)}
+                for d, i in zip(req.datasets, ids)
+            ],
         )
         rows = repo.by_ids(conn, app.pk, ids)
         return service_pb2.MultiDatasetResponse(datasets=[dataset_proto(rows[i], ctx) for i in ids])
@@ -104,7 +116,7 @@ class DatasetsService:
         ds = require_dataset(conn, app.pk, req.dataset_id)
         ids = [di.input.id for di in req.dataset_inputs]
         if not ids or not all(ids):
-            raise errors.invalid("dataset_inputs: give at least one {\"input\": {\"id\": ...}}")
+            raise errors.invalid('dataset_inputs: give at least one {"input": {"id": ...}}')
         found = _require_inputs(conn, app.pk, ids, "dataset_inputs")
         repo.add_inputs(conn, ds.pk, [found[i].pk for i in ids])
         protos = {p.id: p for p in input_protos(conn, list(found.values()))}
@@ -121,7 +133,8 @@ class DatasetsService:
         protos = input_protos(conn, rows)
         return service_pb2.MultiDatasetInputResponse(
             dataset_inputs=[
-                resources_pb2.DatasetInput(input=p, created_at=timestamp(r.added_at)) for p, r in zip(protos, rows)
+                resources_pb2.DatasetInput(input=p, created_at=timestamp(r.added_at))
+                for p, r in zip(protos, rows)
             ]
         )
 

@@ -17,7 +17,15 @@ from clarifai_grpc.grpc.api.status import status_code_pb2, status_pb2
 from sqlalchemy import Connection, Row
 
 from labeldesk.domain import errors
-from labeldesk.services.common import check_id, dict_to_struct, new_id, page_of, require_unique, struct_to_dict, timestamp
+from labeldesk.services.common import (
+    check_id,
+    dict_to_struct,
+    new_id,
+    page_of,
+    require_unique,
+    struct_to_dict,
+    timestamp,
+)
 from labeldesk.services.concepts import require_concepts
 from labeldesk.services.context import RequestContext
 from labeldesk.storage.clock import utcnow
@@ -32,8 +40,14 @@ MAX_BATCH = 128
 def _stored_data(data: resources_pb2.Data, where: str) -> bytes:
     """The part of ``Data`` kept on the input row (concepts live in the input-level annotation)."""
     has_media = bool(
-        data.image.url or data.image.base64 or data.video.url or data.video.base64 or data.text.raw
-        or data.text.url or data.audio.url or data.audio.base64
+        data.image.url
+        or data.image.base64
+        or data.video.url
+        or data.video.base64
+        or data.text.raw
+        or data.text.url
+        or data.audio.url
+        or data.audio.base64
     )
     if not has_media:
         raise errors.invalid(
@@ -44,7 +58,7 @@ def _stored_data(data: resources_pb2.Data, where: str) -> bytes:
     kept.CopyFrom(data)
     kept.ClearField("concepts")
     kept.ClearField("metadata")
-    return kept.SerializeToString()
+    return bytes(kept.SerializeToString())
 
 
 def _concept_pairs(data: resources_pb2.Data) -> list[tuple[str, float]]:
@@ -101,8 +115,10 @@ class InputsService:
         if not req.inputs:
             raise errors.invalid("inputs: give at least one input")
         if len(req.inputs) > MAX_BATCH:
-            raise errors.invalid(f"inputs: at most {MAX_BATCH} inputs per request, got {len(req.inputs)}",
-                                 "split the batch into several requests")
+            raise errors.invalid(
+                f"inputs: at most {MAX_BATCH} inputs per request, got {len(req.inputs)}",
+                "split the batch into several requests",
+            )
         ids = [check_id("input", i.id, f"inputs[{n}].id") for n, i in enumerate(req.inputs)]
         require_unique("input", ids, "inputs")
         rows = [
@@ -130,10 +146,15 @@ class InputsService:
         datasets = ds_repo.by_ids(conn, app.pk, dataset_ids)
         if len(datasets) != len(dataset_ids):
             absent = [d for d in dataset_ids if d not in datasets]
-            raise errors.ApiError(errors.DOES_NOT_EXIST, f"inputs[].dataset_ids: dataset(s) {absent} do not exist",
-                                  "create them first with PostDatasets")
+            raise errors.ApiError(
+                errors.DOES_NOT_EXIST,
+                f"inputs[].dataset_ids: dataset(s) {absent} do not exist",
+                "create them first with PostDatasets",
+            )
         pk_of = repo.insert_many(conn, app.pk, rows)
-        self._add_input_level_annotations(conn, ctx, [(pk_of[i], inp.data) for i, inp in zip(ids, req.inputs)])
+        self._add_input_level_annotations(
+            conn, ctx, [(pk_of[i], inp.data) for i, inp in zip(ids, req.inputs)]
+        )
         for inp, iid in zip(req.inputs, ids):
             for d in inp.dataset_ids:
                 ds_repo.add_inputs(conn, datasets[d].pk, [pk_of[iid]])
@@ -147,7 +168,9 @@ class InputsService:
         ts = utcnow()
         rows, concepts = [], []
         for input_pk, data in items:
-            ann_data = resources_pb2.Data(concepts=[resources_pb2.Concept(id=c.id, value=c.value) for c in data.concepts])
+            ann_data = resources_pb2.Data(
+                concepts=[resources_pb2.Concept(id=c.id, value=c.value) for c in data.concepts]
+            )
             rows.append(
                 {
                     "id": new_id(),
@@ -192,7 +215,9 @@ class InputsService:
         app = ctx.require_app()
         action = req.action or "merge"
         if action not in ("merge", "overwrite", "remove"):
-            raise errors.invalid(f"action '{req.action}' is not supported", "use 'merge', 'overwrite' or 'remove'")
+            raise errors.invalid(
+                f"action '{req.action}' is not supported", "use 'merge', 'overwrite' or 'remove'"
+            )
         ids = [i.id for i in req.inputs]
         if not ids or not all(ids):
             raise errors.invalid("inputs: every input to patch needs its id")

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from clarifai_grpc.grpc.api.status import status_pb2
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
+from clarifai_grpc.grpc.api.status import status_pb2
 from google.protobuf import json_format
 from sqlalchemy import Connection, Row
 
@@ -23,14 +23,19 @@ from labeldesk.storage.repos import inputs as inputs_repo
 from labeldesk.storage.repos import searches as repo
 
 
-def _criterion(negate: bool, annotation: resources_pb2.Annotation | None, inp: resources_pb2.Input | None,
-               where: str) -> Criterion:
+def _criterion(
+    negate: bool, annotation: resources_pb2.Annotation | None, inp: resources_pb2.Input | None, where: str
+) -> Criterion:
     concepts: list[tuple[str, bool]] = []
     metadata: dict[str, Any] = {}
-    for data in [d for d in (annotation.data if annotation else None, inp.data if inp else None) if d is not None]:
+    for data in [
+        d for d in (annotation.data if annotation else None, inp.data if inp else None) if d is not None
+    ]:
         for c in data.concepts:
             if not c.id:
-                raise errors.invalid(f"{where}: filter by concept needs the concept id", "names are not matched")
+                raise errors.invalid(
+                    f"{where}: filter by concept needs the concept id", "names are not matched"
+                )
             concepts.append((c.id, c.value > 0))
         if data.metadata.fields:
             metadata.update(json_format.MessageToDict(data.metadata))
@@ -52,13 +57,25 @@ def _criterion(negate: bool, annotation: resources_pb2.Annotation | None, inp: r
 def criteria_of(query: resources_pb2.Query) -> list[Criterion]:
     out: list[Criterion] = []
     for i, f in enumerate(query.filters):
-        out.append(_criterion(f.negate, f.annotation if f.HasField("annotation") else None,
-                              f.input if f.HasField("input") else None, f"query.filters[{i}]"))
+        out.append(
+            _criterion(
+                f.negate,
+                f.annotation if f.HasField("annotation") else None,
+                f.input if f.HasField("input") else None,
+                f"query.filters[{i}]",
+            )
+        )
     for i, r in enumerate(query.ranks):
-        out.append(_criterion(r.negate, r.annotation if r.HasField("annotation") else None, None, f"query.ranks[{i}]"))
+        out.append(
+            _criterion(
+                r.negate, r.annotation if r.HasField("annotation") else None, None, f"query.ranks[{i}]"
+            )
+        )
     for i, a in enumerate(query.ands):
         inp = a.output.input if a.HasField("output") else (a.input if a.HasField("input") else None)
-        out.append(_criterion(a.negate, a.annotation if a.HasField("annotation") else None, inp, f"query.ands[{i}]"))
+        out.append(
+            _criterion(a.negate, a.annotation if a.HasField("annotation") else None, inp, f"query.ands[{i}]")
+        )
     return [c for c in out if not c.is_empty()]
 
 
@@ -106,15 +123,22 @@ class SearchesService:
         return out
 
     def _run(
-        self, conn: Connection, ctx: RequestContext, query: resources_pb2.Query, pagination: resources_pb2.Pagination
+        self,
+        conn: Connection,
+        ctx: RequestContext,
+        query: resources_pb2.Query,
+        pagination: resources_pb2.Pagination,
     ) -> service_pb2.MultiSearchResponse:
         app = ctx.require_app()
         page = page_of(pagination.page, pagination.per_page)
-        pks = repo.matching_input_pks(conn, app.pk, criteria_of(query))[page.offset : page.offset + page.per_page]
+        pks = repo.matching_input_pks(conn, app.pk, criteria_of(query))[
+            page.offset : page.offset + page.per_page
+        ]
         rows = inputs_repo.by_pks(conn, pks)
         protos = input_protos(conn, [rows[p] for p in pks])
         return service_pb2.MultiSearchResponse(
-            query=query, hits=[resources_pb2.Hit(score=1.0, input=p, app_id=app.id, user_id=app.owner_id) for p in protos]
+            query=query,
+            hits=[resources_pb2.Hit(score=1.0, input=p, app_id=app.id, user_id=app.owner_id) for p in protos],
         )
 
     def post_searches_by_id(
@@ -147,7 +171,7 @@ class SearchesService:
     ) -> service_pb2.MultiSearchResponse:
         app = ctx.require_app()
         out = service_pb2.MultiSearchResponse()
-        for i, s in enumerate(req.searches):
+        for s in req.searches:
             if not repo.by_ids(conn, app.pk, [s.id]):
                 raise errors.not_found("saved search", s.id)
             values: dict[str, Any] = {}

@@ -10,8 +10,6 @@ Conventions:
 - Times are UTC, timezone-aware.
 """
 
-from __future__ import annotations
-
 from sqlalchemy import (
     JSON,
     BigInteger,

@@ -147,7 +147,9 @@ def members(conn: Connection, app_pk: int, owner_id: str) -> set[str]:
     return {owner_id, *conn.execute(q).scalars()}
 
 
-def insert_collaborator(conn: Connection, app_pk: int, collab_id: str, user_id: str, scopes: list[str]) -> None:
+def insert_collaborator(
+    conn: Connection, app_pk: int, collab_id: str, user_id: str, scopes: list[str]
+) -> None:
     conn.execute(
         insert(t.collaborators).values(
             id=collab_id, app_pk=app_pk, user_id=user_id, scopes=scopes, created_at=utcnow()
@@ -157,6 +159,8 @@ def insert_collaborator(conn: Connection, app_pk: int, collab_id: str, user_id: 
 
 def delete_collaborators(conn: Connection, app_pk: int, user_ids: Sequence[str]) -> int:
     res = conn.execute(
-        delete(t.collaborators).where(t.collaborators.c.app_pk == app_pk, t.collaborators.c.user_id.in_(user_ids))
+        delete(t.collaborators).where(
+            t.collaborators.c.app_pk == app_pk, t.collaborators.c.user_id.in_(user_ids)
+        )
     )
     return int(res.rowcount)

@@ -28,12 +28,16 @@ def missing(conn: Connection, app_pk: int, ids: Collection[str]) -> list[str]:
 
 def insert_many(conn: Connection, app_pk: int, rows: list[dict[str, Any]]) -> None:
     ts = utcnow()
-    conn.execute(insert(t.concepts), [{**r, "app_pk": app_pk, "created_at": ts, "modified_at": ts} for r in rows])
+    conn.execute(
+        insert(t.concepts), [{**r, "app_pk": app_pk, "created_at": ts, "modified_at": ts} for r in rows]
+    )
 
 
 def update_one(conn: Connection, app_pk: int, concept_id: str, **values: Any) -> None:
     conn.execute(
-        update(t.concepts).where(C.app_pk == app_pk, C.id == concept_id).values(modified_at=utcnow(), **values)
+        update(t.concepts)
+        .where(C.app_pk == app_pk, C.id == concept_id)
+        .values(modified_at=utcnow(), **values)
     )
 
 

@@ -22,7 +22,9 @@ def by_ids(conn: Connection, app_pk: int, ids: Collection[str]) -> dict[str, Row
 
 def insert_many(conn: Connection, app_pk: int, rows: Sequence[dict[str, Any]]) -> None:
     ts = utcnow()
-    conn.execute(insert(t.datasets), [{**r, "app_pk": app_pk, "created_at": ts, "modified_at": ts} for r in rows])
+    conn.execute(
+        insert(t.datasets), [{**r, "app_pk": app_pk, "created_at": ts, "modified_at": ts} for r in rows]
+    )
 
 
 def update_one(conn: Connection, pk: int, **values: Any) -> None:
@@ -44,12 +46,17 @@ def add_inputs(conn: Connection, dataset_pk: int, input_pks: Collection[int]) ->
     new = [p for p in dict.fromkeys(input_pks) if p not in have]
     if new:
         ts = utcnow()
-        conn.execute(insert(t.dataset_inputs), [{"dataset_pk": dataset_pk, "input_pk": p, "created_at": ts} for p in new])
+        conn.execute(
+            insert(t.dataset_inputs),
+            [{"dataset_pk": dataset_pk, "input_pk": p, "created_at": ts} for p in new],
+        )
     return len(new)
 
 
 def remove_inputs(conn: Connection, dataset_pk: int, input_pks: Collection[int]) -> None:
-    conn.execute(delete(t.dataset_inputs).where(DI.dataset_pk == dataset_pk, DI.input_pk.in_(list(input_pks))))
+    conn.execute(
+        delete(t.dataset_inputs).where(DI.dataset_pk == dataset_pk, DI.input_pk.in_(list(input_pks)))
+    )
 
 
 def input_pks_query(dataset_pk: int) -> Select[Any]:

@@ -56,7 +56,9 @@ def page_query(app_pk: int, ids: Sequence[str] = (), status: int = 0) -> Select[
 
 
 def count(conn: Connection, app_pk: int) -> int:
-    return int(conn.execute(select(func.count()).select_from(t.inputs).where(C.app_pk == app_pk)).scalar_one())
+    return int(
+        conn.execute(select(func.count()).select_from(t.inputs).where(C.app_pk == app_pk)).scalar_one()
+    )
 
 
 def delete_pks(conn: Connection, pks: Collection[int]) -> None:

@@ -23,12 +23,16 @@ def by_ids(conn: Connection, app_pk: int, ids: Collection[str]) -> dict[str, Row
 def insert_one(conn: Connection, app_pk: int, search_id: str, name: str, query: bytes) -> None:
     ts = utcnow()
     conn.execute(
-        insert(t.searches).values(app_pk=app_pk, id=search_id, name=name, query=query, created_at=ts, modified_at=ts)
+        insert(t.searches).values(
+            app_pk=app_pk, id=search_id, name=name, query=query, created_at=ts, modified_at=ts
+        )
     )
 
 
 def update_one(conn: Connection, app_pk: int, search_id: str, **values: Any) -> None:
-    conn.execute(update(t.searches).where(S.app_pk == app_pk, S.id == search_id).values(modified_at=utcnow(), **values))
+    conn.execute(
+        update(t.searches).where(S.app_pk == app_pk, S.id == search_id).values(modified_at=utcnow(), **values)
+    )
 
 
 def page(conn: Connection, app_pk: int, offset: int, limit: int) -> list[Row[Any]]:

@@ -38,7 +38,9 @@ def _serialize(message: Any) -> bytes:
     return bytes(message.SerializeToString())
 
 
-def make_grpc_server(dispatcher: Dispatcher, host: str, port: int, max_workers: int = 32) -> tuple[grpc.Server, int]:
+def make_grpc_server(
+    dispatcher: Dispatcher, host: str, port: int, max_workers: int = 32
+) -> tuple[grpc.Server, int]:
     """Build (not start) the server; answer it and the port it bound (port 0 picks a free one)."""
     handlers = {}
     for name, route in dispatcher.routes.items():

@@ -31,7 +31,9 @@ METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
 
 
 def error_body(code: int, description: str, details: str = "") -> dict[str, object]:
-    return {"status": {"code": code, "description": description, "details": details, "req_id": uuid.uuid4().hex}}
+    return {
+        "status": {"code": code, "description": description, "details": details, "req_id": uuid.uuid4().hex}
+    }
 
 
 def error_response(code: int, description: str, details: str = "") -> JSONResponse:
@@ -40,7 +42,9 @@ def error_response(code: int, description: str, details: str = "") -> JSONRespon
 
 def proto_response(message: Message) -> Response:
     code = message.status.code  # type: ignore[attr-defined]
-    return Response(message_to_json_bytes(message), status_code=http_status(code), media_type="application/json")
+    return Response(
+        message_to_json_bytes(message), status_code=http_status(code), media_type="application/json"
+    )
 
 
 class ClarifaiRest:
@@ -75,7 +79,9 @@ class ClarifaiRest:
             status.code, status.description, status.details = e.code, e.description, e.details
             status.req_id = uuid.uuid4().hex
             return proto_response(response)
-        result = await run_in_threadpool(self.dispatcher.call, rpc, proto, request.headers.get("authorization"))
+        result = await run_in_threadpool(
+            self.dispatcher.call, rpc, proto, request.headers.get("authorization")
+        )
         return proto_response(result)
 
 
@@ -90,5 +96,7 @@ def make_rest_app(dispatcher: Dispatcher, extra_routes: Sequence[BaseRoute] = ()
     routes.append(Route("/{path:path}", clarifai.handle, methods=METHODS))
     return Starlette(
         routes=routes,
-        middleware=[Middleware(CORSMiddleware, allow_origins=["*"], allow_methods=METHODS, allow_headers=["*"])],
+        middleware=[
+            Middleware(CORSMiddleware, allow_origins=["*"], allow_methods=METHODS, allow_headers=["*"])
+        ],
     )

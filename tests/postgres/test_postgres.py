@@ -1,0 +1,36 @@
+"""Checks that only make sense on a real PostgreSQL (``LABELDESK_TEST_DATABASE_URL``): the API
+suite really ran there, and migrations are repeatable. ``.ci/run`` starts the server for these."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from sqlalchemy import inspect, text
+
+from labeldesk.app import RunningServer
+from labeldesk.storage.engine import Database
+from labeldesk.storage.migrate import migrate
+
+URL = os.environ.get("LABELDESK_TEST_DATABASE_URL", "")
+pytestmark = pytest.mark.skipif(
+    not URL.startswith("postgresql"), reason="needs LABELDESK_TEST_DATABASE_URL=postgresql…"
+)
+
+
+def test_the_suite_runs_on_postgresql(server: RunningServer) -> None:
+    assert server.app.db.engine.dialect.name == "postgresql"
+
+
+def test_migrate_is_idempotent_and_stamped() -> None:
+    db = Database(URL)
+    try:
+        assert migrate(db) == "upgraded"  # the session server created it already
+        with db.read() as conn:
+            version = conn.execute(text("select version_num from alembic_version")).scalar_one()
+        assert version == "0001"
+        assert {"inputs", "annotations", "tasks", "task_assignments"} <= set(
+            inspect(db.engine).get_table_names()
+        )
+    finally:
+        db.dispose()

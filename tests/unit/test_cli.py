@@ -1,0 +1,131 @@
+"""The CLI contract of DESIGN.md, run as a real subprocess: keys alone on stdout, messages on
+stderr, clear errors with exit status 1, and ``serve`` answering both transports."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from clarifai_grpc.channel.clarifai_channel import ClarifaiChannel
+from clarifai_grpc.grpc.api import resources_pb2, service_pb2, service_pb2_grpc
+from clarifai_grpc.grpc.api.status import status_code_pb2
+
+TOKEN = re.compile(r"^[0-9a-f]{32}$")
+
+
+def run(*args: str, db: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "LABELDESK_DATABASE_URL": db}
+    return subprocess.run(
+        [sys.executable, "-m", "labeldesk.cli", *args], capture_output=True, text=True, env=env, timeout=60
+    )
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'cli.db'}"
+
+
+def test_users_create_prints_only_the_pat(db: str) -> None:
+    res = run("users", "create", "alice", "--email", "alice@example.com", db=db)
+    assert res.returncode == 0, res.stderr
+    assert TOKEN.match(res.stdout.strip()), res.stdout
+    assert res.stdout.count("\n") == 1
+    assert "alice" in res.stderr
+
+
+def test_duplicate_user_is_a_clear_error(db: str) -> None:
+    assert run("users", "create", "bob", db=db).returncode == 0
+    res = run("users", "create", "bob", db=db)
+    assert res.returncode == 1
+    assert res.stdout == ""
+    assert "already exists" in res.stderr
+
+
+def test_init_apps_keys_and_migrate(db: str) -> None:
+    init = run("init", "--user-id", "carol", "--app-id", "main", db=db)
+    assert init.returncode == 0 and TOKEN.match(init.stdout.strip()), init.stderr
+    assert run("apps", "create", "carol", "second", db=db).returncode == 0
+    key = run("keys", "create", "carol", "second", "--scopes", "Inputs:Get", db=db)
+    assert key.returncode == 0 and TOKEN.match(key.stdout.strip())
+    missing = run("keys", "create", "carol", "nope", db=db)
+    assert missing.returncode == 1 and "does not exist" in missing.stderr
+    assert run("migrate", "--database-url", db, db=db).returncode == 0
+
+
+def test_invalid_ids_are_refused(db: str) -> None:
+    res = run("users", "create", "no spaces please", db=db)
+    assert res.returncode == 1 and "not a valid user id" in res.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_serve_answers_rest_and_grpc_then_stops_on_sigterm(db: str) -> None:
+    pat = run("init", "--user-id", "dave", "--app-id", "app1", db=db).stdout.strip()
+    http_port, grpc_port = _free_port(), _free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "labeldesk.cli",
+            "serve",
+            "--database-url",
+            db,
+            "--http-port",
+            str(http_port),
+            "--grpc-port",
+            str(grpc_port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if requests.get(f"http://127.0.0.1:{http_port}/healthz", timeout=1).ok:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline, "server did not come up"
+            time.sleep(0.1)
+        meta = (("authorization", f"Key {pat}"),)
+        uai = resources_pb2.UserAppIDSet(user_id="dave", app_id="app1")
+        # clarifai-grpc picks its response decoder when the stub is built: build each stub
+        # right after its channel.
+        make_channels = (
+            lambda: ClarifaiChannel.get_json_channel(base_url=f"http://127.0.0.1:{http_port}"),
+            lambda: ClarifaiChannel.get_insecure_grpc_channel(base="127.0.0.1", port=grpc_port),
+        )
+        for make_channel in make_channels:
+            stub = service_pb2_grpc.V2Stub(make_channel())
+            resp = stub.ListInputs(service_pb2.ListInputsRequest(user_app_id=uai), metadata=meta)
+            assert resp.status.code == status_code_pb2.SUCCESS
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert out == ""
+    assert "listening" in err
+
+
+def test_demo_without_serving_prints_a_working_key(db: str, tmp_path: Path) -> None:
+    demo_db = f"sqlite:///{tmp_path / 'demo.db'}"
+    first = run("demo", "--no-serve", "--database-url", demo_db, db=db)
+    assert first.returncode == 0, first.stderr
+    assert TOKEN.match(first.stdout.strip())
+    again = run("demo", "--no-serve", "--database-url", demo_db, db=db)
+    assert again.returncode == 0, "demo must be re-runnable on the same database"
