@@ -11,6 +11,7 @@ import grpc
 import uvicorn
 from starlette.applications import Starlette
 
+from labeldesk.services.annotations import AnnotationsService
 from labeldesk.services.apps import AppsService
 from labeldesk.services.auth import Authenticator
 from labeldesk.services.concepts import ConceptsService
@@ -18,6 +19,8 @@ from labeldesk.services.datasets import DatasetsService
 from labeldesk.services.dispatch import Dispatcher
 from labeldesk.services.inputs import InputsService
 from labeldesk.services.searches import SearchesService
+from labeldesk.services.task_annotations import TaskAnnotationsService
+from labeldesk.services.tasks import TasksService
 from labeldesk.storage.engine import Database
 from labeldesk.storage.migrate import migrate
 from labeldesk.transport.grpc.server import make_grpc_server
@@ -27,7 +30,8 @@ log = logging.getLogger("labeldesk")
 
 
 def build_services() -> list[object]:
-    return [AppsService(), ConceptsService(), InputsService(), DatasetsService(), SearchesService()]
+    return [AppsService(), ConceptsService(), InputsService(), DatasetsService(), SearchesService(),
+            AnnotationsService(), TasksService(), TaskAnnotationsService()]
 
 
 @dataclass

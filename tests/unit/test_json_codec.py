@@ -15,7 +15,7 @@ from clarifai_grpc.channel.grpc_json_channel import GRPCJSONChannel, _pick_prope
 from clarifai_grpc.channel.http_client import HttpClient
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2, status_pb2
-from google.protobuf import struct_pb2
+from google.protobuf import struct_pb2, timestamp_pb2
 from google.protobuf.message import Message
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -59,7 +59,10 @@ def parse_query(query: str) -> list[tuple[str, str]]:
 
 
 def test_query_string_the_way_the_client_sends_it() -> None:
-    query = "user_app_id.user_id=alice&user_app_id.app_id=app1&page=2&per_page=5&ids=a&ids=b&list_all_annotations=True"
+    query = (
+        "user_app_id.user_id=alice&user_app_id.app_id=app1"
+        "&page=2&per_page=5&ids=a&ids=b&list_all_annotations=True"
+    )
     request = build_request(route("GET", "/v2/annotations"), parse_query(query), b"")
     assert request == service_pb2.ListAnnotationsRequest(
         user_app_id=resources_pb2.UserAppIDSet(user_id="alice", app_id="app1"),
@@ -158,7 +161,9 @@ def test_path_params_fill_nested_fields_and_win() -> None:
 
 def test_body_then_query_then_path() -> None:
     match = route("POST", "/v2/users/u1/apps/a1/annotations/searches")
-    body = body_of({"user_app_id": {"user_id": "body", "app_id": "body"}, "pagination": {"page": 1, "per_page": 9}})
+    body = body_of(
+        {"user_app_id": {"user_id": "body", "app_id": "body"}, "pagination": {"page": 1, "per_page": 9}}
+    )
     request = build_request(match, [("pagination.page", "3")], body)
     assert request == service_pb2.PostAnnotationsSearchesRequest(
         user_app_id=resources_pb2.UserAppIDSet(user_id="u1", app_id="a1"),
@@ -318,7 +323,14 @@ def test_body_spec_naming_a_field_puts_the_body_there() -> None:
             errors.INVALID_REQUEST,
             "expected an integer, got 1.5",
         ),
-        ("POST", "/v2/tasks", [], b'{"tasks": "t1"}', errors.INVALID_REQUEST, "'tasks[0]': expected an object"),
+        (
+            "POST",
+            "/v2/tasks",
+            [],
+            b'{"tasks": "t1"}',
+            errors.INVALID_REQUEST,
+            "'tasks[0]': expected an object",
+        ),
         ("POST", "/v2/tasks", [], b'{"tasks": [{"id": ["x"]}]}', errors.INVALID_REQUEST, "'tasks[0].id'"),
         (
             "POST",
@@ -380,7 +392,9 @@ def test_errors_name_the_field_and_the_fix(
 
 
 def test_oneof_alternatives_are_refused() -> None:
-    body = {"annotations": [{"data": {"regions": [{"region_info": {}}]}, "worker": {"user": {}, "model": {}}}]}
+    body = {
+        "annotations": [{"data": {"regions": [{"region_info": {}}]}, "worker": {"user": {}, "model": {}}}]
+    }
     with pytest.raises(ApiError, match="alternatives"):
         build_request(route("POST", "/v2/annotations"), [], body_of(body))
 
@@ -394,13 +408,20 @@ def test_deeply_nested_json_is_a_clean_error() -> None:
 
 @pytest.mark.parametrize(
     ("body", "expected"),
-    [(b"", {}), (b"{}", {}), (b'{"a": [1, {"b": null}]}', {"a": [1, {"b": None}]}), (b'\xef\xbb\xbf{"a": 1}', {"a": 1})],
+    [
+        (b"", {}),
+        (b"{}", {}),
+        (b'{"a": [1, {"b": null}]}', {"a": [1, {"b": None}]}),
+        (b'\xef\xbb\xbf{"a": 1}', {"a": 1}),
+    ],
 )
 def test_parse_json_body(body: bytes, expected: dict[str, Any]) -> None:
     assert parse_json_body(body) == expected
 
 
-@pytest.mark.parametrize(("body", "fragment"), [(b"{", "line 1, column 2"), (b"1", "got a number"), (b"null", "null")])
+@pytest.mark.parametrize(
+    ("body", "fragment"), [(b"{", "line 1, column 2"), (b"1", "got a number"), (b"null", "null")]
+)
 def test_parse_json_body_errors(body: bytes, fragment: str) -> None:
     with pytest.raises(ApiError) as caught:
         parse_json_body(body)
@@ -420,7 +441,9 @@ def _annotation(value: float = 0.0) -> resources_pb2.Annotation:
             concepts=[resources_pb2.Concept(id="cat", value=value)],
             regions=[
                 resources_pb2.Region(
-                    region_info=resources_pb2.RegionInfo(bounding_box=resources_pb2.BoundingBox(right_col=0.5))
+                    region_info=resources_pb2.RegionInfo(
+                        bounding_box=resources_pb2.BoundingBox(right_col=0.5)
+                    )
                 )
             ],
         ),
@@ -447,10 +470,17 @@ def test_emits_points_even_at_the_origin() -> None:
 
 def test_emits_status_and_empty_top_level_lists_only() -> None:
     out = message_to_json(service_pb2.MultiAnnotationResponse(status=status_pb2.Status(code=10000)))
-    assert out == {"status": {"code": "SUCCESS", "description": ""}, "annotations": []}
+    assert out == {"status": {"code": 10000, "description": ""}, "annotations": []}
     out = message_to_json(service_pb2.MultiTaskResponse())
     assert out["tasks"] == []
-    assert out["status"] == {"code": "ZERO", "description": ""}
+    assert out["status"] == {"code": 0, "description": ""}
+
+
+def test_status_codes_are_numbers_other_enums_names() -> None:
+    task = resources_pb2.Task(type=resources_pb2.Task.CONCEPTS_CLASSIFICATION, status=status_pb2.Status(code=54001))
+    out = message_to_json(service_pb2.SingleTaskResponse(task=task))
+    assert out["task"]["type"] == "CONCEPTS_CLASSIFICATION"
+    assert out["task"]["status"]["code"] == 54001
 
 
 def test_does_not_dump_nested_defaults() -> None:
@@ -464,7 +494,14 @@ def test_emits_count_fields() -> None:
         task_id="t1", counts=[resources_pb2.TaskStatusCountPerUser(user_id="u1", success=2)]
     )
     assert message_to_json(response)["counts"] == [
-        {"user_id": "u1", "pending": 0, "awaiting_review": 0, "success": 2, "review_denied": 0, "awaiting_consensus_review": 0}
+        {
+            "user_id": "u1",
+            "pending": 0,
+            "awaiting_review": 0,
+            "success": 2,
+            "review_denied": 0,
+            "awaiting_consensus_review": 0,
+        }
     ]
     counts = message_to_json(service_pb2.SingleInputCountResponse())["counts"]
     assert counts["processed"] == 0 and counts["to_process"] == 0
@@ -506,7 +543,8 @@ def test_nan_and_infinity_stay_valid_json() -> None:
 
 def test_official_client_parses_our_output() -> None:
     response = service_pb2.MultiAnnotationResponse(
-        status=status_pb2.Status(code=10000, description="Ok"), annotations=[_annotation(0.0), _annotation(0.25)]
+        status=status_pb2.Status(code=10000, description="Ok"),
+        annotations=[_annotation(0.0), _annotation(0.25)],
     )
     parsed = dict_to_protobuf(
         service_pb2.MultiAnnotationResponse, message_to_json(response), ignore_unknown_fields=True
@@ -524,7 +562,10 @@ def _big_response(n: int = 1000) -> service_pb2.MultiAnnotationResponse:
             user_id="u",
             status=status_pb2.Status(code=status_code_pb2.ANNOTATION_SUCCESS),
             data=resources_pb2.Data(
-                concepts=[resources_pb2.Concept(id="cat", value=1.0), resources_pb2.Concept(id="dog", value=0.0)],
+                concepts=[
+                    resources_pb2.Concept(id="cat", value=1.0),
+                    resources_pb2.Concept(id="dog", value=0.0),
+                ],
                 regions=[resources_pb2.Region(region_info=resources_pb2.RegionInfo(bounding_box=box))],
             ),
         )
@@ -551,7 +592,9 @@ def _timed(fn: Any) -> float:
 # Round trips: our own output, and what the real client sends
 # =============================================================================================
 
-_ids = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-", min_size=1, max_size=12)
+_ids = st.text(
+    alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-", min_size=1, max_size=12
+)
 _text = st.text(max_size=20)
 _f32 = st.floats(width=32, allow_nan=False, allow_infinity=False)
 _json_scalar = st.one_of(
@@ -634,7 +677,9 @@ def client_sends(request: Message, rpc: str) -> tuple[str, str, list[tuple[str, 
     for field in url_fields:
         params.pop(field, None)
     if http_method == "GET":
-        prepared = requests.Request("GET", url, params=HttpClient(None, "key")._encode_get_params(params)).prepare()
+        prepared = requests.Request(
+            "GET", url, params=HttpClient(None, "key")._encode_get_params(params)
+        ).prepare()
         body = b""
     else:
         prepared = requests.Request(http_method, url, data=json.dumps(params)).prepare()
@@ -661,13 +706,24 @@ APP_IDS = resources_pb2.UserAppIDSet(user_id="alice", app_id="app1")
         (
             "ListAnnotations",
             service_pb2.ListAnnotationsRequest(
-                user_app_id=APP_IDS, ids=["a", "b"], list_all_annotations=True, page=2, per_page=50, task_id="t1"
+                user_app_id=APP_IDS,
+                ids=["a", "b"],
+                list_all_annotations=True,
+                page=2,
+                per_page=50,
+                task_id="t1",
             ),
         ),
         ("ListTasks", service_pb2.ListTasksRequest(worker_user_ids=["w1", "w2"], per_page=5)),  # short route
         ("GetTask", service_pb2.GetTaskRequest(user_app_id=APP_IDS, task_id="t 1")),
-        ("GetTaskAnnotationCount", service_pb2.GetTaskCountRequest(user_app_id=APP_IDS, task_id="t1", user_ids=["u"])),
-        ("GetInputSamples", service_pb2.GetInputSamplesRequest(user_app_id=APP_IDS, task_id="t1", user_ids=["u"])),
+        (
+            "GetTaskAnnotationCount",
+            service_pb2.GetTaskCountRequest(user_app_id=APP_IDS, task_id="t1", user_ids=["u"]),
+        ),
+        (
+            "GetInputSamples",
+            service_pb2.GetInputSamplesRequest(user_app_id=APP_IDS, task_id="t1", user_ids=["u"]),
+        ),
         (
             "PostAnnotations",
             service_pb2.PostAnnotationsRequest(
@@ -682,7 +738,9 @@ APP_IDS = resources_pb2.UserAppIDSet(user_id="alice", app_id="app1")
                     resources_pb2.Task(
                         id="t1",
                         type=resources_pb2.Task.CONCEPTS_CLASSIFICATION,
-                        worker=resources_pb2.TaskWorker(strategy=resources_pb2.TaskWorker.PARTITIONED, user_ids=["a"]),
+                        worker=resources_pb2.TaskWorker(
+                            strategy=resources_pb2.TaskWorker.PARTITIONED, user_ids=["a"]
+                        ),
                         review=resources_pb2.TaskReview(strategy=resources_pb2.TaskReview.CONSENSUS),
                         concept_ids=["cat"],
                     )
@@ -729,3 +787,42 @@ def test_round_trip_through_the_client_query_string(request: service_pb2.ListAnn
 @given(request=_post_inputs)
 def test_round_trip_through_the_client_json_body(request: service_pb2.PostInputsRequest) -> None:
     assert _rebuild(request, "PostInputs") == request
+
+
+@st.composite
+def _response_annotation(draw: st.DrawFn) -> resources_pb2.Annotation:
+    box = resources_pb2.BoundingBox(
+        top_row=draw(_f32), left_col=draw(_f32), bottom_row=draw(_f32), right_col=draw(_f32)
+    )
+    annotation = resources_pb2.Annotation(
+        id=draw(_ids),
+        input_id=draw(_ids),
+        status=status_pb2.Status(code=draw(st.sampled_from([0, 10000, 24150, 24151]))),
+        data=resources_pb2.Data(
+            concepts=[
+                resources_pb2.Concept(id=c, value=draw(_f32)) for c in draw(st.lists(_ids, max_size=3))
+            ],
+            regions=[resources_pb2.Region(region_info=resources_pb2.RegionInfo(bounding_box=box))],
+        ),
+    )
+    annotation.created_at.FromNanoseconds(draw(st.integers(0, 2**62)))
+    if draw(st.booleans()):
+        annotation.annotation_info.CopyFrom(draw(_struct()))
+    return annotation
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(annotations=st.lists(_response_annotation(), max_size=4))
+def test_official_client_parses_any_annotation_response(annotations: list[resources_pb2.Annotation]) -> None:
+    response = service_pb2.MultiAnnotationResponse(
+        status=status_pb2.Status(code=10000), annotations=annotations
+    )
+    wire = json.loads(message_to_json_bytes(response))
+    parsed = dict_to_protobuf(service_pb2.MultiAnnotationResponse, wire, ignore_unknown_fields=True)
+    assert parsed == response
+
+
+@given(seconds=st.integers(-62_135_596_800, 253_402_300_799), nanos=st.integers(0, 999_999_999))
+def test_timestamps_render_like_protobuf(seconds: int, nanos: int) -> None:
+    stamp = timestamp_pb2.Timestamp(seconds=seconds, nanos=nanos)
+    assert message_to_json(resources_pb2.Task(created_at=stamp))["created_at"] == stamp.ToJsonString()

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-from google.protobuf import json_format, struct_pb2, timestamp_pb2
+from google.protobuf import struct_pb2, timestamp_pb2
 
 from labeldesk.domain import errors
 
@@ -53,9 +53,21 @@ def timestamp(dt: datetime | None) -> timestamp_pb2.Timestamp:
 
 
 def struct_to_dict(s: struct_pb2.Struct) -> dict[str, Any] | None:
+    """A Struct as plain JSON values (None when empty, so empty metadata is stored as NULL)."""
     if not s.fields:
         return None
-    return json_format.MessageToDict(s)
+    return {key: _plain(value) for key, value in s.fields.items()}
+
+
+def _plain(v: struct_pb2.Value) -> Any:
+    kind = v.WhichOneof("kind")
+    if kind == "struct_value":
+        return {key: _plain(x) for key, x in v.struct_value.fields.items()}
+    if kind == "list_value":
+        return [_plain(x) for x in v.list_value.values]
+    if kind == "null_value" or kind is None:
+        return None
+    return getattr(v, kind)
 
 
 def dict_to_struct(d: dict[str, Any] | None, target: struct_pb2.Struct) -> None:

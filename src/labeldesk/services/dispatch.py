@@ -54,6 +54,24 @@ def snake(name: str) -> str:
     return _WORD.sub("_", name).lower()
 
 
+def unary_methods() -> list[MethodDescriptor]:
+    """The V2 RPCs a unary transport can serve (streaming ones are out of scope)."""
+    return [m for m in V2.methods if not (m.client_streaming or m.server_streaming)]
+
+
+def find_handlers(services: Iterable[object]) -> dict[str, Handler]:
+    """RPC name → the service method named after it, for every RPC some service implements."""
+    services = list(services)
+    found: dict[str, Handler] = {}
+    for m in unary_methods():
+        for service in services:
+            handler = getattr(service, snake(m.name), None)
+            if handler is not None:
+                found[m.name] = handler
+                break
+    return found
+
+
 @dataclass(frozen=True)
 class Route:
     method: MethodDescriptor
@@ -68,11 +86,9 @@ class Dispatcher:
         self.db = db
         self.auth = authenticator
         self.routes: dict[str, Route] = {}
-        services = list(services)
-        for m in V2.methods:
-            if m.client_streaming or m.server_streaming:
-                continue
-            handler = next((getattr(s, snake(m.name)) for s in services if hasattr(s, snake(m.name))), None)
+        handlers = find_handlers(services)
+        for m in unary_methods():
+            handler = handlers.get(m.name)
             verb_reads = m.name.startswith(("Get", "List"))
             self.routes[m.name] = Route(
                 method=m,

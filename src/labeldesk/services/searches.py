@@ -11,12 +11,11 @@ from typing import Any
 
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_pb2
-from google.protobuf import json_format
 from sqlalchemy import Connection, Row
 
 from labeldesk.domain import errors
 from labeldesk.domain.search_query import Criterion
-from labeldesk.services.common import check_id, page_of, timestamp
+from labeldesk.services.common import check_id, page_of, struct_to_dict, timestamp
 from labeldesk.services.context import RequestContext
 from labeldesk.services.inputs import input_protos
 from labeldesk.storage.repos import inputs as inputs_repo
@@ -38,7 +37,7 @@ def _criterion(
                 )
             concepts.append((c.id, c.value > 0))
         if data.metadata.fields:
-            metadata.update(json_format.MessageToDict(data.metadata))
+            metadata.update(struct_to_dict(data.metadata) or {})
         if data.image.url or data.image.base64 or data.embeddings:
             raise errors.ApiError(
                 errors.INVALID_REQUEST,

@@ -176,6 +176,7 @@ annotations = Table(
     Column("status", Integer, nullable=False),
     Column("task_id", ID, nullable=True),
     Column("model_version_id", ID, nullable=False, default=""),
+    Column("embed_model_version_id", ID, nullable=False, default=""),
     Column("input_level", Boolean, nullable=False, default=False),
     Column("trusted", Boolean, nullable=False, default=False),
     _ts("created_at"),
@@ -183,6 +184,10 @@ annotations = Table(
     UniqueConstraint("app_pk", "id", name="uq_annotations_app_pk_id"),
     Index("ix_annotations_input_pk", "input_pk"),
     Index("ix_annotations_app_task_user", "app_pk", "task_id", "user_id"),
+    # ListAnnotations walks an app's annotations oldest → newest: user-created ones by default
+    # (not input-level, no model), everything with list_all_annotations.
+    Index("ix_annotations_app_user_created", "app_pk", "input_level", "model_version_id", "pk"),
+    Index("ix_annotations_app_pk", "app_pk", "pk"),
 )
 
 # One row per (annotation, concept): what saved searches and consensus filter on.
@@ -210,6 +215,11 @@ tasks = Table(
     Column("created_by", ID, nullable=False),
     _ts("created_at"),
     _ts("modified_at"),
+    # The assignment engine's lazy plan (storage/repos/assignments.py): every input of the source
+    # with pk <= planned_upto has its seats in task_assignments; older inputs that join a dataset
+    # or saved search later are found by a rescan, at most once per interval (source_rescanned_at).
+    Column("planned_upto", PK, nullable=False, default=0),
+    _ts("source_rescanned_at", nullable=True),
     UniqueConstraint("app_pk", "id", name="uq_tasks_app_pk_id"),
 )
 
@@ -225,6 +235,9 @@ task_users = Table(
 )
 
 # The work queue: one row per (task, input, worker) once the input is planned or pulled.
+# A row is a "seat" (domain/statuses.py): ``workers_per_input`` seats per input. An untaken seat of
+# a DYNAMIC task has status 0 (OPEN) and a placeholder worker_id "#1", "#2", ... ('#' is never in a
+# user id); lease_until set means the worker started it (DYNAMIC: reserved until then).
 task_assignments = Table(
     "task_assignments",
     metadata,
@@ -237,7 +250,15 @@ task_assignments = Table(
     Column("comment", Text, nullable=False, default=""),
     _ts("created_at"),
     _ts("modified_at"),
+    # the reviewer holding (REVIEW_START, until review_lease_until) or last reviewing the row
+    Column("reviewer_id", ID, nullable=True),
+    Column("review_lease_until", DateTime(timezone=True), nullable=True),
     UniqueConstraint("task_pk", "input_pk", "worker_id", name="uq_task_assignments_task_input_worker"),
     Index("ix_task_assignments_task_worker_status", "task_pk", "worker_id", "status"),
     Index("ix_task_assignments_task_input", "task_pk", "input_pk"),
+    # a worker's unstarted work in input order; open seats / review queue in input order;
+    # started work by lease (own resumed work, expired DYNAMIC leases)
+    Index("ix_task_assignments_queue", "task_pk", "worker_id", "status", "input_pk"),
+    Index("ix_task_assignments_pool", "task_pk", "status", "input_pk"),
+    Index("ix_task_assignments_leases", "task_pk", "status", "lease_until"),
 )

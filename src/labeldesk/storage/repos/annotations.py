@@ -1,52 +1,192 @@
-"""Annotation rows and their per-concept index rows."""
+"""Annotation rows and their per-concept index rows (``annotation_concepts``).
+
+Every write goes through :func:`insert_many`, :func:`update_many` or :func:`delete_pks`, which keep
+``annotation_concepts`` (one row per annotation and concept, region concepts included) in step with
+the stored data: saved searches and consensus read that index, never the serialised data.
+Bulk operations are batched (``executemany``, ``IN`` lists of at most 500) so their cost does not
+grow with one query per row.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Sequence
-from typing import Any
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Row, insert, select
+from sqlalchemy import Connection, Row, Select, bindparam, delete, func, insert, select, tuple_, update
 
 from labeldesk.storage import tables as t
 
 A = t.annotations.c
+AC = t.annotation_concepts.c
+I = t.inputs.c  # noqa: E741
+CHUNK = 500  # stay under SQLite's bound-parameter limit
+T = TypeVar("T")
+
+ConceptPairs = Sequence[tuple[str, float]]
+
+
+def _chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
+    for i in range(0, len(items), CHUNK):
+        yield items[i : i + CHUNK]
+
+
+# --------------------------------------------------------------------------- writes
 
 
 def insert_many(conn: Connection, app_pk: int, rows: Sequence[dict[str, Any]],
-                concepts: Sequence[Sequence[tuple[str, float]]]) -> list[int]:
-    """Insert annotations (with ``app_pk`` added) and their concept index rows; answer the pks."""
-    pks: list[int] = []
-    for row, row_concepts in zip(rows, concepts):
-        res = conn.execute(insert(t.annotations).values(app_pk=app_pk, **row))
-        ipk = res.inserted_primary_key
-        assert ipk is not None
-        pk = int(ipk[0])
-        pks.append(pk)
-        uniq = dict(row_concepts)
-        if uniq:
-            conn.execute(
-                insert(t.annotation_concepts),
-                [{"annotation_pk": pk, "concept_id": c, "value": v, "app_pk": app_pk} for c, v in uniq.items()],
-            )
+                concepts: Sequence[ConceptPairs]) -> list[int]:
+    """Insert annotations (with ``app_pk`` added) and their concept index rows; answer the pks.
+
+    All rows must have the same keys. Duplicate concept ids of one row keep the last value.
+    """
+    if not rows:
+        return []
+    stmt = insert(t.annotations).returning(A.pk, sort_by_parameter_order=True)
+    pks = [int(pk) for pk in conn.execute(stmt, [{**r, "app_pk": app_pk} for r in rows]).scalars()]
+    _insert_concepts(conn, app_pk, dict(zip(pks, concepts)))
     return pks
+
+
+def _insert_concepts(conn: Connection, app_pk: int, by_pk: Mapping[int, ConceptPairs]) -> None:
+    index_rows = [
+        {"annotation_pk": pk, "concept_id": c, "value": v, "app_pk": app_pk}
+        for pk, pairs in by_pk.items()
+        for c, v in dict(pairs).items()
+    ]
+    if index_rows:
+        conn.execute(insert(t.annotation_concepts), index_rows)
+
+
+def update_many(conn: Connection, app_pk: int, changes: Sequence[dict[str, Any]],
+                concepts: Mapping[int, ConceptPairs]) -> None:
+    """Update annotations by ``pk`` (every dict has ``pk`` and the same other keys) and replace
+    the concept index rows of the pks in ``concepts``."""
+    if changes:
+        values: dict[str, Any] = {k: bindparam(f"v_{k}") for k in changes[0] if k != "pk"}
+        stmt = update(t.annotations).where(A.pk == bindparam("b_pk")).values(**values)
+        conn.execute(stmt, [{f"v_{k}" if k != "pk" else "b_pk": v for k, v in c.items()} for c in changes])
+    pk_list = list(concepts)
+    for chunk in _chunks(pk_list):
+        conn.execute(delete(t.annotation_concepts).where(AC.annotation_pk.in_(chunk)))
+    _insert_concepts(conn, app_pk, concepts)
+
+
+def delete_pks(conn: Connection, pks: Collection[int]) -> int:
+    """Delete annotations (their index rows go with them); answer how many were deleted."""
+    n = 0
+    for chunk in _chunks(list(pks)):
+        conn.execute(delete(t.annotation_concepts).where(AC.annotation_pk.in_(chunk)))
+        n += int(conn.execute(delete(t.annotations).where(A.pk.in_(chunk))).rowcount)
+    return n
+
+
+# --------------------------------------------------------------------------- reads
+
+_WITH_INPUT = select(t.annotations, I.id.label("input_id")).select_from(
+    t.annotations.join(t.inputs, I.pk == A.input_pk)
+)
+
+
+def by_ids(conn: Connection, app_pk: int, ids: Collection[str]) -> dict[str, Row[Any]]:
+    """Annotations by id (ids are unique per app), each with its ``input_id``."""
+    out: dict[str, Row[Any]] = {}
+    for chunk in _chunks(list(ids)):
+        out.update({r.id: r for r in conn.execute(_WITH_INPUT.where(A.app_pk == app_pk, A.id.in_(chunk)))})
+    return out
+
+
+def taken_ids(conn: Connection, app_pk: int, ids: Collection[str]) -> list[str]:
+    out: list[str] = []
+    for chunk in _chunks(list(ids)):
+        out += conn.execute(select(A.id).where(A.app_pk == app_pk, A.id.in_(chunk))).scalars()
+    return out
+
+
+def on_inputs(
+    conn: Connection, input_pks: Collection[int], input_level: bool | None = None
+) -> list[Row[Any]]:
+    """All annotations of the inputs (optionally only / never the input-level ones), oldest first."""
+    out: list[Row[Any]] = []
+    for chunk in _chunks(list(input_pks)):
+        q = _WITH_INPUT.where(A.input_pk.in_(chunk))
+        if input_level is not None:
+            q = q.where(A.input_level.is_(input_level))
+        out += conn.execute(q.order_by(A.pk))
+    return out
 
 
 def input_level_of(conn: Connection, input_pks: Collection[int]) -> dict[int, Row[Any]]:
     """The input-level annotation of each input (at most one per input)."""
     out: dict[int, Row[Any]] = {}
-    pk_list = list(input_pks)
-    for i in range(0, len(pk_list), 500):
-        q = select(t.annotations).where(A.input_pk.in_(pk_list[i : i + 500]), A.input_level.is_(True))
+    for chunk in _chunks(list(input_pks)):
+        q = select(t.annotations).where(A.input_pk.in_(chunk), A.input_level.is_(True))
         out.update({r.input_pk: r for r in conn.execute(q)})
     return out
 
 
 def concepts_of(conn: Connection, annotation_pks: Collection[int]) -> dict[int, list[tuple[str, float]]]:
     out: dict[int, list[tuple[str, float]]] = defaultdict(list)
-    pk_list = list(annotation_pks)
-    for i in range(0, len(pk_list), 500):
-        q = select(t.annotation_concepts).where(t.annotation_concepts.c.annotation_pk.in_(pk_list[i : i + 500]))
+    for chunk in _chunks(list(annotation_pks)):
+        q = select(t.annotation_concepts).where(AC.annotation_pk.in_(chunk))
         for r in conn.execute(q):
             out[r.annotation_pk].append((r.concept_id, r.value))
     return out
+
+
+@dataclass(frozen=True)
+class Filter:
+    """ListAnnotations' filters (empty means "any")."""
+
+    ids: Sequence[str] = ()
+    input_ids: Sequence[str] = ()
+    pairs: Sequence[tuple[str, str]] = ()
+    """``(input id, annotation id)`` pairs, when both lists are given."""
+    user_ids: Sequence[str] = ()
+    model_version_ids: Sequence[str] = ()
+    statuses: Sequence[int] = ()
+    task_id: str = ""
+    user_created_only: bool = True
+    """Leave out input-level and model-made annotations."""
+
+
+def page_query(app_pk: int, f: Filter) -> Select[Any]:
+    """Annotations of the app matching ``f``, oldest → newest, each with its ``input_id``."""
+    q = _WITH_INPUT.where(A.app_pk == app_pk)
+    if f.user_created_only:
+        q = q.where(A.input_level.is_(False), A.model_version_id == "")
+    if f.pairs:
+        q = q.where(tuple_(I.id, A.id).in_(list(f.pairs)))
+    if f.ids:
+        q = q.where(A.id.in_(list(f.ids)))
+    if f.input_ids:
+        q = q.where(I.app_pk == app_pk, I.id.in_(list(f.input_ids)))
+    if f.user_ids:
+        q = q.where(A.user_id.in_(list(f.user_ids)))
+    if f.model_version_ids:
+        q = q.where(A.model_version_id.in_(list(f.model_version_ids)))
+    if f.statuses:
+        q = q.where(A.status.in_(list(f.statuses)))
+    if f.task_id:
+        q = q.where(A.task_id == f.task_id)
+    return q.order_by(A.pk)
+
+
+def workers(conn: Connection, app_pk: int, trusted_only: bool, offset: int, limit: int) -> list[Row[Any]]:
+    """Who annotated in the app (users, and model versions), in order of their first annotation."""
+    q = select(A.user_id, A.model_version_id, func.min(A.pk).label("first")).where(
+        A.app_pk == app_pk, A.input_level.is_(False)
+    )
+    if trusted_only:
+        q = q.where(A.trusted.is_(True))
+    sub = q.group_by(A.user_id, A.model_version_id).subquery()
+    users = t.users.c
+    full = (
+        select(sub.c.user_id, sub.c.model_version_id, users.first_name, users.last_name)
+        .select_from(sub.outerjoin(t.users, users.id == sub.c.user_id))
+        .order_by(sub.c.first)
+        .offset(offset)
+        .limit(limit)
+    )
+    return list(conn.execute(full))

@@ -7,16 +7,14 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, Table, delete, func, insert, select, update
+from sqlalchemy import Connection, Row, Select, delete, func, insert, select, update
 
 from labeldesk.storage import tables as t
 from labeldesk.storage.clock import utcnow
 
 T = t.tasks.c
 TU = t.task_users.c
-# ``tables.annotations`` is shadowed for type checkers by ``from __future__ import annotations``
-ANNOTATIONS: Table = t.metadata.tables["annotations"]
-A = ANNOTATIONS.c
+A = t.annotations.c
 I = t.inputs.c  # noqa: E741 - the inputs table's columns, as elsewhere
 
 WORKER = "worker"
@@ -157,30 +155,47 @@ def annotation_counts(
     return out
 
 
-def input_counts(
+def annotation_states(
     conn: Connection, app_pk: int, task_id: str, user_ids: Sequence[str] = ()
-) -> dict[str, dict[int, int]]:
-    """user id → status → number of distinct inputs the user annotated in the task with that status."""
-    distinct_inputs = func.count(func.distinct(A.input_pk))
-    q = select(A.user_id, A.status, distinct_inputs).where(_task_annotations(app_pk, task_id))
+) -> list[tuple[int, str, int]]:
+    """Distinct (input pk, user id, annotation status) of the task's annotations."""
+    q = select(A.input_pk, A.user_id, A.status).where(_task_annotations(app_pk, task_id))
     if user_ids:
         q = q.where(A.user_id.in_(list(user_ids)))
-    out: dict[str, dict[int, int]] = {}
-    for user_id, status, n in conn.execute(q.group_by(A.user_id, A.status)):
-        out.setdefault(user_id, {})[int(status)] = int(n)
+    return [(int(p), u, int(s)) for p, u, s in conn.execute(q.distinct())]
+
+
+def assignment_states(
+    conn: Connection, task_pk: int, user_ids: Sequence[str] = ()
+) -> list[tuple[int, str, int]]:
+    """(input pk, worker id, status) of the task's assignment queue (written by the assignment engine)."""
+    TA = t.task_assignments.c
+    q = select(TA.input_pk, TA.worker_id, TA.status).where(TA.task_pk == task_pk)
+    if user_ids:
+        q = q.where(TA.worker_id.in_(list(user_ids)))
+    return [(int(p), u, int(s)) for p, u, s in conn.execute(q)]
+
+
+def annotations_on(
+    conn: Connection, app_pk: int, task_id: str, input_pks: Sequence[int], user_ids: Sequence[str] = ()
+) -> list[Row[Any]]:
+    """The task's annotations on ``input_pks`` (of ``user_ids`` if given), oldest first."""
+    out: list[Row[Any]] = []
+    for i in range(0, len(input_pks), 500):
+        q = select(t.annotations).where(
+            _task_annotations(app_pk, task_id), A.input_pk.in_(input_pks[i : i + 500])
+        )
+        if user_ids:
+            q = q.where(A.user_id.in_(list(user_ids)))
+        out.extend(conn.execute(q.order_by(A.pk)))
     return out
 
 
-def annotated_input_pks(
-    conn: Connection, app_pk: int, task_id: str, statuses: Collection[int] = ()
-) -> dict[int, set[str]]:
-    """input pk → users with an annotation of the task on it (optionally only in ``statuses``)."""
-    q = select(A.input_pk, A.user_id).where(_task_annotations(app_pk, task_id))
-    if statuses:
-        q = q.where(A.status.in_(list(statuses)))
-    out: dict[int, set[str]] = {}
-    for input_pk, user_id in conn.execute(q.distinct()):
-        out.setdefault(int(input_pk), set()).add(user_id)
+def input_ids_of(conn: Connection, input_pks: Sequence[int]) -> dict[int, str]:
+    out: dict[int, str] = {}
+    for i in range(0, len(input_pks), 500):
+        q = select(I.pk, I.id).where(I.pk.in_(input_pks[i : i + 500]))
+        out.update({int(pk): iid for pk, iid in conn.execute(q)})
     return out
 
 
@@ -191,24 +206,23 @@ def set_annotation_status(
     user_ids: Sequence[str],
     from_statuses: Collection[int],
     to_status: int,
-) -> int:
+) -> tuple[list[str], int]:
     """Move the task's annotations of ``user_ids`` (all users if empty) whose status is in
-    ``from_statuses`` (any if empty) to ``to_status``; answer how many rows changed."""
+    ``from_statuses`` (any if empty) to ``to_status``; answer the users concerned and the count."""
     cond = _task_annotations(app_pk, task_id)
     if user_ids:
         cond = cond & A.user_id.in_(list(user_ids))
     if from_statuses:
         cond = cond & A.status.in_(list(from_statuses))
-    res = conn.execute(update(ANNOTATIONS).where(cond).values(status=to_status, modified_at=utcnow()))
-    return int(res.rowcount)
+    users = sorted(conn.execute(select(A.user_id).where(cond).distinct()).scalars())
+    res = conn.execute(update(t.annotations).where(cond).values(status=to_status, modified_at=utcnow()))
+    return users, int(res.rowcount)
 
 
-def users_with_annotations(
-    conn: Connection, app_pk: int, task_id: str, user_ids: Sequence[str], statuses: Collection[int]
-) -> list[str]:
-    cond = _task_annotations(app_pk, task_id)
-    if user_ids:
-        cond = cond & A.user_id.in_(list(user_ids))
-    if statuses:
-        cond = cond & A.status.in_(list(statuses))
-    return sorted(conn.execute(select(A.user_id).where(cond).distinct()).scalars())
+# --------------------------------------------------------------------------- users
+
+
+def users_info(conn: Connection, user_ids: Collection[str]) -> list[Row[Any]]:
+    if not user_ids:
+        return []
+    return list(conn.execute(select(t.users).where(t.users.c.id.in_(list(user_ids)))))

@@ -20,6 +20,7 @@ import base64
 import binascii
 import functools
 import json
+import logging
 import math
 import struct
 import time
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
 
 __all__ = ["build_request", "message_to_json", "message_to_json_bytes", "parse_json_body"]
 
+logger = logging.getLogger(__name__)
+
 FD = FieldDescriptor
 _INT_RANGES: dict[int, tuple[int, int]] = {
     **dict.fromkeys((FD.TYPE_INT32, FD.TYPE_SINT32, FD.TYPE_SFIXED32), (-(2**31), 2**31 - 1)),
@@ -48,7 +51,7 @@ _INT_RANGES: dict[int, tuple[int, int]] = {
     **dict.fromkeys((FD.TYPE_UINT64, FD.TYPE_FIXED64), (0, 2**64 - 1)),
 }
 _FLOAT_TYPES = (FD.TYPE_FLOAT, FD.TYPE_DOUBLE)
-_FLOAT32_MAX = 3.4028234663852886e38
+_F32 = struct.Struct("<f")
 _WRAPPERS = frozenset(
     f"google.protobuf.{name}Value"
     for name in ("Double", "Float", "Int64", "UInt64", "Int32", "UInt32", "Bool", "String", "Bytes")
@@ -206,7 +209,8 @@ def build_request(match: RouteMatch, query: Sequence[tuple[str, str]], body: byt
         raise
     except RecursionError:
         raise ApiError(errors.BAD_REQUEST_FORMAT, "request is nested too deeply") from None
-    except Exception as exc:  # the safety net promised above; the message still says what failed
+    except Exception as exc:  # the safety net promised above; logged, since it may be our bug
+        logger.warning("unexpected error reading a %s request", match.method.name, exc_info=True)
         raise errors.invalid(
             f"could not read the request for {match.method.name}: {exc}", type(exc).__name__
         ) from exc
@@ -441,9 +445,18 @@ def _to_float(value: Any, single: bool, path: str, source: _Source) -> float:
             number = None
     if number is None:
         raise _bad(path, "a number", value, source)
-    if single and math.isfinite(number) and abs(number) > _FLOAT32_MAX:
+    if single and not _fits_float32(number):
         raise _bad(path, "a number within the 32-bit float range", value, source)
     return number
+
+
+def _fits_float32(number: float) -> bool:
+    """False when a finite double becomes infinite as a float (3.4028235e38 still fits)."""
+    try:
+        _F32.pack(number)
+    except OverflowError:
+        return False
+    return True
 
 
 def _to_bytes(value: Any, path: str, source: _Source) -> bytes:
@@ -687,7 +700,6 @@ def _query_json_object(fd: FieldDescriptor, value: str, path: str) -> Any:
 # Writing: message -> dict
 # =============================================================================================
 
-_F32 = struct.Struct("<f")
 _F32_FORMATS = ("%.6g", "%.7g", "%.8g", "%.9g")
 _Converter = Callable[[Any], Any]
 _Default = Callable[[Message], Any]
@@ -733,14 +745,14 @@ def _timestamp(msg: Any) -> str:
         tm = time.gmtime(seconds)
     except (OverflowError, OSError, ValueError):
         return str(msg.ToJsonString())
-    text = "%04d-%02d-%02dT%02d:%02d:%02d" % tm[:6]
+    text = f"{tm[0]:04d}-{tm[1]:02d}-{tm[2]:02d}T{tm[3]:02d}:{tm[4]:02d}:{tm[5]:02d}"
     if nanos == 0:
         return text + "Z"
     if nanos % 1_000_000 == 0:
-        return "%s.%03dZ" % (text, nanos // 1_000_000)
+        return f"{text}.{nanos // 1_000_000:03d}Z"
     if nanos % 1_000 == 0:
-        return "%s.%06dZ" % (text, nanos // 1_000)
-    return "%s.%09dZ" % (text, nanos)
+        return f"{text}.{nanos // 1_000:06d}Z"
+    return f"{text}.{nanos:09d}Z"
 
 
 @dataclass(frozen=True)
@@ -816,7 +828,7 @@ class _Printer:
 
     def _message(self, msg: Message) -> dict[str, Any]:
         """:meth:`_walk` for nested messages, inlined: one Python call per message, not two."""
-        plan = self._plans.get(msg.DESCRIPTOR)  # type: ignore[call-overload]
+        plan = self._plans.get(msg.DESCRIPTOR)  # type: ignore[arg-type]
         if plan is None:
             plan = self._plan(msg.DESCRIPTOR)
         fields = plan.fields
@@ -894,9 +906,9 @@ class _Printer:
         if fd.message_type is not None:
             return self._wkt_converter(fd.message_type) or self._message
         if kind == FD.TYPE_ENUM:
-            if self._enums_as_ints:
-                return None
             enum: Any = fd.enum_type
+            if self._enums_as_ints or enum.full_name == STATUS_CODE_ENUM:
+                return None
             names = {v.number: v.name for v in enum.values}
             return lambda number: names.get(number, number)
         if kind == FD.TYPE_FLOAT:
@@ -916,8 +928,8 @@ class _Printer:
             return None
         if kind == "number_value":
             number = msg.number_value
-            if number.is_integer() and abs(number) < 2**53:
-                return int(number)
+            if number.is_integer() and abs(number) < 2**53 and math.copysign(1.0, number) > 0:
+                return int(number)  # 3, not 3.0, for curl users; -0.0 keeps its sign
             return _float64(number)
         if kind == "struct_value":
             return self._struct(msg.struct_value)
@@ -930,6 +942,11 @@ class _Printer:
             return json_format.MessageToDict(msg, preserving_proto_field_name=True)
         except (TypeError, KeyError, ValueError):  # type not in the pool: keep the raw payload
             return {"@type": msg.type_url, "value": _bytes(msg.value)}
+
+
+# Clarifai's REST API answers status codes as numbers ("code": 10000) while other enums are names;
+# curl scripts written against Clarifai compare numbers, and the official client reads either.
+STATUS_CODE_ENUM = "clarifai.api.status.StatusCode"
 
 
 def _identity(value: Any) -> Any:

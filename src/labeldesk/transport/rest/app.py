@@ -55,7 +55,10 @@ class ClarifaiRest:
         self.router: Router = compile_routes(V2, dispatcher.implemented)
 
     async def handle(self, request: Request) -> Response:
-        match = self.router.match(request.method, request.url.path)
+        # The raw path keeps %2F inside one segment; the router splits first, then decodes.
+        raw = request.scope.get("raw_path")
+        path = raw.decode("latin-1") if raw else request.url.path
+        match = self.router.match(request.method, path)
         if match is None:
             allowed = self.router.allowed_methods(request.url.path)
             if allowed:

@@ -1,0 +1,429 @@
+"""Annotations: PostAnnotations, GetAnnotation, ListAnnotations, PatchAnnotations, DeleteAnnotation,
+DeleteAnnotations, ListAnnotationWorkers.
+
+Who may do what:
+- any member of the app (owner or collaborator) creates annotations as themselves;
+- only the app owner creates annotations for another member (``user_id``), by a model
+  (``model_version_id``), or with a review status (see ``annotation_rules.check_status``);
+- only an annotation's author or the app owner changes or deletes it (24156 otherwise);
+- input-level annotations (one per input, made by PostInputs) are listed only with
+  ``list_all_annotations`` and go only with their input.
+
+The rules for the data itself (shapes, concepts, merge/overwrite/remove) live in
+:mod:`labeldesk.domain.annotation_rules`; this module looks up what they need and writes the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from clarifai_grpc.grpc.api import resources_pb2, service_pb2
+from clarifai_grpc.grpc.api.status import status_code_pb2, status_pb2
+from google.protobuf import json_format
+from sqlalchemy import Connection, Row
+
+from labeldesk.domain import annotation_rules as rules
+from labeldesk.domain import errors
+from labeldesk.services.common import check_id, dict_to_struct, page_of, require_unique, timestamp
+from labeldesk.services.concepts import require_concepts
+from labeldesk.services.context import RequestContext
+from labeldesk.storage.clock import utcnow
+from labeldesk.storage.repos import accounts
+from labeldesk.storage.repos import annotations as repo
+from labeldesk.storage.repos import concepts as concepts_repo
+from labeldesk.storage.repos import inputs as inputs_repo
+
+MAX_BATCH = 128
+DEFAULT_PER_PAGE = 20
+WORKERS_PER_PAGE = 128
+PERMISSION_DENIED = status_code_pb2.ANNOTATION_PERMISSION_DENIED
+
+Annotation = resources_pb2.Annotation
+
+
+# ----------------------------------------------------------------------------- rendering
+
+
+def annotation_proto(m: Mapping[str, Any]) -> resources_pb2.Annotation:
+    """An annotation as the API returns it, from a row mapping (with ``input_id``) or a new row."""
+    a = resources_pb2.Annotation(
+        id=m["id"],
+        input_id=m["input_id"],
+        user_id=m["user_id"],
+        model_version_id=m["model_version_id"],
+        embed_model_version_id=m["embed_model_version_id"],
+        task_id=m["task_id"] or "",
+        trusted=m["trusted"],
+        input_level=m["input_level"],
+        status=status_pb2.Status(code=m["status"], description=rules.STATUS_DESCRIPTIONS.get(m["status"], "")),
+        created_at=timestamp(m["created_at"]),
+        modified_at=timestamp(m["modified_at"]),
+    )
+    a.data.MergeFromString(m["data"])
+    dict_to_struct(m["annotation_info"], a.annotation_info)
+    return a
+
+
+def _protos(rows: Iterable[Row[Any]]) -> list[resources_pb2.Annotation]:
+    return [annotation_proto(r._mapping) for r in rows]
+
+
+# ----------------------------------------------------------------------------- shared checks
+
+
+def _check_batch(items: Sequence[Any], verb: str) -> None:
+    if not items:
+        raise errors.invalid(f"annotations: give at least one annotation to {verb}")
+    if len(items) > MAX_BATCH:
+        raise errors.invalid(
+            f"annotations: at most {MAX_BATCH} annotations per request, got {len(items)}",
+            "split the batch into several requests",
+        )
+
+
+def _me(ctx: RequestContext, user_id: str) -> str:
+    return ctx.caller_id if user_id in ("", "me") else user_id
+
+
+def _require_change_right(ctx: RequestContext, row: Row[Any], where: str) -> None:
+    """Only the author of an annotation, or the app owner, may change or delete it."""
+    if ctx.is_owner or row.user_id == ctx.caller_id:
+        return
+    raise errors.ApiError(
+        PERMISSION_DENIED,
+        f"{where}: annotation '{row.id}' belongs to user '{row.user_id}'; you ('{ctx.caller_id}') can "
+        "change or delete only your own annotations",
+        "ask the app owner, who can change any annotation",
+    )
+
+
+def _require_inputs(conn: Connection, app_pk: int, refs: Sequence[tuple[str, str]]) -> dict[str, Row[Any]]:
+    """Inputs by id for ``(field path, input id)`` references; every one must exist."""
+    for where, input_id in refs:
+        if not input_id:
+            raise errors.invalid(f"{where}: give the id of the input to annotate")
+    found = inputs_repo.by_ids(conn, app_pk, {i for _, i in refs})
+    absent = [(w, i) for w, i in refs if i not in found]
+    if absent:
+        where, input_id = absent[0]
+        raise errors.ApiError(
+            errors.DOES_NOT_EXIST,
+            f"{where}: input '{input_id}' does not exist in this app"
+            + (f" (nor {len(absent) - 1} more)" if len(absent) > 1 else ""),
+            "add the input first with PostInputs",
+        )
+    return found
+
+
+def _require_rows(
+    conn: Connection, app_pk: int, refs: Sequence[tuple[str, str, str]]
+) -> dict[str, Row[Any]]:
+    """Annotations by id for ``(field path, annotation id, input id or "")``; all must exist."""
+    for where, ann_id, _ in refs:
+        if not ann_id:
+            raise errors.invalid(f"{where}: give the id of the annotation", "ids come with ListAnnotations")
+    rows = repo.by_ids(conn, app_pk, [a for _, a, _ in refs])
+    for where, ann_id, input_id in refs:
+        row = rows.get(ann_id)
+        if row is None or (input_id and row.input_id != input_id):
+            on = f" on input '{input_id}'" if input_id else ""
+            raise errors.ApiError(
+                errors.DOES_NOT_EXIST,
+                f"{where}: annotation '{ann_id}'{on} does not exist",
+                "list the input's annotations with ListAnnotations(input_ids=[...])",
+            )
+    return rows
+
+
+def _concept_names(conn: Connection, app_pk: int, items: Iterable[tuple[str, resources_pb2.Data]]) -> dict[str, str]:
+    """Names of every concept the data name; refuses concepts the app does not have, with paths."""
+    first_use: dict[str, str] = {}
+    for path, data in items:
+        for where, cid in rules.concept_refs(data, path):
+            first_use.setdefault(cid, where)
+    rows = concepts_repo.get_many(conn, app_pk, [c for c in first_use if c])
+    missing = [c for c in first_use if c and c not in rows]
+    if missing:
+        require_concepts(conn, app_pk, missing, ", ".join(first_use[c] for c in missing[:3]))
+    return {cid: row.name or cid for cid, row in rows.items()}
+
+
+def _input_regions(conn: Connection, input_pks: set[int]) -> dict[int, dict[str, resources_pb2.RegionInfo]]:
+    """Regions already drawn on the inputs (by any annotation): input pk → region id → shape."""
+    out: dict[int, dict[str, resources_pb2.RegionInfo]] = {pk: {} for pk in input_pks}
+    for row in repo.on_inputs(conn, input_pks) if input_pks else []:
+        out[row.input_pk].update(rules.regions_of(resources_pb2.Data.FromString(row.data)))
+    return out
+
+
+def _status(ctx: RequestContext, status: status_pb2.Status, where: str) -> int | None:
+    if not status.code:
+        return None
+    return rules.check_status(status.code, ctx.is_owner, f"{where}.status")
+
+
+def _info(a: resources_pb2.Annotation) -> dict[str, Any] | None:
+    """``annotation_info`` as given (``None`` when absent; ``{}`` when given empty)."""
+    if not a.HasField("annotation_info"):
+        return None
+    return json_format.MessageToDict(a.annotation_info)
+
+
+# ----------------------------------------------------------------------------- the service
+
+
+class AnnotationsService:
+    def post_annotations(
+        self, conn: Connection, ctx: RequestContext, req: service_pb2.PostAnnotationsRequest
+    ) -> service_pb2.MultiAnnotationResponse:
+        app = ctx.require_app()
+        anns = list(req.annotations)
+        _check_batch(anns, "create")
+        paths = [f"annotations[{n}]" for n in range(len(anns))]
+        ids = [check_id("annotation", a.id, f"{p}.id") for p, a in zip(paths, anns)]
+        require_unique("annotation", ids, "annotations")
+        self._refuse_taken(conn, app.pk, [a.id for a in anns if a.id])
+        inputs = _require_inputs(conn, app.pk, [(f"{p}.input_id", a.input_id) for p, a in zip(paths, anns)])
+        authors = self._authors(conn, ctx, anns, paths)
+        names = _concept_names(conn, app.pk, [(f"{p}.data", a.data) for p, a in zip(paths, anns)])
+        regions = _input_regions(conn, {inputs[a.input_id].pk for a in anns if rules.referenced_regions(a.data)})
+        ts = utcnow()
+        rows, datas = [], []
+        for p, a, ann_id, author in zip(paths, anns, ids, authors):
+            input_pk = inputs[a.input_id].pk
+            catalog = rules.Catalog(names, regions.get(input_pk, {}), check_id)
+            data = rules.prepare(a.data, f"{p}.data", catalog)
+            rows.append(self._new_row(ctx, a, p, ann_id, input_pk, author, data, ts))
+            datas.append(data)
+        repo.insert_many(conn, app.pk, rows, [rules.concept_index(d) for d in datas])
+        return service_pb2.MultiAnnotationResponse(
+            annotations=[annotation_proto({**r, "input_id": a.input_id}) for r, a in zip(rows, anns)]
+        )
+
+    def _refuse_taken(self, conn: Connection, app_pk: int, ids: list[str]) -> None:
+        taken = repo.taken_ids(conn, app_pk, ids)
+        if taken:
+            raise errors.ApiError(
+                errors.DUPLICATE_KEY,
+                f"annotation id(s) {', '.join(repr(i) for i in taken[:10])} already exist in this app; "
+                "nothing was added",
+                "choose new ids, or leave id empty to have one generated",
+            )
+
+    def _authors(
+        self, conn: Connection, ctx: RequestContext, anns: Sequence[Annotation], paths: Sequence[str]
+    ) -> list[str]:
+        """Who each annotation is by: the caller, or (app owner only) another member of the app."""
+        authors = [_me(ctx, a.user_id) for a in anns]
+        others = [(p, u) for p, u in zip(paths, authors) if u != ctx.caller_id]
+        models = [p for p, a in zip(paths, anns) if a.model_version_id]
+        if (others or models) and not ctx.is_owner:
+            where = f"{others[0][0]}.user_id" if others else f"{models[0]}.model_version_id"
+            raise errors.ApiError(
+                PERMISSION_DENIED,
+                f"{where}: only the app owner can create annotations for another user or a model",
+                "leave user_id empty (or 'me') to annotate as yourself",
+            )
+        if others:
+            members = accounts.members(conn, ctx.require_app().pk, ctx.require_app().owner_id)
+            strangers = [(p, u) for p, u in others if u not in members]
+            if strangers:
+                where, user = strangers[0]
+                raise errors.invalid(
+                    f"{where}.user_id: user '{user}' is not the owner or a collaborator of this app",
+                    "add the user with PostCollaborators first",
+                )
+        return authors
+
+    def _new_row(
+        self,
+        ctx: RequestContext,
+        a: Annotation,
+        path: str,
+        ann_id: str,
+        input_pk: int,
+        author: str,
+        data: resources_pb2.Data,
+        ts: datetime,
+    ) -> dict[str, Any]:
+        info = _info(a) or None
+        status = _status(ctx, a.status, path)
+        return {
+            "id": ann_id,
+            "input_pk": input_pk,
+            "user_id": author,
+            "data": data.SerializeToString(),
+            "annotation_info": info,
+            "status": status or rules.DEFAULT_STATUS,
+            "task_id": rules.task_id_of(info, a.task_id, path),
+            "model_version_id": a.model_version_id,
+            "embed_model_version_id": a.embed_model_version_id,
+            "input_level": False,
+            "trusted": author == ctx.require_app().owner_id and not a.model_version_id,
+            "created_at": ts,
+            "modified_at": ts,
+        }
+
+    def get_annotation(
+        self, conn: Connection, ctx: RequestContext, req: service_pb2.GetAnnotationRequest
+    ) -> service_pb2.SingleAnnotationResponse:
+        rows = _require_rows(conn, ctx.require_app().pk, [("annotation_id", req.annotation_id, req.input_id)])
+        return service_pb2.SingleAnnotationResponse(annotation=annotation_proto(rows[req.annotation_id]._mapping))
+
+    def list_annotations(
+        self, conn: Connection, ctx: RequestContext, req: service_pb2.ListAnnotationsRequest
+    ) -> service_pb2.MultiAnnotationResponse:
+        page = page_of(req.page, req.per_page, DEFAULT_PER_PAGE)
+        if req.workflow_version_ids:  # labeldesk runs no workflows: nothing was made by one
+            return service_pb2.MultiAnnotationResponse()
+        q = repo.page_query(ctx.require_app().pk, self._filter(ctx, req))
+        rows = conn.execute(q.offset(page.offset).limit(page.per_page))
+        return service_pb2.MultiAnnotationResponse(annotations=_protos(rows))
+
+    def _filter(self, ctx: RequestContext, req: service_pb2.ListAnnotationsRequest) -> repo.Filter:
+        ids, input_ids = list(req.ids), list(req.input_ids)
+        pairs: list[tuple[str, str]] = []
+        if ids and input_ids:
+            if len(ids) != len(input_ids):
+                raise errors.invalid(
+                    f"ids and input_ids: give one input id per annotation id (got {len(ids)} ids and "
+                    f"{len(input_ids)} input_ids)",
+                    "or give only input_ids to list all annotations of those inputs",
+                )
+            pairs, ids, input_ids = list(zip(input_ids, ids)), [], []
+        return repo.Filter(
+            ids=ids,
+            input_ids=input_ids,
+            pairs=pairs,
+            user_ids=[_me(ctx, u) for u in req.user_ids],
+            model_version_ids=list(req.model_version_ids),
+            statuses=[s.code for s in req.statuses if s.code],
+            task_id=req.task_id,
+            user_created_only=not (req.list_all_annotations or req.ids or req.model_version_ids),
+        )
+
+    def patch_annotations(
+        self, conn: Connection, ctx: RequestContext, req: service_pb2.PatchAnnotationsRequest
+    ) -> service_pb2.MultiAnnotationResponse:
+        app = ctx.require_app()
+        action = req.action or rules.MERGE
+        if action not in rules.ACTIONS:
+            raise errors.invalid(f"action: '{req.action}' is not supported", "use 'merge', 'overwrite' or 'remove'")
+        anns = list(req.annotations)
+        _check_batch(anns, "change")
+        paths = [f"annotations[{n}]" for n in range(len(anns))]
+        require_unique("annotation", [a.id for a in anns], "annotations")
+        rows = _require_rows(conn, app.pk, [(f"{p}.id", a.id, a.input_id) for p, a in zip(paths, anns)])
+        for p, a in zip(paths, anns):
+            _require_change_right(ctx, rows[a.id], p)
+        names = {} if action == rules.REMOVE else _concept_names(
+            conn, app.pk, [(f"{p}.data", a.data) for p, a in zip(paths, anns)]
+        )
+        regions = _input_regions(conn, {rows[a.id].input_pk for a in anns if rules.referenced_regions(a.data)})
+        ts = utcnow()
+        changes, index, gone, out = [], {}, [], []
+        for p, a in zip(paths, anns):
+            row = rows[a.id]
+            catalog = rules.Catalog(names, regions.get(row.input_pk, {}), check_id)
+            change, data = self._patched(ctx, action, row, a, p, catalog)
+            if req.delete_if_empty_data and action == rules.REMOVE and rules.is_empty(data):
+                gone.append(row.pk)
+                continue
+            changes.append({**change, "pk": row.pk, "modified_at": ts})
+            index[row.pk] = rules.concept_index(data)
+            out.append(annotation_proto({**row._mapping, **change, "modified_at": ts}))
+        repo.update_many(conn, app.pk, changes, index)
+        repo.delete_pks(conn, gone)
+        return service_pb2.MultiAnnotationResponse(annotations=out)
+
+    def _patched(
+        self,
+        ctx: RequestContext,
+        action: str,
+        row: Row[Any],
+        a: Annotation,
+        path: str,
+        catalog: rules.Catalog,
+    ) -> tuple[dict[str, Any], resources_pb2.Data]:
+        """The changed columns of one annotation, and its new data."""
+        if a.user_id and _me(ctx, a.user_id) != row.user_id:
+            raise errors.invalid(
+                f"{path}.user_id: an annotation's author cannot be changed (it is '{row.user_id}')",
+                "create a new annotation for the other user instead",
+            )
+        stored = resources_pb2.Data.FromString(row.data)
+        data = rules.apply(action, stored, a.data, f"{path}.data", catalog) if a.HasField("data") else stored
+        given_info = _info(a)
+        info = rules.patch_info(row.annotation_info, given_info, action)
+        explicit_task = given_info is not None or bool(a.task_id)
+        return {
+            "data": data.SerializeToString(),
+            "status": _status(ctx, a.status, path) or row.status,
+            "annotation_info": info,
+            "task_id": rules.task_id_of(info, a.task_id, path) if explicit_task else row.task_id,
+            "embed_model_version_id": a.embed_model_version_id or row.embed_model_version_id,
+        }, data
+
+    def delete_annotation(
+        self, conn: Connection, ctx: RequestContext, req: service_pb2.DeleteAnnotationRequest
+    ) -> status_pb2.BaseResponse:
+        app = ctx.require_app()
+        rows = _require_rows(conn, app.pk, [("annotation_id", req.annotation_id, req.input_id)])
+        self._delete(conn, ctx, [("annotation_id", rows[req.annotation_id])])
+        return status_pb2.BaseResponse()
+
+    def delete_annotations(
+        self, conn: Connection, ctx: RequestContext, req: service_pb2.DeleteAnnotationsRequest
+    ) -> status_pb2.BaseResponse:
+        app = ctx.require_app()
+        ids, input_ids = list(req.ids), list(req.input_ids)
+        if ids:
+            if input_ids and len(input_ids) != len(ids):
+                raise errors.invalid(
+                    f"ids and input_ids: give one input id per annotation id (got {len(ids)} ids and "
+                    f"{len(input_ids)} input_ids)",
+                    "or give only input_ids to delete all annotations of those inputs",
+                )
+            require_unique("annotation", ids, "ids")
+            refs = [(f"ids[{n}]", i, input_ids[n] if input_ids else "") for n, i in enumerate(ids)]
+            rows = _require_rows(conn, app.pk, refs)
+            self._delete(conn, ctx, [(w, rows[i]) for w, i, _ in refs])
+        elif input_ids:
+            inputs = _require_inputs(conn, app.pk, [(f"input_ids[{n}]", i) for n, i in enumerate(input_ids)])
+            found = repo.on_inputs(conn, {r.pk for r in inputs.values()}, input_level=False)
+            self._delete(conn, ctx, [(f"input_ids (input '{r.input_id}')", r) for r in found])
+        else:
+            raise errors.invalid(
+                "give ids and input_ids of the annotations to delete, or input_ids alone to delete all "
+                "annotations of those inputs"
+            )
+        return status_pb2.BaseResponse()
+
+    def _delete(self, conn: Connection, ctx: RequestContext, targets: Sequence[tuple[str, Row[Any]]]) -> None:
+        for where, row in targets:
+            if row.input_level:
+                raise errors.invalid(
+                    f"{where}: annotation '{row.id}' is the input-level annotation of input '{row.input_id}'; "
+                    "it is deleted only with its input",
+                    "delete the input, or use PatchAnnotations to change its concepts",
+                )
+            _require_change_right(ctx, row, where)
+        repo.delete_pks(conn, [row.pk for _, row in targets])
+
+    def list_annotation_workers(
+        self, conn: Connection, ctx: RequestContext, req: service_pb2.ListAnnotationWorkersRequest
+    ) -> service_pb2.MultiWorkerResponse:
+        page = page_of(req.page, req.per_page, WORKERS_PER_PAGE)
+        rows = repo.workers(conn, ctx.require_app().pk, req.trusted_only, page.offset, page.per_page)
+        return service_pb2.MultiWorkerResponse(workers=[_worker(r) for r in rows])
+
+
+def _worker(row: Row[Any]) -> resources_pb2.Worker:
+    if row.model_version_id:
+        return resources_pb2.Worker(
+            model=resources_pb2.Model(model_version=resources_pb2.ModelVersion(id=row.model_version_id))
+        )
+    user = resources_pb2.User(id=row.user_id, first_name=row.first_name or "", last_name=row.last_name or "")
+    return resources_pb2.Worker(user=user)
