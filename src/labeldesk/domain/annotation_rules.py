@@ -317,15 +317,19 @@ def _new_frame(f: Frame, path: str, catalog: Catalog) -> Frame:
 # ----------------------------------------------------------------------------- patch actions
 
 
+def check_action(action: str) -> str:
+    if action not in ACTIONS:
+        raise errors.invalid(f"action: '{action}' is not supported", "use 'merge', 'overwrite' or 'remove'")
+    return action
+
+
 def apply(action: str, stored: Data, patch: Data, path: str, catalog: Catalog) -> Data:
     """The annotation data after PatchAnnotations ``action``; ``stored`` is not modified."""
-    if action == MERGE:
+    if check_action(action) == MERGE:
         return merge(stored, patch, path, catalog)
     if action == OVERWRITE:
         return overwrite(stored, patch, path, catalog)
-    if action == REMOVE:
-        return remove(stored, patch, path)
-    raise errors.invalid(f"action: '{action}' is not supported", "use 'merge', 'overwrite' or 'remove'")
+    return remove(stored, patch, path)
 
 
 def overwrite(stored: Data, patch: Data, path: str, catalog: Catalog) -> Data:

@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
+from clarifai_grpc.grpc.api.resources_pb2 import Annotation
 from clarifai_grpc.grpc.api.status import status_code_pb2, status_pb2
 from google.protobuf import json_format
 from sqlalchemy import Connection, Row
@@ -40,13 +41,11 @@ DEFAULT_PER_PAGE = 20
 WORKERS_PER_PAGE = 128
 PERMISSION_DENIED = status_code_pb2.ANNOTATION_PERMISSION_DENIED
 
-Annotation = resources_pb2.Annotation
-
 
 # ----------------------------------------------------------------------------- rendering
 
 
-def annotation_proto(m: Mapping[str, Any]) -> resources_pb2.Annotation:
+def annotation_proto(m: Mapping[Any, Any]) -> Annotation:
     """An annotation as the API returns it, from a row mapping (with ``input_id``) or a new row."""
     a = resources_pb2.Annotation(
         id=m["id"],
@@ -57,13 +56,17 @@ def annotation_proto(m: Mapping[str, Any]) -> resources_pb2.Annotation:
         task_id=m["task_id"] or "",
         trusted=m["trusted"],
         input_level=m["input_level"],
-        status=status_pb2.Status(code=m["status"], description=rules.STATUS_DESCRIPTIONS.get(m["status"], "")),
+        status=_status_proto(m["status"]),
         created_at=timestamp(m["created_at"]),
         modified_at=timestamp(m["modified_at"]),
     )
     a.data.MergeFromString(m["data"])
     dict_to_struct(m["annotation_info"], a.annotation_info)
     return a
+
+
+def _status_proto(code: int) -> status_pb2.Status:
+    return status_pb2.Status(code=code, description=rules.STATUS_DESCRIPTIONS.get(code, ""))
 
 
 def _protos(rows: Iterable[Row[Any]]) -> list[resources_pb2.Annotation]:
@@ -137,7 +140,9 @@ def _require_rows(
     return rows
 
 
-def _concept_names(conn: Connection, app_pk: int, items: Iterable[tuple[str, resources_pb2.Data]]) -> dict[str, str]:
+def _concept_names(
+    conn: Connection, app_pk: int, items: Iterable[tuple[str, resources_pb2.Data]]
+) -> dict[str, str]:
     """Names of every concept the data name; refuses concepts the app does not have, with paths."""
     first_use: dict[str, str] = {}
     for path, data in items:
@@ -156,6 +161,10 @@ def _input_regions(conn: Connection, input_pks: set[int]) -> dict[int, dict[str,
     for row in repo.on_inputs(conn, input_pks) if input_pks else []:
         out[row.input_pk].update(rules.regions_of(resources_pb2.Data.FromString(row.data)))
     return out
+
+
+def _refers_to_regions(a: Annotation) -> bool:
+    return bool(rules.referenced_regions(a.data))
 
 
 def _status(ctx: RequestContext, status: status_pb2.Status, where: str) -> int | None:
@@ -188,7 +197,7 @@ class AnnotationsService:
         inputs = _require_inputs(conn, app.pk, [(f"{p}.input_id", a.input_id) for p, a in zip(paths, anns)])
         authors = self._authors(conn, ctx, anns, paths)
         names = _concept_names(conn, app.pk, [(f"{p}.data", a.data) for p, a in zip(paths, anns)])
-        regions = _input_regions(conn, {inputs[a.input_id].pk for a in anns if rules.referenced_regions(a.data)})
+        regions = _input_regions(conn, {inputs[a.input_id].pk for a in anns if _refers_to_regions(a)})
         ts = utcnow()
         rows, datas = [], []
         for p, a, ann_id, author in zip(paths, anns, ids, authors):
@@ -270,7 +279,8 @@ class AnnotationsService:
         self, conn: Connection, ctx: RequestContext, req: service_pb2.GetAnnotationRequest
     ) -> service_pb2.SingleAnnotationResponse:
         rows = _require_rows(conn, ctx.require_app().pk, [("annotation_id", req.annotation_id, req.input_id)])
-        return service_pb2.SingleAnnotationResponse(annotation=annotation_proto(rows[req.annotation_id]._mapping))
+        row = rows[req.annotation_id]
+        return service_pb2.SingleAnnotationResponse(annotation=annotation_proto(row._mapping))
 
     def list_annotations(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.ListAnnotationsRequest
@@ -308,9 +318,7 @@ class AnnotationsService:
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PatchAnnotationsRequest
     ) -> service_pb2.MultiAnnotationResponse:
         app = ctx.require_app()
-        action = req.action or rules.MERGE
-        if action not in rules.ACTIONS:
-            raise errors.invalid(f"action: '{req.action}' is not supported", "use 'merge', 'overwrite' or 'remove'")
+        action = rules.check_action(req.action or rules.MERGE)
         anns = list(req.annotations)
         _check_batch(anns, "change")
         paths = [f"annotations[{n}]" for n in range(len(anns))]
@@ -321,7 +329,7 @@ class AnnotationsService:
         names = {} if action == rules.REMOVE else _concept_names(
             conn, app.pk, [(f"{p}.data", a.data) for p, a in zip(paths, anns)]
         )
-        regions = _input_regions(conn, {rows[a.id].input_pk for a in anns if rules.referenced_regions(a.data)})
+        regions = _input_regions(conn, {rows[a.id].input_pk for a in anns if _refers_to_regions(a)})
         ts = utcnow()
         changes, index, gone, out = [], {}, [], []
         for p, a in zip(paths, anns):
@@ -405,8 +413,8 @@ class AnnotationsService:
         for where, row in targets:
             if row.input_level:
                 raise errors.invalid(
-                    f"{where}: annotation '{row.id}' is the input-level annotation of input '{row.input_id}'; "
-                    "it is deleted only with its input",
+                    f"{where}: annotation '{row.id}' is the input-level annotation of input "
+                    f"'{row.input_id}'; it is deleted only with its input",
                     "delete the input, or use PatchAnnotations to change its concepts",
                 )
             _require_change_right(ctx, row, where)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, TypeVar
@@ -94,6 +94,14 @@ def page_of(page: int, per_page: int, default_per_page: int = 128) -> Page:
             "ask for fewer items per page and walk the pages with 'page'",
         )
     return Page(page=page or 1, per_page=per_page or default_per_page)
+
+
+def require_one(found: Mapping[str, T], kind: str, ident: str) -> T:
+    """The row ``ident`` out of a by-id lookup, or the Clarifai "does not exist" error."""
+    row = found.get(ident)
+    if row is None:
+        raise errors.not_found(kind, ident)
+    return row
 
 
 def by_id(rows: Iterable[T], key: Callable[[T], str]) -> dict[str, T]:

@@ -12,6 +12,7 @@ from labeldesk.services.common import (
     check_id,
     dict_to_struct,
     page_of,
+    require_one,
     require_unique,
     struct_to_dict,
     timestamp,
@@ -83,9 +84,9 @@ class ConceptsService:
     def get_concept(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.GetConceptRequest
     ) -> service_pb2.SingleConceptResponse:
-        row = repo.get_many(conn, ctx.require_app().pk, [req.concept_id]).get(req.concept_id)
-        if row is None:
-            raise errors.not_found("concept", req.concept_id)
+        row = require_one(
+            repo.get_many(conn, ctx.require_app().pk, [req.concept_id]), "concept", req.concept_id
+        )
         return service_pb2.SingleConceptResponse(concept=concept_proto(row, ctx))
 
     def list_concepts(

@@ -14,6 +14,7 @@ from labeldesk.services.common import (
     check_id,
     dict_to_struct,
     page_of,
+    require_one,
     require_unique,
     struct_to_dict,
     timestamp,
@@ -38,10 +39,7 @@ def dataset_proto(row: Row[Any], ctx: RequestContext) -> resources_pb2.Dataset:
 
 
 def require_dataset(conn: Connection, app_pk: int, dataset_id: str) -> Row[Any]:
-    row = repo.by_ids(conn, app_pk, [dataset_id]).get(dataset_id)
-    if row is None:
-        raise errors.not_found("dataset", dataset_id)
-    return row
+    return require_one(repo.by_ids(conn, app_pk, [dataset_id]), "dataset", dataset_id)
 
 
 class DatasetsService:

@@ -22,6 +22,7 @@ from labeldesk.services.common import (
     dict_to_struct,
     new_id,
     page_of,
+    require_one,
     require_unique,
     struct_to_dict,
     timestamp,
@@ -190,9 +191,7 @@ class InputsService:
     def get_input(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.GetInputRequest
     ) -> service_pb2.SingleInputResponse:
-        row = repo.by_ids(conn, ctx.require_app().pk, [req.input_id]).get(req.input_id)
-        if row is None:
-            raise errors.not_found("input", req.input_id)
+        row = require_one(repo.by_ids(conn, ctx.require_app().pk, [req.input_id]), "input", req.input_id)
         return service_pb2.SingleInputResponse(input=input_protos(conn, [row])[0])
 
     def list_inputs(

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Row
 
 from labeldesk.domain import errors
 from labeldesk.domain.search_query import Criterion
-from labeldesk.services.common import check_id, page_of, struct_to_dict, timestamp
+from labeldesk.services.common import check_id, page_of, require_one, struct_to_dict, timestamp
 from labeldesk.services.context import RequestContext
 from labeldesk.services.inputs import input_protos
 from labeldesk.storage.repos import inputs as inputs_repo
@@ -80,9 +80,7 @@ def criteria_of(query: resources_pb2.Query) -> list[Criterion]:
 
 def saved_search_input_pks(conn: Connection, app_pk: int, search_id: str) -> list[int]:
     """The inputs a saved search selects now (task input sources call this)."""
-    row = repo.by_ids(conn, app_pk, [search_id]).get(search_id)
-    if row is None:
-        raise errors.not_found("saved search", search_id)
+    row = require_one(repo.by_ids(conn, app_pk, [search_id]), "saved search", search_id)
     return repo.matching_input_pks(conn, app_pk, criteria_of(resources_pb2.Query.FromString(row.query)))
 
 
@@ -143,9 +141,7 @@ class SearchesService:
     def post_searches_by_id(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PostSearchesByIDRequest
     ) -> service_pb2.MultiSearchResponse:
-        row = repo.by_ids(conn, ctx.require_app().pk, [req.id]).get(req.id)
-        if row is None:
-            raise errors.not_found("saved search", req.id)
+        row = require_one(repo.by_ids(conn, ctx.require_app().pk, [req.id]), "saved search", req.id)
         out = self._run(conn, ctx, resources_pb2.Query.FromString(row.query), req.pagination)
         out.id = req.id
         return out
@@ -153,9 +149,7 @@ class SearchesService:
     def get_search(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.GetSearchRequest
     ) -> service_pb2.SingleSearchResponse:
-        row = repo.by_ids(conn, ctx.require_app().pk, [req.id]).get(req.id)
-        if row is None:
-            raise errors.not_found("saved search", req.id)
+        row = require_one(repo.by_ids(conn, ctx.require_app().pk, [req.id]), "saved search", req.id)
         return service_pb2.SingleSearchResponse(search=_search_proto(row, ctx))
 
     def list_searches(
@@ -171,8 +165,7 @@ class SearchesService:
         app = ctx.require_app()
         out = service_pb2.MultiSearchResponse()
         for s in req.searches:
-            if not repo.by_ids(conn, app.pk, [s.id]):
-                raise errors.not_found("saved search", s.id)
+            require_one(repo.by_ids(conn, app.pk, [s.id]), "saved search", s.id)
             values: dict[str, Any] = {}
             if s.name:
                 values["name"] = s.name
