@@ -477,7 +477,9 @@ def test_emits_status_and_empty_top_level_lists_only() -> None:
 
 
 def test_status_codes_are_numbers_other_enums_names() -> None:
-    task = resources_pb2.Task(type=resources_pb2.Task.CONCEPTS_CLASSIFICATION, status=status_pb2.Status(code=54001))
+    task = resources_pb2.Task(
+        type=resources_pb2.Task.CONCEPTS_CLASSIFICATION, status=status_pb2.Status(code=54001)
+    )
     out = message_to_json(service_pb2.SingleTaskResponse(task=task))
     assert out["task"]["type"] == "CONCEPTS_CLASSIFICATION"
     assert out["task"]["status"]["code"] == 54001

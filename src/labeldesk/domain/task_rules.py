@@ -251,11 +251,17 @@ def _normalise_source(source: resources_pb2.TaskInputSource, where: str) -> None
         source.id = ""
 
 
-def _normalise_status(task: resources_pb2.Task, where: str) -> None:
-    code = task.status.code or status_code_pb2.TASK_IN_PROGRESS
+def task_status(code: int, path: str) -> int:
+    """``code`` if it is a task status (0, not given, means TASK_IN_PROGRESS), else ApiError 11102."""
+    code = code or status_code_pb2.TASK_IN_PROGRESS
     if code not in TASK_STATUSES:
         names = ", ".join(status_code_pb2.StatusCode.Name(c) for c in TASK_STATUSES)
-        raise errors.invalid(f"{where}.status.code: {code} is not a task status", f"use one of {names}")
+        raise errors.invalid(f"{path}: {code} is not a task status", f"use one of {names}")
+    return code
+
+
+def _normalise_status(task: resources_pb2.Task, where: str) -> None:
+    code = task_status(task.status.code, f"{where}.status.code")
     task.status.code = code
     task.status.description = task.status.description or TASK_STATUSES[code]
 

@@ -20,12 +20,12 @@ from typing import Any
 
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
-from clarifai_grpc.grpc.api.status import status_pb2
 from sqlalchemy import Connection, Row
 
-from labeldesk.domain import errors
+from labeldesk.domain import errors, statuses
 from labeldesk.domain.review_sampling import is_sampled_for_review
-from labeldesk.services.common import dict_to_struct, timestamp
+from labeldesk.services.annotations import annotation_proto
+from labeldesk.services.assignments import require_reviewer
 from labeldesk.services.context import AppRef, RequestContext
 from labeldesk.services.inputs import input_protos
 from labeldesk.services.task_model import TaskRecord, load_task, task_input_pks
@@ -54,14 +54,13 @@ ANNOTATION_BUCKETS: dict[int, str] = {
     sc.ANNOTATION_REVIEW_DENIED: DENIED,
     sc.ANNOTATION_SUCCESS: SUCCESS,
 }
-#: Assignment status → bucket; any other queue status (e.g. leased, in progress) is pending.
+#: Assignment status (``domain/statuses``) → bucket; any other queue status is pending.
 ASSIGNMENT_BUCKETS: dict[int, str] = {
-    **ANNOTATION_BUCKETS,
-    sc.TASK_ASSIGNMENT_PENDING: PENDING,
-    sc.TASK_ASSIGNMENT_AWAITING_CONSENSUS_REVIEW: CONSENSUS,
-    sc.TASK_ASSIGNMENT_AWAITING_REVIEW: AWAITING,
-    sc.TASK_ASSIGNMENT_REJECTED: DENIED,
-    sc.TASK_ASSIGNMENT_SUCCESS: SUCCESS,
+    statuses.PENDING: PENDING,
+    statuses.AWAITING_CONSENSUS_REVIEW: CONSENSUS,
+    statuses.AWAITING_REVIEW: AWAITING,
+    statuses.REJECTED: DENIED,
+    statuses.SUCCESS: SUCCESS,
 }
 
 States = dict[int, dict[str, str]]  # input pk → user id → bucket
@@ -144,8 +143,8 @@ def task_metrics(conn: Connection, task: TaskRecord) -> resources_pb2.TaskMetric
     """
     source = task_input_pks(conn, task.app_pk, task)
     states = work_states(conn, task)
-    required = task.workers_per_input if task.worker_ids else 1
-    labeled = [p for p in source if sum(b != PENDING for b in states.get(p, {}).values()) >= max(required, 1)]
+    required = max(task.workers_per_input, 1)
+    labeled = [p for p in source if sum(b != PENDING for b in states.get(p, {}).values()) >= required]
     reviewed = [p for p in labeled if all(b in FINAL for b in states[p].values())]
     reviewable = len(review_sample(conn, task, source)) if task.review_strategy in REVIEWED else 0
     total = len(source)
@@ -165,25 +164,6 @@ def task_metrics(conn: Connection, task: TaskRecord) -> resources_pb2.TaskMetric
 # --------------------------------------------------------------------------- samples
 
 
-def annotation_proto(row: Row[Any], input_id: str) -> resources_pb2.Annotation:
-    a = resources_pb2.Annotation(
-        id=row.id,
-        input_id=input_id,
-        data=resources_pb2.Data.FromString(row.data),
-        user_id=row.user_id,
-        status=status_pb2.Status(code=row.status, description=sc.StatusCode.Name(row.status)),
-        created_at=timestamp(row.created_at),
-        modified_at=timestamp(row.modified_at),
-        task_id=row.task_id or "",
-        trusted=row.trusted,
-        input_level=row.input_level,
-        model_version_id=row.model_version_id,
-        worker=resources_pb2.Worker(user=resources_pb2.User(id=row.user_id)),
-    )
-    dict_to_struct(row.annotation_info, a.annotation_info)
-    return a
-
-
 def _sample_hits(
     conn: Connection, app: AppRef, task: TaskRecord, sampled: list[int], user_ids: Sequence[str]
 ) -> list[resources_pb2.Hit]:
@@ -201,7 +181,7 @@ def _sample_hits(
                 resources_pb2.Hit(
                     score=1.0,
                     input=inp,
-                    annotation=annotation_proto(a, inp.id),
+                    annotation=annotation_proto(a._mapping),
                     user_id=a.user_id,
                     app_id=app.id,
                 )
@@ -209,16 +189,6 @@ def _sample_hits(
         if pk not in by_input:
             hits.append(resources_pb2.Hit(score=1.0, input=inp, app_id=app.id))
     return hits
-
-
-def _require_reviewer(ctx: RequestContext, task: TaskRecord) -> None:
-    if ctx.is_owner or ctx.caller_id in task.reviewer_ids:
-        return
-    raise errors.ApiError(
-        sc.TASK_PERMISSION_DENIED,
-        f"only the app owner or a reviewer of task '{task.id}' may change the status of its annotations",
-        f"'{ctx.caller_id}' is not in review.user_ids of the task; the owner can add them with PatchTasks",
-    )
 
 
 def _annotation_status(code: int, path: str) -> int:
@@ -264,7 +234,8 @@ class TaskAnnotationsService:
         ``status_codes`` (any if empty) to ``status_code``. Owner or task reviewers only."""
         app = ctx.require_app()
         task = load_task(conn, app.pk, req.task_id)
-        _require_reviewer(ctx, task)
+        if not ctx.is_owner:
+            require_reviewer(task, ctx.caller_id)
         if req.action not in ("", "overwrite"):
             raise errors.invalid(f"action: '{req.action}' is not supported", "use 'overwrite'")
         if not req.status_code:

@@ -10,10 +10,11 @@ are kept as given (relative numbers). The ``status`` column mirrors ``spec.statu
 API (names other engineers build on -- keep them):
 
 - :class:`TaskRecord` -- frozen view of a task with helpers ``worker_ids``, ``reviewer_ids``,
-  ``weights``, ``workers_per_input``, ``strategy``, ``review_strategy``, ``is_open``;
+  ``weights``, ``weighted``, ``workers_per_input``, ``strategy``, ``review_strategy``,
+  ``sample_percentage``, ``is_open``; :func:`record_of` builds one from a ``tasks`` row;
 - :func:`load_task` -- a task by id, or ApiError TASK_MISSING (54102);
 - :func:`task_input_pks` -- the inputs a task's source selects *now* (live), oldest first;
-- :func:`on_task_changed` -- the hook called after a task is created or overwritten.
+- :func:`on_task_changed` -- the hook PatchTasks calls after a task changed.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from clarifai_grpc.grpc.api.status import status_code_pb2
 from sqlalchemy import Connection, Row
 
 from labeldesk.domain import errors
+from labeldesk.services.common import require_one
 from labeldesk.services.searches import saved_search_input_pks
 from labeldesk.storage.repos import datasets as ds_repo
 from labeldesk.storage.repos import tasks as repo
@@ -147,22 +149,25 @@ def task_input_pks(conn: Connection, app_pk: int, task: TaskRecord | resources_p
     if source.type == Source.SAVED_SEARCH:
         return saved_search_input_pks(conn, app_pk, source.id)
     if source.type == Source.DATASET:
-        ds = ds_repo.by_ids(conn, app_pk, [source.id]).get(source.id)
-        if ds is None:
-            raise errors.not_found("dataset", source.id)
+        ds = require_one(ds_repo.by_ids(conn, app_pk, [source.id]), "dataset", source.id)
         return repo.input_pks_in(conn, app_pk, ds_repo.input_pks_query(int(ds.pk)))
     if source.type == Source.INPUT:
         return repo.input_pk_of(conn, app_pk, source.id)
     return repo.all_input_pks(conn, app_pk)
 
 
-def on_task_changed(conn: Connection, task: TaskRecord, old_spec: resources_pb2.Task | None) -> None:
-    """Hook run inside the writing transaction after a task is created (``old_spec`` None) or
-    overwritten by PatchTasks (``old_spec`` the spec before the change; ``task`` is the new one).
+def on_task_changed(conn: Connection, task: TaskRecord, old_spec: resources_pb2.Task) -> None:
+    """Hook run by PatchTasks inside its writing transaction, once per changed task, after the
+    new spec and ``task_users`` are stored: ``task`` is the task as it is now, ``old_spec`` its
+    spec before the change (the same normalised form, so ``TaskRecord(task.pk, task.id,
+    task.app_pk, old_spec, <old status>)`` gives the old view). Not called on create (plans are
+    made when work is handed out) nor on delete (the queue goes with the task).
 
     Owned by the assignment engine: re-plan the *pending* work when workers, weights,
     ``workers_per_input``, the strategy or the input source changed, without touching submitted
-    work (annotations and non-pending assignments). The default does nothing: plans are made
-    lazily when work is handed out. It must not commit; raising ApiError aborts the PatchTasks.
+    work (annotations and non-pending assignments). The default does nothing. It must not
+    commit; an ApiError it raises aborts the whole PatchTasks (nothing is changed).
     """
-    return None
+    from labeldesk.services.assignments import replan  # imported here: the engine imports this module
+
+    replan(conn, task, old_spec)

@@ -7,8 +7,8 @@ as one ``tasks`` row (the normalised spec) plus ``task_users`` rows (workers wit
 reviewers). A batch is validated whole before anything is written, in one transaction.
 
 The task's inputs are never copied: ``task_model.task_input_pks`` resolves the source live.
-After a create or an overwrite, ``task_model.on_task_changed`` lets the assignment engine
-re-plan pending work.
+After a PatchTasks, ``task_model.on_task_changed`` lets the assignment engine re-plan pending
+work.
 """
 
 from __future__ import annotations
@@ -17,23 +17,18 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
-from clarifai_grpc.grpc.api.status import status_code_pb2, status_pb2
+from clarifai_grpc.grpc.api.status import status_pb2
 from sqlalchemy import Connection, Row
 
 from labeldesk.domain import errors
-from labeldesk.domain.task_rules import TASK_STATUSES, NormalisedTask, normalise_task, prefixed
-from labeldesk.services.common import check_id, page_of, require_unique, timestamp
+from labeldesk.domain.task_rules import TASK_STATUSES, NormalisedTask, normalise_task, prefixed, task_status
+from labeldesk.services import task_model
+from labeldesk.services.common import check_id, page_of, require_one, require_unique, timestamp
 from labeldesk.services.concepts import require_concepts
 from labeldesk.services.context import AppRef, RequestContext
 from labeldesk.services.datasets import require_dataset
 from labeldesk.services.task_annotations import task_metrics
-from labeldesk.services.task_model import (
-    TaskRecord,
-    load_task,
-    on_task_changed,
-    record_of,
-    task_missing,
-)
+from labeldesk.services.task_model import TaskRecord, load_task, record_of, task_missing
 from labeldesk.storage.repos import accounts
 from labeldesk.storage.repos import inputs as inputs_repo
 from labeldesk.storage.repos import searches as searches_repo
@@ -76,12 +71,12 @@ def _check_members(conn: Connection, app: AppRef, task: NormalisedTask, where: s
 
 def _check_source(conn: Connection, app_pk: int, source: resources_pb2.TaskInputSource, where: str) -> None:
     with prefixed(f"{where}.input_source.id: "):
-        if source.type == Source.SAVED_SEARCH and not searches_repo.by_ids(conn, app_pk, [source.id]):
-            raise errors.not_found("saved search", source.id)
-        if source.type == Source.DATASET:
+        if source.type == Source.SAVED_SEARCH:
+            require_one(searches_repo.by_ids(conn, app_pk, [source.id]), "saved search", source.id)
+        elif source.type == Source.DATASET:
             require_dataset(conn, app_pk, source.id)
-        if source.type == Source.INPUT and not inputs_repo.by_ids(conn, app_pk, [source.id]):
-            raise errors.not_found("input", source.id)
+        elif source.type == Source.INPUT:
+            require_one(inputs_repo.by_ids(conn, app_pk, [source.id]), "input", source.id)
 
 
 def check_task(conn: Connection, app: AppRef, task: resources_pb2.Task, where: str) -> NormalisedTask:
@@ -118,7 +113,7 @@ def _overwrite(conn: Connection, old: TaskRecord, checked: NormalisedTask) -> Ta
     repo.update_one(conn, old.pk, _row_values(old.id, checked))
     repo.replace_users(conn, old.pk, _task_users(checked))
     new = load_task(conn, old.app_pk, old.id)
-    on_task_changed(conn, new, old.spec)
+    task_model.on_task_changed(conn, new, old.spec)
     return new
 
 
@@ -130,16 +125,15 @@ def _merge_status(conn: Connection, old: TaskRecord, task: resources_pb2.Task, w
             f"{where}: action 'merge' only changes the status; {', '.join(extra)} cannot be merged",
             "send only id and status, or use action 'overwrite' with the full task",
         )
-    code = task.status.code
-    if code not in TASK_STATUSES:
-        names = ", ".join(status_code_pb2.StatusCode.Name(c) for c in TASK_STATUSES)
-        raise errors.invalid(f"{where}.status.code: {code} is not a task status", f"use one of {names}")
+    if not task.status.code:
+        raise errors.invalid(f"{where}.status.code: give the new status", 'e.g. {"code": "TASK_DONE"}')
+    code = task_status(task.status.code, f"{where}.status.code")
     spec = resources_pb2.Task()
     spec.CopyFrom(old.spec)
     spec.status.CopyFrom(status_pb2.Status(code=code, description=TASK_STATUSES[code]))
     repo.update_one(conn, old.pk, {"spec": spec.SerializeToString(), "status": code})
     new = load_task(conn, old.app_pk, old.id)
-    on_task_changed(conn, new, old.spec)
+    task_model.on_task_changed(conn, new, old.spec)
     return new
 
 
@@ -210,6 +204,9 @@ def task_proto(
 
 
 def _filter_of(req: service_pb2.ListTasksRequest) -> repo.TaskFilter:
+    """ListTasks filters. ``label_order_id`` is only a kept field in labeldesk (there are no label
+    orders), so tasks that carry one are listed like any other; ``including_label_order_tasks`` is
+    accepted and has nothing to add."""
     worker_ids = list(req.worker_user_ids) + [w.user_id for w in req.worker_ids if w.user_id]
     return repo.TaskFilter(
         ids=list(req.ids),
@@ -254,7 +251,6 @@ class TasksService:
         for task_id, c in zip(ids, checked):
             pk = repo.insert_one(conn, app.pk, {**_row_values(task_id, c), "created_by": ctx.caller_id})
             repo.replace_users(conn, pk, _task_users(c))
-            on_task_changed(conn, load_task(conn, app.pk, task_id), None)
         rows = repo.by_ids(conn, app.pk, ids)
         return service_pb2.MultiTaskResponse(tasks=[task_proto(conn, app, rows[i]) for i in ids])
 

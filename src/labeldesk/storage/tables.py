@@ -81,7 +81,7 @@ keys = Table(
     "keys",
     metadata,
     Column("id", String(64), primary_key=True),
-    Column("kind", String(16), nullable=False),  # "app" | "personal_access_token"
+    Column("kind", String(32), nullable=False),  # "app" | "personal_access_token"
     Column("user_id", ID, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
     Column("app_pk", PK, ForeignKey("apps.pk", ondelete="CASCADE"), nullable=True),
     Column("description", Text, nullable=False, default=""),

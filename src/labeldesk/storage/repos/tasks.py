@@ -15,8 +15,11 @@ from labeldesk.storage.clock import utcnow
 T = t.tasks.c
 TU = t.task_users.c
 A = t.annotations.c
+TA = t.task_assignments.c
 I = t.inputs.c  # noqa: E741 - the inputs table's columns, as elsewhere
 
+#: ``domain/statuses.OPEN``: a DYNAMIC seat nobody holds (not a worker's work)
+OPEN_SEAT = 0
 WORKER = "worker"
 REVIEWER = "reviewer"
 
@@ -55,12 +58,12 @@ def update_one(conn: Connection, pk: int, values: dict[str, Any]) -> None:
 
 
 def delete_pks(conn: Connection, pks: Collection[int]) -> None:
-    """Delete tasks; their ``task_users`` and ``task_assignments`` go with them (FK cascade).
-    Annotations keep their ``task_id`` (see services/tasks.py, DeleteTasks)."""
+    """Delete tasks with their ``task_users`` and ``task_assignments`` (explicitly, not relying on
+    the FK cascade). Annotations keep their ``task_id`` (see services/tasks.py, DeleteTasks)."""
     pk_list = list(pks)
     if pk_list:
         conn.execute(delete(t.task_users).where(TU.task_pk.in_(pk_list)))
-        conn.execute(delete(t.task_assignments).where(t.task_assignments.c.task_pk.in_(pk_list)))
+        conn.execute(delete(t.task_assignments).where(TA.task_pk.in_(pk_list)))
         conn.execute(delete(t.tasks).where(T.pk.in_(pk_list)))
 
 
@@ -74,7 +77,6 @@ class TaskFilter:
     input_source_type: int = 0
     input_source_ids: Sequence[str] = ()
     label_order_ids: Sequence[str] = ()
-    include_label_order_tasks: bool = True
 
 
 def _has_user(role: str, user_ids: Sequence[str]) -> Any:
@@ -96,8 +98,6 @@ def page_query(app_pk: int, f: TaskFilter) -> Select[Any]:
         q = q.where(T.input_source_id.in_(list(f.input_source_ids)))
     if f.label_order_ids:
         q = q.where(T.label_order_id.in_(list(f.label_order_ids)))
-    elif not f.include_label_order_tasks:
-        q = q.where(T.label_order_id == "")
     return q.order_by(T.pk)
 
 
@@ -111,11 +111,6 @@ def replace_users(conn: Connection, task_pk: int, users: Sequence[TaskUser]) -> 
             insert(t.task_users),
             [{"task_pk": task_pk, "user_id": u.user_id, "role": u.role, "weight": u.weight} for u in users],
         )
-
-
-def users_of(conn: Connection, task_pk: int) -> list[TaskUser]:
-    q = select(TU.user_id, TU.role, TU.weight).where(TU.task_pk == task_pk).order_by(TU.role, TU.user_id)
-    return [TaskUser(r.user_id, r.role, r.weight) for r in conn.execute(q)]
 
 
 # --------------------------------------------------------------------------- input sources
@@ -169,8 +164,9 @@ def assignment_states(
     conn: Connection, task_pk: int, user_ids: Sequence[str] = ()
 ) -> list[tuple[int, str, int]]:
     """(input pk, worker id, status) of the task's assignment queue (written by the assignment engine)."""
-    TA = t.task_assignments.c
-    q = select(TA.input_pk, TA.worker_id, TA.status).where(TA.task_pk == task_pk)
+    q = select(TA.input_pk, TA.worker_id, TA.status).where(
+        TA.task_pk == task_pk, TA.worker_id != "", TA.status != OPEN_SEAT
+    )
     if user_ids:
         q = q.where(TA.worker_id.in_(list(user_ids)))
     return [(int(p), u, int(s)) for p, u, s in conn.execute(q)]
@@ -179,11 +175,15 @@ def assignment_states(
 def annotations_on(
     conn: Connection, app_pk: int, task_id: str, input_pks: Sequence[int], user_ids: Sequence[str] = ()
 ) -> list[Row[Any]]:
-    """The task's annotations on ``input_pks`` (of ``user_ids`` if given), oldest first."""
+    """The task's annotations on ``input_pks`` (of ``user_ids`` if given) with their ``input_id``,
+    oldest first."""
     out: list[Row[Any]] = []
+    joined = t.annotations.join(t.inputs, I.pk == A.input_pk)
     for i in range(0, len(input_pks), 500):
-        q = select(t.annotations).where(
-            _task_annotations(app_pk, task_id), A.input_pk.in_(input_pks[i : i + 500])
+        q = (
+            select(t.annotations, I.id.label("input_id"))
+            .select_from(joined)
+            .where(_task_annotations(app_pk, task_id), A.input_pk.in_(input_pks[i : i + 500]))
         )
         if user_ids:
             q = q.where(A.user_id.in_(list(user_ids)))

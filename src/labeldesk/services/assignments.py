@@ -1,0 +1,694 @@
+"""Task assignments: PutTaskAssignments (LABEL_START, LABEL_SUBMIT, REVIEW_START, REVIEW_APPROVE,
+REVIEW_REQUEST_CHANGES, REVIEW_REJECT), ListNextTaskAssignments, and re-planning on PatchTasks.
+
+The work queue
+--------------
+Every input of a task has ``workers_per_input`` *seats* (rows of ``task_assignments``; the state
+machine is :mod:`labeldesk.domain.statuses`). Seats are created lazily, a batch of inputs at a
+time, when a worker asks for work and has too little: the planner takes the next inputs of the
+task's source above the task's watermark (``tasks.planned_upto``) and writes their seats in one
+INSERT. So a million-input task costs nothing at creation, and inputs that join the source later
+are planned when they are reached; inputs *older* than the watermark that join a dataset or saved
+search later are found by a rescan (at most every ``Settings.source_rescan_seconds``).
+
+* FULL: a seat for every worker on every input.
+* PARTITIONED (EVENLY / WEIGHTED): the seats' workers come from :class:`PartitionPlanner`
+  (deterministic, stable, shares follow the weights, capped at one seat per worker and input).
+* DYNAMIC: the seats are OPEN; LABEL_START takes free seats for the caller (an input at most once
+  per worker), with a lease: a started, unsubmitted seat whose lease ran out can be taken by
+  another worker. The same worker asking again gets its own unfinished inputs first.
+
+Who may call: LABEL_* actions and ListNextTaskAssignments need the caller in the task's
+``worker.user_ids``; REVIEW_* actions need them in ``review.user_ids``; anyone else gets
+TASK_PERMISSION_DENIED (54103). A task that is TASK_DONE, TASK_WONT_DO, TASK_FAILED or TASK_IDLE
+(paused) hands out nothing: LABEL_START, ListNextTaskAssignments and REVIEW_START answer SUCCESS
+with an empty list and a ``status.description`` saying why. Work already handed out can still be
+submitted and reviewed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from clarifai_grpc.grpc.api import resources_pb2, service_pb2
+from clarifai_grpc.grpc.api.status import status_code_pb2, status_pb2
+from sqlalchemy import Connection, Row
+
+from labeldesk.config import Settings
+from labeldesk.domain import errors
+from labeldesk.domain import statuses as st
+from labeldesk.domain.assignment import DEFAULT_PICK_LIMIT, PartitionPlanner, choose_replacements, plan_full
+from labeldesk.domain.review_sampling import is_sampled_for_review
+from labeldesk.services.common import timestamp
+from labeldesk.services.context import RequestContext
+from labeldesk.services.dispatch import writes
+from labeldesk.services.inputs import input_protos
+from labeldesk.services.task_model import TaskRecord, load_task, task_input_pks
+from labeldesk.storage.clock import utcnow
+from labeldesk.storage.repos import assignments as repo
+from labeldesk.storage.repos import datasets as ds_repo
+from labeldesk.storage.repos import inputs as inputs_repo
+from labeldesk.storage.repos.assignments import SourceInput
+
+Action = service_pb2.PutTaskAssignmentsRequestAction
+Worker = resources_pb2.TaskWorker
+Source = resources_pb2.TaskInputSource
+
+#: one planning batch: at least this many inputs, at most MAX_BATCH
+MIN_BATCH = 128
+MAX_BATCH = 5000
+#: plan-then-take rounds per LABEL_START before answering with what was found
+_ROUNDS = 4
+#: a labeler's own annotation statuses (ANNOTATION_SUCCESS is the default when none is given):
+#: what a submission moves to the status the review strategy decides
+_LABELER_STATUSES = (st.ANNOTATION_FOR[st.PENDING], st.ANNOTATION_FOR[st.SUCCESS])
+
+
+class ReviewHooks(Protocol):
+    """Where the review/consensus rules (issue 7) plug into the state machine. Both run inside the
+    request's transaction, after the seats have their new status."""
+
+    def after_submit(
+        self, conn: Connection, task: TaskRecord, input_pk: int, worker_id: str, status: int
+    ) -> None:
+        """A worker's submission of ``input_pk`` is now ``status``."""
+
+    def after_review(
+        self,
+        conn: Connection,
+        task: TaskRecord,
+        input_pk: int,
+        reviewer_id: str,
+        event: st.Event,
+        seat_pks: list[int],
+    ) -> None:
+        """A reviewer's ``event`` was applied to the seats ``seat_pks`` of ``input_pk``."""
+
+
+class NoReviewHooks:
+    """Manual review as the state table says, nothing more (the default)."""
+
+    def after_submit(
+        self, conn: Connection, task: TaskRecord, input_pk: int, worker_id: str, status: int
+    ) -> None:
+        return None
+
+    def after_review(
+        self,
+        conn: Connection,
+        task: TaskRecord,
+        input_pk: int,
+        reviewer_id: str,
+        event: st.Event,
+        seat_pks: list[int],
+    ) -> None:
+        return None
+
+
+# --------------------------------------------------------------------------- permissions
+
+
+def _denied(task: TaskRecord, user_id: str, role: str, field: str) -> errors.ApiError:
+    return errors.ApiError(
+        status_code_pb2.TASK_PERMISSION_DENIED,
+        f"user '{user_id}' is not a {role} of task '{task.id}'",
+        f"only the users in the task's {field} may do this; the task's owner can add you with PatchTasks",
+    )
+
+
+def require_worker(task: TaskRecord, user_id: str) -> None:
+    if user_id not in task.worker_ids:
+        raise _denied(task, user_id, "worker", "worker.user_ids")
+
+
+def require_reviewer(task: TaskRecord, user_id: str) -> None:
+    if user_id not in task.reviewer_ids:
+        raise _denied(task, user_id, "reviewer", "review.user_ids")
+
+
+def closed_note(task: TaskRecord) -> str | None:
+    """Why a task hands out no work, or None when it is open."""
+    if task.is_open:
+        return None
+    name = status_code_pb2.StatusCode.Name(task.status)
+    return (
+        f"task '{task.id}' is {name}: it hands out no new work (set its status to TASK_IN_PROGRESS to resume)"
+    )
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def _rows_by_input(rows: Iterable[Row[Any]]) -> dict[int, list[Row[Any]]]:
+    out: dict[int, list[Row[Any]]] = defaultdict(list)
+    for r in rows:
+        out[int(r.input_pk)].append(r)
+    return out
+
+
+class SeatPlanner:
+    """Which seats an input of ``task`` gets: for new inputs (:meth:`seats_for`) and to top up an
+    input that lost seats or needs more (:meth:`refill`). Pure apart from reading worker loads."""
+
+    def __init__(self, conn: Connection, task: TaskRecord) -> None:
+        self.conn = conn
+        self.task = task
+        self.k = task.workers_per_input
+        self.workers = plan_full(task.worker_ids)
+        self._partition = (
+            PartitionPlanner(task.id, task.weights, self.k)
+            if task.strategy == Worker.PARTITIONED and self.workers
+            else None
+        )
+        self._load: dict[str, int] | None = None
+
+    @property
+    def dynamic(self) -> bool:
+        return bool(self.task.strategy == Worker.DYNAMIC)
+
+    def share(self, worker_id: str) -> float:
+        """Fraction of new inputs that give ``worker_id`` a seat (DYNAMIC: any free seat is theirs)."""
+        if self._partition is not None:
+            return self._partition.targets.get(worker_id, 0.0)
+        return 1.0 if worker_id in self.workers or self.dynamic else 0.0
+
+    def seats_for(self, inputs: Sequence[SourceInput]) -> list[tuple[int, str, int]]:
+        """Seats ``(input_pk, worker_id, status)`` to create for ``inputs`` (those that already have
+        seats are topped up instead of planned afresh)."""
+        existing = repo.seats_by_input(self.conn, self.task.pk, [i.pk for i in inputs])
+        fresh = [i for i in inputs if i.pk not in existing]
+        out: list[tuple[int, str, int]] = []
+        if self.dynamic:
+            out = [(i.pk, repo.placeholder(j), st.OPEN) for i in fresh for j in range(1, self.k + 1)]
+        elif self._partition is not None:
+            plan = self._partition.plan(i.id for i in fresh)
+            out = [(i.pk, w, st.PENDING) for i in fresh for w in plan[i.id]]
+        else:
+            out = [(i.pk, w, st.PENDING) for i in fresh for w in self.workers]
+        for i in inputs:
+            if i.pk in existing:
+                out.extend(self.refill(i, existing[i.pk]))
+        return out
+
+    def refill(self, inp: SourceInput, seats: Sequence[Row[Any]]) -> list[tuple[int, str, int]]:
+        """Seats that bring ``inp`` back to ``workers_per_input`` live (non-REJECTED) seats, never
+        giving it to a worker who already had it."""
+        holders = {s.worker_id for s in seats if not repo.is_placeholder(s.worker_id)}
+        if not self.dynamic and self._partition is None:  # FULL: every current worker
+            return [(inp.pk, w, st.PENDING) for w in self.workers if w not in holders]
+        missing = self.k - sum(1 for s in seats if s.status != st.REJECTED)
+        if missing <= 0:
+            return []
+        if self.dynamic:
+            used = {s.worker_id for s in seats}
+            free = (repo.placeholder(j) for j in range(1, len(seats) + missing + 1))
+            return [(inp.pk, p, st.OPEN) for p in [p for p in free if p not in used][:missing]]
+        load = self.load()
+        weights = self.task.weights
+        chosen = choose_replacements(self.task.id, inp.id, holders, weights, load, missing, k=self.k)
+        for w in chosen:
+            load[w] = load.get(w, 0) + 1
+        return [(inp.pk, w, st.PENDING) for w in chosen]
+
+    def load(self) -> dict[str, int]:
+        if self._load is None:
+            self._load = repo.load_by_worker(self.conn, self.task.pk)
+        return self._load
+
+    def gain(self, seats: Iterable[tuple[int, str, int]], worker_id: str) -> int:
+        """How many of ``seats`` the worker can take: its own, or (DYNAMIC) distinct open inputs."""
+        if self.dynamic:
+            return len({i for i, _, s in seats if s == st.OPEN})
+        return sum(1 for _, w, _ in seats if w == worker_id)
+
+
+class TaskSource:
+    """The task's input source, read in pk order above the watermark, and rescanned below it."""
+
+    def __init__(self, conn: Connection, task: TaskRecord) -> None:
+        self.conn = conn
+        self.task = task
+        self.kind = int(task.spec.input_source.type)
+        self._dataset_pk: int | None = None
+        self._live: list[int] | None = None
+
+    @property
+    def monotone(self) -> bool:
+        """ALL_INPUTS only grows by new (higher) pks, so no rescan is ever needed."""
+        return self.kind in (Source.ALL_INPUTS, Source.INPUT_SOURCE_TYPE_NOT_SET)
+
+    def dataset_pk(self) -> int:
+        if self._dataset_pk is None:
+            ds_id = self.task.spec.input_source.id
+            row = ds_repo.by_ids(self.conn, self.task.app_pk, [ds_id]).get(ds_id)
+            if row is None:
+                raise errors.ApiError(
+                    errors.DOES_NOT_EXIST,
+                    f"input_source.id: dataset '{ds_id}' of task '{self.task.id}' no longer exists",
+                    "point the task at another source with PatchTasks",
+                )
+            self._dataset_pk = int(row.pk)
+        return self._dataset_pk
+
+    def _live_pks(self) -> list[int]:
+        """Saved searches and single inputs: resolved once per request, in Python."""
+        if self._live is None:
+            self._live = task_input_pks(self.conn, self.task.app_pk, self.task)
+        return self._live
+
+    def after(self, after_pk: int, limit: int) -> list[SourceInput]:
+        if self.monotone:
+            return repo.app_inputs_after(self.conn, self.task.app_pk, after_pk, limit)
+        if self.kind == Source.DATASET:
+            return repo.dataset_inputs_after(self.conn, self.task.app_pk, self.dataset_pk(), after_pk, limit)
+        return repo.source_inputs(self.conn, [p for p in self._live_pks() if p > after_pk][:limit])
+
+    def unplanned(self, upto_pk: int, limit: int) -> list[SourceInput]:
+        if self.monotone:
+            return []
+        if self.kind == Source.DATASET:
+            return repo.dataset_inputs_unplanned(self.conn, self.task.pk, self.dataset_pk(), upto_pk, limit)
+        older = [p for p in self._live_pks() if p <= upto_pk]
+        return repo.source_inputs(self.conn, repo.without_seats(self.conn, self.task.pk, older)[:limit])
+
+
+# --------------------------------------------------------------------------- the service
+
+
+class AssignmentsService:
+    def __init__(self, settings: Settings | None = None, review: ReviewHooks | None = None) -> None:
+        self.settings = settings or Settings()
+        self.hooks: ReviewHooks = review or NoReviewHooks()
+
+    # ----------------------------------------------------------------------- RPCs
+
+    @writes
+    def list_next_task_assignments(
+        self, conn: Connection, ctx: RequestContext, req: service_pb2.ListNextTaskAssignmentsRequest
+    ) -> service_pb2.MultiInputResponse:
+        """LABEL_START under a GET: the caller's next inputs (leased like LABEL_START's)."""
+        task = self._task(conn, ctx, req.task_id)
+        pks, note = self.label_start(conn, task, ctx.caller_id)
+        resp = service_pb2.MultiInputResponse(inputs=[a.input for a in self._protos(conn, pks)])
+        _explain(resp.status, note)
+        return resp
+
+    def put_task_assignments(
+        self, conn: Connection, ctx: RequestContext, req: service_pb2.PutTaskAssignmentsRequest
+    ) -> service_pb2.MultiTaskAssignmentResponse:
+        task = self._task(conn, ctx, req.task_id)
+        me = ctx.caller_id
+        note: str | None = None
+        if req.action == Action.LABEL_START:
+            pks, note = self.label_start(conn, task, me)
+        elif req.action == Action.LABEL_SUBMIT:
+            pks = self.label_submit(conn, task, me, req)
+        elif req.action == Action.REVIEW_START:
+            workers = [w.user.id for w in req.review_start_config.workers if w.user.id]
+            pks, note = self.review_start(conn, task, me, workers)
+        elif req.action in _REVIEW_EVENTS:
+            pks = self.review(conn, task, me, req)
+        else:
+            raise errors.invalid(
+                f"action: {Action.Name(req.action) if req.action in Action.values() else req.action} is not "
+                "an action labeldesk can carry out",
+                "use one of LABEL_START, LABEL_SUBMIT, REVIEW_START, REVIEW_APPROVE, "
+                "REVIEW_REQUEST_CHANGES, REVIEW_REJECT",
+            )
+        resp = service_pb2.MultiTaskAssignmentResponse(task_assignments=self._protos(conn, pks))
+        _explain(resp.status, note)
+        return resp
+
+    # ----------------------------------------------------------------------- LABEL_START
+
+    def label_start(self, conn: Connection, task: TaskRecord, worker_id: str) -> tuple[list[int], str | None]:
+        """Up to 10 seats for ``worker_id``, leased: its started work first, then (PARTITIONED/FULL)
+        its planned work in input order or (DYNAMIC) newly taken free seats. Plans more inputs when
+        short. Answers the seat pks and, for a closed task, why there are none."""
+        require_worker(task, worker_id)
+        note = closed_note(task)
+        if note is not None:
+            return [], note
+        repo.lock_worker_queue(conn, task.pk, worker_id)
+        now = utcnow()
+        until = now + timedelta(seconds=self.settings.lease_seconds)
+        limit = DEFAULT_PICK_LIMIT
+        dynamic = task.strategy == Worker.DYNAMIC
+        own = [int(r.pk) for r in repo.own_work(conn, task.pk, worker_id, limit)]
+        taken: list[int] = []
+        planner: SeatPlanner | None = None
+        for _ in range(_ROUNDS):
+            if dynamic and len(own) + len(taken) < limit:
+                taken += repo.claim_free_seats(
+                    conn,
+                    task.pk,
+                    worker_id,
+                    now,
+                    until,
+                    limit - len(own) - len(taken),
+                    task.workers_per_input,
+                )
+            if len(own) + len(taken) >= limit:
+                break
+            planner = planner or SeatPlanner(conn, task)
+            if not self._plan_more(conn, task, planner, worker_id, limit - len(own) - len(taken), now):
+                break
+            if not dynamic:
+                own = [int(r.pk) for r in repo.own_work(conn, task.pk, worker_id, limit)]
+        repo.set_lease(conn, own, until)
+        return own + taken, None
+
+    def _plan_more(
+        self,
+        conn: Connection,
+        task: TaskRecord,
+        planner: SeatPlanner,
+        worker_id: str,
+        want: int,
+        now: datetime,
+    ) -> bool:
+        """Plan further inputs until ``worker_id`` could get ``want`` more (or the source is
+        exhausted); answers whether anything new may be available.
+
+        The planning lock is taken only when there is something to plan, so idle workers polling
+        a finished task do not queue behind each other."""
+        share = planner.share(worker_id)
+        if share <= 0:
+            return False
+        source = TaskSource(conn, task)
+        seen = repo.plan_state(conn, task.pk)
+        if not self._rescan_due(source, seen, now) and not source.after(seen.planned_upto, 1):
+            return False
+        state = repo.plan_state(conn, task.pk, lock=True)  # waits for a concurrent planner
+        if state.planned_upto != seen.planned_upto:
+            return True  # someone else planned meanwhile: try taking work again first
+        batch = min(MAX_BATCH, max(MIN_BATCH, math.ceil(2 * want / share)))
+        upto, gained = state.planned_upto, 0
+        while gained < want:
+            inputs = source.after(upto, batch)
+            if not inputs:
+                break
+            gained += self._create(conn, task, planner, inputs, worker_id)
+            upto = inputs[-1].pk
+            batch = min(MAX_BATCH, batch * 2)
+        if upto != state.planned_upto:
+            repo.set_plan_state(conn, task.pk, planned_upto=upto)
+        if gained < want and self._rescan_due(source, state, now):
+            late = source.unplanned(upto, MAX_BATCH)
+            gained += self._create(conn, task, planner, late, worker_id)
+            if len(late) < MAX_BATCH:
+                repo.set_plan_state(conn, task.pk, rescanned_at=now)
+        return gained > 0
+
+    def _rescan_due(self, source: TaskSource, state: repo.PlanState, now: datetime) -> bool:
+        """Whether to look for inputs that joined the source below the watermark (never needed
+        for ALL_INPUTS, whose new inputs always have higher pks)."""
+        if source.monotone:
+            return False
+        last = state.source_rescanned_at
+        return last is None or (now - last).total_seconds() >= self.settings.source_rescan_seconds
+
+    @staticmethod
+    def _create(
+        conn: Connection,
+        task: TaskRecord,
+        planner: SeatPlanner,
+        inputs: Sequence[SourceInput],
+        worker_id: str,
+    ) -> int:
+        seats = planner.seats_for(inputs)
+        repo.insert_seats(conn, task.pk, seats)
+        return planner.gain(seats, worker_id)
+
+    # ----------------------------------------------------------------------- LABEL_SUBMIT
+
+    def label_submit(
+        self, conn: Connection, task: TaskRecord, worker_id: str, req: service_pb2.PutTaskAssignmentsRequest
+    ) -> list[int]:
+        """The caller hands in its work on the input(s): each seat moves to SUCCESS,
+        AWAITING_REVIEW or AWAITING_CONSENSUS_REVIEW by the task's review strategy, and the
+        caller's task annotations on the input (PENDING, or SUCCESS as labelers post them) follow."""
+        require_worker(task, worker_id)
+        refs = self._targets(
+            conn, task, req.input_id, req.label_submit_config.task_assignments, "label_submit_config"
+        )
+        strategy = resources_pb2.TaskReview.TaskReviewStrategy.Name(task.review_strategy)
+        out: list[int] = []
+        for inp, _ in refs:
+            seats = repo.seats_of_input(conn, task.pk, inp.pk, worker_ids=[worker_id])
+            if not seats:
+                raise errors.invalid(
+                    f"input '{inp.id}' is not assigned to '{worker_id}' in task '{task.id}'",
+                    "call LABEL_START for your work"
+                    + (
+                        "; in a DYNAMIC task an input whose lease ran out may have gone to another worker"
+                        if task.strategy == Worker.DYNAMIC
+                        else ""
+                    ),
+                )
+            seat = seats[0]
+            sampled = task.sample_percentage > 0 and is_sampled_for_review(
+                task.id, inp.id, task.sample_percentage
+            )
+            target = st.status_on_submit(strategy, sampled)
+            new = st.next_status(
+                seat.status, st.Event.SUBMIT, target, subject=f"input '{inp.id}' of '{worker_id}'"
+            )
+            if new != seat.status:
+                repo.update_seat(conn, int(seat.pk), status=new)
+            repo.set_task_annotation_status(
+                conn, task.app_pk, task.id, inp.pk, worker_id, _LABELER_STATUSES, st.ANNOTATION_FOR[new]
+            )
+            self.hooks.after_submit(conn, task, inp.pk, worker_id, new)
+            out.append(int(seat.pk))
+        return out
+
+    # ----------------------------------------------------------------------- review
+
+    def review_start(
+        self, conn: Connection, task: TaskRecord, reviewer_id: str, worker_ids: Sequence[str]
+    ) -> tuple[list[int], str | None]:
+        """Up to 10 inputs' submissions awaiting review (of ``worker_ids`` if given), held for the
+        reviewer for one lease so two reviewers do not get the same input."""
+        require_reviewer(task, reviewer_id)
+        note = closed_note(task)
+        if note is not None:
+            return [], note
+        now = utcnow()
+        until = now + timedelta(seconds=self.settings.lease_seconds)
+        return repo.review_queue(conn, task.pk, reviewer_id, worker_ids, now, until, DEFAULT_PICK_LIMIT), None
+
+    def review(
+        self, conn: Connection, task: TaskRecord, reviewer_id: str, req: service_pb2.PutTaskAssignmentsRequest
+    ) -> list[int]:
+        """REVIEW_APPROVE / REQUEST_CHANGES / REJECT on the submissions awaiting review of an input:
+        all of them, or those of ``config.workers``, or the ``config.task_assignments`` named."""
+        require_reviewer(task, reviewer_id)
+        event, field = _REVIEW_EVENTS[req.action]
+        config = getattr(req, field)
+        refs = self._targets(conn, task, req.input_id, config.task_assignments, field)
+        workers = [w.user.id for w in config.workers if w.user.id]
+        now = utcnow()
+        planner = SeatPlanner(conn, task)
+        out: list[int] = []
+        for inp, seat_pks in refs:
+            seats = repo.seats_of_input(
+                conn, task.pk, inp.pk, worker_ids=workers, statuses=st.REVIEWABLE, pks=seat_pks
+            )
+            if not seats:
+                who = f" by {', '.join(repr(w) for w in workers)}" if workers else ""
+                raise errors.invalid(
+                    f"input '{inp.id}' has no work{who} awaiting review in task '{task.id}'",
+                    "REVIEW_START lists the inputs awaiting review",
+                )
+            done: list[int] = []
+            for s in seats:
+                subject = f"the work of '{s.worker_id}' on input '{inp.id}'"
+                new = st.next_status(s.status, event, subject=subject)
+                values: dict[str, Any] = {
+                    "status": new,
+                    "reviewer_id": reviewer_id,
+                    "review_lease_until": None,
+                }
+                if new == st.PENDING:  # back to its labeler, who gets it first (and keeps it for a lease)
+                    values["lease_until"] = now + timedelta(seconds=self.settings.lease_seconds)
+                repo.update_seat(conn, int(s.pk), **values)
+                repo.set_task_annotation_status(
+                    conn,
+                    task.app_pk,
+                    task.id,
+                    inp.pk,
+                    s.worker_id,
+                    [st.ANNOTATION_FOR[s.status]],
+                    st.ANNOTATION_FOR[new],
+                )
+                done.append(int(s.pk))
+            if event is st.Event.REJECT:  # the input returns to the pool: a fresh seat for someone else
+                repo.insert_seats(
+                    conn, task.pk, planner.refill(inp, repo.seats_of_input(conn, task.pk, inp.pk))
+                )
+            self.hooks.after_review(conn, task, inp.pk, reviewer_id, event, done)
+            out.extend(done)
+        return out
+
+    # ----------------------------------------------------------------------- helpers
+
+    @staticmethod
+    def _task(conn: Connection, ctx: RequestContext, task_id: str) -> TaskRecord:
+        if not task_id:
+            raise errors.invalid("task_id: give the id of the task", "ListTasks shows the app's tasks")
+        return load_task(conn, ctx.require_app().pk, task_id)
+
+    @staticmethod
+    def _targets(
+        conn: Connection,
+        task: TaskRecord,
+        input_id: str,
+        assignments: Sequence[resources_pb2.TaskAssignment],
+        field: str,
+    ) -> list[tuple[SourceInput, list[int]]]:
+        """The inputs an action is about, each with the seat pks named for it (empty: all): from
+        ``input_id`` and from ``<field>.task_assignments`` (by ``id`` or ``input.id``)."""
+        named: dict[str, list[int]] = {}
+        if input_id:
+            named[input_id] = []
+        seat_pks: list[int] = []
+        for n, a in enumerate(assignments):
+            if a.id:
+                if not a.id.isdigit():
+                    raise errors.invalid(
+                        f"{field}.task_assignments[{n}].id: '{a.id[:60]}' is not a task assignment id",
+                        "use the ids PutTaskAssignments returned",
+                    )
+                seat_pks.append(int(a.id))
+            elif a.input.id:
+                named.setdefault(a.input.id, [])
+        seats = [s for s in repo.by_pks(conn, seat_pks) if int(s.task_pk) == task.pk]
+        missing = sorted(set(seat_pks) - {int(s.pk) for s in seats})
+        if missing:
+            raise errors.invalid(
+                f"{field}.task_assignments: task '{task.id}' has no assignment "
+                + ", ".join(f"'{p}'" for p in missing[:10]),
+                "use the ids PutTaskAssignments returned for this task",
+            )
+        seat_inputs = inputs_repo.by_pks(conn, {int(s.input_pk) for s in seats})
+        for s in seats:
+            named.setdefault(seat_inputs[int(s.input_pk)].id, []).append(int(s.pk))
+        if not named:
+            raise errors.invalid(
+                f"input_id: say which input the action is for (or list {field}.task_assignments)"
+            )
+        rows = inputs_repo.by_ids(conn, task.app_pk, list(named))
+        absent = [i for i in named if i not in rows]
+        if absent:
+            raise errors.not_found("input", absent[0])
+        return [(SourceInput(int(rows[i].pk), i), named[i]) for i in named]
+
+    @staticmethod
+    def _protos(conn: Connection, pks: Sequence[int]) -> list[resources_pb2.TaskAssignment]:
+        seats = repo.by_pks(conn, pks)
+        rows = inputs_repo.by_pks(conn, {int(s.input_pk) for s in seats})
+        ordered = list(rows.values())
+        protos = {r.pk: p for r, p in zip(ordered, input_protos(conn, ordered))}
+        return [
+            resources_pb2.TaskAssignment(
+                id=str(s.pk),
+                created_at=timestamp(s.created_at),
+                modified_at=timestamp(s.modified_at),
+                worker=resources_pb2.Worker(user=resources_pb2.User(id=s.worker_id)),
+                input=protos[s.input_pk],
+                status=status_pb2.Status(code=s.status, description=st.name(s.status)),
+            )
+            for s in seats
+        ]
+
+
+_REVIEW_EVENTS: dict[int, tuple[st.Event, str]] = {
+    Action.REVIEW_APPROVE: (st.Event.APPROVE, "review_approve_config"),
+    Action.REVIEW_REQUEST_CHANGES: (st.Event.REQUEST_CHANGES, "review_request_changes_config"),
+    Action.REVIEW_REJECT: (st.Event.REJECT, "review_reject_config"),
+}
+
+
+def _explain(status: status_pb2.Status, note: str | None) -> None:
+    """A successful answer that explains itself (e.g. why a closed task handed out nothing)."""
+    if note:
+        status.code = errors.SUCCESS
+        status.description = note
+
+
+# --------------------------------------------------------------------------- PatchTasks
+
+
+def replan(conn: Connection, task: TaskRecord, old_spec: resources_pb2.Task) -> None:
+    """Adapt the planned seats after PatchTasks changed ``old_spec`` into ``task``'s spec.
+
+    Submitted work and started DYNAMIC work never move. Changing the strategy or the input source
+    drops the seats nobody has begun and plans again from the first input (lazily); otherwise:
+    a removed worker's unsubmitted seats go to the remaining workers (PARTITIONED: to whoever is
+    furthest below its target share; DYNAMIC: back to the pool; FULL: nobody else needs them), a
+    worker added to a FULL task gets every input planned so far, and a new ``workers_per_input``
+    adds or removes unbegun seats. New weights apply to inputs planned from now on.
+    """
+    old = TaskRecord(task.pk, task.id, task.app_pk, old_spec, task.status)
+    removed = set(old.worker_ids) - set(task.worker_ids)
+    added = set(task.worker_ids) - set(old.worker_ids)
+    src_old, src_new = old.spec.input_source, task.spec.input_source
+    if old.strategy != task.strategy or (src_old.type, src_old.id) != (src_new.type, src_new.id):
+        repo.drop_movable(conn, task.pk, removed)
+        repo.set_plan_state(conn, task.pk, reset=True)
+        return
+    planner = SeatPlanner(conn, task)
+    if removed:
+        _move_work_of(conn, task, planner, removed)
+    if task.strategy == Worker.FULL:
+        for w in sorted(added):
+            repo.give_all_planned_inputs(conn, task.pk, w)
+    elif old.workers_per_input != task.workers_per_input:
+        _resize(conn, task, planner)
+
+
+def _move_work_of(conn: Connection, task: TaskRecord, planner: SeatPlanner, removed: Collection[str]) -> None:
+    gone = _rows_by_input(repo.unsubmitted_of(conn, task.pk, removed))
+    if not gone:
+        return
+    if task.strategy == Worker.FULL:
+        repo.delete_seats(conn, [int(s.pk) for rows in gone.values() for s in rows])
+        return
+    inputs = {i.pk: i for i in repo.source_inputs(conn, list(gone))}
+    all_seats = repo.seats_by_input(conn, task.pk, list(gone))
+    for input_pk, rows in gone.items():
+        moving = {int(s.pk) for s in rows}
+        repo.delete_seats(conn, moving)
+        kept = [s for s in all_seats[input_pk] if int(s.pk) not in moving]
+        # the removed workers are no longer candidates, so the seats go to remaining workers
+        repo.insert_seats(conn, task.pk, planner.refill(inputs[input_pk], kept))
+
+
+def _resize(conn: Connection, task: TaskRecord, planner: SeatPlanner) -> None:
+    """``workers_per_input`` changed: top every planned input up, or drop unbegun surplus seats."""
+    planned = repo.planned_input_pks(conn, task.pk)
+    for start in range(0, len(planned), MAX_BATCH):
+        chunk = planned[start : start + MAX_BATCH]
+        inputs = {i.pk: i for i in repo.source_inputs(conn, chunk)}
+        seats = repo.seats_by_input(conn, task.pk, chunk)
+        new: list[tuple[int, str, int]] = []
+        drop: list[int] = []
+        for input_pk, rows in seats.items():
+            live = [s for s in rows if s.status != st.REJECTED]
+            surplus = len(live) - planner.k
+            if surplus > 0:
+                unbegun = [
+                    s
+                    for s in live
+                    if s.status == st.OPEN or (s.status == st.PENDING and s.lease_until is None)
+                ]
+                drop.extend(int(s.pk) for s in unbegun[-surplus:])
+            elif surplus < 0 and input_pk in inputs:
+                new.extend(planner.refill(inputs[input_pk], rows))
+        repo.delete_seats(conn, drop)
+        repo.insert_seats(conn, task.pk, new)

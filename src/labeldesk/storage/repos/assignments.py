@@ -1,0 +1,486 @@
+"""The work queue: task assignment rows ("seats"), the lazy plan's watermark, and every lock the
+assignment engine takes. No other module locks rows for the queue.
+
+How exactness is kept under concurrency
+---------------------------------------
+*SQLite*: every write transaction starts with ``BEGIN IMMEDIATE`` (storage/engine.py), so write
+transactions run one at a time; the reads and writes below are then trivially race-free.
+
+*PostgreSQL* (READ COMMITTED), three locks:
+
+1. **Seats** -- an input's ``workers_per_input`` places are rows, created once by the planner.
+   Taking a free seat (an OPEN one or one whose DYNAMIC lease expired) is ``SELECT ... FOR UPDATE
+   SKIP LOCKED`` followed by an ``UPDATE`` of the locked row: two transactions can never take the
+   same seat, concurrent workers skip each other's rows instead of queueing behind them, and the
+   number of seats of an input (hence of its workers) never grows by taking them.
+2. **One worker, one queue at a time** -- a transaction-scoped advisory lock on (task, worker)
+   serialises the LABEL_START calls of the *same* worker (two browser tabs), so they cannot both
+   take a seat of the same input; the ``(task, input, worker)`` unique constraint backs this up.
+3. **Planning** -- ``SELECT ... FOR UPDATE`` on the task's row serialises the planners of a task,
+   so the watermark advances once per batch and no input gets seats twice. Planning runs only when
+   a worker's queue is short, so the hot path does not touch this lock.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Sequence
+from datetime import datetime, timezone
+from hashlib import blake2b
+from typing import Any, NamedTuple
+
+from sqlalchemy import Connection, Row, and_, delete, exists, func, insert, literal, or_, select, text, update
+from sqlalchemy.orm import aliased
+
+from labeldesk.domain.statuses import OPEN, PENDING, REVIEWABLE
+from labeldesk.storage import tables as t
+from labeldesk.storage.clock import utcnow
+
+TA = t.task_assignments
+Q = TA.c
+I = t.inputs.c  # noqa: E741 - the inputs table's columns, as elsewhere
+T = t.tasks.c
+DI = t.dataset_inputs.c
+ANNOTATIONS = t.metadata.tables["annotations"]  # ``t.annotations`` is shadowed for type checkers
+A = ANNOTATIONS.c
+
+#: placeholder worker ids of untaken DYNAMIC seats start with this ('#' never occurs in a user id)
+SEAT_PREFIX = "#"
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_CHUNK = 500  # stay under SQLite's bound-parameter limit
+
+#: the columns every caller of this module reads
+_SEAT_COLUMNS: tuple[Any, ...] = (
+    Q.pk,
+    Q.task_pk,
+    Q.input_pk,
+    Q.worker_id,
+    Q.status,
+    Q.lease_until,
+    Q.reviewer_id,
+    Q.review_lease_until,
+    Q.created_at,
+    Q.modified_at,
+)
+
+
+class SourceInput(NamedTuple):
+    pk: int
+    id: str
+
+
+class PlanState(NamedTuple):
+    planned_upto: int
+    source_rescanned_at: datetime | None
+
+
+def placeholder(seat_number: int) -> str:
+    return f"{SEAT_PREFIX}{seat_number}"
+
+
+def is_placeholder(worker_id: str) -> bool:
+    return worker_id.startswith(SEAT_PREFIX)
+
+
+def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(values), _CHUNK):
+        yield values[i : i + _CHUNK]
+
+
+def _postgres(conn: Connection) -> bool:
+    return conn.dialect.name == "postgresql"
+
+
+def aware(ts: datetime | None) -> datetime | None:
+    """SQLite hands back naive UTC datetimes; make every stored time comparable."""
+    if ts is not None and ts.tzinfo is None:
+        return ts.replace(tzinfo=timezone.utc)
+    return ts
+
+
+# --------------------------------------------------------------------------- locks and plan state
+
+
+def lock_worker_queue(conn: Connection, task_pk: int, worker_id: str) -> None:
+    """Serialise one worker's queue operations on one task until the transaction ends (PostgreSQL;
+    SQLite's write transactions are serial already)."""
+    if not _postgres(conn):
+        return
+    digest = blake2b(f"{task_pk}\x00{worker_id}".encode(), digest_size=8, person=b"labeldesk.q").digest()
+    conn.execute(
+        text("SELECT pg_advisory_xact_lock(:key)"), {"key": int.from_bytes(digest, "big", signed=True)}
+    )
+
+
+def plan_state(conn: Connection, task_pk: int, lock: bool = False) -> PlanState:
+    """The task's plan watermark; ``lock`` waits for and holds the task's planning lock."""
+    q = select(T.planned_upto, T.source_rescanned_at).where(T.pk == task_pk)
+    if lock:
+        q = q.with_for_update()
+    row = conn.execute(q).one()
+    return PlanState(int(row.planned_upto or 0), aware(row.source_rescanned_at))
+
+
+def set_plan_state(
+    conn: Connection,
+    task_pk: int,
+    planned_upto: int | None = None,
+    rescanned_at: datetime | None = None,
+    reset: bool = False,
+) -> None:
+    """Advance the watermark / note a source rescan; ``reset`` starts planning over from the first input."""
+    values: dict[str, Any] = {}
+    if reset:
+        values = {"planned_upto": 0, "source_rescanned_at": None}
+    if planned_upto is not None:
+        values["planned_upto"] = planned_upto
+    if rescanned_at is not None:
+        values["source_rescanned_at"] = rescanned_at
+    if values:
+        conn.execute(update(t.tasks).where(T.pk == task_pk).values(**values))
+
+
+# --------------------------------------------------------------------------- task input sources
+
+
+def app_inputs_after(conn: Connection, app_pk: int, after_pk: int, limit: int) -> list[SourceInput]:
+    """The app's inputs with pk > ``after_pk``, oldest first."""
+    q = select(I.pk, I.id).where(I.app_pk == app_pk, I.pk > after_pk).order_by(I.pk).limit(limit)
+    return [SourceInput(int(r.pk), r.id) for r in conn.execute(q)]
+
+
+def dataset_inputs_after(
+    conn: Connection, app_pk: int, dataset_pk: int, after_pk: int, limit: int
+) -> list[SourceInput]:
+    """The dataset's inputs with pk > ``after_pk``, oldest first."""
+    q = (
+        select(I.pk, I.id)
+        .select_from(t.dataset_inputs.join(t.inputs, I.pk == DI.input_pk))
+        .where(DI.dataset_pk == dataset_pk, DI.input_pk > after_pk, I.app_pk == app_pk)
+        .order_by(DI.input_pk)
+        .limit(limit)
+    )
+    return [SourceInput(int(r.pk), r.id) for r in conn.execute(q)]
+
+
+def dataset_inputs_unplanned(
+    conn: Connection, task_pk: int, dataset_pk: int, upto_pk: int, limit: int
+) -> list[SourceInput]:
+    """Dataset inputs at or below the watermark that have no seat in the task (they joined late)."""
+    planned = exists(select(literal(1)).where(Q.task_pk == task_pk, Q.input_pk == DI.input_pk))
+    q = (
+        select(I.pk, I.id)
+        .select_from(t.dataset_inputs.join(t.inputs, I.pk == DI.input_pk))
+        .where(DI.dataset_pk == dataset_pk, DI.input_pk <= upto_pk, ~planned)
+        .order_by(DI.input_pk)
+        .limit(limit)
+    )
+    return [SourceInput(int(r.pk), r.id) for r in conn.execute(q)]
+
+
+def source_inputs(conn: Connection, pks: Sequence[int]) -> list[SourceInput]:
+    """(pk, id) of the given inputs, in pk order."""
+    out: list[SourceInput] = []
+    for chunk in _chunks(sorted(set(pks))):
+        out.extend(
+            SourceInput(int(r.pk), r.id) for r in conn.execute(select(I.pk, I.id).where(I.pk.in_(chunk)))
+        )
+    return sorted(out)
+
+
+def without_seats(conn: Connection, task_pk: int, input_pks: Sequence[int]) -> list[int]:
+    """Those of ``input_pks`` that have no seat in the task yet."""
+    planned: set[int] = set()
+    for chunk in _chunks(list(input_pks)):
+        q = select(Q.input_pk).where(Q.task_pk == task_pk, Q.input_pk.in_(chunk)).distinct()
+        planned.update(int(p) for p in conn.execute(q).scalars())
+    return [p for p in input_pks if p not in planned]
+
+
+def input_pk_of(conn: Connection, app_pk: int, input_id: str) -> int | None:
+    pk = conn.execute(select(I.pk).where(I.app_pk == app_pk, I.id == input_id)).scalar()
+    return None if pk is None else int(pk)
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def seats_by_input(conn: Connection, task_pk: int, input_pks: Collection[int]) -> dict[int, list[Row[Any]]]:
+    """Every seat of the given inputs in the task, by input."""
+    out: dict[int, list[Row[Any]]] = defaultdict(list)
+    for chunk in _chunks(sorted(input_pks)):
+        q = select(*_SEAT_COLUMNS).where(Q.task_pk == task_pk, Q.input_pk.in_(chunk)).order_by(Q.pk)
+        for r in conn.execute(q):
+            out[int(r.input_pk)].append(r)
+    return out
+
+
+def insert_seats(conn: Connection, task_pk: int, seats: Sequence[tuple[int, str, int]]) -> None:
+    """Create seats ``(input_pk, worker_id, status)`` in one batched INSERT."""
+    if not seats:
+        return
+    ts = utcnow()
+    conn.execute(
+        insert(TA),
+        [
+            {
+                "task_pk": task_pk,
+                "input_pk": i,
+                "worker_id": w,
+                "status": s,
+                "created_at": ts,
+                "modified_at": ts,
+            }
+            for i, w, s in seats
+        ],
+    )
+
+
+def load_by_worker(conn: Connection, task_pk: int) -> dict[str, int]:
+    """How many inputs each worker holds in the task (any status but OPEN)."""
+    q = select(Q.worker_id, func.count()).where(Q.task_pk == task_pk, Q.status != OPEN).group_by(Q.worker_id)
+    return {w: int(n) for w, n in conn.execute(q) if not is_placeholder(w)}
+
+
+def planned_input_pks(conn: Connection, task_pk: int) -> list[int]:
+    q = select(Q.input_pk).where(Q.task_pk == task_pk).distinct().order_by(Q.input_pk)
+    return [int(p) for p in conn.execute(q).scalars()]
+
+
+def give_all_planned_inputs(conn: Connection, task_pk: int, worker_id: str) -> None:
+    """FULL: a worker who joins gets a PENDING seat on every input planned so far (one statement)."""
+    ts = utcnow()
+    theirs = aliased(TA)
+    have = select(theirs.c.input_pk).where(theirs.c.task_pk == task_pk, theirs.c.worker_id == worker_id)
+    planned = (
+        select(
+            literal(task_pk).label("task_pk"),
+            Q.input_pk,
+            literal(worker_id).label("worker_id"),
+            literal(PENDING).label("status"),
+            literal(ts).label("created_at"),
+            literal(ts).label("modified_at"),
+        )
+        .where(Q.task_pk == task_pk, Q.input_pk.not_in(have))
+        .group_by(Q.input_pk)
+    )
+    conn.execute(
+        insert(TA).from_select(
+            ["task_pk", "input_pk", "worker_id", "status", "created_at", "modified_at"], planned
+        )
+    )
+
+
+def unsubmitted_of(conn: Connection, task_pk: int, worker_ids: Collection[str]) -> list[Row[Any]]:
+    """The PENDING seats of these workers (started or not), locked."""
+    if not worker_ids:
+        return []
+    q = (
+        select(*_SEAT_COLUMNS)
+        .where(Q.task_pk == task_pk, Q.status == PENDING, Q.worker_id.in_(list(worker_ids)))
+        .order_by(Q.input_pk)
+        .with_for_update()
+    )
+    return list(conn.execute(q))
+
+
+def drop_movable(conn: Connection, task_pk: int, removed_workers: Collection[str]) -> int:
+    """Delete the seats nobody has begun: OPEN seats, unstarted PENDING ones, and every PENDING seat
+    of ``removed_workers``. Submitted and started work stays. Answers how many were deleted."""
+    movable = [Q.status == OPEN, and_(Q.status == PENDING, Q.lease_until.is_(None))]
+    if removed_workers:
+        movable.append(and_(Q.status == PENDING, Q.worker_id.in_(list(removed_workers))))
+    return int(conn.execute(delete(TA).where(Q.task_pk == task_pk, or_(*movable))).rowcount)
+
+
+# --------------------------------------------------------------------------- handing out work
+
+
+def own_work(conn: Connection, task_pk: int, worker_id: str, limit: int) -> list[Row[Any]]:
+    """The worker's PENDING seats, locked: started ones first (resumed work), then unstarted ones
+    in input order; at most ``limit``."""
+    if limit <= 0:
+        return []
+    mine = (Q.task_pk == task_pk, Q.worker_id == worker_id, Q.status == PENDING)
+    started = (
+        select(*_SEAT_COLUMNS)
+        .where(*mine, Q.lease_until > _EPOCH)
+        .order_by(Q.input_pk)
+        .limit(limit)
+        .with_for_update()
+    )
+    rows = list(conn.execute(started))
+    if len(rows) < limit:
+        fresh = (
+            select(*_SEAT_COLUMNS)
+            .where(*mine, Q.lease_until.is_(None))
+            .order_by(Q.input_pk)
+            .limit(limit - len(rows))
+            .with_for_update()
+        )
+        rows.extend(conn.execute(fresh))
+    return rows
+
+
+def claim_free_seats(
+    conn: Connection, task_pk: int, worker_id: str, now: datetime, lease_until: datetime, limit: int, k: int
+) -> list[int]:
+    """DYNAMIC: take up to ``limit`` seats on distinct inputs the worker never had, for the worker.
+
+    Seats whose lease ran out come first (their inputs are the oldest unfinished work), then OPEN
+    seats in input order. Rows are locked with SKIP LOCKED, so concurrent workers take different
+    seats; answers the pks taken.
+    """
+    if limit <= 0:
+        return []
+    other = aliased(TA)
+    had_it = exists(
+        select(literal(1)).where(
+            other.c.task_pk == task_pk, other.c.input_pk == Q.input_pk, other.c.worker_id == worker_id
+        )
+    )
+    expired = (
+        select(Q.pk, Q.input_pk)
+        .where(
+            Q.task_pk == task_pk, Q.status == PENDING, Q.lease_until < now, Q.worker_id != worker_id, ~had_it
+        )
+        .order_by(Q.input_pk)
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=TA)
+    )
+    chosen: dict[int, int] = {}  # input_pk -> seat pk
+    for r in conn.execute(expired):
+        chosen.setdefault(int(r.input_pk), int(r.pk))
+    if len(chosen) < limit:
+        # k seats per input: fetch enough rows to find `limit` distinct inputs
+        open_seats = (
+            select(Q.pk, Q.input_pk)
+            .where(Q.task_pk == task_pk, Q.status == OPEN, ~had_it)
+            .order_by(Q.input_pk)
+            .limit((limit - len(chosen)) * max(1, k))
+            .with_for_update(skip_locked=True, of=TA)
+        )
+        for r in conn.execute(open_seats):
+            if len(chosen) >= limit:
+                break
+            chosen.setdefault(int(r.input_pk), int(r.pk))
+    pks = list(chosen.values())
+    if pks:
+        conn.execute(
+            update(TA)
+            .where(Q.pk.in_(pks))
+            .values(worker_id=worker_id, status=PENDING, lease_until=lease_until, modified_at=now)
+        )
+    return pks
+
+
+def set_lease(conn: Connection, pks: Collection[int], lease_until: datetime | None) -> None:
+    if pks:
+        conn.execute(
+            update(TA).where(Q.pk.in_(list(pks))).values(lease_until=lease_until, modified_at=utcnow())
+        )
+
+
+def by_pks(conn: Connection, pks: Sequence[int]) -> list[Row[Any]]:
+    """Seats in the order of ``pks``."""
+    found: dict[int, Row[Any]] = {}
+    for chunk in _chunks(list(pks)):
+        found.update({int(r.pk): r for r in conn.execute(select(*_SEAT_COLUMNS).where(Q.pk.in_(chunk)))})
+    return [found[p] for p in pks if p in found]
+
+
+# --------------------------------------------------------------------------- submitting and reviewing
+
+
+def seats_of_input(
+    conn: Connection,
+    task_pk: int,
+    input_pk: int,
+    *,
+    worker_ids: Collection[str] = (),
+    statuses: Collection[int] = (),
+    pks: Collection[int] = (),
+) -> list[Row[Any]]:
+    """The input's seats in the task (optionally only these workers / statuses / pks), locked."""
+    q = select(*_SEAT_COLUMNS).where(Q.task_pk == task_pk, Q.input_pk == input_pk)
+    if worker_ids:
+        q = q.where(Q.worker_id.in_(list(worker_ids)))
+    if statuses:
+        q = q.where(Q.status.in_(list(statuses)))
+    if pks:
+        q = q.where(Q.pk.in_(list(pks)))
+    return list(conn.execute(q.order_by(Q.pk).with_for_update()))
+
+
+def update_seat(conn: Connection, pk: int, **values: Any) -> None:
+    conn.execute(update(TA).where(Q.pk == pk).values(modified_at=utcnow(), **values))
+
+
+def delete_seats(conn: Connection, pks: Collection[int]) -> None:
+    for chunk in _chunks(list(pks)):
+        conn.execute(delete(TA).where(Q.pk.in_(chunk)))
+
+
+def review_queue(
+    conn: Connection,
+    task_pk: int,
+    reviewer_id: str,
+    worker_ids: Collection[str],
+    now: datetime,
+    hold_until: datetime,
+    limit: int,
+) -> list[int]:
+    """Up to ``limit`` inputs' worth of seats awaiting review for ``reviewer_id``: those the
+    reviewer already holds first, then unheld ones (never the reviewer's own labels), locked
+    with SKIP LOCKED and held for the reviewer until ``hold_until``. Answers the seat pks."""
+    reviewable = (Q.task_pk == task_pk, Q.status.in_(list(REVIEWABLE)), Q.worker_id != reviewer_id)
+    by_worker = (Q.worker_id.in_(list(worker_ids)),) if worker_ids else ()
+    held = (
+        select(Q.pk, Q.input_pk)
+        .where(*reviewable, *by_worker, Q.reviewer_id == reviewer_id, Q.review_lease_until >= now)
+        .order_by(Q.input_pk)
+        .with_for_update()
+    )
+    free = (
+        select(Q.pk, Q.input_pk)
+        .where(*reviewable, *by_worker, or_(Q.review_lease_until.is_(None), Q.review_lease_until < now))
+        .order_by(Q.input_pk)
+        .limit(limit * 4)
+        .with_for_update(skip_locked=True)
+    )
+    inputs: dict[int, list[int]] = {}
+    for q in (held, free):
+        for r in conn.execute(q):
+            ipk = int(r.input_pk)
+            if ipk not in inputs and len(inputs) >= limit:
+                continue
+            inputs.setdefault(ipk, []).append(int(r.pk))
+    pks = [p for seat_pks in inputs.values() for p in seat_pks]
+    if pks:
+        conn.execute(
+            update(TA).where(Q.pk.in_(pks)).values(reviewer_id=reviewer_id, review_lease_until=hold_until)
+        )
+    return pks
+
+
+def set_task_annotation_status(
+    conn: Connection,
+    app_pk: int,
+    task_id: str,
+    input_pk: int,
+    worker_id: str,
+    from_statuses: Collection[int],
+    to_status: int,
+) -> int:
+    """Move the worker's annotations of the task on the input from ``from_statuses`` to
+    ``to_status`` (the annotation side of submit and review); answer how many changed."""
+    cond = and_(
+        A.app_pk == app_pk,
+        A.task_id == task_id,
+        A.input_pk == input_pk,
+        A.user_id == worker_id,
+        A.status.in_(list(from_statuses)),
+    )
+    return int(
+        conn.execute(update(ANNOTATIONS).where(cond).values(status=to_status, modified_at=utcnow())).rowcount
+    )

@@ -1,0 +1,597 @@
+"""The work queue through the official client on both channels: FULL, PARTITIONED (evenly and
+weighted), DYNAMIC, leases, closed tasks, permissions, submission and manual review, and how
+PatchTasks re-plans."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from clarifai_grpc.channel.clarifai_channel import ClarifaiChannel
+from clarifai_grpc.grpc.api import resources_pb2 as r
+from clarifai_grpc.grpc.api import service_pb2 as s
+from clarifai_grpc.grpc.api import service_pb2_grpc
+from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
+from clarifai_grpc.grpc.api.status import status_pb2
+from google.protobuf import json_format, struct_pb2
+
+from labeldesk.app import RunningServer, build
+from labeldesk.config import Settings
+from labeldesk.domain.assignment import plan_inputs
+from tests.conftest import AppFixture
+
+IMG = "https://samples.clarifai.com/metro-north.jpg"
+Meta = tuple[tuple[str, str]]
+A = s.PutTaskAssignmentsRequestAction
+LEASE = 2.0
+
+
+def ok(resp: Any) -> Any:
+    assert resp.status.code == sc.SUCCESS, resp.status
+    return resp
+
+
+def fails(resp: Any, code: int, *texts: str) -> Any:
+    assert resp.status.code == code, resp.status
+    for text in texts:
+        assert text in resp.status.description + resp.status.details, resp.status
+    return resp
+
+
+# --------------------------------------------------------------------------- a second server with tiny leases
+
+
+@pytest.fixture(scope="module")
+def fast_server(database_url: str, server: RunningServer) -> Iterator[RunningServer]:
+    """Same database, but leases of LEASE seconds and source rescans on every short queue."""
+    settings = Settings(lease_seconds=LEASE, source_rescan_seconds=0)
+    running = RunningServer(build(database_url, settings=settings), "127.0.0.1", 0, 0).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def fast_stub(fast_server: RunningServer, request: pytest.FixtureRequest) -> Any:
+    """The fast server's stub on the same channel as the test's ``stub``."""
+    if request.node.callspec.params["stub"] == "rest":
+        return service_pb2_grpc.V2Stub(ClarifaiChannel.get_json_channel(base_url=fast_server.base_url))
+    channel = ClarifaiChannel.get_insecure_grpc_channel(base="127.0.0.1", port=fast_server.grpc_port)
+    return service_pb2_grpc.V2Stub(channel)
+
+
+# --------------------------------------------------------------------------- a team of labelers
+
+
+@dataclass
+class Team:
+    app: AppFixture
+    stub: Any
+    workers: list[str]
+    meta: dict[str, Meta]
+    reviewer: str
+    outsider: str
+    transport: str
+    task_id: str = "t"
+    handed: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+
+    def call(self, rpc: str, who: str | None = None, **fields: Any) -> Any:
+        req = getattr(s, f"{rpc}Request")(user_app_id=self.app.uai, **fields)
+        return getattr(self.stub, rpc)(req, metadata=self.meta[who] if who else self.app.meta)
+
+    def add_inputs(self, *ids: str, dataset: str = "") -> None:
+        ok(
+            self.call(
+                "PostInputs",
+                inputs=[
+                    r.Input(
+                        id=i, data=r.Data(image=r.Image(url=IMG)), dataset_ids=[dataset] if dataset else []
+                    )
+                    for i in ids
+                ],
+            )
+        )
+
+    def create(self, worker: dict[str, Any], review: dict[str, Any] | None = None, **extra: Any) -> None:
+        task = {
+            "id": self.task_id,
+            "type": "CONCEPTS_CLASSIFICATION",
+            "concept_ids": ["cat"],
+            "worker": worker,
+            "review": review or {"strategy": "NONE"},
+            "input_source": {"type": "ALL_INPUTS"},
+            **extra,
+        }
+        if review and review.get("strategy") in ("MANUAL", "CONSENSUS"):
+            task["review"] = {"user_ids": [self.reviewer], **review}
+        ok(self.call("PostTasks", tasks=[json_format.ParseDict(task, r.Task())]))
+
+    def patch(self, **changes: Any) -> Any:
+        current = ok(self.call("GetTask", task_id=self.task_id)).task
+        spec = json_format.MessageToDict(current, preserving_proto_field_name=True)
+        for f in ("created_at", "modified_at", "status", "app_id", "user_id", "metrics"):
+            spec.pop(f, None)
+        spec["worker"] = {k: v for k, v in spec["worker"].items() if k not in ("users", "workers")}
+        spec.update(changes)
+        return self.call("PatchTasks", action="overwrite", tasks=[json_format.ParseDict(spec, r.Task())])
+
+    def set_status(self, code: int) -> None:
+        ok(
+            self.call(
+                "PatchTasks",
+                action="merge",
+                tasks=[r.Task(id=self.task_id, status=status_pb2.Status(code=code))],
+            )
+        )
+
+    def put(self, who: str, action: int, **fields: Any) -> Any:
+        return self.call("PutTaskAssignments", who, task_id=self.task_id, action=action, **fields)
+
+    def start(self, who: str) -> list[str]:
+        got = ok(self.put(who, A.LABEL_START)).task_assignments
+        assert all(a.worker.user.id == who and a.status.code == sc.TASK_ASSIGNMENT_PENDING for a in got)
+        ids = [a.input.id for a in got]
+        assert len(ids) == len(set(ids)) <= 10
+        self.handed[who].extend(ids)
+        return ids
+
+    def submit(self, who: str, input_id: str) -> r.TaskAssignment:
+        return ok(self.put(who, A.LABEL_SUBMIT, input_id=input_id)).task_assignments[0]
+
+    def drain(self, *who: str) -> dict[str, list[str]]:
+        """Everyone pulls and submits, round-robin, until nobody gets anything."""
+        done: dict[str, list[str]] = defaultdict(list)
+        active = list(who or self.workers)
+        while active:
+            for w in list(active):
+                got = self.start(w)
+                if not got:
+                    active.remove(w)
+                for i in got:
+                    self.submit(w, i)
+                    done[w].append(i)
+        return done
+
+    def annotate(self, who: str, input_id: str) -> None:
+        info = struct_pb2.Struct()
+        info.update({"task_id": self.task_id})
+        ann = r.Annotation(
+            input_id=input_id,
+            data=r.Data(concepts=[r.Concept(id="cat", value=1)]),
+            annotation_info=info,
+            status=status_pb2.Status(code=sc.ANNOTATION_PENDING),
+        )
+        ok(self.call("PostAnnotations", who, annotations=[ann]))
+
+    def annotation_statuses(self, who: str) -> dict[str, int]:
+        got = ok(self.call("ListAnnotations", user_ids=[who], task_id=self.task_id, per_page=100))
+        return {a.input_id: a.status.code for a in got.annotations}
+
+    def counts(self) -> dict[str, tuple[int, int, int, int]]:
+        """GetTaskInputCount per worker: (pending, awaiting review, success, review denied)."""
+        req = s.GetTaskCountRequest(user_app_id=self.app.uai, task_id=self.task_id)
+        resp = ok(self.stub.GetTaskInputCount(req, metadata=self.app.meta))
+        return {c.user_id: (c.pending, c.awaiting_review, c.success, c.review_denied) for c in resp.counts}
+
+
+def make_team(stub: Any, app: AppFixture, n_workers: int = 3, transport: str = "grpc") -> Team:
+    workers, meta = [], {}
+    for i in range(n_workers):
+        uid, m = app.new_user(f"w{i}")
+        workers.append(uid)
+        meta[uid] = m
+    reviewer, meta[reviewer] = app.new_user("reviewer")
+    outsider, meta[outsider] = app.new_user("outsider")
+    team = Team(app, stub, workers, meta, reviewer, outsider, transport)
+    ok(team.call("PostConcepts", concepts=[r.Concept(id="cat")]))
+    return team
+
+
+@pytest.fixture
+def team(stub: Any, app: AppFixture, request: pytest.FixtureRequest) -> Team:
+    return make_team(stub, app, transport=request.node.callspec.params["stub"])
+
+
+def partitioned(users: list[str], k: int = 1, weights: dict[str, float] | None = None) -> dict[str, Any]:
+    info: dict[str, Any] = {"type": "WEIGHTED" if weights else "EVENLY", "workers_per_input": k}
+    if weights:
+        info["weights"] = weights
+    return {"strategy": "PARTITIONED", "user_ids": users, "partitioned_strategy_info": info}
+
+
+def dynamic(users: list[str], k: int = 1) -> dict[str, Any]:
+    return {"strategy": "DYNAMIC", "user_ids": users, "partitioned_strategy_info": {"workers_per_input": k}}
+
+
+def per_input(done: dict[str, list[str]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = defaultdict(list)
+    for w, ids in done.items():
+        for i in ids:
+            out[i].append(w)
+    return out
+
+
+def inputs(n: int, prefix: str = "in") -> list[str]:
+    return [f"{prefix}-{i:03d}" for i in range(n)]
+
+
+# --------------------------------------------------------------------------- strategies
+
+
+def test_full_gives_every_worker_every_input_once(team: Team) -> None:
+    team.add_inputs(*inputs(12))
+    team.create({"strategy": "FULL", "user_ids": team.workers})
+    first = team.start(team.workers[0])
+    assert first == inputs(10), "the first ten inputs, in order"
+    done = team.drain()
+    assert {w: sorted(ids) for w, ids in done.items()} == {w: inputs(12) for w in team.workers}
+    assert all(team.start(w) == [] for w in team.workers)
+
+
+def test_partitioned_evenly_gives_each_input_to_exactly_k_workers(stub: Any, app: AppFixture) -> None:
+    team = make_team(stub, app, n_workers=4)
+    team.add_inputs(*inputs(60))
+    team.create(partitioned(team.workers, k=2))
+    done = team.drain()
+    holders = per_input(done)
+    assert sorted(holders) == inputs(60)
+    assert all(len(ws) == len(set(ws)) == 2 for ws in holders.values())
+    shares = Counter(w for ws in holders.values() for w in ws)
+    assert all(15 <= n <= 45 for n in shares.values()), shares  # 30 each expected; Binomial spread
+
+
+def test_partitioned_weighted_follows_weights_and_caps_at_one_per_input(team: Team) -> None:
+    a, b, c = team.workers
+    team.add_inputs(*inputs(80))
+    # k=2: a's proportional share (2*90/100 = 1.8 inputs each) is capped at every input; b and c
+    # share the other place evenly
+    team.create(partitioned([a, b, c], k=2, weights={a: 90, b: 5, c: 5}))
+    done = team.drain()
+    holders = per_input(done)
+    assert all(len(set(ws)) == 2 for ws in holders.values()) and len(holders) == 80
+    assert sorted(done[a]) == inputs(80), "capped: a gets every input, i.e. 1/k of all assignments"
+    assert 20 <= len(done[b]) <= 60 and len(done[b]) + len(done[c]) == 80
+
+
+def test_partitioned_weighted_relative_weights(team: Team) -> None:
+    a, b, c = team.workers
+    team.add_inputs(*inputs(120))
+    team.create(partitioned([a, b, c], k=1, weights={a: 6, b: 3, c: 1}))  # 60 % / 30 % / 10 %
+    done = team.drain()
+    assert sum(len(v) for v in done.values()) == 120
+    assert 55 <= len(done[a]) <= 90 and 20 <= len(done[b]) <= 55 and 2 <= len(done[c]) <= 25, {
+        w: len(v) for w, v in done.items()
+    }
+
+
+def test_plan_is_stable_and_extends_to_inputs_added_later(team: Team) -> None:
+    team.add_inputs(*inputs(20))
+    team.create(partitioned(team.workers, k=1))
+    before = {i: ws[0] for i, ws in per_input(team.drain()).items()}
+    team.add_inputs(*inputs(15, "late"))
+    after = per_input(team.drain())
+    assert sorted(after) == inputs(15, "late"), "only the new inputs are handed out"
+    assert all(len(ws) == 1 for ws in after.values())
+    # the plan is the pure partition of (task id, input ids): where the old inputs went is fixed
+    expected = plan_inputs(team.task_id, inputs(20), {w: 1.0 for w in team.workers}, 1)
+    assert before == {i: ws[0] for i, ws in expected.items()}
+
+
+def test_dynamic_hands_each_input_to_k_distinct_workers(team: Team) -> None:
+    team.add_inputs(*inputs(25))
+    team.create(dynamic(team.workers, k=2))
+    done = team.drain()
+    holders = per_input(done)
+    assert sorted(holders) == inputs(25)
+    assert all(len(ws) == len(set(ws)) == 2 for ws in holders.values()), holders
+
+
+def test_dynamic_picks_up_inputs_added_later(team: Team) -> None:
+    team.add_inputs(*inputs(5))
+    team.create(dynamic(team.workers))
+    assert sorted(i for ids in team.drain().values() for i in ids) == inputs(5)
+    team.add_inputs("new-1", "new-2")
+    assert sorted(i for ids in team.drain().values() for i in ids) == ["new-1", "new-2"]
+
+
+def test_same_worker_resumes_own_unfinished_inputs_first(team: Team) -> None:
+    a = team.workers[0]
+    team.add_inputs(*inputs(25))
+    for worker in ({"strategy": "FULL", "user_ids": [a]}, dynamic([a])):
+        team.task_id = f"t-{worker['strategy']}"
+        team.create(worker)
+        first = team.start(a)
+        assert team.start(a) == first, "asking again resumes the same ten"
+        team.submit(a, first[0])
+        again = team.start(a)
+        assert again[:9] == first[1:] and again[9] not in first
+
+
+def test_list_next_task_assignments_is_label_start(team: Team) -> None:
+    a, b = team.workers[:2]
+    team.add_inputs(*inputs(12))
+    team.create(dynamic([a, b]))
+    listed = ok(team.call("ListNextTaskAssignments", a, task_id=team.task_id)).inputs
+    assert [i.id for i in listed] == inputs(10)
+    assert listed[0].data.image.url == IMG
+    assert team.start(b) == inputs(12)[10:], "a's ten are leased, b gets the rest"
+    assert [i.id for i in ok(team.call("ListNextTaskAssignments", a, task_id=team.task_id)).inputs] == inputs(
+        10
+    )
+
+
+def test_input_source_dataset_and_late_members(stub: Any, fast_stub: Any, app: AppFixture) -> None:
+    team = make_team(fast_stub, app, n_workers=2)
+    team.add_inputs("old-1", "old-2")
+    ok(team.call("PostDatasets", datasets=[r.Dataset(id="ds")]))
+    team.add_inputs(*inputs(4), dataset="ds")
+    team.create(partitioned(team.workers), input_source={"type": "DATASET", "id": "ds"})
+    assert sorted(i for ids in team.drain().values() for i in ids) == inputs(4)
+    # an input older than everything planned joins the dataset: it is found and planned
+    ok(
+        team.call(
+            "PostDatasetInputs", dataset_id="ds", dataset_inputs=[r.DatasetInput(input=r.Input(id="old-2"))]
+        )
+    )
+    assert [i for ids in team.drain().values() for i in ids] == ["old-2"]
+
+
+# --------------------------------------------------------------------------- leases
+
+
+def test_dynamic_lease_expires_and_the_input_returns_to_the_pool(
+    stub: Any, fast_stub: Any, app: AppFixture
+) -> None:
+    team = make_team(fast_stub, app, n_workers=2)
+    a, b = team.workers
+    team.add_inputs(*inputs(3))
+    team.create(dynamic([a, b]))
+    assert team.start(a) == inputs(3)
+    team.submit(a, inputs(3)[0])
+    assert team.start(b) == [], "leased to a"
+    time.sleep(LEASE + 0.3)
+    assert sorted(team.start(b)) == inputs(3)[1:], "a's unsubmitted inputs went back to the pool"
+    fails(
+        team.put(a, A.LABEL_SUBMIT, input_id=inputs(3)[1]),
+        sc.CONN_INVALID_REQUEST,
+        "not assigned to",
+        "lease ran out",
+    )
+    assert team.start(a) == []
+    team.submit(b, inputs(3)[1])
+
+
+def test_expired_lease_stays_with_its_worker_until_someone_takes_it(
+    stub: Any, fast_stub: Any, app: AppFixture
+) -> None:
+    team = make_team(fast_stub, app, n_workers=2)
+    a, _ = team.workers
+    team.add_inputs("x")
+    team.create(dynamic(team.workers))
+    assert team.start(a) == ["x"]
+    time.sleep(LEASE + 0.3)
+    assert team.submit(a, "x").status.code == sc.TASK_ASSIGNMENT_SUCCESS
+
+
+def test_partitioned_work_is_not_taken_away_when_the_lease_runs_out(
+    stub: Any, fast_stub: Any, app: AppFixture
+) -> None:
+    team = make_team(fast_stub, app, n_workers=2)
+    a, b = team.workers
+    team.add_inputs(*inputs(6))
+    team.create({"strategy": "FULL", "user_ids": [a, b]})
+    assert team.start(a) == inputs(6)
+    time.sleep(LEASE + 0.3)
+    assert team.start(a) == inputs(6)
+
+
+# ---------------------------------------------------------------- closed tasks, permissions, errors
+
+
+@pytest.mark.parametrize("code", [sc.TASK_DONE, sc.TASK_WONT_DO, sc.TASK_IDLE])
+def test_closed_task_hands_out_nothing(team: Team, code: int) -> None:
+    a = team.workers[0]
+    team.add_inputs(*inputs(3))
+    team.create(dynamic([a]))
+    started = team.start(a)
+    team.set_status(code)
+    resp = ok(team.put(a, A.LABEL_START))
+    assert list(resp.task_assignments) == []
+    assert sc.StatusCode.Name(code) in resp.status.description
+    listed = ok(team.call("ListNextTaskAssignments", a, task_id=team.task_id))
+    assert list(listed.inputs) == [] and "no new work" in listed.status.description
+    assert team.submit(a, started[0]).status.code == sc.TASK_ASSIGNMENT_SUCCESS, (
+        "handed-out work can be submitted"
+    )
+    team.set_status(sc.TASK_IN_PROGRESS)
+    assert team.start(a) == started[1:]
+
+
+def test_only_workers_label_and_only_reviewers_review(team: Team) -> None:
+    a = team.workers[0]
+    team.add_inputs("x")
+    team.create(
+        dynamic([a]), review={"strategy": "MANUAL", "manual_strategy_info": {"sample_percentage": 100}}
+    )
+    for who in (team.outsider, team.reviewer):
+        fails(team.put(who, A.LABEL_START), sc.TASK_PERMISSION_DENIED, who, "worker.user_ids")
+        fails(team.call("ListNextTaskAssignments", who, task_id=team.task_id), sc.TASK_PERMISSION_DENIED)
+        fails(team.put(who, A.LABEL_SUBMIT, input_id="x"), sc.TASK_PERMISSION_DENIED)
+    fails(team.put(team.outsider, A.LABEL_START), sc.TASK_PERMISSION_DENIED)
+    for action in (A.REVIEW_START, A.REVIEW_APPROVE, A.REVIEW_REJECT):
+        fails(team.put(a, action, input_id="x"), sc.TASK_PERMISSION_DENIED, "review.user_ids")
+
+
+def test_bad_requests_say_what_to_fix(team: Team) -> None:
+    a, b = team.workers[:2]
+    team.add_inputs(*inputs(10))
+    team.create(partitioned([a, b], k=1))
+    if team.transport == "grpc":  # the REST client cannot even build the path without a task id
+        fails(team.call("PutTaskAssignments", a, action=A.LABEL_START), sc.CONN_INVALID_REQUEST, "task_id")
+    fails(team.call("PutTaskAssignments", a, task_id="nope", action=A.LABEL_START), sc.TASK_MISSING, "nope")
+    fails(
+        team.put(a, A.PUT_TASK_ASSIGNMENTS_REQUEST_ACTION_NOT_SET),
+        sc.CONN_INVALID_REQUEST,
+        "action",
+        "LABEL_START",
+    )
+    fails(team.put(a, A.LABEL_SUBMIT), sc.CONN_INVALID_REQUEST, "input_id")
+    fails(team.put(a, A.LABEL_SUBMIT, input_id="ghost"), sc.CONN_DOES_NOT_EXIST, "ghost")
+    mine = team.start(a) + team.start(b)
+    theirs = team.handed[b][0]
+    fails(team.put(a, A.LABEL_SUBMIT, input_id=theirs), sc.CONN_INVALID_REQUEST, theirs, "not assigned to")
+    fails(
+        team.put(
+            a,
+            A.LABEL_SUBMIT,
+            label_submit_config=s.LabelSubmitConfig(task_assignments=[r.TaskAssignment(id="x1")]),
+        ),
+        sc.CONN_INVALID_REQUEST,
+        "task_assignments[0].id",
+    )
+    assert sorted(mine) == inputs(10)
+
+
+# --------------------------------------------------------------------------- submit and review
+
+
+def test_submit_without_review_is_success_and_moves_annotations(team: Team) -> None:
+    a = team.workers[0]
+    team.add_inputs(*inputs(2))
+    team.create(dynamic([a]))
+    got = ok(team.put(a, A.LABEL_START)).task_assignments
+    team.annotate(a, got[0].input.id)
+    assert team.annotation_statuses(a) == {got[0].input.id: sc.ANNOTATION_PENDING}
+    # submit by assignment id (label_submit_config) rather than input_id
+    done = ok(
+        team.put(
+            a,
+            A.LABEL_SUBMIT,
+            label_submit_config=s.LabelSubmitConfig(task_assignments=[r.TaskAssignment(id=got[0].id)]),
+        )
+    ).task_assignments
+    assert [(x.id, x.input.id, x.status.code) for x in done] == [
+        (got[0].id, got[0].input.id, sc.TASK_ASSIGNMENT_SUCCESS)
+    ]
+    assert team.annotation_statuses(a) == {got[0].input.id: sc.ANNOTATION_SUCCESS}
+    assert team.submit(a, got[0].input.id).status.code == sc.TASK_ASSIGNMENT_SUCCESS, "a retry is harmless"
+    assert team.counts()[a] == (1, 0, 1, 0)
+
+
+def test_manual_review_approve_request_changes_reject(team: Team) -> None:
+    a, b, _ = team.workers
+    rv = team.reviewer
+    team.add_inputs(*inputs(3))
+    team.create(
+        partitioned([a, b], k=1, weights={a: 1000, b: 1}),
+        review={"strategy": "MANUAL", "manual_strategy_info": {"sample_percentage": 100}},
+    )
+    mine = team.start(a)
+    assert sorted(mine) == inputs(3), "practically all of them go to a"
+    for i in mine:
+        team.annotate(a, i)
+        assert team.submit(a, i).status.code == sc.TASK_ASSIGNMENT_AWAITING_REVIEW
+    assert set(team.annotation_statuses(a).values()) == {sc.ANNOTATION_AWAITING_REVIEW}
+    queue = ok(team.put(rv, A.REVIEW_START)).task_assignments
+    assert sorted(x.input.id for x in queue) == inputs(3)
+    assert {(x.worker.user.id, x.status.code) for x in queue} == {(a, sc.TASK_ASSIGNMENT_AWAITING_REVIEW)}
+    x0, x1, x2 = inputs(3)
+    # approve
+    approved = ok(team.put(rv, A.REVIEW_APPROVE, input_id=x0)).task_assignments
+    assert [(x.input.id, x.status.code) for x in approved] == [(x0, sc.TASK_ASSIGNMENT_SUCCESS)]
+    fails(team.put(rv, A.REVIEW_APPROVE, input_id=x0), sc.CONN_INVALID_REQUEST, "no work", "awaiting review")
+    # request changes: back to a, first in a's queue, annotations pending again
+    back = ok(
+        team.put(
+            rv,
+            A.REVIEW_REQUEST_CHANGES,
+            input_id=x1,
+            review_request_changes_config=s.ReviewRequestChangesConfig(workers=[r.Worker(user=r.User(id=a))]),
+        )
+    ).task_assignments
+    assert [(x.input.id, x.status.code) for x in back] == [(x1, sc.TASK_ASSIGNMENT_PENDING)]
+    assert team.annotation_statuses(a)[x1] == sc.ANNOTATION_PENDING
+    assert team.start(a) == [x1]
+    assert team.submit(a, x1).status.code == sc.TASK_ASSIGNMENT_AWAITING_REVIEW
+    # reject: denied, and the input goes back to the pool -- to b, the only other worker
+    rejected = ok(team.put(rv, A.REVIEW_REJECT, input_id=x2)).task_assignments
+    assert [(x.input.id, x.status.code) for x in rejected] == [(x2, sc.TASK_ASSIGNMENT_REJECTED)]
+    assert team.annotation_statuses(a)[x2] == sc.ANNOTATION_REVIEW_DENIED
+    fails(team.put(a, A.LABEL_SUBMIT, input_id=x2), sc.CONN_INVALID_REQUEST, "TASK_ASSIGNMENT_REJECTED")
+    assert team.start(b) == [x2]
+    assert team.start(a) == []
+    assert team.counts()[a] == (0, 1, 1, 1)
+
+
+def test_dynamic_reject_reopens_the_input_for_another_worker(team: Team) -> None:
+    a, b, _ = team.workers
+    rv = team.reviewer
+    team.add_inputs("x")
+    team.create(
+        dynamic([a, b]), review={"strategy": "MANUAL", "manual_strategy_info": {"sample_percentage": 100}}
+    )
+    assert team.start(a) == ["x"]
+    team.submit(a, "x")
+    assert team.start(b) == []
+    ok(team.put(rv, A.REVIEW_START))
+    ok(team.put(rv, A.REVIEW_REJECT, input_id="x"))
+    assert team.start(a) == [], "never the same worker twice"
+    assert team.start(b) == ["x"]
+
+
+def test_reviewers_do_not_get_the_same_inputs(stub: Any, app: AppFixture) -> None:
+    team = make_team(stub, app, n_workers=1)
+    a = team.workers[0]
+    rv2, team.meta["rv2"] = app.new_user("rv2")
+    team.meta[rv2] = team.meta["rv2"]
+    team.add_inputs(*inputs(14))
+    team.create(
+        {"strategy": "FULL", "user_ids": [a]},
+        review={
+            "strategy": "MANUAL",
+            "user_ids": [team.reviewer, rv2],
+            "manual_strategy_info": {"sample_percentage": 100},
+        },
+    )
+    team.drain()
+    first = [x.input.id for x in ok(team.put(team.reviewer, A.REVIEW_START)).task_assignments]
+    second = [x.input.id for x in ok(team.put(rv2, A.REVIEW_START)).task_assignments]
+    assert len(first) == 10 and sorted(first + second) == inputs(14)
+    assert [x.input.id for x in ok(team.put(team.reviewer, A.REVIEW_START)).task_assignments] == first
+
+
+# --------------------------------------------------------------------------- PatchTasks re-plans
+
+
+def test_removing_a_worker_moves_only_their_unsubmitted_work(team: Team) -> None:
+    a, b, c = team.workers
+    team.add_inputs(*inputs(30))
+    team.create(partitioned([a, b, c], k=1))
+    plan = {w: team.start(w) for w in team.workers}  # the whole task is planned by now
+    c_done = plan[c][:2]
+    for i in c_done:
+        team.submit(c, i)
+    ok(team.patch(worker=partitioned([a, b], k=1)))
+    fails(team.put(c, A.LABEL_START), sc.TASK_PERMISSION_DENIED)
+    done = team.drain(a, b)
+    assert set(plan[a]) <= set(done[a]) and set(plan[b]) <= set(done[b]), "a's and b's work stayed theirs"
+    assert sorted(done[a] + done[b] + c_done) == inputs(30), "c's unsubmitted inputs moved, the rest stayed"
+    assert not set(done[a]) & set(done[b])
+
+
+def test_adding_a_worker_to_a_full_task_and_raising_workers_per_input(team: Team) -> None:
+    a, b, c = team.workers
+    team.add_inputs(*inputs(8))
+    team.create({"strategy": "FULL", "user_ids": [a, b]})
+    team.start(a)
+    ok(team.patch(worker={"strategy": "FULL", "user_ids": [a, b, c]}))
+    assert sorted(team.start(c)) == inputs(8)
+    team.task_id = "t-k"
+    team.create(dynamic([a, b, c], k=1))
+    assert team.drain(a) == {a: inputs(8)}
+    ok(team.patch(worker=dynamic([a, b, c], k=2)))
+    holders = per_input(team.drain(b, c))
+    assert sorted(holders) == inputs(8) and all(len(ws) == 1 for ws in holders.values())
