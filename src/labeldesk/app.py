@@ -21,12 +21,14 @@ from labeldesk.services.datasets import DatasetsService
 from labeldesk.services.dispatch import Dispatcher
 from labeldesk.services.inputs import InputsService
 from labeldesk.services.searches import SearchesService
+from labeldesk.services.staged import StagedService
 from labeldesk.services.task_annotations import TaskAnnotationsService
 from labeldesk.services.tasks import TasksService
 from labeldesk.storage.engine import Database
 from labeldesk.storage.migrate import migrate
 from labeldesk.transport.grpc.server import make_grpc_server
 from labeldesk.transport.rest.app import make_rest_app
+from labeldesk.transport.rest.staged import staged_routes
 
 log = logging.getLogger("labeldesk")
 
@@ -50,7 +52,8 @@ def build(database_url: str, run_migrations: bool = True, settings: Settings | N
     if run_migrations:
         migrate(db)
     dispatcher = Dispatcher(db, build_services(settings or Settings.from_env()), Authenticator())
-    return Labeldesk(db=db, dispatcher=dispatcher, rest=make_rest_app(dispatcher))
+    staged = staged_routes(StagedService(db, Authenticator()))
+    return Labeldesk(db=db, dispatcher=dispatcher, rest=make_rest_app(dispatcher, extra_routes=staged))
 
 
 def _listen(host: str, port: int) -> socket.socket:

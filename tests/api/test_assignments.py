@@ -82,18 +82,12 @@ class Team:
         req = getattr(s, f"{rpc}Request")(user_app_id=self.app.uai, **fields)
         return getattr(self.stub, rpc)(req, metadata=self.meta[who] if who else self.app.meta)
 
-    def add_inputs(self, *ids: str, dataset: str = "") -> None:
-        ok(
-            self.call(
-                "PostInputs",
-                inputs=[
-                    r.Input(
-                        id=i, data=r.Data(image=r.Image(url=IMG)), dataset_ids=[dataset] if dataset else []
-                    )
-                    for i in ids
-                ],
-            )
-        )
+    def add_inputs(self, *ids: str, dataset: str = "", **meta: Any) -> None:
+        md = struct_pb2.Struct()
+        md.update(meta)
+        data = r.Data(image=r.Image(url=IMG), metadata=md)
+        datasets = [dataset] if dataset else []
+        ok(self.call("PostInputs", inputs=[r.Input(id=i, data=data, dataset_ids=datasets) for i in ids]))
 
     def create(self, worker: dict[str, Any], review: dict[str, Any] | None = None, **extra: Any) -> None:
         task = {
@@ -337,6 +331,28 @@ def test_input_source_dataset_and_late_members(stub: Any, fast_stub: Any, app: A
         )
     )
     assert [i for ids in team.drain().values() for i in ids] == ["old-2"]
+
+
+def test_input_source_saved_search_follows_the_search(stub: Any, fast_stub: Any, app: AppFixture) -> None:
+    team = make_team(fast_stub, app, n_workers=2)
+    team.add_inputs("blue-old", color="blue")
+    team.add_inputs("red-1", color="red")
+    reds = r.Query(filters=[r.Filter(input=r.Input(data=r.Data(metadata=_struct(color="red"))))])
+    ok(team.call("PostSearches", searches=[r.Search(id="reds", save=True, query=reds)]))
+    team.create(dynamic(team.workers), input_source={"type": "SAVED_SEARCH", "id": "reds"})
+    assert [i for ids in team.drain().values() for i in ids] == ["red-1"]
+    team.add_inputs("red-2", color="red")
+    assert [i for ids in team.drain().values() for i in ids] == ["red-2"]
+    # an older input starts matching the search: it joins the task too
+    patched = r.Input(id="blue-old", data=r.Data(metadata=_struct(color="red")))
+    ok(team.call("PatchInputs", action="merge", inputs=[patched]))
+    assert [i for ids in team.drain().values() for i in ids] == ["blue-old"]
+
+
+def _struct(**values: Any) -> struct_pb2.Struct:
+    out = struct_pb2.Struct()
+    out.update(values)
+    return out
 
 
 # --------------------------------------------------------------------------- leases
@@ -595,3 +611,26 @@ def test_adding_a_worker_to_a_full_task_and_raising_workers_per_input(team: Team
     ok(team.patch(worker=dynamic([a, b, c], k=2)))
     holders = per_input(team.drain(b, c))
     assert sorted(holders) == inputs(8) and all(len(ws) == 1 for ws in holders.values())
+
+
+def test_nobody_reviews_their_own_labels(team: Team) -> None:
+    a, b, _ = team.workers
+    team.add_inputs("x", "y")
+    manual = {"strategy": "MANUAL", "user_ids": [a, b], "manual_strategy_info": {"sample_percentage": 100}}
+    team.create({"strategy": "FULL", "user_ids": [a]}, review=manual)
+    team.drain(a)
+    assert ok(team.put(a, A.REVIEW_START)).task_assignments == []
+    fails(team.put(a, A.REVIEW_APPROVE, input_id="x"), sc.CONN_INVALID_REQUEST, "their own work")
+    assert sorted(x.input.id for x in ok(team.put(b, A.REVIEW_START)).task_assignments) == ["x", "y"]
+    ok(team.put(b, A.REVIEW_APPROVE, input_id="x"))
+
+
+def test_removing_a_dynamic_worker_returns_their_leased_inputs_to_the_pool(team: Team) -> None:
+    a, b, _ = team.workers
+    team.add_inputs(*inputs(12))
+    team.create(dynamic([a, b]))
+    taken = team.start(a)
+    team.submit(a, taken[0])
+    assert team.start(b) == inputs(12)[10:]
+    ok(team.patch(worker=dynamic([b])))
+    assert team.start(b) == inputs(12)[10:] + taken[1:9], "b resumes its own, then takes a's unsubmitted ones"

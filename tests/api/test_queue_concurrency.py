@@ -138,14 +138,16 @@ def check_exact(log: Log, names: list[str], k: int) -> None:
     assert len(set(log.submitted)) == k * len(names)
 
 
-def seats_per_input(server: RunningServer) -> Counter[int]:
-    ta = t.task_assignments.c
-    task_pks = select(t.tasks.c.pk).where(t.tasks.c.id == "race")
+def seats_per_input(server: RunningServer, app: AppFixture) -> Counter[int]:
+    """How many SUCCESS seats each input of this app's task has, straight from the database."""
+    ta, tk, ap = t.task_assignments.c, t.tasks.c, t.apps.c
+    app_pk = select(ap.pk).where(ap.user_id == app.user_id, ap.id == app.app_id).scalar_subquery()
+    task_pk = select(tk.pk).where(tk.app_pk == app_pk, tk.id == "race").scalar_subquery()
     with server.app.db.read() as conn:
         q = (
             select(ta.input_pk, func.count())
-            .where(ta.task_pk.in_(task_pks), ta.status == sc.TASK_ASSIGNMENT_SUCCESS)
-            .group_by(ta.input_pk, ta.task_pk)
+            .where(ta.task_pk == task_pk, ta.status == sc.TASK_ASSIGNMENT_SUCCESS)
+            .group_by(ta.input_pk)
         )
         return Counter(int(n) for _, n in conn.execute(q))
 
@@ -166,7 +168,7 @@ def test_dynamic_32_workers_exactly_k_per_input(
         },
     )
     check_exact(log, names, k)
-    assert set(seats_per_input(server).elements()) <= {k}
+    assert seats_per_input(server, app) == Counter({k: N_INPUTS}), "the database agrees"
 
 
 def test_partitioned_32_workers_exactly_k_per_input(server: RunningServer, app: AppFixture) -> None:
@@ -182,6 +184,7 @@ def test_partitioned_32_workers_exactly_k_per_input(server: RunningServer, app: 
         },
     )
     check_exact(log, names, k)
+    assert seats_per_input(server, app) == Counter({k: N_INPUTS})
     shares = Counter(w for _, w in set(log.submitted))
     expected = k * N_INPUTS / WORKERS
     assert all(w in shares for w in ids) and max(shares.values()) <= 3 * expected, shares
@@ -190,3 +193,4 @@ def test_partitioned_32_workers_exactly_k_per_input(server: RunningServer, app: 
 def test_full_32_workers_everyone_everything_once(server: RunningServer, app: AppFixture) -> None:
     log, names, _ = run_team(server, app, "grpc", lambda ids: {"strategy": "FULL", "user_ids": ids}, 40)
     check_exact(log, names, WORKERS)
+    assert seats_per_input(server, app) == Counter({WORKERS: len(names)})

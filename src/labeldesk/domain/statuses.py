@@ -104,11 +104,12 @@ FOR_ANNOTATION: Mapping[str, int] = {
 ANNOTATION_FOR: Mapping[int, int] = {a: int(sc.StatusCode.Value(n)) for n, a in FOR_ANNOTATION.items()}
 
 
+_NAMES: Mapping[int, str] = {int(v): str(n) for n, v in sc.StatusCode.items()} | {OPEN: "OPEN"}
+
+
 def name(status: int) -> str:
     """``TASK_ASSIGNMENT_PENDING`` etc. (``OPEN`` for the internal state)."""
-    if status == OPEN:
-        return "OPEN"
-    return str(sc.StatusCode.Name(status)) if status in sc.StatusCode.values() else str(status)
+    return _NAMES.get(status, str(status))
 
 
 def status_on_submit(review_strategy: str, sampled: bool = False) -> int:

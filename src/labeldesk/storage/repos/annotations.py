@@ -151,17 +151,28 @@ class Filter:
     """Leave out input-level and model-made annotations."""
 
 
-def page_query(app_pk: int, f: Filter) -> Select[Any]:
-    """Annotations of the app matching ``f``, oldest → newest, each with its ``input_id``."""
-    q = _WITH_INPUT.where(A.app_pk == app_pk)
+def page(conn: Connection, app_pk: int, f: Filter, offset: int, limit: int) -> list[Row[Any]]:
+    """One page of the app's annotations matching ``f``, oldest → newest, with ``input_id``.
+
+    The page is chosen on the annotations table alone (an index walk; inputs are joined only
+    when a filter names input ids), and only the rows of that page are joined to their inputs:
+    with OFFSET pagination, joining first would join every skipped row too.
+    """
+    chosen = _matching_pks(app_pk, f).order_by(A.pk).offset(offset).limit(limit).subquery()
+    q = _WITH_INPUT.join(chosen, chosen.c.pk == A.pk).order_by(A.pk)
+    return list(conn.execute(q))
+
+
+def _matching_pks(app_pk: int, f: Filter) -> Select[Any]:
+    q = select(A.pk).where(A.app_pk == app_pk)
     if f.user_created_only:
         q = q.where(A.input_level.is_(False), A.model_version_id == "")
     if f.pairs:
-        q = q.where(tuple_(I.id, A.id).in_(list(f.pairs)))
+        q = q.join(t.inputs, I.pk == A.input_pk).where(tuple_(I.id, A.id).in_(list(f.pairs)))
     if f.ids:
         q = q.where(A.id.in_(list(f.ids)))
     if f.input_ids:
-        q = q.where(I.app_pk == app_pk, I.id.in_(list(f.input_ids)))
+        q = q.where(A.input_pk.in_(select(I.pk).where(I.app_pk == app_pk, I.id.in_(list(f.input_ids)))))
     if f.user_ids:
         q = q.where(A.user_id.in_(list(f.user_ids)))
     if f.model_version_ids:
@@ -170,7 +181,7 @@ def page_query(app_pk: int, f: Filter) -> Select[Any]:
         q = q.where(A.status.in_(list(f.statuses)))
     if f.task_id:
         q = q.where(A.task_id == f.task_id)
-    return q.order_by(A.pk)
+    return q
 
 
 def workers(conn: Connection, app_pk: int, trusted_only: bool, offset: int, limit: int) -> list[Row[Any]]:

@@ -29,8 +29,23 @@ from datetime import datetime, timezone
 from hashlib import blake2b
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Row, and_, delete, exists, func, insert, literal, or_, select, text, update
-from sqlalchemy.orm import aliased
+from sqlalchemy import (
+    Connection,
+    Integer,
+    Row,
+    String,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 
 from labeldesk.domain.statuses import OPEN, PENDING, REVIEWABLE
 from labeldesk.storage import tables as t
@@ -44,6 +59,8 @@ DI = t.dataset_inputs.c
 ANNOTATIONS = t.metadata.tables["annotations"]  # ``t.annotations`` is shadowed for type checkers
 A = ANNOTATIONS.c
 
+#: the queue table again, for "does this worker already have this input" subqueries
+_OTHER = TA.alias("other")
 #: placeholder worker ids of untaken DYNAMIC seats start with this ('#' never occurs in a user id)
 SEAT_PREFIX = "#"
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -62,6 +79,8 @@ _SEAT_COLUMNS: tuple[Any, ...] = (
     Q.created_at,
     Q.modified_at,
 )
+
+_SEAT_AND_INPUT_ID: tuple[Any, ...] = (*_SEAT_COLUMNS, I.id.label("input_id"))
 
 
 class SourceInput(NamedTuple):
@@ -197,11 +216,6 @@ def without_seats(conn: Connection, task_pk: int, input_pks: Sequence[int]) -> l
     return [p for p in input_pks if p not in planned]
 
 
-def input_pk_of(conn: Connection, app_pk: int, input_id: str) -> int | None:
-    pk = conn.execute(select(I.pk).where(I.app_pk == app_pk, I.id == input_id)).scalar()
-    return None if pk is None else int(pk)
-
-
 # --------------------------------------------------------------------------- planning
 
 
@@ -250,7 +264,7 @@ def planned_input_pks(conn: Connection, task_pk: int) -> list[int]:
 def give_all_planned_inputs(conn: Connection, task_pk: int, worker_id: str) -> None:
     """FULL: a worker who joins gets a PENDING seat on every input planned so far (one statement)."""
     ts = utcnow()
-    theirs = aliased(TA)
+    theirs = _OTHER
     have = select(theirs.c.input_pk).where(theirs.c.task_pk == task_pk, theirs.c.worker_id == worker_id)
     planned = (
         select(
@@ -296,29 +310,64 @@ def drop_movable(conn: Connection, task_pk: int, removed_workers: Collection[str
 # --------------------------------------------------------------------------- handing out work
 
 
-def own_work(conn: Connection, task_pk: int, worker_id: str, limit: int) -> list[Row[Any]]:
-    """The worker's PENDING seats, locked: started ones first (resumed work), then unstarted ones
-    in input order; at most ``limit``."""
+# The hot path's statements are built once, with bound parameters (building SQLAlchemy
+# statements per call costs more than running them on SQLite).
+_TASK = bindparam("task_pk", type_=Integer)
+_WORKER = bindparam("worker_id", type_=String)
+_LIMIT = bindparam("limit", type_=Integer)
+_MINE = (Q.task_pk == _TASK, Q.worker_id == _WORKER, Q.status == PENDING)
+_OWN_STARTED = (
+    select(*_SEAT_COLUMNS)
+    .where(*_MINE, Q.lease_until > _EPOCH)
+    .order_by(Q.input_pk)
+    .limit(_LIMIT)
+    .with_for_update()
+)
+_OWN_UNSTARTED = (
+    select(*_SEAT_COLUMNS)
+    .where(*_MINE, Q.lease_until.is_(None))
+    .order_by(Q.input_pk)
+    .limit(_LIMIT)
+    .with_for_update()
+)
+_HAD_IT = exists(
+    select(literal(1)).where(
+        _OTHER.c.task_pk == _TASK, _OTHER.c.input_pk == Q.input_pk, _OTHER.c.worker_id == _WORKER
+    )
+)
+_EXPIRED_SEATS = (
+    select(Q.pk, Q.input_pk)
+    .where(
+        Q.task_pk == _TASK,
+        Q.status == PENDING,
+        Q.lease_until < bindparam("now", type_=Q.lease_until.type),
+        Q.worker_id != _WORKER,
+        ~_HAD_IT,
+    )
+    .order_by(Q.input_pk)
+    .limit(_LIMIT)
+    .with_for_update(skip_locked=True, of=TA)
+)
+_OPEN_SEATS = (
+    select(Q.pk, Q.input_pk)
+    .where(Q.task_pk == _TASK, Q.status == OPEN, ~_HAD_IT)
+    .order_by(Q.input_pk)
+    .limit(_LIMIT)
+    .with_for_update(skip_locked=True, of=TA)
+)
+
+
+def own_work(
+    conn: Connection, task_pk: int, worker_id: str, limit: int, unstarted: bool = True
+) -> list[Row[Any]]:
+    """The worker's PENDING seats, locked: started ones first (resumed work), then (if
+    ``unstarted``) planned ones not yet handed out, in input order; at most ``limit``."""
     if limit <= 0:
         return []
-    mine = (Q.task_pk == task_pk, Q.worker_id == worker_id, Q.status == PENDING)
-    started = (
-        select(*_SEAT_COLUMNS)
-        .where(*mine, Q.lease_until > _EPOCH)
-        .order_by(Q.input_pk)
-        .limit(limit)
-        .with_for_update()
-    )
-    rows = list(conn.execute(started))
-    if len(rows) < limit:
-        fresh = (
-            select(*_SEAT_COLUMNS)
-            .where(*mine, Q.lease_until.is_(None))
-            .order_by(Q.input_pk)
-            .limit(limit - len(rows))
-            .with_for_update()
-        )
-        rows.extend(conn.execute(fresh))
+    params = {"task_pk": task_pk, "worker_id": worker_id, "limit": limit}
+    rows = list(conn.execute(_OWN_STARTED, params))
+    if unstarted and len(rows) < limit:
+        rows.extend(conn.execute(_OWN_UNSTARTED, {**params, "limit": limit - len(rows)}))
     return rows
 
 
@@ -333,34 +382,14 @@ def claim_free_seats(
     """
     if limit <= 0:
         return []
-    other = aliased(TA)
-    had_it = exists(
-        select(literal(1)).where(
-            other.c.task_pk == task_pk, other.c.input_pk == Q.input_pk, other.c.worker_id == worker_id
-        )
-    )
-    expired = (
-        select(Q.pk, Q.input_pk)
-        .where(
-            Q.task_pk == task_pk, Q.status == PENDING, Q.lease_until < now, Q.worker_id != worker_id, ~had_it
-        )
-        .order_by(Q.input_pk)
-        .limit(limit)
-        .with_for_update(skip_locked=True, of=TA)
-    )
+    params: dict[str, Any] = {"task_pk": task_pk, "worker_id": worker_id, "now": now, "limit": limit}
     chosen: dict[int, int] = {}  # input_pk -> seat pk
-    for r in conn.execute(expired):
+    for r in conn.execute(_EXPIRED_SEATS, params):
         chosen.setdefault(int(r.input_pk), int(r.pk))
     if len(chosen) < limit:
         # k seats per input: fetch enough rows to find `limit` distinct inputs
-        open_seats = (
-            select(Q.pk, Q.input_pk)
-            .where(Q.task_pk == task_pk, Q.status == OPEN, ~had_it)
-            .order_by(Q.input_pk)
-            .limit((limit - len(chosen)) * max(1, k))
-            .with_for_update(skip_locked=True, of=TA)
-        )
-        for r in conn.execute(open_seats):
+        params["limit"] = (limit - len(chosen)) * max(1, k)
+        for r in conn.execute(_OPEN_SEATS, params):
             if len(chosen) >= limit:
                 break
             chosen.setdefault(int(r.input_pk), int(r.pk))
@@ -382,10 +411,11 @@ def set_lease(conn: Connection, pks: Collection[int], lease_until: datetime | No
 
 
 def by_pks(conn: Connection, pks: Sequence[int]) -> list[Row[Any]]:
-    """Seats in the order of ``pks``."""
+    """Seats (with their ``input_id``) in the order of ``pks``."""
     found: dict[int, Row[Any]] = {}
     for chunk in _chunks(list(pks)):
-        found.update({int(r.pk): r for r in conn.execute(select(*_SEAT_COLUMNS).where(Q.pk.in_(chunk)))})
+        q = select(*_SEAT_AND_INPUT_ID).join(t.inputs, I.pk == Q.input_pk).where(Q.pk.in_(chunk))
+        found.update({int(r.pk): r for r in conn.execute(q)})
     return [found[p] for p in pks if p in found]
 
 

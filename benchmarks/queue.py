@@ -1,0 +1,306 @@
+"""Work-queue speed of a real labeldesk server, through the official clarifai-grpc client (gRPC).
+
+    python benchmarks/queue.py [--database-url URL] [--quick] [--transport grpc|rest]
+
+Starts ``labeldesk serve`` as a subprocess on free ports (so the clients here do not share the
+server's interpreter lock), seeds an app with 10k inputs (and, on PostgreSQL, another with 1M),
+then for each task strategy (DYNAMIC and PARTITIONED EVENLY, one worker per input) and for 1, 8
+and 32 concurrent workers creates a fresh task over all the app's inputs and lets every worker
+loop LABEL_START -> LABEL_SUBMIT each input it got, for a fixed time. It reports LABEL_START
+latency (p50, p99; the planning of new batches of inputs shows up in p99) and submissions per
+second. Every LABEL_START after the first plans lazily, so a 1M-input task should answer as fast
+as a 10k-input one.
+
+Without ``--database-url`` a fresh SQLite file in a temporary directory is used (10k only); with a
+PostgreSQL URL the apps are created in that database and left there; the 1M-input app is seeded
+once with COPY (about a minute). ``--quick`` runs 10k only with short runs (< 60 s in all).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+# This file is named queue.py: keep it from shadowing the standard library's ``queue`` (which
+# grpc and urllib3 import) when run as ``python benchmarks/queue.py``.
+if sys.path and os.path.abspath(sys.path[0]) == _HERE:
+    sys.path.pop(0)
+sys.path.append(_HERE)
+
+import argparse  # noqa: E402
+import statistics  # noqa: E402
+import tempfile  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+from typing import Any  # noqa: E402
+
+from annotations import running_server  # noqa: E402  (benchmarks/annotations.py)
+from clarifai_grpc.channel.clarifai_channel import ClarifaiChannel  # noqa: E402
+from clarifai_grpc.grpc.api import resources_pb2 as r  # noqa: E402
+from clarifai_grpc.grpc.api import service_pb2 as s  # noqa: E402
+from clarifai_grpc.grpc.api import service_pb2_grpc  # noqa: E402
+from clarifai_grpc.grpc.api.status import status_code_pb2 as sc  # noqa: E402
+from google.protobuf import json_format  # noqa: E402
+from sqlalchemy import insert  # noqa: E402
+
+from labeldesk.services import admin  # noqa: E402
+from labeldesk.storage import tables as t  # noqa: E402
+from labeldesk.storage.clock import utcnow  # noqa: E402
+from labeldesk.storage.engine import Database  # noqa: E402
+from labeldesk.storage.migrate import migrate  # noqa: E402
+
+A = s.PutTaskAssignmentsRequestAction
+WORKER_COUNTS = (1, 8, 32)
+STRATEGIES = ("DYNAMIC", "PARTITIONED")
+_DATA = r.Data(image=r.Image(url="https://samples.clarifai.com/metro-north.jpg")).SerializeToString()
+
+
+# ----------------------------------------------------------------------------- set-up
+
+
+@dataclass
+class App:
+    owner: str
+    app_id: str
+    owner_key: str
+    inputs: int
+    workers: list[tuple[str, str]] = field(default_factory=list)  # (user id, PAT)
+
+    @property
+    def uai(self) -> r.UserAppIDSet:
+        return r.UserAppIDSet(user_id=self.owner, app_id=self.app_id)
+
+
+def seed(db: Database, n_inputs: int, n_workers: int, log: Callable[[str], None]) -> App:
+    """An app with ``n_inputs`` inputs (written directly, COPY on PostgreSQL) and workers."""
+    began = time.perf_counter()
+    tag = uuid.uuid4().hex[:8]
+    owner, app_id = f"qbench-{tag}", f"queue-{n_inputs}"
+    admin.create_user(db, owner, f"{owner}@example.com")
+    app_pk = admin.create_app(db, owner, app_id)
+    app = App(owner, app_id, admin.create_app_key(db, owner, app_id), n_inputs)
+    for i in range(n_workers):
+        uid = f"{owner}-w{i}"
+        app.workers.append((uid, admin.create_user(db, uid, f"{uid}@example.com")))
+        admin.add_collaborator(db, owner, app_id, uid)
+    with db.write() as conn:
+        conn.execute(
+            insert(t.concepts).values(
+                app_pk=app_pk, id="cat", name="cat", created_at=utcnow(), modified_at=utcnow()
+            )
+        )
+    ts = utcnow()
+    if db.sqlite:
+        for start in range(0, n_inputs, 20_000):
+            with db.write() as conn:
+                conn.execute(
+                    insert(t.inputs),
+                    [
+                        {
+                            "app_pk": app_pk,
+                            "id": f"in-{i}",
+                            "data": _DATA,
+                            "status": sc.INPUT_DOWNLOAD_SUCCESS,
+                            "created_at": ts,
+                            "modified_at": ts,
+                        }
+                        for i in range(start, min(n_inputs, start + 20_000))
+                    ],
+                )
+    else:
+        with db.engine.connect() as conn:
+            raw: Any = conn.connection.driver_connection
+            with (
+                raw.cursor() as cur,
+                cur.copy(
+                    "COPY inputs (app_pk, id, data, status, created_at, modified_at) FROM STDIN"
+                ) as copy,
+            ):
+                for i in range(n_inputs):
+                    copy.write_row((app_pk, f"in-{i}", _DATA, sc.INPUT_DOWNLOAD_SUCCESS, ts, ts))
+            raw.commit()
+            conn.exec_driver_sql("ANALYZE inputs")
+            raw.commit()
+    log(f"seeded {n_inputs:,} inputs and {n_workers} workers in {time.perf_counter() - began:.1f}s")
+    return app
+
+
+# ----------------------------------------------------------------------------- one run
+
+
+@dataclass
+class Result:
+    db: str
+    inputs: int
+    strategy: str
+    workers: int
+    starts: list[float]
+    submissions: int
+    seconds: float
+
+    def pct(self, q: float) -> float:
+        if not self.starts:
+            return float("nan")
+        ordered = sorted(self.starts)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.starts) * 1000 if self.starts else float("nan")
+
+
+def stub_for(base_url: str, grpc_port: int, transport: str) -> Any:
+    if transport == "rest":
+        return service_pb2_grpc.V2Stub(ClarifaiChannel.get_json_channel(base_url=base_url))
+    return service_pb2_grpc.V2Stub(
+        ClarifaiChannel.get_insecure_grpc_channel(base="127.0.0.1", port=grpc_port)
+    )
+
+
+def check(resp: Any) -> Any:
+    if resp.status.code != sc.SUCCESS:
+        raise RuntimeError(f"request failed: {resp.status}")
+    return resp
+
+
+def run_task(
+    app: App,
+    strategy: str,
+    n_workers: int,
+    seconds: float,
+    server: tuple[str, int],
+    transport: str,
+    db_name: str,
+) -> Result:
+    """A fresh task over all the app's inputs; ``n_workers`` label for ``seconds``."""
+    workers = app.workers[:n_workers]
+    task_id = f"{strategy.lower()}-{n_workers}-{uuid.uuid4().hex[:6]}"
+    info = (
+        {"type": "EVENLY", "workers_per_input": 1} if strategy == "PARTITIONED" else {"workers_per_input": 1}
+    )
+    task = json_format.ParseDict(
+        {
+            "id": task_id,
+            "concept_ids": ["cat"],
+            "input_source": {"type": "ALL_INPUTS"},
+            "worker": {
+                "strategy": strategy,
+                "user_ids": [w for w, _ in workers],
+                "partitioned_strategy_info": info,
+            },
+        },
+        r.Task(),
+    )
+    owner = stub_for(*server, transport)
+    check(
+        owner.PostTasks(
+            s.PostTasksRequest(user_app_id=app.uai, tasks=[task]),
+            metadata=(("authorization", f"Key {app.owner_key}"),),
+        )
+    )
+    starts: list[list[float]] = [[] for _ in workers]
+    submitted = [0] * n_workers
+    window = [0.0, 0.0]
+
+    def open_window() -> None:
+        window[0] = time.perf_counter()
+        window[1] = window[0] + seconds
+
+    gate = threading.Barrier(n_workers, action=open_window)
+
+    def work(k: int) -> None:
+        stub = stub_for(*server, transport)
+        meta = (("authorization", f"Key {workers[k][1]}"),)
+
+        def put(action: int, input_id: str = "") -> Any:
+            return check(
+                stub.PutTaskAssignments(
+                    s.PutTaskAssignmentsRequest(
+                        user_app_id=app.uai, task_id=task_id, action=action, input_id=input_id
+                    ),
+                    metadata=meta,
+                )
+            )
+
+        gate.wait()
+        while time.perf_counter() < window[1]:
+            began = time.perf_counter()
+            got = put(A.LABEL_START).task_assignments
+            starts[k].append(time.perf_counter() - began)
+            if not got:
+                return
+            for a in got:
+                put(A.LABEL_SUBMIT, a.input.id)
+                submitted[k] += 1
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(n_workers)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    elapsed = time.perf_counter() - window[0]
+    return Result(
+        db_name, app.inputs, strategy, n_workers, [x for xs in starts for x in xs], sum(submitted), elapsed
+    )
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def print_table(rows: list[Result], transport: str) -> None:
+    header = (
+        f"{'database':<10} {'inputs':>9} {'strategy':<11} {'workers':>7} {'LABEL_START p50 ms':>18} "
+        f"{'p99 ms':>8} {'calls':>6} {'submissions/s':>13}"
+    )
+    print(f"transport: {transport}")
+    print(header)
+    print("-" * len(header))
+    for x in rows:
+        print(
+            f"{x.db:<10} {x.inputs:>9,} {x.strategy:<11} {x.workers:>7} {x.p50:>18.2f} {x.pct(0.99):>8.2f} "
+            f"{len(x.starts):>6} {x.submissions / x.seconds:>13,.0f}"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--database-url",
+        help="SQLAlchemy URL (default: a fresh SQLite file); a PostgreSQL URL adds the 1M-input task",
+    )
+    parser.add_argument("--quick", action="store_true", help="10k inputs, short runs (< 60 s in all)")
+    parser.add_argument("--transport", choices=("grpc", "rest"), default="grpc")
+    args = parser.parse_args(argv)
+    log: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+    began = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        url = args.database_url or f"sqlite:///{os.path.join(tmp, 'queue-bench.db')}"
+        db = Database(url)
+        migrate(db)
+        db_name = "sqlite" if db.sqlite else "postgresql"
+        sizes = [10_000] if args.quick or db.sqlite else [10_000, 1_000_000]
+        apps = [seed(db, n, max(WORKER_COUNTS), log) for n in sizes]
+        db.dispose()
+        seconds = 2.0 if args.quick else 8.0
+        rows: list[Result] = []
+        with running_server(url) as server:
+            for app in apps:
+                for strategy in STRATEGIES:
+                    for n in WORKER_COUNTS:
+                        res = run_task(app, strategy, n, seconds, server, args.transport, db_name)
+                        rows.append(res)
+                        log(
+                            f"{app.inputs:,} {strategy} {n} workers: p50 {res.p50:.2f} ms, "
+                            f"{res.submissions / res.seconds:,.0f} submissions/s"
+                        )
+    print_table(rows, args.transport)
+    print(f"\ntotal {time.perf_counter() - began:.0f}s on {os.cpu_count()} CPUs", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
