@@ -34,9 +34,17 @@ log = logging.getLogger("labeldesk")
 
 
 def build_services(settings: Settings | None = None) -> list[object]:
-    return [AppsService(), ConceptsService(), InputsService(), DatasetsService(), SearchesService(),
-            AnnotationsService(), TasksService(), TaskAnnotationsService(),
-            AssignmentsService(settings or Settings())]
+    return [
+        AppsService(),
+        ConceptsService(),
+        InputsService(),
+        DatasetsService(),
+        SearchesService(),
+        AnnotationsService(),
+        TasksService(),
+        TaskAnnotationsService(),
+        AssignmentsService(settings or Settings()),
+    ]
 
 
 @dataclass
@@ -72,6 +80,9 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+OPTIMIZE_EVERY_SECONDS = 300
+
+
 @dataclass
 class RunningServer:
     """Both transports of one process, started in background threads (used by serve and tests)."""
@@ -83,6 +94,7 @@ class RunningServer:
     _http: uvicorn.Server | None = None
     _grpc: grpc.Server | None = None
     _threads: list[threading.Thread] = field(default_factory=list)
+    _stopping: threading.Event = field(default_factory=threading.Event)
 
     @property
     def base_url(self) -> str:
@@ -102,7 +114,19 @@ class RunningServer:
             if not thread.is_alive():
                 raise RuntimeError("the HTTP server failed to start")
             thread.join(0.01)
+        if self.app.db.sqlite:
+            threading.Thread(target=self._keep_statistics_fresh, daemon=True, name="optimize").start()
         return self
+
+    def _keep_statistics_fresh(self) -> None:
+        """SQLite only: refresh planner statistics now and every few minutes as tables grow."""
+        while True:
+            try:
+                self.app.db.optimize()
+            except Exception:  # maintenance must never take the server down
+                log.warning("PRAGMA optimize failed", exc_info=True)
+            if self._stopping.wait(OPTIMIZE_EVERY_SECONDS):
+                return
 
     def wait(self) -> None:
         for t in self._threads:
@@ -110,6 +134,7 @@ class RunningServer:
                 t.join(0.5)
 
     def stop(self) -> None:
+        self._stopping.set()
         if self._http is not None:
             self._http.should_exit = True
         if self._grpc is not None:
@@ -119,5 +144,7 @@ class RunningServer:
         self.app.db.dispose()
 
 
-def start_server(database_url: str, host: str = "127.0.0.1", http_port: int = 8080, grpc_port: int = 18080) -> RunningServer:
+def start_server(
+    database_url: str, host: str = "127.0.0.1", http_port: int = 8080, grpc_port: int = 18080
+) -> RunningServer:
     return RunningServer(build(database_url), host, http_port, grpc_port).start()

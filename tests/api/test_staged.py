@@ -247,6 +247,7 @@ def test_two_stage_flow_submit_reject_resubmit_accept(world: Staged, stub: Any) 
     assert done["state"] == "Submitted" and done["allowed_actions"] == []
     assert w.task("img-1", "QA")["state"] == "Ready"
     assert w.annotation_statuses(stub, lab1["id"]) == {ann_a: "ANNOTATION_AWAITING_REVIEW"}
+    assert [t["file_id"] for t in w.delayed()] == ["img-2"]
     err = w.error(409, "POST", f"/tasks/{lab1['id']}/submit", w.a)
     assert "is Submitted" in err["message"]
 
@@ -260,6 +261,7 @@ def test_two_stage_flow_submit_reject_resubmit_accept(world: Staged, stub: Any) 
     assert w.annotation_statuses(stub, lab1["id"]) == {ann_a: "ANNOTATION_PENDING"}
     assert [(t["stage"], t["state"]) for t in w.user_tasks(w.a)["file_tasks"]] == [("Labelling", "Ready")]
     assert ("img-1", "Rejected") in [(t["file_id"], t["state"]) for t in w.user_tasks(w.qa)["file_tasks"]]
+    assert [t["file_id"] for t in w.delayed()] == ["img-2"]
 
     # A resubmits → QA Ready again; QA accepts → both accepted, annotations successful
     w.act(lab1["id"], "submit", w.a)
@@ -279,6 +281,11 @@ def test_two_stage_flow_submit_reject_resubmit_accept(world: Staged, stub: Any) 
     ]
     assert [h["action"] for h in accepted["history"]] == ["assign", "open", "reject", "open", "accept"]
     assert w.annotation_statuses(stub, lab1["id"]) == {ann_a: "ANNOTATION_SUCCESS"}
+    assert [(t["file_id"], t["state"]) for t in w.user_tasks(w.qa)["file_tasks"]] == [
+        ("img-1", "Accepted"),
+        ("img-2", "Waiting"),
+    ]
+    assert [t["file_id"] for t in w.delayed()] == ["img-2"]
     got = ok(
         stub.GetAnnotation(
             s.GetAnnotationRequest(user_app_id=w.app.uai, input_id="img-1", annotation_id=ann_a),

@@ -1,4 +1,5 @@
-"""MANUAL review sampling: deterministic, hash-based, share close to the requested percentage."""
+"""MANUAL review sampling: the scale of ``sample_percentage`` (fraction or percentage), and the
+deterministic, hash-based choice whose share is close to the requested percentage."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from labeldesk.domain import errors
-from labeldesk.domain.review_sampling import _bucket, is_sampled_for_review
+from labeldesk.domain.review_sampling import _bucket, is_sampled_for_review, sample_percent
 
 IDS = [f"input-{i}" for i in range(10_000)]
 
@@ -25,9 +26,44 @@ def test_realised_share_is_within_four_standard_deviations(percentage: float) ->
     assert abs(share("task-1", percentage) - percentage) <= 4 * sd
 
 
-def test_half_means_half_a_percent_not_fifty() -> None:
-    # Clarifai's docs show sample_percentage 0.5: it is a percentage, 0.5 % of inputs
-    assert share("task-1", 0.5) < 1.0
+@pytest.mark.parametrize(
+    ("given", "percent"),
+    [
+        (0.0, 0.0),  # nothing
+        (0.5, 50.0),  # Clarifai's docs example: a fraction, half of the inputs
+        (0.05, 5.0),
+        (0.01, 1.0),
+        (1.0, 100.0),  # 1 is the whole (a fraction), not 1 %
+        (1.5, 1.5),  # above 1: a percentage
+        (2.0, 2.0),
+        (30.0, 30.0),
+        (99.5, 99.5),
+        (100.0, 100.0),
+    ],
+)
+def test_sample_percentage_is_a_fraction_up_to_1_and_a_percentage_above(given: float, percent: float) -> None:
+    assert sample_percent(given) == percent
+
+
+@pytest.mark.parametrize(
+    ("wire", "percent"),  # what a proto float32 carries for what the client wrote
+    [(0.30000001192092896, 30.0), (0.10000000149011612, 10.0), (33.29999923706055, 33.3)],
+)
+def test_float32_noise_is_read_as_the_client_wrote_it(wire: float, percent: float) -> None:
+    assert sample_percent(wire) == percent
+
+
+def test_half_means_half() -> None:
+    assert abs(share("task-1", sample_percent(0.5)) - 50.0) < 2.0
+
+
+@pytest.mark.parametrize("given", [-0.1, -1.0, 100.01, 150.0, math.nan, math.inf, -math.inf])
+def test_out_of_scale_sample_percentages_are_refused_with_the_rule(given: float) -> None:
+    with pytest.raises(errors.ApiError) as caught:
+        sample_percent(given)
+    assert caught.value.code == errors.INVALID_REQUEST
+    text = caught.value.description
+    assert "between 0 and 100" in text and "0.5 means 50 %" in text and "30 means 30 %" in text
 
 
 @pytest.mark.parametrize(("percentage", "expected"), [(0.0, 0.0), (100.0, 100.0)])

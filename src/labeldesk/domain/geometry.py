@@ -10,7 +10,8 @@ matter for that use and are guaranteed here:
 
 * ``iou(a, b) == iou(b, a)`` *bit for bit* — the operands are put in a canonical order before
   any floating-point work, so a consensus decision never depends on which labeler came first;
-* a shape with zero area (a line, a point, an empty box) overlaps nothing: its IoU is ``0``.
+* a shape with zero area (a line, a point, an empty box) overlaps nothing: its IoU is ``0``
+  (so does one below :data:`NEGLIGIBLE_AREA`).
 
 Box-box IoU is computed directly (it is the hot path and needs no geometry library); anything
 involving a polygon goes through shapely, after repairing self-intersecting input with
@@ -44,6 +45,10 @@ __all__ = [
 ]
 
 BOX_FIELD = "region_info.bounding_box"
+#: below this area (normalised units: a millionth of a millionth of the image, far less than a
+#: pixel of any real image) a shape counts as having no area for IoU -- shapely's products
+#: underflow there, and the box fast path must agree with it
+NEGLIGIBLE_AREA = 1e-12
 POLYGON_FIELD = "region_info.polygon"
 
 
@@ -194,7 +199,7 @@ def iou(a: Shape, b: Shape) -> float:
     if isinstance(a, Box) and isinstance(b, Box):
         area_a = _box_area(a)
         area_b = _box_area(b)
-        if area_a <= 0.0 or area_b <= 0.0:
+        if area_a <= NEGLIGIBLE_AREA or area_b <= NEGLIGIBLE_AREA:
             return 0.0
         if a == b:
             return 1.0
@@ -213,7 +218,7 @@ def iou(a: Shape, b: Shape) -> float:
     gb = _geometry(b)
     area_a = float(ga.area)
     area_b = float(gb.area)
-    if area_a <= 0.0 or area_b <= 0.0:
+    if area_a <= NEGLIGIBLE_AREA or area_b <= NEGLIGIBLE_AREA:
         return 0.0
     if a == b:
         return 1.0

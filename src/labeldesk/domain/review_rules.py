@@ -14,13 +14,25 @@ The flow, per input of a task:
   If consensus is reached the agreeing labelers' annotations become ``ANNOTATION_SUCCESS`` and the
   dissenters' ``ANNOTATION_REVIEW_DENIED`` (:func:`status_after_consensus`); otherwise everything
   stays ``AWAITING_CONSENSUS_REVIEW`` and reviewers vote (:func:`reviewer_decision`).
+
+How many must agree (stated precisely):
+
+* labelers: the raw ``approval_threshold_labelers`` (legacy ``approval_threshold``,
+  :func:`effective_labeler_threshold`) is resolved against the input's *population*, the number
+  of labelers assigned to it (``workers_per_input`` places, all submitted): 0 → 1, -1 → all.
+  A threshold above the population can never be met by labelers, so every such input goes to
+  reviewers (:func:`labeler_quorum` answers ``None``) — e.g. ``workers_per_input`` 1 with threshold 2;
+* reviewers: the raw ``approval_threshold_reviewers`` (CONSENSUS) or ``approval_threshold``
+  (MANUAL) is resolved against the task's reviewers, then capped at the reviewers *eligible* for
+  the work — a reviewer never reviews their own labels (:func:`reviewer_quorum`).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from labeldesk.domain import errors
 
@@ -30,14 +42,19 @@ __all__ = [
     "ANNOTATION_PENDING",
     "ANNOTATION_REVIEW_DENIED",
     "ANNOTATION_SUCCESS",
+    "DEFAULT_IOU_THRESHOLD",
+    "IOU_THRESHOLD_KEY",
     "REVIEW_STRATEGIES",
     "ReviewAction",
     "ReviewOutcome",
+    "consensus_iou_threshold",
     "effective_labeler_threshold",
+    "labeler_quorum",
     "next_status_on_submit",
     "on_review",
     "resolve_threshold",
     "reviewer_decision",
+    "reviewer_quorum",
     "status_after_consensus",
     "status_after_review",
 ]
@@ -56,6 +73,10 @@ REVIEW_STRATEGIES = ("TASK_REVIEW_STRATEGY_NOT_SET", "NONE", "MANUAL", "CONSENSU
 REVIEWABLE = frozenset({ANNOTATION_AWAITING_REVIEW, ANNOTATION_AWAITING_CONSENSUS_REVIEW})
 
 ReviewAction = Literal["approve", "reject", "request_changes"]
+
+#: where a task keeps the IoU two regions need to count as the same object (``Task.metadata``)
+IOU_THRESHOLD_KEY = "consensus_iou_threshold"
+DEFAULT_IOU_THRESHOLD = 0.5
 
 _INT32_WRAP = 1 << 32
 _INT32_MAX = (1 << 31) - 1
@@ -96,6 +117,45 @@ def effective_labeler_threshold(approval_threshold_labelers: int, approval_thres
 
     labelers = as_int32(approval_threshold_labelers)
     return labelers if labelers != 0 else as_int32(approval_threshold)
+
+
+def labeler_quorum(raw: int, population: int) -> int | None:
+    """How many of an input's ``population`` labelers must agree, from the raw (effective) labeler
+    threshold; ``None`` when ``raw`` exceeds the population: labelers can never settle such an
+    input, reviewers do. Raises ApiError 11102 for ``raw`` below -1."""
+    if raw > population:
+        return None
+    return resolve_threshold(raw, population)
+
+
+def reviewer_quorum(raw: int, reviewers: int, eligible: int) -> int:
+    """Approvals a piece of work needs: ``raw`` (0 → 1, -1 → all) resolved against the task's
+    ``reviewers``, capped at the ``eligible`` ones (reviewers who did not label it), so that a
+    reviewer who is also a labeler cannot leave work waiting for a vote nobody may cast. A
+    threshold above the number of reviewers (left after PatchTasks removed some) means all."""
+    if eligible < 1:
+        raise errors.invalid("no reviewer of the task may review this work (they labeled it themselves)")
+    needed = resolve_threshold(min(raw, reviewers), reviewers)
+    return min(needed, eligible)
+
+
+def consensus_iou_threshold(metadata: Mapping[str, Any] | None, path: str = "metadata") -> float:
+    """The IoU at which two regions count as the same object: ``metadata.consensus_iou_threshold``
+    of the task (a number in (0, 1]), :data:`DEFAULT_IOU_THRESHOLD` when absent."""
+    value = (metadata or {}).get(IOU_THRESHOLD_KEY)
+    if value is None:
+        return DEFAULT_IOU_THRESHOLD
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise errors.invalid(
+            f"{path}.{IOU_THRESHOLD_KEY}: {value!r} is not a number",
+            "give the IoU two regions need to count as the same object, e.g. 0.5",
+        )
+    if not 0.0 < value <= 1.0:
+        raise errors.invalid(
+            f"{path}.{IOU_THRESHOLD_KEY}: {value} must be greater than 0 and at most 1",
+            "0.5 (the default) matches regions that overlap by half of their union",
+        )
+    return float(value)
 
 
 def next_status_on_submit(strategy: str, sampled: bool = False) -> str:

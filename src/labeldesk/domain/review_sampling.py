@@ -1,9 +1,17 @@
 """Which inputs of a MANUAL-review task go to reviewers.
 
-``TaskReviewManualStrategyInfo.sample_percentage`` is a proto ``float`` and is read as a
-**percentage in [0, 100]**: ``10`` sends 10 % of inputs to review, and ``0.5`` (the value in one of
-Clarifai's own examples) sends 0.5 % — not half. Reading it as a fraction when it is ≤ 1 would make
-``1`` ambiguous (1 % or 100 %?), so no such guessing is done; values outside [0, 100] are rejected.
+The scale of ``TaskReviewManualStrategyInfo.sample_percentage`` (a proto ``float``)
+------------------------------------------------------------------------------------
+Clarifai's proto comment and documentation example use a *fraction* (``0.5`` meaning half), while
+the name says *percentage*; both kinds of clients exist, so both are accepted (:func:`sample_percent`):
+
+* a value in ``[0, 1]`` is a **fraction**: ``0.5`` → 50 %, ``0.05`` → 5 %, ``1`` → 100 %;
+* a value in ``(1, 100]`` is a **percentage**: ``30`` → 30 %, ``1.5`` → 1.5 %;
+* anything else (negative, above 100, NaN, infinite) is refused with ApiError 11102.
+
+So a share of 1 % or less must be written as a fraction (``0.01``). The wire value is a 32-bit
+float, so it is read to 7 significant digits (``0.3`` arrives as ``0.30000001192…`` and means
+exactly 30 %).
 
 The choice is a pure function of ``(salt, input_id)`` so that every replica, every retry and every
 later re-evaluation agrees on whether an input is sampled, with nothing stored. It uses BLAKE2b,
@@ -19,20 +27,30 @@ from fractions import Fraction
 
 from labeldesk.domain import errors
 
-__all__ = ["is_sampled_for_review", "validate_sample_percentage"]
+__all__ = ["is_sampled_for_review", "sample_percent"]
 
 _HASH_BYTES = 8
 _HASH_SPACE = 1 << (8 * _HASH_BYTES)
 
 
-def validate_sample_percentage(sample_percentage: float) -> float:
-    """Return ``sample_percentage`` if it is a finite number in [0, 100], else raise ApiError 11102."""
+def sample_percent(sample_percentage: float) -> float:
+    """The share of inputs to review, in percent, from ``sample_percentage`` as a client sends it
+    (see the module docstring): a value in [0, 1] is a fraction, one in (1, 100] a percentage.
+    Anything else raises ApiError 11102 saying how to write the share."""
     if not math.isfinite(sample_percentage) or not 0.0 <= sample_percentage <= 100.0:
         raise errors.invalid(
-            f"review_strategy_info.sample_percentage ({sample_percentage}) must be between 0 and 100 "
-            "(a percentage: 0.5 means 0.5 %)"
+            f"sample_percentage ({sample_percentage}) must be between 0 and 100: a value from 0 to 1 is "
+            "a fraction (0.5 means 50 %), a value above 1 a percentage (30 means 30 %)"
         )
-    return sample_percentage
+    exact = Fraction(f"{sample_percentage:.7g}")  # the float32 the wire carried, as the client wrote it
+    return float(exact * 100 if exact <= 1 else exact)
+
+
+def _check_percent(percent: float) -> float:
+    """Return ``percent`` if it is an already normalised percentage in [0, 100], else ApiError 11102."""
+    if not math.isfinite(percent) or not 0.0 <= percent <= 100.0:
+        raise errors.invalid(f"review sample ({percent} %) must be between 0 and 100 percent")
+    return percent
 
 
 def _bucket(salt: str, input_id: str) -> int:
@@ -43,13 +61,14 @@ def _bucket(salt: str, input_id: str) -> int:
     return int.from_bytes(digest, "big")
 
 
-def is_sampled_for_review(salt: str, input_id: str, sample_percentage: float) -> bool:
+def is_sampled_for_review(salt: str, input_id: str, percent: float) -> bool:
     """Whether ``input_id`` is in the review sample of a task salted by ``salt``.
 
-    Deterministic; over many inputs the sampled share converges to ``sample_percentage`` %. The
-    comparison is done in exact rational arithmetic, so 0 samples nothing and 100 samples
-    everything, with no float rounding at either end.
+    ``percent`` is the share already normalised by :func:`sample_percent` (0 to 100; pass
+    ``TaskRecord.sample_percentage``, never the raw request value). Deterministic; over many
+    inputs the sampled share converges to ``percent`` %. The comparison is done in exact rational
+    arithmetic, so 0 samples nothing and 100 samples everything, with no float rounding at either end.
     """
-    validate_sample_percentage(sample_percentage)
+    _check_percent(percent)
     # bucket / 2**64 < p / 100   <=>   bucket * 100 < p * 2**64   (p exactly, as a Fraction)
-    return _bucket(salt, input_id) * 100 < Fraction(sample_percentage) * _HASH_SPACE
+    return _bucket(salt, input_id) * 100 < Fraction(percent) * _HASH_SPACE

@@ -32,8 +32,8 @@ from google.protobuf import json_format
 
 from labeldesk.domain import errors
 from labeldesk.domain.assignment import validate_partition
-from labeldesk.domain.review_rules import effective_labeler_threshold, resolve_threshold
-from labeldesk.domain.review_sampling import validate_sample_percentage
+from labeldesk.domain.review_rules import consensus_iou_threshold, effective_labeler_threshold, resolve_threshold
+from labeldesk.domain.review_sampling import sample_percent
 
 Task = resources_pb2.Task
 Worker = resources_pb2.TaskWorker
@@ -184,6 +184,8 @@ def _normalise_review(review: resources_pb2.TaskReview, n_workers: int, where: s
     _check_enum(review.strategy, Review.TaskReviewStrategy, f"{where}.review.strategy")
     if review.strategy == Review.MANUAL:
         _check_sample_percentage(review.manual_strategy_info.sample_percentage, where)
+        with prefixed(f"{where}.review.manual_strategy_info.approval_threshold: "):
+            resolve_threshold(review.manual_strategy_info.approval_threshold, len(ids))
     if review.strategy == Review.CONSENSUS:
         _check_consensus(review.consensus_strategy_info, n_workers, len(ids), where)
     _fill_users(review.user_ids, review.users, ids)
@@ -191,13 +193,10 @@ def _normalise_review(review: resources_pb2.TaskReview, n_workers: int, where: s
 
 
 def _check_sample_percentage(pct: float, where: str) -> None:
-    try:
-        validate_sample_percentage(pct)
-    except errors.ApiError as e:
-        raise errors.invalid(
-            f"{where}.review.manual_strategy_info.sample_percentage: {pct} is out of range",
-            "give the share of inputs to review as a percentage from 0 to 100 (10 means 10 %)",
-        ) from e
+    """The share of inputs to review: a fraction in [0, 1] or a percentage in (1, 100]
+    (``review_sampling.sample_percent``)."""
+    with prefixed(f"{where}.review.manual_strategy_info."):
+        sample_percent(pct)
 
 
 def _check_consensus(
@@ -251,6 +250,19 @@ def _normalise_source(source: resources_pb2.TaskInputSource, where: str) -> None
         source.id = ""
 
 
+#: what GetTask adds to ``metadata`` on request (``additional_fields: ["agreement"]``): never stored
+COMPUTED_METADATA = ("agreement",)
+
+
+def _check_metadata(task: resources_pb2.Task, where: str) -> None:
+    """``metadata.consensus_iou_threshold`` must be a number in (0, 1]; computed keys a client
+    echoes back from GetTask are dropped."""
+    for key in COMPUTED_METADATA:
+        if key in task.metadata.fields:
+            del task.metadata.fields[key]
+    consensus_iou_threshold(json_format.MessageToDict(task.metadata), f"{where}.metadata")
+
+
 def task_status(code: int, path: str) -> int:
     """``code`` if it is a task status (0, not given, means TASK_IN_PROGRESS), else ApiError 11102."""
     code = code or status_code_pb2.TASK_IN_PROGRESS
@@ -280,6 +292,7 @@ def normalise_task(task: resources_pb2.Task, where: str) -> NormalisedTask:
     concepts = _normalise_concepts(spec, where)
     _normalise_source(spec.input_source, where)
     _normalise_status(spec, where)
+    _check_metadata(spec, where)
     for name in ("created_at", "modified_at", "app_id", "user_id"):
         spec.ClearField(name)
     return NormalisedTask(spec, workers, reviewers, weights, concepts)

@@ -24,6 +24,9 @@ TASK_PERMISSION_DENIED (54103). A task that is TASK_DONE, TASK_WONT_DO, TASK_FAI
 (paused) hands out nothing: LABEL_START, ListNextTaskAssignments and REVIEW_START answer SUCCESS
 with an empty list and a ``status.description`` saying why. Work already handed out can still be
 submitted and reviewed.
+
+What a submission and a reviewer's verdict do beyond the seat's own transition (consensus,
+reviewer votes, comments, scores) is decided by :class:`labeldesk.services.review.ReviewEngine`.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import math
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2, status_pb2
@@ -47,6 +50,7 @@ from labeldesk.services.common import timestamp
 from labeldesk.services.context import RequestContext
 from labeldesk.services.dispatch import writes
 from labeldesk.services.inputs import input_protos
+from labeldesk.services.review import ReviewEngine, Verdict
 from labeldesk.services.task_model import TaskRecord, load_task, task_input_pks
 from labeldesk.storage.clock import utcnow
 from labeldesk.storage.repos import assignments as repo
@@ -66,47 +70,6 @@ _ROUNDS = 4
 #: a labeler's own annotation statuses (ANNOTATION_SUCCESS is the default when none is given):
 #: what a submission moves to the status the review strategy decides
 _LABELER_STATUSES = (st.ANNOTATION_FOR[st.PENDING], st.ANNOTATION_FOR[st.SUCCESS])
-
-
-class ReviewHooks(Protocol):
-    """Where the review/consensus rules (issue 7) plug into the state machine. Both run inside the
-    request's transaction, after the seats have their new status."""
-
-    def after_submit(
-        self, conn: Connection, task: TaskRecord, input_pk: int, worker_id: str, status: int
-    ) -> None:
-        """A worker's submission of ``input_pk`` is now ``status``."""
-
-    def after_review(
-        self,
-        conn: Connection,
-        task: TaskRecord,
-        input_pk: int,
-        reviewer_id: str,
-        event: st.Event,
-        seat_pks: list[int],
-    ) -> None:
-        """A reviewer's ``event`` was applied to the seats ``seat_pks`` of ``input_pk``."""
-
-
-class NoReviewHooks:
-    """Manual review as the state table says, nothing more (the default)."""
-
-    def after_submit(
-        self, conn: Connection, task: TaskRecord, input_pk: int, worker_id: str, status: int
-    ) -> None:
-        return None
-
-    def after_review(
-        self,
-        conn: Connection,
-        task: TaskRecord,
-        input_pk: int,
-        reviewer_id: str,
-        event: st.Event,
-        seat_pks: list[int],
-    ) -> None:
-        return None
 
 
 # --------------------------------------------------------------------------- permissions
@@ -280,9 +243,9 @@ class TaskSource:
 
 
 class AssignmentsService:
-    def __init__(self, settings: Settings | None = None, review: ReviewHooks | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, review: ReviewEngine | None = None) -> None:
         self.settings = settings or Settings()
-        self.hooks: ReviewHooks = review or NoReviewHooks()
+        self.reviews = review or ReviewEngine(self.settings)
 
     # ----------------------------------------------------------------------- RPCs
 
@@ -312,7 +275,7 @@ class AssignmentsService:
             workers = [w.user.id for w in req.review_start_config.workers if w.user.id]
             pks, note = self.review_start(conn, task, me, workers)
         elif req.action in _REVIEW_EVENTS:
-            pks, full = self.review(conn, task, me, req), False
+            (pks, note), full = self.review(conn, task, me, req), False
         else:
             raise errors.invalid(
                 f"action: {Action.Name(req.action) if req.action in Action.values() else req.action} is not "
@@ -441,7 +404,9 @@ class AssignmentsService:
         strategy = resources_pb2.TaskReview.TaskReviewStrategy.Name(task.review_strategy)
         out: list[int] = []
         for inp, _ in refs:
-            seats = repo.seats_of_input(conn, task.pk, inp.pk, worker_ids=[worker_id])
+            # all of the input's seats, locked in one order: the last of its labelers to submit
+            # sees every other submission (consensus), and concurrent submitters cannot deadlock
+            seats = [s for s in repo.seats_of_input(conn, task.pk, inp.pk) if s.worker_id == worker_id]
             if not seats:
                 raise errors.invalid(
                     f"input '{inp.id}' is not assigned to '{worker_id}' in task '{task.id}'",
@@ -460,12 +425,12 @@ class AssignmentsService:
             new = st.next_status(
                 seat.status, st.Event.SUBMIT, target, subject=f"input '{inp.id}' of '{worker_id}'"
             )
-            if new != seat.status:
-                repo.update_seat(conn, int(seat.pk), status=new)
             repo.set_task_annotation_status(
                 conn, task.app_pk, task.id, inp.pk, worker_id, _LABELER_STATUSES, st.ANNOTATION_FOR[new]
             )
-            self.hooks.after_submit(conn, task, inp.pk, worker_id, new)
+            if new != seat.status:
+                repo.update_seat(conn, int(seat.pk), status=new)
+                self.reviews.after_submit(conn, task, inp, new)
             out.append(int(seat.pk))
         return out
 
@@ -486,62 +451,36 @@ class AssignmentsService:
 
     def review(
         self, conn: Connection, task: TaskRecord, reviewer_id: str, req: service_pb2.PutTaskAssignmentsRequest
-    ) -> list[int]:
-        """REVIEW_APPROVE / REQUEST_CHANGES / REJECT on the submissions awaiting review of an input:
-        all of them, or those of ``config.workers``, or the ``config.task_assignments`` named."""
+    ) -> tuple[list[int], str | None]:
+        """REVIEW_APPROVE / REQUEST_CHANGES / REJECT on the work awaiting review of each input named:
+        all of it, or that of ``config.workers`` / the ``config.task_assignments`` named (under
+        CONSENSUS they name the version approved, or who redoes their work). What the verdict does
+        is :meth:`ReviewEngine.decide`'s; a rejected input returns to the pool here."""
         require_reviewer(task, reviewer_id)
         event, field = _REVIEW_EVENTS[req.action]
         config = getattr(req, field)
         refs = self._targets(conn, task, req.input_id, config.task_assignments, field)
-        workers = [w.user.id for w in config.workers if w.user.id]
-        now = utcnow()
+        workers = {w.user.id for w in config.workers if w.user.id}
+        seat_comments, input_comments = _comments(config.task_assignments)
         planner = SeatPlanner(conn, task)
         out: list[int] = []
+        notes: list[str] = []
         for inp, seat_pks in refs:
-            found = repo.seats_of_input(
-                conn, task.pk, inp.pk, worker_ids=workers, statuses=st.REVIEWABLE, pks=seat_pks
-            )
-            seats = [s for s in found if s.worker_id != reviewer_id]  # nobody reviews their own labels
-            if found and not seats:
+            awaiting = repo.seats_of_input(conn, task.pk, inp.pk, statuses=st.REVIEWABLE)
+            named = workers | {s.worker_id for s in awaiting if int(s.pk) in seat_pks}
+            if seat_pks and not named:
                 raise errors.invalid(
-                    f"'{reviewer_id}' cannot review their own work on input '{inp.id}'",
-                    "another of the task's reviewers has to decide on it",
+                    f"{field}.task_assignments: the assignments named on input '{inp.id}' are not awaiting review",
+                    "REVIEW_START lists the work awaiting review",
                 )
-            if not seats:
-                who = f" by {', '.join(repr(w) for w in workers)}" if workers else ""
-                raise errors.invalid(
-                    f"input '{inp.id}' has no work{who} awaiting review in task '{task.id}'",
-                    "REVIEW_START lists the inputs awaiting review",
-                )
-            done: list[int] = []
-            for s in seats:
-                subject = f"the work of '{s.worker_id}' on input '{inp.id}'"
-                new = st.next_status(s.status, event, subject=subject)
-                values: dict[str, Any] = {
-                    "status": new,
-                    "reviewer_id": reviewer_id,
-                    "review_lease_until": None,
-                }
-                if new == st.PENDING:  # back to its labeler, who gets it first (and keeps it for a lease)
-                    values["lease_until"] = now + timedelta(seconds=self.settings.lease_seconds)
-                repo.update_seat(conn, int(s.pk), **values)
-                repo.set_task_annotation_status(
-                    conn,
-                    task.app_pk,
-                    task.id,
-                    inp.pk,
-                    s.worker_id,
-                    [st.ANNOTATION_FOR[s.status]],
-                    st.ANNOTATION_FOR[new],
-                )
-                done.append(int(s.pk))
-            if event is st.Event.REJECT:  # the input returns to the pool: a fresh seat for someone else
-                repo.insert_seats(
-                    conn, task.pk, planner.refill(inp, repo.seats_of_input(conn, task.pk, inp.pk))
-                )
-            self.hooks.after_review(conn, task, inp.pk, reviewer_id, event, done)
-            out.extend(done)
-        return out
+            verdict = Verdict(reviewer_id, event, frozenset(named), input_comments.get(inp.id, ""), seat_comments)
+            decision = self.reviews.decide(conn, task, inp, awaiting, verdict)
+            if decision.reopen:  # the input returns to the pool: fresh seats for other workers
+                repo.insert_seats(conn, task.pk, planner.refill(inp, repo.seats_of_input(conn, task.pk, inp.pk)))
+            if decision.note:
+                notes.append(decision.note)
+            out.extend(decision.seat_pks)
+        return out, "; ".join(notes) or None
 
     # ----------------------------------------------------------------------- helpers
 
@@ -614,7 +553,7 @@ class AssignmentsService:
                 modified_at=timestamp(s.modified_at),
                 worker=resources_pb2.Worker(user=resources_pb2.User(id=s.worker_id)),
                 input=inputs[int(s.input_pk)] if full else resources_pb2.Input(id=s.input_id),
-                status=status_pb2.Status(code=s.status, description=st.name(s.status)),
+                status=_seat_status(s),
             )
             for s in seats
         ]
@@ -625,6 +564,30 @@ _REVIEW_EVENTS: dict[int, tuple[st.Event, str]] = {
     Action.REVIEW_REQUEST_CHANGES: (st.Event.REQUEST_CHANGES, "review_request_changes_config"),
     Action.REVIEW_REJECT: (st.Event.REJECT, "review_reject_config"),
 }
+
+
+def _seat_status(seat: Row[Any]) -> status_pb2.Status:
+    """An assignment's status; ``details`` carries the last reviewer's comment on the work."""
+    description = st.name(seat.status)
+    if seat.comment and seat.status == st.PENDING:
+        description += f" (changes requested by '{seat.reviewer_id}')"
+    return status_pb2.Status(code=seat.status, description=description, details=seat.comment or "")
+
+
+def _comments(assignments: Sequence[resources_pb2.TaskAssignment]) -> tuple[dict[int, str], dict[str, str]]:
+    """A reviewer's comments, given as ``status.description`` (or ``status.details``) of the
+    config's ``task_assignments``: by assignment id (seat pk) and by ``input.id``."""
+    by_seat: dict[int, str] = {}
+    by_input: dict[str, str] = {}
+    for a in assignments:
+        text = (a.status.description or a.status.details).strip()
+        if not text:
+            continue
+        if a.id.isdigit():
+            by_seat[int(a.id)] = text
+        elif a.input.id:
+            by_input[a.input.id] = text
+    return by_seat, by_input
 
 
 def _explain(status: status_pb2.Status, note: str | None) -> None:

@@ -11,7 +11,8 @@ API (names other engineers build on -- keep them):
 
 - :class:`TaskRecord` -- frozen view of a task with helpers ``worker_ids``, ``reviewer_ids``,
   ``weights``, ``weighted``, ``workers_per_input``, ``strategy``, ``review_strategy``,
-  ``sample_percentage``, ``is_open``; :func:`record_of` builds one from a ``tasks`` row;
+  ``sample_percentage``, ``labeler_threshold``, ``reviewer_threshold``, ``iou_threshold``,
+  ``is_open``; :func:`record_of` builds one from a ``tasks`` row;
 - :func:`load_task` -- a task by id, or ApiError TASK_MISSING (54102);
 - :func:`task_input_pks` -- the inputs a task's source selects *now* (live), oldest first;
 - :func:`on_task_changed` -- the hook PatchTasks calls after a task changed.
@@ -24,9 +25,12 @@ from typing import Any
 
 from clarifai_grpc.grpc.api import resources_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2
+from google.protobuf import json_format
 from sqlalchemy import Connection, Row
 
 from labeldesk.domain import errors
+from labeldesk.domain.review_rules import consensus_iou_threshold, effective_labeler_threshold
+from labeldesk.domain.review_sampling import sample_percent
 from labeldesk.services.common import require_one
 from labeldesk.services.searches import saved_search_input_pks
 from labeldesk.storage.repos import datasets as ds_repo
@@ -104,10 +108,30 @@ class TaskRecord:
 
     @property
     def sample_percentage(self) -> float:
-        """Review sample of a MANUAL task, in percent (0 when not MANUAL)."""
+        """Review sample of a MANUAL task in percent, normalised (``sample_percentage`` 0.5 and 50
+        both give 50.0, see ``review_sampling.sample_percent``); 0 when not MANUAL."""
         if self.review_strategy != Review.MANUAL:
             return 0.0
-        return float(self.spec.review.manual_strategy_info.sample_percentage)
+        return sample_percent(float(self.spec.review.manual_strategy_info.sample_percentage))
+
+    @property
+    def labeler_threshold(self) -> int:
+        """CONSENSUS: the raw number of labelers who must agree (0 means 1, -1 means all)."""
+        info = self.spec.review.consensus_strategy_info
+        return effective_labeler_threshold(info.approval_threshold_labelers, info.approval_threshold)
+
+    @property
+    def reviewer_threshold(self) -> int:
+        """The raw number of reviewer approvals work needs (0 means 1, -1 means all):
+        ``approval_threshold_reviewers`` for CONSENSUS, ``approval_threshold`` for MANUAL."""
+        if self.review_strategy == Review.CONSENSUS:
+            return int(self.spec.review.consensus_strategy_info.approval_threshold_reviewers)
+        return int(self.spec.review.manual_strategy_info.approval_threshold)
+
+    @property
+    def iou_threshold(self) -> float:
+        """IoU at which regions of two labelers are the same object (``metadata.consensus_iou_threshold``)."""
+        return consensus_iou_threshold(json_format.MessageToDict(self.spec.metadata))
 
     @property
     def is_open(self) -> bool:

@@ -103,5 +103,14 @@ class Database:
             finally:
                 conn.rollback()
 
+    def optimize(self) -> None:
+        """Refresh SQLite's planner statistics where tables grew (cheap; PostgreSQL's autovacuum
+        does this by itself). Without statistics SQLite picks poor indexes once tables are large."""
+        if not self.sqlite:
+            return
+        with self._writer_turn(), self.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA analysis_limit=1000")
+            conn.exec_driver_sql("PRAGMA optimize")
+
     def dispose(self) -> None:
         self.engine.dispose()

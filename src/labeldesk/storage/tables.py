@@ -357,3 +357,61 @@ staged_task_history = Table(
     Column("reason", Text, nullable=False, default=""),
     Index("ix_staged_task_history_task", "task_pk", "pk"),
 )
+
+# ------------------------------------------------------------------------------------------------
+# Review and consensus (services/review.py, domain/consensus.py, domain/submissions.py).
+
+# One row per input of a task whose labelers' work has been compared (CONSENSUS) -- the decision
+# and the evidence behind it. ``state``: "waiting" (a labeler is redoing work), "agreed" (consensus
+# reached: settled without reviewers), "review" (no consensus: reviewers decide), "approved" /
+# "rejected" (reviewers decided). ``groups``: labelers with equal submissions, largest first -- the
+# versions reviewers choose between (a version is named by its group's smallest labeler id).
+task_input_reviews = Table(
+    "task_input_reviews",
+    metadata,
+    Column("task_pk", PK, ForeignKey("tasks.pk", ondelete="CASCADE"), primary_key=True),
+    Column("input_pk", PK, ForeignKey("inputs.pk", ondelete="CASCADE"), primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("reached", Boolean, nullable=False),
+    Column("input_score", Float, nullable=False),
+    Column("threshold", Integer, nullable=False),
+    Column("agreeing", JSON, nullable=False),
+    Column("groups", JSON, nullable=False),
+    Column("approved_version", ID, nullable=True),
+    Column("rounds", Integer, nullable=False, default=1),
+    _ts("evaluated_at"),
+    _ts("modified_at"),
+    Index("ix_task_input_reviews_task_state", "task_pk", "state", "input_pk"),
+)
+
+# Per labeler and input: how well the labeler's last submission agreed with the consensus
+# (``consensus.ConsensusResult.labeler_scores``) and whether it was in the agreeing group. Kept when
+# the input is re-evaluated with other labelers, so a rejected labeler's record stays.
+task_labeler_scores = Table(
+    "task_labeler_scores",
+    metadata,
+    Column("task_pk", PK, ForeignKey("tasks.pk", ondelete="CASCADE"), primary_key=True),
+    Column("input_pk", PK, ForeignKey("inputs.pk", ondelete="CASCADE"), primary_key=True),
+    Column("worker_id", ID, primary_key=True),
+    Column("score", Float, nullable=False),
+    Column("reached", Boolean, nullable=False),
+    Column("agreed", Boolean, nullable=False),
+    _ts("modified_at"),
+    Index("ix_task_labeler_scores_task_worker", "task_pk", "worker_id"),
+)
+
+# Reviewers' votes on work awaiting a decision (while approval_threshold(_reviewers) > 1 is not yet
+# met). ``subject``: the labeler whose work is voted on (MANUAL) or "" (CONSENSUS: the whole input);
+# ``version``: the approved version (CONSENSUS), "" otherwise. Deleted once the work is decided or
+# sent back to its labelers.
+task_review_votes = Table(
+    "task_review_votes",
+    metadata,
+    Column("task_pk", PK, ForeignKey("tasks.pk", ondelete="CASCADE"), primary_key=True),
+    Column("input_pk", PK, ForeignKey("inputs.pk", ondelete="CASCADE"), primary_key=True),
+    Column("subject", ID, primary_key=True),
+    Column("reviewer_id", ID, primary_key=True),
+    Column("approve", Boolean, nullable=False),
+    Column("version", ID, nullable=False, default=""),
+    _ts("created_at"),
+)

@@ -117,6 +117,22 @@ def on_inputs(
     return out
 
 
+def of_task_input(
+    conn: Connection, app_pk: int, task_id: str, input_pk: int, user_ids: Collection[str], status: int
+) -> list[Row[Any]]:
+    """``user_id`` and ``data`` of the task's annotations on the input by these users in ``status``
+    (what consensus compares), oldest first."""
+    q = select(A.user_id, A.data).where(
+        A.app_pk == app_pk,
+        A.task_id == task_id,
+        A.input_pk == input_pk,
+        A.user_id.in_(list(user_ids)),
+        A.status == status,
+        A.input_level.is_(False),
+    )
+    return list(conn.execute(q.order_by(A.pk)))
+
+
 def input_level_of(conn: Connection, input_pks: Collection[int]) -> dict[int, Row[Any]]:
     """The input-level annotation of each input (at most one per input)."""
     out: dict[int, Row[Any]] = {}

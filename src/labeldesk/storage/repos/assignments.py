@@ -76,6 +76,7 @@ _SEAT_COLUMNS: tuple[Any, ...] = (
     Q.lease_until,
     Q.reviewer_id,
     Q.review_lease_until,
+    Q.comment,
     Q.created_at,
     Q.modified_at,
 )

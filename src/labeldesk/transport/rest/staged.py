@@ -112,9 +112,12 @@ def _list_tasks(s: StagedService, c: Caller, p: Params) -> Any:
     )
 
 
-def _act(name: str) -> Call:
+TaskAction = Callable[[StagedService, Caller, str, Mapping[str, Any]], dict[str, Any]]
+
+
+def _act(method: TaskAction) -> Call:
     def call(s: StagedService, c: Caller, p: Params) -> Any:
-        return getattr(s, f"{name}_task")(c, p.path["taskId"], p.body)
+        return method(s, c, p.path["taskId"], p.body)
 
     return call
 
@@ -148,10 +151,10 @@ ENDPOINTS: Sequence[Endpoint] = (
         CLIENT,
     ),
     Endpoint("GET", "/tasks/{taskId}", lambda s, c, p: s.get_task(c, p.path["taskId"])),
-    Endpoint("POST", "/tasks/{taskId}/start", _act("start")),
-    Endpoint("POST", "/tasks/{taskId}/submit", _act("submit")),
-    Endpoint("POST", "/tasks/{taskId}/accept", _act("accept")),
-    Endpoint("POST", "/tasks/{taskId}/reject", _act("reject")),
+    Endpoint("POST", "/tasks/{taskId}/start", _act(StagedService.start_task)),
+    Endpoint("POST", "/tasks/{taskId}/submit", _act(StagedService.submit_task)),
+    Endpoint("POST", "/tasks/{taskId}/accept", _act(StagedService.accept_task)),
+    Endpoint("POST", "/tasks/{taskId}/reject", _act(StagedService.reject_task)),
     Endpoint(
         "GET",
         "/clients/{clientId}/user_tasks",
