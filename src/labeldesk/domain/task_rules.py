@@ -32,7 +32,11 @@ from google.protobuf import json_format
 
 from labeldesk.domain import errors
 from labeldesk.domain.assignment import validate_partition
-from labeldesk.domain.review_rules import consensus_iou_threshold, effective_labeler_threshold, resolve_threshold
+from labeldesk.domain.review_rules import (
+    consensus_iou_threshold,
+    effective_labeler_threshold,
+    resolve_threshold,
+)
 from labeldesk.domain.review_sampling import sample_percent
 
 Task = resources_pb2.Task
@@ -250,8 +254,10 @@ def _normalise_source(source: resources_pb2.TaskInputSource, where: str) -> None
         source.id = ""
 
 
-#: what GetTask adds to ``metadata`` on request (``additional_fields: ["agreement"]``): never stored
-COMPUTED_METADATA = ("agreement",)
+#: the key under which GetTask answers the agreement report in ``metadata`` (``additional_fields:
+#: ["agreement"]``); computed, so never stored
+AGREEMENT_KEY = "agreement"
+COMPUTED_METADATA = (AGREEMENT_KEY,)
 
 
 def _check_metadata(task: resources_pb2.Task, where: str) -> None:

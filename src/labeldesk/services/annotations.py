@@ -30,6 +30,7 @@ from labeldesk.domain import errors
 from labeldesk.services.common import check_id, dict_to_struct, page_of, require_unique, timestamp
 from labeldesk.services.concepts import require_concepts
 from labeldesk.services.context import RequestContext
+from labeldesk.services.review import fill_consensus_info
 from labeldesk.storage.clock import utcnow
 from labeldesk.storage.repos import accounts
 from labeldesk.storage.repos import annotations as repo
@@ -279,7 +280,9 @@ class AnnotationsService:
     ) -> service_pb2.SingleAnnotationResponse:
         rows = _require_rows(conn, ctx.require_app().pk, [("annotation_id", req.annotation_id, req.input_id)])
         row = rows[req.annotation_id]
-        return service_pb2.SingleAnnotationResponse(annotation=annotation_proto(row._mapping))
+        resp = service_pb2.SingleAnnotationResponse(annotation=annotation_proto(row._mapping))
+        fill_consensus_info(conn, ctx.require_app().pk, [row._mapping], [resp.annotation])
+        return resp
 
     def list_annotations(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.ListAnnotationsRequest
@@ -287,8 +290,11 @@ class AnnotationsService:
         page = page_of(req.page, req.per_page, DEFAULT_PER_PAGE)
         if req.workflow_version_ids:  # labeldesk runs no workflows: nothing was made by one
             return service_pb2.MultiAnnotationResponse()
-        rows = repo.page(conn, ctx.require_app().pk, self._filter(ctx, req), page.offset, page.per_page)
-        return _response(r._mapping for r in rows)
+        app_pk = ctx.require_app().pk
+        rows = repo.page(conn, app_pk, self._filter(ctx, req), page.offset, page.per_page)
+        resp = _response(r._mapping for r in rows)
+        fill_consensus_info(conn, app_pk, [r._mapping for r in rows], resp.annotations)
+        return resp
 
     def _filter(self, ctx: RequestContext, req: service_pb2.ListAnnotationsRequest) -> repo.Filter:
         ids, input_ids = list(req.ids), list(req.input_ids)

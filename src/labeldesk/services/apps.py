@@ -55,10 +55,7 @@ class AppsService:
     def post_apps(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PostAppsRequest
     ) -> service_pb2.MultiAppResponse:
-        if ctx.key_kind == APP_KEY:
-            raise errors.ApiError(
-                errors.INSUFFICIENT_SCOPES, "app keys cannot create apps", "use a personal access token"
-            )
+        _require_pat(ctx, "create apps")
         owner = _owner(ctx, req.user_app_id.user_id)
         if not req.apps:
             raise errors.invalid("apps: give at least one app to create")
@@ -130,10 +127,7 @@ class AppsService:
     def post_keys(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PostKeysRequest
     ) -> service_pb2.MultiKeyResponse:
-        if ctx.key_kind == APP_KEY:
-            raise errors.ApiError(
-                errors.INSUFFICIENT_SCOPES, "app keys cannot create keys", "use a personal access token"
-            )
+        _require_pat(ctx, "create keys")
         owner = _owner(ctx, req.user_app_id.user_id)
         if not req.keys:
             raise errors.invalid("keys: give at least one key to create")
@@ -283,6 +277,13 @@ def _collab_proto(r: Row[Any], app_id: str, owner_id: str) -> resources_pb2.Coll
         scopes=list(r.scopes or []),
         created_at=timestamp(r.created_at),
     )
+
+
+def _require_pat(ctx: RequestContext, what: str) -> None:
+    if ctx.key_kind == APP_KEY:
+        raise errors.ApiError(
+            errors.INSUFFICIENT_SCOPES, f"app keys cannot {what}", "use a personal access token"
+        )
 
 
 def _only_owner(ctx: RequestContext, what: str) -> None:

@@ -470,13 +470,15 @@ class AssignmentsService:
             named = workers | {s.worker_id for s in awaiting if int(s.pk) in seat_pks}
             if seat_pks and not named:
                 raise errors.invalid(
-                    f"{field}.task_assignments: the assignments named on input '{inp.id}' are not awaiting review",
+                    f"{field}.task_assignments: no assignment named on input '{inp.id}' awaits review",
                     "REVIEW_START lists the work awaiting review",
                 )
-            verdict = Verdict(reviewer_id, event, frozenset(named), input_comments.get(inp.id, ""), seat_comments)
+            comment = input_comments.get(inp.id, "")
+            verdict = Verdict(reviewer_id, event, frozenset(named), comment, seat_comments)
             decision = self.reviews.decide(conn, task, inp, awaiting, verdict)
             if decision.reopen:  # the input returns to the pool: fresh seats for other workers
-                repo.insert_seats(conn, task.pk, planner.refill(inp, repo.seats_of_input(conn, task.pk, inp.pk)))
+                seats = repo.seats_of_input(conn, task.pk, inp.pk)
+                repo.insert_seats(conn, task.pk, planner.refill(inp, seats))
             if decision.note:
                 notes.append(decision.note)
             out.extend(decision.seat_pks)

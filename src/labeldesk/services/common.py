@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, TypeVar
@@ -94,6 +94,29 @@ def page_of(page: int, per_page: int, default_per_page: int = 128) -> Page:
             "ask for fewer items per page and walk the pages with 'page'",
         )
     return Page(page=page or 1, per_page=per_page or default_per_page)
+
+
+def new_ids(
+    kind: str,
+    field: str,
+    items: Sequence[Any],
+    taken: Callable[[list[str]], Collection[str]],
+    example: str = "",
+) -> list[str]:
+    """Validate the ids of a batch of new resources, all or nothing: at least one item, valid and
+    distinct ids (generated where empty), none already used (``taken`` answers the used ones)."""
+    if not items:
+        raise errors.invalid(f"{field}: give at least one {kind}", example)
+    ids = [check_id(kind, item.id, f"{field}[{i}].id") for i, item in enumerate(items)]
+    require_unique(kind, ids, field)
+    clash = taken(ids)
+    if clash:
+        raise errors.ApiError(
+            errors.DUPLICATE_KEY,
+            f"{kind} id(s) {', '.join(repr(i) for i in list(clash)[:10])} already exist; nothing was created",
+            "choose new ids, or leave id empty to have one generated",
+        )
+    return ids
 
 
 def require_one(found: Mapping[str, T], kind: str, ident: str) -> T:

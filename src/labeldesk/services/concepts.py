@@ -9,8 +9,8 @@ from sqlalchemy import Connection, Row
 
 from labeldesk.domain import errors
 from labeldesk.services.common import (
-    check_id,
     dict_to_struct,
+    new_ids,
     page_of,
     require_one,
     require_unique,
@@ -53,17 +53,7 @@ class ConceptsService:
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PostConceptsRequest
     ) -> service_pb2.MultiConceptResponse:
         app = ctx.require_app()
-        if not req.concepts:
-            raise errors.invalid("concepts: give at least one concept to create")
-        ids = [check_id("concept", c.id, f"concepts[{i}].id") for i, c in enumerate(req.concepts)]
-        require_unique("concept", ids, "concepts")
-        existing = repo.get_many(conn, app.pk, ids)
-        if existing:
-            raise errors.ApiError(
-                errors.DUPLICATE_KEY,
-                f"concept(s) {', '.join(repr(i) for i in existing)} already exist; nothing was created",
-                "use PatchConcepts to change an existing concept",
-            )
+        ids = new_ids("concept", "concepts", req.concepts, lambda ids: repo.get_many(conn, app.pk, ids))
         repo.insert_many(
             conn,
             app.pk,

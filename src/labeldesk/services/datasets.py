@@ -11,11 +11,10 @@ from sqlalchemy import Connection, Row
 
 from labeldesk.domain import errors
 from labeldesk.services.common import (
-    check_id,
     dict_to_struct,
+    new_ids,
     page_of,
     require_one,
-    require_unique,
     struct_to_dict,
     timestamp,
 )
@@ -47,15 +46,7 @@ class DatasetsService:
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PostDatasetsRequest
     ) -> service_pb2.MultiDatasetResponse:
         app = ctx.require_app()
-        if not req.datasets:
-            raise errors.invalid("datasets: give at least one dataset")
-        ids = [check_id("dataset", d.id, f"datasets[{i}].id") for i, d in enumerate(req.datasets)]
-        require_unique("dataset", ids, "datasets")
-        taken = repo.by_ids(conn, app.pk, ids)
-        if taken:
-            raise errors.ApiError(
-                errors.DUPLICATE_KEY, f"dataset(s) {sorted(taken)} already exist; nothing was created"
-            )
+        ids = new_ids("dataset", "datasets", req.datasets, lambda ids: repo.by_ids(conn, app.pk, ids))
         repo.insert_many(
             conn,
             app.pk,

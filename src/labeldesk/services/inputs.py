@@ -18,9 +18,9 @@ from sqlalchemy import Connection, Row
 
 from labeldesk.domain import errors
 from labeldesk.services.common import (
-    check_id,
     dict_to_struct,
     new_id,
+    new_ids,
     page_of,
     require_one,
     require_unique,
@@ -113,15 +113,12 @@ class InputsService:
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PostInputsRequest
     ) -> service_pb2.MultiInputResponse:
         app = ctx.require_app()
-        if not req.inputs:
-            raise errors.invalid("inputs: give at least one input")
         if len(req.inputs) > MAX_BATCH:
             raise errors.invalid(
                 f"inputs: at most {MAX_BATCH} inputs per request, got {len(req.inputs)}",
                 "split the batch into several requests",
             )
-        ids = [check_id("input", i.id, f"inputs[{n}].id") for n, i in enumerate(req.inputs)]
-        require_unique("input", ids, "inputs")
+        ids = new_ids("input", "inputs", req.inputs, lambda ids: repo.by_ids(conn, app.pk, ids))
         rows = [
             {
                 "id": iid,
@@ -131,14 +128,6 @@ class InputsService:
             }
             for n, (inp, iid) in enumerate(zip(req.inputs, ids))
         ]
-        taken = repo.by_ids(conn, app.pk, ids)
-        if taken:
-            raise errors.ApiError(
-                errors.DUPLICATE_KEY,
-                f"input id(s) {', '.join(repr(i) for i in list(taken)[:10])} already exist in this app; "
-                "nothing was added",
-                "choose new ids, or leave id empty to have one generated",
-            )
         concept_ids = sorted({c.id for inp in req.inputs for c in inp.data.concepts})
         if any(not c for c in concept_ids):
             raise errors.invalid("inputs[].data.concepts: every concept needs an id")

@@ -74,6 +74,14 @@ class Verdict:
         return self.seat_comments.get(int(seat.pk)) or self.comment
 
 
+@dataclass(frozen=True)
+class Tally:
+    """Where reviewer voting on a piece of work stands, and that in words (for a pending answer)."""
+
+    outcome: ReviewOutcome
+    standing: str
+
+
 @dataclass
 class Decision:
     """What a verdict did: the seats it concerned, whether the input returns to the pool for
@@ -115,7 +123,9 @@ class ReviewEngine:
             return  # waits for its other labelers
         self.evaluate(conn, task, inp, [s for s in live if s.status == st.AWAITING_CONSENSUS_REVIEW])
 
-    def evaluate(self, conn: Connection, task: TaskRecord, inp: SourceInput, seats: Sequence[Row[Any]]) -> None:
+    def evaluate(
+        self, conn: Connection, task: TaskRecord, inp: SourceInput, seats: Sequence[Row[Any]]
+    ) -> None:
         """Compare the submissions of ``seats`` (all of the input's labelers), store the decision and
         the scores, and settle the input if the labelers agree."""
         workers = [s.worker_id for s in seats]
@@ -125,7 +135,10 @@ class ReviewEngine:
             datas[row.user_id].append(resources_pb2.Data.FromString(row.data))
         kind = consensus_kind(task.spec.type)
         result = decide(
-            [submission_of(w, datas[w], kind) for w in workers], kind, task.labeler_threshold, task.iou_threshold
+            [submission_of(w, datas[w], kind) for w in workers],
+            kind,
+            task.labeler_threshold,
+            task.iou_threshold,
         )
         evaluation = reviews_repo.Evaluation(
             state=reviews_repo.AGREED if result.reached else reviews_repo.REVIEW,
@@ -166,12 +179,17 @@ class ReviewEngine:
             return Decision(self._send_back(conn, task, inp, seats, verdict))
         decision = Decision([])
         for s in seats:
-            outcome = self._vote(conn, task, inp, s.worker_id, {s.worker_id}, verdict, "")
-            self._apply(conn, task, inp, [s], outcome, verdict, decision)
+            tally = self._vote(conn, task, inp, s.worker_id, {s.worker_id}, verdict, "")
+            self._apply(conn, task, inp, [s], tally, verdict, decision)
         return decision
 
     def _consensus(
-        self, conn: Connection, task: TaskRecord, inp: SourceInput, awaiting: Sequence[Row[Any]], verdict: Verdict
+        self,
+        conn: Connection,
+        task: TaskRecord,
+        inp: SourceInput,
+        awaiting: Sequence[Row[Any]],
+        verdict: Verdict,
     ) -> Decision:
         labelers = {s.worker_id for s in awaiting}
         if verdict.reviewer in labelers:
@@ -194,9 +212,10 @@ class ReviewEngine:
         version = ""
         if verdict.event is st.Event.APPROVE:
             version = _chosen_version(inp, groups, verdict.named)
-        outcome = self._vote(conn, task, inp, WHOLE_INPUT, labelers, verdict, version)
+        tally = self._vote(conn, task, inp, WHOLE_INPUT, labelers, verdict, version)
         decision = Decision([])
-        self._apply(conn, task, inp, awaiting, outcome, verdict, decision, groups)
+        self._apply(conn, task, inp, awaiting, tally, verdict, decision, groups)
+        outcome = tally.outcome
         if outcome.state != "pending":
             state = reviews_repo.APPROVED if outcome.state == "approved" else reviews_repo.REJECTED
             reviews_repo.set_state(conn, task.pk, inp.pk, state, outcome.version)
@@ -211,9 +230,9 @@ class ReviewEngine:
         labelers: Collection[str],
         verdict: Verdict,
         version: str,
-    ) -> tuple[ReviewOutcome, str]:
+    ) -> Tally:
         """Record the verdict as a vote on ``subject`` and tally the votes of the reviewers who may
-        review it; answer the outcome and, while pending, where the voting stands."""
+        review it (everyone listed but its labelers)."""
         approve = verdict.event is st.Event.APPROVE
         reviews_repo.cast_vote(conn, task.pk, inp.pk, subject, verdict.reviewer, approve, version)
         eligible = [r for r in task.reviewer_ids if r not in labelers]
@@ -227,7 +246,7 @@ class ReviewEngine:
         if outcome.state != "pending":
             reviews_repo.clear_votes(conn, task.pk, inp.pk, [subject])
         best = max(approvals.values(), default=0)
-        return outcome, f"{best} of {needed} approvals needed, {rejections} rejection(s)"
+        return Tally(outcome, f"{best} of {needed} approvals needed, {rejections} rejection(s)")
 
     def _apply(
         self,
@@ -235,27 +254,33 @@ class ReviewEngine:
         task: TaskRecord,
         inp: SourceInput,
         seats: Sequence[Row[Any]],
-        tally: tuple[ReviewOutcome, str],
+        tally: Tally,
         verdict: Verdict,
         decision: Decision,
         groups: Sequence[Sequence[str]] = (),
     ) -> None:
-        """Settle ``seats`` by the voting ``outcome`` (nothing moves while it is pending)."""
-        outcome, standing = tally
+        """Settle ``seats`` by the voting outcome (nothing moves while it is pending)."""
+        outcome = tally.outcome
         decision.seat_pks.extend(int(s.pk) for s in seats)
         if outcome.state == "pending":
             for s in seats:  # the reviewer's turn is over: the work is free for the next reviewer
                 repo.update_seat(conn, int(s.pk), reviewer_id=verdict.reviewer, review_lease_until=None)
-            decision.note = f"vote recorded on input '{inp.id}': {standing}; the work awaits more reviewers"
+            decision.note = f"vote recorded on input '{inp.id}': {tally.standing}; it awaits more reviewers"
             return
         for s in seats:
             version = (version_of(groups, s.worker_id) if groups else "") or ""
-            new = st.FOR_ANNOTATION[status_after_review(outcome, version)]
-            move_seat(conn, task, inp, s, new, reviewer_id=verdict.reviewer)
+            after = status_after_review(outcome, version)  # decided, so never None
+            if after is not None:
+                move_seat(conn, task, inp, s, st.FOR_ANNOTATION[after], reviewer_id=verdict.reviewer)
         decision.reopen = decision.reopen or outcome.state == "rejected"
 
     def _send_back(
-        self, conn: Connection, task: TaskRecord, inp: SourceInput, seats: Sequence[Row[Any]], verdict: Verdict
+        self,
+        conn: Connection,
+        task: TaskRecord,
+        inp: SourceInput,
+        seats: Sequence[Row[Any]],
+        verdict: Verdict,
     ) -> list[int]:
         """REVIEW_REQUEST_CHANGES: the seats go back to their labelers (first in their queues, held
         for them for a lease) with the reviewer's comment; votes on them are forgotten."""
@@ -263,7 +288,9 @@ class ReviewEngine:
         for s in seats:
             new = st.next_status(s.status, st.Event.REQUEST_CHANGES, subject=f"the work of '{s.worker_id}'")
             comment = verdict.comment_for(s)
-            move_seat(conn, task, inp, s, new, reviewer_id=verdict.reviewer, lease_until=until, comment=comment)
+            move_seat(
+                conn, task, inp, s, new, reviewer_id=verdict.reviewer, lease_until=until, comment=comment
+            )
         reviews_repo.clear_votes(conn, task.pk, inp.pk, [s.worker_id for s in seats])
         return [int(s.pk) for s in seats]
 
@@ -340,6 +367,20 @@ def consensus_infos(
             info["approved_version"] = row.approved_version
         out.append(info)
     return out
+
+
+def fill_consensus_info(
+    conn: Connection,
+    app_pk: int,
+    rows: Sequence[Mapping[Any, Any]],
+    annotations: Sequence[resources_pb2.Annotation],
+) -> None:
+    """Set ``consensus_info`` of ``annotations``, rendered from ``rows`` (annotation rows with
+    ``task_id``, ``input_pk`` and ``user_id``, in the same order)."""
+    keys = [(m["task_id"], int(m["input_pk"]), m["user_id"]) for m in rows]
+    for annotation, info in zip(annotations, consensus_infos(conn, app_pk, keys)):
+        if info is not None:
+            annotation.consensus_info.update(info)
 
 
 def agreement(conn: Connection, task: TaskRecord) -> dict[str, Any]:

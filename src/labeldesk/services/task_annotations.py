@@ -28,6 +28,7 @@ from labeldesk.services.annotations import annotation_proto
 from labeldesk.services.assignments import require_reviewer
 from labeldesk.services.context import AppRef, RequestContext
 from labeldesk.services.inputs import input_protos
+from labeldesk.services.review import fill_consensus_info
 from labeldesk.services.task_model import TaskRecord, load_task, task_input_pks
 from labeldesk.storage.repos import inputs as inputs_repo
 from labeldesk.storage.repos import tasks as repo
@@ -173,7 +174,8 @@ def _sample_hits(
     shown = [p for p in sampled if p in by_input or not user_ids]
     rows = inputs_repo.by_pks(conn, shown)
     inputs = dict(zip(shown, input_protos(conn, [rows[p] for p in shown], with_datasets=False)))
-    hits = []
+    hits: list[resources_pb2.Hit] = []
+    rendered: list[Any] = []  # the rows of the hits' annotations, in order
     for pk in shown:
         inp = inputs[pk]
         for a in by_input.get(pk, []):
@@ -186,8 +188,10 @@ def _sample_hits(
                     app_id=app.id,
                 )
             )
+            rendered.append(a._mapping)
         if pk not in by_input:
             hits.append(resources_pb2.Hit(score=1.0, input=inp, app_id=app.id))
+    fill_consensus_info(conn, app.pk, rendered, [h.annotation for h in hits if h.HasField("annotation")])
     return hits
 
 

@@ -21,12 +21,20 @@ from clarifai_grpc.grpc.api.status import status_pb2
 from sqlalchemy import Connection, Row
 
 from labeldesk.domain import errors
-from labeldesk.domain.task_rules import TASK_STATUSES, NormalisedTask, normalise_task, prefixed, task_status
+from labeldesk.domain.task_rules import (
+    AGREEMENT_KEY,
+    TASK_STATUSES,
+    NormalisedTask,
+    normalise_task,
+    prefixed,
+    task_status,
+)
 from labeldesk.services import task_model
-from labeldesk.services.common import check_id, page_of, require_one, require_unique, timestamp
+from labeldesk.services.common import new_ids, page_of, require_one, require_unique, timestamp
 from labeldesk.services.concepts import require_concepts
 from labeldesk.services.context import AppRef, RequestContext
 from labeldesk.services.datasets import require_dataset
+from labeldesk.services.review import agreement
 from labeldesk.services.task_annotations import task_metrics
 from labeldesk.services.task_model import TaskRecord, load_task, record_of, task_missing
 from labeldesk.storage.repos import accounts
@@ -51,7 +59,10 @@ METRIC_FIELDS = (
     "metrics.review.inputs_percent_estimated_per_reviewer",
     "metrics.review.inputs_reviewable_count_estimated_per_reviewer",
 )
-ADDITIONAL_FIELDS = ("all", *USER_FIELDS, *METRIC_FIELDS)
+#: the consensus agreement report (``services/review.agreement``), answered in ``metadata.agreement``:
+#: the proto's TaskMetrics has no place for per-labeler scores
+AGREEMENT = AGREEMENT_KEY
+ADDITIONAL_FIELDS = ("all", *USER_FIELDS, *METRIC_FIELDS, AGREEMENT)
 
 
 # --------------------------------------------------------------------------- checks against the app
@@ -200,6 +211,8 @@ def task_proto(
     _fill_users(conn, task, wanted)
     if any(f in METRIC_FIELDS for f in wanted):
         task.metrics.CopyFrom(task_metrics(conn, record))
+    if AGREEMENT in wanted:
+        task.metadata.update({AGREEMENT: agreement(conn, record)})
     return task
 
 
@@ -234,19 +247,13 @@ class TasksService:
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PostTasksRequest
     ) -> service_pb2.MultiTaskResponse:
         app = ctx.require_app()
-        if not req.tasks:
-            raise errors.invalid(
-                "tasks: give at least one task", 'e.g. {"tasks": [{"type": "CONCEPTS_CLASSIFICATION"}]}'
-            )
-        ids = [check_id("task", t.id, f"tasks[{i}].id") for i, t in enumerate(req.tasks)]
-        require_unique("task", ids, "tasks")
-        taken = repo.by_ids(conn, app.pk, ids)
-        if taken:
-            raise errors.ApiError(
-                errors.DUPLICATE_KEY,
-                f"task id(s) {', '.join(repr(i) for i in taken)} already exist; nothing was created",
-                "choose new ids, leave id empty to have one generated, or use PatchTasks",
-            )
+        ids = new_ids(
+            "task",
+            "tasks",
+            req.tasks,
+            lambda ids: repo.by_ids(conn, app.pk, ids),
+            'e.g. {"tasks": [{"type": "CONCEPTS_CLASSIFICATION"}]}',
+        )
         checked = [check_task(conn, app, t, f"tasks[{i}]") for i, t in enumerate(req.tasks)]
         for task_id, c in zip(ids, checked):
             pk = repo.insert_one(conn, app.pk, {**_row_values(task_id, c), "created_by": ctx.caller_id})

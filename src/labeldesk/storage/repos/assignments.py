@@ -47,9 +47,10 @@ from sqlalchemy import (
     update,
 )
 
-from labeldesk.domain.statuses import OPEN, PENDING, REVIEWABLE
+from labeldesk.domain.statuses import AWAITING_CONSENSUS_REVIEW, AWAITING_REVIEW, OPEN, PENDING
 from labeldesk.storage import tables as t
 from labeldesk.storage.clock import utcnow
+from labeldesk.storage.repos.reviews import REVIEW
 
 TA = t.task_assignments
 Q = TA.c
@@ -58,6 +59,8 @@ T = t.tasks.c
 DI = t.dataset_inputs.c
 ANNOTATIONS = t.metadata.tables["annotations"]  # ``t.annotations`` is shadowed for type checkers
 A = ANNOTATIONS.c
+IR = t.task_input_reviews.c
+RV = t.task_review_votes.c
 
 #: the queue table again, for "does this worker already have this input" subqueries
 _OTHER = TA.alias("other")
@@ -452,6 +455,32 @@ def delete_seats(conn: Connection, pks: Collection[int]) -> None:
         conn.execute(delete(TA).where(Q.pk.in_(chunk)))
 
 
+def _awaiting_reviewer(reviewer_id: str) -> Any:
+    """Seats a reviewer may be handed: MANUAL work awaiting review (not the reviewer's own), and
+    CONSENSUS work of inputs whose labelers disagreed (none of them the reviewer) -- an input whose
+    other labelers have not all submitted is not for reviewers yet -- that the reviewer has not
+    voted on already."""
+    manual = and_(Q.status == AWAITING_REVIEW, Q.worker_id != reviewer_id)
+    disputed = exists(
+        select(literal(1)).where(IR.task_pk == Q.task_pk, IR.input_pk == Q.input_pk, IR.state == REVIEW)
+    )
+    labeled_it = exists(
+        select(literal(1)).where(
+            _OTHER.c.task_pk == Q.task_pk, _OTHER.c.input_pk == Q.input_pk, _OTHER.c.worker_id == reviewer_id
+        )
+    )
+    consensus = and_(Q.status == AWAITING_CONSENSUS_REVIEW, disputed, ~labeled_it)
+    voted = exists(
+        select(literal(1)).where(
+            RV.task_pk == Q.task_pk,
+            RV.input_pk == Q.input_pk,
+            RV.reviewer_id == reviewer_id,
+            or_(RV.subject == Q.worker_id, RV.subject == ""),
+        )
+    )
+    return and_(or_(manual, consensus), ~voted)
+
+
 def review_queue(
     conn: Connection,
     task_pk: int,
@@ -462,9 +491,10 @@ def review_queue(
     limit: int,
 ) -> list[int]:
     """Up to ``limit`` inputs' worth of seats awaiting review for ``reviewer_id``: those the
-    reviewer already holds first, then unheld ones (never the reviewer's own labels), locked
-    with SKIP LOCKED and held for the reviewer until ``hold_until``. Answers the seat pks."""
-    reviewable = (Q.task_pk == task_pk, Q.status.in_(list(REVIEWABLE)), Q.worker_id != reviewer_id)
+    reviewer already holds first, then unheld ones (never the reviewer's own labels, see
+    :func:`_awaiting_reviewer`), locked with SKIP LOCKED and held for the reviewer until
+    ``hold_until``. Answers the seat pks."""
+    reviewable = (Q.task_pk == task_pk, _awaiting_reviewer(reviewer_id))
     by_worker = (Q.worker_id.in_(list(worker_ids)),) if worker_ids else ()
     held = (
         select(Q.pk, Q.input_pk)

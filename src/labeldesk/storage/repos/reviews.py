@@ -40,7 +40,9 @@ class Evaluation(NamedTuple):
 
 
 def input_review(conn: Connection, task_pk: int, input_pk: int) -> Row[Any] | None:
-    return conn.execute(select(t.task_input_reviews).where(R.task_pk == task_pk, R.input_pk == input_pk)).first()
+    return conn.execute(
+        select(t.task_input_reviews).where(R.task_pk == task_pk, R.input_pk == input_pk)
+    ).first()
 
 
 def save_evaluation(conn: Connection, task_pk: int, input_pk: int, ev: Evaluation) -> None:
@@ -60,7 +62,9 @@ def save_evaluation(conn: Connection, task_pk: int, input_pk: int, ev: Evaluatio
     }
     key = (R.task_pk == task_pk, R.input_pk == input_pk)
     if input_review(conn, task_pk, input_pk) is None:
-        conn.execute(insert(t.task_input_reviews).values(task_pk=task_pk, input_pk=input_pk, rounds=1, **values))
+        conn.execute(
+            insert(t.task_input_reviews).values(task_pk=task_pk, input_pk=input_pk, rounds=1, **values)
+        )
     else:
         conn.execute(update(t.task_input_reviews).where(*key).values(rounds=R.rounds + 1, **values))
     workers = list(ev.labeler_scores)
