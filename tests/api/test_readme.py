@@ -47,4 +47,5 @@ def test_readme_curl_block_runs(server: RunningServer, index: int) -> None:
     assert res.returncode == 0, (
         f"README block {index} failed:\n{script}\n--- stdout\n{res.stdout}\n--- stderr\n{res.stderr}"
     )
-    assert '"code":10000' in res.stdout.replace(" ", "")
+    if "/v2/" in script.replace("/api/v2/", ""):  # Clarifai-style calls answer a status
+        assert '"code":10000' in res.stdout.replace(" ", "")
