@@ -53,7 +53,7 @@ def test_struct_to_dict_keeps_nested_values() -> None:
 
 
 class _Item:
-    def __init__(self, id: str) -> None:  # noqa: A002 - mirrors the proto field
+    def __init__(self, id: str) -> None:
         self.id = id
 
 
