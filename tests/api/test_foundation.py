@@ -532,3 +532,76 @@ def test_saved_search_get_patch_delete_and_refusals(stub: Any, app: AppFixture) 
         stub.GetSearch(s.GetSearchRequest(user_app_id=app.uai, id="s1"), metadata=app.meta).status.code
         == sc.CONN_DOES_NOT_EXIST
     )
+
+
+def test_patch_inputs_concepts_and_datasets(stub: Any, app: AppFixture) -> None:
+    ok(
+        stub.PostConcepts(
+            s.PostConceptsRequest(user_app_id=app.uai, concepts=[r.Concept(id="cat"), r.Concept(id="dog")]),
+            metadata=app.meta,
+        )
+    )
+    ok(
+        stub.PostDatasets(
+            s.PostDatasetsRequest(user_app_id=app.uai, datasets=[r.Dataset(id="d1"), r.Dataset(id="d2")]),
+            metadata=app.meta,
+        )
+    )
+    ok(
+        stub.PostInputs(
+            s.PostInputsRequest(
+                user_app_id=app.uai,
+                inputs=[
+                    r.Input(
+                        id="p1",
+                        dataset_ids=["d1"],
+                        data=r.Data(image=r.Image(url=IMG), concepts=[r.Concept(id="cat", value=1)]),
+                    )
+                ],
+            ),
+            metadata=app.meta,
+        )
+    )
+
+    def patch(action: str, **fields: Any) -> Any:
+        return ok(
+            stub.PatchInputs(
+                s.PatchInputsRequest(user_app_id=app.uai, action=action, inputs=[r.Input(id="p1", **fields)]),
+                metadata=app.meta,
+            )
+        ).inputs[0]
+
+    got = patch("merge", data=r.Data(concepts=[r.Concept(id="dog", value=0)]), dataset_ids=["d2"])
+    assert sorted((c.id, c.value) for c in got.data.concepts) == [("cat", 1.0), ("dog", 0.0)]
+    assert sorted(got.dataset_ids) == ["d1", "d2"]
+    got = patch("remove", data=r.Data(concepts=[r.Concept(id="cat")]), dataset_ids=["d1"])
+    assert [(c.id, c.value) for c in got.data.concepts] == [("dog", 0.0)]
+    assert list(got.dataset_ids) == ["d2"]
+    got = patch("overwrite", data=r.Data(concepts=[r.Concept(id="cat", value=1)]), dataset_ids=["d1"])
+    assert [(c.id, c.value) for c in got.data.concepts] == [("cat", 1.0)]
+    assert list(got.dataset_ids) == ["d1"]
+    search = ok(
+        stub.PostSearches(
+            s.PostSearchesRequest(
+                user_app_id=app.uai,
+                query=r.Query(
+                    filters=[
+                        r.Filter(
+                            annotation=r.Annotation(data=r.Data(concepts=[r.Concept(id="cat", value=1)]))
+                        )
+                    ]
+                ),
+            ),
+            metadata=app.meta,
+        )
+    )
+    assert [h.input.id for h in search.hits] == ["p1"], "the concept index follows patched input concepts"
+    bad = stub.PatchInputs(
+        s.PatchInputsRequest(
+            user_app_id=app.uai,
+            action="merge",
+            inputs=[r.Input(id="p1", data=r.Data(concepts=[r.Concept(id="nope")]))],
+        ),
+        metadata=app.meta,
+    )
+    assert bad.status.code == sc.CONN_INVALID_REQUEST and "nope" in bad.status.description

@@ -8,7 +8,6 @@ Labelers work as a labeling UI does: LABEL_START, PostAnnotations with ``annotat
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -39,7 +38,9 @@ SUCCESS, AWAITING, CONSENSUS, DENIED, PENDING = (
     sc.ANNOTATION_PENDING,
 )
 
-Label = dict[str, Any]  # {"concepts": [...]} | {"boxes": [(concept, box)]} | {"polygons": [(concept, points)]}
+Label = dict[
+    str, Any
+]  # {"concepts": [...]} | {"boxes": [(concept, box)]} | {"polygons": [(concept, points)]}
 
 
 @pytest.fixture
@@ -57,7 +58,8 @@ def task_of(team: Team, review: dict[str, Any], worker: dict[str, Any] | None = 
 
 
 def consensus(labelers: int, reviewers: int = 0, **more: Any) -> dict[str, Any]:
-    info = {"approval_threshold_labelers": labelers, "approval_threshold_reviewers": reviewers}
+    """-1 ("all labelers") travels as 2**32 - 1 in the uint32 field, as a client that casts it sends it."""
+    info = {"approval_threshold_labelers": labelers & 0xFFFFFFFF, "approval_threshold_reviewers": reviewers}
     return {"strategy": "CONSENSUS", "consensus_strategy_info": info, **more}
 
 
@@ -171,21 +173,23 @@ def test_none_submission_makes_the_labelers_annotations_success(team: Team) -> N
     team.add_inputs("x", "y")
     task_of(team, {"strategy": "NONE"})
     for w in team.workers:
-        ann_id = post_label(team, w, "x", {"concepts": ["cat"]})
-        assert ann_id
+        assert team.start(w) == ["x", "y"]
+        post_label(team, w, "x", {"concepts": ["cat"]})
     assert {w: (1, 0, 0, 0, 0) for w in team.workers} == counts(team)
     for w in team.workers:
         assert team.submit(w, "x").status.code == sc.TASK_ASSIGNMENT_SUCCESS
     assert statuses(team, "x") == dict.fromkeys(team.workers, SUCCESS)
     assert counts(team) == {w: (0, 0, 1, 0, 0) for w in team.workers}
-    assert infos(team, "x") == dict.fromkeys(team.workers, {}), "no consensus under NONE"
+    assert infos(team, "x") == {w: {} for w in team.workers}, "no consensus under NONE"
 
 
 # --------------------------------------------------------------------------- MANUAL
 
 
 @pytest.mark.parametrize(("given", "percent"), [(0.5, 50.0), (30, 30.0), (1, 100.0)])
-def test_manual_sample_is_a_fraction_up_to_1_and_a_percentage_above(team: Team, given: float, percent: float) -> None:
+def test_manual_sample_is_a_fraction_up_to_1_and_a_percentage_above(
+    team: Team, given: float, percent: float
+) -> None:
     a = team.workers[0]
     ids = [f"in-{i:02d}" for i in range(24)]
     team.add_inputs(*ids)
@@ -194,12 +198,9 @@ def test_manual_sample_is_a_fraction_up_to_1_and_a_percentage_above(team: Team, 
     assert 0 < len(sampled) <= len(ids)
     hits = ok(team.call("GetInputSamples", task_id=team.task_id)).hits
     assert [h.input.id for h in hits] == sampled
-    done = team.drain(a)[a]
-    for i in done:
-        post_label(team, a, i, {"concepts": ["cat"]}) if False else None
-    assert sorted(done) == ids
-    by_input = {x.input.id: x.status.code for x in ok(team.put(team.reviewer, A.REVIEW_START)).task_assignments}
-    assert sorted(by_input) == sampled[:10], "reviewers get the sampled inputs, ten at a time"
+    assert sorted(team.drain(a)[a]) == ids
+    handed = [x.input.id for x in ok(team.put(team.reviewer, A.REVIEW_START)).task_assignments]
+    assert handed == sampled[:10], "reviewers get the sampled inputs, ten at a time"
 
 
 def test_manual_sample_statuses_and_counts(team: Team) -> None:
@@ -312,26 +313,29 @@ def test_consensus_classification(team: Team) -> None:
     assert statuses(team, "agree") == {a: SUCCESS, b: SUCCESS, c: DENIED}
     info = infos(team, "agree")
     assert info[a]["state"] == "agreed" and info[a]["reached"] is True
-    assert sorted(info[a]["agreeingLabelers"]) == sorted([a, b])
-    assert info[a]["labelerScore"] == 1.0 and info[c]["labelerScore"] == 0.0
-    assert info[a]["inputScore"] == pytest.approx(1 / 3)  # pairs: a-b 1, a-c 0, b-c 0
+    assert sorted(info[a]["agreeing_labelers"]) == sorted([a, b])
+    assert info[a]["labeler_score"] == 1.0 and info[c]["labeler_score"] == 0.0
+    assert info[a]["input_score"] == pytest.approx(1 / 3)  # pairs: a-b 1, a-c 0, b-c 0
     # no two labelers agree: the input goes to the reviewer
-    label_all(team, {"split": {a: {"concepts": ["cat"]}, b: {"concepts": ["dog"]}, c: {"concepts": ["cat", "dog"]}}})
+    label_all(
+        team, {"split": {a: {"concepts": ["cat"]}, b: {"concepts": ["dog"]}, c: {"concepts": ["cat", "dog"]}}}
+    )
     assert statuses(team, "split") == dict.fromkeys((a, b, c), CONSENSUS)
     assert infos(team, "split")[a]["state"] == "review"
     assert review_start(team, rv) == [("split", a), ("split", b), ("split", c)]
-    fails(approve(team, rv, "split"), sc.CONN_INVALID_REQUEST, "split evenly", "review_approve_config.workers")
+    fails(
+        approve(team, rv, "split"), sc.CONN_INVALID_REQUEST, "split evenly", "review_approve_config.workers"
+    )
     approved = ok(approve(team, rv, "split", version=b)).task_assignments
     assert sorted((x.worker.user.id, x.status.code) for x in approved) == sorted(
         [(a, sc.TASK_ASSIGNMENT_REJECTED), (b, sc.TASK_ASSIGNMENT_SUCCESS), (c, sc.TASK_ASSIGNMENT_REJECTED)]
     )
     assert statuses(team, "split") == {a: DENIED, b: SUCCESS, c: DENIED}
-    assert infos(team, "split")[b]["approvedVersion"] == b
+    assert infos(team, "split")[b]["approved_version"] == b
     assert counts(team) == {a: (0, 0, 1, 1, 0), b: (0, 0, 2, 0, 0), c: (0, 0, 0, 2, 0)}
     report = agreement(team)
     assert report["inputs"]["evaluated"] == 2 and report["inputs"]["reached"] == 1
-    worst = report["labelers"][0]
-    assert worst["userId"] if "userId" in worst else worst["user_id"] == c, "c disagrees most"
+    assert report["labelers"][0]["user_id"] == c, "c disagrees most"
 
 
 def test_consensus_approved_by_several_reviewers(team: Team) -> None:
@@ -371,7 +375,9 @@ def test_consensus_with_one_labeler_per_input_and_threshold_two_goes_to_reviewer
         "user_ids": team.workers,
         "partitioned_strategy_info": {"type": "WEIGHTED", "workers_per_input": 1, "weights": weights},
     }
-    task_of(team, {"strategy": "CONSENSUS", "consensus_strategy_info": {"approval_threshold": 2}}, worker=worker)
+    task_of(
+        team, {"strategy": "CONSENSUS", "consensus_strategy_info": {"approval_threshold": 2}}, worker=worker
+    )
     holders = {}
     for w in team.workers:
         for a in ok(team.put(w, A.LABEL_START)).task_assignments:
@@ -396,19 +402,31 @@ def test_consensus_bounding_boxes(team: Team) -> None:
     label_all(
         team,
         {
-            "shifted": {a: {"boxes": [("cat", BOX)]}, b: {"boxes": [("cat", BOX_SHIFTED)]}, c: {"boxes": [("cat", BOX_NUDGED)]}},
-            "disjoint": {a: {"boxes": [("cat", BOX)]}, b: {"boxes": [("cat", BOX_SHIFTED)]}, c: {"boxes": [("cat", FAR)]}},
-            "apart": {a: {"boxes": [("cat", BOX)]}, b: {"boxes": [("cat", FAR)]}, c: {"boxes": [("cat", FAR_LEFT)]}},
+            "shifted": {
+                a: {"boxes": [("cat", BOX)]},
+                b: {"boxes": [("cat", BOX_SHIFTED)]},
+                c: {"boxes": [("cat", BOX_NUDGED)]},
+            },
+            "disjoint": {
+                a: {"boxes": [("cat", BOX)]},
+                b: {"boxes": [("cat", BOX_SHIFTED)]},
+                c: {"boxes": [("cat", FAR)]},
+            },
+            "apart": {
+                a: {"boxes": [("cat", BOX)]},
+                b: {"boxes": [("cat", FAR)]},
+                c: {"boxes": [("cat", FAR_LEFT)]},
+            },
         },
     )
     # boxes shifted slightly agree: settled without reviewers
     assert statuses(team, "shifted") == dict.fromkeys((a, b, c), SUCCESS)
-    assert {w: i["labelerScore"] for w, i in infos(team, "shifted").items()} == dict.fromkeys((a, b, c), 1.0)
+    assert {w: i["labeler_score"] for w, i in infos(team, "shifted").items()} == dict.fromkeys((a, b, c), 1.0)
     # one disjoint box: its labeler is outvoted and scores 0
     assert statuses(team, "disjoint") == {a: SUCCESS, b: SUCCESS, c: DENIED}
     info = infos(team, "disjoint")
-    assert info[c]["labelerScore"] == 0.0 and info[a]["labelerScore"] == 1.0
-    assert info[a]["inputScore"] == pytest.approx(1 / 3)
+    assert info[c]["labeler_score"] == 0.0 and info[a]["labeler_score"] == 1.0
+    assert info[a]["input_score"] == pytest.approx(1 / 3)
     # nobody agrees: reviewers
     assert statuses(team, "apart") == dict.fromkeys((a, b, c), CONSENSUS)
     assert sorted({i for i, _ in review_start(team, rv)}) == ["apart"]
@@ -416,22 +434,33 @@ def test_consensus_bounding_boxes(team: Team) -> None:
     assert statuses(team, "apart") == dict.fromkeys((a, b, c), DENIED)
     assert counts(team) == {a: (0, 0, 2, 1, 0), b: (0, 0, 2, 1, 0), c: (0, 0, 1, 2, 0)}
     report = agreement(team)
-    by_user = {x["userId"]: x for x in report["labelers"]}
-    assert report["labelers"][0]["userId"] == c, "c disagrees most"
-    assert by_user[c]["outvoted"] == 1 and by_user[c]["noConsensus"] == 1 and by_user[c]["agreed"] == 1
-    assert by_user[a]["meanScore"] > by_user[c]["meanScore"]
+    by_user = {x["user_id"]: x for x in report["labelers"]}
+    assert report["labelers"][0]["user_id"] == c, "c disagrees most"
+    assert by_user[c]["outvoted"] == 1 and by_user[c]["no_consensus"] == 1 and by_user[c]["agreed"] == 1
+    assert by_user[a]["mean_score"] > by_user[c]["mean_score"]
 
 
 def test_consensus_iou_threshold_comes_from_the_task_metadata(team: Team) -> None:
     a, b, _ = team.workers
     team.add_inputs("x")
     strict = {"consensus_iou_threshold": 0.95}
-    task_of(team, consensus(-1), worker={"strategy": "FULL", "user_ids": [a, b]}, type="BOUNDING_BOX_DETECTION", metadata=strict)
+    task_of(
+        team,
+        consensus(-1),
+        worker={"strategy": "FULL", "user_ids": [a, b]},
+        type="BOUNDING_BOX_DETECTION",
+        metadata=strict,
+    )
     label_all(team, {"x": {a: {"boxes": [("cat", BOX)]}, b: {"boxes": [("cat", BOX_SHIFTED)]}}})
     assert statuses(team, "x") == {a: CONSENSUS, b: CONSENSUS}, "IoU 0.87 is below 0.95: no agreement"
     for bad, text in ((0, "greater than 0"), (1.5, "at most 1"), ("high", "not a number")):
         task = json_format.ParseDict({"id": "bad", "metadata": {"consensus_iou_threshold": bad}}, r.Task())
-        fails(team.call("PostTasks", tasks=[task]), sc.CONN_INVALID_REQUEST, "metadata.consensus_iou_threshold", text)
+        fails(
+            team.call("PostTasks", tasks=[task]),
+            sc.CONN_INVALID_REQUEST,
+            "metadata.consensus_iou_threshold",
+            text,
+        )
 
 
 def test_consensus_polygons_and_request_changes(team: Team) -> None:
@@ -442,8 +471,16 @@ def test_consensus_polygons_and_request_changes(team: Team) -> None:
     label_all(
         team,
         {
-            "tri": {a: {"polygons": [("cat", TRIANGLE)]}, b: {"polygons": [("cat", TRIANGLE_SHIFTED)]}, c: {"polygons": [("cat", TRIANGLE)]}},
-            "odd": {a: {"polygons": [("cat", TRIANGLE)]}, b: {"polygons": [("cat", TRIANGLE_SHIFTED)]}, c: {"polygons": [("cat", SQUARE_FAR)]}},
+            "tri": {
+                a: {"polygons": [("cat", TRIANGLE)]},
+                b: {"polygons": [("cat", TRIANGLE_SHIFTED)]},
+                c: {"polygons": [("cat", TRIANGLE)]},
+            },
+            "odd": {
+                a: {"polygons": [("cat", TRIANGLE)]},
+                b: {"polygons": [("cat", TRIANGLE_SHIFTED)]},
+                c: {"polygons": [("cat", SQUARE_FAR)]},
+            },
         },
     )
     assert statuses(team, "tri") == dict.fromkeys((a, b, c), SUCCESS)
@@ -451,7 +488,9 @@ def test_consensus_polygons_and_request_changes(team: Team) -> None:
     assert review_start(team, rv) == [("odd", a), ("odd", b), ("odd", c)]
     # the reviewer asks c to redo the outline, with a comment on c's assignment
     seat_c = next(x for x in ok(team.put(rv, A.REVIEW_START)).task_assignments if x.worker.user.id == c)
-    comment = r.TaskAssignment(id=seat_c.id, status=status_pb2.Status(description="outline the cat, not the bowl"))
+    comment = r.TaskAssignment(
+        id=seat_c.id, status=status_pb2.Status(description="outline the cat, not the bowl")
+    )
     back = ok(
         team.put(
             rv,
@@ -472,7 +511,7 @@ def test_consensus_polygons_and_request_changes(team: Team) -> None:
     assert team.submit(c, "odd").status.code == sc.TASK_ASSIGNMENT_SUCCESS
     assert statuses(team, "odd") == dict.fromkeys((a, b, c), SUCCESS)
     info = infos(team, "odd")[c]
-    assert info["rounds"] == 2 and info["state"] == "agreed" and info["labelerScore"] == 1.0
+    assert info["rounds"] == 2 and info["state"] == "agreed" and info["labeler_score"] == 1.0
     assert counts(team) == {w: (0, 0, 2, 0, 0) for w in (a, b, c)}
 
 
@@ -491,7 +530,3 @@ def test_patch_annotations_status_is_counted(team: Team) -> None:
     )
     assert ok(team.stub.PatchAnnotationsStatus(req, metadata=team.meta[team.reviewer])).updated_count == 1
     assert counts(team)[c] == (0, 0, 0, 1, 0)
-
-
-def _ids(items: Sequence[Any]) -> list[str]:
-    return [x.id for x in items]

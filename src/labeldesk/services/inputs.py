@@ -16,8 +16,10 @@ from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2, status_pb2
 from sqlalchemy import Connection, Row
 
+from labeldesk.domain import annotation_rules as rules
 from labeldesk.domain import errors
 from labeldesk.services.common import (
+    check_id,
     dict_to_struct,
     new_id,
     new_ids,
@@ -108,6 +110,62 @@ def _require_inputs(conn: Connection, app_pk: int, ids: Sequence[str], where: st
     return found
 
 
+def _require_datasets(conn: Connection, app_pk: int, dataset_ids: Sequence[str]) -> dict[str, Row[Any]]:
+    datasets = ds_repo.by_ids(conn, app_pk, dataset_ids)
+    absent = [d for d in dataset_ids if d not in datasets]
+    if absent:
+        raise errors.ApiError(
+            errors.DOES_NOT_EXIST,
+            f"inputs[].dataset_ids: dataset(s) {absent} do not exist",
+            "create them first with PostDatasets",
+        )
+    return datasets
+
+
+def _patched_metadata(action: str, old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    if action == rules.MERGE:
+        return {**old, **new}
+    if action == rules.OVERWRITE:
+        return new
+    return {k: v for k, v in old.items() if k not in new}
+
+
+def _patch_input_concepts(
+    conn: Connection,
+    app_pk: int,
+    action: str,
+    input_pk: int,
+    patch: resources_pb2.Data,
+    path: str,
+    concept_ids: Sequence[str],
+) -> None:
+    """Apply the action to the concepts of the input-level annotation (as PatchAnnotations would)."""
+    level = ann_repo.input_level_of(conn, [input_pk])[input_pk]
+    stored = resources_pb2.Data.FromString(level.data)
+    only_concepts = resources_pb2.Data(concepts=patch.concepts)
+    catalog = rules.Catalog({c: c for c in concept_ids}, {}, check_id)
+    data = rules.apply(action, stored, only_concepts, path, catalog)
+    ann_repo.update_many(
+        conn,
+        app_pk,
+        [{"pk": level.pk, "data": data.SerializeToString(), "modified_at": utcnow()}],
+        {level.pk: rules.concept_index(data)},
+    )
+
+
+def _patch_memberships(
+    conn: Connection, action: str, input_pk: int, dataset_pks: list[int], app_pk: int
+) -> None:
+    if action == rules.REMOVE:
+        for pk in dataset_pks:
+            ds_repo.remove_inputs(conn, pk, [input_pk])
+        return
+    if action == rules.OVERWRITE:
+        ds_repo.remove_input_everywhere(conn, app_pk, input_pk)
+    for pk in dataset_pks:
+        ds_repo.add_inputs(conn, pk, [input_pk])
+
+
 class InputsService:
     def post_inputs(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PostInputsRequest
@@ -133,14 +191,7 @@ class InputsService:
             raise errors.invalid("inputs[].data.concepts: every concept needs an id")
         require_concepts(conn, app.pk, concept_ids, "inputs[].data.concepts")
         dataset_ids = sorted({d for inp in req.inputs for d in inp.dataset_ids})
-        datasets = ds_repo.by_ids(conn, app.pk, dataset_ids)
-        if len(datasets) != len(dataset_ids):
-            absent = [d for d in dataset_ids if d not in datasets]
-            raise errors.ApiError(
-                errors.DOES_NOT_EXIST,
-                f"inputs[].dataset_ids: dataset(s) {absent} do not exist",
-                "create them first with PostDatasets",
-            )
+        datasets = _require_datasets(conn, app.pk, dataset_ids)
         pk_of = repo.insert_many(conn, app.pk, rows)
         self._add_input_level_annotations(
             conn, ctx, [(pk_of[i], inp.data) for i, inp in zip(ids, req.inputs)]
@@ -201,27 +252,28 @@ class InputsService:
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PatchInputsRequest
     ) -> service_pb2.MultiInputResponse:
         app = ctx.require_app()
-        action = req.action or "merge"
-        if action not in ("merge", "overwrite", "remove"):
-            raise errors.invalid(
-                f"action '{req.action}' is not supported", "use 'merge', 'overwrite' or 'remove'"
-            )
+        action = rules.check_action(req.action or rules.MERGE)
         ids = [i.id for i in req.inputs]
         if not ids or not all(ids):
             raise errors.invalid("inputs: every input to patch needs its id")
         require_unique("input", ids, "inputs")
         found = _require_inputs(conn, app.pk, ids, "inputs")
-        for inp in req.inputs:
+        concept_ids = sorted({c.id for inp in req.inputs for c in inp.data.concepts})
+        require_concepts(conn, app.pk, concept_ids, "inputs[].data.concepts")
+        dataset_ids = sorted({d for inp in req.inputs for d in inp.dataset_ids})
+        datasets = _require_datasets(conn, app.pk, dataset_ids)
+        for n, inp in enumerate(req.inputs):
             row = found[inp.id]
-            new_meta = struct_to_dict(inp.data.metadata) or {}
-            old_meta = dict(row.metadata or {})
-            if action == "merge":
-                meta: dict[str, Any] | None = {**old_meta, **new_meta}
-            elif action == "overwrite":
-                meta = new_meta
-            else:
-                meta = {k: v for k, v in old_meta.items() if k not in new_meta}
+            meta = _patched_metadata(
+                action, dict(row.metadata or {}), struct_to_dict(inp.data.metadata) or {}
+            )
             repo.update_one(conn, row.pk, metadata=meta or None)
+            if inp.data.concepts:  # fields not given are left alone, whatever the action
+                _patch_input_concepts(
+                    conn, app.pk, action, row.pk, inp.data, f"inputs[{n}].data", concept_ids
+                )
+            if inp.dataset_ids:
+                _patch_memberships(conn, action, row.pk, [datasets[d].pk for d in inp.dataset_ids], app.pk)
         stored = repo.by_ids(conn, app.pk, ids)
         return service_pb2.MultiInputResponse(inputs=input_protos(conn, [stored[i] for i in ids]))
 

@@ -59,6 +59,12 @@ def remove_inputs(conn: Connection, dataset_pk: int, input_pks: Collection[int])
     )
 
 
+def remove_input_everywhere(conn: Connection, app_pk: int, input_pk: int) -> None:
+    """Take an input out of every dataset of its app."""
+    of_app = select(D.pk).where(D.app_pk == app_pk)
+    conn.execute(delete(t.dataset_inputs).where(DI.input_pk == input_pk, DI.dataset_pk.in_(of_app)))
+
+
 def input_pks_query(dataset_pk: int) -> Select[Any]:
     """The dataset's input pks, as a subquery other queries (task input sources) can use."""
     return select(DI.input_pk).where(DI.dataset_pk == dataset_pk)
