@@ -1,0 +1,85 @@
+"""Scale-out: two ``labeldesk serve`` replicas over one PostgreSQL behave as one server. Half of
+32 labelers talk to each replica; every input still goes to exactly k distinct workers."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from clarifai_grpc.grpc.api import resources_pb2 as r
+from clarifai_grpc.grpc.api import service_pb2 as s
+from google.protobuf import json_format
+
+from labeldesk.app import RunningServer, build
+from tests.api.test_queue_concurrency import IMG, WORKERS, Log, check_exact, labeler, new_stub, ok
+from tests.conftest import AppFixture
+
+URL = os.environ.get("LABELDESK_TEST_DATABASE_URL", "")
+pytestmark = pytest.mark.skipif(
+    not URL.startswith("postgresql"), reason="needs LABELDESK_TEST_DATABASE_URL=postgresql…"
+)
+
+
+@pytest.fixture
+def replica(database_url: str) -> Iterator[RunningServer]:
+    second = RunningServer(build(database_url), "127.0.0.1", 0, 0).start()
+    yield second
+    second.stop()
+
+
+def test_two_replicas_hand_out_each_input_exactly_k_times(
+    server: RunningServer, replica: RunningServer, app: AppFixture
+) -> None:
+    k, n_inputs = 2, 120
+    members = [app.new_user(f"rep{i}") for i in range(WORKERS)]
+    owner = new_stub(server, "grpc")
+    ok(
+        owner.PostConcepts(
+            s.PostConceptsRequest(user_app_id=app.uai, concepts=[r.Concept(id="cat")]), metadata=app.meta
+        )
+    )
+    names = [f"in-{i:04d}" for i in range(n_inputs)]
+    batch = [r.Input(id=n, data=r.Data(image=r.Image(url=IMG))) for n in names]
+    ok(owner.PostInputs(s.PostInputsRequest(user_app_id=app.uai, inputs=batch[:100]), metadata=app.meta))
+    ok(owner.PostInputs(s.PostInputsRequest(user_app_id=app.uai, inputs=batch[100:]), metadata=app.meta))
+    task = json_format.ParseDict(
+        {
+            "id": "race",
+            "concept_ids": ["cat"],
+            "input_source": {"type": "ALL_INPUTS"},
+            "worker": {
+                "strategy": "DYNAMIC",
+                "user_ids": [u for u, _ in members],
+                "partitioned_strategy_info": {"workers_per_input": k},
+            },
+        },
+        r.Task(),
+    )
+    # created through one replica, worked through both
+    ok(
+        new_stub(replica, "grpc").PostTasks(
+            s.PostTasksRequest(user_app_id=app.uai, tasks=[task]), metadata=app.meta
+        )
+    )
+    log = Log()
+    barrier = threading.Barrier(WORKERS)
+
+    def go(stub: Any, uid: str, meta: Any) -> None:
+        barrier.wait()
+        labeler(stub, app, "race", uid, meta, log)
+
+    # Stubs are built here, one after another: clarifai-grpc picks a stub's response decoder from a
+    # module global set by the channel created last, so building them in threads would race.
+    stubs = [new_stub(server if i % 2 else replica, "grpc" if i % 4 < 2 else "rest") for i in range(WORKERS)]
+    threads = [
+        threading.Thread(target=go, args=(stubs[i], uid, meta)) for i, (uid, meta) in enumerate(members)
+    ]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(300)
+    assert not any(th.is_alive() for th in threads)
+    check_exact(log, names, k)
