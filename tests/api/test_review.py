@@ -8,6 +8,7 @@ Labelers work as a labeling UI does: LABEL_START, PostAnnotations with ``annotat
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -333,6 +334,11 @@ def test_consensus_classification(team: Team) -> None:
     assert statuses(team, "split") == {a: DENIED, b: SUCCESS, c: DENIED}
     assert infos(team, "split")[b]["approved_version"] == b
     assert counts(team) == {a: (0, 0, 1, 1, 0), b: (0, 0, 2, 0, 0), c: (0, 0, 0, 2, 0)}
+    samples = ok(team.call("GetInputSamples", task_id=team.task_id, user_ids=[c])).hits
+    assert {h.input.id: h.annotation.consensus_info["state"] for h in samples} == {
+        "agree": "agreed",
+        "split": "approved",
+    }
     report = agreement(team)
     assert report["inputs"]["evaluated"] == 2 and report["inputs"]["reached"] == 1
     assert report["labelers"][0]["user_id"] == c, "c disagrees most"
@@ -389,6 +395,34 @@ def test_consensus_with_one_labeler_per_input_and_threshold_two_goes_to_reviewer
     for i in ("x", "y", "z"):
         ok(approve(team, team.reviewer, i))
         assert statuses(team, i) == {holders[i]: SUCCESS}
+
+
+def test_consensus_reject_returns_the_input_to_the_pool(team: Team) -> None:
+    """Two labelers per input (of three) disagree; the reviewer rejects both versions: the input goes
+    to the third labeler, whose lone submission (fewer labelers than the threshold) goes to review."""
+    team.add_inputs("x")
+    task_of(
+        team,
+        consensus(2),
+        worker={
+            "strategy": "DYNAMIC",
+            "user_ids": team.workers,
+            "partitioned_strategy_info": {"workers_per_input": 2},
+        },
+    )
+    first, second, third = team.workers
+    label_all(team, {"x": {first: {"concepts": ["cat"]}, second: {"concepts": ["dog"]}}})
+    assert ok(team.put(third, A.LABEL_START)).task_assignments == [], "x has its two labelers"
+    ok(team.put(team.reviewer, A.REVIEW_REJECT, input_id="x"))
+    assert statuses(team, "x") == {first: DENIED, second: DENIED}
+    assert (
+        label(team, third, "x", {"concepts": ["cat"]}).status.code
+        == sc.TASK_ASSIGNMENT_AWAITING_CONSENSUS_REVIEW
+    )
+    assert review_start(team, team.reviewer) == [("x", third)]
+    ok(approve(team, team.reviewer, "x"))
+    assert statuses(team, "x") == {first: DENIED, second: DENIED, third: SUCCESS}
+    assert counts(team) == {first: (0, 0, 0, 1, 0), second: (0, 0, 0, 1, 0), third: (0, 0, 1, 0, 0)}
 
 
 # --------------------------------------------------------------------------- CONSENSUS: regions
@@ -530,3 +564,23 @@ def test_patch_annotations_status_is_counted(team: Team) -> None:
     )
     assert ok(team.stub.PatchAnnotationsStatus(req, metadata=team.meta[team.reviewer])).updated_count == 1
     assert counts(team)[c] == (0, 0, 0, 1, 0)
+
+
+def test_concurrent_last_submissions_are_evaluated_once(team: Team) -> None:
+    """The labelers of each input submit at the same time: whoever is last sees the others'
+    submissions (the input's seats are locked in one order), so every input is decided."""
+    ids = [f"c-{i:02d}" for i in range(12)]
+    team.add_inputs(*ids)
+    task_of(team, consensus(2))
+    concepts = dict(zip(team.workers, (["cat"], ["cat"], ["dog"])))
+
+    def work(who: str) -> None:
+        for i in ids:
+            label(team, who, i, {"concepts": concepts[who]})
+
+    with ThreadPoolExecutor(len(team.workers)) as pool:
+        list(pool.map(work, team.workers))
+    a, b, c = team.workers
+    for i in ids:
+        assert statuses(team, i) == {a: SUCCESS, b: SUCCESS, c: DENIED}, i
+    assert {w: i["rounds"] for w, i in infos(team, ids[-1]).items()} == dict.fromkeys(team.workers, 1)

@@ -19,8 +19,11 @@ AWAITING_REVIEW                APPROVE             SUCCESS
 AWAITING_REVIEW                REQUEST_CHANGES     PENDING (same worker, who gets it back first)
 AWAITING_REVIEW                REJECT              REJECTED (the seat is re-opened for another
                                                    worker where the strategy allows)
-AWAITING_CONSENSUS_REVIEW      APPROVE / REQUEST_  as AWAITING_REVIEW
-                               CHANGES / REJECT
+AWAITING_CONSENSUS_REVIEW      APPROVE / REQUEST_  as AWAITING_REVIEW; APPROVE of one version:
+                               CHANGES / REJECT    its labelers SUCCESS, the others REJECTED
+AWAITING_CONSENSUS_REVIEW      (all of the input's SUCCESS (agreeing group) | REJECTED (outvoted),
+                               labelers submitted, without a reviewer (services/review.py)
+                               consensus reached)
 =============================  ==================  =============================================
 
 Every other pair is refused with an ``ApiError`` (11102) that names the status and what to do.

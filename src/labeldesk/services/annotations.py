@@ -11,6 +11,8 @@ Who may do what:
 
 The rules for the data itself (shapes, concepts, merge/overwrite/remove) live in
 :mod:`labeldesk.domain.annotation_rules`; this module looks up what they need and writes the result.
+GetAnnotation and ListAnnotations fill ``consensus_info`` of a task's annotations from the consensus
+decision on their input (``services/review.fill_consensus_info``).
 """
 
 from __future__ import annotations

@@ -167,15 +167,24 @@ class SeatPlanner:
         if missing <= 0:
             return []
         if self.dynamic:
-            used = {s.worker_id for s in seats}
-            free = (repo.placeholder(j) for j in range(1, len(seats) + missing + 1))
-            return [(inp.pk, p, st.OPEN) for p in [p for p in free if p not in used][:missing]]
+            return self._open_seats(inp, seats, holders, missing)
         load = self.load()
         weights = self.task.weights
         chosen = choose_replacements(self.task.id, inp.id, holders, weights, load, missing, k=self.k)
         for w in chosen:
             load[w] = load.get(w, 0) + 1
         return [(inp.pk, w, st.PENDING) for w in chosen]
+
+    def _open_seats(
+        self, inp: SourceInput, seats: Sequence[Row[Any]], holders: Collection[str], missing: int
+    ) -> list[tuple[int, str, int]]:
+        """DYNAMIC: up to ``missing`` new OPEN seats, but no more than the workers who never had the
+        input can take -- a seat nobody may take would keep the input waiting (consensus) forever."""
+        takers = sum(1 for w in self.workers if w not in holders)
+        count = max(0, min(missing, takers - sum(1 for s in seats if s.status == st.OPEN)))
+        used = {s.worker_id for s in seats}
+        free = (repo.placeholder(j) for j in range(1, len(seats) + count + 1))
+        return [(inp.pk, p, st.OPEN) for p in [p for p in free if p not in used][:count]]
 
     def load(self) -> dict[str, int]:
         if self._load is None:
@@ -306,6 +315,10 @@ class AssignmentsService:
         own = [int(r.pk) for r in repo.own_work(conn, task.pk, worker_id, limit, unstarted=not dynamic)]
         taken: list[int] = []
         planner: SeatPlanner | None = None
+        # Nothing left to plan ends the rounds after one more look: another worker's planner may
+        # have committed seats for this worker after its first look and before the plan state was
+        # read (PostgreSQL, READ COMMITTED) -- without that look the worker would be told "no work".
+        exhausted = False
         for _ in range(_ROUNDS):
             if dynamic and len(own) + len(taken) < limit:
                 taken += repo.claim_free_seats(
@@ -317,11 +330,11 @@ class AssignmentsService:
                     limit - len(own) - len(taken),
                     task.workers_per_input,
                 )
-            if len(own) + len(taken) >= limit:
+            if exhausted or len(own) + len(taken) >= limit:
                 break
             planner = planner or SeatPlanner(conn, task)
-            if not self._plan_more(conn, task, planner, worker_id, limit - len(own) - len(taken), now):
-                break
+            want = limit - len(own) - len(taken)
+            exhausted = not self._plan_more(conn, task, planner, worker_id, want, now)
             if not dynamic:
                 own = [int(r.pk) for r in repo.own_work(conn, task.pk, worker_id, limit)]
         repo.set_lease(conn, own, until)
@@ -403,10 +416,12 @@ class AssignmentsService:
         )
         strategy = resources_pb2.TaskReview.TaskReviewStrategy.Name(task.review_strategy)
         out: list[int] = []
+        # CONSENSUS: all of the input's seats, locked in one order, so the last of its labelers to
+        # submit sees every other submission and concurrent submitters cannot deadlock
+        lock_all = task.review_strategy == resources_pb2.TaskReview.CONSENSUS
         for inp, _ in refs:
-            # all of the input's seats, locked in one order: the last of its labelers to submit
-            # sees every other submission (consensus), and concurrent submitters cannot deadlock
-            seats = [s for s in repo.seats_of_input(conn, task.pk, inp.pk) if s.worker_id == worker_id]
+            locked = repo.seats_of_input(conn, task.pk, inp.pk, worker_ids=() if lock_all else [worker_id])
+            seats = [s for s in locked if s.worker_id == worker_id]
             if not seats:
                 raise errors.invalid(
                     f"input '{inp.id}' is not assigned to '{worker_id}' in task '{task.id}'",

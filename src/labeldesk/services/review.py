@@ -15,8 +15,10 @@ transaction, holding the row locks of the input's seats:
   not label the work). With one approval needed the first approval decides. CONSENSUS approval
   picks a *version* (``domain/submissions.py``): the one of the labeler named in
   ``review_approve_config.workers`` or ``.task_assignments``, else the majority's.
-  REVIEW_REQUEST_CHANGES sends the work back to its labeler(s) at once, with the reviewer's
-  comment (``task_assignments[].status.description`` of the config).
+  Decided: approved work is SUCCESS; rejected work is REVIEW_DENIED and the input returns to the
+  pool for labelers who did not have it. REVIEW_REQUEST_CHANGES sends the work back to its
+  labeler(s) at once, with the reviewer's comment (``task_assignments[].status.description`` of
+  the config, shown to the labeler in the assignment's ``status.details``).
 * **Scores** are stored per input and labeler (``storage/repos/reviews.py``) and read back by
   :func:`consensus_infos` (``Annotation.consensus_info``) and :func:`agreement` (GetTask
   ``additional_fields: ["agreement"]`` → ``Task.metadata.agreement``).
@@ -235,9 +237,7 @@ class ReviewEngine:
         review it (everyone listed but its labelers)."""
         approve = verdict.event is st.Event.APPROVE
         reviews_repo.cast_vote(conn, task.pk, inp.pk, subject, verdict.reviewer, approve, version)
-        eligible = [r for r in task.reviewer_ids if r not in labelers]
-        if verdict.reviewer not in eligible:  # e.g. removed from the reviewers while holding the work
-            eligible.append(verdict.reviewer)
+        eligible = [r for r in task.reviewer_ids if r not in labelers]  # the caller is one of them
         cast = [v for v in reviews_repo.votes(conn, task.pk, inp.pk, subject) if v.reviewer_id in eligible]
         approvals = Counter(v.version for v in cast if v.approve)
         rejections = sum(1 for v in cast if not v.approve)

@@ -16,9 +16,13 @@ transactions run one at a time; the reads and writes below are then trivially ra
 2. **One worker, one queue at a time** -- a transaction-scoped advisory lock on (task, worker)
    serialises the LABEL_START calls of the *same* worker (two browser tabs), so they cannot both
    take a seat of the same input; the ``(task, input, worker)`` unique constraint backs this up.
-3. **Planning** -- ``SELECT ... FOR UPDATE`` on the task's row serialises the planners of a task,
-   so the watermark advances once per batch and no input gets seats twice. Planning runs only when
-   a worker's queue is short, so the hot path does not touch this lock.
+3. **Planning** -- ``SELECT ... FOR NO KEY UPDATE`` on the task's row serialises the planners of a
+   task, so the watermark advances once per batch and no input gets seats twice. Planning runs only
+   when a worker's queue is short, so the hot path does not touch this lock. It is NO KEY UPDATE,
+   not UPDATE, so that it does not block the foreign-key checks (``FOR KEY SHARE`` on the task's
+   row) of rows inserted that reference the task -- refilled seats, review votes, consensus scores
+   -- which submit and review take while holding seat locks: a planner holding the task's row
+   while waiting for a seat would otherwise deadlock with them.
 """
 
 from __future__ import annotations
@@ -139,7 +143,7 @@ def plan_state(conn: Connection, task_pk: int, lock: bool = False) -> PlanState:
     """The task's plan watermark; ``lock`` waits for and holds the task's planning lock."""
     q = select(T.planned_upto, T.source_rescanned_at).where(T.pk == task_pk)
     if lock:
-        q = q.with_for_update()
+        q = q.with_for_update(key_share=True)  # FOR NO KEY UPDATE: see the module docstring
     row = conn.execute(q).one()
     return PlanState(int(row.planned_upto or 0), aware(row.source_rescanned_at))
 
@@ -457,16 +461,19 @@ def delete_seats(conn: Connection, pks: Collection[int]) -> None:
 
 def _awaiting_reviewer(reviewer_id: str) -> Any:
     """Seats a reviewer may be handed: MANUAL work awaiting review (not the reviewer's own), and
-    CONSENSUS work of inputs whose labelers disagreed (none of them the reviewer) -- an input whose
-    other labelers have not all submitted is not for reviewers yet -- that the reviewer has not
-    voted on already."""
+    CONSENSUS work of inputs whose labelers disagreed (none of the versions under review the
+    reviewer's) -- an input whose labelers have not all submitted is not for reviewers yet --
+    that the reviewer has not voted on already."""
     manual = and_(Q.status == AWAITING_REVIEW, Q.worker_id != reviewer_id)
     disputed = exists(
         select(literal(1)).where(IR.task_pk == Q.task_pk, IR.input_pk == Q.input_pk, IR.state == REVIEW)
     )
     labeled_it = exists(
         select(literal(1)).where(
-            _OTHER.c.task_pk == Q.task_pk, _OTHER.c.input_pk == Q.input_pk, _OTHER.c.worker_id == reviewer_id
+            _OTHER.c.task_pk == Q.task_pk,
+            _OTHER.c.input_pk == Q.input_pk,
+            _OTHER.c.worker_id == reviewer_id,
+            _OTHER.c.status == AWAITING_CONSENSUS_REVIEW,
         )
     )
     consensus = and_(Q.status == AWAITING_CONSENSUS_REVIEW, disputed, ~labeled_it)
