@@ -499,6 +499,8 @@ def test_annotation_counts_status_patch_and_metrics(world: World) -> None:
         a: (0, 0, 3, 0, 0),
         b: (0, 0, 0, 1, 0),
     }
+    progress = json_format.MessageToDict(world.get(task.id, "progress").metadata)["progress"]
+    assert progress == {a: {"success": 3.0}, b: {"review_denied": 1.0}}, "GetTask progress = input counts"
     metrics = world.get(task.id, "metrics").metrics
     assert metrics.input_source.inputs_count_estimated == 6
     assert (metrics.work.inputs_count_estimated, metrics.work.inputs_percent_estimated) == (1, 16)

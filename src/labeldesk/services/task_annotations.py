@@ -131,6 +131,23 @@ def review_sample(conn: Connection, task: TaskRecord, input_pks: list[int]) -> l
     return [p for p in input_pks if is_sampled_for_review(task.id, ids[p], task.sample_percentage)]
 
 
+def worker_progress(conn: Connection, task: TaskRecord) -> dict[str, dict[str, int]]:
+    """Per worker, how many of the task's inputs are in each state of their work (the numbers of
+    GetTaskInputCount), for GetTask ``additional_fields: ["progress"]``."""
+    per_user = counts_per_user(conn, task)
+    return {user: dict(sorted(counts.items())) for user, counts in sorted(per_user.items())}
+
+
+def counts_per_user(
+    conn: Connection, task: TaskRecord, user_ids: Sequence[str] = ()
+) -> dict[str, Counter[str]]:
+    per_user: dict[str, Counter[str]] = {}
+    for users in work_states(conn, task, user_ids).values():
+        for user, bucket in users.items():
+            per_user.setdefault(user, Counter())[bucket] += 1
+    return per_user
+
+
 def task_metrics(conn: Connection, task: TaskRecord) -> resources_pb2.TaskMetrics:
     """Progress of a task over the inputs its source selects now.
 
@@ -225,10 +242,7 @@ class TaskAnnotationsService:
         """Per worker, the number of inputs of the task in each state of their work."""
         app = ctx.require_app()
         task = load_task(conn, app.pk, req.task_id)
-        per_user: dict[str, Counter[str]] = {}
-        for users in work_states(conn, task, list(req.user_ids)).values():
-            for user, bucket in users.items():
-                per_user.setdefault(user, Counter())[bucket] += 1
+        per_user = counts_per_user(conn, task, list(req.user_ids))
         return _count_response(app, task, per_user, list(req.user_ids))
 
     def patch_annotations_status(

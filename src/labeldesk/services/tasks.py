@@ -35,7 +35,7 @@ from labeldesk.services.concepts import require_concepts
 from labeldesk.services.context import AppRef, RequestContext
 from labeldesk.services.datasets import require_dataset
 from labeldesk.services.review import agreement
-from labeldesk.services.task_annotations import task_metrics
+from labeldesk.services.task_annotations import task_metrics, worker_progress
 from labeldesk.services.task_model import TaskRecord, load_task, record_of, task_missing
 from labeldesk.storage.repos import accounts
 from labeldesk.storage.repos import inputs as inputs_repo
@@ -62,7 +62,9 @@ METRIC_FIELDS = (
 #: the consensus agreement report (``services/review.agreement``), answered in ``metadata.agreement``:
 #: the proto's TaskMetrics has no place for per-labeler scores
 AGREEMENT = AGREEMENT_KEY
-ADDITIONAL_FIELDS = ("all", *USER_FIELDS, *METRIC_FIELDS, AGREEMENT)
+#: per-worker progress (GetTaskInputCount's numbers), answered in ``metadata.progress``
+PROGRESS = "progress"
+ADDITIONAL_FIELDS = ("all", *USER_FIELDS, *METRIC_FIELDS, AGREEMENT, PROGRESS)
 
 
 # --------------------------------------------------------------------------- checks against the app
@@ -213,6 +215,8 @@ def task_proto(
         task.metrics.CopyFrom(task_metrics(conn, record))
     if AGREEMENT in wanted:
         task.metadata.update({AGREEMENT: agreement(conn, record)})
+    if PROGRESS in wanted:
+        task.metadata.update({PROGRESS: worker_progress(conn, record)})
     return task
 
 
