@@ -96,8 +96,8 @@ def prepare_app(db: Database, existing: int) -> tuple[str, str, str]:
             {"id": f"in-{i}", "data": _image_data(i), "metadata": None, "status": sc.INPUT_DOWNLOAD_SUCCESS}
             for i in range(INPUTS)
         ]
-        pk_of = inputs_repo.insert_many(conn, app_pk, rows)
-    pks = list(pk_of.values())
+        stored = inputs_repo.insert_many(conn, app_pk, rows)
+    pks = [row.pk for row in stored.values()]
     for start in range(0, existing, 5000):
         with db.write() as conn:
             n = min(5000, existing - start)

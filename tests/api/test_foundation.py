@@ -12,13 +12,7 @@ from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 from google.protobuf import struct_pb2
 
 from tests.conftest import AppFixture, unique
-
-IMG = "https://samples.clarifai.com/metro-north.jpg"
-
-
-def ok(resp: Any) -> Any:
-    assert resp.status.code == sc.SUCCESS, resp.status
-    return resp
+from tests.helpers import IMG, ok
 
 
 def image_input(input_id: str = "", url: str = IMG, **meta: Any) -> r.Input:
@@ -605,3 +599,43 @@ def test_patch_inputs_concepts_and_datasets(stub: Any, app: AppFixture) -> None:
         metadata=app.meta,
     )
     assert bad.status.code == sc.CONN_INVALID_REQUEST and "nope" in bad.status.description
+
+
+def test_saved_search_mixing_metadata_and_concepts(stub: Any, app: AppFixture) -> None:
+    ok(
+        stub.PostConcepts(
+            s.PostConceptsRequest(user_app_id=app.uai, concepts=[r.Concept(id="cat")]), metadata=app.meta
+        )
+    )
+    cat = [r.Concept(id="cat", value=1)]
+    ok(
+        stub.PostInputs(
+            s.PostInputsRequest(
+                user_app_id=app.uai,
+                inputs=[
+                    r.Input(
+                        id="red-cat",
+                        data=r.Data(image=r.Image(url=IMG), concepts=cat, metadata=_struct(c="red")),
+                    ),
+                    r.Input(id="red", data=r.Data(image=r.Image(url=IMG), metadata=_struct(c="red"))),
+                    r.Input(
+                        id="blue-cat",
+                        data=r.Data(image=r.Image(url=IMG), concepts=cat, metadata=_struct(c="blue")),
+                    ),
+                ],
+            ),
+            metadata=app.meta,
+        )
+    )
+
+    def hits(negate: bool) -> list[str]:
+        both = r.Filter(negate=negate, input=r.Input(data=r.Data(metadata=_struct(c="red"), concepts=cat)))
+        resp = ok(
+            stub.PostSearches(
+                s.PostSearchesRequest(user_app_id=app.uai, query=r.Query(filters=[both])), metadata=app.meta
+            )
+        )
+        return [h.input.id for h in resp.hits]
+
+    assert hits(False) == ["red-cat"], "metadata and concept in one filter must both hold"
+    assert hits(True) == ["red", "blue-cat"]

@@ -231,9 +231,7 @@ def _claim(seen: set[str], item_id: str, path: str, kind: str) -> None:
     seen.add(item_id)
 
 
-def _concepts(
-    concepts: Any, path: str, catalog: Catalog
-) -> list[Concept]:
+def _concepts(concepts: Any, path: str, catalog: Catalog) -> list[Concept]:
     out: list[Concept] = []
     seen: set[str] = set()
     for i, c in enumerate(concepts):

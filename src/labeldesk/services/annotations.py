@@ -124,9 +124,7 @@ def _require_inputs(conn: Connection, app_pk: int, refs: Sequence[tuple[str, str
     return found
 
 
-def _require_rows(
-    conn: Connection, app_pk: int, refs: Sequence[tuple[str, str, str]]
-) -> dict[str, Row[Any]]:
+def _require_rows(conn: Connection, app_pk: int, refs: Sequence[tuple[str, str, str]]) -> dict[str, Row[Any]]:
     """Annotations by id for ``(field path, annotation id, input id or "")``; all must exist."""
     for where, ann_id, _ in refs:
         if not ann_id:
@@ -332,8 +330,10 @@ class AnnotationsService:
         rows = _require_rows(conn, app.pk, [(f"{p}.id", a.id, a.input_id) for p, a in zip(paths, anns)])
         for p, a in zip(paths, anns):
             _require_change_right(ctx, rows[a.id], p)
-        names = {} if action == rules.REMOVE else _concept_names(
-            conn, app.pk, [(f"{p}.data", a.data) for p, a in zip(paths, anns)]
+        names = (
+            {}
+            if action == rules.REMOVE
+            else _concept_names(conn, app.pk, [(f"{p}.data", a.data) for p, a in zip(paths, anns)])
         )
         regions = _input_regions(conn, {rows[a.id].input_pk for a in anns if _refers_to_regions(a)})
         ts = utcnow()

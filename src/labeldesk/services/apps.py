@@ -249,10 +249,9 @@ class AppsService:
     ) -> status_pb2.BaseResponse:
         app = ctx.require_app()
         _only_owner(ctx, "remove collaborators")
-        by_id = {r.id: r.user_id for r in accounts.collaborators_of(conn, app.pk)}
-        by_email = {
-            (r.email or "").lower(): r.user_id for r in accounts.collaborators_of(conn, app.pk) if r.email
-        }
+        collaborators = accounts.collaborators_of(conn, app.pk)
+        by_id = {r.id: r.user_id for r in collaborators}
+        by_email = {(r.email or "").lower(): r.user_id for r in collaborators if r.email}
         user_ids: list[str] = []
         for cid in req.collaborator_ids:
             uid = by_id.get(cid) or (cid if cid in by_id.values() else None)

@@ -192,14 +192,13 @@ class InputsService:
         require_concepts(conn, app.pk, concept_ids, "inputs[].data.concepts")
         dataset_ids = sorted({d for inp in req.inputs for d in inp.dataset_ids})
         datasets = _require_datasets(conn, app.pk, dataset_ids)
-        pk_of = repo.insert_many(conn, app.pk, rows)
+        stored = repo.insert_many(conn, app.pk, rows)
         self._add_input_level_annotations(
-            conn, ctx, [(pk_of[i], inp.data) for i, inp in zip(ids, req.inputs)]
+            conn, ctx, [(stored[i].pk, inp.data) for i, inp in zip(ids, req.inputs)]
         )
         for inp, iid in zip(req.inputs, ids):
             for d in inp.dataset_ids:
-                ds_repo.add_inputs(conn, datasets[d].pk, [pk_of[iid]])
-        stored = repo.by_ids(conn, app.pk, ids)
+                ds_repo.add_inputs(conn, datasets[d].pk, [stored[iid].pk])
         return service_pb2.MultiInputResponse(inputs=input_protos(conn, [stored[i] for i in ids]))
 
     def _add_input_level_annotations(

@@ -35,8 +35,9 @@ def _chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
 # --------------------------------------------------------------------------- writes
 
 
-def insert_many(conn: Connection, app_pk: int, rows: Sequence[dict[str, Any]],
-                concepts: Sequence[ConceptPairs]) -> list[int]:
+def insert_many(
+    conn: Connection, app_pk: int, rows: Sequence[dict[str, Any]], concepts: Sequence[ConceptPairs]
+) -> list[int]:
     """Insert annotations (with ``app_pk`` added) and their concept index rows; answer the pks.
 
     All rows must have the same keys. Duplicate concept ids of one row keep the last value.
@@ -59,8 +60,9 @@ def _insert_concepts(conn: Connection, app_pk: int, by_pk: Mapping[int, ConceptP
         conn.execute(insert(t.annotation_concepts), index_rows)
 
 
-def update_many(conn: Connection, app_pk: int, changes: Sequence[dict[str, Any]],
-                concepts: Mapping[int, ConceptPairs]) -> None:
+def update_many(
+    conn: Connection, app_pk: int, changes: Sequence[dict[str, Any]], concepts: Mapping[int, ConceptPairs]
+) -> None:
     """Update annotations by ``pk`` (every dict has ``pk`` and the same other keys) and replace
     the concept index rows of the pks in ``concepts``."""
     if changes:

@@ -33,13 +33,13 @@ def by_pks(conn: Connection, pks: Collection[int]) -> dict[int, Row[Any]]:
     return out
 
 
-def insert_many(conn: Connection, app_pk: int, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
-    """Insert inputs; answer id → pk."""
+def insert_many(conn: Connection, app_pk: int, rows: Sequence[dict[str, Any]]) -> dict[str, Row[Any]]:
+    """Insert inputs; answer the stored rows by id."""
     ts = utcnow()
     conn.execute(
         insert(t.inputs), [{**r, "app_pk": app_pk, "created_at": ts, "modified_at": ts} for r in rows]
     )
-    return {r.id: r.pk for r in by_ids(conn, app_pk, [r["id"] for r in rows]).values()}
+    return by_ids(conn, app_pk, [r["id"] for r in rows])
 
 
 def update_one(conn: Connection, pk: int, **values: Any) -> None:

@@ -88,20 +88,27 @@ def matching_inputs_query(app_pk: int, criteria: Sequence[Criterion]) -> Select[
 
 
 def matching_input_pks(conn: Connection, app_pk: int, criteria: Sequence[Criterion]) -> list[int]:
-    """All inputs a search selects; metadata (and negated mixed criteria) are checked in Python."""
-    python_side = [c for c in criteria if c.metadata]
+    """All inputs a search selects. Criteria without metadata are SQL conditions of one query;
+    a criterion with metadata is matched in Python, its other parts by one extra query (not one
+    per input)."""
+    mixed = [c for c in criteria if c.metadata]
+    sql_parts = {id(c): _sql_part_pks(conn, app_pk, c) for c in mixed}
     out: list[int] = []
     for row in conn.execute(matching_inputs_query(app_pk, criteria)):
-        if all(_python_ok(conn, app_pk, row, c) for c in python_side):
+        if all(_python_ok(row, c, sql_parts[id(c)]) for c in mixed):
             out.append(row.pk)
     return out
 
 
-def _python_ok(conn: Connection, app_pk: int, row: Row[Any], c: Criterion) -> bool:
-    ok = metadata_matches(row.metadata or {}, dict(c.metadata))
-    if ok and not (c.concepts or c.dataset_ids or c.input_id):
-        return not ok if c.negate else ok
-    if ok:
-        cond = _sql_condition(app_pk, c)
-        ok = conn.execute(select(t.inputs.c.pk).where(t.inputs.c.pk == row.pk, cond)).first() is not None
-    return not ok if c.negate else ok
+def _sql_part_pks(conn: Connection, app_pk: int, c: Criterion) -> set[int] | None:
+    """The inputs meeting a criterion's non-metadata parts (None when it has none)."""
+    cond = _sql_condition(app_pk, c)
+    if cond is None:
+        return None
+    i = t.inputs.c
+    return set(conn.execute(select(i.pk).where(i.app_pk == app_pk, cond)).scalars())
+
+
+def _python_ok(row: Row[Any], c: Criterion, sql_pks: set[int] | None) -> bool:
+    hit = metadata_matches(row.metadata or {}, dict(c.metadata)) and (sql_pks is None or row.pk in sql_pks)
+    return not hit if c.negate else hit
