@@ -18,18 +18,12 @@ from sqlalchemy import select
 
 from labeldesk.storage import tables as t
 from tests.conftest import AppFixture
+from tests.helpers import IMG, Meta, ok
 
-IMG = "https://samples.clarifai.com/metro-north.jpg"
 CONCEPTS = ("tree", "water", "bike", "apple")
-Meta = tuple[tuple[str, str]]
 
 
 # ----------------------------------------------------------------------------- factories
-
-
-def ok(resp: Any) -> Any:
-    assert resp.status.code == sc.SUCCESS, resp.status
-    return resp
 
 
 def prepare_app(stub: Any, app: AppFixture, inputs: tuple[str, ...] = ("in-1", "in-2")) -> None:

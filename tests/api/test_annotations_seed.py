@@ -27,9 +27,10 @@ import requests
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2, status_pb2
 
+from tests.api.test_tasks_seed import TASK_ANNOTATION  # seeds/001, kept in one place
 from tests.conftest import AppFixture
+from tests.helpers import IMG, ok
 
-IMG = "https://samples.clarifai.com/metro-north.jpg"
 EMBED = "bb186755eda04f9cbb6fe32e816be104"
 
 
@@ -74,11 +75,6 @@ def seeded(stub: Any, app: AppFixture) -> AppFixture:
 def rest_seeded(rest_stub: Any, app: AppFixture) -> AppFixture:
     """A seeded app for the raw-HTTP examples (which run once, not per transport)."""
     return _seed(rest_stub, app)
-
-
-def ok(resp: Any) -> Any:
-    assert resp.status.code == status_code_pb2.SUCCESS, resp.status
-    return resp
 
 
 def curl(
@@ -558,29 +554,7 @@ def test_annotate_with_different_user_id_and_status_curl(rest_seeded: AppFixture
 def test_task_annotations_curl_and_fetch(rest_seeded: AppFixture) -> None:
     """seeds/001: an annotation linked to a task through annotation_info.task_id."""
     app = rest_seeded
-    body = """
-    {
-      "annotations": [
-        {
-          "input_id": "{{asset_id}}",
-          "data": {
-            "concepts": [
-              {
-                "id": "tree",
-                "value": 1
-              },
-              {
-                "id": "water",
-                "value": 0
-              }
-            ]
-          },
-          "annotation_info": {
-            "task_id": "{{task_id}}"
-          }
-        }
-      ]
-    }""".replace("{{asset_id}}", "in-1").replace("{{task_id}}", "task-1")
+    body = TASK_ANNOTATION.replace("{{asset_id}}", "in-1").replace("{{task_id}}", "task-1")
     made = curl(app, "POST", "/v2/annotations", body)["annotations"][0]
     assert made["annotation_info"] == {"task_id": "task-1"} and made["task_id"] == "task-1"
     js = json.loads(body)

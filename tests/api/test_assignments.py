@@ -23,23 +23,10 @@ from labeldesk.app import RunningServer, build
 from labeldesk.config import Settings
 from labeldesk.domain.assignment import plan_inputs
 from tests.conftest import AppFixture
+from tests.helpers import IMG, Meta, fails, ok
 
-IMG = "https://samples.clarifai.com/metro-north.jpg"
-Meta = tuple[tuple[str, str]]
 A = s.PutTaskAssignmentsRequestAction
 LEASE = 2.0
-
-
-def ok(resp: Any) -> Any:
-    assert resp.status.code == sc.SUCCESS, resp.status
-    return resp
-
-
-def fails(resp: Any, code: int, *texts: str) -> Any:
-    assert resp.status.code == code, resp.status
-    for text in texts:
-        assert text in resp.status.description + resp.status.details, resp.status
-    return resp
 
 
 # --------------------------------------------------------------------------- a second server with tiny leases

@@ -22,11 +22,11 @@ from sqlalchemy import func, select
 from labeldesk.app import RunningServer
 from labeldesk.storage import tables as t
 from tests.conftest import AppFixture
+from tests.helpers import IMG, ok
 
 WORKERS = 32
 TABS = 4  # the first TABS workers run two threads each (two browser tabs on one account)
 N_INPUTS = 240
-IMG = "https://samples.clarifai.com/metro-north.jpg"
 A = s.PutTaskAssignmentsRequestAction
 
 
@@ -114,11 +114,6 @@ def run_team(
         th.join(300)
     assert not any(th.is_alive() for th in threads), "a labeler hung"
     return log, names, ids
-
-
-def ok(resp: Any) -> Any:
-    assert resp.status.code == sc.SUCCESS, resp.status
-    return resp
 
 
 def check_exact(log: Log, names: list[str], k: int) -> None:

@@ -21,17 +21,12 @@ from google.protobuf import struct_pb2
 
 from labeldesk.transport.rest.staged import served
 from tests.conftest import AppFixture, unique
+from tests.helpers import IMG, ok
 
-IMG = "https://samples.clarifai.com/metro-north.jpg"
 VIDEO = "https://samples.clarifai.com/beer.mp4"
 OPENAPI = Path(__file__).resolve().parents[2] / "docs" / "openapi-staged.json"
 PAST = (datetime.now(timezone.utc) - timedelta(hours=3)).isoformat()
 FUTURE = "2999-01-01T00:00:00Z"
-
-
-def ok(resp: Any) -> Any:
-    assert resp.status.code == sc.SUCCESS, resp.status
-    return resp
 
 
 @dataclass

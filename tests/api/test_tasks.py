@@ -18,21 +18,7 @@ from labeldesk.services import task_model
 from labeldesk.services.task_model import load_task, task_input_pks
 from labeldesk.storage import tables as t
 from tests.conftest import AppFixture
-
-IMG = "https://samples.clarifai.com/metro-north.jpg"
-Meta = tuple[tuple[str, str]]
-
-
-def ok(resp: Any) -> Any:
-    assert resp.status.code == sc.SUCCESS, resp.status
-    return resp
-
-
-def fails(resp: Any, code: int, *texts: str) -> Any:
-    assert resp.status.code == code, resp.status
-    for text in texts:
-        assert text in resp.status.description + resp.status.details, resp.status
-    return resp
+from tests.helpers import IMG, Meta, fails, ok
 
 
 def as_task(fields: dict[str, Any]) -> r.Task:

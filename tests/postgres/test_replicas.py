@@ -14,8 +14,9 @@ from clarifai_grpc.grpc.api import service_pb2 as s
 from google.protobuf import json_format
 
 from labeldesk.app import RunningServer, build
-from tests.api.test_queue_concurrency import IMG, WORKERS, Log, check_exact, labeler, new_stub, ok
+from tests.api.test_queue_concurrency import WORKERS, Log, check_exact, labeler, new_stub
 from tests.conftest import AppFixture
+from tests.helpers import IMG, ok
 
 URL = os.environ.get("LABELDESK_TEST_DATABASE_URL", "")
 pytestmark = pytest.mark.skipif(
