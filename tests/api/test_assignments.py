@@ -621,3 +621,25 @@ def test_removing_a_dynamic_worker_returns_their_leased_inputs_to_the_pool(team:
     assert team.start(b) == inputs(12)[10:]
     ok(team.patch(worker=dynamic([b])))
     assert team.start(b) == inputs(12)[10:] + taken[1:9], "b resumes its own, then takes a's unsubmitted ones"
+
+
+# --------------------------------------------------------------------------- listing the queue
+
+
+def test_assignments_are_listable_per_task_worker_and_input(team: Team) -> None:
+    team.add_inputs(*inputs(3))
+    team.create(partitioned(team.workers, k=2))
+    worker = team.workers[0]
+    mine = team.start(worker)
+    team.submit(worker, mine[0])
+    req = s.GetTaskRequest(user_app_id=team.app.uai, task_id=team.task_id, additional_fields=["assignments"])
+    listed = json_format.MessageToDict(ok(team.stub.GetTask(req, metadata=team.app.meta)).task.metadata)
+    items = listed["assignments"]["items"]
+    assert listed["assignments"]["truncated"] is False and listed["assignments"]["total"] == len(items)
+    status = {(i["input_id"], i["worker_id"]): i["status"] for i in items}
+    assert status[(mine[0], worker)] == "TASK_ASSIGNMENT_SUCCESS"
+    assert all(status[(i, worker)] == "TASK_ASSIGNMENT_PENDING" for i in mine[1:])
+    per_input = defaultdict(set)
+    for input_id, w in status:
+        per_input[input_id].add(w)
+    assert all(len(ws) <= 2 for ws in per_input.values()), "never more than workers_per_input per input"

@@ -254,10 +254,12 @@ def _normalise_source(source: resources_pb2.TaskInputSource, where: str) -> None
         source.id = ""
 
 
-#: the key under which GetTask answers the agreement report in ``metadata`` (``additional_fields:
-#: ["agreement"]``); computed, so never stored
+#: keys under which GetTask answers computed reports in ``metadata`` (``additional_fields:
+#: ["agreement"]``, ``["progress"]``, ``["assignments"]``); computed, so never stored
 AGREEMENT_KEY = "agreement"
-COMPUTED_METADATA = (AGREEMENT_KEY,)
+PROGRESS_KEY = "progress"
+ASSIGNMENTS_KEY = "assignments"
+COMPUTED_METADATA = (AGREEMENT_KEY, PROGRESS_KEY, ASSIGNMENTS_KEY)
 
 
 def _check_metadata(task: resources_pb2.Task, where: str) -> None:

@@ -138,6 +138,26 @@ def worker_progress(conn: Connection, task: TaskRecord) -> dict[str, dict[str, i
     return {user: dict(sorted(counts.items())) for user, counts in sorted(per_user.items())}
 
 
+#: at most this many assignments are listed by GetTask ``additional_fields: ["assignments"]``
+ASSIGNMENTS_LISTED = 10_000
+
+
+def assignment_list(conn: Connection, task: TaskRecord) -> dict[str, Any]:
+    """The task's assignments — input, worker and ``TASK_ASSIGNMENT_*`` status — oldest input first,
+    for GetTask ``additional_fields: ["assignments"]`` (V2 has no RPC that lists them)."""
+    states = sorted(repo.assignment_states(conn, task.pk))
+    shown = states[:ASSIGNMENTS_LISTED]
+    ids = repo.input_ids_of(conn, sorted({pk for pk, _, _ in shown}))
+    return {
+        "items": [
+            {"input_id": ids[pk], "worker_id": worker, "status": sc.StatusCode.Name(status)}
+            for pk, worker, status in shown
+        ],
+        "total": len(states),
+        "truncated": len(states) > len(shown),
+    }
+
+
 def counts_per_user(
     conn: Connection, task: TaskRecord, user_ids: Sequence[str] = ()
 ) -> dict[str, Counter[str]]:

@@ -23,6 +23,8 @@ from sqlalchemy import Connection, Row
 from labeldesk.domain import errors
 from labeldesk.domain.task_rules import (
     AGREEMENT_KEY,
+    ASSIGNMENTS_KEY,
+    PROGRESS_KEY,
     TASK_STATUSES,
     NormalisedTask,
     normalise_task,
@@ -35,7 +37,7 @@ from labeldesk.services.concepts import require_concepts
 from labeldesk.services.context import AppRef, RequestContext
 from labeldesk.services.datasets import require_dataset
 from labeldesk.services.review import agreement
-from labeldesk.services.task_annotations import task_metrics, worker_progress
+from labeldesk.services.task_annotations import assignment_list, task_metrics, worker_progress
 from labeldesk.services.task_model import TaskRecord, load_task, record_of, task_missing
 from labeldesk.storage.repos import accounts
 from labeldesk.storage.repos import inputs as inputs_repo
@@ -63,8 +65,10 @@ METRIC_FIELDS = (
 #: the proto's TaskMetrics has no place for per-labeler scores
 AGREEMENT = AGREEMENT_KEY
 #: per-worker progress (GetTaskInputCount's numbers), answered in ``metadata.progress``
-PROGRESS = "progress"
-ADDITIONAL_FIELDS = ("all", *USER_FIELDS, *METRIC_FIELDS, AGREEMENT, PROGRESS)
+PROGRESS = PROGRESS_KEY
+#: the assignment queue itself (input, worker, TASK_ASSIGNMENT_* status), in ``metadata.assignments``
+ASSIGNMENTS = ASSIGNMENTS_KEY
+ADDITIONAL_FIELDS = ("all", *USER_FIELDS, *METRIC_FIELDS, AGREEMENT, PROGRESS, ASSIGNMENTS)
 
 
 # --------------------------------------------------------------------------- checks against the app
@@ -217,6 +221,8 @@ def task_proto(
         task.metadata.update({AGREEMENT: agreement(conn, record)})
     if PROGRESS in wanted:
         task.metadata.update({PROGRESS: worker_progress(conn, record)})
+    if ASSIGNMENTS in wanted:
+        task.metadata.update({ASSIGNMENTS: assignment_list(conn, record)})
     return task
 
 
