@@ -243,9 +243,11 @@ def test_partitioned_weighted_relative_weights(team: Team) -> None:
     team.create(partitioned([a, b, c], k=1, weights={a: 6, b: 3, c: 1}))  # 60 % / 30 % / 10 %
     done = team.drain()
     assert sum(len(v) for v in done.values()) == 120
-    assert 55 <= len(done[a]) <= 90 and 20 <= len(done[b]) <= 55 and 2 <= len(done[c]) <= 25, {
-        w: len(v) for w, v in done.items()
-    }
+    # The server hands out exactly the pure weighted plan (whose shares are property-tested with
+    # fixed ids in tests/unit/test_assignment.py); worker ids here are random, so exact shares vary.
+    expected = plan_inputs(team.task_id, inputs(120), {a: 6.0, b: 3.0, c: 1.0}, 1)
+    assert {i: ws[0] for i, ws in per_input(done).items()} == {i: ws[0] for i, ws in expected.items()}
+    assert len(done[a]) > len(done[c]), {w: len(v) for w, v in done.items()}
 
 
 def test_plan_is_stable_and_extends_to_inputs_added_later(team: Team) -> None:
