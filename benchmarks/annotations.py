@@ -47,6 +47,7 @@ from clarifai_grpc.grpc.api import service_pb2_grpc
 from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 
 from labeldesk.services import admin
+from labeldesk.services.annotation_views import stored_data
 from labeldesk.storage.clock import utcnow
 from labeldesk.storage.engine import Database
 from labeldesk.storage.migrate import migrate
@@ -115,7 +116,7 @@ def _image_data(i: int) -> bytes:
     return bytes(data.SerializeToString())
 
 
-_EXISTING_DATA = r.Data(
+_EXISTING_DATA = stored_data(r.Data(
     concepts=[r.Concept(id="cat", name="cat", value=1), r.Concept(id="dog", name="dog", value=0)],
     regions=[
         r.Region(
@@ -126,7 +127,7 @@ _EXISTING_DATA = r.Data(
             data=r.Data(concepts=[r.Concept(id="cat", name="cat", value=1)]),
         )
     ],
-).SerializeToString()
+))
 
 
 def _existing_row(user_id: str, input_pk: int) -> dict[str, Any]:
@@ -135,7 +136,7 @@ def _existing_row(user_id: str, input_pk: int) -> dict[str, Any]:
         "id": uuid.uuid4().hex,
         "input_pk": input_pk,
         "user_id": user_id,
-        "data": _EXISTING_DATA,
+        **_EXISTING_DATA,
         "status": sc.ANNOTATION_SUCCESS,
         "trusted": True,
         "created_at": ts,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 from typing import Any
 
 from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
@@ -22,3 +24,23 @@ def fails(resp: Any, code: int, *texts: str) -> Any:
     for text in texts:
         assert text in resp.status.description + resp.status.details, resp.status
     return resp
+
+
+def rest_listing_matches_grpc(base_url: str, grpc_stub: Any, meta: Meta, uai: Any, **fields: Any) -> int:
+    """ListAnnotations as raw REST JSON (served by the JSON view) equals the gRPC answer rendered
+    by the REST printer, status ``req_id`` aside; answers how many annotations were compared."""
+    import requests
+    from clarifai_grpc.grpc.api import service_pb2
+
+    from labeldesk.transport.convert.json_codec import message_to_json
+
+    url = f"{base_url}/v2/users/{uai.user_id}/apps/{uai.app_id}/annotations"
+    params = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in fields.items()}
+    rest = requests.get(url, params=params, headers=dict(meta), timeout=30).json()
+    req = service_pb2.ListAnnotationsRequest(user_app_id=uai, **fields)
+    printed = message_to_json(ok(grpc_stub.ListAnnotations(req, metadata=meta)))
+    for body in (rest, printed):
+        body["status"].pop("req_id")
+    canonical = functools.partial(json.dumps, sort_keys=True)  # true is not 1, 1.0 is not 1
+    assert canonical(rest) == canonical(printed)
+    return len(rest["annotations"])

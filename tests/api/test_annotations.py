@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from labeldesk.storage import tables as t
 from tests.conftest import AppFixture
-from tests.helpers import IMG, Meta, ok
+from tests.helpers import IMG, Meta, ok, rest_listing_matches_grpc
 
 CONCEPTS = ("tree", "water", "bike", "apple")
 
@@ -765,3 +765,36 @@ def test_list_annotation_workers(stub: Any, app: AppFixture) -> None:
         )
     )
     assert [w.user.id for w in trusted.workers] == [app.user_id]
+
+
+# ----------------------------------------------------------------------------- REST JSON view
+
+
+def test_rest_listing_is_the_printed_proto(grpc_stub: Any, app: AppFixture) -> None:
+    """ListAnnotations over REST is rendered from stored JSON, not from the proto: every shape
+    must come out exactly as the printer renders the gRPC answer, including rows stored before
+    renderings were (``data_json`` NULL) or by another printer version."""
+    prepare_app(grpc_stub, app, inputs=("in-1", "in-2", "in-3"))
+    info = struct(task_id="t-1", nested={"n": 3, "big": 2**60, "f": 0.25, "l": [1, "a", None, True]})
+    triangle = polygon([(0.1, 0.1), (0.2, 0.9), (0.9, 0.3)], water=0)
+    first = ok(
+        post(
+            grpc_stub,
+            app,
+            ann("in-1", data=r.Data(concepts=concepts(tree=1, water=0))),
+            ann("in-2", data=r.Data(regions=[box(0, 0, 0.5, 0.5, tree=1), triangle])),
+            ann("in-3", annotation_info=info, data=r.Data(concepts=concepts(tree=0.7))),
+            ann("in-3", ann_id="empty"),
+        )
+    ).annotations[0]
+    ok(patch(grpc_stub, app, "merge", ann("in-1", ann_id=first.id, data=r.Data(concepts=concepts(water=1)))))
+    base = app.server.base_url
+    everything = {"list_all_annotations": True, "per_page": 100}
+    assert rest_listing_matches_grpc(base, grpc_stub, app.meta, app.uai, **everything) == 7  # + 3 input-level
+    with app.server.app.db.write() as conn:  # as if written by an older server
+        a = t.annotations.c
+        legacy = {"data_json": None, "data_json_format": None}
+        conn.execute(t.annotations.update().where(a.id == "empty").values(**legacy))
+        conn.execute(t.annotations.update().where(a.input_level.is_(True)).values(data_json_format=0))
+    assert rest_listing_matches_grpc(base, grpc_stub, app.meta, app.uai, **everything) == 7
+    assert rest_listing_matches_grpc(base, grpc_stub, app.meta, app.uai, page=2, per_page=2) == 2

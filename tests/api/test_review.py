@@ -21,6 +21,7 @@ from google.protobuf import json_format, struct_pb2
 from labeldesk.domain.review_sampling import is_sampled_for_review
 from tests.api.test_assignments import A, Team, fails, make_team, ok
 from tests.conftest import AppFixture
+from tests.helpers import rest_listing_matches_grpc
 
 BOX = (0.10, 0.10, 0.50, 0.50)
 BOX_SHIFTED = (0.12, 0.11, 0.52, 0.50)  # IoU ≈ 0.87 with BOX
@@ -428,7 +429,7 @@ def test_consensus_reject_returns_the_input_to_the_pool(team: Team) -> None:
 # --------------------------------------------------------------------------- CONSENSUS: regions
 
 
-def test_consensus_bounding_boxes(team: Team) -> None:
+def test_consensus_bounding_boxes(team: Team, grpc_stub: Any) -> None:
     a, b, c = team.workers
     rv = team.reviewer
     team.add_inputs("shifted", "disjoint", "apart")
@@ -472,6 +473,10 @@ def test_consensus_bounding_boxes(team: Team) -> None:
     assert report["labelers"][0]["user_id"] == c, "c disagrees most"
     assert by_user[c]["outvoted"] == 1 and by_user[c]["no_consensus"] == 1 and by_user[c]["agreed"] == 1
     assert by_user[a]["mean_score"] > by_user[c]["mean_score"]
+    # the REST listing (rendered from stored JSON) shows consensus_info as the printer does
+    app = team.app
+    base = app.server.base_url
+    assert rest_listing_matches_grpc(base, grpc_stub, app.meta, app.uai, task_id=team.task_id) == 9
 
 
 def test_consensus_iou_threshold_comes_from_the_task_metadata(team: Team) -> None:

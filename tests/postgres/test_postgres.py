@@ -10,7 +10,7 @@ from sqlalchemy import inspect, text
 
 from labeldesk.app import RunningServer
 from labeldesk.storage.engine import Database
-from labeldesk.storage.migrate import migrate
+from labeldesk.storage.migrate import head_revision, migrate
 
 URL = os.environ.get("LABELDESK_TEST_DATABASE_URL", "")
 pytestmark = pytest.mark.skipif(
@@ -28,7 +28,7 @@ def test_migrate_is_idempotent_and_stamped() -> None:
         assert migrate(db) == "upgraded"  # the session server created it already
         with db.read() as conn:
             version = conn.execute(text("select version_num from alembic_version")).scalar_one()
-        assert version == "0001"
+        assert version == head_revision(db) == "0002"
         assert {"inputs", "annotations", "tasks", "task_assignments"} <= set(
             inspect(db.engine).get_table_names()
         )

@@ -29,10 +29,11 @@ from sqlalchemy import Connection, Row
 
 from labeldesk.domain import annotation_rules as rules
 from labeldesk.domain import errors
-from labeldesk.services.common import check_id, dict_to_struct, page_of, require_unique, timestamp
+from labeldesk.services.annotation_views import annotation_json, annotation_proto, stored_data
+from labeldesk.services.common import check_id, page_of, require_unique
 from labeldesk.services.concepts import require_concepts
 from labeldesk.services.context import RequestContext
-from labeldesk.services.review import fill_consensus_info
+from labeldesk.services.review import consensus_infos, fill_consensus_info
 from labeldesk.storage.clock import utcnow
 from labeldesk.storage.repos import accounts
 from labeldesk.storage.repos import annotations as repo
@@ -46,28 +47,6 @@ PERMISSION_DENIED = status_code_pb2.ANNOTATION_PERMISSION_DENIED
 
 
 # ----------------------------------------------------------------------------- rendering
-
-
-def annotation_proto(m: Mapping[Any, Any], into: Annotation | None = None) -> Annotation:
-    """An annotation as the API returns it, from a row mapping (with ``input_id``) or a new row,
-    written into ``into`` (a response's ``annotations.add()``: no copy) or a new message."""
-    a = Annotation() if into is None else into
-    a.id = m["id"]
-    a.input_id = m["input_id"]
-    a.user_id = m["user_id"]
-    a.model_version_id = m["model_version_id"]
-    a.embed_model_version_id = m["embed_model_version_id"]
-    a.task_id = m["task_id"] or ""
-    a.trusted = m["trusted"]
-    a.input_level = m["input_level"]
-    a.status.code = m["status"]
-    a.status.description = rules.STATUS_DESCRIPTIONS.get(m["status"], "")
-    created = timestamp(m["created_at"])
-    a.created_at.CopyFrom(created)
-    a.modified_at.CopyFrom(created if m["modified_at"] == m["created_at"] else timestamp(m["modified_at"]))
-    a.data.MergeFromString(m["data"])
-    dict_to_struct(m["annotation_info"], a.annotation_info)
-    return a
 
 
 def _response(mappings: Iterable[Mapping[Any, Any]]) -> service_pb2.MultiAnnotationResponse:
@@ -263,7 +242,7 @@ class AnnotationsService:
             "id": ann_id,
             "input_pk": input_pk,
             "user_id": author,
-            "data": data.SerializeToString(),
+            **stored_data(data),
             "annotation_info": info,
             "status": status or rules.DEFAULT_STATUS,
             "task_id": rules.task_id_of(info, a.task_id, path),
@@ -287,14 +266,27 @@ class AnnotationsService:
     def list_annotations(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.ListAnnotationsRequest
     ) -> service_pb2.MultiAnnotationResponse:
+        rows = self._page(conn, ctx, req)
+        resp = _response(r._mapping for r in rows)
+        fill_consensus_info(conn, ctx.require_app().pk, [r._mapping for r in rows], resp.annotations)
+        return resp
+
+    def list_annotations_json(
+        self, conn: Connection, ctx: RequestContext, req: service_pb2.ListAnnotationsRequest
+    ) -> dict[str, Any]:
+        """ListAnnotations for the REST transport: the same page, rendered straight to JSON."""
+        rows = [r._mapping for r in self._page(conn, ctx, req)]
+        keys = [(m["task_id"], m["input_pk"], m["user_id"]) for m in rows]
+        infos = consensus_infos(conn, ctx.require_app().pk, keys)
+        return {"annotations": [annotation_json(m, info) for m, info in zip(rows, infos)]}
+
+    def _page(
+        self, conn: Connection, ctx: RequestContext, req: service_pb2.ListAnnotationsRequest
+    ) -> list[Row[Any]]:
         page = page_of(req.page, req.per_page, DEFAULT_PER_PAGE)
         if req.workflow_version_ids:  # labeldesk runs no workflows: nothing was made by one
-            return service_pb2.MultiAnnotationResponse()
-        app_pk = ctx.require_app().pk
-        rows = repo.page(conn, app_pk, self._filter(ctx, req), page.offset, page.per_page)
-        resp = _response(r._mapping for r in rows)
-        fill_consensus_info(conn, app_pk, [r._mapping for r in rows], resp.annotations)
-        return resp
+            return []
+        return repo.page(conn, ctx.require_app().pk, self._filter(ctx, req), page.offset, page.per_page)
 
     def _filter(self, ctx: RequestContext, req: service_pb2.ListAnnotationsRequest) -> repo.Filter:
         ids, input_ids = list(req.ids), list(req.input_ids)
@@ -376,7 +368,7 @@ class AnnotationsService:
         info = rules.patch_info(row.annotation_info, given_info, action)
         explicit_task = given_info is not None or bool(a.task_id)
         return {
-            "data": data.SerializeToString(),
+            **stored_data(data),
             "status": _status(ctx, a.status, path) or row.status,
             "annotation_info": info,
             "task_id": rules.task_id_of(info, a.task_id, path) if explicit_task else row.task_id,

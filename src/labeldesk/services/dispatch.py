@@ -3,6 +3,11 @@ database transaction, and render any failure into the response's ``status``.
 
 Service methods are found by name: RPC ``PostInputs`` is served by a method ``post_inputs`` on
 one of the service objects. Their signature is ``(conn, ctx, request) -> response``.
+
+A service may also offer ``<method>_json``, the same RPC answered as a JSON-ready dict (without
+``status``), for responses the generic proto → JSON printer is too slow for (ListAnnotations).
+The REST transport asks for it with :meth:`Dispatcher.call_json`; it must equal what the printer
+makes of the proto answer, which the tests check.
 """
 
 from __future__ import annotations
@@ -31,6 +36,9 @@ log = logging.getLogger("labeldesk")
 
 V2: ServiceDescriptor = service_pb2.DESCRIPTOR.services_by_name["V2"]
 Handler = Callable[[Connection, RequestContext, Any], Message]
+JsonHandler = Callable[[Connection, RequestContext, Any], dict[str, Any]]
+R = TypeVar("R")
+JSON_SUFFIX = "_json"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -72,10 +80,22 @@ def find_handlers(services: Iterable[object]) -> dict[str, Handler]:
     return found
 
 
+def find_json_handlers(services: Iterable[object]) -> dict[str, JsonHandler]:
+    """RPC name → its ``<method>_json`` twin, for the RPCs whose service offers one."""
+    services = list(services)
+    found: dict[str, JsonHandler] = {}
+    for rpc, handler in find_handlers(services).items():
+        twin = getattr(getattr(handler, "__self__", None), snake(rpc) + JSON_SUFFIX, None)
+        if twin is not None:
+            found[rpc] = twin
+    return found
+
+
 @dataclass(frozen=True)
 class Route:
     method: MethodDescriptor
     handler: Handler | None
+    json_handler: JsonHandler | None
     writes: bool
     needs_app: bool
     response_cls: type[Message]
@@ -86,13 +106,15 @@ class Dispatcher:
         self.db = db
         self.auth = authenticator
         self.routes: dict[str, Route] = {}
-        handlers = find_handlers(services)
+        services = list(services)
+        handlers, json_handlers = find_handlers(services), find_json_handlers(services)
         for m in unary_methods():
             handler = handlers.get(m.name)
             verb_reads = m.name.startswith(("Get", "List"))
             self.routes[m.name] = Route(
                 method=m,
                 handler=handler,
+                json_handler=json_handlers.get(m.name),
                 writes=bool(getattr(handler, "__labeldesk_writes__", not verb_reads)),
                 needs_app=not getattr(handler, "__labeldesk_user_level__", False),
                 response_cls=GetMessageClass(m.output_type),
@@ -106,29 +128,11 @@ class Dispatcher:
         """Run one RPC; never raises: failures come back in ``response.status``."""
         route = self.routes[rpc]
         req_id = uuid.uuid4().hex
-        try:
-            if route.handler is None:
-                raise errors.ApiError(
-                    errors.NOT_IMPLEMENTED,
-                    f"labeldesk does not implement {rpc}",
-                    "see docs/api-coverage.md for the RPCs this server offers",
-                )
-            response = self._run(route, request, authorization, req_id)
-        except errors.ApiError as e:
-            response = route.response_cls()
-            _set_status(response, e.code, e.description, e.details, req_id)
-            return response
-        except Exception:
-            log.exception("internal error in %s (req_id %s)", rpc, req_id)
-            response = route.response_cls()
-            _set_status(
-                response,
-                errors.INTERNAL,
-                "internal error: the request was not carried out",
-                f"report req_id {req_id} to the server's operator",
-                req_id,
-            )
-            return response
+        response = self._guarded(route, route.handler, request, authorization, req_id)
+        if isinstance(response, errors.ApiError):
+            failed = route.response_cls()
+            _set_status(failed, response.code, response.description, response.details, req_id)
+            return failed
         status = response.status  # type: ignore[attr-defined]
         if not status.code:
             status.code = errors.SUCCESS
@@ -136,9 +140,56 @@ class Dispatcher:
         status.req_id = req_id
         return response
 
-    def _run(self, route: Route, request: Message, authorization: str | None, req_id: str) -> Message:
-        handler = route.handler
-        assert handler is not None
+    def call_json(self, rpc: str, request: Message, authorization: str | None) -> Message | dict[str, Any]:
+        """:meth:`call`, answered by the RPC's JSON twin when it has one (a dict with ``status``
+        first, as the printer orders it); failures are always the proto with its status."""
+        route = self.routes[rpc]
+        if route.json_handler is None:
+            return self.call(rpc, request, authorization)
+        req_id = uuid.uuid4().hex
+        body = self._guarded(route, route.json_handler, request, authorization, req_id)
+        if isinstance(body, errors.ApiError):
+            failed = route.response_cls()
+            _set_status(failed, body.code, body.description, body.details, req_id)
+            return failed
+        return {"status": {"code": errors.SUCCESS, "description": "Ok", "req_id": req_id}, **body}
+
+    def _guarded(
+        self,
+        route: Route,
+        handler: Callable[[Connection, RequestContext, Any], R] | None,
+        request: Message,
+        authorization: str | None,
+        req_id: str,
+    ) -> R | errors.ApiError:
+        """The handler's answer, or the error to answer instead (internal ones logged)."""
+        rpc = route.method.name
+        try:
+            if handler is None:
+                raise errors.ApiError(
+                    errors.NOT_IMPLEMENTED,
+                    f"labeldesk does not implement {rpc}",
+                    "see docs/api-coverage.md for the RPCs this server offers",
+                )
+            return self._run(route, handler, request, authorization, req_id)
+        except errors.ApiError as e:
+            return e
+        except Exception:
+            log.exception("internal error in %s (req_id %s)", rpc, req_id)
+            return errors.ApiError(
+                errors.INTERNAL,
+                "internal error: the request was not carried out",
+                f"report req_id {req_id} to the server's operator",
+            )
+
+    def _run(
+        self,
+        route: Route,
+        handler: Callable[[Connection, RequestContext, Any], R],
+        request: Message,
+        authorization: str | None,
+        req_id: str,
+    ) -> R:
         uai = getattr(request, "user_app_id", None)
         tx = self.db.write if route.writes else self.db.read
         try:

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Row
 
 from labeldesk.domain import annotation_rules as rules
 from labeldesk.domain import errors
+from labeldesk.services.annotation_views import stored_data
 from labeldesk.services.common import (
     check_id,
     dict_to_struct,
@@ -148,7 +149,7 @@ def _patch_input_concepts(
     ann_repo.update_many(
         conn,
         app_pk,
-        [{"pk": level.pk, "data": data.SerializeToString(), "modified_at": utcnow()}],
+        [{"pk": level.pk, **stored_data(data), "modified_at": utcnow()}],
         {level.pk: rules.concept_index(data)},
     )
 
@@ -216,7 +217,7 @@ class InputsService:
                     "id": new_id(),
                     "input_pk": input_pk,
                     "user_id": app.owner_id,
-                    "data": ann_data.SerializeToString(),
+                    **stored_data(ann_data),
                     "status": status_code_pb2.ANNOTATION_SUCCESS,
                     "input_level": True,
                     "trusted": True,

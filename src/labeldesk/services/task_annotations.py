@@ -24,7 +24,7 @@ from sqlalchemy import Connection, Row
 
 from labeldesk.domain import errors, statuses
 from labeldesk.domain.review_sampling import is_sampled_for_review
-from labeldesk.services.annotations import annotation_proto
+from labeldesk.services.annotation_views import annotation_proto
 from labeldesk.services.assignments import require_reviewer
 from labeldesk.services.context import AppRef, RequestContext
 from labeldesk.services.inputs import input_protos

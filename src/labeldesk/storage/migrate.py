@@ -12,6 +12,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
 from labeldesk.storage.engine import Database
@@ -37,3 +38,10 @@ def migrate(db: Database) -> str:
         return "created"
     command.upgrade(cfg, "head")
     return "upgraded"
+
+
+def head_revision(db: Database) -> str:
+    """The newest revision: what :func:`migrate` stamps or upgrades a database to."""
+    head = ScriptDirectory.from_config(alembic_config(db)).get_current_head()
+    assert head is not None
+    return head

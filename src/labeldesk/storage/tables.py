@@ -22,6 +22,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -174,6 +175,10 @@ annotations = Table(
     Column("input_pk", PK, ForeignKey("inputs.pk", ondelete="CASCADE"), nullable=False),
     Column("user_id", ID, nullable=False),
     Column("data", LargeBinary, nullable=False),  # resources_pb2.Data (concepts, regions, ...)
+    # ``data`` as REST responses show it, rendered when written so listings splice it in instead of
+    # walking every message again; used only while ``data_json_format`` is the codec's current one.
+    Column("data_json", LargeBinary, nullable=True),
+    Column("data_json_format", SmallInteger, nullable=True),
     Column("annotation_info", JSON, nullable=True),
     Column("status", Integer, nullable=False),
     Column("task_id", ID, nullable=True),

@@ -44,10 +44,18 @@ def insert_many(
     """
     if not rows:
         return []
+    _require_rendering(rows[0])
     stmt = insert(t.annotations).returning(A.pk, sort_by_parameter_order=True)
     pks = [int(pk) for pk in conn.execute(stmt, [{**r, "app_pk": app_pk} for r in rows]).scalars()]
     _insert_concepts(conn, app_pk, dict(zip(pks, concepts)))
     return pks
+
+
+def _require_rendering(row: Mapping[str, Any]) -> None:
+    """``data`` is never written without its JSON rendering (``services.annotation_views.stored_data``):
+    a stale ``data_json`` would be what REST listings show."""
+    if "data" in row and "data_json" not in row:
+        raise ValueError("annotation data written without data_json: use annotation_views.stored_data")
 
 
 def _insert_concepts(conn: Connection, app_pk: int, by_pk: Mapping[int, ConceptPairs]) -> None:
@@ -66,6 +74,7 @@ def update_many(
     """Update annotations by ``pk`` (every dict has ``pk`` and the same other keys) and replace
     the concept index rows of the pks in ``concepts``."""
     if changes:
+        _require_rendering(changes[0])
         values: dict[str, Any] = {k: bindparam(f"v_{k}") for k in changes[0] if k != "pk"}
         stmt = update(t.annotations).where(A.pk == bindparam("b_pk")).values(**values)
         conn.execute(stmt, [{f"v_{k}" if k != "pk" else "b_pk": v for k, v in c.items()} for c in changes])

@@ -26,6 +26,7 @@ import struct
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -40,7 +41,16 @@ from labeldesk.domain.errors import ApiError
 if TYPE_CHECKING:
     from labeldesk.transport.rest.routes import RouteMatch
 
-__all__ = ["build_request", "message_to_json", "message_to_json_bytes", "parse_json_body"]
+__all__ = [
+    "NESTED_JSON_FORMAT",
+    "build_request",
+    "datetime_json",
+    "message_to_json",
+    "message_to_json_bytes",
+    "nested_json_bytes",
+    "parse_json_body",
+    "plain_struct_json",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -728,6 +738,13 @@ def _float64(value: float) -> float | str:
     return "Infinity" if value > 0 else "-Infinity"
 
 
+def _number(number: float) -> float | int | str:
+    """A ``google.protobuf.Value`` number: 3, not 3.0, for curl users; -0.0 keeps its sign."""
+    if number.is_integer() and abs(number) < 2**53 and math.copysign(1.0, number) > 0:
+        return int(number)
+    return _float64(number)
+
+
 def _bytes(value: bytes) -> str:
     return base64.b64encode(value).decode("ascii")
 
@@ -746,7 +763,19 @@ def _timestamp(msg: Any) -> str:
         tm = time.gmtime(seconds)
     except (OverflowError, OSError, ValueError):
         return str(msg.ToJsonString())
-    text = f"{tm[0]:04d}-{tm[1]:02d}-{tm[2]:02d}T{tm[3]:02d}:{tm[4]:02d}:{tm[5]:02d}"
+    return _rfc3339(f"{tm[0]:04d}-{tm[1]:02d}-{tm[2]:02d}T{tm[3]:02d}:{tm[4]:02d}:{tm[5]:02d}", nanos)
+
+
+def datetime_json(dt: datetime) -> str:
+    """A stored time as :func:`_timestamp` renders its Timestamp (naive times are UTC)."""
+    if dt.tzinfo is not None and dt.utcoffset():
+        dt = dt.astimezone(timezone.utc)
+    text = f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}"
+    return _rfc3339(text, dt.microsecond * 1000)
+
+
+def _rfc3339(text: str, nanos: int) -> str:
+    """``text`` (date and time to the second) with the fraction ``Timestamp.ToJsonString`` shows."""
     if nanos == 0:
         return text + "Z"
     if nanos % 1_000_000 == 0:
@@ -917,10 +946,7 @@ class _Printer:
         if kind is None or kind == "null_value":
             return None
         if kind == "number_value":
-            number = msg.number_value
-            if number.is_integer() and abs(number) < 2**53 and math.copysign(1.0, number) > 0:
-                return int(number)  # 3, not 3.0, for curl users; -0.0 keeps its sign
-            return _float64(number)
+            return _number(msg.number_value)
         if kind == "struct_value":
             return self._struct(msg.struct_value)
         if kind == "list_value":
@@ -956,3 +982,26 @@ def message_to_json_bytes(msg: Message, *, use_integers_for_enums: bool = False)
     """:func:`message_to_json` encoded as compact UTF-8 JSON, ready for an HTTP body."""
     obj = message_to_json(msg, use_integers_for_enums=use_integers_for_enums)
     return orjson.dumps(obj)  # ~10x faster than json.dumps on list responses; NaN is already text
+
+
+NESTED_JSON_FORMAT = 1
+"""Version of what :func:`nested_json_bytes` produces. Renderings stored in the database carry it;
+bump it whenever the printer's output for a message changes, and stored ones are re-rendered."""
+
+
+def nested_json_bytes(msg: Message) -> bytes:
+    """A message as it appears *inside* a response (no top-level defaults), encoded: what the
+    printer emits for it wherever it is nested, ready to be spliced in with ``orjson.Fragment``."""
+    return orjson.dumps(_PRINTERS[False]._message(msg))
+
+
+def plain_struct_json(value: Any) -> Any:
+    """Plain JSON values (a stored struct) as the printer renders them once put in a
+    ``google.protobuf.Struct``: numbers become doubles, so 3 stays 3 but 2**60 turns into a float."""
+    if isinstance(value, dict):
+        return {str(k): plain_struct_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_struct_json(v) for v in value]
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    return _number(float(value))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
+import orjson
 from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
@@ -83,8 +84,10 @@ class ClarifaiRest:
             status.req_id = uuid.uuid4().hex
             return proto_response(response)
         result = await run_in_threadpool(
-            self.dispatcher.call, rpc, proto, request.headers.get("authorization")
+            self.dispatcher.call_json, rpc, proto, request.headers.get("authorization")
         )
+        if isinstance(result, dict):  # a JSON twin's answer: always a success
+            return Response(orjson.dumps(result), media_type="application/json")
         return proto_response(result)
 
 

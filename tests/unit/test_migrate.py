@@ -1,0 +1,69 @@
+"""Schema upgrades: a database made by the first release (revision 0001) is brought to the newest
+revision by ``migrate`` with its rows intact, and a fresh one is created at the newest revision."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import inspect, text
+
+from labeldesk.services import admin
+from labeldesk.storage.clock import utcnow
+from labeldesk.storage.engine import Database
+from labeldesk.storage.migrate import head_revision, migrate
+from labeldesk.storage.repos import inputs as inputs_repo
+from labeldesk.storage.tables import metadata
+
+ADDED_IN_0002 = ("data_json", "data_json_format")
+
+
+def _version(db: Database) -> str:
+    with db.read() as conn:
+        return str(conn.execute(text("select version_num from alembic_version")).scalar_one())
+
+
+def _annotation_columns(db: Database) -> set[str]:
+    return {c["name"] for c in inspect(db.engine).get_columns("annotations")}
+
+
+def test_fresh_database_is_created_at_the_newest_revision(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'fresh.db'}")
+    try:
+        assert migrate(db) == "created"
+        assert _version(db) == head_revision(db)
+        assert set(ADDED_IN_0002) <= _annotation_columns(db)
+        assert migrate(db) == "upgraded"  # and again: nothing to do
+    finally:
+        db.dispose()
+
+
+def test_a_0001_database_is_upgraded_and_keeps_its_annotations(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'old.db'}")
+    try:
+        metadata.create_all(db.engine)
+        admin.create_user(db, "u", "u@example.com")
+        app_pk = admin.create_app(db, "u", "a")
+        with db.write() as conn:
+            for column in ADDED_IN_0002:
+                conn.execute(text(f"alter table annotations drop column {column}"))
+            conn.execute(text("create table alembic_version (version_num varchar(32) primary key)"))
+            conn.execute(text("insert into alembic_version values ('0001')"))
+            row = {"id": "in-1", "data": b"", "metadata": None, "status": 30000}
+            input_pk = inputs_repo.insert_many(conn, app_pk, [row])["in-1"].pk
+            conn.execute(
+                text(
+                    "insert into annotations (app_pk, id, input_pk, user_id, data, status, model_version_id, "
+                    "embed_model_version_id, input_level, trusted, created_at, modified_at) values "
+                    "(:app, 'ann-1', :input, 'u', x'', 24150, '', '', 0, 1, :now, :now)"
+                ),
+                {"app": app_pk, "input": input_pk, "now": utcnow()},
+            )
+        assert not set(ADDED_IN_0002) & _annotation_columns(db)
+        assert migrate(db) == "upgraded"
+        assert _version(db) == head_revision(db) == "0002"
+        assert set(ADDED_IN_0002) <= _annotation_columns(db)
+        with db.read() as conn:
+            kept = conn.execute(text("select id, data_json from annotations")).all()
+        assert [tuple(k) for k in kept] == [("ann-1", None)], "rendered on read until next written"
+    finally:
+        db.dispose()
