@@ -14,21 +14,14 @@ PostgreSQL URL the apps are created in that database (and left there). ``--quick
 timed run so the whole benchmark takes well under a minute. Results are printed as a table.
 """
 
-# ruff: noqa: E402  (imports follow the sys.path fix below)
 from __future__ import annotations
-
-import os
-import sys
-
-# Run as a script, this directory comes first on sys.path, where a sibling benchmark (queue.py)
-# would shadow the standard library's ``queue`` that urllib3 and grpc import.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
 
 import argparse
 import json
+import os
 import re
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -116,18 +109,20 @@ def _image_data(i: int) -> bytes:
     return bytes(data.SerializeToString())
 
 
-_EXISTING_DATA = stored_data(r.Data(
-    concepts=[r.Concept(id="cat", name="cat", value=1), r.Concept(id="dog", name="dog", value=0)],
-    regions=[
-        r.Region(
-            id=uuid.uuid4().hex,
-            region_info=r.RegionInfo(
-                bounding_box=r.BoundingBox(top_row=0.1, left_col=0.1, bottom_row=0.5, right_col=0.5)
-            ),
-            data=r.Data(concepts=[r.Concept(id="cat", name="cat", value=1)]),
-        )
-    ],
-))
+_EXISTING_DATA = stored_data(
+    r.Data(
+        concepts=[r.Concept(id="cat", name="cat", value=1), r.Concept(id="dog", name="dog", value=0)],
+        regions=[
+            r.Region(
+                id=uuid.uuid4().hex,
+                region_info=r.RegionInfo(
+                    bounding_box=r.BoundingBox(top_row=0.1, left_col=0.1, bottom_row=0.5, right_col=0.5)
+                ),
+                data=r.Data(concepts=[r.Concept(id="cat", name="cat", value=1)]),
+            )
+        ],
+    )
+)
 
 
 def _existing_row(user_id: str, input_pk: int) -> dict[str, Any]:
@@ -162,7 +157,7 @@ class Server:
 
 @contextmanager
 def running_server(url: str) -> Iterator[tuple[str, int]]:
-    """(base URL, gRPC port) of ``labeldesk serve`` on free ports (benchmarks/queue.py uses it)."""
+    """(base URL, gRPC port) of ``labeldesk serve`` on free ports (benchmarks/work_queue.py uses it)."""
     with serve(url) as server:
         yield server.base_url, server.grpc_port
 

@@ -1,6 +1,6 @@
 """Work-queue speed of a real labeldesk server, through the official clarifai-grpc client (gRPC).
 
-    python benchmarks/queue.py [--database-url URL] [--quick] [--transport grpc|rest]
+    python benchmarks/work_queue.py [--database-url URL] [--quick] [--transport grpc|rest]
 
 Starts ``labeldesk serve`` as a subprocess on free ports (so the clients here do not share the
 server's interpreter lock), seeds an app with 10k inputs (and, on PostgreSQL, another with 1M),
@@ -18,40 +18,32 @@ once with COPY (about a minute). ``--quick`` runs 10k only with short runs (< 60
 
 from __future__ import annotations
 
+import argparse
 import os
+import statistics
 import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
-# This file is named queue.py: keep it from shadowing the standard library's ``queue`` (which
-# grpc and urllib3 import) when run as ``python benchmarks/queue.py``.
-if sys.path and os.path.abspath(sys.path[0]) == _HERE:
-    sys.path.pop(0)
-sys.path.append(_HERE)
+from annotations import running_server
+from clarifai_grpc.channel.clarifai_channel import ClarifaiChannel
+from clarifai_grpc.grpc.api import resources_pb2 as r
+from clarifai_grpc.grpc.api import service_pb2 as s
+from clarifai_grpc.grpc.api import service_pb2_grpc
+from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
+from google.protobuf import json_format
+from sqlalchemy import insert
 
-import argparse  # noqa: E402
-import statistics  # noqa: E402
-import tempfile  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-import uuid  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
-from typing import Any  # noqa: E402
-
-from annotations import running_server  # noqa: E402  (benchmarks/annotations.py)
-from clarifai_grpc.channel.clarifai_channel import ClarifaiChannel  # noqa: E402
-from clarifai_grpc.grpc.api import resources_pb2 as r  # noqa: E402
-from clarifai_grpc.grpc.api import service_pb2 as s  # noqa: E402
-from clarifai_grpc.grpc.api import service_pb2_grpc  # noqa: E402
-from clarifai_grpc.grpc.api.status import status_code_pb2 as sc  # noqa: E402
-from google.protobuf import json_format  # noqa: E402
-from sqlalchemy import insert  # noqa: E402
-
-from labeldesk.services import admin  # noqa: E402
-from labeldesk.storage import tables as t  # noqa: E402
-from labeldesk.storage.clock import utcnow  # noqa: E402
-from labeldesk.storage.engine import Database  # noqa: E402
-from labeldesk.storage.migrate import migrate  # noqa: E402
+from labeldesk.services import admin
+from labeldesk.storage import tables as t
+from labeldesk.storage.clock import utcnow
+from labeldesk.storage.engine import Database
+from labeldesk.storage.migrate import migrate
 
 A = s.PutTaskAssignmentsRequestAction
 WORKER_COUNTS = (1, 8, 32)
