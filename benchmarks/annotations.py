@@ -237,13 +237,17 @@ def create_rate(
             _check(stub.PostAnnotations(req, metadata=target.meta))
             counts[k] += batch
 
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(clients)]
+    run_threads(clients, work)
+    return sum(counts), time.perf_counter() - window[0]
+
+
+def run_threads(n: int, work: Callable[[int], None]) -> None:
+    """``work(0)`` ... ``work(n - 1)`` on threads of their own, until all are done."""
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(n)]
     for th in threads:
         th.start()
     for th in threads:
         th.join()
-    elapsed = time.perf_counter() - window[0]
-    return sum(counts), elapsed
 
 
 def list_all(target: Target, transport: str, mark: Callable[[], None]) -> tuple[int, float]:

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from annotations import running_server
+from annotations import run_threads, running_server
 from clarifai_grpc.channel.clarifai_channel import ClarifaiChannel
 from clarifai_grpc.grpc.api import resources_pb2 as r
 from clarifai_grpc.grpc.api import service_pb2 as s
@@ -229,11 +229,7 @@ def run_task(
                 put(A.LABEL_SUBMIT, a.input.id)
                 submitted[k] += 1
 
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(n_workers)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
+    run_threads(n_workers, work)
     elapsed = time.perf_counter() - window[0]
     return Result(
         db_name, app.inputs, strategy, n_workers, [x for xs in starts for x in xs], sum(submitted), elapsed

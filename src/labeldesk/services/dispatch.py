@@ -130,9 +130,7 @@ class Dispatcher:
         req_id = uuid.uuid4().hex
         response = self._guarded(route, route.handler, request, authorization, req_id)
         if isinstance(response, errors.ApiError):
-            failed = route.response_cls()
-            _set_status(failed, response.code, response.description, response.details, req_id)
-            return failed
+            return _failure(route, response, req_id)
         status = response.status  # type: ignore[attr-defined]
         if not status.code:
             status.code = errors.SUCCESS
@@ -149,9 +147,7 @@ class Dispatcher:
         req_id = uuid.uuid4().hex
         body = self._guarded(route, route.json_handler, request, authorization, req_id)
         if isinstance(body, errors.ApiError):
-            failed = route.response_cls()
-            _set_status(failed, body.code, body.description, body.details, req_id)
-            return failed
+            return _failure(route, body, req_id)
         return {"status": {"code": errors.SUCCESS, "description": "Ok", "req_id": req_id}, **body}
 
     def _guarded(
@@ -209,6 +205,13 @@ class Dispatcher:
                     errors.TRY_AGAIN, "the database is busy; nothing was written", "retry the request"
                 ) from e
             raise
+
+
+def _failure(route: Route, error: errors.ApiError, req_id: str) -> Message:
+    """The RPC's response message carrying only the error's status."""
+    response = route.response_cls()
+    _set_status(response, error.code, error.description, error.details, req_id)
+    return response
 
 
 def _set_status(response: Message, code: int, description: str, details: str, req_id: str) -> None:
