@@ -344,6 +344,120 @@ def _struct(**values: Any) -> struct_pb2.Struct:
     return out
 
 
+# ----------------------------------------------------------------------- inputs leaving the task's dataset
+
+#: how an input leaves the task's dataset "ds": DeleteDatasetInputs, PatchInputs removing "ds" from
+#: its dataset_ids, or PatchInputs overwriting its dataset_ids with another dataset's
+LEAVE_BY = ["DeleteDatasetInputs", "PatchInputs-remove", "PatchInputs-overwrite"]
+
+
+def _dataset_team(stub: Any, app: AppFixture, n_inputs: int, worker: Any) -> Team:
+    """Two workers, ``n_inputs`` inputs in dataset "ds" (and a dataset "other"), and a task on "ds"
+    made by ``worker([a, b])``."""
+    team = make_team(stub, app, n_workers=2)
+    ok(team.call("PostDatasets", datasets=[r.Dataset(id="ds"), r.Dataset(id="other")]))
+    team.add_inputs(*inputs(n_inputs), dataset="ds")
+    team.create(worker(team.workers), input_source={"type": "DATASET", "id": "ds"})
+    return team
+
+
+def _leave(team: Team, how: str, *ids: str) -> None:
+    """Take inputs out of dataset "ds", as ``how`` (one of :data:`LEAVE_BY`) says."""
+    if how == "DeleteDatasetInputs":
+        ok(team.call("DeleteDatasetInputs", dataset_id="ds", input_ids=list(ids)))
+    elif how == "PatchInputs-remove":
+        ok(team.call("PatchInputs", action="remove", inputs=[r.Input(id=i, dataset_ids=["ds"]) for i in ids]))
+    else:
+        moved = [r.Input(id=i, dataset_ids=["other"]) for i in ids]
+        ok(team.call("PatchInputs", action="overwrite", inputs=moved))
+    members = ok(team.call("ListDatasetInputs", dataset_id="ds", per_page=100)).dataset_inputs
+    assert not {d.input.id for d in members} & set(ids)
+
+
+def _rejoin(team: Team, *ids: str) -> None:
+    back = [r.DatasetInput(input=r.Input(id=i)) for i in ids]
+    ok(team.call("PostDatasetInputs", dataset_id="ds", dataset_inputs=back))
+
+
+def _full(users: list[str]) -> dict[str, Any]:
+    return {"strategy": "FULL", "user_ids": users}
+
+
+@pytest.mark.parametrize("how", LEAVE_BY)
+@pytest.mark.parametrize("strategy", ["FULL", "PARTITIONED"])
+def test_inputs_that_leave_the_dataset_are_not_handed_out_but_started_work_stays(
+    stub: Any, app: AppFixture, strategy: str, how: str
+) -> None:
+    worker = _full if strategy == "FULL" else partitioned
+    team = _dataset_team(stub, app, 20, worker)
+    a, b = team.workers
+    mine = team.start(a)  # every input is planned now; a has started (leased) these
+    assert mine, "a has work"
+    others = [i for i in inputs(20) if i not in mine]  # a's unstarted surplus and b's inputs
+    unstarted_gone = others[::2]
+    _leave(team, how, mine[0], *unstarted_gone)
+    done = team.drain(b, a)
+    assert not set(done[b]) & {mine[0], *unstarted_gone}, "b gets none of the inputs that left"
+    assert set(mine) <= set(done[a]), "what a had started stays a's, mine[0] included"
+    assert not set(done[a]) & set(unstarted_gone)
+    assert set(done[a]) | set(done[b]) == set(inputs(20)) - set(unstarted_gone)
+    if strategy == "FULL":
+        assert sorted(done[b]) == sorted(set(inputs(20)) - {mine[0], *unstarted_gone})
+
+
+@pytest.mark.parametrize("how", LEAVE_BY)
+def test_dynamic_open_seats_of_inputs_that_leave_the_dataset_are_dropped(
+    stub: Any, app: AppFixture, how: str
+) -> None:
+    team = _dataset_team(stub, app, 12, lambda users: dynamic(users, k=2))
+    a, b = team.workers
+    assert team.start(a) == inputs(10)  # a holds one seat of each; the other seats are OPEN
+    x = inputs(12)
+    _leave(team, how, x[0], x[11])  # x0: a started it; x11: nobody did
+    assert team.start(b) == x[1:11], "neither x0's open seat nor x11 is handed out"
+    done = team.drain(a, b)
+    assert sorted(done[a]) == x[:11], "a resumes x0 and takes x10"
+    assert sorted(done[b]) == x[1:11]
+
+
+def test_deleting_the_dataset_drops_the_unstarted_seats_of_its_tasks(stub: Any, app: AppFixture) -> None:
+    team = _dataset_team(stub, app, 12, _full)
+    a, b = team.workers
+    mine = team.start(a)
+    assert mine == inputs(10)
+    ok(team.call("DeleteDatasets", dataset_ids=["ds"]))
+    req = s.GetTaskRequest(user_app_id=team.app.uai, task_id=team.task_id, additional_fields=["assignments"])
+    listed = json_format.MessageToDict(ok(team.stub.GetTask(req, metadata=team.app.meta)).task.metadata)
+    seats = {(i["input_id"], i["worker_id"]) for i in listed["assignments"]["items"]}
+    assert seats == {(i, a) for i in mine}, "only the work a started is left; b's seats are gone"
+    assert team.submit(a, mine[0]).status.code == sc.TASK_ASSIGNMENT_SUCCESS
+    # a holds 9 started inputs, fewer than a LABEL_START hands out: the planner looks at the source
+    assert team.start(a) == mine[1:], "started work is handed back though its source is gone"
+    fails(team.put(b, A.LABEL_START), sc.CONN_DOES_NOT_EXIST, "dataset 'ds'", "PatchTasks")
+
+
+@pytest.mark.parametrize("how", LEAVE_BY)
+@pytest.mark.parametrize("strategy", ["FULL", "DYNAMIC"])
+def test_an_input_added_back_to_the_dataset_is_handed_out_again(
+    stub: Any, fast_stub: Any, app: AppFixture, strategy: str, how: str
+) -> None:
+    # the fast server rescans the source whenever a queue is short (source_rescan_seconds=0)
+    team = _dataset_team(fast_stub, app, 12, _full if strategy == "FULL" else dynamic)
+    a, b = team.workers
+    x = inputs(12)
+    for i in team.start(a):  # submitted at once: the fast server's DYNAMIC leases are short
+        team.submit(a, i)
+    _leave(team, how, x[10], x[11])  # nobody has started them
+    handed = sorted(i for ids in team.drain(b, a).values() for i in ids)
+    assert handed == (x[:10] if strategy == "FULL" else [])
+    _rejoin(team, x[11])
+    again = team.drain(a, b)
+    if strategy == "FULL":
+        assert again == {a: [x[11]], b: [x[11]]}
+    else:
+        assert [i for ids in again.values() for i in ids] == [x[11]]
+
+
 # --------------------------------------------------------------------------- leases
 
 

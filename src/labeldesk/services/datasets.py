@@ -20,6 +20,7 @@ from labeldesk.services.common import (
 )
 from labeldesk.services.context import RequestContext
 from labeldesk.services.inputs import _require_inputs, input_protos
+from labeldesk.storage.repos import assignments as seats_repo
 from labeldesk.storage.repos import datasets as repo
 
 
@@ -95,6 +96,8 @@ class DatasetsService:
         rows = [require_dataset(conn, app.pk, i) for i in req.dataset_ids]
         if not rows:
             raise errors.invalid("dataset_ids: give the ids of the datasets to delete")
+        for r in rows:  # its tasks hand out none of its inputs any more (started work stays)
+            seats_repo.drop_unstarted_seats(conn, app.pk, r.id)
         repo.delete_pks(conn, [r.pk for r in rows])
         return status_pb2.BaseResponse()
 
@@ -133,5 +136,7 @@ class DatasetsService:
         app = ctx.require_app()
         ds = require_dataset(conn, app.pk, req.dataset_id)
         found = _require_inputs(conn, app.pk, list(req.input_ids), "input_ids")
-        repo.remove_inputs(conn, ds.pk, [r.pk for r in found.values()])
+        pks = [r.pk for r in found.values()]
+        repo.remove_inputs(conn, ds.pk, pks)
+        seats_repo.drop_unstarted_seats(conn, app.pk, ds.id, pks)
         return status_pb2.BaseResponse()

@@ -9,6 +9,7 @@ concepts posted with the input (``data.concepts``).
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,6 +35,7 @@ from labeldesk.services.concepts import require_concepts
 from labeldesk.services.context import RequestContext
 from labeldesk.storage.clock import utcnow
 from labeldesk.storage.repos import annotations as ann_repo
+from labeldesk.storage.repos import assignments as seats_repo
 from labeldesk.storage.repos import datasets as ds_repo
 from labeldesk.storage.repos import inputs as repo
 
@@ -155,16 +157,28 @@ def _patch_input_concepts(
 
 
 def _patch_memberships(
-    conn: Connection, action: str, input_pk: int, dataset_pks: list[int], app_pk: int
+    conn: Connection,
+    action: str,
+    input_pk: int,
+    datasets: Sequence[Row[Any]],
+    app_pk: int,
+    left: dict[str, list[int]],
+    was_in: Sequence[str] = (),
 ) -> None:
+    """Apply the action to the input's dataset memberships; notes in ``left`` (dataset id → input
+    pks) the datasets the input leaves (OVERWRITE: those of ``was_in``, its datasets before, that
+    are not in ``datasets``)."""
     if action == rules.REMOVE:
-        for pk in dataset_pks:
-            ds_repo.remove_inputs(conn, pk, [input_pk])
+        for d in datasets:
+            ds_repo.remove_inputs(conn, d.pk, [input_pk])
+            left[d.id].append(input_pk)
         return
     if action == rules.OVERWRITE:
         ds_repo.remove_input_everywhere(conn, app_pk, input_pk)
-    for pk in dataset_pks:
-        ds_repo.add_inputs(conn, pk, [input_pk])
+        for ds_id in sorted(set(was_in) - {d.id for d in datasets}):
+            left[ds_id].append(input_pk)
+    for d in datasets:
+        ds_repo.add_inputs(conn, d.pk, [input_pk])
 
 
 class InputsService:
@@ -262,6 +276,13 @@ class InputsService:
         require_concepts(conn, app.pk, concept_ids, "inputs[].data.concepts")
         dataset_ids = sorted({d for inp in req.inputs for d in inp.dataset_ids})
         datasets = _require_datasets(conn, app.pk, dataset_ids)
+        # an OVERWRITE of dataset_ids takes inputs out of the datasets they were in before
+        was_in = (
+            repo.dataset_ids_of(conn, [found[i.id].pk for i in req.inputs if i.dataset_ids])
+            if action == rules.OVERWRITE
+            else {}
+        )
+        left: dict[str, list[int]] = defaultdict(list)
         for n, inp in enumerate(req.inputs):
             row = found[inp.id]
             meta = _patched_metadata(
@@ -273,7 +294,10 @@ class InputsService:
                     conn, app.pk, action, row.pk, inp.data, f"inputs[{n}].data", concept_ids
                 )
             if inp.dataset_ids:
-                _patch_memberships(conn, action, row.pk, [datasets[d].pk for d in inp.dataset_ids], app.pk)
+                member_of = [datasets[d] for d in inp.dataset_ids]
+                _patch_memberships(conn, action, row.pk, member_of, app.pk, left, was_in.get(row.pk, ()))
+        for ds_id, pks in left.items():  # tasks on a dataset no longer hand out the inputs that left it
+            seats_repo.drop_unstarted_seats(conn, app.pk, ds_id, pks)
         stored = repo.by_ids(conn, app.pk, ids)
         return service_pb2.MultiInputResponse(inputs=input_protos(conn, [stored[i] for i in ids]))
 

@@ -33,6 +33,7 @@ from datetime import datetime, timezone
 from hashlib import blake2b
 from typing import Any, NamedTuple
 
+from clarifai_grpc.grpc.api import resources_pb2
 from sqlalchemy import (
     Connection,
     Integer,
@@ -72,6 +73,7 @@ _OTHER = TA.alias("other")
 SEAT_PREFIX = "#"
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _CHUNK = 500  # stay under SQLite's bound-parameter limit
+_DATASET_SOURCE = int(resources_pb2.TaskInputSource.DATASET)  # tasks.input_source_type of a dataset
 
 #: the columns every caller of this module reads
 _SEAT_COLUMNS: tuple[Any, ...] = (
@@ -306,13 +308,50 @@ def unsubmitted_of(conn: Connection, task_pk: int, worker_ids: Collection[str]) 
     return list(conn.execute(q))
 
 
+#: seats nobody has begun: a DYNAMIC seat no worker took (OPEN), or planned PENDING work that
+#: LABEL_START never handed out (no lease; handing out, a takeover and REQUEST_CHANGES all set one)
+_UNSTARTED = or_(Q.status == OPEN, and_(Q.status == PENDING, Q.lease_until.is_(None)))
+
+
 def drop_movable(conn: Connection, task_pk: int, removed_workers: Collection[str]) -> int:
     """Delete the seats nobody has begun: OPEN seats, unstarted PENDING ones, and every PENDING seat
     of ``removed_workers``. Submitted and started work stays. Answers how many were deleted."""
-    movable = [Q.status == OPEN, and_(Q.status == PENDING, Q.lease_until.is_(None))]
+    movable = [_UNSTARTED]
     if removed_workers:
         movable.append(and_(Q.status == PENDING, Q.worker_id.in_(list(removed_workers))))
     return int(conn.execute(delete(TA).where(Q.task_pk == task_pk, or_(*movable))).rowcount)
+
+
+def drop_unstarted_seats(
+    conn: Connection, app_pk: int, dataset_id: str, input_pks: Collection[int] | None = None
+) -> int:
+    """Inputs left dataset ``dataset_id`` (all of its inputs when ``input_pks`` is None: the dataset
+    is deleted): delete their unstarted seats (:data:`_UNSTARTED`) in every task of the app whose
+    input source is that dataset, so nobody is handed them any more. Started, submitted and
+    reviewed work stays. An input without seats left is planned again by the source rescan if it
+    rejoins the dataset. Answers how many seats were deleted.
+
+    The seats are locked in pk order before they are deleted (PostgreSQL), as submissions lock an
+    input's seats, so the two cannot deadlock over one input; a seat LABEL_START leases meanwhile
+    no longer matches once its lease is committed, and is kept."""
+    on_dataset = select(T.pk).where(
+        T.app_pk == app_pk,
+        T.input_source_type == _DATASET_SOURCE,
+        T.input_source_id == dataset_id,
+    )
+    task_pks = [int(p) for p in conn.execute(on_dataset).scalars()]
+    if not task_pks or (input_pks is not None and not input_pks):
+        return 0
+    scopes: list[Any] = [None] if input_pks is None else list(_chunks(sorted(set(input_pks))))
+    dropped = 0
+    for scope in scopes:
+        q = select(Q.pk).where(Q.task_pk.in_(task_pks), _UNSTARTED)
+        if scope is not None:
+            q = q.where(Q.input_pk.in_(scope))
+        pks = list(conn.execute(q.order_by(Q.pk).with_for_update()).scalars())
+        for chunk in _chunks(pks):
+            dropped += int(conn.execute(delete(TA).where(Q.pk.in_(chunk))).rowcount)
+    return dropped
 
 
 # --------------------------------------------------------------------------- handing out work
