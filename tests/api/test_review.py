@@ -17,8 +17,10 @@ from clarifai_grpc.grpc.api import service_pb2 as s
 from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 from clarifai_grpc.grpc.api.status import status_pb2
 from google.protobuf import json_format, struct_pb2
+from sqlalchemy import select
 
 from labeldesk.domain.review_sampling import is_sampled_for_review
+from labeldesk.storage import tables as tb
 from tests.api.test_assignments import A, Team, fails, make_team, ok
 from tests.conftest import AppFixture
 from tests.helpers import rest_listing_matches_grpc
@@ -288,6 +290,80 @@ def test_manual_approval_threshold_needs_that_many_reviewers(team: Team) -> None
     # a rejection by either reviewer makes two approvals impossible: rejected at once
     ok(team.put(rv1, A.REVIEW_REJECT, input_id="y"))
     assert statuses(team, "y") == {a: DENIED}
+
+
+def review_metrics(team: Team) -> tuple[list[int], list[int], list[int]]:
+    """GetTask's review metrics per reviewer: (reviewed, percent reviewed, reviewable), in reviewer order."""
+    review = ok(team.call("GetTask", task_id=team.task_id, additional_fields=["metrics"])).task.metrics.review
+    return (
+        list(review.inputs_count_estimated_per_reviewer),
+        list(review.inputs_percent_estimated_per_reviewer),
+        list(review.inputs_reviewable_count_estimated_per_reviewer),
+    )
+
+
+def review_log(team: Team) -> list[tuple[str, str, str]]:
+    """The task's review log as stored: (reviewer, input id, action), oldest first; every row timed."""
+    log, tasks, apps, inputs = tb.task_review_log.c, tb.tasks.c, tb.apps.c, tb.inputs.c
+    q = (
+        select(log.reviewer_id, inputs.id, log.action, log.created_at)
+        .join(tb.tasks, tasks.pk == log.task_pk)
+        .join(tb.apps, apps.pk == tasks.app_pk)
+        .join(tb.inputs, inputs.pk == log.input_pk)
+        .where(apps.user_id == team.app.user_id, apps.id == team.app.app_id, tasks.id == team.task_id)
+        .order_by(log.pk)
+    )
+    with team.app.server.app.db.read() as conn:
+        rows = conn.execute(q).all()
+    assert all(row.created_at is not None for row in rows)
+    return [(row.reviewer_id, row.id, row.action) for row in rows]
+
+
+def test_manual_review_metrics_per_reviewer(team: Team) -> None:
+    """Per reviewer, in the task's reviewer order: the inputs they approved or rejected (each once,
+    however often, decided or not yet), and that as a rounded-down percent of the inputs they may
+    review. A request for changes is logged but not counted, as Clarifai counts: the redone work
+    is reviewed again."""
+    a = team.workers[0]
+    first, idle, second = team.reviewer, add_reviewer(team, "idle"), add_reviewer(team, "second")
+    ids = ["x0", "x1", "x2", "x3", "x4", "x5"]
+    team.add_inputs(*ids)
+    reviewers = [second, idle, first]
+    task_of(team, {**manual(100), "user_ids": reviewers}, worker={"strategy": "FULL", "user_ids": [a]})
+    assert review_metrics(team) == ([0, 0, 0], [0, 0, 0], [6, 6, 6])
+    for i in ids:
+        label(team, a, i, {"concepts": ["cat"]})
+    ok(approve(team, first, "x0"))
+    ok(approve(team, first, "x1"))
+    ok(team.put(second, A.REVIEW_REJECT, input_id="x2"))
+    assert statuses(team, "x2") == {a: AWAITING}, "with three reviewers one rejection decides nothing"
+    assert review_metrics(team) == ([1, 0, 2], [16, 0, 33], [6, 6, 6])
+    ok(approve(team, second, "x2"))  # changes their vote: approved, and still one input reviewed
+    assert statuses(team, "x2") == {a: SUCCESS}
+    ok(team.put(second, A.REVIEW_REQUEST_CHANGES, input_id="x3"))
+    assert statuses(team, "x3") == {a: PENDING}
+    assert review_metrics(team) == ([1, 0, 2], [16, 0, 33], [6, 6, 6])
+    assert team.submit(a, "x3").status.code == sc.TASK_ASSIGNMENT_AWAITING_REVIEW
+    ok(team.put(first, A.REVIEW_REJECT, input_id="x3"))
+    assert review_metrics(team) == ([1, 0, 3], [16, 0, 50], [6, 6, 6])
+    assert review_log(team) == [
+        (first, "x0", "REVIEW_APPROVE"),
+        (first, "x1", "REVIEW_APPROVE"),
+        (second, "x2", "REVIEW_REJECT"),
+        (second, "x2", "REVIEW_APPROVE"),
+        (second, "x3", "REVIEW_REQUEST_CHANGES"),
+        (first, "x3", "REVIEW_REJECT"),
+    ]
+    # only inputs the reviewers may review now count: none once the sample is 0 %
+    ok(team.patch(review={**manual(0), "user_ids": reviewers}))
+    assert review_metrics(team) == ([0, 0, 0], [0, 0, 0], [0, 0, 0])
+
+
+def test_review_metrics_without_review_actions_or_reviewers(team: Team) -> None:
+    team.add_inputs("x")
+    task_of(team, {"strategy": "NONE"})
+    label(team, team.workers[0], "x", {"concepts": ["cat"]})
+    assert review_metrics(team) == ([], [], [])
 
 
 def test_manual_approval_threshold_above_the_reviewers_is_refused(team: Team) -> None:

@@ -15,6 +15,7 @@ from labeldesk.storage.repos import inputs as inputs_repo
 from labeldesk.storage.tables import metadata
 
 ADDED_IN_0002 = ("data_json", "data_json_format")
+TABLES_ADDED_IN_0002 = ("task_review_log",)
 
 
 def _version(db: Database) -> str:
@@ -26,12 +27,31 @@ def _annotation_columns(db: Database) -> set[str]:
     return {c["name"] for c in inspect(db.engine).get_columns("annotations")}
 
 
+def _tables(db: Database) -> set[str]:
+    return set(inspect(db.engine).get_table_names())
+
+
+def _shape(db: Database, table: str) -> dict[str, object]:
+    """What a table looks like to the database: columns, keys, foreign keys and indexes."""
+    insp = inspect(db.engine)
+    return {
+        "columns": [(c["name"], str(c["type"]), c["nullable"]) for c in insp.get_columns(table)],
+        "pk": insp.get_pk_constraint(table)["constrained_columns"],
+        "fks": sorted(
+            (tuple(f["constrained_columns"]), f["referred_table"], f["options"].get("ondelete"))
+            for f in insp.get_foreign_keys(table)
+        ),
+        "indexes": sorted((i["name"], tuple(i["column_names"])) for i in insp.get_indexes(table)),
+    }
+
+
 def test_fresh_database_is_created_at_the_newest_revision(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path / 'fresh.db'}")
     try:
         assert migrate(db) == "created"
         assert _version(db) == head_revision(db)
         assert set(ADDED_IN_0002) <= _annotation_columns(db)
+        assert set(TABLES_ADDED_IN_0002) <= _tables(db)
         assert migrate(db) == "upgraded"  # and again: nothing to do
     finally:
         db.dispose()
@@ -39,13 +59,18 @@ def test_fresh_database_is_created_at_the_newest_revision(tmp_path: Path) -> Non
 
 def test_a_0001_database_is_upgraded_and_keeps_its_annotations(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path / 'old.db'}")
+    fresh = Database(f"sqlite:///{tmp_path / 'fresh.db'}")
     try:
         metadata.create_all(db.engine)
+        metadata.create_all(fresh.engine)
+        created = {table: _shape(fresh, table) for table in TABLES_ADDED_IN_0002}
         admin.create_user(db, "u", "u@example.com")
         app_pk = admin.create_app(db, "u", "a")
         with db.write() as conn:
             for column in ADDED_IN_0002:
                 conn.execute(text(f"alter table annotations drop column {column}"))
+            for table in TABLES_ADDED_IN_0002:
+                conn.execute(text(f"drop table {table}"))
             conn.execute(text("create table alembic_version (version_num varchar(32) primary key)"))
             conn.execute(text("insert into alembic_version values ('0001')"))
             row = {"id": "in-1", "data": b"", "metadata": None, "status": 30000}
@@ -59,11 +84,16 @@ def test_a_0001_database_is_upgraded_and_keeps_its_annotations(tmp_path: Path) -
                 {"app": app_pk, "input": input_pk, "now": utcnow()},
             )
         assert not set(ADDED_IN_0002) & _annotation_columns(db)
+        assert not set(TABLES_ADDED_IN_0002) & _tables(db)
         assert migrate(db) == "upgraded"
         assert _version(db) == head_revision(db) == "0002"
         assert set(ADDED_IN_0002) <= _annotation_columns(db)
+        assert set(TABLES_ADDED_IN_0002) <= _tables(db)
+        upgraded = {table: _shape(db, table) for table in TABLES_ADDED_IN_0002}
+        assert upgraded == created, "the upgrade creates the tables as a fresh database has them"
         with db.read() as conn:
             kept = conn.execute(text("select id, data_json from annotations")).all()
         assert [tuple(k) for k in kept] == [("ann-1", None)], "rendered on read until next written"
     finally:
         db.dispose()
+        fresh.dispose()

@@ -56,6 +56,7 @@ from labeldesk.storage.clock import utcnow
 from labeldesk.storage.repos import assignments as repo
 from labeldesk.storage.repos import datasets as ds_repo
 from labeldesk.storage.repos import inputs as inputs_repo
+from labeldesk.storage.repos import reviews as reviews_repo
 from labeldesk.storage.repos.assignments import SourceInput
 
 Action = service_pb2.PutTaskAssignmentsRequestAction
@@ -334,7 +335,14 @@ class AssignmentsService:
                 break
             planner = planner or SeatPlanner(conn, task)
             want = limit - len(own) - len(taken)
-            exhausted = not self._plan_more(conn, task, planner, worker_id, want, now)
+            try:
+                exhausted = not self._plan_more(conn, task, planner, worker_id, want, now)
+            except errors.ApiError as e:
+                # the source is gone (dataset or saved search deleted): work already handed out
+                # can still be finished; with none, the error says what to fix
+                if e.code != errors.DOES_NOT_EXIST or not (own or taken):
+                    raise
+                break
             if not dynamic:
                 own = [int(r.pk) for r in repo.own_work(conn, task.pk, worker_id, limit)]
         repo.set_lease(conn, own, until)
@@ -470,7 +478,8 @@ class AssignmentsService:
         """REVIEW_APPROVE / REQUEST_CHANGES / REJECT on the work awaiting review of each input named:
         all of it, or that of ``config.workers`` / the ``config.task_assignments`` named (under
         CONSENSUS they name the version approved, or who redoes their work). What the verdict does
-        is :meth:`ReviewEngine.decide`'s; a rejected input returns to the pool here."""
+        is :meth:`ReviewEngine.decide`'s; a rejected input returns to the pool here. Every input
+        reviewed is written to the review log (who, which action, when) in one batch."""
         require_reviewer(task, reviewer_id)
         event, field = _REVIEW_EVENTS[req.action]
         config = getattr(req, field)
@@ -497,6 +506,7 @@ class AssignmentsService:
             if decision.note:
                 notes.append(decision.note)
             out.extend(decision.seat_pks)
+        reviews_repo.log_reviews(conn, task.pk, reviewer_id, Action.Name(req.action), [i.pk for i, _ in refs])
         return out, "; ".join(notes) or None
 
     # ----------------------------------------------------------------------- helpers

@@ -31,6 +31,7 @@ from labeldesk.services.inputs import input_protos
 from labeldesk.services.review import fill_consensus_info
 from labeldesk.services.task_model import TaskRecord, load_task, task_input_pks
 from labeldesk.storage.repos import inputs as inputs_repo
+from labeldesk.storage.repos import reviews as reviews_repo
 from labeldesk.storage.repos import tasks as repo
 
 Review = resources_pb2.TaskReview
@@ -122,6 +123,13 @@ def _percent(part: int, whole: int) -> int:
     return part * 100 // whole if whole else 0
 
 
+#: review actions that make an input reviewed by its reviewer (``task_review_log.action``)
+COUNTED_REVIEWS = frozenset(
+    service_pb2.PutTaskAssignmentsRequestAction.Name(a)
+    for a in (service_pb2.REVIEW_APPROVE, service_pb2.REVIEW_REJECT)
+)
+
+
 def review_sample(conn: Connection, task: TaskRecord, input_pks: list[int]) -> list[int]:
     """Of ``input_pks``, those whose work goes to review: MANUAL's ``sample_percentage`` share
     (``review_sampling.is_sampled_for_review`` salted by the task id), every input otherwise."""
@@ -176,15 +184,26 @@ def task_metrics(conn: Connection, task: TaskRecord) -> resources_pb2.TaskMetric
       lists none) -- submitted work is anything but pending;
     - review: inputs whose labels are final (success or review denied), which includes inputs
       that skip review; reviewable inputs per reviewer follow the review strategy. Reviewed
-      inputs per reviewer are not tracked (a review does not record who made it), so
-      ``inputs_count_estimated_per_reviewer`` is left empty.
+      inputs per reviewer (in ``task.reviewer_ids`` order) come from the review log
+      (``task_review_log``): as Clarifai counts them, the inputs the reviewer approved or
+      rejected, each once however often; a request for changes does not count (the work goes
+      back to its labeler and is reviewed again). One grouped query reads each reviewer's
+      distinct inputs; only those still reviewable count -- in the source now, like every other
+      number here, and in MANUAL's current sample -- so a reviewer's count never exceeds their
+      reviewable inputs and 100 % means all of them are reviewed. The source is loaded anyway,
+      so the filter is a set lookup.
     """
     source = task_input_pks(conn, task.app_pk, task)
     states = work_states(conn, task)
     required = max(task.workers_per_input, 1)
     labeled = [p for p in source if sum(b != PENDING for b in states.get(p, {}).values()) >= required]
     reviewed = [p for p in labeled if all(b in FINAL for b in states[p].values())]
-    reviewable = len(review_sample(conn, task, source)) if task.review_strategy in REVIEWED else 0
+    sample = set(review_sample(conn, task, source)) if task.review_strategy in REVIEWED else set()
+    reviewable = len(sample)
+    by_reviewer = (
+        reviews_repo.reviewed_inputs(conn, task.pk, COUNTED_REVIEWS) if sample and task.reviewer_ids else {}
+    )
+    per_reviewer = [len(by_reviewer.get(r, set()) & sample) for r in task.reviewer_ids]
     total = len(source)
     return resources_pb2.TaskMetrics(
         input_source=resources_pb2.TaskInputSourceMetrics(inputs_count_estimated=total),
@@ -194,6 +213,8 @@ def task_metrics(conn: Connection, task: TaskRecord) -> resources_pb2.TaskMetric
         review=resources_pb2.TaskReviewMetrics(
             inputs_count_estimated=len(reviewed),
             inputs_percent_estimated=_percent(len(reviewed), total),
+            inputs_count_estimated_per_reviewer=per_reviewer,
+            inputs_percent_estimated_per_reviewer=[_percent(n, reviewable) for n in per_reviewer],
             inputs_reviewable_count_estimated_per_reviewer=[reviewable for _ in task.reviewer_ids],
         ),
     )

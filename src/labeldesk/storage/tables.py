@@ -420,3 +420,21 @@ task_review_votes = Table(
     Column("version", ID, nullable=False, default=""),
     _ts("created_at"),
 )
+
+# Every reviewer action (REVIEW_APPROVE, REVIEW_REQUEST_CHANGES, REVIEW_REJECT) taken on an input of
+# a task: who, what, when. Kept once the work is decided (unlike the votes above), so it says who
+# reviewed which inputs (GetTask metrics: reviewed inputs per reviewer) and doubles as the review
+# audit trail; its rows go only with their task or input. ``action``: the
+# ``PutTaskAssignmentsRequestAction`` name.
+task_review_log = Table(
+    "task_review_log",
+    metadata,
+    Column("pk", PK, primary_key=True, autoincrement=True),
+    Column("task_pk", PK, ForeignKey("tasks.pk", ondelete="CASCADE"), nullable=False),
+    Column("input_pk", PK, ForeignKey("inputs.pk", ondelete="CASCADE"), nullable=False),
+    Column("reviewer_id", ID, nullable=False),
+    Column("action", String(32), nullable=False),
+    _ts("created_at"),
+    # reviewed inputs per reviewer of a task (covering: the metrics read no table row)
+    Index("ix_task_review_log_task_reviewer", "task_pk", "reviewer_id", "input_pk", "action"),
+)

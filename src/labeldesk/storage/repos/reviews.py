@@ -1,4 +1,5 @@
-"""Review and consensus state: per-input decisions, per-labeler agreement scores, reviewer votes.
+"""Review and consensus state: per-input decisions, per-labeler agreement scores, reviewer votes,
+and the log of reviewer actions.
 
 Callers hold the row locks of the input's seats (``repos/assignments.seats_of_input``) while they
 read and write an input's rows here, so one input is decided by one transaction at a time and the
@@ -18,6 +19,7 @@ from labeldesk.storage.clock import utcnow
 R = t.task_input_reviews.c
 S = t.task_labeler_scores.c
 V = t.task_review_votes.c
+L = t.task_review_log.c
 T = t.tasks.c
 
 WAITING, AGREED, REVIEW, APPROVED, REJECTED = "waiting", "agreed", "review", "approved", "rejected"
@@ -141,6 +143,45 @@ def clear_votes(conn: Connection, task_pk: int, input_pk: int, subjects: Collect
             V.task_pk == task_pk, V.input_pk == input_pk, V.subject.in_(list(subjects))
         )
     )
+
+
+# --------------------------------------------------------------------------- review log
+
+
+def log_reviews(
+    conn: Connection, task_pk: int, reviewer_id: str, action: str, input_pks: Sequence[int]
+) -> None:
+    """Record that the reviewer took ``action`` on each of the inputs, in one batched INSERT."""
+    if not input_pks:
+        return
+    now = utcnow()
+    conn.execute(
+        insert(t.task_review_log),
+        [
+            {
+                "task_pk": task_pk,
+                "input_pk": p,
+                "reviewer_id": reviewer_id,
+                "action": action,
+                "created_at": now,
+            }
+            for p in input_pks
+        ],
+    )
+
+
+def reviewed_inputs(conn: Connection, task_pk: int, actions: Collection[str]) -> dict[str, set[int]]:
+    """Per reviewer, the inputs of the task they took one of ``actions`` on, each once (one grouped
+    query, answered from the covering index ``ix_task_review_log_task_reviewer``)."""
+    q = (
+        select(L.reviewer_id, L.input_pk)
+        .where(L.task_pk == task_pk, L.action.in_(sorted(actions)))
+        .group_by(L.reviewer_id, L.input_pk)
+    )
+    out: dict[str, set[int]] = {}
+    for reviewer_id, input_pk in conn.execute(q):
+        out.setdefault(reviewer_id, set()).add(int(input_pk))
+    return out
 
 
 # --------------------------------------------------------------------------- reading for the API
