@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -325,13 +325,22 @@ def print_table(rows: list[Row]) -> None:
         f"{'database':<10} {'existing':>9} {'transport':<9} {'measurement':<34} "
         f"{'count':>8} {'seconds':>8} {'per s':>9} {'server CPU µs/item':>19}"
     )
-    print(header)
-    print("-" * len(header))
-    for x in rows:
-        print(
+    print_rows(
+        header,
+        (
             f"{x.db:<10} {x.existing:>9,} {x.transport:<9} {x.what:<34} {x.count:>8,} {x.seconds:>8.2f} "
             f"{x.rate:>9,.0f} {x.cpu_us:>19}"
-        )
+            for x in rows
+        ),
+    )
+
+
+def print_rows(header: str, lines: Iterable[str]) -> None:
+    """A plain-text table: the header, a rule as wide, then the lines."""
+    print(header)
+    print("-" * len(header))
+    for line in lines:
+        print(line)
 
 
 Measurement = Callable[[Callable[[], None]], tuple[int, float]]

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from annotations import run_threads, running_server
+from annotations import print_rows, run_threads, running_server
 from clarifai_grpc.channel.clarifai_channel import ClarifaiChannel
 from clarifai_grpc.grpc.api import resources_pb2 as r
 from clarifai_grpc.grpc.api import service_pb2 as s
@@ -245,13 +245,14 @@ def print_table(rows: list[Result], transport: str) -> None:
         f"{'p99 ms':>8} {'calls':>6} {'submissions/s':>13}"
     )
     print(f"transport: {transport}")
-    print(header)
-    print("-" * len(header))
-    for x in rows:
-        print(
+    print_rows(
+        header,
+        (
             f"{x.db:<10} {x.inputs:>9,} {x.strategy:<11} {x.workers:>7} {x.p50:>18.2f} {x.pct(0.99):>8.2f} "
             f"{len(x.starts):>6} {x.submissions / x.seconds:>13,.0f}"
-        )
+            for x in rows
+        ),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
