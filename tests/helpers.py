@@ -6,7 +6,11 @@ import functools
 import json
 from typing import Any
 
+import requests
+from clarifai_grpc.grpc.api import service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
+
+from labeldesk.transport.convert.json_codec import message_to_json
 
 IMG = "https://samples.clarifai.com/metro-north.jpg"
 Meta = tuple[tuple[str, str]]
@@ -29,11 +33,6 @@ def fails(resp: Any, code: int, *texts: str) -> Any:
 def rest_listing_matches_grpc(base_url: str, grpc_stub: Any, meta: Meta, uai: Any, **fields: Any) -> int:
     """ListAnnotations as raw REST JSON (served by the JSON view) equals the gRPC answer rendered
     by the REST printer, status ``req_id`` aside; answers how many annotations were compared."""
-    import requests
-    from clarifai_grpc.grpc.api import service_pb2
-
-    from labeldesk.transport.convert.json_codec import message_to_json
-
     url = f"{base_url}/v2/users/{uai.user_id}/apps/{uai.app_id}/annotations"
     params = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in fields.items()}
     rest = requests.get(url, params=params, headers=dict(meta), timeout=30).json()

@@ -33,7 +33,7 @@ from labeldesk.services.annotation_views import annotation_json, annotation_prot
 from labeldesk.services.common import check_id, page_of, require_unique
 from labeldesk.services.concepts import require_concepts
 from labeldesk.services.context import RequestContext
-from labeldesk.services.review import consensus_infos, fill_consensus_info
+from labeldesk.services.review import consensus_infos_of, fill_consensus_info
 from labeldesk.storage.clock import utcnow
 from labeldesk.storage.repos import accounts
 from labeldesk.storage.repos import annotations as repo
@@ -276,8 +276,7 @@ class AnnotationsService:
     ) -> dict[str, Any]:
         """ListAnnotations for the REST transport: the same page, rendered straight to JSON."""
         rows = [r._mapping for r in self._page(conn, ctx, req)]
-        keys = [(m["task_id"], m["input_pk"], m["user_id"]) for m in rows]
-        infos = consensus_infos(conn, ctx.require_app().pk, keys)
+        infos = consensus_infos_of(conn, ctx.require_app().pk, rows)
         return {"annotations": [annotation_json(m, info) for m, info in zip(rows, infos)]}
 
     def _page(

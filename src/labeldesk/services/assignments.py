@@ -199,6 +199,13 @@ class SeatPlanner:
         return sum(1 for _, w, _ in seats if w == worker_id)
 
 
+_REPOINT = "point the task at another source with PatchTasks"
+
+
+class SourceGone(errors.ApiError):
+    """The task's input source (dataset or saved search) was deleted: nothing more can be planned."""
+
+
 class TaskSource:
     """The task's input source, read in pk order above the watermark, and rescanned below it."""
 
@@ -219,10 +226,10 @@ class TaskSource:
             ds_id = self.task.spec.input_source.id
             row = ds_repo.by_ids(self.conn, self.task.app_pk, [ds_id]).get(ds_id)
             if row is None:
-                raise errors.ApiError(
+                raise SourceGone(
                     errors.DOES_NOT_EXIST,
                     f"input_source.id: dataset '{ds_id}' of task '{self.task.id}' no longer exists",
-                    "point the task at another source with PatchTasks",
+                    _REPOINT,
                 )
             self._dataset_pk = int(row.pk)
         return self._dataset_pk
@@ -230,7 +237,12 @@ class TaskSource:
     def _live_pks(self) -> list[int]:
         """Saved searches and single inputs: resolved once per request, in Python."""
         if self._live is None:
-            self._live = task_input_pks(self.conn, self.task.app_pk, self.task)
+            try:
+                self._live = task_input_pks(self.conn, self.task.app_pk, self.task)
+            except errors.ApiError as e:  # the saved search was deleted
+                if e.code != errors.DOES_NOT_EXIST:
+                    raise
+                raise SourceGone(e.code, e.description, _REPOINT) from e
         return self._live
 
     def after(self, after_pk: int, limit: int) -> list[SourceInput]:
@@ -337,10 +349,8 @@ class AssignmentsService:
             want = limit - len(own) - len(taken)
             try:
                 exhausted = not self._plan_more(conn, task, planner, worker_id, want, now)
-            except errors.ApiError as e:
-                # the source is gone (dataset or saved search deleted): work already handed out
-                # can still be finished; with none, the error says what to fix
-                if e.code != errors.DOES_NOT_EXIST or not (own or taken):
+            except SourceGone:  # work already handed out can still be finished; with none, say why
+                if not (own or taken):
                     raise
                 break
             if not dynamic:

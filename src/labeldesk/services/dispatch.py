@@ -80,11 +80,11 @@ def find_handlers(services: Iterable[object]) -> dict[str, Handler]:
     return found
 
 
-def find_json_handlers(services: Iterable[object]) -> dict[str, JsonHandler]:
-    """RPC name → its ``<method>_json`` twin, for the RPCs whose service offers one."""
-    services = list(services)
+def find_json_handlers(handlers: dict[str, Handler]) -> dict[str, JsonHandler]:
+    """RPC name → its ``<method>_json`` twin, for the RPCs (of :func:`find_handlers`) whose
+    service offers one."""
     found: dict[str, JsonHandler] = {}
-    for rpc, handler in find_handlers(services).items():
+    for rpc, handler in handlers.items():
         twin = getattr(getattr(handler, "__self__", None), snake(rpc) + JSON_SUFFIX, None)
         if twin is not None:
             found[rpc] = twin
@@ -106,8 +106,8 @@ class Dispatcher:
         self.db = db
         self.auth = authenticator
         self.routes: dict[str, Route] = {}
-        services = list(services)
-        handlers, json_handlers = find_handlers(services), find_json_handlers(services)
+        handlers = find_handlers(services)
+        json_handlers = find_json_handlers(handlers)
         for m in unary_methods():
             handler = handlers.get(m.name)
             verb_reads = m.name.startswith(("Get", "List"))

@@ -162,23 +162,21 @@ def _patch_memberships(
     input_pk: int,
     datasets: Sequence[Row[Any]],
     app_pk: int,
-    left: dict[str, list[int]],
     was_in: Sequence[str] = (),
-) -> None:
-    """Apply the action to the input's dataset memberships; notes in ``left`` (dataset id → input
-    pks) the datasets the input leaves (OVERWRITE: those of ``was_in``, its datasets before, that
-    are not in ``datasets``)."""
+) -> list[str]:
+    """Apply the action to the input's dataset memberships; answer the ids of the datasets the
+    input leaves (OVERWRITE: those of ``was_in``, its datasets before, not in ``datasets``)."""
     if action == rules.REMOVE:
         for d in datasets:
             ds_repo.remove_inputs(conn, d.pk, [input_pk])
-            left[d.id].append(input_pk)
-        return
+        return [d.id for d in datasets]
+    left: list[str] = []
     if action == rules.OVERWRITE:
         ds_repo.remove_input_everywhere(conn, app_pk, input_pk)
-        for ds_id in sorted(set(was_in) - {d.id for d in datasets}):
-            left[ds_id].append(input_pk)
+        left = sorted(set(was_in) - {d.id for d in datasets})
     for d in datasets:
         ds_repo.add_inputs(conn, d.pk, [input_pk])
+    return left
 
 
 class InputsService:
@@ -295,7 +293,10 @@ class InputsService:
                 )
             if inp.dataset_ids:
                 member_of = [datasets[d] for d in inp.dataset_ids]
-                _patch_memberships(conn, action, row.pk, member_of, app.pk, left, was_in.get(row.pk, ()))
+                for ds_id in _patch_memberships(
+                    conn, action, row.pk, member_of, app.pk, was_in.get(row.pk, ())
+                ):
+                    left[ds_id].append(row.pk)
         for ds_id, pks in left.items():  # tasks on a dataset no longer hand out the inputs that left it
             seats_repo.drop_unstarted_seats(conn, app.pk, ds_id, pks)
         stored = repo.by_ids(conn, app.pk, ids)

@@ -377,10 +377,16 @@ def fill_consensus_info(
 ) -> None:
     """Set ``consensus_info`` of ``annotations``, rendered from ``rows`` (annotation rows with
     ``task_id``, ``input_pk`` and ``user_id``, in the same order)."""
-    keys = [(m["task_id"], int(m["input_pk"]), m["user_id"]) for m in rows]
-    for annotation, info in zip(annotations, consensus_infos(conn, app_pk, keys)):
+    for annotation, info in zip(annotations, consensus_infos_of(conn, app_pk, rows)):
         if info is not None:
             annotation.consensus_info.update(info)
+
+
+def consensus_infos_of(
+    conn: Connection, app_pk: int, rows: Sequence[Mapping[Any, Any]]
+) -> list[dict[str, Any] | None]:
+    """:func:`consensus_infos` of annotation rows (with ``task_id``, ``input_pk``, ``user_id``)."""
+    return consensus_infos(conn, app_pk, [(m["task_id"], int(m["input_pk"]), m["user_id"]) for m in rows])
 
 
 def agreement(conn: Connection, task: TaskRecord) -> dict[str, Any]:
