@@ -16,6 +16,8 @@ from labeldesk.storage.tables import metadata
 
 ADDED_IN_0002 = ("data_json", "data_json_format")
 TABLES_ADDED_IN_0002 = ("task_review_log",)
+# tables of later revisions: dropped too, to make a true revision-0001 database
+TABLES_ADDED_AFTER_0002 = ("server_secrets",)
 
 
 def _version(db: Database) -> str:
@@ -69,7 +71,7 @@ def test_a_0001_database_is_upgraded_and_keeps_its_annotations(tmp_path: Path) -
         with db.write() as conn:
             for column in ADDED_IN_0002:
                 conn.execute(text(f"alter table annotations drop column {column}"))
-            for table in TABLES_ADDED_IN_0002:
+            for table in TABLES_ADDED_IN_0002 + TABLES_ADDED_AFTER_0002:
                 conn.execute(text(f"drop table {table}"))
             conn.execute(text("create table alembic_version (version_num varchar(32) primary key)"))
             conn.execute(text("insert into alembic_version values ('0001')"))
@@ -86,7 +88,7 @@ def test_a_0001_database_is_upgraded_and_keeps_its_annotations(tmp_path: Path) -
         assert not set(ADDED_IN_0002) & _annotation_columns(db)
         assert not set(TABLES_ADDED_IN_0002) & _tables(db)
         assert migrate(db) == "upgraded"
-        assert _version(db) == head_revision(db) == "0002"
+        assert _version(db) == head_revision(db)
         assert set(ADDED_IN_0002) <= _annotation_columns(db)
         assert set(TABLES_ADDED_IN_0002) <= _tables(db)
         upgraded = {table: _shape(db, table) for table in TABLES_ADDED_IN_0002}
@@ -97,3 +99,19 @@ def test_a_0001_database_is_upgraded_and_keeps_its_annotations(tmp_path: Path) -
     finally:
         db.dispose()
         fresh.dispose()
+
+
+def test_server_secrets_are_made_once_and_kept(tmp_path: Path) -> None:
+    from labeldesk.storage.repos import secrets as server_secrets
+
+    db = Database(f"sqlite:///{tmp_path / 'secrets.db'}")
+    try:
+        migrate(db)
+        with db.write() as conn:
+            first = server_secrets.get_or_create(conn, "files")
+        with db.write() as conn:
+            assert server_secrets.get_or_create(conn, "files") == first
+            assert server_secrets.get_or_create(conn, "keys") != first
+        assert len(first) == server_secrets.SECRET_BYTES
+    finally:
+        db.dispose()

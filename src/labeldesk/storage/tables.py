@@ -438,3 +438,14 @@ task_review_log = Table(
     # reviewed inputs per reviewer of a task (covering: the metrics read no table row)
     Index("ix_task_review_log_task_reviewer", "task_pk", "reviewer_id", "input_pk", "action"),
 )
+
+
+# Server-wide secrets (HMAC keys for key hashing and signed file URLs), created on first use and kept
+# in the database so every replica over one PostgreSQL signs and verifies with the same key.
+server_secrets = Table(
+    "server_secrets",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", LargeBinary, nullable=False),
+    _ts("created_at"),
+)
