@@ -20,6 +20,7 @@ from clarifai_grpc.channel.clarifai_channel import ClarifaiChannel
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2_grpc
 
 from labeldesk.app import RunningServer, build
+from labeldesk.config import Settings
 from labeldesk.services import admin
 
 TRANSPORTS = ["rest", "grpc"]
@@ -35,8 +36,9 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="session")
-def server(database_url: str) -> Iterator[RunningServer]:
-    running = RunningServer(build(database_url), "127.0.0.1", 0, 0).start()
+def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    settings = Settings.from_env().with_overrides(blob_dir=str(tmp_path_factory.mktemp("blobs")))
+    running = RunningServer(build(database_url, settings=settings), "127.0.0.1", 0, 0).start()
     yield running
     running.stop()
 

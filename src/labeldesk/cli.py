@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
+from labeldesk.config import Settings
 from labeldesk.domain import errors
 from labeldesk.services import admin
 from labeldesk.storage.engine import Database, resolve_url
@@ -67,19 +68,46 @@ def main() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
 @click.option("--http-port", default=8080, show_default=True, type=int, help="REST/JSON port")
 @click.option("--grpc-port", default=18080, show_default=True, type=int, help="gRPC port")
+@click.option(
+    "--blob-dir",
+    default=None,
+    metavar="DIR",
+    help="where files posted as bytes are kept (default: $LABELDESK_BLOB_DIR, else <db stem>.blobs "
+    "beside a SQLite file, else ./labeldesk.blobs)",
+)
+@click.option(
+    "--public-url",
+    default=None,
+    metavar="URL",
+    help="base URL clients reach this server at, for hosted-file URLs (default: $LABELDESK_PUBLIC_URL, "
+    "else the REST request's host; gRPC answers use the HTTP address)",
+)
 @friendly_errors
-def serve(database_url: str | None, host: str, http_port: int, grpc_port: int) -> None:
+def serve(
+    database_url: str | None,
+    host: str,
+    http_port: int,
+    grpc_port: int,
+    blob_dir: str | None,
+    public_url: str | None,
+) -> None:
     """Run the server (migrations are applied first)."""
-    _serve(resolve_url(database_url), host, http_port, grpc_port)
+    settings = Settings.from_env().with_overrides(
+        blob_dir=blob_dir, public_url=public_url.rstrip("/") if public_url else None
+    )
+    _serve(resolve_url(database_url), host, http_port, grpc_port, settings=settings)
 
 
-def _serve(url: str, host: str, http_port: int, grpc_port: int, banner: str = "") -> None:
+def _serve(
+    url: str, host: str, http_port: int, grpc_port: int, banner: str = "", settings: Settings | None = None
+) -> None:
     from labeldesk.app import start_server
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    server = start_server(url, host, http_port, grpc_port)
+    server = start_server(url, host, http_port, grpc_port, settings)
     say(f"labeldesk listening: REST http://{host}:{server.http_port}  gRPC {host}:{server.grpc_port}")
     say(f"database: {_safe(url)}")
+    say(f"hosted files: {server.app.hosting.store}")
     if banner:
         say(banner)
 
@@ -191,10 +219,11 @@ def keys_create(user_id: str, app_id: str, scopes: tuple[str, ...], database_url
 @friendly_errors
 def demo(database_url: str, host: str, http_port: int, grpc_port: int, no_serve: bool) -> None:
     """Create a demo app with concepts and inputs, print its key, and serve it."""
+    from labeldesk.app import build_hosting
     from labeldesk.demo import seed_demo
 
     db = open_db(database_url)
-    key = seed_demo(db)
+    key = seed_demo(db, build_hosting(db, Settings.from_env()))
     db.dispose()
     click.echo(key)
     banner = (

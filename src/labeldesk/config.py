@@ -15,6 +15,15 @@ variable                                  default    meaning
 ``LABELDESK_SOURCE_RESCAN_SECONDS``       30         how often (at most, per task) the queue looks
                                                      for *older* inputs that joined a dataset or
                                                      saved search after planning passed them
+``LABELDESK_BLOB_DIR``                    (beside    where hosted files (inputs posted as bytes)
+                                          the DB)    are kept: ``<db file stem>.blobs/`` next to
+                                                     a SQLite file, ``./labeldesk.blobs`` else
+``LABELDESK_PUBLIC_URL``                  (none)     the server's public base URL (e.g.
+                                                     ``https://label.example.com``) for file
+                                                     URLs; unset: the REST request's own host,
+                                                     and the HTTP address for gRPC answers
+``LABELDESK_FILES_URL_TTL_SECONDS``       3600       how long a signed file URL stays valid
+``LABELDESK_MAX_UPLOAD_BYTES``            20971520   largest file accepted as bytes (20 MiB)
 ========================================  =========  ===========================================
 """
 
@@ -22,22 +31,26 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 LEASE_SECONDS_ENV = "LABELDESK_LEASE_SECONDS"
 RESCAN_SECONDS_ENV = "LABELDESK_SOURCE_RESCAN_SECONDS"
+BLOB_DIR_ENV = "LABELDESK_BLOB_DIR"
+PUBLIC_URL_ENV = "LABELDESK_PUBLIC_URL"
+FILES_TTL_ENV = "LABELDESK_FILES_URL_TTL_SECONDS"
+MAX_UPLOAD_ENV = "LABELDESK_MAX_UPLOAD_BYTES"
 
 
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+def _seconds(env: Mapping[str, str], name: str, default: float, unit: str = "seconds") -> float:
     raw = env.get(name, "").strip()
     if not raw:
         return default
     try:
         value = float(raw)
     except ValueError:
-        raise ValueError(f"{name}={raw!r} is not a number of seconds; set it to e.g. {default:g}") from None
+        raise ValueError(f"{name}={raw!r} is not a number of {unit}; set it to e.g. {default:g}") from None
     if value < 0 or value != value or value == float("inf"):
-        raise ValueError(f"{name}={raw!r} must be a finite number of seconds >= 0")
+        raise ValueError(f"{name}={raw!r} must be a finite number of {unit} >= 0")
     return value
 
 
@@ -47,10 +60,20 @@ class Settings:
     lease_seconds: float = 1800.0
     #: minimum time between two scans of a task's source for old inputs that joined it late
     source_rescan_seconds: float = 30.0
+    #: the blob store's directory (None: beside the SQLite file, else ./labeldesk.blobs)
+    blob_dir: str | None = None
+    #: public base URL for file URLs (None: the REST request's host / the HTTP address)
+    public_url: str | None = None
+    #: lifetime of a signed file URL (0: expired at once, for tests)
+    files_url_ttl_seconds: float = 3600.0
+    #: largest file accepted as bytes (data.image.base64 ...)
+    max_upload_bytes: int = 20 * 1024 * 1024
 
     def __post_init__(self) -> None:
-        if self.lease_seconds < 0 or self.source_rescan_seconds < 0:
-            raise ValueError("lease_seconds and source_rescan_seconds must be >= 0")
+        if min(self.lease_seconds, self.source_rescan_seconds, self.files_url_ttl_seconds) < 0:
+            raise ValueError("lease_seconds, source_rescan_seconds and files_url_ttl_seconds must be >= 0")
+        if self.max_upload_bytes < 1:
+            raise ValueError("max_upload_bytes must be >= 1")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -59,4 +82,13 @@ class Settings:
         return cls(
             lease_seconds=_seconds(env, LEASE_SECONDS_ENV, cls.lease_seconds),
             source_rescan_seconds=_seconds(env, RESCAN_SECONDS_ENV, cls.source_rescan_seconds),
+            blob_dir=env.get(BLOB_DIR_ENV, "").strip() or None,
+            public_url=env.get(PUBLIC_URL_ENV, "").strip().rstrip("/") or None,
+            files_url_ttl_seconds=_seconds(env, FILES_TTL_ENV, cls.files_url_ttl_seconds),
+            max_upload_bytes=int(_seconds(env, MAX_UPLOAD_ENV, cls.max_upload_bytes, "bytes")),
         )
+
+    def with_overrides(self, **values: object) -> Settings:
+        """These settings with the given fields replaced (None values are ignored: CLI flags
+        that were not given keep the environment's value)."""
+        return replace(self, **{k: v for k, v in values.items() if v is not None})  # type: ignore[arg-type]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from labeldesk.files.signing import FileLinks
+
 
 @dataclass(frozen=True)
 class AppRef:
@@ -19,6 +21,8 @@ class RequestContext:
     scopes: frozenset[str] = field(default_factory=lambda: frozenset({"All"}))
     key_kind: str = "personal_access_token"
     req_id: str = ""
+    #: how this caller reaches hosted files (signed ``/files`` URLs); None without a transport
+    files: FileLinks | None = None
 
     @property
     def is_owner(self) -> bool:

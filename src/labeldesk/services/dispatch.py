@@ -28,6 +28,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from labeldesk.domain import errors
+from labeldesk.files.signing import FileLinks, UrlSigner
 from labeldesk.services.auth import Authenticator
 from labeldesk.services.context import RequestContext
 from labeldesk.storage.engine import Database
@@ -102,9 +103,19 @@ class Route:
 
 
 class Dispatcher:
-    def __init__(self, db: Database, services: Iterable[object], authenticator: Authenticator) -> None:
+    def __init__(
+        self,
+        db: Database,
+        services: Iterable[object],
+        authenticator: Authenticator,
+        signer: UrlSigner | None = None,
+        public_url: str | None = None,
+    ) -> None:
         self.db = db
         self.auth = authenticator
+        #: signs hosted-file URLs for the origin a transport names (``public_url`` wins)
+        self.signer = signer
+        self.public_url = public_url
         self.routes: dict[str, Route] = {}
         handlers = find_handlers(services)
         json_handlers = find_json_handlers(handlers)
@@ -124,11 +135,14 @@ class Dispatcher:
     def implemented(self) -> set[str]:
         return {name for name, r in self.routes.items() if r.handler is not None}
 
-    def call(self, rpc: str, request: Message, authorization: str | None) -> Message:
-        """Run one RPC; never raises: failures come back in ``response.status``."""
+    def call(
+        self, rpc: str, request: Message, authorization: str | None, origin: str | None = None
+    ) -> Message:
+        """Run one RPC; never raises: failures come back in ``response.status``. ``origin``
+        (``http://host:port``) is where the caller reaches the server's files route."""
         route = self.routes[rpc]
         req_id = uuid.uuid4().hex
-        response = self._guarded(route, route.handler, request, authorization, req_id)
+        response = self._guarded(route, route.handler, request, authorization, req_id, origin)
         if isinstance(response, errors.ApiError):
             return _failure(route, response, req_id)
         status = response.status  # type: ignore[attr-defined]
@@ -138,14 +152,16 @@ class Dispatcher:
         status.req_id = req_id
         return response
 
-    def call_json(self, rpc: str, request: Message, authorization: str | None) -> Message | dict[str, Any]:
+    def call_json(
+        self, rpc: str, request: Message, authorization: str | None, origin: str | None = None
+    ) -> Message | dict[str, Any]:
         """:meth:`call`, answered by the RPC's JSON twin when it has one (a dict with ``status``
         first, as the printer orders it); failures are always the proto with its status."""
         route = self.routes[rpc]
         if route.json_handler is None:
-            return self.call(rpc, request, authorization)
+            return self.call(rpc, request, authorization, origin)
         req_id = uuid.uuid4().hex
-        body = self._guarded(route, route.json_handler, request, authorization, req_id)
+        body = self._guarded(route, route.json_handler, request, authorization, req_id, origin)
         if isinstance(body, errors.ApiError):
             return _failure(route, body, req_id)
         return {"status": {"code": errors.SUCCESS, "description": "Ok", "req_id": req_id}, **body}
@@ -157,6 +173,7 @@ class Dispatcher:
         request: Message,
         authorization: str | None,
         req_id: str,
+        origin: str | None = None,
     ) -> R | errors.ApiError:
         """The handler's answer, or the error to answer instead (internal ones logged)."""
         rpc = route.method.name
@@ -167,7 +184,7 @@ class Dispatcher:
                     f"labeldesk does not implement {rpc}",
                     "see docs/api-coverage.md for the RPCs this server offers",
                 )
-            return self._run(route, handler, request, authorization, req_id)
+            return self._run(route, handler, request, authorization, req_id, origin)
         except errors.ApiError as e:
             return e
         except Exception:
@@ -178,6 +195,10 @@ class Dispatcher:
                 f"report req_id {req_id} to the server's operator",
             )
 
+    def _links(self, origin: str | None) -> FileLinks | None:
+        where = self.public_url or origin
+        return self.signer.links(where) if self.signer is not None and where else None
+
     def _run(
         self,
         route: Route,
@@ -185,13 +206,16 @@ class Dispatcher:
         request: Message,
         authorization: str | None,
         req_id: str,
+        origin: str | None = None,
     ) -> R:
         uai = getattr(request, "user_app_id", None)
         tx = self.db.write if route.writes else self.db.read
         try:
             with tx() as conn:
                 ctx = self.auth.authenticate(conn, authorization, uai, route.method.name, route.needs_app)
-                ctx = RequestContext(ctx.caller_id, ctx.app, ctx.scopes, ctx.key_kind, req_id)
+                ctx = RequestContext(
+                    ctx.caller_id, ctx.app, ctx.scopes, ctx.key_kind, req_id, self._links(origin)
+                )
                 return handler(conn, ctx, request)
         except IntegrityError as e:
             raise errors.ApiError(

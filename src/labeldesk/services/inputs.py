@@ -1,8 +1,9 @@
 """Inputs: PostInputs, GetInput, ListInputs, PatchInputs, DeleteInput(s), GetInputCount.
 
-Storing an input never fetches its URL: labeldesk keeps the URL (or the posted bytes) and marks
-the input downloaded, so posting 100k URLs is a database write, not 100k HTTP requests. Posted
-bytes are kept but never echoed back in listings (as Clarifai does), to keep responses small.
+Storing an input never fetches its URL: labeldesk keeps the URL and marks the input downloaded,
+so posting 100k URLs is a database write, not 100k HTTP requests. Posted bytes go to the blob
+store (:mod:`labeldesk.services.hosting`) and come back as a signed ``url`` of the ``/files``
+route with ``hosted`` sizes, never as bytes.
 Every input gets exactly one input-level annotation, owned by the app owner, carrying the
 concepts posted with the input (``data.concepts``).
 """
@@ -19,6 +20,7 @@ from sqlalchemy import Connection, Row
 
 from labeldesk.domain import annotation_rules as rules
 from labeldesk.domain import errors
+from labeldesk.files.signing import FileLinks
 from labeldesk.services.annotation_views import stored_data
 from labeldesk.services.common import (
     check_id,
@@ -33,6 +35,7 @@ from labeldesk.services.common import (
 )
 from labeldesk.services.concepts import require_concepts
 from labeldesk.services.context import RequestContext
+from labeldesk.services.hosting import Hosting, Pending, render_media
 from labeldesk.storage.clock import utcnow
 from labeldesk.storage.repos import annotations as ann_repo
 from labeldesk.storage.repos import assignments as seats_repo
@@ -43,8 +46,8 @@ DOWNLOADED = status_code_pb2.INPUT_DOWNLOAD_SUCCESS
 MAX_BATCH = 128
 
 
-def _stored_data(data: resources_pb2.Data, where: str) -> bytes:
-    """The part of ``Data`` kept on the input row (concepts live in the input-level annotation)."""
+def _checked(data: resources_pb2.Data, where: str) -> resources_pb2.Data:
+    """``data`` when it has something to label, else the error naming what to send."""
     has_media = bool(
         data.image.url
         or data.image.base64
@@ -60,6 +63,11 @@ def _stored_data(data: resources_pb2.Data, where: str) -> bytes:
             f"{where}.data: an input needs an image, video, audio or text (url or base64)",
             'e.g. {"data": {"image": {"url": "https://samples.clarifai.com/metro-north.jpg"}}}',
         )
+    return data
+
+
+def _stored_data(data: resources_pb2.Data) -> bytes:
+    """The part of ``Data`` kept on the input row (concepts live in the input-level annotation)."""
     kept = resources_pb2.Data()
     kept.CopyFrom(data)
     kept.ClearField("concepts")
@@ -72,9 +80,10 @@ def _concept_pairs(data: resources_pb2.Data) -> list[tuple[str, float]]:
 
 
 def input_protos(
-    conn: Connection, rows: Sequence[Row[Any]], with_datasets: bool = True
+    conn: Connection, rows: Sequence[Row[Any]], links: FileLinks | None, with_datasets: bool = True
 ) -> list[resources_pb2.Input]:
-    """Inputs as the API returns them, loading concepts and datasets in two batched queries."""
+    """Inputs as the API returns them, loading concepts and datasets in two batched queries;
+    hosted files get URLs signed for ``links`` (the request's ``ctx.files``)."""
     pks = [r.pk for r in rows]
     level = ann_repo.input_level_of(conn, pks)
     concepts = ann_repo.concepts_of(conn, [a.pk for a in level.values()])
@@ -82,9 +91,7 @@ def input_protos(
     out = []
     for r in rows:
         data = resources_pb2.Data.FromString(r.data)
-        data.image.ClearField("base64")
-        data.video.ClearField("base64")
-        data.audio.ClearField("base64")
+        render_media(data, r.app_pk, links)
         dict_to_struct(r.metadata, data.metadata)
         a = level.get(r.pk)
         if a is not None:
@@ -180,6 +187,16 @@ def _patch_memberships(
 
 
 class InputsService:
+    def __init__(self, hosting: Hosting | None = None) -> None:
+        self.hosting = hosting
+
+    def _take_bytes(self, data: resources_pb2.Data, where: str) -> tuple[resources_pb2.Data, list[Pending]]:
+        if self.hosting is None:
+            if data.image.base64 or data.video.base64 or data.audio.base64:
+                raise errors.ApiError(errors.NOT_IMPLEMENTED, f"{where}: this server keeps no posted bytes")
+            return data, []
+        return self.hosting.take_bytes(data, where)
+
     def post_inputs(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PostInputsRequest
     ) -> service_pb2.MultiInputResponse:
@@ -190,14 +207,18 @@ class InputsService:
                 "split the batch into several requests",
             )
         ids = new_ids("input", "inputs", req.inputs, lambda ids: repo.by_ids(conn, app.pk, ids))
+        hosted = [
+            self._take_bytes(_checked(inp.data, f"inputs[{n}]"), f"inputs[{n}]")
+            for n, inp in enumerate(req.inputs)
+        ]
         rows = [
             {
                 "id": iid,
-                "data": _stored_data(inp.data, f"inputs[{n}]"),
+                "data": _stored_data(kept),
                 "metadata": struct_to_dict(inp.data.metadata),
                 "status": DOWNLOADED,
             }
-            for n, (inp, iid) in enumerate(zip(req.inputs, ids))
+            for inp, iid, (kept, _) in zip(req.inputs, ids, hosted)
         ]
         concept_ids = sorted({c.id for inp in req.inputs for c in inp.data.concepts})
         if any(not c for c in concept_ids):
@@ -206,13 +227,16 @@ class InputsService:
         dataset_ids = sorted({d for inp in req.inputs for d in inp.dataset_ids})
         datasets = _require_datasets(conn, app.pk, dataset_ids)
         stored = repo.insert_many(conn, app.pk, rows)
+        if self.hosting is not None:
+            saved = [(stored[i].pk, files) for i, (_, files) in zip(ids, hosted) if files]
+            self.hosting.save(conn, app.pk, saved)
         self._add_input_level_annotations(
             conn, ctx, [(stored[i].pk, inp.data) for i, inp in zip(ids, req.inputs)]
         )
         for inp, iid in zip(req.inputs, ids):
             for d in inp.dataset_ids:
                 ds_repo.add_inputs(conn, datasets[d].pk, [stored[iid].pk])
-        return service_pb2.MultiInputResponse(inputs=input_protos(conn, [stored[i] for i in ids]))
+        return service_pb2.MultiInputResponse(inputs=input_protos(conn, [stored[i] for i in ids], ctx.files))
 
     def _add_input_level_annotations(
         self, conn: Connection, ctx: RequestContext, items: list[tuple[int, resources_pb2.Data]]
@@ -244,7 +268,7 @@ class InputsService:
         self, conn: Connection, ctx: RequestContext, req: service_pb2.GetInputRequest
     ) -> service_pb2.SingleInputResponse:
         row = require_one(repo.by_ids(conn, ctx.require_app().pk, [req.input_id]), "input", req.input_id)
-        return service_pb2.SingleInputResponse(input=input_protos(conn, [row])[0])
+        return service_pb2.SingleInputResponse(input=input_protos(conn, [row], ctx.files)[0])
 
     def list_inputs(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.ListInputsRequest
@@ -252,7 +276,7 @@ class InputsService:
         page = page_of(req.page, req.per_page)
         q = repo.page_query(ctx.require_app().pk, list(req.ids), req.status.code)
         rows = list(conn.execute(q.offset(page.offset).limit(page.per_page)))
-        return service_pb2.MultiInputResponse(inputs=input_protos(conn, rows))
+        return service_pb2.MultiInputResponse(inputs=input_protos(conn, rows, ctx.files))
 
     def get_input_count(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.GetInputCountRequest
@@ -300,7 +324,7 @@ class InputsService:
         for ds_id, pks in left.items():  # tasks on a dataset no longer hand out the inputs that left it
             seats_repo.drop_unstarted_seats(conn, app.pk, ds_id, pks)
         stored = repo.by_ids(conn, app.pk, ids)
-        return service_pb2.MultiInputResponse(inputs=input_protos(conn, [stored[i] for i in ids]))
+        return service_pb2.MultiInputResponse(inputs=input_protos(conn, [stored[i] for i in ids], ctx.files))
 
     def delete_input(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.DeleteInputRequest

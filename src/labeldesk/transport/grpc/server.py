@@ -27,9 +27,11 @@ def _authorization(context: grpc.ServicerContext) -> str | None:
     return None
 
 
-def _unary(dispatcher: Dispatcher, rpc: str) -> Callable[[Message, grpc.ServicerContext], Message]:
+def _unary(
+    dispatcher: Dispatcher, rpc: str, origin: str | None
+) -> Callable[[Message, grpc.ServicerContext], Message]:
     def handle(request: Message, context: grpc.ServicerContext) -> Message:
-        return dispatcher.call(rpc, request, _authorization(context))
+        return dispatcher.call(rpc, request, _authorization(context), origin)
 
     return handle
 
@@ -39,13 +41,14 @@ def _serialize(message: Any) -> bytes:
 
 
 def make_grpc_server(
-    dispatcher: Dispatcher, host: str, port: int, max_workers: int = 32
+    dispatcher: Dispatcher, host: str, port: int, max_workers: int = 32, origin: str | None = None
 ) -> tuple[grpc.Server, int]:
-    """Build (not start) the server; answer it and the port it bound (port 0 picks a free one)."""
+    """Build (not start) the server; answer it and the port it bound (port 0 picks a free one).
+    ``origin`` is the HTTP address hosted-file URLs in gRPC answers point at."""
     handlers = {}
     for name, route in dispatcher.routes.items():
         handlers[name] = grpc.unary_unary_rpc_method_handler(
-            _unary(dispatcher, name),
+            _unary(dispatcher, name, origin),
             request_deserializer=GetMessageClass(route.method.input_type).FromString,
             response_serializer=_serialize,
         )

@@ -41,6 +41,11 @@ def error_response(code: int, description: str, details: str = "") -> JSONRespon
     return JSONResponse(error_body(code, description, details), status_code=http_status(code))
 
 
+def origin_of(request: Request) -> str:
+    """``scheme://host[:port]`` as the caller reached us (hosted-file URLs are built on it)."""
+    return f"{request.url.scheme}://{request.url.netloc}"
+
+
 def proto_response(message: Message) -> Response:
     code = message.status.code  # type: ignore[attr-defined]
     return Response(
@@ -84,7 +89,7 @@ class ClarifaiRest:
             status.req_id = uuid.uuid4().hex
             return proto_response(response)
         result = await run_in_threadpool(
-            self.dispatcher.call_json, rpc, proto, request.headers.get("authorization")
+            self.dispatcher.call_json, rpc, proto, request.headers.get("authorization"), origin_of(request)
         )
         if isinstance(result, dict):  # a JSON twin's answer: always a success
             return Response(orjson.dumps(result), media_type="application/json")
