@@ -197,6 +197,29 @@ def test_task_work_carries_signed_urls(stub: Any, app: AppFixture) -> None:
     assert len(work) == 1 and fetch(work[0].data.image.url).content == data
 
 
+def test_searches_and_dataset_listings_carry_signed_urls(stub: Any, app: AppFixture) -> None:
+    data = picture(colour="orange")
+    ds = resources_pb2.Dataset(id="hosted")
+    ok(
+        stub.PostDatasets(
+            service_pb2.PostDatasetsRequest(user_app_id=app.uai, datasets=[ds]), metadata=app.meta
+        )
+    )
+    inp = resources_pb2.Input(
+        id="in-ds", dataset_ids=["hosted"], data=resources_pb2.Data(image=resources_pb2.Image(base64=data))
+    )
+    ok(post(stub, app, inp))
+    req = service_pb2.ListDatasetInputsRequest(user_app_id=app.uai, dataset_id="hosted")
+    (member,) = ok(stub.ListDatasetInputs(req, metadata=app.meta)).dataset_inputs
+    query = resources_pb2.Query(filters=[resources_pb2.Filter(input=resources_pb2.Input(id="in-ds"))])
+    search = service_pb2.PostSearchesRequest(
+        user_app_id=app.uai, searches=[resources_pb2.Search(query=query)]
+    )
+    (hit,) = ok(stub.PostSearches(search, metadata=app.meta)).hits
+    for image in (member.input.data.image, hit.input.data.image):
+        assert fetch(image.url).content == data and image.base64 == b""
+
+
 # ---------------------------------------------------------------- a server with tight limits
 
 LIMIT = 20_000

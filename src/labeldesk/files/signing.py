@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import math
 import time
 from dataclasses import dataclass
 from urllib.parse import urlencode
@@ -36,7 +37,7 @@ def expiry(now: float, ttl: int) -> int:
     if ttl <= 0:
         return int(now)
     step = max(1, ttl // 8)
-    return -(-(int(now) + ttl) // step) * step
+    return -(-math.ceil(now + ttl) // step) * step
 
 
 @dataclass(frozen=True)
