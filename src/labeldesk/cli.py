@@ -108,6 +108,8 @@ def _serve(
     say(f"labeldesk listening: REST http://{host}:{server.http_port}  gRPC {host}:{server.grpc_port}")
     say(f"database: {_safe(url)}")
     say(f"hosted files: {server.app.hosting.store}")
+    if host in ("0.0.0.0", "::") and not server.app.settings.public_url:
+        say("note: file URLs in gRPC answers name the listen address; set --public-url for clients")
     if banner:
         say(banner)
 

@@ -19,6 +19,7 @@ from PIL import Image
 
 from labeldesk.app import RunningServer, build
 from labeldesk.config import Settings
+from labeldesk.files.store import LocalDirStore
 from labeldesk.services import admin
 from labeldesk.services.hosting import Hosting
 from tests.conftest import AppFixture, unique
@@ -264,6 +265,23 @@ def test_upload_over_the_limit_is_refused(strict_stub: Any, strict_app: AppFixtu
     inp = resources_pb2.Input(data=resources_pb2.Data(video=resources_pb2.Video(base64=big)))
     resp = post(strict_stub, strict_app, inp)
     fails(resp, sc.CONN_INVALID_REQUEST, "inputs[0].data.video.base64", f"{LIMIT:,} are accepted")
+
+
+def test_a_replica_over_the_same_database_and_blob_dir_serves_the_same_urls(
+    rest_stub: Any, app: AppFixture, database_url: str
+) -> None:
+    data = picture(colour="purple")
+    url = post_image(rest_stub, app, data).data.image.url
+    store = app.server.app.hosting.store
+    assert isinstance(store, LocalDirStore)
+    replica = RunningServer(
+        build(database_url, settings=Settings(blob_dir=str(store.root))), "127.0.0.1", 0, 0
+    )
+    replica.start()
+    try:
+        assert fetch(url.replace(app.server.base_url, replica.base_url)).content == data
+    finally:
+        replica.stop()
 
 
 def test_public_url_is_used_when_configured(tmp_path: Path, database_url: str) -> None:

@@ -17,3 +17,24 @@ def test_defaults_and_overrides() -> None:
 def test_bad_values_name_the_variable(value: str) -> None:
     with pytest.raises(ValueError, match="LABELDESK_LEASE_SECONDS"):
         Settings.from_env({"LABELDESK_LEASE_SECONDS": value})
+
+
+def test_hosted_file_settings() -> None:
+    env = {
+        "LABELDESK_BLOB_DIR": " /srv/files ",
+        "LABELDESK_PUBLIC_URL": "https://label.example.com/",
+        "LABELDESK_FILES_URL_TTL_SECONDS": "600",
+        "LABELDESK_MAX_UPLOAD_BYTES": "1000",
+    }
+    got = Settings.from_env(env)
+    assert (got.blob_dir, got.public_url, got.files_url_ttl_seconds, got.max_upload_bytes) == (
+        "/srv/files",
+        "https://label.example.com",
+        600,
+        1000,
+    )
+    assert Settings.from_env({}).blob_dir is None and Settings.from_env({}).public_url is None
+    assert got.with_overrides(blob_dir="/elsewhere", public_url=None).blob_dir == "/elsewhere"
+    assert got.with_overrides(public_url=None).public_url == "https://label.example.com"
+    with pytest.raises(ValueError, match=r"LABELDESK_MAX_UPLOAD_BYTES.*bytes"):
+        Settings.from_env({"LABELDESK_MAX_UPLOAD_BYTES": "big"})
