@@ -111,3 +111,27 @@ def test_tokens_are_stored_hashed(stub: Any, app: AppFixture) -> None:
     for secret in (app.pat, app.app_key, token):
         assert secret[:12] in stored
         assert secret not in stored, "a token is in the database in plain text"
+
+
+def test_a_key_creates_only_keys_within_its_own_scopes(stub: Any, app: AppFixture) -> None:
+    weak = _new_pat(stub, app.meta, scopes=["Keys:Add", "Keys:Get", "Keys:Patch", "Inputs:Get"])
+    for wanted in (["All"], [], ["Inputs:Get", "Inputs:Add"]):
+        key = r.Key(type="personal_access_token", scopes=wanted)
+        resp = stub.PostKeys(s.PostKeysRequest(user_app_id=ME, keys=[key]), metadata=_meta(weak))
+        fails(resp, sc.CONN_INSUFFICIENT_SCOPES, "keys[0].scopes", "subset")
+        app_key = r.Key(scopes=wanted, apps=[r.App(id=app.app_id, user_id=app.user_id)])
+        resp = stub.PostKeys(s.PostKeysRequest(user_app_id=ME, keys=[app_key]), metadata=_meta(weak))
+        fails(resp, sc.CONN_INSUFFICIENT_SCOPES, "keys[0].scopes")
+    assert len(_listed_ids(stub, app.meta)) == 3, "nothing was created"
+    weaker = _new_pat(stub, _meta(weak), scopes=["Inputs:Get", "Keys:Add"])
+    widen = r.Key(id=weaker[:12], scopes=["All"])
+    resp = stub.PatchKeys(
+        s.PatchKeysRequest(user_app_id=ME, action="overwrite", keys=[widen]), metadata=_meta(weak)
+    )
+    fails(resp, sc.CONN_INSUFFICIENT_SCOPES, "keys[0].scopes")
+    bad = r.Key(type="personal_access_token", scopes=["Inputs:Get", "inputs get"])
+    fails(
+        stub.PostKeys(s.PostKeysRequest(user_app_id=ME, keys=[bad]), metadata=app.meta),
+        sc.CONN_INVALID_REQUEST,
+        "keys[0].scopes[1]",
+    )

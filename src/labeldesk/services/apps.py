@@ -148,7 +148,7 @@ class AppsService:
                 if app_row is None or app_row.user_id != owner:
                     raise errors.not_found("app", k.apps[0].id)
                 app_pk = app_row.pk
-            wanted = list(k.scopes) or [scopes.ALL]
+            wanted = _grantable(ctx, list(k.scopes) or [scopes.ALL], f"keys[{i}].scopes")
             token = accounts.insert_key(conn, owner, kind, app_pk, wanted, k.description)
             key = _key_proto(accounts.get_key(conn, owner, token), owner)
             key.id = token  # the only time the token is shown
@@ -196,7 +196,7 @@ class AppsService:
             if k.description or req.action == "overwrite":
                 values["description"] = k.description
             if k.scopes:
-                values["scopes"] = list(k.scopes)
+                values["scopes"] = _grantable(ctx, list(k.scopes), f"keys[{i}].scopes")
             if k.HasField("expires_at"):
                 values["expires_at"] = k.expires_at.ToDatetime(timezone.utc)
             if values:
@@ -304,6 +304,25 @@ def _collab_proto(r: Row[Any], app_id: str, owner_id: str) -> resources_pb2.Coll
         scopes=list(r.scopes or []),
         created_at=timestamp(r.created_at),
     )
+
+
+def _grantable(ctx: RequestContext, wanted: list[str], where: str) -> list[str]:
+    """``wanted`` if the calling key may put these scopes on a key: well-formed, and a subset of
+    its own (a key never makes a stronger key)."""
+    for j, name in scopes.bad_names(wanted):
+        raise errors.invalid(
+            f"{where}[{j}]: '{name[:64]}' is not a scope",
+            "scopes are 'All', '<Resource>:<Verb>' such as 'Inputs:Get', or a word such as 'Predict'",
+        )
+    lacking = scopes.ungrantable(ctx.scopes, wanted)
+    if lacking:
+        raise errors.ApiError(
+            errors.INSUFFICIENT_SCOPES,
+            f"{where}: this key cannot grant {', '.join(repr(s) for s in lacking)}: a key may only create "
+            "keys whose scopes are a subset of its own",
+            f"the key has: {', '.join(sorted(ctx.scopes)) or 'no scopes'}",
+        )
+    return wanted
 
 
 def _shown(key_id: str) -> str:
