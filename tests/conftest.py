@@ -11,19 +11,27 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from clarifai_grpc.channel.clarifai_channel import ClarifaiChannel
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2_grpc
+from hypothesis import settings as hypothesis_settings
 
 from labeldesk.app import RunningServer, build
 from labeldesk.config import Settings
 from labeldesk.services import admin
 
 TRANSPORTS = ["rest", "grpc"]
+
+# Property tests in CI: the same examples on every run (derandomize), a fixed count and no
+# per-example deadline on a loaded machine, so a red run reproduces locally with
+# HYPOTHESIS_PROFILE=ci. `.ci/run` sets it; a plain `pytest` keeps hypothesis's random search.
+hypothesis_settings.register_profile("ci", derandomize=True, max_examples=200, deadline=None, print_blob=True)
+if os.environ.get("HYPOTHESIS_PROFILE") or os.environ.get("CI"):
+    hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or "ci")
 
 
 @pytest.fixture(scope="session")
@@ -37,7 +45,7 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(scope="session")
 def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    settings = Settings.from_env().with_overrides(blob_dir=str(tmp_path_factory.mktemp("blobs")))
+    settings = replace(Settings.from_env(), blob_dir=str(tmp_path_factory.mktemp("blobs")))
     running = RunningServer(build(database_url, settings=settings), "127.0.0.1", 0, 0).start()
     yield running
     running.stop()

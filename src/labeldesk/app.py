@@ -94,7 +94,12 @@ def build(database_url: str, run_migrations: bool = True, settings: Settings | N
         db, build_services(hosting, settings), Authenticator(), hosting.signer, settings.public_url
     )
     extra = [*file_routes(hosting), *staged_routes(StagedService(db, Authenticator()))]
-    rest = make_rest_app(dispatcher, extra_routes=extra)
+    rest = make_rest_app(
+        dispatcher,
+        extra_routes=extra,
+        max_body_bytes=settings.max_body_bytes,
+        cors_origins=settings.cors_origins,
+    )
     return Labeldesk(db=db, dispatcher=dispatcher, rest=rest, hosting=hosting, settings=settings)
 
 
@@ -139,7 +144,11 @@ class RunningServer:
         sock = _listen(self.host, self.http_port)
         self.http_port = sock.getsockname()[1]
         self._grpc, self.grpc_port = make_grpc_server(
-            self.app.dispatcher, self.host, self.grpc_port, origin=self.base_url
+            self.app.dispatcher,
+            self.host,
+            self.grpc_port,
+            max_message_bytes=self.app.settings.max_body_bytes,
+            origin=self.base_url,
         )
         self._grpc.start()
         config = uvicorn.Config(self.app.rest, log_level="warning", access_log=False, lifespan="off")

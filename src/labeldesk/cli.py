@@ -7,13 +7,14 @@ import logging
 import signal
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from functools import wraps
 from types import FrameType
 from typing import Any, TypeVar
 
 import click
 
-from labeldesk.config import Settings
+from labeldesk.config import MIB, Settings
 from labeldesk.domain import errors
 from labeldesk.services import admin
 from labeldesk.storage.engine import Database, resolve_url
@@ -82,6 +83,21 @@ def main() -> None:
     help="base URL clients reach this server at, for hosted-file URLs (default: $LABELDESK_PUBLIC_URL, "
     "else the REST request's host; gRPC answers use the HTTP address)",
 )
+@click.option(
+    "--max-body-mb",
+    default=None,
+    type=click.FloatRange(min=0.001, max=2047),
+    metavar="MIB",
+    help="largest REST body / gRPC message accepted (default: $LABELDESK_MAX_BODY_MB, else 32)",
+)
+@click.option(
+    "--cors-origin",
+    "cors_origins",
+    multiple=True,
+    metavar="ORIGIN",
+    help="allow browsers on ORIGIN (e.g. https://labels.example.com) to call the REST API; repeatable "
+    "(default: $LABELDESK_CORS_ORIGINS, else same-origin only)",
+)
 @friendly_errors
 def serve(
     database_url: str | None,
@@ -90,12 +106,34 @@ def serve(
     grpc_port: int,
     blob_dir: str | None,
     public_url: str | None,
+    max_body_mb: float | None,
+    cors_origins: tuple[str, ...],
 ) -> None:
     """Run the server (migrations are applied first)."""
-    settings = Settings.from_env().with_overrides(
-        blob_dir=blob_dir, public_url=public_url.rstrip("/") if public_url else None
-    )
+    settings = _settings(max_body_mb, cors_origins, blob_dir, public_url)
     _serve(resolve_url(database_url), host, http_port, grpc_port, settings=settings)
+
+
+def _settings(
+    max_body_mb: float | None,
+    cors_origins: tuple[str, ...],
+    blob_dir: str | None = None,
+    public_url: str | None = None,
+) -> Settings:
+    """The environment's settings with the command line's flags on top."""
+    try:
+        settings = Settings.from_env()
+        if max_body_mb is not None:
+            settings = replace(settings, max_body_bytes=round(max_body_mb * MIB))
+        if cors_origins:
+            settings = replace(settings, cors_origins=cors_origins)
+        if blob_dir:
+            settings = replace(settings, blob_dir=blob_dir)
+        if public_url:
+            settings = replace(settings, public_url=public_url.rstrip("/"))
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from e
+    return settings
 
 
 def _serve(
@@ -104,7 +142,7 @@ def _serve(
     from labeldesk.app import start_server
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    server = start_server(url, host, http_port, grpc_port, settings)
+    server = start_server(url, host, http_port, grpc_port, settings=settings)
     say(f"labeldesk listening: REST http://{host}:{server.http_port}  gRPC {host}:{server.grpc_port}")
     say(f"database: {_safe(url)}")
     say(f"hosted files: {server.app.hosting.store}")

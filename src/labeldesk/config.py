@@ -24,6 +24,12 @@ variable                                  default    meaning
                                                      and the HTTP address for gRPC answers
 ``LABELDESK_FILES_URL_TTL_SECONDS``       3600       how long a signed file URL stays valid
 ``LABELDESK_MAX_UPLOAD_BYTES``            20971520   largest file accepted as bytes (20 MiB)
+``LABELDESK_MAX_BODY_MB``                 32         the largest REST request body and gRPC
+                                                     request message accepted, in MiB (bigger:
+                                                     status 40033, HTTP 413)
+``LABELDESK_CORS_ORIGINS``                (none)     comma-separated browser origins allowed to
+                                                     call the REST API cross-origin (default:
+                                                     same-origin only, no CORS headers)
 ========================================  =========  ===========================================
 """
 
@@ -31,7 +37,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 LEASE_SECONDS_ENV = "LABELDESK_LEASE_SECONDS"
 RESCAN_SECONDS_ENV = "LABELDESK_SOURCE_RESCAN_SECONDS"
@@ -39,9 +45,12 @@ BLOB_DIR_ENV = "LABELDESK_BLOB_DIR"
 PUBLIC_URL_ENV = "LABELDESK_PUBLIC_URL"
 FILES_TTL_ENV = "LABELDESK_FILES_URL_TTL_SECONDS"
 MAX_UPLOAD_ENV = "LABELDESK_MAX_UPLOAD_BYTES"
+MAX_BODY_MB_ENV = "LABELDESK_MAX_BODY_MB"
+CORS_ORIGINS_ENV = "LABELDESK_CORS_ORIGINS"
+MIB = 1024 * 1024
 
 
-def _seconds(env: Mapping[str, str], name: str, default: float, unit: str = "seconds") -> float:
+def _number(env: Mapping[str, str], name: str, default: float, unit: str = "seconds") -> float:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -52,6 +61,18 @@ def _seconds(env: Mapping[str, str], name: str, default: float, unit: str = "sec
     if value < 0 or value != value or value == float("inf"):
         raise ValueError(f"{name}={raw!r} must be a finite number of {unit} >= 0")
     return value
+
+
+def _origins(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return tuple(o for o in (part.strip() for part in env.get(name, "").split(",")) if o)
+
+
+def check_origin(origin: str) -> str:
+    """An origin as browsers send it (``scheme://host[:port]``, no path), or ValueError."""
+    scheme, sep, rest = origin.partition("://")
+    if origin != "*" and (scheme not in ("http", "https") or not sep or not rest or "/" in rest):
+        raise ValueError(f"CORS origin {origin!r} must look like https://host[:port] (no path) or be '*'")
+    return origin
 
 
 @dataclass(frozen=True)
@@ -67,28 +88,33 @@ class Settings:
     #: lifetime of a signed file URL (0: expired at once, for tests)
     files_url_ttl_seconds: float = 3600.0
     #: largest file accepted as bytes (data.image.base64 ...)
-    max_upload_bytes: int = 20 * 1024 * 1024
+    max_upload_bytes: int = 20 * MIB
+    #: the largest REST body / gRPC request message accepted, in bytes
+    max_body_bytes: int = 32 * MIB
+    #: browser origins allowed to call the REST API cross-origin (empty: same-origin only)
+    cors_origins: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if min(self.lease_seconds, self.source_rescan_seconds, self.files_url_ttl_seconds) < 0:
             raise ValueError("lease_seconds, source_rescan_seconds and files_url_ttl_seconds must be >= 0")
         if self.max_upload_bytes < 1:
             raise ValueError("max_upload_bytes must be >= 1")
+        if not 1024 <= self.max_body_bytes <= 2**31 - 1:
+            raise ValueError("the body limit must be between 1 KiB and 2047 MiB")
+        for origin in self.cors_origins:
+            check_origin(origin)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Settings from ``env`` (default ``os.environ``); unset variables keep their defaults."""
         env = os.environ if env is None else env
         return cls(
-            lease_seconds=_seconds(env, LEASE_SECONDS_ENV, cls.lease_seconds),
-            source_rescan_seconds=_seconds(env, RESCAN_SECONDS_ENV, cls.source_rescan_seconds),
+            lease_seconds=_number(env, LEASE_SECONDS_ENV, cls.lease_seconds),
+            source_rescan_seconds=_number(env, RESCAN_SECONDS_ENV, cls.source_rescan_seconds),
+            max_body_bytes=round(_number(env, MAX_BODY_MB_ENV, cls.max_body_bytes / MIB, "MiB") * MIB),
+            cors_origins=_origins(env, CORS_ORIGINS_ENV),
             blob_dir=env.get(BLOB_DIR_ENV, "").strip() or None,
             public_url=env.get(PUBLIC_URL_ENV, "").strip().rstrip("/") or None,
-            files_url_ttl_seconds=_seconds(env, FILES_TTL_ENV, cls.files_url_ttl_seconds),
-            max_upload_bytes=int(_seconds(env, MAX_UPLOAD_ENV, cls.max_upload_bytes, "bytes")),
+            files_url_ttl_seconds=_number(env, FILES_TTL_ENV, cls.files_url_ttl_seconds),
+            max_upload_bytes=int(_number(env, MAX_UPLOAD_ENV, cls.max_upload_bytes, "bytes")),
         )
-
-    def with_overrides(self, **values: object) -> Settings:
-        """These settings with the given fields replaced (None values are ignored: CLI flags
-        that were not given keep the environment's value)."""
-        return replace(self, **{k: v for k, v in values.items() if v is not None})  # type: ignore[arg-type]

@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute, Route
 from labeldesk.domain import errors
 from labeldesk.files.signing import ROUTE
 from labeldesk.services.hosting import Hosting
-from labeldesk.transport.rest.app import error_response
+from labeldesk.transport.rest.responses import error_response
 
 
 def file_routes(hosting: Hosting) -> list[BaseRoute]:

@@ -6,7 +6,7 @@ stored sizes) and which input owns them. Deleting an input sets ``input_pk`` NUL
 server's garbage collector then deletes the stored bytes and the row.
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-06
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
