@@ -159,6 +159,16 @@ def test_not_an_image_is_refused(stub: Any, app: AppFixture) -> None:
     assert list(listed.inputs) == []  # nothing half-written
 
 
+def test_bytes_are_checked_only_for_a_valid_key_and_outside_the_transaction(
+    stub: Any, app: AppFixture
+) -> None:
+    assert app.server.app.dispatcher.routes["PostInputs"].prepare is not None  # before the write lock
+    bad = resources_pb2.Input(data=resources_pb2.Data(image=resources_pb2.Image(base64=b"not an image")))
+    req = service_pb2.PostInputsRequest(user_app_id=app.uai, inputs=[bad])
+    resp = stub.PostInputs(req, metadata=(("authorization", "Key not-a-key"),))
+    assert resp.status.code == sc.CONN_KEY_INVALID, resp.status  # no image work for strangers
+
+
 def test_url_and_bytes_together_are_refused(stub: Any, app: AppFixture) -> None:
     both = resources_pb2.Image(url=IMG, base64=picture())
     resp = post(stub, app, resources_pb2.Input(data=resources_pb2.Data(image=both)))

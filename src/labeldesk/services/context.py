@@ -23,6 +23,8 @@ class RequestContext:
     req_id: str = ""
     #: how this caller reaches hosted files (signed ``/files`` URLs); None without a transport
     files: FileLinks | None = None
+    #: what the RPC's ``<method>_prepare`` made of the request before the transaction, if any
+    prepared: object = None
 
     @property
     def is_owner(self) -> bool:

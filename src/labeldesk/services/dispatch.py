@@ -8,6 +8,11 @@ A service may also offer ``<method>_json``, the same RPC answered as a JSON-read
 ``status``), for responses the generic proto → JSON printer is too slow for (ListAnnotations).
 The REST transport asks for it with :meth:`Dispatcher.call_json`; it must equal what the printer
 makes of the proto answer, which the tests check.
+
+And ``<method>_prepare(request) -> object``: CPU work on the request alone (PostInputs checks
+images and makes thumbnails) that the dispatcher runs once the key is known to be valid but
+*before* the transaction, so SQLite's write lock is not held meanwhile; the method finds the
+result in ``ctx.prepared``.
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ Handler = Callable[[Connection, RequestContext, Any], Message]
 JsonHandler = Callable[[Connection, RequestContext, Any], dict[str, Any]]
 R = TypeVar("R")
 JSON_SUFFIX = "_json"
+PREPARE_SUFFIX = "_prepare"
+Preparer = Callable[[Any], object]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -81,15 +88,20 @@ def find_handlers(services: Iterable[object]) -> dict[str, Handler]:
     return found
 
 
-def find_json_handlers(handlers: dict[str, Handler]) -> dict[str, JsonHandler]:
-    """RPC name → its ``<method>_json`` twin, for the RPCs (of :func:`find_handlers`) whose
+def find_twins(handlers: dict[str, Handler], suffix: str) -> dict[str, Callable[..., Any]]:
+    """RPC name → its ``<method><suffix>`` twin, for the RPCs (of :func:`find_handlers`) whose
     service offers one."""
-    found: dict[str, JsonHandler] = {}
+    found: dict[str, Callable[..., Any]] = {}
     for rpc, handler in handlers.items():
-        twin = getattr(getattr(handler, "__self__", None), snake(rpc) + JSON_SUFFIX, None)
+        twin = getattr(getattr(handler, "__self__", None), snake(rpc) + suffix, None)
         if twin is not None:
             found[rpc] = twin
     return found
+
+
+def find_json_handlers(handlers: dict[str, Handler]) -> dict[str, JsonHandler]:
+    """RPC name → its ``<method>_json`` twin."""
+    return find_twins(handlers, JSON_SUFFIX)
 
 
 @dataclass(frozen=True)
@@ -100,6 +112,7 @@ class Route:
     writes: bool
     needs_app: bool
     response_cls: type[Message]
+    prepare: Preparer | None = None
 
 
 class Dispatcher:
@@ -119,6 +132,7 @@ class Dispatcher:
         self.routes: dict[str, Route] = {}
         handlers = find_handlers(services)
         json_handlers = find_json_handlers(handlers)
+        preparers = find_twins(handlers, PREPARE_SUFFIX)
         for m in unary_methods():
             handler = handlers.get(m.name)
             verb_reads = m.name.startswith(("Get", "List"))
@@ -129,6 +143,7 @@ class Dispatcher:
                 writes=bool(getattr(handler, "__labeldesk_writes__", not verb_reads)),
                 needs_app=not getattr(handler, "__labeldesk_user_level__", False),
                 response_cls=GetMessageClass(m.output_type),
+                prepare=preparers.get(m.name),
             )
 
     @property
@@ -194,7 +209,11 @@ class Dispatcher:
                     "see docs/api-coverage.md for the RPCs this server offers",
                 )
             request_limits.check_message(request)
-            return self._run(route, handler, request, authorization, req_id, origin)
+            prepared = None
+            if route.prepare is not None:  # its CPU work, before the transaction and its locks
+                self.check_key(authorization)
+                prepared = route.prepare(request)
+            return self._run(route, handler, request, authorization, req_id, origin, prepared)
         except errors.ApiError as e:
             return e
         except Exception:
@@ -217,6 +236,7 @@ class Dispatcher:
         authorization: str | None,
         req_id: str,
         origin: str | None = None,
+        prepared: object = None,
     ) -> R:
         uai = getattr(request, "user_app_id", None)
         tx = self.db.write if route.writes else self.db.read
@@ -224,7 +244,7 @@ class Dispatcher:
             with tx() as conn:
                 ctx = self.auth.authenticate(conn, authorization, uai, route.method.name, route.needs_app)
                 ctx = RequestContext(
-                    ctx.caller_id, ctx.app, ctx.scopes, ctx.key_kind, req_id, self._links(origin)
+                    ctx.caller_id, ctx.app, ctx.scopes, ctx.key_kind, req_id, self._links(origin), prepared
                 )
                 return handler(conn, ctx, request)
         except IntegrityError as e:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2, status_pb2
@@ -43,6 +43,8 @@ from labeldesk.storage.repos import datasets as ds_repo
 from labeldesk.storage.repos import inputs as repo
 
 DOWNLOADED = status_code_pb2.INPUT_DOWNLOAD_SUCCESS
+#: an input's ``Data`` as stored on its row, and the hosted files to write for it
+Hosted = tuple[resources_pb2.Data, list[Pending]]
 MAX_BATCH = 128
 
 
@@ -190,27 +192,33 @@ class InputsService:
     def __init__(self, hosting: Hosting | None = None) -> None:
         self.hosting = hosting
 
-    def _take_bytes(self, data: resources_pb2.Data, where: str) -> tuple[resources_pb2.Data, list[Pending]]:
+    def _take_bytes(self, data: resources_pb2.Data, where: str) -> Hosted:
         if self.hosting is None:
             if data.image.base64 or data.video.base64 or data.audio.base64:
                 raise errors.ApiError(errors.NOT_IMPLEMENTED, f"{where}: this server keeps no posted bytes")
             return data, []
         return self.hosting.take_bytes(data, where)
 
-    def post_inputs(
-        self, conn: Connection, ctx: RequestContext, req: service_pb2.PostInputsRequest
-    ) -> service_pb2.MultiInputResponse:
-        app = ctx.require_app()
+    def post_inputs_prepare(self, req: service_pb2.PostInputsRequest) -> list[Hosted]:
+        """Each input's ``Data`` as stored and its files to write: the posted bytes checked and
+        thumbnailed, before the transaction (see ``services.dispatch``)."""
         if len(req.inputs) > MAX_BATCH:
             raise errors.invalid(
                 f"inputs: at most {MAX_BATCH} inputs per request, got {len(req.inputs)}",
                 "split the batch into several requests",
             )
-        ids = new_ids("input", "inputs", req.inputs, lambda ids: repo.by_ids(conn, app.pk, ids))
-        hosted = [
+        return [
             self._take_bytes(_checked(inp.data, f"inputs[{n}]"), f"inputs[{n}]")
             for n, inp in enumerate(req.inputs)
         ]
+
+    def post_inputs(
+        self, conn: Connection, ctx: RequestContext, req: service_pb2.PostInputsRequest
+    ) -> service_pb2.MultiInputResponse:
+        app = ctx.require_app()
+        prepared = ctx.prepared
+        hosted = cast(list[Hosted], prepared) if prepared is not None else self.post_inputs_prepare(req)
+        ids = new_ids("input", "inputs", req.inputs, lambda ids: repo.by_ids(conn, app.pk, ids))
         rows = [
             {
                 "id": iid,
