@@ -24,11 +24,12 @@ from starlette.routing import BaseRoute, Route
 
 from labeldesk.domain import errors
 from labeldesk.services.dispatch import V2, Dispatcher
-from labeldesk.transport.convert.json_codec import build_request, message_to_json_bytes
+from labeldesk.transport.convert.json_parse import build_request
 from labeldesk.transport.rest.guard import BodyGuard, KeyCheck
 from labeldesk.transport.rest.responses import error_response
 from labeldesk.transport.rest.routes import Router, compile_routes
 from labeldesk.transport.status import http_status
+from labeldesk.wire.printer import message_to_json_bytes
 
 METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
 

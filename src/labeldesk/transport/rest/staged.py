@@ -27,7 +27,7 @@ from starlette.routing import BaseRoute, Match, Route
 
 from labeldesk.domain import errors, request_limits
 from labeldesk.services.staged import Caller, StagedService, Window, window
-from labeldesk.transport.convert.json_codec import parse_json_body
+from labeldesk.transport.convert.json_parse import parse_json_body
 from labeldesk.transport.status import http_status
 
 log = logging.getLogger("labeldesk")
