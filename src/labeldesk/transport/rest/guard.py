@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 
 from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from labeldesk.domain import errors
@@ -65,7 +66,7 @@ class BodyGuard:
             try:
                 await run_in_threadpool(self.check_key, headers.get("authorization"))
             except errors.ApiError as e:
-                await error_response(e.code, e.description, e.details)(scope, receive, send)
+                await _refuse(error_response(e.code, e.description, e.details), scope, receive, send)
                 return
         try:
             body = await self._read(receive)
@@ -98,8 +99,13 @@ class BodyGuard:
             "send fewer or smaller items per request (e.g. batches of inputs), or ask the operator to "
             "raise labeldesk serve --max-body-mb",
         )
-        response.headers["connection"] = "close"
-        await response(scope, receive, send)
+        await _refuse(response, scope, receive, send)
+
+
+async def _refuse(response: Response, scope: Scope, receive: Receive, send: Send) -> None:
+    """Answer without reading the body, and close: the unread body must not become the next request."""
+    response.headers["connection"] = "close"
+    await response(scope, receive, send)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
