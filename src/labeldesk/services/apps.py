@@ -10,6 +10,7 @@ from clarifai_grpc.grpc.api.status import status_pb2
 from sqlalchemy import Connection, Row
 
 from labeldesk.domain import errors
+from labeldesk.services import registry as rpc
 from labeldesk.services.auth import APP_KEY, PAT
 from labeldesk.services.common import (
     check_id,
@@ -20,7 +21,6 @@ from labeldesk.services.common import (
     timestamp,
 )
 from labeldesk.services.context import RequestContext
-from labeldesk.services.dispatch import user_level
 from labeldesk.storage.repos import accounts
 
 
@@ -51,7 +51,8 @@ def _owner(ctx: RequestContext, user_id: str) -> str:
 
 
 class AppsService:
-    @user_level
+    @rpc.user_level
+    @rpc.write("PostApps")
     def post_apps(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PostAppsRequest
     ) -> service_pb2.MultiAppResponse:
@@ -76,6 +77,7 @@ class AppsService:
             out.apps.append(app_proto(accounts.get_app_by_pk(conn, pk)))
         return out
 
+    @rpc.read("GetApp")
     def get_app(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.GetAppRequest
     ) -> service_pb2.SingleAppResponse:
@@ -83,7 +85,8 @@ class AppsService:
             app=app_proto(accounts.get_app_by_pk(conn, ctx.require_app().pk))
         )
 
-    @user_level
+    @rpc.user_level
+    @rpc.read("ListApps")
     def list_apps(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.ListAppsRequest
     ) -> service_pb2.MultiAppResponse:
@@ -94,6 +97,7 @@ class AppsService:
         rows = accounts.apps_of(conn, owner, page.offset, page.per_page)
         return service_pb2.MultiAppResponse(apps=[app_proto(r) for r in rows])
 
+    @rpc.write("PatchApps")
     def patch_apps(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PatchAppsRequest
     ) -> service_pb2.MultiAppResponse:
@@ -114,6 +118,7 @@ class AppsService:
             out.apps.append(app_proto(accounts.get_app_by_pk(conn, app.pk)))
         return out
 
+    @rpc.write("DeleteApp")
     def delete_app(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.DeleteAppRequest
     ) -> status_pb2.BaseResponse:
@@ -123,7 +128,8 @@ class AppsService:
 
     # --- keys -----------------------------------------------------------------------------
 
-    @user_level
+    @rpc.user_level
+    @rpc.write("PostKeys")
     def post_keys(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PostKeysRequest
     ) -> service_pb2.MultiKeyResponse:
@@ -157,7 +163,8 @@ class AppsService:
             )
         return out
 
-    @user_level
+    @rpc.user_level
+    @rpc.read("ListKeys")
     def list_keys(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.ListKeysRequest
     ) -> service_pb2.MultiKeyResponse:
@@ -177,7 +184,8 @@ class AppsService:
                 key.apps.add(id=r.app_id, user_id=owner)
         return out
 
-    @user_level
+    @rpc.user_level
+    @rpc.write("DeleteKey")
     def delete_key(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.DeleteKeyRequest
     ) -> status_pb2.BaseResponse:
@@ -188,6 +196,7 @@ class AppsService:
 
     # --- collaborators --------------------------------------------------------------------
 
+    @rpc.write("PostCollaborators")
     def post_collaborators(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PostCollaboratorsRequest
     ) -> service_pb2.MultiCollaboratorsResponse:
@@ -230,6 +239,7 @@ class AppsService:
             return str(row.id)
         raise errors.invalid(f"collaborators[{i}]: set user.id or user.primary_email")
 
+    @rpc.read("ListCollaborators")
     def list_collaborators(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.ListCollaboratorsRequest
     ) -> service_pb2.MultiCollaboratorsResponse:
@@ -244,6 +254,7 @@ class AppsService:
             ),
         )
 
+    @rpc.write("DeleteCollaborators")
     def delete_collaborators(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.DeleteCollaboratorsRequest
     ) -> status_pb2.BaseResponse:

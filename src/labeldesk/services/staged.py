@@ -29,7 +29,6 @@ from clarifai_grpc.grpc.api import resources_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 from google.protobuf.message import DecodeError
 from sqlalchemy import Connection, Row
-from sqlalchemy.exc import IntegrityError, OperationalError
 
 from labeldesk.domain import errors
 from labeldesk.domain import stages as st
@@ -443,20 +442,8 @@ class StagedService:
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
-        try:
-            with self.db.write() as conn:
-                yield conn
-        except IntegrityError as e:
-            raise conflict(
-                "the request conflicts with a concurrent change; nothing was written", "retry the request"
-            ) from e
-        except OperationalError as e:
-            text = str(e.orig).lower()
-            if "locked" in text or "deadlock" in text:
-                raise errors.ApiError(
-                    errors.TRY_AGAIN, "the database is busy; nothing was written", "retry the request"
-                ) from e
-            raise
+        with self.db.write() as conn:
+            yield conn
 
     # ------------------------------------------------------------------------- who, which dataset
 
