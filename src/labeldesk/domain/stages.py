@@ -101,7 +101,6 @@ CALLER_ACTIONS = (Action.START, Action.SUBMIT, Action.ACCEPT, Action.REJECT)
 REVIEW_ONLY = frozenset({Action.ACCEPT, Action.REJECT})
 DONE = frozenset({State.SUBMITTED, State.ACCEPTED})
 ACTIVE = frozenset({State.READY, State.IN_PROGRESS})
-OPEN_STATES = frozenset(State) - DONE
 
 S, A = State, Action
 TRANSITIONS: Mapping[tuple[State, Action], State] = {

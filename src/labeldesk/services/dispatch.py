@@ -30,7 +30,7 @@ from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 from sqlalchemy import Connection
 
-from labeldesk.domain import errors
+from labeldesk.domain import errors, request_limits
 from labeldesk.services.auth import Authenticator
 from labeldesk.services.context import RequestContext
 from labeldesk.services.failures import guarded
@@ -89,6 +89,15 @@ class Dispatcher:
     def implemented(self) -> set[str]:
         return {name for name, r in self.routes.items() if r.handler is not None}
 
+    def check_key(self, authorization: str | None) -> None:
+        """Raise KEY_INVALID unless ``authorization`` names a valid key (before reading a body)."""
+        with self.db.read() as conn:
+            self.auth.key(conn, authorization)
+
+    def reject(self, rpc: str, error: errors.ApiError) -> Message:
+        """The RPC's response carrying ``error``: for requests that never became a message."""
+        return _failure(self.routes[rpc], error, uuid.uuid4().hex)
+
     def call(self, rpc: str, request: Message, authorization: str | None) -> Message:
         """Run one RPC; never raises: failures come back in ``response.status``."""
         route = self.routes[rpc]
@@ -146,6 +155,7 @@ class Dispatcher:
         uai = getattr(request, "user_app_id", None)
 
         def work(conn: Connection) -> R:
+            request_limits.check_message(request)
             ctx = self.auth.authenticate(conn, authorization, uai, rpc, route.needs_app)
             ctx = RequestContext(ctx.caller_id, ctx.app, ctx.scopes, ctx.key_kind, req_id)
             return handler(conn, ctx, request)

@@ -24,10 +24,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match, Route
 
-from labeldesk.domain import errors
+from labeldesk.domain import errors, request_limits
 from labeldesk.services.failures import guarded
 from labeldesk.services.staged import Caller, StagedService, Window, window
-from labeldesk.transport.convert.json_codec import parse_json_body
+from labeldesk.transport.convert.json_parse import parse_json_body
 from labeldesk.transport.status import http_status
 
 PREFIX = "/api/v2"
@@ -183,9 +183,9 @@ def _handler(service: StagedService, endpoint: Endpoint) -> Callable[[Request], 
 
         def call() -> Any:
             _check_query(endpoint, request.query_params)
-            params = Params(
-                dict(request.path_params), request.query_params, parse_json_body(raw) if raw else {}
-            )
+            body = parse_json_body(raw) if raw else {}
+            request_limits.check_json({**request.path_params, **request.query_params, **body}, "request")
+            params = Params(dict(request.path_params), request.query_params, body)
             return endpoint.call(service, Caller(request.headers.get("authorization")), params)
 
         result = await run_in_threadpool(guarded, where, req_id, call)
