@@ -43,6 +43,7 @@ ERROR_NAMES = {
     501: "not_implemented",
     503: "try_again",
 }
+MAX_DIGITS = 18  # every paging number fits in a signed 64-bit integer
 PAGING = frozenset({"page", "per_page", "offset", "limit"})
 CLIENT = frozenset({"client_id", "clientId"})
 
@@ -80,8 +81,11 @@ class Params:
         value = self.query.get(name)
         if value is None or value == "":
             return None
-        if not value.strip().lstrip("-").isdigit():
+        digits = value.strip().lstrip("-")
+        if not digits.isdigit():
             raise errors.invalid(f"{name}: expected a whole number, got '{value[:20]}'")
+        if len(digits.lstrip("0")) > MAX_DIGITS:
+            raise errors.invalid(f"{name}: '{value[:20]}…' is out of range", "give a smaller whole number")
         return int(value)
 
     def window(self) -> Window:
