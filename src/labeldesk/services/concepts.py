@@ -8,6 +8,7 @@ from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from sqlalchemy import Connection, Row
 
 from labeldesk.domain import errors
+from labeldesk.services import registry as rpc
 from labeldesk.services.common import (
     dict_to_struct,
     new_ids,
@@ -49,6 +50,7 @@ def require_concepts(conn: Connection, app_pk: int, ids: list[str], where: str) 
 
 
 class ConceptsService:
+    @rpc.write("PostConcepts")
     def post_concepts(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PostConceptsRequest
     ) -> service_pb2.MultiConceptResponse:
@@ -71,6 +73,7 @@ class ConceptsService:
         rows = repo.get_many(conn, app.pk, ids)
         return service_pb2.MultiConceptResponse(concepts=[concept_proto(rows[i], ctx) for i in ids])
 
+    @rpc.read("GetConcept")
     def get_concept(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.GetConceptRequest
     ) -> service_pb2.SingleConceptResponse:
@@ -79,6 +82,7 @@ class ConceptsService:
         )
         return service_pb2.SingleConceptResponse(concept=concept_proto(row, ctx))
 
+    @rpc.read("ListConcepts")
     def list_concepts(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.ListConceptsRequest
     ) -> service_pb2.MultiConceptResponse:
@@ -86,6 +90,7 @@ class ConceptsService:
         rows = repo.page(conn, ctx.require_app().pk, page.offset, page.per_page, req.id)
         return service_pb2.MultiConceptResponse(concepts=[concept_proto(r, ctx) for r in rows])
 
+    @rpc.write("PatchConcepts")
     def patch_concepts(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PatchConceptsRequest
     ) -> service_pb2.MultiConceptResponse:

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Row
 
 from labeldesk.domain import errors
 from labeldesk.domain.search_query import Criterion
+from labeldesk.services import registry as rpc
 from labeldesk.services.common import check_id, page_of, require_one, struct_to_dict, timestamp
 from labeldesk.services.context import RequestContext
 from labeldesk.services.inputs import input_protos
@@ -97,6 +98,7 @@ def _search_proto(row: Row[Any], ctx: RequestContext) -> resources_pb2.Search:
 
 
 class SearchesService:
+    @rpc.write("PostSearches")
     def post_searches(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PostSearchesRequest
     ) -> service_pb2.MultiSearchResponse:
@@ -138,6 +140,7 @@ class SearchesService:
             hits=[resources_pb2.Hit(score=1.0, input=p, app_id=app.id, user_id=app.owner_id) for p in protos],
         )
 
+    @rpc.write("PostSearchesByID")
     def post_searches_by_id(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PostSearchesByIDRequest
     ) -> service_pb2.MultiSearchResponse:
@@ -146,12 +149,14 @@ class SearchesService:
         out.id = req.id
         return out
 
+    @rpc.read("GetSearch")
     def get_search(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.GetSearchRequest
     ) -> service_pb2.SingleSearchResponse:
         row = require_one(repo.by_ids(conn, ctx.require_app().pk, [req.id]), "saved search", req.id)
         return service_pb2.SingleSearchResponse(search=_search_proto(row, ctx))
 
+    @rpc.read("ListSearches")
     def list_searches(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.ListSearchesRequest
     ) -> service_pb2.MultiSearchResponse:
@@ -159,6 +164,7 @@ class SearchesService:
         rows = repo.page(conn, ctx.require_app().pk, page.offset, page.per_page)
         return service_pb2.MultiSearchResponse(searches=[_search_proto(r, ctx) for r in rows])
 
+    @rpc.write("PatchSearches")
     def patch_searches(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PatchSearchesRequest
     ) -> service_pb2.MultiSearchResponse:
@@ -176,6 +182,7 @@ class SearchesService:
             out.searches.append(_search_proto(repo.by_ids(conn, app.pk, [s.id])[s.id], ctx))
         return out
 
+    @rpc.write("DeleteSearch")
     def delete_search(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.DeleteSearchRequest
     ) -> status_pb2.BaseResponse:
