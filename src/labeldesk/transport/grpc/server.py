@@ -7,7 +7,7 @@ API errors never abort the call: they travel in ``response.status`` like Clarifa
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent import futures
 from typing import Any
 
@@ -39,9 +39,15 @@ def _serialize(message: Any) -> bytes:
 
 
 def make_grpc_server(
-    dispatcher: Dispatcher, host: str, port: int, max_workers: int = 32
+    dispatcher: Dispatcher,
+    host: str,
+    port: int,
+    max_workers: int = 32,
+    interceptors: Sequence[grpc.ServerInterceptor] = (),
+    credentials: grpc.ServerCredentials | None = None,
 ) -> tuple[grpc.Server, int]:
-    """Build (not start) the server; answer it and the port it bound (port 0 picks a free one)."""
+    """Build (not start) the server; answer it and the port it bound (port 0 picks a free one).
+    With ``credentials`` the port speaks TLS."""
     handlers = {}
     for name, route in dispatcher.routes.items():
         handlers[name] = grpc.unary_unary_rpc_method_handler(
@@ -51,13 +57,19 @@ def make_grpc_server(
         )
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
+        interceptors=list(interceptors),
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE),
             ("grpc.max_send_message_length", MAX_MESSAGE),
         ],
     )
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(V2.full_name, handlers),))
-    bound = server.add_insecure_port(f"{host}:{port}")
+    address = f"{host}:{port}"
+    bound = (
+        server.add_insecure_port(address)
+        if credentials is None
+        else server.add_secure_port(address, credentials)
+    )
     if bound == 0:
         raise OSError(f"cannot listen for gRPC on {host}:{port} (address in use?)")
     return server, bound

@@ -23,8 +23,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from labeldesk.domain import errors
+from labeldesk.ops.metrics import Metrics
+from labeldesk.ops.observe import Observer
 from labeldesk.services.dispatch import V2, Dispatcher
 from labeldesk.transport.convert.json_codec import build_request, message_to_json_bytes
+from labeldesk.transport.rest import staged
+from labeldesk.transport.rest.observe import ObserveMiddleware, tag
+from labeldesk.transport.rest.openapi import openapi_document
+from labeldesk.transport.rest.ops_routes import ops_routes
 from labeldesk.transport.rest.routes import Router, compile_routes
 from labeldesk.transport.status import http_status
 
@@ -82,27 +88,37 @@ class ClarifaiRest:
             status = response.status  # type: ignore[attr-defined]
             status.code, status.description, status.details = e.code, e.description, e.details
             status.req_id = uuid.uuid4().hex
+            tag(request, rpc, e.code, status.req_id)
             return proto_response(response)
         result = await run_in_threadpool(
             self.dispatcher.call_json, rpc, proto, request.headers.get("authorization")
         )
         if isinstance(result, dict):  # a JSON twin's answer: always a success
+            tag(request, rpc, result["status"]["code"], result["status"]["req_id"])
             return Response(orjson.dumps(result), media_type="application/json")
+        tag(request, rpc, result.status.code, result.status.req_id)  # type: ignore[attr-defined]
         return proto_response(result)
 
 
-def health(_request: Request) -> Response:
-    return JSONResponse({"status": {"code": sc.SUCCESS, "description": "Ok"}})
-
-
-def make_rest_app(dispatcher: Dispatcher, extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
-    """The ASGI app: health check, any extra routes (web UI, staged-workflow API), then /v2."""
+def make_rest_app(
+    dispatcher: Dispatcher,
+    extra_routes: Sequence[BaseRoute] = (),
+    metrics: Metrics | None = None,
+) -> Starlette:
+    """The ASGI app: health, readiness, metrics and OpenAPI routes, any extra routes (web UI,
+    staged-workflow API), then /v2; every request is timed into ``metrics`` and the access log."""
     clarifai = ClarifaiRest(dispatcher)
-    routes: list[BaseRoute] = [Route("/healthz", health, methods=["GET"]), *extra_routes]
+    metrics = metrics or Metrics(dispatcher.db.engine)
+
+    def openapi() -> dict[str, object]:
+        return openapi_document(clarifai.router, dispatcher.implemented, staged.served())
+
+    routes: list[BaseRoute] = [*ops_routes(dispatcher.db, metrics, openapi), *extra_routes]
     routes.append(Route("/{path:path}", clarifai.handle, methods=METHODS))
     return Starlette(
         routes=routes,
         middleware=[
-            Middleware(CORSMiddleware, allow_origins=["*"], allow_methods=METHODS, allow_headers=["*"])
+            Middleware(ObserveMiddleware, observer=Observer(metrics)),
+            Middleware(CORSMiddleware, allow_origins=["*"], allow_methods=METHODS, allow_headers=["*"]),
         ],
     )
