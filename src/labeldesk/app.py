@@ -56,11 +56,8 @@ class Labeldesk:
     db: Database
     dispatcher: Dispatcher
     rest: Starlette
-<<<<<<< HEAD
-    metrics: Metrics
-=======
     settings: Settings = field(default_factory=Settings)
->>>>>>> main
+    metrics: Metrics = field(default_factory=Metrics)
 
 
 def build(database_url: str, run_migrations: bool = True, settings: Settings | None = None) -> Labeldesk:
@@ -71,19 +68,15 @@ def build(database_url: str, run_migrations: bool = True, settings: Settings | N
     settings = settings or Settings.from_env()
     dispatcher = Dispatcher(db, build_services(settings), Authenticator())
     staged = staged_routes(StagedService(db, Authenticator()))
-<<<<<<< HEAD
     metrics = Metrics(db.engine)
-    rest = make_rest_app(dispatcher, extra_routes=staged, metrics=metrics)
-    return Labeldesk(db=db, dispatcher=dispatcher, rest=rest, metrics=metrics)
-=======
     rest = make_rest_app(
         dispatcher,
         extra_routes=staged,
         max_body_bytes=settings.max_body_bytes,
         cors_origins=settings.cors_origins,
+        metrics=metrics,
     )
-    return Labeldesk(db=db, dispatcher=dispatcher, rest=rest, settings=settings)
->>>>>>> main
+    return Labeldesk(db=db, dispatcher=dispatcher, rest=rest, settings=settings, metrics=metrics)
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -145,15 +138,12 @@ class RunningServer:
 
     def start(self) -> RunningServer:
         self._grpc, self.grpc_port = make_grpc_server(
-<<<<<<< HEAD
             self.app.dispatcher,
             self.host,
             self.grpc_port,
+            max_message_bytes=self.app.settings.max_body_bytes,
             interceptors=[ObserveInterceptor(Observer(self.app.metrics))],
             credentials=self.tls.grpc_credentials() if self.tls else None,
-=======
-            self.app.dispatcher, self.host, self.grpc_port, max_message_bytes=self.app.settings.max_body_bytes
->>>>>>> main
         )
         self._grpc.start()
         sock = _listen(self.host, self.http_port)
@@ -214,13 +204,9 @@ def start_server(
     host: str = "127.0.0.1",
     http_port: int = 8080,
     grpc_port: int = 18080,
-<<<<<<< HEAD
+    settings: Settings | None = None,
     tls: Tls | None = None,
     shutdown_grace: float = SHUTDOWN_GRACE_SECONDS,
 ) -> RunningServer:
-    return RunningServer(build(database_url), host, http_port, grpc_port, tls, shutdown_grace).start()
-=======
-    settings: Settings | None = None,
-) -> RunningServer:
-    return RunningServer(build(database_url, settings=settings), host, http_port, grpc_port).start()
->>>>>>> main
+    app = build(database_url, settings=settings)
+    return RunningServer(app, host, http_port, grpc_port, tls, shutdown_grace).start()

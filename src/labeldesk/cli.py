@@ -8,11 +8,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
-<<<<<<< HEAD
-from dataclasses import dataclass
-=======
-from dataclasses import replace
->>>>>>> main
+from dataclasses import dataclass, replace
 from functools import wraps
 from types import FrameType
 from typing import Any, TypeVar
@@ -110,28 +106,6 @@ def main() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
 @click.option("--http-port", default=8080, show_default=True, type=int, help="REST/JSON port")
 @click.option("--grpc-port", default=18080, show_default=True, type=int, help="gRPC port")
-<<<<<<< HEAD
-@server_options
-@friendly_errors
-def serve(database_url: str | None, host: str, http_port: int, grpc_port: int, **options: Any) -> None:
-    """Run the server (migrations are applied first)."""
-    _serve(resolve_url(database_url), host, http_port, grpc_port, ServeOptions(**options))
-
-
-def _serve(
-    url: str, host: str, http_port: int, grpc_port: int, options: ServeOptions, banner: str = ""
-) -> None:
-    """Serve until SIGTERM/SIGINT, then stop within the grace period; a second signal exits at once."""
-    from labeldesk.app import Tls, start_server
-
-    configure_logging(options.log_format)
-    if (options.tls_cert is None) != (options.tls_key is None):
-        raise click.UsageError("--tls-cert and --tls-key go together")
-    tls = Tls(options.tls_cert, options.tls_key) if options.tls_cert and options.tls_key else None
-    server = start_server(url, host, http_port, grpc_port, tls, options.shutdown_grace)
-    grpc_scheme = "gRPC+TLS" if tls else "gRPC"
-    say(f"labeldesk listening: REST {server.base_url}  {grpc_scheme} {host}:{server.grpc_port}")
-=======
 @click.option(
     "--max-body-mb",
     default=None,
@@ -147,6 +121,7 @@ def _serve(
     help="allow browsers on ORIGIN (e.g. https://labels.example.com) to call the REST API; repeatable "
     "(default: $LABELDESK_CORS_ORIGINS, else same-origin only)",
 )
+@server_options
 @friendly_errors
 def serve(
     database_url: str | None,
@@ -155,10 +130,16 @@ def serve(
     grpc_port: int,
     max_body_mb: float | None,
     cors_origins: tuple[str, ...],
+    **options: Any,
 ) -> None:
     """Run the server (migrations are applied first)."""
     _serve(
-        resolve_url(database_url), host, http_port, grpc_port, settings=_settings(max_body_mb, cors_origins)
+        resolve_url(database_url),
+        host,
+        http_port,
+        grpc_port,
+        ServeOptions(**options),
+        settings=_settings(max_body_mb, cors_origins),
     )
 
 
@@ -176,14 +157,24 @@ def _settings(max_body_mb: float | None, cors_origins: tuple[str, ...]) -> Setti
 
 
 def _serve(
-    url: str, host: str, http_port: int, grpc_port: int, banner: str = "", settings: Settings | None = None
+    url: str,
+    host: str,
+    http_port: int,
+    grpc_port: int,
+    options: ServeOptions,
+    banner: str = "",
+    settings: Settings | None = None,
 ) -> None:
-    from labeldesk.app import start_server
+    """Serve until SIGTERM/SIGINT, then stop within the grace period; a second signal exits at once."""
+    from labeldesk.app import Tls, start_server
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    server = start_server(url, host, http_port, grpc_port, settings=settings)
-    say(f"labeldesk listening: REST http://{host}:{server.http_port}  gRPC {host}:{server.grpc_port}")
->>>>>>> main
+    configure_logging(options.log_format)
+    if (options.tls_cert is None) != (options.tls_key is None):
+        raise click.UsageError("--tls-cert and --tls-key go together")
+    tls = Tls(options.tls_cert, options.tls_key) if options.tls_cert and options.tls_key else None
+    server = start_server(url, host, http_port, grpc_port, settings, tls, options.shutdown_grace)
+    grpc_scheme = "gRPC+TLS" if tls else "gRPC"
+    say(f"labeldesk listening: REST {server.base_url}  {grpc_scheme} {host}:{server.grpc_port}")
     say(f"database: {_safe(url)}")
     if banner:
         say(banner)

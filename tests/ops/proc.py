@@ -30,6 +30,11 @@ class ServerProcess:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
 
+    def stdout_key(self) -> str:
+        """The key ``labeldesk demo`` printed (its first stdout line)."""
+        assert self.proc.stdout is not None
+        return self.proc.stdout.readline().strip()
+
     @property
     def stderr(self) -> str:
         return "".join(self.lines)

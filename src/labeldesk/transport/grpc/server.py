@@ -59,21 +59,16 @@ def make_grpc_server(
     host: str,
     port: int,
     max_workers: int = 32,
-<<<<<<< HEAD
+    max_message_bytes: int = MAX_RECEIVE,
     interceptors: Sequence[grpc.ServerInterceptor] = (),
     credentials: grpc.ServerCredentials | None = None,
 ) -> tuple[grpc.Server, int]:
     """Build (not start) the server; answer it and the port it bound (port 0 picks a free one).
-    With ``credentials`` the port speaks TLS."""
-=======
-    max_message_bytes: int = MAX_RECEIVE,
-) -> tuple[grpc.Server, int]:
-    """Build (not start) the server; answer it and the port it bound (port 0 picks a free one).
+    With ``credentials`` the port speaks TLS.
 
     A request message over ``max_message_bytes`` is refused by gRPC itself before it reaches
     labeldesk: the call ends with gRPC status RESOURCE_EXHAUSTED (there is no response message to
     carry a Clarifai status in)."""
->>>>>>> main
     handlers = {}
     for name in dispatcher.routes:
         handlers[name] = grpc.unary_unary_rpc_method_handler(

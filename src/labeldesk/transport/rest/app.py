@@ -19,24 +19,20 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from labeldesk.domain import errors
 from labeldesk.ops.metrics import Metrics
 from labeldesk.ops.observe import Observer
 from labeldesk.services.dispatch import V2, Dispatcher
-<<<<<<< HEAD
-from labeldesk.transport.convert.json_codec import build_request, message_to_json_bytes
+from labeldesk.transport.convert.json_parse import build_request
 from labeldesk.transport.rest import staged
+from labeldesk.transport.rest.guard import BodyGuard, KeyCheck
 from labeldesk.transport.rest.observe import ObserveMiddleware, tag
 from labeldesk.transport.rest.openapi import openapi_document
 from labeldesk.transport.rest.ops_routes import ops_routes
-=======
-from labeldesk.transport.convert.json_parse import build_request
-from labeldesk.transport.rest.guard import BodyGuard, KeyCheck
 from labeldesk.transport.rest.responses import error_response
->>>>>>> main
 from labeldesk.transport.rest.routes import Router, compile_routes
 from labeldesk.transport.status import http_status
 from labeldesk.wire.printer import message_to_json_bytes
@@ -97,19 +93,6 @@ class ClarifaiRest:
         return proto_response(result)
 
 
-<<<<<<< HEAD
-def make_rest_app(
-    dispatcher: Dispatcher,
-    extra_routes: Sequence[BaseRoute] = (),
-    metrics: Metrics | None = None,
-) -> Starlette:
-    """The ASGI app: health, readiness, metrics and OpenAPI routes, any extra routes (web UI,
-    staged-workflow API), then /v2; every request is timed into ``metrics`` and the access log."""
-=======
-def health(_request: Request) -> Response:
-    return JSONResponse({"status": {"code": sc.SUCCESS, "description": "Ok"}})
-
-
 def make_rest_app(
     dispatcher: Dispatcher,
     extra_routes: Sequence[BaseRoute] = (),
@@ -118,13 +101,14 @@ def make_rest_app(
     cors_origins: Sequence[str] = (),
     check_key: KeyCheck | None = None,
     open_prefixes: Sequence[str] = (),
+    metrics: Metrics | None = None,
 ) -> Starlette:
-    """The ASGI app: health check, any extra routes (web UI, staged-workflow API), then /v2.
+    """The ASGI app: health, readiness, metrics and OpenAPI routes, any extra routes (web UI,
+    staged-workflow API), then /v2; every request is timed into ``metrics`` and the access log.
 
     Bodies are read only from callers with a valid key and only up to ``max_body_bytes``
     (:mod:`~labeldesk.transport.rest.guard`; ``open_prefixes`` are paths that take bodies without
     a key). Browsers may call cross-origin only from ``cors_origins`` (none: same-origin only)."""
->>>>>>> main
     clarifai = ClarifaiRest(dispatcher)
     metrics = metrics or Metrics(dispatcher.db.engine)
 
@@ -133,15 +117,7 @@ def make_rest_app(
 
     routes: list[BaseRoute] = [*ops_routes(dispatcher.db, metrics, openapi), *extra_routes]
     routes.append(Route("/{path:path}", clarifai.handle, methods=METHODS))
-<<<<<<< HEAD
-    return Starlette(
-        routes=routes,
-        middleware=[
-            Middleware(ObserveMiddleware, observer=Observer(metrics)),
-            Middleware(CORSMiddleware, allow_origins=["*"], allow_methods=METHODS, allow_headers=["*"]),
-        ],
-=======
-    middleware: list[Middleware] = []
+    middleware: list[Middleware] = [Middleware(ObserveMiddleware, observer=Observer(metrics))]
     if cors_origins:
         middleware.append(
             Middleware(
@@ -158,6 +134,5 @@ def make_rest_app(
             max_body_bytes=max_body_bytes,
             open_prefixes=open_prefixes,
         )
->>>>>>> main
     )
     return Starlette(routes=routes, middleware=middleware)
