@@ -31,7 +31,7 @@ from labeldesk.services.common import (
     struct_to_dict,
     timestamp,
 )
-from labeldesk.services.concepts import require_concepts
+from labeldesk.services.concepts import ensure_concepts
 from labeldesk.services.context import RequestContext
 from labeldesk.storage.clock import utcnow
 from labeldesk.storage.repos import annotations as ann_repo
@@ -67,6 +67,15 @@ def _stored_data(data: resources_pb2.Data, where: str) -> bytes:
     return bytes(kept.SerializeToString())
 
 
+def _named_concepts(inputs: Sequence[resources_pb2.Input]) -> list[tuple[str, str, str]]:
+    """``(field path, id, name)`` of the concepts posted with inputs (created when new)."""
+    return [
+        (f"inputs[{n}].data.concepts[{i}]", c.id, c.name)
+        for n, inp in enumerate(inputs)
+        for i, c in enumerate(inp.data.concepts)
+    ]
+
+
 def _concept_pairs(data: resources_pb2.Data) -> list[tuple[str, float]]:
     return [(c.id, c.value) for c in data.concepts]
 
@@ -82,9 +91,9 @@ def input_protos(
     out = []
     for r in rows:
         data = resources_pb2.Data.FromString(r.data)
-        data.image.ClearField("base64")
-        data.video.ClearField("base64")
-        data.audio.ClearField("base64")
+        for media in ("image", "video", "audio"):  # only those present: clearing marks one present
+            if data.HasField(media):
+                getattr(data, media).ClearField("base64")
         dict_to_struct(r.metadata, data.metadata)
         a = level.get(r.pk)
         if a is not None:
@@ -199,10 +208,7 @@ class InputsService:
             }
             for n, (inp, iid) in enumerate(zip(req.inputs, ids))
         ]
-        concept_ids = sorted({c.id for inp in req.inputs for c in inp.data.concepts})
-        if any(not c for c in concept_ids):
-            raise errors.invalid("inputs[].data.concepts: every concept needs an id")
-        require_concepts(conn, app.pk, concept_ids, "inputs[].data.concepts")
+        ensure_concepts(conn, app.pk, _named_concepts(req.inputs))
         dataset_ids = sorted({d for inp in req.inputs for d in inp.dataset_ids})
         datasets = _require_datasets(conn, app.pk, dataset_ids)
         stored = repo.insert_many(conn, app.pk, rows)
@@ -270,8 +276,7 @@ class InputsService:
             raise errors.invalid("inputs: every input to patch needs its id")
         require_unique("input", ids, "inputs")
         found = _require_inputs(conn, app.pk, ids, "inputs")
-        concept_ids = sorted({c.id for inp in req.inputs for c in inp.data.concepts})
-        require_concepts(conn, app.pk, concept_ids, "inputs[].data.concepts")
+        concept_ids = sorted(ensure_concepts(conn, app.pk, _named_concepts(req.inputs)))
         dataset_ids = sorted({d for inp in req.inputs for d in inp.dataset_ids})
         datasets = _require_datasets(conn, app.pk, dataset_ids)
         # an OVERWRITE of dataset_ids takes inputs out of the datasets they were in before

@@ -6,6 +6,7 @@ from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from labeldesk.storage import tables as t
 from labeldesk.storage.clock import utcnow
@@ -31,6 +32,17 @@ def insert_many(conn: Connection, app_pk: int, rows: list[dict[str, Any]]) -> No
     conn.execute(
         insert(t.concepts), [{**r, "app_pk": app_pk, "created_at": ts, "modified_at": ts} for r in rows]
     )
+
+
+def insert_missing(conn: Connection, app_pk: int, rows: list[dict[str, Any]]) -> None:
+    """Insert the concepts not there yet (ON CONFLICT DO NOTHING: concurrent batches naming the
+    same new concept both succeed, on either database)."""
+    if not rows:
+        return
+    ts = utcnow()
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    values = [{**r, "app_pk": app_pk, "created_at": ts, "modified_at": ts} for r in rows]
+    conn.execute(dialect.insert(t.concepts).on_conflict_do_nothing(), values)
 
 
 def update_one(conn: Connection, app_pk: int, concept_id: str, **values: Any) -> None:
