@@ -83,3 +83,32 @@ def test_upload_from_folder_with_labels(sdk_app: Any, tmp_path: Path) -> None:
         dataset.upload_from_folder(folder_path=str(tmp_path / label), input_type="image", labels=True)
     listed = {i.id: concepts_of(i) for i in sdk_app.inputs().list_inputs(dataset_id="pets")}
     assert listed == {"c1": ["cats"], "c2": ["cats"], "d1": ["dogs"]}
+
+
+def hits(responses: Any) -> list[str]:
+    return sorted(h.input.id for resp in responses for h in resp.hits)
+
+
+def test_search_by_concept_metadata_type_and_dataset(sdk_app: Any) -> None:
+    from google.protobuf.struct_pb2 import Struct
+
+    sdk_app.create_dataset(dataset_id="street")
+    inputs = sdk_app.inputs()
+    meta = Struct()
+    meta.update({"camera": "north", "tags": ["wet"]})
+    protos = [
+        inputs.get_input_from_url("m1", image_url=IMG, labels=["train"], metadata=meta, dataset_id="street"),
+        inputs.get_input_from_url("m2", image_url=IMG + "?2", labels=["bus"]),
+        inputs.get_text_input("m3", raw_text="a train at night", labels=["train"]),
+    ]
+    inputs.upload_inputs(protos)
+    search = sdk_app.search()
+    assert hits(search.query(filters=[{"concepts": [{"id": "train", "value": 1}]}])) == ["m1", "m3"]
+    assert hits(search.query(filters=[{"concepts": [{"name": "bus", "value": 1}]}])) == ["m2"]
+    assert hits(search.query(filters=[{"metadata": {"camera": "north"}}])) == ["m1"]
+    assert hits(search.query(filters=[{"input_types": ["text"]}])) == ["m3"]
+    assert hits(search.query(filters=[{"input_dataset_ids": ["street"]}])) == ["m1"]
+    paged = sdk_app.search(pagination=True)
+    assert hits(paged.query(filters=[{"input_types": ["image"]}], page_no=1, per_page=1)) == ["m1"]
+    with pytest.raises(Exception, match="similarity"):
+        list(search.query(ranks=[{"image_url": IMG}]))

@@ -58,3 +58,11 @@ def page(conn: Connection, app_pk: int, offset: int, limit: int, id_prefix: str 
     if id_prefix:
         q = q.where(C.id.startswith(id_prefix, autoescape=True))
     return list(conn.execute(q.order_by(C.created_at, C.id).offset(offset).limit(limit)))
+
+
+def ids_by_name(conn: Connection, app_pk: int, names: Collection[str]) -> dict[str, set[str]]:
+    """Name → ids of the app's concepts with that name."""
+    out: dict[str, set[str]] = {n: set() for n in names}
+    for r in conn.execute(select(C.id, C.name).where(C.app_pk == app_pk, C.name.in_(list(names)))):
+        out[r.name].add(r.id)
+    return out
