@@ -270,9 +270,9 @@ def test_owner_creates_pending_annotations_for_a_collaborator(stub: Any, app: Ap
 
 BAD_BATCHES = [
     pytest.param(
-        [ann(data=r.Data(concepts=concepts(tree=1))), ann(data=r.Data(concepts=concepts(**{"no pe": 1})))],
+        [ann(data=r.Data(concepts=concepts(tree=1))), ann(data=r.Data(concepts=concepts(**{"x" * 129: 1})))],
         sc.CONN_INVALID_REQUEST,
-        ["annotations[1].data.concepts[0].id", "no pe"],
+        ["annotations[1].data.concepts[0].id", "not a valid concept id"],
         id="bad-concept-id",
     ),
     pytest.param(

@@ -112,3 +112,58 @@ def test_search_by_concept_metadata_type_and_dataset(sdk_app: Any) -> None:
     assert hits(paged.query(filters=[{"input_types": ["image"]}], page_no=1, per_page=1)) == ["m1"]
     with pytest.raises(Exception, match="similarity"):
         list(search.query(ranks=[{"image_url": IMG}]))
+
+
+class Boxes(upload_base.ClarifaiDataLoader):  # type: ignore[misc]
+    """A three-image detection dataset, as a user's own loader would be."""
+
+    def __init__(self) -> None:
+        self.items = [
+            features.VisualDetectionFeatures(
+                image_path=f"img{n}.png",
+                labels=["red car", "person"][: n + 1],
+                bboxes=[[0.1, 0.1, 0.5, 0.5], [0.2, 0.3, 0.9, 0.8]][: n + 1],
+                id=n,
+                image_bytes=png(n + 20),
+            )
+            for n in range(3)
+        ]
+
+    @property
+    def task(self) -> str:
+        return "visual_detection"
+
+    def load_data(self) -> None:
+        return None
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> Any:
+        return self.items[index]
+
+
+def boxes_by_input(inputs: Any) -> dict[str, list[tuple[str, tuple[float, ...]]]]:
+    out: dict[str, list[tuple[str, tuple[float, ...]]]] = {}
+    for a in inputs.list_annotations():
+        for region in a.data.regions:
+            b = region.region_info.bounding_box
+            box = tuple(round(v, 3) for v in (b.top_row, b.left_col, b.bottom_row, b.right_col))
+            out.setdefault(a.input_id, []).append((region.data.concepts[0].name, box))
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def test_detection_dataset_uploaded_twice_keeps_one_copy_of_each_box(sdk_app: Any) -> None:
+    dataset = sdk_app.create_dataset(dataset_id="cars")
+    dataset.upload_dataset(dataloader=Boxes())
+    inputs = sdk_app.inputs()
+    first = boxes_by_input(inputs)
+    assert first == {
+        "cars-0": [("red car", (0.1, 0.1, 0.5, 0.5))],
+        "cars-1": [("person", (0.3, 0.2, 0.8, 0.9)), ("red car", (0.1, 0.1, 0.5, 0.5))],
+        "cars-2": [("person", (0.3, 0.2, 0.8, 0.9)), ("red car", (0.1, 0.1, 0.5, 0.5))],
+    }
+    assert {c.id: c.name for c in sdk_app.list_concepts()} == {"red car": "red car", "person": "person"}
+    dataset.upload_dataset(dataloader=Boxes())
+    assert boxes_by_input(inputs) == first
+    assert ids(inputs.list_inputs(dataset_id="cars")) == ["cars-0", "cars-1", "cars-2"]

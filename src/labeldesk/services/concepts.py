@@ -10,7 +10,6 @@ from sqlalchemy import Connection, Row
 
 from labeldesk.domain import errors
 from labeldesk.services.common import (
-    check_id,
     dict_to_struct,
     new_ids,
     page_of,
@@ -50,6 +49,19 @@ def require_concepts(conn: Connection, app_pk: int, ids: list[str], where: str) 
         )
 
 
+MAX_CONCEPT_ID = 128
+
+
+def check_concept_id(cid: str, where: str) -> None:
+    """Concepts made on the fly keep the id a client gives, spaces included (the SDK uses a label
+    such as "red car" as its id): 1-128 characters, none of them a control character."""
+    if len(cid) > MAX_CONCEPT_ID or any(ch < " " or ch == "\x7f" for ch in cid):
+        raise errors.invalid(
+            f"{where}: {cid[:60]!r} is not a valid concept id",
+            f"concept ids are 1-{MAX_CONCEPT_ID} characters without control characters",
+        )
+
+
 def ensure_concepts(conn: Connection, app_pk: int, named: Iterable[tuple[str, str, str]]) -> dict[str, str]:
     """Create on the fly, as Clarifai does, the concepts a write names that the app lacks.
 
@@ -60,7 +72,7 @@ def ensure_concepts(conn: Connection, app_pk: int, named: Iterable[tuple[str, st
     for where, cid, name in named:
         if not cid:
             raise errors.invalid(f"{where}.id: every concept needs an id", 'e.g. {"id": "cat", "value": 1}')
-        check_id("concept", cid, f"{where}.id")
+        check_concept_id(cid, f"{where}.id")
         if not given.get(cid):
             given[cid] = name
     rows = repo.get_many(conn, app_pk, list(given))
