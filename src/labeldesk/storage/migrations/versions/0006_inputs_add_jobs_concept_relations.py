@@ -1,7 +1,7 @@
 """Input add jobs (what PostInputs answers and Clarifai clients poll) and concept relations.
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-06
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
@@ -23,6 +23,15 @@ def _app_fk() -> sa.Column[int]:
 
 
 def upgrade() -> None:
+    # only what is missing: a database stamped back to an earlier revision may have them already
+    have = set(sa.inspect(op.get_bind()).get_table_names())
+    if "inputs_add_jobs" not in have:
+        _create_jobs()
+    if "concept_relations" not in have:
+        _create_relations()
+
+
+def _create_jobs() -> None:
     op.create_table(
         "inputs_add_jobs",
         sa.Column("pk", PK, primary_key=True, autoincrement=True),
@@ -35,6 +44,9 @@ def upgrade() -> None:
         sa.Column("modified_at", sa.DateTime(timezone=True), nullable=False),
         sa.UniqueConstraint("app_pk", "id", name="uq_inputs_add_jobs_app_pk_id"),
     )
+
+
+def _create_relations() -> None:
     op.create_table(
         "concept_relations",
         _app_fk(),
