@@ -22,6 +22,7 @@ from labeldesk.services.auth import Authenticator
 from labeldesk.services.concepts import ConceptsService
 from labeldesk.services.datasets import DatasetsService
 from labeldesk.services.dispatch import Dispatcher
+from labeldesk.services.input_jobs import InputJobsService
 from labeldesk.services.inputs import InputsService
 from labeldesk.services.searches import SearchesService
 from labeldesk.services.staged import StagedService
@@ -42,6 +43,7 @@ def build_services(settings: Settings | None = None) -> list[object]:
         AppsService(),
         ConceptsService(),
         InputsService(),
+        InputJobsService(),
         DatasetsService(),
         SearchesService(),
         AnnotationsService(),
