@@ -29,6 +29,7 @@ from labeldesk.storage.migrate import migrate
 from labeldesk.transport.grpc.server import make_grpc_server
 from labeldesk.transport.rest.app import make_rest_app
 from labeldesk.transport.rest.staged import staged_routes
+from labeldesk.transport.rest.web import web_routes
 
 log = logging.getLogger("labeldesk")
 
@@ -61,7 +62,9 @@ def build(database_url: str, run_migrations: bool = True, settings: Settings | N
         migrate(db)
     dispatcher = Dispatcher(db, build_services(settings or Settings.from_env()), Authenticator())
     staged = staged_routes(StagedService(db, Authenticator()))
-    return Labeldesk(db=db, dispatcher=dispatcher, rest=make_rest_app(dispatcher, extra_routes=staged))
+    return Labeldesk(
+        db=db, dispatcher=dispatcher, rest=make_rest_app(dispatcher, extra_routes=[*staged, *web_routes()])
+    )
 
 
 def _listen(host: str, port: int) -> socket.socket:
