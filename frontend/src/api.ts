@@ -51,7 +51,7 @@ async function call(method: string, path: string, body?: unknown, token?: string
   } else if (!resp.ok) {
     const err = data.error ?? data;
     const msg = (typeof err === "string" ? err : err.message || err.description) || `HTTP ${resp.status}`;
-    throw new ApiError(0, msg, err.details ? String(err.details) : "", resp.status);
+    throw new ApiError(err.clarifai_code ?? 0, msg, err.details ? String(err.details) : "", resp.status);
   }
   return data;
 }

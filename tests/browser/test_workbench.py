@@ -103,31 +103,72 @@ def label_everything(browser: Any, sn: Scenario, who: str, shots: bool) -> dict[
     return drawn
 
 
+def review_everything(browser: Any, sn: Scenario) -> dict[str, str]:
+    """The reviewer approves the first two inputs (key A) and rejects the third with a comment."""
+    page = open_page(browser, sn.server.base_url)
+    sign_in(page, *sn.reviewer)
+    page.get_by_role("link", name="Review Animals on the north cameras").click()
+    verdicts: dict[str, str] = {}
+    for n in range(3):
+        page.get_by_test_id("input-id").wait_for()
+        input_id = current_input(page)
+        assert page.locator(".version").count() == 2, "both labelers' versions side by side"
+        page.locator(".version .surface[data-image-rect]").nth(1).wait_for()
+        if n < 2:
+            if n == 0:
+                screenshot(page, "05-review")
+            page.keyboard.press("a")
+            verdicts[input_id] = "approve"
+            page.wait_for_function(
+                f"document.querySelector('[data-testid=input-id]')?.innerText !== '{input_id}'"
+            )
+        else:
+            page.get_by_label("Comment for the labeler").fill("The boxes cut the animals' tails off.")
+            page.get_by_role("button", name="Reject").click()
+            verdicts[input_id] = "reject"
+    page.get_by_role("heading", name="Nothing to review").wait_for()
+    assert page.js_errors == []
+    page.context.close()
+    return verdicts
+
+
 def close(a: float, b: float) -> bool:
     return abs(a - b) <= TOLERANCE
 
 
-def test_labelers_draw_and_submit_in_the_browser(browser: Any, scenario: Scenario, grpc_stub: Any) -> None:
+def test_labelers_draw_and_submit_then_reviewer_decides(
+    browser: Any, scenario: Scenario, grpc_stub: Any
+) -> None:
     sn = scenario
     drawn = {who: label_everything(browser, sn, who, shots=(who == "ana")) for who in ("ana", "ben")}
-    got = ok(
-        grpc_stub.ListAnnotations(
-            s.ListAnnotationsRequest(user_app_id=sn.uai, task_id=sn.task_id, per_page=100), metadata=sn.meta()
-        )
-    ).annotations
-    by = {(a.user_id.split("-")[0], a.input_id): a for a in got}
-    assert len(got) == 6 and len(by) == 6, "one annotation per labeler and input"
+    submitted = annotations(grpc_stub, sn)
+    assert {a.status.code for a in submitted.values()} == {sc.ANNOTATION_AWAITING_REVIEW}, (
+        "MANUAL review of 100 %"
+    )
+    verdicts = review_everything(browser, sn)
+    assert sorted(verdicts.values()) == ["approve", "approve", "reject"]
+    final = {"approve": sc.ANNOTATION_SUCCESS, "reject": sc.ANNOTATION_REVIEW_DENIED}
+    by = annotations(grpc_stub, sn)
+    assert len(by) == 6, "one annotation per labeler and input"
     for (who, input_id), a in by.items():
         box, poly = drawn[who][input_id]
         assert a.task_id == sn.task_id and a.annotation_info["task_id"] == sn.task_id
-        assert a.status.code == sc.ANNOTATION_AWAITING_REVIEW, "MANUAL review of 100 %"
+        assert a.status.code == final[verdicts[input_id]], (who, input_id, a.status)
         assert [(c.id, c.value) for c in a.data.concepts] == [(TICKS[who][1], 1.0)]
         regions = list(a.data.regions)
         assert len(regions) == 2
         bb = regions[0].region_info.bounding_box
         assert all(map(close, (bb.left_col, bb.top_row, bb.right_col, bb.bottom_row), box)), bb
         pts = [(p.col, p.row) for p in regions[1].region_info.polygon.points]
-        assert len(pts) == len(poly) and all(
-            close(x, px) and close(y, py) for (x, y), (px, py) in zip(pts, poly)
-        )
+        assert len(pts) == len(poly)
+        assert all(close(x, px) and close(y, py) for (x, y), (px, py) in zip(pts, poly)), pts
         assert [r.data.concepts[0].id for r in regions] == [TICKS[who][1]] * 2
+
+
+def annotations(stub: Any, sn: Scenario) -> dict[tuple[str, str], Any]:
+    """The task's annotations through clarifai-grpc, by (labeler name, input id)."""
+    req = s.ListAnnotationsRequest(user_app_id=sn.uai, task_id=sn.task_id, per_page=100)
+    got = ok(stub.ListAnnotations(req, metadata=sn.meta())).annotations
+    by = {(a.user_id.split("-")[0], a.input_id): a for a in got}
+    assert len(by) == len(got)
+    return by
