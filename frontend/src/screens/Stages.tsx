@@ -4,6 +4,8 @@ import { ErrorBanner } from "../ui";
 import { myApps } from "./MyWork";
 
 const PER_PAGE = 20;
+/** History actions whose reason the assignee should read (a QA rejection reaches them as send_back). */
+const SENT_BACK = new Set(["reject", "send_back", "reset"]);
 type Action = "start" | "submit" | "accept" | "reject";
 
 const ACTION_TEXT: Record<Action, string> = { start: "Start", submit: "Submit", accept: "Accept", reject: "Reject" };
@@ -18,6 +20,7 @@ export function Stages() {
   const [error, setError] = useState("");
   const [rejecting, setRejecting] = useState<any | null>(null);
   const [reason, setReason] = useState("");
+  const [reasonError, setReasonError] = useState("");
   const [busy, setBusy] = useState("");
   const [tick, setTick] = useState(0);
 
@@ -50,9 +53,12 @@ export function Stages() {
       await api.post(`/api/v2/tasks/${encodeURIComponent(task.id)}/${action}`, why ? { reason: why } : {});
       setRejecting(null);
       setReason("");
+      setReasonError("");
       setTick((t) => t + 1);
     } catch (e) {
-      setError(`Could not ${action} ${task.stage} task ${task.file_id ?? task.label_id ?? task.id}. ${explain(e)}`);
+      const msg = `Could not ${action} ${task.stage} task ${task.file_id ?? task.label_id ?? task.id}. ${explain(e)}`;
+      if (action === "reject") setReasonError(msg);
+      else setError(msg);
     } finally {
       setBusy("");
     }
@@ -113,13 +119,17 @@ export function Stages() {
           <tbody>
             {tasks.map((t) => {
               const unit = t.file_id ?? (t.label_id ? `${t.sequence_id} / ${t.label_id}` : t.type.replace("_", " "));
-              const note = [...(t.history ?? [])].reverse().find((h: any) => h.reason);
+              const note = [...(t.history ?? [])].reverse().find((h: any) => h.reason && SENT_BACK.has(h.action));
               return (
                 <tr key={t.id} class={t.delayed ? "overdue" : ""} data-task={t.id}>
                   <th scope="row">
                     <div class="task-name mono">{unit}</div>
                     <div class="muted small">{t.type} · {t.app_id}</div>
-                    {note && <div class="small notice-inline">“{note.reason}” — {note.by} ({note.action})</div>}
+                    {note && (
+                      <div class="small notice-inline">
+                        Sent back by {note.by}: “{note.reason}”
+                      </div>
+                    )}
                   </th>
                   <td>{t.dataset_id}</td>
                   <td>{t.stage}</td>
@@ -136,7 +146,11 @@ export function Stages() {
                         class={ACTION_CLASS[a]}
                         disabled={!!busy}
                         aria-label={`${ACTION_TEXT[a]} ${unit} (${t.stage})`}
-                        onClick={() => (a === "reject" ? setRejecting(t) : void act(t, a))}
+                        onClick={() => {
+                          if (a !== "reject") return void act(t, a);
+                          setReasonError("");
+                          setRejecting(t);
+                        }}
                       >
                         {ACTION_TEXT[a]}
                       </button>
@@ -164,7 +178,7 @@ export function Stages() {
             onSubmit={(e) => {
               e.preventDefault();
               if (!reason.trim()) {
-                setError("A reason is required to reject: say what the labeler should fix.");
+                setReasonError("A reason is required to reject: say what the labeler should fix.");
                 return;
               }
               void act(rejecting, "reject", reason.trim());
@@ -174,8 +188,9 @@ export function Stages() {
             <h2 id="reject-title">Reject {rejecting.file_id ?? rejecting.id}</h2>
             <label class="field">
               Reason (required)
-              <textarea value={reason} onInput={(e) => setReason(e.currentTarget.value)} autoFocus required />
+              <textarea value={reason} onInput={(e) => setReason(e.currentTarget.value)} autoFocus aria-required="true" />
             </label>
+            <ErrorBanner error={reasonError} />
             <div class="submit-row">
               <button type="submit" class="bad">Reject</button>
               <button type="button" onClick={() => setRejecting(null)}>Cancel</button>
