@@ -64,19 +64,13 @@ def build(database_url: str, run_migrations: bool = True, settings: Settings | N
     settings = settings or Settings.from_env()
     dispatcher = Dispatcher(db, build_services(settings), Authenticator())
     staged = staged_routes(StagedService(db, Authenticator()))
-<<<<<<< HEAD
-    return Labeldesk(
-        db=db, dispatcher=dispatcher, rest=make_rest_app(dispatcher, extra_routes=[*staged, *web_routes()])
-    )
-=======
     rest = make_rest_app(
         dispatcher,
-        extra_routes=staged,
+        extra_routes=[*staged, *web_routes()],
         max_body_bytes=settings.max_body_bytes,
         cors_origins=settings.cors_origins,
     )
     return Labeldesk(db=db, dispatcher=dispatcher, rest=rest, settings=settings)
->>>>>>> main
 
 
 def _listen(host: str, port: int) -> socket.socket:
