@@ -45,6 +45,7 @@ export class Annotator {
   private drawing: { start: { x: number; y: number }; rect: Konva.Rect } | null = null;
   private poly: { points: Point[]; line: Konva.Line; dots: Konva.Group } | null = null;
   private spaceDown = false;
+  private redrawOnUp = false;
   private resize: ResizeObserver;
 
   constructor(
@@ -249,6 +250,11 @@ export class Annotator {
   }
 
   private onUp(): void {
+    if (this.redrawOnUp) {
+      // after Konva's dragend (which saves a move and redraws itself)
+      this.redrawOnUp = false;
+      setTimeout(() => this.render(), 0);
+    }
     if (this.tool !== "select" && this.stage.isDragging()) {
       this.stage.stopDrag();
       this.stage.draggable(false);
@@ -421,7 +427,13 @@ export class Annotator {
       }
       shape.on("mousedown touchstart", (e) => {
         e.cancelBubble = true;
-        if (this.selected !== region.key) this.select(region.key);
+        if (this.selected === region.key) return;
+        // Select without rebuilding the shapes: this one may be about to be dragged. The full
+        // redraw (selection style, vertex handles) follows on mouse up.
+        this.selected = region.key;
+        this.transformer.nodes(g.kind === "box" ? [shape] : []);
+        this.redrawOnUp = true;
+        this.opts.onSelect(region.key);
       });
       this.shapes.add(shape);
       const text = this.opts.label(region);
@@ -431,6 +443,9 @@ export class Annotator {
         tag.add(new Konva.Text({ text, fontSize: 12, padding: 3, fill: "#111", fontFamily: "system-ui, sans-serif" }));
         tag.offsetY(18);
         this.shapes.add(tag);
+        const x0 = shape.x();
+        const y0 = shape.y();
+        shape.on("dragmove", () => tag.position({ x: labelAt.x + shape.x() - x0, y: labelAt.y + shape.y() - y0 }));
       }
       if (isSel && listening) {
         if (g.kind === "box") this.transformer.nodes([shape]);

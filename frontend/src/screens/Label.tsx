@@ -71,7 +71,8 @@ export function Label(props: { owner: string; app: string; task: string }) {
   const [done, setDone] = useState(0);
   const annotator = useRef<Annotator | null>(null);
   const frames = useRef<FrameRegions>(new Map());
-  const submitted = useRef(new Set<string>());
+  // input id -> when its LABEL_SUBMIT was answered: a LABEL_START asked before that may still list it
+  const submitted = useRef(new Map<string, number>());
   const skipped = useRef<string[]>([]);
   const refilling = useRef<Promise<void> | null>(null);
   const state = useRef({ queue, current, busy, ticked, info, frame });
@@ -97,23 +98,26 @@ export function Label(props: { owner: string; app: string; task: string }) {
   function refill(showFirst = false): Promise<void> {
     if (refilling.current) return refilling.current;
     const i = state.current.info!;
+    setLoadingQueue(true);
     const run = (async () => {
       try {
+        const askedAt = performance.now();
         const got = await api.put(assignmentsPath(i), { action: "LABEL_START" });
+        const stale = (id: string) => (submitted.current.get(id) ?? -1) >= askedAt;
         if (!got.task_assignments?.length && got.status?.description && got.status.description !== "Ok") {
           setEmptyNote(got.status.description);
         }
         const have = new Set(state.current.queue.map((q) => q.input.id));
         if (state.current.current) have.add(state.current.current.item.input.id);
         const fresh: Item[] = (got.task_assignments ?? [])
-          .filter((a: any) => !submitted.current.has(a.input.id) && !have.has(a.input.id))
+          .filter((a: any) => !stale(a.input.id) && !have.has(a.input.id))
           .map((a: any) => ({ assignment: a, input: a.input, ready: prepare(i, a.input, me) }));
         // skipped inputs go last
         fresh.sort((a, b) => skipped.current.indexOf(a.input.id) - skipped.current.indexOf(b.input.id));
         const next = [...state.current.queue, ...fresh];
         state.current.queue = next;
         setQueue(next);
-        if (showFirst && !state.current.current) await advance(next);
+        if (showFirst && !state.current.current) await advance(next, true);
       } catch (e) {
         setError(explain(e));
       } finally {
@@ -126,12 +130,17 @@ export function Label(props: { owner: string; app: string; task: string }) {
   }
 
   /** Put the next queued item on screen (already loaded, so this is immediate). */
-  async function advance(q: Item[]): Promise<void> {
+  async function advance(q: Item[], fromRefill = false): Promise<void> {
     const [item, ...rest] = q;
     state.current.queue = rest;
     setQueue(rest);
     if (!item) {
       setCurrent(null);
+      state.current.current = null;
+      if (fromRefill) return;
+      // the queue ran dry: ask the server (more inputs may have been added, or more than 10 wait)
+      await refill();
+      if (state.current.queue.length) await advance(state.current.queue, true);
       return;
     }
     const prep = await item.ready;
@@ -205,7 +214,7 @@ export function Label(props: { owner: string; app: string; task: string }) {
       }
       prep.annotationIds = prep.annotationIds.filter((id) => !stale.includes(id));
       await api.put(assignmentsPath(i), { action: "LABEL_SUBMIT", input_id: inputId });
-      submitted.current.add(inputId);
+      submitted.current.set(inputId, performance.now());
       setDone((d) => d + 1);
       document.body.dataset.submitMs = (performance.now() - started).toFixed(1);
       const switchStart = performance.now();
@@ -452,7 +461,7 @@ export function Label(props: { owner: string; app: string; task: string }) {
             </p>
           </div>
         )}
-        {!current && loadingQueue && <div class="empty">Loading your work…</div>}
+        {!current && loadingQueue && <div class="empty" role="status">Loading your work…</div>}
       </section>
 
       {drawable && (
