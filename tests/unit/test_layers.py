@@ -25,7 +25,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "files": frozenset({"domain"}),
     "storage": frozenset({"domain", "config"}),
     "services": frozenset({"domain", "wire", "storage", "files", "config"}),
-    "transport": frozenset({"domain", "wire", "storage", "files", "services", "config", "coverage"}),
+    "transport": frozenset({"domain", "wire", "storage", "files", "services", "config", "coverage", "ops"}),
 }
 
 

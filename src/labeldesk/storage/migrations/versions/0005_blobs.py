@@ -6,7 +6,7 @@ stored sizes) and which input owns them. Deleting an input sets ``input_pk`` NUL
 server's garbage collector then deletes the stored bytes and the row.
 
 Revision ID: 0005
-Revises: 0004
+Revises: 0006
 Create Date: 2026-12-06
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-down_revision = "0004"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
@@ -24,6 +24,9 @@ PK = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
+    # only when missing: a database stamped back to an earlier revision may have it already
+    if "blobs" in sa.inspect(op.get_bind()).get_table_names():
+        return
     op.create_table(
         "blobs",
         sa.Column("pk", PK, primary_key=True, autoincrement=True),
