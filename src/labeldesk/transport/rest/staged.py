@@ -183,7 +183,12 @@ def _handler(service: StagedService, endpoint: Endpoint) -> Callable[[Request], 
         try:
             _check_query(endpoint, request.query_params)
             body = parse_json_body(await request.body()) if request.method in ("POST", "PUT") else {}
-            request_limits.check_json({**request.path_params, **request.query_params, **body}, "request")
+            for where, part in (
+                ("path", request.path_params),
+                ("query", request.query_params),
+                ("body", body),
+            ):
+                request_limits.check_json(dict(part), where)
             params = Params(dict(request.path_params), request.query_params, body)
             caller = Caller(request.headers.get("authorization"))
             result = await run_in_threadpool(endpoint.call, service, caller, params)
