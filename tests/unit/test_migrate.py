@@ -29,7 +29,7 @@ from labeldesk.storage.tables import PK, metadata
 ADDED_IN_0002 = ("data_json", "data_json_format")
 TABLES_ADDED_IN_0002 = ("task_review_log",)
 # tables of later revisions: dropped too, to make a true revision-0001 database
-TABLES_ADDED_AFTER_0002 = ("server_secrets",)
+TABLES_ADDED_AFTER_0002 = ("server_secrets", "inputs_add_jobs", "concept_relations")
 # the keys table before revision 0004: the token in plain text is the primary key
 LEGACY_TOKENS = ("0123456789abcdef0123456789abcdef", "0123456789abffffffffffffffffffff", "short")
 
