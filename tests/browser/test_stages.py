@@ -17,7 +17,7 @@ from clarifai_grpc.grpc.api import service_pb2 as s
 from labeldesk.app import RunningServer
 from tests.browser.scenario import Scenario, build_scenario, image_bytes, ok
 from tests.browser.test_workbench import HOSTED_FILES
-from tests.browser.workbench import open_page, screenshot, sign_in
+from tests.browser.workbench import assert_controls_labelled, open_page, screenshot, sign_in
 
 PAST = (datetime.now(timezone.utc) - timedelta(hours=5)).isoformat()
 FUTURE = "2999-01-01T00:00:00Z"
@@ -90,6 +90,7 @@ def test_stage_tasks_start_submit_reject_with_reason(browser: Any, staged: Scena
     first.wait_for()
     assert "overdue" in (first.get_attribute("class") or ""), "the task past its due time is highlighted"
     assert "overdue" not in (row(page, "photo-2", "Labelling").get_attribute("class") or "")
+    assert_controls_labelled(page)
     screenshot(page, "06-stage-tasks")
     first.get_by_role("button", name="Start").click()
     first.locator(".pill", has_text="In progress").wait_for()
@@ -106,6 +107,7 @@ def test_stage_tasks_start_submit_reject_with_reason(browser: Any, staged: Scena
     dialog.get_by_role("button", name="Reject").click()
     qa.get_by_role("alert").filter(has_text="A reason is required").wait_for()
     dialog.get_by_label("Reason (required)").fill(REASON)
+    assert_controls_labelled(qa)
     screenshot(qa, "07-stage-reject")
     dialog.get_by_role("button", name="Reject").click()
     check.locator(".pill", has_text="Rejected").wait_for()

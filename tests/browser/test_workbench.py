@@ -20,6 +20,7 @@ from tests.browser.scenario import Scenario, build_scenario, image_bytes, ok
 from tests.browser.workbench import (
     Box,
     Points,
+    assert_controls_labelled,
     current_input,
     draw_box,
     draw_polygon,
@@ -73,6 +74,7 @@ def label_everything(browser: Any, sn: Scenario, who: str, shots: bool) -> dict[
     page = open_page(browser, sn.server.base_url)
     sign_in(page, uid, sn.labelers[uid], shot="01-sign-in" if shots else None)
     page.get_by_role("link", name=f"Label {'Animals on the north cameras'}").wait_for()
+    assert_controls_labelled(page)
     if shots:
         screenshot(page, "02-my-work")
     page.get_by_role("link", name="Label Animals on the north cameras").click()
@@ -85,6 +87,7 @@ def label_everything(browser: Any, sn: Scenario, who: str, shots: bool) -> dict[
         draw_box(page, BOXES[who])
         draw_polygon(page, POLYGONS[who])
         assert page.locator("ul.regions li").count() == 2
+        assert_controls_labelled(page)
         if shots and n == 0:
             screenshot(page, "03-labeling")
         drawn[input_id] = (BOXES[who], POLYGONS[who])
@@ -116,6 +119,7 @@ def review_everything(browser: Any, sn: Scenario) -> dict[str, str]:
         page.locator(".version .surface[data-image-rect]").nth(1).wait_for()
         if n < 2:
             if n == 0:
+                assert_controls_labelled(page)
                 screenshot(page, "05-review")
             page.keyboard.press("a")
             verdicts[input_id] = "approve"

@@ -331,7 +331,7 @@ export function Label(props: { owner: string; app: string; task: string }) {
   const drawable = media?.kind === "image" || media?.kind === "video";
 
   return (
-    <div class="workbench">
+    <div class={drawable ? "workbench" : "workbench two"}>
       <aside class="panel left" aria-label="Task and concepts">
         <div class="task-head">
           <a class="back" href="/work" onClick={(e) => linkTo(e, "/work")}>
