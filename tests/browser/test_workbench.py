@@ -97,6 +97,8 @@ def label_everything(browser: Any, sn: Scenario, who: str, shots: bool) -> dict[
                 f"document.querySelector('[data-testid=input-id]')?.innerText !== '{input_id}'"
             )
             switch_ms = float(page.evaluate("document.body.dataset.switchMs || 1e9"))
+            submit_ms = float(page.evaluate("document.body.dataset.submitMs || 1e9"))
+            print(f"{who}: submit answered in {submit_ms:.0f} ms, next input shown {switch_ms:.0f} ms later")
             assert switch_ms < 150, f"the next input took {switch_ms} ms to show after submit"
     page.get_by_role("heading", name="All done here").wait_for()
     if shots:
