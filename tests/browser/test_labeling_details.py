@@ -171,6 +171,8 @@ def test_zoom_pan_resize_delete_keep_coordinates_true(
     page.mouse.down()
     page.mouse.move(*at(page, 0.58, 0.56), steps=5)
     page.mouse.up()
+    page.keyboard.press("Shift+Digit2")  # the selected box becomes a dog
+    assert page.get_by_label("Concept of region 1").input_value() == "dog"
     page.keyboard.press("0")  # fit again before submitting: the view never changes the data
     page.keyboard.press("Enter")
     page.get_by_role("heading", name="All done here").wait_for()
