@@ -4,18 +4,16 @@ changes" comes back to the labeler with the comment and the earlier regions edit
 
 from __future__ import annotations
 
-import uuid
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from clarifai_grpc.grpc.api import service_pb2 as s
 from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 
-from labeldesk.app import RunningServer
 from labeldesk.services import admin
-from tests.browser.scenario import Scenario, build_scenario, image_bytes, ok
-from tests.browser.test_workbench import HOSTED_FILES, close
+from tests.browser.scenario import Scenario, ok
+from tests.browser.test_workbench import close
 from tests.browser.workbench import at, current_input, draw_box, draw_polygon, open_page, screenshot, sign_in
 
 BOX = (0.30, 0.30, 0.50, 0.60)
@@ -23,14 +21,8 @@ COMMENT = "Please include the whole animal."
 
 
 @pytest.fixture
-def one_image(server: RunningServer, rest_stub: Any, static_files: tuple[Path, str]) -> Scenario:
-    suffix = uuid.uuid4().hex[:8]
-    urls = None
-    if not HOSTED_FILES:
-        root, base = static_files
-        (root / f"one-{suffix}.png").write_bytes(image_bytes(2))
-        urls = [f"{base}/one-{suffix}.png"]
-    return build_scenario(server, rest_stub, suffix, image_urls=urls, n_images=1)
+def one_image(make_scenario: Callable[[int], Scenario]) -> Scenario:
+    return make_scenario(1)
 
 
 def test_sign_in_errors_app_key_and_sign_out(browser: Any, one_image: Scenario) -> None:

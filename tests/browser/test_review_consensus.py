@@ -4,8 +4,7 @@ version — that labeler's work succeeds and the other's is denied."""
 
 from __future__ import annotations
 
-import uuid
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from clarifai_grpc.grpc.api import resources_pb2 as r
@@ -15,8 +14,7 @@ from clarifai_grpc.grpc.api.status import status_pb2
 from google.protobuf import struct_pb2
 
 from labeldesk.app import RunningServer
-from tests.browser.scenario import Scenario, build_scenario, image_bytes, ok
-from tests.browser.test_workbench import HOSTED_FILES
+from tests.browser.scenario import Scenario, ok
 from tests.browser.workbench import assert_controls_labelled, open_page, screenshot, sign_in
 
 A = s.PutTaskAssignmentsRequestAction
@@ -49,15 +47,9 @@ def label_through_api(stub: Any, sn: Scenario, uid: str, regions: list[r.Region]
 
 
 def test_consensus_review_approves_one_version(
-    browser: Any, server: RunningServer, rest_stub: Any, static_files: tuple[Path, str]
+    browser: Any, server: RunningServer, rest_stub: Any, make_scenario: Callable[[int], Scenario]
 ) -> None:
-    suffix = uuid.uuid4().hex[:8]
-    urls = None
-    if not HOSTED_FILES:
-        root, base = static_files
-        (root / f"vote-{suffix}.png").write_bytes(image_bytes(0))
-        urls = [f"{base}/vote-{suffix}.png"]
-    sn = build_scenario(server, rest_stub, suffix, image_urls=urls, n_images=1)
+    sn = make_scenario(1)
     task = r.Task(
         id="vote",
         type=r.Task.TaskType.Value("BOUNDING_BOX_DETECTION"),

@@ -4,9 +4,8 @@ labeller sees it back with the reason; the states are checked through the API.""
 
 from __future__ import annotations
 
-import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,9 +13,7 @@ import requests
 from clarifai_grpc.grpc.api import resources_pb2 as r
 from clarifai_grpc.grpc.api import service_pb2 as s
 
-from labeldesk.app import RunningServer
-from tests.browser.scenario import Scenario, build_scenario, image_bytes, ok
-from tests.browser.test_workbench import HOSTED_FILES
+from tests.browser.scenario import Scenario, ok
 from tests.browser.workbench import assert_controls_labelled, open_page, screenshot, sign_in
 
 PAST = (datetime.now(timezone.utc) - timedelta(hours=5)).isoformat()
@@ -25,16 +22,8 @@ REASON = "The outline misses the left wing."
 
 
 @pytest.fixture
-def staged(server: RunningServer, rest_stub: Any, static_files: tuple[Path, str]) -> Scenario:
-    suffix = uuid.uuid4().hex[:8]
-    urls = None
-    if not HOSTED_FILES:
-        root, base = static_files
-        urls = []
-        for i in range(3):
-            (root / f"st-{suffix}-{i}.png").write_bytes(image_bytes(i))
-            urls.append(f"{base}/st-{suffix}-{i}.png")
-    sn = build_scenario(server, rest_stub, suffix, image_urls=urls)
+def staged(make_scenario: Callable[[int], Scenario], rest_stub: Any) -> Scenario:
+    sn = make_scenario(3)
     ok(
         rest_stub.PostDatasets(
             s.PostDatasetsRequest(user_app_id=sn.uai, datasets=[r.Dataset(id="yard")]), metadata=sn.meta()

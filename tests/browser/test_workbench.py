@@ -5,9 +5,7 @@ within 1 % of what was drawn, concepts, statuses and task ids."""
 
 from __future__ import annotations
 
-import importlib.util
-import uuid
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -16,7 +14,7 @@ from clarifai_grpc.grpc.api import service_pb2 as s
 from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 
 from labeldesk.app import RunningServer
-from tests.browser.scenario import Scenario, build_scenario, image_bytes, ok
+from tests.browser.scenario import Scenario, ok
 from tests.browser.workbench import (
     Box,
     Points,
@@ -30,7 +28,6 @@ from tests.browser.workbench import (
 )
 
 TOLERANCE = 0.01
-HOSTED_FILES = importlib.util.find_spec("labeldesk.files") is not None
 
 # what each labeler draws on every image (normalised: left, top, right, bottom / x, y)
 BOXES: dict[str, Box] = {"ana": (0.20, 0.25, 0.55, 0.75), "ben": (0.21, 0.24, 0.56, 0.76)}
@@ -56,16 +53,8 @@ def test_app_is_served_at_root_with_client_routes_and_apis_untouched(server: Run
 
 
 @pytest.fixture
-def scenario(server: RunningServer, rest_stub: Any, static_files: tuple[Path, str]) -> Scenario:
-    suffix = uuid.uuid4().hex[:8]
-    urls = None
-    if not HOSTED_FILES:  # until labeldesk hosts uploaded bytes, a local server hosts the images
-        root, base = static_files
-        urls = []
-        for i in range(3):
-            (root / f"{suffix}-{i}.png").write_bytes(image_bytes(i))
-            urls.append(f"{base}/{suffix}-{i}.png")
-    return build_scenario(server, rest_stub, suffix, image_urls=urls)
+def scenario(make_scenario: Callable[[int], Scenario]) -> Scenario:
+    return make_scenario(3)
 
 
 def label_everything(browser: Any, sn: Scenario, who: str, shots: bool) -> dict[str, tuple[Box, Points]]:
