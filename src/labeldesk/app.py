@@ -62,7 +62,7 @@ def build(database_url: str, run_migrations: bool = True, settings: Settings | N
         migrate(db)
     settings = settings or Settings.from_env()
     dispatcher = Dispatcher(db, build_services(settings), Authenticator())
-    staged = staged_routes(StagedService(db, Authenticator()))
+    staged = staged_routes(StagedService(dispatcher.auth), dispatcher)
     rest = make_rest_app(
         dispatcher,
         extra_routes=staged,
