@@ -32,13 +32,12 @@ from labeldesk.domain import errors
 from labeldesk.services import registry as rpc
 from labeldesk.services.annotation_views import annotation_json, annotation_proto, stored_data
 from labeldesk.services.common import check_id, page_of, require_unique
-from labeldesk.services.concepts import require_concepts
+from labeldesk.services.concepts import ensure_concepts
 from labeldesk.services.context import RequestContext
 from labeldesk.services.review import consensus_infos_of, fill_consensus_info
 from labeldesk.storage.clock import utcnow
 from labeldesk.storage.repos import accounts
 from labeldesk.storage.repos import annotations as repo
-from labeldesk.storage.repos import concepts as concepts_repo
 from labeldesk.storage.repos import inputs as inputs_repo
 
 MAX_BATCH = 128
@@ -125,16 +124,10 @@ def _require_rows(conn: Connection, app_pk: int, refs: Sequence[tuple[str, str, 
 def _concept_names(
     conn: Connection, app_pk: int, items: Iterable[tuple[str, resources_pb2.Data]]
 ) -> dict[str, str]:
-    """Names of every concept the data name; refuses concepts the app does not have, with paths."""
-    first_use: dict[str, str] = {}
-    for path, data in items:
-        for where, cid in rules.concept_refs(data, path):
-            first_use.setdefault(cid, where)
-    rows = concepts_repo.get_many(conn, app_pk, [c for c in first_use if c])
-    missing = [c for c in first_use if c and c not in rows]
-    if missing:
-        require_concepts(conn, app_pk, missing, ", ".join(first_use[c] for c in missing[:3]))
-    return {cid: row.name or cid for cid, row in rows.items()}
+    """Names of every concept the data name, creating the ones the app lacks (as Clarifai does)."""
+    return ensure_concepts(
+        conn, app_pk, [ref for path, data in items for ref in rules.named_concepts(data, path)]
+    )
 
 
 def _input_regions(conn: Connection, input_pks: set[int]) -> dict[int, dict[str, resources_pb2.RegionInfo]]:

@@ -57,7 +57,6 @@ class AppsService:
     def post_apps(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PostAppsRequest
     ) -> service_pb2.MultiAppResponse:
-        _require_pat(ctx, "create apps")
         owner = _owner(ctx, req.user_app_id.user_id)
         if not req.apps:
             raise errors.invalid("apps: give at least one app to create")
@@ -136,7 +135,6 @@ class AppsService:
     def post_keys(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PostKeysRequest
     ) -> service_pb2.MultiKeyResponse:
-        _require_pat(ctx, "create keys")
         owner = _owner(ctx, req.user_app_id.user_id)
         if not req.keys:
             raise errors.invalid("keys: give at least one key to create")
@@ -166,7 +164,6 @@ class AppsService:
     def list_keys(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.ListKeysRequest
     ) -> service_pb2.MultiKeyResponse:
-        _require_pat(ctx, "list keys")
         owner = _owner(ctx, req.user_app_id.user_id)
         return _key_page(accounts.list_keys(conn, owner), owner, req.page, req.per_page)
 
@@ -174,7 +171,6 @@ class AppsService:
     def list_app_keys(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.ListAppKeysRequest
     ) -> service_pb2.MultiKeyResponse:
-        _require_pat(ctx, "list keys")
         app = ctx.require_app()
         _only_owner(ctx, "list an app's keys")
         return _key_page(accounts.list_keys(conn, app.owner_id, app.pk), app.owner_id, req.page, req.per_page)
@@ -184,7 +180,6 @@ class AppsService:
     def get_key(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.GetKeyRequest
     ) -> service_pb2.SingleKeyResponse:
-        _require_pat(ctx, "read keys")
         owner = _owner(ctx, req.user_app_id.user_id)
         return service_pb2.SingleKeyResponse(key=_key_proto(_existing_key(conn, owner, req.key_id), owner))
 
@@ -193,7 +188,6 @@ class AppsService:
     def patch_keys(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PatchKeysRequest
     ) -> service_pb2.MultiKeyResponse:
-        _require_pat(ctx, "change keys")
         owner = _owner(ctx, req.user_app_id.user_id)
         if req.action not in ("", "overwrite", "merge"):
             raise errors.invalid(f"action: '{req.action}' is not supported", "use 'overwrite' or 'merge'")
@@ -219,7 +213,6 @@ class AppsService:
     def delete_key(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.DeleteKeyRequest
     ) -> status_pb2.BaseResponse:
-        _require_pat(ctx, "delete keys")
         owner = _owner(ctx, req.user_app_id.user_id)
         if not req.key_id or not accounts.delete_key(conn, owner, req.key_id):
             raise errors.not_found("key", _shown(req.key_id))
@@ -377,16 +370,6 @@ def _key_page(rows: list[Row[Any]], owner: str, page: int, per_page: int) -> ser
     return service_pb2.MultiKeyResponse(
         keys=[_key_proto(r, owner) for r in rows[p.offset : p.offset + p.per_page]]
     )
-
-
-def _require_pat(ctx: RequestContext, what: str) -> None:
-    if ctx.key_kind == APP_KEY:
-        raise errors.ApiError(
-            errors.INSUFFICIENT_SCOPES,
-            f"app keys cannot {what}: only a personal access token manages keys and apps",
-            "use a personal access token (labeldesk users create, or PostKeys with type "
-            "'personal_access_token')",
-        )
 
 
 def _only_owner(ctx: RequestContext, what: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
@@ -47,6 +48,40 @@ def require_concepts(conn: Connection, app_pk: int, ids: list[str], where: str) 
             f"{where}: concept(s) {', '.join(repr(a) for a in absent)} do not exist in this app",
             "create them first with PostConcepts (POST /v2/concepts)",
         )
+
+
+MAX_CONCEPT_ID = 128
+
+
+def check_concept_id(cid: str, where: str) -> None:
+    """Concepts made on the fly keep the id a client gives, spaces included (the SDK uses a label
+    such as "red car" as its id): 1-128 characters, none of them a control character."""
+    if len(cid) > MAX_CONCEPT_ID or any(ch < " " or ch == "\x7f" for ch in cid):
+        raise errors.invalid(
+            f"{where}: {cid[:60]!r} is not a valid concept id",
+            f"concept ids are 1-{MAX_CONCEPT_ID} characters without control characters",
+        )
+
+
+def ensure_concepts(conn: Connection, app_pk: int, named: Iterable[tuple[str, str, str]]) -> dict[str, str]:
+    """Create on the fly, as Clarifai does, the concepts a write names that the app lacks.
+
+    ``named`` holds ``(field path, concept id, name given or "")``; a new concept is named after
+    its id unless a name is given (existing concepts keep theirs). Answers id → display name of
+    every concept named."""
+    given: dict[str, str] = {}
+    for where, cid, name in named:
+        if not cid:
+            raise errors.invalid(f"{where}.id: every concept needs an id", 'e.g. {"id": "cat", "value": 1}')
+        check_concept_id(cid, f"{where}.id")
+        if not given.get(cid):
+            given[cid] = name
+    rows = repo.get_many(conn, app_pk, list(given))
+    new = {cid: name or cid for cid, name in given.items() if cid not in rows}
+    repo.insert_missing(
+        conn, app_pk, [{"id": cid, "name": name, "language": "en"} for cid, name in new.items()]
+    )
+    return {cid: (rows[cid].name or cid) if cid in rows else new[cid] for cid in given}
 
 
 class ConceptsService:
