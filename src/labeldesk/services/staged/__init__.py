@@ -11,8 +11,9 @@
 - One source of truth, two views: transitions change the status of the unit's annotations
   (``annotation_status_after``) and stamp them with the first-stage task id, so Clarifai's
   ``ListAnnotations(task_id=...)`` shows them.
-- The endpoints (:mod:`.service`) take parsed requests (:mod:`.model`; the REST transport parses
-  them) and answer the TaskResource JSON of :mod:`.rendering`.
+- The endpoints (:mod:`.service`) take parsed requests and answer dataclasses (:mod:`.model`; tasks
+  as :class:`~.model.TaskView`, built by :mod:`.rendering`); the REST transport parses the requests
+  and renders the answers as JSON.
 """
 
 from labeldesk.services.staged.model import (

@@ -13,7 +13,7 @@ from sqlalchemy import Row
 
 from labeldesk.domain import errors
 from labeldesk.domain import stages as st
-from labeldesk.domain.stages import StageSpec, UnitKind
+from labeldesk.domain.stages import Action, StageSpec, State, UnitKind
 from labeldesk.services.context import AppRef, RequestContext
 
 SYSTEM = "system"
@@ -131,3 +131,65 @@ def conflict(description: str, details: str = "") -> errors.ApiError:
 
 def forbidden(description: str, details: str = "") -> errors.ApiError:
     return errors.ApiError(PERMISSION_DENIED, description, details)
+
+
+# ------------------------------------------------------------------------- what the endpoints answer
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One transition or change of assignee of a task (people by user id and email)."""
+
+    at: datetime
+    by: str
+    by_email: str | None
+    action: str
+    from_state: str
+    to_state: str
+    assignee_from: str | None
+    assignee_to: str | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class TaskView:
+    """A task as the API shows it (the TaskResource of docs/staged-workflow.md)."""
+
+    id: str
+    kind: str
+    client_id: str
+    app_id: str
+    dataset_id: str
+    stage: str
+    stage_index: int
+    state: State
+    assignee: str | None
+    assignee_user_id: str | None
+    file_id: str | None
+    sequence_id: str | None
+    label_id: str | None
+    annotation_task_id: str
+    due_at: datetime | None
+    due_explicit: bool
+    overdue_seconds: int | None
+    """None unless the task is delayed (not handed in, due time passed)"""
+    allowed_actions: list[Action]
+    created_at: datetime
+    updated_at: datetime
+    history: list[HistoryEntry]
+
+
+@dataclass(frozen=True)
+class TaskPage:
+    tasks: list[TaskView]
+    total: int
+    window: Window
+
+
+@dataclass(frozen=True)
+class UserTasks:
+    client_id: str
+    email: str | None
+    user_id: str
+    file_tasks: TaskPage
+    label_tasks: TaskPage

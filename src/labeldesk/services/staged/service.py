@@ -1,14 +1,13 @@
 """The staged workflow's endpoints: one method per endpoint of ``/api/v2``, each given the
 transaction's connection, the caller and the request already parsed into dataclasses, answering
-JSON-ready dicts (:mod:`.rendering`). The transport runs every call through
+dataclasses (:mod:`.model`; tasks as :class:`~.model.TaskView`, built by :mod:`.rendering`) that
+the transport renders as JSON. The transport runs every call through
 :meth:`labeldesk.services.dispatch.Dispatcher.execute` — one write transaction (discovery and
 auto-reassign write even on reads), the same database error translation and "internal error" as
 every Clarifai RPC — and the caller is authenticated by the same :class:`Authenticator`.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from sqlalchemy import Connection
 
@@ -27,10 +26,14 @@ from labeldesk.services.staged.model import (
     ActionRequest,
     Assignments,
     Caller,
+    Scope,
     SettingsChange,
+    TaskPage,
+    TaskView,
+    UserTasks,
     Window,
 )
-from labeldesk.services.staged.rendering import paging, render, render_one, settings_json
+from labeldesk.services.staged.rendering import render, render_one
 from labeldesk.services.staged.transitions import apply_steps, lock_for, mark_annotations
 from labeldesk.services.staged.workflow_settings import apply_settings
 from labeldesk.storage.clock import utcnow
@@ -53,7 +56,7 @@ class StagedService:
         state: str | None = None,
         assignee: str | None = None,
         win: Window = Window(),
-    ) -> dict[str, Any]:
+    ) -> TaskPage:
         """GET /api/v2/datasets/{datasetId}/tasks → ``{"tasks": [TaskResource ...], "total", ...}``."""
         scope = self.access.dataset(conn, caller, dataset_id, client_id, READ_RPC)
         stage_index = st.stage_index(scope.settings.stages, stage) if stage else None
@@ -63,13 +66,13 @@ class StagedService:
         now = auto_reassign(conn, [scope.dataset_pk])
         q = repo.dataset_tasks(scope.dataset_pk, stage_index, state_value, assignee_id)
         rows, total = repo.page(conn, q, win.offset, win.limit)
-        return {"tasks": render(conn, rows, now), **paging(win, total)}
+        return TaskPage(render(conn, rows, now), total, win)
 
     def get_stages(
         self, conn: Connection, caller: Caller, dataset_id: str, client_id: str | None = None
-    ) -> dict[str, Any]:
+    ) -> Scope:
         """GET /api/v2/datasets/{datasetId}/stages: the stages and workflow settings."""
-        return settings_json(self.access.dataset(conn, caller, dataset_id, client_id, READ_RPC))
+        return self.access.dataset(conn, caller, dataset_id, client_id, READ_RPC)
 
     def put_stages(
         self,
@@ -78,7 +81,7 @@ class StagedService:
         dataset_id: str,
         change: SettingsChange,
         client_id: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> Scope:
         """PUT /api/v2/datasets/{datasetId}/stages: change stages (before work starts), due times,
         auto_reassign, frame_attributes, dataset_attributes. Owner only."""
         scope = self.access.dataset(conn, caller, dataset_id, client_id, MANAGE_RPC)
@@ -86,7 +89,7 @@ class StagedService:
         scope = apply_settings(conn, scope, change)
         sync(conn, scope)
         auto_reassign(conn, [scope.dataset_pk])
-        return settings_json(scope)
+        return scope
 
     def assign(
         self,
@@ -114,14 +117,14 @@ class StagedService:
 
     # ------------------------------------------------------------------------- tasks
 
-    def get_task(self, conn: Connection, caller: Caller, task_id: str) -> dict[str, Any]:
+    def get_task(self, conn: Connection, caller: Caller, task_id: str) -> TaskView:
         """GET /api/v2/tasks/{taskId}."""
         self.access.task(conn, caller, task_id, READ_RPC)
         return render_one(conn, task_id)
 
     def act(
         self, conn: Connection, caller: Caller, task_id: str, action: Action, request: ActionRequest
-    ) -> dict[str, Any]:
+    ) -> TaskView:
         """POST /api/v2/tasks/{taskId}/start|submit|accept|reject: one caller action on a task and
         everything it causes in its unit (:func:`labeldesk.domain.stages.plan`)."""
         scope, row = self.access.task(conn, caller, task_id, WORK_RPC)
@@ -151,34 +154,30 @@ class StagedService:
         client_id: str,
         email: str | None = None,
         win: Window = Window(),
-    ) -> dict[str, Any]:
+    ) -> UserTasks:
         """GET /api/v2/clients/{clientId}/user_tasks?email=: the user's tasks in the client's apps
         the caller can see → ``{"file_tasks": [...], "label_tasks": [...]}``."""
         client, apps = self.access.client_apps(conn, caller, client_id)
         user = self.access.user_of_client(conn, caller, client, apps, email)
         pks = [a.pk for a in apps]
         now = auto_reassign(conn, repo.auto_reassign_datasets(conn, pks))
-        files, n_files = repo.page(conn, repo.user_tasks(pks, user.id, FILE_KINDS), win.offset, win.limit)
-        labels, n_labels = repo.page(conn, repo.user_tasks(pks, user.id, LABEL_KINDS), win.offset, win.limit)
-        return {
-            "client_id": client,
-            "email": user.email,
-            "user_id": user.id,
-            "file_tasks": render(conn, files, now),
-            "label_tasks": render(conn, labels, now),
-            "total_file_tasks": n_files,
-            "total_label_tasks": n_labels,
-            "offset": win.offset,
-            "limit": win.limit,
-        }
+        files = repo.page(conn, repo.user_tasks(pks, user.id, FILE_KINDS), win.offset, win.limit)
+        labels = repo.page(conn, repo.user_tasks(pks, user.id, LABEL_KINDS), win.offset, win.limit)
+        return UserTasks(
+            client,
+            user.email,
+            user.id,
+            TaskPage(render(conn, files[0], now), files[1], win),
+            TaskPage(render(conn, labels[0], now), labels[1], win),
+        )
 
     def delayed_tasks(
         self, conn: Connection, caller: Caller, client_id: str, win: Window = Window()
-    ) -> dict[str, Any]:
+    ) -> tuple[str, TaskPage]:
         """GET /api/v2/clients/{clientId}/delayed_tasks: overdue tasks (not Submitted/Accepted, due
         time passed), most overdue first; runs auto-reassign first."""
         client, apps = self.access.client_apps(conn, caller, client_id)
         pks = [a.pk for a in apps]
         now = auto_reassign(conn, repo.auto_reassign_datasets(conn, pks))
         rows, total = repo.page(conn, repo.delayed_tasks(pks, now), win.offset, win.limit)
-        return {"client_id": client, "delayed_tasks": render(conn, rows, now), **paging(win, total)}
+        return client, TaskPage(render(conn, rows, now), total, win)

@@ -34,6 +34,7 @@ from labeldesk.services.dispatch import Dispatcher, Kind
 from labeldesk.services.failures import guarded
 from labeldesk.services.staged import Caller, StagedService, Window
 from labeldesk.transport.convert.json_parse import parse_json_body
+from labeldesk.transport.rest import staged_json as out
 from labeldesk.transport.rest import staged_parse as parse
 from labeldesk.transport.status import http_status
 
@@ -104,7 +105,8 @@ class Params:
         return self.text(*sorted(CLIENT))
 
 
-#: an endpoint's call once its request is parsed: it runs inside the transaction
+#: an endpoint's call once its request is parsed: it runs inside the transaction and answers the
+#: JSON of :mod:`.staged_json` (None: 204 No Content)
 Bound = Callable[[StagedService, Connection, Caller], Any]
 
 
@@ -120,17 +122,19 @@ class Endpoint:
 def _list_tasks(p: Params) -> Bound:
     ds, client, win = p.path["datasetId"], p.client(), p.window()
     stage, state, assignee = p.text("stage"), p.text("state"), p.text("assignee")
-    return lambda s, conn, c: s.list_dataset_tasks(conn, c, ds, client, stage, state, assignee, win)
+    return lambda s, conn, c: out.page_json(
+        s.list_dataset_tasks(conn, c, ds, client, stage, state, assignee, win)
+    )
 
 
 def _get_stages(p: Params) -> Bound:
     ds, client = p.path["datasetId"], p.client()
-    return lambda s, conn, c: s.get_stages(conn, c, ds, client)
+    return lambda s, conn, c: out.settings_json(s.get_stages(conn, c, ds, client))
 
 
 def _put_stages(p: Params) -> Bound:
     ds, client, change = p.path["datasetId"], p.client(), parse.settings_change(p.body)
-    return lambda s, conn, c: s.put_stages(conn, c, ds, change, client)
+    return lambda s, conn, c: out.settings_json(s.put_stages(conn, c, ds, change, client))
 
 
 def _assign(label: bool) -> Callable[[Params], Bound]:
@@ -143,25 +147,25 @@ def _assign(label: bool) -> Callable[[Params], Bound]:
 
 def _get_task(p: Params) -> Bound:
     task_id = p.path["taskId"]
-    return lambda s, conn, c: s.get_task(conn, c, task_id)
+    return lambda s, conn, c: out.task_json(s.get_task(conn, c, task_id))
 
 
 def _act(action: Action) -> Callable[[Params], Bound]:
     def prepare(p: Params) -> Bound:
         task_id, request = p.path["taskId"], parse.action_request(action, p.body)
-        return lambda s, conn, c: s.act(conn, c, task_id, action, request)
+        return lambda s, conn, c: out.task_json(s.act(conn, c, task_id, action, request))
 
     return prepare
 
 
 def _user_tasks(p: Params) -> Bound:
     client, email, win = p.path["clientId"], p.text("email"), p.window()
-    return lambda s, conn, c: s.user_tasks(conn, c, client, email, win)
+    return lambda s, conn, c: out.user_tasks_json(s.user_tasks(conn, c, client, email, win))
 
 
 def _delayed_tasks(p: Params) -> Bound:
     client, win = p.path["clientId"], p.window()
-    return lambda s, conn, c: s.delayed_tasks(conn, c, client, win)
+    return lambda s, conn, c: out.delayed_json(*s.delayed_tasks(conn, c, client, win))
 
 
 ENDPOINTS: Sequence[Endpoint] = (
