@@ -22,6 +22,7 @@ from labeldesk.services.auth import Authenticator
 from labeldesk.services.concepts import ConceptsService
 from labeldesk.services.datasets import DatasetsService
 from labeldesk.services.dispatch import Dispatcher
+from labeldesk.services.input_jobs import InputJobsService
 from labeldesk.services.inputs import InputsService
 from labeldesk.services.searches import SearchesService
 from labeldesk.services.staged import StagedService
@@ -33,6 +34,7 @@ from labeldesk.transport.grpc.observe import ObserveInterceptor
 from labeldesk.transport.grpc.server import make_grpc_server
 from labeldesk.transport.rest.app import make_rest_app
 from labeldesk.transport.rest.staged import staged_routes
+from labeldesk.transport.rest.web import web_routes
 
 log = logging.getLogger("labeldesk")
 
@@ -42,6 +44,7 @@ def build_services(settings: Settings | None = None) -> list[object]:
         AppsService(),
         ConceptsService(),
         InputsService(),
+        InputJobsService(),
         DatasetsService(),
         SearchesService(),
         AnnotationsService(),
@@ -71,7 +74,7 @@ def build(database_url: str, run_migrations: bool = True, settings: Settings | N
     metrics = Metrics(db.engine)
     rest = make_rest_app(
         dispatcher,
-        extra_routes=staged,
+        extra_routes=[*staged, *web_routes()],
         max_body_bytes=settings.max_body_bytes,
         cors_origins=settings.cors_origins,
         metrics=metrics,

@@ -26,6 +26,7 @@ from labeldesk.domain import errors
 from labeldesk.ops.metrics import Metrics
 from labeldesk.ops.observe import Observer
 from labeldesk.services.dispatch import V2, Dispatcher
+from labeldesk.services.failures import guarded
 from labeldesk.transport.convert.json_parse import build_request
 from labeldesk.transport.rest import staged
 from labeldesk.transport.rest.guard import BodyGuard, KeyCheck
@@ -74,14 +75,15 @@ class ClarifaiRest:
             )
         rpc = match.method.name
         body = await request.body()
-        try:
-            proto = build_request(match, list(request.query_params.multi_items()), body)
-        except errors.ApiError as e:
+        req_id = uuid.uuid4().hex
+        query = list(request.query_params.multi_items())
+        proto = guarded(f"parsing {rpc}", req_id, lambda: build_request(match, query, body))
+        if isinstance(proto, errors.ApiError):
             response = GetMessageClass(match.method.output_type)()
             status = response.status  # type: ignore[attr-defined]
-            status.code, status.description, status.details = e.code, e.description, e.details
-            status.req_id = uuid.uuid4().hex
-            tag(request, rpc, e.code, status.req_id)
+            status.code, status.description, status.details = proto.code, proto.description, proto.details
+            status.req_id = req_id
+            tag(request, rpc, proto.code, req_id)
             return proto_response(response)
         result = await run_in_threadpool(
             self.dispatcher.call_json, rpc, proto, request.headers.get("authorization")
