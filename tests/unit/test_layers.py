@@ -23,7 +23,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     "wire": frozenset(),
     "storage": frozenset({"domain", "config"}),
     "services": frozenset({"domain", "wire", "storage", "config"}),
-    "transport": frozenset({"domain", "wire", "storage", "services", "config", "coverage"}),
+    # metrics, access log and readiness: fed by the transports, reading the storage engine
+    "ops": frozenset({"storage", "config"}),
+    "transport": frozenset({"domain", "wire", "storage", "services", "config", "coverage", "ops"}),
 }
 
 
