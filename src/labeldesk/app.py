@@ -97,17 +97,11 @@ def build(database_url: str, run_migrations: bool = True, settings: Settings | N
     db = Database(database_url)
     if run_migrations:
         migrate(db)
-<<<<<<< HEAD
     hosting = build_hosting(db, settings)
     dispatcher = Dispatcher(
         db, build_services(hosting, settings), Authenticator(), hosting.signer, settings.public_url
     )
-    staged = staged_routes(StagedService(db, Authenticator()))
-=======
-    settings = settings or Settings.from_env()
-    dispatcher = Dispatcher(db, build_services(settings), Authenticator())
     staged = staged_routes(StagedService(dispatcher.auth), dispatcher)
->>>>>>> tidya
     metrics = Metrics(db.engine)
     rest = make_rest_app(
         dispatcher,

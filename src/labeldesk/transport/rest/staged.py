@@ -196,6 +196,7 @@ def _check_query(endpoint: Endpoint, query: QueryParams) -> None:
 def _handler(service: StagedService, dispatcher: Dispatcher, endpoint: Endpoint) -> Callable[[Request], Any]:
     async def handle(request: Request) -> Response:
         req_id = uuid.uuid4().hex
+        request.state.req_id = req_id  # the access log line carries the error.req_id answered
         where = f"{request.method} {request.url.path}"
         raw = await request.body() if request.method in ("POST", "PUT") else b""
 
