@@ -101,7 +101,7 @@ def build(database_url: str, run_migrations: bool = True, settings: Settings | N
     dispatcher = Dispatcher(
         db, build_services(hosting, settings), Authenticator(), hosting.signer, settings.public_url
     )
-    staged = staged_routes(StagedService(db, Authenticator()))
+    staged = staged_routes(StagedService(dispatcher.auth), dispatcher)
     metrics = Metrics(db.engine)
     rest = make_rest_app(
         dispatcher,

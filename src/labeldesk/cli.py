@@ -339,11 +339,12 @@ def demo(
     key = seed_demo(db, build_hosting(db, Settings.from_env()))
     db.dispose()
     click.echo(key)
+    base = f"{'https' if options.get('tls_cert') else 'http'}://{host}:{http_port}"
     banner = (
         f"\ndemo app 'demo' of user 'demo' is ready; its API key is printed on stdout. Try:\n"
         f"  export KEY={key}\n"
-        f'  curl -H "Authorization: Key $KEY" http://{host}:{http_port}/v2/inputs\n'
-        f'  curl -H "Authorization: Key $KEY" http://{host}:{http_port}/v2/concepts\n'
+        f'  curl -H "Authorization: Key $KEY" {base}/v2/inputs\n'
+        f'  curl -H "Authorization: Key $KEY" {base}/v2/concepts\n'
     )
     if no_serve:
         say(banner)

@@ -25,6 +25,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "files": frozenset({"domain"}),
     "storage": frozenset({"domain", "config"}),
     "services": frozenset({"domain", "wire", "storage", "files", "config"}),
+    # metrics, access log and readiness: fed by the transports, reading the storage engine
+    "ops": frozenset({"storage", "config"}),
     "transport": frozenset({"domain", "wire", "storage", "files", "services", "config", "coverage", "ops"}),
 }
 

@@ -120,7 +120,8 @@ def make_rest_app(
     metrics = metrics or Metrics(dispatcher.db.engine)
 
     def openapi() -> dict[str, object]:
-        return openapi_document(clarifai.router, dispatcher.implemented, staged.served())
+        own = [(e.method, staged.PREFIX + e.path, e.query) for e in staged.ENDPOINTS]
+        return openapi_document(clarifai.router, dispatcher.implemented, own)
 
     routes: list[BaseRoute] = [*ops_routes(dispatcher.db, metrics, openapi), *extra_routes]
     routes.append(Route("/{path:path}", clarifai.handle, methods=METHODS))
