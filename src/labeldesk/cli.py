@@ -6,8 +6,10 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+import time
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from types import FrameType
 from typing import Any, TypeVar
 
@@ -207,6 +209,58 @@ def demo(database_url: str, host: str, http_port: int, grpc_port: int, no_serve:
         say(banner)
         return
     _serve(database_url, host, http_port, grpc_port, banner)
+
+
+FORMATS_IN = ("coco", "yolo", "voc", "jsonl", "csv", "folder")
+
+
+@main.command("import")
+@click.option("--app", "app_spec", required=True, metavar="USER/APP", help="the app to import into")
+@click.option("--format", "fmt", required=True, type=click.Choice(FORMATS_IN), help="the dataset's format")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--dataset", "dataset_id", default="", metavar="ID", help="add the inputs to this dataset")
+@click.option("--task-id", default="", metavar="ID", help="link the imported annotations to this task")
+@click.option("--skip-errors", is_flag=True, help="skip bad records (listed at the end) instead of stopping")
+@database_option
+@friendly_errors
+def import_cmd(
+    app_spec: str,
+    fmt: str,
+    path: Path,
+    dataset_id: str,
+    task_id: str,
+    skip_errors: bool,
+    database_url: str | None,
+) -> None:
+    """Import a dataset (images, concepts, boxes, polygons) from PATH in bulk."""
+    from labeldesk.cli_progress import print_summary, records_progress
+    from labeldesk.datasets_io.formats import READERS
+    from labeldesk.datasets_io.records import FormatError
+    from labeldesk.services import dataset_import as imp
+
+    db = open_db(database_url)
+    target = imp.Target(imp.resolve_app(db, app_spec), dataset_id, task_id)
+    started = time.perf_counter()
+    try:
+        items = list(READERS[fmt](path))
+        with records_progress("importing") as bar:
+            job = bar.add_task("import", total=len(items))
+            summary = imp.import_records(
+                db,
+                target,
+                items,
+                skip_errors=skip_errors,
+                progress=lambda s: bar.update(job, completed=s.seen),
+            )
+    except FormatError as e:
+        say(f"error: {e}")
+        sys.exit(1)
+    except imp.ImportStopped as e:
+        print_summary(e.summary, time.perf_counter() - started)
+        say(f"error: {e.error}")
+        say("stopped: nothing of the failing chunk was written (use --skip-errors to skip bad records)")
+        sys.exit(1)
+    print_summary(summary, time.perf_counter() - started)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,6 +11,7 @@ ring; further rings become regions of their own) or its RLE mask (kept as a mask
 from __future__ import annotations
 
 import json
+import os
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,7 +32,7 @@ from labeldesk.datasets_io.records import (
     is_url,
     stable_id,
 )
-from labeldesk.datasets_io.sources import find_image, load_json
+from labeldesk.datasets_io.sources import ImageFinder, load_json
 
 
 def _annotation_file(path: Path) -> Path:
@@ -62,20 +63,28 @@ def read(path: Path) -> Iterator[Item]:
     for n, a in enumerate(doc.get("annotations") or []):
         by_image[a.get("image_id") if isinstance(a, dict) else None].append((n, a))
     image_ids = set()
+    finder = ImageFinder(file.parent, ("", "images", "../images"))
     for n, im in enumerate(doc["images"]):
         if isinstance(im, dict):
             image_ids.add(im.get("id"))
-        yield _record(
-            file, n, im, categories, by_image.get(im.get("id") if isinstance(im, dict) else None, [])
-        )
+        anns = by_image.get(im.get("id") if isinstance(im, dict) else None, [])
+        yield _record(file, n, im, categories, anns, finder)
     for image_id, anns in by_image.items():
         if image_id not in image_ids:
             n = anns[0][0]
             yield RecordError(str(file), f"annotations[{n}]", f"image_id {image_id!r} is not in 'images'")
 
 
+_IMAGE_KEYS = frozenset({"id", "file_name", "width", "height", "coco_url"})
+
+
 def _record(
-    file: Path, n: int, im: Any, categories: dict[Any, str], anns: list[tuple[int, dict[str, Any]]]
+    file: Path,
+    n: int,
+    im: Any,
+    categories: dict[Any, str],
+    anns: list[tuple[int, dict[str, Any]]],
+    finder: ImageFinder,
 ) -> Item:
     where = f"images[{n}]"
     if not isinstance(im, dict) or not im.get("file_name"):
@@ -84,8 +93,8 @@ def _record(
     width, height = int(im.get("width") or 0), int(im.get("height") or 0)
     if width <= 0 or height <= 0:
         return RecordError(str(file), where, f"image {name!r} needs a positive 'width' and 'height'")
-    local = find_image(file.parent, name, ("", "images", "../images"))
-    source = str(local) if local else str(im.get("coco_url") or im.get("flickr_url") or "")
+    local = finder.find(name)
+    source = local or str(im.get("coco_url") or im.get("flickr_url") or "")
     if not local and not is_url(source):
         return RecordError(
             str(file), where, f"image file {name!r} not found beside {file.name} or in images/"
@@ -96,10 +105,10 @@ def _record(
         if isinstance(got, str):
             return RecordError(str(file), f"annotations[{an}]", got)
         regions += got
-    metadata = {k: v for k, v in im.items() if k not in ("id", "file_name", "width", "height", "coco_url")}
+    metadata = {k: v for k, v in im.items() if k not in _IMAGE_KEYS}
     metadata["coco_image_id"] = im.get("id")
     return Record(
-        input_id=stable_id(Path(name).stem),
+        input_id=stable_id(os.path.splitext(os.path.basename(name))[0]),
         source=source,
         metadata=metadata,
         regions=tuple(regions),
@@ -154,8 +163,11 @@ def _bbox(a: dict[str, Any], width: int, height: int) -> Box | str | None:
         return None
     if not isinstance(bbox, list) or len(bbox) != 4:
         return f"bbox must be [x, y, width, height], got {bbox!r}"
-    x, y, w, h = (float(v) for v in bbox)
-    box = Box(y / height, x / width, (y + h) / height, (x + w) / width)
+    x, y, w, h = bbox
+    try:
+        box = Box(y / height, x / width, (y + h) / height, (x + w) / width)
+    except TypeError:
+        return f"bbox must be four numbers, got {bbox!r}"
     problem = check_box(box)
     if problem:
         return f"bbox {bbox}: {problem} of {width}x{height}"

@@ -12,15 +12,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp"})
 _NOT_ID = re.compile(r"[^A-Za-z0-9_\-.:@]+")
+_ID = re.compile(r"[A-Za-z0-9_\-:@][A-Za-z0-9_\-.:@]{0,127}")
 MAX_ID = 128
 
 
-@dataclass(frozen=True)
-class Box:
+class Box(NamedTuple):
     top: float
     left: float
     bottom: float
@@ -37,7 +37,7 @@ class Mask:
     counts: tuple[int, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Region:
     concepts: tuple[str, ...]
     box: Box | None = None
@@ -46,7 +46,7 @@ class Region:
     id: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Record:
     input_id: str
     source: str  # a local file path or an http(s) URL
@@ -90,6 +90,8 @@ def is_url(source: str) -> bool:
 
 def stable_id(name: str) -> str:
     """An input id from a file name or a source's id: the characters ids allow, others as '-'."""
+    if _ID.fullmatch(name) and not name.endswith(("-", ".")):
+        return name
     cleaned = _NOT_ID.sub("-", name).strip("-.") or "input"
     return cleaned[:MAX_ID]
 
@@ -102,10 +104,7 @@ def id_from_path(path: Path, root: Path) -> str:
 
 def check_box(box: Box) -> str:
     """Why ``box`` is not a box inside the image, or '' when it is."""
-    values = (box.top, box.left, box.bottom, box.right)
-    if any(v != v for v in values):
-        return "box has a NaN coordinate"
-    if min(values) < -1e-6 or max(values) > 1 + 1e-6:
+    if not (min(box) >= -1e-6 and max(box) <= 1 + 1e-6):  # NaN fails both comparisons
         return (
             f"box (top {box.top:.4g}, left {box.left:.4g}, bottom {box.bottom:.4g}, right {box.right:.4g}) "
             "is outside the image"
@@ -121,6 +120,8 @@ def clamp01(v: float) -> float:
 
 def clamped(box: Box) -> Box:
     """``box`` with rounding noise (outside 0..1 by at most 1e-6) cut off."""
+    if min(box) >= 0 and max(box) <= 1:
+        return box
     return Box(clamp01(box.top), clamp01(box.left), clamp01(box.bottom), clamp01(box.right))
 
 

@@ -4,6 +4,7 @@ up in the folders each format keeps them in."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -24,10 +25,29 @@ def load_json(file: Path) -> Any:
         ) from e
 
 
-def find_image(base: Path, name: str, folders: Iterable[str]) -> Path | None:
-    """``name`` in the first of ``folders`` (relative to ``base``) that has it, else None."""
-    for folder in folders:
-        candidate = (base / folder / name) if folder else base / name
-        if candidate.is_file():
-            return candidate
-    return None
+class ImageFinder:
+    """Finds image files by name in a few folders, listing each folder once (a stat per image
+    would dominate an import of 100k files)."""
+
+    def __init__(self, base: Path, folders: Iterable[str]) -> None:
+        self._dirs = [base / f if f else base for f in folders]
+        self._listings: dict[Path, frozenset[str]] = {}
+
+    def _listing(self, folder: Path) -> frozenset[str]:
+        if folder not in self._listings:
+            try:
+                self._listings[folder] = frozenset(os.listdir(folder))
+            except OSError:
+                self._listings[folder] = frozenset()
+        return self._listings[folder]
+
+    def find(self, name: str) -> str | None:
+        """The path of ``name`` in the first folder that has it, else None."""
+        for folder in self._dirs:
+            if "/" in name or "\\" in name:
+                candidate = os.path.join(folder, name)
+                if os.path.isfile(candidate):
+                    return candidate
+            elif name in self._listing(folder):
+                return os.path.join(folder, name)
+        return None

@@ -22,13 +22,14 @@ from labeldesk.datasets_io.records import (
     is_url,
     stable_id,
 )
-from labeldesk.datasets_io.sources import find_image
+from labeldesk.datasets_io.sources import ImageFinder
 
 
 def read(root: Path) -> Iterator[Item]:
     folder = root / "Annotations" if (root / "Annotations").is_dir() else root
+    finder = ImageFinder(root, ("JPEGImages", "images", "", str(folder.relative_to(root))))
     for xml_file in sorted(folder.glob("*.xml")):
-        yield _record(root, xml_file)
+        yield _record(xml_file, finder)
 
 
 def _text(el: ET.Element, path: str) -> str:
@@ -36,7 +37,7 @@ def _text(el: ET.Element, path: str) -> str:
     return (found.text or "").strip() if found is not None else ""
 
 
-def _record(root: Path, xml_file: Path) -> Item:
+def _record(xml_file: Path, finder: ImageFinder) -> Item:
     try:
         doc = ET.parse(xml_file).getroot()
     except ET.ParseError as e:
@@ -51,7 +52,7 @@ def _record(root: Path, xml_file: Path) -> Item:
         return RecordError(str(xml_file), "size", "needs <size><width> and <height> in pixels")
     if width <= 0 or height <= 0:
         return RecordError(str(xml_file), "size", f"size {width}x{height} is not positive")
-    local = find_image(root, name, ("JPEGImages", "images", "", str(xml_file.parent.relative_to(root))))
+    local = finder.find(name)
     url = _text(doc, "source/url") or _text(doc, "path")
     if local is None and not is_url(url):
         return RecordError(
@@ -79,7 +80,7 @@ def _record(root: Path, xml_file: Path) -> Item:
         regions.append(Region((stable_id(label),), box=clamped(box)))
     return Record(
         input_id=stable_id(Path(name).stem),
-        source=str(local) if local else url,
+        source=local or url,
         regions=tuple(regions),
         width=width,
         height=height,

@@ -25,9 +25,16 @@ def _placeholder(conn: Connection, table: Table, column: str) -> str:
     return mark
 
 
+def prepare_bulk(conn: Connection) -> None:
+    """SQLite: a page cache big enough for the indexes a chunk touches (the default 2 MB makes
+    every index insert of a large table a read from the file)."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("PRAGMA cache_size=-131072")  # 128 MiB, for this connection
+
+
 def stored_time(conn: Connection, ts: datetime) -> Any:
     """``ts`` as a DateTime column binds it on this connection's dialect."""
-    processor = t.inputs.c.created_at.type.bind_processor(conn.dialect)
+    processor = t.inputs.c.created_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
     return processor(ts) if processor else ts
 
 
