@@ -201,7 +201,8 @@ def main() -> None:
         rows.append(("Label Studio import API", bench_label_studio(data, args.inputs, args.boxes)))
     print(f"load average before the run: {load[0]:.1f} (2 cores: above 2, other work shares them)")
     print(
-        f"{'system':<28} {'inputs':>8} {'boxes':>8} {'seconds':>8} {'cpu s':>7} {'inputs/s':>10} {'boxes/s':>10}"
+        f"{'system':<28} {'inputs':>8} {'boxes':>8} {'seconds':>8} {'cpu s':>7} "
+        f"{'inputs/s':>10} {'boxes/s':>10}"
     )
     for name, r in rows:
         cpu = f"{r['cpu_seconds']:>7.2f}" if "cpu_seconds" in r else f"{'-':>7}"
