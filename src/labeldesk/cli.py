@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import click
 
+from labeldesk.datasets_io.placement import place, with_size
 from labeldesk.domain import errors
 from labeldesk.services import admin
 from labeldesk.storage.engine import Database, resolve_url
@@ -261,6 +262,60 @@ def import_cmd(
         say("stopped: nothing of the failing chunk was written (use --skip-errors to skip bad records)")
         sys.exit(1)
     print_summary(summary, time.perf_counter() - started)
+
+
+FORMATS_OUT = ("coco", "yolo", "voc", "jsonl", "csv")
+
+
+@main.command("export")
+@click.option("--app", "app_spec", required=True, metavar="USER/APP", help="the app to export")
+@click.option("--format", "fmt", required=True, type=click.Choice(FORMATS_OUT), help="the format to write")
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--dataset", "dataset_id", default="", metavar="ID", help="only the inputs of this dataset")
+@click.option("--task-id", default="", metavar="ID", help="only the annotations of this task")
+@click.option(
+    "--status",
+    type=click.Choice(("success", "all")),
+    default="success",
+    show_default=True,
+    help="success: only approved annotations (ANNOTATION_SUCCESS); all: any status",
+)
+@click.option("--copy-files", is_flag=True, help="copy images into OUT (default: symbolic links)")
+@database_option
+@friendly_errors
+def export_cmd(
+    app_spec: str,
+    fmt: str,
+    out: Path,
+    dataset_id: str,
+    task_id: str,
+    status: str,
+    copy_files: bool,
+    database_url: str | None,
+) -> None:
+    """Export an app's inputs and annotations to the folder OUT."""
+    from labeldesk.cli_progress import console
+    from labeldesk.datasets_io.formats import WRITERS
+    from labeldesk.services import dataset_export as exp
+    from labeldesk.services.dataset_import import resolve_app
+
+    db = open_db(database_url)
+    sel = exp.Selection(resolve_app(db, app_spec), dataset_id, task_id, all_statuses=status == "all")
+    started = time.perf_counter()
+    writer, image_folder = WRITERS[fmt]
+    images = out / image_folder
+    images.mkdir(parents=True, exist_ok=True)
+    names: dict[str, str] = {}
+    records = []
+    with console.status("exporting…"):
+        for r in exp.records(db, sel):
+            names[r.input_id] = place(r, images, copy_files)
+            records.append(with_size(r) if fmt in ("coco", "voc") else r)
+        writer(records, out, names)
+    regions = sum(len(r.regions) for r in records)
+    say(
+        f"exported {len(records)} inputs, {regions} regions to {out} in {time.perf_counter() - started:.2f} s"
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

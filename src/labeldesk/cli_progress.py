@@ -31,9 +31,10 @@ def print_summary(s: Summary, seconds: float) -> None:
     console.print(
         f"inputs: {s.inputs} new, {s.existing} already there; annotations: {s.annotations} "
         f"({s.regions} regions); concepts: {s.concepts} new; skipped: {len(s.skipped)} "
-        f"— {s.seen} records in {seconds:.2f} s ({rate:,.0f}/s)"
+        f"— {s.seen} records in {seconds:.2f} s ({rate:,.0f}/s)",
+        soft_wrap=True,
     )
     for e in s.skipped[:50]:
-        console.print(f"  skipped {e}", markup=False, highlight=False)
+        console.print(f"  skipped {e}", markup=False, highlight=False, soft_wrap=True)
     if len(s.skipped) > 50:
         console.print(f"  … and {len(s.skipped) - 50} more")

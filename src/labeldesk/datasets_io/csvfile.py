@@ -1,6 +1,7 @@
 """CSV: one input a row. Columns ``id``, ``image`` (required: a path relative to the file, or an
 http(s) URL), ``concepts`` (ids separated by ``;``), ``metadata`` (a JSON object) and ``regions``
-(a JSON list of regions as in JSONL). Extra columns become metadata."""
+(a JSON list of regions as in JSONL), ``width`` and ``height`` (pixels, optional). Extra columns
+become metadata."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 from labeldesk.datasets_io import neutral
 from labeldesk.datasets_io.records import FormatError, Item, Record, RecordError
 
-COLUMNS = ("id", "image", "concepts", "metadata", "regions")
+COLUMNS = ("id", "image", "concepts", "metadata", "regions", "width", "height")
 
 
 def _file(path: Path) -> Path:
@@ -34,6 +35,8 @@ def read(path: Path) -> Iterator[Item]:
         for row in reader:
             line = f"line {reader.line_num}"
             d: dict[str, Any] = {"id": row.get("id") or "", "image": row.get("image") or ""}
+            if (row.get("width") or "").isdigit() and (row.get("height") or "").isdigit():
+                d["width"], d["height"] = int(row["width"]), int(row["height"])
             d["concepts"] = [c.strip() for c in (row.get("concepts") or "").split(";") if c.strip()]
             try:
                 d["metadata"] = json.loads(row["metadata"]) if row.get("metadata") else {}
@@ -61,5 +64,7 @@ def write(records: list[Record], out: Path, images: dict[str, str]) -> None:
                     ";".join(d.get("concepts", [])),
                     json.dumps(d["metadata"]) if "metadata" in d else "",
                     json.dumps(d["regions"]) if "regions" in d else "",
+                    d.get("width", ""),
+                    d.get("height", ""),
                 ]
             )

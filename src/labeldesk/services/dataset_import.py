@@ -165,8 +165,10 @@ def _write_chunk(conn: Connection, target: Target, records: list[Record], sink: 
 
 
 def _input_data(r: Record, sink: FileSink) -> bytes:
-    url = r.source if r.is_url else sink(r.source)
-    return resources_pb2.Data(image=resources_pb2.Image(url=url)).SerializeToString()  # type: ignore[no-any-return]
+    image = resources_pb2.Image(url=r.source if r.is_url else sink(r.source))
+    if r.width and r.height:
+        image.image_info.width, image.image_info.height = r.width, r.height
+    return resources_pb2.Data(image=image).SerializeToString()  # type: ignore[no-any-return]
 
 
 @functools.lru_cache(maxsize=4096)
