@@ -12,6 +12,8 @@ import uvicorn
 from starlette.applications import Starlette
 
 from labeldesk.config import Settings
+from labeldesk.jobs.kinds import job_worker
+from labeldesk.jobs.worker import Worker
 from labeldesk.services.annotations import AnnotationsService
 from labeldesk.services.apps import AppsService
 from labeldesk.services.assignments import AssignmentsService
@@ -19,6 +21,7 @@ from labeldesk.services.auth import Authenticator
 from labeldesk.services.concepts import ConceptsService
 from labeldesk.services.datasets import DatasetsService
 from labeldesk.services.dispatch import Dispatcher
+from labeldesk.services.import_jobs import ImportJobsService
 from labeldesk.services.inputs import InputsService
 from labeldesk.services.searches import SearchesService
 from labeldesk.services.staged import StagedService
@@ -44,6 +47,7 @@ def build_services(settings: Settings | None = None) -> list[object]:
         TasksService(),
         TaskAnnotationsService(),
         AssignmentsService(settings or Settings()),
+        ImportJobsService(settings or Settings()),
     ]
 
 
@@ -95,6 +99,7 @@ class RunningServer:
     _grpc: grpc.Server | None = None
     _threads: list[threading.Thread] = field(default_factory=list)
     _stopping: threading.Event = field(default_factory=threading.Event)
+    _worker: Worker | None = None
 
     @property
     def base_url(self) -> str:
@@ -116,6 +121,7 @@ class RunningServer:
             thread.join(0.01)
         if self.app.db.sqlite:
             threading.Thread(target=self._keep_statistics_fresh, daemon=True, name="optimize").start()
+        self._worker = job_worker(self.app.db).start()
         return self
 
     def _keep_statistics_fresh(self) -> None:
@@ -135,6 +141,8 @@ class RunningServer:
 
     def stop(self) -> None:
         self._stopping.set()
+        if self._worker is not None:
+            self._worker.stop()
         if self._http is not None:
             self._http.should_exit = True
         if self._grpc is not None:

@@ -15,6 +15,9 @@ variable                                  default    meaning
 ``LABELDESK_SOURCE_RESCAN_SECONDS``       30         how often (at most, per task) the queue looks
                                                      for *older* inputs that joined a dataset or
                                                      saved search after planning passed them
+``LABELDESK_IMPORT_ROOT``                 (unset)    the server folder PostInputsDataSources may
+                                                     import from (``file://`` URLs below it);
+                                                     unset: server-side imports are refused
 ========================================  =========  ===========================================
 """
 
@@ -26,6 +29,7 @@ from dataclasses import dataclass
 
 LEASE_SECONDS_ENV = "LABELDESK_LEASE_SECONDS"
 RESCAN_SECONDS_ENV = "LABELDESK_SOURCE_RESCAN_SECONDS"
+IMPORT_ROOT_ENV = "LABELDESK_IMPORT_ROOT"
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
@@ -47,6 +51,8 @@ class Settings:
     lease_seconds: float = 1800.0
     #: minimum time between two scans of a task's source for old inputs that joined it late
     source_rescan_seconds: float = 30.0
+    #: the server folder background imports may read (empty: none)
+    import_root: str = ""
 
     def __post_init__(self) -> None:
         if self.lease_seconds < 0 or self.source_rescan_seconds < 0:
@@ -59,4 +65,5 @@ class Settings:
         return cls(
             lease_seconds=_seconds(env, LEASE_SECONDS_ENV, cls.lease_seconds),
             source_rescan_seconds=_seconds(env, RESCAN_SECONDS_ENV, cls.source_rescan_seconds),
+            import_root=env.get(IMPORT_ROOT_ENV, "").strip(),
         )

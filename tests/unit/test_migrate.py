@@ -17,7 +17,7 @@ from labeldesk.storage.tables import metadata
 ADDED_IN_0002 = ("data_json", "data_json_format")
 TABLES_ADDED_IN_0002 = ("task_review_log",)
 # tables of later revisions: dropped too, to make a true revision-0001 database
-TABLES_ADDED_AFTER_0002 = ("server_secrets",)
+TABLES_ADDED_AFTER_0002 = ("server_secrets", "jobs", "dataset_version_inputs", "dataset_versions")
 
 
 def _version(db: Database) -> str:
