@@ -18,11 +18,19 @@ from typing import Any
 import pytest
 from clarifai_grpc.channel.clarifai_channel import ClarifaiChannel
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2_grpc
+from hypothesis import settings as hypothesis_settings
 
 from labeldesk.app import RunningServer, build
 from labeldesk.services import admin
 
 TRANSPORTS = ["rest", "grpc"]
+
+# Property tests in CI: the same examples on every run (derandomize), a fixed count and no
+# per-example deadline on a loaded machine, so a red run reproduces locally with
+# HYPOTHESIS_PROFILE=ci. `.ci/run` sets it; a plain `pytest` keeps hypothesis's random search.
+hypothesis_settings.register_profile("ci", derandomize=True, max_examples=200, deadline=None, print_blob=True)
+if os.environ.get("HYPOTHESIS_PROFILE") or os.environ.get("CI"):
+    hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or "ci")
 
 
 @pytest.fixture(scope="session")

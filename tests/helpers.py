@@ -10,7 +10,7 @@ import requests
 from clarifai_grpc.grpc.api import service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 
-from labeldesk.transport.convert.json_codec import message_to_json
+from labeldesk.wire.printer import message_to_json
 
 IMG = "https://samples.clarifai.com/metro-north.jpg"
 Meta = tuple[tuple[str, str]]

@@ -56,6 +56,7 @@ class Labeldesk:
     db: Database
     dispatcher: Dispatcher
     rest: Starlette
+    settings: Settings = field(default_factory=Settings)
 
 
 def build(database_url: str, run_migrations: bool = True, settings: Settings | None = None) -> Labeldesk:
@@ -63,9 +64,16 @@ def build(database_url: str, run_migrations: bool = True, settings: Settings | N
     db = Database(database_url)
     if run_migrations:
         migrate(db)
-    dispatcher = Dispatcher(db, build_services(settings or Settings.from_env()), Authenticator())
+    settings = settings or Settings.from_env()
+    dispatcher = Dispatcher(db, build_services(settings), Authenticator())
     staged = staged_routes(StagedService(db, Authenticator()))
-    return Labeldesk(db=db, dispatcher=dispatcher, rest=make_rest_app(dispatcher, extra_routes=staged))
+    rest = make_rest_app(
+        dispatcher,
+        extra_routes=staged,
+        max_body_bytes=settings.max_body_bytes,
+        cors_origins=settings.cors_origins,
+    )
+    return Labeldesk(db=db, dispatcher=dispatcher, rest=rest, settings=settings)
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -106,7 +114,9 @@ class RunningServer:
         return f"http://{self.host}:{self.http_port}"
 
     def start(self) -> RunningServer:
-        self._grpc, self.grpc_port = make_grpc_server(self.app.dispatcher, self.host, self.grpc_port)
+        self._grpc, self.grpc_port = make_grpc_server(
+            self.app.dispatcher, self.host, self.grpc_port, max_message_bytes=self.app.settings.max_body_bytes
+        )
         self._grpc.start()
         sock = _listen(self.host, self.http_port)
         self.http_port = sock.getsockname()[1]
@@ -153,6 +163,10 @@ class RunningServer:
 
 
 def start_server(
-    database_url: str, host: str = "127.0.0.1", http_port: int = 8080, grpc_port: int = 18080
+    database_url: str,
+    host: str = "127.0.0.1",
+    http_port: int = 8080,
+    grpc_port: int = 18080,
+    settings: Settings | None = None,
 ) -> RunningServer:
-    return RunningServer(build(database_url), host, http_port, grpc_port).start()
+    return RunningServer(build(database_url, settings=settings), host, http_port, grpc_port).start()

@@ -8,6 +8,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from functools import wraps
 from pathlib import Path
 from types import FrameType
@@ -15,6 +16,7 @@ from typing import Any, TypeVar
 
 import click
 
+from labeldesk.config import MIB, Settings
 from labeldesk.datasets_io.placement import place, with_size
 from labeldesk.domain import errors
 from labeldesk.services import admin
@@ -70,17 +72,56 @@ def main() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
 @click.option("--http-port", default=8080, show_default=True, type=int, help="REST/JSON port")
 @click.option("--grpc-port", default=18080, show_default=True, type=int, help="gRPC port")
+@click.option(
+    "--max-body-mb",
+    default=None,
+    type=click.FloatRange(min=0.001, max=2047),
+    metavar="MIB",
+    help="largest REST body / gRPC message accepted (default: $LABELDESK_MAX_BODY_MB, else 32)",
+)
+@click.option(
+    "--cors-origin",
+    "cors_origins",
+    multiple=True,
+    metavar="ORIGIN",
+    help="allow browsers on ORIGIN (e.g. https://labels.example.com) to call the REST API; repeatable "
+    "(default: $LABELDESK_CORS_ORIGINS, else same-origin only)",
+)
 @friendly_errors
-def serve(database_url: str | None, host: str, http_port: int, grpc_port: int) -> None:
+def serve(
+    database_url: str | None,
+    host: str,
+    http_port: int,
+    grpc_port: int,
+    max_body_mb: float | None,
+    cors_origins: tuple[str, ...],
+) -> None:
     """Run the server (migrations are applied first)."""
-    _serve(resolve_url(database_url), host, http_port, grpc_port)
+    _serve(
+        resolve_url(database_url), host, http_port, grpc_port, settings=_settings(max_body_mb, cors_origins)
+    )
 
 
-def _serve(url: str, host: str, http_port: int, grpc_port: int, banner: str = "") -> None:
+def _settings(max_body_mb: float | None, cors_origins: tuple[str, ...]) -> Settings:
+    """The environment's settings with the command line's flags on top."""
+    try:
+        settings = Settings.from_env()
+        if max_body_mb is not None:
+            settings = replace(settings, max_body_bytes=round(max_body_mb * MIB))
+        if cors_origins:
+            settings = replace(settings, cors_origins=cors_origins)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from e
+    return settings
+
+
+def _serve(
+    url: str, host: str, http_port: int, grpc_port: int, banner: str = "", settings: Settings | None = None
+) -> None:
     from labeldesk.app import start_server
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    server = start_server(url, host, http_port, grpc_port)
+    server = start_server(url, host, http_port, grpc_port, settings=settings)
     say(f"labeldesk listening: REST http://{host}:{server.http_port}  gRPC {host}:{server.grpc_port}")
     say(f"database: {_safe(url)}")
     if banner:

@@ -18,6 +18,12 @@ variable                                  default    meaning
 ``LABELDESK_IMPORT_ROOT``                 (unset)    the server folder PostInputsDataSources may
                                                      import from (``file://`` URLs below it);
                                                      unset: server-side imports are refused
+``LABELDESK_MAX_BODY_MB``                 32         the largest REST request body and gRPC
+                                                     request message accepted, in MiB (bigger:
+                                                     status 40033, HTTP 413)
+``LABELDESK_CORS_ORIGINS``                (none)     comma-separated browser origins allowed to
+                                                     call the REST API cross-origin (default:
+                                                     same-origin only, no CORS headers)
 ========================================  =========  ===========================================
 """
 
@@ -30,19 +36,34 @@ from dataclasses import dataclass
 LEASE_SECONDS_ENV = "LABELDESK_LEASE_SECONDS"
 RESCAN_SECONDS_ENV = "LABELDESK_SOURCE_RESCAN_SECONDS"
 IMPORT_ROOT_ENV = "LABELDESK_IMPORT_ROOT"
+MAX_BODY_MB_ENV = "LABELDESK_MAX_BODY_MB"
+CORS_ORIGINS_ENV = "LABELDESK_CORS_ORIGINS"
+MIB = 1024 * 1024
 
 
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+def _number(env: Mapping[str, str], name: str, default: float, unit: str = "seconds") -> float:
     raw = env.get(name, "").strip()
     if not raw:
         return default
     try:
         value = float(raw)
     except ValueError:
-        raise ValueError(f"{name}={raw!r} is not a number of seconds; set it to e.g. {default:g}") from None
+        raise ValueError(f"{name}={raw!r} is not a number of {unit}; set it to e.g. {default:g}") from None
     if value < 0 or value != value or value == float("inf"):
-        raise ValueError(f"{name}={raw!r} must be a finite number of seconds >= 0")
+        raise ValueError(f"{name}={raw!r} must be a finite number of {unit} >= 0")
     return value
+
+
+def _origins(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return tuple(o for o in (part.strip() for part in env.get(name, "").split(",")) if o)
+
+
+def check_origin(origin: str) -> str:
+    """An origin as browsers send it (``scheme://host[:port]``, no path), or ValueError."""
+    scheme, sep, rest = origin.partition("://")
+    if origin != "*" and (scheme not in ("http", "https") or not sep or not rest or "/" in rest):
+        raise ValueError(f"CORS origin {origin!r} must look like https://host[:port] (no path) or be '*'")
+    return origin
 
 
 @dataclass(frozen=True)
@@ -53,17 +74,27 @@ class Settings:
     source_rescan_seconds: float = 30.0
     #: the server folder background imports may read (empty: none)
     import_root: str = ""
+    #: the largest REST body / gRPC request message accepted, in bytes
+    max_body_bytes: int = 32 * MIB
+    #: browser origins allowed to call the REST API cross-origin (empty: same-origin only)
+    cors_origins: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.lease_seconds < 0 or self.source_rescan_seconds < 0:
             raise ValueError("lease_seconds and source_rescan_seconds must be >= 0")
+        if not 1024 <= self.max_body_bytes <= 2**31 - 1:
+            raise ValueError("the body limit must be between 1 KiB and 2047 MiB")
+        for origin in self.cors_origins:
+            check_origin(origin)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Settings from ``env`` (default ``os.environ``); unset variables keep their defaults."""
         env = os.environ if env is None else env
         return cls(
-            lease_seconds=_seconds(env, LEASE_SECONDS_ENV, cls.lease_seconds),
-            source_rescan_seconds=_seconds(env, RESCAN_SECONDS_ENV, cls.source_rescan_seconds),
+            lease_seconds=_number(env, LEASE_SECONDS_ENV, cls.lease_seconds),
+            source_rescan_seconds=_number(env, RESCAN_SECONDS_ENV, cls.source_rescan_seconds),
+            max_body_bytes=round(_number(env, MAX_BODY_MB_ENV, cls.max_body_bytes / MIB, "MiB") * MIB),
+            cors_origins=_origins(env, CORS_ORIGINS_ENV),
             import_root=env.get(IMPORT_ROOT_ENV, "").strip(),
         )

@@ -133,7 +133,8 @@ def test_enum_by_name_or_number(server: RunningServer, app: AppFixture, status_v
     assert resp.status_code == 200, resp.text
 
 
-def test_cors_preflight(server: RunningServer) -> None:
+def test_no_cross_origin_access_by_default(server: RunningServer, app: AppFixture) -> None:
+    """Same-origin only unless the operator names origins (tests/api/test_limits.py)."""
     resp = requests.options(
         server.base_url + "/v2/inputs",
         headers={
@@ -143,5 +144,10 @@ def test_cors_preflight(server: RunningServer) -> None:
         },
         timeout=10,
     )
-    assert resp.status_code == 200
-    assert resp.headers["access-control-allow-origin"] in ("*", "http://example.test")
+    assert "access-control-allow-origin" not in resp.headers
+    got = requests.get(
+        server.base_url + "/v2/inputs",
+        headers={"Origin": "http://example.test", "Authorization": f"Key {app.app_key}"},
+        timeout=10,
+    )
+    assert got.status_code == 200 and "access-control-allow-origin" not in got.headers

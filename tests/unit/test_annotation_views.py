@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from labeldesk.services.annotation_views import annotation_json, annotation_proto, stored_data
-from labeldesk.transport.convert.json_codec import NESTED_JSON_FORMAT, message_to_json
+from labeldesk.wire.printer import NESTED_JSON_FORMAT, message_to_json
 
 ids = st.text(alphabet="abc-_019", min_size=1, max_size=8)
 maybe_id = st.one_of(st.just(""), ids)

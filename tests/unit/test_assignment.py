@@ -21,8 +21,6 @@ import itertools
 import math
 from collections import Counter
 from contextlib import AbstractContextManager
-from datetime import datetime, timedelta, timezone
-from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -30,15 +28,9 @@ from hypothesis import strategies as st
 
 from labeldesk.domain import errors
 from labeldesk.domain.assignment import (
-    DynamicCandidate,
-    Holding,
     PartitionPlanner,
     choose_replacements,
     expected_shares,
-    lease_expired,
-    lease_expires_at,
-    lease_remaining,
-    pick_dynamic,
     plan_full,
     plan_input,
     plan_inputs,
@@ -453,102 +445,3 @@ def test_removing_a_worker_converges_to_new_targets(weights: dict[str, float], k
     counts = realised(final)
     for w, p in target_fractions(remaining, k).items():
         assert abs(counts[w] - p * n) <= 3, (w, counts[w], p * n)
-
-
-# --------------------------------------------------------------------------- dynamic (pull)
-
-
-def test_pick_dynamic_table() -> None:
-    candidates = [
-        DynamicCandidate("done", 0, Holding.DONE),
-        DynamicCandidate("full", 2),
-        DynamicCandidate("one", 1),
-        DynamicCandidate("zero-a", 0),
-        DynamicCandidate("zero-b", 0),
-        DynamicCandidate("mine", 2, Holding.LEASED),  # own lease first, even at k holders
-    ]
-    picked = pick_dynamic("w", candidates, k=2)
-    assert picked[0] == "mine"
-    assert set(picked[1:3]) == {"zero-a", "zero-b"}
-    assert picked[3:] == ["one"]
-    assert pick_dynamic("w", candidates, k=2, limit=2)[0] == "mine"
-    assert pick_dynamic("w", candidates, k=2, limit=0) == []
-    assert pick_dynamic("w", [], k=1) == []
-    with _raises_invalid("at least 1"):
-        pick_dynamic("w", candidates, k=0)
-
-
-candidate_lists = st.lists(
-    st.builds(
-        DynamicCandidate,
-        input_id=st.text(alphabet="abcdef0123", min_size=1, max_size=6),
-        holders=st.integers(min_value=0, max_value=4),
-        mine=st.sampled_from(Holding),
-    ),
-    max_size=40,
-    unique_by=lambda c: c.input_id,
-)
-
-
-@FAST
-@given(
-    worker_ids, candidate_lists, st.integers(min_value=1, max_value=3), st.integers(min_value=0, max_value=15)
-)
-def test_pick_dynamic_properties(worker: str, candidates: list[DynamicCandidate], k: int, limit: int) -> None:
-    picked = pick_dynamic(worker, candidates, k, limit)
-    by_id = {c.input_id: c for c in candidates}
-    assert len(picked) <= limit
-    assert len(picked) == len(set(picked))
-    chosen = [by_id[i] for i in picked]
-    assert all(c.mine is not Holding.DONE for c in chosen)
-    assert all(c.mine is Holding.LEASED or c.holders < k for c in chosen)
-    # own leased inputs come first ...
-    kinds = [c.mine is Holding.LEASED for c in chosen]
-    assert kinds == sorted(kinds, reverse=True)
-    # ... then the free ones, fewest holders first
-    free_holders = [c.holders for c in chosen if c.mine is not Holding.LEASED]
-    assert free_holders == sorted(free_holders)
-    # nothing eligible is left out while there is room
-    eligible = [
-        c for c in candidates if c.mine is Holding.LEASED or (c.mine is Holding.NONE and c.holders < k)
-    ]
-    assert len(picked) == min(limit, len(eligible))
-    # the input order of the candidates does not matter
-    assert pick_dynamic(worker, candidates[::-1], k, limit) == picked
-
-
-def test_pick_dynamic_spreads_concurrent_workers() -> None:
-    pool = [DynamicCandidate(f"input-{i}", 0) for i in range(200)]
-    picks = {w: set(pick_dynamic(w, pool, k=1)) for w in ("alice", "bob", "carol", "dave")}
-    for a, b in itertools.combinations(picks, 2):
-        assert len(picks[a] & picks[b]) <= 3  # 0.5 expected; a fixed order would give 10
-
-
-# --------------------------------------------------------------------------- leases
-
-T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
-
-
-@pytest.mark.parametrize(
-    ("started_at", "now", "seconds", "expired", "remaining"),
-    [
-        (100.0, 100.0, 60.0, False, 60.0),
-        (100.0, 159.5, 60.0, False, 0.5),
-        (100.0, 160.0, 60.0, True, 0.0),  # expired at the deadline
-        (100.0, 500.0, 60.0, True, 0.0),
-        (100.0, 90.0, 60.0, False, 70.0),  # started "in the future" (clock skew): not expired
-        (100.0, 100.0, 0.0, True, 0.0),
-        (T0, T0 + timedelta(seconds=30), 60.0, False, 30.0),
-        (T0, T0 + timedelta(minutes=1), 60.0, True, 0.0),
-    ],
-)
-def test_leases(started_at: Any, now: Any, seconds: float, expired: bool, remaining: float) -> None:
-    assert lease_expired(started_at, now, seconds) is expired
-    assert lease_remaining(started_at, now, seconds) == pytest.approx(remaining)
-
-
-def test_lease_expires_at_and_mixed_kinds() -> None:
-    assert lease_expires_at(100.0, 60) == 160.0
-    assert lease_expires_at(T0, 90) == T0 + timedelta(seconds=90)
-    with pytest.raises(TypeError):
-        lease_expired(T0, 100.0, 60)  # type: ignore[type-var]

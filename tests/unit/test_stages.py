@@ -8,7 +8,7 @@ import itertools
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as hs
 
 from labeldesk.domain import errors
@@ -41,6 +41,7 @@ EXPECTED = {
     (AC, Action.SEND_BACK): R,
     (S, Action.RESET): W,
     (AC, Action.RESET): W,
+    (RJ, Action.RESET): W,
     (W, Action.ASSIGN): W,
     (R, Action.ASSIGN): R,
     (P, Action.ASSIGN): R,
@@ -111,6 +112,13 @@ def test_allowed_actions(state: State, stage: int, expected: list[str]) -> None:
             [Step(2, Action.REJECT, R, RJ), Step(0, Action.SEND_BACK, AC, R), Step(1, Action.RESET, AC, W)],
         ),
         ([AC, AC, R], 2, Action.ACCEPT, [Step(2, Action.ACCEPT, R, AC)]),
+        # QA rejects resubmitted work while QA2 is still Rejected from the round before: QA2 waits again
+        (
+            [S, R, RJ],
+            1,
+            Action.REJECT,
+            [Step(1, Action.REJECT, R, RJ), Step(0, Action.SEND_BACK, S, R), Step(2, Action.RESET, RJ, W)],
+        ),
         # one stage: submitting completes the unit
         ([R], 0, Action.SUBMIT, [Step(0, Action.SUBMIT, R, S)]),
     ],
@@ -150,6 +158,29 @@ def test_plan_refuses(states: list[State], stage: int, action: Action) -> None:
 )
 def test_annotation_status_after(action: Action, stage: int, count: int, expected: str | None) -> None:
     assert st.annotation_status_after(action, stage, count) == expected
+
+
+# Labelling → QA → QA2: QA2 rejects, Labelling resubmits, QA rejects (issue 12: this ended
+# [Ready, Rejected, Rejected], two stages claiming to have sent the unit back)
+THREE_STAGE_REJECTS = [
+    (0, Action.SUBMIT, [S, R, W]),
+    (1, Action.ACCEPT, [AC, AC, R]),
+    (2, Action.REJECT, [R, W, RJ]),
+    (0, Action.SUBMIT, [S, R, RJ]),
+    (1, Action.REJECT, [R, RJ, W]),
+    (0, Action.SUBMIT, [S, R, W]),
+    (1, Action.ACCEPT, [AC, AC, R]),
+    (2, Action.ACCEPT, [AC, AC, AC]),
+]
+
+
+def test_a_later_rejection_is_cleared_when_an_earlier_stage_rejects() -> None:
+    states = [R, W, W]
+    for stage, action, expected in THREE_STAGE_REJECTS:
+        states = st.apply(states, st.plan(states, stage, action))
+        assert states == expected, (stage, action)
+        assert st.is_consistent(states)
+    assert st.is_complete(states)
 
 
 def test_consistency() -> None:
@@ -258,6 +289,7 @@ ACTIONS = [*st.CALLER_ACTIONS, Action.ASSIGN]
     count=hs.integers(min_value=1, max_value=4),
     moves=hs.lists(hs.tuples(hs.integers(min_value=0, max_value=3), hs.sampled_from(ACTIONS)), max_size=40),
 )
+@example(count=3, moves=[(s, a) for s, a, _ in THREE_STAGE_REJECTS])
 def test_random_actions_never_reach_an_illegal_state(count: int, moves: list[tuple[int, Action]]) -> None:
     initial = [R] + [W] * (count - 1)
     states = list(initial)

@@ -17,8 +17,9 @@ rules can be property-tested. The strategies (Clarifai ``TaskWorker.strategy``):
     of assignments exceeds ``1/k`` -- the cap binds exactly when ``k * w_i / W > 1``.
 
 ``DYNAMIC``
-    No plan: workers pull inputs (:func:`pick_dynamic`) under leases that expire
-    (:func:`lease_expired`) and return the work to the pool.
+    No plan: an input has ``k`` open seats that workers take on demand under leases that expire
+    and return the work to the pool. Taking seats is a locking question, so it lives in SQL
+    (``storage/repos/assignments.py``), not here.
 
 How an input's workers are chosen (:class:`PartitionPlanner`)
 --------------------------------------------------------------
@@ -61,29 +62,19 @@ realised shares back towards the new targets.
 
 from __future__ import annotations
 
-import enum
 import math
 from bisect import bisect_right
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
 from fractions import Fraction
 from hashlib import blake2b
-from typing import TypeVar
 
 from labeldesk.domain import errors
 
 __all__ = [
     "DEFAULT_PICK_LIMIT",
-    "DynamicCandidate",
-    "Holding",
     "PartitionPlanner",
     "choose_replacements",
     "expected_shares",
-    "lease_expired",
-    "lease_expires_at",
-    "lease_remaining",
-    "pick_dynamic",
     "plan_full",
     "plan_input",
     "plan_inputs",
@@ -102,7 +93,6 @@ _SCALE = 1 << 64  # one unit of "inputs" on the sampling line; u is a 64-bit has
 _LAYOUTS = 256  # hashed worker orders per plan; one byte of the input's digest picks one
 _PLAN_PERSON = b"labeldesk.plan"
 _ORDER_PERSON = b"labeldesk.order"
-_PICK_PERSON = b"labeldesk.pick"
 _TIE_PERSON = b"labeldesk.repl"
 
 
@@ -397,109 +387,6 @@ def choose_replacements(
 def _neg(key: bytes) -> bytes:
     """Invert a byte key's order so ``max`` prefers the smallest hash."""
     return bytes(255 - b for b in key)
-
-
-# --------------------------------------------------------------------------- dynamic (pull)
-
-
-class Holding(enum.Enum):
-    """What the asking worker has to do with a candidate input."""
-
-    NONE = "none"  #: never took it, or its own lease expired without a submission
-    LEASED = "leased"  #: holds an unexpired lease and has not submitted yet (unfinished work)
-    DONE = "done"  #: submitted work for it; never offered to this worker again
-
-
-@dataclass(frozen=True)
-class DynamicCandidate:
-    """An input a DYNAMIC-task worker might take next.
-
-    ``holders`` counts the workers that currently fill one of the input's ``k`` places: those
-    who submitted and those holding an unexpired lease (the asking worker included when its own
-    lease is live). Expired leases do not count: their work went back to the pool.
-    """
-
-    input_id: str
-    holders: int
-    mine: Holding = Holding.NONE
-
-
-def pick_dynamic(
-    worker: str, candidates: Sequence[DynamicCandidate], k: int, limit: int = DEFAULT_PICK_LIMIT
-) -> list[str]:
-    """The inputs ``worker`` should be handed next, best first, at most ``limit``.
-
-    1. its own unfinished, leased inputs (so a reload or a second tab resumes the same work
-       instead of taking more);
-    2. then inputs it never did that still have a free place (``holders < k``), fewest holders
-       first so every input reaches ``k`` labels before any input gets extra attention;
-    3. within each group, by a hash of ``(worker, input_id)``: each worker walks the pool in its
-       own pseudo-random order, so concurrent workers asking at the same moment mostly want
-       *different* rows (fewer lock conflicts / ``SKIP LOCKED`` misses) instead of all racing
-       for the oldest input.
-
-    Inputs the worker already submitted (``DONE``) and inputs whose places are all taken are
-    never returned. ``k`` must be at least 1; ``limit <= 0`` gives ``[]``.
-    """
-    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-        raise errors.invalid(f"{K_FIELD} must be a whole number of at least 1; got {k!r}")
-    if limit <= 0:
-        return []
-    own: list[tuple[bytes, str]] = []
-    free: list[tuple[int, bytes, str]] = []
-    for c in candidates:
-        if c.mine is Holding.LEASED:
-            own.append((_rank(_PICK_PERSON, worker, c.input_id), c.input_id))
-        elif c.mine is Holding.NONE and c.holders < k:
-            free.append((c.holders, _rank(_PICK_PERSON, worker, c.input_id), c.input_id))
-    own.sort()
-    picked: list[str] = []
-    seen: set[str] = set()
-    for _key, input_id in own:
-        if input_id not in seen:
-            seen.add(input_id)
-            picked.append(input_id)
-    if len(picked) < limit:
-        free.sort()
-        for _holders, _key, input_id in free:
-            if input_id not in seen:
-                seen.add(input_id)
-                picked.append(input_id)
-            if len(picked) >= limit:
-                break
-    return picked[:limit]
-
-
-# --------------------------------------------------------------------------- leases
-
-Instant = TypeVar("Instant", float, datetime)
-
-
-def lease_expires_at(started_at: Instant, lease_seconds: float) -> Instant:
-    """When a lease taken at ``started_at`` runs out (epoch seconds or an aware ``datetime``)."""
-    if isinstance(started_at, datetime):
-        return started_at + timedelta(seconds=lease_seconds)
-    return started_at + lease_seconds
-
-
-def lease_remaining(started_at: Instant, now: Instant, lease_seconds: float) -> float:
-    """Seconds left on a lease (``0.0`` once expired). Both instants must be of the same kind."""
-    if isinstance(started_at, datetime) and isinstance(now, datetime):
-        elapsed = (now - started_at).total_seconds()
-    elif isinstance(started_at, (int, float)) and isinstance(now, (int, float)):
-        elapsed = float(now) - float(started_at)
-    else:
-        raise TypeError("started_at and now must both be datetimes or both be epoch seconds")
-    return max(0.0, lease_seconds - elapsed)
-
-
-def lease_expired(started_at: Instant, now: Instant, lease_seconds: float) -> bool:
-    """True once ``lease_seconds`` have passed since ``started_at`` (expired *at* the deadline).
-
-    A lease whose start lies in the future (clock skew between replicas) is simply not yet
-    expired; a non-positive ``lease_seconds`` means the lease expires immediately.
-    """
-    return lease_remaining(started_at, now, lease_seconds) <= 0.0
 
 
 # --------------------------------------------------------------------------- validation

@@ -18,7 +18,9 @@ In progress                            previous stage's Submitted task becomes A
                                        the next stage opens (on the last: unit complete)
 Ready,       reject       Rejected     review stages: the assignee or the owner; the unit
 In progress                            goes back to the first stage (send_back), the
-                                       stages in between are reset to Waiting
+                                       stages in between are reset to Waiting, and a
+                                       later stage still Rejected from an earlier round
+                                       is reset to Waiting too
 Waiting,     open         Ready        system: the previous stage was submitted/accepted
 Rejected
 Submitted    approve      Accepted     system: the next stage accepted this work
@@ -26,6 +28,8 @@ Submitted,   send_back    Ready        system: a later stage rejected the unit (
 Accepted
 Submitted,   reset        Waiting      system: a later stage rejected the unit (stages
 Accepted                               between the first and the rejecting one)
+Rejected     reset        Waiting      system: an earlier stage rejected the unit, so this
+                                       stage's old rejection no longer marks the unit
 Waiting,     assign       same state   the owner (re)assigns, or auto-reassign moves
 Ready,                    (In progress overdue Ready work; In progress work goes back to
 In progress,              → Ready)     Ready for its new assignee
@@ -37,6 +41,12 @@ that are possible. A unit is *consistent* (:func:`is_consistent`) when exactly t
 active stage are handed in (Submitted/Accepted), the active one is Ready/In progress and the later
 ones Waiting (or Rejected: the stage that sent it back) — or when every stage is handed in
 (the unit is complete).
+
+The invariant :func:`plan` keeps: **at most one stage is Rejected, and it is a stage after the
+active one** — the stage whose rejection sent the unit back. When an earlier stage rejects the
+resubmitted work, a later stage still Rejected from an earlier round is reset to Waiting (with
+stages Labelling → QA → QA2: QA2 rejects, Labelling resubmits, QA rejects → ``[Ready, Rejected,
+Waiting]``, not ``[Ready, Rejected, Rejected]``).
 """
 
 from __future__ import annotations
@@ -91,7 +101,6 @@ CALLER_ACTIONS = (Action.START, Action.SUBMIT, Action.ACCEPT, Action.REJECT)
 REVIEW_ONLY = frozenset({Action.ACCEPT, Action.REJECT})
 DONE = frozenset({State.SUBMITTED, State.ACCEPTED})
 ACTIVE = frozenset({State.READY, State.IN_PROGRESS})
-OPEN_STATES = frozenset(State) - DONE
 
 S, A = State, Action
 TRANSITIONS: Mapping[tuple[State, Action], State] = {
@@ -103,7 +112,7 @@ TRANSITIONS: Mapping[tuple[State, Action], State] = {
     (S.REJECTED, A.OPEN): S.READY,
     (S.SUBMITTED, A.APPROVE): S.ACCEPTED,
     **{(s, A.SEND_BACK): S.READY for s in DONE},
-    **{(s, A.RESET): S.WAITING for s in DONE},
+    **{(s, A.RESET): S.WAITING for s in (*DONE, S.REJECTED)},
     (S.WAITING, A.ASSIGN): S.WAITING,
     (S.READY, A.ASSIGN): S.READY,
     (S.IN_PROGRESS, A.ASSIGN): S.READY,
@@ -182,7 +191,12 @@ def _step(states: Sequence[State], stage: int, action: Action, subject: str = "t
 
 def plan(states: Sequence[State], stage: int, action: Action, subject: str = "this task") -> list[Step]:
     """Every transition ``action`` on the task of ``stage`` causes in its unit (``states``: one per
-    stage), the acted-on task first; raises :class:`IllegalTransition` when it is not allowed."""
+    stage), the acted-on task first; raises :class:`IllegalTransition` when it is not allowed.
+
+    Keeps the invariant of :func:`is_consistent` for a consistent unit: handed-in stages, one
+    active stage, then Waiting ones with at most one Rejected (the stage that sent the unit back).
+    A reject therefore also resets any later stage still Rejected from an earlier round.
+    """
     if not 0 <= stage < len(states):
         raise ValueError(f"stage {stage} out of range for {len(states)} stages")
     steps = [_step(states, stage, action, subject)]
@@ -194,6 +208,7 @@ def plan(states: Sequence[State], stage: int, action: Action, subject: str = "th
     if action is A.REJECT:
         steps.append(_step(states, 0, A.SEND_BACK))
         steps += [_step(states, i, A.RESET) for i in range(1, stage)]
+        steps += [_step(states, i, A.RESET) for i in range(stage + 1, len(states)) if states[i] is S.REJECTED]
     return steps
 
 

@@ -19,7 +19,7 @@ from clarifai_grpc.grpc.api.resources_pb2 import Annotation
 
 from labeldesk.domain import annotation_rules as rules
 from labeldesk.services.common import dict_to_struct, timestamp
-from labeldesk.transport.convert.json_codec import (
+from labeldesk.wire.printer import (
     NESTED_JSON_FORMAT,
     datetime_json,
     nested_json_bytes,

@@ -3,13 +3,14 @@ PostCollaborators, ListCollaborators, DeleteCollaborators ..."""
 
 from __future__ import annotations
 
+from datetime import timezone
 from typing import Any
 
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_pb2
 from sqlalchemy import Connection, Row
 
-from labeldesk.domain import errors
+from labeldesk.domain import errors, scopes
 from labeldesk.services.auth import APP_KEY, PAT
 from labeldesk.services.common import (
     check_id,
@@ -122,6 +123,8 @@ class AppsService:
         return status_pb2.BaseResponse()
 
     # --- keys -----------------------------------------------------------------------------
+    # Only a personal access token manages keys. A listing shows each key's public id (the
+    # token's first characters), never the token: that is answered once, by PostKeys.
 
     @user_level
     def post_keys(
@@ -145,45 +148,70 @@ class AppsService:
                 if app_row is None or app_row.user_id != owner:
                     raise errors.not_found("app", k.apps[0].id)
                 app_pk = app_row.pk
-            token = accounts.insert_key(conn, owner, kind, app_pk, list(k.scopes) or ["All"], k.description)
-            out.keys.append(
-                resources_pb2.Key(
-                    id=token,
-                    type=kind,
-                    description=k.description,
-                    scopes=list(k.scopes) or ["All"],
-                    apps=list(k.apps),
-                )
-            )
+            wanted = _grantable(ctx, list(k.scopes) or [scopes.ALL], f"keys[{i}].scopes")
+            token = accounts.insert_key(conn, owner, kind, app_pk, wanted, k.description)
+            key = _key_proto(accounts.get_key(conn, owner, token), owner)
+            key.id = token  # the only time the token is shown
+            out.keys.append(key)
         return out
 
     @user_level
     def list_keys(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.ListKeysRequest
     ) -> service_pb2.MultiKeyResponse:
+        _require_pat(ctx, "list keys")
         owner = _owner(ctx, req.user_app_id.user_id)
-        page = page_of(req.page, req.per_page)
-        rows = accounts.list_keys(conn, owner)[page.offset : page.offset + page.per_page]
+        return _key_page(accounts.list_keys(conn, owner), owner, req.page, req.per_page)
+
+    def list_app_keys(
+        self, conn: Connection, ctx: RequestContext, req: service_pb2.ListAppKeysRequest
+    ) -> service_pb2.MultiKeyResponse:
+        _require_pat(ctx, "list keys")
+        app = ctx.require_app()
+        _only_owner(ctx, "list an app's keys")
+        return _key_page(accounts.list_keys(conn, app.owner_id, app.pk), app.owner_id, req.page, req.per_page)
+
+    @user_level
+    def get_key(
+        self, conn: Connection, ctx: RequestContext, req: service_pb2.GetKeyRequest
+    ) -> service_pb2.SingleKeyResponse:
+        _require_pat(ctx, "read keys")
+        owner = _owner(ctx, req.user_app_id.user_id)
+        return service_pb2.SingleKeyResponse(key=_key_proto(_existing_key(conn, owner, req.key_id), owner))
+
+    @user_level
+    def patch_keys(
+        self, conn: Connection, ctx: RequestContext, req: service_pb2.PatchKeysRequest
+    ) -> service_pb2.MultiKeyResponse:
+        _require_pat(ctx, "change keys")
+        owner = _owner(ctx, req.user_app_id.user_id)
+        if req.action not in ("", "overwrite", "merge"):
+            raise errors.invalid(f"action: '{req.action}' is not supported", "use 'overwrite' or 'merge'")
+        if not req.keys:
+            raise errors.invalid("keys: give at least one key to change (keys[].id)")
         out = service_pb2.MultiKeyResponse()
-        for r in rows:
-            key = out.keys.add(
-                id=r.id,
-                type=r.kind,
-                description=r.description,
-                scopes=r.scopes,
-                created_at=timestamp(r.created_at),
-            )
-            if r.app_id:
-                key.apps.add(id=r.app_id, user_id=owner)
+        for i, k in enumerate(req.keys):
+            row = _existing_key(conn, owner, k.id, f"keys[{i}].id")
+            values: dict[str, Any] = {}
+            if k.description or req.action == "overwrite":
+                values["description"] = k.description
+            if k.scopes:
+                values["scopes"] = _grantable(ctx, list(k.scopes), f"keys[{i}].scopes")
+            if k.HasField("expires_at"):
+                values["expires_at"] = k.expires_at.ToDatetime(timezone.utc)
+            if values:
+                accounts.update_key(conn, row.id, **values)
+            out.keys.append(_key_proto(accounts.get_key(conn, owner, row.id), owner))
         return out
 
     @user_level
     def delete_key(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.DeleteKeyRequest
     ) -> status_pb2.BaseResponse:
+        _require_pat(ctx, "delete keys")
         owner = _owner(ctx, req.user_app_id.user_id)
-        if not accounts.delete_key(conn, owner, req.key_id):
-            raise errors.not_found("key", req.key_id[:6] + "…")
+        if not req.key_id or not accounts.delete_key(conn, owner, req.key_id):
+            raise errors.not_found("key", _shown(req.key_id))
         return status_pb2.BaseResponse()
 
     # --- collaborators --------------------------------------------------------------------
@@ -278,10 +306,72 @@ def _collab_proto(r: Row[Any], app_id: str, owner_id: str) -> resources_pb2.Coll
     )
 
 
+def _grantable(ctx: RequestContext, wanted: list[str], where: str) -> list[str]:
+    """``wanted`` if the calling key may put these scopes on a key: well-formed, and a subset of
+    its own (a key never makes a stronger key)."""
+    for j, name in scopes.bad_names(wanted):
+        raise errors.invalid(
+            f"{where}[{j}]: '{name[:64]}' is not a scope",
+            "scopes are 'All', '<Resource>:<Verb>' such as 'Inputs:Get', or a word such as 'Predict'",
+        )
+    lacking = scopes.ungrantable(ctx.scopes, wanted)
+    if lacking:
+        raise errors.ApiError(
+            errors.INSUFFICIENT_SCOPES,
+            f"{where}: this key cannot grant {', '.join(repr(s) for s in lacking)}: a key may only create "
+            "keys whose scopes are a subset of its own",
+            f"the key has: {', '.join(sorted(ctx.scopes)) or 'no scopes'}",
+        )
+    return wanted
+
+
+def _shown(key_id: str) -> str:
+    """A key id as error messages may quote it: never more than a public id's worth of a token."""
+    return key_id[: accounts.PUBLIC_ID_CHARS]
+
+
+def _existing_key(conn: Connection, owner: str, key_id: str, where: str = "key_id") -> Row[Any]:
+    row = accounts.get_key(conn, owner, key_id) if key_id else None
+    if row is None:
+        raise errors.ApiError(
+            errors.DOES_NOT_EXIST,
+            f"{where}: you have no key '{_shown(key_id)}'",
+            "ListKeys shows the ids of your keys",
+        )
+    return row
+
+
+def _key_proto(row: Row[Any] | None, owner: str) -> resources_pb2.Key:
+    """A stored key as Clarifai's ``Key``, named by its public id."""
+    assert row is not None
+    key = resources_pb2.Key(
+        id=row.id,
+        type=row.kind,
+        description=row.description,
+        scopes=list(row.scopes or []),
+        created_at=timestamp(row.created_at),
+    )
+    if row.expires_at is not None:
+        key.expires_at.CopyFrom(timestamp(row.expires_at))
+    if row.app_id:
+        key.apps.add(id=row.app_id, user_id=owner)
+    return key
+
+
+def _key_page(rows: list[Row[Any]], owner: str, page: int, per_page: int) -> service_pb2.MultiKeyResponse:
+    p = page_of(page, per_page)
+    return service_pb2.MultiKeyResponse(
+        keys=[_key_proto(r, owner) for r in rows[p.offset : p.offset + p.per_page]]
+    )
+
+
 def _require_pat(ctx: RequestContext, what: str) -> None:
     if ctx.key_kind == APP_KEY:
         raise errors.ApiError(
-            errors.INSUFFICIENT_SCOPES, f"app keys cannot {what}", "use a personal access token"
+            errors.INSUFFICIENT_SCOPES,
+            f"app keys cannot {what}: only a personal access token manages keys and apps",
+            "use a personal access token (labeldesk users create, or PostKeys with type "
+            "'personal_access_token')",
         )
 
 

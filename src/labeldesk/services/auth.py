@@ -4,51 +4,25 @@
 - Personal access tokens act for their user on any app the user owns or collaborates on;
   app-level calls must then say which app (``user_app_id``), ``me`` meaning the caller.
 - Scopes: ``All`` grants everything; otherwise ``<Resource>:<Verb>`` as in Clarifai
-  (``Inputs:Add``, ``Tasks:Get`` ...), derived from the RPC name.
+  (``Inputs:Add``, ``Tasks:Get`` ...): what each RPC needs is :mod:`labeldesk.domain.scopes`.
+- Keys are found by the hash of their token (:mod:`labeldesk.storage.repos.accounts`).
 """
 
 from __future__ import annotations
 
-import re
 from datetime import timezone
+from typing import Any
 
 from clarifai_grpc.grpc.api import resources_pb2
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Row
 
-from labeldesk.domain import errors
+from labeldesk.domain import errors, scopes
 from labeldesk.services.context import AppRef, RequestContext
-from labeldesk.storage import tables as t
 from labeldesk.storage.clock import utcnow as now
+from labeldesk.storage.repos import accounts
 
 PAT = "personal_access_token"
 APP_KEY = "app"
-
-_VERBS = {"Post": "Add", "Put": "Add", "Get": "Get", "List": "Get", "Patch": "Patch", "Delete": "Delete"}
-_RESOURCES = (
-    "Annotation",
-    "Collaborator",
-    "Concept",
-    "Dataset",
-    "Input",
-    "Key",
-    "App",
-    "Search",
-    "Task",
-    "User",
-)
-_SPLIT = re.compile(r"^(Post|Put|Get|List|Patch|Delete)(?:Next)?([A-Z][a-z]+)")
-
-
-def required_scope(rpc: str) -> str:
-    """The Clarifai-style scope an RPC needs, e.g. PostInputs → ``Inputs:Add``."""
-    m = _SPLIT.match(rpc)
-    if not m:
-        return "All"
-    verb, noun = m.group(1), m.group(2)
-    for r in _RESOURCES:
-        if noun.startswith(r):
-            return f"{r}s:{_VERBS[verb]}" if r != "Search" else f"Searches:{_VERBS[verb]}"
-    return "All"
 
 
 def _deny_missing_key() -> errors.ApiError:
@@ -61,7 +35,28 @@ def _deny_missing_key() -> errors.ApiError:
 
 
 class Authenticator:
-    """Turns the ``Authorization`` value plus the request's ``user_app_id`` into a context."""
+    """Turns the ``Authorization`` value plus the request's ``user_app_id`` into a context.
+
+    Keeps the server's key-hashing secret once read: it never changes after it is made."""
+
+    def __init__(self) -> None:
+        self._secret: bytes | None = None
+
+    def key(self, conn: Connection, authorization: str | None) -> Row[Any]:
+        """The valid, unexpired key the ``Authorization`` value names, or KEY_INVALID.
+
+        Cheap (one indexed lookup): the REST transport calls it before reading a request body."""
+        token = _parse_authorization(authorization)
+        if self._secret is None:
+            self._secret = accounts.key_hash_secret(conn)
+            if self._secret is None:  # no key was ever made
+                raise _deny_missing_key()
+        key = accounts.key_by_token(conn, token, self._secret)
+        if key is None:
+            raise _deny_missing_key()
+        if key.expires_at is not None and key.expires_at.replace(tzinfo=timezone.utc) < now():
+            raise errors.ApiError(errors.KEY_INVALID, "this key has expired", "create a new key")
+        return key
 
     def authenticate(
         self,
@@ -71,17 +66,13 @@ class Authenticator:
         rpc: str,
         needs_app: bool,
     ) -> RequestContext:
-        token = _parse_authorization(authorization)
-        key = conn.execute(select(t.keys).where(t.keys.c.id == token)).first()
-        if key is None:
-            raise _deny_missing_key()
-        if key.expires_at is not None and key.expires_at.replace(tzinfo=timezone.utc) < now():
-            raise errors.ApiError(errors.KEY_INVALID, "this key has expired", "create a new key")
-        scopes = frozenset(key.scopes or ["All"])
+        key = self.key(conn, authorization)
+        held = frozenset(key.scopes or [scopes.ALL])
         want_user = (user_app_id.user_id if user_app_id else "") or ""
         want_app = (user_app_id.app_id if user_app_id else "") or ""
         if key.kind == APP_KEY:
-            app = self._app_by_pk(conn, key.app_pk)
+            row = accounts.get_app_by_pk(conn, key.app_pk)
+            app = AppRef(pk=row.pk, id=row.id, owner_id=row.user_id)
             if (want_app and want_app != app.id) or (want_user not in ("", "me", app.owner_id)):
                 raise errors.ApiError(
                     errors.KEY_INVALID,
@@ -89,45 +80,33 @@ class Authenticator:
                     f"for app '{want_app or app.id}' of user '{want_user or app.owner_id}'",
                     "use a key of that app, or a personal access token with user_app_id",
                 )
-            ctx = RequestContext(caller_id=key.user_id, app=app, scopes=scopes, key_kind=APP_KEY)
+            ctx = RequestContext(caller_id=key.user_id, app=app, scopes=held, key_kind=APP_KEY)
         else:
             app_ref: AppRef | None = None
             if want_app:
                 owner = key.user_id if want_user in ("", "me") else want_user
-                app_ref, scopes = self._app_for_user(conn, owner, want_app, key.user_id, scopes)
+                app_ref, held = self._app_for_user(conn, owner, want_app, key.user_id, held)
             elif needs_app:
                 raise errors.invalid(
                     f"{rpc} works on an app, but the request names none",
                     "with a personal access token set user_app_id.user_id (or 'me') and user_app_id.app_id, "
                     "or use an app-specific API key",
                 )
-            ctx = RequestContext(caller_id=key.user_id, app=app_ref, scopes=scopes, key_kind=PAT)
+            ctx = RequestContext(caller_id=key.user_id, app=app_ref, scopes=held, key_kind=PAT)
         _check_scope(ctx, rpc)
         return ctx
-
-    def _app_by_pk(self, conn: Connection, pk: int) -> AppRef:
-        row = conn.execute(select(t.apps.c.pk, t.apps.c.id, t.apps.c.user_id).where(t.apps.c.pk == pk)).one()
-        return AppRef(pk=row.pk, id=row.id, owner_id=row.user_id)
 
     def _app_for_user(
         self, conn: Connection, owner: str, app_id: str, caller: str, key_scopes: frozenset[str]
     ) -> tuple[AppRef, frozenset[str]]:
-        row = conn.execute(
-            select(t.apps.c.pk, t.apps.c.id, t.apps.c.user_id).where(
-                t.apps.c.user_id == owner, t.apps.c.id == app_id
-            )
-        ).first()
+        row = accounts.get_app(conn, owner, app_id)
         if row is not None:
             app = AppRef(pk=row.pk, id=row.id, owner_id=row.user_id)
             if caller == owner:
                 return app, key_scopes
-            collab = conn.execute(
-                select(t.collaborators.c.scopes).where(
-                    t.collaborators.c.app_pk == app.pk, t.collaborators.c.user_id == caller
-                )
-            ).first()
+            collab = accounts.collaborator_scopes(conn, app.pk, caller)
             if collab is not None:
-                return app, _intersect(key_scopes, frozenset(collab.scopes or ["All"]))
+                return app, scopes.intersect(key_scopes, frozenset(collab or [scopes.ALL]))
         raise errors.ApiError(
             errors.DOES_NOT_EXIST,
             f"app '{app_id}' of user '{owner}' does not exist or you ('{caller}') are not its owner "
@@ -136,21 +115,14 @@ class Authenticator:
         )
 
 
-def _intersect(a: frozenset[str], b: frozenset[str]) -> frozenset[str]:
-    if "All" in a:
-        return b
-    if "All" in b:
-        return a
-    return a & b
-
-
 def _check_scope(ctx: RequestContext, rpc: str) -> None:
-    need = required_scope(rpc)
-    if "All" in ctx.scopes or need in ctx.scopes:
+    lacking = scopes.missing(ctx.scopes, scopes.required_scopes(rpc))
+    if not lacking:
         return
+    needs = ", ".join(f"'{s}'" for s in scopes.required_scopes(rpc))
     raise errors.ApiError(
         errors.INSUFFICIENT_SCOPES,
-        f"{rpc} needs the scope '{need}', which this key does not have",
+        f"{rpc} needs the scopes {needs}; this key lacks {', '.join(repr(s) for s in lacking)}",
         f"the key has: {', '.join(sorted(ctx.scopes)) or 'no scopes'}",
     )
 

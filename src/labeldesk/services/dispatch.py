@@ -27,7 +27,7 @@ from google.protobuf.message_factory import GetMessageClass
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from labeldesk.domain import errors
+from labeldesk.domain import errors, request_limits
 from labeldesk.services.auth import Authenticator
 from labeldesk.services.context import RequestContext
 from labeldesk.storage.engine import Database
@@ -124,6 +124,15 @@ class Dispatcher:
     def implemented(self) -> set[str]:
         return {name for name, r in self.routes.items() if r.handler is not None}
 
+    def check_key(self, authorization: str | None) -> None:
+        """Raise KEY_INVALID unless ``authorization`` names a valid key (before reading a body)."""
+        with self.db.read() as conn:
+            self.auth.key(conn, authorization)
+
+    def reject(self, rpc: str, error: errors.ApiError) -> Message:
+        """The RPC's response carrying ``error``: for requests that never became a message."""
+        return _failure(self.routes[rpc], error, uuid.uuid4().hex)
+
     def call(self, rpc: str, request: Message, authorization: str | None) -> Message:
         """Run one RPC; never raises: failures come back in ``response.status``."""
         route = self.routes[rpc]
@@ -167,6 +176,7 @@ class Dispatcher:
                     f"labeldesk does not implement {rpc}",
                     "see docs/api-coverage.md for the RPCs this server offers",
                 )
+            request_limits.check_message(request)
             return self._run(route, handler, request, authorization, req_id)
         except errors.ApiError as e:
             return e

@@ -46,7 +46,7 @@ from labeldesk.domain.review_rules import (
     status_after_review,
 )
 from labeldesk.domain.submissions import consensus_kind, decide, majority_version, submission_of, version_of
-from labeldesk.services.task_model import TaskRecord
+from labeldesk.services.task_record import TaskRecord
 from labeldesk.storage.clock import utcnow
 from labeldesk.storage.repos import annotations as annotations_repo
 from labeldesk.storage.repos import assignments as repo

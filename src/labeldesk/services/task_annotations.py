@@ -29,7 +29,8 @@ from labeldesk.services.assignments import require_reviewer
 from labeldesk.services.context import AppRef, RequestContext
 from labeldesk.services.inputs import input_protos
 from labeldesk.services.review import fill_consensus_info
-from labeldesk.services.task_model import TaskRecord, load_task, task_input_pks
+from labeldesk.services.task_model import load_task, task_input_pks
+from labeldesk.services.task_record import TaskRecord
 from labeldesk.storage.repos import inputs as inputs_repo
 from labeldesk.storage.repos import reviews as reviews_repo
 from labeldesk.storage.repos import tasks as repo

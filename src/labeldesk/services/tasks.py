@@ -38,7 +38,8 @@ from labeldesk.services.context import AppRef, RequestContext
 from labeldesk.services.datasets import require_dataset
 from labeldesk.services.review import agreement
 from labeldesk.services.task_annotations import assignment_list, task_metrics, worker_progress
-from labeldesk.services.task_model import TaskRecord, load_task, record_of, task_missing
+from labeldesk.services.task_model import load_task, task_missing
+from labeldesk.services.task_record import TaskRecord, record_of
 from labeldesk.storage.repos import accounts
 from labeldesk.storage.repos import inputs as inputs_repo
 from labeldesk.storage.repos import searches as searches_repo

@@ -76,8 +76,10 @@ apps = Table(
     UniqueConstraint("user_id", "id", name="uq_apps_user_id_id"),
 )
 
-# API keys (app-scoped) and personal access tokens (user-scoped). The key string is the id,
-# as in Clarifai (``PostKeys`` answers the key to use in ``keys[0].id``).
+# API keys (app-scoped) and personal access tokens (user-scoped). The token itself is never
+# stored: ``secret_hash`` is its HMAC-SHA256 under the server secret "key-hash" (looked up through
+# its unique index), ``id`` its public id (the token's first 12 characters), which listings show
+# and DeleteKey/GetKey/PatchKeys accept. ``PostKeys`` answers the token once, in ``keys[0].id``.
 keys = Table(
     "keys",
     metadata,
@@ -89,6 +91,7 @@ keys = Table(
     Column("scopes", JSON, nullable=False),
     _ts("created_at"),
     _ts("expires_at", nullable=True),
+    Column("secret_hash", String(64), nullable=False, unique=True),
 )
 
 collaborators = Table(

@@ -2,19 +2,37 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, func, insert, select, update
+from sqlalchemy import Connection, Row, Select, delete, func, insert, select, update
 
 from labeldesk.domain import errors
 from labeldesk.storage import tables as t
 from labeldesk.storage.clock import utcnow
+from labeldesk.storage.repos import secrets as server_secrets
+
+TOKEN_BYTES = 16
+PUBLIC_ID_CHARS = 12
+KEY_HASH_SECRET = "key-hash"
 
 
 def new_token() -> str:
-    return secrets.token_hex(16)
+    """A fresh secret: 32 hex characters, as Clarifai's keys look."""
+    return secrets.token_hex(TOKEN_BYTES)
+
+
+def public_id(token: str) -> str:
+    """The key's public id: the first characters of its token, shown in listings instead of it."""
+    return token[:PUBLIC_ID_CHARS]
+
+
+def hash_token(secret: bytes, token: str) -> str:
+    """The stored form of a token: HMAC-SHA256 under the server's ``key-hash`` secret (hex)."""
+    return hmac.new(secret, token.encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()
 
 
 def get_user(conn: Connection, user_id: str) -> Row[Any] | None:
@@ -44,12 +62,18 @@ def insert_key(
     app_pk: int | None = None,
     scopes: Sequence[str] = ("All",),
     description: str = "",
-    token: str | None = None,
 ) -> str:
-    token = token or new_token()
+    """Store a new key (its hash and public id, never the token); answer the token, once."""
+    secret = server_secrets.get_or_create(conn, KEY_HASH_SECRET)
+    while True:
+        token = new_token()
+        taken = conn.execute(select(t.keys.c.id).where(t.keys.c.id == public_id(token))).first()
+        if taken is None:
+            break
     conn.execute(
         insert(t.keys).values(
-            id=token,
+            id=public_id(token),
+            secret_hash=hash_token(secret, token),
             kind=kind,
             user_id=user_id,
             app_pk=app_pk,
@@ -61,19 +85,50 @@ def insert_key(
     return token
 
 
-def list_keys(conn: Connection, user_id: str) -> list[Row[Any]]:
-    return list(
-        conn.execute(
-            select(t.keys, t.apps.c.id.label("app_id"))
-            .select_from(t.keys.outerjoin(t.apps, t.apps.c.pk == t.keys.c.app_pk))
-            .where(t.keys.c.user_id == user_id)
-            .order_by(t.keys.c.created_at)
-        )
+def key_hash_secret(conn: Connection) -> bytes | None:
+    """The server's key-hashing secret; None while no key was ever made (nothing to find)."""
+    return server_secrets.get(conn, KEY_HASH_SECRET)
+
+
+def key_by_token(conn: Connection, token: str, secret: bytes) -> Row[Any] | None:
+    """The key whose token this is (one indexed lookup of its hash), or None."""
+    return conn.execute(select(t.keys).where(t.keys.c.secret_hash == hash_token(secret, token))).first()
+
+
+def _key_filter(conn: Connection, user_id: str, key_id: str) -> Any:
+    """The user's key named by its public id or by its token."""
+    secret = key_hash_secret(conn)
+    named = t.keys.c.id == key_id
+    if secret is not None:
+        named = named | (t.keys.c.secret_hash == hash_token(secret, key_id))
+    return (t.keys.c.user_id == user_id) & named
+
+
+def _keys_with_app() -> Select[Any]:
+    return select(t.keys, t.apps.c.id.label("app_id")).select_from(
+        t.keys.outerjoin(t.apps, t.apps.c.pk == t.keys.c.app_pk)
     )
 
 
+def list_keys(conn: Connection, user_id: str, app_pk: int | None = None) -> list[Row[Any]]:
+    """The user's keys (only those of app ``app_pk`` if given), oldest first."""
+    q = _keys_with_app().where(t.keys.c.user_id == user_id)
+    if app_pk is not None:
+        q = q.where(t.keys.c.app_pk == app_pk)
+    return list(conn.execute(q.order_by(t.keys.c.created_at, t.keys.c.id)))
+
+
+def get_key(conn: Connection, user_id: str, key_id: str) -> Row[Any] | None:
+    """The user's key named by its public id (or its token), with its app's id."""
+    return conn.execute(_keys_with_app().where(_key_filter(conn, user_id, key_id))).first()
+
+
+def update_key(conn: Connection, pk: str, **values: Any) -> None:
+    conn.execute(update(t.keys).where(t.keys.c.id == pk).values(**values))
+
+
 def delete_key(conn: Connection, user_id: str, key_id: str) -> bool:
-    res = conn.execute(delete(t.keys).where(t.keys.c.user_id == user_id, t.keys.c.id == key_id))
+    res = conn.execute(delete(t.keys).where(_key_filter(conn, user_id, key_id)))
     return bool(res.rowcount)
 
 
@@ -140,6 +195,15 @@ def is_member(conn: Connection, app_pk: int, owner_id: str, user_id: str) -> boo
         t.collaborators.c.app_pk == app_pk, t.collaborators.c.user_id == user_id
     )
     return conn.execute(q).first() is not None
+
+
+def collaborator_scopes(conn: Connection, app_pk: int, user_id: str) -> list[str] | None:
+    """The scopes the owner gave collaborator ``user_id`` on the app; None if not a collaborator."""
+    q = select(t.collaborators.c.scopes).where(
+        t.collaborators.c.app_pk == app_pk, t.collaborators.c.user_id == user_id
+    )
+    row = conn.execute(q).first()
+    return None if row is None else list(row.scopes or [])
 
 
 def members(conn: Connection, app_pk: int, owner_id: str) -> set[str]:

@@ -13,11 +13,17 @@ from labeldesk.storage.clock import utcnow
 SECRET_BYTES = 32
 
 
+def get(conn: Connection, name: str) -> bytes | None:
+    """The secret called ``name`` if it was made (for read-only transactions)."""
+    found = conn.execute(select(t.server_secrets.c.value).where(t.server_secrets.c.name == name)).scalar()
+    return None if found is None else bytes(found)
+
+
 def get_or_create(conn: Connection, name: str) -> bytes:
     """The secret called ``name``; the first caller creates it (a racing replica's insert loses)."""
-    found = conn.execute(select(t.server_secrets.c.value).where(t.server_secrets.c.name == name)).scalar()
+    found = get(conn, name)
     if found is not None:
-        return bytes(found)
+        return found
     value = secrets.token_bytes(SECRET_BYTES)
     try:
         with conn.begin_nested():

@@ -12,12 +12,14 @@ from concurrent import futures
 from typing import Any
 
 import grpc
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 from google.protobuf.message_factory import GetMessageClass
 
+from labeldesk.domain import errors
 from labeldesk.services.dispatch import V2, Dispatcher
 
-MAX_MESSAGE = 128 * 1024 * 1024
+MAX_RECEIVE = 32 * 1024 * 1024
+MAX_SEND = 128 * 1024 * 1024
 
 
 def _authorization(context: grpc.ServicerContext) -> str | None:
@@ -27,8 +29,22 @@ def _authorization(context: grpc.ServicerContext) -> str | None:
     return None
 
 
-def _unary(dispatcher: Dispatcher, rpc: str) -> Callable[[Message, grpc.ServicerContext], Message]:
-    def handle(request: Message, context: grpc.ServicerContext) -> Message:
+def _unary(dispatcher: Dispatcher, rpc: str) -> Callable[[bytes, grpc.ServicerContext], Message]:
+    """The handler of one RPC. It parses the request itself, so that bytes which are not the
+    RPC's message answer a Clarifai status (11102) instead of gRPC INTERNAL."""
+    request_cls = GetMessageClass(dispatcher.routes[rpc].method.input_type)
+
+    def handle(raw: bytes, context: grpc.ServicerContext) -> Message:
+        try:
+            request = request_cls.FromString(raw)
+        except DecodeError as e:
+            return dispatcher.reject(
+                rpc,
+                errors.invalid(
+                    f"the request is not a valid {request_cls.DESCRIPTOR.full_name} protobuf message",
+                    f"{e}"[:200],
+                ),
+            )
         return dispatcher.call(rpc, request, _authorization(context))
 
     return handle
@@ -39,21 +55,27 @@ def _serialize(message: Any) -> bytes:
 
 
 def make_grpc_server(
-    dispatcher: Dispatcher, host: str, port: int, max_workers: int = 32
+    dispatcher: Dispatcher,
+    host: str,
+    port: int,
+    max_workers: int = 32,
+    max_message_bytes: int = MAX_RECEIVE,
 ) -> tuple[grpc.Server, int]:
-    """Build (not start) the server; answer it and the port it bound (port 0 picks a free one)."""
+    """Build (not start) the server; answer it and the port it bound (port 0 picks a free one).
+
+    A request message over ``max_message_bytes`` is refused by gRPC itself before it reaches
+    labeldesk: the call ends with gRPC status RESOURCE_EXHAUSTED (there is no response message to
+    carry a Clarifai status in)."""
     handlers = {}
-    for name, route in dispatcher.routes.items():
+    for name in dispatcher.routes:
         handlers[name] = grpc.unary_unary_rpc_method_handler(
-            _unary(dispatcher, name),
-            request_deserializer=GetMessageClass(route.method.input_type).FromString,
-            response_serializer=_serialize,
+            _unary(dispatcher, name), request_deserializer=None, response_serializer=_serialize
         )
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
         options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE),
-            ("grpc.max_send_message_length", MAX_MESSAGE),
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", MAX_SEND),
         ],
     )
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(V2.full_name, handlers),))

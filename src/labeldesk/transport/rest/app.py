@@ -24,21 +24,14 @@ from starlette.routing import BaseRoute, Route
 
 from labeldesk.domain import errors
 from labeldesk.services.dispatch import V2, Dispatcher
-from labeldesk.transport.convert.json_codec import build_request, message_to_json_bytes
+from labeldesk.transport.convert.json_parse import build_request
+from labeldesk.transport.rest.guard import BodyGuard, KeyCheck
+from labeldesk.transport.rest.responses import error_response
 from labeldesk.transport.rest.routes import Router, compile_routes
 from labeldesk.transport.status import http_status
+from labeldesk.wire.printer import message_to_json_bytes
 
 METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
-
-
-def error_body(code: int, description: str, details: str = "") -> dict[str, object]:
-    return {
-        "status": {"code": code, "description": description, "details": details, "req_id": uuid.uuid4().hex}
-    }
-
-
-def error_response(code: int, description: str, details: str = "") -> JSONResponse:
-    return JSONResponse(error_body(code, description, details), status_code=http_status(code))
 
 
 def proto_response(message: Message) -> Response:
@@ -95,14 +88,39 @@ def health(_request: Request) -> Response:
     return JSONResponse({"status": {"code": sc.SUCCESS, "description": "Ok"}})
 
 
-def make_rest_app(dispatcher: Dispatcher, extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
-    """The ASGI app: health check, any extra routes (web UI, staged-workflow API), then /v2."""
+def make_rest_app(
+    dispatcher: Dispatcher,
+    extra_routes: Sequence[BaseRoute] = (),
+    *,
+    max_body_bytes: int = 32 * 1024 * 1024,
+    cors_origins: Sequence[str] = (),
+    check_key: KeyCheck | None = None,
+    open_prefixes: Sequence[str] = (),
+) -> Starlette:
+    """The ASGI app: health check, any extra routes (web UI, staged-workflow API), then /v2.
+
+    Bodies are read only from callers with a valid key and only up to ``max_body_bytes``
+    (:mod:`~labeldesk.transport.rest.guard`; ``open_prefixes`` are paths that take bodies without
+    a key). Browsers may call cross-origin only from ``cors_origins`` (none: same-origin only)."""
     clarifai = ClarifaiRest(dispatcher)
     routes: list[BaseRoute] = [Route("/healthz", health, methods=["GET"]), *extra_routes]
     routes.append(Route("/{path:path}", clarifai.handle, methods=METHODS))
-    return Starlette(
-        routes=routes,
-        middleware=[
-            Middleware(CORSMiddleware, allow_origins=["*"], allow_methods=METHODS, allow_headers=["*"])
-        ],
+    middleware: list[Middleware] = []
+    if cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(cors_origins),
+                allow_methods=METHODS,
+                allow_headers=["Authorization", "Content-Type", "X-Clarifai-Request-ID"],
+            )
+        )
+    middleware.append(
+        Middleware(
+            BodyGuard,
+            check_key=check_key or dispatcher.check_key,
+            max_body_bytes=max_body_bytes,
+            open_prefixes=open_prefixes,
+        )
     )
+    return Starlette(routes=routes, middleware=middleware)

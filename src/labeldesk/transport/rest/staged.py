@@ -25,9 +25,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match, Route
 
-from labeldesk.domain import errors
+from labeldesk.domain import errors, request_limits
 from labeldesk.services.staged import Caller, StagedService, Window, window
-from labeldesk.transport.convert.json_codec import parse_json_body
+from labeldesk.transport.convert.json_parse import parse_json_body
 from labeldesk.transport.status import http_status
 
 log = logging.getLogger("labeldesk")
@@ -183,6 +183,7 @@ def _handler(service: StagedService, endpoint: Endpoint) -> Callable[[Request], 
         try:
             _check_query(endpoint, request.query_params)
             body = parse_json_body(await request.body()) if request.method in ("POST", "PUT") else {}
+            request_limits.check_json({**request.path_params, **request.query_params, **body}, "request")
             params = Params(dict(request.path_params), request.query_params, body)
             caller = Caller(request.headers.get("authorization"))
             result = await run_in_threadpool(endpoint.call, service, caller, params)

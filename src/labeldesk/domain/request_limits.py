@@ -1,0 +1,143 @@
+"""Limits every request obeys, whatever its RPC. Pure rules over the request, no I/O.
+
+- No text holds a NUL character (``\\u0000``): PostgreSQL cannot store one, so both databases
+  refuse it the same way, as bad input naming the field (ids, names, metadata keys and values ...).
+- An annotation (any ``Data``) has at most :data:`MAX_REGIONS` regions and a polygon at most
+  :data:`MAX_POLYGON_POINTS` points: one huge polygon would hold the write lock for seconds.
+
+:func:`check_message` walks a protobuf request, descending only into message types that can hold
+text or a limited list (a polygon's points are counted, never visited), so the walk stays cheap
+for large batches. :func:`check_json` does the same for plain JSON bodies (the staged API).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.message import Message
+
+from labeldesk.domain import errors
+
+MAX_REGIONS = 1_000
+MAX_POLYGON_POINTS = 10_000
+
+#: (message full name, repeated field) → the most items it may hold, and what they are called
+LIMITS: Mapping[tuple[str, str], tuple[int, str]] = {
+    ("clarifai.api.Data", "regions"): (MAX_REGIONS, "regions per annotation"),
+    ("clarifai.api.Polygon", "points"): (MAX_POLYGON_POINTS, "points per polygon"),
+}
+
+_STRING = FieldDescriptor.TYPE_STRING
+
+
+def nul_error(where: str) -> errors.ApiError:
+    return errors.invalid(
+        f"{where}: contains a NUL character (\\u0000), which labeldesk does not store",
+        "remove the NUL characters from the text",
+    )
+
+
+def _limit_error(where: str, count: int, limit: int, what: str) -> errors.ApiError:
+    return errors.invalid(
+        f"{where}: {count} items; at most {limit} {what} are accepted",
+        "split the shape or the annotation into smaller ones",
+    )
+
+
+_WORTH: dict[str, bool] = {}
+
+
+def _worth_visiting(descriptor: Descriptor) -> bool:
+    """Whether a message of this type can hold text or a limited list, at any depth."""
+    found = _WORTH.get(descriptor.full_name)
+    if found is None:
+        _WORTH.update(_reachability(descriptor))
+        found = _WORTH[descriptor.full_name]
+    return found
+
+
+def _reachability(root: Descriptor) -> dict[str, bool]:
+    """For every message type reachable from ``root``: can it reach text or a limited list?"""
+    types: dict[str, Descriptor] = {}
+    stack = [root]
+    while stack:
+        d = stack.pop()
+        if d.full_name not in types:
+            types[d.full_name] = d
+            stack.extend(fd.message_type for fd in d.fields if fd.message_type is not None)
+    users: dict[str, set[str]] = {name: set() for name in types}  # type -> the types holding it
+    marked: list[str] = []
+    for name, d in types.items():
+        for fd in d.fields:
+            if fd.message_type is not None:
+                users[fd.message_type.full_name].add(name)
+        if any(fd.type == _STRING or (name, fd.name) in LIMITS for fd in d.fields):
+            marked.append(name)
+    worth = dict.fromkeys(types, False)
+    while marked:
+        name = marked.pop()
+        if not worth[name]:
+            worth[name] = True
+            marked.extend(users[name])
+    return worth
+
+
+def check_message(message: Message, where: str = "") -> None:
+    """Raise 11102 naming the first field that holds a NUL or exceeds a limit."""
+    descriptor = message.DESCRIPTOR
+    for fd, value in message.ListFields():
+        path = f"{where}.{fd.name}" if where else fd.name
+        if fd.type == _STRING:
+            _check_strings(value if fd.is_repeated else (value,), path, fd.is_repeated)
+            continue
+        if fd.message_type is None:
+            continue
+        if fd.message_type.GetOptions().map_entry:
+            _check_map(fd, value, path)
+            continue
+        if fd.is_repeated:
+            limit = LIMITS.get((descriptor.full_name, fd.name))
+            if limit is not None and len(value) > limit[0]:
+                raise _limit_error(path, len(value), *limit)
+            if _worth_visiting(fd.message_type):
+                for i, item in enumerate(value):
+                    check_message(item, f"{path}[{i}]")
+        elif _worth_visiting(fd.message_type):
+            check_message(value, path)
+
+
+def _check_strings(values: Any, path: str, indexed: bool) -> None:
+    for i, text in enumerate(values):
+        if "\x00" in text:
+            raise nul_error(f"{path}[{i}]" if indexed else path)
+
+
+def _check_map(fd: FieldDescriptor, value: Any, path: str) -> None:
+    entry = fd.message_type
+    assert entry is not None
+    key_fd, value_fd = entry.fields_by_name["key"], entry.fields_by_name["value"]
+    for key in value:
+        where = f"{path}[{key!r}]"
+        if key_fd.type == _STRING and "\x00" in key:
+            raise nul_error(f"{path} (a key)")
+        if value_fd.type == _STRING:
+            _check_strings((value[key],), where, False)
+        elif value_fd.message_type is not None and _worth_visiting(value_fd.message_type):
+            check_message(value[key], where)
+
+
+def check_json(value: Any, where: str = "body") -> None:
+    """Raise 11102 naming the first string (or object key) of a JSON value that holds a NUL."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise nul_error(where)
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if isinstance(key, str) and "\x00" in key:
+                raise nul_error(f"{where} (a key)")
+            check_json(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            check_json(item, f"{where}[{i}]")

@@ -1,0 +1,109 @@
+"""Scopes: which rights an RPC needs, and which keys a key may create. Pure rules, no I/O.
+
+A key holds a set of Clarifai scopes: ``All`` (everything), ``<Resource>:<Verb>`` such as
+``Inputs:Add`` or ``Tasks:Get``, or a bare word such as ``Predict``.
+
+- An RPC needs the scope its name implies (``PostInputs`` → ``Inputs:Add``, ``ListTasks`` →
+  ``Tasks:Get``), plus the extra scopes of :data:`EXTRA_SCOPES` where the name undersells what the
+  RPC reveals or changes. ``docs/security.md`` lists the whole table (generated from this module).
+- A key may only create keys whose scopes are a subset of its own (``All`` only from ``All``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+ALL = "All"
+
+_VERBS = {"Post": "Add", "Put": "Add", "Get": "Get", "List": "Get", "Patch": "Patch", "Delete": "Delete"}
+_RESOURCES = (
+    "Annotation",
+    "Collaborator",
+    "Concept",
+    "Dataset",
+    "Input",
+    "Key",
+    "App",
+    "Search",
+    "Task",
+    "User",
+)
+_SPLIT = re.compile(r"^(Post|Put|Get|List|Patch|Delete)(?:Next)?([A-Z][a-z]+)")
+_SCOPE_NAME = re.compile(r"^[A-Z][A-Za-z]{0,63}(?::[A-Z][A-Za-z]{0,63})?$")
+
+
+@dataclass(frozen=True)
+class Extra:
+    """Scopes an RPC needs beyond the one its name implies, and why."""
+
+    scopes: tuple[str, ...]
+    reason: str
+
+
+EXTRA_SCOPES: Mapping[str, Extra] = {
+    "GetInputSamples": Extra(
+        ("Tasks:Get",), "answers a task's review sample: reading it is reading the task"
+    ),
+    "ListNextTaskAssignments": Extra(
+        ("Inputs:Get", "Tasks:Add"),
+        "hands out work: it leases inputs of the task to the caller and answers them",
+    ),
+}
+
+
+def primary_scope(rpc: str) -> str:
+    """The scope an RPC's name implies, e.g. PostInputs → ``Inputs:Add`` (``All`` if none)."""
+    m = _SPLIT.match(rpc)
+    if not m:
+        return ALL
+    verb, noun = m.group(1), m.group(2)
+    for r in _RESOURCES:
+        if noun.startswith(r):
+            return f"{r}s:{_VERBS[verb]}" if r != "Search" else f"Searches:{_VERBS[verb]}"
+    return ALL
+
+
+def required_scopes(rpc: str) -> tuple[str, ...]:
+    """Every scope a key needs for ``rpc``, the name's own first."""
+    primary = primary_scope(rpc)
+    extra = EXTRA_SCOPES.get(rpc)
+    if extra is None:
+        return (primary,)
+    return (primary, *(s for s in extra.scopes if s != primary))
+
+
+def missing(held: Iterable[str], needed: Iterable[str]) -> list[str]:
+    """The scopes of ``needed`` that ``held`` does not grant (``All`` grants every scope)."""
+    have = frozenset(held)
+    if ALL in have:
+        return []
+    return [s for s in needed if s not in have]
+
+
+def intersect(a: frozenset[str], b: frozenset[str]) -> frozenset[str]:
+    """What a key may do on an app where its user's rights are ``b`` (``All`` is the identity)."""
+    if ALL in a:
+        return b
+    if ALL in b:
+        return a
+    return a & b
+
+
+def ungrantable(creator: Iterable[str], requested: Sequence[str]) -> list[str]:
+    """The requested scopes a key holding ``creator`` may not put on a new key, in request order.
+
+    ``All`` creates anything; otherwise each requested scope must be held, and ``All`` itself
+    (which would also cover scopes invented later) only by an ``All`` key."""
+    return missing(creator, requested)
+
+
+def bad_names(scopes: Sequence[str]) -> list[tuple[int, str]]:
+    """(index, scope) of every scope that is not a well-formed scope name."""
+    return [(i, s) for i, s in enumerate(scopes) if not _SCOPE_NAME.match(s)]
+
+
+def scope_table(rpcs: Iterable[str]) -> list[tuple[str, tuple[str, ...]]]:
+    """(RPC, scopes it needs) for each of ``rpcs``, sorted by RPC name: the documented table."""
+    return [(rpc, required_scopes(rpc)) for rpc in sorted(rpcs)]
