@@ -12,13 +12,15 @@ import uvicorn
 from starlette.applications import Starlette
 
 from labeldesk.config import Settings
-from labeldesk.jobs.kinds import job_worker
+from labeldesk.jobs.kinds import export_links, job_worker
+from labeldesk.jobs.version_exports import ExportLinks
 from labeldesk.jobs.worker import Worker
 from labeldesk.services.annotations import AnnotationsService
 from labeldesk.services.apps import AppsService
 from labeldesk.services.assignments import AssignmentsService
 from labeldesk.services.auth import Authenticator
 from labeldesk.services.concepts import ConceptsService
+from labeldesk.services.dataset_versions import DatasetVersionsService
 from labeldesk.services.datasets import DatasetsService
 from labeldesk.services.dispatch import Dispatcher
 from labeldesk.services.import_jobs import ImportJobsService
@@ -31,6 +33,7 @@ from labeldesk.storage.engine import Database
 from labeldesk.storage.migrate import migrate
 from labeldesk.transport.grpc.server import make_grpc_server
 from labeldesk.transport.rest.app import make_rest_app
+from labeldesk.transport.rest.exports import export_routes
 from labeldesk.transport.rest.staged import staged_routes
 
 log = logging.getLogger("labeldesk")
@@ -57,6 +60,7 @@ class Labeldesk:
     dispatcher: Dispatcher
     rest: Starlette
     settings: Settings = field(default_factory=Settings)
+    exports: ExportLinks | None = None
 
 
 def build(database_url: str, run_migrations: bool = True, settings: Settings | None = None) -> Labeldesk:
@@ -65,15 +69,16 @@ def build(database_url: str, run_migrations: bool = True, settings: Settings | N
     if run_migrations:
         migrate(db)
     settings = settings or Settings.from_env()
-    dispatcher = Dispatcher(db, build_services(settings), Authenticator())
+    exports = export_links(db)
+    dispatcher = Dispatcher(db, [*build_services(settings), DatasetVersionsService(exports)], Authenticator())
     staged = staged_routes(StagedService(db, Authenticator()))
     rest = make_rest_app(
         dispatcher,
-        extra_routes=staged,
+        extra_routes=[*export_routes(exports), *staged],
         max_body_bytes=settings.max_body_bytes,
         cors_origins=settings.cors_origins,
     )
-    return Labeldesk(db=db, dispatcher=dispatcher, rest=rest, settings=settings)
+    return Labeldesk(db=db, dispatcher=dispatcher, rest=rest, settings=settings, exports=exports)
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -131,7 +136,9 @@ class RunningServer:
             thread.join(0.01)
         if self.app.db.sqlite:
             threading.Thread(target=self._keep_statistics_fresh, daemon=True, name="optimize").start()
-        self._worker = job_worker(self.app.db).start()
+        if self.app.exports is not None:
+            self.app.exports.server_origin = self.app.exports.server_origin or self.base_url
+            self._worker = job_worker(self.app.db, self.app.exports).start()
         return self
 
     def _keep_statistics_fresh(self) -> None:

@@ -18,7 +18,7 @@ from clarifai_grpc.grpc.api.status import status_code_pb2
 from labeldesk.app import RunningServer, build
 from labeldesk.config import Settings
 from labeldesk.jobs import imports
-from labeldesk.jobs.kinds import job_worker
+from labeldesk.jobs.kinds import export_links, job_worker
 from labeldesk.jobs.worker import Worker
 from labeldesk.services import admin
 from labeldesk.storage.repos import jobs as repo
@@ -168,4 +168,4 @@ def test_a_failing_job_is_retried_then_failed(jobs_server: RunningServer, import
         row = repo.get(conn, job_id)
     assert row is not None
     assert (row.state, row.attempts, row.error, len(calls)) == (repo.FAILED, 2, "disk on fire", 2)
-    assert job_worker(db).handlers.keys() >= {imports.KIND}
+    assert job_worker(db, export_links(db)).handlers.keys() >= {imports.KIND}

@@ -2,14 +2,38 @@
 
 from __future__ import annotations
 
-from labeldesk.jobs import imports
+from pathlib import Path
+
+from sqlalchemy import make_url
+
+from labeldesk.jobs import imports, version_exports
+from labeldesk.jobs.version_exports import ExportLinks, MediaLinker, no_links
 from labeldesk.jobs.worker import Handler, Worker
-from labeldesk.storage.engine import Database
-
-HANDLERS: dict[str, Handler] = {
-    imports.KIND: imports.run,
-}
+from labeldesk.storage.engine import Database, is_sqlite
+from labeldesk.storage.repos import secrets
 
 
-def job_worker(db: Database) -> Worker:
-    return Worker(db, HANDLERS)
+def default_export_dir(database_url: str) -> Path:
+    """Where dataset version archives go: ``<stem>.exports`` beside a SQLite file, else
+    ``./labeldesk.exports``."""
+    if is_sqlite(database_url):
+        db_file = Path(make_url(database_url).database or "labeldesk.db")
+        return db_file.with_name(db_file.stem + ".exports")
+    return Path("labeldesk.exports")
+
+
+def export_links(db: Database, folder: Path | None = None) -> ExportLinks:
+    with db.write() as conn:
+        secret = secrets.get_or_create(conn, "exports")
+    return ExportLinks(folder or default_export_dir(db.url), secret)
+
+
+def handlers(links: ExportLinks, media: MediaLinker = no_links) -> dict[str, Handler]:
+    return {
+        imports.KIND: imports.run,
+        version_exports.KIND: version_exports.handler(links, media),
+    }
+
+
+def job_worker(db: Database, links: ExportLinks, media: MediaLinker = no_links) -> Worker:
+    return Worker(db, handlers(links, media))

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Row, select
 from labeldesk.datasets_io import rle
 from labeldesk.datasets_io.records import Box, Record, Region
 from labeldesk.domain import errors
+from labeldesk.services.common import dict_to_struct, struct_to_dict, timestamp
 from labeldesk.services.context import AppRef
 from labeldesk.services.file_refs import local_path_of
 from labeldesk.storage import tables as t
@@ -40,17 +41,17 @@ def records(db: Database, sel: Selection) -> Iterator[Record]:
     after = 0
     while True:
         with db.read() as conn:
-            rows = _input_page(conn, sel, after)
+            rows = input_page(conn, sel, after)
             if not rows:
                 return
-            annotations = _annotations_of(conn, sel, [r.pk for r in rows])
+            annotations = annotations_of(conn, sel, [r.pk for r in rows])
         for r in rows:
             yield to_record(r, annotations.get(r.pk, []))
         after = rows[-1].pk
 
 
-def _input_page(conn: Connection, sel: Selection, after: int) -> list[Row[Any]]:
-    q = select(I.pk, I.id, I.data, I.metadata).where(I.app_pk == sel.app.pk, I.pk > after)
+def input_page(conn: Connection, sel: Selection, after: int) -> list[Row[Any]]:
+    q = select(I.pk, I.id, I.data, I.metadata, I.created_at).where(I.app_pk == sel.app.pk, I.pk > after)
     if sel.dataset_id:
         found = ds_repo.by_ids(conn, sel.app.pk, [sel.dataset_id])
         if not found:
@@ -59,7 +60,7 @@ def _input_page(conn: Connection, sel: Selection, after: int) -> list[Row[Any]]:
     return list(conn.execute(q.order_by(I.pk).limit(PAGE)))
 
 
-def _annotations_of(conn: Connection, sel: Selection, input_pks: list[int]) -> dict[int, list[Row[Any]]]:
+def annotations_of(conn: Connection, sel: Selection, input_pks: list[int]) -> dict[int, list[Row[Any]]]:
     q = select(A.input_pk, A.data, A.input_level, A.status, A.task_id).where(
         A.input_pk.in_(input_pks), A.model_version_id == ""
     )
@@ -74,23 +75,20 @@ def _annotations_of(conn: Connection, sel: Selection, input_pks: list[int]) -> d
 
 
 def to_record(row: Row[Any], annotations: list[Row[Any]]) -> Record:
-    data = resources_pb2.Data.FromString(row.data)
-    url = data.image.url
-    local = local_path_of(url)
-    concepts: list[str] = []
-    regions: list[Region] = []
-    for a in annotations:
-        d = resources_pb2.Data.FromString(a.data)
-        if a.input_level:
-            concepts += [c.id for c in d.concepts if c.value > 0]
-        regions += [_region(g) for g in d.regions if any(c.value > 0 for c in g.data.concepts)]
+    data = input_proto(row, annotations).data
+    local = local_path_of(data.image.url)
+    return record_of_data(row.id, data, str(local) if local else data.image.url)
+
+
+def record_of_data(input_id: str, data: resources_pb2.Data, source: str) -> Record:
+    """A record of an input's data (with its concepts, regions and metadata)."""
     info = data.image.image_info
     return Record(
-        input_id=row.id,
-        source=str(local) if local else url,
-        metadata=dict(row.metadata or {}),
-        concepts=tuple(dict.fromkeys(concepts)),
-        regions=tuple(regions),
+        input_id=input_id,
+        source=source,
+        metadata=struct_to_dict(data.metadata) or {},
+        concepts=tuple(dict.fromkeys(c.id for c in data.concepts if c.value > 0)),
+        regions=tuple(_region(g) for g in data.regions if any(c.value > 0 for c in g.data.concepts)),
         width=info.width,
         height=info.height,
     )
@@ -106,3 +104,17 @@ def _region(g: resources_pb2.Region) -> Region:
     mask = rle.from_png(info.mask.image.base64) if info.mask.image.base64 else None
     concepts = tuple(c.id for c in g.data.concepts if c.value > 0)
     return Region(concepts, box=box, polygon=polygon, mask=mask, id=g.id)
+
+
+def input_proto(row: Row[Any], annotations: list[Row[Any]]) -> resources_pb2.Input:
+    """An input as a dataset version archive carries it: its stored data (media as stored, for
+    the archive builder to link), metadata, input-level concepts and the regions of the selected
+    annotations."""
+    data = resources_pb2.Data.FromString(row.data)
+    dict_to_struct(row.metadata, data.metadata)
+    for a in annotations:
+        d = resources_pb2.Data.FromString(a.data)
+        if a.input_level:
+            data.concepts.extend(d.concepts)
+        data.regions.extend(d.regions)
+    return resources_pb2.Input(id=row.id, data=data, created_at=timestamp(row.created_at))
