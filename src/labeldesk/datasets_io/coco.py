@@ -123,7 +123,8 @@ def _regions(a: Any, categories: dict[Any, str], width: int, height: int) -> lis
     if a.get("category_id") not in categories:
         return f"unknown category_id {a.get('category_id')!r} (not in 'categories')"
     concepts = (categories[a["category_id"]],)
-    rid = stable_id(str(a["id"])) if a.get("id") is not None else ""
+    raw_id = a.get("id")
+    rid = str(raw_id) if type(raw_id) is int else stable_id(str(raw_id)) if raw_id is not None else ""
     seg = a.get("segmentation")
     if isinstance(seg, dict):
         try:

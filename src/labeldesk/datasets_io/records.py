@@ -37,7 +37,7 @@ class Mask:
     counts: tuple[int, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Region:
     concepts: tuple[str, ...]
     box: Box | None = None
@@ -46,7 +46,7 @@ class Region:
     id: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Record:
     input_id: str
     source: str  # a local file path or an http(s) URL

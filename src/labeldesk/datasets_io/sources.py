@@ -9,6 +9,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from labeldesk.datasets_io.records import FormatError, RecordError
 
 
@@ -18,6 +20,10 @@ def load_json(file: Path) -> Any:
     except (OSError, UnicodeDecodeError) as e:
         raise FormatError(RecordError(str(file), "", f"cannot read: {e}")) from e
     try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        pass
+    try:  # the standard library's error names the line
         return json.loads(text)
     except json.JSONDecodeError as e:
         raise FormatError(

@@ -8,18 +8,21 @@ the function that turns a local image path into the URL stored on the input, and
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote, unquote, urlparse
 
 FileSink = Callable[[str], str]
+_PLAIN = re.compile(r"[A-Za-z0-9/_.\-]*")
 
 
 def local_file_sink() -> FileSink:
     """Local images are referenced in place (``file://`` URLs)."""
 
     def sink(path: str) -> str:
-        return "file://" + quote(os.path.abspath(path))
+        full = path if path.startswith("/") else os.path.abspath(path)
+        return "file://" + (full if _PLAIN.fullmatch(full) else quote(full))
 
     return sink
 

@@ -5,12 +5,12 @@ store them (times through the column's own bind processor), so rows read back as
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Connection, Table, select
+import orjson
+from sqlalchemy import JSON, Connection, Table
 
 from labeldesk.storage import tables as t
 
@@ -39,7 +39,7 @@ def stored_time(conn: Connection, ts: datetime) -> Any:
 
 
 def stored_json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value)
+    return None if value is None else orjson.dumps(value).decode()
 
 
 def _batches(rows: Sequence[tuple[Any, ...]], width: int) -> Iterator[Sequence[tuple[Any, ...]]]:
@@ -77,34 +77,37 @@ def insert_rows(
     return out
 
 
+def _select_in(
+    conn: Connection, sql: str, fixed: Sequence[Any], values: Sequence[Any]
+) -> list[tuple[Any, ...]]:
+    """Rows of ``sql`` (whose last condition is ``IN ({in})``) for every chunk of ``values``."""
+    mark = "?" if conn.dialect.name == "sqlite" else "%s"
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    cur = raw.cursor()
+    out: list[tuple[Any, ...]] = []
+    try:
+        size = MAX_PARAMS - len(fixed)
+        for i in range(0, len(values), size):
+            part = list(values[i : i + size])
+            cur.execute(sql.format(m=mark, ins=", ".join([mark] * len(part))), [*fixed, *part])
+            out += [tuple(r) for r in cur.fetchall()]
+    finally:
+        cur.close()
+    return out
+
+
 def existing_ids(conn: Connection, table: Table, app_pk: int, ids: Collection[str]) -> dict[str, int]:
     """Which of ``ids`` the app already has in ``table`` (inputs or annotations): id -> pk."""
-    out: dict[str, int] = {}
-    id_list = list(ids)
-    for i in range(0, len(id_list), 500):
-        q = select(table.c.id, table.c.pk).where(
-            table.c.app_pk == app_pk, table.c.id.in_(id_list[i : i + 500])
-        )
-        out.update({r.id: r.pk for r in conn.execute(q)})
-    return out
+    sql = f"SELECT id, pk FROM {table.name} WHERE app_pk = {{m}} AND id IN ({{ins}})"
+    return {str(i): int(pk) for i, pk in _select_in(conn, sql, [app_pk], list(ids))}
 
 
 def existing_concepts(conn: Connection, app_pk: int, ids: Collection[str]) -> set[str]:
-    out: set[str] = set()
-    id_list = list(ids)
-    for i in range(0, len(id_list), 500):
-        q = select(t.concepts.c.id).where(
-            t.concepts.c.app_pk == app_pk, t.concepts.c.id.in_(id_list[i : i + 500])
-        )
-        out.update(conn.execute(q).scalars())
-    return out
+    sql = "SELECT id FROM concepts WHERE app_pk = {m} AND id IN ({ins})"
+    return {str(r[0]) for r in _select_in(conn, sql, [app_pk], list(ids))}
 
 
 def dataset_members(conn: Connection, dataset_pk: int, input_pks: Collection[int]) -> set[int]:
-    out: set[int] = set()
-    pk_list = list(input_pks)
-    di = t.dataset_inputs.c
-    for i in range(0, len(pk_list), 500):
-        q = select(di.input_pk).where(di.dataset_pk == dataset_pk, di.input_pk.in_(pk_list[i : i + 500]))
-        out.update(conn.execute(q).scalars())
-    return out
+    sql = "SELECT input_pk FROM dataset_inputs WHERE dataset_pk = {m} AND input_pk IN ({ins})"
+    return {int(r[0]) for r in _select_in(conn, sql, [dataset_pk], list(input_pks))}
