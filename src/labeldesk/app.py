@@ -6,6 +6,7 @@ import logging
 import socket
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import grpc
 import uvicorn
@@ -39,7 +40,7 @@ from labeldesk.transport.rest.staged import staged_routes
 log = logging.getLogger("labeldesk")
 
 
-def build_services(settings: Settings | None = None) -> list[object]:
+def build_services(settings: Settings | None = None, exports: ExportLinks | None = None) -> list[object]:
     return [
         AppsService(),
         ConceptsService(),
@@ -51,6 +52,8 @@ def build_services(settings: Settings | None = None) -> list[object]:
         TaskAnnotationsService(),
         AssignmentsService(settings or Settings()),
         ImportJobsService(settings or Settings()),
+        # without ``exports`` (the API coverage listing) archives have nowhere to go
+        DatasetVersionsService(exports or ExportLinks(Path("labeldesk.exports"), b"")),
     ]
 
 
@@ -70,7 +73,7 @@ def build(database_url: str, run_migrations: bool = True, settings: Settings | N
         migrate(db)
     settings = settings or Settings.from_env()
     exports = export_links(db)
-    dispatcher = Dispatcher(db, [*build_services(settings), DatasetVersionsService(exports)], Authenticator())
+    dispatcher = Dispatcher(db, build_services(settings, exports), Authenticator())
     staged = staged_routes(StagedService(db, Authenticator()))
     rest = make_rest_app(
         dispatcher,
