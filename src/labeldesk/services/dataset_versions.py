@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Row
 from labeldesk.domain import errors
 from labeldesk.jobs import version_exports as jobs
 from labeldesk.services import dataset_export as snap
+from labeldesk.services import registry as rpc
 from labeldesk.services.common import (
     check_id,
     dict_to_struct,
@@ -120,6 +121,7 @@ class DatasetVersionsService:
             out.url = self.exports.url(ctx, row.app_pk, entry["key"])
         return out
 
+    @rpc.write("PostDatasetVersions")
     def post_dataset_versions(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PostDatasetVersionsRequest
     ) -> service_pb2.MultiDatasetVersionResponse:
@@ -180,12 +182,14 @@ class DatasetVersionsService:
         }
         return require_one(found, "dataset version", version_id)
 
+    @rpc.read("GetDatasetVersion")
     def get_dataset_version(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.GetDatasetVersionRequest
     ) -> service_pb2.SingleDatasetVersionResponse:
         row = self._require(conn, ctx, req.dataset_id, req.dataset_version_id)
         return service_pb2.SingleDatasetVersionResponse(dataset_version=self._proto(row, ctx, req.dataset_id))
 
+    @rpc.read("ListDatasetVersions")
     def list_dataset_versions(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.ListDatasetVersionsRequest
     ) -> service_pb2.MultiDatasetVersionResponse:
@@ -196,6 +200,7 @@ class DatasetVersionsService:
             dataset_versions=[self._proto(r, ctx, req.dataset_id) for r in rows]
         )
 
+    @rpc.write("DeleteDatasetVersions")
     def delete_dataset_versions(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.DeleteDatasetVersionsRequest
     ) -> status_pb2.BaseResponse:
@@ -209,6 +214,7 @@ class DatasetVersionsService:
         repo.delete_pks(conn, [r.pk for r in rows])
         return status_pb2.BaseResponse()
 
+    @rpc.write("PutDatasetVersionExports")
     def put_dataset_version_exports(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PutDatasetVersionExportsRequest
     ) -> service_pb2.MultiDatasetVersionExportResponse:

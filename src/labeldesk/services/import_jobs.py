@@ -1,6 +1,7 @@
-"""PostInputsDataSources, GetInputsAddJob, ListInputsAddJobs: dataset imports from a folder on
-the server, run as background jobs (:mod:`labeldesk.jobs.imports`) and polled like Clarifai's
-inputs-add jobs.
+"""PostInputsDataSources: dataset imports from a folder on the server, run as background jobs
+(:mod:`labeldesk.jobs.imports`) and polled like Clarifai's inputs-add jobs (GetInputsAddJob and
+ListInputsAddJobs of :mod:`labeldesk.services.input_jobs` answer them through :func:`find` and
+:func:`of_app`).
 
 A data source's ``url`` is ``file:///path/below/LABELDESK_IMPORT_ROOT`` with an optional
 ``?format=coco|yolo|voc|jsonl|csv|folder`` (detected from the folder otherwise);
@@ -22,7 +23,8 @@ from labeldesk.config import Settings
 from labeldesk.datasets_io.formats import READERS
 from labeldesk.domain import errors
 from labeldesk.jobs import imports
-from labeldesk.services.common import check_id, page_of, timestamp
+from labeldesk.services import registry as rpc
+from labeldesk.services.common import check_id, timestamp
 from labeldesk.services.context import RequestContext
 from labeldesk.storage import tables as t
 from labeldesk.storage.repos import jobs as repo
@@ -79,6 +81,7 @@ class ImportJobsService:
             raise errors.invalid(f"{where}: unknown format {fmt!r}", f"one of {', '.join(READERS)}")
         return path, fmt
 
+    @rpc.write("PostInputsDataSources")
     def post_inputs_data_sources(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PostInputsDataSourcesRequest
     ) -> service_pb2.MultiInputsAddJobResponse:
@@ -105,24 +108,21 @@ class ImportJobsService:
             jobs.append(inputs_add_job(_require(conn, app.pk, job_id)))
         return service_pb2.MultiInputsAddJobResponse(inputs_add_jobs=jobs)
 
-    def get_inputs_add_job(
-        self, conn: Connection, ctx: RequestContext, req: service_pb2.GetInputsAddJobRequest
-    ) -> service_pb2.SingleInputsAddJobResponse:
-        row = _require(conn, ctx.require_app().pk, req.id)
-        return service_pb2.SingleInputsAddJobResponse(inputs_add_job=inputs_add_job(row))
 
-    def list_inputs_add_jobs(
-        self, conn: Connection, ctx: RequestContext, req: service_pb2.ListInputsAddJobsRequest
-    ) -> service_pb2.MultiInputsAddJobResponse:
-        page = page_of(req.page, req.per_page)
-        c = t.jobs.c
-        q = select(t.jobs).where(c.app_pk == ctx.require_app().pk, c.kind == imports.KIND)
-        rows = conn.execute(q.order_by(c.pk).offset(page.offset).limit(page.per_page))
-        return service_pb2.MultiInputsAddJobResponse(inputs_add_jobs=[inputs_add_job(r) for r in rows])
+def find(conn: Connection, app_pk: int, job_id: str) -> Row[Any] | None:
+    """The app's background import job ``job_id`` (GetInputsAddJob answers it too)."""
+    row = repo.get(conn, job_id)
+    return row if row is not None and row.app_pk == app_pk and row.kind == imports.KIND else None
+
+
+def of_app(conn: Connection, app_pk: int, limit: int) -> list[Row[Any]]:
+    """The app's newest ``limit`` background import jobs, newest first (ListInputsAddJobs)."""
+    c = t.jobs.c
+    q = select(t.jobs).where(c.app_pk == app_pk, c.kind == imports.KIND).order_by(c.pk.desc()).limit(limit)
+    return list(conn.execute(q))
 
 
 def _require(conn: Connection, app_pk: int, job_id: str) -> Row[Any]:
-    row = repo.get(conn, job_id)
-    if row is None or row.app_pk != app_pk or row.kind != imports.KIND:
-        raise errors.ApiError(errors.DOES_NOT_EXIST, f"inputs add job '{job_id}' does not exist")
+    row = find(conn, app_pk, job_id)
+    assert row is not None, "a job just inserted"
     return row
