@@ -13,21 +13,13 @@ from typing import Any
 
 from labeldesk.datasets_io import neutral
 from labeldesk.datasets_io.records import FormatError, Item, Record, RecordError
+from labeldesk.datasets_io.sources import dataset_file
 
 COLUMNS = ("id", "image", "concepts", "metadata", "regions", "width", "height")
 
 
-def _file(path: Path) -> Path:
-    if path.is_dir():
-        found = sorted(path.glob("*.csv"))
-        if not found:
-            raise FormatError(RecordError(str(path), "", "no .csv file in the folder"))
-        return found[0]
-    return path
-
-
 def read(path: Path) -> Iterator[Item]:
-    file = _file(path)
+    file = dataset_file(path, ".csv")
     with file.open(newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
         if not reader.fieldnames or "image" not in reader.fieldnames:

@@ -7,20 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from labeldesk.datasets_io import neutral
-from labeldesk.datasets_io.records import FormatError, Item, Record, RecordError
-
-
-def _file(path: Path) -> Path:
-    if path.is_dir():
-        found = sorted(path.glob("*.jsonl"))
-        if not found:
-            raise FormatError(RecordError(str(path), "", "no .jsonl file in the folder"))
-        return found[0]
-    return path
+from labeldesk.datasets_io.records import Item, Record, RecordError
+from labeldesk.datasets_io.sources import dataset_file
 
 
 def read(path: Path) -> Iterator[Item]:
-    file = _file(path)
+    file = dataset_file(path, ".jsonl")
     with file.open(encoding="utf-8") as f:
         for n, line in enumerate(f, start=1):
             if not line.strip():

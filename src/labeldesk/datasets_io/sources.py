@@ -57,3 +57,13 @@ class ImageFinder:
             elif name in self._listing(folder):
                 return os.path.join(folder, name)
         return None
+
+
+def dataset_file(path: Path, suffix: str) -> Path:
+    """``path`` itself, or the first ``*<suffix>`` file of the folder ``path``."""
+    if not path.is_dir():
+        return path
+    found = sorted(path.glob(f"*{suffix}"))
+    if not found:
+        raise FormatError(RecordError(str(path), "", f"no {suffix} file in the folder"))
+    return found[0]
