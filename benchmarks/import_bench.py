@@ -11,7 +11,8 @@ annotations, region annotations, concepts and their index rows) into a fresh SQL
 ``--database-url`` is given. ``--with-label-studio`` installs Label Studio into its own virtualenv
 (``.bench-venvs/label-studio``, reused on later runs), starts it on a free loopback port and times
 ``POST /api/projects/{id}/import`` of the same images and boxes as Label Studio tasks with
-annotations, in batches of 5,000 tasks.
+annotations, in batches of 5,000 tasks (its data folder ``.bench-venvs/label-studio-data`` is kept:
+the first start migrates its database for minutes).
 """
 
 from __future__ import annotations
@@ -88,7 +89,8 @@ def bench_label_studio(data: Path, n: int, boxes: int) -> dict[str, float]:
         print("installing label-studio into", venv, file=sys.stderr)
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "label-studio"], check=True)
-    home = Path(tempfile.mkdtemp(prefix="ls-bench-"))
+    home = Path(".bench-venvs/label-studio-data").resolve()  # kept: its first start migrates for minutes
+    home.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     env = {
         **os.environ,
@@ -107,17 +109,20 @@ def bench_label_studio(data: Path, n: int, boxes: int) -> dict[str, float]:
         "--port",
         str(port),
     ]
-    server = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = (home / "server.log").open("w")
+    server = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     headers = {"Authorization": "Token benchtoken0123456789"}
     try:
-        deadline = time.time() + 300
-        while time.time() < deadline:
+        deadline = time.time() + 1800
+        while True:
             try:
                 if requests.get(f"{base}/health", timeout=2).ok:
                     break
             except requests.RequestException:
                 pass
+            if server.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"Label Studio did not start; see {home / 'server.log'}")
             time.sleep(1)
         config = (
             '<View><Image name="image" value="$image"/><RectangleLabels name="label" toName="image">'
@@ -154,6 +159,7 @@ def bench_label_studio(data: Path, n: int, boxes: int) -> dict[str, float]:
     finally:
         server.terminate()
         server.wait(30)
+        log.close()
     return {
         "inputs": n,
         "boxes": n * boxes,

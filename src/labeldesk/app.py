@@ -15,7 +15,6 @@ from starlette.applications import Starlette
 
 from labeldesk.config import Settings
 from labeldesk.jobs.kinds import export_links, job_worker
-from labeldesk.jobs.version_exports import ExportLinks
 from labeldesk.jobs.worker import Worker
 from labeldesk.ops.metrics import Metrics
 from labeldesk.ops.observe import Observer
@@ -27,6 +26,7 @@ from labeldesk.services.concepts import ConceptsService
 from labeldesk.services.dataset_versions import DatasetVersionsService
 from labeldesk.services.datasets import DatasetsService
 from labeldesk.services.dispatch import Dispatcher
+from labeldesk.services.export_links import ExportLinks
 from labeldesk.services.import_jobs import ImportJobsService
 from labeldesk.services.input_jobs import InputJobsService
 from labeldesk.services.inputs import InputsService

@@ -21,6 +21,7 @@ from labeldesk.jobs import imports
 from labeldesk.jobs.kinds import export_links, job_worker
 from labeldesk.jobs.worker import Worker
 from labeldesk.services import admin
+from labeldesk.services.import_jobs import IMPORT_KIND
 from labeldesk.storage.repos import jobs as repo
 from tests.api.test_import_export import make_coco
 from tests.helpers import fails, ok
@@ -123,7 +124,7 @@ def _new_job(server: RunningServer, import_root: Path, job_id: str) -> None:
         "owner_id": user,
     }
     with db.write() as conn:
-        repo.insert_job(conn, job_id, "test_" + imports.KIND, payload, app_pk)
+        repo.insert_job(conn, job_id, "test_" + IMPORT_KIND, payload, app_pk)
 
 
 def test_a_job_whose_worker_died_is_resumed_from_its_progress(
@@ -139,12 +140,12 @@ def test_a_job_whose_worker_died_is_resumed_from_its_progress(
     job_id = f"resume-{time.monotonic_ns()}"
     _new_job(jobs_server, import_root, job_id)
     with db.write() as conn:  # a worker claims it, reports 2 records done, and dies
-        job = repo.claim(conn, ["test_" + imports.KIND], timedelta(seconds=-1))
+        job = repo.claim(conn, ["test_" + IMPORT_KIND], timedelta(seconds=-1))
         assert job is not None and job.id == job_id
         assert repo.heartbeat(
             conn, job.pk, {"done": 2, "total": 3, "success": 2, "failed": 0}, timedelta(seconds=-1)
         )
-    assert Worker(db, {"test_" + imports.KIND: handler}).run_until_idle() == 1
+    assert Worker(db, {"test_" + IMPORT_KIND: handler}).run_until_idle() == 1
     with db.read() as conn:
         row = repo.get(conn, job_id)
     assert row is not None
@@ -163,9 +164,9 @@ def test_a_failing_job_is_retried_then_failed(jobs_server: RunningServer, import
         calls.append(job.id)
         raise RuntimeError("disk on fire")
 
-    assert Worker(db, {"test_" + imports.KIND: broken}, max_attempts=2).run_until_idle() == 2
+    assert Worker(db, {"test_" + IMPORT_KIND: broken}, max_attempts=2).run_until_idle() == 2
     with db.read() as conn:
         row = repo.get(conn, job_id)
     assert row is not None
     assert (row.state, row.attempts, row.error, len(calls)) == (repo.FAILED, 2, "disk on fire", 2)
-    assert job_worker(db, export_links(db)).handlers.keys() >= {imports.KIND}
+    assert job_worker(db, export_links(db)).handlers.keys() >= {IMPORT_KIND}

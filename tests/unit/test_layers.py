@@ -22,7 +22,10 @@ ALLOWED: dict[str, frozenset[str]] = {
     "domain": frozenset(),
     "wire": frozenset(),
     "storage": frozenset({"domain", "config"}),
-    "services": frozenset({"domain", "wire", "storage", "config"}),
+    "datasets_io": frozenset(),  # dataset file formats: pure readers/writers, no database
+    "services": frozenset({"domain", "wire", "storage", "config", "datasets_io"}),
+    # background work: runs services' code outside requests (claimed from the jobs table)
+    "jobs": frozenset({"domain", "wire", "storage", "services", "config", "datasets_io"}),
     "transport": frozenset({"domain", "wire", "storage", "services", "config", "coverage"}),
 }
 

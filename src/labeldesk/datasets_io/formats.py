@@ -28,3 +28,19 @@ WRITERS: dict[str, tuple[Writer, str]] = {
     "jsonl": (jsonl.write, "images"),
     "csv": (csvfile.write, "images"),
 }
+
+
+def detect_format(path: Path) -> str:
+    """The format of a dataset folder or file, from what it contains."""
+    if path.is_file():
+        return {".json": "coco", ".jsonl": "jsonl", ".csv": "csv"}.get(path.suffix.lower(), "")
+    if (path / "classes.txt").is_file() or (path / "data.yaml").is_file() or (path / "labels").is_dir():
+        return "yolo"
+    if (path / "Annotations").is_dir():
+        return "voc"
+    if (path / "annotations.json").is_file() or any(path.glob("annotations/*.json")):
+        return "coco"
+    for suffix, fmt in ((".jsonl", "jsonl"), (".csv", "csv")):
+        if any(path.glob(f"*{suffix}")):
+            return fmt
+    return "folder"

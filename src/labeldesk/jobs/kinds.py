@@ -7,8 +7,11 @@ from pathlib import Path
 from sqlalchemy import make_url
 
 from labeldesk.jobs import imports, version_exports
-from labeldesk.jobs.version_exports import ExportLinks, MediaLinker, no_links
+from labeldesk.jobs.version_exports import MediaLinker, no_links
 from labeldesk.jobs.worker import Handler, Worker
+from labeldesk.services.dataset_versions import EXPORT_KIND
+from labeldesk.services.export_links import ExportLinks
+from labeldesk.services.import_jobs import IMPORT_KIND
 from labeldesk.storage.engine import Database, is_sqlite
 from labeldesk.storage.repos import secrets
 
@@ -30,8 +33,8 @@ def export_links(db: Database, folder: Path | None = None) -> ExportLinks:
 
 def handlers(links: ExportLinks, media: MediaLinker = no_links) -> dict[str, Handler]:
     return {
-        imports.KIND: imports.run,
-        version_exports.KIND: version_exports.handler(links, media),
+        IMPORT_KIND: imports.run,
+        EXPORT_KIND: version_exports.handler(links, media),
     }
 
 

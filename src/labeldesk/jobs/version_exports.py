@@ -18,16 +18,10 @@ renamed into place, so a half-built archive is never served).
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import os
-import re
 import tempfile
-import time
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,20 +34,17 @@ from labeldesk.datasets_io import coco
 from labeldesk.datasets_io.placement import file_name
 from labeldesk.jobs.worker import Report
 from labeldesk.services import dataset_export as snap
-from labeldesk.services.context import RequestContext
+from labeldesk.services.export_links import ExportLinks
 from labeldesk.services.file_refs import local_path_of
 from labeldesk.storage.engine import Database
 from labeldesk.storage.repos import dataset_versions as repo
 
-KIND = "dataset_version_export"
-ROUTE = "/exports"
 MIMETYPES = {
     "clarifai_data_protobuf": b"application/x.clarifai-data+protobuf",
     "clarifai_data_json": b"application/x.clarifai-data+json",
 }
 BATCH = 1000
 SC = status_code_pb2
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 # How a stored input's media becomes links a client can fetch (hosted files: signed /files URLs);
 # given the input's Data, its app's pk and the origin the export was asked from.
@@ -62,45 +53,6 @@ MediaLinker = Callable[[resources_pb2.Data, int, str], None]
 
 def no_links(data: resources_pb2.Data, app_pk: int, origin: str) -> None:
     """Without hosted files, inputs keep the URLs they were stored with."""
-
-
-@dataclass
-class ExportLinks:
-    """Where archives are kept (``<folder>/<app pk>/<key>``) and their signed URLs:
-    ``{origin}/exports/{app}/{key}?exp=…&sig=…`` with an HMAC-SHA256 under the server secret
-    ``exports`` of ``"{app}/{key}/{exp}"``. The origin is the caller's (as it reached the REST
-    port) or, for gRPC callers, ``server_origin``: the REST address the server listens on."""
-
-    folder: Path
-    secret: bytes
-    ttl: int = 3600
-    server_origin: str = ""
-
-    def _mac(self, app: str, key: str, exp: int) -> str:
-        digest = hmac.new(self.secret, f"{app}/{key}/{exp}".encode(), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-
-    def origin(self, ctx: RequestContext) -> str:
-        links = getattr(ctx, "files", None)
-        return str(getattr(links, "origin", "") or self.server_origin)
-
-    def url(self, ctx: RequestContext, app_pk: int, key: str) -> str:
-        exp = int(time.time()) + self.ttl
-        return f"{self.origin(ctx)}{ROUTE}/{app_pk}/{key}?exp={exp}&sig={self._mac(str(app_pk), key, exp)}"
-
-    def check(self, app: str, key: str, exp: str, sig: str) -> str:
-        """'' when the URL is good, else why not."""
-        if not exp.isdigit() or not hmac.compare_digest(self._mac(app, key, int(exp)), sig):
-            return "altered"
-        return "expired" if time.time() >= int(exp) else ""
-
-    def path(self, app_pk: int | str, key: str) -> Path:
-        if not _NAME.fullmatch(key) or ".." in key or not str(app_pk).isdigit():
-            raise ValueError(f"not an archive name: {key!r}")
-        return self.folder / str(app_pk) / key
-
-    def delete(self, app_pk: int, key: str) -> None:
-        self.path(app_pk, key).unlink(missing_ok=True)
 
 
 def handler(links: ExportLinks, media: MediaLinker) -> Callable[[Database, Row[Any], Report], Any]:

@@ -147,7 +147,9 @@ def _write_chunk(conn: Connection, target: Target, records: list[Record], sink: 
         )
         concept_pairs[aid] = [(c, 1.0) for c in dict.fromkeys(r.concepts)]
     with_regions = {annotation_id("regions", r.input_id): r for r in records if r.regions}
-    taken = bulk.existing_ids(conn, t.annotations, app.pk, list(with_regions))
+    # only inputs that were there before can have their region annotation already
+    older = [aid for aid, r in with_regions.items() if r.input_id in have]
+    taken = bulk.existing_ids(conn, t.annotations, app.pk, older)
     for aid, r in with_regions.items():
         if aid in taken:
             continue
@@ -161,7 +163,9 @@ def _write_chunk(conn: Connection, target: Target, records: list[Record], sink: 
     index = [(int(pk), c, v, app.pk) for pk, aid in inserted for c, v in concept_pairs[str(aid)]]
     bulk.insert_rows(conn, t.annotation_concepts, CONCEPT_INDEX_COLUMNS, index)
     if target.dataset_id:
-        _add_to_dataset(conn, app.pk, target.dataset_id, [pks[r.input_id] for r in records])
+        _add_to_dataset(
+            conn, app.pk, target.dataset_id, [pks[r.input_id] for r in records], set(have.values())
+        )
 
 
 def _input_data(r: Record, sink: FileSink) -> bytes:
@@ -212,13 +216,16 @@ def _create_concepts(conn: Connection, app_pk: int, records: list[Record], ts: A
     s.concepts += len(missing)
 
 
-def _add_to_dataset(conn: Connection, app_pk: int, dataset_id: str, input_pks: list[int]) -> None:
+def _add_to_dataset(
+    conn: Connection, app_pk: int, dataset_id: str, input_pks: list[int], older: set[int]
+) -> None:
+    """Add the inputs to the dataset (made when missing); only ``older`` inputs can be in it."""
     found = ds_repo.by_ids(conn, app_pk, [dataset_id])
     if not found:
         ds_repo.insert_many(conn, app_pk, [{"id": dataset_id, "description": "", "metadata": None}])
         found = ds_repo.by_ids(conn, app_pk, [dataset_id])
     ds_pk = found[dataset_id].pk
-    there = bulk.dataset_members(conn, ds_pk, input_pks)
+    there = bulk.dataset_members(conn, ds_pk, [p for p in input_pks if p in older])
     ts = bulk.stored_time(conn, utcnow())
     rows = [(ds_pk, p, ts) for p in dict.fromkeys(input_pks) if p not in there]
     bulk.insert_rows(conn, t.dataset_inputs, ("dataset_pk", "input_pk", "created_at"), rows)

@@ -20,7 +20,6 @@ from google.protobuf import wrappers_pb2
 from sqlalchemy import Connection, Row
 
 from labeldesk.domain import errors
-from labeldesk.jobs import version_exports as jobs
 from labeldesk.services import dataset_export as snap
 from labeldesk.services import registry as rpc
 from labeldesk.services.common import (
@@ -33,10 +32,12 @@ from labeldesk.services.common import (
 )
 from labeldesk.services.context import RequestContext
 from labeldesk.services.datasets import require_dataset
+from labeldesk.services.export_links import ExportLinks
 from labeldesk.storage.repos import dataset_versions as repo
 from labeldesk.storage.repos import jobs as jobs_repo
 
 SC = status_code_pb2
+EXPORT_KIND = "dataset_version_export"  # the job that builds an archive (jobs/version_exports.py)
 FORMATS = {
     resources_pb2.CLARIFAI_DATA_PROTOBUF: "clarifai_data_protobuf",
     resources_pb2.CLARIFAI_DATA_JSON: "clarifai_data_json",
@@ -82,7 +83,7 @@ def _add(total: dict[str, int], part: dict[str, int]) -> dict[str, int]:
 
 
 class DatasetVersionsService:
-    def __init__(self, exports: jobs.ExportLinks) -> None:
+    def __init__(self, exports: ExportLinks) -> None:
         self.exports = exports
 
     def _proto(self, row: Row[Any], ctx: RequestContext, dataset_id: str) -> resources_pb2.DatasetVersion:
@@ -235,6 +236,6 @@ class DatasetVersionsService:
                 entry = {"status": SC.DATASET_VERSION_EXPORT_PENDING}
                 repo.set_export(conn, row.pk, name, entry)
                 payload = {"version_pk": row.pk, "format": name, "origin": self.exports.origin(ctx)}
-                jobs_repo.insert_job(conn, check_id("job", ""), jobs.KIND, payload, row.app_pk)
+                jobs_repo.insert_job(conn, check_id("job", ""), EXPORT_KIND, payload, row.app_pk)
             out.append(self._export(row, name, entry, ctx))
         return service_pb2.MultiDatasetVersionExportResponse(exports=out)

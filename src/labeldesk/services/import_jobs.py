@@ -20,15 +20,15 @@ from clarifai_grpc.grpc.api.status import status_code_pb2, status_pb2
 from sqlalchemy import Connection, Row, select
 
 from labeldesk.config import Settings
-from labeldesk.datasets_io.formats import READERS
+from labeldesk.datasets_io.formats import READERS, detect_format
 from labeldesk.domain import errors
-from labeldesk.jobs import imports
 from labeldesk.services import registry as rpc
 from labeldesk.services.common import check_id, timestamp
 from labeldesk.services.context import RequestContext
 from labeldesk.storage import tables as t
 from labeldesk.storage.repos import jobs as repo
 
+IMPORT_KIND = "inputs_import"  # the job that runs the import (jobs/imports.py)
 STATES = {
     repo.QUEUED: (status_code_pb2.JOB_QUEUED, "Job is queued"),
     repo.RUNNING: (status_code_pb2.JOB_RUNNING, "Job is running"),
@@ -76,7 +76,7 @@ class ImportJobsService:
             raise errors.invalid(f"{where}: {parsed.path} is not below the import root {root}")
         if not os.path.exists(path):
             raise errors.invalid(f"{where}: {parsed.path} does not exist on the server")
-        fmt = parse_qs(parsed.query).get("format", [""])[0] or imports.detect_format(Path(path))
+        fmt = parse_qs(parsed.query).get("format", [""])[0] or detect_format(Path(path))
         if fmt not in READERS:
             raise errors.invalid(f"{where}: unknown format {fmt!r}", f"one of {', '.join(READERS)}")
         return path, fmt
@@ -104,7 +104,7 @@ class ImportJobsService:
                 "app_id": app.id,
                 "owner_id": app.owner_id,
             }
-            repo.insert_job(conn, job_id, imports.KIND, payload, app.pk)
+            repo.insert_job(conn, job_id, IMPORT_KIND, payload, app.pk)
             jobs.append(inputs_add_job(_require(conn, app.pk, job_id)))
         return service_pb2.MultiInputsAddJobResponse(inputs_add_jobs=jobs)
 
@@ -112,13 +112,13 @@ class ImportJobsService:
 def find(conn: Connection, app_pk: int, job_id: str) -> Row[Any] | None:
     """The app's background import job ``job_id`` (GetInputsAddJob answers it too)."""
     row = repo.get(conn, job_id)
-    return row if row is not None and row.app_pk == app_pk and row.kind == imports.KIND else None
+    return row if row is not None and row.app_pk == app_pk and row.kind == IMPORT_KIND else None
 
 
 def of_app(conn: Connection, app_pk: int, limit: int) -> list[Row[Any]]:
     """The app's newest ``limit`` background import jobs, newest first (ListInputsAddJobs)."""
     c = t.jobs.c
-    q = select(t.jobs).where(c.app_pk == app_pk, c.kind == imports.KIND).order_by(c.pk.desc()).limit(limit)
+    q = select(t.jobs).where(c.app_pk == app_pk, c.kind == IMPORT_KIND).order_by(c.pk.desc()).limit(limit)
     return list(conn.execute(q))
 
 

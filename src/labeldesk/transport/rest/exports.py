@@ -10,7 +10,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from labeldesk.domain import errors
-from labeldesk.jobs.version_exports import ROUTE, ExportLinks
+from labeldesk.services.export_links import ROUTE, ExportLinks
 from labeldesk.transport.rest.app import proto_response
 
 
