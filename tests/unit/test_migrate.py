@@ -33,6 +33,7 @@ TABLES_ADDED_AFTER_0002 = (
     "server_secrets",
     "inputs_add_jobs",
     "concept_relations",
+    "blobs",
     "jobs",
     "dataset_version_inputs",
     "dataset_versions",
@@ -143,6 +144,7 @@ def test_a_0001_database_is_upgraded_and_keeps_its_annotations(tmp_path: Path) -
         assert set(TABLES_ADDED_IN_0002) <= _tables(db)
         upgraded = {table: _shape(db, table) for table in TABLES_ADDED_IN_0002}
         assert upgraded == created, "the upgrade creates the tables as a fresh database has them"
+        assert _shape(db, "blobs") == _shape(fresh, "blobs"), "revision 0005 makes blobs as tables.py does"
         with db.read() as conn:
             kept = conn.execute(text("select id, data_json from annotations")).all()
         assert [tuple(k) for k in kept] == [("ann-1", None)], "rendered on read until next written"

@@ -453,6 +453,61 @@ server_secrets = Table(
     _ts("created_at"),
 )
 
+# Hosted files (revision 0005): one row per file posted as bytes (``data.image.base64`` ...),
+# whose bytes live in the blob store (``labeldesk.files``) under ``(str(app_pk), key)`` and,
+# for images, ``key + ".tiny"`` / ``key + ".small"``. ``app_pk`` is deliberately not a foreign
+# key and ``input_pk`` goes NULL when the input is deleted: rows outlive their input or app
+# until the garbage collector has deleted the stored bytes (then the row).
+blobs = Table(
+    "blobs",
+    metadata,
+    Column("pk", PK, primary_key=True, autoincrement=True),
+    Column("app_pk", PK, nullable=False),
+    Column("key", String(64), nullable=False),
+    Column("input_pk", PK, ForeignKey("inputs.pk", ondelete="SET NULL"), nullable=True),
+    Column("kind", String(16), nullable=False),  # image | video | audio
+    Column("content_type", String(128), nullable=False),
+    Column("thumb_content_type", String(128), nullable=False, default=""),
+    Column("size", BigInteger, nullable=False),
+    Column("width", Integer, nullable=False, default=0),
+    Column("height", Integer, nullable=False, default=0),
+    Column("sha256", String(64), nullable=False),
+    Column("sizes", String(128), nullable=False),  # "orig,tiny,small"
+    _ts("created_at"),
+    UniqueConstraint("app_pk", "key", name="uq_blobs_app_pk_key"),
+    Index("ix_blobs_input_pk", "input_pk"),
+)
+
+# What PostInputs answers as ``inputs_add_job`` (Clarifai clients poll GetInputsAddJob): labeldesk
+# adds inputs within the request, so a job is finished when it is first seen.
+inputs_add_jobs = Table(
+    "inputs_add_jobs",
+    metadata,
+    Column("pk", PK, primary_key=True, autoincrement=True),
+    _app_fk(),
+    Column("id", ID, nullable=False),
+    Column("success_count", Integer, nullable=False),
+    Column("failed_count", Integer, nullable=False),
+    Column("status", Integer, nullable=False),
+    _ts("created_at"),
+    _ts("modified_at"),
+    UniqueConstraint("app_pk", "id", name="uq_inputs_add_jobs_app_pk_id"),
+)
+
+# Concept relations (PostConceptRelations): subject --predicate--> object, within one app.
+concept_relations = Table(
+    "concept_relations",
+    metadata,
+    _app_fk(),
+    Column("id", ID, nullable=False),
+    Column("subject_id", ID, nullable=False),
+    Column("object_id", ID, nullable=False),
+    Column("predicate", String(32), nullable=False),
+    _ts("created_at"),
+    UniqueConstraint("app_pk", "id", name="uq_concept_relations_app_pk_id"),
+    Index("ix_concept_relations_app_pk", "app_pk", "subject_id"),
+)
+
 
 # ------------------------------------------------------------------------------------------------
 # Background jobs (src/labeldesk/jobs/): any replica's worker loop claims a queued job (or one whose
@@ -511,34 +566,4 @@ dataset_version_inputs = Table(
     Column("position", Integer, primary_key=True),
     Column("input_pk", PK, nullable=False),
     Column("input", LargeBinary, nullable=False),
-)
-
-# What PostInputs answers as ``inputs_add_job`` (Clarifai clients poll GetInputsAddJob): labeldesk
-# adds inputs within the request, so a job is finished when it is first seen.
-inputs_add_jobs = Table(
-    "inputs_add_jobs",
-    metadata,
-    Column("pk", PK, primary_key=True, autoincrement=True),
-    _app_fk(),
-    Column("id", ID, nullable=False),
-    Column("success_count", Integer, nullable=False),
-    Column("failed_count", Integer, nullable=False),
-    Column("status", Integer, nullable=False),
-    _ts("created_at"),
-    _ts("modified_at"),
-    UniqueConstraint("app_pk", "id", name="uq_inputs_add_jobs_app_pk_id"),
-)
-
-# Concept relations (PostConceptRelations): subject --predicate--> object, within one app.
-concept_relations = Table(
-    "concept_relations",
-    metadata,
-    _app_fk(),
-    Column("id", ID, nullable=False),
-    Column("subject_id", ID, nullable=False),
-    Column("object_id", ID, nullable=False),
-    Column("predicate", String(32), nullable=False),
-    _ts("created_at"),
-    UniqueConstraint("app_pk", "id", name="uq_concept_relations_app_pk_id"),
-    Index("ix_concept_relations_app_pk", "app_pk", "subject_id"),
 )

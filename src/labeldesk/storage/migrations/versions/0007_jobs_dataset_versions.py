@@ -2,7 +2,7 @@
 versions (frozen snapshots with their export archives).
 
 Revision ID: 0007
-Revises: 0006
+Revises: 0005
 Create Date: 2026-12-06
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
