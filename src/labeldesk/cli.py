@@ -365,6 +365,12 @@ FORMATS_IN = ("coco", "yolo", "voc", "jsonl", "csv", "folder")
 @click.option("--dataset", "dataset_id", default="", metavar="ID", help="add the inputs to this dataset")
 @click.option("--task-id", default="", metavar="ID", help="link the imported annotations to this task")
 @click.option("--skip-errors", is_flag=True, help="skip bad records (listed at the end) instead of stopping")
+@click.option(
+    "--reference-files",
+    is_flag=True,
+    help="keep local images where they are (file:// URLs) instead of copying them into the blob store",
+)
+@click.option("--blob-dir", default=None, metavar="DIR", help="the blob store folder (as for serve)")
 @database_option
 @friendly_errors
 def import_cmd(
@@ -374,9 +380,12 @@ def import_cmd(
     dataset_id: str,
     task_id: str,
     skip_errors: bool,
+    reference_files: bool,
+    blob_dir: str | None,
     database_url: str | None,
 ) -> None:
     """Import a dataset (images, concepts, boxes, polygons) from PATH in bulk."""
+    from labeldesk.app import build_hosting
     from labeldesk.cli_progress import print_summary, records_progress
     from labeldesk.datasets_io.formats import READERS
     from labeldesk.datasets_io.records import FormatError
@@ -384,6 +393,12 @@ def import_cmd(
 
     db = open_db(database_url)
     target = imp.Target(imp.resolve_app(db, app_spec), dataset_id, task_id)
+    settings = Settings.from_env()
+    hosting = (
+        None
+        if reference_files
+        else build_hosting(db, replace(settings, blob_dir=blob_dir or settings.blob_dir))
+    )
     started = time.perf_counter()
     try:
         items = list(READERS[fmt](path))
@@ -394,6 +409,7 @@ def import_cmd(
                 target,
                 items,
                 skip_errors=skip_errors,
+                hosting=hosting,
                 progress=lambda s: bar.update(job, completed=s.seen),
             )
     except FormatError as e:
@@ -424,6 +440,7 @@ FORMATS_OUT = ("coco", "yolo", "voc", "jsonl", "csv")
     help="success: only approved annotations (ANNOTATION_SUCCESS); all: any status",
 )
 @click.option("--copy-files", is_flag=True, help="copy images into OUT (default: symbolic links)")
+@click.option("--blob-dir", default=None, metavar="DIR", help="the blob store folder (as for serve)")
 @database_option
 @friendly_errors
 def export_cmd(
@@ -434,9 +451,11 @@ def export_cmd(
     task_id: str,
     status: str,
     copy_files: bool,
+    blob_dir: str | None,
     database_url: str | None,
 ) -> None:
     """Export an app's inputs and annotations to the folder OUT."""
+    from labeldesk.app import build_hosting
     from labeldesk.cli_progress import console
     from labeldesk.datasets_io.formats import WRITERS
     from labeldesk.services import dataset_export as exp
@@ -444,6 +463,8 @@ def export_cmd(
 
     db = open_db(database_url)
     sel = exp.Selection(resolve_app(db, app_spec), dataset_id, task_id, all_statuses=status == "all")
+    settings = Settings.from_env()
+    store = build_hosting(db, replace(settings, blob_dir=blob_dir or settings.blob_dir)).store
     started = time.perf_counter()
     writer, image_folder = WRITERS[fmt]
     images = out / image_folder
@@ -451,7 +472,7 @@ def export_cmd(
     names: dict[str, str] = {}
     records = []
     with console.status("exporting…"):
-        for r in exp.records(db, sel):
+        for r in exp.records(db, sel, lambda app_pk, key: store.local_path(str(app_pk), key)):
             names[r.input_id] = place(r, images, copy_files)
             records.append(with_size(r) if fmt in ("coco", "voc") else r)
         writer(records, out, names)

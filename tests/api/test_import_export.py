@@ -47,9 +47,16 @@ def cli(*args: str) -> Result:
     return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
 
+def blob_dir(app: AppFixture) -> str:
+    """The test server's blob store, where the CLI must store (and find) imported images."""
+    return str(app.server.app.hosting.store.root)  # type: ignore[attr-defined]
+
+
 def import_(app: AppFixture, db_url: str, fmt: str, path: Path, *extra: str) -> Result:
     return cli(
         "import",
+        "--blob-dir",
+        blob_dir(app),
         "--app",
         f"{app.user_id}/{app.app_id}",
         "--format",
@@ -72,10 +79,9 @@ def other_app(app: AppFixture) -> AppFixture:
 def exported(db_url: str, app: AppFixture) -> dict[str, Record]:
     db = Database(db_url)
     try:
-        return {
-            r.input_id: r
-            for r in exp.records(db, exp.Selection(resolve_app(db, f"{app.user_id}/{app.app_id}")))
-        }
+        store = app.server.app.hosting.store
+        sel = exp.Selection(resolve_app(db, f"{app.user_id}/{app.app_id}"))
+        return {r.input_id: r for r in exp.records(db, sel, lambda a, key: store.local_path(str(a), key))}
     finally:
         db.dispose()
 
@@ -112,6 +118,8 @@ def test_import_export_import_gives_the_same_inputs_and_annotations(
         "--database-url",
         database_url,
         "--copy-files",
+        "--blob-dir",
+        blob_dir(app),
     )
     assert res.exit_code == 0, res.output
     again = other_app(app)

@@ -1,8 +1,11 @@
 """The ``clarifai`` SDK's dataset version calls, unchanged, against labeldesk's gRPC port:
-``create_version()``, ``list_versions()``, ``archive_zip()`` and its archive reader."""
+``create_version()``, ``list_versions()``, ``archive_zip()``, its archive reader and
+``Dataset.export()`` (which downloads every image from its hosted URL)."""
 
 from __future__ import annotations
 
+import json
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -37,6 +40,18 @@ def test_sdk_creates_lists_and_reads_a_version_archive(
         inputs = {i.id: i for i in reader}
         assert len(reader) == 3
     assert sorted(inputs) == ["blue", "green", "red"]
+    # the SDK's own export: the archive, then every image through its signed hosted URL
+    out = tmp_path / "export.zip"
+    version.export(save_path=str(out), archive_url=url)
+    with zipfile.ZipFile(out) as z:
+        names = sorted(z.namelist())
+        annotations = json.loads(z.read("all/annotations/red.json"))
+    assert [n for n in names if "/inputs/" in n] == [
+        "all/inputs/blue.png",
+        "all/inputs/green.png",
+        "all/inputs/red.png",
+    ]
+    assert len([a for a in annotations if "regionInfo" in a]) == 3
     boxes = [
         g.region_info.bounding_box
         for g in inputs["green"].data.regions

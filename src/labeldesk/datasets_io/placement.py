@@ -12,11 +12,31 @@ from urllib.parse import urlparse
 
 from labeldesk.datasets_io.records import Record
 
+_SIGNATURES = (
+    (b"\x89PNG", ".png"),
+    (b"\xff\xd8", ".jpg"),
+    (b"GIF8", ".gif"),
+    (b"RIFF", ".webp"),
+    (b"BM", ".bmp"),
+)
+
 
 def file_name(r: Record) -> str:
     path = urlparse(r.source).path if r.is_url else r.source
-    suffix = os.path.splitext(path)[1].lower() or ".jpg"
+    suffix = os.path.splitext(path)[1].lower() or _sniffed(r)
     return f"{r.input_id}{suffix}"
+
+
+def _sniffed(r: Record) -> str:
+    """The suffix of a local file without one (a blob) from its first bytes; else .jpg."""
+    if r.is_url or not r.source:
+        return ".jpg"
+    try:
+        with open(r.source, "rb") as f:
+            head = f.read(8)
+    except OSError:
+        return ".jpg"
+    return next((suffix for magic, suffix in _SIGNATURES if head.startswith(magic)), ".jpg")
 
 
 def place(r: Record, folder: Path, copy: bool) -> str:

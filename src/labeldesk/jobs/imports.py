@@ -13,13 +13,23 @@ from sqlalchemy import Row
 
 from labeldesk.datasets_io.formats import READERS
 from labeldesk.datasets_io.records import FormatError
-from labeldesk.jobs.worker import FinalError, Report
+from labeldesk.jobs.worker import FinalError, Handler, Report
 from labeldesk.services import dataset_import as imp
 from labeldesk.services.context import AppRef
+from labeldesk.services.hosting import Hosting
 from labeldesk.storage.engine import Database
 
 
-def run(db: Database, job: Row[Any], report: Report) -> dict[str, Any]:
+def handler(hosting: Hosting | None) -> Handler:
+    """The import handler; with ``hosting``, local images are stored in the blob store."""
+
+    def run_hosted(db: Database, job: Row[Any], report: Report) -> dict[str, Any]:
+        return run(db, job, report, hosting)
+
+    return run_hosted
+
+
+def run(db: Database, job: Row[Any], report: Report, hosting: Hosting | None = None) -> dict[str, Any]:
     p = job.payload
     app = AppRef(pk=job.app_pk, id=p["app_id"], owner_id=p["owner_id"])
     done = int((job.progress or {}).get("done", 0))
@@ -43,7 +53,13 @@ def run(db: Database, job: Row[Any], report: Report) -> dict[str, Any]:
 
     target = imp.Target(app, p.get("dataset_id", ""), "")
     summary = imp.import_records(
-        db, target, itertools.islice(items, done, None), skip_errors=True, chunk_size=2_000, progress=progress
+        db,
+        target,
+        itertools.islice(items, done, None),
+        skip_errors=True,
+        hosting=hosting,
+        chunk_size=2_000,
+        progress=progress,
     )
     return {
         "inputs": summary.inputs,

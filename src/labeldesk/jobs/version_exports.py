@@ -55,7 +55,9 @@ def no_links(data: resources_pb2.Data, app_pk: int, origin: str) -> None:
     """Without hosted files, inputs keep the URLs they were stored with."""
 
 
-def handler(links: ExportLinks, media: MediaLinker) -> Callable[[Database, Row[Any], Report], Any]:
+def handler(
+    links: ExportLinks, media: MediaLinker, files: snap.FileFinder | None = None
+) -> Callable[[Database, Row[Any], Report], Any]:
     def run(db: Database, job: Row[Any], report: Report) -> dict[str, Any]:
         p = job.payload
         with db.write() as conn:
@@ -72,11 +74,12 @@ def handler(links: ExportLinks, media: MediaLinker) -> Callable[[Database, Row[A
             with db.read() as conn:
                 batches = [list(b) for b in repo.iter_frozen(conn, version.pk, BATCH)]
             inputs = [resources_pb2.Input.FromString(i) for b in batches for i in b]
+            sources = {i.id: _local_file(i.data, version.app_pk, files) for i in inputs}
             for i in inputs:
                 media(i.data, version.app_pk, p["origin"])
             with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
                 if p["format"] == "coco":
-                    _coco(z, inputs)
+                    _coco(z, inputs, sources)
                 else:
                     _batches(z, p["format"], inputs, report)
             os.replace(tmp, target)
@@ -107,13 +110,20 @@ def _batches(z: zipfile.ZipFile, fmt: str, inputs: list[resources_pb2.Input], re
         report({"done": start + len(batch.inputs), "total": len(inputs)})
 
 
-def _coco(z: zipfile.ZipFile, inputs: list[resources_pb2.Input]) -> None:
+def _local_file(data: resources_pb2.Data, app_pk: int, files: snap.FileFinder | None) -> Path | None:
+    """Where the bytes of a stored input are on this machine (hosted file or file:// URL)."""
+    hosted = data.image.hosted
+    if hosted.suffix and not hosted.prefix:
+        return files(app_pk, hosted.suffix) if files is not None else None
+    return local_path_of(data.image.url)
+
+
+def _coco(z: zipfile.ZipFile, inputs: list[resources_pb2.Input], sources: dict[str, Path | None]) -> None:
     records = []
     names: dict[str, str] = {}
     for i in inputs:
-        url = i.data.image.url
-        local = local_path_of(url)
-        r = snap.record_of_data(i.id, i.data, str(local) if local else url)
+        local = sources.get(i.id)
+        r = snap.record_of_data(i.id, i.data, str(local) if local else i.data.image.url)
         names[r.input_id] = file_name(r)
         if local is not None and local.is_file():
             z.write(local, f"images/{names[r.input_id]}")

@@ -5,8 +5,9 @@ regions of its annotations (by default only approved ones, ANNOTATION_SUCCESS)."
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from clarifai_grpc.grpc.api import resources_pb2
@@ -36,8 +37,12 @@ class Selection:
     all_statuses: bool = False  # False: only ANNOTATION_SUCCESS annotations
 
 
-def records(db: Database, sel: Selection) -> Iterator[Record]:
-    """The selected inputs as records, oldest first, read a page at a time (one snapshot each)."""
+FileFinder = Callable[[int, str], "Path | None"]  # (app pk, blob key) -> a local file, for hosted inputs
+
+
+def records(db: Database, sel: Selection, files: FileFinder | None = None) -> Iterator[Record]:
+    """The selected inputs as records, oldest first, read a page at a time (one snapshot each);
+    ``files`` finds the bytes of hosted inputs (the blob store)."""
     after = 0
     while True:
         with db.read() as conn:
@@ -46,7 +51,7 @@ def records(db: Database, sel: Selection) -> Iterator[Record]:
                 return
             annotations = annotations_of(conn, sel, [r.pk for r in rows])
         for r in rows:
-            yield to_record(r, annotations.get(r.pk, []))
+            yield to_record(r, annotations.get(r.pk, []), sel.app.pk, files)
         after = rows[-1].pk
 
 
@@ -74,8 +79,14 @@ def annotations_of(conn: Connection, sel: Selection, input_pks: list[int]) -> di
     return out
 
 
-def to_record(row: Row[Any], annotations: list[Row[Any]]) -> Record:
+def to_record(
+    row: Row[Any], annotations: list[Row[Any]], app_pk: int = 0, files: FileFinder | None = None
+) -> Record:
     data = input_proto(row, annotations).data
+    hosted = data.image.hosted
+    if hosted.suffix and not hosted.prefix and files is not None:  # a file in the blob store
+        found = files(app_pk, hosted.suffix)
+        return record_of_data(row.id, data, str(found) if found else "")
     local = local_path_of(data.image.url)
     return record_of_data(row.id, data, str(local) if local else data.image.url)
 

@@ -29,6 +29,7 @@ from labeldesk.domain import errors
 from labeldesk.services.annotation_views import stored_data
 from labeldesk.services.context import AppRef
 from labeldesk.services.file_refs import FileSink, local_file_sink
+from labeldesk.services.hosting import Hosting, Pending
 from labeldesk.storage import tables as t
 from labeldesk.storage.clock import utcnow
 from labeldesk.storage.engine import Database
@@ -85,6 +86,7 @@ def import_records(
     *,
     skip_errors: bool = False,
     sink: FileSink | None = None,
+    hosting: Hosting | None = None,
     chunk_size: int = CHUNK,
     progress: Callable[[Summary], None] | None = None,
 ) -> Summary:
@@ -105,8 +107,21 @@ def import_records(
                 summary.skipped.append(dup)
             else:
                 good[item.input_id] = item
+        records = list(good.values())
+        stored: dict[str, tuple[bytes, list[Pending]]] = {}
+        if hosting is not None:  # local files go to the blob store: read and checked outside the transaction
+            stored, bad = _host_files(hosting, records)
+            for error in bad:
+                if not skip_errors:
+                    raise ImportStopped(error, summary)
+                summary.skipped.append(error)
+            records = [r for r in records if r.is_url or r.input_id in stored]
         with db.write() as conn:
-            _write_chunk(conn, target, list(good.values()), sink, summary)
+            made = _write_chunk(conn, target, records, sink, summary, stored)
+            if hosting is not None:  # the files of the inputs made now (others keep theirs)
+                hosting.save(
+                    conn, target.app.pk, [(pk, stored[i][1]) for i, pk in made.items() if i in stored]
+                )
         if progress is not None:
             progress(summary)
     return summary
@@ -123,7 +138,15 @@ def _chunks(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
         yield chunk
 
 
-def _write_chunk(conn: Connection, target: Target, records: list[Record], sink: FileSink, s: Summary) -> None:
+def _write_chunk(
+    conn: Connection,
+    target: Target,
+    records: list[Record],
+    sink: FileSink,
+    s: Summary,
+    hosted: dict[str, tuple[bytes, list[Pending]]],
+) -> dict[str, int]:
+    """Write one chunk; answer the inputs it made (id -> pk)."""
     app = target.app
     bulk.prepare_bulk(conn)
     ts = bulk.stored_time(conn, utcnow())
@@ -132,7 +155,15 @@ def _write_chunk(conn: Connection, target: Target, records: list[Record], sink: 
     s.existing += len(records) - len(new)
     _create_concepts(conn, app.pk, records, ts, s)
     rows = [
-        (app.pk, r.input_id, _input_data(r, sink), bulk.stored_json(r.metadata or None), DOWNLOADED, ts, ts)
+        (
+            app.pk,
+            r.input_id,
+            hosted[r.input_id][0] if r.input_id in hosted else _input_data(r, sink),
+            bulk.stored_json(r.metadata or None),
+            DOWNLOADED,
+            ts,
+            ts,
+        )
         for r in new
     ]
     pks = dict(have)
@@ -166,6 +197,31 @@ def _write_chunk(conn: Connection, target: Target, records: list[Record], sink: 
         _add_to_dataset(
             conn, app.pk, target.dataset_id, [pks[r.input_id] for r in records], set(have.values())
         )
+    return {r.input_id: pks[r.input_id] for r in new}
+
+
+def _host_files(
+    hosting: Hosting, records: list[Record]
+) -> tuple[dict[str, tuple[bytes, list[Pending]]], list[RecordError]]:
+    """The stored data (a hosted-file marker) and the files to write of each local image, read and
+    checked (Pillow) before any transaction; unreadable or non-image files are bad records."""
+    out: dict[str, tuple[bytes, list[Pending]]] = {}
+    bad: list[RecordError] = []
+    for r in records:
+        if r.is_url:
+            continue
+        try:
+            with open(r.source, "rb") as f:
+                posted = resources_pb2.Data(image=resources_pb2.Image(base64=f.read()))
+            data, pending = hosting.take_bytes(posted, r.input_id)
+        except (OSError, errors.ApiError) as e:
+            message = e.description if isinstance(e, errors.ApiError) else str(e)
+            bad.append(RecordError(r.source, "", message))
+            continue
+        if r.width and r.height and not data.image.image_info.width:
+            data.image.image_info.width, data.image.image_info.height = r.width, r.height
+        out[r.input_id] = (data.SerializeToString(), pending)
+    return out, bad
 
 
 def _input_data(r: Record, sink: FileSink) -> bytes:
