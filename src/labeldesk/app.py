@@ -18,6 +18,8 @@ from starlette.applications import Starlette
 from labeldesk.config import Settings
 from labeldesk.files.signing import UrlSigner
 from labeldesk.files.store import LocalDirStore
+from labeldesk.jobs.kinds import export_links, job_worker
+from labeldesk.jobs.worker import Worker
 from labeldesk.ops.metrics import Metrics
 from labeldesk.ops.observe import Observer
 from labeldesk.services.annotations import AnnotationsService
@@ -25,9 +27,12 @@ from labeldesk.services.apps import AppsService
 from labeldesk.services.assignments import AssignmentsService
 from labeldesk.services.auth import Authenticator
 from labeldesk.services.concepts import ConceptsService
+from labeldesk.services.dataset_versions import DatasetVersionsService
 from labeldesk.services.datasets import DatasetsService
 from labeldesk.services.dispatch import Dispatcher
+from labeldesk.services.export_links import ExportLinks
 from labeldesk.services.hosting import Hosting
+from labeldesk.services.import_jobs import ImportJobsService
 from labeldesk.services.input_jobs import InputJobsService
 from labeldesk.services.inputs import InputsService
 from labeldesk.services.searches import SearchesService
@@ -40,6 +45,7 @@ from labeldesk.storage.repos import secrets
 from labeldesk.transport.grpc.observe import ObserveInterceptor
 from labeldesk.transport.grpc.server import make_grpc_server
 from labeldesk.transport.rest.app import make_rest_app
+from labeldesk.transport.rest.exports import export_routes
 from labeldesk.transport.rest.files import file_routes
 from labeldesk.transport.rest.staged import staged_routes
 from labeldesk.transport.rest.web import web_routes
@@ -47,7 +53,9 @@ from labeldesk.transport.rest.web import web_routes
 log = logging.getLogger("labeldesk")
 
 
-def build_services(hosting: Hosting | None = None, settings: Settings | None = None) -> list[object]:
+def build_services(
+    hosting: Hosting | None = None, settings: Settings | None = None, exports: ExportLinks | None = None
+) -> list[object]:
     """The service objects (without ``hosting``, inputs posted as bytes are refused)."""
     return [
         AppsService(),
@@ -60,6 +68,9 @@ def build_services(hosting: Hosting | None = None, settings: Settings | None = N
         TasksService(),
         TaskAnnotationsService(),
         AssignmentsService(settings or Settings()),
+        ImportJobsService(settings or Settings()),
+        # without ``exports`` (the API coverage listing) archives have nowhere to go
+        DatasetVersionsService(exports or ExportLinks(Path("labeldesk.exports"), b"")),
     ]
 
 
@@ -70,6 +81,7 @@ class Labeldesk:
     rest: Starlette
     hosting: Hosting
     settings: Settings = field(default_factory=Settings)
+    exports: ExportLinks | None = None
     metrics: Metrics = field(default_factory=Metrics)
 
 
@@ -98,20 +110,27 @@ def build(database_url: str, run_migrations: bool = True, settings: Settings | N
     if run_migrations:
         migrate(db)
     hosting = build_hosting(db, settings)
+    exports = export_links(db)
     dispatcher = Dispatcher(
-        db, build_services(hosting, settings), Authenticator(), hosting.signer, settings.public_url
+        db, build_services(hosting, settings, exports), Authenticator(), hosting.signer, settings.public_url
     )
     staged = staged_routes(StagedService(dispatcher.auth), dispatcher)
     metrics = Metrics(db.engine)
     rest = make_rest_app(
         dispatcher,
-        extra_routes=[*file_routes(hosting), *staged, *web_routes()],
+        extra_routes=[*file_routes(hosting), *export_routes(exports), *staged, *web_routes()],
         max_body_bytes=settings.max_body_bytes,
         cors_origins=settings.cors_origins,
         metrics=metrics,
     )
     return Labeldesk(
-        db=db, dispatcher=dispatcher, rest=rest, hosting=hosting, settings=settings, metrics=metrics
+        db=db,
+        dispatcher=dispatcher,
+        rest=rest,
+        hosting=hosting,
+        settings=settings,
+        metrics=metrics,
+        exports=exports,
     )
 
 
@@ -163,6 +182,7 @@ class RunningServer:
     _grpc: grpc.Server | None = None
     _threads: list[threading.Thread] = field(default_factory=list)
     _stopping: threading.Event = field(default_factory=threading.Event)
+    _worker: Worker | None = None
 
     @property
     def base_url(self) -> str:
@@ -207,6 +227,9 @@ class RunningServer:
             self._every(OPTIMIZE_EVERY_SECONDS, self.app.db.optimize, "PRAGMA optimize")
         # delete the stored files of deleted inputs
         self._every(FILES_GC_EVERY_SECONDS, self.app.hosting.collect_garbage, "hosted-files collection")
+        if self.app.exports is not None:
+            self.app.exports.server_origin = self.app.exports.server_origin or self.base_url
+            self._worker = job_worker(self.app.db, self.app.exports, self.app.hosting).start()
         return self
 
     def _every(self, seconds: float, job: Callable[[], object], what: str) -> None:
@@ -233,6 +256,8 @@ class RunningServer:
         (then cut them off), release the database. Returns within about the grace period."""
         deadline = time.monotonic() + self.shutdown_grace + 1
         self._stopping.set()
+        if self._worker is not None:
+            self._worker.stop()
         if self._http is not None:
             self._http.should_exit = True
         grpc_stopped = self._grpc.stop(grace=self.shutdown_grace) if self._grpc is not None else None

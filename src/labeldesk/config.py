@@ -15,6 +15,9 @@ variable                                  default    meaning
 ``LABELDESK_SOURCE_RESCAN_SECONDS``       30         how often (at most, per task) the queue looks
                                                      for *older* inputs that joined a dataset or
                                                      saved search after planning passed them
+``LABELDESK_IMPORT_ROOT``                 (unset)    the server folder PostInputsDataSources may
+                                                     import from (``file://`` URLs below it);
+                                                     unset: server-side imports are refused
 ``LABELDESK_BLOB_DIR``                    (beside    where hosted files (inputs posted as bytes)
                                           the DB)    are kept: ``<db file stem>.blobs/`` next to
                                                      a SQLite file, ``./labeldesk.blobs`` else
@@ -41,6 +44,7 @@ from dataclasses import dataclass
 
 LEASE_SECONDS_ENV = "LABELDESK_LEASE_SECONDS"
 RESCAN_SECONDS_ENV = "LABELDESK_SOURCE_RESCAN_SECONDS"
+IMPORT_ROOT_ENV = "LABELDESK_IMPORT_ROOT"
 BLOB_DIR_ENV = "LABELDESK_BLOB_DIR"
 PUBLIC_URL_ENV = "LABELDESK_PUBLIC_URL"
 FILES_TTL_ENV = "LABELDESK_FILES_URL_TTL_SECONDS"
@@ -81,6 +85,8 @@ class Settings:
     lease_seconds: float = 1800.0
     #: minimum time between two scans of a task's source for old inputs that joined it late
     source_rescan_seconds: float = 30.0
+    #: the server folder background imports may read (empty: none)
+    import_root: str = ""
     #: the blob store's directory (None: beside the SQLite file, else ./labeldesk.blobs)
     blob_dir: str | None = None
     #: public base URL for file URLs (None: the REST request's host / the HTTP address)
@@ -113,6 +119,7 @@ class Settings:
             source_rescan_seconds=_number(env, RESCAN_SECONDS_ENV, cls.source_rescan_seconds),
             max_body_bytes=round(_number(env, MAX_BODY_MB_ENV, cls.max_body_bytes / MIB, "MiB") * MIB),
             cors_origins=_origins(env, CORS_ORIGINS_ENV),
+            import_root=env.get(IMPORT_ROOT_ENV, "").strip(),
             blob_dir=env.get(BLOB_DIR_ENV, "").strip() or None,
             public_url=env.get(PUBLIC_URL_ENV, "").strip().rstrip("/") or None,
             files_url_ttl_seconds=_number(env, FILES_TTL_ENV, cls.files_url_ttl_seconds),

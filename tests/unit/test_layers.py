@@ -24,7 +24,10 @@ ALLOWED: dict[str, frozenset[str]] = {
     "wire": frozenset(),
     "files": frozenset({"domain"}),
     "storage": frozenset({"domain", "config"}),
-    "services": frozenset({"domain", "wire", "storage", "files", "config"}),
+    "datasets_io": frozenset(),  # dataset file formats: pure readers/writers, no database
+    "services": frozenset({"domain", "wire", "storage", "files", "config", "datasets_io"}),
+    # background work: runs services' code outside requests (claimed from the jobs table)
+    "jobs": frozenset({"domain", "wire", "storage", "files", "services", "config", "datasets_io"}),
     # metrics, access log and readiness: fed by the transports, reading the storage engine
     "ops": frozenset({"storage", "config"}),
     "transport": frozenset({"domain", "wire", "storage", "files", "services", "config", "coverage", "ops"}),
