@@ -100,6 +100,10 @@ def bench_label_studio(data: Path, n: int, boxes: int) -> dict[str, float]:
         "LABEL_STUDIO_USER_TOKEN": "benchtoken0123456789",
         "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true",
         "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
+        # no telemetry: the benchmark talks to loopback only
+        "SENTRY_DSN": "",
+        "FRONTEND_SENTRY_DSN": "",
+        "COLLECT_ANALYTICS": "false",
     }
     cmd = [
         str(venv / "bin" / "label-studio"),
@@ -177,7 +181,7 @@ def _enable_token_auth(venv: Path, env: dict[str, str]) -> None:
     code = (
         "from jwt_auth.models import JWTSettings; JWTSettings.objects.update(legacy_api_tokens_enabled=True)"
     )
-    python = str((venv / "bin" / "python").resolve())
+    python = str((venv / "bin" / "python").absolute())
     settings = {**env, "DJANGO_SETTINGS_MODULE": "core.settings.label_studio"}
     subprocess.run(
         [python, "manage.py", "shell", "-c", code], cwd=site, env=settings, check=True, timeout=600
