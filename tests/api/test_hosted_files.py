@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -190,6 +189,16 @@ def test_deleting_inputs_deletes_their_files(stub: Any, app: AppFixture) -> None
     assert fetch(keep.url).status_code == 200
 
 
+def test_deleting_an_app_deletes_its_files(stub: Any, app: AppFixture) -> None:
+    image = post_image(stub, app, picture(colour="green")).data.image
+    ok(stub.DeleteApp(service_pb2.DeleteAppRequest(user_app_id=app.uai), metadata=app.meta))
+    assert fetch(image.url).status_code == 404
+    hosting: Hosting = app.server.app.hosting
+    _, _, _, app_pk, key = urlsplit(image.url).path.split("/")
+    hosting.collect_garbage()
+    assert hosting.store.local_path(app_pk, key) is None
+
+
 def test_task_work_carries_signed_urls(stub: Any, app: AppFixture) -> None:
     data = picture()
     post_image(stub, app, data)
@@ -236,12 +245,18 @@ def test_searches_and_dataset_listings_carry_signed_urls(stub: Any, app: AppFixt
 LIMIT = 20_000
 
 
+def shared_blob_dir(server: RunningServer) -> str:
+    """The session server's blob directory: servers over one database share it, as replicas must
+    (each one's collector deletes the files of any deleted input)."""
+    store = server.app.hosting.store
+    assert isinstance(store, LocalDirStore)
+    return str(store.root)
+
+
 @pytest.fixture(scope="module")
-def strict(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterator[RunningServer]:
+def strict(server: RunningServer, database_url: str) -> Iterator[RunningServer]:
     """A second server over the same database: URLs expire at once, uploads capped at LIMIT."""
-    settings = Settings(
-        blob_dir=str(tmp_path_factory.mktemp("strict-blobs")), files_url_ttl_seconds=0, max_upload_bytes=LIMIT
-    )
+    settings = Settings(blob_dir=shared_blob_dir(server), files_url_ttl_seconds=0, max_upload_bytes=LIMIT)
     running = RunningServer(build(database_url, settings=settings), "127.0.0.1", 0, 0).start()
     yield running
     running.stop()
@@ -282,11 +297,8 @@ def test_a_replica_over_the_same_database_and_blob_dir_serves_the_same_urls(
 ) -> None:
     data = picture(colour="purple")
     url = post_image(rest_stub, app, data).data.image.url
-    store = app.server.app.hosting.store
-    assert isinstance(store, LocalDirStore)
-    replica = RunningServer(
-        build(database_url, settings=Settings(blob_dir=str(store.root))), "127.0.0.1", 0, 0
-    )
+    settings = Settings(blob_dir=shared_blob_dir(app.server))
+    replica = RunningServer(build(database_url, settings=settings), "127.0.0.1", 0, 0)
     replica.start()
     try:
         assert fetch(url.replace(app.server.base_url, replica.base_url)).content == data
@@ -294,9 +306,9 @@ def test_a_replica_over_the_same_database_and_blob_dir_serves_the_same_urls(
         replica.stop()
 
 
-def test_public_url_is_used_when_configured(tmp_path: Path, database_url: str) -> None:
+def test_public_url_is_used_when_configured(server: RunningServer, database_url: str) -> None:
     public = "https://label.example.com/ld"
-    settings = Settings(blob_dir=str(tmp_path), public_url=public)
+    settings = Settings(blob_dir=shared_blob_dir(server), public_url=public)
     running = RunningServer(build(database_url, settings=settings), "127.0.0.1", 0, 0).start()
     try:
         user_id, app_id = unique("owner"), unique("app")
