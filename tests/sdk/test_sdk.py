@@ -72,6 +72,8 @@ def test_upload_from_url_and_bytes_with_labels_creates_the_concepts(sdk_app: Any
     assert ids(inputs.list_inputs(input_type="image")) == ["bytes-1", "url-1"]
     assert ids(inputs.list_inputs(input_type="text")) == ["text-1"]
     assert ids(inputs.list_inputs(dataset_id="photos")) == ["url-1"]
+    labelled = {a.input_id: sorted(c.id for c in a.data.concepts) for a in inputs.list_annotations()}
+    assert labelled == {"url-1": ["train"], "bytes-1": ["night", "train"], "text-1": ["caption"]}
 
 
 def test_upload_from_folder_with_labels(sdk_app: Any, tmp_path: Path) -> None:

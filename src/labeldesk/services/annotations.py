@@ -29,6 +29,7 @@ from sqlalchemy import Connection, Row
 
 from labeldesk.domain import annotation_rules as rules
 from labeldesk.domain import errors
+from labeldesk.services import registry as rpc
 from labeldesk.services.annotation_views import annotation_json, annotation_proto, stored_data
 from labeldesk.services.common import check_id, page_of, require_unique
 from labeldesk.services.concepts import ensure_concepts
@@ -158,6 +159,7 @@ def _info(a: resources_pb2.Annotation) -> dict[str, Any] | None:
 
 
 class AnnotationsService:
+    @rpc.write("PostAnnotations")
     def post_annotations(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PostAnnotationsRequest
     ) -> service_pb2.MultiAnnotationResponse:
@@ -247,6 +249,7 @@ class AnnotationsService:
             "modified_at": ts,
         }
 
+    @rpc.read("GetAnnotation")
     def get_annotation(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.GetAnnotationRequest
     ) -> service_pb2.SingleAnnotationResponse:
@@ -256,6 +259,7 @@ class AnnotationsService:
         fill_consensus_info(conn, ctx.require_app().pk, [row._mapping], [resp.annotation])
         return resp
 
+    @rpc.read("ListAnnotations")
     def list_annotations(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.ListAnnotationsRequest
     ) -> service_pb2.MultiAnnotationResponse:
@@ -302,6 +306,7 @@ class AnnotationsService:
             user_created_only=not (req.list_all_annotations or req.ids or req.model_version_ids),
         )
 
+    @rpc.write("PatchAnnotations")
     def patch_annotations(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PatchAnnotationsRequest
     ) -> service_pb2.MultiAnnotationResponse:
@@ -367,6 +372,7 @@ class AnnotationsService:
             "embed_model_version_id": a.embed_model_version_id or row.embed_model_version_id,
         }, data
 
+    @rpc.write("DeleteAnnotation")
     def delete_annotation(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.DeleteAnnotationRequest
     ) -> status_pb2.BaseResponse:
@@ -375,6 +381,7 @@ class AnnotationsService:
         self._delete(conn, ctx, [("annotation_id", rows[req.annotation_id])])
         return status_pb2.BaseResponse()
 
+    @rpc.write("DeleteAnnotations")
     def delete_annotations(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.DeleteAnnotationsRequest
     ) -> status_pb2.BaseResponse:
@@ -413,6 +420,7 @@ class AnnotationsService:
             _require_change_right(ctx, row, where)
         repo.delete_pks(conn, [row.pk for _, row in targets])
 
+    @rpc.read("ListAnnotationWorkers")
     def list_annotation_workers(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.ListAnnotationWorkersRequest
     ) -> service_pb2.MultiWorkerResponse:

@@ -9,6 +9,7 @@ from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from sqlalchemy import Connection, Row
 
 from labeldesk.domain import errors
+from labeldesk.services import registry as rpc
 from labeldesk.services.common import (
     dict_to_struct,
     new_ids,
@@ -84,6 +85,7 @@ def ensure_concepts(conn: Connection, app_pk: int, named: Iterable[tuple[str, st
 
 
 class ConceptsService:
+    @rpc.write("PostConcepts")
     def post_concepts(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PostConceptsRequest
     ) -> service_pb2.MultiConceptResponse:
@@ -106,6 +108,7 @@ class ConceptsService:
         rows = repo.get_many(conn, app.pk, ids)
         return service_pb2.MultiConceptResponse(concepts=[concept_proto(rows[i], ctx) for i in ids])
 
+    @rpc.read("GetConcept")
     def get_concept(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.GetConceptRequest
     ) -> service_pb2.SingleConceptResponse:
@@ -114,6 +117,7 @@ class ConceptsService:
         )
         return service_pb2.SingleConceptResponse(concept=concept_proto(row, ctx))
 
+    @rpc.read("ListConcepts")
     def list_concepts(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.ListConceptsRequest
     ) -> service_pb2.MultiConceptResponse:
@@ -121,6 +125,7 @@ class ConceptsService:
         rows = repo.page(conn, ctx.require_app().pk, page.offset, page.per_page, req.id)
         return service_pb2.MultiConceptResponse(concepts=[concept_proto(r, ctx) for r in rows])
 
+    @rpc.write("PatchConcepts")
     def patch_concepts(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PatchConceptsRequest
     ) -> service_pb2.MultiConceptResponse:

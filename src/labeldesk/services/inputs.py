@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Row
 
 from labeldesk.domain import annotation_rules as rules
 from labeldesk.domain import errors
+from labeldesk.services import registry as rpc
 from labeldesk.services.annotation_views import stored_data
 from labeldesk.services.common import (
     batch_ids,
@@ -210,6 +211,7 @@ def _patch_memberships(
 
 
 class InputsService:
+    @rpc.write("PostInputs")
     def post_inputs(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PostInputsRequest
     ) -> service_pb2.MultiInputResponse:
@@ -279,12 +281,14 @@ class InputsService:
             concepts.append(_concept_pairs(data))
         ann_repo.insert_many(conn, app.pk, rows, concepts)
 
+    @rpc.read("GetInput")
     def get_input(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.GetInputRequest
     ) -> service_pb2.SingleInputResponse:
         row = require_one(repo.by_ids(conn, ctx.require_app().pk, [req.input_id]), "input", req.input_id)
         return service_pb2.SingleInputResponse(input=input_protos(conn, [row])[0])
 
+    @rpc.read("ListInputs")
     def list_inputs(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.ListInputsRequest
     ) -> service_pb2.MultiInputResponse:
@@ -293,12 +297,14 @@ class InputsService:
         rows = list(conn.execute(q.offset(page.offset).limit(page.per_page)))
         return service_pb2.MultiInputResponse(inputs=input_protos(conn, rows))
 
+    @rpc.read("GetInputCount")
     def get_input_count(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.GetInputCountRequest
     ) -> service_pb2.SingleInputCountResponse:
         n = repo.count(conn, ctx.require_app().pk)
         return service_pb2.SingleInputCountResponse(counts=resources_pb2.InputCount(processed=n))
 
+    @rpc.write("PatchInputs")
     def patch_inputs(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PatchInputsRequest
     ) -> service_pb2.MultiInputResponse:
@@ -340,6 +346,7 @@ class InputsService:
         stored = repo.by_ids(conn, app.pk, ids)
         return service_pb2.MultiInputResponse(inputs=input_protos(conn, [stored[i] for i in ids]))
 
+    @rpc.write("DeleteInput")
     def delete_input(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.DeleteInputRequest
     ) -> status_pb2.BaseResponse:
@@ -347,6 +354,7 @@ class InputsService:
         repo.delete_pks(conn, [r.pk for r in found.values()])
         return status_pb2.BaseResponse()
 
+    @rpc.write("DeleteInputs")
     def delete_inputs(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.DeleteInputsRequest
     ) -> status_pb2.BaseResponse:

@@ -17,9 +17,15 @@ from clarifai_grpc.grpc.api.status import status_pb2
 from sqlalchemy import Connection, Row
 
 from labeldesk.domain import errors
+<<<<<<< HEAD
 from labeldesk.domain.search_query import Criterion, criteria_of
 from labeldesk.services.annotation_views import annotation_proto
 from labeldesk.services.common import check_id, page_of, require_one, timestamp
+=======
+from labeldesk.domain.search_query import Criterion
+from labeldesk.services import registry as rpc
+from labeldesk.services.common import check_id, page_of, require_one, struct_to_dict, timestamp
+>>>>>>> main
 from labeldesk.services.context import RequestContext
 from labeldesk.services.inputs import input_protos
 from labeldesk.storage.repos import annotations as annotations_repo
@@ -80,6 +86,7 @@ def _search_proto(row: Row[Any], ctx: RequestContext) -> resources_pb2.Search:
 
 
 class SearchesService:
+    @rpc.write("PostSearches")
     def post_searches(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PostSearchesRequest
     ) -> service_pb2.MultiSearchResponse:
@@ -121,6 +128,7 @@ class SearchesService:
             hits=[resources_pb2.Hit(score=1.0, input=p, app_id=app.id, user_id=app.owner_id) for p in protos],
         )
 
+<<<<<<< HEAD
     def post_inputs_searches(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PostInputsSearchesRequest
     ) -> service_pb2.MultiSearchResponse:
@@ -158,6 +166,9 @@ class SearchesService:
             ],
         )
 
+=======
+    @rpc.write("PostSearchesByID")
+>>>>>>> main
     def post_searches_by_id(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PostSearchesByIDRequest
     ) -> service_pb2.MultiSearchResponse:
@@ -166,12 +177,14 @@ class SearchesService:
         out.id = req.id
         return out
 
+    @rpc.read("GetSearch")
     def get_search(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.GetSearchRequest
     ) -> service_pb2.SingleSearchResponse:
         row = require_one(repo.by_ids(conn, ctx.require_app().pk, [req.id]), "saved search", req.id)
         return service_pb2.SingleSearchResponse(search=_search_proto(row, ctx))
 
+    @rpc.read("ListSearches")
     def list_searches(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.ListSearchesRequest
     ) -> service_pb2.MultiSearchResponse:
@@ -179,6 +192,7 @@ class SearchesService:
         rows = repo.page(conn, ctx.require_app().pk, page.offset, page.per_page)
         return service_pb2.MultiSearchResponse(searches=[_search_proto(r, ctx) for r in rows])
 
+    @rpc.write("PatchSearches")
     def patch_searches(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PatchSearchesRequest
     ) -> service_pb2.MultiSearchResponse:
@@ -196,6 +210,7 @@ class SearchesService:
             out.searches.append(_search_proto(repo.by_ids(conn, app.pk, [s.id])[s.id], ctx))
         return out
 
+    @rpc.write("DeleteSearch")
     def delete_search(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.DeleteSearchRequest
     ) -> status_pb2.BaseResponse:
