@@ -13,13 +13,17 @@ from labeldesk.services.registry import Kind, RegistrationError, register
 
 # Get/List RPCs that change state: they must run in a write transaction
 READ_VERBS_THAT_WRITE = {"ListNextTaskAssignments"}
+# Post RPCs that only read: running a search without saving it
+POSTS_THAT_READ = {"PostInputsSearches", "PostAnnotationsSearches"}
 
 
 def test_the_services_register_each_rpc_once_with_its_transaction_kind() -> None:
     found = register(build_services())
     assert len(found) >= 54
     for name, reg in found.items():
-        reads = name.startswith(("Get", "List")) and name not in READ_VERBS_THAT_WRITE
+        reads = (
+            name.startswith(("Get", "List")) and name not in READ_VERBS_THAT_WRITE
+        ) or name in POSTS_THAT_READ
         assert reg.kind is (Kind.READ if reads else Kind.WRITE), name
         assert reg.where.endswith("." + rpc.snake(name))
     assert found["ListAnnotations"].json_handler is not None

@@ -15,6 +15,7 @@ from clarifai_grpc.grpc.api.status import status_code_pb2, status_pb2
 from sqlalchemy import Connection, Row
 
 from labeldesk.domain import errors
+from labeldesk.services import registry as rpc
 from labeldesk.services.common import check_id, page_of, timestamp
 from labeldesk.services.context import RequestContext
 from labeldesk.storage.repos import input_jobs as repo
@@ -56,12 +57,14 @@ def _require(conn: Connection, app_pk: int, job_id: str) -> Row[Any]:
 
 
 class InputJobsService:
+    @rpc.read("GetInputsAddJob")
     def get_inputs_add_job(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.GetInputsAddJobRequest
     ) -> service_pb2.SingleInputsAddJobResponse:
         row = _require(conn, ctx.require_app().pk, req.id)
         return service_pb2.SingleInputsAddJobResponse(inputs_add_job=job_proto(row))
 
+    @rpc.read("ListInputsAddJobs")
     def list_inputs_add_jobs(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.ListInputsAddJobsRequest
     ) -> service_pb2.MultiInputsAddJobResponse:
@@ -69,6 +72,7 @@ class InputJobsService:
         rows = repo.page(conn, ctx.require_app().pk, page.offset, page.per_page)
         return service_pb2.MultiInputsAddJobResponse(inputs_add_jobs=[job_proto(r) for r in rows])
 
+    @rpc.write("CancelInputsAddJob")
     def cancel_inputs_add_job(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.CancelInputsAddJobRequest
     ) -> service_pb2.SingleInputsAddJobResponse:

@@ -17,15 +17,10 @@ from clarifai_grpc.grpc.api.status import status_pb2
 from sqlalchemy import Connection, Row
 
 from labeldesk.domain import errors
-<<<<<<< HEAD
 from labeldesk.domain.search_query import Criterion, criteria_of
+from labeldesk.services import registry as rpc
 from labeldesk.services.annotation_views import annotation_proto
 from labeldesk.services.common import check_id, page_of, require_one, timestamp
-=======
-from labeldesk.domain.search_query import Criterion
-from labeldesk.services import registry as rpc
-from labeldesk.services.common import check_id, page_of, require_one, struct_to_dict, timestamp
->>>>>>> main
 from labeldesk.services.context import RequestContext
 from labeldesk.services.inputs import input_protos
 from labeldesk.storage.repos import annotations as annotations_repo
@@ -128,7 +123,7 @@ class SearchesService:
             hits=[resources_pb2.Hit(score=1.0, input=p, app_id=app.id, user_id=app.owner_id) for p in protos],
         )
 
-<<<<<<< HEAD
+    @rpc.read("PostInputsSearches")
     def post_inputs_searches(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PostInputsSearchesRequest
     ) -> service_pb2.MultiSearchResponse:
@@ -140,6 +135,7 @@ class SearchesService:
             )
         return self._run(conn, ctx, query, req.pagination)
 
+    @rpc.read("PostAnnotationsSearches")
     def post_annotations_searches(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PostAnnotationsSearchesRequest
     ) -> service_pb2.MultiSearchResponse:
@@ -166,9 +162,7 @@ class SearchesService:
             ],
         )
 
-=======
     @rpc.write("PostSearchesByID")
->>>>>>> main
     def post_searches_by_id(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PostSearchesByIDRequest
     ) -> service_pb2.MultiSearchResponse:
