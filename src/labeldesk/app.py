@@ -19,6 +19,7 @@ from labeldesk.services.annotations import AnnotationsService
 from labeldesk.services.apps import AppsService
 from labeldesk.services.assignments import AssignmentsService
 from labeldesk.services.auth import Authenticator
+from labeldesk.services.concept_relations import ConceptRelationsService
 from labeldesk.services.concepts import ConceptsService
 from labeldesk.services.datasets import DatasetsService
 from labeldesk.services.dispatch import Dispatcher
@@ -28,6 +29,7 @@ from labeldesk.services.searches import SearchesService
 from labeldesk.services.staged import StagedService
 from labeldesk.services.task_annotations import TaskAnnotationsService
 from labeldesk.services.tasks import TasksService
+from labeldesk.services.users import UsersService
 from labeldesk.storage.engine import Database
 from labeldesk.storage.migrate import migrate
 from labeldesk.transport.grpc.observe import ObserveInterceptor
@@ -44,6 +46,8 @@ def build_services(settings: Settings | None = None) -> list[object]:
         ConceptsService(),
         InputsService(),
         InputJobsService(),
+        ConceptRelationsService(),
+        UsersService(),
         DatasetsService(),
         SearchesService(),
         AnnotationsService(),
