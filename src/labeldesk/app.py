@@ -36,6 +36,7 @@ from labeldesk.transport.grpc.observe import ObserveInterceptor
 from labeldesk.transport.grpc.server import make_grpc_server
 from labeldesk.transport.rest.app import make_rest_app
 from labeldesk.transport.rest.staged import staged_routes
+from labeldesk.transport.rest.web import web_routes
 
 log = logging.getLogger("labeldesk")
 
@@ -77,7 +78,7 @@ def build(database_url: str, run_migrations: bool = True, settings: Settings | N
     metrics = Metrics(db.engine)
     rest = make_rest_app(
         dispatcher,
-        extra_routes=staged,
+        extra_routes=[*staged, *web_routes()],
         max_body_bytes=settings.max_body_bytes,
         cors_origins=settings.cors_origins,
         metrics=metrics,

@@ -72,7 +72,7 @@ class InputJobsService:
         rows = repo.page(conn, ctx.require_app().pk, page.offset, page.per_page)
         return service_pb2.MultiInputsAddJobResponse(inputs_add_jobs=[job_proto(r) for r in rows])
 
-    @rpc.write("CancelInputsAddJob")
+    @rpc.read("CancelInputsAddJob")
     def cancel_inputs_add_job(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.CancelInputsAddJobRequest
     ) -> service_pb2.SingleInputsAddJobResponse:
