@@ -6,13 +6,18 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import grpc
 import uvicorn
+from sqlalchemy import make_url
 from starlette.applications import Starlette
 
 from labeldesk.config import Settings
+from labeldesk.files.signing import UrlSigner
+from labeldesk.files.store import LocalDirStore
 from labeldesk.ops.metrics import Metrics
 from labeldesk.ops.observe import Observer
 from labeldesk.services.annotations import AnnotationsService
@@ -23,6 +28,7 @@ from labeldesk.services.concept_relations import ConceptRelationsService
 from labeldesk.services.concepts import ConceptsService
 from labeldesk.services.datasets import DatasetsService
 from labeldesk.services.dispatch import Dispatcher
+from labeldesk.services.hosting import Hosting
 from labeldesk.services.input_jobs import InputJobsService
 from labeldesk.services.inputs import InputsService
 from labeldesk.services.searches import SearchesService
@@ -30,22 +36,25 @@ from labeldesk.services.staged import StagedService
 from labeldesk.services.task_annotations import TaskAnnotationsService
 from labeldesk.services.tasks import TasksService
 from labeldesk.services.users import UsersService
-from labeldesk.storage.engine import Database
+from labeldesk.storage.engine import Database, is_sqlite
 from labeldesk.storage.migrate import migrate
+from labeldesk.storage.repos import secrets
 from labeldesk.transport.grpc.observe import ObserveInterceptor
 from labeldesk.transport.grpc.server import make_grpc_server
 from labeldesk.transport.rest.app import make_rest_app
+from labeldesk.transport.rest.files import file_routes
 from labeldesk.transport.rest.staged import staged_routes
 from labeldesk.transport.rest.web import web_routes
 
 log = logging.getLogger("labeldesk")
 
 
-def build_services(settings: Settings | None = None) -> list[object]:
+def build_services(hosting: Hosting | None = None, settings: Settings | None = None) -> list[object]:
+    """The service objects (without ``hosting``, inputs posted as bytes are refused)."""
     return [
         AppsService(),
         ConceptsService(),
-        InputsService(),
+        InputsService(hosting),
         InputJobsService(),
         ConceptRelationsService(),
         UsersService(),
@@ -63,27 +72,51 @@ class Labeldesk:
     db: Database
     dispatcher: Dispatcher
     rest: Starlette
+    hosting: Hosting
     settings: Settings = field(default_factory=Settings)
     metrics: Metrics = field(default_factory=Metrics)
 
 
+def default_blob_dir(database_url: str) -> Path:
+    """Where hosted files go without --blob-dir: ``<stem>.blobs`` beside a SQLite file,
+    else ``./labeldesk.blobs``."""
+    if is_sqlite(database_url):
+        db_file = Path(make_url(database_url).database or "labeldesk.db")
+        return db_file.with_name(db_file.stem + ".blobs")
+    return Path("labeldesk.blobs")
+
+
+def build_hosting(db: Database, settings: Settings) -> Hosting:
+    """The blob store and URL signer (the secret is made once and kept in the database)."""
+    with db.write() as conn:
+        secret = secrets.get_or_create(conn, "files")
+    store = LocalDirStore(settings.blob_dir or default_blob_dir(db.url))
+    signer = UrlSigner(secret, int(settings.files_url_ttl_seconds))
+    return Hosting(db, store, signer, settings.max_upload_bytes)
+
+
 def build(database_url: str, run_migrations: bool = True, settings: Settings | None = None) -> Labeldesk:
     """The whole server over ``database_url``; ``settings`` default to the environment's."""
+    settings = settings or Settings.from_env()
     db = Database(database_url)
     if run_migrations:
         migrate(db)
-    settings = settings or Settings.from_env()
-    dispatcher = Dispatcher(db, build_services(settings), Authenticator())
-    staged = staged_routes(StagedService(db, Authenticator()))
+    hosting = build_hosting(db, settings)
+    dispatcher = Dispatcher(
+        db, build_services(hosting, settings), Authenticator(), hosting.signer, settings.public_url
+    )
+    staged = staged_routes(StagedService(dispatcher.auth), dispatcher)
     metrics = Metrics(db.engine)
     rest = make_rest_app(
         dispatcher,
-        extra_routes=[*staged, *web_routes()],
+        extra_routes=[*file_routes(hosting), *staged, *web_routes()],
         max_body_bytes=settings.max_body_bytes,
         cors_origins=settings.cors_origins,
         metrics=metrics,
     )
-    return Labeldesk(db=db, dispatcher=dispatcher, rest=rest, settings=settings, metrics=metrics)
+    return Labeldesk(
+        db=db, dispatcher=dispatcher, rest=rest, hosting=hosting, settings=settings, metrics=metrics
+    )
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -103,6 +136,7 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 OPTIMIZE_EVERY_SECONDS = 300
+FILES_GC_EVERY_SECONDS = 60
 SHUTDOWN_GRACE_SECONDS = 10.0
 
 
@@ -144,6 +178,8 @@ class RunningServer:
         return any(t.is_alive() for t in self._threads)
 
     def start(self) -> RunningServer:
+        sock = _listen(self.host, self.http_port)
+        self.http_port = sock.getsockname()[1]
         self._grpc, self.grpc_port = make_grpc_server(
             self.app.dispatcher,
             self.host,
@@ -151,10 +187,9 @@ class RunningServer:
             max_message_bytes=self.app.settings.max_body_bytes,
             interceptors=[ObserveInterceptor(Observer(self.app.metrics))],
             credentials=self.tls.grpc_credentials() if self.tls else None,
+            origin=self.base_url,
         )
         self._grpc.start()
-        sock = _listen(self.host, self.http_port)
-        self.http_port = sock.getsockname()[1]
         config = uvicorn.Config(
             self.app.rest,
             log_level="warning",
@@ -172,19 +207,25 @@ class RunningServer:
             if not thread.is_alive():
                 raise RuntimeError("the HTTP server failed to start")
             thread.join(0.01)
-        if self.app.db.sqlite:
-            threading.Thread(target=self._keep_statistics_fresh, daemon=True, name="optimize").start()
+        if self.app.db.sqlite:  # refresh planner statistics as tables grow
+            self._every(OPTIMIZE_EVERY_SECONDS, self.app.db.optimize, "PRAGMA optimize")
+        # delete the stored files of deleted inputs
+        self._every(FILES_GC_EVERY_SECONDS, self.app.hosting.collect_garbage, "hosted-files collection")
         return self
 
-    def _keep_statistics_fresh(self) -> None:
-        """SQLite only: refresh planner statistics now and every few minutes as tables grow."""
-        while True:
-            try:
-                self.app.db.optimize()
-            except Exception:  # maintenance must never take the server down
-                log.warning("PRAGMA optimize failed", exc_info=True)
-            if self._stopping.wait(OPTIMIZE_EVERY_SECONDS):
-                return
+    def _every(self, seconds: float, job: Callable[[], object], what: str) -> None:
+        """Run ``job`` now and every ``seconds`` in a background thread until the server stops."""
+
+        def loop() -> None:
+            while True:
+                try:
+                    job()
+                except Exception:  # maintenance must never take the server down
+                    log.warning("%s failed", what, exc_info=True)
+                if self._stopping.wait(seconds):
+                    return
+
+        threading.Thread(target=loop, daemon=True, name=what).start()
 
     def wait(self) -> None:
         for t in self._threads:

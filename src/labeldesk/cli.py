@@ -107,6 +107,20 @@ def main() -> None:
 @click.option("--http-port", default=8080, show_default=True, type=int, help="REST/JSON port")
 @click.option("--grpc-port", default=18080, show_default=True, type=int, help="gRPC port")
 @click.option(
+    "--blob-dir",
+    default=None,
+    metavar="DIR",
+    help="where files posted as bytes are kept (default: $LABELDESK_BLOB_DIR, else <db stem>.blobs "
+    "beside a SQLite file, else ./labeldesk.blobs)",
+)
+@click.option(
+    "--public-url",
+    default=None,
+    metavar="URL",
+    help="base URL clients reach this server at, for hosted-file URLs (default: $LABELDESK_PUBLIC_URL, "
+    "else the REST request's host; gRPC answers use the HTTP address)",
+)
+@click.option(
     "--max-body-mb",
     default=None,
     type=click.FloatRange(min=0.001, max=2047),
@@ -128,6 +142,8 @@ def serve(
     host: str,
     http_port: int,
     grpc_port: int,
+    blob_dir: str | None,
+    public_url: str | None,
     max_body_mb: float | None,
     cors_origins: tuple[str, ...],
     **options: Any,
@@ -139,11 +155,16 @@ def serve(
         http_port,
         grpc_port,
         ServeOptions(**options),
-        settings=_settings(max_body_mb, cors_origins),
+        settings=_settings(max_body_mb, cors_origins, blob_dir, public_url),
     )
 
 
-def _settings(max_body_mb: float | None, cors_origins: tuple[str, ...]) -> Settings:
+def _settings(
+    max_body_mb: float | None,
+    cors_origins: tuple[str, ...],
+    blob_dir: str | None = None,
+    public_url: str | None = None,
+) -> Settings:
     """The environment's settings with the command line's flags on top."""
     try:
         settings = Settings.from_env()
@@ -151,6 +172,10 @@ def _settings(max_body_mb: float | None, cors_origins: tuple[str, ...]) -> Setti
             settings = replace(settings, max_body_bytes=round(max_body_mb * MIB))
         if cors_origins:
             settings = replace(settings, cors_origins=cors_origins)
+        if blob_dir:
+            settings = replace(settings, blob_dir=blob_dir)
+        if public_url:
+            settings = replace(settings, public_url=public_url.rstrip("/"))
     except ValueError as e:
         raise click.BadParameter(str(e)) from e
     return settings
@@ -176,6 +201,9 @@ def _serve(
     grpc_scheme = "gRPC+TLS" if tls else "gRPC"
     say(f"labeldesk listening: REST {server.base_url}  {grpc_scheme} {host}:{server.grpc_port}")
     say(f"database: {_safe(url)}")
+    say(f"hosted files: {server.app.hosting.store}")
+    if host in ("0.0.0.0", "::") and not server.app.settings.public_url:
+        say("note: file URLs in gRPC answers name the listen address; set --public-url for clients")
     if banner:
         say(banner)
 
@@ -304,17 +332,19 @@ def demo(
     database_url: str, host: str, http_port: int, grpc_port: int, no_serve: bool, **options: Any
 ) -> None:
     """Create a demo app with concepts and inputs, print its key, and serve it."""
+    from labeldesk.app import build_hosting
     from labeldesk.demo import seed_demo
 
     db = open_db(database_url)
-    key = seed_demo(db)
+    key = seed_demo(db, build_hosting(db, Settings.from_env()))
     db.dispose()
     click.echo(key)
+    base = f"{'https' if options.get('tls_cert') else 'http'}://{host}:{http_port}"
     banner = (
         f"\ndemo app 'demo' of user 'demo' is ready; its API key is printed on stdout. Try:\n"
         f"  export KEY={key}\n"
-        f'  curl -H "Authorization: Key $KEY" http://{host}:{http_port}/v2/inputs\n'
-        f'  curl -H "Authorization: Key $KEY" http://{host}:{http_port}/v2/concepts\n'
+        f'  curl -H "Authorization: Key $KEY" {base}/v2/inputs\n'
+        f'  curl -H "Authorization: Key $KEY" {base}/v2/concepts\n'
     )
     if no_serve:
         say(banner)

@@ -17,13 +17,17 @@ ROOT = Path(labeldesk.__file__).parent
 PACKAGE = "labeldesk"
 
 # What each layer may import of labeldesk (besides itself). ``wire`` is the neutral proto <-> JSON
-# layer that services (stored renderings) and transport (responses) share.
+# layer that services (stored renderings) and transport (responses) share. ``files`` sits beside
+# storage: the bytes of hosted files (blob store), their checks and their signed URLs.
 ALLOWED: dict[str, frozenset[str]] = {
     "domain": frozenset(),
     "wire": frozenset(),
+    "files": frozenset({"domain"}),
     "storage": frozenset({"domain", "config"}),
-    "services": frozenset({"domain", "wire", "storage", "config"}),
-    "transport": frozenset({"domain", "wire", "storage", "services", "config", "coverage"}),
+    "services": frozenset({"domain", "wire", "storage", "files", "config"}),
+    # metrics, access log and readiness: fed by the transports, reading the storage engine
+    "ops": frozenset({"storage", "config"}),
+    "transport": frozenset({"domain", "wire", "storage", "files", "services", "config", "coverage", "ops"}),
 }
 
 

@@ -453,6 +453,31 @@ server_secrets = Table(
     _ts("created_at"),
 )
 
+# Hosted files (revision 0005): one row per file posted as bytes (``data.image.base64`` ...),
+# whose bytes live in the blob store (``labeldesk.files``) under ``(str(app_pk), key)`` and,
+# for images, ``key + ".tiny"`` / ``key + ".small"``. ``app_pk`` is deliberately not a foreign
+# key and ``input_pk`` goes NULL when the input is deleted: rows outlive their input or app
+# until the garbage collector has deleted the stored bytes (then the row).
+blobs = Table(
+    "blobs",
+    metadata,
+    Column("pk", PK, primary_key=True, autoincrement=True),
+    Column("app_pk", PK, nullable=False),
+    Column("key", String(64), nullable=False),
+    Column("input_pk", PK, ForeignKey("inputs.pk", ondelete="SET NULL"), nullable=True),
+    Column("kind", String(16), nullable=False),  # image | video | audio
+    Column("content_type", String(128), nullable=False),
+    Column("thumb_content_type", String(128), nullable=False, default=""),
+    Column("size", BigInteger, nullable=False),
+    Column("width", Integer, nullable=False, default=0),
+    Column("height", Integer, nullable=False, default=0),
+    Column("sha256", String(64), nullable=False),
+    Column("sizes", String(128), nullable=False),  # "orig,tiny,small"
+    _ts("created_at"),
+    UniqueConstraint("app_pk", "key", name="uq_blobs_app_pk_key"),
+    Index("ix_blobs_input_pk", "input_pk"),
+)
+
 # What PostInputs answers as ``inputs_add_job`` (Clarifai clients poll GetInputsAddJob): labeldesk
 # adds inputs within the request, so a job is finished when it is first seen.
 inputs_add_jobs = Table(
