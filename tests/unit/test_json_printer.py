@@ -4,10 +4,7 @@ client's own parser."""
 from __future__ import annotations
 
 import json
-import time
-from typing import Any
 
-import pytest
 from clarifai_grpc.channel.custom_converters.custom_dict_to_message import dict_to_protobuf
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2, status_pb2
@@ -16,10 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from labeldesk.wire.printer import message_to_json, message_to_json_bytes
+from tests.helpers import best_time
 from tests.protos import annotation, f32, ids, structs
-
-# The client's own parser trips a protobuf 6 deprecation; not ours to fix.
-pytestmark = pytest.mark.filterwarnings(r"ignore:label\(\) is deprecated:DeprecationWarning")
 
 # =============================================================================================
 # message_to_json
@@ -156,14 +151,7 @@ def test_serialising_a_thousand_annotations_is_fast() -> None:
     """Measured ~15 ms (dict) / ~25 ms (bytes) on a loaded 2-core box; the bound is generous."""
     response = _big_response()
     message_to_json_bytes(response)
-    best = min(_timed(lambda: message_to_json_bytes(response)) for _ in range(5))
-    assert best < 0.2
-
-
-def _timed(fn: Any) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+    assert best_time(lambda: message_to_json_bytes(response)) < 0.2
 
 
 @st.composite
