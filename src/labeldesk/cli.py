@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-import logging
+import os
 import signal
 import sys
+import threading
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import wraps
 from types import FrameType
 from typing import Any, TypeVar
@@ -16,6 +17,7 @@ import click
 
 from labeldesk.config import MIB, Settings
 from labeldesk.domain import errors
+from labeldesk.ops.logs import FORMATS, configure_logging
 from labeldesk.services import admin
 from labeldesk.storage.engine import Database, resolve_url
 from labeldesk.storage.migrate import migrate
@@ -29,6 +31,41 @@ database_option = click.option(
     help="SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db "
     "(default: $LABELDESK_DATABASE_URL, else sqlite:///./labeldesk.db)",
 )
+
+
+def server_options(fn: F) -> F:
+    """The options ``serve`` and ``demo`` share: shutdown, TLS, log format."""
+    for option in reversed(
+        (
+            click.option(
+                "--shutdown-grace",
+                default=10.0,
+                show_default=True,
+                type=click.FloatRange(min=0),
+                metavar="SECONDS",
+                help="on SIGTERM/SIGINT, how long in-flight requests may finish (a 2nd signal exits at once)",
+            ),
+            click.option("--tls-cert", default=None, metavar="PEM", help="serve both ports over TLS"),
+            click.option("--tls-key", default=None, metavar="PEM", help="the private key of --tls-cert"),
+            click.option(
+                "--log-format",
+                default="text",
+                show_default=True,
+                type=click.Choice(FORMATS),
+                help="json: one JSON object per line (request lines carry req_id, rpc, transport, code)",
+            ),
+        )
+    ):
+        fn = option(fn)
+    return fn
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    shutdown_grace: float = 10.0
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    log_format: str = "text"
 
 
 def say(message: str) -> None:
@@ -84,6 +121,7 @@ def main() -> None:
     help="allow browsers on ORIGIN (e.g. https://labels.example.com) to call the REST API; repeatable "
     "(default: $LABELDESK_CORS_ORIGINS, else same-origin only)",
 )
+@server_options
 @friendly_errors
 def serve(
     database_url: str | None,
@@ -92,10 +130,16 @@ def serve(
     grpc_port: int,
     max_body_mb: float | None,
     cors_origins: tuple[str, ...],
+    **options: Any,
 ) -> None:
     """Run the server (migrations are applied first)."""
     _serve(
-        resolve_url(database_url), host, http_port, grpc_port, settings=_settings(max_body_mb, cors_origins)
+        resolve_url(database_url),
+        host,
+        http_port,
+        grpc_port,
+        ServeOptions(**options),
+        settings=_settings(max_body_mb, cors_origins),
     )
 
 
@@ -113,24 +157,49 @@ def _settings(max_body_mb: float | None, cors_origins: tuple[str, ...]) -> Setti
 
 
 def _serve(
-    url: str, host: str, http_port: int, grpc_port: int, banner: str = "", settings: Settings | None = None
+    url: str,
+    host: str,
+    http_port: int,
+    grpc_port: int,
+    options: ServeOptions,
+    banner: str = "",
+    settings: Settings | None = None,
 ) -> None:
-    from labeldesk.app import start_server
+    """Serve until SIGTERM/SIGINT, then stop within the grace period; a second signal exits at once."""
+    from labeldesk.app import Tls, start_server
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    server = start_server(url, host, http_port, grpc_port, settings=settings)
-    say(f"labeldesk listening: REST http://{host}:{server.http_port}  gRPC {host}:{server.grpc_port}")
+    configure_logging(options.log_format)
+    if (options.tls_cert is None) != (options.tls_key is None):
+        raise click.UsageError("--tls-cert and --tls-key go together")
+    tls = Tls(options.tls_cert, options.tls_key) if options.tls_cert and options.tls_key else None
+    server = start_server(url, host, http_port, grpc_port, settings, tls, options.shutdown_grace)
+    grpc_scheme = "gRPC+TLS" if tls else "gRPC"
+    say(f"labeldesk listening: REST {server.base_url}  {grpc_scheme} {host}:{server.grpc_port}")
     say(f"database: {_safe(url)}")
     if banner:
         say(banner)
 
-    def stop(_signum: int, _frame: FrameType | None) -> None:
-        say("stopping…")
-        server.stop()
+    stop_requested = threading.Event()
 
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    server.wait()
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        if stop_requested.is_set():
+            say("second signal: exiting now")
+            os._exit(128 + signum)
+        stop_requested.set()
+        say(f"stopping… (in-flight requests get {options.shutdown_grace:g} s; a second signal exits now)")
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    while not stop_requested.wait(0.25):
+        if not server.alive:
+            say("the HTTP server stopped by itself; shutting down")
+            break
+    # Whatever happens below, the process is gone shortly after the grace period.
+    watchdog = threading.Timer(options.shutdown_grace + 5, os._exit, args=(1,))
+    watchdog.daemon = True
+    watchdog.start()
+    server.stop()
+    say("stopped")
 
 
 def _safe(url: str) -> str:
@@ -229,8 +298,11 @@ def keys_create(user_id: str, app_id: str, scopes: tuple[str, ...], database_url
 @click.option("--http-port", default=8080, show_default=True, type=int)
 @click.option("--grpc-port", default=18080, show_default=True, type=int)
 @click.option("--no-serve", is_flag=True, help="only create the demo data and print the key")
+@server_options
 @friendly_errors
-def demo(database_url: str, host: str, http_port: int, grpc_port: int, no_serve: bool) -> None:
+def demo(
+    database_url: str, host: str, http_port: int, grpc_port: int, no_serve: bool, **options: Any
+) -> None:
     """Create a demo app with concepts and inputs, print its key, and serve it."""
     from labeldesk.demo import seed_demo
 
@@ -247,7 +319,7 @@ def demo(database_url: str, host: str, http_port: int, grpc_port: int, no_serve:
     if no_serve:
         say(banner)
         return
-    _serve(database_url, host, http_port, grpc_port, banner)
+    _serve(database_url, host, http_port, grpc_port, ServeOptions(**options), banner)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,12 +6,12 @@ Run ``python -m labeldesk.coverage > docs/api-coverage.md``; a unit test keeps t
 from __future__ import annotations
 
 from labeldesk.app import build_services
-from labeldesk.services.dispatch import V2, find_handlers
+from labeldesk.services.registry import V2, register
 from labeldesk.transport.rest.routes import compile_routes
 
 
 def implemented_rpcs() -> list[str]:
-    return sorted(find_handlers(build_services()))
+    return sorted(register(build_services()))
 
 
 def render() -> str:

@@ -269,10 +269,10 @@ def test_owner_creates_pending_annotations_for_a_collaborator(stub: Any, app: Ap
 
 BAD_BATCHES = [
     pytest.param(
-        [ann(data=r.Data(concepts=concepts(tree=1))), ann(data=r.Data(concepts=concepts(nope=1)))],
+        [ann(data=r.Data(concepts=concepts(tree=1))), ann(data=r.Data(concepts=concepts(**{"x" * 129: 1})))],
         sc.CONN_INVALID_REQUEST,
-        ["annotations[1].data.concepts[0]", "nope"],
-        id="unknown-concept",
+        ["annotations[1].data.concepts[0].id", "not a valid concept id"],
+        id="bad-concept-id",
     ),
     pytest.param(
         [ann(data=r.Data(regions=[box(0, 0, 0.5, 1.5, tree=1)]))],
@@ -361,6 +361,44 @@ def test_a_bad_batch_says_what_to_fix_and_writes_nothing(
     for text in texts:
         assert text in resp.status.description + resp.status.details, resp.status
     assert [a.id for a in listed(stub, app)] == ["taken"]
+
+
+def test_concepts_are_created_on_the_fly_named_after_their_id_unless_named(
+    stub: Any, app: AppFixture
+) -> None:
+    prepare_app(stub, app)
+    box_concept = r.Concept(id="id-red-car", name="red car", value=1)
+    ok(post(stub, app, ann(data=r.Data(concepts=concepts(bike=1)))))
+    first = ann(
+        data=r.Data(
+            regions=[r.Region(region_info=box(0, 0, 1, 1).region_info, data=r.Data(concepts=[box_concept]))]
+        )
+    )
+    made = ok(post(stub, app, first)).annotations[0]
+    assert made.data.regions[0].data.concepts[0].name == "red car"
+    patched = r.Annotation(id=made.id, input_id=made.input_id, data=r.Data(concepts=concepts(lamp=1)))
+    ok(
+        stub.PatchAnnotations(
+            s.PatchAnnotationsRequest(user_app_id=app.uai, annotations=[patched], action="merge"),
+            metadata=app.meta,
+        )
+    )
+    listed_concepts = ok(
+        stub.ListConcepts(s.ListConceptsRequest(user_app_id=app.uai, per_page=100), metadata=app.meta)
+    )
+    names = {c.id: c.name for c in listed_concepts.concepts}
+    assert {k: names[k] for k in ("bike", "id-red-car", "lamp")} == {
+        "bike": "bike",
+        "id-red-car": "red car",
+        "lamp": "lamp",
+    }
+    # an existing concept keeps its name
+    again = r.Concept(id="id-red-car", name="renamed", value=1)
+    ok(post(stub, app, ann(data=r.Data(concepts=[again]))))
+    got = ok(
+        stub.GetConcept(s.GetConceptRequest(user_app_id=app.uai, concept_id="id-red-car"), metadata=app.meta)
+    )
+    assert got.concept.name == "red car"
 
 
 def test_full_batch_of_128(stub: Any, app: AppFixture) -> None:

@@ -248,14 +248,13 @@ def test_input_batch_errors_write_nothing(stub: Any, app: AppFixture) -> None:
         )
     )
     cases = [
-        ([image_input("fresh-1"), image_input("taken")], sc.DATABASE_DUPLICATE_KEY, "taken"),
         ([image_input("fresh-1"), image_input("fresh-1")], sc.CONN_INVALID_REQUEST, "more than once"),
         ([image_input("fresh-1"), r.Input(id="fresh-2")], sc.CONN_INVALID_REQUEST, "inputs[1].data"),
         ([image_input("bad id!")], sc.CONN_INVALID_REQUEST, "not a valid input id"),
         (
-            [r.Input(id="fresh-3", data=r.Data(image=r.Image(url=IMG), concepts=[r.Concept(id="nope")]))],
+            [r.Input(id="fresh-3", data=r.Data(image=r.Image(url=IMG), concepts=[r.Concept(id="tab\tid")]))],
             sc.CONN_INVALID_REQUEST,
-            "nope",
+            "inputs[0].data.concepts[0].id",
         ),
     ]
     for inputs, code, text in cases:
@@ -519,7 +518,7 @@ def test_saved_search_get_patch_delete_and_refusals(stub: Any, app: AppFixture) 
         s.PostSearchesRequest(user_app_id=app.uai, searches=[r.Search(id="s2", save=True, query=visual)]),
         metadata=app.meta,
     )
-    assert refused.status.code == sc.CONN_INVALID_REQUEST and "model" in refused.status.description
+    assert refused.status.code == sc.NOT_IMPLEMENTED and "model" in refused.status.description
     ok(stub.DeleteSearch(s.DeleteSearchRequest(user_app_id=app.uai, id="s1"), metadata=app.meta))
     assert (
         stub.GetSearch(s.GetSearchRequest(user_app_id=app.uai, id="s1"), metadata=app.meta).status.code
@@ -589,15 +588,17 @@ def test_patch_inputs_concepts_and_datasets(stub: Any, app: AppFixture) -> None:
         )
     )
     assert [h.input.id for h in search.hits] == ["p1"], "the concept index follows patched input concepts"
-    bad = stub.PatchInputs(
+    fresh = stub.PatchInputs(
         s.PatchInputsRequest(
             user_app_id=app.uai,
             action="merge",
-            inputs=[r.Input(id="p1", data=r.Data(concepts=[r.Concept(id="nope")]))],
+            inputs=[r.Input(id="p1", data=r.Data(concepts=[r.Concept(id="fresh", value=1)]))],
         ),
         metadata=app.meta,
     )
-    assert bad.status.code == sc.CONN_INVALID_REQUEST and "nope" in bad.status.description
+    assert "fresh" in [c.id for c in ok(fresh).inputs[0].data.concepts], "a new concept is created on the fly"
+    got = ok(stub.GetConcept(s.GetConceptRequest(user_app_id=app.uai, concept_id="fresh"), metadata=app.meta))
+    assert got.concept.name == "fresh"
 
 
 def test_saved_search_mixing_metadata_and_concepts(stub: Any, app: AppFixture) -> None:

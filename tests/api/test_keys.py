@@ -134,3 +134,23 @@ def test_a_key_creates_only_keys_within_its_own_scopes(stub: Any, app: AppFixtur
         sc.CONN_INVALID_REQUEST,
         "keys[0].scopes[1]",
     )
+
+
+def _app_key(stub: Any, app: AppFixture, scopes: list[str]) -> tuple[tuple[str, str]]:
+    key = r.Key(scopes=scopes, apps=[r.App(id=app.app_id, user_id=app.user_id)])
+    return _meta(
+        ok(stub.PostKeys(s.PostKeysRequest(user_app_id=ME, keys=[key]), metadata=app.meta)).keys[0].id
+    )
+
+
+def test_task_work_rpcs_need_the_task_scopes(stub: Any, app: AppFixture) -> None:
+    """GetInputSamples reads a task (Tasks:Get); ListNextTaskAssignments hands out work (Tasks:Add)."""
+    samples = s.GetInputSamplesRequest(task_id="t-none")
+    inputs_only = _app_key(stub, app, ["Inputs:Get"])
+    fails(stub.GetInputSamples(samples, metadata=inputs_only), sc.CONN_INSUFFICIENT_SCOPES, "'Tasks:Get'")
+    with_tasks = _app_key(stub, app, ["Inputs:Get", "Tasks:Get"])
+    assert stub.GetInputSamples(samples, metadata=with_tasks).status.code != sc.CONN_INSUFFICIENT_SCOPES
+    work = s.ListNextTaskAssignmentsRequest(task_id="t-none")
+    fails(stub.ListNextTaskAssignments(work, metadata=with_tasks), sc.CONN_INSUFFICIENT_SCOPES, "'Tasks:Add'")
+    worker = _app_key(stub, app, ["Inputs:Get", "Tasks:Get", "Tasks:Add"])
+    assert stub.ListNextTaskAssignments(work, metadata=worker).status.code != sc.CONN_INSUFFICIENT_SCOPES

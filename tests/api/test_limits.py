@@ -75,6 +75,17 @@ def test_an_anonymous_body_is_not_read(server: RunningServer) -> None:
     assert (code, body["status"]["code"]) == (401, sc.CONN_KEY_INVALID)
 
 
+def test_an_unread_body_never_becomes_the_next_request(server: RunningServer, app: AppFixture) -> None:
+    """The refused body is not parsed as a second request on the same connection: it is closed."""
+    smuggled = f"GET /v2/inputs HTTP/1.1\r\nHost: x\r\nAuthorization: Key {app.app_key}\r\n\r\n".encode()
+    with socket.create_connection(("127.0.0.1", server.http_port), timeout=10) as sock:
+        sock.sendall(_post_head(len(smuggled)).encode() + b"\r\n" + smuggled)
+        answers = b""
+        while chunk := sock.recv(65536):
+            answers += chunk
+    assert answers.startswith(b"HTTP/1.1 401") and answers.count(b"HTTP/1.1 ") == 1, answers
+
+
 def test_a_declared_oversized_body_is_refused_unread(server: RunningServer, app: AppFixture) -> None:
     for key in (None, app.app_key):
         code, body = _raw_http(server, _post_head(300 * 1024 * 1024, key))

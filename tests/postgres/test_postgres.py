@@ -34,3 +34,31 @@ def test_migrate_is_idempotent_and_stamped(server: RunningServer, database_url: 
         )
     finally:
         db.dispose()
+
+
+def test_revision_0004_hashes_tokens_on_postgresql() -> None:
+    """The keys upgrade of tests/unit/test_migrate.py, on two scratch PostgreSQL databases."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    from tests.unit.test_migrate import upgrade_0003_keys
+
+    base = make_url(URL)
+    names = [f"{base.database}_mig0004_old", f"{base.database}_mig0004_fresh"]
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            for name in names:
+                conn.execute(text(f'drop database if exists "{name}"'))
+                conn.execute(text(f'create database "{name}"'))
+        db, fresh = (Database(base.set(database=n).render_as_string(hide_password=False)) for n in names)
+        try:
+            upgrade_0003_keys(db, fresh)
+        finally:
+            db.dispose()
+            fresh.dispose()
+    finally:
+        with admin.connect() as conn:
+            for name in names:
+                conn.execute(text(f'drop database if exists "{name}"'))
+        admin.dispose()

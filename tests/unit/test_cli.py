@@ -126,3 +126,17 @@ def test_demo_without_serving_prints_a_working_key(db: str, tmp_path: Path) -> N
     assert TOKEN.match(first.stdout.strip())
     again = run("demo", "--no-serve", "--database-url", demo_db, db=db)
     assert again.returncode == 0, "demo must be re-runnable on the same database"
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--cors-origin", "labels.example.com"], "https://host"),
+        (["--max-body-mb", "0"], "--max-body-mb"),
+        (["--max-body-mb", "lots"], "--max-body-mb"),
+    ],
+)
+def test_serve_refuses_bad_limits_and_origins(db: str, flags: list[str], message: str) -> None:
+    res = run("serve", "--http-port", "0", "--grpc-port", "0", *flags, db=db)
+    assert res.returncode == 2 and message in res.stderr, res.stderr
+    assert res.stdout == ""

@@ -17,3 +17,29 @@ def test_defaults_and_overrides() -> None:
 def test_bad_values_name_the_variable(value: str) -> None:
     with pytest.raises(ValueError, match="LABELDESK_LEASE_SECONDS"):
         Settings.from_env({"LABELDESK_LEASE_SECONDS": value})
+
+
+def test_body_limit_and_cors_origins() -> None:
+    assert Settings.from_env({}).max_body_bytes == 32 * 1024 * 1024
+    assert Settings.from_env({}).cors_origins == ()
+    env = {
+        "LABELDESK_MAX_BODY_MB": "0.5",
+        "LABELDESK_CORS_ORIGINS": "https://a.example, http://b.example:8000 ,",
+    }
+    settings = Settings.from_env(env)
+    assert settings.max_body_bytes == 512 * 1024
+    assert settings.cors_origins == ("https://a.example", "http://b.example:8000")
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"LABELDESK_MAX_BODY_MB": "lots"}, "LABELDESK_MAX_BODY_MB"),
+        ({"LABELDESK_MAX_BODY_MB": "0"}, "body limit"),
+        ({"LABELDESK_CORS_ORIGINS": "https://a.example/path"}, "no path"),
+        ({"LABELDESK_CORS_ORIGINS": "a.example"}, "https://host"),
+    ],
+)
+def test_bad_limits_and_origins_say_what_to_set(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Settings.from_env(env)

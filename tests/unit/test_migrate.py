@@ -11,7 +11,6 @@ from sqlalchemy import (
     Connection,
     DateTime,
     ForeignKey,
-    Integer,
     MetaData,
     String,
     Table,
@@ -25,12 +24,12 @@ from labeldesk.storage.clock import utcnow
 from labeldesk.storage.engine import Database
 from labeldesk.storage.migrate import head_revision, migrate
 from labeldesk.storage.repos import inputs as inputs_repo
-from labeldesk.storage.tables import metadata
+from labeldesk.storage.tables import PK, metadata
 
 ADDED_IN_0002 = ("data_json", "data_json_format")
 TABLES_ADDED_IN_0002 = ("task_review_log",)
 # tables of later revisions: dropped too, to make a true revision-0001 database
-TABLES_ADDED_AFTER_0002 = ("server_secrets",)
+TABLES_ADDED_AFTER_0002 = ("server_secrets", "inputs_add_jobs", "concept_relations")
 # the keys table before revision 0004: the token in plain text is the primary key
 LEGACY_TOKENS = ("0123456789abcdef0123456789abcdef", "0123456789abffffffffffffffffffff", "short")
 
@@ -45,14 +44,14 @@ def _legacy_keys(conn: Connection, user_id: str) -> None:
         Column("id", String(64), primary_key=True),
         Column("kind", String(32), nullable=False),
         Column("user_id", String(128), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
-        Column("app_pk", Integer, ForeignKey("apps.pk", ondelete="CASCADE"), nullable=True),
+        Column("app_pk", PK, ForeignKey("apps.pk", ondelete="CASCADE"), nullable=True),
         Column("description", Text, nullable=False, default=""),
         Column("scopes", JSON, nullable=False),
         Column("created_at", DateTime(timezone=True), nullable=False),
         Column("expires_at", DateTime(timezone=True), nullable=True),
     )
     Table("users", old, Column("id", String(128), primary_key=True))
-    Table("apps", old, Column("pk", Integer, primary_key=True))
+    Table("apps", old, Column("pk", PK, primary_key=True))
     keys.create(conn)
     for token in LEGACY_TOKENS:
         conn.execute(
@@ -161,33 +160,40 @@ def test_server_secrets_are_made_once_and_kept(tmp_path: Path) -> None:
 
 
 def test_revision_0004_hashes_the_stored_tokens_and_they_keep_working(tmp_path: Path) -> None:
-    from labeldesk.services.auth import Authenticator
-    from labeldesk.storage.repos import accounts
-
     db = Database(f"sqlite:///{tmp_path / 'keys.db'}")
     fresh = Database(f"sqlite:///{tmp_path / 'fresh.db'}")
     try:
-        migrate(fresh)
-        migrate(db)
-        admin.create_user(db, "u", "u@example.com")
-        with db.write() as conn:
-            _legacy_keys(conn, "u")
-            conn.execute(text("update alembic_version set version_num = '0003'"))
-        assert migrate(db) == "upgraded"
-        assert _version(db) == head_revision(db)
-        assert _shape(db, "keys") == _shape(fresh, "keys")
-        uniques = [sorted(u["column_names"]) for u in inspect(db.engine).get_unique_constraints("keys")]
-        assert ["secret_hash"] in uniques
-        with db.read() as conn:
-            stored = conn.execute(text("select id, secret_hash from keys")).all()
-            ids = {row.id for row in stored}
-            assert not ids & set(LEGACY_TOKENS), "no token is stored in plain text"
-            assert {LEGACY_TOKENS[0][:12], LEGACY_TOKENS[1][:12]} <= ids and len(ids) == 3
-            assert all(len(row.secret_hash) == 64 for row in stored)
-            for token in LEGACY_TOKENS:
-                key = Authenticator().key(conn, f"Key {token}")
-                assert key.user_id == "u"
-            assert accounts.get_key(conn, "u", LEGACY_TOKENS[0]).id == LEGACY_TOKENS[0][:12]
+        upgrade_0003_keys(db, fresh)
     finally:
         db.dispose()
         fresh.dispose()
+
+
+def upgrade_0003_keys(db: Database, fresh: Database) -> None:
+    """Make ``db`` a revision-0003 database holding plain-text tokens, upgrade it, and check the
+    tokens are hashed, still authenticate, and the table matches a ``fresh`` one (also run on
+    PostgreSQL by tests/postgres)."""
+    from labeldesk.services.auth import Authenticator
+    from labeldesk.storage.repos import accounts
+
+    migrate(fresh)
+    migrate(db)
+    admin.create_user(db, "u", "u@example.com")
+    with db.write() as conn:
+        _legacy_keys(conn, "u")
+        conn.execute(text("update alembic_version set version_num = '0003'"))
+    assert migrate(db) == "upgraded"
+    assert _version(db) == head_revision(db)
+    assert _shape(db, "keys") == _shape(fresh, "keys")
+    uniques = [sorted(u["column_names"]) for u in inspect(db.engine).get_unique_constraints("keys")]
+    assert ["secret_hash"] in uniques
+    with db.read() as conn:
+        stored = conn.execute(text("select id, secret_hash from keys")).all()
+        ids = {row.id for row in stored}
+        assert not ids & set(LEGACY_TOKENS), "no token is stored in plain text"
+        assert {LEGACY_TOKENS[0][:12], LEGACY_TOKENS[1][:12]} <= ids and len(ids) == 3
+        assert all(len(row.secret_hash) == 64 for row in stored)
+        for token in LEGACY_TOKENS:
+            assert Authenticator().key(conn, f"Key {token}").user_id == "u"
+        found = accounts.get_key(conn, "u", LEGACY_TOKENS[0])
+        assert found is not None and found.id == LEGACY_TOKENS[0][:12]

@@ -221,6 +221,17 @@ def test_parse_stages_accepts_names_and_objects() -> None:
         ([{"name": "A", "due_in_hours": -1}], "positive number"),
         ([{"name": "A", "due_in_hours": True}], "positive number"),
         ([{"name": "A", "due_at": "tomorrow"}], "ISO 8601"),
+        ([{"name": "A", "due_in_hours": 1e300}], "stages[0].due_in_hours: give a positive number"),
+        ([{"name": "A", "due_in_hours": 10**400}], "stages[0].due_in_hours: give a positive number"),
+        ([{"name": "A", "due_in_hours": float("inf")}], "up to 878400"),
+        (
+            [{"name": "A", "due_at": "0001-01-01T00:00:00+05:00"}],
+            "stages[0].due_at: '0001-01-01T00:00:00+05:00' is out",
+        ),
+        (
+            [{"name": "A", "due_at": "9999-12-31T23:00:00-05:00"}],
+            "stages[0].due_at: '9999-12-31T23:00:00-05:00' is out",
+        ),
         ([{"name": "A", "due_at": "2030-01-01", "due_in_hours": 1}], "not both"),
         ([{"name": "A", "colour": "red"}], "unknown field"),
         ([str(i) for i in range(21)], "at most 20"),
@@ -258,6 +269,9 @@ def test_effective_due_and_overdue() -> None:
     assert st.effective_due(None, st.StageSpec("L", due_at=later), None) == later
     assert st.effective_due(None, relative, NOW) == NOW + timedelta(hours=2)
     assert st.effective_due(None, relative, None) is None  # not Ready yet
+    # stored before due_in_hours was capped: no due time rather than a failure on every transition
+    assert st.effective_due(None, st.StageSpec("L", due_in_hours=1e300), NOW) is None
+    assert st.effective_due(None, st.StageSpec("L", due_in_hours=st.MAX_DUE_HOURS), NOW) is not None
     assert st.is_overdue(R, NOW - timedelta(seconds=1), NOW)
     assert not st.is_overdue(S, NOW - timedelta(days=1), NOW)
     assert not st.is_overdue(R, None, NOW)

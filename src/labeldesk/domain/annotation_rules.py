@@ -124,14 +124,20 @@ class Catalog:
 # ----------------------------------------------------------------------------- walking
 
 
+def named_concepts(data: Data, path: str) -> Iterator[tuple[str, str, str]]:
+    """Every ``(field path, concept id, name)`` named in ``data``, regions and frames included."""
+    for i, c in enumerate(data.concepts):
+        yield f"{path}.concepts[{i}]", c.id, c.name
+    for i, r in enumerate(data.regions):
+        yield from named_concepts(r.data, f"{path}.regions[{i}].data")
+    for i, f in enumerate(data.frames):
+        yield from named_concepts(f.data, f"{path}.frames[{i}].data")
+
+
 def concept_refs(data: Data, path: str) -> Iterator[tuple[str, str]]:
     """Every ``(field path, concept id)`` named in ``data``, regions and frames included."""
-    for i, c in enumerate(data.concepts):
-        yield f"{path}.concepts[{i}]", c.id
-    for i, r in enumerate(data.regions):
-        yield from concept_refs(r.data, f"{path}.regions[{i}].data")
-    for i, f in enumerate(data.frames):
-        yield from concept_refs(f.data, f"{path}.frames[{i}].data")
+    for where, cid, _ in named_concepts(data, path):
+        yield where, cid
 
 
 def referenced_regions(data: Data) -> set[str]:

@@ -6,6 +6,7 @@ A key holds a set of Clarifai scopes: ``All`` (everything), ``<Resource>:<Verb>`
 - An RPC needs the scope its name implies (``PostInputs`` → ``Inputs:Add``, ``ListTasks`` →
   ``Tasks:Get``), plus the extra scopes of :data:`EXTRA_SCOPES` where the name undersells what the
   RPC reveals or changes. ``docs/security.md`` lists the whole table (generated from this module).
+- Only a personal access token manages keys and apps (:data:`PAT_ONLY`); an app key cannot.
 - A key may only create keys whose scopes are a subset of its own (``All`` only from ``All``).
 """
 
@@ -46,11 +47,16 @@ EXTRA_SCOPES: Mapping[str, Extra] = {
     "GetInputSamples": Extra(
         ("Tasks:Get",), "answers a task's review sample: reading it is reading the task"
     ),
+    "ListAppKeys": Extra(("Keys:Get",), "lists keys: the name's 'App' part says only which app's"),
     "ListNextTaskAssignments": Extra(
         ("Inputs:Get", "Tasks:Add"),
         "hands out work: it leases inputs of the task to the caller and answers them",
     ),
 }
+
+
+#: RPCs an app key may not call whatever its scopes: managing keys and apps is for a person's token
+PAT_ONLY = frozenset({"PostApps", "PostKeys", "ListKeys", "ListAppKeys", "GetKey", "PatchKeys", "DeleteKey"})
 
 
 def primary_scope(rpc: str) -> str:

@@ -52,7 +52,6 @@ Waiting]``, not ``[Ready, Rejected, Rejected]``).
 from __future__ import annotations
 
 import enum
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -66,6 +65,8 @@ CONFLICT: int = sc.TASK_CONFLICT
 DEFAULT_STAGES = ("Labelling", "QA")
 MAX_STAGES = 20
 MAX_STAGE_NAME = 64
+#: the longest relative deadline a stage may set (about a century): beyond it no date exists
+MAX_DUE_HOURS = 24 * 366 * 100
 
 
 class State(str, enum.Enum):
@@ -298,7 +299,12 @@ def parse_time(value: Any, where: str) -> datetime | None:
         raise errors.invalid(
             f"{where}: '{value[:40]}' is not an ISO 8601 time", 'e.g. "2030-01-31T12:00:00Z"'
         ) from None
-    return as_utc(dt)
+    try:
+        return as_utc(dt)
+    except OverflowError:  # its UTC form falls before year 1 or after year 9999
+        raise errors.invalid(
+            f"{where}: '{value[:40]}' is out of range", "give a time whose UTC form is within years 1-9999"
+        ) from None
 
 
 def as_utc(dt: datetime) -> datetime:
@@ -326,12 +332,12 @@ def _stage_spec(value: Any, where: str) -> StageSpec:
         raise errors.invalid(f"{where}.name: give a stage name of 1-{MAX_STAGE_NAME} characters")
     hours = value.get("due_in_hours")
     if hours is not None and (
-        isinstance(hours, bool)
-        or not isinstance(hours, (int, float))
-        or not math.isfinite(hours)
-        or hours <= 0
+        isinstance(hours, bool) or not isinstance(hours, (int, float)) or not 0 < hours <= MAX_DUE_HOURS
     ):
-        raise errors.invalid(f"{where}.due_in_hours: give a positive number of hours, got {hours!r}")
+        shown = repr(hours)[:40]
+        raise errors.invalid(
+            f"{where}.due_in_hours: give a positive number of hours up to {MAX_DUE_HOURS}, got {shown}"
+        )
     due_at = parse_time(value.get("due_at"), f"{where}.due_at")
     if due_at is not None and hours is not None:
         raise errors.invalid(f"{where}: give due_at or due_in_hours, not both")
@@ -383,7 +389,10 @@ def effective_due(explicit: datetime | None, spec: StageSpec, ready_at: datetime
     if spec.due_at is not None:
         return spec.due_at
     if spec.due_in_hours is not None and ready_at is not None:
-        return as_utc(ready_at) + timedelta(hours=spec.due_in_hours)
+        try:
+            return as_utc(ready_at) + timedelta(hours=spec.due_in_hours)
+        except OverflowError:  # stored before due_in_hours was capped: a due time past the calendar
+            return None
     return None
 
 

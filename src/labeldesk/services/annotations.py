@@ -29,15 +29,15 @@ from sqlalchemy import Connection, Row
 
 from labeldesk.domain import annotation_rules as rules
 from labeldesk.domain import errors
+from labeldesk.services import registry as rpc
 from labeldesk.services.annotation_views import annotation_json, annotation_proto, stored_data
 from labeldesk.services.common import check_id, page_of, require_unique
-from labeldesk.services.concepts import require_concepts
+from labeldesk.services.concepts import ensure_concepts
 from labeldesk.services.context import RequestContext
 from labeldesk.services.review import consensus_infos_of, fill_consensus_info
 from labeldesk.storage.clock import utcnow
 from labeldesk.storage.repos import accounts
 from labeldesk.storage.repos import annotations as repo
-from labeldesk.storage.repos import concepts as concepts_repo
 from labeldesk.storage.repos import inputs as inputs_repo
 
 MAX_BATCH = 128
@@ -124,16 +124,10 @@ def _require_rows(conn: Connection, app_pk: int, refs: Sequence[tuple[str, str, 
 def _concept_names(
     conn: Connection, app_pk: int, items: Iterable[tuple[str, resources_pb2.Data]]
 ) -> dict[str, str]:
-    """Names of every concept the data name; refuses concepts the app does not have, with paths."""
-    first_use: dict[str, str] = {}
-    for path, data in items:
-        for where, cid in rules.concept_refs(data, path):
-            first_use.setdefault(cid, where)
-    rows = concepts_repo.get_many(conn, app_pk, [c for c in first_use if c])
-    missing = [c for c in first_use if c and c not in rows]
-    if missing:
-        require_concepts(conn, app_pk, missing, ", ".join(first_use[c] for c in missing[:3]))
-    return {cid: row.name or cid for cid, row in rows.items()}
+    """Names of every concept the data name, creating the ones the app lacks (as Clarifai does)."""
+    return ensure_concepts(
+        conn, app_pk, [ref for path, data in items for ref in rules.named_concepts(data, path)]
+    )
 
 
 def _input_regions(conn: Connection, input_pks: set[int]) -> dict[int, dict[str, resources_pb2.RegionInfo]]:
@@ -165,6 +159,7 @@ def _info(a: resources_pb2.Annotation) -> dict[str, Any] | None:
 
 
 class AnnotationsService:
+    @rpc.write("PostAnnotations")
     def post_annotations(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PostAnnotationsRequest
     ) -> service_pb2.MultiAnnotationResponse:
@@ -254,6 +249,7 @@ class AnnotationsService:
             "modified_at": ts,
         }
 
+    @rpc.read("GetAnnotation")
     def get_annotation(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.GetAnnotationRequest
     ) -> service_pb2.SingleAnnotationResponse:
@@ -263,6 +259,7 @@ class AnnotationsService:
         fill_consensus_info(conn, ctx.require_app().pk, [row._mapping], [resp.annotation])
         return resp
 
+    @rpc.read("ListAnnotations")
     def list_annotations(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.ListAnnotationsRequest
     ) -> service_pb2.MultiAnnotationResponse:
@@ -309,6 +306,7 @@ class AnnotationsService:
             user_created_only=not (req.list_all_annotations or req.ids or req.model_version_ids),
         )
 
+    @rpc.write("PatchAnnotations")
     def patch_annotations(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PatchAnnotationsRequest
     ) -> service_pb2.MultiAnnotationResponse:
@@ -374,6 +372,7 @@ class AnnotationsService:
             "embed_model_version_id": a.embed_model_version_id or row.embed_model_version_id,
         }, data
 
+    @rpc.write("DeleteAnnotation")
     def delete_annotation(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.DeleteAnnotationRequest
     ) -> status_pb2.BaseResponse:
@@ -382,6 +381,7 @@ class AnnotationsService:
         self._delete(conn, ctx, [("annotation_id", rows[req.annotation_id])])
         return status_pb2.BaseResponse()
 
+    @rpc.write("DeleteAnnotations")
     def delete_annotations(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.DeleteAnnotationsRequest
     ) -> status_pb2.BaseResponse:
@@ -420,6 +420,7 @@ class AnnotationsService:
             _require_change_right(ctx, row, where)
         repo.delete_pks(conn, [row.pk for _, row in targets])
 
+    @rpc.read("ListAnnotationWorkers")
     def list_annotation_workers(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.ListAnnotationWorkersRequest
     ) -> service_pb2.MultiWorkerResponse:

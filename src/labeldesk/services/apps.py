@@ -11,6 +11,7 @@ from clarifai_grpc.grpc.api.status import status_pb2
 from sqlalchemy import Connection, Row
 
 from labeldesk.domain import errors, scopes
+from labeldesk.services import registry as rpc
 from labeldesk.services.auth import APP_KEY, PAT
 from labeldesk.services.common import (
     check_id,
@@ -21,7 +22,6 @@ from labeldesk.services.common import (
     timestamp,
 )
 from labeldesk.services.context import RequestContext
-from labeldesk.services.dispatch import user_level
 from labeldesk.storage.repos import accounts
 
 
@@ -52,11 +52,11 @@ def _owner(ctx: RequestContext, user_id: str) -> str:
 
 
 class AppsService:
-    @user_level
+    @rpc.user_level
+    @rpc.write("PostApps")
     def post_apps(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PostAppsRequest
     ) -> service_pb2.MultiAppResponse:
-        _require_pat(ctx, "create apps")
         owner = _owner(ctx, req.user_app_id.user_id)
         if not req.apps:
             raise errors.invalid("apps: give at least one app to create")
@@ -77,6 +77,7 @@ class AppsService:
             out.apps.append(app_proto(accounts.get_app_by_pk(conn, pk)))
         return out
 
+    @rpc.read("GetApp")
     def get_app(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.GetAppRequest
     ) -> service_pb2.SingleAppResponse:
@@ -84,7 +85,8 @@ class AppsService:
             app=app_proto(accounts.get_app_by_pk(conn, ctx.require_app().pk))
         )
 
-    @user_level
+    @rpc.user_level
+    @rpc.read("ListApps")
     def list_apps(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.ListAppsRequest
     ) -> service_pb2.MultiAppResponse:
@@ -95,6 +97,7 @@ class AppsService:
         rows = accounts.apps_of(conn, owner, page.offset, page.per_page)
         return service_pb2.MultiAppResponse(apps=[app_proto(r) for r in rows])
 
+    @rpc.write("PatchApps")
     def patch_apps(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PatchAppsRequest
     ) -> service_pb2.MultiAppResponse:
@@ -115,6 +118,7 @@ class AppsService:
             out.apps.append(app_proto(accounts.get_app_by_pk(conn, app.pk)))
         return out
 
+    @rpc.write("DeleteApp")
     def delete_app(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.DeleteAppRequest
     ) -> status_pb2.BaseResponse:
@@ -126,11 +130,11 @@ class AppsService:
     # Only a personal access token manages keys. A listing shows each key's public id (the
     # token's first characters), never the token: that is answered once, by PostKeys.
 
-    @user_level
+    @rpc.user_level
+    @rpc.write("PostKeys")
     def post_keys(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PostKeysRequest
     ) -> service_pb2.MultiKeyResponse:
-        _require_pat(ctx, "create keys")
         owner = _owner(ctx, req.user_app_id.user_id)
         if not req.keys:
             raise errors.invalid("keys: give at least one key to create")
@@ -155,35 +159,35 @@ class AppsService:
             out.keys.append(key)
         return out
 
-    @user_level
+    @rpc.user_level
+    @rpc.read("ListKeys")
     def list_keys(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.ListKeysRequest
     ) -> service_pb2.MultiKeyResponse:
-        _require_pat(ctx, "list keys")
         owner = _owner(ctx, req.user_app_id.user_id)
         return _key_page(accounts.list_keys(conn, owner), owner, req.page, req.per_page)
 
+    @rpc.read("ListAppKeys")
     def list_app_keys(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.ListAppKeysRequest
     ) -> service_pb2.MultiKeyResponse:
-        _require_pat(ctx, "list keys")
         app = ctx.require_app()
         _only_owner(ctx, "list an app's keys")
         return _key_page(accounts.list_keys(conn, app.owner_id, app.pk), app.owner_id, req.page, req.per_page)
 
-    @user_level
+    @rpc.user_level
+    @rpc.read("GetKey")
     def get_key(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.GetKeyRequest
     ) -> service_pb2.SingleKeyResponse:
-        _require_pat(ctx, "read keys")
         owner = _owner(ctx, req.user_app_id.user_id)
         return service_pb2.SingleKeyResponse(key=_key_proto(_existing_key(conn, owner, req.key_id), owner))
 
-    @user_level
+    @rpc.user_level
+    @rpc.write("PatchKeys")
     def patch_keys(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PatchKeysRequest
     ) -> service_pb2.MultiKeyResponse:
-        _require_pat(ctx, "change keys")
         owner = _owner(ctx, req.user_app_id.user_id)
         if req.action not in ("", "overwrite", "merge"):
             raise errors.invalid(f"action: '{req.action}' is not supported", "use 'overwrite' or 'merge'")
@@ -204,11 +208,11 @@ class AppsService:
             out.keys.append(_key_proto(accounts.get_key(conn, owner, row.id), owner))
         return out
 
-    @user_level
+    @rpc.user_level
+    @rpc.write("DeleteKey")
     def delete_key(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.DeleteKeyRequest
     ) -> status_pb2.BaseResponse:
-        _require_pat(ctx, "delete keys")
         owner = _owner(ctx, req.user_app_id.user_id)
         if not req.key_id or not accounts.delete_key(conn, owner, req.key_id):
             raise errors.not_found("key", _shown(req.key_id))
@@ -216,6 +220,7 @@ class AppsService:
 
     # --- collaborators --------------------------------------------------------------------
 
+    @rpc.write("PostCollaborators")
     def post_collaborators(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PostCollaboratorsRequest
     ) -> service_pb2.MultiCollaboratorsResponse:
@@ -258,6 +263,7 @@ class AppsService:
             return str(row.id)
         raise errors.invalid(f"collaborators[{i}]: set user.id or user.primary_email")
 
+    @rpc.read("ListCollaborators")
     def list_collaborators(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.ListCollaboratorsRequest
     ) -> service_pb2.MultiCollaboratorsResponse:
@@ -272,6 +278,7 @@ class AppsService:
             ),
         )
 
+    @rpc.write("DeleteCollaborators")
     def delete_collaborators(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.DeleteCollaboratorsRequest
     ) -> status_pb2.BaseResponse:
@@ -363,16 +370,6 @@ def _key_page(rows: list[Row[Any]], owner: str, page: int, per_page: int) -> ser
     return service_pb2.MultiKeyResponse(
         keys=[_key_proto(r, owner) for r in rows[p.offset : p.offset + p.per_page]]
     )
-
-
-def _require_pat(ctx: RequestContext, what: str) -> None:
-    if ctx.key_kind == APP_KEY:
-        raise errors.ApiError(
-            errors.INSUFFICIENT_SCOPES,
-            f"app keys cannot {what}: only a personal access token manages keys and apps",
-            "use a personal access token (labeldesk users create, or PostKeys with type "
-            "'personal_access_token')",
-        )
 
 
 def _only_owner(ctx: RequestContext, what: str) -> None:

@@ -46,9 +46,9 @@ from labeldesk.domain import errors
 from labeldesk.domain import statuses as st
 from labeldesk.domain.assignment import DEFAULT_PICK_LIMIT
 from labeldesk.domain.review_sampling import is_sampled_for_review
+from labeldesk.services import registry as rpc
 from labeldesk.services.common import timestamp
 from labeldesk.services.context import RequestContext
-from labeldesk.services.dispatch import writes
 from labeldesk.services.inputs import input_protos
 from labeldesk.services.review import ReviewEngine, Verdict
 from labeldesk.services.seat_plans import MAX_BATCH, MIN_BATCH, SeatPlanner
@@ -175,7 +175,7 @@ class AssignmentsService:
 
     # ----------------------------------------------------------------------- RPCs
 
-    @writes
+    @rpc.write("ListNextTaskAssignments")
     def list_next_task_assignments(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.ListNextTaskAssignmentsRequest
     ) -> service_pb2.MultiInputResponse:
@@ -186,6 +186,7 @@ class AssignmentsService:
         _explain(resp.status, note)
         return resp
 
+    @rpc.write("PutTaskAssignments")
     def put_task_assignments(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PutTaskAssignmentsRequest
     ) -> service_pb2.MultiTaskAssignmentResponse:

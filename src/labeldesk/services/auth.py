@@ -116,6 +116,13 @@ class Authenticator:
 
 
 def _check_scope(ctx: RequestContext, rpc: str) -> None:
+    if ctx.key_kind == APP_KEY and rpc in scopes.PAT_ONLY:
+        raise errors.ApiError(
+            errors.INSUFFICIENT_SCOPES,
+            f"an app key cannot call {rpc}: only a personal access token manages keys and apps",
+            "use a personal access token (labeldesk users create, or PostKeys with type "
+            "'personal_access_token')",
+        )
     lacking = scopes.missing(ctx.scopes, scopes.required_scopes(rpc))
     if not lacking:
         return

@@ -105,6 +105,16 @@ def page_of(page: int, per_page: int, default_per_page: int = 128) -> Page:
     return Page(page=page or 1, per_page=per_page or default_per_page)
 
 
+def batch_ids(kind: str, field: str, items: Sequence[Any], example: str = "") -> list[str]:
+    """The ids of a batch of new resources: at least one item, valid and distinct ids
+    (generated where empty)."""
+    if not items:
+        raise errors.invalid(f"{field}: give at least one {kind}", example)
+    ids = [check_id(kind, item.id, f"{field}[{i}].id") for i, item in enumerate(items)]
+    require_unique(kind, ids, field)
+    return ids
+
+
 def new_ids(
     kind: str,
     field: str,
@@ -114,10 +124,7 @@ def new_ids(
 ) -> list[str]:
     """Validate the ids of a batch of new resources, all or nothing: at least one item, valid and
     distinct ids (generated where empty), none already used (``taken`` answers the used ones)."""
-    if not items:
-        raise errors.invalid(f"{field}: give at least one {kind}", example)
-    ids = [check_id(kind, item.id, f"{field}[{i}].id") for i, item in enumerate(items)]
-    require_unique(kind, ids, field)
+    ids = batch_ids(kind, field, items, example)
     clash = taken(ids)
     if clash:
         raise errors.ApiError(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from sqlalchemy import Connection, Row
 
 from labeldesk.domain import errors
+from labeldesk.services import registry as rpc
 from labeldesk.services.common import (
     dict_to_struct,
     new_ids,
@@ -48,7 +50,42 @@ def require_concepts(conn: Connection, app_pk: int, ids: list[str], where: str) 
         )
 
 
+MAX_CONCEPT_ID = 128
+
+
+def check_concept_id(cid: str, where: str) -> None:
+    """Concepts made on the fly keep the id a client gives, spaces included (the SDK uses a label
+    such as "red car" as its id): 1-128 characters, none of them a control character."""
+    if len(cid) > MAX_CONCEPT_ID or any(ch < " " or ch == "\x7f" for ch in cid):
+        raise errors.invalid(
+            f"{where}: {cid[:60]!r} is not a valid concept id",
+            f"concept ids are 1-{MAX_CONCEPT_ID} characters without control characters",
+        )
+
+
+def ensure_concepts(conn: Connection, app_pk: int, named: Iterable[tuple[str, str, str]]) -> dict[str, str]:
+    """Create on the fly, as Clarifai does, the concepts a write names that the app lacks.
+
+    ``named`` holds ``(field path, concept id, name given or "")``; a new concept is named after
+    its id unless a name is given (existing concepts keep theirs). Answers id → display name of
+    every concept named."""
+    given: dict[str, str] = {}
+    for where, cid, name in named:
+        if not cid:
+            raise errors.invalid(f"{where}.id: every concept needs an id", 'e.g. {"id": "cat", "value": 1}')
+        check_concept_id(cid, f"{where}.id")
+        if not given.get(cid):
+            given[cid] = name
+    rows = repo.get_many(conn, app_pk, list(given))
+    new = {cid: name or cid for cid, name in given.items() if cid not in rows}
+    repo.insert_missing(
+        conn, app_pk, [{"id": cid, "name": name, "language": "en"} for cid, name in new.items()]
+    )
+    return {cid: (rows[cid].name or cid) if cid in rows else new[cid] for cid in given}
+
+
 class ConceptsService:
+    @rpc.write("PostConcepts")
     def post_concepts(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PostConceptsRequest
     ) -> service_pb2.MultiConceptResponse:
@@ -71,6 +108,7 @@ class ConceptsService:
         rows = repo.get_many(conn, app.pk, ids)
         return service_pb2.MultiConceptResponse(concepts=[concept_proto(rows[i], ctx) for i in ids])
 
+    @rpc.read("GetConcept")
     def get_concept(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.GetConceptRequest
     ) -> service_pb2.SingleConceptResponse:
@@ -79,6 +117,7 @@ class ConceptsService:
         )
         return service_pb2.SingleConceptResponse(concept=concept_proto(row, ctx))
 
+    @rpc.read("ListConcepts")
     def list_concepts(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.ListConceptsRequest
     ) -> service_pb2.MultiConceptResponse:
@@ -86,6 +125,7 @@ class ConceptsService:
         rows = repo.page(conn, ctx.require_app().pk, page.offset, page.per_page, req.id)
         return service_pb2.MultiConceptResponse(concepts=[concept_proto(r, ctx) for r in rows])
 
+    @rpc.write("PatchConcepts")
     def patch_concepts(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PatchConceptsRequest
     ) -> service_pb2.MultiConceptResponse:

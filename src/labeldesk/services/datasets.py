@@ -10,6 +10,7 @@ from clarifai_grpc.grpc.api.status import status_pb2
 from sqlalchemy import Connection, Row
 
 from labeldesk.domain import errors
+from labeldesk.services import registry as rpc
 from labeldesk.services.common import (
     dict_to_struct,
     new_ids,
@@ -43,6 +44,7 @@ def require_dataset(conn: Connection, app_pk: int, dataset_id: str) -> Row[Any]:
 
 
 class DatasetsService:
+    @rpc.write("PostDatasets")
     def post_datasets(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PostDatasetsRequest
     ) -> service_pb2.MultiDatasetResponse:
@@ -59,6 +61,7 @@ class DatasetsService:
         rows = repo.by_ids(conn, app.pk, ids)
         return service_pb2.MultiDatasetResponse(datasets=[dataset_proto(rows[i], ctx) for i in ids])
 
+    @rpc.read("GetDataset")
     def get_dataset(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.GetDatasetRequest
     ) -> service_pb2.SingleDatasetResponse:
@@ -66,6 +69,7 @@ class DatasetsService:
             dataset=dataset_proto(require_dataset(conn, ctx.require_app().pk, req.dataset_id), ctx)
         )
 
+    @rpc.read("ListDatasets")
     def list_datasets(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.ListDatasetsRequest
     ) -> service_pb2.MultiDatasetResponse:
@@ -73,6 +77,7 @@ class DatasetsService:
         rows = repo.page(conn, ctx.require_app().pk, page.offset, page.per_page)
         return service_pb2.MultiDatasetResponse(datasets=[dataset_proto(r, ctx) for r in rows])
 
+    @rpc.write("PatchDatasets")
     def patch_datasets(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PatchDatasetsRequest
     ) -> service_pb2.MultiDatasetResponse:
@@ -89,6 +94,7 @@ class DatasetsService:
         fresh = repo.by_ids(conn, app.pk, ids)
         return service_pb2.MultiDatasetResponse(datasets=[dataset_proto(fresh[i], ctx) for i in ids])
 
+    @rpc.write("DeleteDatasets")
     def delete_datasets(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.DeleteDatasetsRequest
     ) -> status_pb2.BaseResponse:
@@ -101,6 +107,7 @@ class DatasetsService:
         repo.delete_pks(conn, [r.pk for r in rows])
         return status_pb2.BaseResponse()
 
+    @rpc.write("PostDatasetInputs")
     def post_dataset_inputs(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PostDatasetInputsRequest
     ) -> service_pb2.MultiDatasetInputResponse:
@@ -116,6 +123,7 @@ class DatasetsService:
             dataset_inputs=[resources_pb2.DatasetInput(input=protos[i]) for i in dict.fromkeys(ids)]
         )
 
+    @rpc.read("ListDatasetInputs")
     def list_dataset_inputs(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.ListDatasetInputsRequest
     ) -> service_pb2.MultiDatasetInputResponse:
@@ -130,6 +138,7 @@ class DatasetsService:
             ]
         )
 
+    @rpc.write("DeleteDatasetInputs")
     def delete_dataset_inputs(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.DeleteDatasetInputsRequest
     ) -> status_pb2.BaseResponse:

@@ -1,94 +1,56 @@
 """One entry point for both transports: authenticate, run the RPC's service method in one
 database transaction, and render any failure into the response's ``status``.
 
-Service methods are found by name: RPC ``PostInputs`` is served by a method ``post_inputs`` on
-one of the service objects. Their signature is ``(conn, ctx, request) -> response``.
+Which method serves which RPC, and whether it runs in a read or a write transaction, is
+registered explicitly on the method (:mod:`labeldesk.services.registry`). The signature is
+``(conn, ctx, request) -> response``.
 
 A service may also offer ``<method>_json``, the same RPC answered as a JSON-ready dict (without
 ``status``), for responses the generic proto → JSON printer is too slow for (ListAnnotations).
 The REST transport asks for it with :meth:`Dispatcher.call_json`; it must equal what the printer
 makes of the proto answer, which the tests check.
+
+Failures take one path: database errors become client errors in the storage layer
+(:func:`labeldesk.storage.engine.translate_errors`), anything else unexpected becomes the one
+"internal error" of :mod:`labeldesk.services.failures`. The staged-workflow API runs its calls
+through :meth:`Dispatcher.execute`, so it shares the transactions, the authenticator and the
+failure path.
 """
 
 from __future__ import annotations
 
-import logging
-import re
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from clarifai_grpc.grpc.api import service_pb2
 from clarifai_grpc.grpc.api.status import status_pb2
-from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
+from google.protobuf.descriptor import MethodDescriptor
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError, OperationalError
 
 from labeldesk.domain import errors, request_limits
 from labeldesk.services.auth import Authenticator
 from labeldesk.services.context import RequestContext
+from labeldesk.services.failures import guarded
+from labeldesk.services.registry import (
+    V2,
+    Handler,
+    JsonHandler,
+    Kind,
+    Registration,
+    register,
+    snake,
+    unary_methods,
+    user_level,
+    writes,
+)
 from labeldesk.storage.engine import Database
 
-log = logging.getLogger("labeldesk")
+__all__ = ["V2", "Dispatcher", "Kind", "Route", "snake", "unary_methods", "user_level", "writes"]
 
-V2: ServiceDescriptor = service_pb2.DESCRIPTOR.services_by_name["V2"]
-Handler = Callable[[Connection, RequestContext, Any], Message]
-JsonHandler = Callable[[Connection, RequestContext, Any], dict[str, Any]]
 R = TypeVar("R")
-JSON_SUFFIX = "_json"
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def writes(fn: F) -> F:
-    """Mark a Get/List RPC that changes state (e.g. ListNextTaskAssignments leases work)."""
-    fn.__labeldesk_writes__ = True  # type: ignore[attr-defined]
-    return fn
-
-
-def user_level(fn: F) -> F:
-    """Mark an RPC that acts for the caller without an app (PostApps, ListApps, keys ...)."""
-    fn.__labeldesk_user_level__ = True  # type: ignore[attr-defined]
-    return fn
-
-
-_WORD = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
-
-
-def snake(name: str) -> str:
-    """RPC name → service method name: PostSearchesByID → post_searches_by_id."""
-    return _WORD.sub("_", name).lower()
-
-
-def unary_methods() -> list[MethodDescriptor]:
-    """The V2 RPCs a unary transport can serve (streaming ones are out of scope)."""
-    return [m for m in V2.methods if not (m.client_streaming or m.server_streaming)]
-
-
-def find_handlers(services: Iterable[object]) -> dict[str, Handler]:
-    """RPC name → the service method named after it, for every RPC some service implements."""
-    services = list(services)
-    found: dict[str, Handler] = {}
-    for m in unary_methods():
-        for service in services:
-            handler = getattr(service, snake(m.name), None)
-            if handler is not None:
-                found[m.name] = handler
-                break
-    return found
-
-
-def find_json_handlers(handlers: dict[str, Handler]) -> dict[str, JsonHandler]:
-    """RPC name → its ``<method>_json`` twin, for the RPCs (of :func:`find_handlers`) whose
-    service offers one."""
-    found: dict[str, JsonHandler] = {}
-    for rpc, handler in handlers.items():
-        twin = getattr(getattr(handler, "__self__", None), snake(rpc) + JSON_SUFFIX, None)
-        if twin is not None:
-            found[rpc] = twin
-    return found
 
 
 @dataclass(frozen=True)
@@ -101,24 +63,27 @@ class Route:
     response_cls: type[Message]
 
 
+def _route(method: MethodDescriptor, reg: Registration | None) -> Route:
+    return Route(
+        method=method,
+        handler=reg.handler if reg else None,
+        json_handler=reg.json_handler if reg else None,
+        writes=reg.writes if reg else False,
+        needs_app=reg.needs_app if reg else True,
+        response_cls=GetMessageClass(method.output_type),
+    )
+
+
 class Dispatcher:
     def __init__(self, db: Database, services: Iterable[object], authenticator: Authenticator) -> None:
+        """Raises :class:`~labeldesk.services.registry.RegistrationError` when the services do not
+        register their RPCs consistently (so the server does not start)."""
         self.db = db
         self.auth = authenticator
-        self.routes: dict[str, Route] = {}
-        handlers = find_handlers(services)
-        json_handlers = find_json_handlers(handlers)
-        for m in unary_methods():
-            handler = handlers.get(m.name)
-            verb_reads = m.name.startswith(("Get", "List"))
-            self.routes[m.name] = Route(
-                method=m,
-                handler=handler,
-                json_handler=json_handlers.get(m.name),
-                writes=bool(getattr(handler, "__labeldesk_writes__", not verb_reads)),
-                needs_app=not getattr(handler, "__labeldesk_user_level__", False),
-                response_cls=GetMessageClass(m.output_type),
-            )
+        self.registry = register(services)
+        self.routes: dict[str, Route] = {
+            m.name: _route(m, self.registry.get(m.name)) for m in unary_methods()
+        }
 
     @property
     def implemented(self) -> set[str]:
@@ -159,6 +124,18 @@ class Dispatcher:
             return _failure(route, body, req_id)
         return {"status": {"code": errors.SUCCESS, "description": "Ok", "req_id": req_id}, **body}
 
+    def execute(
+        self, where: str, kind: Kind, work: Callable[[Connection], R], req_id: str
+    ) -> R | errors.ApiError:
+        """``work(conn)`` in one transaction of ``kind``, or the error to answer instead (database
+        errors translated, internal ones logged): the path every call takes."""
+
+        def run() -> R:
+            with self.db.write() if kind is Kind.WRITE else self.db.read() as conn:
+                return work(conn)
+
+        return guarded(where, req_id, run)
+
     def _guarded(
         self,
         route: Route,
@@ -167,54 +144,23 @@ class Dispatcher:
         authorization: str | None,
         req_id: str,
     ) -> R | errors.ApiError:
-        """The handler's answer, or the error to answer instead (internal ones logged)."""
+        """The handler's answer, or the error to answer instead."""
         rpc = route.method.name
-        try:
-            if handler is None:
-                raise errors.ApiError(
-                    errors.NOT_IMPLEMENTED,
-                    f"labeldesk does not implement {rpc}",
-                    "see docs/api-coverage.md for the RPCs this server offers",
-                )
-            request_limits.check_message(request)
-            return self._run(route, handler, request, authorization, req_id)
-        except errors.ApiError as e:
-            return e
-        except Exception:
-            log.exception("internal error in %s (req_id %s)", rpc, req_id)
+        if handler is None:
             return errors.ApiError(
-                errors.INTERNAL,
-                "internal error: the request was not carried out",
-                f"report req_id {req_id} to the server's operator",
+                errors.NOT_IMPLEMENTED,
+                f"labeldesk does not implement {rpc}",
+                "see docs/api-coverage.md for the RPCs this server offers",
             )
-
-    def _run(
-        self,
-        route: Route,
-        handler: Callable[[Connection, RequestContext, Any], R],
-        request: Message,
-        authorization: str | None,
-        req_id: str,
-    ) -> R:
         uai = getattr(request, "user_app_id", None)
-        tx = self.db.write if route.writes else self.db.read
-        try:
-            with tx() as conn:
-                ctx = self.auth.authenticate(conn, authorization, uai, route.method.name, route.needs_app)
-                ctx = RequestContext(ctx.caller_id, ctx.app, ctx.scopes, ctx.key_kind, req_id)
-                return handler(conn, ctx, request)
-        except IntegrityError as e:
-            raise errors.ApiError(
-                errors.INVALID_REQUEST,
-                "the request conflicts with existing data (a duplicate id or a missing reference)",
-                str(e.orig)[:300],
-            ) from e
-        except OperationalError as e:
-            if "locked" in str(e.orig).lower() or "deadlock" in str(e.orig).lower():
-                raise errors.ApiError(
-                    errors.TRY_AGAIN, "the database is busy; nothing was written", "retry the request"
-                ) from e
-            raise
+
+        def work(conn: Connection) -> R:
+            request_limits.check_message(request)
+            ctx = self.auth.authenticate(conn, authorization, uai, rpc, route.needs_app)
+            ctx = RequestContext(ctx.caller_id, ctx.app, ctx.scopes, ctx.key_kind, req_id)
+            return handler(conn, ctx, request)
+
+        return self.execute(rpc, Kind.WRITE if route.writes else Kind.READ, work, req_id)
 
 
 def _failure(route: Route, error: errors.ApiError, req_id: str) -> Message:

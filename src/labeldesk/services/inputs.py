@@ -19,20 +19,22 @@ from sqlalchemy import Connection, Row
 
 from labeldesk.domain import annotation_rules as rules
 from labeldesk.domain import errors
+from labeldesk.services import registry as rpc
 from labeldesk.services.annotation_views import stored_data
 from labeldesk.services.common import (
+    batch_ids,
     check_id,
     dict_to_struct,
     new_id,
-    new_ids,
     page_of,
     require_one,
     require_unique,
     struct_to_dict,
     timestamp,
 )
-from labeldesk.services.concepts import require_concepts
+from labeldesk.services.concepts import ensure_concepts
 from labeldesk.services.context import RequestContext
+from labeldesk.services.input_jobs import record_job
 from labeldesk.storage.clock import utcnow
 from labeldesk.storage.repos import annotations as ann_repo
 from labeldesk.storage.repos import assignments as seats_repo
@@ -41,6 +43,7 @@ from labeldesk.storage.repos import inputs as repo
 
 DOWNLOADED = status_code_pb2.INPUT_DOWNLOAD_SUCCESS
 MAX_BATCH = 128
+DUPLICATE_DETAILS = "Input has a duplicate ID."
 
 
 def _stored_data(data: resources_pb2.Data, where: str) -> bytes:
@@ -67,6 +70,34 @@ def _stored_data(data: resources_pb2.Data, where: str) -> bytes:
     return bytes(kept.SerializeToString())
 
 
+def _named_concepts(inputs: Sequence[resources_pb2.Input]) -> list[tuple[str, str, str]]:
+    """``(field path, id, name)`` of the concepts posted with inputs (created when new)."""
+    return [
+        (f"inputs[{n}].data.concepts[{i}]", c.id, c.name)
+        for n, inp in enumerate(inputs)
+        for i, c in enumerate(inp.data.concepts)
+    ]
+
+
+def _duplicate(given: resources_pb2.Input, input_id: str) -> resources_pb2.Input:
+    """The answer for a posted input whose id exists already (the SDK matches the details)."""
+    out = resources_pb2.Input(id=input_id, data=given.data, dataset_ids=given.dataset_ids)
+    out.status.code = status_code_pb2.INPUT_DUPLICATE
+    out.status.description = "Input has a duplicate ID"
+    out.status.details = DUPLICATE_DETAILS
+    return out
+
+
+def _set_batch_status(status: status_pb2.Status, added: int, duplicates: int) -> None:
+    """MIXED_STATUS when some inputs were added, FAILURE when none were (each input says why)."""
+    status.code = errors.MIXED_STATUS if added else errors.FAILURE
+    status.description = "Mixed Success" if added else "Failure"
+    status.details = (
+        f"{added} input(s) added; {duplicates} not added because an input with the same id exists "
+        "(see each input's status)"
+    )
+
+
 def _concept_pairs(data: resources_pb2.Data) -> list[tuple[str, float]]:
     return [(c.id, c.value) for c in data.concepts]
 
@@ -82,9 +113,9 @@ def input_protos(
     out = []
     for r in rows:
         data = resources_pb2.Data.FromString(r.data)
-        data.image.ClearField("base64")
-        data.video.ClearField("base64")
-        data.audio.ClearField("base64")
+        for media in ("image", "video", "audio"):  # only those present: clearing marks one present
+            if data.HasField(media):
+                getattr(data, media).ClearField("base64")
         dict_to_struct(r.metadata, data.metadata)
         a = level.get(r.pk)
         if a is not None:
@@ -180,39 +211,49 @@ def _patch_memberships(
 
 
 class InputsService:
+    @rpc.write("PostInputs")
     def post_inputs(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PostInputsRequest
     ) -> service_pb2.MultiInputResponse:
+        """Add the inputs; one whose id exists already is answered with a per-input "duplicate
+        ID" status and the others are added (MIXED_STATUS), as Clarifai does. Malformed batches
+        are refused whole."""
         app = ctx.require_app()
         if len(req.inputs) > MAX_BATCH:
             raise errors.invalid(
                 f"inputs: at most {MAX_BATCH} inputs per request, got {len(req.inputs)}",
                 "split the batch into several requests",
             )
-        ids = new_ids("input", "inputs", req.inputs, lambda ids: repo.by_ids(conn, app.pk, ids))
+        ids = batch_ids("input", "inputs", req.inputs)
+        data = [_stored_data(inp.data, f"inputs[{n}]") for n, inp in enumerate(req.inputs)]
+        taken = repo.by_ids(conn, app.pk, ids)
+        fresh = [(inp, iid, d) for inp, iid, d in zip(req.inputs, ids, data) if iid not in taken]
+        ensure_concepts(conn, app.pk, _named_concepts([inp for inp, _, _ in fresh]))
+        datasets = _require_datasets(conn, app.pk, sorted({d for inp in req.inputs for d in inp.dataset_ids}))
         rows = [
-            {
-                "id": iid,
-                "data": _stored_data(inp.data, f"inputs[{n}]"),
-                "metadata": struct_to_dict(inp.data.metadata),
-                "status": DOWNLOADED,
-            }
-            for n, (inp, iid) in enumerate(zip(req.inputs, ids))
+            {"id": iid, "data": d, "metadata": struct_to_dict(inp.data.metadata), "status": DOWNLOADED}
+            for inp, iid, d in fresh
         ]
-        concept_ids = sorted({c.id for inp in req.inputs for c in inp.data.concepts})
-        if any(not c for c in concept_ids):
-            raise errors.invalid("inputs[].data.concepts: every concept needs an id")
-        require_concepts(conn, app.pk, concept_ids, "inputs[].data.concepts")
-        dataset_ids = sorted({d for inp in req.inputs for d in inp.dataset_ids})
-        datasets = _require_datasets(conn, app.pk, dataset_ids)
-        stored = repo.insert_many(conn, app.pk, rows)
-        self._add_input_level_annotations(
-            conn, ctx, [(stored[i].pk, inp.data) for i, inp in zip(ids, req.inputs)]
-        )
-        for inp, iid in zip(req.inputs, ids):
+        stored = repo.insert_many(conn, app.pk, rows) if rows else {}
+        self._add_input_level_annotations(conn, ctx, [(stored[iid].pk, inp.data) for inp, iid, _ in fresh])
+        members: dict[str, list[int]] = defaultdict(list)
+        for inp, iid, _ in fresh:
             for d in inp.dataset_ids:
-                ds_repo.add_inputs(conn, datasets[d].pk, [stored[iid].pk])
-        return service_pb2.MultiInputResponse(inputs=input_protos(conn, [stored[i] for i in ids]))
+                members[d].append(stored[iid].pk)
+        for d, pks in members.items():
+            ds_repo.add_inputs(conn, datasets[d].pk, pks)
+        added = dict(
+            zip([iid for _, iid, _ in fresh], input_protos(conn, [stored[iid] for _, iid, _ in fresh]))
+        )
+        out = service_pb2.MultiInputResponse(
+            inputs=[
+                added[iid] if iid in added else _duplicate(inp, iid) for inp, iid in zip(req.inputs, ids)
+            ],
+            inputs_add_job=record_job(conn, app.pk, req.inputs_add_job_id, len(fresh), len(taken)),
+        )
+        if taken:
+            _set_batch_status(out.status, len(fresh), len(taken))
+        return out
 
     def _add_input_level_annotations(
         self, conn: Connection, ctx: RequestContext, items: list[tuple[int, resources_pb2.Data]]
@@ -240,12 +281,14 @@ class InputsService:
             concepts.append(_concept_pairs(data))
         ann_repo.insert_many(conn, app.pk, rows, concepts)
 
+    @rpc.read("GetInput")
     def get_input(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.GetInputRequest
     ) -> service_pb2.SingleInputResponse:
         row = require_one(repo.by_ids(conn, ctx.require_app().pk, [req.input_id]), "input", req.input_id)
         return service_pb2.SingleInputResponse(input=input_protos(conn, [row])[0])
 
+    @rpc.read("ListInputs")
     def list_inputs(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.ListInputsRequest
     ) -> service_pb2.MultiInputResponse:
@@ -254,12 +297,14 @@ class InputsService:
         rows = list(conn.execute(q.offset(page.offset).limit(page.per_page)))
         return service_pb2.MultiInputResponse(inputs=input_protos(conn, rows))
 
+    @rpc.read("GetInputCount")
     def get_input_count(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.GetInputCountRequest
     ) -> service_pb2.SingleInputCountResponse:
         n = repo.count(conn, ctx.require_app().pk)
         return service_pb2.SingleInputCountResponse(counts=resources_pb2.InputCount(processed=n))
 
+    @rpc.write("PatchInputs")
     def patch_inputs(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PatchInputsRequest
     ) -> service_pb2.MultiInputResponse:
@@ -270,8 +315,7 @@ class InputsService:
             raise errors.invalid("inputs: every input to patch needs its id")
         require_unique("input", ids, "inputs")
         found = _require_inputs(conn, app.pk, ids, "inputs")
-        concept_ids = sorted({c.id for inp in req.inputs for c in inp.data.concepts})
-        require_concepts(conn, app.pk, concept_ids, "inputs[].data.concepts")
+        concept_ids = sorted(ensure_concepts(conn, app.pk, _named_concepts(req.inputs)))
         dataset_ids = sorted({d for inp in req.inputs for d in inp.dataset_ids})
         datasets = _require_datasets(conn, app.pk, dataset_ids)
         # an OVERWRITE of dataset_ids takes inputs out of the datasets they were in before
@@ -302,6 +346,7 @@ class InputsService:
         stored = repo.by_ids(conn, app.pk, ids)
         return service_pb2.MultiInputResponse(inputs=input_protos(conn, [stored[i] for i in ids]))
 
+    @rpc.write("DeleteInput")
     def delete_input(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.DeleteInputRequest
     ) -> status_pb2.BaseResponse:
@@ -309,6 +354,7 @@ class InputsService:
         repo.delete_pks(conn, [r.pk for r in found.values()])
         return status_pb2.BaseResponse()
 
+    @rpc.write("DeleteInputs")
     def delete_inputs(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.DeleteInputsRequest
     ) -> status_pb2.BaseResponse:

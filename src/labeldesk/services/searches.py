@@ -1,5 +1,7 @@
 """Searches: PostSearches (run a query, or save it with ``save: true``), PostSearchesByID,
-ListSearches, GetSearch, PatchSearches, DeleteSearch.
+ListSearches, GetSearch, PatchSearches, DeleteSearch, and the newer PostInputsSearches /
+PostAnnotationsSearches (what the ``clarifai`` SDK's ``app.search()`` calls) on the same engine.
+Which filters run is the rule of ``domain/search_query.py``.
 
 Saved searches are what a task's ``input_source`` of type SAVED_SEARCH points at; they are
 resolved at the time work is handed out, so inputs added later are picked up.
@@ -7,6 +9,7 @@ resolved at the time work is handed out, so inputs added later are picked up.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
@@ -14,74 +17,55 @@ from clarifai_grpc.grpc.api.status import status_pb2
 from sqlalchemy import Connection, Row
 
 from labeldesk.domain import errors
-from labeldesk.domain.search_query import Criterion
-from labeldesk.services.common import check_id, page_of, require_one, struct_to_dict, timestamp
+from labeldesk.domain.search_query import Criterion, criteria_of
+from labeldesk.services import registry as rpc
+from labeldesk.services.annotation_views import annotation_proto
+from labeldesk.services.common import check_id, page_of, require_one, timestamp
 from labeldesk.services.context import RequestContext
 from labeldesk.services.inputs import input_protos
+from labeldesk.storage.repos import annotations as annotations_repo
+from labeldesk.storage.repos import concepts as concepts_repo
 from labeldesk.storage.repos import inputs as inputs_repo
 from labeldesk.storage.repos import searches as repo
-
-
-def _criterion(
-    negate: bool, annotation: resources_pb2.Annotation | None, inp: resources_pb2.Input | None, where: str
-) -> Criterion:
-    concepts: list[tuple[str, bool]] = []
-    metadata: dict[str, Any] = {}
-    for data in [
-        d for d in (annotation.data if annotation else None, inp.data if inp else None) if d is not None
-    ]:
-        for c in data.concepts:
-            if not c.id:
-                raise errors.invalid(
-                    f"{where}: filter by concept needs the concept id", "names are not matched"
-                )
-            concepts.append((c.id, c.value > 0))
-        if data.metadata.fields:
-            metadata.update(struct_to_dict(data.metadata) or {})
-        if data.image.url or data.image.base64 or data.embeddings:
-            raise errors.ApiError(
-                errors.INVALID_REQUEST,
-                f"{where}: visual similarity search needs a model, which labeldesk does not run",
-                "filter by concepts, metadata, dataset_ids or input id",
-            )
-    return Criterion(
-        negate=negate,
-        concepts=tuple(concepts),
-        metadata=metadata,
-        dataset_ids=tuple(inp.dataset_ids) if inp else (),
-        input_id=inp.id if inp else "",
-    )
-
-
-def criteria_of(query: resources_pb2.Query) -> list[Criterion]:
-    out: list[Criterion] = []
-    for i, f in enumerate(query.filters):
-        out.append(
-            _criterion(
-                f.negate,
-                f.annotation if f.HasField("annotation") else None,
-                f.input if f.HasField("input") else None,
-                f"query.filters[{i}]",
-            )
-        )
-    for i, r in enumerate(query.ranks):
-        out.append(
-            _criterion(
-                r.negate, r.annotation if r.HasField("annotation") else None, None, f"query.ranks[{i}]"
-            )
-        )
-    for i, a in enumerate(query.ands):
-        inp = a.output.input if a.HasField("output") else (a.input if a.HasField("input") else None)
-        out.append(
-            _criterion(a.negate, a.annotation if a.HasField("annotation") else None, inp, f"query.ands[{i}]")
-        )
-    return [c for c in out if not c.is_empty()]
 
 
 def saved_search_input_pks(conn: Connection, app_pk: int, search_id: str) -> list[int]:
     """The inputs a saved search selects now (task input sources call this)."""
     row = require_one(repo.by_ids(conn, app_pk, [search_id]), "saved search", search_id)
     return repo.matching_input_pks(conn, app_pk, criteria_of(resources_pb2.Query.FromString(row.query)))
+
+
+def _one_query(searches: Sequence[resources_pb2.Search]) -> resources_pb2.Query:
+    if len(searches) != 1:
+        raise errors.invalid(
+            f"searches: give exactly one search to run, got {len(searches)}",
+            'e.g. {"searches": [{"query": {"filters": [{"annotation": {"user_id": "alice"}}]}}]}',
+        )
+    return searches[0].query
+
+
+def _concept_ids_by_name(conn: Connection, app_pk: int, criteria: Sequence[Criterion]) -> dict[str, set[str]]:
+    """Concept name → ids of the app's concepts so named, for the concepts filtered by name."""
+    names = {ref.name for c in criteria for ref in c.concepts if not ref.id}
+    return concepts_repo.ids_by_name(conn, app_pk, names) if names else {}
+
+
+def _annotation_meets(
+    row: Row[Any], concepts: Sequence[tuple[str, float]], c: Criterion, by_name: dict[str, set[str]]
+) -> bool:
+    """Whether one annotation meets an annotation filter's fields and concepts."""
+    if c.annotation_user_id and row.user_id != c.annotation_user_id:
+        return False
+    if c.annotation_status and row.status != c.annotation_status:
+        return False
+    if c.annotation_task_id and row.task_id != c.annotation_task_id:
+        return False
+    values = dict(concepts)
+    for ref in c.concepts:
+        ids = {ref.id} if ref.id else by_name.get(ref.name, set())
+        if not any(i in values and (values[i] > 0) == ref.present for i in ids):
+            return False
+    return True
 
 
 def _search_proto(row: Row[Any], ctx: RequestContext) -> resources_pb2.Search:
@@ -97,6 +81,7 @@ def _search_proto(row: Row[Any], ctx: RequestContext) -> resources_pb2.Search:
 
 
 class SearchesService:
+    @rpc.write("PostSearches")
     def post_searches(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PostSearchesRequest
     ) -> service_pb2.MultiSearchResponse:
@@ -138,6 +123,46 @@ class SearchesService:
             hits=[resources_pb2.Hit(score=1.0, input=p, app_id=app.id, user_id=app.owner_id) for p in protos],
         )
 
+    @rpc.read("PostInputsSearches")
+    def post_inputs_searches(
+        self, conn: Connection, ctx: RequestContext, req: service_pb2.PostInputsSearchesRequest
+    ) -> service_pb2.MultiSearchResponse:
+        query = _one_query(req.searches)
+        if req.only_count:
+            n = len(repo.matching_input_pks(conn, ctx.require_app().pk, criteria_of(query)))
+            return service_pb2.MultiSearchResponse(
+                query=query, hit_counts=[resources_pb2.HitCount(estimated_total=n)]
+            )
+        return self._run(conn, ctx, query, req.pagination)
+
+    @rpc.read("PostAnnotationsSearches")
+    def post_annotations_searches(
+        self, conn: Connection, ctx: RequestContext, req: service_pb2.PostAnnotationsSearchesRequest
+    ) -> service_pb2.MultiSearchResponse:
+        """The annotations meeting every annotation filter, on the inputs meeting every filter."""
+        app = ctx.require_app()
+        query = _one_query(req.searches)
+        criteria = criteria_of(query)
+        input_pks = repo.matching_input_pks(conn, app.pk, criteria)
+        wanted = [c for c in criteria if not c.negate and (c.concepts or c.on_annotation)]
+        names = _concept_ids_by_name(conn, app.pk, wanted)
+        rows = annotations_repo.on_inputs(conn, input_pks)
+        concepts = annotations_repo.concepts_of(conn, [r.pk for r in rows]) if wanted else {}
+        hits = [
+            r for r in rows if all(_annotation_meets(r, concepts.get(r.pk, []), c, names) for c in wanted)
+        ]
+        page = page_of(req.pagination.page, req.pagination.per_page)
+        return service_pb2.MultiSearchResponse(
+            query=query,
+            hits=[
+                resources_pb2.Hit(
+                    score=1.0, annotation=annotation_proto(r._mapping), app_id=app.id, user_id=app.owner_id
+                )
+                for r in hits[page.offset : page.offset + page.per_page]
+            ],
+        )
+
+    @rpc.write("PostSearchesByID")
     def post_searches_by_id(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PostSearchesByIDRequest
     ) -> service_pb2.MultiSearchResponse:
@@ -146,12 +171,14 @@ class SearchesService:
         out.id = req.id
         return out
 
+    @rpc.read("GetSearch")
     def get_search(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.GetSearchRequest
     ) -> service_pb2.SingleSearchResponse:
         row = require_one(repo.by_ids(conn, ctx.require_app().pk, [req.id]), "saved search", req.id)
         return service_pb2.SingleSearchResponse(search=_search_proto(row, ctx))
 
+    @rpc.read("ListSearches")
     def list_searches(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.ListSearchesRequest
     ) -> service_pb2.MultiSearchResponse:
@@ -159,6 +186,7 @@ class SearchesService:
         rows = repo.page(conn, ctx.require_app().pk, page.offset, page.per_page)
         return service_pb2.MultiSearchResponse(searches=[_search_proto(r, ctx) for r in rows])
 
+    @rpc.write("PatchSearches")
     def patch_searches(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PatchSearchesRequest
     ) -> service_pb2.MultiSearchResponse:
@@ -176,6 +204,7 @@ class SearchesService:
             out.searches.append(_search_proto(repo.by_ids(conn, app.pk, [s.id])[s.id], ctx))
         return out
 
+    @rpc.write("DeleteSearch")
     def delete_search(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.DeleteSearchRequest
     ) -> status_pb2.BaseResponse:

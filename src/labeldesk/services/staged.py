@@ -29,7 +29,6 @@ from clarifai_grpc.grpc.api import resources_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 from google.protobuf.message import DecodeError
 from sqlalchemy import Connection, Row
-from sqlalchemy.exc import IntegrityError, OperationalError
 
 from labeldesk.domain import errors
 from labeldesk.domain import stages as st
@@ -47,6 +46,7 @@ READ_RPC = "ListTasks"  # scope Tasks:Get
 WORK_RPC = "PutTaskAssignments"  # scope Tasks:Add: what labelers and reviewers do
 MANAGE_RPC = "PatchTasks"  # scope Tasks:Patch: stages and assignments
 DEFAULT_LIMIT = 100
+MAX_OFFSET = 2**31 - 1  # far beyond any listing, well inside every database's integer range
 MAX_ASSIGNMENTS = 1000
 MAX_REASON = 2000
 RESCAN_MARGIN = timedelta(seconds=60)
@@ -83,10 +83,10 @@ def window(
     size = per_page if per_page is not None else limit if limit is not None else DEFAULT_LIMIT
     if not 1 <= size <= MAX_PER_PAGE:
         raise errors.invalid(f"per_page/limit must be between 1 and {MAX_PER_PAGE}, got {size}")
-    if page is not None and page < 1:
-        raise errors.invalid(f"page starts at 1, got {page}")
-    if offset is not None and offset < 0:
-        raise errors.invalid(f"offset must be 0 or more, got {offset}")
+    if page is not None and not 1 <= page <= MAX_OFFSET // size + 1:
+        raise errors.invalid(f"page: must be between 1 and {MAX_OFFSET // size + 1}, got {page}")
+    if offset is not None and not 0 <= offset <= MAX_OFFSET:
+        raise errors.invalid(f"offset: must be between 0 and {MAX_OFFSET}, got {offset}")
     return Window(((page or 1) - 1) * size if page is not None else offset or 0, size)
 
 
@@ -443,20 +443,8 @@ class StagedService:
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
-        try:
-            with self.db.write() as conn:
-                yield conn
-        except IntegrityError as e:
-            raise conflict(
-                "the request conflicts with a concurrent change; nothing was written", "retry the request"
-            ) from e
-        except OperationalError as e:
-            text = str(e.orig).lower()
-            if "locked" in text or "deadlock" in text:
-                raise errors.ApiError(
-                    errors.TRY_AGAIN, "the database is busy; nothing was written", "retry the request"
-                ) from e
-            raise
+        with self.db.write() as conn:
+            yield conn
 
     # ------------------------------------------------------------------------- who, which dataset
 

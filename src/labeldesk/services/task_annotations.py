@@ -24,6 +24,7 @@ from sqlalchemy import Connection, Row
 
 from labeldesk.domain import errors, statuses
 from labeldesk.domain.review_sampling import is_sampled_for_review
+from labeldesk.services import registry as rpc
 from labeldesk.services.annotation_views import annotation_proto
 from labeldesk.services.assignments import require_reviewer
 from labeldesk.services.context import AppRef, RequestContext
@@ -264,6 +265,7 @@ def _annotation_status(code: int, path: str) -> int:
 
 
 class TaskAnnotationsService:
+    @rpc.read("GetTaskAnnotationCount")
     def get_task_annotation_count(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.GetTaskCountRequest
     ) -> service_pb2.SingleTaskCountResponse:
@@ -278,6 +280,7 @@ class TaskAnnotationsService:
                 c[ANNOTATION_BUCKETS.get(status, PENDING)] += n
         return _count_response(app, task, per_user, list(req.user_ids))
 
+    @rpc.read("GetTaskInputCount")
     def get_task_input_count(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.GetTaskCountRequest
     ) -> service_pb2.SingleTaskCountResponse:
@@ -287,6 +290,7 @@ class TaskAnnotationsService:
         per_user = counts_per_user(conn, task, list(req.user_ids))
         return _count_response(app, task, per_user, list(req.user_ids))
 
+    @rpc.write("PatchAnnotationsStatus")
     def patch_annotations_status(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PatchAnnotationsStatusRequest
     ) -> service_pb2.PatchAnnotationsStatusResponse:
@@ -307,6 +311,7 @@ class TaskAnnotationsService:
         )
         return service_pb2.PatchAnnotationsStatusResponse(user_ids=users, updated_count=n)
 
+    @rpc.read("GetInputSamples")
     def get_input_samples(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.GetInputSamplesRequest
     ) -> service_pb2.MultiInputAnnotationResponse:

@@ -31,6 +31,7 @@ from labeldesk.domain.task_rules import (
     prefixed,
     task_status,
 )
+from labeldesk.services import registry as rpc
 from labeldesk.services import task_model
 from labeldesk.services.common import new_ids, page_of, require_one, require_unique, timestamp
 from labeldesk.services.concepts import require_concepts
@@ -254,6 +255,7 @@ def _require_ids(tasks: Sequence[resources_pb2.Task]) -> list[str]:
 
 
 class TasksService:
+    @rpc.write("PostTasks")
     def post_tasks(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PostTasksRequest
     ) -> service_pb2.MultiTaskResponse:
@@ -272,6 +274,7 @@ class TasksService:
         rows = repo.by_ids(conn, app.pk, ids)
         return service_pb2.MultiTaskResponse(tasks=[task_proto(conn, app, rows[i]) for i in ids])
 
+    @rpc.read("GetTask")
     def get_task(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.GetTaskRequest
     ) -> service_pb2.SingleTaskResponse:
@@ -282,6 +285,7 @@ class TasksService:
             raise task_missing(req.task_id)
         return service_pb2.SingleTaskResponse(task=task_proto(conn, app, row, wanted))
 
+    @rpc.read("ListTasks")
     def list_tasks(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.ListTasksRequest
     ) -> service_pb2.MultiTaskResponse:
@@ -293,6 +297,7 @@ class TasksService:
             tasks=[task_proto(conn, app, r, wanted) for r in conn.execute(q)]
         )
 
+    @rpc.write("PatchTasks")
     def patch_tasks(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PatchTasksRequest
     ) -> service_pb2.MultiTaskResponse:
@@ -317,6 +322,7 @@ class TasksService:
         rows = repo.by_ids(conn, app.pk, ids)
         return service_pb2.MultiTaskResponse(tasks=[task_proto(conn, app, rows[i]) for i in ids])
 
+    @rpc.write("DeleteTasks")
     def delete_tasks(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.DeleteTasksRequest
     ) -> status_pb2.BaseResponse:

@@ -4,6 +4,15 @@ SQLite (the embedded default) runs in WAL mode with foreign keys on. Write trans
 with ``BEGIN IMMEDIATE`` so that two writers never both read, then both try to upgrade their
 lock (SQLite's classic "database is locked" deadlock): the second one waits on busy_timeout.
 PostgreSQL uses ordinary READ COMMITTED transactions; row locks live in the repositories.
+
+Read transactions are read-only in the database itself (``PRAGMA query_only`` on SQLite, ``SET
+TRANSACTION READ ONLY`` on PostgreSQL): an RPC registered as a read that writes fails loudly
+instead of having its writes rolled back in silence.
+
+Database errors become client errors in exactly one place, :func:`translate_errors`, which both
+kinds of transaction go through: a constraint violation (duplicate id, missing reference, a
+concurrent insert of the same row) is DATABASE_CONSTRAINT_VIOLATED (HTTP 409), a lock timeout or
+deadlock is TRY_AGAIN (HTTP 503); nothing was written in either case.
 """
 
 from __future__ import annotations
@@ -15,9 +24,14 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+from labeldesk.domain import errors
 
 DEFAULT_URL = "sqlite:///./labeldesk.db"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: words of the drivers' messages for "another transaction holds the lock; try again"
+_BUSY_WORDS = ("locked", "deadlock", "could not serialize", "lock timeout")
 
 
 def resolve_url(url: str | None) -> str:
@@ -54,6 +68,36 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_size=16, max_overflow=16, pool_pre_ping=True)
 
 
+def translated(error: DBAPIError) -> errors.ApiError | None:
+    """The client error a database failure means, or None for a server fault (left to the
+    dispatcher's "internal error")."""
+    text = str(error.orig)
+    if isinstance(error, IntegrityError):
+        return errors.ApiError(
+            errors.CONSTRAINT_VIOLATED,
+            "the request conflicts with existing data or a concurrent change (a duplicate id or a "
+            "missing reference); nothing was written",
+            "retry the request; if it fails again, check the ids it names: " + text.splitlines()[0][:200],
+        )
+    if isinstance(error, OperationalError) and any(w in text.lower() for w in _BUSY_WORDS):
+        return errors.ApiError(
+            errors.TRY_AGAIN, "the database is busy; nothing was written", "retry the request"
+        )
+    return None
+
+
+@contextmanager
+def translate_errors() -> Iterator[None]:
+    """Raise database errors that a client can act on as :class:`~labeldesk.domain.errors.ApiError`."""
+    try:
+        yield
+    except DBAPIError as e:
+        api = translated(e)
+        if api is None:
+            raise
+        raise api from e
+
+
 class Database:
     """One engine plus the two kinds of transaction the services use."""
 
@@ -70,7 +114,7 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A read-write transaction, committed when the block ends without an exception."""
-        with self._writer_turn(), self.engine.connect() as conn:
+        with translate_errors(), self._writer_turn(), self.engine.connect() as conn:
             if self.sqlite:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
             else:
@@ -92,16 +136,21 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        """A read-only transaction: one consistent snapshot for the whole call."""
-        with self.engine.connect() as conn:
+        """A read-only transaction: one consistent snapshot for the whole call; a write in it
+        fails (see the module doc)."""
+        with translate_errors(), self.engine.connect() as conn:
             if self.sqlite:
+                conn.exec_driver_sql("PRAGMA query_only=1")
                 conn.exec_driver_sql("BEGIN")
             else:
                 conn.begin()
+                conn.exec_driver_sql("SET TRANSACTION READ ONLY")
             try:
                 yield conn
             finally:
                 conn.rollback()
+                if self.sqlite:
+                    conn.exec_driver_sql("PRAGMA query_only=0")
 
     def optimize(self) -> None:
         """Refresh SQLite's planner statistics where tables grew (cheap; PostgreSQL's autovacuum

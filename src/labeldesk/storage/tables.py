@@ -452,3 +452,33 @@ server_secrets = Table(
     Column("value", LargeBinary, nullable=False),
     _ts("created_at"),
 )
+
+# What PostInputs answers as ``inputs_add_job`` (Clarifai clients poll GetInputsAddJob): labeldesk
+# adds inputs within the request, so a job is finished when it is first seen.
+inputs_add_jobs = Table(
+    "inputs_add_jobs",
+    metadata,
+    Column("pk", PK, primary_key=True, autoincrement=True),
+    _app_fk(),
+    Column("id", ID, nullable=False),
+    Column("success_count", Integer, nullable=False),
+    Column("failed_count", Integer, nullable=False),
+    Column("status", Integer, nullable=False),
+    _ts("created_at"),
+    _ts("modified_at"),
+    UniqueConstraint("app_pk", "id", name="uq_inputs_add_jobs_app_pk_id"),
+)
+
+# Concept relations (PostConceptRelations): subject --predicate--> object, within one app.
+concept_relations = Table(
+    "concept_relations",
+    metadata,
+    _app_fk(),
+    Column("id", ID, nullable=False),
+    Column("subject_id", ID, nullable=False),
+    Column("object_id", ID, nullable=False),
+    Column("predicate", String(32), nullable=False),
+    _ts("created_at"),
+    UniqueConstraint("app_pk", "id", name="uq_concept_relations_app_pk_id"),
+    Index("ix_concept_relations_app_pk", "app_pk", "subject_id"),
+)

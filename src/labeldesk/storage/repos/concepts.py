@@ -6,6 +6,7 @@ from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from labeldesk.storage import tables as t
 from labeldesk.storage.clock import utcnow
@@ -33,6 +34,17 @@ def insert_many(conn: Connection, app_pk: int, rows: list[dict[str, Any]]) -> No
     )
 
 
+def insert_missing(conn: Connection, app_pk: int, rows: list[dict[str, Any]]) -> None:
+    """Insert the concepts not there yet (ON CONFLICT DO NOTHING: concurrent batches naming the
+    same new concept both succeed, on either database)."""
+    if not rows:
+        return
+    ts = utcnow()
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    values = [{**r, "app_pk": app_pk, "created_at": ts, "modified_at": ts} for r in rows]
+    conn.execute(dialect.insert(t.concepts).on_conflict_do_nothing(), values)
+
+
 def update_one(conn: Connection, app_pk: int, concept_id: str, **values: Any) -> None:
     conn.execute(
         update(t.concepts)
@@ -46,3 +58,11 @@ def page(conn: Connection, app_pk: int, offset: int, limit: int, id_prefix: str 
     if id_prefix:
         q = q.where(C.id.startswith(id_prefix, autoescape=True))
     return list(conn.execute(q.order_by(C.created_at, C.id).offset(offset).limit(limit)))
+
+
+def ids_by_name(conn: Connection, app_pk: int, names: Collection[str]) -> dict[str, set[str]]:
+    """Name → ids of the app's concepts with that name."""
+    out: dict[str, set[str]] = {n: set() for n in names}
+    for r in conn.execute(select(C.id, C.name).where(C.app_pk == app_pk, C.name.in_(list(names)))):
+        out[r.name].add(r.id)
+    return out

@@ -12,6 +12,7 @@ from labeldesk.storage.clock import utcnow
 
 D = t.datasets.c
 DI = t.dataset_inputs.c
+CHUNK = 500  # stay under SQLite's bound-parameter limit
 
 
 def by_ids(conn: Connection, app_pk: int, ids: Collection[str]) -> dict[str, Row[Any]]:
@@ -41,9 +42,15 @@ def delete_pks(conn: Connection, pks: Collection[int]) -> None:
 
 
 def add_inputs(conn: Connection, dataset_pk: int, input_pks: Collection[int]) -> int:
-    """Add inputs to a dataset, skipping those already in it; answer how many were added."""
-    have = set(conn.execute(select(DI.input_pk).where(DI.dataset_pk == dataset_pk)).scalars())
-    new = [p for p in dict.fromkeys(input_pks) if p not in have]
+    """Add inputs to a dataset, skipping those already in it; answer how many were added.
+    Reads only the membership of the inputs given (O(batch), whatever the dataset's size)."""
+    given = list(dict.fromkeys(input_pks))
+    have: set[int] = set()
+    for i in range(0, len(given), CHUNK):
+        chunk = given[i : i + CHUNK]
+        q = select(DI.input_pk).where(DI.dataset_pk == dataset_pk, DI.input_pk.in_(chunk))
+        have.update(conn.execute(q).scalars())
+    new = [p for p in given if p not in have]
     if new:
         ts = utcnow()
         conn.execute(

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any
 
+from clarifai_grpc.grpc.api import resources_pb2
 from sqlalchemy import Connection, Row, Select, and_, delete, exists, insert, select, update
 
-from labeldesk.domain.search_query import Criterion, metadata_matches
+from labeldesk.domain.search_query import ConceptRef, Criterion, media_of, metadata_matches
 from labeldesk.storage import tables as t
 from labeldesk.storage.clock import utcnow
 
@@ -44,24 +45,43 @@ def delete_one(conn: Connection, app_pk: int, search_id: str) -> int:
     return int(conn.execute(delete(t.searches).where(S.app_pk == app_pk, S.id == search_id)).rowcount)
 
 
-def _sql_condition(app_pk: int, c: Criterion) -> Any:
-    """The SQL part of one criterion (all but metadata, which is matched in Python)."""
-    i = t.inputs.c
-    conds: list[Any] = []
-    for concept_id, present in c.concepts:
-        ac, a = t.annotation_concepts.c, t.annotations.c
-        conds.append(
-            exists(
-                select(ac.annotation_pk)
-                .select_from(t.annotation_concepts.join(t.annotations, a.pk == ac.annotation_pk))
-                .where(
-                    ac.app_pk == app_pk,
-                    ac.concept_id == concept_id,
-                    a.input_pk == i.pk,
-                    (ac.value > 0) if present else (ac.value <= 0),
-                )
-            )
+def _on_annotation(q: Select[Any], c: Criterion) -> Select[Any]:
+    """Restrict an annotation query to the annotation fields the criterion names."""
+    a = t.annotations.c
+    if c.annotation_user_id:
+        q = q.where(a.user_id == c.annotation_user_id)
+    if c.annotation_status:
+        q = q.where(a.status == c.annotation_status)
+    if c.annotation_task_id:
+        q = q.where(a.task_id == c.annotation_task_id)
+    return q
+
+
+def _concept_condition(app_pk: int, ref: ConceptRef, c: Criterion) -> Any:
+    """The input has an annotation (meeting the criterion's annotation fields) with the concept."""
+    ac, a, k = t.annotation_concepts.c, t.annotations.c, t.concepts.c
+    q = (
+        select(ac.annotation_pk)
+        .select_from(t.annotation_concepts.join(t.annotations, a.pk == ac.annotation_pk))
+        .where(
+            ac.app_pk == app_pk,
+            a.input_pk == t.inputs.c.pk,
+            (ac.value > 0) if ref.present else (ac.value <= 0),
         )
+    )
+    if ref.id:
+        q = q.where(ac.concept_id == ref.id)
+    else:
+        q = q.where(ac.concept_id.in_(select(k.id).where(k.app_pk == app_pk, k.name == ref.name)))
+    return exists(_on_annotation(q, c))
+
+
+def _sql_condition(app_pk: int, c: Criterion) -> Any:
+    """The SQL part of one criterion (all but metadata and input types, matched in Python)."""
+    i, a = t.inputs.c, t.annotations.c
+    conds: list[Any] = [_concept_condition(app_pk, ref, c) for ref in c.concepts]
+    if c.on_annotation and not c.concepts:
+        conds.append(exists(_on_annotation(select(a.pk).where(a.app_pk == app_pk, a.input_pk == i.pk), c)))
     if c.dataset_ids:
         di, d = t.dataset_inputs.c, t.datasets.c
         conds.append(
@@ -73,25 +93,35 @@ def _sql_condition(app_pk: int, c: Criterion) -> Any:
         )
     if c.input_id:
         conds.append(i.id == c.input_id)
+    if c.input_status:
+        conds.append(i.status == c.input_status)
     return and_(*conds) if conds else None
 
 
+def _in_python(c: Criterion) -> bool:
+    return bool(c.metadata or c.input_types)
+
+
 def matching_inputs_query(app_pk: int, criteria: Sequence[Criterion]) -> Select[Any]:
-    """Inputs (pk, id, metadata) that pass every criterion's SQL part, oldest first."""
+    """Inputs (pk, id, metadata; data when a criterion filters by type) that pass every
+    criterion's SQL part, oldest first."""
     i = t.inputs.c
-    q = select(i.pk, i.id, i.metadata).where(i.app_pk == app_pk)
+    columns = [i.pk, i.id, i.metadata]
+    if any(c.input_types for c in criteria):
+        columns.append(i.data)
+    q = select(*columns).where(i.app_pk == app_pk)
     for c in criteria:
-        cond = None if c.metadata else _sql_condition(app_pk, c)
+        cond = None if _in_python(c) else _sql_condition(app_pk, c)
         if cond is not None:
             q = q.where(~cond if c.negate else cond)
     return q.order_by(i.pk)
 
 
 def matching_input_pks(conn: Connection, app_pk: int, criteria: Sequence[Criterion]) -> list[int]:
-    """All inputs a search selects. Criteria without metadata are SQL conditions of one query;
-    a criterion with metadata is matched in Python, its other parts by one extra query (not one
-    per input)."""
-    mixed = [c for c in criteria if c.metadata]
+    """All inputs a search selects. Criteria without metadata or input types are SQL conditions
+    of one query; one with them is matched in Python, its other parts by one extra query (not
+    one per input)."""
+    mixed = [c for c in criteria if _in_python(c)]
     sql_parts = {id(c): _sql_part_pks(conn, app_pk, c) for c in mixed}
     out: list[int] = []
     for row in conn.execute(matching_inputs_query(app_pk, criteria)):
@@ -101,7 +131,7 @@ def matching_input_pks(conn: Connection, app_pk: int, criteria: Sequence[Criteri
 
 
 def _sql_part_pks(conn: Connection, app_pk: int, c: Criterion) -> set[int] | None:
-    """The inputs meeting a criterion's non-metadata parts (None when it has none)."""
+    """The inputs meeting a criterion's SQL parts (None when it has none)."""
     cond = _sql_condition(app_pk, c)
     if cond is None:
         return None
@@ -110,5 +140,11 @@ def _sql_part_pks(conn: Connection, app_pk: int, c: Criterion) -> set[int] | Non
 
 
 def _python_ok(row: Row[Any], c: Criterion, sql_pks: set[int] | None) -> bool:
-    hit = metadata_matches(row.metadata or {}, dict(c.metadata)) and (sql_pks is None or row.pk in sql_pks)
+    hit = (
+        (not c.metadata or metadata_matches(row.metadata or {}, dict(c.metadata)))
+        and (
+            not c.input_types or bool(media_of(resources_pb2.Data.FromString(row.data)) & set(c.input_types))
+        )
+        and (sql_pks is None or row.pk in sql_pks)
+    )
     return not hit if c.negate else hit

@@ -7,7 +7,7 @@ API errors never abort the call: they travel in ``response.status`` like Clarifa
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent import futures
 from typing import Any
 
@@ -60,8 +60,11 @@ def make_grpc_server(
     port: int,
     max_workers: int = 32,
     max_message_bytes: int = MAX_RECEIVE,
+    interceptors: Sequence[grpc.ServerInterceptor] = (),
+    credentials: grpc.ServerCredentials | None = None,
 ) -> tuple[grpc.Server, int]:
     """Build (not start) the server; answer it and the port it bound (port 0 picks a free one).
+    With ``credentials`` the port speaks TLS.
 
     A request message over ``max_message_bytes`` is refused by gRPC itself before it reaches
     labeldesk: the call ends with gRPC status RESOURCE_EXHAUSTED (there is no response message to
@@ -73,13 +76,19 @@ def make_grpc_server(
         )
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
+        interceptors=list(interceptors),
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", MAX_SEND),
         ],
     )
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(V2.full_name, handlers),))
-    bound = server.add_insecure_port(f"{host}:{port}")
+    address = f"{host}:{port}"
+    bound = (
+        server.add_insecure_port(address)
+        if credentials is None
+        else server.add_secure_port(address, credentials)
+    )
     if bound == 0:
         raise OSError(f"cannot listen for gRPC on {host}:{port} (address in use?)")
     return server, bound

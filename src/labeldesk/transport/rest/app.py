@@ -19,13 +19,20 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from labeldesk.domain import errors
+from labeldesk.ops.metrics import Metrics
+from labeldesk.ops.observe import Observer
 from labeldesk.services.dispatch import V2, Dispatcher
+from labeldesk.services.failures import guarded
 from labeldesk.transport.convert.json_parse import build_request
+from labeldesk.transport.rest import staged
 from labeldesk.transport.rest.guard import BodyGuard, KeyCheck
+from labeldesk.transport.rest.observe import ObserveMiddleware, tag
+from labeldesk.transport.rest.openapi import openapi_document
+from labeldesk.transport.rest.ops_routes import ops_routes
 from labeldesk.transport.rest.responses import error_response
 from labeldesk.transport.rest.routes import Router, compile_routes
 from labeldesk.transport.status import http_status
@@ -68,24 +75,24 @@ class ClarifaiRest:
             )
         rpc = match.method.name
         body = await request.body()
-        try:
-            proto = build_request(match, list(request.query_params.multi_items()), body)
-        except errors.ApiError as e:
+        req_id = uuid.uuid4().hex
+        query = list(request.query_params.multi_items())
+        proto = guarded(f"parsing {rpc}", req_id, lambda: build_request(match, query, body))
+        if isinstance(proto, errors.ApiError):
             response = GetMessageClass(match.method.output_type)()
             status = response.status  # type: ignore[attr-defined]
-            status.code, status.description, status.details = e.code, e.description, e.details
-            status.req_id = uuid.uuid4().hex
+            status.code, status.description, status.details = proto.code, proto.description, proto.details
+            status.req_id = req_id
+            tag(request, rpc, proto.code, req_id)
             return proto_response(response)
         result = await run_in_threadpool(
             self.dispatcher.call_json, rpc, proto, request.headers.get("authorization")
         )
         if isinstance(result, dict):  # a JSON twin's answer: always a success
+            tag(request, rpc, result["status"]["code"], result["status"]["req_id"])
             return Response(orjson.dumps(result), media_type="application/json")
+        tag(request, rpc, result.status.code, result.status.req_id)  # type: ignore[attr-defined]
         return proto_response(result)
-
-
-def health(_request: Request) -> Response:
-    return JSONResponse({"status": {"code": sc.SUCCESS, "description": "Ok"}})
 
 
 def make_rest_app(
@@ -96,16 +103,23 @@ def make_rest_app(
     cors_origins: Sequence[str] = (),
     check_key: KeyCheck | None = None,
     open_prefixes: Sequence[str] = (),
+    metrics: Metrics | None = None,
 ) -> Starlette:
-    """The ASGI app: health check, any extra routes (web UI, staged-workflow API), then /v2.
+    """The ASGI app: health, readiness, metrics and OpenAPI routes, any extra routes (web UI,
+    staged-workflow API), then /v2; every request is timed into ``metrics`` and the access log.
 
     Bodies are read only from callers with a valid key and only up to ``max_body_bytes``
     (:mod:`~labeldesk.transport.rest.guard`; ``open_prefixes`` are paths that take bodies without
     a key). Browsers may call cross-origin only from ``cors_origins`` (none: same-origin only)."""
     clarifai = ClarifaiRest(dispatcher)
-    routes: list[BaseRoute] = [Route("/healthz", health, methods=["GET"]), *extra_routes]
+    metrics = metrics or Metrics(dispatcher.db.engine)
+
+    def openapi() -> dict[str, object]:
+        return openapi_document(clarifai.router, dispatcher.implemented, staged.served())
+
+    routes: list[BaseRoute] = [*ops_routes(dispatcher.db, metrics, openapi), *extra_routes]
     routes.append(Route("/{path:path}", clarifai.handle, methods=METHODS))
-    middleware: list[Middleware] = []
+    middleware: list[Middleware] = [Middleware(ObserveMiddleware, observer=Observer(metrics))]
     if cors_origins:
         middleware.append(
             Middleware(

@@ -12,15 +12,23 @@ of it is read:
    dropped and answered 413 the same way. The application gets the buffered body.
 
 Requests without a body (GET, the web app's files) pass straight through; the full
-authentication (app, scopes) still happens per RPC in the dispatcher.
+authentication (app, scopes) still happens per RPC in the dispatcher, inside its transaction.
+
+A key that passed the check is remembered for :data:`ADMIT_SECONDS` (by a hash of the header), so a
+busy client costs one lookup per key every few seconds instead of one per request. That cache can
+only be stale in the harmless direction: a key deleted a moment ago may still get its body read,
+and the dispatcher then refuses the call. Failures are never remembered.
 """
 
 from __future__ import annotations
 
+import hashlib
+import time
 from collections.abc import Callable, Sequence
 
 from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from labeldesk.domain import errors
@@ -33,8 +41,35 @@ KeyCheck = Callable[[str | None], None]
 """Raises :class:`~labeldesk.domain.errors.ApiError` unless the Authorization value is a valid key."""
 
 
+ADMIT_SECONDS = 10.0
+ADMIT_MAX = 10_000
+
+
 class _TooLarge(Exception):
     pass
+
+
+class RecentKeys:
+    """Authorization values that named a valid key a moment ago (used on the event loop only)."""
+
+    def __init__(self, check_key: KeyCheck, seconds: float = ADMIT_SECONDS, size: int = ADMIT_MAX) -> None:
+        self.check_key = check_key
+        self.seconds = seconds
+        self.size = size
+        self._until: dict[bytes, float] = {}
+
+    async def admit(self, authorization: str | None) -> None:
+        """Return if the value names a valid key (raise the key's ApiError otherwise)."""
+        digest = hashlib.sha256((authorization or "").encode("utf-8", "surrogateescape")).digest()
+        now = time.monotonic()
+        if self._until.get(digest, 0.0) > now:
+            return
+        await run_in_threadpool(self.check_key, authorization)
+        if len(self._until) >= self.size:
+            self._until = {d: t for d, t in self._until.items() if t > now}
+            if len(self._until) >= self.size:
+                self._until.clear()
+        self._until[digest] = now + self.seconds
 
 
 class BodyGuard:
@@ -44,7 +79,7 @@ class BodyGuard:
         self, app: ASGIApp, check_key: KeyCheck, max_body_bytes: int, open_prefixes: Sequence[str] = ()
     ) -> None:
         self.app = app
-        self.check_key = check_key
+        self.keys = RecentKeys(check_key)
         self.max_body_bytes = max_body_bytes
         self.open_prefixes = tuple(open_prefixes)
 
@@ -63,9 +98,9 @@ class BodyGuard:
             return
         if not str(scope.get("path", "")).startswith(self.open_prefixes or ("\0",)):
             try:
-                await run_in_threadpool(self.check_key, headers.get("authorization"))
+                await self.keys.admit(headers.get("authorization"))
             except errors.ApiError as e:
-                await error_response(e.code, e.description, e.details)(scope, receive, send)
+                await _refuse(error_response(e.code, e.description, e.details), scope, receive, send)
                 return
         try:
             body = await self._read(receive)
@@ -98,8 +133,13 @@ class BodyGuard:
             "send fewer or smaller items per request (e.g. batches of inputs), or ask the operator to "
             "raise labeldesk serve --max-body-mb",
         )
-        response.headers["connection"] = "close"
-        await response(scope, receive, send)
+        await _refuse(response, scope, receive, send)
+
+
+async def _refuse(response: Response, scope: Scope, receive: Receive, send: Send) -> None:
+    """Answer without reading the body, and close: the unread body must not become the next request."""
+    response.headers["connection"] = "close"
+    await response(scope, receive, send)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

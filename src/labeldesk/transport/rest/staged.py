@@ -12,7 +12,6 @@ Successful bulk assignments answer ``204 No Content`` (the seed's "empty respons
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,11 +25,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match, Route
 
 from labeldesk.domain import errors, request_limits
+from labeldesk.services.failures import guarded
 from labeldesk.services.staged import Caller, StagedService, Window, window
 from labeldesk.transport.convert.json_parse import parse_json_body
 from labeldesk.transport.status import http_status
-
-log = logging.getLogger("labeldesk")
 
 PREFIX = "/api/v2"
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
@@ -45,6 +43,7 @@ ERROR_NAMES = {
     501: "not_implemented",
     503: "try_again",
 }
+MAX_DIGITS = 18  # every paging number fits in a signed 64-bit integer
 PAGING = frozenset({"page", "per_page", "offset", "limit"})
 CLIENT = frozenset({"client_id", "clientId"})
 
@@ -82,8 +81,11 @@ class Params:
         value = self.query.get(name)
         if value is None or value == "":
             return None
-        if not value.strip().lstrip("-").isdigit():
+        digits = value.strip().lstrip("-")
+        if not digits.isdigit():
             raise errors.invalid(f"{name}: expected a whole number, got '{value[:20]}'")
+        if len(digits.lstrip("0")) > MAX_DIGITS:
+            raise errors.invalid(f"{name}: '{value[:20]}…' is out of range", "give a smaller whole number")
         return int(value)
 
     def window(self) -> Window:
@@ -180,23 +182,19 @@ def _check_query(endpoint: Endpoint, query: QueryParams) -> None:
 def _handler(service: StagedService, endpoint: Endpoint) -> Callable[[Request], Any]:
     async def handle(request: Request) -> Response:
         req_id = uuid.uuid4().hex
-        try:
+        where = f"{request.method} {request.url.path}"
+        raw = await request.body() if request.method in ("POST", "PUT") else b""
+
+        def call() -> Any:
             _check_query(endpoint, request.query_params)
-            body = parse_json_body(await request.body()) if request.method in ("POST", "PUT") else {}
+            body = parse_json_body(raw) if raw else {}
             request_limits.check_json({**request.path_params, **request.query_params, **body}, "request")
             params = Params(dict(request.path_params), request.query_params, body)
-            caller = Caller(request.headers.get("authorization"))
-            result = await run_in_threadpool(endpoint.call, service, caller, params)
-        except errors.ApiError as e:
-            return error_response(e.code, e.description, e.details, req_id)
-        except Exception:
-            log.exception("internal error in %s %s (req_id %s)", request.method, request.url.path, req_id)
-            return error_response(
-                errors.INTERNAL,
-                "internal error: the request was not carried out",
-                f"report req_id {req_id} to the server's operator",
-                req_id,
-            )
+            return endpoint.call(service, Caller(request.headers.get("authorization")), params)
+
+        result = await run_in_threadpool(guarded, where, req_id, call)
+        if isinstance(result, errors.ApiError):
+            return error_response(result.code, result.description, result.details, req_id)
         return Response(status_code=204) if result is None else JSONResponse(result)
 
     return handle

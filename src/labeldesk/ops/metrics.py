@@ -1,0 +1,98 @@
+"""Prometheus metrics of one server process, in its own registry (no process-wide globals, so
+several servers in one test process never mix their numbers).
+
+- ``labeldesk_requests_total{transport,rpc,code}`` and
+  ``labeldesk_request_duration_seconds{transport,rpc,code}``: every request on both transports;
+  ``code`` is the Clarifai status code of the answer (``rpc`` is the RPC name, or a route label such
+  as ``staged`` or ``healthz`` for labeldesk's own routes).
+- ``labeldesk_db_pool_*``: the SQLAlchemy connection pool, read at scrape time.
+- ``labeldesk_queue_depth{queue}``: whatever the registered sources report at scrape time
+  (:meth:`Metrics.add_queue_source`; the job worker and the task queue can feed it).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import Engine
+
+log = logging.getLogger("labeldesk")
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+QueueSource = Callable[[], float]
+
+
+class _PoolCollector(Collector):
+    """The engine's pool numbers, read when Prometheus scrapes (nothing to keep up to date)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        pool = self.engine.pool
+        for name, help_text, read in (
+            ("size", "configured pool size", "size"),
+            ("checked_out", "connections in use", "checkedout"),
+            ("checked_in", "idle connections in the pool", "checkedin"),
+            ("overflow", "connections opened beyond the pool size", "overflow"),
+        ):
+            reader = getattr(pool, read, None)
+            if reader is None:
+                continue
+            yield GaugeMetricFamily(f"labeldesk_db_pool_{name}", help_text, value=float(reader()))
+
+
+class _QueueCollector(Collector):
+    def __init__(self) -> None:
+        self.sources: dict[str, QueueSource] = {}
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "labeldesk_queue_depth", "items waiting, by queue (fed by registered sources)", labels=["queue"]
+        )
+        for name, source in sorted(self.sources.items()):
+            try:
+                family.add_metric([name], float(source()))
+            except Exception:  # a broken source must not break the scrape
+                log.warning("queue depth source %r failed", name, exc_info=True)
+        yield family
+
+
+class Metrics:
+    """The registry and the instruments the transports and other parts of the server feed."""
+
+    def __init__(self, engine: Engine | None = None) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "labeldesk_requests",
+            "requests answered, by transport, RPC and Clarifai status code",
+            ["transport", "rpc", "code"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "labeldesk_request_duration_seconds",
+            "time to answer a request, by transport, RPC and Clarifai status code",
+            ["transport", "rpc", "code"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self._queues = _QueueCollector()
+        self.registry.register(self._queues)
+        if engine is not None:
+            self.registry.register(_PoolCollector(engine))
+
+    def observe(self, transport: str, rpc: str, code: str, seconds: float) -> None:
+        self.requests.labels(transport, rpc, code).inc()
+        self.latency.labels(transport, rpc, code).observe(seconds)
+
+    def add_queue_source(self, queue: str, source: QueueSource) -> None:
+        """Report ``source()`` as ``labeldesk_queue_depth{queue=...}`` at every scrape."""
+        self._queues.sources[queue] = source
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,84 @@
+"""Input add jobs: GetInputsAddJob, ListInputsAddJobs, CancelInputsAddJob.
+
+Clarifai adds posted inputs in the background and answers an ``inputs_add_job`` that clients
+(the ``clarifai`` SDK's uploads) poll until nothing is pending. labeldesk stores the inputs within
+the PostInputs request, so its job is already complete when answered: progress counts the inputs
+added and those refused (duplicate ids), and there is nothing left to cancel.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from clarifai_grpc.grpc.api import resources_pb2, service_pb2
+from clarifai_grpc.grpc.api.status import status_code_pb2, status_pb2
+from sqlalchemy import Connection, Row
+
+from labeldesk.domain import errors
+from labeldesk.services import registry as rpc
+from labeldesk.services.common import check_id, page_of, timestamp
+from labeldesk.services.context import RequestContext
+from labeldesk.storage.repos import input_jobs as repo
+
+COMPLETED = status_code_pb2.JOB_COMPLETED
+
+
+def job_proto(row: Row[Any]) -> resources_pb2.InputsAddJob:
+    return resources_pb2.InputsAddJob(
+        id=row.id,
+        progress=resources_pb2.InputsAddJobProgress(
+            success_count=row.success_count, failed_count=row.failed_count
+        ),
+        created_at=timestamp(row.created_at),
+        modified_at=timestamp(row.modified_at),
+        status=status_pb2.Status(code=row.status, description="Job completed"),
+    )
+
+
+def record_job(
+    conn: Connection, app_pk: int, job_id: str, added: int, failed: int
+) -> resources_pb2.InputsAddJob:
+    """The job of one PostInputs request (``inputs_add_job_id``, generated when not given)."""
+    row = repo.record(
+        conn, app_pk, check_id("inputs add job", job_id, "inputs_add_job_id"), added, failed, COMPLETED
+    )
+    return job_proto(row)
+
+
+def _require(conn: Connection, app_pk: int, job_id: str) -> Row[Any]:
+    row = repo.get(conn, app_pk, job_id) if job_id else None
+    if row is None:
+        raise errors.ApiError(
+            errors.DOES_NOT_EXIST,
+            f"inputs add job '{job_id}' does not exist",
+            "PostInputs answers the job's id in inputs_add_job.id",
+        )
+    return row
+
+
+class InputJobsService:
+    @rpc.read("GetInputsAddJob")
+    def get_inputs_add_job(
+        self, conn: Connection, ctx: RequestContext, req: service_pb2.GetInputsAddJobRequest
+    ) -> service_pb2.SingleInputsAddJobResponse:
+        row = _require(conn, ctx.require_app().pk, req.id)
+        return service_pb2.SingleInputsAddJobResponse(inputs_add_job=job_proto(row))
+
+    @rpc.read("ListInputsAddJobs")
+    def list_inputs_add_jobs(
+        self, conn: Connection, ctx: RequestContext, req: service_pb2.ListInputsAddJobsRequest
+    ) -> service_pb2.MultiInputsAddJobResponse:
+        page = page_of(req.page, req.per_page)
+        rows = repo.page(conn, ctx.require_app().pk, page.offset, page.per_page)
+        return service_pb2.MultiInputsAddJobResponse(inputs_add_jobs=[job_proto(r) for r in rows])
+
+    @rpc.read("CancelInputsAddJob")
+    def cancel_inputs_add_job(
+        self, conn: Connection, ctx: RequestContext, req: service_pb2.CancelInputsAddJobRequest
+    ) -> service_pb2.SingleInputsAddJobResponse:
+        row = _require(conn, ctx.require_app().pk, req.id)
+        raise errors.ApiError(
+            errors.INVALID_REQUEST,
+            f"inputs add job '{row.id}' has already completed: there is nothing to cancel",
+            "labeldesk adds inputs within the PostInputs request; delete unwanted inputs with DeleteInputs",
+        )

@@ -1,0 +1,135 @@
+"""Labeling details in Chromium: sign-in errors in plain words, an app key, sign out; a submit whose
+request fails keeps the work on screen and a retry makes no second annotation; a reviewer's "request
+changes" comes back to the labeler with the comment and the earlier regions editable."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from clarifai_grpc.grpc.api import service_pb2 as s
+from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
+
+from labeldesk.app import RunningServer
+from labeldesk.services import admin
+from tests.browser.scenario import Scenario, build_scenario, image_bytes, ok
+from tests.browser.test_workbench import HOSTED_FILES, close
+from tests.browser.workbench import at, current_input, draw_box, open_page, screenshot, sign_in
+
+BOX = (0.30, 0.30, 0.50, 0.60)
+COMMENT = "Please include the whole animal."
+
+
+@pytest.fixture
+def one_image(server: RunningServer, rest_stub: Any, static_files: tuple[Path, str]) -> Scenario:
+    suffix = uuid.uuid4().hex[:8]
+    urls = None
+    if not HOSTED_FILES:
+        root, base = static_files
+        (root / f"one-{suffix}.png").write_bytes(image_bytes(2))
+        urls = [f"{base}/one-{suffix}.png"]
+    return build_scenario(server, rest_stub, suffix, image_urls=urls, n_images=1)
+
+
+def test_sign_in_errors_app_key_and_sign_out(browser: Any, one_image: Scenario) -> None:
+    sn = one_image
+    page = open_page(browser, sn.server.base_url)
+    page.goto("/work")  # signed out: any screen sends you to sign in
+    page.get_by_role("heading", name="Sign in").wait_for()
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("alert").filter(has_text="Enter your user id").wait_for()
+    page.get_by_label("User id").fill(sn.owner)
+    page.get_by_label("Personal access token or app key").fill("not-a-token")
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("alert").filter(has_text="personal access token missing or invalid").wait_for()
+    key = admin.create_app_key(sn.server.app.db, sn.owner, sn.app_id)
+    page.get_by_label("Personal access token or app key").fill(key)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("heading", name="No tasks for you yet").wait_for()  # the owner labels nothing
+    screenshot(page, "08-empty-state")
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("heading", name="Sign in").wait_for()
+    assert page.evaluate("sessionStorage.length") == 0
+    page.goto("/work")
+    page.get_by_role("heading", name="Sign in").wait_for()
+    assert page.js_errors == []
+    page.context.close()
+
+
+def mine(stub: Any, sn: Scenario, user: str) -> list[Any]:
+    req = s.ListAnnotationsRequest(user_app_id=sn.uai, task_id=sn.task_id, user_ids=[user])
+    return list(ok(stub.ListAnnotations(req, metadata=sn.meta())).annotations)
+
+
+def test_failed_submit_keeps_the_work_and_changes_requested_come_back_editable(
+    browser: Any, one_image: Scenario, grpc_stub: Any
+) -> None:
+    sn = one_image
+    ana = next(u for u in sn.labelers if u.startswith("ana"))
+    page = open_page(browser, sn.server.base_url)
+    sign_in(page, ana, sn.labelers[ana])
+    page.goto(f"/label/{sn.owner}/{sn.app_id}/{sn.task_id}")
+    page.get_by_test_id("input-id").wait_for()
+    page.keyboard.press("3")
+    draw_box(page, BOX)
+
+    # the network drops the LABEL_SUBMIT once: the error is shown, nothing on screen is lost
+    dropped: list[str] = []
+
+    def drop_submit(route: Any) -> None:
+        if route.request.method == "PUT" and "LABEL_SUBMIT" in (route.request.post_data or ""):
+            dropped.append(route.request.url)
+            route.abort()
+        else:
+            route.continue_()
+
+    page.route("**/assignments", drop_submit)
+    page.keyboard.press("Enter")
+    page.get_by_role("alert").filter(has_text="Not submitted").wait_for()
+    assert dropped and "cannot be reached" in page.get_by_role("alert").inner_text()
+    assert page.get_by_role("checkbox", name="Bird").is_checked()
+    assert page.locator("ul.regions li").count() == 1
+    page.unroute("**/assignments")
+    page.get_by_role("button", name="Submit").click()
+    page.get_by_role("heading", name="All done here").wait_for()
+    (first,) = mine(grpc_stub, sn, ana)  # the retry edited the annotation, it did not add one
+    assert first.status.code == sc.ANNOTATION_AWAITING_REVIEW
+
+    # the reviewer asks for changes with a comment
+    rv = open_page(browser, sn.server.base_url)
+    sign_in(rv, *sn.reviewer)
+    rv.goto(f"/review/{sn.owner}/{sn.app_id}/{sn.task_id}")
+    rv.get_by_test_id("input-id").wait_for()
+    rv.get_by_role("button", name="Request changes").click()
+    rv.get_by_role("alert").filter(has_text="Write what the labeler should change").wait_for()
+    rv.get_by_label("Comment for the labeler").fill(COMMENT)
+    rv.get_by_role("button", name="Request changes").click()
+    rv.get_by_role("heading", name="Nothing to review").wait_for()
+    rv.context.close()
+
+    # back to the labeler: the comment and the earlier box, which she moves and resubmits
+    page.get_by_role("button", name="Check again").click()
+    page.get_by_role("status").filter(has_text=COMMENT).wait_for()
+    assert current_input(page) == "photo-1"
+    assert page.locator("ul.regions li").count() == 1
+    assert page.get_by_role("checkbox", name="Bird").is_checked()
+    screenshot(page, "09-changes-requested")
+    page.keyboard.press("v")
+    cx, cy = (BOX[0] + BOX[2]) / 2, (BOX[1] + BOX[3]) / 2
+    page.mouse.move(*at(page, cx, cy))
+    page.mouse.down()
+    page.mouse.move(*at(page, cx + 0.05, cy + 0.05), steps=4)
+    page.mouse.move(*at(page, cx + 0.10, cy + 0.10), steps=4)
+    page.mouse.up()
+    page.keyboard.press("Enter")
+    page.get_by_role("heading", name="All done here").wait_for()
+    (again,) = mine(grpc_stub, sn, ana)
+    assert again.id == first.id and again.status.code == sc.ANNOTATION_AWAITING_REVIEW
+    bb = again.data.regions[0].region_info.bounding_box
+    moved = (BOX[0] + 0.1, BOX[1] + 0.1, BOX[2] + 0.1, BOX[3] + 0.1)
+    assert all(map(close, (bb.left_col, bb.top_row, bb.right_col, bb.bottom_row), moved)), bb
+    assert [c.id for c in again.data.concepts] == ["bird"]
+    assert page.js_errors == []
+    page.context.close()

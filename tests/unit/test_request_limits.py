@@ -1,0 +1,142 @@
+"""The limits every request obeys: no NUL in any text, capped regions and polygon points."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from clarifai_grpc.grpc.api import resources_pb2 as r
+from clarifai_grpc.grpc.api import service_pb2 as s
+from google.protobuf import struct_pb2
+from google.protobuf.message import Message
+from hypothesis import given
+from hypothesis import strategies as st
+
+from labeldesk.domain import errors
+from labeldesk.domain.request_limits import MAX_POLYGON_POINTS, MAX_REGIONS, check_json, check_message
+
+
+def _struct(value: dict[str, Any]) -> struct_pb2.Struct:
+    md = struct_pb2.Struct()
+    md.update(value)
+    return md
+
+
+def _polygon(points: int) -> r.Region:
+    return r.Region(region_info=r.RegionInfo(polygon=r.Polygon(points=[r.Point(row=0.5)] * points)))
+
+
+def _where(check: Any, value: Any) -> str | None:
+    try:
+        check(value)
+    except errors.ApiError as e:
+        assert e.code == errors.INVALID_REQUEST
+        return e.description.split(":")[0]
+    return None
+
+
+@pytest.mark.parametrize(
+    ("request_", "where"),
+    [
+        (s.PostInputsRequest(inputs=[r.Input(id="fine", data=r.Data(metadata=_struct({"a": "b"})))]), None),
+        (s.PostInputsRequest(inputs=[r.Input(id="a\x00")]), "inputs[0].id"),
+        (
+            s.PostInputsRequest(inputs=[r.Input(), r.Input(dataset_ids=["d", "\x00"])]),
+            "inputs[1].dataset_ids[1]",
+        ),
+        (
+            s.PostInputsRequest(inputs=[r.Input(data=r.Data(metadata=_struct({"k": "\x00"})))]),
+            "inputs[0].data.metadata.fields['k'].string_value",
+        ),
+        (
+            s.PostInputsRequest(
+                inputs=[r.Input(data=r.Data(metadata=_struct({"k": {"deep": ["x", "\x00"]}})))]
+            ),
+            "inputs[0].data.metadata.fields['k'].struct_value.fields['deep'].list_value.values[1].string_value",
+        ),
+        (
+            s.PostInputsRequest(inputs=[r.Input(data=r.Data(metadata=_struct({"k\x00": 1})))]),
+            "inputs[0].data.metadata.fields (a key)",
+        ),
+        (s.GetInputRequest(input_id="\x00"), "input_id"),
+        (
+            s.PostInputsRequest(inputs=[r.Input(data=r.Data(image=r.Image(base64=b"\x00\x00")))]),
+            None,
+        ),  # bytes
+        (
+            s.PostAnnotationsRequest(
+                annotations=[r.Annotation(data=r.Data(regions=[r.Region()] * MAX_REGIONS))]
+            ),
+            None,
+        ),
+        (
+            s.PostAnnotationsRequest(
+                annotations=[r.Annotation(data=r.Data(regions=[r.Region()] * (MAX_REGIONS + 1)))]
+            ),
+            "annotations[0].data.regions",
+        ),
+        (
+            s.PostAnnotationsRequest(
+                annotations=[r.Annotation(data=r.Data(regions=[_polygon(MAX_POLYGON_POINTS)]))]
+            ),
+            None,
+        ),
+        (
+            s.PostAnnotationsRequest(
+                annotations=[
+                    r.Annotation(data=r.Data(regions=[r.Region(), _polygon(MAX_POLYGON_POINTS + 1)]))
+                ]
+            ),
+            "annotations[0].data.regions[1].region_info.polygon.points",
+        ),
+        (
+            s.PostInputsRequest(
+                inputs=[r.Input(data=r.Data(frames=[r.Frame(data=r.Data(regions=[_polygon(10**4 + 1)]))]))]
+            ),
+            "inputs[0].data.frames[0].data.regions[0].region_info.polygon.points",
+        ),
+    ],
+)
+def test_check_message(request_: Message, where: str | None) -> None:
+    assert _where(check_message, request_) == where
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        ({"comment": "fine", "items": [{"a": 1}, None, True]}, None),
+        ({"comment": "a\x00b"}, "body.comment"),
+        ({"items": [{"x": "ok"}, {"x": "\x00"}]}, "body.items[1].x"),
+        ({"k\x00": 1}, "body (a key)"),
+    ],
+)
+def test_check_json(body: Any, where: str | None) -> None:
+    assert _where(check_json, body) == where
+
+
+texts = st.text(alphabet=st.characters(codec="utf-8"), max_size=8)
+
+
+@given(st.lists(texts, max_size=4), st.dictionaries(texts, texts, max_size=3), texts)
+def test_refused_exactly_when_some_text_holds_a_nul(
+    ids: list[str], metadata: dict[str, str], name: str
+) -> None:
+    request = s.PostInputsRequest(
+        inputs=[
+            r.Input(id=i, data=r.Data(metadata=_struct(metadata), concepts=[r.Concept(name=name)]))
+            for i in ids
+        ]
+    )
+    has_nul = bool(ids) and any("\x00" in t for t in [*ids, *metadata, *metadata.values(), name])
+    assert (_where(check_message, request) is not None) == has_nul
+    as_json = {"ids": ids, "metadata": metadata, "name": name}
+    in_json = any("\x00" in t for t in [*ids, *metadata, *metadata.values(), name])
+    assert (_where(check_json, as_json) is not None) == in_json
+
+
+@given(st.integers(min_value=0, max_value=MAX_REGIONS + 3), st.integers(min_value=0, max_value=3))
+def test_regions_are_refused_exactly_past_the_limit(regions: int, annotations: int) -> None:
+    request = s.PostAnnotationsRequest(
+        annotations=[r.Annotation(data=r.Data(regions=[r.Region()] * regions)) for _ in range(annotations)]
+    )
+    assert (_where(check_message, request) is not None) == (regions > MAX_REGIONS and annotations > 0)
