@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from clarifai_grpc.grpc.api import service_pb2_grpc
 from hypothesis import settings as hypothesis_settings
 
 from labeldesk.app import RunningServer, build
+from labeldesk.config import Settings
 from labeldesk.services import admin
 from labeldesk.storage import clock as storage_clock
 from tests.helpers import TRANSPORTS, AppFixture, unique, worker_database
@@ -48,8 +50,9 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def server(database_url: str) -> Iterator[RunningServer]:
-    running = RunningServer(build(database_url), "127.0.0.1", 0, 0).start()
+def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    settings = replace(Settings.from_env(), blob_dir=str(tmp_path_factory.mktemp("blobs")))
+    running = RunningServer(build(database_url, settings=settings), "127.0.0.1", 0, 0).start()
     yield running
     running.stop()
 

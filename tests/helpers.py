@@ -23,6 +23,12 @@ from labeldesk.services import admin
 from labeldesk.wire.printer import message_to_json
 
 IMG = "https://samples.clarifai.com/metro-north.jpg"
+#: a real 1x1 PNG: bytes posted as data.image.base64 must be an image
+PNG_1PX = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00\x90wS"
+    b"\xde\x00\x00\x00\x0cIDATx\x9cc\xf8\xcf\xc0\x00\x00\x03\x01\x01\x00\xc9\xfe\x92\xef\x00\x00\x00"
+    b"\x00IEND\xaeB`\x82"
+)
 Meta = tuple[tuple[str, str]]
 TRANSPORTS = ["rest", "grpc"]
 

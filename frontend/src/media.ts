@@ -32,7 +32,7 @@ export async function loadMedia(data: any): Promise<Media> {
       el.addEventListener("error", () => resolve(false), { once: true });
     });
     if (!ok) return { kind: "none", reason: `The video could not be loaded from ${video}.` };
-    return { kind: "video", el, width: el.videoWidth, height: el.videoHeight, duration: el.duration };
+    return { kind: "video", el, width: el.videoWidth, height: el.videoHeight, duration: await durationOf(el) };
   }
   if (data?.text?.raw || data?.text?.url) return { kind: "text", text: data.text.raw ?? "", url: data.text.url };
   return { kind: "none", reason: "This input has no image, video or text to show." };
@@ -44,4 +44,23 @@ export function seek(el: HTMLVideoElement, seconds: number): Promise<void> {
     el.addEventListener("seeked", () => resolve(), { once: true });
     el.currentTime = seconds;
   });
+}
+
+/** A video's length in seconds. Files without it in their header (e.g. WebM made by MediaRecorder)
+ * report Infinity until the browser has seen the end: seek far ahead once to learn it. */
+async function durationOf(el: HTMLVideoElement): Promise<number> {
+  if (Number.isFinite(el.duration)) return el.duration;
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      if (Number.isFinite(el.duration)) {
+        el.removeEventListener("durationchange", done);
+        resolve();
+      }
+    };
+    el.addEventListener("durationchange", done);
+    el.currentTime = 1e9;
+    setTimeout(resolve, 3000);
+  });
+  await seek(el, 0);
+  return Number.isFinite(el.duration) ? el.duration : 0;
 }

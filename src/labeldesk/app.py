@@ -6,13 +6,20 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import grpc
 import uvicorn
+from sqlalchemy import make_url
 from starlette.applications import Starlette
 
 from labeldesk.config import Settings
+from labeldesk.files.signing import UrlSigner
+from labeldesk.files.store import LocalDirStore
+from labeldesk.jobs.kinds import export_links, job_worker
+from labeldesk.jobs.worker import Worker
 from labeldesk.ops.metrics import Metrics
 from labeldesk.ops.observe import Observer
 from labeldesk.services.annotations import AnnotationsService
@@ -20,30 +27,40 @@ from labeldesk.services.apps import AppsService
 from labeldesk.services.assignments import AssignmentsService
 from labeldesk.services.auth import Authenticator
 from labeldesk.services.concepts import ConceptsService
+from labeldesk.services.dataset_versions import DatasetVersionsService
 from labeldesk.services.datasets import DatasetsService
 from labeldesk.services.dispatch import Dispatcher
+from labeldesk.services.export_links import ExportLinks
+from labeldesk.services.hosting import Hosting
+from labeldesk.services.import_jobs import ImportJobsService
 from labeldesk.services.input_jobs import InputJobsService
 from labeldesk.services.inputs import InputsService
 from labeldesk.services.searches import SearchesService
 from labeldesk.services.staged import StagedService
 from labeldesk.services.task_annotations import TaskAnnotationsService
 from labeldesk.services.tasks import TasksService
-from labeldesk.storage.engine import Database
+from labeldesk.storage.engine import Database, is_sqlite
 from labeldesk.storage.migrate import migrate
+from labeldesk.storage.repos import secrets
 from labeldesk.transport.grpc.observe import ObserveInterceptor
 from labeldesk.transport.grpc.server import make_grpc_server
 from labeldesk.transport.rest.app import make_rest_app
+from labeldesk.transport.rest.exports import export_routes
+from labeldesk.transport.rest.files import file_routes
 from labeldesk.transport.rest.staged import staged_routes
 from labeldesk.transport.rest.web import web_routes
 
 log = logging.getLogger("labeldesk")
 
 
-def build_services(settings: Settings | None = None) -> list[object]:
+def build_services(
+    hosting: Hosting | None = None, settings: Settings | None = None, exports: ExportLinks | None = None
+) -> list[object]:
+    """The service objects (without ``hosting``, inputs posted as bytes are refused)."""
     return [
         AppsService(),
         ConceptsService(),
-        InputsService(),
+        InputsService(hosting),
         InputJobsService(),
         DatasetsService(),
         SearchesService(),
@@ -51,6 +68,9 @@ def build_services(settings: Settings | None = None) -> list[object]:
         TasksService(),
         TaskAnnotationsService(),
         AssignmentsService(settings or Settings()),
+        ImportJobsService(settings or Settings()),
+        # without ``exports`` (the API coverage listing) archives have nowhere to go
+        DatasetVersionsService(exports or ExportLinks(Path("labeldesk.exports"), b"")),
     ]
 
 
@@ -59,27 +79,59 @@ class Labeldesk:
     db: Database
     dispatcher: Dispatcher
     rest: Starlette
+    hosting: Hosting
     settings: Settings = field(default_factory=Settings)
+    exports: ExportLinks | None = None
     metrics: Metrics = field(default_factory=Metrics)
+
+
+def default_blob_dir(database_url: str) -> Path:
+    """Where hosted files go without --blob-dir: ``<stem>.blobs`` beside a SQLite file,
+    else ``./labeldesk.blobs``."""
+    if is_sqlite(database_url):
+        db_file = Path(make_url(database_url).database or "labeldesk.db")
+        return db_file.with_name(db_file.stem + ".blobs")
+    return Path("labeldesk.blobs")
+
+
+def build_hosting(db: Database, settings: Settings) -> Hosting:
+    """The blob store and URL signer (the secret is made once and kept in the database)."""
+    with db.write() as conn:
+        secret = secrets.get_or_create(conn, "files")
+    store = LocalDirStore(settings.blob_dir or default_blob_dir(db.url))
+    signer = UrlSigner(secret, int(settings.files_url_ttl_seconds))
+    return Hosting(db, store, signer, settings.max_upload_bytes)
 
 
 def build(database_url: str, run_migrations: bool = True, settings: Settings | None = None) -> Labeldesk:
     """The whole server over ``database_url``; ``settings`` default to the environment's."""
+    settings = settings or Settings.from_env()
     db = Database(database_url)
     if run_migrations:
         migrate(db)
-    settings = settings or Settings.from_env()
-    dispatcher = Dispatcher(db, build_services(settings), Authenticator())
-    staged = staged_routes(StagedService(db, Authenticator()))
+    hosting = build_hosting(db, settings)
+    exports = export_links(db)
+    dispatcher = Dispatcher(
+        db, build_services(hosting, settings, exports), Authenticator(), hosting.signer, settings.public_url
+    )
+    staged = staged_routes(StagedService(dispatcher.auth), dispatcher)
     metrics = Metrics(db.engine)
     rest = make_rest_app(
         dispatcher,
-        extra_routes=[*staged, *web_routes()],
+        extra_routes=[*file_routes(hosting), *export_routes(exports), *staged, *web_routes()],
         max_body_bytes=settings.max_body_bytes,
         cors_origins=settings.cors_origins,
         metrics=metrics,
     )
-    return Labeldesk(db=db, dispatcher=dispatcher, rest=rest, settings=settings, metrics=metrics)
+    return Labeldesk(
+        db=db,
+        dispatcher=dispatcher,
+        rest=rest,
+        hosting=hosting,
+        settings=settings,
+        metrics=metrics,
+        exports=exports,
+    )
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -99,6 +151,7 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 OPTIMIZE_EVERY_SECONDS = 300
+FILES_GC_EVERY_SECONDS = 60
 SHUTDOWN_GRACE_SECONDS = 10.0
 
 
@@ -129,6 +182,7 @@ class RunningServer:
     _grpc: grpc.Server | None = None
     _threads: list[threading.Thread] = field(default_factory=list)
     _stopping: threading.Event = field(default_factory=threading.Event)
+    _worker: Worker | None = None
 
     @property
     def base_url(self) -> str:
@@ -140,6 +194,8 @@ class RunningServer:
         return any(t.is_alive() for t in self._threads)
 
     def start(self) -> RunningServer:
+        sock = _listen(self.host, self.http_port)
+        self.http_port = sock.getsockname()[1]
         self._grpc, self.grpc_port = make_grpc_server(
             self.app.dispatcher,
             self.host,
@@ -147,10 +203,9 @@ class RunningServer:
             max_message_bytes=self.app.settings.max_body_bytes,
             interceptors=[ObserveInterceptor(Observer(self.app.metrics))],
             credentials=self.tls.grpc_credentials() if self.tls else None,
+            origin=self.base_url,
         )
         self._grpc.start()
-        sock = _listen(self.host, self.http_port)
-        self.http_port = sock.getsockname()[1]
         config = uvicorn.Config(
             self.app.rest,
             log_level="warning",
@@ -168,19 +223,28 @@ class RunningServer:
             if not thread.is_alive():
                 raise RuntimeError("the HTTP server failed to start")
             thread.join(0.01)
-        if self.app.db.sqlite:
-            threading.Thread(target=self._keep_statistics_fresh, daemon=True, name="optimize").start()
+        if self.app.db.sqlite:  # refresh planner statistics as tables grow
+            self._every(OPTIMIZE_EVERY_SECONDS, self.app.db.optimize, "PRAGMA optimize")
+        # delete the stored files of deleted inputs
+        self._every(FILES_GC_EVERY_SECONDS, self.app.hosting.collect_garbage, "hosted-files collection")
+        if self.app.exports is not None:
+            self.app.exports.server_origin = self.app.exports.server_origin or self.base_url
+            self._worker = job_worker(self.app.db, self.app.exports, self.app.hosting).start()
         return self
 
-    def _keep_statistics_fresh(self) -> None:
-        """SQLite only: refresh planner statistics now and every few minutes as tables grow."""
-        while True:
-            try:
-                self.app.db.optimize()
-            except Exception:  # maintenance must never take the server down
-                log.warning("PRAGMA optimize failed", exc_info=True)
-            if self._stopping.wait(OPTIMIZE_EVERY_SECONDS):
-                return
+    def _every(self, seconds: float, job: Callable[[], object], what: str) -> None:
+        """Run ``job`` now and every ``seconds`` in a background thread until the server stops."""
+
+        def loop() -> None:
+            while True:
+                try:
+                    job()
+                except Exception:  # maintenance must never take the server down
+                    log.warning("%s failed", what, exc_info=True)
+                if self._stopping.wait(seconds):
+                    return
+
+        threading.Thread(target=loop, daemon=True, name=what).start()
 
     def wait(self) -> None:
         for t in self._threads:
@@ -192,6 +256,8 @@ class RunningServer:
         (then cut them off), release the database. Returns within about the grace period."""
         deadline = time.monotonic() + self.shutdown_grace + 1
         self._stopping.set()
+        if self._worker is not None:
+            self._worker.stop()
         if self._http is not None:
             self._http.should_exit = True
         grpc_stopped = self._grpc.stop(grace=self.shutdown_grace) if self._grpc is not None else None

@@ -7,15 +7,18 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import wraps
+from pathlib import Path
 from types import FrameType
 from typing import Any, TypeVar
 
 import click
 
 from labeldesk.config import MIB, Settings
+from labeldesk.datasets_io.placement import place, with_size
 from labeldesk.domain import errors
 from labeldesk.ops.logs import FORMATS, configure_logging
 from labeldesk.services import admin
@@ -107,6 +110,20 @@ def main() -> None:
 @click.option("--http-port", default=8080, show_default=True, type=int, help="REST/JSON port")
 @click.option("--grpc-port", default=18080, show_default=True, type=int, help="gRPC port")
 @click.option(
+    "--blob-dir",
+    default=None,
+    metavar="DIR",
+    help="where files posted as bytes are kept (default: $LABELDESK_BLOB_DIR, else <db stem>.blobs "
+    "beside a SQLite file, else ./labeldesk.blobs)",
+)
+@click.option(
+    "--public-url",
+    default=None,
+    metavar="URL",
+    help="base URL clients reach this server at, for hosted-file URLs (default: $LABELDESK_PUBLIC_URL, "
+    "else the REST request's host; gRPC answers use the HTTP address)",
+)
+@click.option(
     "--max-body-mb",
     default=None,
     type=click.FloatRange(min=0.001, max=2047),
@@ -128,6 +145,8 @@ def serve(
     host: str,
     http_port: int,
     grpc_port: int,
+    blob_dir: str | None,
+    public_url: str | None,
     max_body_mb: float | None,
     cors_origins: tuple[str, ...],
     **options: Any,
@@ -139,11 +158,16 @@ def serve(
         http_port,
         grpc_port,
         ServeOptions(**options),
-        settings=_settings(max_body_mb, cors_origins),
+        settings=_settings(max_body_mb, cors_origins, blob_dir, public_url),
     )
 
 
-def _settings(max_body_mb: float | None, cors_origins: tuple[str, ...]) -> Settings:
+def _settings(
+    max_body_mb: float | None,
+    cors_origins: tuple[str, ...],
+    blob_dir: str | None = None,
+    public_url: str | None = None,
+) -> Settings:
     """The environment's settings with the command line's flags on top."""
     try:
         settings = Settings.from_env()
@@ -151,6 +175,10 @@ def _settings(max_body_mb: float | None, cors_origins: tuple[str, ...]) -> Setti
             settings = replace(settings, max_body_bytes=round(max_body_mb * MIB))
         if cors_origins:
             settings = replace(settings, cors_origins=cors_origins)
+        if blob_dir:
+            settings = replace(settings, blob_dir=blob_dir)
+        if public_url:
+            settings = replace(settings, public_url=public_url.rstrip("/"))
     except ValueError as e:
         raise click.BadParameter(str(e)) from e
     return settings
@@ -176,6 +204,9 @@ def _serve(
     grpc_scheme = "gRPC+TLS" if tls else "gRPC"
     say(f"labeldesk listening: REST {server.base_url}  {grpc_scheme} {host}:{server.grpc_port}")
     say(f"database: {_safe(url)}")
+    say(f"hosted files: {server.app.hosting.store}")
+    if host in ("0.0.0.0", "::") and not server.app.settings.public_url:
+        say("note: file URLs in gRPC answers name the listen address; set --public-url for clients")
     if banner:
         say(banner)
 
@@ -304,22 +335,151 @@ def demo(
     database_url: str, host: str, http_port: int, grpc_port: int, no_serve: bool, **options: Any
 ) -> None:
     """Create a demo app with concepts and inputs, print its key, and serve it."""
+    from labeldesk.app import build_hosting
     from labeldesk.demo import seed_demo
 
     db = open_db(database_url)
-    key = seed_demo(db)
+    key = seed_demo(db, build_hosting(db, Settings.from_env()))
     db.dispose()
     click.echo(key)
+    base = f"{'https' if options.get('tls_cert') else 'http'}://{host}:{http_port}"
     banner = (
         f"\ndemo app 'demo' of user 'demo' is ready; its API key is printed on stdout. Try:\n"
         f"  export KEY={key}\n"
-        f'  curl -H "Authorization: Key $KEY" http://{host}:{http_port}/v2/inputs\n'
-        f'  curl -H "Authorization: Key $KEY" http://{host}:{http_port}/v2/concepts\n'
+        f'  curl -H "Authorization: Key $KEY" {base}/v2/inputs\n'
+        f'  curl -H "Authorization: Key $KEY" {base}/v2/concepts\n'
     )
     if no_serve:
         say(banner)
         return
     _serve(database_url, host, http_port, grpc_port, ServeOptions(**options), banner)
+
+
+FORMATS_IN = ("coco", "yolo", "voc", "jsonl", "csv", "folder")
+
+
+@main.command("import")
+@click.option("--app", "app_spec", required=True, metavar="USER/APP", help="the app to import into")
+@click.option("--format", "fmt", required=True, type=click.Choice(FORMATS_IN), help="the dataset's format")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--dataset", "dataset_id", default="", metavar="ID", help="add the inputs to this dataset")
+@click.option("--task-id", default="", metavar="ID", help="link the imported annotations to this task")
+@click.option("--skip-errors", is_flag=True, help="skip bad records (listed at the end) instead of stopping")
+@click.option(
+    "--reference-files",
+    is_flag=True,
+    help="keep local images where they are (file:// URLs) instead of copying them into the blob store",
+)
+@click.option("--blob-dir", default=None, metavar="DIR", help="the blob store folder (as for serve)")
+@database_option
+@friendly_errors
+def import_cmd(
+    app_spec: str,
+    fmt: str,
+    path: Path,
+    dataset_id: str,
+    task_id: str,
+    skip_errors: bool,
+    reference_files: bool,
+    blob_dir: str | None,
+    database_url: str | None,
+) -> None:
+    """Import a dataset (images, concepts, boxes, polygons) from PATH in bulk."""
+    from labeldesk.app import build_hosting
+    from labeldesk.cli_progress import print_summary, records_progress
+    from labeldesk.datasets_io.formats import READERS
+    from labeldesk.datasets_io.records import FormatError
+    from labeldesk.services import dataset_import as imp
+
+    db = open_db(database_url)
+    target = imp.Target(imp.resolve_app(db, app_spec), dataset_id, task_id)
+    settings = Settings.from_env()
+    hosting = (
+        None
+        if reference_files
+        else build_hosting(db, replace(settings, blob_dir=blob_dir or settings.blob_dir))
+    )
+    started = time.perf_counter()
+    try:
+        items = list(READERS[fmt](path))
+        with records_progress("importing") as bar:
+            job = bar.add_task("import", total=len(items))
+            summary = imp.import_records(
+                db,
+                target,
+                items,
+                skip_errors=skip_errors,
+                hosting=hosting,
+                progress=lambda s: bar.update(job, completed=s.seen),
+            )
+    except FormatError as e:
+        say(f"error: {e}")
+        sys.exit(1)
+    except imp.ImportStopped as e:
+        print_summary(e.summary, time.perf_counter() - started)
+        say(f"error: {e.error}")
+        say("stopped: nothing of the failing chunk was written (use --skip-errors to skip bad records)")
+        sys.exit(1)
+    print_summary(summary, time.perf_counter() - started)
+
+
+FORMATS_OUT = ("coco", "yolo", "voc", "jsonl", "csv")
+
+
+@main.command("export")
+@click.option("--app", "app_spec", required=True, metavar="USER/APP", help="the app to export")
+@click.option("--format", "fmt", required=True, type=click.Choice(FORMATS_OUT), help="the format to write")
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--dataset", "dataset_id", default="", metavar="ID", help="only the inputs of this dataset")
+@click.option("--task-id", default="", metavar="ID", help="only the annotations of this task")
+@click.option(
+    "--status",
+    type=click.Choice(("success", "all")),
+    default="success",
+    show_default=True,
+    help="success: only approved annotations (ANNOTATION_SUCCESS); all: any status",
+)
+@click.option("--copy-files", is_flag=True, help="copy images into OUT (default: symbolic links)")
+@click.option("--blob-dir", default=None, metavar="DIR", help="the blob store folder (as for serve)")
+@database_option
+@friendly_errors
+def export_cmd(
+    app_spec: str,
+    fmt: str,
+    out: Path,
+    dataset_id: str,
+    task_id: str,
+    status: str,
+    copy_files: bool,
+    blob_dir: str | None,
+    database_url: str | None,
+) -> None:
+    """Export an app's inputs and annotations to the folder OUT."""
+    from labeldesk.app import build_hosting
+    from labeldesk.cli_progress import console
+    from labeldesk.datasets_io.formats import WRITERS
+    from labeldesk.services import dataset_export as exp
+    from labeldesk.services.dataset_import import resolve_app
+
+    db = open_db(database_url)
+    sel = exp.Selection(resolve_app(db, app_spec), dataset_id, task_id, all_statuses=status == "all")
+    settings = Settings.from_env()
+    store = build_hosting(db, replace(settings, blob_dir=blob_dir or settings.blob_dir)).store
+    started = time.perf_counter()
+    writer, image_folder = WRITERS[fmt]
+    images = out / image_folder
+    images.mkdir(parents=True, exist_ok=True)
+    names: dict[str, str] = {}
+    records = []
+    with console.status("exporting…"):
+        for r in exp.records(db, sel, lambda app_pk, key: store.local_path(str(app_pk), key)):
+            names[r.input_id] = place(r, images, copy_files)
+            records.append(with_size(r) if fmt in ("coco", "voc") else r)
+        writer(records, out, names)
+    regions = sum(len(r.regions) for r in records)
+    say(
+        f"exported {len(records)} inputs, {regions} regions to {out} in {time.perf_counter() - started:.2f} s"
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

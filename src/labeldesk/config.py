@@ -15,6 +15,18 @@ variable                                  default    meaning
 ``LABELDESK_SOURCE_RESCAN_SECONDS``       30         how often (at most, per task) the queue looks
                                                      for *older* inputs that joined a dataset or
                                                      saved search after planning passed them
+``LABELDESK_IMPORT_ROOT``                 (unset)    the server folder PostInputsDataSources may
+                                                     import from (``file://`` URLs below it);
+                                                     unset: server-side imports are refused
+``LABELDESK_BLOB_DIR``                    (beside    where hosted files (inputs posted as bytes)
+                                          the DB)    are kept: ``<db file stem>.blobs/`` next to
+                                                     a SQLite file, ``./labeldesk.blobs`` else
+``LABELDESK_PUBLIC_URL``                  (none)     the server's public base URL (e.g.
+                                                     ``https://label.example.com``) for file
+                                                     URLs; unset: the REST request's own host,
+                                                     and the HTTP address for gRPC answers
+``LABELDESK_FILES_URL_TTL_SECONDS``       3600       how long a signed file URL stays valid
+``LABELDESK_MAX_UPLOAD_BYTES``            20971520   largest file accepted as bytes (20 MiB)
 ``LABELDESK_MAX_BODY_MB``                 32         the largest REST request body and gRPC
                                                      request message accepted, in MiB (bigger:
                                                      status 40033, HTTP 413)
@@ -32,6 +44,11 @@ from dataclasses import dataclass
 
 LEASE_SECONDS_ENV = "LABELDESK_LEASE_SECONDS"
 RESCAN_SECONDS_ENV = "LABELDESK_SOURCE_RESCAN_SECONDS"
+IMPORT_ROOT_ENV = "LABELDESK_IMPORT_ROOT"
+BLOB_DIR_ENV = "LABELDESK_BLOB_DIR"
+PUBLIC_URL_ENV = "LABELDESK_PUBLIC_URL"
+FILES_TTL_ENV = "LABELDESK_FILES_URL_TTL_SECONDS"
+MAX_UPLOAD_ENV = "LABELDESK_MAX_UPLOAD_BYTES"
 MAX_BODY_MB_ENV = "LABELDESK_MAX_BODY_MB"
 CORS_ORIGINS_ENV = "LABELDESK_CORS_ORIGINS"
 MIB = 1024 * 1024
@@ -68,14 +85,26 @@ class Settings:
     lease_seconds: float = 1800.0
     #: minimum time between two scans of a task's source for old inputs that joined it late
     source_rescan_seconds: float = 30.0
+    #: the server folder background imports may read (empty: none)
+    import_root: str = ""
+    #: the blob store's directory (None: beside the SQLite file, else ./labeldesk.blobs)
+    blob_dir: str | None = None
+    #: public base URL for file URLs (None: the REST request's host / the HTTP address)
+    public_url: str | None = None
+    #: lifetime of a signed file URL (0: expired at once, for tests)
+    files_url_ttl_seconds: float = 3600.0
+    #: largest file accepted as bytes (data.image.base64 ...)
+    max_upload_bytes: int = 20 * MIB
     #: the largest REST body / gRPC request message accepted, in bytes
     max_body_bytes: int = 32 * MIB
     #: browser origins allowed to call the REST API cross-origin (empty: same-origin only)
     cors_origins: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.lease_seconds < 0 or self.source_rescan_seconds < 0:
-            raise ValueError("lease_seconds and source_rescan_seconds must be >= 0")
+        if min(self.lease_seconds, self.source_rescan_seconds, self.files_url_ttl_seconds) < 0:
+            raise ValueError("lease_seconds, source_rescan_seconds and files_url_ttl_seconds must be >= 0")
+        if self.max_upload_bytes < 1:
+            raise ValueError("max_upload_bytes must be >= 1")
         if not 1024 <= self.max_body_bytes <= 2**31 - 1:
             raise ValueError("the body limit must be between 1 KiB and 2047 MiB")
         for origin in self.cors_origins:
@@ -90,4 +119,9 @@ class Settings:
             source_rescan_seconds=_number(env, RESCAN_SECONDS_ENV, cls.source_rescan_seconds),
             max_body_bytes=round(_number(env, MAX_BODY_MB_ENV, cls.max_body_bytes / MIB, "MiB") * MIB),
             cors_origins=_origins(env, CORS_ORIGINS_ENV),
+            import_root=env.get(IMPORT_ROOT_ENV, "").strip(),
+            blob_dir=env.get(BLOB_DIR_ENV, "").strip() or None,
+            public_url=env.get(PUBLIC_URL_ENV, "").strip().rstrip("/") or None,
+            files_url_ttl_seconds=_number(env, FILES_TTL_ENV, cls.files_url_ttl_seconds),
+            max_upload_bytes=int(_number(env, MAX_UPLOAD_ENV, cls.max_upload_bytes, "bytes")),
         )

@@ -2,21 +2,60 @@
 
 from __future__ import annotations
 
+import io
+import random
+
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
+from PIL import Image, ImageDraw
 
 from labeldesk.services import admin
 from labeldesk.services.auth import Authenticator
 from labeldesk.services.concepts import ConceptsService
 from labeldesk.services.datasets import DatasetsService
 from labeldesk.services.dispatch import Dispatcher
+from labeldesk.services.hosting import Hosting
 from labeldesk.services.inputs import InputsService
 from labeldesk.storage.engine import Database
 
 DEMO_USER = "demo"
 DEMO_APP = "demo"
+#: pictures drawn with Pillow and posted as bytes, so the demo has images to look at offline
+DEMO_PICTURES = (("scene-1", "shapes"), ("scene-2", "shapes"), ("scene-3", "shapes"), ("scene-4", "shapes"))
 
 
-def seed_demo(db: Database) -> str:
+def demo_picture(seed: int, size: tuple[int, int] = (640, 480)) -> bytes:
+    """A JPEG of a few coloured boxes and discs on a sky-and-grass background (deterministic)."""
+    rnd = random.Random(seed)
+    img = Image.new("RGB", size, (135, 190, 235))
+    draw = ImageDraw.Draw(img)
+    w, h = size
+    draw.rectangle((0, h * 2 // 3, w, h), fill=(90, 160, 80))
+    for _ in range(4):
+        x, y = rnd.randrange(w - 120), rnd.randrange(h - 120)
+        side = rnd.randrange(50, 120)
+        colour = (rnd.randrange(256), rnd.randrange(256), rnd.randrange(256))
+        if rnd.random() < 0.5:
+            draw.rectangle((x, y, x + side, y + side), fill=colour, outline=(0, 0, 0), width=3)
+        else:
+            draw.ellipse((x, y, x + side, y + side), fill=colour, outline=(0, 0, 0), width=3)
+    out = io.BytesIO()
+    img.save(out, "JPEG", quality=88)
+    return out.getvalue()
+
+
+def _picture_inputs() -> list[resources_pb2.Input]:
+    return [
+        resources_pb2.Input(
+            id=iid,
+            data=resources_pb2.Data(
+                image=resources_pb2.Image(base64=demo_picture(n)), metadata=admin.demo_metadata(group=group)
+            ),
+        )
+        for n, (iid, group) in enumerate(DEMO_PICTURES)
+    ]
+
+
+def seed_demo(db: Database, hosting: Hosting) -> str:
     """Create (once) user demo, app demo, a few concepts, a dataset and inputs; answer an app key.
 
     An app key (rather than a PAT) is what the Clarifai docs' curl examples assume: it works on
@@ -25,7 +64,7 @@ def seed_demo(db: Database) -> str:
     token = admin.ensure_user(db, DEMO_USER, "demo@example.com")
     admin.ensure_app(db, DEMO_USER, DEMO_APP)
     app_key = admin.create_app_key(db, DEMO_USER, DEMO_APP)
-    d = Dispatcher(db, [ConceptsService(), InputsService(), DatasetsService()], Authenticator())
+    d = Dispatcher(db, [ConceptsService(), InputsService(hosting), DatasetsService()], Authenticator())
     auth = f"Key {token}"
     uai = resources_pb2.UserAppIDSet(user_id=DEMO_USER, app_id=DEMO_APP)
     existing = d.call("ListInputs", service_pb2.ListInputsRequest(user_app_id=uai), auth)
@@ -43,7 +82,7 @@ def seed_demo(db: Database) -> str:
         service_pb2.PostDatasetsRequest(user_app_id=uai, datasets=[resources_pb2.Dataset(id="samples")]),
         auth,
     )
-    inputs = admin.demo_inputs()
+    inputs = admin.demo_inputs() + _picture_inputs()
     for i in inputs:
         i.dataset_ids.append("samples")
     res = d.call("PostInputs", service_pb2.PostInputsRequest(user_app_id=uai, inputs=inputs), auth)

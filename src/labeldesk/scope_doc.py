@@ -17,11 +17,11 @@ def render() -> str:
     lines = [
         BEGIN,
         "",
-        "| RPC | scopes the key needs | keys | why more than the name's scope |",
+        "| RPC | scopes the key needs | keys | why not (only) the scope its name implies |",
         "| --- | --- | --- | --- |",
     ]
     for rpc, needed in scopes.scope_table(implemented_rpcs()):
-        extra = scopes.EXTRA_SCOPES.get(rpc)
+        extra = scopes.SPECIAL.get(rpc)
         kinds = "PAT only" if rpc in scopes.PAT_ONLY else "PAT, app key"
         names = ", ".join(f"`{s}`" for s in needed)
         lines.append(f"| `{rpc}` | {names} | {kinds} | {extra.reason if extra else ''} |")

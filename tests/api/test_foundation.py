@@ -11,7 +11,7 @@ from clarifai_grpc.grpc.api import service_pb2 as s
 from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 from google.protobuf import struct_pb2
 
-from tests.helpers import IMG, AppFixture, ok, unique
+from tests.helpers import IMG, PNG_1PX, AppFixture, ok, unique
 
 
 def image_input(input_id: str = "", url: str = IMG, **meta: Any) -> r.Input:
@@ -199,7 +199,7 @@ def test_inputs_post_list_paginate_get_patch_delete(stub: Any, app: AppFixture) 
                         id="with-concept",
                         data=r.Data(image=r.Image(url=IMG), concepts=[r.Concept(id="dog", value=1)]),
                     ),
-                    r.Input(id="bytes", data=r.Data(image=r.Image(base64=b"\x89PNG fake bytes"))),
+                    r.Input(id="bytes", data=r.Data(image=r.Image(base64=PNG_1PX))),
                 ],
             ),
             metadata=app.meta,

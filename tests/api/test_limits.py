@@ -209,7 +209,11 @@ def test_nul_characters_in_the_staged_api(server: RunningServer, app: AppFixture
     )
     assert resp.status_code == 400
     assert resp.json()["error"]["clarifai_code"] == sc.CONN_INVALID_REQUEST
-    assert "request.comment" in resp.json()["error"]["message"]
+    assert "body.comment" in resp.json()["error"]["message"]
+    resp = requests.get(
+        server.base_url + "/api/v2/tasks/t%001", headers={"Authorization": f"Key {app.pat}"}, timeout=10
+    )
+    assert resp.status_code == 400 and "path.taskId" in resp.json()["error"]["message"]
 
 
 def test_broken_protobuf_bytes_answer_a_clarifai_status(server: RunningServer, app: AppFixture) -> None:

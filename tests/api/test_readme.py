@@ -35,7 +35,7 @@ def test_readme_has_curl_examples() -> None:
 
 @pytest.mark.parametrize("index", range(len(curl_blocks())))
 def test_readme_curl_block_runs(server: RunningServer, index: int) -> None:
-    key = seed_demo(server.app.db)
+    key = seed_demo(server.app.db, server.app.hosting)
     script = curl_blocks()[index].replace("http://127.0.0.1:8080", server.base_url)
     res = subprocess.run(
         ["bash", "-c", PREAMBLE + script],

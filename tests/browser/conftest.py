@@ -8,13 +8,22 @@ from __future__ import annotations
 
 import functools
 import http.server
+import importlib.util
+import io
 import os
 import threading
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from labeldesk.app import RunningServer
+from tests.browser.scenario import Scenario, build_scenario, image_bytes
+
+#: labeldesk stores posted bytes and answers URLs of its files route (else a local server hosts them)
+HOSTED_FILES = importlib.util.find_spec("labeldesk.files") is not None
 
 CHROMIUM = os.environ.get("LABELDESK_CHROMIUM", "/usr/bin/chromium")
 ARGS = [
@@ -56,6 +65,49 @@ def static_files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pat
     httpd.server_close()
 
 
+@pytest.fixture
+def make_scenario(
+    server: RunningServer, rest_stub: Any, static_files: tuple[Path, str]
+) -> Callable[[int], Scenario]:
+    """``make_scenario(n_images)``: a fresh owner, app, labelers, reviewer and FULL task with MANUAL
+    review over ``n_images`` Pillow-made images, uploaded as bytes."""
+
+    def make(n_images: int = 3) -> Scenario:
+        suffix = uuid.uuid4().hex[:8]
+        urls = None
+        if not HOSTED_FILES:
+            root, base = static_files
+            urls = []
+            for i in range(n_images):
+                (root / f"{suffix}-{i}.png").write_bytes(image_bytes(i))
+                urls.append(f"{base}/{suffix}-{i}.png")
+        return build_scenario(server, rest_stub, suffix, image_urls=urls, n_images=n_images)
+
+    return make
+
+
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    """Static files, quietly, with single byte ranges (browsers can seek in a video only then)."""
+
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+    def send_head(self) -> Any:
+        spec = self.headers.get("Range", "")
+        path = Path(self.translate_path(self.path))
+        if not spec.startswith("bytes=") or not path.is_file():
+            return super().send_head()
+        size = path.stat().st_size
+        first, _, last = spec[6:].partition("-")
+        start = int(first) if first else max(0, size - int(last))
+        end = min(size - 1, int(last)) if first and last else size - 1
+        with path.open("rb") as f:
+            f.seek(start)
+            body = f.read(end - start + 1)
+        self.send_response(206)
+        self.send_header("Content-Type", self.guess_type(str(path)))
+        self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Accept-Ranges", "bytes")
+        self.end_headers()
+        return io.BytesIO(body)

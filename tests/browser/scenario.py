@@ -95,7 +95,8 @@ def build_scenario(
         meta = struct_pb2.Struct()
         meta.update({"camera": f"north-{i + 1}"})
         inputs.append(r.Input(id=iid, data=r.Data(image=image, metadata=meta)))
-    ok(stub.PostInputs(s.PostInputsRequest(user_app_id=sn.uai, inputs=inputs), metadata=sn.meta()))
+    if inputs:
+        ok(stub.PostInputs(s.PostInputsRequest(user_app_id=sn.uai, inputs=inputs), metadata=sn.meta()))
     task = r.Task(
         id=sn.task_id,
         type=r.Task.TaskType.Value("BOUNDING_BOX_DETECTION"),

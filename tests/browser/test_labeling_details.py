@@ -4,33 +4,25 @@ changes" comes back to the labeler with the comment and the earlier regions edit
 
 from __future__ import annotations
 
-import uuid
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from clarifai_grpc.grpc.api import service_pb2 as s
 from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 
-from labeldesk.app import RunningServer
 from labeldesk.services import admin
-from tests.browser.scenario import Scenario, build_scenario, image_bytes, ok
-from tests.browser.test_workbench import HOSTED_FILES, close
-from tests.browser.workbench import at, current_input, draw_box, open_page, screenshot, sign_in
+from tests.browser.scenario import Scenario, ok
+from tests.browser.test_workbench import close
+from tests.browser.workbench import at, current_input, draw_box, draw_polygon, open_page, screenshot, sign_in
 
 BOX = (0.30, 0.30, 0.50, 0.60)
 COMMENT = "Please include the whole animal."
 
 
 @pytest.fixture
-def one_image(server: RunningServer, rest_stub: Any, static_files: tuple[Path, str]) -> Scenario:
-    suffix = uuid.uuid4().hex[:8]
-    urls = None
-    if not HOSTED_FILES:
-        root, base = static_files
-        (root / f"one-{suffix}.png").write_bytes(image_bytes(2))
-        urls = [f"{base}/one-{suffix}.png"]
-    return build_scenario(server, rest_stub, suffix, image_urls=urls, n_images=1)
+def one_image(make_scenario: Callable[[int], Scenario]) -> Scenario:
+    return make_scenario(1)
 
 
 def test_sign_in_errors_app_key_and_sign_out(browser: Any, one_image: Scenario) -> None:
@@ -133,3 +125,61 @@ def test_failed_submit_keeps_the_work_and_changes_requested_come_back_editable(
     assert [c.id for c in again.data.concepts] == ["bird"]
     assert page.js_errors == []
     page.context.close()
+
+
+def test_zoom_pan_resize_delete_keep_coordinates_true(
+    browser: Any, one_image: Scenario, grpc_stub: Any
+) -> None:
+    """Zoomed in and panned, a drawn box still lands where it was drawn on the image; a resize by its
+    corner handle and a polygon deleted with the Delete key are what gets saved."""
+    sn = one_image
+    ben = next(u for u in sn.labelers if u.startswith("ben"))
+    page = open_page(browser, sn.server.base_url)
+    sign_in(page, ben, sn.labelers[ben])
+    page.goto(f"/label/{sn.owner}/{sn.app_id}/{sn.task_id}")
+    page.get_by_test_id("input-id").wait_for()
+    surface = page.locator(".surface")
+    page.keyboard.press("+")
+    page.keyboard.press("+")
+    assert float(surface.get_attribute("data-zoom")) > 1.5
+    # pan: hold Space and drag (in a drawing tool), the image moves with the pointer
+    page.keyboard.press("b")
+    before = surface.get_attribute("data-image-rect")
+    page.keyboard.down(" ")
+    page.mouse.move(*at(page, 0.5, 0.5))
+    page.mouse.down()
+    page.mouse.move(*at(page, 0.4, 0.45), steps=5)
+    page.mouse.up()
+    page.keyboard.up(" ")
+    assert surface.get_attribute("data-image-rect") != before
+    assert page.locator("ul.regions li").count() == 0, "panning drew nothing"
+    box = (0.40, 0.40, 0.55, 0.52)
+    draw_box(page, box)
+    draw_polygon_and_delete(page)
+    # resize: drag the selected box's bottom-right handle
+    page.keyboard.press("v")
+    page.locator("ul.regions li button.region-pick").first.click()
+    page.mouse.move(*at(page, box[2], box[3]))
+    page.mouse.down()
+    page.mouse.move(*at(page, 0.58, 0.56), steps=5)
+    page.mouse.up()
+    page.keyboard.press("Shift+Digit2")  # the selected box becomes a dog
+    assert page.get_by_label("Concept of region 1").input_value() == "dog"
+    page.keyboard.press("0")  # fit again before submitting: the view never changes the data
+    page.keyboard.press("Enter")
+    page.get_by_role("heading", name="All done here").wait_for()
+    (ann,) = mine(grpc_stub, sn, ben)
+    (region,) = ann.data.regions
+    bb = region.region_info.bounding_box
+    assert all(
+        map(close, (bb.left_col, bb.top_row, bb.right_col, bb.bottom_row), (0.40, 0.40, 0.58, 0.56))
+    ), bb
+    assert page.js_errors == []
+    page.context.close()
+
+
+def draw_polygon_and_delete(page: Any) -> None:
+    draw_polygon(page, [(0.45, 0.45), (0.50, 0.42), (0.52, 0.50)])
+    assert page.locator("ul.regions li").count() == 2
+    page.keyboard.press("Delete")  # the polygon just drawn is selected
+    assert page.locator("ul.regions li").count() == 1

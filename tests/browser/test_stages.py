@@ -4,9 +4,8 @@ labeller sees it back with the reason; the states are checked through the API.""
 
 from __future__ import annotations
 
-import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,10 +13,8 @@ import requests
 from clarifai_grpc.grpc.api import resources_pb2 as r
 from clarifai_grpc.grpc.api import service_pb2 as s
 
-from labeldesk.app import RunningServer
-from tests.browser.scenario import Scenario, build_scenario, image_bytes, ok
-from tests.browser.test_workbench import HOSTED_FILES
-from tests.browser.workbench import open_page, screenshot, sign_in
+from tests.browser.scenario import Scenario, ok
+from tests.browser.workbench import assert_controls_labelled, open_page, screenshot, sign_in
 
 PAST = (datetime.now(timezone.utc) - timedelta(hours=5)).isoformat()
 FUTURE = "2999-01-01T00:00:00Z"
@@ -25,16 +22,8 @@ REASON = "The outline misses the left wing."
 
 
 @pytest.fixture
-def staged(server: RunningServer, rest_stub: Any, static_files: tuple[Path, str]) -> Scenario:
-    suffix = uuid.uuid4().hex[:8]
-    urls = None
-    if not HOSTED_FILES:
-        root, base = static_files
-        urls = []
-        for i in range(3):
-            (root / f"st-{suffix}-{i}.png").write_bytes(image_bytes(i))
-            urls.append(f"{base}/st-{suffix}-{i}.png")
-    sn = build_scenario(server, rest_stub, suffix, image_urls=urls)
+def staged(make_scenario: Callable[[int], Scenario], rest_stub: Any) -> Scenario:
+    sn = make_scenario(3)
     ok(
         rest_stub.PostDatasets(
             s.PostDatasetsRequest(user_app_id=sn.uai, datasets=[r.Dataset(id="yard")]), metadata=sn.meta()
@@ -90,6 +79,7 @@ def test_stage_tasks_start_submit_reject_with_reason(browser: Any, staged: Scena
     first.wait_for()
     assert "overdue" in (first.get_attribute("class") or ""), "the task past its due time is highlighted"
     assert "overdue" not in (row(page, "photo-2", "Labelling").get_attribute("class") or "")
+    assert_controls_labelled(page)
     screenshot(page, "06-stage-tasks")
     first.get_by_role("button", name="Start").click()
     first.locator(".pill", has_text="In progress").wait_for()
@@ -106,6 +96,7 @@ def test_stage_tasks_start_submit_reject_with_reason(browser: Any, staged: Scena
     dialog.get_by_role("button", name="Reject").click()
     qa.get_by_role("alert").filter(has_text="A reason is required").wait_for()
     dialog.get_by_label("Reason (required)").fill(REASON)
+    assert_controls_labelled(qa)
     screenshot(qa, "07-stage-reject")
     dialog.get_by_role("button", name="Reject").click()
     check.locator(".pill", has_text="Rejected").wait_for()

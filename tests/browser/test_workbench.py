@@ -5,9 +5,7 @@ within 1 % of what was drawn, concepts, statuses and task ids."""
 
 from __future__ import annotations
 
-import importlib.util
-import uuid
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -16,10 +14,11 @@ from clarifai_grpc.grpc.api import service_pb2 as s
 from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 
 from labeldesk.app import RunningServer
-from tests.browser.scenario import Scenario, build_scenario, image_bytes, ok
+from tests.browser.scenario import Scenario, ok
 from tests.browser.workbench import (
     Box,
     Points,
+    assert_controls_labelled,
     current_input,
     draw_box,
     draw_polygon,
@@ -29,7 +28,6 @@ from tests.browser.workbench import (
 )
 
 TOLERANCE = 0.01
-HOSTED_FILES = importlib.util.find_spec("labeldesk.files") is not None
 
 # what each labeler draws on every image (normalised: left, top, right, bottom / x, y)
 BOXES: dict[str, Box] = {"ana": (0.20, 0.25, 0.55, 0.75), "ben": (0.21, 0.24, 0.56, 0.76)}
@@ -55,16 +53,8 @@ def test_app_is_served_at_root_with_client_routes_and_apis_untouched(server: Run
 
 
 @pytest.fixture
-def scenario(server: RunningServer, rest_stub: Any, static_files: tuple[Path, str]) -> Scenario:
-    suffix = uuid.uuid4().hex[:8]
-    urls = None
-    if not HOSTED_FILES:  # until labeldesk hosts uploaded bytes, a local server hosts the images
-        root, base = static_files
-        urls = []
-        for i in range(3):
-            (root / f"{suffix}-{i}.png").write_bytes(image_bytes(i))
-            urls.append(f"{base}/{suffix}-{i}.png")
-    return build_scenario(server, rest_stub, suffix, image_urls=urls)
+def scenario(make_scenario: Callable[[int], Scenario]) -> Scenario:
+    return make_scenario(3)
 
 
 def label_everything(browser: Any, sn: Scenario, who: str, shots: bool) -> dict[str, tuple[Box, Points]]:
@@ -73,6 +63,7 @@ def label_everything(browser: Any, sn: Scenario, who: str, shots: bool) -> dict[
     page = open_page(browser, sn.server.base_url)
     sign_in(page, uid, sn.labelers[uid], shot="01-sign-in" if shots else None)
     page.get_by_role("link", name=f"Label {'Animals on the north cameras'}").wait_for()
+    assert_controls_labelled(page)
     if shots:
         screenshot(page, "02-my-work")
     page.get_by_role("link", name="Label Animals on the north cameras").click()
@@ -85,6 +76,7 @@ def label_everything(browser: Any, sn: Scenario, who: str, shots: bool) -> dict[
         draw_box(page, BOXES[who])
         draw_polygon(page, POLYGONS[who])
         assert page.locator("ul.regions li").count() == 2
+        assert_controls_labelled(page)
         if shots and n == 0:
             screenshot(page, "03-labeling")
         drawn[input_id] = (BOXES[who], POLYGONS[who])
@@ -94,6 +86,8 @@ def label_everything(browser: Any, sn: Scenario, who: str, shots: bool) -> dict[
                 f"document.querySelector('[data-testid=input-id]')?.innerText !== '{input_id}'"
             )
             switch_ms = float(page.evaluate("document.body.dataset.switchMs || 1e9"))
+            submit_ms = float(page.evaluate("document.body.dataset.submitMs || 1e9"))
+            print(f"{who}: submit answered in {submit_ms:.0f} ms, next input shown {switch_ms:.0f} ms later")
             assert switch_ms < 150, f"the next input took {switch_ms} ms to show after submit"
     page.get_by_role("heading", name="All done here").wait_for()
     if shots:
@@ -116,6 +110,7 @@ def review_everything(browser: Any, sn: Scenario) -> dict[str, str]:
         page.locator(".version .surface[data-image-rect]").nth(1).wait_for()
         if n < 2:
             if n == 0:
+                assert_controls_labelled(page)
                 screenshot(page, "05-review")
             page.keyboard.press("a")
             verdicts[input_id] = "approve"

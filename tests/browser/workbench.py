@@ -70,3 +70,16 @@ def draw_polygon(page: Any, points: Points) -> None:
 
 def current_input(page: Any) -> str:
     return str(page.get_by_test_id("input-id").inner_text())
+
+
+_UNLABELLED = """() => [...document.querySelectorAll('button, input, select, textarea, a[href]')]
+  .filter((el) => el.offsetParent !== null)
+  .filter((el) => !((el.getAttribute('aria-label') || el.innerText || '').trim()
+      || (el.labels && el.labels.length) || el.getAttribute('aria-labelledby') || el.title))
+  .map((el) => el.outerHTML.slice(0, 160))"""
+
+
+def assert_controls_labelled(page: Any) -> None:
+    """Every visible control has an accessible name (text, aria-label or a <label>); all of them are
+    native controls, so the keyboard reaches them."""
+    assert page.evaluate(_UNLABELLED) == []

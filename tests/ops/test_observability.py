@@ -95,3 +95,17 @@ def test_json_access_log_carries_the_answered_req_id(
         assert line["duration_ms"] >= 0 and line["level"] == "info"
         if transport == "rest":
             assert line["http_status"] == 200
+
+
+def test_staged_errors_log_the_req_id_they_answer(
+    server: RunningServer, app: AppFixture, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger=ACCESS_LOGGER):
+        answer = requests.get(
+            f"{server.base_url}/api/v2/tasks/no-such-task",
+            headers={"Authorization": f"Key {app.pat}"},
+            timeout=10,
+        )
+    req_id = answer.json()["error"]["req_id"]
+    lines = [r for r in caplog.records if r.name == ACCESS_LOGGER and r.__dict__.get("req_id") == req_id]
+    assert len(lines) == 1 and lines[0].__dict__["rpc"] == "staged", caplog.records

@@ -17,6 +17,8 @@ from clarifai_grpc.channel.clarifai_channel import ClarifaiChannel
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2, service_pb2_grpc
 from clarifai_grpc.grpc.api.status import status_code_pb2
 
+from tests.helpers import PNG_1PX
+
 TOKEN = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -70,7 +72,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_serve_answers_rest_and_grpc_then_stops_on_sigterm(db: str) -> None:
+def test_serve_answers_rest_and_grpc_then_stops_on_sigterm(db: str, tmp_path: Path) -> None:
     pat = run("init", "--user-id", "dave", "--app-id", "app1", db=db).stdout.strip()
     http_port, grpc_port = _free_port(), _free_port()
     proc = subprocess.Popen(
@@ -85,6 +87,10 @@ def test_serve_answers_rest_and_grpc_then_stops_on_sigterm(db: str) -> None:
             str(http_port),
             "--grpc-port",
             str(grpc_port),
+            "--blob-dir",
+            str(tmp_path / "files"),
+            "--public-url",
+            "https://label.example.com/",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -112,6 +118,13 @@ def test_serve_answers_rest_and_grpc_then_stops_on_sigterm(db: str) -> None:
             stub = service_pb2_grpc.V2Stub(make_channel())
             resp = stub.ListInputs(service_pb2.ListInputsRequest(user_app_id=uai), metadata=meta)
             assert resp.status.code == status_code_pb2.SUCCESS
+            image = resources_pb2.Image(base64=PNG_1PX)
+            req = service_pb2.PostInputsRequest(
+                user_app_id=uai, inputs=[resources_pb2.Input(data=resources_pb2.Data(image=image))]
+            )
+            posted = stub.PostInputs(req, metadata=meta)
+            assert posted.inputs[0].data.image.url.startswith("https://label.example.com/files/orig/")
+        assert len(list((tmp_path / "files").rglob("*.small"))) == 2  # --blob-dir holds the files
     finally:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
@@ -126,6 +139,7 @@ def test_demo_without_serving_prints_a_working_key(db: str, tmp_path: Path) -> N
     assert TOKEN.match(first.stdout.strip())
     again = run("demo", "--no-serve", "--database-url", demo_db, db=db)
     assert again.returncode == 0, "demo must be re-runnable on the same database"
+    assert len(list((tmp_path / "demo.blobs").rglob("*.tiny"))) == 4  # pictures posted as bytes
 
 
 @pytest.mark.parametrize(

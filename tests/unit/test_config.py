@@ -19,6 +19,25 @@ def test_bad_values_name_the_variable(value: str) -> None:
         Settings.from_env({"LABELDESK_LEASE_SECONDS": value})
 
 
+def test_hosted_file_settings() -> None:
+    env = {
+        "LABELDESK_BLOB_DIR": " /srv/files ",
+        "LABELDESK_PUBLIC_URL": "https://label.example.com/",
+        "LABELDESK_FILES_URL_TTL_SECONDS": "600",
+        "LABELDESK_MAX_UPLOAD_BYTES": "1000",
+    }
+    got = Settings.from_env(env)
+    assert (got.blob_dir, got.public_url, got.files_url_ttl_seconds, got.max_upload_bytes) == (
+        "/srv/files",
+        "https://label.example.com",
+        600,
+        1000,
+    )
+    assert Settings.from_env({}).blob_dir is None and Settings.from_env({}).public_url is None
+    with pytest.raises(ValueError, match=r"LABELDESK_MAX_UPLOAD_BYTES.*bytes"):
+        Settings.from_env({"LABELDESK_MAX_UPLOAD_BYTES": "big"})
+
+
 def test_body_limit_and_cors_origins() -> None:
     assert Settings.from_env({}).max_body_bytes == 32 * 1024 * 1024
     assert Settings.from_env({}).cors_origins == ()

@@ -29,7 +29,16 @@ from labeldesk.storage.tables import PK, metadata
 ADDED_IN_0002 = ("data_json", "data_json_format")
 TABLES_ADDED_IN_0002 = ("task_review_log",)
 # tables of later revisions: dropped too, to make a true revision-0001 database
-TABLES_ADDED_AFTER_0002 = ("server_secrets", "inputs_add_jobs", "concept_relations")
+TABLES_ADDED_AFTER_0002 = (
+    "server_secrets",
+    "inputs_add_jobs",
+    "concept_relations",
+    "blobs",
+    "jobs",
+    "dataset_version_inputs",
+    "dataset_versions",
+)
+TABLES_ADDED_AFTER_0004 = ("dataset_version_inputs", "dataset_versions", "jobs")
 # the keys table before revision 0004: the token in plain text is the primary key
 LEGACY_TOKENS = ("0123456789abcdef0123456789abcdef", "0123456789abffffffffffffffffffff", "short")
 
@@ -135,6 +144,7 @@ def test_a_0001_database_is_upgraded_and_keeps_its_annotations(tmp_path: Path) -
         assert set(TABLES_ADDED_IN_0002) <= _tables(db)
         upgraded = {table: _shape(db, table) for table in TABLES_ADDED_IN_0002}
         assert upgraded == created, "the upgrade creates the tables as a fresh database has them"
+        assert _shape(db, "blobs") == _shape(fresh, "blobs"), "revision 0005 makes blobs as tables.py does"
         with db.read() as conn:
             kept = conn.execute(text("select id, data_json from annotations")).all()
         assert [tuple(k) for k in kept] == [("ann-1", None)], "rendered on read until next written"
@@ -181,6 +191,8 @@ def upgrade_0003_keys(db: Database, fresh: Database) -> None:
     admin.create_user(db, "u", "u@example.com")
     with db.write() as conn:
         _legacy_keys(conn, "u")
+        for table in TABLES_ADDED_AFTER_0004:  # later revisions make them again
+            conn.execute(text(f"drop table {table}"))
         conn.execute(text("update alembic_version set version_num = '0003'"))
     assert migrate(db) == "upgraded"
     assert _version(db) == head_revision(db)

@@ -23,6 +23,9 @@ scope_sets = st.lists(st.sampled_from([*SCOPES, "All"]), max_size=6)
         ("PostSearchesByID", ("Searches:Add",)),
         ("GetInputSamples", ("Inputs:Get", "Tasks:Get")),
         ("ListNextTaskAssignments", ("Tasks:Get", "Inputs:Get", "Tasks:Add")),
+        ("ListAppKeys", ("Apps:Get", "Keys:Get")),
+        ("PostInputsSearches", ("Searches:Add", "Inputs:Get")),
+        ("CancelInputsAddJob", ("Inputs:Add",)),
         ("StreamSomething", ("All",)),
     ],
 )

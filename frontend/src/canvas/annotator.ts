@@ -440,7 +440,7 @@ export class Annotator {
       if (text) {
         const tag = new Konva.Label({ x: labelAt.x, y: labelAt.y, listening: false, scaleX: 1 / s, scaleY: 1 / s });
         tag.add(new Konva.Tag({ fill: colour, cornerRadius: 2, pointerDirection: "down", pointerWidth: 0, pointerHeight: 0 }));
-        tag.add(new Konva.Text({ text, fontSize: 12, padding: 3, fill: "#111", fontFamily: "system-ui, sans-serif" }));
+        tag.add(new Konva.Text({ text, fontSize: 12, padding: 3, fill: inkOn(colour), fontFamily: "system-ui, sans-serif" }));
         tag.offsetY(18);
         this.shapes.add(tag);
         const x0 = shape.x();
@@ -514,4 +514,11 @@ export function isTyping(e: KeyboardEvent): boolean {
   if (!t) return false;
   const tag = t.tagName;
   return tag === "TEXTAREA" || tag === "SELECT" || (tag === "INPUT" && !["checkbox", "radio", "button"].includes((t as HTMLInputElement).type)) || t.isContentEditable;
+}
+
+/** Black or white text, whichever reads better on a #rrggbb background. */
+function inkOn(hex: string): string {
+  const n = parseInt(hex.slice(1, 7), 16);
+  const [r, g, b] = [(n >> 16) & 255, (n >> 8) & 255, n & 255];
+  return 0.299 * r + 0.587 * g + 0.114 * b > 150 ? "#111" : "#fff";
 }

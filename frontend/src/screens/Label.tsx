@@ -75,8 +75,8 @@ export function Label(props: { owner: string; app: string; task: string }) {
   const submitted = useRef(new Map<string, number>());
   const skipped = useRef<string[]>([]);
   const refilling = useRef<Promise<void> | null>(null);
-  const state = useRef({ queue, current, busy, ticked, info, frame });
-  state.current = { queue, current, busy, ticked, info, frame };
+  const state = useRef({ queue, current, busy, ticked, info, frame, selected });
+  state.current = { queue, current, busy, ticked, info, frame, selected };
 
   // ------------------------------------------------------------------ loading
 
@@ -258,7 +258,8 @@ export function Label(props: { owner: string; app: string; task: string }) {
   }
 
   function setRegionConcept(key: string, concept: string): void {
-    const next = (annotator.current?.getRegions() ?? regions).map((r) => (r.key === key ? { ...r, concept } : r));
+    const now = annotator.current?.getRegions() ?? [];
+    const next = now.map((r) => (r.key === key ? { ...r, concept } : r));
     setRegions(next);
     annotator.current?.setRegions(next, true);
   }
@@ -284,7 +285,13 @@ export function Label(props: { owner: string; app: string; task: string }) {
       const i = state.current.info;
       if (!i) return;
       const k = e.key;
-      if (/^[1-9]$/.test(k)) {
+      const digit = /^Digit[1-9]$/.test(e.code) ? Number(e.code.slice(5)) : 0;
+      if (e.shiftKey && digit) {
+        // Shift+n: the selected region takes the n-th concept
+        const c = i.concepts[digit - 1];
+        const key = state.current.selected;
+        if (c && key) setRegionConcept(key, c.id);
+      } else if (/^[1-9]$/.test(k)) {
         const c = i.concepts[Number(k) - 1];
         if (c) toggle(c.id);
       } else if (k === "Enter") {
@@ -331,7 +338,7 @@ export function Label(props: { owner: string; app: string; task: string }) {
   const drawable = media?.kind === "image" || media?.kind === "video";
 
   return (
-    <div class="workbench">
+    <div class={drawable ? "workbench" : "workbench two"}>
       <aside class="panel left" aria-label="Task and concepts">
         <div class="task-head">
           <a class="back" href="/work" onClick={(e) => linkTo(e, "/work")}>
@@ -385,6 +392,7 @@ export function Label(props: { owner: string; app: string; task: string }) {
           <summary>Keyboard shortcuts</summary>
           <dl>
             <dt>1–9</dt><dd>tick a concept (and use it for new regions)</dd>
+            <dt>Shift + 1–9</dt><dd>give the selected region that concept</dd>
             <dt>B / P / V</dt><dd>box, polygon, select &amp; move</dd>
             <dt>Enter</dt><dd>submit (closes a polygon being drawn)</dd>
             <dt>S</dt><dd>skip for now</dd>

@@ -98,7 +98,8 @@ export function Review(props: { owner: string; app: string; task: string }) {
   const [busy, setBusy] = useState(false);
   const [decided, setDecided] = useState(0);
   const commentBox = useRef<HTMLTextAreaElement>(null);
-  const handled = useRef(new Set<string>());
+  // input id -> when my decision on it was answered: a REVIEW_START asked before that may still list it
+  const handled = useRef(new Map<string, number>());
   const state = useRef({ info, current, queue, comment, busy });
   state.current = { info, current, queue, comment, busy };
 
@@ -114,11 +115,12 @@ export function Review(props: { owner: string; app: string; task: string }) {
     const i = state.current.info!;
     setLoading(true);
     try {
+      const askedAt = performance.now();
       const got = await api.put(assignmentsPath(i), { action: "REVIEW_START" });
       if (!got.task_assignments?.length && got.status?.description && got.status.description !== "Ok") setEmptyNote(got.status.description);
       const groups = new Map<string, { input: any; workers: string[] }>();
       for (const a of got.task_assignments ?? []) {
-        if (handled.current.has(a.input.id)) continue;
+        if ((handled.current.get(a.input.id) ?? -1) >= askedAt) continue;
         const g = groups.get(a.input.id) ?? { input: a.input, workers: [] };
         if (!g.workers.includes(a.worker.user.id)) g.workers.push(a.worker.user.id);
         groups.set(a.input.id, g);
@@ -168,7 +170,7 @@ export function Review(props: { owner: string; app: string; task: string }) {
     setBusy(true);
     try {
       await api.put(assignmentsPath(i), body);
-      handled.current.add(cur.c.inputId);
+      handled.current.set(cur.c.inputId, performance.now());
       setDecided((d) => d + 1);
       await advance(state.current.queue);
     } catch (e) {

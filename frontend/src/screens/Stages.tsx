@@ -88,7 +88,7 @@ export function Stages() {
         )}
         {data && (
           <span class="muted small" aria-live="polite">
-            {total} tasks{overdue ? ` · ${overdue} overdue on this page` : ""}
+            {total} {total === 1 ? "task" : "tasks"}{overdue ? ` · ${overdue} overdue on this page` : ""}
           </span>
         )}
         <button type="button" onClick={() => setTick((t) => t + 1)}>Refresh</button>
@@ -188,7 +188,15 @@ export function Stages() {
             <h2 id="reject-title">Reject {rejecting.file_id ?? rejecting.id}</h2>
             <label class="field">
               Reason (required)
-              <textarea value={reason} onInput={(e) => setReason(e.currentTarget.value)} autoFocus aria-required="true" />
+              <textarea
+                value={reason}
+                onInput={(e) => {
+                  setReason(e.currentTarget.value);
+                  setReasonError("");
+                }}
+                autoFocus
+                aria-required="true"
+              />
             </label>
             <ErrorBanner error={reasonError} />
             <div class="submit-row">

@@ -4,8 +4,8 @@ A key holds a set of Clarifai scopes: ``All`` (everything), ``<Resource>:<Verb>`
 ``Inputs:Add`` or ``Tasks:Get``, or a bare word such as ``Predict``.
 
 - An RPC needs the scope its name implies (``PostInputs`` → ``Inputs:Add``, ``ListTasks`` →
-  ``Tasks:Get``), plus the extra scopes of :data:`EXTRA_SCOPES` where the name undersells what the
-  RPC reveals or changes. ``docs/security.md`` lists the whole table (generated from this module).
+  ``Tasks:Get``), or the scopes of its :data:`SPECIAL` rule where the name misleads or undersells
+  what the RPC reveals or changes. ``docs/security.md`` lists the whole table (generated from this module).
 - Only a personal access token manages keys and apps (:data:`PAT_ONLY`); an app key cannot.
 - A key may only create keys whose scopes are a subset of its own (``All`` only from ``All``).
 """
@@ -36,24 +36,30 @@ _SCOPE_NAME = re.compile(r"^[A-Z][A-Za-z]{0,63}(?::[A-Z][A-Za-z]{0,63})?$")
 
 
 @dataclass(frozen=True)
-class Extra:
-    """Scopes an RPC needs beyond the one its name implies, and why."""
+class Rule:
+    """The scopes an RPC needs when its name's scope is not the whole story, and why."""
 
     scopes: tuple[str, ...]
     reason: str
 
 
-EXTRA_SCOPES: Mapping[str, Extra] = {
-    "GetInputSamples": Extra(
-        ("Tasks:Get",), "answers a task's review sample: reading it is reading the task"
+SPECIAL: Mapping[str, Rule] = {
+    "GetInputSamples": Rule(
+        ("Inputs:Get", "Tasks:Get"), "answers a task's review sample: reading it is reading the task"
     ),
-    "ListAppKeys": Extra(("Keys:Get",), "lists keys: the name's 'App' part says only which app's"),
-    "ListNextTaskAssignments": Extra(
-        ("Inputs:Get", "Tasks:Add"),
+    "ListNextTaskAssignments": Rule(
+        ("Tasks:Get", "Inputs:Get", "Tasks:Add"),
         "hands out work: it leases inputs of the task to the caller and answers them",
     ),
+    "ListAppKeys": Rule(("Apps:Get", "Keys:Get"), "lists keys; 'App' only says of which app"),
+    "CancelInputsAddJob": Rule(("Inputs:Add",), "stops an import of inputs ('Cancel' is no verb of scopes)"),
+    "PostInputsSearches": Rule(
+        ("Searches:Add", "Inputs:Get"), "runs a search and answers inputs; it adds no inputs"
+    ),
+    "PostAnnotationsSearches": Rule(
+        ("Searches:Add", "Annotations:Get"), "runs a search and answers annotations; it adds none"
+    ),
 }
-
 
 #: RPCs an app key may not call whatever its scopes: managing keys and apps is for a person's token
 PAT_ONLY = frozenset({"PostApps", "PostKeys", "ListKeys", "ListAppKeys", "GetKey", "PatchKeys", "DeleteKey"})
@@ -72,12 +78,9 @@ def primary_scope(rpc: str) -> str:
 
 
 def required_scopes(rpc: str) -> tuple[str, ...]:
-    """Every scope a key needs for ``rpc``, the name's own first."""
-    primary = primary_scope(rpc)
-    extra = EXTRA_SCOPES.get(rpc)
-    if extra is None:
-        return (primary,)
-    return (primary, *(s for s in extra.scopes if s != primary))
+    """Every scope a key needs for ``rpc``: its :data:`SPECIAL` rule, else the name's scope."""
+    rule = SPECIAL.get(rpc)
+    return rule.scopes if rule is not None else (primary_scope(rpc),)
 
 
 def missing(held: Iterable[str], needed: Iterable[str]) -> list[str]:

@@ -46,6 +46,7 @@ from labeldesk.domain import errors
 from labeldesk.domain import statuses as st
 from labeldesk.domain.assignment import DEFAULT_PICK_LIMIT
 from labeldesk.domain.review_sampling import is_sampled_for_review
+from labeldesk.files.signing import FileLinks
 from labeldesk.services import registry as rpc
 from labeldesk.services.common import timestamp
 from labeldesk.services.context import RequestContext
@@ -182,7 +183,7 @@ class AssignmentsService:
         """LABEL_START under a GET: the caller's next inputs (leased like LABEL_START's)."""
         task = self._task(conn, ctx, req.task_id)
         pks, note = self.label_start(conn, task, ctx.caller_id)
-        resp = service_pb2.MultiInputResponse(inputs=[a.input for a in self._protos(conn, pks)])
+        resp = service_pb2.MultiInputResponse(inputs=[a.input for a in self._protos(conn, pks, ctx.files)])
         _explain(resp.status, note)
         return resp
 
@@ -210,7 +211,9 @@ class AssignmentsService:
                 "use one of LABEL_START, LABEL_SUBMIT, REVIEW_START, REVIEW_APPROVE, "
                 "REVIEW_REQUEST_CHANGES, REVIEW_REJECT",
             )
-        resp = service_pb2.MultiTaskAssignmentResponse(task_assignments=self._protos(conn, pks, full))
+        resp = service_pb2.MultiTaskAssignmentResponse(
+            task_assignments=self._protos(conn, pks, ctx.files, full)
+        )
         _explain(resp.status, note)
         return resp
 
@@ -479,7 +482,7 @@ class AssignmentsService:
 
     @staticmethod
     def _protos(
-        conn: Connection, pks: Sequence[int], full: bool = True
+        conn: Connection, pks: Sequence[int], links: FileLinks | None, full: bool = True
     ) -> list[resources_pb2.TaskAssignment]:
         """The assignments, each with its input: whole (data to label or review) when ``full``,
         else just the input's id (answers to submissions and review decisions)."""
@@ -487,7 +490,7 @@ class AssignmentsService:
         inputs: dict[int, resources_pb2.Input] = {}
         if full:
             rows = list(inputs_repo.by_pks(conn, {int(s.input_pk) for s in seats}).values())
-            inputs = {int(r.pk): p for r, p in zip(rows, input_protos(conn, rows))}
+            inputs = {int(r.pk): p for r, p in zip(rows, input_protos(conn, rows, links))}
         return [
             resources_pb2.TaskAssignment(
                 id=str(s.pk),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from labeldesk.files.signing import FileLinks
+
 
 @dataclass(frozen=True)
 class AppRef:
@@ -19,6 +21,10 @@ class RequestContext:
     scopes: frozenset[str] = field(default_factory=lambda: frozenset({"All"}))
     key_kind: str = "personal_access_token"
     req_id: str = ""
+    #: how this caller reaches hosted files (signed ``/files`` URLs); None without a transport
+    files: FileLinks | None = None
+    #: what the RPC's ``<method>_prepare`` made of the request before the transaction, if any
+    prepared: object = None
 
     @property
     def is_owner(self) -> bool:

@@ -118,7 +118,7 @@ class DatasetsService:
             raise errors.invalid('dataset_inputs: give at least one {"input": {"id": ...}}')
         found = _require_inputs(conn, app.pk, ids, "dataset_inputs")
         repo.add_inputs(conn, ds.pk, [found[i].pk for i in ids])
-        protos = {p.id: p for p in input_protos(conn, list(found.values()))}
+        protos = {p.id: p for p in input_protos(conn, list(found.values()), ctx.files)}
         return service_pb2.MultiDatasetInputResponse(
             dataset_inputs=[resources_pb2.DatasetInput(input=protos[i]) for i in dict.fromkeys(ids)]
         )
@@ -130,7 +130,7 @@ class DatasetsService:
         ds = require_dataset(conn, ctx.require_app().pk, req.dataset_id)
         page = page_of(req.page, req.per_page)
         rows = repo.members_page(conn, ds.pk, page.offset, page.per_page)
-        protos = input_protos(conn, rows)
+        protos = input_protos(conn, rows, ctx.files)
         return service_pb2.MultiDatasetInputResponse(
             dataset_inputs=[
                 resources_pb2.DatasetInput(input=p, created_at=timestamp(r.added_at))

@@ -10,6 +10,11 @@ A service may also offer ``<method>_json``, the same RPC answered as a JSON-read
 The REST transport asks for it with :meth:`Dispatcher.call_json`; it must equal what the printer
 makes of the proto answer, which the tests check.
 
+And ``<method>_prepare(request) -> object``: CPU work on the request alone (PostInputs checks
+images and makes thumbnails) that the dispatcher runs once the key is known to be valid but
+*before* the transaction, so SQLite's write lock is not held meanwhile; the method finds the
+result in ``ctx.prepared``.
+
 Failures take one path: database errors become client errors in the storage layer
 (:func:`labeldesk.storage.engine.translate_errors`), anything else unexpected becomes the one
 "internal error" of :mod:`labeldesk.services.failures`. The staged-workflow API runs its calls
@@ -31,6 +36,7 @@ from google.protobuf.message_factory import GetMessageClass
 from sqlalchemy import Connection
 
 from labeldesk.domain import errors, request_limits
+from labeldesk.files.signing import FileLinks, UrlSigner
 from labeldesk.services.auth import Authenticator
 from labeldesk.services.context import RequestContext
 from labeldesk.services.failures import guarded
@@ -39,6 +45,7 @@ from labeldesk.services.registry import (
     Handler,
     JsonHandler,
     Kind,
+    Preparer,
     Registration,
     register,
     snake,
@@ -61,6 +68,7 @@ class Route:
     writes: bool
     needs_app: bool
     response_cls: type[Message]
+    prepare: Preparer | None = None
 
 
 def _route(method: MethodDescriptor, reg: Registration | None) -> Route:
@@ -71,15 +79,26 @@ def _route(method: MethodDescriptor, reg: Registration | None) -> Route:
         writes=reg.writes if reg else False,
         needs_app=reg.needs_app if reg else True,
         response_cls=GetMessageClass(method.output_type),
+        prepare=reg.prepare if reg else None,
     )
 
 
 class Dispatcher:
-    def __init__(self, db: Database, services: Iterable[object], authenticator: Authenticator) -> None:
+    def __init__(
+        self,
+        db: Database,
+        services: Iterable[object],
+        authenticator: Authenticator,
+        signer: UrlSigner | None = None,
+        public_url: str | None = None,
+    ) -> None:
         """Raises :class:`~labeldesk.services.registry.RegistrationError` when the services do not
-        register their RPCs consistently (so the server does not start)."""
+        register their RPCs consistently (so the server does not start). ``signer`` signs
+        hosted-file URLs for the origin a transport names (``public_url`` wins)."""
         self.db = db
         self.auth = authenticator
+        self.signer = signer
+        self.public_url = public_url
         self.registry = register(services)
         self.routes: dict[str, Route] = {
             m.name: _route(m, self.registry.get(m.name)) for m in unary_methods()
@@ -98,11 +117,14 @@ class Dispatcher:
         """The RPC's response carrying ``error``: for requests that never became a message."""
         return _failure(self.routes[rpc], error, uuid.uuid4().hex)
 
-    def call(self, rpc: str, request: Message, authorization: str | None) -> Message:
-        """Run one RPC; never raises: failures come back in ``response.status``."""
+    def call(
+        self, rpc: str, request: Message, authorization: str | None, origin: str | None = None
+    ) -> Message:
+        """Run one RPC; never raises: failures come back in ``response.status``. ``origin``
+        (``http://host:port``) is where the caller reaches the server's files route."""
         route = self.routes[rpc]
         req_id = uuid.uuid4().hex
-        response = self._guarded(route, route.handler, request, authorization, req_id)
+        response = self._guarded(route, route.handler, request, authorization, req_id, origin)
         if isinstance(response, errors.ApiError):
             return _failure(route, response, req_id)
         status = response.status  # type: ignore[attr-defined]
@@ -112,14 +134,16 @@ class Dispatcher:
         status.req_id = req_id
         return response
 
-    def call_json(self, rpc: str, request: Message, authorization: str | None) -> Message | dict[str, Any]:
+    def call_json(
+        self, rpc: str, request: Message, authorization: str | None, origin: str | None = None
+    ) -> Message | dict[str, Any]:
         """:meth:`call`, answered by the RPC's JSON twin when it has one (a dict with ``status``
         first, as the printer orders it); failures are always the proto with its status."""
         route = self.routes[rpc]
         if route.json_handler is None:
-            return self.call(rpc, request, authorization)
+            return self.call(rpc, request, authorization, origin)
         req_id = uuid.uuid4().hex
-        body = self._guarded(route, route.json_handler, request, authorization, req_id)
+        body = self._guarded(route, route.json_handler, request, authorization, req_id, origin)
         if isinstance(body, errors.ApiError):
             return _failure(route, body, req_id)
         return {"status": {"code": errors.SUCCESS, "description": "Ok", "req_id": req_id}, **body}
@@ -143,6 +167,7 @@ class Dispatcher:
         request: Message,
         authorization: str | None,
         req_id: str,
+        origin: str | None = None,
     ) -> R | errors.ApiError:
         """The handler's answer, or the error to answer instead."""
         rpc = route.method.name
@@ -153,14 +178,36 @@ class Dispatcher:
                 "see docs/api-coverage.md for the RPCs this server offers",
             )
         uai = getattr(request, "user_app_id", None)
+        prepared = self._prepared(route, request, authorization, req_id)
+        if isinstance(prepared, errors.ApiError):
+            return prepared
+        links = self._links(origin)
 
         def work(conn: Connection) -> R:
             request_limits.check_message(request)
             ctx = self.auth.authenticate(conn, authorization, uai, rpc, route.needs_app)
-            ctx = RequestContext(ctx.caller_id, ctx.app, ctx.scopes, ctx.key_kind, req_id)
+            ctx = RequestContext(ctx.caller_id, ctx.app, ctx.scopes, ctx.key_kind, req_id, links, prepared)
             return handler(conn, ctx, request)
 
         return self.execute(rpc, Kind.WRITE if route.writes else Kind.READ, work, req_id)
+
+    def _prepared(self, route: Route, request: Message, authorization: str | None, req_id: str) -> object:
+        """The route's ``_prepare`` step on the request (None without one), run for a valid key
+        only and outside any transaction; or the error to answer instead."""
+        prepare = route.prepare
+        if prepare is None:
+            return None
+
+        def run() -> object:
+            request_limits.check_message(request)
+            self.check_key(authorization)
+            return prepare(request)
+
+        return guarded(route.method.name, req_id, run)
+
+    def _links(self, origin: str | None) -> FileLinks | None:
+        where = self.public_url or origin
+        return self.signer.links(where) if self.signer is not None and where else None
 
 
 def _failure(route: Route, error: errors.ApiError, req_id: str) -> Message:

@@ -15,6 +15,7 @@ from clarifai_grpc.grpc.api.status import status_code_pb2, status_pb2
 from sqlalchemy import Connection, Row
 
 from labeldesk.domain import errors
+from labeldesk.services import import_jobs
 from labeldesk.services import registry as rpc
 from labeldesk.services.common import check_id, page_of, timestamp
 from labeldesk.services.context import RequestContext
@@ -61,7 +62,13 @@ class InputJobsService:
     def get_inputs_add_job(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.GetInputsAddJobRequest
     ) -> service_pb2.SingleInputsAddJobResponse:
-        row = _require(conn, ctx.require_app().pk, req.id)
+        app_pk = ctx.require_app().pk
+        background = import_jobs.find(conn, app_pk, req.id) if req.id else None
+        if background is not None:  # an import from a server folder (PostInputsDataSources)
+            return service_pb2.SingleInputsAddJobResponse(
+                inputs_add_job=import_jobs.inputs_add_job(background)
+            )
+        row = _require(conn, app_pk, req.id)
         return service_pb2.SingleInputsAddJobResponse(inputs_add_job=job_proto(row))
 
     @rpc.read("ListInputsAddJobs")
@@ -69,8 +76,12 @@ class InputJobsService:
         self, conn: Connection, ctx: RequestContext, req: service_pb2.ListInputsAddJobsRequest
     ) -> service_pb2.MultiInputsAddJobResponse:
         page = page_of(req.page, req.per_page)
-        rows = repo.page(conn, ctx.require_app().pk, page.offset, page.per_page)
-        return service_pb2.MultiInputsAddJobResponse(inputs_add_jobs=[job_proto(r) for r in rows])
+        app_pk = ctx.require_app().pk
+        end = page.offset + page.per_page
+        jobs = [(r.created_at, job_proto(r)) for r in repo.page(conn, app_pk, 0, end)]
+        jobs += [(r.created_at, import_jobs.inputs_add_job(r)) for r in import_jobs.of_app(conn, app_pk, end)]
+        jobs.sort(key=lambda pair: pair[0], reverse=True)  # both kinds of job, newest first
+        return service_pb2.MultiInputsAddJobResponse(inputs_add_jobs=[j for _, j in jobs[page.offset : end]])
 
     @rpc.read("CancelInputsAddJob")
     def cancel_inputs_add_job(

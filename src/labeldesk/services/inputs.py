@@ -1,8 +1,9 @@
 """Inputs: PostInputs, GetInput, ListInputs, PatchInputs, DeleteInput(s), GetInputCount.
 
-Storing an input never fetches its URL: labeldesk keeps the URL (or the posted bytes) and marks
-the input downloaded, so posting 100k URLs is a database write, not 100k HTTP requests. Posted
-bytes are kept but never echoed back in listings (as Clarifai does), to keep responses small.
+Storing an input never fetches its URL: labeldesk keeps the URL and marks the input downloaded,
+so posting 100k URLs is a database write, not 100k HTTP requests. Posted bytes go to the blob
+store (:mod:`labeldesk.services.hosting`) and come back as a signed ``url`` of the ``/files``
+route with ``hosted`` sizes, never as bytes.
 Every input gets exactly one input-level annotation, owned by the app owner, carrying the
 concepts posted with the input (``data.concepts``).
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2, status_pb2
@@ -19,6 +20,7 @@ from sqlalchemy import Connection, Row
 
 from labeldesk.domain import annotation_rules as rules
 from labeldesk.domain import errors
+from labeldesk.files.signing import FileLinks
 from labeldesk.services import registry as rpc
 from labeldesk.services.annotation_views import stored_data
 from labeldesk.services.common import (
@@ -34,6 +36,7 @@ from labeldesk.services.common import (
 )
 from labeldesk.services.concepts import ensure_concepts
 from labeldesk.services.context import RequestContext
+from labeldesk.services.hosting import Hosting, Pending, render_media
 from labeldesk.services.input_jobs import record_job
 from labeldesk.storage.clock import utcnow
 from labeldesk.storage.repos import annotations as ann_repo
@@ -42,12 +45,14 @@ from labeldesk.storage.repos import datasets as ds_repo
 from labeldesk.storage.repos import inputs as repo
 
 DOWNLOADED = status_code_pb2.INPUT_DOWNLOAD_SUCCESS
+#: an input's ``Data`` as stored on its row, and the hosted files to write for it
+Hosted = tuple[resources_pb2.Data, list[Pending]]
 MAX_BATCH = 128
 DUPLICATE_DETAILS = "Input has a duplicate ID."
 
 
-def _stored_data(data: resources_pb2.Data, where: str) -> bytes:
-    """The part of ``Data`` kept on the input row (concepts live in the input-level annotation)."""
+def _checked(data: resources_pb2.Data, where: str) -> resources_pb2.Data:
+    """``data`` when it has something to label, else the error naming what to send."""
     has_media = bool(
         data.image.url
         or data.image.base64
@@ -63,6 +68,11 @@ def _stored_data(data: resources_pb2.Data, where: str) -> bytes:
             f"{where}.data: an input needs an image, video, audio or text (url or base64)",
             'e.g. {"data": {"image": {"url": "https://samples.clarifai.com/metro-north.jpg"}}}',
         )
+    return data
+
+
+def _stored_data(data: resources_pb2.Data) -> bytes:
+    """The part of ``Data`` kept on the input row (concepts live in the input-level annotation)."""
     kept = resources_pb2.Data()
     kept.CopyFrom(data)
     kept.ClearField("concepts")
@@ -82,6 +92,7 @@ def _named_concepts(inputs: Sequence[resources_pb2.Input]) -> list[tuple[str, st
 def _duplicate(given: resources_pb2.Input, input_id: str) -> resources_pb2.Input:
     """The answer for a posted input whose id exists already (the SDK matches the details)."""
     out = resources_pb2.Input(id=input_id, data=given.data, dataset_ids=given.dataset_ids)
+    render_media(out.data, 0, None)  # posted bytes are never echoed back
     out.status.code = status_code_pb2.INPUT_DUPLICATE
     out.status.description = "Input has a duplicate ID"
     out.status.details = DUPLICATE_DETAILS
@@ -103,9 +114,10 @@ def _concept_pairs(data: resources_pb2.Data) -> list[tuple[str, float]]:
 
 
 def input_protos(
-    conn: Connection, rows: Sequence[Row[Any]], with_datasets: bool = True
+    conn: Connection, rows: Sequence[Row[Any]], links: FileLinks | None, with_datasets: bool = True
 ) -> list[resources_pb2.Input]:
-    """Inputs as the API returns them, loading concepts and datasets in two batched queries."""
+    """Inputs as the API returns them, loading concepts and datasets in two batched queries;
+    hosted files get URLs signed for ``links`` (the request's ``ctx.files``)."""
     pks = [r.pk for r in rows]
     level = ann_repo.input_level_of(conn, pks)
     concepts = ann_repo.concepts_of(conn, [a.pk for a in level.values()])
@@ -113,9 +125,7 @@ def input_protos(
     out = []
     for r in rows:
         data = resources_pb2.Data.FromString(r.data)
-        for media in ("image", "video", "audio"):  # only those present: clearing marks one present
-            if data.HasField(media):
-                getattr(data, media).ClearField("base64")
+        render_media(data, r.app_pk, links)
         dict_to_struct(r.metadata, data.metadata)
         a = level.get(r.pk)
         if a is not None:
@@ -211,30 +221,57 @@ def _patch_memberships(
 
 
 class InputsService:
+    def __init__(self, hosting: Hosting | None = None) -> None:
+        self.hosting = hosting
+
+    def _take_bytes(self, data: resources_pb2.Data, where: str) -> Hosted:
+        if self.hosting is None:
+            if data.image.base64 or data.video.base64 or data.audio.base64:
+                raise errors.ApiError(errors.NOT_IMPLEMENTED, f"{where}: this server keeps no posted bytes")
+            return data, []
+        return self.hosting.take_bytes(data, where)
+
+    def post_inputs_prepare(self, req: service_pb2.PostInputsRequest) -> list[Hosted]:
+        """Each input's ``Data`` as stored and its files to write: the posted bytes checked and
+        thumbnailed, before the transaction (see ``services.dispatch``)."""
+        if len(req.inputs) > MAX_BATCH:
+            raise errors.invalid(
+                f"inputs: at most {MAX_BATCH} inputs per request, got {len(req.inputs)}",
+                "split the batch into several requests",
+            )
+        return [
+            self._take_bytes(_checked(inp.data, f"inputs[{n}]"), f"inputs[{n}]")
+            for n, inp in enumerate(req.inputs)
+        ]
+
     @rpc.write("PostInputs")
     def post_inputs(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PostInputsRequest
     ) -> service_pb2.MultiInputResponse:
         """Add the inputs; one whose id exists already is answered with a per-input "duplicate
         ID" status and the others are added (MIXED_STATUS), as Clarifai does. Malformed batches
-        are refused whole."""
+        are refused whole. Posted bytes were checked by :meth:`post_inputs_prepare`."""
         app = ctx.require_app()
-        if len(req.inputs) > MAX_BATCH:
-            raise errors.invalid(
-                f"inputs: at most {MAX_BATCH} inputs per request, got {len(req.inputs)}",
-                "split the batch into several requests",
-            )
+        prepared = ctx.prepared
+        hosted = cast(list[Hosted], prepared) if prepared is not None else self.post_inputs_prepare(req)
         ids = batch_ids("input", "inputs", req.inputs)
-        data = [_stored_data(inp.data, f"inputs[{n}]") for n, inp in enumerate(req.inputs)]
         taken = repo.by_ids(conn, app.pk, ids)
-        fresh = [(inp, iid, d) for inp, iid, d in zip(req.inputs, ids, data) if iid not in taken]
+        fresh = [(inp, iid, h) for inp, iid, h in zip(req.inputs, ids, hosted) if iid not in taken]
         ensure_concepts(conn, app.pk, _named_concepts([inp for inp, _, _ in fresh]))
         datasets = _require_datasets(conn, app.pk, sorted({d for inp in req.inputs for d in inp.dataset_ids}))
         rows = [
-            {"id": iid, "data": d, "metadata": struct_to_dict(inp.data.metadata), "status": DOWNLOADED}
-            for inp, iid, d in fresh
+            {
+                "id": iid,
+                "data": _stored_data(kept),
+                "metadata": struct_to_dict(inp.data.metadata),
+                "status": DOWNLOADED,
+            }
+            for inp, iid, (kept, _) in fresh
         ]
         stored = repo.insert_many(conn, app.pk, rows) if rows else {}
+        if self.hosting is not None:
+            files = [(stored[iid].pk, pending) for _, iid, (_, pending) in fresh if pending]
+            self.hosting.save(conn, app.pk, files)
         self._add_input_level_annotations(conn, ctx, [(stored[iid].pk, inp.data) for inp, iid, _ in fresh])
         members: dict[str, list[int]] = defaultdict(list)
         for inp, iid, _ in fresh:
@@ -243,7 +280,10 @@ class InputsService:
         for d, pks in members.items():
             ds_repo.add_inputs(conn, datasets[d].pk, pks)
         added = dict(
-            zip([iid for _, iid, _ in fresh], input_protos(conn, [stored[iid] for _, iid, _ in fresh]))
+            zip(
+                [iid for _, iid, _ in fresh],
+                input_protos(conn, [stored[iid] for _, iid, _ in fresh], ctx.files),
+            )
         )
         out = service_pb2.MultiInputResponse(
             inputs=[
@@ -286,7 +326,7 @@ class InputsService:
         self, conn: Connection, ctx: RequestContext, req: service_pb2.GetInputRequest
     ) -> service_pb2.SingleInputResponse:
         row = require_one(repo.by_ids(conn, ctx.require_app().pk, [req.input_id]), "input", req.input_id)
-        return service_pb2.SingleInputResponse(input=input_protos(conn, [row])[0])
+        return service_pb2.SingleInputResponse(input=input_protos(conn, [row], ctx.files)[0])
 
     @rpc.read("ListInputs")
     def list_inputs(
@@ -295,7 +335,7 @@ class InputsService:
         page = page_of(req.page, req.per_page)
         q = repo.page_query(ctx.require_app().pk, list(req.ids), req.status.code)
         rows = list(conn.execute(q.offset(page.offset).limit(page.per_page)))
-        return service_pb2.MultiInputResponse(inputs=input_protos(conn, rows))
+        return service_pb2.MultiInputResponse(inputs=input_protos(conn, rows, ctx.files))
 
     @rpc.read("GetInputCount")
     def get_input_count(
@@ -344,7 +384,7 @@ class InputsService:
         for ds_id, pks in left.items():  # tasks on a dataset no longer hand out the inputs that left it
             seats_repo.drop_unstarted_seats(conn, app.pk, ds_id, pks)
         stored = repo.by_ids(conn, app.pk, ids)
-        return service_pb2.MultiInputResponse(inputs=input_protos(conn, [stored[i] for i in ids]))
+        return service_pb2.MultiInputResponse(inputs=input_protos(conn, [stored[i] for i in ids], ctx.files))
 
     @rpc.write("DeleteInput")
     def delete_input(

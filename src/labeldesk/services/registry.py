@@ -19,8 +19,8 @@ definition::
 - ``read`` runs the method in a read-only transaction, ``write`` in a write transaction (it
   decides, not the RPC's verb: ``ListNextTaskAssignments`` hands out work, so it is a write).
 - The method keeps the RPC's snake_case name (``PostSearchesByID`` → ``post_searches_by_id``);
-  its optional JSON twin ``<method>_json`` (see :mod:`labeldesk.services.dispatch`) is found
-  beside it.
+  its optional JSON twin ``<method>_json`` and ``<method>_prepare`` step (see
+  :mod:`labeldesk.services.dispatch`) are found beside it.
 - :func:`register` refuses to start, naming the culprits, when two methods claim one RPC, a name is
   not a unary V2 RPC, a method's name does not match its RPC, or a method is named after an RPC
   without being registered (a handler someone forgot to decorate would otherwise go unserved).
@@ -46,6 +46,9 @@ Handler = Callable[[Connection, RequestContext, Any], Message]
 JsonHandler = Callable[[Connection, RequestContext, Any], dict[str, Any]]
 F = TypeVar("F", bound=Callable[..., Any])
 JSON_SUFFIX = "_json"
+PREPARE_SUFFIX = "_prepare"
+#: ``<method>_prepare(request) -> object``: CPU work on the request alone, run before the transaction
+Preparer = Callable[[Any], object]
 _MARK = "__labeldesk_rpc__"
 _USER_LEVEL = "__labeldesk_user_level__"
 
@@ -115,6 +118,7 @@ class Registration:
     needs_app: bool
     json_handler: JsonHandler | None
     where: str  # Class.method, for messages
+    prepare: Preparer | None = None
 
     @property
     def writes(self) -> bool:
@@ -157,6 +161,7 @@ def register(services: Iterable[object]) -> dict[str, Registration]:
                 needs_app=not getattr(fn, _USER_LEVEL, False),
                 json_handler=getattr(service, attr + JSON_SUFFIX, None),
                 where=where,
+                prepare=getattr(service, attr + PREPARE_SUFFIX, None),
             )
     if problems:
         raise RegistrationError("the RPC registrations are inconsistent:\n  " + "\n  ".join(problems))

@@ -117,7 +117,7 @@ class SearchesService:
             page.offset : page.offset + page.per_page
         ]
         rows = inputs_repo.by_pks(conn, pks)
-        protos = input_protos(conn, [rows[p] for p in pks])
+        protos = input_protos(conn, [rows[p] for p in pks], ctx.files)
         return service_pb2.MultiSearchResponse(
             query=query,
             hits=[resources_pb2.Hit(score=1.0, input=p, app_id=app.id, user_id=app.owner_id) for p in protos],

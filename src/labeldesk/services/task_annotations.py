@@ -24,6 +24,7 @@ from sqlalchemy import Connection, Row
 
 from labeldesk.domain import errors, statuses
 from labeldesk.domain.review_sampling import is_sampled_for_review
+from labeldesk.files.signing import FileLinks
 from labeldesk.services import registry as rpc
 from labeldesk.services.annotation_views import annotation_proto
 from labeldesk.services.assignments import require_reviewer
@@ -226,14 +227,19 @@ def task_metrics(conn: Connection, task: TaskRecord) -> resources_pb2.TaskMetric
 
 
 def _sample_hits(
-    conn: Connection, app: AppRef, task: TaskRecord, sampled: list[int], user_ids: Sequence[str]
+    conn: Connection,
+    app: AppRef,
+    task: TaskRecord,
+    sampled: list[int],
+    user_ids: Sequence[str],
+    links: FileLinks | None,
 ) -> list[resources_pb2.Hit]:
     by_input: dict[int, list[Row[Any]]] = {}
     for row in repo.annotations_on(conn, app.pk, task.id, sampled, user_ids):
         by_input.setdefault(int(row.input_pk), []).append(row)
     shown = [p for p in sampled if p in by_input or not user_ids]
     rows = inputs_repo.by_pks(conn, shown)
-    inputs = dict(zip(shown, input_protos(conn, [rows[p] for p in shown], with_datasets=False)))
+    inputs = dict(zip(shown, input_protos(conn, [rows[p] for p in shown], links, with_datasets=False)))
     hits: list[resources_pb2.Hit] = []
     rendered: list[Any] = []  # the rows of the hits' annotations, in order
     for pk in shown:
@@ -323,5 +329,5 @@ class TaskAnnotationsService:
         task = load_task(conn, app.pk, req.task_id)
         sampled = review_sample(conn, task, task_input_pks(conn, app.pk, task))
         return service_pb2.MultiInputAnnotationResponse(
-            hits=_sample_hits(conn, app, task, sampled, list(dict.fromkeys(req.user_ids)))
+            hits=_sample_hits(conn, app, task, sampled, list(dict.fromkeys(req.user_ids)), ctx.files)
         )

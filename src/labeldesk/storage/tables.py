@@ -453,6 +453,31 @@ server_secrets = Table(
     _ts("created_at"),
 )
 
+# Hosted files (revision 0005): one row per file posted as bytes (``data.image.base64`` ...),
+# whose bytes live in the blob store (``labeldesk.files``) under ``(str(app_pk), key)`` and,
+# for images, ``key + ".tiny"`` / ``key + ".small"``. ``app_pk`` is deliberately not a foreign
+# key and ``input_pk`` goes NULL when the input is deleted: rows outlive their input or app
+# until the garbage collector has deleted the stored bytes (then the row).
+blobs = Table(
+    "blobs",
+    metadata,
+    Column("pk", PK, primary_key=True, autoincrement=True),
+    Column("app_pk", PK, nullable=False),
+    Column("key", String(64), nullable=False),
+    Column("input_pk", PK, ForeignKey("inputs.pk", ondelete="SET NULL"), nullable=True),
+    Column("kind", String(16), nullable=False),  # image | video | audio
+    Column("content_type", String(128), nullable=False),
+    Column("thumb_content_type", String(128), nullable=False, default=""),
+    Column("size", BigInteger, nullable=False),
+    Column("width", Integer, nullable=False, default=0),
+    Column("height", Integer, nullable=False, default=0),
+    Column("sha256", String(64), nullable=False),
+    Column("sizes", String(128), nullable=False),  # "orig,tiny,small"
+    _ts("created_at"),
+    UniqueConstraint("app_pk", "key", name="uq_blobs_app_pk_key"),
+    Index("ix_blobs_input_pk", "input_pk"),
+)
+
 # What PostInputs answers as ``inputs_add_job`` (Clarifai clients poll GetInputsAddJob): labeldesk
 # adds inputs within the request, so a job is finished when it is first seen.
 inputs_add_jobs = Table(
@@ -481,4 +506,64 @@ concept_relations = Table(
     _ts("created_at"),
     UniqueConstraint("app_pk", "id", name="uq_concept_relations_app_pk_id"),
     Index("ix_concept_relations_app_pk", "app_pk", "subject_id"),
+)
+
+
+# ------------------------------------------------------------------------------------------------
+# Background jobs (src/labeldesk/jobs/): any replica's worker loop claims a queued job (or one whose
+# lease ran out: its worker died) with FOR UPDATE SKIP LOCKED on PostgreSQL, under the write lock on
+# SQLite. ``kind`` picks the handler; ``payload`` is its input; ``progress`` its checkpoint (what a
+# resumed run skips) and counts; ``state``: queued | running | done | failed.
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("pk", PK, primary_key=True, autoincrement=True),
+    Column("id", ID, nullable=False),
+    Column("app_pk", PK, ForeignKey("apps.pk", ondelete="CASCADE"), nullable=True),
+    Column("kind", String(64), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("progress", JSON, nullable=False),
+    Column("result", JSON, nullable=True),
+    Column("error", Text, nullable=False, default=""),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("lease_until", DateTime(timezone=True), nullable=True),
+    _ts("created_at"),
+    _ts("modified_at"),
+    UniqueConstraint("id", name="uq_jobs_id"),
+    Index("ix_jobs_state_lease", "state", "lease_until"),
+    Index("ix_jobs_app_kind", "app_pk", "kind"),
+)
+
+# Dataset versions: a frozen snapshot of a dataset's inputs with their annotations (filtered by the
+# version's annotation_filter_config), taken in one transaction by PostDatasetVersions. ``exports``:
+# format name -> {"status", "key", "size"} of the archives built by export jobs.
+dataset_versions = Table(
+    "dataset_versions",
+    metadata,
+    Column("pk", PK, primary_key=True, autoincrement=True),
+    _app_fk(),
+    Column("dataset_pk", PK, ForeignKey("datasets.pk", ondelete="CASCADE"), nullable=False),
+    Column("id", ID, nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("metadata", JSON, nullable=True),
+    Column("filter", LargeBinary, nullable=False),  # resources_pb2.AnnotationFilterConfig
+    Column("status", Integer, nullable=False),
+    Column("metrics", JSON, nullable=False),
+    Column("exports", JSON, nullable=False),
+    _ts("created_at"),
+    _ts("modified_at"),
+    UniqueConstraint("app_pk", "id", name="uq_dataset_versions_app_pk_id"),
+    Index("ix_dataset_versions_dataset", "dataset_pk", "pk"),
+)
+
+# One row per input of a version: the input as the archive carries it (resources_pb2.Input with
+# data.concepts, data.regions and data.metadata), frozen when the version was made.
+dataset_version_inputs = Table(
+    "dataset_version_inputs",
+    metadata,
+    Column("version_pk", PK, ForeignKey("dataset_versions.pk", ondelete="CASCADE"), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("input_pk", PK, nullable=False),
+    Column("input", LargeBinary, nullable=False),
 )

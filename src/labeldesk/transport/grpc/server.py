@@ -29,9 +29,12 @@ def _authorization(context: grpc.ServicerContext) -> str | None:
     return None
 
 
-def _unary(dispatcher: Dispatcher, rpc: str) -> Callable[[bytes, grpc.ServicerContext], Message]:
+def _unary(
+    dispatcher: Dispatcher, rpc: str, origin: str | None
+) -> Callable[[bytes, grpc.ServicerContext], Message]:
     """The handler of one RPC. It parses the request itself, so that bytes which are not the
-    RPC's message answer a Clarifai status (11102) instead of gRPC INTERNAL."""
+    RPC's message answer a Clarifai status (11102) instead of gRPC INTERNAL. ``origin`` is the
+    HTTP address hosted-file URLs in its answers point at."""
     request_cls = GetMessageClass(dispatcher.routes[rpc].method.input_type)
 
     def handle(raw: bytes, context: grpc.ServicerContext) -> Message:
@@ -45,7 +48,7 @@ def _unary(dispatcher: Dispatcher, rpc: str) -> Callable[[bytes, grpc.ServicerCo
                     f"{e}"[:200],
                 ),
             )
-        return dispatcher.call(rpc, request, _authorization(context))
+        return dispatcher.call(rpc, request, _authorization(context), origin)
 
     return handle
 
@@ -62,17 +65,19 @@ def make_grpc_server(
     max_message_bytes: int = MAX_RECEIVE,
     interceptors: Sequence[grpc.ServerInterceptor] = (),
     credentials: grpc.ServerCredentials | None = None,
+    origin: str | None = None,
 ) -> tuple[grpc.Server, int]:
     """Build (not start) the server; answer it and the port it bound (port 0 picks a free one).
     With ``credentials`` the port speaks TLS.
 
     A request message over ``max_message_bytes`` is refused by gRPC itself before it reaches
     labeldesk: the call ends with gRPC status RESOURCE_EXHAUSTED (there is no response message to
-    carry a Clarifai status in)."""
+    carry a Clarifai status in). ``origin`` is the HTTP address hosted-file URLs in gRPC
+    answers point at."""
     handlers = {}
     for name in dispatcher.routes:
         handlers[name] = grpc.unary_unary_rpc_method_handler(
-            _unary(dispatcher, name), request_deserializer=None, response_serializer=_serialize
+            _unary(dispatcher, name, origin), request_deserializer=None, response_serializer=_serialize
         )
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),

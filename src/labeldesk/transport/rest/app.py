@@ -41,6 +41,11 @@ from labeldesk.wire.printer import message_to_json_bytes
 METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
 
 
+def origin_of(request: Request) -> str:
+    """``scheme://host[:port]`` as the caller reached us (hosted-file URLs are built on it)."""
+    return f"{request.url.scheme}://{request.url.netloc}"
+
+
 def proto_response(message: Message) -> Response:
     code = message.status.code  # type: ignore[attr-defined]
     return Response(
@@ -86,7 +91,7 @@ class ClarifaiRest:
             tag(request, rpc, proto.code, req_id)
             return proto_response(response)
         result = await run_in_threadpool(
-            self.dispatcher.call_json, rpc, proto, request.headers.get("authorization")
+            self.dispatcher.call_json, rpc, proto, request.headers.get("authorization"), origin_of(request)
         )
         if isinstance(result, dict):  # a JSON twin's answer: always a success
             tag(request, rpc, result["status"]["code"], result["status"]["req_id"])
@@ -115,7 +120,8 @@ def make_rest_app(
     metrics = metrics or Metrics(dispatcher.db.engine)
 
     def openapi() -> dict[str, object]:
-        return openapi_document(clarifai.router, dispatcher.implemented, staged.served())
+        own = [(e.method, staged.PREFIX + e.path, e.query) for e in staged.ENDPOINTS]
+        return openapi_document(clarifai.router, dispatcher.implemented, own)
 
     routes: list[BaseRoute] = [*ops_routes(dispatcher.db, metrics, openapi), *extra_routes]
     routes.append(Route("/{path:path}", clarifai.handle, methods=METHODS))

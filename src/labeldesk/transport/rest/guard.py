@@ -23,6 +23,7 @@ and the dispatcher then refuses the call. Failures are never remembered.
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import Callable, Sequence
 
@@ -33,6 +34,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from labeldesk.domain import errors
 from labeldesk.transport.rest.responses import error_response
+
+log = logging.getLogger("labeldesk")
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 TOO_LARGE = sc.RPC_MAX_MESSAGE_SIZE_EXCEEDED
@@ -101,6 +104,13 @@ class BodyGuard:
                 await self.keys.admit(headers.get("authorization"))
             except errors.ApiError as e:
                 await _refuse(error_response(e.code, e.description, e.details), scope, receive, send)
+                return
+            except Exception:  # the database is unreachable: say so in the usual shape
+                log.exception("cannot check the key of a %s %s", scope["method"], scope.get("path"))
+                unavailable = error_response(
+                    errors.TRY_AGAIN, "the server cannot check keys right now; nothing was done", "retry"
+                )
+                await _refuse(unavailable, scope, receive, send)
                 return
         try:
             body = await self._read(receive)

@@ -163,13 +163,25 @@ def operation(binding: Binding) -> Schema:
 _PATH_VARIABLE = re.compile(r"{([^}]+)}")
 
 
-def _own_operation(method: str, path: str, summary: str) -> Schema:
+NUMBER_QUERY = frozenset({"page", "per_page", "offset", "limit"})
+
+
+def _own_operation(method: str, path: str, summary: str, query: Iterable[str] = ()) -> Schema:
     op: Schema = {
         "operationId": f"{method.lower()}_{re.sub(r'[^A-Za-z0-9]+', '_', path).strip('_')}",
         "summary": summary,
         "parameters": [
             {"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
             for name in _PATH_VARIABLE.findall(path)
+        ]
+        + [
+            {
+                "name": name,
+                "in": "query",
+                "required": False,
+                "schema": {"type": "integer"} if name in NUMBER_QUERY else {"type": "string"},
+            }
+            for name in sorted(query)
         ],
         "responses": {"default": {"description": "JSON", "content": {"application/json": {"schema": {}}}}},
     }
@@ -187,7 +199,10 @@ OWN_ROUTES = (
 
 
 def openapi_document(
-    router: Router, implemented: Iterable[str], staged: Iterable[tuple[str, str]] = (), version: str = ""
+    router: Router,
+    implemented: Iterable[str],
+    staged: Iterable[tuple[str, str, Iterable[str]]] = (),
+    version: str = "",
 ) -> Schema:
     """The document for every routable binding of an ``implemented`` RPC plus labeldesk's routes."""
     served = set(implemented)
@@ -202,8 +217,8 @@ def openapi_document(
         "summary": "Prometheus metrics",
         "responses": {"200": {"description": "text exposition format", "content": {"text/plain": {}}}},
     }
-    for method, path in staged:
-        paths.setdefault(path, {})[method.lower()] = _own_operation(method, path, "staged workflow")
+    for method, path, query in staged:
+        paths.setdefault(path, {})[method.lower()] = _own_operation(method, path, "staged workflow", query)
     return {
         "openapi": "3.0.3",
         "info": {

@@ -1,5 +1,8 @@
 """The staged-workflow REST API (Deepen-style tasks API) under ``/api/v2``: parse the request, call
-:class:`~labeldesk.services.staged.StagedService`, render JSON. Nothing else happens here.
+:class:`~labeldesk.services.staged.StagedService` in a transaction of the dispatcher
+(:meth:`~labeldesk.services.dispatch.Dispatcher.execute`: the same transaction, database error
+translation and "internal error" as every Clarifai RPC), render JSON. Request bodies are read into
+the service's dataclasses by :mod:`.staged_parse` before the transaction opens.
 
 Every failure, including unknown paths and methods under ``/api/v2``, answers one shape with the
 matching HTTP status (docs/staged-workflow.md)::
@@ -18,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
+from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
@@ -25,9 +29,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match, Route
 
 from labeldesk.domain import errors, request_limits
+from labeldesk.domain.stages import Action
+from labeldesk.services.dispatch import Dispatcher, Kind
 from labeldesk.services.failures import guarded
-from labeldesk.services.staged import Caller, StagedService, Window, window
+from labeldesk.services.staged import Caller, StagedService, Window
 from labeldesk.transport.convert.json_parse import parse_json_body
+from labeldesk.transport.rest import staged_json as out
+from labeldesk.transport.rest import staged_parse as parse
 from labeldesk.transport.status import http_status
 
 PREFIX = "/api/v2"
@@ -89,7 +97,7 @@ class Params:
         return int(value)
 
     def window(self) -> Window:
-        return window(
+        return parse.window(
             self.number("page"), self.number("per_page"), self.number("offset"), self.number("limit")
         )
 
@@ -97,78 +105,84 @@ class Params:
         return self.text(*sorted(CLIENT))
 
 
-Call = Callable[[StagedService, Caller, Params], Any]
+#: an endpoint's call once its request is parsed: it runs inside the transaction and answers the
+#: JSON of :mod:`.staged_json` (None: 204 No Content)
+Bound = Callable[[StagedService, Connection, Caller], Any]
 
 
 @dataclass(frozen=True)
 class Endpoint:
     method: str
     path: str
-    call: Call
+    prepare: Callable[[Params], Bound]
+    """parse the request (no database yet), answering the call to run in the transaction"""
     query: frozenset[str] = frozenset()
 
 
-def _list_tasks(s: StagedService, c: Caller, p: Params) -> Any:
-    return s.list_dataset_tasks(
-        c, p.path["datasetId"], p.client(), p.text("stage"), p.text("state"), p.text("assignee"), p.window()
+def _list_tasks(p: Params) -> Bound:
+    ds, client, win = p.path["datasetId"], p.client(), p.window()
+    stage, state, assignee = p.text("stage"), p.text("state"), p.text("assignee")
+    return lambda s, conn, c: out.page_json(
+        s.list_dataset_tasks(conn, c, ds, client, stage, state, assignee, win)
     )
 
 
-TaskAction = Callable[[StagedService, Caller, str, Mapping[str, Any]], dict[str, Any]]
+def _get_stages(p: Params) -> Bound:
+    ds, client = p.path["datasetId"], p.client()
+    return lambda s, conn, c: out.settings_json(s.get_stages(conn, c, ds, client))
 
 
-def _act(method: TaskAction) -> Call:
-    def call(s: StagedService, c: Caller, p: Params) -> Any:
-        return method(s, c, p.path["taskId"], p.body)
+def _put_stages(p: Params) -> Bound:
+    ds, client, change = p.path["datasetId"], p.client(), parse.settings_change(p.body)
+    return lambda s, conn, c: out.settings_json(s.put_stages(conn, c, ds, change, client))
 
-    return call
+
+def _assign(label: bool) -> Callable[[Params], Bound]:
+    def prepare(p: Params) -> Bound:
+        ds, client, request = p.path["datasetId"], p.client(), parse.assignments(p.body, label)
+        return lambda s, conn, c: s.assign(conn, c, ds, request, client, label)
+
+    return prepare
+
+
+def _get_task(p: Params) -> Bound:
+    task_id = p.path["taskId"]
+    return lambda s, conn, c: out.task_json(s.get_task(conn, c, task_id))
+
+
+def _act(action: Action) -> Callable[[Params], Bound]:
+    def prepare(p: Params) -> Bound:
+        task_id, request = p.path["taskId"], parse.action_request(action, p.body)
+        return lambda s, conn, c: out.task_json(s.act(conn, c, task_id, action, request))
+
+    return prepare
+
+
+def _user_tasks(p: Params) -> Bound:
+    client, email, win = p.path["clientId"], p.text("email"), p.window()
+    return lambda s, conn, c: out.user_tasks_json(s.user_tasks(conn, c, client, email, win))
+
+
+def _delayed_tasks(p: Params) -> Bound:
+    client, win = p.path["clientId"], p.window()
+    return lambda s, conn, c: out.delayed_json(*s.delayed_tasks(conn, c, client, win))
 
 
 ENDPOINTS: Sequence[Endpoint] = (
     Endpoint(
         "GET", "/datasets/{datasetId}/tasks", _list_tasks, PAGING | CLIENT | {"stage", "state", "assignee"}
     ),
-    Endpoint(
-        "GET",
-        "/datasets/{datasetId}/stages",
-        lambda s, c, p: s.get_stages(c, p.path["datasetId"], p.client()),
-        CLIENT,
-    ),
-    Endpoint(
-        "PUT",
-        "/datasets/{datasetId}/stages",
-        lambda s, c, p: s.put_stages(c, p.path["datasetId"], p.body, p.client()),
-        CLIENT,
-    ),
-    Endpoint(
-        "POST",
-        "/datasets/{datasetId}/file_tasks",
-        lambda s, c, p: s.assign_file_tasks(c, p.path["datasetId"], p.body, p.client()),
-        CLIENT,
-    ),
-    Endpoint(
-        "POST",
-        "/datasets/{datasetId}/label_tasks",
-        lambda s, c, p: s.assign_label_tasks(c, p.path["datasetId"], p.body, p.client()),
-        CLIENT,
-    ),
-    Endpoint("GET", "/tasks/{taskId}", lambda s, c, p: s.get_task(c, p.path["taskId"])),
-    Endpoint("POST", "/tasks/{taskId}/start", _act(StagedService.start_task)),
-    Endpoint("POST", "/tasks/{taskId}/submit", _act(StagedService.submit_task)),
-    Endpoint("POST", "/tasks/{taskId}/accept", _act(StagedService.accept_task)),
-    Endpoint("POST", "/tasks/{taskId}/reject", _act(StagedService.reject_task)),
-    Endpoint(
-        "GET",
-        "/clients/{clientId}/user_tasks",
-        lambda s, c, p: s.user_tasks(c, p.path["clientId"], p.text("email"), p.window()),
-        PAGING | {"email"},
-    ),
-    Endpoint(
-        "GET",
-        "/clients/{clientId}/delayed_tasks",
-        lambda s, c, p: s.delayed_tasks(c, p.path["clientId"], p.window()),
-        PAGING,
-    ),
+    Endpoint("GET", "/datasets/{datasetId}/stages", _get_stages, CLIENT),
+    Endpoint("PUT", "/datasets/{datasetId}/stages", _put_stages, CLIENT),
+    Endpoint("POST", "/datasets/{datasetId}/file_tasks", _assign(label=False), CLIENT),
+    Endpoint("POST", "/datasets/{datasetId}/label_tasks", _assign(label=True), CLIENT),
+    Endpoint("GET", "/tasks/{taskId}", _get_task),
+    Endpoint("POST", "/tasks/{taskId}/start", _act(Action.START)),
+    Endpoint("POST", "/tasks/{taskId}/submit", _act(Action.SUBMIT)),
+    Endpoint("POST", "/tasks/{taskId}/accept", _act(Action.ACCEPT)),
+    Endpoint("POST", "/tasks/{taskId}/reject", _act(Action.REJECT)),
+    Endpoint("GET", "/clients/{clientId}/user_tasks", _user_tasks, PAGING | {"email"}),
+    Endpoint("GET", "/clients/{clientId}/delayed_tasks", _delayed_tasks, PAGING),
 )
 
 
@@ -179,18 +193,23 @@ def _check_query(endpoint: Endpoint, query: QueryParams) -> None:
         raise errors.invalid(f"unknown query parameter(s) {unknown}", f"this endpoint takes: {allowed}")
 
 
-def _handler(service: StagedService, endpoint: Endpoint) -> Callable[[Request], Any]:
+def _handler(service: StagedService, dispatcher: Dispatcher, endpoint: Endpoint) -> Callable[[Request], Any]:
     async def handle(request: Request) -> Response:
         req_id = uuid.uuid4().hex
+        request.state.req_id = req_id  # the access log line carries the error.req_id answered
         where = f"{request.method} {request.url.path}"
         raw = await request.body() if request.method in ("POST", "PUT") else b""
 
         def call() -> Any:
             _check_query(endpoint, request.query_params)
             body = parse_json_body(raw) if raw else {}
-            request_limits.check_json({**request.path_params, **request.query_params, **body}, "request")
-            params = Params(dict(request.path_params), request.query_params, body)
-            return endpoint.call(service, Caller(request.headers.get("authorization")), params)
+            request_limits.check_json(dict(request.path_params), "path")
+            request_limits.check_json(dict(request.query_params), "query")
+            request_limits.check_json(body, "body")
+            bound = endpoint.prepare(Params(dict(request.path_params), request.query_params, body))
+            caller = Caller(request.headers.get("authorization"))
+            # one write transaction: discovery and auto-reassign write even when a call only reads
+            return dispatcher.execute(where, Kind.WRITE, lambda conn: bound(service, conn, caller), req_id)
 
         result = await run_in_threadpool(guarded, where, req_id, call)
         if isinstance(result, errors.ApiError):
@@ -200,10 +219,15 @@ def _handler(service: StagedService, endpoint: Endpoint) -> Callable[[Request], 
     return handle
 
 
-def staged_routes(service: StagedService) -> list[BaseRoute]:
+def staged_routes(service: StagedService, dispatcher: Dispatcher) -> list[BaseRoute]:
     """The endpoints, then a catch-all under /api/v2 answering 404/405 in the same error shape."""
     routes = [
-        Route(PREFIX + e.path, _handler(service, e), methods=[e.method], name=f"staged {e.method} {e.path}")
+        Route(
+            PREFIX + e.path,
+            _handler(service, dispatcher, e),
+            methods=[e.method],
+            name=f"staged {e.method} {e.path}",
+        )
         for e in ENDPOINTS
     ]
 

@@ -1,0 +1,222 @@
+"""Bulk import speed: ``labeldesk import`` of a generated COCO dataset, and optionally Label
+Studio's import of the same data measured in the same run.
+
+    python benchmarks/import_bench.py [--inputs 50000] [--boxes 2] [--database-url URL]
+                                      [--with-label-studio]
+
+The dataset is N image files (empty: the import never opens an image, it references it) and a
+COCO ``annotations.json`` with ``--boxes`` boxes per image. labeldesk's numbers time the whole
+import (reading and validating the JSON, checking every file exists, writing inputs, input-level
+annotations, region annotations, concepts and their index rows) into a fresh SQLite file unless
+``--database-url`` is given. ``--with-label-studio`` installs Label Studio into its own virtualenv
+(``.bench-venvs/label-studio``, reused on later runs), starts it on a free loopback port and times
+``POST /api/projects/{id}/import`` of the same images and boxes as Label Studio tasks with
+annotations, in batches of 5,000 tasks (its data folder ``.bench-venvs/label-studio-data`` is kept:
+the first start migrates its database for minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from labeldesk.datasets_io.formats import READERS
+from labeldesk.services import admin
+from labeldesk.services import dataset_import as imp
+from labeldesk.storage.engine import Database
+from labeldesk.storage.migrate import migrate
+
+W, H = 640, 480
+
+
+def make_coco(root: Path, n: int, boxes: int) -> Path:
+    images = root / "images"
+    images.mkdir(parents=True)
+    doc: dict[str, list[dict[str, Any]]] = {"images": [], "annotations": [], "categories": []}
+    doc["categories"] = [{"id": c, "name": f"class-{c}"} for c in range(1, 11)]
+    for i in range(n):
+        name = f"img{i:07d}.jpg"
+        (images / name).touch()
+        doc["images"].append({"id": i, "file_name": name, "width": W, "height": H})
+        for b in range(boxes):
+            x, y = (i * 7 + b * 50) % 500, (i * 3 + b * 40) % 380
+            doc["annotations"].append(
+                {"id": i * boxes + b, "image_id": i, "category_id": 1 + (i + b) % 10, "bbox": [x, y, 100, 80]}
+            )
+    (root / "annotations.json").write_text(json.dumps(doc))
+    return root
+
+
+def bench_labeldesk(url: str, data: Path) -> dict[str, float]:
+    db = Database(url)
+    migrate(db)
+    admin.create_user(db, "bench")
+    admin.create_app(db, "bench", "imports")
+    target = imp.Target(imp.resolve_app(db, "bench/imports"), dataset_id="all")
+    started, cpu_started = time.perf_counter(), time.process_time()
+    summary = imp.import_records(db, target, READERS["coco"](data))
+    total, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    db.dispose()
+    return {
+        "inputs": summary.inputs,
+        "boxes": summary.regions,
+        "seconds": total,
+        "cpu_seconds": cpu,
+        "inputs_per_s": summary.inputs / total,
+        "boxes_per_s": summary.regions / total,
+    }
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def bench_label_studio(data: Path, n: int, boxes: int) -> dict[str, float]:
+    import requests
+
+    venv = Path(".bench-venvs/label-studio")
+    if not (venv / "bin" / "label-studio").exists():
+        print("installing label-studio into", venv, file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "label-studio"], check=True)
+    home = Path(".bench-venvs/label-studio-data").resolve()  # kept: its first start migrates for minutes
+    home.mkdir(parents=True, exist_ok=True)
+    port = _free_port()
+    env = {
+        **os.environ,
+        "LABEL_STUDIO_BASE_DATA_DIR": str(home),
+        "LABEL_STUDIO_USERNAME": "bench@example.com",
+        "LABEL_STUDIO_PASSWORD": "bench-password-1",
+        "LABEL_STUDIO_USER_TOKEN": "benchtoken0123456789",
+        "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true",
+    }
+    cmd = [
+        str(venv / "bin" / "label-studio"),
+        "start",
+        "--no-browser",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    log = (home / "server.log").open("w")
+    server = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    headers = {"Authorization": "Token benchtoken0123456789"}
+    try:
+        deadline = time.time() + 1800
+        while True:
+            try:
+                if requests.get(f"{base}/health", timeout=2).ok:
+                    break
+            except requests.RequestException:
+                pass
+            if server.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"Label Studio did not start; see {home / 'server.log'}")
+            time.sleep(1)
+        config = (
+            '<View><Image name="image" value="$image"/><RectangleLabels name="label" toName="image">'
+            + "".join(f'<Label value="class-{c}"/>' for c in range(1, 11))
+            + "</RectangleLabels></View>"
+        )
+        project = requests.post(
+            f"{base}/api/projects",
+            json={"title": "bench", "label_config": config},
+            headers=headers,
+            timeout=60,
+        ).json()
+        doc = json.loads((data / "annotations.json").read_text())
+        by_image: dict[int, list[dict[str, Any]]] = {}
+        for a in doc["annotations"]:
+            by_image.setdefault(a["image_id"], []).append(a)
+        tasks = [
+            {
+                "data": {"image": f"/data/local-files/?d=images/{im['file_name']}"},
+                "annotations": [{"result": [_ls_box(a) for a in by_image.get(im["id"], [])]}],
+            }
+            for im in doc["images"]
+        ]
+        started = time.perf_counter()
+        for i in range(0, len(tasks), 5000):
+            r = requests.post(
+                f"{base}/api/projects/{project['id']}/import",
+                json=tasks[i : i + 5000],
+                headers=headers,
+                timeout=3600,
+            )
+            r.raise_for_status()
+        total = time.perf_counter() - started
+    finally:
+        server.terminate()
+        server.wait(30)
+        log.close()
+    return {
+        "inputs": n,
+        "boxes": n * boxes,
+        "seconds": total,
+        "inputs_per_s": n / total,
+        "boxes_per_s": n * boxes / total,
+    }
+
+
+def _ls_box(a: dict[str, Any]) -> dict[str, Any]:
+    x, y, w, h = a["bbox"]
+    return {
+        "from_name": "label",
+        "to_name": "image",
+        "type": "rectanglelabels",
+        "original_width": W,
+        "original_height": H,
+        "value": {
+            "x": 100 * x / W,
+            "y": 100 * y / H,
+            "width": 100 * w / W,
+            "height": 100 * h / H,
+            "rectanglelabels": [f"class-{a['category_id']}"],
+        },
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--inputs", type=int, default=50_000)
+    ap.add_argument("--boxes", type=int, default=2, help="boxes per image")
+    ap.add_argument("--database-url", default=None)
+    ap.add_argument("--with-label-studio", action="store_true")
+    args = ap.parse_args()
+    load = os.getloadavg()
+    work = Path(tempfile.mkdtemp(prefix="import-bench-"))
+    data = make_coco(work / "coco", args.inputs, args.boxes)
+    rows = [
+        (
+            "labeldesk import (SQLite)" if not args.database_url else "labeldesk import",
+            bench_labeldesk(args.database_url or f"sqlite:///{work / 'bench.db'}", data),
+        )
+    ]
+    if args.with_label_studio:
+        rows.append(("Label Studio import API", bench_label_studio(data, args.inputs, args.boxes)))
+    print(f"load average before the run: {load[0]:.1f} (2 cores: above 2, other work shares them)")
+    print(
+        f"{'system':<28} {'inputs':>8} {'boxes':>8} {'seconds':>8} {'cpu s':>7} "
+        f"{'inputs/s':>10} {'boxes/s':>10}"
+    )
+    for name, r in rows:
+        cpu = f"{r['cpu_seconds']:>7.2f}" if "cpu_seconds" in r else f"{'-':>7}"
+        print(
+            f"{name:<28} {r['inputs']:>8.0f} {r['boxes']:>8.0f} {r['seconds']:>8.2f} {cpu} "
+            f"{r['inputs_per_s']:>10,.0f} {r['boxes_per_s']:>10,.0f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""Progress bars and summaries of ``labeldesk import`` / ``export`` (rich, on stderr)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from labeldesk.services.dataset_import import Summary
+
+console = Console(stderr=True)
+
+
+@contextmanager
+def records_progress(verb: str) -> Iterator[Progress]:
+    columns = (
+        TextColumn(f"[bold]{verb}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("records"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as progress:
+        yield progress
+
+
+def print_summary(s: Summary, seconds: float) -> None:
+    rate = s.seen / seconds if seconds > 0 else 0.0
+    console.print(
+        f"inputs: {s.inputs} new, {s.existing} already there; annotations: {s.annotations} "
+        f"({s.regions} regions); concepts: {s.concepts} new; skipped: {len(s.skipped)} "
+        f"— {s.seen} records in {seconds:.2f} s ({rate:,.0f}/s)",
+        soft_wrap=True,
+    )
+    for e in s.skipped[:50]:
+        console.print(f"  skipped {e}", markup=False, highlight=False, soft_wrap=True)
+    if len(s.skipped) > 50:
+        console.print(f"  … and {len(s.skipped) - 50} more")

@@ -1,0 +1,69 @@
+"""Reading the files a dataset consists of: JSON with the line of a syntax error, images looked
+up in the folders each format keeps them in."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from labeldesk.datasets_io.records import FormatError, RecordError
+
+
+def load_json(file: Path) -> Any:
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise FormatError(RecordError(str(file), "", f"cannot read: {e}")) from e
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        pass
+    try:  # the standard library's error names the line
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise FormatError(
+            RecordError(str(file), f"line {e.lineno}", f"broken JSON: {e.msg} (column {e.colno})")
+        ) from e
+
+
+class ImageFinder:
+    """Finds image files by name in a few folders, listing each folder once (a stat per image
+    would dominate an import of 100k files)."""
+
+    def __init__(self, base: Path, folders: Iterable[str]) -> None:
+        self._dirs = [base / f if f else base for f in folders]
+        self._listings: dict[Path, frozenset[str]] = {}
+
+    def _listing(self, folder: Path) -> frozenset[str]:
+        if folder not in self._listings:
+            try:
+                self._listings[folder] = frozenset(os.listdir(folder))
+            except OSError:
+                self._listings[folder] = frozenset()
+        return self._listings[folder]
+
+    def find(self, name: str) -> str | None:
+        """The path of ``name`` in the first folder that has it, else None."""
+        for folder in self._dirs:
+            if "/" in name or "\\" in name:
+                candidate = os.path.join(folder, name)
+                if os.path.isfile(candidate):
+                    return candidate
+            elif name in self._listing(folder):
+                return os.path.join(folder, name)
+        return None
+
+
+def dataset_file(path: Path, suffix: str) -> Path:
+    """``path`` itself, or the first ``*<suffix>`` file of the folder ``path``."""
+    if not path.is_dir():
+        return path
+    found = sorted(path.glob(f"*{suffix}"))
+    if not found:
+        raise FormatError(RecordError(str(path), "", f"no {suffix} file in the folder"))
+    return found[0]

@@ -1,0 +1,57 @@
+"""Every job kind labeldesk runs, and the worker that runs them (started by ``labeldesk serve``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from clarifai_grpc.grpc.api import resources_pb2
+from sqlalchemy import make_url
+
+from labeldesk.jobs import imports, version_exports
+from labeldesk.jobs.version_exports import MediaLinker, no_links
+from labeldesk.jobs.worker import Handler, Worker
+from labeldesk.services.dataset_versions import EXPORT_KIND
+from labeldesk.services.export_links import ExportLinks
+from labeldesk.services.hosting import Hosting, render_media
+from labeldesk.services.import_jobs import IMPORT_KIND
+from labeldesk.storage.engine import Database, is_sqlite
+from labeldesk.storage.repos import secrets
+
+
+def default_export_dir(database_url: str) -> Path:
+    """Where dataset version archives go: ``<stem>.exports`` beside a SQLite file, else
+    ``./labeldesk.exports``."""
+    if is_sqlite(database_url):
+        db_file = Path(make_url(database_url).database or "labeldesk.db")
+        return db_file.with_name(db_file.stem + ".exports")
+    return Path("labeldesk.exports")
+
+
+def export_links(db: Database, folder: Path | None = None) -> ExportLinks:
+    with db.write() as conn:
+        secret = secrets.get_or_create(conn, "exports")
+    return ExportLinks(folder or default_export_dir(db.url), secret)
+
+
+def handlers(links: ExportLinks, hosting: Hosting | None = None) -> dict[str, Handler]:
+    """Every job kind's handler; with ``hosting``, imports store local images in the blob store and
+    archives link hosted images with signed ``/files`` URLs (and COCO archives carry their bytes)."""
+    media: MediaLinker = no_links
+    files = None
+    if hosting is not None:
+        signer, store = hosting.signer, hosting.store
+
+        def media(data: resources_pb2.Data, app_pk: int, origin: str) -> None:
+            render_media(data, app_pk, signer.links(origin))
+
+        def files(app_pk: int, key: str) -> Path | None:
+            return store.local_path(str(app_pk), key)
+
+    return {
+        IMPORT_KIND: imports.handler(hosting),
+        EXPORT_KIND: version_exports.handler(links, media, files),
+    }
+
+
+def job_worker(db: Database, links: ExportLinks, hosting: Hosting | None = None) -> Worker:
+    return Worker(db, handlers(links, hosting))

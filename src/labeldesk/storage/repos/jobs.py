@@ -1,0 +1,90 @@
+"""Rows of the ``jobs`` table. Claiming is the only subtle part: a job is free when queued, or
+running with its lease run out (the worker that held it died); :func:`claim` takes the oldest free
+one with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (two replicas never take the same job) and under
+SQLite's write lock (``Database.write`` starts with ``BEGIN IMMEDIATE``)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Row, and_, insert, or_, select, update
+
+from labeldesk.storage import tables as t
+from labeldesk.storage.clock import utcnow
+
+C = t.jobs.c
+QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+
+
+def insert_job(conn: Connection, job_id: str, kind: str, payload: dict[str, Any], app_pk: int | None) -> None:
+    ts = utcnow()
+    conn.execute(
+        insert(t.jobs).values(
+            id=job_id,
+            app_pk=app_pk,
+            kind=kind,
+            payload=payload,
+            state=QUEUED,
+            progress={},
+            error="",
+            attempts=0,
+            created_at=ts,
+            modified_at=ts,
+        )
+    )
+
+
+def get(conn: Connection, job_id: str) -> Row[Any] | None:
+    return conn.execute(select(t.jobs).where(C.id == job_id)).first()
+
+
+def claim(
+    conn: Connection, kinds: list[str], lease: timedelta, now: datetime | None = None
+) -> Row[Any] | None:
+    """Take the oldest free job of ``kinds``: mark it running, leased until now + ``lease``."""
+    now = now or utcnow()
+    free = or_(C.state == QUEUED, and_(C.state == RUNNING, C.lease_until < now))
+    q = select(C.pk).where(free, C.kind.in_(kinds)).order_by(C.pk).limit(1)
+    if conn.dialect.name == "postgresql":
+        q = q.with_for_update(skip_locked=True)
+    pk = conn.execute(q).scalar()
+    if pk is None:
+        return None
+    conn.execute(
+        update(t.jobs)
+        .where(C.pk == pk)
+        .values(state=RUNNING, lease_until=now + lease, attempts=C.attempts + 1, modified_at=now)
+    )
+    return conn.execute(select(t.jobs).where(C.pk == pk)).one()
+
+
+def heartbeat(conn: Connection, pk: int, progress: dict[str, Any], lease: timedelta) -> bool:
+    """Record progress and extend the lease; False when the job is no longer this worker's."""
+    now = utcnow()
+    res = conn.execute(
+        update(t.jobs)
+        .where(C.pk == pk, C.state == RUNNING)
+        .values(progress=progress, lease_until=now + lease, modified_at=now)
+    )
+    return bool(res.rowcount)
+
+
+def finish(
+    conn: Connection, pk: int, state: str, progress: dict[str, Any], result: Any = None, error: str = ""
+) -> None:
+    conn.execute(
+        update(t.jobs)
+        .where(C.pk == pk)
+        .values(
+            state=state, progress=progress, result=result, error=error, lease_until=None, modified_at=utcnow()
+        )
+    )
+
+
+def requeue(conn: Connection, pk: int, error: str) -> None:
+    conn.execute(
+        update(t.jobs)
+        .where(C.pk == pk)
+        .values(state=QUEUED, error=error, lease_until=None, modified_at=utcnow())
+    )
