@@ -99,6 +99,11 @@ def bench_label_studio(data: Path, n: int, boxes: int) -> dict[str, float]:
         "LABEL_STUDIO_PASSWORD": "bench-password-1",
         "LABEL_STUDIO_USER_TOKEN": "benchtoken0123456789",
         "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true",
+        "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
+        # no telemetry: the benchmark talks to loopback only
+        "SENTRY_DSN": "",
+        "FRONTEND_SENTRY_DSN": "",
+        "COLLECT_ANALYTICS": "false",
     }
     cmd = [
         str(venv / "bin" / "label-studio"),
@@ -124,6 +129,7 @@ def bench_label_studio(data: Path, n: int, boxes: int) -> dict[str, float]:
             if server.poll() is not None or time.time() > deadline:
                 raise RuntimeError(f"Label Studio did not start; see {home / 'server.log'}")
             time.sleep(1)
+        _enable_token_auth(venv, env)
         config = (
             '<View><Image name="image" value="$image"/><RectangleLabels name="label" toName="image">'
             + "".join(f'<Label value="class-{c}"/>' for c in range(1, 11))
@@ -167,6 +173,19 @@ def bench_label_studio(data: Path, n: int, boxes: int) -> dict[str, float]:
         "inputs_per_s": n / total,
         "boxes_per_s": n * boxes / total,
     }
+
+
+def _enable_token_auth(venv: Path, env: dict[str, str]) -> None:
+    """Label Studio 1.14+ refuses its ``Token`` keys unless the organisation allows them."""
+    site = next((venv / "lib").glob("python3*/site-packages/label_studio"))
+    code = (
+        "from jwt_auth.models import JWTSettings; JWTSettings.objects.update(legacy_api_tokens_enabled=True)"
+    )
+    python = str((venv / "bin" / "python").absolute())
+    settings = {**env, "DJANGO_SETTINGS_MODULE": "core.settings.label_studio"}
+    subprocess.run(
+        [python, "manage.py", "shell", "-c", code], cwd=site, env=settings, check=True, timeout=600
+    )
 
 
 def _ls_box(a: dict[str, Any]) -> dict[str, Any]:

@@ -184,3 +184,19 @@ def test_a_bad_record_stops_the_import_and_nothing_of_its_chunk_stays(
     assert res.exit_code == 0, res.output
     assert "skipped: 1" in res.output and "skipped " in res.output
     assert set(exported(database_url, app)) == {"red", "blue"}
+
+
+def test_imported_images_are_hosted_unless_referenced(
+    tmp_path: Path, app: AppFixture, database_url: str, stub: Any
+) -> None:
+    src = make_coco(tmp_path / "src")
+    assert import_(app, database_url, "coco", src).exit_code == 0
+    (red,) = ok(
+        stub.GetInput(service_pb2.GetInputRequest(user_app_id=app.uai, input_id="red"), metadata=app.meta)
+    ).input.data.image.url.split("?")[:1]
+    assert red.startswith(app.server.base_url + "/files/orig/")
+    referenced = other_app(app)
+    assert import_(referenced, database_url, "coco", src, "--reference-files").exit_code == 0
+    uai = service_pb2.GetInputRequest(user_app_id=referenced.uai, input_id="red")
+    url = ok(stub.GetInput(uai, metadata=referenced.meta)).input.data.image.url
+    assert url == (src / "images" / "red.png").resolve().as_uri()

@@ -1,6 +1,6 @@
 """Video inputs: the labeler steps through frames by the app's ``sample_ms`` (``→``), draws a box on two
 frames and submits; the annotation holds one frame per drawn frame, with its index and time. The video
-is a WebM that Chromium itself records from a canvas (no ffmpeg, no internet)."""
+is a WebM that Chromium itself records from a canvas (no ffmpeg, no internet), uploaded as bytes."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from clarifai_grpc.grpc.api import resources_pb2 as r
 from clarifai_grpc.grpc.api import service_pb2 as s
 
 from labeldesk.app import RunningServer
+from tests.browser.conftest import HOSTED_FILES
 from tests.browser.scenario import build_scenario, ok
 from tests.browser.test_workbench import close
 from tests.browser.workbench import draw_box, open_page, screenshot, sign_in
@@ -57,7 +58,8 @@ def test_video_frames_are_stepped_and_labeled(
     (root / name).write_bytes(webm)
 
     sn = build_scenario(server, rest_stub, uuid.uuid4().hex[:8], image_urls=[], n_images=0)
-    clip = r.Input(id="clip", data=r.Data(video=r.Video(url=f"{base}/{name}")))
+    video = r.Video(base64=webm) if HOSTED_FILES else r.Video(url=f"{base}/{name}")
+    clip = r.Input(id="clip", data=r.Data(video=video))
     ok(rest_stub.PostInputs(s.PostInputsRequest(user_app_id=sn.uai, inputs=[clip]), metadata=sn.meta()))
     task = r.Task(
         id="clips",

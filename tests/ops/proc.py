@@ -22,7 +22,6 @@ class ServerProcess:
     proc: subprocess.Popen[str]
     http_port: int = 0
     grpc_port: int = 0
-    stdout: str = ""
     lines: list[str] = field(default_factory=list)
     _reader: threading.Thread | None = None
 

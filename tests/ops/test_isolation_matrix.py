@@ -90,8 +90,8 @@ def victim_request(rpc: str, request_cls: type[Message], v: Victim) -> Message:
                 req.action = "overwrite" if rpc.startswith("Patch") else ""  # type: ignore[attr-defined]
             elif name == "id" and kind in v.ids:
                 req.id = v.ids[kind]  # type: ignore[attr-defined]
-            elif name.endswith("_id") and name[: -len("_id")] in v.ids:
-                setattr(req, name, v.ids[name[: -len("_id")]])
+            elif name.endswith("_id"):  # an object the victim has, else one named like theirs
+                setattr(req, name, v.ids.get(name[: -len("_id")], f"{v.marker.lower()}-{name}"))
     return req
 
 

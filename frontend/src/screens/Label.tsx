@@ -188,6 +188,7 @@ export function Label(props: { owner: string; app: string; task: string }) {
       annotator.current.closePolygon();
       return;
     }
+    state.current.busy = true; // before the re-render: a second Enter must not submit twice
     setBusy(true);
     setError("");
     const started = performance.now();
@@ -225,6 +226,7 @@ export function Label(props: { owner: string; app: string; task: string }) {
     } catch (e) {
       setError(`Not submitted — your work is still here. ${explain(e)}`);
     } finally {
+      state.current.busy = false;
       setBusy(false);
     }
   }

@@ -167,6 +167,7 @@ export function Review(props: { owner: string; app: string; task: string }) {
     if (action === "REVIEW_APPROVE") body.review_approve_config = worker ? { workers: [{ user: { id: worker } }] } : {};
     if (action === "REVIEW_REQUEST_CHANGES") body.review_request_changes_config = { task_assignments: notes };
     if (action === "REVIEW_REJECT") body.review_reject_config = { task_assignments: notes };
+    state.current.busy = true; // before the re-render: a second key press must not decide twice
     setBusy(true);
     try {
       await api.put(assignmentsPath(i), body);
@@ -176,6 +177,7 @@ export function Review(props: { owner: string; app: string; task: string }) {
     } catch (e) {
       setError(`Not recorded. ${explain(e)}`);
     } finally {
+      state.current.busy = false;
       setBusy(false);
     }
   }
