@@ -17,8 +17,7 @@ from google.protobuf import struct_pb2
 from sqlalchemy import select
 
 from labeldesk.storage import tables as t
-from tests.conftest import AppFixture
-from tests.helpers import IMG, Meta, ok, rest_listing_matches_grpc
+from tests.helpers import IMG, AppFixture, Meta, ok, rest_listing_matches_grpc
 
 CONCEPTS = ("tree", "water", "bike", "apple")
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from clarifai_grpc.channel.custom_converters.custom_dict_to_message import dict_to_protobuf
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2, status_pb2
@@ -15,9 +14,6 @@ from hypothesis import strategies as st
 
 from labeldesk.wire.printer import message_to_json, message_to_json_bytes
 from tests.protos import annotation, f32, ids, structs
-
-# The client's own parser trips a protobuf 6 deprecation; not ours to fix.
-pytestmark = pytest.mark.filterwarnings(r"ignore:label\(\) is deprecated:DeprecationWarning")
 
 # =============================================================================================
 # message_to_json

@@ -33,7 +33,7 @@ from labeldesk.storage import tables as t
 
 A = t.annotations.c
 AC = t.annotation_concepts.c
-I = t.inputs.c  # noqa: E741
+I = t.inputs.c  # noqa: E741 - the inputs table's columns, as elsewhere
 CHUNK = 500  # stay under SQLite's bound-parameter limit
 T = TypeVar("T")
 
