@@ -81,6 +81,9 @@ def test_upload_from_url_and_bytes_with_labels_creates_the_concepts(sdk_app: Any
     assert labelled == {"url-1": ["train"], "bytes-1": ["night", "train"], "text-1": ["caption"]}
 
 
+# the SDK reads each image with open(...).read() and never closes the file
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
 def test_upload_from_folder_with_labels(sdk_app: Any, tmp_path: Path) -> None:
     dataset = sdk_app.create_dataset(dataset_id="pets")
     for label, names in {"cats": ["c1", "c2"], "dogs": ["d1"]}.items():
