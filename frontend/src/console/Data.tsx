@@ -91,7 +91,7 @@ export function Data({ ref_ }: { ref_: AppRef }) {
           <select name="f-dataset" value={filter.dataset} onChange={(e) => (setFilter({ ...filter, dataset: e.currentTarget.value }), setPage(1))}>
             <option value="">All inputs</option>
             {datasets.map((d) => (
-              <option key={d.id}>{d.id}</option>
+              <option key={d.id} value={d.id}>{d.id}</option>
             ))}
           </select>
         </label>
@@ -129,7 +129,7 @@ export function Data({ ref_ }: { ref_: AppRef }) {
         <select aria-label="Dataset for the selection" value={target} onChange={(e) => setTarget(e.currentTarget.value)}>
           <option value="">— dataset —</option>
           {datasets.map((d) => (
-            <option key={d.id}>{d.id}</option>
+            <option key={d.id} value={d.id}>{d.id}</option>
           ))}
         </select>
         <button type="button" disabled={!selected.size} onClick={() => moveSelection(true)}>
@@ -191,7 +191,7 @@ function Uploader({ ref_, datasets, onDone }: { ref_: AppRef; datasets: any[]; o
         <select name="upload-dataset" value={dataset} onChange={(e) => setDataset(e.currentTarget.value)}>
           <option value="">(none)</option>
           {datasets.map((d) => (
-            <option key={d.id}>{d.id}</option>
+            <option key={d.id} value={d.id}>{d.id}</option>
           ))}
         </select>
       </label>

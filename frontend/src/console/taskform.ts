@@ -45,7 +45,7 @@ export function blankForm(): TaskForm {
 export function formOf(t: any): TaskForm {
   const w = t.worker ?? {};
   const r = t.review ?? {};
-  const info = w.partitioned_strategy_info ?? w.dynamic_strategy_info ?? {};
+  const info = w.partitioned_strategy_info ?? {};
   return {
     ...blankForm(),
     existing: true,
@@ -75,7 +75,7 @@ export function taskOf(f: TaskForm): Record<string, unknown> {
     if (f.split === "WEIGHTED") info.weights = Object.fromEntries(f.workers.map((w) => [w, f.weights[w] ?? 1]));
     worker.partitioned_strategy_info = info;
   } else if (f.strategy === "DYNAMIC") {
-    worker.dynamic_strategy_info = { workers_per_input: f.perInput };
+    worker.partitioned_strategy_info = { workers_per_input: f.perInput }; // DYNAMIC reads k from here too
   }
   const review: Record<string, unknown> = { strategy: f.review };
   if (f.review !== "NONE") review.user_ids = f.reviewers;
