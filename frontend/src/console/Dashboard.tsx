@@ -128,6 +128,7 @@ export function Dashboard({ ref_, taskId }: { ref_: AppRef; taskId: string }) {
           xs={(md.timing?.throughput ?? []).map((p: any) => Date.parse(p.start) / 1000)}
           ys={(md.timing?.throughput ?? []).map((p: any) => Number(p.count))}
           kind="bars"
+          bucket={md.timing?.bucket_seconds ?? 60}
         />
         <AgreementChart rows={rows} />
       </div>
@@ -197,7 +198,8 @@ function AgreementChart({ rows }: { rows: WorkerRow[] }) {
   );
 }
 
-function Chart({ title, xs, ys, kind }: { title: string; xs: number[]; ys: number[]; kind: "bars" | "line" }) {
+function Chart(props: { title: string; xs: number[]; ys: number[]; kind: "bars" | "line"; bucket: number }) {
+  const { title, xs, ys, kind, bucket } = props;
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
   useEffect(() => {
@@ -225,7 +227,11 @@ function Chart({ title, xs, ys, kind }: { title: string; xs: number[]; ys: numbe
             paths: kind === "bars" ? uPlot.paths.bars!({ size: [0.6, 40] }) : undefined,
           },
         ],
-        scales: { y: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
+        scales: {
+          // one bucket either side, so a single bar has a readable time axis
+          x: { time: true, range: (_u, min, max) => [min - bucket, max + bucket] },
+          y: { range: (_u, _min, max) => [0, Math.max(1, max)] },
+        },
       },
       data,
       box.current,
