@@ -40,6 +40,38 @@ def _sign_in_owner(page: Any, user: str, token: str) -> None:
     page.get_by_role("heading", name="My work").wait_for()
 
 
+def _label(stub: Any, sn: Any, user: str, task_id: str, count: int) -> None:
+    """``user`` pulls work (LABEL_START) and submits a "cat" annotation for ``count`` inputs."""
+    meta = sn.meta(sn.labelers[user])
+    started = ok(
+        stub.PutTaskAssignments(
+            s.PutTaskAssignmentsRequest(user_app_id=sn.uai, task_id=task_id, action=s.LABEL_START),
+            metadata=meta,
+        )
+    )
+    handed = sorted(a.input.id for a in started.task_assignments)
+    assert len(handed) == 5
+    for input_id in handed[:count]:
+        info = struct_pb2.Struct()
+        info.update({"task_id": task_id})
+        ann = r.Annotation(
+            input_id=input_id, data=r.Data(concepts=[r.Concept(id="cat", value=1)]), annotation_info=info
+        )
+        ok(
+            stub.PostAnnotations(
+                s.PostAnnotationsRequest(user_app_id=sn.uai, annotations=[ann]), metadata=meta
+            )
+        )
+        ok(
+            stub.PutTaskAssignments(
+                s.PutTaskAssignmentsRequest(
+                    user_app_id=sn.uai, task_id=task_id, input_id=input_id, action=s.LABEL_SUBMIT
+                ),
+                metadata=meta,
+            )
+        )
+
+
 def test_owner_sets_up_data_and_a_consensus_task_and_watches_it_live(
     browser: Any, server: RunningServer, rest_stub: Any
 ) -> None:
@@ -103,34 +135,7 @@ def test_owner_sets_up_data_and_a_consensus_task_and_watches_it_live(
     task_id = page.url.rsplit("/", 1)[-1]
 
     # a labeler works through the API: LABEL_START, then an annotation + LABEL_SUBMIT for 3 inputs
-    meta = sn.meta(sn.labelers[ana])
-    started = ok(
-        rest_stub.PutTaskAssignments(
-            s.PutTaskAssignmentsRequest(user_app_id=sn.uai, task_id=task_id, action=s.LABEL_START),
-            metadata=meta,
-        )
-    )
-    handed = [a.input.id for a in started.task_assignments]
-    assert len(handed) == 5
-    for input_id in handed[:3]:
-        info = struct_pb2.Struct()
-        info.update({"task_id": task_id})
-        ann = r.Annotation(
-            input_id=input_id, data=r.Data(concepts=[r.Concept(id="cat", value=1)]), annotation_info=info
-        )
-        ok(
-            rest_stub.PostAnnotations(
-                s.PostAnnotationsRequest(user_app_id=sn.uai, annotations=[ann]), metadata=meta
-            )
-        )
-        ok(
-            rest_stub.PutTaskAssignments(
-                s.PutTaskAssignmentsRequest(
-                    user_app_id=sn.uai, task_id=task_id, input_id=input_id, action=s.LABEL_SUBMIT
-                ),
-                metadata=meta,
-            )
-        )
+    _label(rest_stub, sn, ana, task_id, 3)
 
     # the dashboard picks it up by itself
     row = page.locator(f"[data-testid=workers] tr[data-worker='{ana}']")
@@ -142,7 +147,17 @@ def test_owner_sets_up_data_and_a_consensus_task_and_watches_it_live(
     assert "awaiting consensus review" in counts.inner_text().lower()
     assert page.evaluate("window.__sameDocument === true"), "updated without a reload"
     page.locator(".chart canvas").first.wait_for()
+
+    # the second labeler agrees on the same 3 inputs: consensus, agreement scores on the dashboard
+    _label(rest_stub, sn, ben, task_id, 3)
+    page.locator(".hbar", has_text=ben).wait_for(timeout=15_000)
+    page.locator(f"[data-testid=workers] tr[data-worker='{ben}'] [data-testid=median]").filter(
+        has_text="(3 timed)"
+    ).wait_for()
+    assert page.evaluate("window.__sameDocument === true"), "updated without a reload"
+    page.set_viewport_size({"width": 1440, "height": 1000})
     screenshot(page, "console-dashboard")
+    page.set_viewport_size({"width": 1440, "height": 900})
 
     # the CSV has the same row
     with page.expect_download() as dl:

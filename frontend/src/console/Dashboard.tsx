@@ -205,10 +205,9 @@ function Chart(props: { title: string; xs: number[]; ys: number[]; kind: "bars" 
   useEffect(() => {
     if (!box.current) return;
     const data: uPlot.AlignedData = [xs, ys];
-    if (plot.current) {
-      plot.current.setData(data);
-      return;
-    }
+    plot.current?.destroy(); // small data: a fresh plot each refresh keeps the axes right
+    const lo = xs.length ? Math.min(...xs) - bucket : 0;
+    const hi = xs.length ? Math.max(...xs) + bucket : 1;
     plot.current = new uPlot(
       {
         width: Math.max(300, box.current.clientWidth - 8),
@@ -229,7 +228,7 @@ function Chart(props: { title: string; xs: number[]; ys: number[]; kind: "bars" 
         ],
         scales: {
           // one bucket either side, so a single bar has a readable time axis
-          x: { time: true, range: (_u, min, max) => [min - bucket, max + bucket] },
+          x: { time: true, range: () => [lo, hi] },
           y: { range: (_u, _min, max) => [0, Math.max(1, max)] },
         },
       },
