@@ -11,8 +11,7 @@ from google.protobuf import json_format
 from sqlalchemy import select
 
 from labeldesk.storage import tables as t
-from tests.conftest import AppFixture
-from tests.helpers import IMG, ok
+from tests.helpers import IMG, AppFixture, ok
 
 
 def test_time_per_item_is_recorded_by_the_server(stub: Any, app: AppFixture) -> None:
