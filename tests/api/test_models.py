@@ -15,8 +15,7 @@ from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2
 from google.protobuf import struct_pb2
 
-from tests.conftest import AppFixture
-from tests.helpers import PNG_1PX, fails, ok
+from tests.helpers import PNG_1PX, AppFixture, fails, ok
 from tests.model_servers import ModelServer, model_server
 
 SC = status_code_pb2
