@@ -35,3 +35,19 @@ def page(conn: Connection, app_pk: int, offset: int, limit: int) -> list[Row[Any
 
 def delete_pks(conn: Connection, pks: Collection[int]) -> None:
     conn.execute(delete(t.models).where(M.pk.in_(list(pks))))
+
+
+def task_by_pk(conn: Connection, pk: int) -> Row[Any] | None:
+    """The task an auto-annotation job works for (None once deleted)."""
+    return conn.execute(select(t.tasks).where(t.tasks.c.pk == pk)).first()
+
+
+def auto_annotated(conn: Connection, task_id: str, version_id: str, input_pks: list[int]) -> set[int]:
+    """Those of ``input_pks`` that already have annotations of ``task_id`` by model version ``version_id``."""
+    if not input_pks:
+        return set()
+    A = t.annotations.c
+    q = select(A.input_pk).where(
+        A.task_id == task_id, A.model_version_id == version_id, A.input_pk.in_(input_pks)
+    )
+    return {int(p) for p in conn.execute(q).scalars()}
