@@ -233,3 +233,24 @@ def test_a_task_naming_a_missing_model_or_bad_range_is_refused(stub: Any, app: A
     body["tasks"][0]["concepts"][0]["auto_annotation_config"]["threshold_range"]["lower"] = 1.5
     res = requests.post(url, headers=headers, json=body, timeout=30)
     assert res.status_code == 400 and "threshold_range" in res.json()["status"]["description"]
+
+
+def test_humans_beside_the_model_get_only_the_inputs_it_left(
+    stub: Any, app: AppFixture, oip: ModelServer
+) -> None:
+    version = setup_app(stub, app, oip.url)
+    body = seed_task_body("pets-clf", version, "pets")
+    body["tasks"][0]["worker"]["workers"].append({"user": {"id": app.user_id}})
+    res = requests.post(
+        f"{app.server.base_url}/v2/users/{app.user_id}/apps/{app.app_id}/tasks",
+        headers={"Authorization": f"Key {app.pat}"},
+        json=body,
+        timeout=30,
+    )
+    assert res.status_code == 200, res.text
+    task_id = res.json()["tasks"][0]["id"]
+    assert wait_done(app, task_id).state == "done"
+    left = [f"in{v:03d}" for v in range(N) if not (scores_of(v)[0] >= 0.7 or 0.4 < scores_of(v)[1] < 0.6)]
+    req = service_pb2.ListNextTaskAssignmentsRequest(user_app_id=app.uai, task_id=task_id)
+    given = ok(stub.ListNextTaskAssignments(req, metadata=app.meta)).inputs
+    assert [i.id for i in given] == left[:10]  # in005 (a dog at 0.5) was annotated by the model

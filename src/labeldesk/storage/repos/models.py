@@ -42,12 +42,12 @@ def task_by_pk(conn: Connection, pk: int) -> Row[Any] | None:
     return conn.execute(select(t.tasks).where(t.tasks.c.pk == pk)).first()
 
 
-def auto_annotated(conn: Connection, task_id: str, version_id: str, input_pks: list[int]) -> set[int]:
-    """Those of ``input_pks`` that already have annotations of ``task_id`` by model version ``version_id``."""
+def auto_annotated(conn: Connection, task_id: str, version_id: str | None, input_pks: list[int]) -> set[int]:
+    """Those of ``input_pks`` that already have annotations of ``task_id`` made by model version
+    ``version_id`` (by any model when None)."""
     if not input_pks:
         return set()
     A = t.annotations.c
-    q = select(A.input_pk).where(
-        A.task_id == task_id, A.model_version_id == version_id, A.input_pk.in_(input_pks)
-    )
+    by_model = A.model_version_id != "" if version_id is None else A.model_version_id == version_id
+    q = select(A.input_pk).where(A.task_id == task_id, by_model, A.input_pk.in_(input_pks)).distinct()
     return {int(p) for p in conn.execute(q).scalars()}
