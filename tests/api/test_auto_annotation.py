@@ -254,3 +254,53 @@ def test_humans_beside_the_model_get_only_the_inputs_it_left(
     req = service_pb2.ListNextTaskAssignmentsRequest(user_app_id=app.uai, task_id=task_id)
     given = ok(stub.ListNextTaskAssignments(req, metadata=app.meta)).inputs
     assert [i.id for i in given] == left[:10]  # in005 (a dog at 0.5) was annotated by the model
+
+
+def test_a_job_killed_after_a_batch_resumes_without_redoing_an_input(
+    stub: Any, app: AppFixture, oip: ModelServer
+) -> None:
+    """The worker dies in its first progress report (its batch written): the next run, from the
+    stored progress, finishes the job with the same annotations, none twice. (A run from no
+    progress at all is the rerun of the first test.)"""
+    version = setup_app(stub, app, oip.url)
+    res = requests.post(
+        f"{app.server.base_url}/v2/users/{app.user_id}/apps/{app.app_id}/tasks",
+        headers={"Authorization": f"Key {app.pat}"},
+        json=seed_task_body("pets-clf", version, "pets"),
+        timeout=30,
+    )
+    job = wait_done(app, res.json()["tasks"][0]["id"])
+    req = service_pb2.ListAnnotationsRequest(
+        user_app_id=app.uai, model_version_ids=[version], list_all_annotations=True, per_page=1000
+    )
+    before = sorted(
+        (a.input_id, a.status.code) for a in ok(stub.ListAnnotations(req, metadata=app.meta)).annotations
+    )
+    # start over: no annotations of the task, then a run killed after its first batch
+    with app.server.app.db.write() as conn:
+        conn.execute(
+            t.annotations.delete().where(
+                t.annotations.c.task_id == job.payload["task_id"], t.annotations.c.pk > 0
+            )
+        )
+
+    class Killed(Exception):
+        pass
+
+    stored: dict[str, Any] = {}
+
+    def die(progress: dict[str, Any]) -> None:
+        stored.update(progress)
+        raise Killed
+
+    first = SimpleNamespace(payload=job.payload, progress={}, app_pk=job.app_pk)
+    with pytest.raises(Killed):
+        run_auto_annotation(app.server.app.db, first, die, app.server.app.hosting)  # type: ignore[arg-type]
+    assert stored["done"] == 32  # one batch written
+    resumed = SimpleNamespace(payload=job.payload, progress=stored, app_pk=job.app_pk)
+    result = run_auto_annotation(app.server.app.db, resumed, lambda p: None, app.server.app.hosting)  # type: ignore[arg-type]
+    assert result["done"] == N
+    after = sorted(
+        (a.input_id, a.status.code) for a in ok(stub.ListAnnotations(req, metadata=app.meta)).annotations
+    )
+    assert after == before
