@@ -26,6 +26,8 @@ from typing import Any
 import cv2
 import numpy as np
 import requests
+from clarifai_grpc.channel.clarifai_channel import ClarifaiChannel
+from clarifai_grpc.grpc.api import resources_pb2, service_pb2, service_pb2_grpc
 
 from labeldesk.app import RunningServer, build
 from labeldesk.config import Settings
@@ -101,7 +103,12 @@ def main() -> None:
             ).raise_for_status()
             session = requests.Session()
             print(f"model time {args.infer_ms:g} ms per image; median of {args.rounds} calls")
-            print(f"{'batch':>5} | {'direct ms':>9} | {'labeldesk ms':>12} | overhead")
+            stub = service_pb2_grpc.V2Stub(
+                ClarifaiChannel.get_insecure_grpc_channel(base="127.0.0.1", port=server.grpc_port)
+            )
+            meta = (("authorization", f"Key {pat}"),)
+            uai = resources_pb2.UserAppIDSet(user_id="bench", app_id="bench")
+            print(f"{'batch':>5} | {'direct ms':>9} | {'REST ms':>8} | {'gRPC ms':>8} | overhead REST, gRPC")
             for batch in (1, 32):
                 imgs = [base64.b64encode(image(i)).decode() for i in range(batch)]
                 direct_body = {
@@ -116,8 +123,25 @@ def main() -> None:
                     r = session.post(f"{base}/models/clf/outputs", json=body, headers=headers, timeout=60)
                     assert r.json()["status"]["code"] == 10000, r.text
 
-                a, b = timed(direct, args.rounds), timed(via, args.rounds)
-                print(f"{batch:>5} | {a:>9.1f} | {b:>12.1f} | {100 * (b - a) / a:+.1f} %")
+                grpc_req = service_pb2.PostModelOutputsRequest(
+                    user_app_id=uai,
+                    model_id="clf",
+                    inputs=[
+                        resources_pb2.Input(
+                            data=resources_pb2.Data(image=resources_pb2.Image(base64=base64.b64decode(b)))
+                        )
+                        for b in imgs
+                    ],
+                )
+
+                def via_grpc(req: Any = grpc_req) -> None:
+                    assert stub.PostModelOutputs(req, metadata=meta).status.code == 10000
+
+                a, b, c = timed(direct, args.rounds), timed(via, args.rounds), timed(via_grpc, args.rounds)
+                print(
+                    f"{batch:>5} | {a:>9.1f} | {b:>8.1f} | {c:>8.1f} | "
+                    f"{100 * (b - a) / a:+.1f} %, {100 * (c - a) / a:+.1f} %"
+                )
         finally:
             server.stop()
             oip.shutdown()

@@ -3,12 +3,13 @@ exponential backoff on connection failures, timeouts, 429 and 5xx; every failure
 
 from __future__ import annotations
 
-import json
 import socket
 import time
 import urllib.error
 import urllib.request
 from typing import Any
+
+import orjson
 
 from labeldesk.models.base import GARBAGE, HTTP_ERROR, TIMEOUT, UNREACHABLE, BackendError
 
@@ -27,7 +28,7 @@ def call(
     backoff_s: float = BACKOFF_S,
 ) -> Any:
     """The backend's JSON answer to ``method url`` with ``body`` as JSON."""
-    data = None if body is None else json.dumps(body).encode()
+    data = None if body is None else orjson.dumps(body)
     headers = {"Accept": "application/json"}
     if data is not None:
         headers["Content-Type"] = "application/json"
@@ -62,8 +63,8 @@ def call(
         if len(raw) > MAX_ANSWER:
             raise BackendError(GARBAGE, f"{method} {url} answered more than {MAX_ANSWER} bytes")
         try:
-            return json.loads(raw)
-        except ValueError as e:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError as e:
             raise BackendError(
                 GARBAGE, f"{method} {url} answered something that is not JSON: {raw[:60]!r}"
             ) from e
