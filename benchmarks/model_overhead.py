@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import json
 import statistics
 import tempfile
 import threading
@@ -25,6 +24,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+import orjson
 import requests
 from clarifai_grpc.channel.clarifai_channel import ClarifaiChannel
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2, service_pb2_grpc
@@ -40,7 +40,7 @@ def oip_server(infer_ms: float) -> ThreadingHTTPServer:
             pass
 
         def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            body = orjson.loads(self.rfile.read(int(self.headers["Content-Length"])))
             data = body["inputs"][0]["data"]
             for b64 in data:
                 cv2.imdecode(np.frombuffer(base64.b64decode(b64), np.uint8), cv2.IMREAD_COLOR)
@@ -49,7 +49,7 @@ def oip_server(infer_ms: float) -> ThreadingHTTPServer:
             out = {
                 "outputs": [{"name": "scores", "datatype": "FP32", "shape": [n, 2], "data": [0.9, 0.1] * n}]
             }
-            raw = json.dumps(out).encode()
+            raw = orjson.dumps(out)
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(raw)))
@@ -92,6 +92,7 @@ def main() -> None:
             pat = admin.create_user(server.app.db, "bench", "bench@example.com")
             admin.create_app(server.app.db, "bench", "bench")
             headers = {"Authorization": f"Key {pat}"}
+            json_headers = {**headers, "Content-Type": "application/json"}
             base = f"{server.base_url}/v2/users/bench/apps/bench"
             model = {
                 "id": "clf",
@@ -116,12 +117,20 @@ def main() -> None:
                 }
                 ld_body = {"inputs": [{"data": {"image": {"base64": b}}} for b in imgs]}
 
-                def direct(body: dict[str, Any] = direct_body) -> None:
-                    session.post(f"{oip_url}/v2/models/clf/infer", json=body, timeout=60).raise_for_status()
+                raw_direct, raw_ld = orjson.dumps(direct_body), orjson.dumps(ld_body)
 
-                def via(body: dict[str, Any] = ld_body) -> None:
-                    r = session.post(f"{base}/models/clf/outputs", json=body, headers=headers, timeout=60)
-                    assert r.json()["status"]["code"] == 10000, r.text
+                def direct(body: bytes = raw_direct) -> None:
+                    r = session.post(
+                        f"{oip_url}/v2/models/clf/infer", data=body, headers=json_headers, timeout=60
+                    )
+                    r.raise_for_status()
+                    orjson.loads(r.content)
+
+                def via(body: bytes = raw_ld) -> None:
+                    r = session.post(
+                        f"{base}/models/clf/outputs", data=body, headers=json_headers, timeout=60
+                    )
+                    assert orjson.loads(r.content)["status"]["code"] == 10000, r.text
 
                 grpc_req = service_pb2.PostModelOutputsRequest(
                     user_app_id=uai,
