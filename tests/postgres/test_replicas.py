@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from clarifai_grpc.grpc.api import resources_pb2 as r
 from clarifai_grpc.grpc.api import service_pb2 as s
+from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 from google.protobuf import json_format
 
 from labeldesk.app import RunningServer, build
@@ -83,4 +84,56 @@ def test_two_replicas_hand_out_each_input_exactly_k_times(
     for th in threads:
         th.join(300)
     assert not any(th.is_alive() for th in threads)
+    check_exact(log, names, k)
+
+
+def test_sixteen_tabs_on_two_replicas_never_see_try_again(
+    server: RunningServer, replica: RunningServer, app: AppFixture
+) -> None:
+    """8 labelers with two tabs each, half the tabs on each replica, pull one DYNAMIC task: the
+    server retries the transactions PostgreSQL aborts for contention, so no tab is ever answered
+    TRY_AGAIN (``labeler`` logs any non-SUCCESS answer) and each input is still done exactly k times."""
+    k, n_inputs, workers = 2, 128, 8
+    members = [app.new_user(f"tab{i}") for i in range(workers)]
+    owner = new_stub(server, "grpc")
+    ok(
+        owner.PostConcepts(
+            s.PostConceptsRequest(user_app_id=app.uai, concepts=[r.Concept(id="cat")]), metadata=app.meta
+        )
+    )
+    names = [f"in-{i:04d}" for i in range(n_inputs)]
+    batch = [r.Input(id=n, data=r.Data(image=r.Image(url=IMG))) for n in names]
+    ok(owner.PostInputs(s.PostInputsRequest(user_app_id=app.uai, inputs=batch), metadata=app.meta))
+    task = json_format.ParseDict(
+        {
+            "id": "race",
+            "concept_ids": ["cat"],
+            "input_source": {"type": "ALL_INPUTS"},
+            "worker": {
+                "strategy": "DYNAMIC",
+                "user_ids": [u for u, _ in members],
+                "partitioned_strategy_info": {"workers_per_input": k},
+            },
+        },
+        r.Task(),
+    )
+    ok(owner.PostTasks(s.PostTasksRequest(user_app_id=app.uai, tasks=[task]), metadata=app.meta))
+    log = Log()
+    tabs = [(uid, meta, tab) for uid, meta in members for tab in (0, 1)]
+    barrier = threading.Barrier(len(tabs))
+    stubs = [new_stub(server if tab else replica, "grpc") for _, _, tab in tabs]
+
+    def go(stub: Any, uid: str, meta: Any) -> None:
+        barrier.wait()
+        labeler(stub, app, "race", uid, meta, log)
+
+    threads = [
+        threading.Thread(target=go, args=(stubs[i], uid, meta)) for i, (uid, meta, _) in enumerate(tabs)
+    ]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(300)
+    assert not any(th.is_alive() for th in threads)
+    assert not [e for e in log.errors if "busy" in e or str(sc.TRY_AGAIN) in e], log.errors
     check_exact(log, names, k)
