@@ -264,7 +264,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="10k inputs, short runs (< 60 s in all)")
     parser.add_argument("--transport", choices=("grpc", "rest"), default="grpc")
     args = parser.parse_args(argv)
-    log: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
     began = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or f"sqlite:///{os.path.join(tmp, 'queue-bench.db')}"

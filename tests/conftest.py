@@ -2,29 +2,30 @@
 the official clarifai-grpc client on both of its channels, and small factories.
 
 Set LABELDESK_TEST_DATABASE_URL to run the whole suite against PostgreSQL (``.ci/run`` does);
-otherwise a fresh SQLite file is used. Tests isolate themselves by creating their own users and
-apps with unique ids, so no test depends on another's data.
+otherwise a fresh SQLite file is used. Under pytest-xdist every worker process has its own server
+and its own database (a SQLite file, or a PostgreSQL database made beside the given one). Tests
+isolate themselves by creating their own users and apps with unique ids, so no test depends on
+another's data. What tests import (``AppFixture``, ``unique``, assertions) is in ``tests/helpers.py``.
 """
 
 from __future__ import annotations
 
 import os
-import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from clarifai_grpc.channel.clarifai_channel import ClarifaiChannel
-from clarifai_grpc.grpc.api import resources_pb2, service_pb2_grpc
+from clarifai_grpc.grpc.api import service_pb2_grpc
 from hypothesis import settings as hypothesis_settings
 
 from labeldesk.app import RunningServer, build
 from labeldesk.config import Settings
 from labeldesk.services import admin
-
-TRANSPORTS = ["rest", "grpc"]
+from labeldesk.storage import clock as storage_clock
+from tests.helpers import TRANSPORTS, AppFixture, unique, worker_database
 
 # Property tests in CI: the same examples on every run (derandomize), a fixed count and no
 # per-example deadline on a loaded machine, so a red run reproduces locally with
@@ -35,12 +36,17 @@ if os.environ.get("HYPOTHESIS_PROFILE") or os.environ.get("CI"):
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = os.environ.get("LABELDESK_TEST_DATABASE_URL")
-    if url:
-        return url
-    path: Path = tmp_path_factory.mktemp("db") / "labeldesk-test.db"
-    return f"sqlite:///{path}"
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if url and worker and url.startswith("postgresql"):
+        with worker_database(url, worker) as own:
+            yield own
+    elif url:
+        yield url
+    else:
+        path: Path = tmp_path_factory.mktemp("db") / "labeldesk-test.db"
+        yield f"sqlite:///{path}"
 
 
 @pytest.fixture(scope="session")
@@ -69,41 +75,12 @@ def stub(request: pytest.FixtureRequest, rest_stub: Any, grpc_stub: Any) -> serv
     return rest_stub if request.param == "rest" else grpc_stub
 
 
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-@dataclass
-class AppFixture:
-    """A user with an app: ids, the owner's PAT and an app key."""
-
-    user_id: str
-    app_id: str
-    pat: str
-    app_key: str
-    server: RunningServer
-
-    @property
-    def uai(self) -> resources_pb2.UserAppIDSet:
-        return resources_pb2.UserAppIDSet(user_id=self.user_id, app_id=self.app_id)
-
-    @property
-    def meta(self) -> tuple[tuple[str, str]]:
-        """gRPC metadata authenticating as the owner (PAT)."""
-        return (("authorization", f"Key {self.pat}"),)
-
-    @property
-    def key_meta(self) -> tuple[tuple[str, str]]:
-        """gRPC metadata with the app-scoped key (no user_app_id needed)."""
-        return (("authorization", f"Key {self.app_key}"),)
-
-    def new_user(self, prefix: str = "user", collaborator: bool = True) -> tuple[str, tuple[tuple[str, str]]]:
-        """Another user (by default a collaborator of this app): id and auth metadata."""
-        uid = unique(prefix)
-        pat = admin.create_user(self.server.app.db, uid, f"{uid}@example.com")
-        if collaborator:
-            admin.add_collaborator(self.server.app.db, self.user_id, self.app_id, uid)
-        return uid, (("authorization", f"Key {pat}"),)
+@pytest.fixture
+def clock() -> Iterator[Callable[[float], None]]:
+    """Let time pass without sleeping: ``clock(seconds)`` moves the server's clock forward (the
+    servers of the session run in this process); the wall clock is back after the test."""
+    yield storage_clock.advance
+    storage_clock.reset()
 
 
 @pytest.fixture

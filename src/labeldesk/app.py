@@ -26,6 +26,7 @@ from labeldesk.services.annotations import AnnotationsService
 from labeldesk.services.apps import AppsService
 from labeldesk.services.assignments import AssignmentsService
 from labeldesk.services.auth import Authenticator
+from labeldesk.services.concept_relations import ConceptRelationsService
 from labeldesk.services.concepts import ConceptsService
 from labeldesk.services.dataset_versions import DatasetVersionsService
 from labeldesk.services.datasets import DatasetsService
@@ -39,6 +40,7 @@ from labeldesk.services.searches import SearchesService
 from labeldesk.services.staged import StagedService
 from labeldesk.services.task_annotations import TaskAnnotationsService
 from labeldesk.services.tasks import TasksService
+from labeldesk.services.users import UsersService
 from labeldesk.storage.engine import Database, is_sqlite
 from labeldesk.storage.migrate import migrate
 from labeldesk.storage.repos import secrets
@@ -62,6 +64,8 @@ def build_services(
         ConceptsService(),
         InputsService(hosting),
         InputJobsService(),
+        ConceptRelationsService(),
+        UsersService(),
         DatasetsService(),
         SearchesService(),
         AnnotationsService(),

@@ -17,8 +17,7 @@ from google.protobuf import struct_pb2
 from sqlalchemy import select
 
 from labeldesk.storage import tables as t
-from tests.conftest import AppFixture
-from tests.helpers import IMG, Meta, ok, rest_listing_matches_grpc
+from tests.helpers import IMG, AppFixture, Meta, ok, rest_listing_matches_grpc
 
 CONCEPTS = ("tree", "water", "bike", "apple")
 
@@ -144,25 +143,28 @@ def test_concepts_present_and_absent_are_stored_and_listed_oldest_first(stub: An
     assert index_of(app, first.id) == {"tree": 1.0, "water": 0.0}
 
 
-def test_input_level_annotations_are_listed_only_when_asked(stub: Any, app: AppFixture) -> None:
-    ok(
-        stub.PostConcepts(
-            s.PostConceptsRequest(user_app_id=app.uai, concepts=[r.Concept(id="dog")]), metadata=app.meta
-        )
-    )
+def test_concepts_given_at_upload_are_listed_by_default_but_empty_input_level_ones_only_when_asked(
+    stub: Any, app: AppFixture
+) -> None:
+    """Seed 003: the default lists what users made (concepts given with an input are); only
+    model-made annotations (and the empty input-level ones) need ``list_all_annotations``."""
     ok(
         stub.PostInputs(
             s.PostInputsRequest(
                 user_app_id=app.uai,
-                inputs=[r.Input(id="pic", data=r.Data(image=r.Image(url=IMG), concepts=concepts(dog=1)))],
+                inputs=[
+                    r.Input(id="pic", data=r.Data(image=r.Image(url=IMG), concepts=concepts(dog=1))),
+                    r.Input(id="bare", data=r.Data(image=r.Image(url=IMG + "?bare"))),
+                ],
             ),
             metadata=app.meta,
         )
     )
-    assert listed(stub, app) == []
+    default = listed(stub, app)
+    assert len(default) == 1 and default[0].input_level and default[0].user_id == app.user_id
+    assert default[0].input_id == "pic" and values(default[0].data) == {"dog": 1.0}
     everything = listed(stub, app, list_all_annotations=True)
-    assert len(everything) == 1 and everything[0].input_level and everything[0].user_id == app.user_id
-    assert values(everything[0].data) == {"dog": 1.0}
+    assert sorted(a.input_id for a in everything) == ["bare", "pic"]
 
 
 def test_boxes_polygons_and_several_regions_get_region_ids(stub: Any, app: AppFixture) -> None:

@@ -28,8 +28,7 @@ from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2, status_pb2
 
 from tests.api.test_tasks_seed import TASK_ANNOTATION  # seeds/001, kept in one place
-from tests.conftest import AppFixture
-from tests.helpers import IMG, ok
+from tests.helpers import IMG, AppFixture, ok
 
 EMBED = "bb186755eda04f9cbb6fe32e816be104"
 

@@ -4,9 +4,8 @@ PatchTasks re-plans."""
 
 from __future__ import annotations
 
-import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,14 +21,13 @@ from google.protobuf import json_format, struct_pb2
 from labeldesk.app import RunningServer, build
 from labeldesk.config import Settings
 from labeldesk.domain.assignment import plan_inputs
-from tests.conftest import AppFixture
-from tests.helpers import IMG, Meta, fails, ok
+from tests.helpers import IMG, AppFixture, Meta, fails, ok
 
 A = s.PutTaskAssignmentsRequestAction
-LEASE = 2.0
+LEASE = 60.0  # seconds; tests let it run out with the ``clock`` fixture, never by sleeping
 
 
-# --------------------------------------------------------------------------- a second server with tiny leases
+# --------------------------------------------------------------------------- a second server, short leases
 
 
 @pytest.fixture(scope="module")
@@ -462,7 +460,7 @@ def test_an_input_added_back_to_the_dataset_is_handed_out_again(
 
 
 def test_dynamic_lease_expires_and_the_input_returns_to_the_pool(
-    stub: Any, fast_stub: Any, app: AppFixture
+    stub: Any, fast_stub: Any, app: AppFixture, clock: Callable[[float], None]
 ) -> None:
     team = make_team(fast_stub, app, n_workers=2)
     a, b = team.workers
@@ -471,7 +469,7 @@ def test_dynamic_lease_expires_and_the_input_returns_to_the_pool(
     assert team.start(a) == inputs(3)
     team.submit(a, inputs(3)[0])
     assert team.start(b) == [], "leased to a"
-    time.sleep(LEASE + 0.3)
+    clock(LEASE + 1)
     assert sorted(team.start(b)) == inputs(3)[1:], "a's unsubmitted inputs went back to the pool"
     fails(
         team.put(a, A.LABEL_SUBMIT, input_id=inputs(3)[1]),
@@ -484,26 +482,26 @@ def test_dynamic_lease_expires_and_the_input_returns_to_the_pool(
 
 
 def test_expired_lease_stays_with_its_worker_until_someone_takes_it(
-    stub: Any, fast_stub: Any, app: AppFixture
+    stub: Any, fast_stub: Any, app: AppFixture, clock: Callable[[float], None]
 ) -> None:
     team = make_team(fast_stub, app, n_workers=2)
     a, _ = team.workers
     team.add_inputs("x")
     team.create(dynamic(team.workers))
     assert team.start(a) == ["x"]
-    time.sleep(LEASE + 0.3)
+    clock(LEASE + 1)
     assert team.submit(a, "x").status.code == sc.TASK_ASSIGNMENT_SUCCESS
 
 
 def test_partitioned_work_is_not_taken_away_when_the_lease_runs_out(
-    stub: Any, fast_stub: Any, app: AppFixture
+    stub: Any, fast_stub: Any, app: AppFixture, clock: Callable[[float], None]
 ) -> None:
     team = make_team(fast_stub, app, n_workers=2)
     a, b = team.workers
     team.add_inputs(*inputs(6))
     team.create({"strategy": "FULL", "user_ids": [a, b]})
     assert team.start(a) == inputs(6)
-    time.sleep(LEASE + 0.3)
+    clock(LEASE + 1)
     assert team.start(a) == inputs(6)
 
 

@@ -17,8 +17,7 @@ from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2
 
 from tests.api.test_import_export import import_, make_coco
-from tests.conftest import AppFixture
-from tests.helpers import fails, ok
+from tests.helpers import AppFixture, fails, ok
 
 SC = status_code_pb2
 PROTOBUF, JSON, COCO = (

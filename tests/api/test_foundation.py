@@ -11,8 +11,7 @@ from clarifai_grpc.grpc.api import service_pb2 as s
 from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 from google.protobuf import struct_pb2
 
-from tests.conftest import AppFixture, unique
-from tests.helpers import IMG, PNG_1PX, ok
+from tests.helpers import IMG, PNG_1PX, AppFixture, ok, unique
 
 
 def image_input(input_id: str = "", url: str = IMG, **meta: Any) -> r.Input:

@@ -21,8 +21,7 @@ from labeldesk.config import Settings
 from labeldesk.files.store import LocalDirStore
 from labeldesk.services import admin
 from labeldesk.services.hosting import Hosting
-from tests.conftest import AppFixture, unique
-from tests.helpers import IMG, fails, ok
+from tests.helpers import IMG, AppFixture, fails, ok, unique
 
 MP4_HEAD = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + bytes(64)
 

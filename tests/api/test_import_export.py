@@ -19,8 +19,7 @@ from labeldesk.datasets_io.records import Record
 from labeldesk.services import dataset_export as exp
 from labeldesk.services.dataset_import import resolve_app
 from labeldesk.storage.engine import Database
-from tests.conftest import AppFixture, unique
-from tests.helpers import ok
+from tests.helpers import AppFixture, ok, unique
 
 SIZES = {"red": (64, 48), "green": (80, 60), "blue": (50, 50)}
 

@@ -9,8 +9,7 @@ from clarifai_grpc.grpc.api import resources_pb2 as r
 from clarifai_grpc.grpc.api import service_pb2 as s
 from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 
-from tests.conftest import AppFixture
-from tests.helpers import IMG, fails, ok
+from tests.helpers import IMG, AppFixture, fails, ok
 
 
 def image(input_id: str, *concepts: str) -> r.Input:

@@ -11,8 +11,7 @@ from clarifai_grpc.grpc.api import service_pb2 as s
 from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 from sqlalchemy import text
 
-from tests.conftest import AppFixture
-from tests.helpers import fails, ok
+from tests.helpers import AppFixture, fails, ok
 
 ME = r.UserAppIDSet(user_id="me")
 

@@ -23,8 +23,7 @@ from google.protobuf import struct_pb2
 from labeldesk.app import RunningServer, build
 from labeldesk.config import Settings
 from labeldesk.domain.request_limits import MAX_POLYGON_POINTS, MAX_REGIONS
-from tests.conftest import AppFixture
-from tests.helpers import IMG, fails, ok
+from tests.helpers import IMG, AppFixture, fails, ok
 
 SMALL = 64 * 1024
 ORIGIN = "https://labels.example.test"

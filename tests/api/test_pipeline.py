@@ -21,7 +21,7 @@ from labeldesk.storage import tables as t
 from labeldesk.storage.clock import utcnow
 from labeldesk.storage.engine import Database
 from labeldesk.storage.repos import accounts
-from tests.conftest import AppFixture, unique
+from tests.helpers import AppFixture, unique
 
 
 def _add_user(conn: Connection, user_id: str) -> None:

@@ -21,8 +21,7 @@ from sqlalchemy import func, select
 
 from labeldesk.app import RunningServer
 from labeldesk.storage import tables as t
-from tests.conftest import AppFixture
-from tests.helpers import IMG, ok
+from tests.helpers import IMG, AppFixture, ok
 
 WORKERS = 32
 TABS = 4  # the first TABS workers run two threads each (two browser tabs on one account)

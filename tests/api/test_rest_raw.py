@@ -11,7 +11,7 @@ import requests
 from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 
 from labeldesk.app import RunningServer
-from tests.conftest import AppFixture
+from tests.helpers import AppFixture
 
 
 def call(

@@ -22,8 +22,7 @@ from sqlalchemy import select
 from labeldesk.domain.review_sampling import is_sampled_for_review
 from labeldesk.storage import tables as tb
 from tests.api.test_assignments import A, Team, fails, make_team, ok
-from tests.conftest import AppFixture
-from tests.helpers import rest_listing_matches_grpc
+from tests.helpers import AppFixture, rest_listing_matches_grpc
 
 BOX = (0.10, 0.10, 0.50, 0.50)
 BOX_SHIFTED = (0.12, 0.11, 0.52, 0.50)  # IoU ≈ 0.87 with BOX

@@ -10,8 +10,7 @@ from clarifai_grpc.grpc.api import service_pb2 as s
 from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 from google.protobuf import json_format
 
-from tests.conftest import AppFixture
-from tests.helpers import IMG, fails, ok
+from tests.helpers import IMG, AppFixture, fails, ok
 
 
 def world(stub: Any, app: AppFixture) -> str:

@@ -20,8 +20,7 @@ from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 from google.protobuf import struct_pb2
 
 from labeldesk.transport.rest.staged import served
-from tests.conftest import AppFixture, unique
-from tests.helpers import IMG, ok
+from tests.helpers import IMG, AppFixture, ok, unique
 
 VIDEO = "https://samples.clarifai.com/beer.mp4"
 OPENAPI = Path(__file__).resolve().parents[2] / "docs" / "openapi-staged.json"

@@ -17,8 +17,7 @@ from labeldesk.domain.review_sampling import is_sampled_for_review
 from labeldesk.services import task_model
 from labeldesk.services.task_model import load_task, task_input_pks
 from labeldesk.storage import tables as t
-from tests.conftest import AppFixture
-from tests.helpers import IMG, Meta, fails, ok
+from tests.helpers import IMG, AppFixture, Meta, fails, ok
 
 
 def as_task(fields: dict[str, Any]) -> r.Task:

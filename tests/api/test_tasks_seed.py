@@ -26,7 +26,7 @@ from google.protobuf import json_format
 from sqlalchemy import select
 
 from labeldesk.storage import tables as t
-from tests.conftest import AppFixture
+from tests.helpers import AppFixture
 
 # --------------------------------------------------------------------------- the examples, verbatim
 

@@ -62,6 +62,7 @@ def static_files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pat
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     yield root, f"http://127.0.0.1:{httpd.server_port}"
     httpd.shutdown()
+    httpd.server_close()
 
 
 @pytest.fixture

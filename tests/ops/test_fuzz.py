@@ -12,7 +12,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 
 from labeldesk.app import RunningServer
-from tests.conftest import AppFixture
+from tests.helpers import AppFixture
 
 POSITIVE_EXAMPLES = 3
 NEGATIVE_EXAMPLES = 1

@@ -26,7 +26,7 @@ from google.protobuf.message_factory import GetMessageClass
 from labeldesk.app import RunningServer
 from labeldesk.domain.scopes import required_scopes
 from labeldesk.services import admin
-from tests.conftest import unique
+from tests.helpers import unique
 from tests.ops.victim import Victim, make_victim, meta, victim_rows
 
 AUTH_DENIALS = {sc.CONN_KEY_INVALID, sc.CONN_INSUFFICIENT_SCOPES}

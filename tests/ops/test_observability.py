@@ -15,8 +15,7 @@ from labeldesk.app import RunningServer
 from labeldesk.ops.logs import ACCESS_LOGGER, JsonFormatter
 from labeldesk.ops.readiness import check
 from labeldesk.storage.engine import Database
-from tests.conftest import AppFixture
-from tests.helpers import ok
+from tests.helpers import AppFixture, ok
 
 
 def samples(base_url: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:

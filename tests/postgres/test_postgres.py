@@ -24,8 +24,8 @@ def test_the_suite_runs_on_postgresql(server: RunningServer) -> None:
     assert server.app.db.engine.dialect.name == "postgresql"
 
 
-def test_migrate_is_idempotent_and_stamped() -> None:
-    db = Database(URL)
+def test_migrate_is_idempotent_and_stamped(server: RunningServer, database_url: str) -> None:
+    db = Database(database_url)
     try:
         assert migrate(db) == "upgraded"  # the session server created it already
         with db.read() as conn:

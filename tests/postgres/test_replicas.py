@@ -16,8 +16,7 @@ from google.protobuf import json_format
 
 from labeldesk.app import RunningServer, build
 from tests.api.test_queue_concurrency import WORKERS, Log, check_exact, labeler, new_stub
-from tests.conftest import AppFixture
-from tests.helpers import IMG, ok
+from tests.helpers import IMG, AppFixture, ok
 
 URL = os.environ.get("LABELDESK_TEST_DATABASE_URL", "")
 pytestmark = pytest.mark.skipif(

@@ -12,7 +12,7 @@ import pytest
 
 from labeldesk.app import RunningServer
 from tests.api.test_import_export import import_, make_coco
-from tests.conftest import AppFixture
+from tests.helpers import AppFixture
 
 dataset_client = pytest.importorskip("clarifai.client.dataset")
 export_reader = pytest.importorskip("clarifai.datasets.export.inputs_annotations")

@@ -42,12 +42,17 @@ def png(shade: int) -> bytes:
 
 
 @pytest.fixture
-def sdk_app(server: RunningServer) -> Iterator[Any]:
-    """A fresh user (made by the admin CLI's code) and an app created through the SDK."""
+def sdk_user(server: RunningServer) -> Any:
+    """A fresh user (made by the admin CLI's code), as the SDK sees them."""
     user_id = f"sdk-{uuid.uuid4().hex[:8]}"
     pat = admin.create_user(server.app.db, user_id, f"{user_id}@example.com")
-    user = clarifai_user.User(user_id=user_id, base_url=f"http://127.0.0.1:{server.grpc_port}", pat=pat)
-    yield user.create_app(app_id="sdk-app")
+    return clarifai_user.User(user_id=user_id, base_url=f"http://127.0.0.1:{server.grpc_port}", pat=pat)
+
+
+@pytest.fixture
+def sdk_app(sdk_user: Any) -> Iterator[Any]:
+    """An app created through the SDK."""
+    yield sdk_user.create_app(app_id="sdk-app")
 
 
 def ids(items: Any) -> list[str]:
@@ -72,8 +77,13 @@ def test_upload_from_url_and_bytes_with_labels_creates_the_concepts(sdk_app: Any
     assert ids(inputs.list_inputs(input_type="image")) == ["bytes-1", "url-1"]
     assert ids(inputs.list_inputs(input_type="text")) == ["text-1"]
     assert ids(inputs.list_inputs(dataset_id="photos")) == ["url-1"]
+    labelled = {a.input_id: sorted(c.id for c in a.data.concepts) for a in inputs.list_annotations()}
+    assert labelled == {"url-1": ["train"], "bytes-1": ["night", "train"], "text-1": ["caption"]}
 
 
+# the SDK reads each image with open(...).read() and never closes the file
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
 def test_upload_from_folder_with_labels(sdk_app: Any, tmp_path: Path) -> None:
     dataset = sdk_app.create_dataset(dataset_id="pets")
     for label, names in {"cats": ["c1", "c2"], "dogs": ["d1"]}.items():
@@ -167,3 +177,19 @@ def test_detection_dataset_uploaded_twice_keeps_one_copy_of_each_box(sdk_app: An
     dataset.upload_dataset(dataloader=Boxes())
     assert boxes_by_input(inputs) == first
     assert ids(inputs.list_inputs(dataset_id="cars")) == ["cars-0", "cars-1", "cars-2"]
+
+
+def test_merge_datasets_patch_app_and_user_calls(sdk_user: Any, sdk_app: Any) -> None:
+    first, second = sdk_app.create_dataset(dataset_id="first"), sdk_app.create_dataset(dataset_id="second")
+    inputs = sdk_app.inputs()
+    inputs.upload_from_url(input_id="f1", image_url=IMG, dataset_id="first")
+    inputs.upload_from_url(input_id="s1", image_url=IMG + "?s", dataset_id="second")
+    second.merge_dataset(merge_dataset_id="first")
+    assert ids(inputs.list_inputs(dataset_id="second")) == ["f1", "s1"]
+    assert ids(inputs.list_inputs(dataset_id="first")) == ["f1"]
+    assert {d.id for d in sdk_app.list_datasets()} == {"first", "second"}
+    sdk_user.patch_app(app_id="sdk-app", action="overwrite", description="made with the SDK")
+    assert sdk_user.app(app_id="sdk-app").app_info.description == "made with the SDK"
+    assert [a.id for a in sdk_user.list_apps()] == ["sdk-app"]
+    assert sdk_user.get_user_info().user.id == sdk_user.user_app_id.user_id
+    assert first.id == "first"

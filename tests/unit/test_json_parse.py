@@ -25,9 +25,6 @@ from labeldesk.transport.rest.routes import RouteMatch, Router, compile_routes
 from labeldesk.wire.printer import message_to_json, message_to_json_bytes
 from tests.protos import annotation, f32, ids, structs
 
-# The client's own printer (protobuf_to_dict) trips a protobuf 6 deprecation; not ours to fix.
-pytestmark = pytest.mark.filterwarnings(r"ignore:label\(\) is deprecated:DeprecationWarning")
-
 SERVICE = service_pb2.DESCRIPTOR.services_by_name["V2"]
 ROUTER: Router = compile_routes(SERVICE, ())
 BASE_URL = "http://testserver"

@@ -4,10 +4,7 @@ client's own parser."""
 from __future__ import annotations
 
 import json
-import time
-from typing import Any
 
-import pytest
 from clarifai_grpc.channel.custom_converters.custom_dict_to_message import dict_to_protobuf
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2, status_pb2
@@ -17,9 +14,6 @@ from hypothesis import strategies as st
 
 from labeldesk.wire.printer import message_to_json, message_to_json_bytes
 from tests.protos import annotation, f32, ids, structs
-
-# The client's own parser trips a protobuf 6 deprecation; not ours to fix.
-pytestmark = pytest.mark.filterwarnings(r"ignore:label\(\) is deprecated:DeprecationWarning")
 
 # =============================================================================================
 # message_to_json
@@ -152,18 +146,16 @@ def _big_response(n: int = 1000) -> service_pb2.MultiAnnotationResponse:
     return service_pb2.MultiAnnotationResponse(status=status_pb2.Status(code=10000), annotations=annotations)
 
 
-def test_serialising_a_thousand_annotations_is_fast() -> None:
-    """Measured ~15 ms (dict) / ~25 ms (bytes) on a loaded 2-core box; the bound is generous."""
+def test_a_thousand_annotations_print_and_parse_back() -> None:
+    """The bulk path (per-descriptor plans, bytes output) answers what the client parses back whole.
+    How fast it is is measured by benchmarks/, not asserted here."""
     response = _big_response()
-    message_to_json_bytes(response)
-    best = min(_timed(lambda: message_to_json_bytes(response)) for _ in range(5))
-    assert best < 0.2
-
-
-def _timed(fn: Any) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+    parsed = dict_to_protobuf(
+        service_pb2.MultiAnnotationResponse,
+        json.loads(message_to_json_bytes(response)),
+        ignore_unknown_fields=True,
+    )
+    assert parsed == response
 
 
 @st.composite

@@ -130,3 +130,16 @@ def test_the_cycle_finder_finds_cycles() -> None:
     graph = {"a": frozenset({"b"}), "b": frozenset({"c"}), "c": frozenset({"a"}), "d": frozenset({"a"})}
     assert _cycle_from("a", graph) == ["a", "b", "c", "a"]
     assert _cycle_from("d", graph) is None
+
+
+def test_tests_import_helpers_not_conftest() -> None:
+    """Fixtures come from the root conftest by name; what test modules import lives in
+    tests/helpers.py (a package's own conftest may still hold that package's constants)."""
+    tests_dir = Path(__file__).parents[1]
+    wrong = [
+        str(path.relative_to(tests_dir))
+        for path in sorted(tests_dir.rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ImportFrom) and node.module == "tests.conftest"
+    ]
+    assert not wrong

@@ -18,7 +18,15 @@ from dataclasses import dataclass
 
 ALL = "All"
 
-_VERBS = {"Post": "Add", "Put": "Add", "Get": "Get", "List": "Get", "Patch": "Patch", "Delete": "Delete"}
+_VERBS = {
+    "Post": "Add",
+    "Put": "Add",
+    "Get": "Get",
+    "List": "Get",
+    "Patch": "Patch",
+    "Delete": "Delete",
+    "Cancel": "Delete",  # CancelInputsAddJob
+}
 _RESOURCES = (
     "Annotation",
     "Collaborator",
@@ -31,7 +39,7 @@ _RESOURCES = (
     "Task",
     "User",
 )
-_SPLIT = re.compile(r"^(Post|Put|Get|List|Patch|Delete)(?:Next)?([A-Z][a-z]+)")
+_SPLIT = re.compile(r"^(Post|Put|Get|List|Patch|Delete|Cancel)(?:Next)?([A-Z][a-z]+)")
 _SCOPE_NAME = re.compile(r"^[A-Z][A-Za-z]{0,63}(?::[A-Z][A-Za-z]{0,63})?$")
 
 

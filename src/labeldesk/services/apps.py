@@ -40,6 +40,21 @@ def app_proto(row: Row[Any]) -> resources_pb2.App:
     return app
 
 
+def _patched_app(conn: Connection, app_pk: int, a: resources_pb2.App) -> resources_pb2.App:
+    """Apply the fields given (name, description, metadata, default language) to one app."""
+    values: dict[str, Any] = {}
+    if a.name:
+        values["name"] = a.name
+    if a.description:
+        values["description"] = a.description
+    if a.default_language:
+        values["default_language"] = a.default_language
+    if a.metadata.fields:
+        values["metadata"] = struct_to_dict(a.metadata)
+    accounts.update_app(conn, app_pk, **values)
+    return app_proto(accounts.get_app_by_pk(conn, app_pk))
+
+
 def _owner(ctx: RequestContext, user_id: str) -> str:
     """The user a user-level call acts for: only the caller themself ('me' or their id)."""
     if user_id in ("", "me", ctx.caller_id):
@@ -97,26 +112,43 @@ class AppsService:
         rows = accounts.apps_of(conn, owner, page.offset, page.per_page)
         return service_pb2.MultiAppResponse(apps=[app_proto(r) for r in rows])
 
+    @rpc.user_level
     @rpc.write("PatchApps")
     def patch_apps(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PatchAppsRequest
     ) -> service_pb2.MultiAppResponse:
+        """As the official client sends it: ``PATCH /v2/users/{user_id}/apps`` naming the apps by
+        id in the body (a PAT needs no app in user_app_id; an app key patches its own app)."""
+        owner = ctx.app.owner_id if ctx.app else _owner(ctx, req.user_app_id.user_id)
+        if not req.apps:
+            raise errors.invalid(
+                "apps: give the apps to change", '{"apps": [{"id": "my-app", "name": "..."}]}'
+            )
+        out = service_pb2.MultiAppResponse()
+        for i, a in enumerate(req.apps):
+            if ctx.app is not None and a.id and a.id != ctx.app.id:
+                raise errors.invalid(
+                    f"apps[{i}].id: '{a.id}' is not the app of this request ('{ctx.app.id}')"
+                )
+            app_id = a.id or (ctx.app.id if ctx.app else "")
+            row = accounts.get_app(conn, owner, app_id) if app_id else None
+            if row is None:
+                raise errors.not_found("app", f"{owner}/{app_id}")
+            if ctx.caller_id != owner:
+                raise errors.ApiError(errors.INSUFFICIENT_SCOPES, "only the app owner may change an app")
+            out.apps.append(_patched_app(conn, row.pk, a))
+        return out
+
+    @rpc.write("PatchApp")
+    def patch_app(
+        self, conn: Connection, ctx: RequestContext, req: service_pb2.PatchAppRequest
+    ) -> service_pb2.SingleAppResponse:
+        """The singular form the ``clarifai`` SDK's ``User.patch_app`` calls."""
         app = ctx.require_app()
         _only_owner(ctx, "change an app")
-        out = service_pb2.MultiAppResponse()
-        for a in req.apps:
-            if a.id and a.id != app.id:
-                raise errors.invalid(f"apps: '{a.id}' is not the app of this request ('{app.id}')")
-            values: dict[str, Any] = {}
-            if a.name:
-                values["name"] = a.name
-            if a.description:
-                values["description"] = a.description
-            if a.metadata.fields:
-                values["metadata"] = struct_to_dict(a.metadata)
-            accounts.update_app(conn, app.pk, **values)
-            out.apps.append(app_proto(accounts.get_app_by_pk(conn, app.pk)))
-        return out
+        if req.app.id and req.app.id != app.id:
+            raise errors.invalid(f"app.id: '{req.app.id}' is not the app of this request ('{app.id}')")
+        return service_pb2.SingleAppResponse(app=_patched_app(conn, app.pk, req.app))
 
     @rpc.write("DeleteApp")
     def delete_app(

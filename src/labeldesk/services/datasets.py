@@ -10,6 +10,7 @@ from clarifai_grpc.grpc.api.status import status_pb2
 from sqlalchemy import Connection, Row
 
 from labeldesk.domain import errors
+from labeldesk.domain.search_query import criteria_of
 from labeldesk.services import registry as rpc
 from labeldesk.services.common import (
     dict_to_struct,
@@ -21,16 +22,23 @@ from labeldesk.services.common import (
 )
 from labeldesk.services.context import RequestContext
 from labeldesk.services.inputs import _require_inputs, input_protos
+from labeldesk.services.searches import saved_search_input_pks
 from labeldesk.storage.repos import assignments as seats_repo
 from labeldesk.storage.repos import datasets as repo
+from labeldesk.storage.repos import inputs as inputs_repo
+from labeldesk.storage.repos import searches as searches_repo
 
 
 def dataset_proto(row: Row[Any], ctx: RequestContext) -> resources_pb2.Dataset:
     app = ctx.require_app()
+    return _dataset_proto(row, app.id, app.owner_id)
+
+
+def _dataset_proto(row: Row[Any], app_id: str, owner_id: str) -> resources_pb2.Dataset:
     d = resources_pb2.Dataset(
         id=row.id,
-        app_id=app.id,
-        user_id=app.owner_id,
+        app_id=app_id,
+        user_id=owner_id,
         description=row.description,
         created_at=timestamp(row.created_at),
         modified_at=timestamp(row.modified_at),
@@ -69,11 +77,26 @@ class DatasetsService:
             dataset=dataset_proto(require_dataset(conn, ctx.require_app().pk, req.dataset_id), ctx)
         )
 
+    @rpc.user_level
     @rpc.read("ListDatasets")
     def list_datasets(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.ListDatasetsRequest
     ) -> service_pb2.MultiDatasetResponse:
+        """An app's datasets; without an app (``GET /v2/users/{user_id}/datasets`` with a PAT) the
+        datasets of every app the caller owns, as Clarifai lists a user's datasets."""
         page = page_of(req.page, req.per_page)
+        if ctx.app is None:
+            owner = req.user_app_id.user_id
+            if owner not in ("", "me", ctx.caller_id):
+                raise errors.ApiError(
+                    errors.DOES_NOT_EXIST,
+                    f"you ('{ctx.caller_id}') cannot list the datasets of user '{owner}'",
+                    "use 'me' or your own user id, or name an app you collaborate on",
+                )
+            mine = repo.page_of_owner(conn, ctx.caller_id, page.offset, page.per_page)
+            return service_pb2.MultiDatasetResponse(
+                datasets=[_dataset_proto(r, r.app_id, ctx.caller_id) for r in mine]
+            )
         rows = repo.page(conn, ctx.require_app().pk, page.offset, page.per_page)
         return service_pb2.MultiDatasetResponse(datasets=[dataset_proto(r, ctx) for r in rows])
 
@@ -113,6 +136,8 @@ class DatasetsService:
     ) -> service_pb2.MultiDatasetInputResponse:
         app = ctx.require_app()
         ds = require_dataset(conn, app.pk, req.dataset_id)
+        if req.HasField("search"):
+            return self._add_search_results(conn, app.pk, ds.pk, req)
         ids = [di.input.id for di in req.dataset_inputs]
         if not ids or not all(ids):
             raise errors.invalid('dataset_inputs: give at least one {"input": {"id": ...}}')
@@ -121,6 +146,26 @@ class DatasetsService:
         protos = {p.id: p for p in input_protos(conn, list(found.values()), ctx.files)}
         return service_pb2.MultiDatasetInputResponse(
             dataset_inputs=[resources_pb2.DatasetInput(input=protos[i]) for i in dict.fromkeys(ids)]
+        )
+
+    def _add_search_results(
+        self, conn: Connection, app_pk: int, dataset_pk: int, req: service_pb2.PostDatasetInputsRequest
+    ) -> service_pb2.MultiDatasetInputResponse:
+        """PostDatasetInputs with a ``search`` (the SDK's ``merge_dataset``): add every input the
+        search (a query, or a saved search by id) selects; answers the inputs' ids."""
+        if req.dataset_inputs:
+            raise errors.invalid("give either dataset_inputs or search, not both")
+        search = req.search
+        if search.HasField("query"):
+            pks = searches_repo.matching_input_pks(conn, app_pk, criteria_of(search.query))
+        elif search.id:
+            pks = saved_search_input_pks(conn, app_pk, search.id)
+        else:
+            raise errors.invalid("search: give a query or the id of a saved search")
+        repo.add_inputs(conn, dataset_pk, pks)
+        ids = inputs_repo.ids_of(conn, pks)
+        return service_pb2.MultiDatasetInputResponse(
+            dataset_inputs=[resources_pb2.DatasetInput(input=resources_pb2.Input(id=ids[p])) for p in pks]
         )
 
     @rpc.read("ListDatasetInputs")

@@ -92,6 +92,9 @@ def _named_concepts(inputs: Sequence[resources_pb2.Input]) -> list[tuple[str, st
 def _duplicate(given: resources_pb2.Input, input_id: str) -> resources_pb2.Input:
     """The answer for a posted input whose id exists already (the SDK matches the details)."""
     out = resources_pb2.Input(id=input_id, data=given.data, dataset_ids=given.dataset_ids)
+    for media in ("image", "video", "audio"):  # posted bytes are never echoed back
+        if out.data.HasField(media):
+            getattr(out.data, media).ClearField("base64")
     render_media(out.data, 0, None)  # posted bytes are never echoed back
     out.status.code = status_code_pb2.INPUT_DUPLICATE
     out.status.description = "Input has a duplicate ID"

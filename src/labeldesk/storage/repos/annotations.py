@@ -14,13 +14,26 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Row, Select, bindparam, delete, func, insert, select, tuple_, update
+from sqlalchemy import (
+    Connection,
+    Row,
+    Select,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 
 from labeldesk.storage import tables as t
 
 A = t.annotations.c
 AC = t.annotation_concepts.c
-I = t.inputs.c  # noqa: E741
+I = t.inputs.c  # noqa: E741 - the inputs table's columns, as elsewhere
 CHUNK = 500  # stay under SQLite's bound-parameter limit
 T = TypeVar("T")
 
@@ -175,7 +188,8 @@ class Filter:
     statuses: Sequence[int] = ()
     task_id: str = ""
     user_created_only: bool = True
-    """Leave out input-level and model-made annotations."""
+    """Leave out model-made annotations and input-level ones without concepts (seed 003: the
+    default lists what users made, concepts given with an input included)."""
 
 
 def page(conn: Connection, app_pk: int, f: Filter, offset: int, limit: int) -> list[Row[Any]]:
@@ -192,8 +206,9 @@ def page(conn: Connection, app_pk: int, f: Filter, offset: int, limit: int) -> l
 
 def _matching_pks(app_pk: int, f: Filter) -> Select[Any]:
     q = select(A.pk).where(A.app_pk == app_pk)
-    if f.user_created_only:
-        q = q.where(A.input_level.is_(False), A.model_version_id == "")
+    if f.user_created_only:  # input-level ones count when they carry concepts given at upload
+        labelled = exists(select(AC.annotation_pk).where(AC.annotation_pk == A.pk))
+        q = q.where(A.model_version_id == "", or_(A.input_level.is_(False), labelled))
     if f.pairs:
         q = q.join(t.inputs, I.pk == A.input_pk).where(tuple_(I.id, A.id).in_(list(f.pairs)))
     if f.ids:

@@ -37,6 +37,20 @@ def page(conn: Connection, app_pk: int, offset: int, limit: int) -> list[Row[Any
     return list(conn.execute(q))
 
 
+def page_of_owner(conn: Connection, owner_id: str, offset: int, limit: int) -> list[Row[Any]]:
+    """Datasets of every app the user owns (with ``app_id``), oldest first."""
+    a = t.apps.c
+    q = (
+        select(t.datasets, a.id.label("app_id"))
+        .select_from(t.datasets.join(t.apps, a.pk == D.app_pk))
+        .where(a.user_id == owner_id)
+        .order_by(D.pk)
+        .offset(offset)
+        .limit(limit)
+    )
+    return list(conn.execute(q))
+
+
 def delete_pks(conn: Connection, pks: Collection[int]) -> None:
     conn.execute(delete(t.datasets).where(D.pk.in_(list(pks))))
 

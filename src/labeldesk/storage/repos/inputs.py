@@ -80,3 +80,13 @@ def dataset_ids_of(conn: Connection, input_pks: Collection[int]) -> dict[int, li
         for input_pk, ds_id in conn.execute(q):
             out[input_pk].append(ds_id)
     return out
+
+
+def ids_of(conn: Connection, pks: Collection[int]) -> dict[int, str]:
+    """pk → public id of the inputs."""
+    out: dict[int, str] = {}
+    given = list(pks)
+    for i in range(0, len(given), 500):  # stay under SQLite's bound-parameter limit
+        q = select(t.inputs.c.pk, t.inputs.c.id).where(t.inputs.c.pk.in_(given[i : i + 500]))
+        out.update({r.pk: r.id for r in conn.execute(q)})
+    return out
