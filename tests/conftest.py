@@ -31,8 +31,12 @@ from tests.helpers import TRANSPORTS, AppFixture, unique, worker_database
 # per-example deadline on a loaded machine, so a red run reproduces locally with
 # HYPOTHESIS_PROFILE=ci. `.ci/run` sets it; a plain `pytest` keeps hypothesis's random search.
 hypothesis_settings.register_profile("ci", derandomize=True, max_examples=200, deadline=None, print_blob=True)
-if os.environ.get("HYPOTHESIS_PROFILE") or os.environ.get("CI"):
-    hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or "ci")
+# Outside CI: random search, but no per-example deadline either (timing is for benchmarks/, and a
+# loaded machine must not turn a correct example red).
+hypothesis_settings.register_profile("dev", deadline=None, print_blob=True)
+hypothesis_settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+)
 
 
 @pytest.fixture(scope="session")

@@ -348,6 +348,8 @@ def demo(
         f"  export KEY={key}\n"
         f'  curl -H "Authorization: Key $KEY" {base}/v2/inputs\n'
         f'  curl -H "Authorization: Key $KEY" {base}/v2/concepts\n'
+        f"Label in the browser: open {base}/ and sign in as user 'demo' with that key\n"
+        f"(task 'label-pictures' hands you the demo pictures).\n"
     )
     if no_serve:
         say(banner)

@@ -15,12 +15,16 @@ from labeldesk.services.datasets import DatasetsService
 from labeldesk.services.dispatch import Dispatcher
 from labeldesk.services.hosting import Hosting
 from labeldesk.services.inputs import InputsService
+from labeldesk.services.tasks import TasksService
 from labeldesk.storage.engine import Database
 
 DEMO_USER = "demo"
 DEMO_APP = "demo"
 #: pictures drawn with Pillow and posted as bytes, so the demo has images to look at offline
 DEMO_PICTURES = (("scene-1", "shapes"), ("scene-2", "shapes"), ("scene-3", "shapes"), ("scene-4", "shapes"))
+
+
+PICTURES = "pictures"  # the hosted demo pictures (the other inputs are URLs, not fetched)
 
 
 def demo_picture(seed: int, size: tuple[int, int] = (640, 480)) -> bytes:
@@ -64,7 +68,9 @@ def seed_demo(db: Database, hosting: Hosting) -> str:
     token = admin.ensure_user(db, DEMO_USER, "demo@example.com")
     admin.ensure_app(db, DEMO_USER, DEMO_APP)
     app_key = admin.create_app_key(db, DEMO_USER, DEMO_APP)
-    d = Dispatcher(db, [ConceptsService(), InputsService(hosting), DatasetsService()], Authenticator())
+    d = Dispatcher(
+        db, [ConceptsService(), InputsService(hosting), DatasetsService(), TasksService()], Authenticator()
+    )
     auth = f"Key {token}"
     uai = resources_pb2.UserAppIDSet(user_id=DEMO_USER, app_id=DEMO_APP)
     existing = d.call("ListInputs", service_pb2.ListInputsRequest(user_app_id=uai), auth)
@@ -82,10 +88,44 @@ def seed_demo(db: Database, hosting: Hosting) -> str:
         service_pb2.PostDatasetsRequest(user_app_id=uai, datasets=[resources_pb2.Dataset(id="samples")]),
         auth,
     )
-    inputs = admin.demo_inputs() + _picture_inputs()
+    d.call(
+        "PostDatasets",
+        service_pb2.PostDatasetsRequest(user_app_id=uai, datasets=[resources_pb2.Dataset(id=PICTURES)]),
+        auth,
+    )
+    pictures = _picture_inputs()
+    for i in pictures:
+        i.dataset_ids.append(PICTURES)
+    inputs = admin.demo_inputs() + pictures
     for i in inputs:
         i.dataset_ids.append("samples")
-    res = d.call("PostInputs", service_pb2.PostInputsRequest(user_app_id=uai, inputs=inputs), auth)
-    if res.status.code != 10000:  # type: ignore[attr-defined]
-        raise RuntimeError(f"demo data could not be created: {res.status.description}")  # type: ignore[attr-defined]
+    for rpc, request in (
+        ("PostInputs", service_pb2.PostInputsRequest(user_app_id=uai, inputs=inputs)),
+        ("PostTasks", service_pb2.PostTasksRequest(user_app_id=uai, tasks=[_demo_task()])),
+    ):
+        res = d.call(rpc, request, auth)
+        if res.status.code != 10000:  # type: ignore[attr-defined]
+            raise RuntimeError(f"demo data could not be created: {res.status.description}")  # type: ignore[attr-defined]
     return app_key
+
+
+def _demo_task() -> resources_pb2.Task:
+    """A detection task over the hosted pictures, worked by the demo user: the browser workbench
+    has work the moment the demo starts (the pictures are hosted, so it works offline)."""
+    return resources_pb2.Task(
+        id="label-pictures",
+        type=resources_pb2.Task.TaskType.Value("BOUNDING_BOX_DETECTION"),
+        name="Box the shapes in the demo pictures",
+        description="Draw a box around each shape and give it a concept.",
+        worker=resources_pb2.TaskWorker(
+            strategy=resources_pb2.TaskWorker.TaskWorkerStrategy.Value("FULL"),
+            workers=[resources_pb2.Worker(user=resources_pb2.User(id=DEMO_USER))],
+        ),
+        concepts=[
+            resources_pb2.TaskConcept(concept=resources_pb2.Concept(id=c)) for c in admin.DEMO_CONCEPTS
+        ],
+        input_source=resources_pb2.TaskInputSource(
+            type=resources_pb2.TaskInputSource.TaskInputSourceType.Value("DATASET"), id=PICTURES
+        ),
+        review=resources_pb2.TaskReview(strategy=resources_pb2.TaskReview.TaskReviewStrategy.Value("NONE")),
+    )
