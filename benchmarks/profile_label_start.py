@@ -26,9 +26,9 @@ from clarifai_grpc.grpc.api import resources_pb2 as r
 from clarifai_grpc.grpc.api import service_pb2 as s
 from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 from google.protobuf import json_format
-from work_queue import A, seed
+from work_queue import A, App, seed
 
-from labeldesk.app import build
+from labeldesk.app import Labeldesk, build
 from labeldesk.storage.engine import Database
 from labeldesk.storage.migrate import migrate
 
@@ -39,12 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", help="write a pyinstrument HTML flame graph of LABEL_START here")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{os.path.join(tmp, 'profile.db')}"
-        db = Database(url)
-        migrate(db)
-        app = seed(db, 10_000, 1, lambda m: print(m, file=sys.stderr))
-        db.dispose()
-        server = build(url)
+        server, app = in_process(tmp, 10_000)
         d = server.dispatcher
         owner = f"Key {app.owner_key}"
         worker, pat = app.workers[0]
@@ -82,6 +77,17 @@ def main(argv: list[str] | None = None) -> int:
         f"per LABEL_SUBMIT: median {statistics.median(submits) * 1000:.2f} ms ({len(submits)} calls)"
     )
     return 0
+
+
+def in_process(tmp: str, n_inputs: int) -> tuple[Labeldesk, App]:
+    """A server built in this process (no transport started) over a fresh SQLite file in
+    ``tmp``, with an app of ``n_inputs`` inputs and one worker."""
+    url = f"sqlite:///{os.path.join(tmp, 'profile.db')}"
+    db = Database(url)
+    migrate(db)
+    app = seed(db, n_inputs, 1, lambda m: print(m, file=sys.stderr))
+    db.dispose()
+    return build(url), app
 
 
 def ok(resp: Any) -> Any:

@@ -10,21 +10,14 @@ PostAnnotations of 128 annotations each through ``Dispatcher.call``; prints the 
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import sys
 import tempfile
 import time
 import uuid
 
 from clarifai_grpc.grpc.api import resources_pb2 as r
 from clarifai_grpc.grpc.api import service_pb2 as s
-from profile_label_start import ok
-from work_queue import seed
-
-from labeldesk.app import build
-from labeldesk.storage.engine import Database
-from labeldesk.storage.migrate import migrate
+from profile_label_start import in_process, ok
 
 BATCH = 128
 IMG = "https://samples.clarifai.com/metro-north.jpg"
@@ -35,12 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=20)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{os.path.join(tmp, 'writes.db')}"
-        db = Database(url)
-        migrate(db)
-        app = seed(db, 1_000, 1, lambda m: print(m, file=sys.stderr))
-        db.dispose()
-        server = build(url)
+        server, app = in_process(tmp, 1_000)
         d, key = server.dispatcher, f"Key {app.owner_key}"
         inputs_cpu, anns_cpu = [], []
         for _ in range(args.requests):
