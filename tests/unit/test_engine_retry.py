@@ -62,31 +62,33 @@ def test_contention_reruns_the_whole_work_and_rolls_back_each_loser(
     assert _count(db) == 1, "the losing attempts wrote nothing"
 
 
-def test_contention_in_every_attempt_is_try_again(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("error", "code", "attempts"),
+    [
+        # contention in every attempt: the client sees TRY_AGAIN after the last one
+        (OperationalError("UPDATE", {}, PgError("40P01")), errors.TRY_AGAIN, RETRY_ATTEMPTS),
+        # any other database error is answered at once
+        (
+            IntegrityError("INSERT", {}, Exception("UNIQUE constraint failed: t.n")),
+            errors.CONSTRAINT_VIOLATED,
+            1,
+        ),
+    ],
+)
+def test_failures_the_retries_do_not_cure(
+    db: Database, monkeypatch: pytest.MonkeyPatch, error: Exception, code: int, attempts: int
+) -> None:
     monkeypatch.setattr(engine, "RETRY_BASE_DELAY", 0.0)
     calls = 0
 
     def work(conn: Connection) -> None:
         nonlocal calls
         calls += 1
-        raise OperationalError("UPDATE", {}, PgError("40P01"))
+        raise error
 
     with pytest.raises(errors.ApiError) as e:
         db.run(work, write=True)
-    assert e.value.code == errors.TRY_AGAIN and calls == RETRY_ATTEMPTS
-
-
-def test_other_database_errors_are_not_retried(db: Database) -> None:
-    calls = 0
-
-    def work(conn: Connection) -> None:
-        nonlocal calls
-        calls += 1
-        raise IntegrityError("INSERT", {}, Exception("UNIQUE constraint failed: t.n"))
-
-    with pytest.raises(errors.ApiError) as e:
-        db.run(work, write=True)
-    assert e.value.code == errors.CONSTRAINT_VIOLATED and calls == 1
+    assert e.value.code == code and calls == attempts
 
 
 def test_backoff_is_jittered_and_grows() -> None:
