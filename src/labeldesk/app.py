@@ -36,6 +36,8 @@ from labeldesk.services.hosting import Hosting
 from labeldesk.services.import_jobs import ImportJobsService
 from labeldesk.services.input_jobs import InputJobsService
 from labeldesk.services.inputs import InputsService
+from labeldesk.services.model_outputs import ModelOutputsService
+from labeldesk.services.models import ModelsService
 from labeldesk.services.searches import SearchesService
 from labeldesk.services.staged import StagedService
 from labeldesk.services.task_annotations import TaskAnnotationsService
@@ -73,6 +75,8 @@ def build_services(
         TaskAnnotationsService(),
         AssignmentsService(settings or Settings()),
         ImportJobsService(settings or Settings()),
+        ModelsService(),
+        ModelOutputsService(hosting),
         # without ``exports`` (the API coverage listing) archives have nowhere to go
         DatasetVersionsService(exports or ExportLinks(Path("labeldesk.exports"), b"")),
     ]

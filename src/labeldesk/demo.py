@@ -15,11 +15,13 @@ from labeldesk.services.datasets import DatasetsService
 from labeldesk.services.dispatch import Dispatcher
 from labeldesk.services.hosting import Hosting
 from labeldesk.services.inputs import InputsService
+from labeldesk.services.models import ModelsService
 from labeldesk.services.tasks import TasksService
 from labeldesk.storage.engine import Database
 
 DEMO_USER = "demo"
 DEMO_APP = "demo"
+FACE_MODEL = "face-detection"
 #: pictures drawn with Pillow and posted as bytes, so the demo has images to look at offline
 DEMO_PICTURES = (("scene-1", "shapes"), ("scene-2", "shapes"), ("scene-3", "shapes"), ("scene-4", "shapes"))
 
@@ -59,6 +61,19 @@ def _picture_inputs() -> list[resources_pb2.Input]:
     ]
 
 
+def _register_face_model(d: Dispatcher, uai: resources_pb2.UserAppIDSet, auth: str) -> None:
+    """The built-in face detector as model ``face-detection`` (docs/models.md), once."""
+    got = d.call("GetModel", service_pb2.GetModelRequest(user_app_id=uai, model_id=FACE_MODEL), auth)
+    if got.status.code == 10000:  # type: ignore[attr-defined]
+        return
+    model = resources_pb2.Model(id=FACE_MODEL, name="Face detection (built-in, OpenCV Haar cascade)")
+    model.metadata.update({"labeldesk": {"backend": "builtin", "model_name": "face-detection"}})
+    model.output_info.data.concepts.add(id="face", name="face")
+    res = d.call("PostModels", service_pb2.PostModelsRequest(user_app_id=uai, models=[model]), auth)
+    if res.status.code != 10000:  # type: ignore[attr-defined]
+        raise RuntimeError(f"the demo face model could not be created: {res.status.description}")  # type: ignore[attr-defined]
+
+
 def seed_demo(db: Database, hosting: Hosting) -> str:
     """Create (once) user demo, app demo, a few concepts, a dataset and inputs; answer an app key.
 
@@ -69,10 +84,13 @@ def seed_demo(db: Database, hosting: Hosting) -> str:
     admin.ensure_app(db, DEMO_USER, DEMO_APP)
     app_key = admin.create_app_key(db, DEMO_USER, DEMO_APP)
     d = Dispatcher(
-        db, [ConceptsService(), InputsService(hosting), DatasetsService(), TasksService()], Authenticator()
+        db,
+        [ConceptsService(), InputsService(hosting), DatasetsService(), TasksService(), ModelsService()],
+        Authenticator(),
     )
     auth = f"Key {token}"
     uai = resources_pb2.UserAppIDSet(user_id=DEMO_USER, app_id=DEMO_APP)
+    _register_face_model(d, uai, auth)
     existing = d.call("ListInputs", service_pb2.ListInputsRequest(user_app_id=uai), auth)
     if existing.inputs:  # type: ignore[attr-defined]
         return app_key

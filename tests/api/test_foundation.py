@@ -389,9 +389,9 @@ def _struct(**values: Any) -> struct_pb2.Struct:
 
 
 def test_unimplemented_rpc_answers_clarifai_status(stub: Any, app: AppFixture) -> None:
-    resp = stub.ListModels(s.ListModelsRequest(user_app_id=app.uai), metadata=app.meta)
+    resp = stub.ListModelTypes(s.ListModelTypesRequest(user_app_id=app.uai), metadata=app.meta)
     assert resp.status.code == sc.NOT_IMPLEMENTED
-    assert "ListModels" in resp.status.description
+    assert "ListModelTypes" in resp.status.description
 
 
 def test_patch_and_delete_app_owner_only(stub: Any, app: AppFixture) -> None:

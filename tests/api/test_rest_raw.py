@@ -71,7 +71,7 @@ def test_missing_key_is_401(server: RunningServer) -> None:
 
 def test_unimplemented_is_clarifai_shape(server: RunningServer, app: AppFixture) -> None:
     assert_clarifai_error(
-        call(server, "GET", "/v2/models", app.app_key), 501, sc.NOT_IMPLEMENTED, "ListModels"
+        call(server, "GET", "/v2/models/types", app.app_key), 501, sc.NOT_IMPLEMENTED, "ListModelTypes"
     )
 
 

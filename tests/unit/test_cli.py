@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -140,6 +141,10 @@ def test_demo_without_serving_prints_a_working_key(db: str, tmp_path: Path) -> N
     again = run("demo", "--no-serve", "--database-url", demo_db, db=db)
     assert again.returncode == 0, "demo must be re-runnable on the same database"
     assert len(list((tmp_path / "demo.blobs").rglob("*.tiny"))) == 4  # pictures posted as bytes
+    with sqlite3.connect(tmp_path / "demo.db") as conn:  # the built-in face model, registered once
+        assert conn.execute("SELECT id, metadata FROM models").fetchall() == [
+            ("face-detection", '{"labeldesk": {"backend": "builtin", "model_name": "face-detection"}}')
+        ]
 
 
 @pytest.mark.parametrize(

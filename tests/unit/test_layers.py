@@ -25,12 +25,16 @@ ALLOWED: dict[str, frozenset[str]] = {
     "files": frozenset({"domain"}),
     "storage": frozenset({"domain", "config"}),
     "datasets_io": frozenset(),  # dataset file formats: pure readers/writers, no database
-    "services": frozenset({"domain", "wire", "storage", "files", "config", "datasets_io"}),
+    # model backends (Open Inference Protocol, Label Studio ML, built-in): HTTP clients and OpenCV
+    "models": frozenset({"domain"}),
+    "services": frozenset({"domain", "wire", "storage", "files", "config", "datasets_io", "models"}),
     # background work: runs services' code outside requests (claimed from the jobs table)
-    "jobs": frozenset({"domain", "wire", "storage", "files", "services", "config", "datasets_io"}),
+    "jobs": frozenset({"domain", "wire", "storage", "files", "services", "config", "datasets_io", "models"}),
     # metrics, access log and readiness: fed by the transports, reading the storage engine
     "ops": frozenset({"storage", "config"}),
-    "transport": frozenset({"domain", "wire", "storage", "files", "services", "config", "coverage", "ops"}),
+    "transport": frozenset(
+        {"domain", "wire", "storage", "files", "services", "config", "coverage", "ops", "models"}
+    ),
 }
 
 

@@ -125,7 +125,11 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ),
     ({"worker": {"strategy": "FULL", "user_ids": [""]}}, "tasks[0].worker.user_ids[0]"),
     ({"worker": {"strategy": "FULL", "partitioned_strategy_info": {"weights": {"x": 1}}}}, "no workers"),
-    ({"worker": {"workers": [{"model": {"id": "m"}}]}}, "tasks[0].worker.workers[0]: only users"),
+    (
+        {"worker": {"workers": [{"workflow": {"id": "w"}}]}},
+        "tasks[0].worker.workers[0]: workers are users or models",
+    ),
+    ({"worker": {"workers": [{"model": {}}]}}, "tasks[0].worker.workers[0].model.id"),
     ({"worker": {"type": "WORKER_AUTO"}}, "tasks[0].worker.type"),
     (
         {"review": {"strategy": "MANUAL", "manual_strategy_info": {"sample_percentage": 150}}},

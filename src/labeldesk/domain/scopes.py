@@ -34,6 +34,7 @@ _RESOURCES = (
     "Dataset",
     "Input",
     "Key",
+    "Model",
     "App",
     "Search",
     "Task",
@@ -63,6 +64,9 @@ SPECIAL: Mapping[str, Rule] = {
     "CancelInputsAddJob": Rule(("Inputs:Add",), "stops an import of inputs ('Cancel' is no verb of scopes)"),
     "PostInputsSearches": Rule(
         ("Searches:Add", "Inputs:Get"), "runs a search and answers inputs; it adds no inputs"
+    ),
+    "PostModelOutputs": Rule(
+        ("Predict",), "runs a model on inputs and answers predictions; it adds no model"
     ),
     "PostAnnotationsSearches": Rule(
         ("Searches:Add", "Annotations:Get"), "runs a search and answers annotations; it adds none"

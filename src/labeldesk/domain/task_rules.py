@@ -30,6 +30,7 @@ from clarifai_grpc.grpc.api import resources_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2
 from google.protobuf import json_format
 
+from labeldesk.domain import auto_annotation as auto
 from labeldesk.domain import errors
 from labeldesk.domain.assignment import validate_partition
 from labeldesk.domain.review_rules import (
@@ -66,6 +67,8 @@ class NormalisedTask:
     reviewer_ids: tuple[str, ...]
     weights: dict[str, float]  # relative weight of every worker (1.0 unless WEIGHTED)
     concept_ids: tuple[str, ...]
+    #: (model id, version id or "") of the model workers (auto-annotation), in order
+    model_workers: tuple[tuple[str, str], ...] = ()
 
 
 @contextmanager
@@ -105,24 +108,40 @@ def _check_enum(value: int, enum: Any, path: str) -> None:
 # --------------------------------------------------------------------------- workers
 
 
+def model_workers(worker: resources_pb2.TaskWorker, where: str) -> tuple[tuple[str, str], ...]:
+    """The (model id, version id) of the workers that are models (auto-annotation)."""
+    out: dict[str, str] = {}
+    for i, w in enumerate(worker.workers):
+        if not w.HasField("model"):
+            continue
+        if not w.model.id:
+            raise errors.invalid(
+                f"{where}.worker.workers[{i}].model.id: name the model", 'e.g. {"model": {"id": "faces"}}'
+            )
+        if w.model.id in out:
+            raise errors.invalid(f"{where}.worker.workers: model '{w.model.id}' is listed more than once")
+        out[w.model.id] = w.model.model_version.id
+    return tuple(out.items())
+
+
 def _worker_ids(worker: resources_pb2.TaskWorker, where: str) -> tuple[str, ...]:
-    if worker.type == Worker.WORKER_AUTO:
-        raise errors.invalid(
-            f"{where}.worker.type: auto-annotation tasks (WORKER_AUTO) are not supported",
-            "use WORKER_HUMAN (or leave type unset) with users as workers",
-        )
     _check_enum(worker.type, Worker.WorkerType, f"{where}.worker.type")
     for i, w in enumerate(worker.workers):
-        if w.HasField("model") or w.HasField("workflow") or not w.user.id:
+        if w.HasField("workflow") or not (w.user.id or w.HasField("model")):
             raise errors.invalid(
-                f"{where}.worker.workers[{i}]: only users can be workers",
-                'give {"user": {"id": "<user id>"}}',
+                f"{where}.worker.workers[{i}]: workers are users or models",
+                'give {"user": {"id": "<user id>"}} or {"model": {"id": "<model id>"}}',
             )
+    if worker.type == Worker.WORKER_AUTO and not any(w.HasField("model") for w in worker.workers):
+        raise errors.invalid(
+            f"{where}.worker.type: an auto-annotation task (WORKER_AUTO) needs a model worker",
+            'add {"model": {"id": "<model id>"}} to worker.workers',
+        )
     return merged_ids(
         [
             (f"{where}.worker.user_ids", list(worker.user_ids)),
             (f"{where}.worker.users", [u.id for u in worker.users]),
-            (f"{where}.worker.workers", [w.user.id for w in worker.workers]),
+            (f"{where}.worker.workers", [w.user.id for w in worker.workers if not w.HasField("model")]),
         ]
     )
 
@@ -159,8 +178,10 @@ def _normalise_worker(
     if worker.strategy in (Worker.PARTITIONED, Worker.DYNAMIC):
         info.workers_per_input = k
     _fill_users(worker.user_ids, worker.users, ids)
+    models = [w for w in worker.workers if w.HasField("model")]
     del worker.workers[:]
     worker.workers.extend(resources_pb2.Worker(user=resources_pb2.User(id=i)) for i in ids)
+    worker.workers.extend(models)
     weights = {w: float(given[w]) if weighted else 1.0 for w in ids}
     return ids, weights
 
@@ -295,6 +316,7 @@ def normalise_task(task: resources_pb2.Task, where: str) -> NormalisedTask:
         spec.type = Task.CONCEPTS_CLASSIFICATION
     _check_enum(spec.type, Task.TaskType, f"{where}.type")
     _check_enum(spec.priority, Task.TaskPriority, f"{where}.priority")
+    models = model_workers(spec.worker, where)
     workers, weights = _normalise_worker(spec.worker, where)
     reviewers = _normalise_review(spec.review, len(workers), where)
     concepts = _normalise_concepts(spec, where)
@@ -303,4 +325,7 @@ def normalise_task(task: resources_pb2.Task, where: str) -> NormalisedTask:
     _check_metadata(spec, where)
     for name in ("created_at", "modified_at", "app_id", "user_id"):
         spec.ClearField(name)
-    return NormalisedTask(spec, workers, reviewers, weights, concepts)
+    if models:
+        for i, c in enumerate(spec.concepts):
+            auto.rule_of(c.auto_annotation_config, f"{where}.concepts[{i}]")
+    return NormalisedTask(spec, workers, reviewers, weights, concepts, models)

@@ -60,6 +60,7 @@ from labeldesk.storage.repos import assignment_timing as timing_repo
 from labeldesk.storage.repos import assignments as repo
 from labeldesk.storage.repos import datasets as ds_repo
 from labeldesk.storage.repos import inputs as inputs_repo
+from labeldesk.storage.repos import models as models_repo
 from labeldesk.storage.repos import reviews as reviews_repo
 from labeldesk.storage.repos.assignments import SourceInput
 
@@ -326,6 +327,9 @@ class AssignmentsService:
         inputs: Sequence[SourceInput],
         worker_id: str,
     ) -> int:
+        if any(w.HasField("model") for w in task.spec.worker.workers):  # auto-annotated: not for humans
+            done = models_repo.auto_annotated(conn, task.id, None, [i.pk for i in inputs])
+            inputs = [i for i in inputs if i.pk not in done]
         seats = planner.seats_for(inputs)
         repo.insert_seats(conn, task.pk, seats)
         return planner.gain(seats, worker_id)

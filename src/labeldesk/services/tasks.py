@@ -31,6 +31,7 @@ from labeldesk.domain.task_rules import (
     prefixed,
     task_status,
 )
+from labeldesk.services import auto_annotation as auto
 from labeldesk.services import registry as rpc
 from labeldesk.services import task_model
 from labeldesk.services.common import new_ids, page_of, require_one, require_unique, timestamp
@@ -271,9 +272,12 @@ class TasksService:
             'e.g. {"tasks": [{"type": "CONCEPTS_CLASSIFICATION"}]}',
         )
         checked = [check_task(conn, app, t, f"tasks[{i}]") for i, t in enumerate(req.tasks)]
+        for i, c in enumerate(checked):
+            auto.check_models(conn, app, c, f"tasks[{i}]")
         for task_id, c in zip(ids, checked):
             pk = repo.insert_one(conn, app.pk, {**_row_values(task_id, c), "created_by": ctx.caller_id})
             repo.replace_users(conn, pk, _task_users(c))
+            auto.queue_jobs(conn, app, pk, task_id, c)
         rows = repo.by_ids(conn, app.pk, ids)
         return service_pb2.MultiTaskResponse(tasks=[task_proto(conn, app, rows[i]) for i in ids])
 

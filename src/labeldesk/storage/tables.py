@@ -570,3 +570,22 @@ dataset_version_inputs = Table(
     Column("input_pk", PK, nullable=False),
     Column("input", LargeBinary, nullable=False),
 )
+
+# Models: each bound to an inference backend through ``metadata["labeldesk"]`` (docs/models.md),
+# with one version (``version_id``) per binding; ``concepts``: the concept ids it outputs.
+models = Table(
+    "models",
+    metadata,
+    Column("pk", PK, primary_key=True, autoincrement=True),
+    _app_fk(),
+    Column("id", ID, nullable=False),
+    Column("name", Text, nullable=False, default=""),
+    Column("description", Text, nullable=False, default=""),
+    Column("model_type_id", String(64), nullable=False, default=""),
+    Column("metadata", JSON, nullable=True),
+    Column("concepts", JSON, nullable=False),
+    Column("version_id", ID, nullable=False),
+    _ts("created_at"),
+    _ts("modified_at"),
+    UniqueConstraint("app_pk", "id", name="uq_models_app_pk_id"),
+)

@@ -1,0 +1,118 @@
+"""Running a model: the bytes of inputs (posted, hosted, file:// or http(s) URLs), the model's
+adapter, and predictions as Clarifai ``Output``s (concepts with values; regions with a bounding box
+or a polygon and their concepts). Shared by PostModelOutputs and the auto-annotation jobs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from clarifai_grpc.grpc.api import resources_pb2
+from clarifai_grpc.grpc.api.status import status_code_pb2
+from sqlalchemy import Row
+
+from labeldesk.domain import errors
+from labeldesk.domain import model_binding as mb
+from labeldesk.models import http
+from labeldesk.models.adapters import adapter_for
+from labeldesk.models.base import BAD_INPUT, BackendError, Image, Prediction
+from labeldesk.services.file_refs import local_path_of
+from labeldesk.services.hosting import Hosting
+
+SC = status_code_pb2
+# What a backend failure answers, per input (the description says what happened)
+FAILURE_CODES = {BAD_INPUT: SC.INPUT_DOWNLOAD_FAILED}
+MODEL_FAILED = SC.MODEL_PREDICTION_FAILED
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """What running a model needs, read from its row inside a transaction and used outside it."""
+
+    id: str
+    version_id: str
+    binding: mb.Binding
+    concepts: list[str]
+
+
+def model_ref(row: Row[Any]) -> ModelRef:
+    binding = mb.parse(row.metadata)
+    if binding is None:
+        raise errors.ApiError(
+            errors.INVALID_REQUEST,
+            f"model {row.id!r} is bound to no inference backend",
+            'set metadata.labeldesk with PatchModels, e.g. {"labeldesk": {"backend": "builtin"}}',
+        )
+    return ModelRef(row.id, row.version_id, binding, list(row.concepts))
+
+
+def image_bytes(
+    data: resources_pb2.Data, app_pk: int, hosting: Hosting | None, timeout_s: float, stored: bool = True
+) -> bytes:
+    """The image bytes of an input's data; BackendError(BAD_INPUT) when there are none to read.
+    Only ``stored`` inputs may name server-side files (hosted ones, or file:// URLs an import made);
+    inline data from a request is read from its bytes or an http(s) URL, never the server's disk."""
+    img = data.image
+    if img.base64:
+        return bytes(img.base64)
+    if not stored and not img.url.startswith(("http://", "https://")):
+        raise BackendError(BAD_INPUT, "inline inputs give data.image.base64 or an http(s) data.image.url")
+    if img.hosted.suffix and not img.hosted.prefix and hosting is not None:
+        f = hosting.store.open(str(app_pk), img.hosted.suffix)
+        if f is None:
+            raise BackendError(BAD_INPUT, "the input's hosted image is missing from the blob store")
+        with f:
+            raw: bytes = f.read()
+            return raw
+    local = local_path_of(img.url)
+    if local is not None:
+        try:
+            return local.read_bytes()
+        except OSError as e:
+            raise BackendError(BAD_INPUT, f"cannot read {img.url}: {e.strerror}") from e
+    if img.url.startswith(("http://", "https://")):
+        try:
+            return http.fetch_bytes(img.url, timeout_s)
+        except BackendError as e:
+            raise BackendError(BAD_INPUT, e.message) from e
+    raise BackendError(BAD_INPUT, "the input has no image (data.image.url or data.image.base64)")
+
+
+def public_url(data: resources_pb2.Data) -> str:
+    url = data.image.url
+    return url if url.startswith(("http://", "https://")) and not data.image.hosted.suffix else ""
+
+
+def predict(model: ModelRef, images: Sequence[Image | BackendError]) -> list[Prediction | BackendError]:
+    """Predictions for the images that could be read, in one backend call; the errors stay."""
+    ok = [i for i in images if isinstance(i, Image)]
+    out: list[Prediction | BackendError] = []
+    try:
+        preds = iter(adapter_for(model.binding, model.concepts).predict(ok)) if ok else iter([])
+    except BackendError as e:
+        return [e if isinstance(i, Image) else i for i in images]
+    for i in images:
+        out.append(next(preds) if isinstance(i, Image) else i)
+    return out
+
+
+def output_data(p: Prediction, app_id: str) -> resources_pb2.Data:
+    data = resources_pb2.Data()
+    for s in p.concepts:
+        data.concepts.add(id=s.concept, name=s.concept, value=s.value, app_id=app_id)
+    for n, r in enumerate(p.regions):
+        region = data.regions.add(id=f"region-{n}", value=max((s.value for s in r.concepts), default=0.0))
+        if r.box is not None:
+            b = region.region_info.bounding_box
+            b.top_row, b.left_col, b.bottom_row, b.right_col = r.box
+        if r.polygon is not None:
+            for x, y in r.polygon:
+                region.region_info.polygon.points.add(col=x, row=y)
+        for s in r.concepts:
+            region.data.concepts.add(id=s.concept, name=s.concept, value=s.value, app_id=app_id)
+    return data
+
+
+def failure_status(e: BackendError, model_id: str) -> tuple[int, str]:
+    return FAILURE_CODES.get(e.kind, MODEL_FAILED), f"model {model_id!r}: {e.message}"
