@@ -92,9 +92,15 @@ def friendly_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def open_db(database_url: str | None) -> Database:
+def open_db(database_url: str | None, run_migrations: bool = True) -> Database:
+    """The command's database, migrated; its connections close when the command ends (commands
+    also run in-process, from tests and other programs, where a leaked pool would linger)."""
     db = Database(resolve_url(database_url))
-    migrate(db)
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.call_on_close(db.dispose)
+    if run_migrations:
+        migrate(db)
     return db
 
 
@@ -247,7 +253,7 @@ def _safe(url: str) -> str:
 @friendly_errors
 def migrate_cmd(database_url: str | None) -> None:
     """Create or upgrade the database schema."""
-    db = Database(resolve_url(database_url))
+    db = open_db(database_url, run_migrations=False)
     say(f"schema {migrate(db)}: {_safe(db.url)}")
 
 
