@@ -255,6 +255,31 @@ def print_table(rows: list[Result], transport: str) -> None:
     )
 
 
+def run(database_url: str | None, quick: bool, transport: str, log: Callable[[str], None]) -> list[Result]:
+    """Every (size, strategy, workers) run against one server; a fresh SQLite file without a URL."""
+    with tempfile.TemporaryDirectory() as tmp:
+        url = database_url or f"sqlite:///{os.path.join(tmp, 'queue-bench.db')}"
+        db = Database(url)
+        migrate(db)
+        db_name = "sqlite" if db.sqlite else "postgresql"
+        sizes = [10_000] if quick or db.sqlite else [10_000, 1_000_000]
+        apps = [seed(db, n, max(WORKER_COUNTS), log) for n in sizes]
+        db.dispose()
+        seconds = 2.0 if quick else 8.0
+        rows: list[Result] = []
+        with running_server(url) as server:
+            for app in apps:
+                for strategy in STRATEGIES:
+                    for n in WORKER_COUNTS:
+                        res = run_task(app, strategy, n, seconds, server, transport, db_name)
+                        rows.append(res)
+                        log(
+                            f"{app.inputs:,} {strategy} {n} workers: p50 {res.p50:.2f} ms, "
+                            f"{res.submissions / res.seconds:,.0f} submissions/s"
+                        )
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -269,26 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         print(message, file=sys.stderr, flush=True)
 
     began = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        url = args.database_url or f"sqlite:///{os.path.join(tmp, 'queue-bench.db')}"
-        db = Database(url)
-        migrate(db)
-        db_name = "sqlite" if db.sqlite else "postgresql"
-        sizes = [10_000] if args.quick or db.sqlite else [10_000, 1_000_000]
-        apps = [seed(db, n, max(WORKER_COUNTS), log) for n in sizes]
-        db.dispose()
-        seconds = 2.0 if args.quick else 8.0
-        rows: list[Result] = []
-        with running_server(url) as server:
-            for app in apps:
-                for strategy in STRATEGIES:
-                    for n in WORKER_COUNTS:
-                        res = run_task(app, strategy, n, seconds, server, args.transport, db_name)
-                        rows.append(res)
-                        log(
-                            f"{app.inputs:,} {strategy} {n} workers: p50 {res.p50:.2f} ms, "
-                            f"{res.submissions / res.seconds:,.0f} submissions/s"
-                        )
+    rows = run(args.database_url, args.quick, args.transport, log)
     print_table(rows, args.transport)
     print(f"\ntotal {time.perf_counter() - began:.0f}s on {os.cpu_count()} CPUs", file=sys.stderr)
     return 0

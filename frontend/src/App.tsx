@@ -6,6 +6,7 @@ import { MyWork } from "./screens/MyWork";
 import { Label } from "./screens/Label";
 import { Review } from "./screens/Review";
 import { Stages } from "./screens/Stages";
+import { Console } from "./console/Console";
 
 export function App() {
   const route = useRoute();
@@ -23,6 +24,7 @@ export function App() {
         <nav aria-label="Main">
           <NavLink route={{ name: "work" }} current={route} text="My work" />
           <NavLink route={{ name: "stages" }} current={route} text="My stage tasks" />
+          <NavLink route={{ name: "console", path: [] }} current={route} text="Admin console" />
         </nav>
         <span class="who" title="Signed in">
           {who.userId}
@@ -61,6 +63,8 @@ function screen(route: Route) {
       return <Review key={href(route)} owner={route.owner} app={route.app} task={route.task} />;
     case "stages":
       return <Stages />;
+    case "console":
+      return <Console path={route.path} />;
     default:
       return <MyWork />;
   }

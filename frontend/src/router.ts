@@ -8,7 +8,8 @@ export type Route =
   | { name: "work" }
   | { name: "label"; owner: string; app: string; task: string }
   | { name: "review"; owner: string; app: string; task: string }
-  | { name: "stages" };
+  | { name: "stages" }
+  | { name: "console"; path: string[] };
 
 export function parse(pathname: string): Route {
   const parts = pathname.split("/").filter(Boolean).map(decodeURIComponent);
@@ -16,6 +17,7 @@ export function parse(pathname: string): Route {
   if ((head === "label" || head === "review") && owner && app && task) return { name: head, owner, app, task };
   if (head === "signin") return { name: "signin" };
   if (head === "stages") return { name: "stages" };
+  if (head === "console") return { name: "console", path: parts.slice(1) };
   return { name: "work" };
 }
 
@@ -25,6 +27,8 @@ export function href(r: Route): string {
     case "label":
     case "review":
       return `/${r.name}/${e(r.owner)}/${e(r.app)}/${e(r.task)}`;
+    case "console":
+      return ["/console", ...r.path.map(e)].join("/");
     default:
       return `/${r.name}`;
   }

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from clarifai_grpc.grpc.api import resources_pb2 as r
 from clarifai_grpc.grpc.api import service_pb2 as s
+from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 from google.protobuf import json_format
 
 from labeldesk.app import RunningServer, build
@@ -30,21 +31,22 @@ def replica(database_url: str) -> Iterator[RunningServer]:
     second.stop()
 
 
-def test_two_replicas_hand_out_each_input_exactly_k_times(
-    server: RunningServer, replica: RunningServer, app: AppFixture
-) -> None:
-    k, n_inputs = 2, 120
-    members = [app.new_user(f"rep{i}") for i in range(WORKERS)]
-    owner = new_stub(server, "grpc")
+def _dynamic_task(
+    inputs_via: RunningServer, task_via: RunningServer, app: AppFixture, workers: list[str], n: int, k: int
+) -> list[str]:
+    """Concept 'cat', ``n`` inputs (posted through ``inputs_via``) and the DYNAMIC task 'race' for
+    ``workers`` with ``k`` workers per input (posted through ``task_via``); answers the input ids."""
+    owner = new_stub(inputs_via, "grpc")
     ok(
         owner.PostConcepts(
             s.PostConceptsRequest(user_app_id=app.uai, concepts=[r.Concept(id="cat")]), metadata=app.meta
         )
     )
-    names = [f"in-{i:04d}" for i in range(n_inputs)]
-    batch = [r.Input(id=n, data=r.Data(image=r.Image(url=IMG))) for n in names]
-    ok(owner.PostInputs(s.PostInputsRequest(user_app_id=app.uai, inputs=batch[:100]), metadata=app.meta))
-    ok(owner.PostInputs(s.PostInputsRequest(user_app_id=app.uai, inputs=batch[100:]), metadata=app.meta))
+    names = [f"in-{i:04d}" for i in range(n)]
+    batch = [r.Input(id=name, data=r.Data(image=r.Image(url=IMG))) for name in names]
+    for start in range(0, n, 100):
+        part = batch[start : start + 100]
+        ok(owner.PostInputs(s.PostInputsRequest(user_app_id=app.uai, inputs=part), metadata=app.meta))
     task = json_format.ParseDict(
         {
             "id": "race",
@@ -52,18 +54,27 @@ def test_two_replicas_hand_out_each_input_exactly_k_times(
             "input_source": {"type": "ALL_INPUTS"},
             "worker": {
                 "strategy": "DYNAMIC",
-                "user_ids": [u for u, _ in members],
+                "user_ids": workers,
                 "partitioned_strategy_info": {"workers_per_input": k},
             },
         },
         r.Task(),
     )
-    # created through one replica, worked through both
     ok(
-        new_stub(replica, "grpc").PostTasks(
+        new_stub(task_via, "grpc").PostTasks(
             s.PostTasksRequest(user_app_id=app.uai, tasks=[task]), metadata=app.meta
         )
     )
+    return names
+
+
+def test_two_replicas_hand_out_each_input_exactly_k_times(
+    server: RunningServer, replica: RunningServer, app: AppFixture
+) -> None:
+    k = 2
+    members = [app.new_user(f"rep{i}") for i in range(WORKERS)]
+    # created through one replica, worked through both
+    names = _dynamic_task(server, replica, app, [u for u, _ in members], 120, k)
     log = Log()
     barrier = threading.Barrier(WORKERS)
 
@@ -82,4 +93,34 @@ def test_two_replicas_hand_out_each_input_exactly_k_times(
     for th in threads:
         th.join(300)
     assert not any(th.is_alive() for th in threads)
+    check_exact(log, names, k)
+
+
+def test_sixteen_tabs_on_two_replicas_never_see_try_again(
+    server: RunningServer, replica: RunningServer, app: AppFixture
+) -> None:
+    """8 labelers with two tabs each, half the tabs on each replica, pull one DYNAMIC task: the
+    server retries the transactions PostgreSQL aborts for contention, so no tab is ever answered
+    TRY_AGAIN (``labeler`` logs any non-SUCCESS answer) and each input is still done exactly k times."""
+    k, n_inputs, workers = 2, 128, 8
+    members = [app.new_user(f"tab{i}") for i in range(workers)]
+    names = _dynamic_task(server, server, app, [u for u, _ in members], n_inputs, k)
+    log = Log()
+    tabs = [(uid, meta, tab) for uid, meta in members for tab in (0, 1)]
+    barrier = threading.Barrier(len(tabs))
+    stubs = [new_stub(server if tab else replica, "grpc") for _, _, tab in tabs]
+
+    def go(stub: Any, uid: str, meta: Any) -> None:
+        barrier.wait()
+        labeler(stub, app, "race", uid, meta, log)
+
+    threads = [
+        threading.Thread(target=go, args=(stubs[i], uid, meta)) for i, (uid, meta, _) in enumerate(tabs)
+    ]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(300)
+    assert not any(th.is_alive() for th in threads)
+    assert not [e for e in log.errors if "busy" in e or str(sc.TRY_AGAIN) in e], log.errors
     check_exact(log, names, k)

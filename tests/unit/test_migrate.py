@@ -39,6 +39,8 @@ TABLES_ADDED_AFTER_0002 = (
     "dataset_versions",
     "models",
 )
+# columns of task_assignments added by revision 0010 (time per item)
+ADDED_IN_0010 = ("started_at", "submitted_at")
 TABLES_ADDED_AFTER_0004 = ("dataset_version_inputs", "dataset_versions", "jobs", "models")
 # the keys table before revision 0004: the token in plain text is the primary key
 LEGACY_TOKENS = ("0123456789abcdef0123456789abcdef", "0123456789abffffffffffffffffffff", "short")
@@ -122,6 +124,8 @@ def test_a_0001_database_is_upgraded_and_keeps_its_annotations(tmp_path: Path) -
         with db.write() as conn:
             for column in ADDED_IN_0002:
                 conn.execute(text(f"alter table annotations drop column {column}"))
+            for column in ADDED_IN_0010:
+                conn.execute(text(f"alter table task_assignments drop column {column}"))
             for table in TABLES_ADDED_IN_0002 + TABLES_ADDED_AFTER_0002:
                 conn.execute(text(f"drop table {table}"))
             _legacy_keys(conn, "u")
@@ -146,6 +150,9 @@ def test_a_0001_database_is_upgraded_and_keeps_its_annotations(tmp_path: Path) -
         upgraded = {table: _shape(db, table) for table in TABLES_ADDED_IN_0002}
         assert upgraded == created, "the upgrade creates the tables as a fresh database has them"
         assert _shape(db, "blobs") == _shape(fresh, "blobs"), "revision 0005 makes blobs as tables.py does"
+        assert _shape(db, "task_assignments") == _shape(fresh, "task_assignments"), (
+            "0010 adds the timing columns"
+        )
         with db.read() as conn:
             kept = conn.execute(text("select id, data_json from annotations")).all()
         assert [tuple(k) for k in kept] == [("ann-1", None)], "rendered on read until next written"
@@ -194,6 +201,8 @@ def upgrade_0003_keys(db: Database, fresh: Database) -> None:
         _legacy_keys(conn, "u")
         for table in TABLES_ADDED_AFTER_0004:  # later revisions make them again
             conn.execute(text(f"drop table {table}"))
+        for column in ADDED_IN_0010:
+            conn.execute(text(f"alter table task_assignments drop column {column}"))
         conn.execute(text("update alembic_version set version_num = '0003'"))
     assert migrate(db) == "upgraded"
     assert _version(db) == head_revision(db)

@@ -56,6 +56,7 @@ from labeldesk.services.seat_plans import MAX_BATCH, MIN_BATCH, SeatPlanner
 from labeldesk.services.task_model import load_task, task_input_pks
 from labeldesk.services.task_record import TaskRecord
 from labeldesk.storage.clock import utcnow
+from labeldesk.storage.repos import assignment_timing as timing_repo
 from labeldesk.storage.repos import assignments as repo
 from labeldesk.storage.repos import datasets as ds_repo
 from labeldesk.storage.repos import inputs as inputs_repo
@@ -265,6 +266,7 @@ class AssignmentsService:
             if not dynamic:
                 own = [int(r.pk) for r in repo.own_work(conn, task.pk, worker_id, limit)]
         repo.set_lease(conn, own, until)
+        timing_repo.mark_started(conn, own + taken, now)
         return own + taken, None
 
     def _plan_more(
@@ -373,6 +375,7 @@ class AssignmentsService:
             repo.set_task_annotation_status(
                 conn, task.app_pk, task.id, inp.pk, worker_id, _LABELER_STATUSES, st.ANNOTATION_FOR[new]
             )
+            timing_repo.mark_submitted(conn, int(seat.pk), utcnow())
             if new != seat.status:
                 repo.update_seat(conn, int(seat.pk), status=new)
                 self.reviews.after_submit(conn, task, inp, new)

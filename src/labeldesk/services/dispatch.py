@@ -152,13 +152,11 @@ class Dispatcher:
         self, where: str, kind: Kind, work: Callable[[Connection], R], req_id: str
     ) -> R | errors.ApiError:
         """``work(conn)`` in one transaction of ``kind``, or the error to answer instead (database
-        errors translated, internal ones logged): the path every call takes."""
+        errors translated, internal ones logged): the path every call takes. ``work`` runs again from
+        the start when the database aborts the transaction for contention
+        (:meth:`~labeldesk.storage.engine.Database.run`), so it must not have effects outside it."""
 
-        def run() -> R:
-            with self.db.write() if kind is Kind.WRITE else self.db.read() as conn:
-                return work(conn)
-
-        return guarded(where, req_id, run)
+        return guarded(where, req_id, lambda: self.db.run(work, write=kind is Kind.WRITE))
 
     def _guarded(
         self,

@@ -42,6 +42,7 @@ from labeldesk.services.review import agreement
 from labeldesk.services.task_annotations import assignment_list, task_metrics, worker_progress
 from labeldesk.services.task_model import load_task, task_missing
 from labeldesk.services.task_record import TaskRecord, record_of
+from labeldesk.services.task_timing import TIMING, timing
 from labeldesk.storage.repos import accounts
 from labeldesk.storage.repos import inputs as inputs_repo
 from labeldesk.storage.repos import searches as searches_repo
@@ -71,7 +72,7 @@ AGREEMENT = AGREEMENT_KEY
 PROGRESS = PROGRESS_KEY
 #: the assignment queue itself (input, worker, TASK_ASSIGNMENT_* status), in ``metadata.assignments``
 ASSIGNMENTS = ASSIGNMENTS_KEY
-ADDITIONAL_FIELDS = ("all", *USER_FIELDS, *METRIC_FIELDS, AGREEMENT, PROGRESS, ASSIGNMENTS)
+ADDITIONAL_FIELDS = ("all", *USER_FIELDS, *METRIC_FIELDS, AGREEMENT, PROGRESS, ASSIGNMENTS, TIMING)
 
 
 # --------------------------------------------------------------------------- checks against the app
@@ -228,6 +229,8 @@ def task_proto(
             task.metadata.update({"auto_annotation": auto.progress(conn, app.pk, record.pk)})
     if ASSIGNMENTS in wanted:
         task.metadata.update({ASSIGNMENTS: assignment_list(conn, record)})
+    if TIMING in wanted:
+        task.metadata.update({TIMING: timing(conn, record)})
     return task
 
 

@@ -13,15 +13,24 @@ Database errors become client errors in exactly one place, :func:`translate_erro
 kinds of transaction go through: a constraint violation (duplicate id, missing reference, a
 concurrent insert of the same row) is DATABASE_CONSTRAINT_VIOLATED (HTTP 409), a lock timeout or
 deadlock is TRY_AGAIN (HTTP 503); nothing was written in either case.
+
+Contention is the server's problem, not the client's: :meth:`Database.run` runs a whole unit of
+work (the dispatcher's handler, authentication included) in one transaction and runs it again
+from the start, up to :data:`RETRY_ATTEMPTS` times with jittered exponential backoff, when the
+database aborted it for a serialization failure, a deadlock or a lock timeout (PostgreSQL SQLSTATE
+40001/40P01/55P03, SQLite "database is locked"/busy). Only when every attempt lost does the client
+see TRY_AGAIN.
 """
 
 from __future__ import annotations
 
 import os
+import random
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -32,6 +41,14 @@ DEFAULT_URL = "sqlite:///./labeldesk.db"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 #: words of the drivers' messages for "another transaction holds the lock; try again"
 _BUSY_WORDS = ("locked", "deadlock", "could not serialize", "lock timeout")
+#: PostgreSQL's serialization_failure, deadlock_detected, lock_not_available
+_BUSY_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
+#: attempts of one unit of work before the client sees TRY_AGAIN
+RETRY_ATTEMPTS = 5
+#: first backoff ceiling in seconds; doubles per attempt, the sleep is uniform in [0, ceiling]
+RETRY_BASE_DELAY = 0.005
+
+R = TypeVar("R")
 
 
 def resolve_url(url: str | None) -> str:
@@ -68,6 +85,20 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_size=16, max_overflow=16, pool_pre_ping=True)
 
 
+def is_busy(error: DBAPIError) -> bool:
+    """True when the database gave up on the transaction because of another one (retryable:
+    nothing was written)."""
+    if getattr(error.orig, "sqlstate", None) in _BUSY_SQLSTATES:
+        return True
+    return isinstance(error, OperationalError) and any(w in str(error.orig).lower() for w in _BUSY_WORDS)
+
+
+def backoff(attempt: int) -> float:
+    """Seconds to sleep after losing ``attempt`` (1-based): full jitter, so that the losers of
+    one conflict do not collide again in lockstep."""
+    return random.uniform(0, RETRY_BASE_DELAY * 2 ** (attempt - 1))
+
+
 def translated(error: DBAPIError) -> errors.ApiError | None:
     """The client error a database failure means, or None for a server fault (left to the
     dispatcher's "internal error")."""
@@ -79,7 +110,7 @@ def translated(error: DBAPIError) -> errors.ApiError | None:
             "missing reference); nothing was written",
             "retry the request; if it fails again, check the ids it names: " + text.splitlines()[0][:200],
         )
-    if isinstance(error, OperationalError) and any(w in text.lower() for w in _BUSY_WORDS):
+    if is_busy(error):
         return errors.ApiError(
             errors.TRY_AGAIN, "the database is busy; nothing was written", "retry the request"
         )
@@ -111,10 +142,31 @@ class Database:
         # Other processes on the same file still wait through busy_timeout.
         self._write_lock: threading.Lock | None = threading.Lock() if self.sqlite else None
 
+    def run(self, work: Callable[[Connection], R], *, write: bool) -> R:
+        """``work(conn)`` in one transaction (read-write when ``write``), re-run from the start
+        when the database aborted it for contention (see the module doc); database errors that
+        remain are translated as :func:`translate_errors` does."""
+        with translate_errors():
+            for attempt in range(1, RETRY_ATTEMPTS):
+                try:
+                    with self._write() if write else self._read() as conn:
+                        return work(conn)
+                except DBAPIError as e:
+                    if not is_busy(e):
+                        raise
+                time.sleep(backoff(attempt))
+            with self._write() if write else self._read() as conn:
+                return work(conn)
+
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A read-write transaction, committed when the block ends without an exception."""
-        with translate_errors(), self._writer_turn(), self.engine.connect() as conn:
+        with translate_errors(), self._write() as conn:
+            yield conn
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self._writer_turn(), self.engine.connect() as conn:
             if self.sqlite:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
             else:
@@ -138,7 +190,12 @@ class Database:
     def read(self) -> Iterator[Connection]:
         """A read-only transaction: one consistent snapshot for the whole call; a write in it
         fails (see the module doc)."""
-        with translate_errors(), self.engine.connect() as conn:
+        with translate_errors(), self._read() as conn:
+            yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
             if self.sqlite:
                 conn.exec_driver_sql("PRAGMA query_only=1")
                 conn.exec_driver_sql("BEGIN")

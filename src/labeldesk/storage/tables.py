@@ -263,6 +263,9 @@ task_assignments = Table(
     # the reviewer holding (REVIEW_START, until review_lease_until) or last reviewing the row
     Column("reviewer_id", ID, nullable=True),
     Column("review_lease_until", DateTime(timezone=True), nullable=True),
+    # first LABEL_START hand-out and latest LABEL_SUBMIT: time per item (services/task_timing.py)
+    Column("started_at", DateTime(timezone=True), nullable=True),
+    Column("submitted_at", DateTime(timezone=True), nullable=True),
     UniqueConstraint("task_pk", "input_pk", "worker_id", name="uq_task_assignments_task_input_worker"),
     Index("ix_task_assignments_task_worker_status", "task_pk", "worker_id", "status"),
     Index("ix_task_assignments_task_input", "task_pk", "input_pk"),

@@ -8,7 +8,7 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, delete, func, insert, select, update
+from sqlalchemy import Connection, Row, Select, bindparam, delete, func, insert, select, update
 
 from labeldesk.domain import errors
 from labeldesk.storage import tables as t
@@ -92,7 +92,11 @@ def key_hash_secret(conn: Connection) -> bytes | None:
 
 def key_by_token(conn: Connection, token: str, secret: bytes) -> Row[Any] | None:
     """The key whose token this is (one indexed lookup of its hash), or None."""
-    return conn.execute(select(t.keys).where(t.keys.c.secret_hash == hash_token(secret, token))).first()
+    return conn.execute(_KEY_BY_HASH, {"hash": hash_token(secret, token)}).first()
+
+
+# Every call authenticates: the statements of that path are built once (docs/performance.md).
+_KEY_BY_HASH = select(t.keys).where(t.keys.c.secret_hash == bindparam("hash"))
 
 
 def _key_filter(conn: Connection, user_id: str, key_id: str) -> Any:
@@ -133,7 +137,10 @@ def delete_key(conn: Connection, user_id: str, key_id: str) -> bool:
 
 
 def get_app(conn: Connection, owner_id: str, app_id: str) -> Row[Any] | None:
-    return conn.execute(select(t.apps).where(t.apps.c.user_id == owner_id, t.apps.c.id == app_id)).first()
+    return conn.execute(_APP, {"owner": owner_id, "app": app_id}).first()
+
+
+_APP = select(t.apps).where(t.apps.c.user_id == bindparam("owner"), t.apps.c.id == bindparam("app"))
 
 
 def get_app_by_pk(conn: Connection, pk: int) -> Row[Any]:
@@ -199,11 +206,13 @@ def is_member(conn: Connection, app_pk: int, owner_id: str, user_id: str) -> boo
 
 def collaborator_scopes(conn: Connection, app_pk: int, user_id: str) -> list[str] | None:
     """The scopes the owner gave collaborator ``user_id`` on the app; None if not a collaborator."""
-    q = select(t.collaborators.c.scopes).where(
-        t.collaborators.c.app_pk == app_pk, t.collaborators.c.user_id == user_id
-    )
-    row = conn.execute(q).first()
+    row = conn.execute(_COLLABORATOR_SCOPES, {"app_pk": app_pk, "user": user_id}).first()
     return None if row is None else list(row.scopes or [])
+
+
+_COLLABORATOR_SCOPES = select(t.collaborators.c.scopes).where(
+    t.collaborators.c.app_pk == bindparam("app_pk"), t.collaborators.c.user_id == bindparam("user")
+)
 
 
 def members(conn: Connection, app_pk: int, owner_id: str) -> set[str]:

@@ -161,9 +161,14 @@ def input_level_of(conn: Connection, input_pks: Collection[int]) -> dict[int, Ro
     """The input-level annotation of each input (at most one per input)."""
     out: dict[int, Row[Any]] = {}
     for chunk in _chunks(list(input_pks)):
-        q = select(t.annotations).where(A.input_pk.in_(chunk), A.input_level.is_(True))
-        out.update({r.input_pk: r for r in conn.execute(q)})
+        out.update({r.input_pk: r for r in conn.execute(_INPUT_LEVEL, {"pks": list(chunk)})})
     return out
+
+
+# built once: LABEL_START renders inputs on every call (see docs/performance.md)
+_INPUT_LEVEL = select(t.annotations).where(
+    A.input_pk.in_(bindparam("pks", expanding=True)), A.input_level.is_(True)
+)
 
 
 def concepts_of(conn: Connection, annotation_pks: Collection[int]) -> dict[int, list[tuple[str, float]]]:

@@ -442,27 +442,44 @@ def claim_free_seats(
             chosen.setdefault(int(r.input_pk), int(r.pk))
     pks = list(chosen.values())
     if pks:
-        conn.execute(
-            update(TA)
-            .where(Q.pk.in_(pks))
-            .values(worker_id=worker_id, status=PENDING, lease_until=lease_until, modified_at=now)
-        )
+        conn.execute(_CLAIM, {"pks": pks, "worker_id": worker_id, "lease_until": lease_until, "now": now})
     return pks
+
+
+# The hot path's statements are built once: constructing a statement costs more CPU than
+# SQLite takes to run it (see docs/performance.md).
+_PKS = bindparam("pks", expanding=True, type_=Integer)
+_CLAIM = (
+    update(TA)
+    .where(Q.pk.in_(_PKS))
+    .values(
+        worker_id=_WORKER,
+        status=PENDING,
+        lease_until=bindparam("lease_until", type_=Q.lease_until.type),
+        modified_at=bindparam("now", type_=Q.modified_at.type),
+    )
+)
+_SET_LEASE = (
+    update(TA)
+    .where(Q.pk.in_(_PKS))
+    .values(
+        lease_until=bindparam("lease_until", type_=Q.lease_until.type),
+        modified_at=bindparam("now", type_=Q.modified_at.type),
+    )
+)
+_BY_PKS = select(*_SEAT_AND_INPUT_ID).join(t.inputs, I.pk == Q.input_pk).where(Q.pk.in_(_PKS))
 
 
 def set_lease(conn: Connection, pks: Collection[int], lease_until: datetime | None) -> None:
     if pks:
-        conn.execute(
-            update(TA).where(Q.pk.in_(list(pks))).values(lease_until=lease_until, modified_at=utcnow())
-        )
+        conn.execute(_SET_LEASE, {"pks": list(pks), "lease_until": lease_until, "now": utcnow()})
 
 
 def by_pks(conn: Connection, pks: Sequence[int]) -> list[Row[Any]]:
     """Seats (with their ``input_id``) in the order of ``pks``."""
     found: dict[int, Row[Any]] = {}
     for chunk in _chunks(list(pks)):
-        q = select(*_SEAT_AND_INPUT_ID).join(t.inputs, I.pk == Q.input_pk).where(Q.pk.in_(chunk))
-        found.update({int(r.pk): r for r in conn.execute(q)})
+        found.update({int(r.pk): r for r in conn.execute(_BY_PKS, {"pks": list(chunk)})})
     return [found[p] for p in pks if p in found]
 
 

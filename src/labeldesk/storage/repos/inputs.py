@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, delete, func, insert, select, update
+from sqlalchemy import Connection, Integer, Row, Select, bindparam, delete, func, insert, select, update
 
 from labeldesk.storage import tables as t
 from labeldesk.storage.clock import utcnow
@@ -29,17 +29,28 @@ def by_pks(conn: Connection, pks: Collection[int]) -> dict[int, Row[Any]]:
     out: dict[int, Row[Any]] = {}
     pk_list = list(pks)
     for i in range(0, len(pk_list), 500):
-        out.update({r.pk: r for r in conn.execute(select(t.inputs).where(C.pk.in_(pk_list[i : i + 500])))})
+        out.update({r.pk: r for r in conn.execute(_BY_PKS, {"pks": pk_list[i : i + 500]})})
     return out
 
 
+# built once, as the other statements of the work queue's path (see docs/performance.md)
+_PKS = bindparam("pks", expanding=True, type_=Integer)
+_BY_PKS = select(t.inputs).where(C.pk.in_(_PKS))
+_DATASET_IDS = (
+    select(t.dataset_inputs.c.input_pk, t.datasets.c.id)
+    .select_from(t.dataset_inputs.join(t.datasets, t.datasets.c.pk == t.dataset_inputs.c.dataset_pk))
+    .where(t.dataset_inputs.c.input_pk.in_(_PKS))
+    .order_by(t.datasets.c.pk)
+)
+
+
 def insert_many(conn: Connection, app_pk: int, rows: Sequence[dict[str, Any]]) -> dict[str, Row[Any]]:
-    """Insert inputs; answer the stored rows by id."""
+    """Insert inputs; answer the stored rows by id. One multi-row ``INSERT ... RETURNING`` (SQLAlchemy's
+    insertmanyvalues) instead of a row-by-row executemany and a query reading them back."""
     ts = utcnow()
-    conn.execute(
-        insert(t.inputs), [{**r, "app_pk": app_pk, "created_at": ts, "modified_at": ts} for r in rows]
-    )
-    return by_ids(conn, app_pk, [r["id"] for r in rows])
+    stmt = insert(t.inputs).returning(*t.inputs.c, sort_by_parameter_order=True)
+    values = [{**r, "app_pk": app_pk, "created_at": ts, "modified_at": ts} for r in rows]
+    return {r.id: r for r in conn.execute(stmt, values)}
 
 
 def update_one(conn: Connection, pk: int, **values: Any) -> None:
@@ -71,13 +82,7 @@ def dataset_ids_of(conn: Connection, input_pks: Collection[int]) -> dict[int, li
     out: dict[int, list[str]] = defaultdict(list)
     pk_list = list(input_pks)
     for i in range(0, len(pk_list), 500):
-        q = (
-            select(t.dataset_inputs.c.input_pk, t.datasets.c.id)
-            .select_from(t.dataset_inputs.join(t.datasets, t.datasets.c.pk == t.dataset_inputs.c.dataset_pk))
-            .where(t.dataset_inputs.c.input_pk.in_(pk_list[i : i + 500]))
-            .order_by(t.datasets.c.pk)
-        )
-        for input_pk, ds_id in conn.execute(q):
+        for input_pk, ds_id in conn.execute(_DATASET_IDS, {"pks": pk_list[i : i + 500]}):
             out[input_pk].append(ds_id)
     return out
 

@@ -7,7 +7,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, delete, func, insert, select, update
+from sqlalchemy import Connection, Row, Select, bindparam, delete, func, insert, select, update
 
 from labeldesk.storage import tables as t
 from labeldesk.storage.clock import utcnow
@@ -42,7 +42,11 @@ def by_ids(conn: Connection, app_pk: int, ids: Collection[str]) -> dict[str, Row
 
 
 def by_id(conn: Connection, app_pk: int, task_id: str) -> Row[Any] | None:
-    return conn.execute(select(t.tasks).where(T.app_pk == app_pk, T.id == task_id)).first()
+    return conn.execute(_BY_ID, {"app_pk": app_pk, "id": task_id}).first()
+
+
+# built once: every work-queue call loads its task (docs/performance.md)
+_BY_ID = select(t.tasks).where(T.app_pk == bindparam("app_pk"), T.id == bindparam("id"))
 
 
 def insert_one(conn: Connection, app_pk: int, values: dict[str, Any]) -> int:

@@ -18,7 +18,7 @@ from starlette.staticfiles import StaticFiles
 WEB_DIR = Path(__file__).resolve().parent.parent.parent / "web"
 
 # Client-side routes of the app (kept in step with frontend/src/router.ts).
-CLIENT_PREFIXES = ("signin", "work", "label", "review", "stages")
+CLIENT_PREFIXES = ("signin", "work", "label", "review", "stages", "console")
 
 # The bundle has fixed file names (so the committed build is byte-stable): browsers must revalidate.
 NO_CACHE = {"Cache-Control": "no-cache"}

@@ -1,0 +1,116 @@
+"""Where a LABEL_START spends its CPU: the server's own path, in process, without a transport.
+
+    python benchmarks/profile_label_start.py [--calls 300] [--profile out.html]
+
+Seeds a fresh SQLite app with 10k inputs (as benchmarks/work_queue.py does), creates a DYNAMIC
+task with one worker per input, and lets one worker loop LABEL_START -> LABEL_SUBMIT through
+``Dispatcher.call`` (authentication, transaction, handler and proto building, no gRPC). Prints
+the CPU time (``time.process_time``, which a loaded machine distorts far less than wall time) per
+LABEL_START and per LABEL_SUBMIT; ``--profile`` also writes a pyinstrument flame graph of the
+LABEL_START calls (``pip install pyinstrument``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
+
+from clarifai_grpc.grpc.api import resources_pb2 as r
+from clarifai_grpc.grpc.api import service_pb2 as s
+from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
+from google.protobuf import json_format
+from work_queue import A, App, seed
+
+from labeldesk.app import Labeldesk, build
+from labeldesk.storage.engine import Database
+from labeldesk.storage.migrate import migrate
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=300, help="LABEL_START calls to time")
+    parser.add_argument("--profile", help="write a pyinstrument HTML flame graph of LABEL_START here")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        server, app = in_process(tmp, 10_000)
+        d = server.dispatcher
+        owner = f"Key {app.owner_key}"
+        worker, pat = app.workers[0]
+        task = json_format.ParseDict(
+            {
+                "id": "profile",
+                "concept_ids": ["cat"],
+                "input_source": {"type": "ALL_INPUTS"},
+                "worker": {"strategy": "DYNAMIC", "user_ids": [worker]},
+            },
+            r.Task(),
+        )
+        ok(d.call("PostTasks", s.PostTasksRequest(user_app_id=app.uai, tasks=[task]), owner))
+
+        def put(action: int, input_id: str = "") -> Any:
+            req = s.PutTaskAssignmentsRequest(
+                user_app_id=app.uai, task_id="profile", action=action, input_id=input_id
+            )
+            return ok(d.call("PutTaskAssignments", req, f"Key {pat}"))
+
+        profiler: Any = None
+        if args.profile:
+            from pyinstrument import Profiler
+
+            profiler = Profiler(interval=0.0002)
+        starts, submits = timed_loop(put, args.calls, profiler)
+        if profiler is not None:
+            with open(args.profile, "w") as f:
+                f.write(profiler.output_html())
+            print(profiler.output_text(unicode=False, color=False, show_all=False), file=sys.stderr)
+        server.db.dispose()
+    print(
+        f"CPU per LABEL_START: median {statistics.median(starts) * 1000:.2f} ms "
+        f"(p99 {sorted(starts)[int(0.99 * len(starts))] * 1000:.2f} ms, {len(starts)} calls); "
+        f"per LABEL_SUBMIT: median {statistics.median(submits) * 1000:.2f} ms ({len(submits)} calls)"
+    )
+    return 0
+
+
+def in_process(tmp: str, n_inputs: int) -> tuple[Labeldesk, App]:
+    """A server built in this process (no transport started) over a fresh SQLite file in
+    ``tmp``, with an app of ``n_inputs`` inputs and one worker."""
+    url = f"sqlite:///{os.path.join(tmp, 'profile.db')}"
+    db = Database(url)
+    migrate(db)
+    app = seed(db, n_inputs, 1, lambda m: print(m, file=sys.stderr))
+    db.dispose()
+    return build(url), app
+
+
+def ok(resp: Any) -> Any:
+    if resp.status.code != sc.SUCCESS:
+        raise RuntimeError(f"request failed: {resp.status}")
+    return resp
+
+
+def timed_loop(put: Callable[..., Any], calls: int, profiler: Any) -> tuple[list[float], list[float]]:
+    starts: list[float] = []
+    submits: list[float] = []
+    for _ in range(calls):
+        ctx: AbstractContextManager[Any] = profiler if profiler is not None else nullcontext()
+        began = time.process_time()
+        with ctx:
+            got = put(A.LABEL_START).task_assignments
+        starts.append(time.process_time() - began)
+        for a in got:
+            began = time.process_time()
+            put(A.LABEL_SUBMIT, a.input.id)
+            submits.append(time.process_time() - began)
+    return starts, submits
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

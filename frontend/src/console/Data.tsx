@@ -1,0 +1,322 @@
+// An app's data: upload (drag and drop or URL list, into a dataset), the inputs grid with
+// thumbnails, filters and paging, datasets (create, add/remove the selection) and concepts.
+
+import { useEffect, useState } from "preact/hooks";
+import { api, appPath, explain, query, type AppRef } from "../api";
+import { ErrorBanner } from "../ui";
+import { droppedFiles, uploadFiles, uploadUrls, type FileResult } from "./upload";
+
+const PER_PAGE = 48;
+
+function thumb(input: any): string | undefined {
+  const h = input.data?.image?.hosted;
+  if (h?.prefix && h?.suffix) return `${h.prefix}/${h.sizes?.includes("small") ? "small" : "orig"}/${h.suffix}`;
+  return input.data?.image?.url;
+}
+
+export function Data({ ref_ }: { ref_: AppRef }) {
+  const [error, setError] = useState("");
+  const [datasets, setDatasets] = useState<any[]>([]);
+  const [concepts, setConcepts] = useState<any[]>([]);
+  const [filter, setFilter] = useState({ dataset: "", concept: "", metaKey: "", metaValue: "", status: "" });
+  const [page, setPage] = useState(1);
+  const [inputs, setInputs] = useState<any[]>([]);
+  const [selected, setSelected] = useState<Set<string>>(new Set());
+  const [target, setTarget] = useState("");
+  const [stamp, setStamp] = useState(0);
+  const refresh = () => setStamp((n) => n + 1);
+  const guard = (p: Promise<unknown>) => p.catch((e) => setError(explain(e)));
+
+  useEffect(() => {
+    guard(api.get(appPath(ref_, "/datasets?per_page=500")).then((g) => setDatasets(g.datasets ?? [])));
+    guard(api.get(appPath(ref_, "/concepts?per_page=500")).then((g) => setConcepts(g.concepts ?? [])));
+  }, [stamp]);
+
+  useEffect(() => {
+    const paging = { page, per_page: PER_PAGE };
+    let req: Promise<any>;
+    if (filter.concept || filter.metaKey) {
+      const filters: any[] = [];
+      if (filter.concept) filters.push({ annotation: { data: { concepts: [{ id: filter.concept, value: 1 }] } } });
+      if (filter.metaKey) filters.push({ annotation: { data: { metadata: { [filter.metaKey]: filter.metaValue } } } });
+      if (filter.dataset) filters.push({ input: { dataset_ids: [filter.dataset] } });
+      req = api
+        .post(appPath(ref_, "/inputs/searches"), { searches: [{ query: { filters } }], pagination: paging })
+        .then((g) => (g.hits ?? []).map((h: any) => h.input));
+    } else if (filter.dataset) {
+      req = api
+        .get(appPath(ref_, `/datasets/${encodeURIComponent(filter.dataset)}/inputs${query(paging)}`))
+        .then((g) => (g.dataset_inputs ?? []).map((d: any) => d.input));
+    } else {
+      req = api.get(appPath(ref_, `/inputs${query(paging)}`)).then((g) => g.inputs ?? []);
+    }
+    guard(
+      req.then((list: any[]) =>
+        setInputs(filter.status ? list.filter((i) => (i.status?.description ?? "").toLowerCase().includes(filter.status)) : list),
+      ),
+    );
+  }, [filter, page, stamp]);
+
+  const toggle = (id: string) => {
+    const s = new Set(selected);
+    s.has(id) ? s.delete(id) : s.add(id);
+    setSelected(s);
+  };
+  const moveSelection = async (add: boolean) => {
+    if (!target) return setError("Choose a dataset first.");
+    const ids = [...selected];
+    try {
+      const path = appPath(ref_, `/datasets/${encodeURIComponent(target)}/inputs`);
+      if (add) await api.post(path, { dataset_inputs: ids.map((id) => ({ input: { id } })) });
+      else await api.del(path, { input_ids: ids });
+      setSelected(new Set());
+      refresh();
+    } catch (e) {
+      setError(explain(e));
+    }
+  };
+  return (
+    <section aria-label="Data">
+      <ErrorBanner error={error} onClose={() => setError("")} />
+      <div class="two-col">
+        <Uploader ref_={ref_} datasets={datasets} onDone={refresh} />
+        <div class="panel-box">
+          <DatasetsBox ref_={ref_} datasets={datasets} onChange={refresh} onError={setError} />
+          <ConceptsBox ref_={ref_} concepts={concepts} onChange={refresh} onError={setError} />
+        </div>
+      </div>
+      <div class="filters" role="search" aria-label="Filter inputs">
+        <label>
+          Dataset
+          <select name="f-dataset" value={filter.dataset} onChange={(e) => (setFilter({ ...filter, dataset: e.currentTarget.value }), setPage(1))}>
+            <option value="">All inputs</option>
+            {datasets.map((d) => (
+              <option key={d.id} value={d.id}>{d.id}</option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Concept
+          <select name="f-concept" value={filter.concept} onChange={(e) => (setFilter({ ...filter, concept: e.currentTarget.value }), setPage(1))}>
+            <option value="">Any</option>
+            {concepts.map((c) => (
+              <option key={c.id} value={c.id}>
+                {c.name || c.id}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Metadata key
+          <input name="f-meta-key" value={filter.metaKey} onChange={(e) => setFilter({ ...filter, metaKey: e.currentTarget.value })} />
+        </label>
+        <label>
+          = value
+          <input name="f-meta-value" value={filter.metaValue} onChange={(e) => setFilter({ ...filter, metaValue: e.currentTarget.value })} />
+        </label>
+        <label>
+          Status
+          <select name="f-status" value={filter.status} onChange={(e) => setFilter({ ...filter, status: e.currentTarget.value })}>
+            <option value="">Any</option>
+            <option value="success">Processed</option>
+            <option value="pending">Pending</option>
+            <option value="fail">Failed</option>
+          </select>
+        </label>
+      </div>
+      <div class="selection-bar">
+        <span>{selected.size} selected</span>
+        <select aria-label="Dataset for the selection" value={target} onChange={(e) => setTarget(e.currentTarget.value)}>
+          <option value="">— dataset —</option>
+          {datasets.map((d) => (
+            <option key={d.id} value={d.id}>{d.id}</option>
+          ))}
+        </select>
+        <button type="button" disabled={!selected.size} onClick={() => moveSelection(true)}>
+          Add to dataset
+        </button>
+        <button type="button" disabled={!selected.size} onClick={() => moveSelection(false)}>
+          Remove from dataset
+        </button>
+      </div>
+      <ul class="thumbs" data-testid="inputs-grid">
+        {inputs.map((i) => (
+          <li key={i.id} class={selected.has(i.id) ? "sel" : ""}>
+            <label>
+              <input type="checkbox" checked={selected.has(i.id)} onChange={() => toggle(i.id)} aria-label={`Select ${i.id}`} />
+              {thumb(i) ? <img src={thumb(i)} alt={i.id} loading="lazy" /> : <div class="no-thumb">{i.data?.text?.raw?.slice(0, 60) ?? "no preview"}</div>}
+              <span class="mono small">{i.id}</span>
+            </label>
+          </li>
+        ))}
+      </ul>
+      {!inputs.length && <div class="empty">No inputs match. Drop files above to upload some.</div>}
+      <nav class="pager" aria-label="Inputs pages">
+        <button type="button" disabled={page <= 1} onClick={() => setPage(page - 1)}>
+          ← Previous
+        </button>
+        <span>Page {page}</span>
+        <button type="button" disabled={inputs.length < PER_PAGE} onClick={() => setPage(page + 1)}>
+          Next →
+        </button>
+      </nav>
+    </section>
+  );
+}
+
+function Uploader({ ref_, datasets, onDone }: { ref_: AppRef; datasets: any[]; onDone(): void }) {
+  const [dataset, setDataset] = useState("");
+  const [results, setResults] = useState<FileResult[]>([]);
+  const [total, setTotal] = useState(0);
+  const [over, setOver] = useState(false);
+  const [urls, setUrls] = useState("");
+  const [error, setError] = useState("");
+  const run = async (files: File[]) => {
+    if (!files.length) return;
+    setTotal(files.length);
+    setResults([]);
+    const got: FileResult[] = [];
+    await uploadFiles(ref_, files, dataset, (r) => {
+      got.push(r);
+      setResults([...got]);
+    });
+    onDone();
+  };
+  const failed = results.filter((r) => !r.ok);
+  return (
+    <div class="panel-box">
+      <h3>Upload</h3>
+      <label>
+        Into dataset
+        <select name="upload-dataset" value={dataset} onChange={(e) => setDataset(e.currentTarget.value)}>
+          <option value="">(none)</option>
+          {datasets.map((d) => (
+            <option key={d.id} value={d.id}>{d.id}</option>
+          ))}
+        </select>
+      </label>
+      <label
+        class={`dropzone${over ? " over" : ""}`}
+        data-testid="dropzone"
+        onDragOver={(e) => (e.preventDefault(), setOver(true))}
+        onDragLeave={() => setOver(false)}
+        onDrop={async (e) => {
+          e.preventDefault();
+          setOver(false);
+          await run(await droppedFiles(e.dataTransfer!));
+        }}
+      >
+        <b>Drop images, videos or folders here</b>
+        <span class="muted small">or click to choose files</span>
+        <input type="file" multiple class="sr-only" name="files" onChange={(e) => run([...(e.currentTarget.files ?? [])])} />
+      </label>
+      {total > 0 && (
+        <div class="progress-wrap">
+          <progress max={total} value={results.length} aria-label="Upload progress" />
+          <span class="small" data-testid="upload-status">
+            {results.length} / {total} uploaded{failed.length ? `, ${failed.length} failed` : ""}
+          </span>
+          {failed.length > 0 && (
+            <ul class="file-errors">
+              {failed.map((f) => (
+                <li key={f.name}>
+                  <b>{f.name}</b>: {f.error}
+                </li>
+              ))}
+            </ul>
+          )}
+        </div>
+      )}
+      <details>
+        <summary>Add by URL list</summary>
+        <textarea name="urls" placeholder="one URL a line" value={urls} onInput={(e) => setUrls(e.currentTarget.value)} />
+        <ErrorBanner error={error} />
+        <button
+          type="button"
+          onClick={async () => {
+            setError("");
+            try {
+              await uploadUrls(ref_, urls.split(/\s+/).filter(Boolean), dataset);
+              setUrls("");
+              onDone();
+            } catch (e) {
+              setError(explain(e));
+            }
+          }}
+        >
+          Add URLs
+        </button>
+      </details>
+    </div>
+  );
+}
+
+function DatasetsBox(props: { ref_: AppRef; datasets: any[]; onChange(): void; onError(e: string): void }) {
+  const [id, setId] = useState("");
+  const create = async (e: Event) => {
+    e.preventDefault();
+    try {
+      await api.post(appPath(props.ref_, "/datasets"), { datasets: [{ id: id.trim() }] });
+      setId("");
+      props.onChange();
+    } catch (err) {
+      props.onError(explain(err));
+    }
+  };
+  return (
+    <div>
+      <h3>Datasets</h3>
+      <ul class="chips">
+        {props.datasets.map((d) => (
+          <li key={d.id}>{d.id}</li>
+        ))}
+      </ul>
+      <form class="inline-form" onSubmit={create}>
+        <input name="new-dataset" placeholder="new dataset id" value={id} onInput={(e) => setId(e.currentTarget.value)} required />
+        <button type="submit">Create dataset</button>
+      </form>
+    </div>
+  );
+}
+
+function ConceptsBox(props: { ref_: AppRef; concepts: any[]; onChange(): void; onError(e: string): void }) {
+  const [id, setId] = useState("");
+  const create = async (e: Event) => {
+    e.preventDefault();
+    try {
+      await api.post(appPath(props.ref_, "/concepts"), { concepts: [{ id: id.trim(), name: id.trim() }] });
+      setId("");
+      props.onChange();
+    } catch (err) {
+      props.onError(explain(err));
+    }
+  };
+  const rename = async (c: any) => {
+    const name = prompt(`New name of concept ${c.id}`, c.name || c.id);
+    if (!name) return;
+    try {
+      await api.patch(appPath(props.ref_, "/concepts"), { action: "overwrite", concepts: [{ id: c.id, name }] });
+      props.onChange();
+    } catch (err) {
+      props.onError(explain(err));
+    }
+  };
+  return (
+    <div>
+      <h3>Concepts</h3>
+      <ul class="chips">
+        {props.concepts.map((c) => (
+          <li key={c.id}>
+            <button type="button" class="ghost" title="Rename" onClick={() => rename(c)}>
+              {c.name || c.id} ✎
+            </button>
+          </li>
+        ))}
+      </ul>
+      <form class="inline-form" onSubmit={create}>
+        <input name="new-concept" placeholder="new concept id" value={id} onInput={(e) => setId(e.currentTarget.value)} required />
+        <button type="submit">Create concept</button>
+      </form>
+    </div>
+  );
+}
