@@ -190,6 +190,15 @@ def test_the_docs_auto_annotation_task_annotates_inside_the_ranges(
     assert actual == expected
     assert job.progress["done"] == N and job.progress["annotated"] == len(expected)
     assert job.progress["to_humans"] == N - len(expected)
+    got = ok(
+        stub.GetTask(
+            service_pb2.GetTaskRequest(user_app_id=app.uai, task_id=task_id, additional_fields=["progress"]),
+            metadata=app.meta,
+        )
+    ).task
+    (shown,) = got.metadata["auto_annotation"]
+    assert shown["model_id"] == "pets-clf" and shown["state"] == "done"
+    assert (shown["done"], shown["annotated"], shown["to_humans"]) == (N, len(expected), N - len(expected))
     # model-made annotations are not listed by default (user-made only)
     plain = ok(
         stub.ListAnnotations(service_pb2.ListAnnotationsRequest(user_app_id=app.uai), metadata=app.meta)

@@ -270,3 +270,16 @@ def test_one_unreadable_input_does_not_hide_the_others_and_server_files_stay_unr
     resp = fails(predict(stub, app, "faces", png_input(), bad), SC.MIXED_STATUS)
     assert [o.status.code for o in resp.outputs] == [SC.SUCCESS, SC.INPUT_DOWNLOAD_FAILED]
     assert "http(s)" in resp.outputs[1].status.description  # never a file of the server
+
+
+def test_label_studio_health_and_setup_speak_the_protocol(lsml: ModelServer) -> None:
+    from labeldesk.models.lsml import LsMlAdapter
+
+    lsml.answer = lambda path, body: (200, b'{"status": "UP", "model_class": "YOLO"}')
+    adapter = LsMlAdapter(lsml.url, ["car"], token="tk", timeout_s=2)
+    assert adapter.health()["status"] == "UP"
+    adapter.setup()
+    (health, setup) = lsml.requests
+    assert health[:2] == ("GET", "/health") and health[2]["Authorization"] == "Bearer tk"
+    assert setup[:2] == ("POST", "/setup") and setup[3]["project"] == "labeldesk"
+    assert '<Label value="car"/>' in setup[3]["schema"]

@@ -3,6 +3,7 @@ stderr, clear errors with exit status 1, and ``serve`` answering both transports
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -142,9 +143,10 @@ def test_demo_without_serving_prints_a_working_key(db: str, tmp_path: Path) -> N
     assert again.returncode == 0, "demo must be re-runnable on the same database"
     assert len(list((tmp_path / "demo.blobs").rglob("*.tiny"))) == 4  # pictures posted as bytes
     with sqlite3.connect(tmp_path / "demo.db") as conn:  # the built-in face model, registered once
-        assert conn.execute("SELECT id, metadata FROM models").fetchall() == [
-            ("face-detection", '{"labeldesk": {"backend": "builtin", "model_name": "face-detection"}}')
-        ]
+        rows = conn.execute("SELECT id, metadata FROM models").fetchall()
+    assert [(i, json.loads(m)) for i, m in rows] == [
+        ("face-detection", {"labeldesk": {"backend": "builtin", "model_name": "face-detection"}})
+    ]
 
 
 @pytest.mark.parametrize(

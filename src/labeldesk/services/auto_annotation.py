@@ -13,6 +13,7 @@ from labeldesk.services.context import AppRef
 from labeldesk.services.model_run import model_ref
 from labeldesk.services.models import require_model
 from labeldesk.storage.repos import jobs as jobs_repo
+from labeldesk.storage.repos import models as models_repo
 
 AUTO_ANNOTATION_KIND = "auto_annotation"
 
@@ -40,3 +41,18 @@ def queue_jobs(conn: Connection, app: AppRef, task_pk: int, task_id: str, checke
             "owner_id": app.owner_id,
         }
         jobs_repo.insert_job(conn, new_id(), AUTO_ANNOTATION_KIND, payload, app.pk)
+
+
+def progress(conn: Connection, app_pk: int, task_pk: int) -> list[dict[str, object]]:
+    """Per model worker of a task: its job's state and counts (GetTask ``progress``)."""
+    out: list[dict[str, object]] = []
+    for job in models_repo.jobs_of_task(conn, app_pk, AUTO_ANNOTATION_KIND, task_pk):
+        p = job.progress or {}
+        counts = {k: int(p.get(k, 0)) for k in ("done", "annotated", "to_humans", "failed")}
+        entry: dict[str, object] = {"model_id": job.payload["model_id"], "state": job.state, **counts}
+        if job.error:
+            entry["error"] = job.error
+        if p.get("errors"):
+            entry["errors"] = list(p["errors"])[:5]
+        out.append(entry)
+    return out

@@ -225,6 +225,8 @@ def task_proto(
         task.metadata.update({AGREEMENT: agreement(conn, record)})
     if PROGRESS in wanted:
         task.metadata.update({PROGRESS: worker_progress(conn, record)})
+        if any(w.HasField("model") for w in task.worker.workers):
+            task.metadata.update({"auto_annotation": auto.progress(conn, app.pk, record.pk)})
     if ASSIGNMENTS in wanted:
         task.metadata.update({ASSIGNMENTS: assignment_list(conn, record)})
     if TIMING in wanted:

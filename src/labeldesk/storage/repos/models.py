@@ -51,3 +51,10 @@ def auto_annotated(conn: Connection, task_id: str, version_id: str | None, input
     by_model = A.model_version_id != "" if version_id is None else A.model_version_id == version_id
     q = select(A.input_pk).where(A.task_id == task_id, by_model, A.input_pk.in_(input_pks)).distinct()
     return {int(p) for p in conn.execute(q).scalars()}
+
+
+def jobs_of_task(conn: Connection, app_pk: int, kind: str, task_pk: int) -> list[Row[Any]]:
+    """The jobs of ``kind`` working for a task (its id is in their payload), oldest first."""
+    J = t.jobs.c
+    rows = conn.execute(select(t.jobs).where(J.app_pk == app_pk, J.kind == kind).order_by(J.pk))
+    return [r for r in rows if (r.payload or {}).get("task_pk") == task_pk]
