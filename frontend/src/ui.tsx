@@ -1,4 +1,8 @@
-// Small shared pieces: pagination, error banner.
+// Small shared pieces: pagination, error banner, screen shortcuts, the "cannot open" page.
+
+import type { ComponentChildren } from "preact";
+import { useEffect } from "preact/hooks";
+import { isTyping } from "./canvas/annotator";
 
 export function pageOf<T>(items: T[], page: number, perPage: number): T[] {
   return items.slice((page - 1) * perPage, page * perPage);
@@ -33,5 +37,29 @@ export function ErrorBanner({ error, onClose }: { error: string; onClose?: () =>
         </button>
       )}
     </div>
+  );
+}
+
+/** A screen's keyboard shortcuts: `onKey` sees the keys pressed outside text fields and without
+ *  Ctrl/Meta/Alt, for as long as the screen is shown (it reads live state through refs). */
+export function useShortcuts(onKey: (e: KeyboardEvent) => void): void {
+  useEffect(() => {
+    const listener = (e: KeyboardEvent) => {
+      if (isTyping(e) || e.ctrlKey || e.metaKey || e.altKey) return;
+      onKey(e);
+    };
+    window.addEventListener("keydown", listener);
+    return () => window.removeEventListener("keydown", listener);
+  }, []);
+}
+
+/** The page shown when a screen cannot start (no such task, no access, server down). */
+export function CannotOpen({ title, error, children }: { title: string; error: string; children?: ComponentChildren }) {
+  return (
+    <section class="page">
+      <h1>{title}</h1>
+      <ErrorBanner error={error} />
+      {children}
+    </section>
   );
 }

@@ -1,7 +1,6 @@
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { api, appPath, explain } from "../api";
 import type { Annotator, Tool } from "../canvas/annotator";
-import { isTyping } from "../canvas/annotator";
 import { Surface } from "../canvas/Surface";
 import { loadMedia, seek, type Media } from "../media";
 import {
@@ -16,7 +15,7 @@ import {
 import { linkTo } from "../router";
 import { session } from "../session";
 import { annotationsOf, assignmentsPath, loadTask, type TaskInfo } from "../taskinfo";
-import { ErrorBanner } from "../ui";
+import { CannotOpen, ErrorBanner, useShortcuts } from "../ui";
 
 const ANNOTATION_PENDING = 24151;
 
@@ -281,56 +280,48 @@ export function Label(props: { owner: string; app: string; task: string }) {
 
   // ------------------------------------------------------------------ keyboard
 
-  useEffect(() => {
-    const onKey = (e: KeyboardEvent) => {
-      if (isTyping(e) || e.ctrlKey || e.metaKey || e.altKey) return;
-      const i = state.current.info;
-      if (!i) return;
-      const k = e.key;
-      const digit = /^Digit[1-9]$/.test(e.code) ? Number(e.code.slice(5)) : 0;
-      if (e.shiftKey && digit) {
-        // Shift+n: the selected region takes the n-th concept
-        const c = i.concepts[digit - 1];
-        const key = state.current.selected;
-        if (c && key) setRegionConcept(key, c.id);
-      } else if (/^[1-9]$/.test(k)) {
-        const c = i.concepts[Number(k) - 1];
-        if (c) toggle(c.id);
-      } else if (k === "Enter") {
-        if ((e.target as HTMLElement)?.tagName === "BUTTON" || (e.target as HTMLElement)?.tagName === "A") return;
-        e.preventDefault();
-        void submit();
-      } else if (k === "s" || k === "S") void skip();
-      else if (TOOL_KEYS[k.toLowerCase()]) setTool(TOOL_KEYS[k.toLowerCase()]);
-      else if (k === "Delete" || k === "Backspace") {
-        if (annotator.current?.deleteSelected()) e.preventDefault();
-      } else if (k === "Escape") {
-        if (annotator.current?.isDrawingPolygon()) annotator.current.cancelPolygon();
-        else annotator.current?.select(null);
-      } else if (k === "+" || k === "=") annotator.current?.zoom(1.25);
-      else if (k === "-") annotator.current?.zoom(0.8);
-      else if (k === "0") annotator.current?.fit();
-      else if (k === "ArrowRight" || k === ".") void goFrame(state.current.frame + 1);
-      else if (k === "ArrowLeft" || k === ",") void goFrame(state.current.frame - 1);
-      else return;
-    };
-    window.addEventListener("keydown", onKey);
-    return () => window.removeEventListener("keydown", onKey);
-  }, []);
+  useShortcuts((e) => {
+    const i = state.current.info;
+    if (!i) return;
+    const k = e.key;
+    const digit = /^Digit[1-9]$/.test(e.code) ? Number(e.code.slice(5)) : 0;
+    if (e.shiftKey && digit) {
+      // Shift+n: the selected region takes the n-th concept
+      const c = i.concepts[digit - 1];
+      const key = state.current.selected;
+      if (c && key) setRegionConcept(key, c.id);
+    } else if (/^[1-9]$/.test(k)) {
+      const c = i.concepts[Number(k) - 1];
+      if (c) toggle(c.id);
+    } else if (k === "Enter") {
+      if ((e.target as HTMLElement)?.tagName === "BUTTON" || (e.target as HTMLElement)?.tagName === "A") return;
+      e.preventDefault();
+      void submit();
+    } else if (k === "s" || k === "S") void skip();
+    else if (TOOL_KEYS[k.toLowerCase()]) setTool(TOOL_KEYS[k.toLowerCase()]);
+    else if (k === "Delete" || k === "Backspace") {
+      if (annotator.current?.deleteSelected()) e.preventDefault();
+    } else if (k === "Escape") {
+      if (annotator.current?.isDrawingPolygon()) annotator.current.cancelPolygon();
+      else annotator.current?.select(null);
+    } else if (k === "+" || k === "=") annotator.current?.zoom(1.25);
+    else if (k === "-") annotator.current?.zoom(0.8);
+    else if (k === "0") annotator.current?.fit();
+    else if (k === "ArrowRight" || k === ".") void goFrame(state.current.frame + 1);
+    else if (k === "ArrowLeft" || k === ",") void goFrame(state.current.frame - 1);
+  });
 
   // ------------------------------------------------------------------ view
 
   if (fatal) {
     return (
-      <section class="page">
-        <h1>Cannot open this task</h1>
-        <ErrorBanner error={fatal} />
+      <CannotOpen title="Cannot open this task" error={fatal}>
         <p>
           <a href="/work" onClick={(e) => linkTo(e, "/work")}>
             Back to my work
           </a>
         </p>
-      </section>
+      </CannotOpen>
     );
   }
   const conceptIds = info?.concepts.map((c) => c.id) ?? [];

@@ -1,12 +1,11 @@
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { api, explain } from "../api";
-import { isTyping } from "../canvas/annotator";
 import { Surface } from "../canvas/Surface";
 import { loadMedia, type Media } from "../media";
 import { colourFor, framesFromJson, regionsFromJson, type Region } from "../regions";
 import { linkTo } from "../router";
 import { annotationsOf, assignmentsPath, loadTask, type TaskInfo } from "../taskinfo";
-import { ErrorBanner } from "../ui";
+import { CannotOpen, ErrorBanner, useShortcuts } from "../ui";
 
 /** One input waiting for review: the labelers' versions of it. */
 interface Case {
@@ -182,28 +181,16 @@ export function Review(props: { owner: string; app: string; task: string }) {
     }
   }
 
-  useEffect(() => {
-    const onKey = (e: KeyboardEvent) => {
-      if (isTyping(e) || e.ctrlKey || e.metaKey || e.altKey) return;
-      const k = e.key.toLowerCase();
-      if (k === "a") void decide("REVIEW_APPROVE");
-      else if (k === "c") void decide("REVIEW_REQUEST_CHANGES");
-      else if (k === "r") void decide("REVIEW_REJECT");
-      else return;
-      e.preventDefault();
-    };
-    window.addEventListener("keydown", onKey);
-    return () => window.removeEventListener("keydown", onKey);
-  }, []);
+  useShortcuts((e) => {
+    const k = e.key.toLowerCase();
+    if (k === "a") void decide("REVIEW_APPROVE");
+    else if (k === "c") void decide("REVIEW_REQUEST_CHANGES");
+    else if (k === "r") void decide("REVIEW_REJECT");
+    else return;
+    e.preventDefault();
+  });
 
-  if (fatal) {
-    return (
-      <section class="page">
-        <h1>Cannot open this review</h1>
-        <ErrorBanner error={fatal} />
-      </section>
-    );
-  }
+  if (fatal) return <CannotOpen title="Cannot open this review" error={fatal} />;
 
   const conceptIds = info?.concepts.map((c) => c.id) ?? [];
   const nameOf = (id: string) => info?.concepts.find((c) => c.id === id)?.name ?? id;
