@@ -3,6 +3,7 @@
 import type { ComponentChildren } from "preact";
 import { useEffect } from "preact/hooks";
 import { isTyping } from "./canvas/annotator";
+import { linkTo } from "./router";
 
 export function pageOf<T>(items: T[], page: number, perPage: number): T[] {
   return items.slice((page - 1) * perPage, page * perPage);
@@ -61,5 +62,19 @@ export function CannotOpen({ title, error, children }: { title: string; error: s
       <ErrorBanner error={error} />
       {children}
     </section>
+  );
+}
+
+/** A work queue with nothing left for me: what it means, and the two ways on. */
+export function QueueEmpty({ title, note, onRefill }: { title: string; note: string; onRefill: () => void }) {
+  return (
+    <div class="empty" role="status">
+      <h2>{title}</h2>
+      <p>{note}</p>
+      <p>
+        <button type="button" onClick={onRefill}>Check again</button>{" "}
+        <a class="button" href="/work" onClick={(e) => linkTo(e, "/work")}>Back to my work</a>
+      </p>
+    </div>
   );
 }

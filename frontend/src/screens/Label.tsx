@@ -15,7 +15,7 @@ import {
 import { linkTo } from "../router";
 import { session } from "../session";
 import { annotationsOf, assignmentsPath, loadTask, type TaskInfo } from "../taskinfo";
-import { CannotOpen, ErrorBanner, useShortcuts } from "../ui";
+import { CannotOpen, ErrorBanner, QueueEmpty, useShortcuts } from "../ui";
 
 const ANNOTATION_PENDING = 24151;
 
@@ -453,14 +453,11 @@ export function Label(props: { owner: string; app: string; task: string }) {
         )}
         {media?.kind === "none" && <div class="empty">{media.reason}</div>}
         {!current && !loadingQueue && (
-          <div class="empty" role="status">
-            <h2>All done here</h2>
-            <p>{emptyNote || "Nothing is waiting for you in this task right now. New inputs show up when they are added."}</p>
-            <p>
-              <button type="button" onClick={() => void refill(true)}>Check again</button>{" "}
-              <a class="button" href="/work" onClick={(e) => linkTo(e, "/work")}>Back to my work</a>
-            </p>
-          </div>
+          <QueueEmpty
+            title="All done here"
+            note={emptyNote || "Nothing is waiting for you in this task right now. New inputs show up when they are added."}
+            onRefill={() => void refill(true)}
+          />
         )}
         {!current && loadingQueue && <div class="empty" role="status">Loading your work…</div>}
       </section>

@@ -5,7 +5,7 @@ import { loadMedia, type Media } from "../media";
 import { colourFor, framesFromJson, regionsFromJson, type Region } from "../regions";
 import { linkTo } from "../router";
 import { annotationsOf, assignmentsPath, loadTask, type TaskInfo } from "../taskinfo";
-import { CannotOpen, ErrorBanner, useShortcuts } from "../ui";
+import { CannotOpen, ErrorBanner, QueueEmpty, useShortcuts } from "../ui";
 
 /** One input waiting for review: the labelers' versions of it. */
 interface Case {
@@ -302,14 +302,11 @@ export function Review(props: { owner: string; app: string; task: string }) {
           </div>
         )}
         {!current && !loading && (
-          <div class="empty" role="status">
-            <h2>Nothing to review</h2>
-            <p>{emptyNote || "No submitted work is waiting for you in this task. Check back when labelers have submitted more."}</p>
-            <p>
-              <button type="button" onClick={() => void refill(true)}>Check again</button>{" "}
-              <a class="button" href="/work" onClick={(e) => linkTo(e, "/work")}>Back to my work</a>
-            </p>
-          </div>
+          <QueueEmpty
+            title="Nothing to review"
+            note={emptyNote || "No submitted work is waiting for you in this task. Check back when labelers have submitted more."}
+            onRefill={() => void refill(true)}
+          />
         )}
         {!current && loading && <div class="empty">Loading the review queue…</div>}
         {agreed.size > 0 && <p class="hint legend">✓ marks regions every labeler drew (same concept, overlap ≥ 50 %).</p>}
