@@ -47,6 +47,7 @@ from labeldesk.domain import statuses as st
 from labeldesk.domain.assignment import DEFAULT_PICK_LIMIT
 from labeldesk.domain.review_sampling import is_sampled_for_review
 from labeldesk.files.signing import FileLinks
+from labeldesk.services import prelabels
 from labeldesk.services import registry as rpc
 from labeldesk.services.common import timestamp
 from labeldesk.services.context import RequestContext
@@ -185,7 +186,8 @@ class AssignmentsService:
         """LABEL_START under a GET: the caller's next inputs (leased like LABEL_START's)."""
         task = self._task(conn, ctx, req.task_id)
         pks, note = self.label_start(conn, task, ctx.caller_id)
-        resp = service_pb2.MultiInputResponse(inputs=[a.input for a in self._protos(conn, pks, ctx.files)])
+        seats = self._protos(conn, pks, ctx.files, assisted=task)
+        resp = service_pb2.MultiInputResponse(inputs=[a.input for a in seats])
         _explain(resp.status, note)
         return resp
 
@@ -197,8 +199,10 @@ class AssignmentsService:
         me = ctx.caller_id
         note: str | None = None
         full = True  # work to do comes with its inputs' data; decisions just name the inputs
+        assisted: TaskRecord | None = None  # labeling work comes with the assistant's pre-labels
         if req.action == Action.LABEL_START:
             pks, note = self.label_start(conn, task, me)
+            assisted = task
         elif req.action == Action.LABEL_SUBMIT:
             pks, full = self.label_submit(conn, task, me, req), False
         elif req.action == Action.REVIEW_START:
@@ -214,7 +218,7 @@ class AssignmentsService:
                 "REVIEW_REQUEST_CHANGES, REVIEW_REJECT",
             )
         resp = service_pb2.MultiTaskAssignmentResponse(
-            task_assignments=self._protos(conn, pks, ctx.files, full)
+            task_assignments=self._protos(conn, pks, ctx.files, full, assisted)
         )
         _explain(resp.status, note)
         return resp
@@ -376,6 +380,8 @@ class AssignmentsService:
                 conn, task.app_pk, task.id, inp.pk, worker_id, _LABELER_STATUSES, st.ANNOTATION_FOR[new]
             )
             timing_repo.mark_submitted(conn, int(seat.pk), utcnow())
+            if task.spec.HasField("ai_assistant"):
+                prelabels.record_outcomes(conn, task, inp.pk, worker_id)
             if new != seat.status:
                 repo.update_seat(conn, int(seat.pk), status=new)
                 self.reviews.after_submit(conn, task, inp, new)
@@ -489,15 +495,22 @@ class AssignmentsService:
 
     @staticmethod
     def _protos(
-        conn: Connection, pks: Sequence[int], links: FileLinks | None, full: bool = True
+        conn: Connection,
+        pks: Sequence[int],
+        links: FileLinks | None,
+        full: bool = True,
+        assisted: TaskRecord | None = None,
     ) -> list[resources_pb2.TaskAssignment]:
         """The assignments, each with its input: whole (data to label or review) when ``full``,
-        else just the input's id (answers to submissions and review decisions)."""
+        else just the input's id (answers to submissions and review decisions). Labeling work of
+        an ``assisted`` task carries its pre-labels in ``input.data.regions``."""
         seats = repo.by_pks(conn, pks)
         inputs: dict[int, resources_pb2.Input] = {}
         if full:
             rows = list(inputs_repo.by_pks(conn, {int(s.input_pk) for s in seats}).values())
             inputs = {int(r.pk): p for r, p in zip(rows, input_protos(conn, rows, links))}
+            if assisted is not None and assisted.spec.HasField("ai_assistant"):
+                prelabels.attach(conn, assisted, inputs)
         return [
             resources_pb2.TaskAssignment(
                 id=str(s.pk),
