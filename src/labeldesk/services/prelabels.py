@@ -109,6 +109,7 @@ def report(conn: Connection, task: TaskRecord) -> dict[str, object]:
             "state": job.state,
             **{k: int(p.get(k, 0)) for k in ("done", "prelabelled", "regions", "failed")},
             **({"error": job.error} if job.error else {}),
+            **({"errors": list(p["errors"])[:5]} if p.get("errors") else {}),
         }
     return out
 

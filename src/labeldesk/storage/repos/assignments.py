@@ -604,6 +604,7 @@ def set_task_annotation_status(
         A.input_pk == input_pk,
         A.user_id == worker_id,
         A.status.in_(list(from_statuses)),
+        A.model_version_id == "",  # the worker's own work, never a model's (pre-labels, auto-annotations)
     )
     return int(
         conn.execute(update(ANNOTATIONS).where(cond).values(status=to_status, modified_at=utcnow())).rowcount
