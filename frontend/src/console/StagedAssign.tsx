@@ -5,7 +5,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { api, explain, type AppRef } from "../api";
 import { ErrorBanner, Pager } from "../ui";
-import { assignTasks, datasetPath, lateBy, unitName, type Member } from "./StagedShared";
+import { assignTasks, Choice, datasetPath, lateBy, StatePill, unitName, type Member } from "./StagedShared";
 
 const PER_PAGE = 50;
 const STATES = ["Waiting", "Ready", "In progress", "Submitted", "Accepted", "Rejected"];
@@ -38,8 +38,8 @@ export function StagedAssign(props: { ref_: AppRef; dataset: string; stages: str
     else next.delete(id);
     setSelected(next);
   };
-  const filter = (set: (v: string) => void) => (e: Event) => {
-    set((e.currentTarget as HTMLSelectElement).value);
+  const filter = (set: (v: string) => void) => (v: string) => {
+    set(v);
     setPage(1);
   };
   const assign = async (email: string | null) => {
@@ -63,39 +63,9 @@ export function StagedAssign(props: { ref_: AppRef; dataset: string; stages: str
     <section class="panel-box" aria-labelledby="assign-title">
       <h3 id="assign-title">Assign work</h3>
       <div class="filters">
-        <label>
-          Stage
-          <select name="f-stage" value={stage} onChange={filter(setStage)}>
-            <option value="">All stages</option>
-            {stages.map((s) => (
-              <option key={s} value={s}>
-                {s}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          State
-          <select name="f-state" value={state} onChange={filter(setState)}>
-            <option value="">Any state</option>
-            {STATES.map((s) => (
-              <option key={s} value={s}>
-                {s}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Assignee
-          <select name="f-assignee" value={assignee} onChange={filter(setAssignee)}>
-            <option value="">Anyone</option>
-            {assignable.map((m) => (
-              <option key={m.id} value={m.email}>
-                {m.id}
-              </option>
-            ))}
-          </select>
-        </label>
+        <Choice label="Stage" name="f-stage" value={stage} empty="All stages" options={stages.map((s) => [s, s])} onChange={filter(setStage)} />
+        <Choice label="State" name="f-state" value={state} empty="Any state" options={STATES.map((s) => [s, s])} onChange={filter(setState)} />
+        <Choice label="Assignee" name="f-assignee" value={assignee} empty="Anyone" options={assignable.map((m) => [m.email, m.id])} onChange={filter(setAssignee)} />
         {data && (
           <span class="muted small" aria-live="polite">
             {data.total} {data.total === 1 ? "task" : "tasks"}
@@ -104,17 +74,14 @@ export function StagedAssign(props: { ref_: AppRef; dataset: string; stages: str
       </div>
       <div class="selection-bar assign-bar">
         <span data-testid="selected-count">{chosen.length} selected</span>
-        <label>
-          Assign to
-          <select name="assign-to" value={who} onChange={(e) => setWho(e.currentTarget.value)}>
-            <option value="">— member —</option>
-            {assignable.map((m) => (
-              <option key={m.id} value={m.email}>
-                {m.id} ({m.email})
-              </option>
-            ))}
-          </select>
-        </label>
+        <Choice
+          label="Assign to"
+          name="assign-to"
+          value={who}
+          empty="— member —"
+          options={assignable.map((m) => [m.email, `${m.id} (${m.email})`])}
+          onChange={setWho}
+        />
         <label>
           Due at (optional)
           <input name="assign-due" placeholder="2026-12-31T18:00:00Z" value={dueAt} onInput={(e) => setDueAt(e.currentTarget.value)} />
@@ -178,7 +145,7 @@ export function StagedAssign(props: { ref_: AppRef; dataset: string; stages: str
                 </th>
                 <td>{t.stage}</td>
                 <td>
-                  <span class={`pill ${t.state.replace(" ", "-")}`}>{t.state}</span>
+                  <StatePill state={t.state} />
                 </td>
                 <td data-testid="assignee">{t.assignee_user_id ?? <span class="muted">unassigned</span>}</td>
                 <td>

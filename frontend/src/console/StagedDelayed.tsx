@@ -6,7 +6,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { api, explain, query, type AppRef } from "../api";
 import { ErrorBanner, Pager } from "../ui";
-import { assignTasks, lateBy, unitName, type Member } from "./StagedShared";
+import { assignTasks, lateBy, StatePill, unitName, type Member } from "./StagedShared";
 
 const PER_PAGE = 25;
 
@@ -71,7 +71,7 @@ export function StagedDelayed(props: { ref_: AppRef; members: Member[]; stamp: n
                   <td>{t.dataset_id}</td>
                   <td>{t.stage}</td>
                   <td>
-                    <span class={`pill ${t.state.replace(" ", "-")}`}>{t.state}</span>
+                    <StatePill state={t.state} />
                   </td>
                   <td data-testid="holder">{t.assignee_user_id ?? <span class="muted">nobody</span>}</td>
                   <td>{new Date(t.due_at).toLocaleString()}</td>

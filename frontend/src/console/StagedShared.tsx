@@ -56,3 +56,25 @@ export function lateBy(s: number | undefined): string {
   if (s < 86400) return `${Math.round(s / 3600)} h`;
   return `${Math.round(s / 86400)} days`;
 }
+
+/** A labelled select of `[value, text]` options, the first one (`empty`) meaning "none / any". */
+export function Choice(props: { label: string; name: string; value: string; empty: string; options: [string, string][]; onChange(v: string): void }) {
+  return (
+    <label>
+      {props.label}
+      <select name={props.name} value={props.value} onChange={(e) => props.onChange(e.currentTarget.value)}>
+        <option value="">{props.empty}</option>
+        {props.options.map(([value, text]) => (
+          <option key={value} value={value}>
+            {text}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
+/** A task's state as a coloured pill. */
+export function StatePill({ state }: { state: string }) {
+  return <span class={`pill ${state.replace(" ", "-")}`}>{state}</span>;
+}
