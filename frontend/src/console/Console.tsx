@@ -1,5 +1,5 @@
 // The admin console: pick an app, then its tasks (with each task's live dashboard), data, and people.
-// Paths: /console, /console/{owner}/{app}/{tasks|data|people}[/{task}].
+// Paths: /console, /console/{owner}/{app}/{tasks|data|annotations|people}[/{task or input}].
 
 import { useEffect, useState } from "preact/hooks";
 import { api, explain, type AppRef } from "../api";
@@ -11,6 +11,7 @@ import { Dashboard } from "./Dashboard";
 import { Tasks } from "./Tasks";
 import { Data } from "./Data";
 import { People } from "./People";
+import { Annotations } from "./Annotations";
 
 export function consolePath(ref: AppRef, ...rest: string[]): string {
   return ["/console", ref.owner, ref.app, ...rest].map((p, i) => (i ? encodeURIComponent(p) : p)).join("/");
@@ -19,6 +20,7 @@ export function consolePath(ref: AppRef, ...rest: string[]): string {
 const TABS: [string, string][] = [
   ["tasks", "Tasks"],
   ["data", "Data"],
+  ["annotations", "Annotations"],
   ["people", "Apps & people"],
 ];
 
@@ -48,6 +50,8 @@ export function Console({ path }: { path: string[] }) {
       </div>
       {tab === "data" ? (
         <Data ref_={ref} />
+      ) : tab === "annotations" ? (
+        <Annotations ref_={ref} inputId={id} />
       ) : tab === "people" ? (
         <People ref_={ref} />
       ) : id ? (
