@@ -60,6 +60,8 @@ def _annotation_meets(
         return False
     if c.annotation_task_id and row.task_id != c.annotation_task_id:
         return False
+    if c.annotated and not annotations_repo.is_made_by_a_person(row, concepts):
+        return False
     values = dict(concepts)
     for ref in c.concepts:
         ids = {ref.id} if ref.id else by_name.get(ref.name, set())
@@ -113,9 +115,7 @@ class SearchesService:
     ) -> service_pb2.MultiSearchResponse:
         app = ctx.require_app()
         page = page_of(pagination.page, pagination.per_page)
-        pks = repo.matching_input_pks(conn, app.pk, criteria_of(query))[
-            page.offset : page.offset + page.per_page
-        ]
+        pks = repo.matching_page_pks(conn, app.pk, criteria_of(query), page.offset, page.per_page)
         rows = inputs_repo.by_pks(conn, pks)
         protos = input_protos(conn, [rows[p] for p in pks], ctx.files)
         return service_pb2.MultiSearchResponse(
@@ -129,7 +129,7 @@ class SearchesService:
     ) -> service_pb2.MultiSearchResponse:
         query = _one_query(req.searches)
         if req.only_count:
-            n = len(repo.matching_input_pks(conn, ctx.require_app().pk, criteria_of(query)))
+            n = repo.count_matching(conn, ctx.require_app().pk, criteria_of(query))
             return service_pb2.MultiSearchResponse(
                 query=query, hit_counts=[resources_pb2.HitCount(estimated_total=n)]
             )
