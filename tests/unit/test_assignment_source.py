@@ -15,6 +15,7 @@ from labeldesk.domain.assignment_source import (
     seats_missing,
     source_changes,
 )
+from labeldesk.domain.label_orders import listed, made_by_label_order
 from labeldesk.domain.review_rules import Thresholds, reevaluated_after_patch, threshold_change
 from labeldesk.domain.statuses import (
     AWAITING_CONSENSUS_REVIEW,
@@ -123,3 +124,17 @@ def test_threshold_change(
 )
 def test_only_undecided_inputs_are_reevaluated(state: str, again: bool) -> None:
     assert reevaluated_after_patch(state) is again
+
+
+@pytest.mark.parametrize(
+    ("made_by_label_order", "including", "shown"),
+    [(False, False, True), (False, True, True), (True, False, False), (True, True, True)],
+)
+def test_label_order_tasks_are_listed_only_when_asked_for(
+    made_by_label_order: bool, including: bool, shown: bool
+) -> None:
+    assert listed(made_by_label_order, including) is shown
+
+
+def test_labeldesk_tasks_are_never_made_by_a_label_order() -> None:
+    assert made_by_label_order("") is False and made_by_label_order("order-1") is False
