@@ -108,3 +108,42 @@ def test_input_listings_show_the_concepts_name(stub: Any, app: AppFixture) -> No
     ok(stub.PatchConcepts(rename, metadata=app.meta))
     one = ok(stub.GetInput(s.GetInputRequest(user_app_id=app.uai, input_id="dog"), metadata=app.meta)).input
     assert named(one) == [("c-17", "Golden retriever", 1.0), ("plain", "Plain", 0.0)]
+
+
+def test_annotate_images_multiple_concepts_example(stub: Any, app: AppFixture) -> None:
+    """Clarifai's docs example ``annotate_images_multiple_concepts.py`` as written: six concepts the
+    app does not have, on an input-level annotation -- they are created (name = id), and
+    ListAnnotations shows them."""
+    INPUT_ID = "53d0362a9dfa4e03b2293375e2d0db73"
+    CONCEPT_IDS_LIST = ["one", "two", "three", "four", "five", "six"]
+    data = r.Data(image=r.Image(url=IMG))
+    ok(
+        stub.PostInputs(
+            s.PostInputsRequest(user_app_id=app.uai, inputs=[r.Input(id=INPUT_ID, data=data)]),
+            metadata=app.meta,
+        )
+    )
+    userDataObject, metadata = app.uai, app.meta
+    post_annotations_response = stub.PostAnnotations(
+        s.PostAnnotationsRequest(
+            user_app_id=userDataObject,
+            annotations=[
+                r.Annotation(
+                    input_id=INPUT_ID,
+                    data=r.Data(concepts=[r.Concept(id=str(i), value=1.0) for i in CONCEPT_IDS_LIST]),
+                )
+            ],
+        ),
+        metadata=metadata,
+    )
+    assert post_annotations_response.status.code == 10000, post_annotations_response.status
+    made = ok(stub.ListConcepts(s.ListConceptsRequest(user_app_id=app.uai), metadata=app.meta)).concepts
+    assert sorted((c.id, c.name) for c in made) == sorted((c, c) for c in CONCEPT_IDS_LIST)
+    listed = ok(
+        stub.ListAnnotations(
+            s.ListAnnotationsRequest(user_app_id=app.uai, input_ids=[INPUT_ID]), metadata=app.meta
+        )
+    )
+    assert [sorted((c.id, c.name, c.value) for c in a.data.concepts) for a in listed.annotations] == [
+        sorted((c, c, 1.0) for c in CONCEPT_IDS_LIST)
+    ]
