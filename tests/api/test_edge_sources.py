@@ -174,6 +174,12 @@ def test_rejecting_work_on_a_removed_input_does_not_reopen_it(
 # ------------------------------------------------------------------ d. saved search stops matching
 
 
+def _paint(team: Team, ids: list[str], color: str) -> None:
+    """Set the inputs' metadata ``color`` (the saved search selects the red ones)."""
+    painted = [r.Input(id=i, data=r.Data(metadata=_struct(color=color))) for i in ids]
+    ok(team.call("PatchInputs", action="merge", inputs=painted))
+
+
 @pytest.mark.parametrize(("strategy", "k"), [("DYNAMIC", 2), ("PARTITIONED", 1)])
 def test_saved_search_inputs_that_stop_matching_leave_the_task(
     stub: Any, fast: Fast, app: AppFixture, strategy: str, k: int
@@ -188,13 +194,7 @@ def test_saved_search_inputs_that_stop_matching_leave_the_task(
     started = mine[0]
     unstarted = next(i for i in X if i not in mine) if strategy == "PARTITIONED" else None
     blue = [started] + ([unstarted] if unstarted else [])
-    ok(
-        team.call(
-            "PatchInputs",
-            action="merge",
-            inputs=[r.Input(id=i, data=r.Data(metadata=_struct(color="blue"))) for i in blue],
-        )
-    )
+    _paint(team, blue, "blue")
     done = team.drain(b, a)
     assert started not in done[b] and (unstarted is None or unstarted not in done[b])
     assert started in done[a], "a's started work stays a's"
@@ -202,13 +202,7 @@ def test_saved_search_inputs_that_stop_matching_leave_the_task(
     if unstarted:
         assert _seats(fast.server, team, unstarted) == [], "unstarted seats are dropped"
     # matching again: back in the task, refilled to workers_per_input
-    ok(
-        team.call(
-            "PatchInputs",
-            action="merge",
-            inputs=[r.Input(id=i, data=r.Data(metadata=_struct(color="red"))) for i in blue],
-        )
-    )
+    _paint(team, blue, "red")
     again = team.drain(b, a)
     for i in blue:
         assert len(_seats(fast.server, team, i)) == k

@@ -10,7 +10,9 @@ time, when a worker asks for work and has too little: the planner takes the next
 task's source above the task's watermark (``tasks.planned_upto``) and writes their seats in one
 INSERT. So a million-input task costs nothing at creation, and inputs that join the source later
 are planned when they are reached; inputs *older* than the watermark that join a dataset or saved
-search later are found by a rescan (at most every ``Settings.source_rescan_seconds``).
+search later are found by a rescan (at most every ``Settings.source_rescan_seconds``, first thing in
+a LABEL_START), which also refills the seats of inputs that left the source and came back, and lets
+saved-search inputs that stop matching leave (``domain/assignment_source.py``).
 
 * FULL: a seat for every worker on every input.
 * PARTITIONED (EVENLY / WEIGHTED): the seats' workers come from :class:`PartitionPlanner`
