@@ -254,7 +254,12 @@ class DatasetVersionsService:
                     f"exports[{n}].format: choose CLARIFAI_DATA_PROTOBUF, CLARIFAI_DATA_JSON or COCO"
                 )
             entry = (row.exports or {}).get(name)
-            if entry is None or int(entry["status"]) == SC.DATASET_VERSION_EXPORT_FAILED:
+            gone = (  # built, but not in the blob store (e.g. kept by an older labeldesk elsewhere)
+                entry is not None
+                and int(entry["status"]) == SC.DATASET_VERSION_EXPORT_SUCCESS
+                and not self.exports.exists(row.app_pk, entry["key"])
+            )
+            if entry is None or gone or int(entry["status"]) == SC.DATASET_VERSION_EXPORT_FAILED:
                 entry = {"status": SC.DATASET_VERSION_EXPORT_PENDING}
                 repo.set_export(conn, row.pk, name, entry)
                 payload = {"version_pk": row.pk, "format": name, "origin": self.exports.origin(ctx)}

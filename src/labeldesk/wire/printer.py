@@ -58,7 +58,8 @@ def _float32(value: float) -> float | str:
     return value
 
 
-float32_json = _float32  # for encoders that render stored float32 values themselves
+float32_json = _float32
+"""How a ``float`` field's value is rendered (for renderings built without the printer)."""
 
 
 def _float64(value: float) -> float | str:
