@@ -46,6 +46,7 @@ LEASE_SECONDS_ENV = "LABELDESK_LEASE_SECONDS"
 RESCAN_SECONDS_ENV = "LABELDESK_SOURCE_RESCAN_SECONDS"
 IMPORT_ROOT_ENV = "LABELDESK_IMPORT_ROOT"
 BLOB_DIR_ENV = "LABELDESK_BLOB_DIR"
+JOB_LEASE_ENV = "LABELDESK_JOB_LEASE_SECONDS"
 PUBLIC_URL_ENV = "LABELDESK_PUBLIC_URL"
 FILES_TTL_ENV = "LABELDESK_FILES_URL_TTL_SECONDS"
 MAX_UPLOAD_ENV = "LABELDESK_MAX_UPLOAD_BYTES"
@@ -87,7 +88,9 @@ class Settings:
     source_rescan_seconds: float = 30.0
     #: the server folder background imports may read (empty: none)
     import_root: str = ""
-    #: the blob store's directory (None: beside the SQLite file, else ./labeldesk.blobs)
+    #: a background job's lease: a job whose server died is taken up again after it runs out
+    job_lease_seconds: float = 60.0
+    #: the blob store's directory (None: beside the SQLite file, else a per-user data folder)
     blob_dir: str | None = None
     #: public base URL for file URLs (None: the REST request's host / the HTTP address)
     public_url: str | None = None
@@ -101,6 +104,8 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        if self.job_lease_seconds < 1:
+            raise ValueError("job_lease_seconds must be >= 1")
         if min(self.lease_seconds, self.source_rescan_seconds, self.files_url_ttl_seconds) < 0:
             raise ValueError("lease_seconds, source_rescan_seconds and files_url_ttl_seconds must be >= 0")
         if self.max_upload_bytes < 1:
@@ -121,6 +126,7 @@ class Settings:
             cors_origins=_origins(env, CORS_ORIGINS_ENV),
             import_root=env.get(IMPORT_ROOT_ENV, "").strip(),
             blob_dir=env.get(BLOB_DIR_ENV, "").strip() or None,
+            job_lease_seconds=_number(env, JOB_LEASE_ENV, cls.job_lease_seconds),
             public_url=env.get(PUBLIC_URL_ENV, "").strip().rstrip("/") or None,
             files_url_ttl_seconds=_number(env, FILES_TTL_ENV, cls.files_url_ttl_seconds),
             max_upload_bytes=int(_number(env, MAX_UPLOAD_ENV, cls.max_upload_bytes, "bytes")),
