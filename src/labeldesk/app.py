@@ -237,7 +237,9 @@ class RunningServer:
         self._every(FILES_GC_EVERY_SECONDS, self.app.hosting.collect_garbage, "hosted-files collection")
         if self.app.exports is not None:
             self.app.exports.server_origin = self.app.exports.server_origin or self.base_url
-            self._worker = job_worker(self.app.db, self.app.exports, self.app.hosting).start()
+            self._worker = job_worker(
+                self.app.db, self.app.exports, self.app.hosting, self.app.settings.job_lease_seconds
+            ).start()
         return self
 
     def _every(self, seconds: float, job: Callable[[], object], what: str) -> None:

@@ -30,6 +30,10 @@ variable                                  default    meaning
 ``LABELDESK_MAX_BODY_MB``                 32         the largest REST request body and gRPC
                                                      request message accepted, in MiB (bigger:
                                                      status 40033, HTTP 413)
+``LABELDESK_JOB_LEASE_SECONDS``           60         how long a background job (import, export,
+                                                     auto-annotation) stays its worker's without
+                                                     a progress report: a replica killed mid-job
+                                                     has it taken over after this long
 ``LABELDESK_CORS_ORIGINS``                (none)     comma-separated browser origins allowed to
                                                      call the REST API cross-origin (default:
                                                      same-origin only, no CORS headers)
@@ -43,6 +47,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 LEASE_SECONDS_ENV = "LABELDESK_LEASE_SECONDS"
+JOB_LEASE_SECONDS_ENV = "LABELDESK_JOB_LEASE_SECONDS"
 RESCAN_SECONDS_ENV = "LABELDESK_SOURCE_RESCAN_SECONDS"
 IMPORT_ROOT_ENV = "LABELDESK_IMPORT_ROOT"
 BLOB_DIR_ENV = "LABELDESK_BLOB_DIR"
@@ -99,6 +104,8 @@ class Settings:
     max_body_bytes: int = 32 * MIB
     #: browser origins allowed to call the REST API cross-origin (empty: same-origin only)
     cors_origins: tuple[str, ...] = ()
+    #: a background job's lease: taken over by another worker when not renewed for this long
+    job_lease_seconds: float = 60.0
 
     def __post_init__(self) -> None:
         if min(self.lease_seconds, self.source_rescan_seconds, self.files_url_ttl_seconds) < 0:
@@ -124,4 +131,5 @@ class Settings:
             public_url=env.get(PUBLIC_URL_ENV, "").strip().rstrip("/") or None,
             files_url_ttl_seconds=_number(env, FILES_TTL_ENV, cls.files_url_ttl_seconds),
             max_upload_bytes=int(_number(env, MAX_UPLOAD_ENV, cls.max_upload_bytes, "bytes")),
+            job_lease_seconds=_number(env, JOB_LEASE_SECONDS_ENV, cls.job_lease_seconds),
         )

@@ -55,5 +55,7 @@ def handlers(links: ExportLinks, hosting: Hosting | None = None) -> dict[str, Ha
     }
 
 
-def job_worker(db: Database, links: ExportLinks, hosting: Hosting | None = None) -> Worker:
-    return Worker(db, handlers(links, hosting))
+def job_worker(
+    db: Database, links: ExportLinks, hosting: Hosting | None = None, lease_seconds: float = 60.0
+) -> Worker:
+    return Worker(db, handlers(links, hosting), lease_seconds=lease_seconds)
