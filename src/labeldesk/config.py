@@ -20,7 +20,8 @@ variable                                  default    meaning
                                                      unset: server-side imports are refused
 ``LABELDESK_BLOB_DIR``                    (beside    where hosted files (inputs posted as bytes)
                                           the DB)    are kept: ``<db file stem>.blobs/`` next to
-                                                     a SQLite file, ``./labeldesk.blobs`` else
+                                                     a SQLite file, a per-user data folder
+                                                     named after the database else
 ``LABELDESK_PUBLIC_URL``                  (none)     the server's public base URL (e.g.
                                                      ``https://label.example.com``) for file
                                                      URLs; unset: the REST request's own host,
@@ -30,6 +31,10 @@ variable                                  default    meaning
 ``LABELDESK_MAX_BODY_MB``                 32         the largest REST request body and gRPC
                                                      request message accepted, in MiB (bigger:
                                                      status 40033, HTTP 413)
+``LABELDESK_JOB_LEASE_SECONDS``           60         how long a background job (import, export,
+                                                     auto-annotation) stays its worker's without
+                                                     a progress report: a replica killed mid-job
+                                                     has it taken over after this long
 ``LABELDESK_CORS_ORIGINS``                (none)     comma-separated browser origins allowed to
                                                      call the REST API cross-origin (default:
                                                      same-origin only, no CORS headers)
@@ -43,10 +48,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 LEASE_SECONDS_ENV = "LABELDESK_LEASE_SECONDS"
+JOB_LEASE_SECONDS_ENV = "LABELDESK_JOB_LEASE_SECONDS"
 RESCAN_SECONDS_ENV = "LABELDESK_SOURCE_RESCAN_SECONDS"
 IMPORT_ROOT_ENV = "LABELDESK_IMPORT_ROOT"
 BLOB_DIR_ENV = "LABELDESK_BLOB_DIR"
-JOB_LEASE_ENV = "LABELDESK_JOB_LEASE_SECONDS"
 PUBLIC_URL_ENV = "LABELDESK_PUBLIC_URL"
 FILES_TTL_ENV = "LABELDESK_FILES_URL_TTL_SECONDS"
 MAX_UPLOAD_ENV = "LABELDESK_MAX_UPLOAD_BYTES"
@@ -126,8 +131,8 @@ class Settings:
             cors_origins=_origins(env, CORS_ORIGINS_ENV),
             import_root=env.get(IMPORT_ROOT_ENV, "").strip(),
             blob_dir=env.get(BLOB_DIR_ENV, "").strip() or None,
-            job_lease_seconds=_number(env, JOB_LEASE_ENV, cls.job_lease_seconds),
             public_url=env.get(PUBLIC_URL_ENV, "").strip().rstrip("/") or None,
             files_url_ttl_seconds=_number(env, FILES_TTL_ENV, cls.files_url_ttl_seconds),
             max_upload_bytes=int(_number(env, MAX_UPLOAD_ENV, cls.max_upload_bytes, "bytes")),
+            job_lease_seconds=_number(env, JOB_LEASE_SECONDS_ENV, cls.job_lease_seconds),
         )

@@ -50,6 +50,7 @@ from labeldesk.domain.assignment import DEFAULT_PICK_LIMIT
 from labeldesk.domain.assignment_source import source_changes
 from labeldesk.domain.review_sampling import is_sampled_for_review
 from labeldesk.files.signing import FileLinks
+from labeldesk.services import auto_annotation as auto
 from labeldesk.services import registry as rpc
 from labeldesk.services.common import timestamp
 from labeldesk.services.context import RequestContext
@@ -310,8 +311,11 @@ class AssignmentsService:
             return True  # someone else planned meanwhile: try taking work again first
         batch = min(MAX_BATCH, max(MIN_BATCH, math.ceil(2 * want / share)))
         upto, gained = state.planned_upto, 0
+        held_above = auto.decided_upto(conn, task)  # inputs a model worker has yet to decide
         while gained < want:
             inputs = source.after(upto, batch)
+            if held_above is not None:
+                inputs = [i for i in inputs if i.pk <= held_above]
             if not inputs:
                 break
             gained += self._create(conn, task, planner, inputs, worker_id)

@@ -328,8 +328,11 @@ class TasksService:
         old = [load_task(conn, app.pk, i) for i in ids]
         if action == "overwrite":
             checked = [check_task(conn, app, t, f"tasks[{i}]") for i, t in enumerate(req.tasks)]
+            for i, c in enumerate(checked):
+                auto.check_models(conn, app, c, f"tasks[{i}]")
             for record, c in zip(old, checked):
                 _overwrite(conn, record, c)
+                auto.sync_jobs(conn, app, record.pk, record.id, c)
         else:
             for i, (record, t) in enumerate(zip(old, req.tasks)):
                 _merge_status(conn, record, t, f"tasks[{i}]")
