@@ -37,11 +37,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2, status_pb2
-from sqlalchemy import Connection, Row
+from sqlalchemy import Connection
 
 from labeldesk.config import Settings
 from labeldesk.domain import errors
@@ -60,7 +60,6 @@ from labeldesk.services.seat_plans import MAX_BATCH, MIN_BATCH, SeatPlanner, reo
 from labeldesk.services.task_model import load_task, task_input_pks
 from labeldesk.services.task_record import TaskRecord
 from labeldesk.storage.clock import utcnow
-from labeldesk.storage.repos import assignment_timing as timing_repo
 from labeldesk.storage.repos import assignments as repo
 from labeldesk.storage.repos import datasets as ds_repo
 from labeldesk.storage.repos import inputs as inputs_repo
@@ -214,8 +213,9 @@ class AssignmentsService:
         full = True  # work to do comes with its inputs' data; decisions just name the inputs
         if req.action == Action.LABEL_START:
             pks, note = self.label_start(conn, task, me)
-        elif req.action == Action.LABEL_SUBMIT:
-            pks, full = self.label_submit(conn, task, me, req), False
+        elif req.action == Action.LABEL_SUBMIT:  # answered from the rows it wrote: no re-read
+            done = self.label_submit(conn, task, me, req)
+            return service_pb2.MultiTaskAssignmentResponse(task_assignments=[_proto(s, None) for s in done])
         elif req.action == Action.REVIEW_START:
             workers = [w.user.id for w in req.review_start_config.workers if w.user.id]
             pks, note = self.review_start(conn, task, me, workers)
@@ -281,8 +281,7 @@ class AssignmentsService:
                 break
             if not dynamic:
                 own = [int(r.pk) for r in repo.own_work(conn, task.pk, worker_id, limit)]
-        repo.set_lease(conn, own, until)
-        timing_repo.mark_started(conn, own + taken, now)
+        repo.set_lease(conn, own, until, now)  # claimed seats were leased and stamped started when taken
         return own + taken, None
 
     def _plan_more(
@@ -367,16 +366,18 @@ class AssignmentsService:
 
     def label_submit(
         self, conn: Connection, task: TaskRecord, worker_id: str, req: service_pb2.PutTaskAssignmentsRequest
-    ) -> list[int]:
+    ) -> list[Any]:
         """The caller hands in its work on the input(s): each seat moves to SUCCESS,
         AWAITING_REVIEW or AWAITING_CONSENSUS_REVIEW by the task's review strategy, and the
-        caller's task annotations on the input (PENDING, or SUCCESS as labelers post them) follow."""
+        caller's task annotations on the input (PENDING, or SUCCESS as labelers post them) follow.
+        Answers the seats as they are now (read again only when consensus may have moved them)."""
         require_worker(task, worker_id)
         refs = self._targets(
             conn, task, req.input_id, req.label_submit_config.task_assignments, "label_submit_config"
         )
         strategy = resources_pb2.TaskReview.TaskReviewStrategy.Name(task.review_strategy)
-        out: list[int] = []
+        out: list[Any] = []
+        now = utcnow()
         # CONSENSUS: all of the input's seats, locked in one order, so the last of its labelers to
         # submit sees every other submission and concurrent submitters cannot deadlock
         lock_all = task.review_strategy == resources_pb2.TaskReview.CONSENSUS
@@ -404,11 +405,24 @@ class AssignmentsService:
             repo.set_task_annotation_status(
                 conn, task.app_pk, task.id, inp.pk, worker_id, _LABELER_STATUSES, st.ANNOTATION_FOR[new]
             )
-            timing_repo.mark_submitted(conn, int(seat.pk), utcnow())
-            if new != seat.status:
-                repo.update_seat(conn, int(seat.pk), status=new)
+            changed = new != seat.status
+            repo.submit_seat(conn, int(seat.pk), new if changed else None, now)
+            if changed:
                 self.reviews.after_submit(conn, task, inp, new)
-            out.append(int(seat.pk))
+            out.append(
+                _SeatView(
+                    seat.pk,
+                    seat.created_at,
+                    now if changed else seat.modified_at,
+                    seat.worker_id,
+                    inp.id,
+                    new,
+                    seat.comment,
+                    seat.reviewer_id,
+                )
+            )
+        if lock_all:  # consensus may have settled the seats after the submission
+            return repo.by_pks(conn, [int(v.pk) for v in out])
         return out
 
     # ----------------------------------------------------------------------- review
@@ -509,11 +523,11 @@ class AssignmentsService:
             raise errors.invalid(
                 f"input_id: say which input the action is for (or list {field}.task_assignments)"
             )
-        rows = inputs_repo.by_ids(conn, task.app_pk, list(named))
-        absent = [i for i in named if i not in rows]
+        refs = repo.input_refs(conn, task.app_pk, list(named))
+        absent = [i for i in named if i not in refs]
         if absent:
             raise errors.not_found("input", absent[0])
-        return [(SourceInput(int(rows[i].pk), i), named[i]) for i in named]
+        return [(refs[i], named[i]) for i in named]
 
     @staticmethod
     def _protos(
@@ -521,22 +535,50 @@ class AssignmentsService:
     ) -> list[resources_pb2.TaskAssignment]:
         """The assignments, each with its input: whole (data to label or review) when ``full``,
         else just the input's id (answers to submissions and review decisions)."""
-        seats = repo.by_pks(conn, pks)
-        inputs: dict[int, resources_pb2.Input] = {}
-        if full:
-            rows = list(inputs_repo.by_pks(conn, {int(s.input_pk) for s in seats}).values())
-            inputs = {int(r.pk): p for r, p in zip(rows, input_protos(conn, rows, links))}
+        if not full:
+            return [_proto(s, None) for s in repo.by_pks(conn, pks)]
+        rows = repo.with_inputs(conn, pks)  # the seats with their inputs, in one query
         return [
-            resources_pb2.TaskAssignment(
-                id=str(s.pk),
-                created_at=timestamp(s.created_at),
-                modified_at=timestamp(s.modified_at),
-                worker=resources_pb2.Worker(user=resources_pb2.User(id=s.worker_id)),
-                input=inputs[int(s.input_pk)] if full else resources_pb2.Input(id=s.input_id),
-                status=_seat_status(s),
+            _proto(
+                _SeatView(
+                    r.seat_pk,
+                    r.seat_created_at,
+                    r.seat_modified_at,
+                    r.worker_id,
+                    r.id,
+                    r.seat_status,
+                    r.comment,
+                    r.reviewer_id,
+                ),
+                p,
             )
-            for s in seats
+            for r, p in zip(rows, input_protos(conn, rows, links))
         ]
+
+
+class _SeatView(NamedTuple):
+    """A seat as a submission left it (the columns an answer shows)."""
+
+    pk: int
+    created_at: datetime
+    modified_at: datetime
+    worker_id: str
+    input_id: str
+    status: int
+    comment: str | None
+    reviewer_id: str | None
+
+
+def _proto(seat: Any, full_input: resources_pb2.Input | None) -> resources_pb2.TaskAssignment:
+    """One assignment of an answer: with its whole input, or (None) just the input's id."""
+    return resources_pb2.TaskAssignment(
+        id=str(seat.pk),
+        created_at=timestamp(seat.created_at),
+        modified_at=timestamp(seat.modified_at),
+        worker=resources_pb2.Worker(user=resources_pb2.User(id=seat.worker_id)),
+        input=full_input if full_input is not None else resources_pb2.Input(id=seat.input_id),
+        status=_seat_status(seat),
+    )
 
 
 _REVIEW_EVENTS: dict[int, tuple[st.Event, str]] = {
@@ -546,7 +588,7 @@ _REVIEW_EVENTS: dict[int, tuple[st.Event, str]] = {
 }
 
 
-def _seat_status(seat: Row[Any]) -> status_pb2.Status:
+def _seat_status(seat: Any) -> status_pb2.Status:
     """An assignment's status; ``details`` carries the last reviewer's comment on the work."""
     description = st.name(seat.status)
     if seat.comment and seat.status == st.PENDING:

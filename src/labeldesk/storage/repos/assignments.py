@@ -499,6 +499,7 @@ _CLAIM = (
         status=PENDING,
         lease_until=bindparam("lease_until", type_=Q.lease_until.type),
         modified_at=bindparam("now", type_=Q.modified_at.type),
+        started_at=func.coalesce(Q.started_at, bindparam("now", type_=Q.started_at.type)),
     )
 )
 _SET_LEASE = (
@@ -507,14 +508,17 @@ _SET_LEASE = (
     .values(
         lease_until=bindparam("lease_until", type_=Q.lease_until.type),
         modified_at=bindparam("now", type_=Q.modified_at.type),
+        started_at=func.coalesce(Q.started_at, bindparam("now", type_=Q.started_at.type)),
     )
 )
 _BY_PKS = select(*_SEAT_AND_INPUT_ID).join(t.inputs, I.pk == Q.input_pk).where(Q.pk.in_(_PKS))
 
 
-def set_lease(conn: Connection, pks: Collection[int], lease_until: datetime | None) -> None:
+def set_lease(conn: Connection, pks: Collection[int], lease_until: datetime, now: datetime) -> None:
+    """Hand the worker's own seats out again until ``lease_until``; a seat handed out for the first
+    time is stamped ``started_at`` (as claimed seats are by :func:`claim_free_seats`)."""
     if pks:
-        conn.execute(_SET_LEASE, {"pks": list(pks), "lease_until": lease_until, "now": utcnow()})
+        conn.execute(_SET_LEASE, {"pks": list(pks), "lease_until": lease_until, "now": now})
 
 
 def by_pks(conn: Connection, pks: Sequence[int]) -> list[Row[Any]]:
@@ -523,6 +527,32 @@ def by_pks(conn: Connection, pks: Sequence[int]) -> list[Row[Any]]:
     for chunk in _chunks(list(pks)):
         found.update({int(r.pk): r for r in conn.execute(_BY_PKS, {"pks": list(chunk)})})
     return [found[p] for p in pks if p in found]
+
+
+def with_inputs(conn: Connection, pks: Sequence[int]) -> list[Row[Any]]:
+    """Seats with their whole input rows, in the order of ``pks``, in one query: each row is the
+    input's (``pk``, ``id``, ``data`` ...) plus the seat's ``seat_pk``, ``seat_status``,
+    ``seat_created_at``, ``seat_modified_at``, ``worker_id``, ``comment``, ``reviewer_id``."""
+    found: dict[int, Row[Any]] = {}
+    for chunk in _chunks(list(pks)):
+        found.update({int(r.seat_pk): r for r in conn.execute(_WITH_INPUTS, {"pks": list(chunk)})})
+    return [found[p] for p in pks if p in found]
+
+
+_WITH_INPUTS = (
+    select(
+        t.inputs,
+        Q.pk.label("seat_pk"),
+        Q.status.label("seat_status"),
+        Q.created_at.label("seat_created_at"),
+        Q.modified_at.label("seat_modified_at"),
+        Q.worker_id,
+        Q.comment,
+        Q.reviewer_id,
+    )
+    .select_from(TA.join(t.inputs, I.pk == Q.input_pk))
+    .where(Q.pk.in_(_PKS))
+)
 
 
 # --------------------------------------------------------------------------- submitting and reviewing
@@ -538,6 +568,11 @@ def seats_of_input(
     pks: Collection[int] = (),
 ) -> list[Row[Any]]:
     """The input's seats in the task (optionally only these workers / statuses / pks), locked."""
+    if not (statuses or pks) and len(worker_ids) <= 1:  # submissions: the prebuilt statements
+        params = {"task_pk": task_pk, "input_pk": input_pk}
+        if not worker_ids:
+            return list(conn.execute(_SEATS_OF_INPUT, params))
+        return list(conn.execute(_WORKER_SEATS_OF_INPUT, {**params, "worker_id": next(iter(worker_ids))}))
     q = select(*_SEAT_COLUMNS).where(Q.task_pk == task_pk, Q.input_pk == input_pk)
     if worker_ids:
         q = q.where(Q.worker_id.in_(list(worker_ids)))
@@ -548,8 +583,36 @@ def seats_of_input(
     return list(conn.execute(q.order_by(Q.pk).with_for_update()))
 
 
+_SEATS_OF_INPUT = (
+    select(*_SEAT_COLUMNS)
+    .where(Q.task_pk == _TASK, Q.input_pk == bindparam("input_pk", type_=Integer))
+    .order_by(Q.pk)
+    .with_for_update()
+)
+_WORKER_SEATS_OF_INPUT = _SEATS_OF_INPUT.where(Q.worker_id == _WORKER)
+
+
 def update_seat(conn: Connection, pk: int, **values: Any) -> None:
     conn.execute(update(TA).where(Q.pk == pk).values(modified_at=utcnow(), **values))
+
+
+def submit_seat(conn: Connection, pk: int, status: int | None, now: datetime) -> None:
+    """A submission of the seat: ``submitted_at`` stamped and, unless ``status`` is None (no
+    change), the new status -- one UPDATE."""
+    if status is None:
+        conn.execute(_STAMP_SUBMITTED, {"b_pk": pk, "now": now})
+    else:
+        conn.execute(_SUBMIT_SEAT, {"b_pk": pk, "now": now, "b_status": status})
+
+
+_SEAT_PK = bindparam("b_pk", type_=Integer)
+_NOW = bindparam("now", type_=Q.modified_at.type)
+_STAMP_SUBMITTED = update(TA).where(Q.pk == _SEAT_PK).values(submitted_at=_NOW)
+_SUBMIT_SEAT = (
+    update(TA)
+    .where(Q.pk == _SEAT_PK)
+    .values(submitted_at=_NOW, modified_at=_NOW, status=bindparam("b_status", type_=Integer))
+)
 
 
 def delete_seats(conn: Connection, pks: Collection[int]) -> None:
@@ -640,13 +703,41 @@ def set_task_annotation_status(
 ) -> int:
     """Move the worker's annotations of the task on the input from ``from_statuses`` to
     ``to_status`` (the annotation side of submit and review); answer how many changed."""
-    cond = and_(
-        A.app_pk == app_pk,
-        A.task_id == task_id,
-        A.input_pk == input_pk,
-        A.user_id == worker_id,
-        A.status.in_(list(from_statuses)),
+    params = {
+        "b_app_pk": app_pk,
+        "b_task_id": task_id,
+        "b_input_pk": input_pk,
+        "b_user_id": worker_id,
+        "from": list(from_statuses),
+        "to": to_status,
+        "now": utcnow(),
+    }
+    return int(conn.execute(_MOVE_TASK_ANNOTATIONS, params).rowcount)
+
+
+# built once: every submission runs it (docs/performance.md)
+_MOVE_TASK_ANNOTATIONS = (
+    update(ANNOTATIONS)
+    .where(
+        A.app_pk == bindparam("b_app_pk", type_=Integer),
+        A.task_id == bindparam("b_task_id", type_=String),
+        A.input_pk == bindparam("b_input_pk", type_=Integer),
+        A.user_id == bindparam("b_user_id", type_=String),
+        A.status.in_(bindparam("from", expanding=True, type_=Integer)),
     )
-    return int(
-        conn.execute(update(ANNOTATIONS).where(cond).values(status=to_status, modified_at=utcnow())).rowcount
-    )
+    .values(status=bindparam("to", type_=Integer), modified_at=bindparam("now", type_=A.modified_at.type))
+)
+
+
+def input_refs(conn: Connection, app_pk: int, ids: Sequence[str]) -> dict[str, SourceInput]:
+    """(pk, id) of the app's inputs named by ``ids`` (the ones that exist), by id."""
+    out: dict[str, SourceInput] = {}
+    for chunk in _chunks(list(ids)):
+        for r in conn.execute(_INPUT_REFS, {"app_pk": app_pk, "ids": list(chunk)}):
+            out[r.id] = SourceInput(int(r.pk), r.id)
+    return out
+
+
+_INPUT_REFS = select(I.pk, I.id).where(
+    I.app_pk == bindparam("app_pk", type_=Integer), I.id.in_(bindparam("ids", expanding=True, type_=String))
+)
