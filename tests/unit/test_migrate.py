@@ -40,8 +40,8 @@ TABLES_ADDED_AFTER_0002 = (
     "models",
     "prelabel_outcomes",
 )
-# columns of task_assignments added by revision 0010 (time per item)
-ADDED_IN_0010 = ("started_at", "submitted_at")
+# columns of task_assignments added by revisions 0010 (time per item) and 0011 (off_source)
+ADDED_IN_0010 = ("started_at", "submitted_at", "off_source")
 TABLES_ADDED_AFTER_0004 = (
     "dataset_version_inputs",
     "dataset_versions",

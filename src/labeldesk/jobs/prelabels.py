@@ -72,9 +72,11 @@ def run_prelabels(db: Database, job: Row[Any], report: Report, hosting: Hosting 
         if not last:
             break
         images = run.read_images([d for _, _, d in todo], job.app_pk, hosting, model.binding.timeout_s)
+        with db.read() as conn:  # holds one of the backend's call slots (docs/models.md)
+            results = run.predict(model, images, conn)
         new_rows, made = [], []
         ts = utcnow()
-        for (input_id, input_pk, _), res in zip(todo, run.predict(model, images)):
+        for (input_id, input_pk, _), res in zip(todo, results):
             counts["done"] += 1
             if isinstance(res, BackendError):
                 counts["failed"] += 1

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Connection,
     Row,
     Select,
+    and_,
     bindparam,
     delete,
     exists,
@@ -30,6 +31,7 @@ from sqlalchemy import (
 )
 
 from labeldesk.storage import tables as t
+from labeldesk.storage.repos import multirow
 
 A = t.annotations.c
 AC = t.annotation_concepts.c
@@ -61,6 +63,44 @@ def insert_many(
     stmt = insert(t.annotations).returning(A.pk, sort_by_parameter_order=True)
     pks = [int(pk) for pk in conn.execute(stmt, [{**r, "app_pk": app_pk} for r in rows]).scalars()]
     _insert_concepts(conn, app_pk, dict(zip(pks, concepts)))
+    return pks
+
+
+NEW_COLUMNS = (
+    "id",
+    "app_pk",
+    "input_pk",
+    "user_id",
+    "data",
+    "data_json",
+    "data_json_format",
+    "annotation_info",
+    "status",
+    "task_id",
+    "model_version_id",
+    "embed_model_version_id",
+    "input_level",
+    "trusted",
+    "created_at",
+    "modified_at",
+)
+"""The columns of a new annotation, in the order :func:`insert_tuples` takes them."""
+_INDEX_COLUMNS = ("annotation_pk", "concept_id", "value", "app_pk")
+
+
+def insert_tuples(
+    conn: Connection, app_pk: int, rows: Sequence[Sequence[Any]], concepts: Sequence[ConceptPairs]
+) -> list[int]:
+    """Insert annotations given as tuples in :data:`NEW_COLUMNS` order, values as stored (times
+    through ``bulk.stored_time``, JSON through ``bulk.stored_json``, ``data_json`` rendered with
+    the data), and their concept index rows: one multi-row statement per table. Answers the pks
+    in the order of ``rows``."""
+    if not rows:
+        return []
+    by_id = {i: pk for pk, i in multirow.insert_values(conn, t.annotations, NEW_COLUMNS, rows, "pk, id")}
+    pks = [int(by_id[row[0]]) for row in rows]
+    index = [(pk, c, v, app_pk) for pk, pairs in zip(pks, concepts) for c, v in dict(pairs).items()]
+    multirow.insert_values(conn, t.annotation_concepts, _INDEX_COLUMNS, index)
     return pks
 
 
@@ -197,6 +237,18 @@ class Filter:
     default lists what users made, concepts given with an input included)."""
 
 
+def made_by_a_person() -> Any:
+    """SQL condition: the annotation was made by a person, not a model; an input-level one counts
+    when it carries concepts given at upload (what ListAnnotations lists by default, seed 003)."""
+    labelled = exists(select(AC.annotation_pk).where(AC.annotation_pk == A.pk))
+    return and_(A.model_version_id == "", or_(A.input_level.is_(False), labelled))
+
+
+def is_made_by_a_person(row: Row[Any], concepts: Sequence[tuple[str, float]]) -> bool:
+    """:func:`made_by_a_person` for one loaded annotation row and its concept pairs."""
+    return not row.model_version_id and (not row.input_level or bool(concepts))
+
+
 def page(conn: Connection, app_pk: int, f: Filter, offset: int, limit: int) -> list[Row[Any]]:
     """One page of the app's annotations matching ``f``, oldest → newest, with ``input_id``.
 
@@ -211,9 +263,8 @@ def page(conn: Connection, app_pk: int, f: Filter, offset: int, limit: int) -> l
 
 def _matching_pks(app_pk: int, f: Filter) -> Select[Any]:
     q = select(A.pk).where(A.app_pk == app_pk)
-    if f.user_created_only:  # input-level ones count when they carry concepts given at upload
-        labelled = exists(select(AC.annotation_pk).where(AC.annotation_pk == A.pk))
-        q = q.where(A.model_version_id == "", or_(A.input_level.is_(False), labelled))
+    if f.user_created_only:
+        q = q.where(made_by_a_person())
     if f.pairs:
         q = q.join(t.inputs, I.pk == A.input_pk).where(tuple_(I.id, A.id).in_(list(f.pairs)))
     if f.ids:
