@@ -11,9 +11,10 @@ RPC's transaction."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from clarifai_grpc.grpc.api import resources_pb2
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Row
 
 from labeldesk.domain import errors
 from labeldesk.domain import prelabels as rules
@@ -60,11 +61,19 @@ def attach(conn: Connection, task: TaskRecord, inputs: Mapping[int, resources_pb
         target = inputs.get(int(row.input_pk))
         if target is None:
             continue
-        model_id = str(((row.annotation_info or {}).get(rules.MARKER) or {}).get("model_id", ""))
-        marker = {"model_id": model_id, "model_version_id": row.model_version_id, "annotation_id": row.id}
+        marker = {
+            "model_id": _model_of(row),
+            "model_version_id": row.model_version_id,
+            "annotation_id": row.id,
+        }
         for region in resources_pb2.Data.FromString(row.data).regions:
             region.data.metadata.update({rules.MARKER: marker})
             target.data.regions.append(region)
+
+
+def _model_of(row: Row[Any]) -> str:
+    """The model that made a pre-label annotation (``annotation_info.prelabel.model_id``)."""
+    return str(((row.annotation_info or {}).get(rules.MARKER) or {}).get("model_id", ""))
 
 
 def record_outcomes(conn: Connection, task: TaskRecord, input_pk: int, worker_id: str) -> None:
@@ -81,10 +90,9 @@ def record_outcomes(conn: Connection, task: TaskRecord, input_pk: int, worker_id
     shapes: dict[str, rules.Shape] = {}
     made_by: dict[str, tuple[str, str]] = {}
     for row in pre:
-        model_id = str(((row.annotation_info or {}).get(rules.MARKER) or {}).get("model_id", ""))
         for r in resources_pb2.Data.FromString(row.data).regions:
             shapes[r.id] = rules.shape_of(r)
-            made_by[r.id] = (model_id, row.model_version_id)
+            made_by[r.id] = (_model_of(row), row.model_version_id)
     rows = [
         {"model_id": m, "model_version_id": v, "region_id": rid, "outcome": outcome}
         for rid, outcome in rules.outcomes(shapes, submitted).items()
