@@ -10,7 +10,9 @@ time, when a worker asks for work and has too little: the planner takes the next
 task's source above the task's watermark (``tasks.planned_upto``) and writes their seats in one
 INSERT. So a million-input task costs nothing at creation, and inputs that join the source later
 are planned when they are reached; inputs *older* than the watermark that join a dataset or saved
-search later are found by a rescan (at most every ``Settings.source_rescan_seconds``).
+search later are found by a rescan (at most every ``Settings.source_rescan_seconds``, first thing in
+a LABEL_START), which also refills the seats of inputs that left the source and came back, and lets
+saved-search inputs that stop matching leave (``domain/assignment_source.py``).
 
 * FULL: a seat for every worker on every input.
 * PARTITIONED (EVENLY / WEIGHTED): the seats' workers come from :class:`PartitionPlanner`
@@ -45,14 +47,16 @@ from labeldesk.config import Settings
 from labeldesk.domain import errors
 from labeldesk.domain import statuses as st
 from labeldesk.domain.assignment import DEFAULT_PICK_LIMIT
+from labeldesk.domain.assignment_source import source_changes
 from labeldesk.domain.review_sampling import is_sampled_for_review
 from labeldesk.files.signing import FileLinks
+from labeldesk.services import auto_annotation as auto
 from labeldesk.services import registry as rpc
 from labeldesk.services.common import timestamp
 from labeldesk.services.context import RequestContext
 from labeldesk.services.inputs import input_protos
 from labeldesk.services.review import ReviewEngine, Verdict
-from labeldesk.services.seat_plans import MAX_BATCH, MIN_BATCH, SeatPlanner
+from labeldesk.services.seat_plans import MAX_BATCH, MIN_BATCH, SeatPlanner, reopen
 from labeldesk.services.task_model import load_task, task_input_pks
 from labeldesk.services.task_record import TaskRecord
 from labeldesk.storage.clock import utcnow
@@ -158,13 +162,24 @@ class TaskSource:
             return repo.dataset_inputs_after(self.conn, self.task.app_pk, self.dataset_pk(), after_pk, limit)
         return repo.source_inputs(self.conn, [p for p in self._live_pks() if p > after_pk][:limit])
 
-    def unplanned(self, upto_pk: int, limit: int) -> list[SourceInput]:
+    def rescan(self, upto_pk: int, limit: int) -> list[SourceInput]:
+        """Inputs at or below the watermark to plan (again): those that joined the source late and
+        those that left it and came back (their seats are no longer marked off source; the caller
+        refills them). A saved search's inputs that stopped matching leave the task here (a
+        dataset's leave when they are taken out of it)."""
         if self.monotone:
             return []
         if self.kind == Source.DATASET:
-            return repo.dataset_inputs_unplanned(self.conn, self.task.pk, self.dataset_pk(), upto_pk, limit)
-        older = [p for p in self._live_pks() if p <= upto_pk]
-        return repo.source_inputs(self.conn, repo.without_seats(self.conn, self.task.pk, older)[:limit])
+            found = repo.dataset_inputs_unplanned(self.conn, self.task.pk, self.dataset_pk(), upto_pk, limit)
+        else:
+            live = self._live_pks()
+            on, off = repo.planned_by_source_mark(self.conn, self.task.pk)
+            changes = source_changes(on, off, live)
+            repo.leave_source(self.conn, [self.task.pk], changes.left)
+            fresh = [p for p in live if p <= upto_pk and p not in on and p not in off]
+            found = repo.source_inputs(self.conn, sorted([*fresh, *changes.back])[:limit])
+        repo.return_to_source(self.conn, self.task.pk, [i.pk for i in found])
+        return found
 
 
 # --------------------------------------------------------------------------- the service
@@ -231,6 +246,7 @@ class AssignmentsService:
             return [], note
         repo.lock_worker_queue(conn, task.pk, worker_id)
         now = utcnow()
+        self._rescan(conn, task, now)  # first: inputs that left the source are not handed out
         until = now + timedelta(seconds=self.settings.lease_seconds)
         limit = DEFAULT_PICK_LIMIT
         dynamic = task.strategy == Worker.DYNAMIC
@@ -287,15 +303,18 @@ class AssignmentsService:
             return False
         source = TaskSource(conn, task)
         seen = repo.plan_state(conn, task.pk)
-        if not self._rescan_due(source, seen, now) and not source.after(seen.planned_upto, 1):
+        if not source.after(seen.planned_upto, 1):
             return False
         state = repo.plan_state(conn, task.pk, lock=True)  # waits for a concurrent planner
         if state.planned_upto != seen.planned_upto:
             return True  # someone else planned meanwhile: try taking work again first
         batch = min(MAX_BATCH, max(MIN_BATCH, math.ceil(2 * want / share)))
         upto, gained = state.planned_upto, 0
+        held_above = auto.decided_upto(conn, task)  # inputs a model worker has yet to decide
         while gained < want:
             inputs = source.after(upto, batch)
+            if held_above is not None:
+                inputs = [i for i in inputs if i.pk <= held_above]
             if not inputs:
                 break
             gained += self._create(conn, task, planner, inputs, worker_id)
@@ -303,18 +322,28 @@ class AssignmentsService:
             batch = min(MAX_BATCH, batch * 2)
         if upto != state.planned_upto:
             repo.set_plan_state(conn, task.pk, planned_upto=upto)
-        if gained < want and self._rescan_due(source, state, now):
-            late = source.unplanned(upto, MAX_BATCH)
-            gained += self._create(conn, task, planner, late, worker_id)
-            if len(late) < MAX_BATCH:
-                repo.set_plan_state(conn, task.pk, rescanned_at=now)
         return gained > 0
 
-    def _rescan_due(self, source: TaskSource, state: repo.PlanState, now: datetime) -> bool:
-        """Whether to look for inputs that joined the source below the watermark (never needed
-        for ALL_INPUTS, whose new inputs always have higher pks)."""
-        if source.monotone:
-            return False
+    def _rescan(self, conn: Connection, task: TaskRecord, now: datetime) -> None:
+        """At most every ``source_rescan_seconds`` (never for ALL_INPUTS, whose new inputs always
+        have higher pks): plan the inputs that joined the source below the watermark or came back
+        to it, and let those that stopped matching a saved search leave (:meth:`TaskSource.rescan`)."""
+        source = TaskSource(conn, task)
+        if source.monotone or not self._rescan_due(repo.plan_state(conn, task.pk), now):
+            return
+        state = repo.plan_state(conn, task.pk, lock=True)  # waits for a concurrent planner
+        if not self._rescan_due(state, now):
+            return  # a concurrent LABEL_START rescanned meanwhile
+        try:
+            late = source.rescan(state.planned_upto, MAX_BATCH)
+        except SourceGone:  # LABEL_START says so when the worker has no work left
+            return
+        if late:
+            self._create(conn, task, SeatPlanner(conn, task), late, "")
+        if len(late) < MAX_BATCH:
+            repo.set_plan_state(conn, task.pk, rescanned_at=now)
+
+    def _rescan_due(self, state: repo.PlanState, now: datetime) -> bool:
         last = state.source_rescanned_at
         return last is None or (now - last).total_seconds() >= self.settings.source_rescan_seconds
 
@@ -440,8 +469,7 @@ class AssignmentsService:
             verdict = Verdict(reviewer_id, event, frozenset(named), comment, seat_comments)
             decision = self.reviews.decide(conn, task, inp, awaiting, verdict)
             if decision.reopen:  # the input returns to the pool: fresh seats for other workers
-                seats = repo.seats_of_input(conn, task.pk, inp.pk)
-                repo.insert_seats(conn, task.pk, planner.refill(inp, seats))
+                reopen(conn, planner, inp)
             if decision.note:
                 notes.append(decision.note)
             out.extend(decision.seat_pks)

@@ -281,6 +281,13 @@ def insert_collaborator(
     )
 
 
+def set_collaborator_scopes(conn: Connection, app_pk: int, user_id: str, scopes: list[str]) -> None:
+    c = t.collaborators.c
+    conn.execute(
+        update(t.collaborators).where(c.app_pk == app_pk, c.user_id == user_id).values(scopes=scopes)
+    )
+
+
 def delete_collaborators(conn: Connection, app_pk: int, user_ids: Sequence[str]) -> int:
     res = conn.execute(
         delete(t.collaborators).where(

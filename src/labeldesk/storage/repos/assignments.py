@@ -42,6 +42,7 @@ from sqlalchemy import (
     String,
     and_,
     bindparam,
+    case,
     delete,
     exists,
     func,
@@ -196,12 +197,16 @@ def dataset_inputs_after(
 def dataset_inputs_unplanned(
     conn: Connection, task_pk: int, dataset_pk: int, upto_pk: int, limit: int
 ) -> list[SourceInput]:
-    """Dataset inputs at or below the watermark that have no seat in the task (they joined late)."""
+    """Dataset inputs at or below the watermark that have no seat in the task (they joined late),
+    or whose seats are marked ``off_source`` (they left and came back)."""
     planned = exists(select(literal(1)).where(Q.task_pk == task_pk, Q.input_pk == DI.input_pk))
+    came_back = exists(
+        select(literal(1)).where(Q.task_pk == task_pk, Q.input_pk == DI.input_pk, Q.off_source)
+    )
     q = (
         select(I.pk, I.id)
         .select_from(t.dataset_inputs.join(t.inputs, I.pk == DI.input_pk))
-        .where(DI.dataset_pk == dataset_pk, DI.input_pk <= upto_pk, ~planned)
+        .where(DI.dataset_pk == dataset_pk, DI.input_pk <= upto_pk, or_(~planned, came_back))
         .order_by(DI.input_pk)
         .limit(limit)
     )
@@ -327,32 +332,68 @@ def drop_unstarted_seats(
     conn: Connection, app_pk: int, dataset_id: str, input_pks: Collection[int] | None = None
 ) -> int:
     """Inputs left dataset ``dataset_id`` (all of its inputs when ``input_pks`` is None: the dataset
-    is deleted): delete their unstarted seats (:data:`_UNSTARTED`) in every task of the app whose
-    input source is that dataset, so nobody is handed them any more. Started, submitted and
-    reviewed work stays. An input without seats left is planned again by the source rescan if it
-    rejoins the dataset. Answers how many seats were deleted.
-
-    The seats are locked in pk order before they are deleted (PostgreSQL), as submissions lock an
-    input's seats, so the two cannot deadlock over one input; a seat LABEL_START leases meanwhile
-    no longer matches once its lease is committed, and is kept."""
+    is deleted): :func:`leave_source` in every task of the app whose input source is that dataset.
+    Answers how many seats were deleted."""
     on_dataset = select(T.pk).where(
         T.app_pk == app_pk,
         T.input_source_type == _DATASET_SOURCE,
         T.input_source_id == dataset_id,
     )
     task_pks = [int(p) for p in conn.execute(on_dataset).scalars()]
+    return leave_source(conn, task_pks, input_pks)
+
+
+def leave_source(conn: Connection, task_pks: Sequence[int], input_pks: Collection[int] | None = None) -> int:
+    """Inputs left the source of these tasks (every input when ``input_pks`` is None): delete their
+    unstarted seats (:data:`_UNSTARTED`, ``domain/assignment_source.kept_on_leaving``), so nobody is
+    handed them any more, and mark the kept ones -- started, submitted and reviewed work --
+    ``off_source``. An input without seats left is planned again by the source rescan if it comes
+    back; one with kept seats is refilled then (:func:`return_to_source`). Answers how many seats
+    were deleted.
+
+    The seats are locked in pk order before they are changed (PostgreSQL), as submissions lock an
+    input's seats, so the two cannot deadlock over one input; a seat LABEL_START leases meanwhile
+    no longer matches once its lease is committed, and is kept."""
     if not task_pks or (input_pks is not None and not input_pks):
         return 0
     scopes: list[Any] = [None] if input_pks is None else list(_chunks(sorted(set(input_pks))))
     dropped = 0
     for scope in scopes:
-        q = select(Q.pk).where(Q.task_pk.in_(task_pks), _UNSTARTED)
+        q = select(Q.pk, _UNSTARTED.label("unstarted")).where(Q.task_pk.in_(list(task_pks)))
         if scope is not None:
             q = q.where(Q.input_pk.in_(scope))
-        pks = list(conn.execute(q.order_by(Q.pk).with_for_update()).scalars())
-        for chunk in _chunks(pks):
+        rows = list(conn.execute(q.order_by(Q.pk).with_for_update()))
+        for chunk in _chunks([int(r.pk) for r in rows if r.unstarted]):
             dropped += int(conn.execute(delete(TA).where(Q.pk.in_(chunk))).rowcount)
+        for chunk in _chunks([int(r.pk) for r in rows if not r.unstarted]):
+            conn.execute(update(TA).where(Q.pk.in_(chunk)).values(off_source=True))
     return dropped
+
+
+def return_to_source(conn: Connection, task_pk: int, input_pks: Collection[int]) -> None:
+    """These inputs are back in the task's source: their seats are no longer ``off_source``."""
+    for chunk in _chunks(sorted(set(input_pks))):
+        conn.execute(
+            update(TA)
+            .where(Q.task_pk == task_pk, Q.input_pk.in_(chunk), Q.off_source)
+            .values(off_source=False)
+        )
+
+
+def planned_by_source_mark(conn: Connection, task_pk: int) -> tuple[set[int], set[int]]:
+    """The task's inputs with seats: those in its source (no seat marked) and those marked off it."""
+    q = select(Q.input_pk, func.max(case((Q.off_source, 1), else_=0))).where(Q.task_pk == task_pk)
+    on: set[int] = set()
+    off: set[int] = set()
+    for input_pk, marked in conn.execute(q.group_by(Q.input_pk)):
+        (off if marked else on).add(int(input_pk))
+    return on, off
+
+
+def is_off_source(conn: Connection, task_pk: int, input_pk: int) -> bool:
+    """Whether the input left the task's source (one of its seats there is marked)."""
+    q = select(literal(1)).where(Q.task_pk == task_pk, Q.input_pk == input_pk, Q.off_source).limit(1)
+    return conn.execute(q).first() is not None
 
 
 # --------------------------------------------------------------------------- handing out work
@@ -390,6 +431,7 @@ _EXPIRED_SEATS = (
         Q.status == PENDING,
         Q.lease_until < bindparam("now", type_=Q.lease_until.type),
         Q.worker_id != _WORKER,
+        ~Q.off_source,  # the input left the task's source: the work stays with its worker
         ~_HAD_IT,
     )
     .order_by(Q.input_pk)
