@@ -9,11 +9,16 @@ export function pageOf<T>(items: T[], page: number, perPage: number): T[] {
   return items.slice((page - 1) * perPage, page * perPage);
 }
 
-export function Pager(props: { page: number; total: number; perPage: number; onPage(p: number): void; label: string }) {
+export function Pager(props: { page: number; total: number; perPage: number; onPage(p: number): void; label: string; jump?: boolean }) {
   const pages = Math.max(1, Math.ceil(props.total / props.perPage));
   if (pages <= 1) return null;
   return (
     <nav class="pager" aria-label={props.label}>
+      {props.jump && (
+        <button type="button" disabled={props.page <= 1} onClick={() => props.onPage(1)}>
+          « First
+        </button>
+      )}
       <button type="button" disabled={props.page <= 1} onClick={() => props.onPage(props.page - 1)}>
         ← Previous
       </button>
@@ -23,6 +28,26 @@ export function Pager(props: { page: number; total: number; perPage: number; onP
       <button type="button" disabled={props.page >= pages} onClick={() => props.onPage(props.page + 1)}>
         Next →
       </button>
+      {props.jump && (
+        <button type="button" disabled={props.page >= pages} onClick={() => props.onPage(pages)}>
+          Last »
+        </button>
+      )}
+      {props.jump && (
+        <form
+          class="page-jump"
+          onSubmit={(e) => {
+            e.preventDefault();
+            const n = Number(new FormData(e.currentTarget).get("page"));
+            if (n >= 1) props.onPage(Math.min(pages, Math.floor(n)));
+          }}
+        >
+          <label>
+            Go to page <input name="page" type="number" min={1} max={pages} required />
+          </label>
+          <button type="submit">Go</button>
+        </form>
+      )}
     </nav>
   );
 }

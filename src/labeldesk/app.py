@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
+import re
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,7 +80,7 @@ def build_services(
         ModelsService(),
         ModelOutputsService(hosting),
         # without ``exports`` (the API coverage listing) archives have nowhere to go
-        DatasetVersionsService(exports or ExportLinks(Path("labeldesk.exports"), b"")),
+        DatasetVersionsService(exports or ExportLinks(LocalDirStore(Path("labeldesk.blobs")), b"")),
     ]
 
 
@@ -93,13 +95,19 @@ class Labeldesk:
     metrics: Metrics = field(default_factory=Metrics)
 
 
-def default_blob_dir(database_url: str) -> Path:
-    """Where hosted files go without --blob-dir: ``<stem>.blobs`` beside a SQLite file,
-    else ``./labeldesk.blobs``."""
+def default_blob_dir(database_url: str, env: Mapping[str, str] | None = None) -> Path:
+    """Where hosted files and version archives go without --blob-dir: ``<stem>.blobs`` beside a
+    SQLite file; for a server database, a per-user data folder named after the database,
+    ``$XDG_DATA_HOME/labeldesk/<host>-<port>-<database>.blobs`` (``~/.local/share`` when
+    XDG_DATA_HOME is unset), never the folder the server happens to start in."""
     if is_sqlite(database_url):
         db_file = Path(make_url(database_url).database or "labeldesk.db")
         return db_file.with_name(db_file.stem + ".blobs")
-    return Path("labeldesk.blobs")
+    env = os.environ if env is None else env
+    url = make_url(database_url)
+    data = Path(env.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    name = "-".join(str(part) for part in (url.host or "local", url.port or "default", url.database or "db"))
+    return data / "labeldesk" / f"{re.sub(r'[^A-Za-z0-9._-]', '_', name)}.blobs"
 
 
 def build_hosting(db: Database, settings: Settings) -> Hosting:
@@ -118,7 +126,7 @@ def build(database_url: str, run_migrations: bool = True, settings: Settings | N
     if run_migrations:
         migrate(db)
     hosting = build_hosting(db, settings)
-    exports = export_links(db)
+    exports = export_links(db, hosting.store)
     dispatcher = Dispatcher(
         db, build_services(hosting, settings, exports), Authenticator(), hosting.signer, settings.public_url
     )
@@ -237,7 +245,8 @@ class RunningServer:
         self._every(FILES_GC_EVERY_SECONDS, self.app.hosting.collect_garbage, "hosted-files collection")
         if self.app.exports is not None:
             self.app.exports.server_origin = self.app.exports.server_origin or self.base_url
-            self._worker = job_worker(self.app.db, self.app.exports, self.app.hosting).start()
+            lease = self.app.settings.job_lease_seconds
+            self._worker = job_worker(self.app.db, self.app.exports, self.app.hosting, lease).start()
         return self
 
     def _every(self, seconds: float, job: Callable[[], object], what: str) -> None:

@@ -119,8 +119,9 @@ def main() -> None:
     "--blob-dir",
     default=None,
     metavar="DIR",
-    help="where files posted as bytes are kept (default: $LABELDESK_BLOB_DIR, else <db stem>.blobs "
-    "beside a SQLite file, else ./labeldesk.blobs)",
+    help="where files posted as bytes and dataset version archives are kept (default: "
+    "$LABELDESK_BLOB_DIR, else <db stem>.blobs beside a SQLite file, else "
+    "$XDG_DATA_HOME/labeldesk/<host>-<port>-<database>.blobs, XDG_DATA_HOME defaulting to ~/.local/share)",
 )
 @click.option(
     "--public-url",

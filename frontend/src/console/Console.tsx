@@ -1,5 +1,5 @@
 // The admin console: pick an app, then its tasks (with each task's live dashboard), data, and people.
-// Paths: /console, /console/{owner}/{app}/{tasks|data|people}[/{task}], .../staged[/{dataset}].
+// Paths: /console, /console/{owner}/{app}/{tasks|data|annotations|people}[/{task or input}], .../staged[/{dataset}].
 
 import { useEffect, useState } from "preact/hooks";
 import { api, explain, type AppRef } from "../api";
@@ -12,6 +12,7 @@ import { Tasks } from "./Tasks";
 import { Data } from "./Data";
 import { People } from "./People";
 import { Staged } from "./Staged";
+import { Annotations } from "./Annotations";
 
 export function consolePath(ref: AppRef, ...rest: string[]): string {
   return ["/console", ref.owner, ref.app, ...rest].map((p, i) => (i ? encodeURIComponent(p) : p)).join("/");
@@ -20,6 +21,7 @@ export function consolePath(ref: AppRef, ...rest: string[]): string {
 const TABS: [string, string][] = [
   ["tasks", "Tasks"],
   ["data", "Data"],
+  ["annotations", "Annotations"],
   ["staged", "Staged workflow"],
   ["people", "Apps & people"],
 ];
@@ -50,6 +52,8 @@ export function Console({ path }: { path: string[] }) {
       </div>
       {tab === "data" ? (
         <Data ref_={ref} />
+      ) : tab === "annotations" ? (
+        <Annotations ref_={ref} inputId={id} />
       ) : tab === "people" ? (
         <People ref_={ref} />
       ) : tab === "staged" ? (

@@ -2,59 +2,54 @@
 // thumbnails, filters and paging, datasets (create, add/remove the selection) and concepts.
 
 import { useEffect, useState } from "preact/hooks";
-import { api, appPath, explain, query, type AppRef } from "../api";
-import { ErrorBanner } from "../ui";
+import { api, appPath, explain, type AppRef } from "../api";
+import { ErrorBanner, Pager } from "../ui";
+import { ANNOTATED, inputsPage, inputsTotal, thumb, type Filter } from "./inputpage";
 import { droppedFiles, uploadFiles, uploadUrls, type FileResult } from "./upload";
 
 const PER_PAGE = 48;
 
-function thumb(input: any): string | undefined {
-  const h = input.data?.image?.hosted;
-  if (h?.prefix && h?.suffix) return `${h.prefix}/${h.sizes?.includes("small") ? "small" : "orig"}/${h.suffix}`;
-  return input.data?.image?.url;
+const NO_FILTER = { dataset: "", concept: "", metaKey: "", metaValue: "", status: "", annotated: "" };
+
+/** The search filters the grid's controls stand for (none: the plain ListInputs). */
+function searchFilters(f: typeof NO_FILTER): Filter[] {
+  const out: Filter[] = [];
+  if (f.concept) out.push({ annotation: { data: { concepts: [{ id: f.concept, value: 1 }] } } });
+  if (f.metaKey) out.push({ input: { data: { metadata: { [f.metaKey]: f.metaValue } } } });
+  if (f.dataset) out.push({ input: { dataset_ids: [f.dataset] } });
+  if (f.status) out.push({ input: { status: { code: Number(f.status) } } });
+  if (f.annotated) out.push({ negate: f.annotated === "no", annotation: { annotation_info: ANNOTATED } });
+  return out;
 }
 
 export function Data({ ref_ }: { ref_: AppRef }) {
   const [error, setError] = useState("");
   const [datasets, setDatasets] = useState<any[]>([]);
   const [concepts, setConcepts] = useState<any[]>([]);
-  const [filter, setFilter] = useState({ dataset: "", concept: "", metaKey: "", metaValue: "", status: "" });
+  const [filter, setFilterState] = useState(NO_FILTER);
   const [page, setPage] = useState(1);
   const [inputs, setInputs] = useState<any[]>([]);
+  const [total, setTotal] = useState<number | null>(null);
   const [selected, setSelected] = useState<Set<string>>(new Set());
   const [target, setTarget] = useState("");
   const [stamp, setStamp] = useState(0);
   const refresh = () => setStamp((n) => n + 1);
   const guard = (p: Promise<unknown>) => p.catch((e) => setError(explain(e)));
+  const setFilter = (f: typeof NO_FILTER) => (setFilterState(f), setPage(1));
 
   useEffect(() => {
     guard(api.get(appPath(ref_, "/datasets?per_page=500")).then((g) => setDatasets(g.datasets ?? [])));
     guard(api.get(appPath(ref_, "/concepts?per_page=500")).then((g) => setConcepts(g.concepts ?? [])));
   }, [stamp]);
 
+  // the total is counted once per filter (and after a change), not for every page
   useEffect(() => {
-    const paging = { page, per_page: PER_PAGE };
-    let req: Promise<any>;
-    if (filter.concept || filter.metaKey) {
-      const filters: any[] = [];
-      if (filter.concept) filters.push({ annotation: { data: { concepts: [{ id: filter.concept, value: 1 }] } } });
-      if (filter.metaKey) filters.push({ annotation: { data: { metadata: { [filter.metaKey]: filter.metaValue } } } });
-      if (filter.dataset) filters.push({ input: { dataset_ids: [filter.dataset] } });
-      req = api
-        .post(appPath(ref_, "/inputs/searches"), { searches: [{ query: { filters } }], pagination: paging })
-        .then((g) => (g.hits ?? []).map((h: any) => h.input));
-    } else if (filter.dataset) {
-      req = api
-        .get(appPath(ref_, `/datasets/${encodeURIComponent(filter.dataset)}/inputs${query(paging)}`))
-        .then((g) => (g.dataset_inputs ?? []).map((d: any) => d.input));
-    } else {
-      req = api.get(appPath(ref_, `/inputs${query(paging)}`)).then((g) => g.inputs ?? []);
-    }
-    guard(
-      req.then((list: any[]) =>
-        setInputs(filter.status ? list.filter((i) => (i.status?.description ?? "").toLowerCase().includes(filter.status)) : list),
-      ),
-    );
+    setTotal(null);
+    guard(inputsTotal(ref_, searchFilters(filter)).then(setTotal));
+  }, [filter, stamp]);
+
+  useEffect(() => {
+    guard(inputsPage(ref_, searchFilters(filter), page, PER_PAGE).then(setInputs));
   }, [filter, page, stamp]);
 
   const toggle = (id: string) => {
@@ -88,7 +83,7 @@ export function Data({ ref_ }: { ref_: AppRef }) {
       <div class="filters" role="search" aria-label="Filter inputs">
         <label>
           Dataset
-          <select name="f-dataset" value={filter.dataset} onChange={(e) => (setFilter({ ...filter, dataset: e.currentTarget.value }), setPage(1))}>
+          <select name="f-dataset" value={filter.dataset} onChange={(e) => setFilter({ ...filter, dataset: e.currentTarget.value })}>
             <option value="">All inputs</option>
             {datasets.map((d) => (
               <option key={d.id} value={d.id}>{d.id}</option>
@@ -97,7 +92,7 @@ export function Data({ ref_ }: { ref_: AppRef }) {
         </label>
         <label>
           Concept
-          <select name="f-concept" value={filter.concept} onChange={(e) => (setFilter({ ...filter, concept: e.currentTarget.value }), setPage(1))}>
+          <select name="f-concept" value={filter.concept} onChange={(e) => setFilter({ ...filter, concept: e.currentTarget.value })}>
             <option value="">Any</option>
             {concepts.map((c) => (
               <option key={c.id} value={c.id}>
@@ -118,11 +113,23 @@ export function Data({ ref_ }: { ref_: AppRef }) {
           Status
           <select name="f-status" value={filter.status} onChange={(e) => setFilter({ ...filter, status: e.currentTarget.value })}>
             <option value="">Any</option>
-            <option value="success">Processed</option>
-            <option value="pending">Pending</option>
-            <option value="fail">Failed</option>
+            <option value="30000">Processed</option>
+            <option value="30001">Pending</option>
+            <option value="30003">Downloading</option>
+            <option value="30002">Failed</option>
           </select>
         </label>
+        <label>
+          Annotations
+          <select name="f-annotated" value={filter.annotated} onChange={(e) => setFilter({ ...filter, annotated: e.currentTarget.value })}>
+            <option value="">Any</option>
+            <option value="yes">Has annotations</option>
+            <option value="no">No annotations yet</option>
+          </select>
+        </label>
+        <span class="count" data-testid="inputs-total" aria-live="polite">
+          {total === null ? "counting…" : `${total.toLocaleString("en")} input${total === 1 ? "" : "s"}`}
+        </span>
       </div>
       <div class="selection-bar">
         <span>{selected.size} selected</span>
@@ -151,15 +158,7 @@ export function Data({ ref_ }: { ref_: AppRef }) {
         ))}
       </ul>
       {!inputs.length && <div class="empty">No inputs match. Drop files above to upload some.</div>}
-      <nav class="pager" aria-label="Inputs pages">
-        <button type="button" disabled={page <= 1} onClick={() => setPage(page - 1)}>
-          ← Previous
-        </button>
-        <span>Page {page}</span>
-        <button type="button" disabled={inputs.length < PER_PAGE} onClick={() => setPage(page + 1)}>
-          Next →
-        </button>
-      </nav>
+      <Pager page={page} total={total ?? 0} perPage={PER_PAGE} onPage={setPage} label="Inputs pages" jump />
     </section>
   );
 }

@@ -11,6 +11,9 @@ labeldesk runs the filters that pick inputs for labeling work:
   (by id, or by name when no id is given; ``value`` 1 = annotated with the concept, 0 = annotated
   as absent) and ``data.metadata`` (the input's metadata contains the given JSON, recursively).
   The annotation fields apply together: the input needs one annotation meeting all of them.
+  labeldesk's own ``annotation_info: {"annotated": true}`` selects the inputs that have any
+  annotation a person made (the inputs grid's "has annotations"; ``negate`` for "none yet") — an
+  *empty* annotation filter selects every input, as in Clarifai.
 
 Any other field that is set is refused, naming it (a filter labeldesk ignored would select
 every input). Ranking by visual similarity (an image, text or embedding to compare with) needs
@@ -19,6 +22,7 @@ a model labeldesk does not run, and is refused as not supported.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,8 +37,10 @@ MEDIA = ("image", "video", "audio", "text")
 INPUT_FIELDS = frozenset({"id", "dataset_ids", "status.code", "data.concepts", "data.metadata"})
 INPUT_TYPE_FIELDS = frozenset(f"data.{m}" for m in MEDIA)
 ANNOTATION_FIELDS = frozenset(
-    {"user_id", "status.code", "task_id", "input_id", "data.concepts", "data.metadata"}
+    {"user_id", "status.code", "task_id", "input_id", "data.concepts", "data.metadata", "annotation_info"}
 )
+#: the one ``annotation_info`` a filter may give: the input has an annotation a person made
+ANNOTATED = {"annotated": True}
 CONCEPT_FIELDS = frozenset({"id", "name", "value", "language"})
 SIMILARITY_FIELDS = frozenset({*INPUT_TYPE_FIELDS, "data.embeddings"})
 
@@ -59,6 +65,7 @@ class Criterion:
     annotation_user_id: str = ""
     annotation_status: int = 0
     annotation_task_id: str = ""
+    annotated: bool = False  # the input has an annotation made by a person
 
     def is_empty(self) -> bool:
         return not (
@@ -74,7 +81,9 @@ class Criterion:
     @property
     def on_annotation(self) -> bool:
         """True when the criterion names who made, in which task or with which status."""
-        return bool(self.annotation_user_id or self.annotation_status or self.annotation_task_id)
+        return bool(
+            self.annotation_user_id or self.annotation_status or self.annotation_task_id or self.annotated
+        )
 
 
 def set_fields(msg: Message, prefix: str = "") -> Iterator[str]:
@@ -89,7 +98,9 @@ def set_fields(msg: Message, prefix: str = "") -> Iterator[str]:
 
 
 # sub-messages taken whole (their own fields are checked separately, or mean "this type")
-_LEAVES = frozenset({"data.metadata", "data.image", "data.video", "data.audio", "data.text"})
+_LEAVES = frozenset(
+    {"annotation_info", "data.metadata", "data.image", "data.video", "data.audio", "data.text"}
+)
 
 
 def _refuse_unsupported(paths: list[str], allowed: frozenset[str], where: str, kind: str) -> None:
@@ -153,6 +164,12 @@ def annotation_criterion(negate: bool, ann: resources_pb2.Annotation, where: str
     paths = list(set_fields(ann))
     _refuse_similarity(ann, paths, where, media_ok=False)
     _refuse_unsupported(paths, ANNOTATION_FIELDS, where, "annotation")
+    info = json_format.MessageToDict(ann.annotation_info) if ann.HasField("annotation_info") else {}
+    if info and info != ANNOTATED:
+        raise errors.invalid(
+            f"{where}.annotation_info: labeldesk filters only by {json.dumps(ANNOTATED)}",
+            "it selects the inputs that have an annotation made by a person (negate: none yet)",
+        )
     return Criterion(
         negate=negate,
         concepts=_concepts(ann.data, where),
@@ -161,6 +178,7 @@ def annotation_criterion(negate: bool, ann: resources_pb2.Annotation, where: str
         annotation_user_id=ann.user_id,
         annotation_status=ann.status.code,
         annotation_task_id=ann.task_id,
+        annotated=bool(info),
     )
 
 

@@ -269,8 +269,12 @@ class AppsService:
             if uid in existing:
                 what = "the app owner" if uid == app.owner_id else "already a collaborator"
                 raise errors.ApiError(errors.DUPLICATE_KEY, f"collaborators[{i}]: user '{uid}' is {what}")
-        for c, uid in zip(req.collaborators, user_ids):
-            accounts.insert_collaborator(conn, app.pk, c.id or uid, uid, list(c.scopes) or ["All"])
+        wanted = [
+            _scope_names(list(c.scopes), f"collaborators[{i}].scopes")
+            for i, c in enumerate(req.collaborators)
+        ]
+        for c, uid, granted in zip(req.collaborators, user_ids, wanted):
+            accounts.insert_collaborator(conn, app.pk, c.id or uid, uid, granted)
         rows = [r for r in accounts.collaborators_of(conn, app.pk) if r.user_id in set(user_ids)]
         return service_pb2.MultiCollaboratorsResponse(
             collaborators=[_collab_proto(r, app.id, app.owner_id) for r in rows]
@@ -294,6 +298,37 @@ class AppsService:
                 )
             return str(row.id)
         raise errors.invalid(f"collaborators[{i}]: set user.id or user.primary_email")
+
+    @rpc.write("PatchCollaborators")
+    def patch_collaborators(
+        self, conn: Connection, ctx: RequestContext, req: service_pb2.PatchCollaboratorsRequest
+    ) -> service_pb2.MultiCollaboratorsResponse:
+        """Change collaborators' scopes (``action`` overwrite: the scopes given replace theirs)."""
+        app = ctx.require_app()
+        _only_owner(ctx, "change collaborators")
+        if req.action not in ("", "overwrite"):
+            raise errors.invalid(
+                f"action: '{req.action[:32]}' is not supported",
+                "use 'overwrite' (the scopes given replace theirs)",
+            )
+        if not req.collaborators:
+            raise errors.invalid(
+                "collaborators: give at least one collaborator (id or user.id) and its scopes"
+            )
+        current = accounts.collaborators_of(conn, app.pk)
+        by_key = {r.id: r.user_id for r in current} | {r.user_id: r.user_id for r in current}
+        changes: dict[str, list[str]] = {}
+        for i, c in enumerate(req.collaborators):
+            uid = by_key.get(c.id or c.user.id)
+            if uid is None:
+                raise errors.not_found("collaborator", c.id or c.user.id or "(no id given)")
+            changes[uid] = _scope_names(list(c.scopes), f"collaborators[{i}].scopes")
+        for uid, granted in changes.items():
+            accounts.set_collaborator_scopes(conn, app.pk, uid, granted)
+        rows = [r for r in accounts.collaborators_of(conn, app.pk) if r.user_id in changes]
+        return service_pb2.MultiCollaboratorsResponse(
+            collaborators=[_collab_proto(r, app.id, app.owner_id) for r in rows]
+        )
 
     @rpc.read("ListCollaborators")
     def list_collaborators(
@@ -345,14 +380,20 @@ def _collab_proto(r: Row[Any], app_id: str, owner_id: str) -> resources_pb2.Coll
     )
 
 
-def _grantable(ctx: RequestContext, wanted: list[str], where: str) -> list[str]:
-    """``wanted`` if the calling key may put these scopes on a key: well-formed, and a subset of
-    its own (a key never makes a stronger key)."""
+def _scope_names(wanted: list[str], where: str) -> list[str]:
+    """A collaborator's scopes: well-formed names, ``All`` when none are given."""
     for j, name in scopes.bad_names(wanted):
         raise errors.invalid(
             f"{where}[{j}]: '{name[:64]}' is not a scope",
             "scopes are 'All', '<Resource>:<Verb>' such as 'Inputs:Get', or a word such as 'Predict'",
         )
+    return wanted or [scopes.ALL]
+
+
+def _grantable(ctx: RequestContext, wanted: list[str], where: str) -> list[str]:
+    """``wanted`` if the calling key may put these scopes on a key: well-formed, and a subset of
+    its own (a key never makes a stronger key)."""
+    _scope_names(wanted, where)
     lacking = scopes.ungrantable(ctx.scopes, wanted)
     if lacking:
         raise errors.ApiError(

@@ -43,6 +43,7 @@ from labeldesk.storage import tables as t
 from labeldesk.storage.clock import utcnow
 from labeldesk.storage.repos import annotations as ann_repo
 from labeldesk.storage.repos import assignments as seats_repo
+from labeldesk.storage.repos import concepts as concepts_repo
 from labeldesk.storage.repos import datasets as ds_repo
 from labeldesk.storage.repos import inputs as repo
 from labeldesk.storage.repos import multirow
@@ -196,6 +197,7 @@ def input_protos(
     level = ann_repo.input_level_of(conn, pks)
     concepts = ann_repo.concepts_of(conn, [a.pk for a in level.values()])
     datasets = repo.dataset_ids_of(conn, pks) if with_datasets else {}
+    names = _concept_names(conn, rows, level, concepts)
     out = []
     for r in rows:
         data = resources_pb2.Data.FromString(r.data)
@@ -204,7 +206,7 @@ def input_protos(
         a = level.get(r.pk)
         if a is not None:
             for cid, value in concepts.get(a.pk, []):
-                data.concepts.add(id=cid, name=cid, value=value)
+                data.concepts.add(id=cid, name=names.get((r.app_pk, cid)) or cid, value=value)
         out.append(
             resources_pb2.Input(
                 id=r.id,
@@ -216,6 +218,25 @@ def input_protos(
             )
         )
     return out
+
+
+def _concept_names(
+    conn: Connection,
+    rows: Sequence[Row[Any]],
+    level: dict[int, Row[Any]],
+    concepts: dict[int, list[tuple[str, float]]],
+) -> dict[tuple[int, str], str]:
+    """The names of the concepts the inputs' input-level annotations carry, by (app pk, concept id)."""
+    wanted: dict[int, set[str]] = defaultdict(set)
+    for r in rows:
+        a = level.get(r.pk)
+        if a is not None:
+            wanted[int(r.app_pk)].update(cid for cid, _ in concepts.get(a.pk, []))
+    return {
+        (app_pk, cid): row.name
+        for app_pk, ids in wanted.items()
+        for cid, row in concepts_repo.get_many(conn, app_pk, ids).items()
+    }
 
 
 def _require_inputs(conn: Connection, app_pk: int, ids: Sequence[str], where: str) -> dict[str, Row[Any]]:

@@ -10,6 +10,7 @@ resolved at the time work is handed out, so inputs added later are picked up.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
@@ -33,6 +34,37 @@ def saved_search_input_pks(conn: Connection, app_pk: int, search_id: str) -> lis
     """The inputs a saved search selects now (task input sources call this)."""
     row = require_one(repo.by_ids(conn, app_pk, [search_id]), "saved search", search_id)
     return repo.matching_input_pks(conn, app_pk, criteria_of(resources_pb2.Query.FromString(row.query)))
+
+
+@dataclass(frozen=True)
+class AnnotationSearch:
+    """What a query selects, for readers that walk inputs and annotations themselves (dataset
+    versions): the matching inputs, and whether one annotation meets the annotation filters."""
+
+    input_pks: frozenset[int]
+    criteria: tuple[Criterion, ...]
+    names: dict[str, set[str]]
+    statuses_given: bool  # an annotation filter names a status (else: approved ones only)
+
+    def meets(self, row: Row[Any], concepts: Sequence[tuple[str, float]]) -> bool:
+        return all(_annotation_meets(row, concepts, c, self.names) for c in self.criteria)
+
+
+def annotation_search(conn: Connection, app_pk: int, search: resources_pb2.Search) -> AnnotationSearch:
+    """A search given by its query, or by the id of a saved search, ready to filter with."""
+    query = search.query
+    if not query.ByteSize() and search.id:
+        query = resources_pb2.Query.FromString(
+            require_one(repo.by_ids(conn, app_pk, [search.id]), "saved search", search.id).query
+        )
+    criteria = criteria_of(query)
+    wanted = tuple(c for c in criteria if not c.negate and (c.concepts or c.on_annotation))
+    return AnnotationSearch(
+        input_pks=frozenset(repo.matching_input_pks(conn, app_pk, criteria)),
+        criteria=wanted,
+        names=_concept_ids_by_name(conn, app_pk, wanted),
+        statuses_given=any(c.annotation_status for c in wanted),
+    )
 
 
 def _one_query(searches: Sequence[resources_pb2.Search]) -> resources_pb2.Query:
@@ -59,6 +91,8 @@ def _annotation_meets(
     if c.annotation_status and row.status != c.annotation_status:
         return False
     if c.annotation_task_id and row.task_id != c.annotation_task_id:
+        return False
+    if c.annotated and not annotations_repo.is_made_by_a_person(row, concepts):
         return False
     values = dict(concepts)
     for ref in c.concepts:
@@ -113,9 +147,7 @@ class SearchesService:
     ) -> service_pb2.MultiSearchResponse:
         app = ctx.require_app()
         page = page_of(pagination.page, pagination.per_page)
-        pks = repo.matching_input_pks(conn, app.pk, criteria_of(query))[
-            page.offset : page.offset + page.per_page
-        ]
+        pks = repo.matching_page_pks(conn, app.pk, criteria_of(query), page.offset, page.per_page)
         rows = inputs_repo.by_pks(conn, pks)
         protos = input_protos(conn, [rows[p] for p in pks], ctx.files)
         return service_pb2.MultiSearchResponse(
@@ -129,7 +161,7 @@ class SearchesService:
     ) -> service_pb2.MultiSearchResponse:
         query = _one_query(req.searches)
         if req.only_count:
-            n = len(repo.matching_input_pks(conn, ctx.require_app().pk, criteria_of(query)))
+            n = repo.count_matching(conn, ctx.require_app().pk, criteria_of(query))
             return service_pb2.MultiSearchResponse(
                 query=query, hit_counts=[resources_pb2.HitCount(estimated_total=n)]
             )

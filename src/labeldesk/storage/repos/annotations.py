@@ -18,6 +18,7 @@ from sqlalchemy import (
     Connection,
     Row,
     Select,
+    and_,
     bindparam,
     delete,
     exists,
@@ -236,6 +237,18 @@ class Filter:
     default lists what users made, concepts given with an input included)."""
 
 
+def made_by_a_person() -> Any:
+    """SQL condition: the annotation was made by a person, not a model; an input-level one counts
+    when it carries concepts given at upload (what ListAnnotations lists by default, seed 003)."""
+    labelled = exists(select(AC.annotation_pk).where(AC.annotation_pk == A.pk))
+    return and_(A.model_version_id == "", or_(A.input_level.is_(False), labelled))
+
+
+def is_made_by_a_person(row: Row[Any], concepts: Sequence[tuple[str, float]]) -> bool:
+    """:func:`made_by_a_person` for one loaded annotation row and its concept pairs."""
+    return not row.model_version_id and (not row.input_level or bool(concepts))
+
+
 def page(conn: Connection, app_pk: int, f: Filter, offset: int, limit: int) -> list[Row[Any]]:
     """One page of the app's annotations matching ``f``, oldest → newest, with ``input_id``.
 
@@ -250,9 +263,8 @@ def page(conn: Connection, app_pk: int, f: Filter, offset: int, limit: int) -> l
 
 def _matching_pks(app_pk: int, f: Filter) -> Select[Any]:
     q = select(A.pk).where(A.app_pk == app_pk)
-    if f.user_created_only:  # input-level ones count when they carry concepts given at upload
-        labelled = exists(select(AC.annotation_pk).where(AC.annotation_pk == A.pk))
-        q = q.where(A.model_version_id == "", or_(A.input_level.is_(False), labelled))
+    if f.user_created_only:
+        q = q.where(made_by_a_person())
     if f.pairs:
         q = q.join(t.inputs, I.pk == A.input_pk).where(tuple_(I.id, A.id).in_(list(f.pairs)))
     if f.ids:

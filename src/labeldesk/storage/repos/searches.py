@@ -6,11 +6,12 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 from clarifai_grpc.grpc.api import resources_pb2
-from sqlalchemy import Connection, Row, Select, and_, delete, exists, insert, select, update
+from sqlalchemy import Connection, Row, Select, and_, delete, exists, func, insert, select, update
 
 from labeldesk.domain.search_query import ConceptRef, Criterion, media_of, metadata_matches
 from labeldesk.storage import tables as t
 from labeldesk.storage.clock import utcnow
+from labeldesk.storage.repos.annotations import made_by_a_person
 
 S = t.searches.c
 
@@ -54,6 +55,8 @@ def _on_annotation(q: Select[Any], c: Criterion) -> Select[Any]:
         q = q.where(a.status == c.annotation_status)
     if c.annotation_task_id:
         q = q.where(a.task_id == c.annotation_task_id)
+    if c.annotated:
+        q = q.where(made_by_a_person())
     return q
 
 
@@ -115,6 +118,30 @@ def matching_inputs_query(app_pk: int, criteria: Sequence[Criterion]) -> Select[
         if cond is not None:
             q = q.where(~cond if c.negate else cond)
     return q.order_by(i.pk)
+
+
+def in_sql(criteria: Sequence[Criterion]) -> bool:
+    """Whether every criterion runs in SQL (none filters by metadata or input type)."""
+    return not any(_in_python(c) for c in criteria)
+
+
+def count_matching(conn: Connection, app_pk: int, criteria: Sequence[Criterion]) -> int:
+    """How many inputs a search selects: one COUNT query when it runs in SQL alone."""
+    if not in_sql(criteria):
+        return len(matching_input_pks(conn, app_pk, criteria))
+    sub = matching_inputs_query(app_pk, criteria).order_by(None).subquery()
+    return int(conn.execute(select(func.count()).select_from(sub)).scalar_one())
+
+
+def matching_page_pks(
+    conn: Connection, app_pk: int, criteria: Sequence[Criterion], offset: int, limit: int
+) -> list[int]:
+    """One page of the inputs a search selects, oldest first: OFFSET/LIMIT in SQL when it runs in
+    SQL alone (a page of 100k inputs reads one page of rows, not every match)."""
+    if not in_sql(criteria):
+        return matching_input_pks(conn, app_pk, criteria)[offset : offset + limit]
+    q = matching_inputs_query(app_pk, criteria).offset(offset).limit(limit)
+    return [r.pk for r in conn.execute(q)]
 
 
 def matching_input_pks(conn: Connection, app_pk: int, criteria: Sequence[Criterion]) -> list[int]:
