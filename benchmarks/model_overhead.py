@@ -188,6 +188,16 @@ def run(
         f"{'batch':>5} | {'direct ms':>9} | {'model CPU':>9} | {'REST ms':>8} | {'REST CPU':>8} | "
         f"{'gRPC ms':>8} | {'gRPC CPU':>8} | overhead wall REST, gRPC | overhead CPU REST, gRPC"
     )
+    _, floor_rest = timed(
+        lambda: session.get(f"{base}/models/clf", headers=headers, timeout=60).raise_for_status(),
+        args.rounds,
+        server,
+        idle,
+    )
+    get_model = service_pb2.GetModelRequest(user_app_id=uai, model_id="clf")
+    _, floor_grpc = timed(
+        lambda: ok_status(stub.GetModel(get_model, metadata=meta)), args.rounds, server, idle
+    )
     for batch in (1, 32):
         imgs = [base64.b64encode(image(i)).decode() for i in range(batch)]
         raw_direct = orjson.dumps(
@@ -237,6 +247,11 @@ def run(
             f"{grpc_cpu:>8.1f} | {100 * (b - a) / a:+11.1f} %, {100 * (c - a) / a:+.1f} % | "
             f"{100 * rest_cpu / quiet:+11.1f} %, {100 * grpc_cpu / quiet:+.1f} %"
         )
+    print(f"any RPC's floor, labeldesk CPU of a GetModel: {floor_rest:.1f} ms REST, {floor_grpc:.1f} ms gRPC")
+
+
+def ok_status(resp: Any) -> None:
+    assert resp.status.code == 10000, resp.status
 
 
 if __name__ == "__main__":
