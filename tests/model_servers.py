@@ -22,6 +22,9 @@ class ModelServer:
     requests: list[tuple[str, str, dict[str, str], Any]] = field(default_factory=list)
     answer: Answer | None = None
     delay_s: float = 0.0
+    in_flight: int = 0
+    max_in_flight: int = 0  # the most requests it was answering at once
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def json_answer(self, body: Any, code: int = 200) -> None:
         self.answer = lambda path, req: (code, json.dumps(body).encode())
@@ -36,10 +39,17 @@ def _handler(state: ModelServer) -> type[BaseHTTPRequestHandler]:
             n = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(n) if n else b""
             body = json.loads(raw) if raw else None
-            state.requests.append((self.command, self.path, dict(self.headers), body))
-            if state.delay_s:
-                time.sleep(state.delay_s)
-            code, data = state.answer(self.path, body) if state.answer else (404, b"{}")
+            with state.lock:
+                state.requests.append((self.command, self.path, dict(self.headers), body))
+                state.in_flight += 1
+                state.max_in_flight = max(state.max_in_flight, state.in_flight)
+            try:
+                if state.delay_s:
+                    time.sleep(state.delay_s)
+                code, data = state.answer(self.path, body) if state.answer else (404, b"{}")
+            finally:
+                with state.lock:
+                    state.in_flight -= 1
             try:
                 self.send_response(code)
                 self.send_header("Content-Type", "application/json")

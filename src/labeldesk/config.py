@@ -20,7 +20,8 @@ variable                                  default    meaning
                                                      unset: server-side imports are refused
 ``LABELDESK_BLOB_DIR``                    (beside    where hosted files (inputs posted as bytes)
                                           the DB)    are kept: ``<db file stem>.blobs/`` next to
-                                                     a SQLite file, ``./labeldesk.blobs`` else
+                                                     a SQLite file, a per-user data folder
+                                                     named after the database else
 ``LABELDESK_PUBLIC_URL``                  (none)     the server's public base URL (e.g.
                                                      ``https://label.example.com``) for file
                                                      URLs; unset: the REST request's own host,
@@ -30,6 +31,10 @@ variable                                  default    meaning
 ``LABELDESK_MAX_BODY_MB``                 32         the largest REST request body and gRPC
                                                      request message accepted, in MiB (bigger:
                                                      status 40033, HTTP 413)
+``LABELDESK_JOB_LEASE_SECONDS``           60         how long a background job (import, export,
+                                                     auto-annotation) stays its worker's without
+                                                     a progress report: a replica killed mid-job
+                                                     has it taken over after this long
 ``LABELDESK_CORS_ORIGINS``                (none)     comma-separated browser origins allowed to
                                                      call the REST API cross-origin (default:
                                                      same-origin only, no CORS headers)
@@ -43,6 +48,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 LEASE_SECONDS_ENV = "LABELDESK_LEASE_SECONDS"
+JOB_LEASE_SECONDS_ENV = "LABELDESK_JOB_LEASE_SECONDS"
 RESCAN_SECONDS_ENV = "LABELDESK_SOURCE_RESCAN_SECONDS"
 IMPORT_ROOT_ENV = "LABELDESK_IMPORT_ROOT"
 BLOB_DIR_ENV = "LABELDESK_BLOB_DIR"
@@ -87,7 +93,9 @@ class Settings:
     source_rescan_seconds: float = 30.0
     #: the server folder background imports may read (empty: none)
     import_root: str = ""
-    #: the blob store's directory (None: beside the SQLite file, else ./labeldesk.blobs)
+    #: a background job's lease: a job whose server died is taken up again after it runs out
+    job_lease_seconds: float = 60.0
+    #: the blob store's directory (None: beside the SQLite file, else a per-user data folder)
     blob_dir: str | None = None
     #: public base URL for file URLs (None: the REST request's host / the HTTP address)
     public_url: str | None = None
@@ -101,6 +109,8 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        if self.job_lease_seconds < 1:
+            raise ValueError("job_lease_seconds must be >= 1")
         if min(self.lease_seconds, self.source_rescan_seconds, self.files_url_ttl_seconds) < 0:
             raise ValueError("lease_seconds, source_rescan_seconds and files_url_ttl_seconds must be >= 0")
         if self.max_upload_bytes < 1:
@@ -124,4 +134,5 @@ class Settings:
             public_url=env.get(PUBLIC_URL_ENV, "").strip().rstrip("/") or None,
             files_url_ttl_seconds=_number(env, FILES_TTL_ENV, cls.files_url_ttl_seconds),
             max_upload_bytes=int(_number(env, MAX_UPLOAD_ENV, cls.max_upload_bytes, "bytes")),
+            job_lease_seconds=_number(env, JOB_LEASE_SECONDS_ENV, cls.job_lease_seconds),
         )

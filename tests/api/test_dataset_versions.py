@@ -176,3 +176,82 @@ def test_an_altered_export_url_is_refused(stub: Any, imported: AppFixture) -> No
         user_app_id=app.uai, dataset_id="nope", dataset_versions=[resources_pb2.DatasetVersion(id="v3")]
     )
     fails(stub.PostDatasetVersions(dup, metadata=app.meta), SC.CONN_DOES_NOT_EXIST, "nope")
+
+
+def test_a_version_filtered_by_a_search_keeps_the_matching_inputs_and_annotations(
+    stub: Any, imported: AppFixture
+) -> None:
+    app = imported
+    bird = resources_pb2.Data(
+        regions=[
+            resources_pb2.Region(
+                region_info=resources_pb2.RegionInfo(
+                    bounding_box=resources_pb2.BoundingBox(
+                        top_row=0.1, left_col=0.1, bottom_row=0.5, right_col=0.5
+                    )
+                ),
+                data=resources_pb2.Data(concepts=[resources_pb2.Concept(id="bird", value=1)]),
+            )
+        ]
+    )
+    post = service_pb2.PostAnnotationsRequest(
+        user_app_id=app.uai, annotations=[resources_pb2.Annotation(input_id="red", data=bird)]
+    )
+    ok(stub.PostAnnotations(post, metadata=app.meta))
+    query = resources_pb2.Query(
+        filters=[
+            resources_pb2.Filter(
+                annotation=resources_pb2.Annotation(
+                    data=resources_pb2.Data(concepts=[resources_pb2.Concept(id="bird", value=1)])
+                )
+            )
+        ]
+    )
+    ok(
+        stub.PostSearches(
+            service_pb2.PostSearchesRequest(
+                user_app_id=app.uai, searches=[resources_pb2.Search(id="birds", query=query, save=True)]
+            ),
+            metadata=app.meta,
+        )
+    )
+
+    def version(version_id: str, search: resources_pb2.Search) -> Any:
+        config = resources_pb2.AnnotationFilterConfig(
+            annotation_filter=resources_pb2.AnnotationFilter(search=search)
+        )
+        return stub.PostDatasetVersions(
+            service_pb2.PostDatasetVersionsRequest(
+                user_app_id=app.uai,
+                dataset_id="ds",
+                dataset_versions=[
+                    resources_pb2.DatasetVersion(id=version_id, annotation_filter_config=config)
+                ],
+            ),
+            metadata=app.meta,
+        )
+
+    for version_id, search in (
+        ("by-query", resources_pb2.Search(query=query)),
+        ("saved", resources_pb2.Search(id="birds")),
+    ):
+        (v,) = ok(version(version_id, search)).dataset_versions
+        m = v.metrics["/"]
+        assert (m.inputs_count.value, m.regions_count.value, m.bounding_boxes_count.value) == (1, 1, 1), v
+        assert v.annotation_filter_config.annotation_filter.search == search
+        archive = download(export_url(stub, app, version_id, JSON))
+        (batch,) = [n for n in archive.namelist() if n.startswith("all/")]
+        (only,) = json.loads(archive.read(batch))["inputs"]
+        assert only["id"] == "red"
+        assert [c["id"] for g in only["data"]["regions"] for c in g["data"]["concepts"]] == ["bird"]
+    fails(version("missing", resources_pb2.Search(id="nope")), SC.CONN_DOES_NOT_EXIST, "nope")
+    by_id = resources_pb2.AnnotationFilterConfig(annotation_filter=resources_pb2.AnnotationFilter(id="f1"))
+    refused = stub.PostDatasetVersions(
+        service_pb2.PostDatasetVersionsRequest(
+            user_app_id=app.uai,
+            dataset_id="ds",
+            dataset_versions=[resources_pb2.DatasetVersion(id="by-id", annotation_filter_config=by_id)],
+        ),
+        metadata=app.meta,
+    )
+    fails(refused, SC.CONN_INVALID_REQUEST, "annotation_filter.id", "saved search")

@@ -10,16 +10,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clarifai_grpc.grpc.api import service_pb2
+import requests
+from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from click.testing import CliRunner, Result
 from PIL import Image
+from sqlalchemy import select
 
 from labeldesk.cli import main
 from labeldesk.datasets_io.records import Record
 from labeldesk.services import dataset_export as exp
 from labeldesk.services.dataset_import import resolve_app
+from labeldesk.storage import tables as t
 from labeldesk.storage.engine import Database
-from tests.helpers import AppFixture, ok, unique
+from tests.helpers import AppFixture, ok, rest_listing_matches_grpc, unique
 
 SIZES = {"red": (64, 48), "green": (80, 60), "blue": (50, 50)}
 
@@ -200,3 +203,40 @@ def test_imported_images_are_hosted_unless_referenced(
     uai = service_pb2.GetInputRequest(user_app_id=referenced.uai, input_id="red")
     url = ok(stub.GetInput(uai, metadata=referenced.meta)).input.data.image.url
     assert url == (src / "images" / "red.png").resolve().as_uri()
+
+
+def test_an_imported_annotation_lists_as_one_made_over_the_api(
+    tmp_path: Path, app: AppFixture, database_url: str, stub: Any
+) -> None:
+    """Imported region annotations store the JSON rendering PostAnnotations stores: listed over
+    REST they are the same bytes as an API-made annotation with the same regions."""
+    assert import_(app, database_url, "coco", make_coco(tmp_path / "src")).exit_code == 0
+    req = service_pb2.ListAnnotationsRequest(user_app_id=app.uai, input_ids=["red"])
+    (imported,) = ok(stub.ListAnnotations(req, metadata=app.meta)).annotations
+    made = ok(
+        stub.PostAnnotations(
+            service_pb2.PostAnnotationsRequest(
+                user_app_id=app.uai,
+                annotations=[resources_pb2.Annotation(input_id="red", data=imported.data)],
+            ),
+            metadata=app.meta,
+        )
+    ).annotations[0]
+    db = Database(database_url)
+    try:
+        with db.read() as conn:
+            rows = conn.execute(
+                select(t.annotations.c.id, t.annotations.c.data, t.annotations.c.data_json).where(
+                    t.annotations.c.id.in_([imported.id, made.id])
+                )
+            ).all()
+    finally:
+        db.dispose()
+    stored = {r.id: (bytes(r.data), bytes(r.data_json)) for r in rows}
+    assert stored[imported.id] == stored[made.id]  # the same bytes and the same rendering, not NULL
+    url = f"{app.server.base_url}/v2/users/{app.user_id}/apps/{app.app_id}/annotations"
+    listed = requests.get(url, params={"input_ids": "red"}, headers=dict(app.meta), timeout=30).json()
+    data = {a["id"]: a["data"] for a in listed["annotations"]}
+    assert data[imported.id] == data[made.id]
+    assert data[imported.id]["regions"][0]["region_info"]["bounding_box"]["left_col"] == 0.03125
+    assert rest_listing_matches_grpc(app.server.base_url, stub, app.meta, app.uai) == 4

@@ -17,6 +17,7 @@ from clarifai_grpc.grpc.api.status import status_code_pb2
 
 from labeldesk.app import RunningServer, build
 from labeldesk.config import Settings
+from labeldesk.files.store import LocalDirStore
 from labeldesk.jobs import imports
 from labeldesk.jobs.kinds import export_links, job_worker
 from labeldesk.jobs.worker import Worker
@@ -169,4 +170,5 @@ def test_a_failing_job_is_retried_then_failed(jobs_server: RunningServer, import
         row = repo.get(conn, job_id)
     assert row is not None
     assert (row.state, row.attempts, row.error, len(calls)) == (repo.FAILED, 2, "disk on fire", 2)
-    assert job_worker(db, export_links(db)).handlers.keys() >= {IMPORT_KIND}
+    links = export_links(db, LocalDirStore(import_root / "blobs"))
+    assert job_worker(db, links).handlers.keys() >= {IMPORT_KIND}

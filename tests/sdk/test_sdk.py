@@ -193,3 +193,16 @@ def test_merge_datasets_patch_app_and_user_calls(sdk_user: Any, sdk_app: Any) ->
     assert [a.id for a in sdk_user.list_apps()] == ["sdk-app"]
     assert sdk_user.get_user_info().user.id == sdk_user.user_app_id.user_id
     assert first.id == "first"
+
+
+def test_list_inputs_shows_the_concepts_real_name(sdk_app: Any) -> None:
+    """Labels given at upload name concepts by id; list_inputs answers each concept's name."""
+    sdk_app.create_concepts(concept_ids=["c-1", "c-2"], concepts=["Golden retriever", "Tabby cat"])
+    inputs = sdk_app.inputs()
+    inputs.upload_from_bytes(input_id="pet", image_bytes=png(40), labels=["c-1", "c-2"])
+    inputs.upload_from_bytes(input_id="new", image_bytes=png(41), labels=["made-on-the-fly"])
+    named = {i.id: sorted((c.id, c.name) for c in i.data.concepts) for i in inputs.list_inputs()}
+    assert named == {
+        "pet": [("c-1", "Golden retriever"), ("c-2", "Tabby cat")],
+        "new": [("made-on-the-fly", "made-on-the-fly")],
+    }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from labeldesk.config import Settings
@@ -62,3 +64,18 @@ def test_body_limit_and_cors_origins() -> None:
 def test_bad_limits_and_origins_say_what_to_set(env: dict[str, str], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Settings.from_env(env)
+
+
+def test_blobs_of_a_server_database_default_to_a_per_user_data_folder(tmp_path: Path) -> None:
+    from labeldesk.app import default_blob_dir
+
+    assert default_blob_dir(f"sqlite:///{tmp_path}/x.db") == tmp_path / "x.blobs"
+    url = "postgresql+psycopg://postgres@db.example:55432/labels"
+    got = default_blob_dir(url, {"XDG_DATA_HOME": str(tmp_path)})
+    assert got == tmp_path / "labeldesk" / "db.example-55432-labels.blobs"
+    assert default_blob_dir(url, {}) == Path.home() / ".local/share/labeldesk/db.example-55432-labels.blobs"
+
+
+def test_the_job_lease_comes_from_the_environment() -> None:
+    assert Settings.from_env({"LABELDESK_JOB_LEASE_SECONDS": "5"}).job_lease_seconds == 5
+    assert Settings.from_env({}).job_lease_seconds == 60

@@ -1,5 +1,5 @@
 // The admin console: pick an app, then its tasks (with each task's live dashboard), data, and people.
-// Paths: /console, /console/{owner}/{app}/{tasks|data|annotations|people}[/{task or input}].
+// Paths: /console, /console/{owner}/{app}/{tasks|data|annotations|people}[/{task or input}], .../staged[/{dataset}].
 
 import { useEffect, useState } from "preact/hooks";
 import { api, explain, type AppRef } from "../api";
@@ -11,6 +11,7 @@ import { Dashboard } from "./Dashboard";
 import { Tasks } from "./Tasks";
 import { Data } from "./Data";
 import { People } from "./People";
+import { Staged } from "./Staged";
 import { Annotations } from "./Annotations";
 
 export function consolePath(ref: AppRef, ...rest: string[]): string {
@@ -21,6 +22,7 @@ const TABS: [string, string][] = [
   ["tasks", "Tasks"],
   ["data", "Data"],
   ["annotations", "Annotations"],
+  ["staged", "Staged workflow"],
   ["people", "Apps & people"],
 ];
 
@@ -54,6 +56,8 @@ export function Console({ path }: { path: string[] }) {
         <Annotations ref_={ref} inputId={id} />
       ) : tab === "people" ? (
         <People ref_={ref} />
+      ) : tab === "staged" ? (
+        <Staged ref_={ref} dataset={id} />
       ) : id ? (
         <Dashboard key={id} ref_={ref} taskId={id} />
       ) : (

@@ -287,6 +287,7 @@ function TaskEditor({ ref_, initial, onDone }: { ref_: AppRef; initial: TaskForm
                 <label>
                   Reviewer approvals needed
                   <input name="thresholdReviewers" type="number" min={0} value={f.thresholdReviewers} onInput={(e) => set({ thresholdReviewers: Number(e.currentTarget.value) })} />
+                  {fieldErr("thresholdReviewers")}
                 </label>
               </>
             )}

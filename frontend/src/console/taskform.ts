@@ -106,6 +106,7 @@ export function fieldOf(text: string): string {
     [/weight/, "weights"],
     [/workers_per_input/, "perInput"],
     [/sample_percentage|sample/, "sample"],
+    [/threshold_reviewers/, "thresholdReviewers"],
     [/threshold/, "threshold"],
     [/review.*user|reviewer/, "reviewers"],
     [/review/, "review"],

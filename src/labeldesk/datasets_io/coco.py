@@ -11,7 +11,6 @@ ring; further rings become regions of their own) or its RLE mask (kept as a mask
 from __future__ import annotations
 
 import json
-import os
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -105,16 +104,22 @@ def _record(
         if isinstance(got, str):
             return RecordError(str(file), f"annotations[{an}]", got)
         regions += got
-    metadata = {k: v for k, v in im.items() if k not in _IMAGE_KEYS}
+    metadata = {k: v for k, v in im.items() if k not in _IMAGE_KEYS} if len(im) > 4 else {}
     metadata["coco_image_id"] = im.get("id")
     return Record(
-        input_id=stable_id(os.path.splitext(os.path.basename(name))[0]),
+        input_id=stable_id(_stem(name)),
         source=source,
         metadata=metadata,
         regions=tuple(regions),
         width=width,
         height=height,
     )
+
+
+def _stem(name: str) -> str:
+    base = name.rpartition("/")[2] if "/" in name else name
+    dot = base.rfind(".")
+    return base[:dot] if dot > 0 else base
 
 
 def _regions(a: Any, categories: dict[Any, str], width: int, height: int) -> list[Region] | str:
@@ -166,9 +171,12 @@ def _bbox(a: dict[str, Any], width: int, height: int) -> Box | str | None:
         return f"bbox must be [x, y, width, height], got {bbox!r}"
     x, y, w, h = bbox
     try:
-        box = Box(y / height, x / width, (y + h) / height, (x + w) / width)
+        top, left, bottom, right = y / height, x / width, (y + h) / height, (x + w) / width
     except TypeError:
         return f"bbox must be four numbers, got {bbox!r}"
+    if 0 <= top < bottom <= 1 and 0 <= left < right <= 1:  # the common case, checked cheaply
+        return tuple.__new__(Box, (top, left, bottom, right))
+    box = Box(top, left, bottom, right)
     problem = check_box(box)
     if problem:
         return f"bbox {bbox}: {problem} of {width}x{height}"

@@ -36,26 +36,28 @@ class ImageFinder:
     would dominate an import of 100k files)."""
 
     def __init__(self, base: Path, folders: Iterable[str]) -> None:
-        self._dirs = [base / f if f else base for f in folders]
-        self._listings: dict[Path, frozenset[str]] = {}
+        self._dirs = [str(base / f if f else base) for f in folders]
+        self._listings: dict[str, frozenset[str]] = {}
 
-    def _listing(self, folder: Path) -> frozenset[str]:
-        if folder not in self._listings:
+    def _listing(self, folder: str) -> frozenset[str]:
+        found = self._listings.get(folder)
+        if found is None:
             try:
-                self._listings[folder] = frozenset(os.listdir(folder))
+                found = self._listings[folder] = frozenset(os.listdir(folder))
             except OSError:
-                self._listings[folder] = frozenset()
-        return self._listings[folder]
+                found = self._listings[folder] = frozenset()
+        return found
 
     def find(self, name: str) -> str | None:
         """The path of ``name`` in the first folder that has it, else None."""
+        nested = "/" in name or "\\" in name
         for folder in self._dirs:
-            if "/" in name or "\\" in name:
+            if nested:
                 candidate = os.path.join(folder, name)
                 if os.path.isfile(candidate):
                     return candidate
             elif name in self._listing(folder):
-                return os.path.join(folder, name)
+                return folder + os.sep + name
         return None
 
 

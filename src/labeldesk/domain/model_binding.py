@@ -12,9 +12,11 @@ from labeldesk.domain import errors
 BACKENDS = ("oip", "ls-ml", "builtin")
 BUILTIN_MODELS = ("face-detection",)
 KEY = "labeldesk"
-FIELDS = ("backend", "url", "model_name", "token", "timeout_s")
+FIELDS = ("backend", "url", "model_name", "token", "timeout_s", "max_concurrency")
 DEFAULT_TIMEOUT_S = 10.0
 MAX_TIMEOUT_S = 300.0
+DEFAULT_CONCURRENCY = 4
+MAX_CONCURRENCY = 64
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,7 @@ class Binding:
     model_name: str = ""
     token: str = ""
     timeout_s: float = DEFAULT_TIMEOUT_S
+    max_concurrency: int = DEFAULT_CONCURRENCY  # calls in flight to this binding, across jobs and replicas
 
     def version_key(self) -> str:
         """What identifies the binding: a new one makes a new model version."""
@@ -61,6 +64,13 @@ def parse(metadata: dict[str, Any] | None, where: str = "model.metadata") -> Bin
     timeout = block.get("timeout_s", DEFAULT_TIMEOUT_S)
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= MAX_TIMEOUT_S:
         raise errors.invalid(f"{w}.timeout_s: give a number of seconds in (0, {MAX_TIMEOUT_S:g}]")
+    slots = block.get("max_concurrency", DEFAULT_CONCURRENCY)  # JSON numbers arrive as floats
+    whole = isinstance(slots, int | float) and not isinstance(slots, bool) and float(slots).is_integer()
+    if not whole or not 1 <= slots <= MAX_CONCURRENCY:
+        raise errors.invalid(
+            f"{w}.max_concurrency: give a whole number of calls in flight in [1, {MAX_CONCURRENCY}]",
+            f"default {DEFAULT_CONCURRENCY}",
+        )
     if backend in ("oip", "ls-ml") and not url.startswith(("http://", "https://")):
         raise errors.invalid(f"{w}.url: give the backend's http(s) base URL, e.g. http://127.0.0.1:9090")
     if backend == "oip" and not name:
@@ -69,7 +79,7 @@ def parse(metadata: dict[str, Any] | None, where: str = "model.metadata") -> Bin
         name = name or BUILTIN_MODELS[0]
         if name not in BUILTIN_MODELS:
             raise errors.invalid(f"{w}.model_name: built-in models are {', '.join(BUILTIN_MODELS)}")
-    return Binding(backend, url, name, block.get("token", ""), float(timeout))
+    return Binding(backend, url, name, block.get("token", ""), float(timeout), int(slots))
 
 
 def merge(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -47,16 +47,20 @@ __all__ = [
     "REVIEW_STRATEGIES",
     "ReviewAction",
     "ReviewOutcome",
+    "ThresholdChange",
+    "Thresholds",
     "consensus_iou_threshold",
     "effective_labeler_threshold",
     "labeler_quorum",
     "next_status_on_submit",
     "on_review",
+    "reevaluated_after_patch",
     "resolve_threshold",
     "reviewer_decision",
     "reviewer_quorum",
     "status_after_consensus",
     "status_after_review",
+    "threshold_change",
 ]
 
 ANNOTATION_SUCCESS = "ANNOTATION_SUCCESS"
@@ -258,3 +262,43 @@ def status_after_review(outcome: ReviewOutcome, version: str) -> str | None:
     if outcome.state == "approved" and outcome.version == version:
         return ANNOTATION_SUCCESS
     return ANNOTATION_REVIEW_DENIED
+
+
+# --------------------------------------------------------------------------- PatchTasks
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """A task's raw review thresholds: ``labelers`` (CONSENSUS ``approval_threshold_labelers``, or
+    the legacy ``approval_threshold``) and ``reviewers`` (MANUAL ``approval_threshold``, CONSENSUS
+    ``approval_threshold_reviewers``)."""
+
+    labelers: int
+    reviewers: int
+
+
+@dataclass(frozen=True)
+class ThresholdChange:
+    """What a PatchTasks changed: re-compare the labelers of undecided inputs (``labelers``),
+    re-tally the reviewer votes cast on undecided work (``reviewers``)."""
+
+    labelers: bool
+    reviewers: bool
+
+    def __bool__(self) -> bool:
+        return self.labelers or self.reviewers
+
+
+def threshold_change(old: Thresholds, new: Thresholds, consensus: bool) -> ThresholdChange:
+    """Which re-evaluations a threshold change calls for (labeler agreement only under CONSENSUS)."""
+    return ThresholdChange(
+        labelers=consensus and old.labelers != new.labelers, reviewers=old.reviewers != new.reviewers
+    )
+
+
+def reevaluated_after_patch(state: str) -> bool:
+    """Whether a CONSENSUS input in ``state`` is re-evaluated when thresholds change: only inputs
+    not yet decided and whose labelers have all handed in (``review``: waiting for reviewers).
+    Decided inputs (``agreed``, ``approved``, ``rejected``) keep their decision; inputs still
+    ``waiting`` for labelers are compared with the new threshold when the last one submits."""
+    return state == "review"

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -71,6 +72,19 @@ class LocalDirStore:
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def put_file(self, app: str, key: str, source: Path) -> None:
+        """Move the file ``source`` into place (copied first when it is on another filesystem)."""
+        path = self._path(app, key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        os.close(fd)
+        try:
+            shutil.move(source, tmp)
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

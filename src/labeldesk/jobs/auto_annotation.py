@@ -5,7 +5,8 @@ config's status, the task id and the model's ``model_version_id`` (docs/models.m
 Resumable and never twice: progress stores the last input pk done; a resumed run starts after it,
 and a batch whose annotations were written before the worker died (progress not yet stored) is
 skipped input by input, since it already has this task's annotations of this model version.
-The backend is called outside any transaction; a backend failure is counted per input (the input
+The backend is called outside any write transaction (a read one holds the backend's call slot,
+:func:`labeldesk.services.model_run.backend_slot`); a backend failure is counted per input (the input
 stays for the human workers) and the job goes on."""
 
 from __future__ import annotations
@@ -73,6 +74,9 @@ def run_auto_annotation(
         if not batch:
             break
         todo = [s for s in batch if s.pk not in done and s.id in rows]
+        already = sum(1 for s in batch if s.pk in done)  # annotated by an attempt that died
+        counts["done"] += already
+        counts["annotated"] += already
         images: list[Image | BackendError] = []
         for s in todo:
             data = resources_pb2.Data.FromString(rows[s.id].data)
@@ -85,7 +89,8 @@ def run_auto_annotation(
                 )
             except BackendError as e:
                 images.append(e)
-        results = run.predict(model, images)
+        with db.read() as conn:  # only to hold a backend slot (docs/models.md)
+            results = run.predict(model, images, conn)
         new_rows, datas = [], []
         ts = utcnow()
         for s, res in zip(todo, results):

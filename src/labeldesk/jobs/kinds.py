@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from clarifai_grpc.grpc.api import resources_pb2
-from sqlalchemy import make_url
 
+from labeldesk.files.store import BlobStore
 from labeldesk.jobs import auto_annotation, imports, version_exports
 from labeldesk.jobs.version_exports import MediaLinker, no_links
 from labeldesk.jobs.worker import Handler, Worker
@@ -15,23 +15,15 @@ from labeldesk.services.dataset_versions import EXPORT_KIND
 from labeldesk.services.export_links import ExportLinks
 from labeldesk.services.hosting import Hosting, render_media
 from labeldesk.services.import_jobs import IMPORT_KIND
-from labeldesk.storage.engine import Database, is_sqlite
+from labeldesk.storage.engine import Database
 from labeldesk.storage.repos import secrets
 
 
-def default_export_dir(database_url: str) -> Path:
-    """Where dataset version archives go: ``<stem>.exports`` beside a SQLite file, else
-    ``./labeldesk.exports``."""
-    if is_sqlite(database_url):
-        db_file = Path(make_url(database_url).database or "labeldesk.db")
-        return db_file.with_name(db_file.stem + ".exports")
-    return Path("labeldesk.exports")
-
-
-def export_links(db: Database, folder: Path | None = None) -> ExportLinks:
+def export_links(db: Database, store: BlobStore) -> ExportLinks:
+    """Archives are kept in ``store``, the blob store of the hosted files."""
     with db.write() as conn:
         secret = secrets.get_or_create(conn, "exports")
-    return ExportLinks(folder or default_export_dir(db.url), secret)
+    return ExportLinks(store, secret)
 
 
 def handlers(links: ExportLinks, hosting: Hosting | None = None) -> dict[str, Handler]:
@@ -55,5 +47,7 @@ def handlers(links: ExportLinks, hosting: Hosting | None = None) -> dict[str, Ha
     }
 
 
-def job_worker(db: Database, links: ExportLinks, hosting: Hosting | None = None) -> Worker:
-    return Worker(db, handlers(links, hosting))
+def job_worker(
+    db: Database, links: ExportLinks, hosting: Hosting | None = None, lease_seconds: float = 60.0
+) -> Worker:
+    return Worker(db, handlers(links, hosting), lease_seconds=lease_seconds)

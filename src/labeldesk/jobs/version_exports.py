@@ -12,12 +12,17 @@ Layouts (what the ``clarifai`` SDK's ``DatasetExportReader`` reads):
 
 Hosted images are linked with signed ``/files`` URLs in the inputs' ``hosted`` block (prefix,
 suffix, sizes), so the SDK downloads them with the same session; URL inputs keep their URL.
-A resumed job builds the archive again from the start (it is written to a temporary file and
-renamed into place, so a half-built archive is never served).
+The archive is built in parts of 1,000 inputs, each stored in the blob store as it is made and
+checkpointed in the job's progress (``parts``): a job whose server was killed resumes after the
+last stored part (``resumed_from_parts`` records where) instead of starting again. The parts are
+then assembled into the archive (a temporary file moved into the blob store, so a half-built
+archive is never served) and deleted.
 """
 
 from __future__ import annotations
 
+import io
+import math
 import os
 import tempfile
 import zipfile
@@ -60,54 +65,123 @@ def handler(
 ) -> Callable[[Database, Row[Any], Report], Any]:
     def run(db: Database, job: Row[Any], report: Report) -> dict[str, Any]:
         p = job.payload
+        fmt = p["format"]
         with db.write() as conn:
             version = repo.by_pk(conn, p["version_pk"])
             if version is None:
                 return {"skipped": "the version was deleted"}
-            repo.set_export(conn, version.pk, p["format"], {"status": SC.DATASET_VERSION_EXPORT_IN_PROGRESS})
-        key = f"version-{version.pk}-{p['format']}.zip"
-        target = links.path(version.app_pk, key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-        os.close(fd)
+            repo.set_export(conn, version.pk, fmt, {"status": SC.DATASET_VERSION_EXPORT_IN_PROGRESS})
+        app_pk = version.app_pk
+        key = f"version-{version.pk}-{fmt}.zip"
+        total = int((version.metrics or {}).get("inputs_count", 0))
+        parts = max(1, math.ceil(total / BATCH))
+        progress = dict(job.progress or {})
+        done = int(progress.get("parts", 0))
+        if done:  # a worker died (or failed) after storing these parts: go on after them
+            report({"resumed_from_parts": [*progress.get("resumed_from_parts", []), done]})
         try:
-            with db.read() as conn:
-                batches = [list(b) for b in repo.iter_frozen(conn, version.pk, BATCH)]
-            inputs = [resources_pb2.Input.FromString(i) for b in batches for i in b]
-            sources = {i.id: _local_file(i.data, version.app_pk, files) for i in inputs}
-            for i in inputs:
-                media(i.data, version.app_pk, p["origin"])
-            with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
-                if p["format"] == "coco":
-                    _coco(z, inputs, sources)
-                else:
-                    _batches(z, p["format"], inputs, report)
-            os.replace(tmp, target)
+            for n in range(done, parts):
+                with db.read() as conn:
+                    rows = repo.frozen_inputs(conn, version.pk, n * BATCH - 1, BATCH)
+                inputs = [resources_pb2.Input.FromString(r.input) for r in rows]
+                links.put(app_pk, _part_key(key, n), _part(fmt, inputs, app_pk, p["origin"], media, files))
+                report(
+                    {"parts": n + 1, "total_parts": parts, "done": n * BATCH + len(inputs), "total": total}
+                )
+            size = _assemble(db, links, version, fmt, key, parts, total, files)
         except BaseException as e:
-            Path(tmp).unlink(missing_ok=True)
             with db.write() as conn:
                 entry = {"status": SC.DATASET_VERSION_EXPORT_FAILED, "error": str(e)}
-                repo.set_export(conn, version.pk, p["format"], entry)
+                repo.set_export(conn, version.pk, fmt, entry)
             raise
-        size = target.stat().st_size
         with db.write() as conn:
             entry = {"status": SC.DATASET_VERSION_EXPORT_SUCCESS, "key": key, "size": size}
-            repo.set_export(conn, version.pk, p["format"], entry)
-        return {"key": key, "size": size, "inputs": len(inputs)}
+            repo.set_export(conn, version.pk, fmt, entry)
+        for n in range(parts):
+            links.delete(app_pk, _part_key(key, n))
+        return {"key": key, "size": size, "inputs": total}
 
     return run
 
 
-def _batches(z: zipfile.ZipFile, fmt: str, inputs: list[resources_pb2.Input], report: Report) -> None:
-    z.writestr(zipfile.ZipInfo("mimetype"), MIMETYPES[fmt], compress_type=zipfile.ZIP_STORED)
-    for n, start in enumerate(range(0, len(inputs), BATCH)):
-        batch = resources_pb2.InputBatch(inputs=inputs[start : start + BATCH])
-        name = f"all/batch_{n}_n{len(batch.inputs)}"
-        if fmt == "clarifai_data_json":
-            z.writestr(name, json_format.MessageToJson(batch, preserving_proto_field_name=True))
-        else:
-            z.writestr(name, batch.SerializeToString())
-        report({"done": start + len(batch.inputs), "total": len(inputs)})
+def _part_key(key: str, n: int) -> str:
+    return f"{key}.part{n}"
+
+
+def _part(
+    fmt: str,
+    inputs: list[resources_pb2.Input],
+    app_pk: int,
+    origin: str,
+    media: MediaLinker,
+    files: snap.FileFinder | None,
+) -> bytes:
+    """One stored part of an archive: a batch file (protobuf, JSON), or a zip of the batch's
+    images (COCO; their annotations are written once, when the parts are assembled)."""
+    if fmt == "coco":
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as z:
+            for i in inputs:
+                local = _local_file(i.data, app_pk, files)
+                if local is not None and local.is_file():
+                    r = snap.record_of_data(i.id, i.data, str(local))
+                    z.write(local, f"images/{file_name(r)}")
+        return out.getvalue()
+    for i in inputs:
+        media(i.data, app_pk, origin)
+    batch = resources_pb2.InputBatch(inputs=inputs)
+    if fmt == "clarifai_data_json":
+        return json_format.MessageToJson(batch, preserving_proto_field_name=True).encode()
+    return batch.SerializeToString()  # type: ignore[no-any-return]
+
+
+def _read(links: ExportLinks, app_pk: int, key: str) -> bytes:
+    f = links.open(app_pk, key)
+    if f is None:
+        raise RuntimeError(f"archive part {key} is missing from the blob store")
+    with f:
+        return f.read()
+
+
+def _assemble(
+    db: Database,
+    links: ExportLinks,
+    version: Row[Any],
+    fmt: str,
+    key: str,
+    parts: int,
+    total: int,
+    files: snap.FileFinder | None,
+) -> int:
+    """Build the archive from its stored parts into the blob store; answer its size."""
+    app_pk = version.app_pk
+    fd, tmp = tempfile.mkstemp(prefix="labeldesk-export-", suffix=".zip")
+    os.close(fd)
+    try:
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
+            if fmt == "coco":
+                for n in range(parts):
+                    with zipfile.ZipFile(io.BytesIO(_read(links, app_pk, _part_key(key, n)))) as part:
+                        for name in part.namelist():
+                            z.writestr(name, part.read(name), compress_type=zipfile.ZIP_STORED)
+                with db.read() as conn:
+                    inputs = [
+                        resources_pb2.Input.FromString(i)
+                        for b in repo.iter_frozen(conn, version.pk, BATCH)
+                        for i in b
+                    ]
+                _coco_annotations(z, inputs, app_pk, files)
+            else:
+                z.writestr(zipfile.ZipInfo("mimetype"), MIMETYPES[fmt], compress_type=zipfile.ZIP_STORED)
+                for n in range(parts):
+                    count = min(BATCH, total - n * BATCH)
+                    if count > 0:
+                        z.writestr(f"all/batch_{n}_n{count}", _read(links, app_pk, _part_key(key, n)))
+        size = os.path.getsize(tmp)
+        links.put_file(app_pk, key, Path(tmp))
+        return size
+    finally:
+        Path(tmp).unlink(missing_ok=True)
 
 
 def _local_file(data: resources_pb2.Data, app_pk: int, files: snap.FileFinder | None) -> Path | None:
@@ -118,15 +192,15 @@ def _local_file(data: resources_pb2.Data, app_pk: int, files: snap.FileFinder | 
     return local_path_of(data.image.url)
 
 
-def _coco(z: zipfile.ZipFile, inputs: list[resources_pb2.Input], sources: dict[str, Path | None]) -> None:
+def _coco_annotations(
+    z: zipfile.ZipFile, inputs: list[resources_pb2.Input], app_pk: int, files: snap.FileFinder | None
+) -> None:
     records = []
     names: dict[str, str] = {}
     for i in inputs:
-        local = sources.get(i.id)
+        local = _local_file(i.data, app_pk, files)
         r = snap.record_of_data(i.id, i.data, str(local) if local else i.data.image.url)
         names[r.input_id] = file_name(r)
-        if local is not None and local.is_file():
-            z.write(local, f"images/{names[r.input_id]}")
         records.append(r)
     with tempfile.TemporaryDirectory() as d:
         coco.write(records, Path(d), names)

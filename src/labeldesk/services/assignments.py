@@ -10,7 +10,9 @@ time, when a worker asks for work and has too little: the planner takes the next
 task's source above the task's watermark (``tasks.planned_upto``) and writes their seats in one
 INSERT. So a million-input task costs nothing at creation, and inputs that join the source later
 are planned when they are reached; inputs *older* than the watermark that join a dataset or saved
-search later are found by a rescan (at most every ``Settings.source_rescan_seconds``).
+search later are found by a rescan (at most every ``Settings.source_rescan_seconds``, first thing in
+a LABEL_START), which also refills the seats of inputs that left the source and came back, and lets
+saved-search inputs that stop matching leave (``domain/assignment_source.py``).
 
 * FULL: a seat for every worker on every input.
 * PARTITIONED (EVENLY / WEIGHTED): the seats' workers come from :class:`PartitionPlanner`
@@ -35,28 +37,29 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2, status_pb2
-from sqlalchemy import Connection, Row
+from sqlalchemy import Connection
 
 from labeldesk.config import Settings
 from labeldesk.domain import errors
 from labeldesk.domain import statuses as st
 from labeldesk.domain.assignment import DEFAULT_PICK_LIMIT
+from labeldesk.domain.assignment_source import source_changes
 from labeldesk.domain.review_sampling import is_sampled_for_review
 from labeldesk.files.signing import FileLinks
+from labeldesk.services import auto_annotation as auto
 from labeldesk.services import registry as rpc
 from labeldesk.services.common import timestamp
 from labeldesk.services.context import RequestContext
 from labeldesk.services.inputs import input_protos
 from labeldesk.services.review import ReviewEngine, Verdict
-from labeldesk.services.seat_plans import MAX_BATCH, MIN_BATCH, SeatPlanner
+from labeldesk.services.seat_plans import MAX_BATCH, MIN_BATCH, SeatPlanner, reopen
 from labeldesk.services.task_model import load_task, task_input_pks
 from labeldesk.services.task_record import TaskRecord
 from labeldesk.storage.clock import utcnow
-from labeldesk.storage.repos import assignment_timing as timing_repo
 from labeldesk.storage.repos import assignments as repo
 from labeldesk.storage.repos import datasets as ds_repo
 from labeldesk.storage.repos import inputs as inputs_repo
@@ -159,13 +162,24 @@ class TaskSource:
             return repo.dataset_inputs_after(self.conn, self.task.app_pk, self.dataset_pk(), after_pk, limit)
         return repo.source_inputs(self.conn, [p for p in self._live_pks() if p > after_pk][:limit])
 
-    def unplanned(self, upto_pk: int, limit: int) -> list[SourceInput]:
+    def rescan(self, upto_pk: int, limit: int) -> list[SourceInput]:
+        """Inputs at or below the watermark to plan (again): those that joined the source late and
+        those that left it and came back (their seats are no longer marked off source; the caller
+        refills them). A saved search's inputs that stopped matching leave the task here (a
+        dataset's leave when they are taken out of it)."""
         if self.monotone:
             return []
         if self.kind == Source.DATASET:
-            return repo.dataset_inputs_unplanned(self.conn, self.task.pk, self.dataset_pk(), upto_pk, limit)
-        older = [p for p in self._live_pks() if p <= upto_pk]
-        return repo.source_inputs(self.conn, repo.without_seats(self.conn, self.task.pk, older)[:limit])
+            found = repo.dataset_inputs_unplanned(self.conn, self.task.pk, self.dataset_pk(), upto_pk, limit)
+        else:
+            live = self._live_pks()
+            on, off = repo.planned_by_source_mark(self.conn, self.task.pk)
+            changes = source_changes(on, off, live)
+            repo.leave_source(self.conn, [self.task.pk], changes.left)
+            fresh = [p for p in live if p <= upto_pk and p not in on and p not in off]
+            found = repo.source_inputs(self.conn, sorted([*fresh, *changes.back])[:limit])
+        repo.return_to_source(self.conn, self.task.pk, [i.pk for i in found])
+        return found
 
 
 # --------------------------------------------------------------------------- the service
@@ -199,8 +213,9 @@ class AssignmentsService:
         full = True  # work to do comes with its inputs' data; decisions just name the inputs
         if req.action == Action.LABEL_START:
             pks, note = self.label_start(conn, task, me)
-        elif req.action == Action.LABEL_SUBMIT:
-            pks, full = self.label_submit(conn, task, me, req), False
+        elif req.action == Action.LABEL_SUBMIT:  # answered from the rows it wrote: no re-read
+            done = self.label_submit(conn, task, me, req)
+            return service_pb2.MultiTaskAssignmentResponse(task_assignments=[_proto(s, None) for s in done])
         elif req.action == Action.REVIEW_START:
             workers = [w.user.id for w in req.review_start_config.workers if w.user.id]
             pks, note = self.review_start(conn, task, me, workers)
@@ -231,6 +246,7 @@ class AssignmentsService:
             return [], note
         repo.lock_worker_queue(conn, task.pk, worker_id)
         now = utcnow()
+        self._rescan(conn, task, now)  # first: inputs that left the source are not handed out
         until = now + timedelta(seconds=self.settings.lease_seconds)
         limit = DEFAULT_PICK_LIMIT
         dynamic = task.strategy == Worker.DYNAMIC
@@ -265,8 +281,7 @@ class AssignmentsService:
                 break
             if not dynamic:
                 own = [int(r.pk) for r in repo.own_work(conn, task.pk, worker_id, limit)]
-        repo.set_lease(conn, own, until)
-        timing_repo.mark_started(conn, own + taken, now)
+        repo.set_lease(conn, own, until, now)  # claimed seats were leased and stamped started when taken
         return own + taken, None
 
     def _plan_more(
@@ -288,15 +303,18 @@ class AssignmentsService:
             return False
         source = TaskSource(conn, task)
         seen = repo.plan_state(conn, task.pk)
-        if not self._rescan_due(source, seen, now) and not source.after(seen.planned_upto, 1):
+        if not source.after(seen.planned_upto, 1):
             return False
         state = repo.plan_state(conn, task.pk, lock=True)  # waits for a concurrent planner
         if state.planned_upto != seen.planned_upto:
             return True  # someone else planned meanwhile: try taking work again first
         batch = min(MAX_BATCH, max(MIN_BATCH, math.ceil(2 * want / share)))
         upto, gained = state.planned_upto, 0
+        held_above = auto.decided_upto(conn, task)  # inputs a model worker has yet to decide
         while gained < want:
             inputs = source.after(upto, batch)
+            if held_above is not None:
+                inputs = [i for i in inputs if i.pk <= held_above]
             if not inputs:
                 break
             gained += self._create(conn, task, planner, inputs, worker_id)
@@ -304,18 +322,28 @@ class AssignmentsService:
             batch = min(MAX_BATCH, batch * 2)
         if upto != state.planned_upto:
             repo.set_plan_state(conn, task.pk, planned_upto=upto)
-        if gained < want and self._rescan_due(source, state, now):
-            late = source.unplanned(upto, MAX_BATCH)
-            gained += self._create(conn, task, planner, late, worker_id)
-            if len(late) < MAX_BATCH:
-                repo.set_plan_state(conn, task.pk, rescanned_at=now)
         return gained > 0
 
-    def _rescan_due(self, source: TaskSource, state: repo.PlanState, now: datetime) -> bool:
-        """Whether to look for inputs that joined the source below the watermark (never needed
-        for ALL_INPUTS, whose new inputs always have higher pks)."""
-        if source.monotone:
-            return False
+    def _rescan(self, conn: Connection, task: TaskRecord, now: datetime) -> None:
+        """At most every ``source_rescan_seconds`` (never for ALL_INPUTS, whose new inputs always
+        have higher pks): plan the inputs that joined the source below the watermark or came back
+        to it, and let those that stopped matching a saved search leave (:meth:`TaskSource.rescan`)."""
+        source = TaskSource(conn, task)
+        if source.monotone or not self._rescan_due(repo.plan_state(conn, task.pk), now):
+            return
+        state = repo.plan_state(conn, task.pk, lock=True)  # waits for a concurrent planner
+        if not self._rescan_due(state, now):
+            return  # a concurrent LABEL_START rescanned meanwhile
+        try:
+            late = source.rescan(state.planned_upto, MAX_BATCH)
+        except SourceGone:  # LABEL_START says so when the worker has no work left
+            return
+        if late:
+            self._create(conn, task, SeatPlanner(conn, task), late, "")
+        if len(late) < MAX_BATCH:
+            repo.set_plan_state(conn, task.pk, rescanned_at=now)
+
+    def _rescan_due(self, state: repo.PlanState, now: datetime) -> bool:
         last = state.source_rescanned_at
         return last is None or (now - last).total_seconds() >= self.settings.source_rescan_seconds
 
@@ -338,16 +366,18 @@ class AssignmentsService:
 
     def label_submit(
         self, conn: Connection, task: TaskRecord, worker_id: str, req: service_pb2.PutTaskAssignmentsRequest
-    ) -> list[int]:
+    ) -> list[Any]:
         """The caller hands in its work on the input(s): each seat moves to SUCCESS,
         AWAITING_REVIEW or AWAITING_CONSENSUS_REVIEW by the task's review strategy, and the
-        caller's task annotations on the input (PENDING, or SUCCESS as labelers post them) follow."""
+        caller's task annotations on the input (PENDING, or SUCCESS as labelers post them) follow.
+        Answers the seats as they are now (read again only when consensus may have moved them)."""
         require_worker(task, worker_id)
         refs = self._targets(
             conn, task, req.input_id, req.label_submit_config.task_assignments, "label_submit_config"
         )
         strategy = resources_pb2.TaskReview.TaskReviewStrategy.Name(task.review_strategy)
-        out: list[int] = []
+        out: list[Any] = []
+        now = utcnow()
         # CONSENSUS: all of the input's seats, locked in one order, so the last of its labelers to
         # submit sees every other submission and concurrent submitters cannot deadlock
         lock_all = task.review_strategy == resources_pb2.TaskReview.CONSENSUS
@@ -375,11 +405,24 @@ class AssignmentsService:
             repo.set_task_annotation_status(
                 conn, task.app_pk, task.id, inp.pk, worker_id, _LABELER_STATUSES, st.ANNOTATION_FOR[new]
             )
-            timing_repo.mark_submitted(conn, int(seat.pk), utcnow())
-            if new != seat.status:
-                repo.update_seat(conn, int(seat.pk), status=new)
+            changed = new != seat.status
+            repo.submit_seat(conn, int(seat.pk), new if changed else None, now)
+            if changed:
                 self.reviews.after_submit(conn, task, inp, new)
-            out.append(int(seat.pk))
+            out.append(
+                _SeatView(
+                    seat.pk,
+                    seat.created_at,
+                    now if changed else seat.modified_at,
+                    seat.worker_id,
+                    inp.id,
+                    new,
+                    seat.comment,
+                    seat.reviewer_id,
+                )
+            )
+        if lock_all:  # consensus may have settled the seats after the submission
+            return repo.by_pks(conn, [int(v.pk) for v in out])
         return out
 
     # ----------------------------------------------------------------------- review
@@ -426,8 +469,7 @@ class AssignmentsService:
             verdict = Verdict(reviewer_id, event, frozenset(named), comment, seat_comments)
             decision = self.reviews.decide(conn, task, inp, awaiting, verdict)
             if decision.reopen:  # the input returns to the pool: fresh seats for other workers
-                seats = repo.seats_of_input(conn, task.pk, inp.pk)
-                repo.insert_seats(conn, task.pk, planner.refill(inp, seats))
+                reopen(conn, planner, inp)
             if decision.note:
                 notes.append(decision.note)
             out.extend(decision.seat_pks)
@@ -481,11 +523,11 @@ class AssignmentsService:
             raise errors.invalid(
                 f"input_id: say which input the action is for (or list {field}.task_assignments)"
             )
-        rows = inputs_repo.by_ids(conn, task.app_pk, list(named))
-        absent = [i for i in named if i not in rows]
+        refs = repo.input_refs(conn, task.app_pk, list(named))
+        absent = [i for i in named if i not in refs]
         if absent:
             raise errors.not_found("input", absent[0])
-        return [(SourceInput(int(rows[i].pk), i), named[i]) for i in named]
+        return [(refs[i], named[i]) for i in named]
 
     @staticmethod
     def _protos(
@@ -493,22 +535,50 @@ class AssignmentsService:
     ) -> list[resources_pb2.TaskAssignment]:
         """The assignments, each with its input: whole (data to label or review) when ``full``,
         else just the input's id (answers to submissions and review decisions)."""
-        seats = repo.by_pks(conn, pks)
-        inputs: dict[int, resources_pb2.Input] = {}
-        if full:
-            rows = list(inputs_repo.by_pks(conn, {int(s.input_pk) for s in seats}).values())
-            inputs = {int(r.pk): p for r, p in zip(rows, input_protos(conn, rows, links))}
+        if not full:
+            return [_proto(s, None) for s in repo.by_pks(conn, pks)]
+        rows = repo.with_inputs(conn, pks)  # the seats with their inputs, in one query
         return [
-            resources_pb2.TaskAssignment(
-                id=str(s.pk),
-                created_at=timestamp(s.created_at),
-                modified_at=timestamp(s.modified_at),
-                worker=resources_pb2.Worker(user=resources_pb2.User(id=s.worker_id)),
-                input=inputs[int(s.input_pk)] if full else resources_pb2.Input(id=s.input_id),
-                status=_seat_status(s),
+            _proto(
+                _SeatView(
+                    r.seat_pk,
+                    r.seat_created_at,
+                    r.seat_modified_at,
+                    r.worker_id,
+                    r.id,
+                    r.seat_status,
+                    r.comment,
+                    r.reviewer_id,
+                ),
+                p,
             )
-            for s in seats
+            for r, p in zip(rows, input_protos(conn, rows, links))
         ]
+
+
+class _SeatView(NamedTuple):
+    """A seat as a submission left it (the columns an answer shows)."""
+
+    pk: int
+    created_at: datetime
+    modified_at: datetime
+    worker_id: str
+    input_id: str
+    status: int
+    comment: str | None
+    reviewer_id: str | None
+
+
+def _proto(seat: Any, full_input: resources_pb2.Input | None) -> resources_pb2.TaskAssignment:
+    """One assignment of an answer: with its whole input, or (None) just the input's id."""
+    return resources_pb2.TaskAssignment(
+        id=str(seat.pk),
+        created_at=timestamp(seat.created_at),
+        modified_at=timestamp(seat.modified_at),
+        worker=resources_pb2.Worker(user=resources_pb2.User(id=seat.worker_id)),
+        input=full_input if full_input is not None else resources_pb2.Input(id=seat.input_id),
+        status=_seat_status(seat),
+    )
 
 
 _REVIEW_EVENTS: dict[int, tuple[st.Event, str]] = {
@@ -518,7 +588,7 @@ _REVIEW_EVENTS: dict[int, tuple[st.Event, str]] = {
 }
 
 
-def _seat_status(seat: Row[Any]) -> status_pb2.Status:
+def _seat_status(seat: Any) -> status_pb2.Status:
     """An assignment's status; ``details`` carries the last reviewer's comment on the work."""
     description = st.name(seat.status)
     if seat.comment and seat.status == st.PENDING:

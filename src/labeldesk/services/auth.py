@@ -46,17 +46,16 @@ class Authenticator:
         """The valid, unexpired key the ``Authorization`` value names, or KEY_INVALID.
 
         Cheap (one indexed lookup): the REST transport calls it before reading a request body."""
+        token, secret = self._token(conn, authorization)
+        return _valid(accounts.key_by_token(conn, token, secret))
+
+    def _token(self, conn: Connection, authorization: str | None) -> tuple[str, bytes]:
         token = _parse_authorization(authorization)
         if self._secret is None:
             self._secret = accounts.key_hash_secret(conn)
             if self._secret is None:  # no key was ever made
                 raise _deny_missing_key()
-        key = accounts.key_by_token(conn, token, self._secret)
-        if key is None:
-            raise _deny_missing_key()
-        if key.expires_at is not None and key.expires_at.replace(tzinfo=timezone.utc) < now():
-            raise errors.ApiError(errors.KEY_INVALID, "this key has expired", "create a new key")
-        return key
+        return token, self._secret
 
     def authenticate(
         self,
@@ -66,10 +65,15 @@ class Authenticator:
         rpc: str,
         needs_app: bool,
     ) -> RequestContext:
-        key = self.key(conn, authorization)
-        held = frozenset(key.scopes or [scopes.ALL])
         want_user = (user_app_id.user_id if user_app_id else "") or ""
         want_app = (user_app_id.app_id if user_app_id else "") or ""
+        if not want_app:
+            key = self.key(conn, authorization)
+        else:  # the key, the app and the caller's collaboration on it in one query
+            token, secret = self._token(conn, authorization)
+            owner = "" if want_user in ("", "me") else want_user
+            key = _valid(accounts.key_with_app(conn, token, secret, owner, want_app))
+        held = frozenset(key.scopes or [scopes.ALL])
         if key.kind == APP_KEY:
             row = accounts.get_app_by_pk(conn, key.app_pk)
             app = AppRef(pk=row.pk, id=row.id, owner_id=row.user_id)
@@ -85,7 +89,7 @@ class Authenticator:
             app_ref: AppRef | None = None
             if want_app:
                 owner = key.user_id if want_user in ("", "me") else want_user
-                app_ref, held = self._app_for_user(conn, owner, want_app, key.user_id, held)
+                app_ref, held = _app_for_user(key, owner, want_app, held)
             elif needs_app:
                 raise errors.invalid(
                     f"{rpc} works on an app, but the request names none",
@@ -96,23 +100,34 @@ class Authenticator:
         _check_scope(ctx, rpc)
         return ctx
 
-    def _app_for_user(
-        self, conn: Connection, owner: str, app_id: str, caller: str, key_scopes: frozenset[str]
-    ) -> tuple[AppRef, frozenset[str]]:
-        row = accounts.get_app(conn, owner, app_id)
-        if row is not None:
-            app = AppRef(pk=row.pk, id=row.id, owner_id=row.user_id)
-            if caller == owner:
-                return app, key_scopes
-            collab = accounts.collaborator_scopes(conn, app.pk, caller)
-            if collab is not None:
-                return app, scopes.intersect(key_scopes, frozenset(collab or [scopes.ALL]))
-        raise errors.ApiError(
-            errors.DOES_NOT_EXIST,
-            f"app '{app_id}' of user '{owner}' does not exist or you ('{caller}') are not its owner "
-            "or a collaborator",
-            "check user_app_id, or ask the owner to add you with PostCollaborators",
-        )
+
+def _valid(key: Row[Any] | None) -> Row[Any]:
+    """The key if it exists and has not expired, else KEY_INVALID."""
+    if key is None:
+        raise _deny_missing_key()
+    if key.expires_at is not None and key.expires_at.replace(tzinfo=timezone.utc) < now():
+        raise errors.ApiError(errors.KEY_INVALID, "this key has expired", "create a new key")
+    return key
+
+
+def _app_for_user(
+    key: Row[Any], owner: str, app_id: str, key_scopes: frozenset[str]
+) -> tuple[AppRef, frozenset[str]]:
+    """The app a personal access token names and the scopes it has there, from the row of
+    :func:`~labeldesk.storage.repos.accounts.key_with_app`."""
+    caller = key.user_id
+    if key.a_pk is not None:
+        app = AppRef(pk=key.a_pk, id=key.a_id, owner_id=key.a_owner)
+        if caller == owner:
+            return app, key_scopes
+        if key.c_user is not None:
+            return app, scopes.intersect(key_scopes, frozenset(key.c_scopes or [scopes.ALL]))
+    raise errors.ApiError(
+        errors.DOES_NOT_EXIST,
+        f"app '{app_id}' of user '{owner}' does not exist or you ('{caller}') are not its owner "
+        "or a collaborator",
+        "check user_app_id, or ask the owner to add you with PostCollaborators",
+    )
 
 
 def _check_scope(ctx: RequestContext, rpc: str) -> None:

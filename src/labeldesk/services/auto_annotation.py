@@ -1,6 +1,8 @@
 """Auto-annotation tasks: a task whose workers include a model (``worker.workers[].model``) queues
 one background job per model (kind ``auto_annotation``, run by :mod:`labeldesk.jobs.auto_annotation`),
-never work inside the request. This module checks the models at PostTasks and queues the jobs."""
+never work inside the request. This module checks the models at PostTasks and PatchTasks, queues
+(and, for a model no longer a worker, cancels) the jobs, and tells the human queue how far the
+models have decided the task's inputs: inputs above that point are held from humans."""
 
 from __future__ import annotations
 
@@ -12,10 +14,13 @@ from labeldesk.services.common import new_id
 from labeldesk.services.context import AppRef
 from labeldesk.services.model_run import model_ref
 from labeldesk.services.models import require_model
+from labeldesk.services.task_record import TaskRecord
 from labeldesk.storage.repos import jobs as jobs_repo
 from labeldesk.storage.repos import models as models_repo
 
 AUTO_ANNOTATION_KIND = "auto_annotation"
+CANCELLED = "cancelled"  # the model was removed from the task's workers
+LIVE = (jobs_repo.QUEUED, jobs_repo.RUNNING)
 
 
 def check_models(conn: Connection, app: AppRef, checked: NormalisedTask, where: str) -> None:
@@ -32,7 +37,41 @@ def check_models(conn: Connection, app: AppRef, checked: NormalisedTask, where: 
 
 
 def queue_jobs(conn: Connection, app: AppRef, task_pk: int, task_id: str, checked: NormalisedTask) -> None:
-    for model_id, _ in checked.model_workers:
+    _queue(conn, app, task_pk, task_id, [m for m, _ in checked.model_workers])
+
+
+def sync_jobs(conn: Connection, app: AppRef, task_pk: int, task_id: str, checked: NormalisedTask) -> None:
+    """PatchTasks: a model added to the workers gets its job queued; the queued or running job of
+    a model removed from them is cancelled (its worker stops at its next progress report)."""
+    wanted = {m for m, _ in checked.model_workers}
+    have = set()
+    for job in models_repo.jobs_of_task(conn, app.pk, AUTO_ANNOTATION_KIND, task_pk):
+        model_id = job.payload["model_id"]
+        if model_id not in wanted and job.state in LIVE:
+            stopped = {"stopped": f"model {model_id!r} was removed from the task's workers"}
+            jobs_repo.finish(conn, job.pk, CANCELLED, dict(job.progress or {}), result=stopped)
+        elif model_id in wanted and job.state != CANCELLED:
+            have.add(model_id)
+    _queue(conn, app, task_pk, task_id, [m for m, _ in checked.model_workers if m not in have])
+
+
+def decided_upto(conn: Connection, task: TaskRecord) -> int | None:
+    """How far the task's model workers have decided its inputs (in input pk order, as both they
+    and the human queue walk the source): inputs above this pk are held from human workers until
+    every model worker's job has passed them or ended. None when nothing is held."""
+    models = {w.model.id for w in task.spec.worker.workers if w.HasField("model")}
+    if not models:
+        return None
+    marks = [
+        int((job.progress or {}).get("after_pk", 0))
+        for job in models_repo.jobs_of_task(conn, task.app_pk, AUTO_ANNOTATION_KIND, task.pk)
+        if job.state in LIVE and job.payload["model_id"] in models
+    ]
+    return min(marks) if marks else None
+
+
+def _queue(conn: Connection, app: AppRef, task_pk: int, task_id: str, model_ids: list[str]) -> None:
+    for model_id in model_ids:
         payload = {
             "task_pk": task_pk,
             "task_id": task_id,

@@ -66,7 +66,7 @@ def input_page(conn: Connection, sel: Selection, after: int) -> list[Row[Any]]:
 
 
 def annotations_of(conn: Connection, sel: Selection, input_pks: list[int]) -> dict[int, list[Row[Any]]]:
-    q = select(A.input_pk, A.data, A.input_level, A.status, A.task_id).where(
+    q = select(A.pk, A.input_pk, A.data, A.input_level, A.status, A.task_id, A.user_id).where(
         A.input_pk.in_(input_pks), A.model_version_id == ""
     )
     out: dict[int, list[Row[Any]]] = defaultdict(list)

@@ -17,19 +17,20 @@ import functools
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from clarifai_grpc.grpc.api import resources_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2
 from sqlalchemy import Connection
 
-from labeldesk.datasets_io import rle
-from labeldesk.datasets_io.records import Item, Record, RecordError, Region
+from labeldesk.datasets_io.records import Item, Record, RecordError
 from labeldesk.domain import errors
 from labeldesk.services.annotation_views import stored_data
 from labeldesk.services.context import AppRef
 from labeldesk.services.file_refs import FileSink, local_file_sink
 from labeldesk.services.hosting import Hosting, Pending
+from labeldesk.services.import_encoding import input_data, regions_data
 from labeldesk.storage import tables as t
 from labeldesk.storage.clock import utcnow
 from labeldesk.storage.engine import Database
@@ -151,15 +152,16 @@ def _write_chunk(
     bulk.prepare_bulk(conn)
     ts = bulk.stored_time(conn, utcnow())
     have = bulk.existing_ids(conn, t.inputs, app.pk, [r.input_id for r in records])
-    new = [r for r in records if r.input_id not in have]
+    new = [r for r in records if r.input_id not in have] if have else records
     s.existing += len(records) - len(new)
     _create_concepts(conn, app.pk, records, ts, s)
+    dumps, pk_app = bulk.stored_json, app.pk
     rows = [
         (
-            app.pk,
+            pk_app,
             r.input_id,
             hosted[r.input_id][0] if r.input_id in hosted else _input_data(r, sink),
-            bulk.stored_json(r.metadata or None),
+            dumps(r.metadata) if r.metadata else None,
             DOWNLOADED,
             ts,
             ts,
@@ -170,28 +172,31 @@ def _write_chunk(
     pks.update({str(i): int(pk) for pk, i in bulk.insert_rows(conn, t.inputs, INPUT_COLUMNS, rows, "pk, id")})
     s.inputs += len(new)
     annotations: list[tuple[Any, ...]] = []
-    concept_pairs: dict[str, list[tuple[str, float]]] = {}
+    concept_pairs: dict[str, list[str]] = {}
     for r in new:
         aid = annotation_id("input-level", r.input_id)
         annotations.append(
             _annotation_row(app, aid, pks[r.input_id], _concepts_data(r.concepts), "", True, ts)
         )
-        concept_pairs[aid] = [(c, 1.0) for c in dict.fromkeys(r.concepts)]
+        if r.concepts:
+            concept_pairs[aid] = list(dict.fromkeys(r.concepts))
     with_regions = {annotation_id("regions", r.input_id): r for r in records if r.regions}
     # only inputs that were there before can have their region annotation already
     older = [aid for aid, r in with_regions.items() if r.input_id in have]
-    taken = bulk.existing_ids(conn, t.annotations, app.pk, older)
+    taken = bulk.existing_ids(conn, t.annotations, app.pk, older) if older else {}
     for aid, r in with_regions.items():
         if aid in taken:
             continue
-        data = resources_pb2.Data(regions=[_region(g, n) for n, g in enumerate(r.regions)])
-        stored = {"data": data.SerializeToString(), "data_json": None, "data_json_format": None}
+        stored = regions_data(r.regions)
         annotations.append(_annotation_row(app, aid, pks[r.input_id], stored, target.task_id, False, ts))
-        concept_pairs[aid] = [(c, 1.0) for c in dict.fromkeys(c for g in r.regions for c in g.concepts)]
+        concept_pairs[aid] = list(dict.fromkeys(c for g in r.regions for c in g.concepts))
         s.annotations += 1
         s.regions += len(r.regions)
+    annotations.sort(key=itemgetter(1))  # by id: the unique index is written in order, not at random
     inserted = bulk.insert_rows(conn, t.annotations, ANNOTATION_COLUMNS, annotations, "pk, id")
-    index = [(int(pk), c, v, app.pk) for pk, aid in inserted for c, v in concept_pairs[str(aid)]]
+    index = [
+        (int(pk), c, 1.0, pk_app) for pk, aid in inserted if aid in concept_pairs for c in concept_pairs[aid]
+    ]
     bulk.insert_rows(conn, t.annotation_concepts, CONCEPT_INDEX_COLUMNS, index)
     if target.dataset_id:
         _add_to_dataset(
@@ -225,10 +230,8 @@ def _host_files(
 
 
 def _input_data(r: Record, sink: FileSink) -> bytes:
-    image = resources_pb2.Image(url=r.source if r.is_url else sink(r.source))
-    if r.width and r.height:
-        image.image_info.width, image.image_info.height = r.width, r.height
-    return resources_pb2.Data(image=image).SerializeToString()  # type: ignore[no-any-return]
+    url = r.source if r.source.startswith(("http://", "https://")) else sink(r.source)
+    return input_data(url, r.width, r.height) if r.width and r.height else input_data(url)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -246,20 +249,6 @@ def _annotation_row(
         app.pk, aid, input_pk, app.owner_id, d["data"], d["data_json"], d["data_json_format"], SUCCESS,
         task_id or None, "", "", input_level, True, ts, ts,
     )  # fmt: skip
-
-
-def _region(g: Region, n: int) -> resources_pb2.Region:
-    out = resources_pb2.Region(id=g.id or f"r{n}")
-    if g.box is not None:
-        b = out.region_info.bounding_box
-        b.top_row, b.left_col, b.bottom_row, b.right_col = g.box.top, g.box.left, g.box.bottom, g.box.right
-    for x, y in g.polygon:
-        out.region_info.polygon.points.add(row=y, col=x)
-    if g.mask is not None:
-        out.region_info.mask.image.base64 = rle.to_png(g.mask)
-    for c in g.concepts:
-        out.data.concepts.add(id=c, name=c, value=1.0)
-    return out
 
 
 def _create_concepts(conn: Connection, app_pk: int, records: list[Record], ts: Any, s: Summary) -> None:

@@ -5,7 +5,9 @@ A version is a frozen snapshot: PostDatasetVersions copies every input of the da
 input-level concepts and the regions of its approved (ANNOTATION_SUCCESS) annotations, into
 ``dataset_version_inputs`` in the same transaction, so later edits never change it.
 ``annotation_filter_config.ignore_empty_inputs`` leaves out inputs with neither concepts nor
-regions. PutDatasetVersionExports queues one background job per format
+regions; ``annotation_filter.search`` (a query, or a saved search's id) keeps only the dataset's
+inputs the search finds and, of their annotations, those meeting its annotation filters (approved
+ones unless a filter names a status). PutDatasetVersionExports queues one background job per format
 (:mod:`labeldesk.jobs.version_exports`) and answers the export's status; asked again, it answers
 the status so far, and once built, a signed URL of labeldesk's ``/exports`` route.
 """
@@ -33,6 +35,8 @@ from labeldesk.services.common import (
 from labeldesk.services.context import RequestContext
 from labeldesk.services.datasets import require_dataset
 from labeldesk.services.export_links import ExportLinks
+from labeldesk.services.searches import AnnotationSearch, annotation_search
+from labeldesk.storage.repos import annotations as ann_repo
 from labeldesk.storage.repos import dataset_versions as repo
 from labeldesk.storage.repos import jobs as jobs_repo
 
@@ -76,6 +80,14 @@ def _metrics(inputs: list[resources_pb2.Input]) -> dict[str, int]:
             m["masks_count"] += info.HasField("mask")
             m["positive_region_tags_count"] += sum(c.value > 0 for c in g.data.concepts)
     return m
+
+
+def _filtered(
+    conn: Connection, anns: dict[int, list[Row[Any]]], search: AnnotationSearch
+) -> dict[int, list[Row[Any]]]:
+    """Only the annotations meeting the search's annotation filters."""
+    concepts = ann_repo.concepts_of(conn, [a.pk for rows in anns.values() for a in rows])
+    return {p: [a for a in rows if search.meets(a, concepts.get(a.pk, []))] for p, rows in anns.items()}
 
 
 def _add(total: dict[str, int], part: dict[str, int]) -> dict[str, int]:
@@ -132,13 +144,17 @@ class DatasetVersionsService:
             raise errors.invalid("dataset_versions: give exactly one dataset version to create")
         given = req.dataset_versions[0]
         config = given.annotation_filter_config
-        if config.annotation_filter.search.ByteSize() or config.annotation_filter.id:
+        if config.annotation_filter.id and not config.annotation_filter.search.ByteSize():
             raise errors.invalid(
-                "dataset_versions[0].annotation_filter_config.annotation_filter: filtering by a search is "
-                "not supported",
-                "a version holds the approved (ANNOTATION_SUCCESS) annotations; "
-                "ignore_empty_inputs is supported",
+                "dataset_versions[0].annotation_filter_config.annotation_filter.id: labeldesk keeps no "
+                "annotation filter resources",
+                "give annotation_filter.search: a query, or the id of a saved search (search.id)",
             )
+        search = (
+            annotation_search(conn, app.pk, config.annotation_filter.search)
+            if config.annotation_filter.search.ByteSize()
+            else None
+        )
         version_id = check_id("dataset version", given.id, "dataset_versions[0].id")
         if repo.by_ids(conn, app.pk, [version_id]):
             raise errors.ApiError(errors.DUPLICATE_KEY, f"dataset version '{version_id}' already exists")
@@ -157,17 +173,23 @@ class DatasetVersionsService:
             },
         )
         metrics: dict[str, int] = {}
-        sel = snap.Selection(app, dataset_id=req.dataset_id)
+        sel = snap.Selection(
+            app, dataset_id=req.dataset_id, all_statuses=bool(search and search.statuses_given)
+        )
         after, position = 0, 0
         while rows := snap.input_page(conn, sel, after):
+            after = rows[-1].pk
+            if search is not None:
+                rows = [r for r in rows if r.pk in search.input_pks]
             anns = snap.annotations_of(conn, sel, [r.pk for r in rows])
+            if search is not None:
+                anns = _filtered(conn, anns, search)
             frozen = [(r.pk, snap.input_proto(r, anns.get(r.pk, []))) for r in rows]
             if config.ignore_empty_inputs:
                 frozen = [(p, i) for p, i in frozen if i.data.concepts or i.data.regions]
             repo.add_inputs(conn, pk, position, [(p, i.SerializeToString()) for p, i in frozen])
             metrics = _add(metrics, _metrics([i for _, i in frozen]))
             position += len(frozen)
-            after = rows[-1].pk
         repo.set_metrics(conn, pk, metrics)
         row = repo.by_pk(conn, pk)
         assert row is not None
@@ -232,7 +254,12 @@ class DatasetVersionsService:
                     f"exports[{n}].format: choose CLARIFAI_DATA_PROTOBUF, CLARIFAI_DATA_JSON or COCO"
                 )
             entry = (row.exports or {}).get(name)
-            if entry is None or int(entry["status"]) == SC.DATASET_VERSION_EXPORT_FAILED:
+            gone = (  # built, but not in the blob store (e.g. kept by an older labeldesk elsewhere)
+                entry is not None
+                and int(entry["status"]) == SC.DATASET_VERSION_EXPORT_SUCCESS
+                and not self.exports.exists(row.app_pk, entry["key"])
+            )
+            if entry is None or gone or int(entry["status"]) == SC.DATASET_VERSION_EXPORT_FAILED:
                 entry = {"status": SC.DATASET_VERSION_EXPORT_PENDING}
                 repo.set_export(conn, row.pk, name, entry)
                 payload = {"version_pk": row.pk, "format": name, "origin": self.exports.origin(ctx)}

@@ -1,5 +1,6 @@
-"""Where dataset version archives are kept and how their signed, short-lived URLs are made and
-checked (served by ``transport/rest/exports.py``, built by ``jobs/version_exports.py``)."""
+"""Where dataset version archives are kept (the blob store, beside the hosted files) and how
+their signed, short-lived URLs are made and checked (served by ``transport/rest/exports.py``,
+built by ``jobs/version_exports.py``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
+from labeldesk.files.store import BlobStore, check_name
 from labeldesk.services.context import RequestContext
 
 ROUTE = "/exports"
@@ -19,12 +22,12 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 @dataclass
 class ExportLinks:
-    """Where archives are kept (``<folder>/<app pk>/<key>``) and their signed URLs:
+    """Where archives are kept (blob ``<key>`` of app ``<app pk>`` in ``store``) and their signed URLs:
     ``{origin}/exports/{app}/{key}?exp=…&sig=…`` with an HMAC-SHA256 under the server secret
     ``exports`` of ``"{app}/{key}/{exp}"``. The origin is the caller's (as it reached the REST
     port) or, for gRPC callers, ``server_origin``: the REST address the server listens on."""
 
-    folder: Path
+    store: BlobStore
     secret: bytes
     ttl: int = 3600
     server_origin: str = ""
@@ -47,10 +50,37 @@ class ExportLinks:
             return "altered"
         return "expired" if time.time() >= int(exp) else ""
 
-    def path(self, app_pk: int | str, key: str) -> Path:
-        if not _NAME.fullmatch(key) or ".." in key or not str(app_pk).isdigit():
+    def _names(self, app_pk: int | str, key: str) -> tuple[str, str]:
+        if not str(app_pk).isdigit() or not _NAME.fullmatch(key) or ".." in key:
             raise ValueError(f"not an archive name: {key!r}")
-        return self.folder / str(app_pk) / key
+        return str(app_pk), check_name(key)
+
+    def put(self, app_pk: int, key: str, data: bytes) -> None:
+        self.store.put(*self._names(app_pk, key), data, "application/zip")
+
+    def put_file(self, app_pk: int, key: str, path: Path) -> None:
+        """Store the file at ``path`` (moved into place when the store can, else read and put)."""
+        app, name = self._names(app_pk, key)
+        put_file = getattr(self.store, "put_file", None)
+        if put_file is not None:
+            put_file(app, name, path)
+        else:
+            self.store.put(app, name, path.read_bytes(), "application/zip")
+
+    def open(self, app_pk: int | str, key: str) -> BinaryIO | None:
+        return self.store.open(*self._names(app_pk, key))
+
+    def local_path(self, app_pk: int | str, key: str) -> Path | None:
+        return self.store.local_path(*self._names(app_pk, key))
+
+    def exists(self, app_pk: int, key: str) -> bool:
+        if self.local_path(app_pk, key) is not None:
+            return True
+        f = self.open(app_pk, key)
+        if f is None:
+            return False
+        f.close()
+        return True
 
     def delete(self, app_pk: int, key: str) -> None:
-        self.path(app_pk, key).unlink(missing_ok=True)
+        self.store.delete(*self._names(app_pk, key))

@@ -11,11 +11,12 @@ concepts posted with the input (``data.concepts``).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2, status_pb2
+from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import Connection, Row
 
 from labeldesk.domain import annotation_rules as rules
@@ -38,11 +39,15 @@ from labeldesk.services.concepts import ensure_concepts
 from labeldesk.services.context import RequestContext
 from labeldesk.services.hosting import Hosting, Pending, render_media
 from labeldesk.services.input_jobs import record_job
+from labeldesk.storage import tables as t
 from labeldesk.storage.clock import utcnow
 from labeldesk.storage.repos import annotations as ann_repo
 from labeldesk.storage.repos import assignments as seats_repo
+from labeldesk.storage.repos import concepts as concepts_repo
 from labeldesk.storage.repos import datasets as ds_repo
 from labeldesk.storage.repos import inputs as repo
+from labeldesk.storage.repos import multirow
+from labeldesk.storage.repos.bulk import stored_json, stored_time
 
 DOWNLOADED = status_code_pb2.INPUT_DOWNLOAD_SUCCESS
 #: an input's ``Data`` as stored on its row, and the hosted files to write for it
@@ -71,13 +76,82 @@ def _checked(data: resources_pb2.Data, where: str) -> resources_pb2.Data:
     return data
 
 
-def _stored_data(data: resources_pb2.Data) -> bytes:
+def _kept(data: resources_pb2.Data) -> resources_pb2.Data:
     """The part of ``Data`` kept on the input row (concepts live in the input-level annotation)."""
     kept = resources_pb2.Data()
     kept.CopyFrom(data)
     kept.ClearField("concepts")
     kept.ClearField("metadata")
-    return bytes(kept.SerializeToString())
+    return kept
+
+
+_INPUT_COLUMNS = ("id", "app_pk", "data", "metadata", "status", "created_at", "modified_at")
+
+
+def _new_input_proto(
+    iid: str,
+    given: resources_pb2.Input,
+    kept: resources_pb2.Data,
+    created: Timestamp,
+    datasets: Mapping[str, Row[Any]],
+    names: Mapping[str, str],
+    app_pk: int,
+    links: FileLinks | None,
+) -> resources_pb2.Input:
+    """A just-added input as :func:`input_protos` shows it once stored, built from what was
+    inserted: its concepts once each (the last value given wins) with their names, its datasets
+    in creation order."""
+    out = resources_pb2.Input(id=iid, created_at=created, modified_at=created)
+    out.dataset_ids.extend(sorted(dict.fromkeys(given.dataset_ids), key=lambda d: datasets[d].pk))
+    data = out.data
+    data.CopyFrom(kept)
+    render_media(data, app_pk, links)
+    if given.data.metadata.fields:
+        data.metadata.CopyFrom(given.data.metadata)
+    for cid, value in dict(_concept_pairs(given.data)).items():
+        data.concepts.add(id=cid, name=names.get(cid) or cid, value=value)
+    out.status.code = DOWNLOADED
+    out.status.description = "Download complete"
+    return out
+
+
+def _add_input_level_annotations(
+    conn: Connection, app: Any, items: list[tuple[int, resources_pb2.Data]], stored_ts: Any
+) -> None:
+    """Each new input's input-level annotation, owned by the app owner, with the posted concepts."""
+    rows, concepts = [], []
+    for input_pk, data in items:
+        pairs = _concept_pairs(data)
+        stored = _EMPTY_DATA
+        if pairs:
+            stored = stored_data(
+                resources_pb2.Data(concepts=[resources_pb2.Concept(id=c, value=v) for c, v in pairs])
+            )
+        rows.append(
+            (
+                new_id(),
+                app.pk,
+                input_pk,
+                app.owner_id,
+                stored["data"],
+                stored["data_json"],
+                stored["data_json_format"],
+                None,  # annotation_info
+                status_code_pb2.ANNOTATION_SUCCESS,
+                None,  # task_id
+                "",  # model_version_id
+                "",  # embed_model_version_id
+                True,  # input_level
+                True,  # trusted
+                stored_ts,
+                stored_ts,
+            )
+        )
+        concepts.append(pairs)
+    ann_repo.insert_tuples(conn, app.pk, rows, concepts)
+
+
+_EMPTY_DATA = stored_data(resources_pb2.Data())
 
 
 def _named_concepts(inputs: Sequence[resources_pb2.Input]) -> list[tuple[str, str, str]]:
@@ -125,6 +199,7 @@ def input_protos(
     level = ann_repo.input_level_of(conn, pks)
     concepts = ann_repo.concepts_of(conn, [a.pk for a in level.values()])
     datasets = repo.dataset_ids_of(conn, pks) if with_datasets else {}
+    names = _concept_names(conn, rows, level, concepts)
     out = []
     for r in rows:
         data = resources_pb2.Data.FromString(r.data)
@@ -133,7 +208,7 @@ def input_protos(
         a = level.get(r.pk)
         if a is not None:
             for cid, value in concepts.get(a.pk, []):
-                data.concepts.add(id=cid, name=cid, value=value)
+                data.concepts.add(id=cid, name=names.get((r.app_pk, cid)) or cid, value=value)
         out.append(
             resources_pb2.Input(
                 id=r.id,
@@ -145,6 +220,25 @@ def input_protos(
             )
         )
     return out
+
+
+def _concept_names(
+    conn: Connection,
+    rows: Sequence[Row[Any]],
+    level: dict[int, Row[Any]],
+    concepts: dict[int, list[tuple[str, float]]],
+) -> dict[tuple[int, str], str]:
+    """The names of the concepts the inputs' input-level annotations carry, by (app pk, concept id)."""
+    wanted: dict[int, set[str]] = defaultdict(set)
+    for r in rows:
+        a = level.get(r.pk)
+        if a is not None:
+            wanted[int(r.app_pk)].update(cid for cid, _ in concepts.get(a.pk, []))
+    return {
+        (app_pk, cid): row.name
+        for app_pk, ids in wanted.items()
+        for cid, row in concepts_repo.get_many(conn, app_pk, ids).items()
+    }
 
 
 def _require_inputs(conn: Connection, app_pk: int, ids: Sequence[str], where: str) -> dict[str, Row[Any]]:
@@ -253,76 +347,56 @@ class InputsService:
     ) -> service_pb2.MultiInputResponse:
         """Add the inputs; one whose id exists already is answered with a per-input "duplicate
         ID" status and the others are added (MIXED_STATUS), as Clarifai does. Malformed batches
-        are refused whole. Posted bytes were checked by :meth:`post_inputs_prepare`."""
+        are refused whole. Posted bytes were checked by :meth:`post_inputs_prepare`.
+
+        One multi-row insert per table (inputs, their input-level annotations and concept index
+        rows), and the answer is built from what was inserted, not read back."""
         app = ctx.require_app()
         prepared = ctx.prepared
         hosted = cast(list[Hosted], prepared) if prepared is not None else self.post_inputs_prepare(req)
         ids = batch_ids("input", "inputs", req.inputs)
-        taken = repo.by_ids(conn, app.pk, ids)
+        taken = multirow.ids_to_pks(conn, t.inputs, app.pk, ids)
         fresh = [(inp, iid, h) for inp, iid, h in zip(req.inputs, ids, hosted) if iid not in taken]
-        ensure_concepts(conn, app.pk, _named_concepts([inp for inp, _, _ in fresh]))
+        names = ensure_concepts(conn, app.pk, _named_concepts([inp for inp, _, _ in fresh]))
         datasets = _require_datasets(conn, app.pk, sorted({d for inp in req.inputs for d in inp.dataset_ids}))
+        ts = utcnow()
+        stored_ts = stored_time(conn, ts)
+        kept = [_kept(data) for _, _, (data, _) in fresh]
         rows = [
-            {
-                "id": iid,
-                "data": _stored_data(kept),
-                "metadata": struct_to_dict(inp.data.metadata),
-                "status": DOWNLOADED,
-            }
-            for inp, iid, (kept, _) in fresh
+            (
+                iid,
+                app.pk,
+                k.SerializeToString(),
+                stored_json(struct_to_dict(inp.data.metadata)),
+                DOWNLOADED,
+                stored_ts,
+                stored_ts,
+            )
+            for (inp, iid, _), k in zip(fresh, kept)
         ]
-        stored = repo.insert_many(conn, app.pk, rows) if rows else {}
+        pks = dict(multirow.insert_values(conn, t.inputs, _INPUT_COLUMNS, rows, "id, pk"))
         if self.hosting is not None:
-            files = [(stored[iid].pk, pending) for _, iid, (_, pending) in fresh if pending]
+            files = [(pks[iid], pending) for _, iid, (_, pending) in fresh if pending]
             self.hosting.save(conn, app.pk, files)
-        self._add_input_level_annotations(conn, ctx, [(stored[iid].pk, inp.data) for inp, iid, _ in fresh])
+        _add_input_level_annotations(conn, app, [(pks[iid], inp.data) for inp, iid, _ in fresh], stored_ts)
         members: dict[str, list[int]] = defaultdict(list)
         for inp, iid, _ in fresh:
-            for d in inp.dataset_ids:
-                members[d].append(stored[iid].pk)
-        for d, pks in members.items():
-            ds_repo.add_inputs(conn, datasets[d].pk, pks)
-        added = dict(
-            zip(
-                [iid for _, iid, _ in fresh],
-                input_protos(conn, [stored[iid] for _, iid, _ in fresh], ctx.files),
-            )
-        )
+            for d in dict.fromkeys(inp.dataset_ids):
+                members[d].append(pks[iid])
+        for d, in_ds in members.items():
+            ds_repo.add_inputs(conn, datasets[d].pk, in_ds)
+        created = timestamp(ts)
+        added = {
+            iid: _new_input_proto(iid, inp, k, created, datasets, names, app.pk, ctx.files)
+            for (inp, iid, _), k in zip(fresh, kept)
+        }
         out = service_pb2.MultiInputResponse(
-            inputs=[
-                added[iid] if iid in added else _duplicate(inp, iid) for inp, iid in zip(req.inputs, ids)
-            ],
+            inputs=[added.get(iid) or _duplicate(inp, iid) for inp, iid in zip(req.inputs, ids)],
             inputs_add_job=record_job(conn, app.pk, req.inputs_add_job_id, len(fresh), len(taken)),
         )
         if taken:
             _set_batch_status(out.status, len(fresh), len(taken))
         return out
-
-    def _add_input_level_annotations(
-        self, conn: Connection, ctx: RequestContext, items: list[tuple[int, resources_pb2.Data]]
-    ) -> None:
-        app = ctx.require_app()
-        ts = utcnow()
-        rows, concepts = [], []
-        for input_pk, data in items:
-            ann_data = resources_pb2.Data(
-                concepts=[resources_pb2.Concept(id=c.id, value=c.value) for c in data.concepts]
-            )
-            rows.append(
-                {
-                    "id": new_id(),
-                    "input_pk": input_pk,
-                    "user_id": app.owner_id,
-                    **stored_data(ann_data),
-                    "status": status_code_pb2.ANNOTATION_SUCCESS,
-                    "input_level": True,
-                    "trusted": True,
-                    "created_at": ts,
-                    "modified_at": ts,
-                }
-            )
-            concepts.append(_concept_pairs(data))
-        ann_repo.insert_many(conn, app.pk, rows, concepts)
 
     @rpc.read("GetInput")
     def get_input(

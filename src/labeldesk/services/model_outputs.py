@@ -56,7 +56,7 @@ class ModelOutputsService:
                 images.append(Image(blob, run.public_url(data)))
             except BackendError as e:
                 images.append(e)
-        results = run.predict(model, images)
+        results = run.predict(model, images, conn)
         proto = model_proto(row, ctx)
         outputs = []
         failed = 0

@@ -4,13 +4,16 @@ or a polygon and their concepts). Shared by PostModelOutputs and the auto-annota
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from clarifai_grpc.grpc.api import resources_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2
-from sqlalchemy import Row
+from sqlalchemy import Connection, Row
 
 from labeldesk.domain import errors
 from labeldesk.domain import model_binding as mb
@@ -19,6 +22,7 @@ from labeldesk.models.adapters import adapter_for
 from labeldesk.models.base import BAD_INPUT, BackendError, Image, Prediction
 from labeldesk.services.file_refs import local_path_of
 from labeldesk.services.hosting import Hosting
+from labeldesk.storage.repos import backend_slots
 
 SC = status_code_pb2
 # What a backend failure answers, per input (the description says what happened)
@@ -84,12 +88,42 @@ def public_url(data: resources_pb2.Data) -> str:
     return url if url.startswith(("http://", "https://")) and not data.image.hosted.suffix else ""
 
 
-def predict(model: ModelRef, images: Sequence[Image | BackendError]) -> list[Prediction | BackendError]:
-    """Predictions for the images that could be read, in one backend call; the errors stay."""
+_process_slots: dict[tuple[str, int], threading.BoundedSemaphore] = {}
+_slots_lock = threading.Lock()
+
+
+@contextmanager
+def backend_slot(conn: Connection, binding: mb.Binding) -> Iterator[None]:
+    """Hold one of the binding's ``max_concurrency`` call slots while the block runs: on
+    PostgreSQL an advisory lock of ``conn``'s transaction (shared by every replica; released when
+    the transaction ends), on SQLite a semaphore of this process."""
+    key = binding.version_key()
+    if conn.dialect.name == "postgresql":
+        lock_key = int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big", signed=True)
+        backend_slots.take(conn, lock_key, binding.max_concurrency)
+        yield
+        return
+    with _slots_lock:
+        sem = _process_slots.setdefault(
+            (key, binding.max_concurrency), threading.BoundedSemaphore(binding.max_concurrency)
+        )
+    with sem:
+        yield
+
+
+def predict(
+    model: ModelRef, images: Sequence[Image | BackendError], conn: Connection
+) -> list[Prediction | BackendError]:
+    """Predictions for the images that could be read, in one backend call made in one of the
+    backend's slots (:func:`backend_slot`, held through ``conn``); the errors stay."""
     ok = [i for i in images if isinstance(i, Image)]
     out: list[Prediction | BackendError] = []
     try:
-        preds = iter(adapter_for(model.binding, model.concepts).predict(ok)) if ok else iter([])
+        if ok:
+            with backend_slot(conn, model.binding):
+                preds = iter(adapter_for(model.binding, model.concepts).predict(ok))
+        else:
+            preds = iter([])
     except BackendError as e:
         return [e if isinstance(i, Image) else i for i in images]
     for i in images:

@@ -40,10 +40,13 @@ from labeldesk.domain import errors
 from labeldesk.domain import statuses as st
 from labeldesk.domain.review_rules import (
     ReviewOutcome,
+    Thresholds,
+    reevaluated_after_patch,
     reviewer_decision,
     reviewer_quorum,
     status_after_consensus,
     status_after_review,
+    threshold_change,
 )
 from labeldesk.domain.submissions import consensus_kind, decide, majority_version, submission_of, version_of
 from labeldesk.services.task_record import TaskRecord
@@ -130,18 +133,27 @@ class ReviewEngine:
     ) -> None:
         """Compare the submissions of ``seats`` (all of the input's labelers), store the decision and
         the scores, and settle the input if the labelers agree."""
+        self._store(conn, task, inp, seats, self._compare(conn, task, inp, seats))
+
+    @staticmethod
+    def _compare(conn: Connection, task: TaskRecord, inp: SourceInput, seats: Sequence[Row[Any]]) -> Any:
         workers = [s.worker_id for s in seats]
         datas: dict[str, list[resources_pb2.Data]] = {w: [] for w in workers}
         held = st.ANNOTATION_FOR[st.AWAITING_CONSENSUS_REVIEW]
         for row in annotations_repo.of_task_input(conn, task.app_pk, task.id, inp.pk, workers, held):
             datas[row.user_id].append(resources_pb2.Data.FromString(row.data))
         kind = consensus_kind(task.spec.type)
-        result = decide(
+        return decide(
             [submission_of(w, datas[w], kind) for w in workers],
             kind,
             task.labeler_threshold,
             task.iou_threshold,
         )
+
+    @staticmethod
+    def _store(
+        conn: Connection, task: TaskRecord, inp: SourceInput, seats: Sequence[Row[Any]], result: Any
+    ) -> None:
         evaluation = reviews_repo.Evaluation(
             state=reviews_repo.AGREED if result.reached else reviews_repo.REVIEW,
             reached=result.reached,
@@ -157,6 +169,66 @@ class ReviewEngine:
             for s in seats:
                 agreed = s.worker_id in result.agreeing_labelers
                 move_seat(conn, task, inp, s, st.FOR_ANNOTATION[status_after_consensus(True, agreed)])
+
+    # ----------------------------------------------------------------------- PatchTasks
+
+    def reevaluate(self, conn: Connection, task: TaskRecord, old: TaskRecord) -> list[SourceInput]:
+        """PatchTasks changed the review thresholds of ``old`` into ``task``'s: inputs not yet
+        decided are decided again by the new thresholds (``review_rules.threshold_change``,
+        ``reevaluated_after_patch``) -- CONSENSUS inputs waiting for reviewers are compared again
+        (now agreeing: settled without a reviewer), and the reviewer votes already cast on
+        undecided work are tallied again (enough approvals now: approved; approval out of reach:
+        rejected). Decided work keeps its decision. Answers the inputs rejected now (the caller
+        returns them to the pool)."""
+        change = threshold_change(
+            Thresholds(old.labeler_threshold, old.reviewer_threshold),
+            Thresholds(task.labeler_threshold, task.reviewer_threshold),
+            task.review_strategy == resources_pb2.TaskReview.CONSENSUS,
+        )
+        rejected: list[SourceInput] = []
+        if not change:
+            return rejected
+        if change.labelers:
+            for inp in repo.source_inputs(
+                conn, reviews_repo.inputs_in_state(conn, task.pk, reviews_repo.REVIEW)
+            ):
+                row = reviews_repo.input_review(conn, task.pk, inp.pk)
+                if row is None or not reevaluated_after_patch(row.state):
+                    continue
+                seats = repo.seats_of_input(conn, task.pk, inp.pk, statuses=[st.AWAITING_CONSENSUS_REVIEW])
+                result = self._compare(conn, task, inp, seats)
+                if result.reached:  # still disagreeing: the votes cast so far stay
+                    self._store(conn, task, inp, seats, result)
+        if change.reviewers:
+            for input_pk, subject in reviews_repo.voted_subjects(conn, task.pk):
+                [inp] = repo.source_inputs(conn, [input_pk])
+                if self._retally(conn, task, inp, subject):
+                    rejected.append(inp)
+        return rejected
+
+    def _retally(self, conn: Connection, task: TaskRecord, inp: SourceInput, subject: str) -> bool:
+        """Tally the votes on ``subject`` of the input again and settle the work if that decides it;
+        answers whether it was rejected."""
+        consensus = subject == WHOLE_INPUT
+        status = st.AWAITING_CONSENSUS_REVIEW if consensus else st.AWAITING_REVIEW
+        workers = () if consensus else [subject]
+        awaiting = repo.seats_of_input(conn, task.pk, inp.pk, worker_ids=workers, statuses=[status])
+        row = reviews_repo.input_review(conn, task.pk, inp.pk) if consensus else None
+        if not awaiting or (consensus and (row is None or not reevaluated_after_patch(row.state))):
+            return False
+        labelers = {s.worker_id for s in awaiting}
+        if not set(task.reviewer_ids) - labelers:
+            return False  # no reviewer may decide it any more: it waits for one to be added
+        tally = self._tally(conn, task, inp, subject, labelers)
+        if tally.outcome.state == "pending":
+            return False
+        last = next((s.reviewer_id for s in awaiting if s.reviewer_id), "")
+        groups: list[list[str]] = row.groups if row is not None else []
+        self._apply(conn, task, inp, awaiting, tally, Verdict(last, st.Event.APPROVE), Decision([]), groups)
+        if row is not None:
+            state = reviews_repo.APPROVED if tally.outcome.state == "approved" else reviews_repo.REJECTED
+            reviews_repo.set_state(conn, task.pk, inp.pk, state, tally.outcome.version)
+        return tally.outcome.state == "rejected"
 
     # ----------------------------------------------------------------------- review
 
@@ -237,7 +309,15 @@ class ReviewEngine:
         review it (everyone listed but its labelers)."""
         approve = verdict.event is st.Event.APPROVE
         reviews_repo.cast_vote(conn, task.pk, inp.pk, subject, verdict.reviewer, approve, version)
-        eligible = [r for r in task.reviewer_ids if r not in labelers]  # the caller is one of them
+        return self._tally(conn, task, inp, subject, labelers)
+
+    @staticmethod
+    def _tally(
+        conn: Connection, task: TaskRecord, inp: SourceInput, subject: str, labelers: Collection[str]
+    ) -> Tally:
+        """Tally the votes on ``subject`` of the reviewers who may review it (all but its labelers);
+        a decided tally forgets the votes."""
+        eligible = [r for r in task.reviewer_ids if r not in labelers]
         cast = [v for v in reviews_repo.votes(conn, task.pk, inp.pk, subject) if v.reviewer_id in eligible]
         approvals = Counter(v.version for v in cast if v.approve)
         rejections = sum(1 for v in cast if not v.approve)

@@ -10,6 +10,7 @@ resolved at the time work is handed out, so inputs added later are picked up.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
@@ -33,6 +34,37 @@ def saved_search_input_pks(conn: Connection, app_pk: int, search_id: str) -> lis
     """The inputs a saved search selects now (task input sources call this)."""
     row = require_one(repo.by_ids(conn, app_pk, [search_id]), "saved search", search_id)
     return repo.matching_input_pks(conn, app_pk, criteria_of(resources_pb2.Query.FromString(row.query)))
+
+
+@dataclass(frozen=True)
+class AnnotationSearch:
+    """What a query selects, for readers that walk inputs and annotations themselves (dataset
+    versions): the matching inputs, and whether one annotation meets the annotation filters."""
+
+    input_pks: frozenset[int]
+    criteria: tuple[Criterion, ...]
+    names: dict[str, set[str]]
+    statuses_given: bool  # an annotation filter names a status (else: approved ones only)
+
+    def meets(self, row: Row[Any], concepts: Sequence[tuple[str, float]]) -> bool:
+        return all(_annotation_meets(row, concepts, c, self.names) for c in self.criteria)
+
+
+def annotation_search(conn: Connection, app_pk: int, search: resources_pb2.Search) -> AnnotationSearch:
+    """A search given by its query, or by the id of a saved search, ready to filter with."""
+    query = search.query
+    if not query.ByteSize() and search.id:
+        query = resources_pb2.Query.FromString(
+            require_one(repo.by_ids(conn, app_pk, [search.id]), "saved search", search.id).query
+        )
+    criteria = criteria_of(query)
+    wanted = tuple(c for c in criteria if not c.negate and (c.concepts or c.on_annotation))
+    return AnnotationSearch(
+        input_pks=frozenset(repo.matching_input_pks(conn, app_pk, criteria)),
+        criteria=wanted,
+        names=_concept_ids_by_name(conn, app_pk, wanted),
+        statuses_given=any(c.annotation_status for c in wanted),
+    )
 
 
 def _one_query(searches: Sequence[resources_pb2.Search]) -> resources_pb2.Query:

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, Row
 
 from labeldesk.domain import statuses as st
 from labeldesk.domain.assignment import PartitionPlanner, choose_replacements, plan_full
+from labeldesk.domain.assignment_source import live_seats, reopens_on_reject, seats_missing
 from labeldesk.services.task_record import TaskRecord
 from labeldesk.storage.repos import assignments as repo
 from labeldesk.storage.repos.assignments import SourceInput
@@ -81,7 +82,7 @@ class SeatPlanner:
         holders = {s.worker_id for s in seats if not repo.is_placeholder(s.worker_id)}
         if not self.dynamic and self._partition is None:  # FULL: every current worker
             return [(inp.pk, w, st.PENDING) for w in self.workers if w not in holders]
-        missing = self.k - sum(1 for s in seats if s.status != st.REJECTED)
+        missing = seats_missing(live_seats(s.status for s in seats), self.k)
         if missing <= 0:
             return []
         if self.dynamic:
@@ -114,6 +115,14 @@ class SeatPlanner:
         if self.dynamic:
             return len({i for i, _, s in seats if s == st.OPEN})
         return sum(1 for _, w, _ in seats if w == worker_id)
+
+
+def reopen(conn: Connection, planner: SeatPlanner, inp: SourceInput) -> None:
+    """Reviewers rejected the work on ``inp``: it returns to the pool -- fresh seats for workers who
+    did not have it -- while it is in the task's source (one that left it is not re-opened)."""
+    task_pk = planner.task.pk
+    if reopens_on_reject(True, repo.is_off_source(conn, task_pk, inp.pk)):
+        repo.insert_seats(conn, task_pk, planner.refill(inp, repo.seats_of_input(conn, task_pk, inp.pk)))
 
 
 def replan(conn: Connection, task: TaskRecord, old_spec: resources_pb2.Task) -> None:

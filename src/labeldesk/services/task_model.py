@@ -26,8 +26,9 @@ from sqlalchemy import Connection
 
 from labeldesk.domain import errors
 from labeldesk.services.common import require_one
+from labeldesk.services.review import ReviewEngine
 from labeldesk.services.searches import saved_search_input_pks
-from labeldesk.services.seat_plans import replan
+from labeldesk.services.seat_plans import SeatPlanner, reopen, replan
 from labeldesk.services.task_record import TaskRecord, record_of
 from labeldesk.storage.repos import datasets as ds_repo
 from labeldesk.storage.repos import tasks as repo
@@ -79,7 +80,14 @@ def on_task_changed(conn: Connection, task: TaskRecord, old_spec: resources_pb2.
 
     The seat planner (:func:`~labeldesk.services.seat_plans.replan`) re-plans the *pending* work
     when workers, weights, ``workers_per_input``, the strategy or the input source changed, without
-    touching submitted work (annotations and non-pending assignments). It must not commit; an
-    ApiError it raises aborts the whole PatchTasks (nothing is changed).
+    touching submitted work (annotations and non-pending assignments); then new review thresholds
+    decide the inputs not yet decided (:meth:`~labeldesk.services.review.ReviewEngine.reevaluate`).
+    It must not commit; an ApiError it raises aborts the whole PatchTasks (nothing is changed).
     """
     replan(conn, task, old_spec)
+    old = TaskRecord(task.pk, task.id, task.app_pk, old_spec, task.status)
+    rejected = ReviewEngine().reevaluate(conn, task, old)
+    if rejected:
+        planner = SeatPlanner(conn, task)
+        for inp in rejected:
+            reopen(conn, planner, inp)

@@ -20,7 +20,7 @@ from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_pb2
 from sqlalchemy import Connection, Row
 
-from labeldesk.domain import errors
+from labeldesk.domain import errors, label_orders
 from labeldesk.domain.task_rules import (
     AGREEMENT_KEY,
     ASSIGNMENTS_KEY,
@@ -235,9 +235,9 @@ def task_proto(
 
 
 def _filter_of(req: service_pb2.ListTasksRequest) -> repo.TaskFilter:
-    """ListTasks filters. ``label_order_id`` is only a kept field in labeldesk (there are no label
-    orders), so tasks that carry one are listed like any other; ``including_label_order_tasks`` is
-    accepted and has nothing to add."""
+    """ListTasks filters. ``including_label_order_tasks`` false (or unset) leaves out the tasks made
+    by a label order (``domain/label_orders.py``): labeldesk makes none, so it leaves out nothing;
+    ``label_order_id`` is a kept field, and tasks that carry one are listed like any other."""
     worker_ids = list(req.worker_user_ids) + [w.user_id for w in req.worker_ids if w.user_id]
     return repo.TaskFilter(
         ids=list(req.ids),
@@ -302,9 +302,14 @@ class TasksService:
         wanted = _wanted(req.additional_fields)
         page = page_of(req.page, req.per_page)
         q = repo.page_query(app.pk, _filter_of(req)).offset(page.offset).limit(page.per_page)
-        return service_pb2.MultiTaskResponse(
-            tasks=[task_proto(conn, app, r, wanted) for r in conn.execute(q)]
-        )
+        rows = [
+            r
+            for r in conn.execute(q)
+            if label_orders.listed(
+                label_orders.made_by_label_order(r.label_order_id), req.including_label_order_tasks
+            )
+        ]
+        return service_pb2.MultiTaskResponse(tasks=[task_proto(conn, app, r, wanted) for r in rows])
 
     @rpc.write("PatchTasks")
     def patch_tasks(
@@ -323,8 +328,11 @@ class TasksService:
         old = [load_task(conn, app.pk, i) for i in ids]
         if action == "overwrite":
             checked = [check_task(conn, app, t, f"tasks[{i}]") for i, t in enumerate(req.tasks)]
+            for i, c in enumerate(checked):
+                auto.check_models(conn, app, c, f"tasks[{i}]")
             for record, c in zip(old, checked):
                 _overwrite(conn, record, c)
+                auto.sync_jobs(conn, app, record.pk, record.id, c)
         else:
             for i, (record, t) in enumerate(zip(old, req.tasks)):
                 _merge_status(conn, record, t, f"tasks[{i}]")

@@ -27,6 +27,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 NAMING = {
@@ -266,6 +267,9 @@ task_assignments = Table(
     # first LABEL_START hand-out and latest LABEL_SUBMIT: time per item (services/task_timing.py)
     Column("started_at", DateTime(timezone=True), nullable=True),
     Column("submitted_at", DateTime(timezone=True), nullable=True),
+    # the input left the task's source while this seat was started or submitted (kept): an expired
+    # lease on it is not taken over, a rejection does not re-open it; cleared when it comes back
+    Column("off_source", Boolean, nullable=False, default=False, server_default=false()),
     UniqueConstraint("task_pk", "input_pk", "worker_id", name="uq_task_assignments_task_input_worker"),
     Index("ix_task_assignments_task_worker_status", "task_pk", "worker_id", "status"),
     Index("ix_task_assignments_task_input", "task_pk", "input_pk"),

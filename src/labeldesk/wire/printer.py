@@ -30,6 +30,7 @@ from labeldesk.wire.descriptors import FD, FLOAT32, FLOAT_TYPES, INT_RANGES, WRA
 __all__ = [
     "NESTED_JSON_FORMAT",
     "datetime_json",
+    "float32_json",
     "message_to_json",
     "message_to_json_bytes",
     "nested_json_bytes",
@@ -55,6 +56,10 @@ def _float32(value: float) -> float | str:
         if unpack(pack(rounded))[0] == value:
             return rounded
     return value
+
+
+float32_json = _float32
+"""How a ``float`` field's value is rendered (for renderings built without the printer)."""
 
 
 def _float64(value: float) -> float | str:

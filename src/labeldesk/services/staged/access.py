@@ -102,21 +102,27 @@ class Access:
         assert stored is not None
         return Scope(ctx, app, row.dataset_pk, row.dataset_id, WorkflowSettings.from_row(stored)), row
 
-    def client_apps(self, conn: Connection, caller: Caller, client_id: str) -> tuple[str, list[AppRef]]:
-        """The client's apps the caller may read tasks of (collaborator scopes respected)."""
+    def client_apps(
+        self, conn: Connection, caller: Caller, client_id: str, app_id: str | None = None
+    ) -> tuple[str, list[AppRef]]:
+        """The client's apps the caller may read tasks of (collaborator scopes respected); only
+        ``app_id`` when given."""
         who = self.who(conn, caller, READ_RPC)
         client = who.caller_id if client_id == "me" else client_id
         apps = []
         for app in self.visible_apps(conn, who, client):
+            if app_id and app.id != app_id:
+                continue
             try:
                 self.on_app(conn, caller, app, READ_RPC)
             except errors.ApiError:
                 continue
             apps.append(app)
         if not apps:
+            which = f"app '{app_id}'" if app_id else "app"
             raise errors.ApiError(
                 errors.DOES_NOT_EXIST,
-                f"client '{client}' has no app that you ('{who.caller_id}') own or collaborate on",
+                f"client '{client}' has no {which} that you ('{who.caller_id}') own or collaborate on",
                 "clientId is the user id of the apps' owner",
             )
         return client, apps

@@ -172,11 +172,16 @@ class StagedService:
         )
 
     def delayed_tasks(
-        self, conn: Connection, caller: Caller, client_id: str, win: Window = Window()
+        self,
+        conn: Connection,
+        caller: Caller,
+        client_id: str,
+        win: Window = Window(),
+        app_id: str | None = None,
     ) -> tuple[str, TaskPage]:
-        """GET /api/v2/clients/{clientId}/delayed_tasks: overdue tasks (not Submitted/Accepted, due
-        time passed), most overdue first; runs auto-reassign first."""
-        client, apps = self.access.client_apps(conn, caller, client_id)
+        """GET /api/v2/clients/{clientId}/delayed_tasks?app_id=: overdue tasks (not Submitted/Accepted,
+        due time passed) of the client's apps (or of one), most overdue first; runs auto-reassign first."""
+        client, apps = self.access.client_apps(conn, caller, client_id, app_id)
         pks = [a.pk for a in apps]
         now = auto_reassign(conn, repo.auto_reassign_datasets(conn, pks))
         rows, total = repo.page(conn, repo.delayed_tasks(pks, now), win.offset, win.limit)

@@ -8,7 +8,19 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Integer,
+    Row,
+    Select,
+    String,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 
 from labeldesk.domain import errors
 from labeldesk.storage import tables as t
@@ -99,6 +111,42 @@ def key_by_token(conn: Connection, token: str, secret: bytes) -> Row[Any] | None
 _KEY_BY_HASH = select(t.keys).where(t.keys.c.secret_hash == bindparam("hash"))
 
 
+def key_with_app(conn: Connection, token: str, secret: bytes, owner_id: str, app_id: str) -> Row[Any] | None:
+    """:func:`key_by_token` and, in the same query, app ``app_id`` of ``owner_id`` (empty: the key's
+    own user) as ``a_pk``/``a_id``/``a_owner`` and the key user's collaborator scopes on it as
+    ``c_user``/``c_scopes`` (all None when there is no such app / collaboration)."""
+    return conn.execute(
+        _KEY_WITH_APP, {"hash": hash_token(secret, token), "owner": owner_id, "app": app_id}
+    ).first()
+
+
+_KEY_APP = t.apps.alias("key_app")
+_KEY_COLLAB = t.collaborators.alias("key_collab")
+_KEY_WITH_APP = (
+    select(
+        t.keys,
+        _KEY_APP.c.pk.label("a_pk"),
+        _KEY_APP.c.id.label("a_id"),
+        _KEY_APP.c.user_id.label("a_owner"),
+        _KEY_COLLAB.c.user_id.label("c_user"),
+        _KEY_COLLAB.c.scopes.label("c_scopes"),
+    )
+    .select_from(
+        t.keys.outerjoin(
+            _KEY_APP,
+            (
+                _KEY_APP.c.user_id
+                == func.coalesce(func.nullif(bindparam("owner", type_=String), ""), t.keys.c.user_id)
+            )
+            & (_KEY_APP.c.id == bindparam("app", type_=String)),
+        ).outerjoin(
+            _KEY_COLLAB, (_KEY_COLLAB.c.app_pk == _KEY_APP.c.pk) & (_KEY_COLLAB.c.user_id == t.keys.c.user_id)
+        )
+    )
+    .where(t.keys.c.secret_hash == bindparam("hash"))
+)
+
+
 def _key_filter(conn: Connection, user_id: str, key_id: str) -> Any:
     """The user's key named by its public id or by its token."""
     secret = key_hash_secret(conn)
@@ -144,7 +192,10 @@ _APP = select(t.apps).where(t.apps.c.user_id == bindparam("owner"), t.apps.c.id 
 
 
 def get_app_by_pk(conn: Connection, pk: int) -> Row[Any]:
-    return conn.execute(select(t.apps).where(t.apps.c.pk == pk)).one()
+    return conn.execute(_APP_BY_PK, {"pk": pk}).one()
+
+
+_APP_BY_PK = select(t.apps).where(t.apps.c.pk == bindparam("pk", type_=Integer))
 
 
 def insert_app(conn: Connection, owner_id: str, app_id: str, **values: Any) -> int:

@@ -31,6 +31,7 @@ from sqlalchemy import (
 )
 
 from labeldesk.storage import tables as t
+from labeldesk.storage.repos import multirow
 
 A = t.annotations.c
 AC = t.annotation_concepts.c
@@ -62,6 +63,44 @@ def insert_many(
     stmt = insert(t.annotations).returning(A.pk, sort_by_parameter_order=True)
     pks = [int(pk) for pk in conn.execute(stmt, [{**r, "app_pk": app_pk} for r in rows]).scalars()]
     _insert_concepts(conn, app_pk, dict(zip(pks, concepts)))
+    return pks
+
+
+NEW_COLUMNS = (
+    "id",
+    "app_pk",
+    "input_pk",
+    "user_id",
+    "data",
+    "data_json",
+    "data_json_format",
+    "annotation_info",
+    "status",
+    "task_id",
+    "model_version_id",
+    "embed_model_version_id",
+    "input_level",
+    "trusted",
+    "created_at",
+    "modified_at",
+)
+"""The columns of a new annotation, in the order :func:`insert_tuples` takes them."""
+_INDEX_COLUMNS = ("annotation_pk", "concept_id", "value", "app_pk")
+
+
+def insert_tuples(
+    conn: Connection, app_pk: int, rows: Sequence[Sequence[Any]], concepts: Sequence[ConceptPairs]
+) -> list[int]:
+    """Insert annotations given as tuples in :data:`NEW_COLUMNS` order, values as stored (times
+    through ``bulk.stored_time``, JSON through ``bulk.stored_json``, ``data_json`` rendered with
+    the data), and their concept index rows: one multi-row statement per table. Answers the pks
+    in the order of ``rows``."""
+    if not rows:
+        return []
+    by_id = {i: pk for pk, i in multirow.insert_values(conn, t.annotations, NEW_COLUMNS, rows, "pk, id")}
+    pks = [int(by_id[row[0]]) for row in rows]
+    index = [(pk, c, v, app_pk) for pk, pairs in zip(pks, concepts) for c, v in dict(pairs).items()]
+    multirow.insert_values(conn, t.annotation_concepts, _INDEX_COLUMNS, index)
     return pks
 
 
@@ -119,13 +158,6 @@ def by_ids(conn: Connection, app_pk: int, ids: Collection[str]) -> dict[str, Row
     out: dict[str, Row[Any]] = {}
     for chunk in _chunks(list(ids)):
         out.update({r.id: r for r in conn.execute(_WITH_INPUT.where(A.app_pk == app_pk, A.id.in_(chunk)))})
-    return out
-
-
-def taken_ids(conn: Connection, app_pk: int, ids: Collection[str]) -> list[str]:
-    out: list[str] = []
-    for chunk in _chunks(list(ids)):
-        out += conn.execute(select(A.id).where(A.app_pk == app_pk, A.id.in_(chunk))).scalars()
     return out
 
 

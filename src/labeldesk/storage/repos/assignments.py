@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime, timezone
+from functools import lru_cache
 from hashlib import blake2b
 from typing import Any, NamedTuple
 
@@ -41,6 +42,7 @@ from sqlalchemy import (
     String,
     and_,
     bindparam,
+    case,
     delete,
     exists,
     func,
@@ -195,12 +197,16 @@ def dataset_inputs_after(
 def dataset_inputs_unplanned(
     conn: Connection, task_pk: int, dataset_pk: int, upto_pk: int, limit: int
 ) -> list[SourceInput]:
-    """Dataset inputs at or below the watermark that have no seat in the task (they joined late)."""
+    """Dataset inputs at or below the watermark that have no seat in the task (they joined late),
+    or whose seats are marked ``off_source`` (they left and came back)."""
     planned = exists(select(literal(1)).where(Q.task_pk == task_pk, Q.input_pk == DI.input_pk))
+    came_back = exists(
+        select(literal(1)).where(Q.task_pk == task_pk, Q.input_pk == DI.input_pk, Q.off_source)
+    )
     q = (
         select(I.pk, I.id)
         .select_from(t.dataset_inputs.join(t.inputs, I.pk == DI.input_pk))
-        .where(DI.dataset_pk == dataset_pk, DI.input_pk <= upto_pk, ~planned)
+        .where(DI.dataset_pk == dataset_pk, DI.input_pk <= upto_pk, or_(~planned, came_back))
         .order_by(DI.input_pk)
         .limit(limit)
     )
@@ -326,32 +332,68 @@ def drop_unstarted_seats(
     conn: Connection, app_pk: int, dataset_id: str, input_pks: Collection[int] | None = None
 ) -> int:
     """Inputs left dataset ``dataset_id`` (all of its inputs when ``input_pks`` is None: the dataset
-    is deleted): delete their unstarted seats (:data:`_UNSTARTED`) in every task of the app whose
-    input source is that dataset, so nobody is handed them any more. Started, submitted and
-    reviewed work stays. An input without seats left is planned again by the source rescan if it
-    rejoins the dataset. Answers how many seats were deleted.
-
-    The seats are locked in pk order before they are deleted (PostgreSQL), as submissions lock an
-    input's seats, so the two cannot deadlock over one input; a seat LABEL_START leases meanwhile
-    no longer matches once its lease is committed, and is kept."""
+    is deleted): :func:`leave_source` in every task of the app whose input source is that dataset.
+    Answers how many seats were deleted."""
     on_dataset = select(T.pk).where(
         T.app_pk == app_pk,
         T.input_source_type == _DATASET_SOURCE,
         T.input_source_id == dataset_id,
     )
     task_pks = [int(p) for p in conn.execute(on_dataset).scalars()]
+    return leave_source(conn, task_pks, input_pks)
+
+
+def leave_source(conn: Connection, task_pks: Sequence[int], input_pks: Collection[int] | None = None) -> int:
+    """Inputs left the source of these tasks (every input when ``input_pks`` is None): delete their
+    unstarted seats (:data:`_UNSTARTED`, ``domain/assignment_source.kept_on_leaving``), so nobody is
+    handed them any more, and mark the kept ones -- started, submitted and reviewed work --
+    ``off_source``. An input without seats left is planned again by the source rescan if it comes
+    back; one with kept seats is refilled then (:func:`return_to_source`). Answers how many seats
+    were deleted.
+
+    The seats are locked in pk order before they are changed (PostgreSQL), as submissions lock an
+    input's seats, so the two cannot deadlock over one input; a seat LABEL_START leases meanwhile
+    no longer matches once its lease is committed, and is kept."""
     if not task_pks or (input_pks is not None and not input_pks):
         return 0
     scopes: list[Any] = [None] if input_pks is None else list(_chunks(sorted(set(input_pks))))
     dropped = 0
     for scope in scopes:
-        q = select(Q.pk).where(Q.task_pk.in_(task_pks), _UNSTARTED)
+        q = select(Q.pk, _UNSTARTED.label("unstarted")).where(Q.task_pk.in_(list(task_pks)))
         if scope is not None:
             q = q.where(Q.input_pk.in_(scope))
-        pks = list(conn.execute(q.order_by(Q.pk).with_for_update()).scalars())
-        for chunk in _chunks(pks):
+        rows = list(conn.execute(q.order_by(Q.pk).with_for_update()))
+        for chunk in _chunks([int(r.pk) for r in rows if r.unstarted]):
             dropped += int(conn.execute(delete(TA).where(Q.pk.in_(chunk))).rowcount)
+        for chunk in _chunks([int(r.pk) for r in rows if not r.unstarted]):
+            conn.execute(update(TA).where(Q.pk.in_(chunk)).values(off_source=True))
     return dropped
+
+
+def return_to_source(conn: Connection, task_pk: int, input_pks: Collection[int]) -> None:
+    """These inputs are back in the task's source: their seats are no longer ``off_source``."""
+    for chunk in _chunks(sorted(set(input_pks))):
+        conn.execute(
+            update(TA)
+            .where(Q.task_pk == task_pk, Q.input_pk.in_(chunk), Q.off_source)
+            .values(off_source=False)
+        )
+
+
+def planned_by_source_mark(conn: Connection, task_pk: int) -> tuple[set[int], set[int]]:
+    """The task's inputs with seats: those in its source (no seat marked) and those marked off it."""
+    q = select(Q.input_pk, func.max(case((Q.off_source, 1), else_=0))).where(Q.task_pk == task_pk)
+    on: set[int] = set()
+    off: set[int] = set()
+    for input_pk, marked in conn.execute(q.group_by(Q.input_pk)):
+        (off if marked else on).add(int(input_pk))
+    return on, off
+
+
+def is_off_source(conn: Connection, task_pk: int, input_pk: int) -> bool:
+    """Whether the input left the task's source (one of its seats there is marked)."""
+    q = select(literal(1)).where(Q.task_pk == task_pk, Q.input_pk == input_pk, Q.off_source).limit(1)
+    return conn.execute(q).first() is not None
 
 
 # --------------------------------------------------------------------------- handing out work
@@ -389,6 +431,7 @@ _EXPIRED_SEATS = (
         Q.status == PENDING,
         Q.lease_until < bindparam("now", type_=Q.lease_until.type),
         Q.worker_id != _WORKER,
+        ~Q.off_source,  # the input left the task's source: the work stays with its worker
         ~_HAD_IT,
     )
     .order_by(Q.input_pk)
@@ -457,6 +500,7 @@ _CLAIM = (
         status=PENDING,
         lease_until=bindparam("lease_until", type_=Q.lease_until.type),
         modified_at=bindparam("now", type_=Q.modified_at.type),
+        started_at=func.coalesce(Q.started_at, bindparam("now", type_=Q.started_at.type)),
     )
 )
 _SET_LEASE = (
@@ -465,14 +509,17 @@ _SET_LEASE = (
     .values(
         lease_until=bindparam("lease_until", type_=Q.lease_until.type),
         modified_at=bindparam("now", type_=Q.modified_at.type),
+        started_at=func.coalesce(Q.started_at, bindparam("now", type_=Q.started_at.type)),
     )
 )
 _BY_PKS = select(*_SEAT_AND_INPUT_ID).join(t.inputs, I.pk == Q.input_pk).where(Q.pk.in_(_PKS))
 
 
-def set_lease(conn: Connection, pks: Collection[int], lease_until: datetime | None) -> None:
+def set_lease(conn: Connection, pks: Collection[int], lease_until: datetime, now: datetime) -> None:
+    """Hand the worker's own seats out again until ``lease_until``; a seat handed out for the first
+    time is stamped ``started_at`` (as claimed seats are by :func:`claim_free_seats`)."""
     if pks:
-        conn.execute(_SET_LEASE, {"pks": list(pks), "lease_until": lease_until, "now": utcnow()})
+        conn.execute(_SET_LEASE, {"pks": list(pks), "lease_until": lease_until, "now": now})
 
 
 def by_pks(conn: Connection, pks: Sequence[int]) -> list[Row[Any]]:
@@ -481,6 +528,32 @@ def by_pks(conn: Connection, pks: Sequence[int]) -> list[Row[Any]]:
     for chunk in _chunks(list(pks)):
         found.update({int(r.pk): r for r in conn.execute(_BY_PKS, {"pks": list(chunk)})})
     return [found[p] for p in pks if p in found]
+
+
+def with_inputs(conn: Connection, pks: Sequence[int]) -> list[Row[Any]]:
+    """Seats with their whole input rows, in the order of ``pks``, in one query: each row is the
+    input's (``pk``, ``id``, ``data`` ...) plus the seat's ``seat_pk``, ``seat_status``,
+    ``seat_created_at``, ``seat_modified_at``, ``worker_id``, ``comment``, ``reviewer_id``."""
+    found: dict[int, Row[Any]] = {}
+    for chunk in _chunks(list(pks)):
+        found.update({int(r.seat_pk): r for r in conn.execute(_WITH_INPUTS, {"pks": list(chunk)})})
+    return [found[p] for p in pks if p in found]
+
+
+_WITH_INPUTS = (
+    select(
+        t.inputs,
+        Q.pk.label("seat_pk"),
+        Q.status.label("seat_status"),
+        Q.created_at.label("seat_created_at"),
+        Q.modified_at.label("seat_modified_at"),
+        Q.worker_id,
+        Q.comment,
+        Q.reviewer_id,
+    )
+    .select_from(TA.join(t.inputs, I.pk == Q.input_pk))
+    .where(Q.pk.in_(_PKS))
+)
 
 
 # --------------------------------------------------------------------------- submitting and reviewing
@@ -496,6 +569,11 @@ def seats_of_input(
     pks: Collection[int] = (),
 ) -> list[Row[Any]]:
     """The input's seats in the task (optionally only these workers / statuses / pks), locked."""
+    if not (statuses or pks) and len(worker_ids) <= 1:  # submissions: the prebuilt statements
+        params = {"task_pk": task_pk, "input_pk": input_pk}
+        if not worker_ids:
+            return list(conn.execute(_SEATS_OF_INPUT, params))
+        return list(conn.execute(_WORKER_SEATS_OF_INPUT, {**params, "worker_id": next(iter(worker_ids))}))
     q = select(*_SEAT_COLUMNS).where(Q.task_pk == task_pk, Q.input_pk == input_pk)
     if worker_ids:
         q = q.where(Q.worker_id.in_(list(worker_ids)))
@@ -506,8 +584,36 @@ def seats_of_input(
     return list(conn.execute(q.order_by(Q.pk).with_for_update()))
 
 
+_SEATS_OF_INPUT = (
+    select(*_SEAT_COLUMNS)
+    .where(Q.task_pk == _TASK, Q.input_pk == bindparam("input_pk", type_=Integer))
+    .order_by(Q.pk)
+    .with_for_update()
+)
+_WORKER_SEATS_OF_INPUT = _SEATS_OF_INPUT.where(Q.worker_id == _WORKER)
+
+
 def update_seat(conn: Connection, pk: int, **values: Any) -> None:
     conn.execute(update(TA).where(Q.pk == pk).values(modified_at=utcnow(), **values))
+
+
+def submit_seat(conn: Connection, pk: int, status: int | None, now: datetime) -> None:
+    """A submission of the seat: ``submitted_at`` stamped and, unless ``status`` is None (no
+    change), the new status -- one UPDATE."""
+    if status is None:
+        conn.execute(_STAMP_SUBMITTED, {"b_pk": pk, "now": now})
+    else:
+        conn.execute(_SUBMIT_SEAT, {"b_pk": pk, "now": now, "b_status": status})
+
+
+_SEAT_PK = bindparam("b_pk", type_=Integer)
+_NOW = bindparam("now", type_=Q.modified_at.type)
+_STAMP_SUBMITTED = update(TA).where(Q.pk == _SEAT_PK).values(submitted_at=_NOW)
+_SUBMIT_SEAT = (
+    update(TA)
+    .where(Q.pk == _SEAT_PK)
+    .values(submitted_at=_NOW, modified_at=_NOW, status=bindparam("b_status", type_=Integer))
+)
 
 
 def delete_seats(conn: Connection, pks: Collection[int]) -> None:
@@ -598,13 +704,51 @@ def set_task_annotation_status(
 ) -> int:
     """Move the worker's annotations of the task on the input from ``from_statuses`` to
     ``to_status`` (the annotation side of submit and review); answer how many changed."""
-    cond = and_(
-        A.app_pk == app_pk,
-        A.task_id == task_id,
-        A.input_pk == input_pk,
-        A.user_id == worker_id,
-        A.status.in_(list(from_statuses)),
+    froms = list(from_statuses)
+    params: dict[str, Any] = {
+        "b_app_pk": app_pk,
+        "b_task_id": task_id,
+        "b_input_pk": input_pk,
+        "b_user_id": worker_id,
+        "to": to_status,
+        "now": utcnow(),
+        **{f"from{i}": v for i, v in enumerate(froms)},
+    }
+    return int(conn.execute(_move_task_annotations(len(froms)), params).rowcount)
+
+
+@lru_cache(maxsize=8)
+def _move_task_annotations(n_from: int) -> Any:
+    """Built once per number of ``from`` statuses (every submission runs it; a fixed list of bound
+    parameters, not an expanding one, so SQLAlchemy does not rewrite the SQL on each call)."""
+    return (
+        update(ANNOTATIONS)
+        .where(
+            A.app_pk == bindparam("b_app_pk", type_=Integer),
+            A.task_id == bindparam("b_task_id", type_=String),
+            A.input_pk == bindparam("b_input_pk", type_=Integer),
+            A.user_id == bindparam("b_user_id", type_=String),
+            A.status.in_([bindparam(f"from{i}", type_=Integer) for i in range(n_from)]),
+        )
+        .values(status=bindparam("to", type_=Integer), modified_at=bindparam("now", type_=A.modified_at.type))
     )
-    return int(
-        conn.execute(update(ANNOTATIONS).where(cond).values(status=to_status, modified_at=utcnow())).rowcount
-    )
+
+
+def input_refs(conn: Connection, app_pk: int, ids: Sequence[str]) -> dict[str, SourceInput]:
+    """(pk, id) of the app's inputs named by ``ids`` (the ones that exist), by id."""
+    if len(ids) == 1:  # a submission names one input: no expanding IN to rewrite per call
+        row = conn.execute(_INPUT_REF, {"app_pk": app_pk, "id": ids[0]}).first()
+        return {} if row is None else {row.id: SourceInput(int(row.pk), row.id)}
+    out: dict[str, SourceInput] = {}
+    for chunk in _chunks(list(ids)):
+        for r in conn.execute(_INPUT_REFS, {"app_pk": app_pk, "ids": list(chunk)}):
+            out[r.id] = SourceInput(int(r.pk), r.id)
+    return out
+
+
+_INPUT_REF = select(I.pk, I.id).where(
+    I.app_pk == bindparam("app_pk", type_=Integer), I.id == bindparam("id", type_=String)
+)
+_INPUT_REFS = select(I.pk, I.id).where(
+    I.app_pk == bindparam("app_pk", type_=Integer), I.id.in_(bindparam("ids", expanding=True, type_=String))
+)

@@ -104,7 +104,20 @@ def set_state(
     )
 
 
+def inputs_in_state(conn: Connection, task_pk: int, state: str) -> list[int]:
+    """The task's evaluated inputs in ``state``, in pk order."""
+    q = select(R.input_pk).where(R.task_pk == task_pk, R.state == state).order_by(R.input_pk)
+    return [int(p) for p in conn.execute(q).scalars()]
+
+
 # --------------------------------------------------------------------------- votes
+
+
+def voted_subjects(conn: Connection, task_pk: int) -> list[tuple[int, str]]:
+    """(input pk, subject) of every piece of the task's work with votes cast and not yet decided
+    (a decided tally forgets its votes)."""
+    q = select(V.input_pk, V.subject).where(V.task_pk == task_pk).distinct().order_by(V.input_pk, V.subject)
+    return [(int(i), str(sub)) for i, sub in conn.execute(q)]
 
 
 def cast_vote(

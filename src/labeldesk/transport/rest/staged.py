@@ -164,8 +164,8 @@ def _user_tasks(p: Params) -> Bound:
 
 
 def _delayed_tasks(p: Params) -> Bound:
-    client, win = p.path["clientId"], p.window()
-    return lambda s, conn, c: out.delayed_json(*s.delayed_tasks(conn, c, client, win))
+    client, win, app_id = p.path["clientId"], p.window(), p.text("app_id")
+    return lambda s, conn, c: out.delayed_json(*s.delayed_tasks(conn, c, client, win, app_id))
 
 
 ENDPOINTS: Sequence[Endpoint] = (
@@ -182,7 +182,7 @@ ENDPOINTS: Sequence[Endpoint] = (
     Endpoint("POST", "/tasks/{taskId}/accept", _act(Action.ACCEPT)),
     Endpoint("POST", "/tasks/{taskId}/reject", _act(Action.REJECT)),
     Endpoint("GET", "/clients/{clientId}/user_tasks", _user_tasks, PAGING | {"email"}),
-    Endpoint("GET", "/clients/{clientId}/delayed_tasks", _delayed_tasks, PAGING),
+    Endpoint("GET", "/clients/{clientId}/delayed_tasks", _delayed_tasks, PAGING | {"app_id"}),
 )
 
 

@@ -1,0 +1,83 @@
+"""Request-sized batched writes and lookups: one multi-row ``INSERT ... VALUES (...), (...)`` per
+table and one ``IN (...)`` query per lookup, from pre-built tuples.
+
+PostAnnotations and PostInputs write up to 128 rows per table per request. SQLAlchemy's
+insertmanyvalues also sends one statement, but processes every value of every row in Python
+first (bind processors, dict merging); here the services hand over tuples already in the stored
+form (``stored_time`` and ``stored_json`` of :mod:`labeldesk.storage.repos.bulk`) and the SQL text is
+built once per (table, columns, row count). Statements go through ``exec_driver_sql`` so driver
+errors are still SQLAlchemy's (translated and retried as every other write's,
+``storage.engine``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from functools import cache
+from typing import Any
+
+from sqlalchemy import JSON, Connection, Table
+
+from labeldesk.storage.repos.bulk import MAX_PARAMS
+
+_MARK = {"sqlite": "?", "postgresql": "%s"}
+
+
+def _mark(dialect: str) -> str:
+    return _MARK.get(dialect, "?")
+
+
+@cache
+def _insert_sql(dialect: str, table: Table, columns: tuple[str, ...], n: int, returning: str) -> str:
+    mark = _mark(dialect)
+    json_cast = dialect == "postgresql"
+    one = (
+        "("
+        + ", ".join(
+            f"CAST({mark} AS JSON)" if json_cast and isinstance(table.c[c].type, JSON) else mark
+            for c in columns
+        )
+        + ")"
+    )
+    tail = f" RETURNING {returning}" if returning else ""
+    return f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES {', '.join([one] * n)}{tail}"
+
+
+def insert_values(
+    conn: Connection,
+    table: Table,
+    columns: tuple[str, ...],
+    rows: Sequence[Sequence[Any]],
+    returning: str = "",
+) -> list[tuple[Any, ...]]:
+    """Insert ``rows`` (values in ``columns`` order, as stored); answer the ``returning``
+    columns of every inserted row, in no particular order, when given."""
+    out: list[tuple[Any, ...]] = []
+    size = max(1, MAX_PARAMS // len(columns))
+    dialect = conn.dialect.name
+    for i in range(0, len(rows), size):
+        batch = rows[i : i + size]
+        sql = _insert_sql(dialect, table, columns, len(batch), returning)
+        result = conn.exec_driver_sql(sql, tuple(v for row in batch for v in row))
+        if returning:
+            out += [tuple(r) for r in result]
+    return out
+
+
+@cache
+def _in_sql(dialect: str, head: str, n: int) -> str:
+    mark = _mark(dialect)
+    return head.format(m=mark) + "(" + ", ".join([mark] * n) + ")"
+
+
+def ids_to_pks(conn: Connection, table: Table, app_pk: int, ids: Collection[str]) -> dict[str, int]:
+    """Which of ``ids`` the app has in ``table`` (inputs, annotations, ...): id -> pk."""
+    out: dict[str, int] = {}
+    given = list(ids)
+    head = f"SELECT id, pk FROM {table.name} WHERE app_pk = {{m}} AND id IN "
+    size = MAX_PARAMS - 1
+    for i in range(0, len(given), size):
+        part = given[i : i + size]
+        sql = _in_sql(conn.dialect.name, head, len(part))
+        out.update((str(r[0]), int(r[1])) for r in conn.exec_driver_sql(sql, (app_pk, *part)))
+    return out
