@@ -29,6 +29,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +92,16 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def bench_label_studio(data: Path, n: int, boxes: int) -> dict[str, float]:
+LS_TOKEN = "benchtoken0123456789"
+
+
+@contextmanager
+def label_studio() -> Iterator[tuple[str, dict[str, str], int]]:
+    """A Label Studio server on a free loopback port: (base URL, auth headers, server pid).
+
+    Installs Label Studio into its own virtualenv (``.bench-venvs/label-studio``, reused on later
+    runs) and keeps its data folder (``.bench-venvs/label-studio-data``: the first start migrates
+    its database for minutes). benchmarks/readme_table.py --compare uses it too."""
     import requests
 
     venv = Path(".bench-venvs/label-studio")
@@ -106,7 +117,7 @@ def bench_label_studio(data: Path, n: int, boxes: int) -> dict[str, float]:
         "LABEL_STUDIO_BASE_DATA_DIR": str(home),
         "LABEL_STUDIO_USERNAME": "bench@example.com",
         "LABEL_STUDIO_PASSWORD": "bench-password-1",
-        "LABEL_STUDIO_USER_TOKEN": "benchtoken0123456789",
+        "LABEL_STUDIO_USER_TOKEN": LS_TOKEN,
         "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true",
         "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
         # no telemetry: the benchmark talks to loopback only
@@ -126,7 +137,6 @@ def bench_label_studio(data: Path, n: int, boxes: int) -> dict[str, float]:
     log = (home / "server.log").open("w")
     server = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
-    headers = {"Authorization": "Token benchtoken0123456789"}
     try:
         deadline = time.time() + 1800
         while True:
@@ -139,6 +149,17 @@ def bench_label_studio(data: Path, n: int, boxes: int) -> dict[str, float]:
                 raise RuntimeError(f"Label Studio did not start; see {home / 'server.log'}")
             time.sleep(1)
         _enable_token_auth(venv, env)
+        yield base, {"Authorization": f"Token {LS_TOKEN}"}, server.pid
+    finally:
+        server.terminate()
+        server.wait(30)
+        log.close()
+
+
+def bench_label_studio(data: Path, n: int, boxes: int) -> dict[str, float]:
+    import requests
+
+    with label_studio() as (base, headers, _):
         config = (
             '<View><Image name="image" value="$image"/><RectangleLabels name="label" toName="image">'
             + "".join(f'<Label value="class-{c}"/>' for c in range(1, 11))
@@ -171,10 +192,6 @@ def bench_label_studio(data: Path, n: int, boxes: int) -> dict[str, float]:
             )
             r.raise_for_status()
         total = time.perf_counter() - started
-    finally:
-        server.terminate()
-        server.wait(30)
-        log.close()
     return {
         "inputs": n,
         "boxes": n * boxes,

@@ -1,12 +1,16 @@
 """The README's benchmark table, measured: one command, printed as Markdown with the date, the
 machine and its load.
 
-    python benchmarks/readme_table.py [--quick] [--database-url URL]
+    python benchmarks/readme_table.py [--quick] [--database-url URL] [--compare]
 
 Runs benchmarks/annotations.py (create and list annotations, REST and gRPC) and
 benchmarks/work_queue.py (LABEL_START latency p50/p99 and submissions/s, DYNAMIC and PARTITIONED,
 1/8/32 workers, gRPC) against real servers and prints one table. The load average is printed
 beside the date: numbers measured on a loaded machine are marked so.
+
+``--compare`` also runs Label Studio (its own virtualenv and SQLite database; installed on first
+use, see benchmarks/compare_label_studio.py) on the same annotation workload in the same run and
+prints a second table with the ratios.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import tempfile
 from datetime import datetime, timezone
 
 import annotations as ann_bench
+import compare_label_studio
 import work_queue
 
 
@@ -45,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short runs (a few minutes in all)")
     parser.add_argument("--database-url", help="SQLAlchemy URL (default: fresh SQLite files)")
+    parser.add_argument("--compare", action="store_true", help="also measure Label Studio, same run")
     args = parser.parse_args(argv)
 
     def log(message: str) -> None:
@@ -55,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         url = args.database_url or f"sqlite:///{os.path.join(tmp, 'bench.db')}"
         created = ann_bench.run(url, args.quick, (1_000, 100_000), log)
     queue = work_queue.run(args.database_url, args.quick, "grpc", log)
+    rivals = compare_label_studio.run(args.quick, log) if args.compare else []
     db = "PostgreSQL" if args.database_url and args.database_url.startswith("postgresql") else "SQLite"
     print(f"Measured {began:%Y-%m-%d %H:%M} UTC on {machine()}; {load_before} before, {load()} after;")
     print(f"`python benchmarks/readme_table.py{' --quick' if args.quick else ''}` ({db}).\n")
@@ -64,14 +71,41 @@ def main(argv: list[str] | None = None) -> int:
         if row.what.startswith("list all"):
             print(f"| {row.what}, {row.existing:,} annotations, {row.transport} | {row.seconds:.2f} s |")
         elif row.existing == 1_000:
-            print(f"| annotations {row.what}, {row.transport} | {row.rate:,.0f} /s |")
+            cpu = f" ({row.cpu_us} µs server CPU each)"
+            print(f"| annotations {row.what}, {row.transport} | {row.rate:,.0f} /s{cpu} |")
     for res in queue:
         print(
             f"| LABEL_START, {res.inputs:,}-input {res.strategy} task, {res.workers} worker(s), gRPC | "
             f"p50 {res.p50:.1f} ms, p99 {res.pct(0.99):.1f} ms; "
-            f"{res.submissions / res.seconds:,.0f} submissions/s |"
+            f"{res.submissions / res.seconds:,.0f} submissions/s; "
+            f"server CPU {res.cpu_ms_per_submission:.2f} ms per submission |"
         )
+    if rivals:
+        print_comparison(created, rivals)
     return 0
+
+
+def print_comparison(created: list[ann_bench.Row], rivals: list[compare_label_studio.LsRow]) -> None:
+    """labeldesk against Label Studio on 1,000 annotations, same run: rates (server CPU µs per
+    annotation in brackets) and how many times faster labeldesk is."""
+    ours = {(r.what, r.transport): r for r in created if r.existing == 1_000}
+    print("\nSame run, Label Studio (SQLite, its REST API) on the same workload (1,000 annotations):\n")
+    print("| measurement | labeldesk gRPC | labeldesk REST | Label Studio | x gRPC | x REST |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for ls in rivals:
+        if ls.what == "list all":
+            grpc, rest = (
+                ours.get(("list all, official client", "grpc")),
+                ours.get(("list all, raw JSON (requests)", "rest")),
+            )
+            cells = [f"{x.seconds:.2f} s" if x else "-" for x in (grpc, rest)] + [f"{ls.seconds:.2f} s"]
+            ratios = [f"{ls.seconds / x.seconds:,.0f}x" if x and x.seconds else "-" for x in (grpc, rest)]
+        else:
+            grpc, rest = ours.get((ls.what, "grpc")), ours.get((ls.what, "rest"))
+            cells = [f"{x.rate:,.0f} /s ({x.cpu_us} µs)" if x else "-" for x in (grpc, rest)]
+            cells.append(f"{ls.rate:,.0f} /s ({ls.server_cpu / ls.count * 1e6:,.0f} µs)" if ls.count else "-")
+            ratios = [f"{x.rate / ls.rate:,.0f}x" if x and ls.rate else "-" for x in (grpc, rest)]
+        print(f"| {ls.what} | {' | '.join(cells)} | {' | '.join(ratios)} |")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -10,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from labeldesk.domain import errors
-from labeldesk.services.common import new_ids, page_of, struct_to_dict, timestamp
+from labeldesk.services.common import new_id, new_ids, page_of, struct_to_dict, timestamp
 
 
 @given(
@@ -75,3 +76,11 @@ def test_new_ids_refusals(ids: list[str], taken: set[str], code: int, text: str)
 def test_new_ids_generates_missing_ids() -> None:
     ids = new_ids("thing", "things", [_Item(""), _Item("given")], lambda xs: [])
     assert ids[1] == "given" and len(ids[0]) == 32
+
+
+def test_new_ids_are_random_version_4_uuids() -> None:
+    ids = {new_id() for _ in range(1000)}
+    assert len(ids) == 1000
+    for i in ids:
+        parsed = uuid.UUID(i)
+        assert parsed.hex == i and parsed.version == 4 and parsed.variant == uuid.RFC_4122

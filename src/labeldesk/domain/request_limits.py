@@ -85,7 +85,73 @@ def _reachability(root: Descriptor) -> dict[str, bool]:
 
 
 def check_message(message: Message, where: str = "") -> None:
-    """Raise 11102 naming the first field that holds a NUL or exceeds a limit."""
+    """Raise 11102 naming the first field that holds a NUL or exceeds a limit.
+
+    A first walk only looks (no field paths: formatting them cost more than the checks, for
+    every field of every request); only when it finds a problem does the second one name it."""
+    if not _clean(message):
+        _name_problem(message, where)
+
+
+_STRINGS, _MAP, _LIST, _ONE, _SKIP = range(5)
+_PLANS: dict[FieldDescriptor, tuple[int, int, bool]] = {}
+
+
+def _plan(owner: Any, fd: FieldDescriptor) -> tuple[int, int, bool]:
+    """How :func:`_clean` treats a field: its kind, the most items of a limited list (-1: no
+    limit), and whether its messages are worth visiting."""
+    plan = _PLANS.get(fd)
+    if plan is None:
+        limit = LIMITS.get((owner.full_name, fd.name), (-1, ""))[0]
+        worth = fd.message_type is not None and _worth_visiting(fd.message_type)
+        if fd.type == _STRING:
+            kind = _STRINGS
+        elif fd.message_type is None:
+            kind = _SKIP
+        elif fd.message_type.GetOptions().map_entry:
+            kind = _MAP
+        elif fd.is_repeated:
+            kind = _LIST if limit >= 0 or worth else _SKIP
+        else:
+            kind = _ONE if worth else _SKIP
+        plan = _PLANS[fd] = (kind, limit, worth)
+    return plan
+
+
+def _clean(message: Message) -> bool:
+    """Whether no field of ``message`` holds a NUL or exceeds a limit (no paths built)."""
+    owner = message.DESCRIPTOR
+    for fd, value in message.ListFields():
+        kind, limit, worth = _PLANS.get(fd) or _plan(owner, fd)
+        if kind == _STRINGS:
+            if any("\x00" in text for text in value) if fd.is_repeated else "\x00" in value:
+                return False
+        elif kind == _ONE:
+            if not _clean(value):
+                return False
+        elif kind == _LIST:
+            if 0 <= limit < len(value) or (worth and not all(_clean(item) for item in value)):
+                return False
+        elif kind == _MAP and not _clean_map(fd, value):
+            return False
+    return True
+
+
+def _clean_map(fd: FieldDescriptor, value: Any) -> bool:
+    entry = fd.message_type
+    assert entry is not None
+    key_fd, value_fd = entry.fields_by_name["key"], entry.fields_by_name["value"]
+    if key_fd.type == _STRING and any("\x00" in key for key in value):
+        return False
+    if value_fd.type == _STRING:
+        return not any("\x00" in text for text in value.values())
+    if value_fd.message_type is not None and _worth_visiting(value_fd.message_type):
+        return all(_clean(item) for item in value.values())
+    return True
+
+
+def _name_problem(message: Message, where: str) -> None:
+    """Raise the error for the first problem of ``message`` (:func:`check_message` found one)."""
     descriptor = message.DESCRIPTOR
     for fd, value in message.ListFields():
         path = f"{where}.{fd.name}" if where else fd.name

@@ -243,7 +243,8 @@ class AnnotationsService:
         )
 
     def _refuse_taken(self, conn: Connection, app_pk: int, ids: list[str]) -> None:
-        taken = repo.taken_ids(conn, app_pk, ids)
+        found = multirow.ids_to_pks(conn, t.annotations, app_pk, ids) if ids else {}
+        taken = [i for i in ids if i in found]
         if taken:
             raise errors.ApiError(
                 errors.DUPLICATE_KEY,

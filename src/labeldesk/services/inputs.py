@@ -94,11 +94,13 @@ def _new_input_proto(
     kept: resources_pb2.Data,
     created: Timestamp,
     datasets: Mapping[str, Row[Any]],
+    names: Mapping[str, str],
     app_pk: int,
     links: FileLinks | None,
 ) -> resources_pb2.Input:
     """A just-added input as :func:`input_protos` shows it once stored, built from what was
-    inserted: its concepts once each (the last value given wins), its datasets in creation order."""
+    inserted: its concepts once each (the last value given wins) with their names, its datasets
+    in creation order."""
     out = resources_pb2.Input(id=iid, created_at=created, modified_at=created)
     out.dataset_ids.extend(sorted(dict.fromkeys(given.dataset_ids), key=lambda d: datasets[d].pk))
     data = out.data
@@ -107,7 +109,7 @@ def _new_input_proto(
     if given.data.metadata.fields:
         data.metadata.CopyFrom(given.data.metadata)
     for cid, value in dict(_concept_pairs(given.data)).items():
-        data.concepts.add(id=cid, name=cid, value=value)
+        data.concepts.add(id=cid, name=names.get(cid) or cid, value=value)
     out.status.code = DOWNLOADED
     out.status.description = "Download complete"
     return out
@@ -355,7 +357,7 @@ class InputsService:
         ids = batch_ids("input", "inputs", req.inputs)
         taken = multirow.ids_to_pks(conn, t.inputs, app.pk, ids)
         fresh = [(inp, iid, h) for inp, iid, h in zip(req.inputs, ids, hosted) if iid not in taken]
-        ensure_concepts(conn, app.pk, _named_concepts([inp for inp, _, _ in fresh]))
+        names = ensure_concepts(conn, app.pk, _named_concepts([inp for inp, _, _ in fresh]))
         datasets = _require_datasets(conn, app.pk, sorted({d for inp in req.inputs for d in inp.dataset_ids}))
         ts = utcnow()
         stored_ts = stored_time(conn, ts)
@@ -385,7 +387,7 @@ class InputsService:
             ds_repo.add_inputs(conn, datasets[d].pk, in_ds)
         created = timestamp(ts)
         added = {
-            iid: _new_input_proto(iid, inp, k, created, datasets, app.pk, ctx.files)
+            iid: _new_input_proto(iid, inp, k, created, datasets, names, app.pk, ctx.files)
             for (inp, iid, _), k in zip(fresh, kept)
         }
         out = service_pb2.MultiInputResponse(

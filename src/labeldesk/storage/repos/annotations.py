@@ -161,13 +161,6 @@ def by_ids(conn: Connection, app_pk: int, ids: Collection[str]) -> dict[str, Row
     return out
 
 
-def taken_ids(conn: Connection, app_pk: int, ids: Collection[str]) -> list[str]:
-    out: list[str] = []
-    for chunk in _chunks(list(ids)):
-        out += conn.execute(select(A.id).where(A.app_pk == app_pk, A.id.in_(chunk))).scalars()
-    return out
-
-
 def on_inputs(
     conn: Connection, input_pks: Collection[int], input_level: bool | None = None
 ) -> list[Row[Any]]:

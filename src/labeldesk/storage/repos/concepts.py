@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from labeldesk.storage import tables as t
@@ -17,8 +17,13 @@ C = t.concepts.c
 def get_many(conn: Connection, app_pk: int, ids: Collection[str]) -> dict[str, Row[Any]]:
     if not ids:
         return {}
-    q = select(t.concepts).where(C.app_pk == app_pk, C.id.in_(list(ids)))
-    return {r.id: r for r in conn.execute(q)}
+    return {r.id: r for r in conn.execute(_BY_IDS, {"app_pk": app_pk, "ids": list(ids)})}
+
+
+# built once: every PostAnnotations and PostInputs looks its concepts up (see docs/performance.md)
+_BY_IDS = select(t.concepts).where(
+    C.app_pk == bindparam("app_pk"), C.id.in_(bindparam("ids", expanding=True))
+)
 
 
 def missing(conn: Connection, app_pk: int, ids: Collection[str]) -> list[str]:
