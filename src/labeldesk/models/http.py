@@ -23,6 +23,10 @@ POOL_PER_HOST = 16  # kept-alive connections per backend host (calls beyond wait
 _pool = urllib3.PoolManager(num_pools=64, maxsize=POOL_PER_HOST, block=False, retries=False)
 
 
+# image URLs: follow up to 5 redirects (CDNs, http -> https), never retry
+_FOLLOW = urllib3.Retry(total=None, connect=0, read=0, status=0, other=0, redirect=5)
+
+
 class Json(bytes):
     """A request body already encoded as JSON (sent as is)."""
 
@@ -97,7 +101,9 @@ def _reason(e: Exception) -> str:
 def fetch_bytes(url: str, timeout_s: float = 10.0, limit: int = MAX_ANSWER) -> bytes:
     """The bytes behind an input's http(s) URL (one attempt; BackendError when unreadable)."""
     try:
-        resp = _pool.request("GET", url, timeout=urllib3.Timeout(total=timeout_s), preload_content=False)
+        resp = _pool.request(
+            "GET", url, timeout=urllib3.Timeout(total=timeout_s), preload_content=False, retries=_FOLLOW
+        )
         try:
             if resp.status >= 400:
                 raise BackendError(UNREACHABLE, f"cannot read the image at {url[:200]}: HTTP {resp.status}")
