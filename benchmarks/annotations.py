@@ -166,8 +166,8 @@ def running_server(url: str) -> Iterator[tuple[str, int]]:
 
 
 @contextmanager
-def serve(url: str) -> Iterator[Server]:
-    """``labeldesk serve`` as a subprocess on free ports."""
+def serve(url: str, *options: str) -> Iterator[Server]:
+    """``labeldesk serve [options]`` as a subprocess on free ports."""
     cmd = [
         sys.executable,
         "-m",
@@ -179,6 +179,7 @@ def serve(url: str) -> Iterator[Server]:
         "0",
         "--grpc-port",
         "0",
+        *options,
     ]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     assert proc.stderr is not None

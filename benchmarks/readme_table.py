@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"| LABEL_START, {res.inputs:,}-input {res.strategy} task, {res.workers} worker(s), gRPC | "
             f"p50 {res.p50:.1f} ms, p99 {res.pct(0.99):.1f} ms; "
-            f"{res.submissions / res.seconds:,.0f} submissions/s |"
+            f"{res.submissions / res.seconds:,.0f} submissions/s; "
+            f"server CPU {res.cpu_ms_per_submission:.2f} ms per submission |"
         )
     if rivals:
         print_comparison(created, rivals)

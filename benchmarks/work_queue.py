@@ -1,6 +1,7 @@
 """Work-queue speed of a real labeldesk server, through the official clarifai-grpc client (gRPC).
 
     python benchmarks/work_queue.py [--database-url URL] [--quick] [--transport grpc|rest]
+                                    [--workers N] [--replicas N]
 
 Starts ``labeldesk serve`` as a subprocess on free ports (so the clients here do not share the
 server's interpreter lock), seeds an app with 10k inputs (and, on PostgreSQL, another with 1M),
@@ -10,6 +11,13 @@ loop LABEL_START -> LABEL_SUBMIT each input it got, for a fixed time. It reports
 latency (p50, p99; the planning of new batches of inputs shows up in p99) and submissions per
 second. Every LABEL_START after the first plans lazily, so a 1M-input task should answer as fast
 as a 10k-input one.
+
+Beside the wall-clock numbers it prints the servers' CPU time (all their processes, from psutil)
+per submission, counting the LABEL_STARTs that handed the work out: on a shared machine that is
+the number to compare. With one worker the calls do not overlap, so the CPU is also split into
+per LABEL_START and per LABEL_SUBMIT. ``--workers N`` runs ``serve --workers N`` (N gRPC
+processes on one port); ``--replicas N`` runs N servers over the same database (PostgreSQL, or
+SQLite WAL) and spreads the labelers over them.
 
 Without ``--database-url`` a fresh SQLite file in a temporary directory is used (10k only); with a
 PostgreSQL URL the apps are created in that database and left there; the 1M-input app is seeded
@@ -27,10 +35,13 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
-from annotations import print_rows, run_threads, running_server
+import grpc
+import psutil
+from annotations import Server, print_rows, run_threads, serve
 from clarifai_grpc.channel.clarifai_channel import ClarifaiChannel
 from clarifai_grpc.grpc.api import resources_pb2 as r
 from clarifai_grpc.grpc.api import service_pb2 as s
@@ -133,6 +144,22 @@ class Result:
     starts: list[float]
     submissions: int
     seconds: float
+    #: server CPU seconds: all calls, and (one worker) inside LABEL_START / LABEL_SUBMIT calls
+    cpu: float = float("nan")
+    cpu_starts: float = float("nan")
+    cpu_submits: float = float("nan")
+
+    @property
+    def cpu_ms_per_submission(self) -> float:
+        return self.cpu / self.submissions * 1000 if self.submissions else float("nan")
+
+    @property
+    def cpu_ms_per_start(self) -> float:
+        return self.cpu_starts / len(self.starts) * 1000 if self.starts else float("nan")
+
+    @property
+    def cpu_ms_per_submit(self) -> float:
+        return self.cpu_submits / self.submissions * 1000 if self.submissions else float("nan")
 
     def pct(self, q: float) -> float:
         if not self.starts:
@@ -146,11 +173,31 @@ class Result:
 
 
 def stub_for(base_url: str, grpc_port: int, transport: str) -> Any:
+    """A client with its own connection (as separate labelers have; channels to one address would
+    otherwise share one, and so one server process of ``serve --workers``)."""
     if transport == "rest":
         return service_pb2_grpc.V2Stub(ClarifaiChannel.get_json_channel(base_url=base_url))
-    return service_pb2_grpc.V2Stub(
-        ClarifaiChannel.get_insecure_grpc_channel(base="127.0.0.1", port=grpc_port)
-    )
+    ClarifaiChannel.get_insecure_grpc_channel(base="127.0.0.1", port=grpc_port).close()  # its set-up
+    channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}", options=[("grpc.use_local_subchannel_pool", 1)])
+    return service_pb2_grpc.V2Stub(channel)
+
+
+class ServerCpu:
+    """CPU seconds used so far by the servers' processes (with the gRPC worker processes)."""
+
+    def __init__(self, servers: list[Server]) -> None:
+        roots = [psutil.Process(s.pid) for s in servers]
+        self.processes = [p for root in roots for p in (root, *root.children(recursive=True))]
+
+    def __call__(self) -> float:
+        total = 0.0
+        for p in self.processes:
+            try:
+                t = p.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += t.user + t.system
+        return total
 
 
 def check(resp: Any) -> Any:
@@ -164,11 +211,15 @@ def run_task(
     strategy: str,
     n_workers: int,
     seconds: float,
-    server: tuple[str, int],
+    servers: list[Server],
     transport: str,
     db_name: str,
 ) -> Result:
-    """A fresh task over all the app's inputs; ``n_workers`` label for ``seconds``."""
+    """A fresh task over all the app's inputs; ``n_workers`` label for ``seconds``, worker k on
+    server k mod len(servers)."""
+    cpu = ServerCpu(servers)
+    split = n_workers == 1  # calls never overlap: the CPU between two reads is that call's
+    cpu_in = {A.LABEL_START: 0.0, A.LABEL_SUBMIT: 0.0}
     workers = app.workers[:n_workers]
     task_id = f"{strategy.lower()}-{n_workers}-{uuid.uuid4().hex[:6]}"
     info = (
@@ -187,7 +238,7 @@ def run_task(
         },
         r.Task(),
     )
-    owner = stub_for(*server, transport)
+    owner = stub_for(servers[0].base_url, servers[0].grpc_port, transport)
     check(
         owner.PostTasks(
             s.PostTasksRequest(user_app_id=app.uai, tasks=[task]),
@@ -196,20 +247,24 @@ def run_task(
     )
     starts: list[list[float]] = [[] for _ in workers]
     submitted = [0] * n_workers
-    window = [0.0, 0.0]
+    window = [0.0, 0.0, 0.0]
 
     def open_window() -> None:
+        window[2] = cpu()
         window[0] = time.perf_counter()
         window[1] = window[0] + seconds
 
     gate = threading.Barrier(n_workers, action=open_window)
 
     def work(k: int) -> None:
-        stub = stub_for(*server, transport)
+        server = servers[k % len(servers)]
+        stub = stub_for(server.base_url, server.grpc_port, transport)
         meta = (("authorization", f"Key {workers[k][1]}"),)
 
         def put(action: int, input_id: str = "") -> Any:
-            return check(
+            before = cpu() if split else 0.0
+            began = time.perf_counter()
+            resp = check(
                 stub.PutTaskAssignments(
                     s.PutTaskAssignmentsRequest(
                         user_app_id=app.uai, task_id=task_id, action=action, input_id=input_id
@@ -217,12 +272,15 @@ def run_task(
                     metadata=meta,
                 )
             )
+            if action == A.LABEL_START:
+                starts[k].append(time.perf_counter() - began)
+            if split:
+                cpu_in[action] += cpu() - before
+            return resp
 
         gate.wait()
         while time.perf_counter() < window[1]:
-            began = time.perf_counter()
             got = put(A.LABEL_START).task_assignments
-            starts[k].append(time.perf_counter() - began)
             if not got:
                 return
             for a in got:
@@ -231,9 +289,21 @@ def run_task(
 
     run_threads(n_workers, work)
     elapsed = time.perf_counter() - window[0]
-    return Result(
-        db_name, app.inputs, strategy, n_workers, [x for xs in starts for x in xs], sum(submitted), elapsed
+    used = cpu() - window[2]
+    calls = [x for xs in starts for x in xs]
+    res = Result(
+        db_name,
+        app.inputs,
+        strategy,
+        n_workers,
+        calls,
+        sum(submitted),
+        elapsed,
+        used,
     )
+    if split:
+        res.cpu_starts, res.cpu_submits = cpu_in[A.LABEL_START], cpu_in[A.LABEL_SUBMIT]
+    return res
 
 
 # ----------------------------------------------------------------------------- report
@@ -242,21 +312,31 @@ def run_task(
 def print_table(rows: list[Result], transport: str) -> None:
     header = (
         f"{'database':<10} {'inputs':>9} {'strategy':<11} {'workers':>7} {'LABEL_START p50 ms':>18} "
-        f"{'p99 ms':>8} {'calls':>6} {'submissions/s':>13}"
+        f"{'p99 ms':>8} {'calls':>6} {'submissions/s':>13} {'CPU ms/submission':>17} "
+        f"{'CPU ms/START':>12} {'CPU ms/SUBMIT':>13}"
     )
-    print(f"transport: {transport}")
+    print(f"transport: {transport}; CPU = the servers' processes, per submission including its LABEL_STARTs")
     print_rows(
         header,
         (
             f"{x.db:<10} {x.inputs:>9,} {x.strategy:<11} {x.workers:>7} {x.p50:>18.2f} {x.pct(0.99):>8.2f} "
-            f"{len(x.starts):>6} {x.submissions / x.seconds:>13,.0f}"
+            f"{len(x.starts):>6} {x.submissions / x.seconds:>13,.0f} {x.cpu_ms_per_submission:>17.2f} "
+            f"{x.cpu_ms_per_start:>12.2f} {x.cpu_ms_per_submit:>13.2f}"
             for x in rows
         ),
     )
 
 
-def run(database_url: str | None, quick: bool, transport: str, log: Callable[[str], None]) -> list[Result]:
-    """Every (size, strategy, workers) run against one server; a fresh SQLite file without a URL."""
+def run(
+    database_url: str | None,
+    quick: bool,
+    transport: str,
+    log: Callable[[str], None],
+    processes: int = 1,
+    replicas: int = 1,
+) -> list[Result]:
+    """Every (size, strategy, workers) run against ``replicas`` servers of ``processes`` gRPC
+    processes each; a fresh SQLite file without a URL."""
     with tempfile.TemporaryDirectory() as tmp:
         url = database_url or f"sqlite:///{os.path.join(tmp, 'queue-bench.db')}"
         db = Database(url)
@@ -267,15 +347,21 @@ def run(database_url: str | None, quick: bool, transport: str, log: Callable[[st
         db.dispose()
         seconds = 2.0 if quick else 8.0
         rows: list[Result] = []
-        with running_server(url) as server:
+        with ExitStack() as stack:
+            servers = [
+                stack.enter_context(serve(url, *(["--workers", str(processes)] if processes > 1 else [])))
+                for _ in range(replicas)
+            ]
+            time.sleep(3 if processes > 1 else 0)  # let the extra gRPC processes bind the port
             for app in apps:
                 for strategy in STRATEGIES:
                     for n in WORKER_COUNTS:
-                        res = run_task(app, strategy, n, seconds, server, transport, db_name)
+                        res = run_task(app, strategy, n, seconds, servers, transport, db_name)
                         rows.append(res)
                         log(
                             f"{app.inputs:,} {strategy} {n} workers: p50 {res.p50:.2f} ms, "
-                            f"{res.submissions / res.seconds:,.0f} submissions/s"
+                            f"{res.submissions / res.seconds:,.0f} submissions/s, "
+                            f"{res.cpu_ms_per_submission:.2f} server CPU ms per submission"
                         )
     return rows
 
@@ -288,13 +374,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="10k inputs, short runs (< 60 s in all)")
     parser.add_argument("--transport", choices=("grpc", "rest"), default="grpc")
+    parser.add_argument("--workers", type=int, default=1, help="gRPC processes per server (serve --workers)")
+    parser.add_argument("--replicas", type=int, default=1, help="servers over the same database")
     args = parser.parse_args(argv)
 
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
     began = time.perf_counter()
-    rows = run(args.database_url, args.quick, args.transport, log)
+    rows = run(args.database_url, args.quick, args.transport, log, args.workers, args.replicas)
+    print(f"{args.replicas} server(s) of {args.workers} gRPC process(es) each")
     print_table(rows, args.transport)
     print(f"\ntotal {time.perf_counter() - began:.0f}s on {os.cpu_count()} CPUs", file=sys.stderr)
     return 0

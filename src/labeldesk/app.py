@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import multiprocessing.process
 import os
 import re
+import signal
 import socket
 import threading
 import time
@@ -119,10 +122,13 @@ def build_hosting(db: Database, settings: Settings) -> Hosting:
     return Hosting(db, store, signer, settings.max_upload_bytes)
 
 
-def build(database_url: str, run_migrations: bool = True, settings: Settings | None = None) -> Labeldesk:
-    """The whole server over ``database_url``; ``settings`` default to the environment's."""
+def build(
+    database_url: str, run_migrations: bool = True, settings: Settings | None = None, processes: int = 1
+) -> Labeldesk:
+    """The whole server over ``database_url``; ``settings`` default to the environment's.
+    ``processes`` > 1: one of several server processes sharing the database (serve --workers)."""
     settings = settings or Settings.from_env()
-    db = Database(database_url)
+    db = Database(database_url, shared_file=processes > 1)
     if run_migrations:
         migrate(db)
     hosting = build_hosting(db, settings)
@@ -199,6 +205,9 @@ class RunningServer:
     _threads: list[threading.Thread] = field(default_factory=list)
     _stopping: threading.Event = field(default_factory=threading.Event)
     _worker: Worker | None = None
+    #: gRPC server processes in all (serve --workers): this one plus ``workers - 1`` more
+    workers: int = 1
+    _children: list[multiprocessing.process.BaseProcess] = field(default_factory=list)
 
     @property
     def base_url(self) -> str:
@@ -222,6 +231,7 @@ class RunningServer:
             origin=self.base_url,
         )
         self._grpc.start()
+        self._spawn_grpc_workers()
         config = uvicorn.Config(
             self.app.rest,
             log_level="warning",
@@ -248,6 +258,26 @@ class RunningServer:
             lease = self.app.settings.job_lease_seconds
             self._worker = job_worker(self.app.db, self.app.exports, self.app.hosting, lease).start()
         return self
+
+    def _spawn_grpc_workers(self) -> None:
+        """``workers - 1`` more processes serving gRPC on the same port (SO_REUSEPORT, which gRPC
+        sets: the kernel spreads new connections over the processes), over the same database."""
+        spawn = multiprocessing.get_context("spawn")
+        for n in range(1, self.workers):
+            args = (
+                self.app.db.url,
+                self.host,
+                self.grpc_port,
+                self.base_url,
+                self.app.settings,
+                self.tls,
+                self.shutdown_grace,
+                os.getpid(),
+                self.workers,
+            )
+            child = spawn.Process(target=_grpc_worker, args=args, name=f"labeldesk-grpc-{n}", daemon=True)
+            child.start()
+            self._children.append(child)
 
     def _every(self, seconds: float, job: Callable[[], object], what: str) -> None:
         """Run ``job`` now and every ``seconds`` in a background thread until the server stops."""
@@ -278,10 +308,14 @@ class RunningServer:
         if self._http is not None:
             self._http.should_exit = True
         grpc_stopped = self._grpc.stop(grace=self.shutdown_grace) if self._grpc is not None else None
+        for child in self._children:
+            child.terminate()  # SIGTERM: it stops like this process, within the grace period
         for t in self._threads:
             t.join(max(0.0, deadline - time.monotonic()))
         if grpc_stopped is not None:
             grpc_stopped.wait(max(0.0, deadline - time.monotonic()))
+        for child in self._children:
+            child.join(max(0.0, deadline - time.monotonic()))
         self.app.db.dispose()
 
 
@@ -293,6 +327,43 @@ def start_server(
     settings: Settings | None = None,
     tls: Tls | None = None,
     shutdown_grace: float = SHUTDOWN_GRACE_SECONDS,
+    workers: int = 1,
 ) -> RunningServer:
-    app = build(database_url, settings=settings)
-    return RunningServer(app, host, http_port, grpc_port, tls, shutdown_grace).start()
+    """Both transports; with ``workers`` > 1, that many processes serve gRPC on its port."""
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, not {workers}")
+    app = build(database_url, settings=settings, processes=workers)
+    return RunningServer(app, host, http_port, grpc_port, tls, shutdown_grace, workers=workers).start()
+
+
+def _grpc_worker(
+    url: str,
+    host: str,
+    port: int,
+    origin: str,
+    settings: Settings,
+    tls: Tls | None,
+    grace: float,
+    parent: int,
+    processes: int,
+) -> None:
+    """One more gRPC server process (see :meth:`RunningServer._spawn_grpc_workers`): serves until
+    SIGTERM or until its parent is gone. Ctrl-C is the parent's to handle."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
+    app = build(url, run_migrations=False, settings=settings, processes=processes)
+    server, _ = make_grpc_server(
+        app.dispatcher,
+        host,
+        port,
+        max_message_bytes=settings.max_body_bytes,
+        interceptors=[ObserveInterceptor(Observer(app.metrics))],
+        credentials=tls.grpc_credentials() if tls else None,
+        origin=origin,
+    )
+    server.start()
+    while not stop.wait(0.5) and os.getppid() == parent:
+        pass
+    server.stop(grace=grace).wait(grace + 1)
+    app.db.dispose()

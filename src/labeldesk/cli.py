@@ -116,6 +116,14 @@ def main() -> None:
 @click.option("--http-port", default=8080, show_default=True, type=int, help="REST/JSON port")
 @click.option("--grpc-port", default=18080, show_default=True, type=int, help="gRPC port")
 @click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1, max=64),
+    help="processes serving gRPC on its port (the kernel spreads connections over them); one per "
+    "CPU core lets gRPC use them all (see docs/performance.md)",
+)
+@click.option(
     "--blob-dir",
     default=None,
     metavar="DIR",
@@ -152,6 +160,7 @@ def serve(
     host: str,
     http_port: int,
     grpc_port: int,
+    workers: int,
     blob_dir: str | None,
     public_url: str | None,
     max_body_mb: float | None,
@@ -166,6 +175,7 @@ def serve(
         grpc_port,
         ServeOptions(**options),
         settings=_settings(max_body_mb, cors_origins, blob_dir, public_url),
+        workers=workers,
     )
 
 
@@ -199,6 +209,7 @@ def _serve(
     options: ServeOptions,
     banner: str = "",
     settings: Settings | None = None,
+    workers: int = 1,
 ) -> None:
     """Serve until SIGTERM/SIGINT, then stop within the grace period; a second signal exits at once."""
     from labeldesk.app import Tls, start_server
@@ -207,8 +218,10 @@ def _serve(
     if (options.tls_cert is None) != (options.tls_key is None):
         raise click.UsageError("--tls-cert and --tls-key go together")
     tls = Tls(options.tls_cert, options.tls_key) if options.tls_cert and options.tls_key else None
-    server = start_server(url, host, http_port, grpc_port, settings, tls, options.shutdown_grace)
+    server = start_server(url, host, http_port, grpc_port, settings, tls, options.shutdown_grace, workers)
     grpc_scheme = "gRPC+TLS" if tls else "gRPC"
+    if workers > 1:
+        say(f"gRPC served by {workers} processes")
     say(f"labeldesk listening: REST {server.base_url}  {grpc_scheme} {host}:{server.grpc_port}")
     say(f"database: {_safe(url)}")
     say(f"hosted files: {server.app.hosting.store}")

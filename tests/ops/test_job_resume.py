@@ -1,7 +1,7 @@
-"""SIGKILL ``labeldesk serve`` while it builds a dataset version archive, start it again, and prove
-the job resumes after the last part it stored (checkpointed in the job row) instead of starting
-over, and that the archive it then serves is whole: every input once, in batches of 1,000. On
-SQLite, and on PostgreSQL when LABELDESK_TEST_DATABASE_URL names one."""
+"""SIGKILL ``labeldesk serve`` while a background job runs, start it again, and prove the job resumes
+from the checkpoint in its job row instead of starting over, and that its result is whole: a
+dataset version archive (every input once, in batches of 1,000) and a server-side import (every
+record imported once). On SQLite, and on PostgreSQL when LABELDESK_TEST_DATABASE_URL names one."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from labeldesk.datasets_io.records import Box, Record, Region
 from labeldesk.services import admin
 from labeldesk.services import dataset_import as imp
 from labeldesk.services.dataset_versions import EXPORT_KIND
+from labeldesk.services.import_jobs import IMPORT_KIND
 from labeldesk.storage import tables as t
 from labeldesk.storage.engine import Database
 from labeldesk.storage.migrate import migrate
@@ -49,12 +50,27 @@ def _stub(server: ServerProcess) -> Any:
     return service_pb2_grpc.V2Stub(channel)
 
 
-def _job(db: Database, app_pk: int) -> Any:
+def _job(db: Database, app_pk: int, kind: str = EXPORT_KIND) -> Any:
     with db.read() as conn:
         q = select(t.jobs.c.state, t.jobs.c.progress, t.jobs.c.attempts).where(
-            t.jobs.c.app_pk == app_pk, t.jobs.c.kind == EXPORT_KIND
+            t.jobs.c.app_pk == app_pk, t.jobs.c.kind == kind
         )
         return conn.execute(q).one_or_none()
+
+
+def _kill_midway(server: ServerProcess, db: Database, app_pk: int, kind: str, key: str, total: int) -> int:
+    """SIGKILL the server once the job's checkpoint ``key`` is past 0 and short of ``total``;
+    answer the checkpoint then."""
+    deadline = time.monotonic() + 300
+    while True:
+        job = _job(db, app_pk, kind)
+        if job is not None and 1 <= int((job.progress or {}).get(key, 0)) < total:
+            break
+        assert job is None or job.state != "done", "the job finished before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    server.kill()
+    return int(_job(db, app_pk, kind).progress[key])
 
 
 @pytest.mark.parametrize("database", _databases())
@@ -92,16 +108,8 @@ def test_a_killed_archive_job_resumes_after_its_last_stored_part(
         exports=[r.DatasetVersionExport(format=r.CLARIFAI_DATA_JSON)],
     )
     ok(_stub(server).PutDatasetVersionExports(export, metadata=meta))
+    stored = _kill_midway(server, db, app_pk, EXPORT_KIND, "parts", 8)
     deadline = time.monotonic() + 300
-    while True:  # kill it once a part is stored and more are to come
-        job = _job(db, app_pk)
-        if job is not None and 1 <= int((job.progress or {}).get("parts", 0)) < 8:
-            break
-        assert job is None or job.state != "done", "the job finished before it could be killed"
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    server.kill()
-    stored = int(_job(db, app_pk).progress["parts"])
 
     server = start(command, tmp_path)
     try:
@@ -128,6 +136,74 @@ def test_a_killed_archive_job_resumes_after_its_last_stored_part(
         assert sorted(ids) == [f"i{n:05d}" for n in range(INPUTS)]
         # the parts are gone from the blob store once assembled
         assert not [p for p in (tmp_path / "blobs").rglob("*.part*")]
+    finally:
+        server.kill()
+        db.dispose()
+
+
+@pytest.mark.parametrize("database", _databases())
+def test_a_killed_import_job_resumes_after_its_last_checkpoint(
+    database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'resume.db'}" if database == "sqlite" else database
+    db = Database(url)
+    migrate(db)
+    owner = f"resume-{uuid.uuid4().hex[:8]}"
+    pat = admin.create_user(db, owner, f"{owner}@example.com")
+    app_pk = admin.create_app(db, owner, "resume")
+    root = tmp_path / "datasets"
+    root.mkdir()
+    total = 20_000  # 10 chunks of 2,000
+    lines = (
+        json.dumps({"id": f"i{n:05d}", "image": f"https://example.com/{n}.jpg", "concepts": ["cat"]})
+        for n in range(total)
+    )
+    (root / "data.jsonl").write_text("\n".join(lines) + "\n")
+    monkeypatch.setenv("LABELDESK_JOB_LEASE_SECONDS", "2")
+    monkeypatch.setenv("LABELDESK_IMPORT_ROOT", str(root))
+    command = ["serve", "--database-url", url, "--blob-dir", str(tmp_path / "blobs")]
+    server = start(command, tmp_path)
+    meta = (("authorization", f"Key {pat}"),)
+    uai = r.UserAppIDSet(user_id=owner, app_id="resume")
+    source = r.InputsDataSource(
+        url=r.DataSourceURL(url=f"file://{root}/data.jsonl?format=jsonl"),
+        input_template=r.Input(dataset_ids=["ds"]),
+    )
+    req = s.PostInputsDataSourcesRequest(user_app_id=uai, data_sources=[source])
+    (job,) = ok(_stub(server).PostInputsDataSources(req, metadata=meta)).inputs_add_jobs
+    done = _kill_midway(server, db, app_pk, IMPORT_KIND, "done", total)
+
+    server = start(command, tmp_path)
+    deadline = time.monotonic() + 300
+    try:
+        while True:
+            got = ok(
+                _stub(server).GetInputsAddJob(
+                    s.GetInputsAddJobRequest(user_app_id=uai, id=job.id), metadata=meta
+                )
+            ).inputs_add_job
+            if got.status.code in (sc.JOB_COMPLETED, sc.JOB_FAILED):
+                break
+            assert time.monotonic() < deadline, got
+            time.sleep(0.2)
+        assert got.status.code == sc.JOB_COMPLETED, got
+        assert (got.progress.success_count, got.progress.failed_count) == (total, 0)
+        row = _job(db, app_pk, IMPORT_KIND)
+        (resumed,) = row.progress["resumed_from"]
+        assert resumed >= done >= 2_000  # went on from its checkpoint, not from zero
+        with db.read() as conn:
+            ids = conn.execute(select(t.inputs.c.id).where(t.inputs.c.app_pk == app_pk)).scalars().all()
+            levels = (
+                conn.execute(
+                    select(t.annotations.c.input_pk).where(
+                        t.annotations.c.app_pk == app_pk, t.annotations.c.input_level.is_(True)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        assert sorted(ids) == [f"i{n:05d}" for n in range(total)]
+        assert len(levels) == len(set(levels)) == total  # one input-level annotation each, no duplicate
     finally:
         server.kill()
         db.dispose()

@@ -43,6 +43,12 @@ def test_a_zero_corner_box_renders_its_zeros_after_the_set_fields() -> None:
     assert b'"bounding_box":' + box in got["data_json"]
 
 
+def test_long_and_multibyte_region_ids_encode_their_lengths() -> None:
+    for rid in ("\U0001f600" * 40, "x" * 127, "x" * 128, "é" * 64, "\U0001f600" * 300):
+        g = Region(("cat",), box=Box(0.1, 0.2, 0.3, 0.4), id=rid)
+        assert regions_data([g]) == reference([g]), rid
+
+
 def test_masks_go_through_the_messages() -> None:
     g = Region(("cat",), box=Box(0, 0, 1, 1), mask=Mask(2, 2, (1, 2, 1)))
     assert regions_data([g]) == reference([g])

@@ -19,7 +19,7 @@ export const STATUSES: [number, string][] = [
   [24151, "Pending (labeled, in a task)"],
   [24157, "Awaiting review"],
   [24159, "Awaiting consensus review"],
-  [24150, "Success (approved)"],
+  [24150, "Success"],
   [24158, "Review denied"],
 ];
 const STATUS_NAMES: Record<string, number> = {
@@ -131,6 +131,7 @@ function AnnotationBrowser(props: { ref_: AppRef; lists: ReturnType<typeof useAp
 
   useEffect(() => {
     let live = true;
+    setInputs(null);
     (async () => {
       const page_ = await inputsPage(ref_, filters, page, PER_PAGE);
       const ids = page_.map((i) => i.id);

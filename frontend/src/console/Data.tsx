@@ -228,7 +228,7 @@ function Uploader({ ref_, datasets, onDone }: { ref_: AppRef; datasets: any[]; o
       )}
       <details>
         <summary>Add by URL list</summary>
-        <textarea name="urls" placeholder="one URL a line" value={urls} onInput={(e) => setUrls(e.currentTarget.value)} />
+        <textarea name="urls" aria-label="URLs, one a line" placeholder="one URL a line" value={urls} onInput={(e) => setUrls(e.currentTarget.value)} />
         <ErrorBanner error={error} />
         <button
           type="button"
@@ -271,7 +271,7 @@ function DatasetsBox(props: { ref_: AppRef; datasets: any[]; onChange(): void; o
         ))}
       </ul>
       <form class="inline-form" onSubmit={create}>
-        <input name="new-dataset" placeholder="new dataset id" value={id} onInput={(e) => setId(e.currentTarget.value)} required />
+        <input name="new-dataset" aria-label="New dataset id" placeholder="new dataset id" value={id} onInput={(e) => setId(e.currentTarget.value)} required />
         <button type="submit">Create dataset</button>
       </form>
     </div>
@@ -313,7 +313,7 @@ function ConceptsBox(props: { ref_: AppRef; concepts: any[]; onChange(): void; o
         ))}
       </ul>
       <form class="inline-form" onSubmit={create}>
-        <input name="new-concept" placeholder="new concept id" value={id} onInput={(e) => setId(e.currentTarget.value)} required />
+        <input name="new-concept" aria-label="New concept id" placeholder="new concept id" value={id} onInput={(e) => setId(e.currentTarget.value)} required />
         <button type="submit">Create concept</button>
       </form>
     </div>

@@ -77,8 +77,8 @@ export function People({ ref_ }: { ref_: AppRef }) {
               const user = c.user?.id ?? "";
               const mine = editing && editing.user === user ? editing : null;
               return (
-                <li key={user} data-collaborator={user}>
-                  <span class="who">
+                <li key={user} data-collaborator={user} class={mine ? "editing" : ""}>
+                  <span class="row-main">
                     <b>{user}</b>
                     {mine ? (
                       <ScopePicker legend={`Scopes of ${user}`} name="edit-scope" value={mine.scopes} onChange={(v) => setEditing({ user, scopes: v })} />
@@ -159,7 +159,7 @@ export function People({ ref_ }: { ref_: AppRef }) {
           <ul class="rows" data-testid="keys">
             {keys.map((k) => (
               <li key={k.id} data-key={k.id}>
-                <span class="who">
+                <span class="row-main">
                   <span>
                     <b>{k.description || "key"}</b> <code class="muted small">{k.id}…</code>
                   </span>

@@ -1,7 +1,8 @@
 """Job kind ``inputs_import``: a dataset import from a folder on the server (PostInputsDataSources),
 the same bulk import as ``labeldesk import`` with bad records skipped and counted. Resumable: the
-progress stores how many records are done, and a resumed run skips them (re-writing them would be
-harmless too: ids are stable)."""
+progress stores how many records are done (checkpointed after every chunk of 2,000), and a resumed
+run skips them and notes where it went on (``resumed_from``); a chunk written just before the
+server died but not yet checkpointed is written again harmlessly (ids are stable)."""
 
 from __future__ import annotations
 
@@ -40,7 +41,8 @@ def run(db: Database, job: Row[Any], report: Report, hosting: Hosting | None = N
     except OSError as e:
         raise FinalError(f"cannot read {p['path']}: {e}") from e
     totals = {k: int((job.progress or {}).get(k, 0)) for k in ("success", "failed")}
-    report({"total": len(items), "done": done, **totals})
+    resumed = list((job.progress or {}).get("resumed_from", [])) + ([done] if done else [])
+    report({"total": len(items), "done": done, **totals, "resumed_from": resumed})
 
     def progress(s: imp.Summary) -> None:
         report(

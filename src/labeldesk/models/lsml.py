@@ -9,10 +9,11 @@ each result's ``score`` (else the prediction's) is the concepts' value.
 
 from __future__ import annotations
 
-import base64
 import math
 from typing import Any
 from xml.sax.saxutils import quoteattr
+
+import pybase64
 
 from labeldesk.models import http
 from labeldesk.models.base import GARBAGE, BackendError, Image, Prediction, Region, Score, clamp01, number
@@ -64,7 +65,7 @@ class LsMlAdapter:
                 "data": {
                     "image": im.url
                     if im.url.startswith(("http://", "https://"))
-                    else f"data:{_mime(im.data)};base64,{base64.b64encode(im.data).decode()}"
+                    else f"data:{_mime(im.data)};base64,{pybase64.b64encode(im.data).decode()}"
                 },
             }
             for i, im in enumerate(images)

@@ -14,8 +14,9 @@ Answer (outputs read by name; docs/models.md):
 
 from __future__ import annotations
 
-import base64
 from typing import Any
+
+import pybase64
 
 from labeldesk.models import http
 from labeldesk.models.base import GARBAGE, BackendError, Image, Prediction, Region, Score, clamp01, number
@@ -31,17 +32,14 @@ class OipAdapter:
         self.timeout_s = timeout_s
 
     def predict(self, images: list[Image]) -> list[Prediction]:
-        body = {
-            "inputs": [
-                {
-                    "name": "image",
-                    "shape": [len(images)],
-                    "datatype": "BYTES",
-                    "parameters": {"content_type": "base64"},
-                    "data": [base64.b64encode(i.data).decode() for i in images],
-                }
-            ]
-        }
+        # the body built as bytes: base64 needs no JSON escaping, so the images are not copied
+        # through str and a JSON encoder (6 MB for 32 images of 200 kB)
+        body = http.Json(
+            b'{"inputs":[{"name":"image","shape":[%d],"datatype":"BYTES",' % len(images)
+            + b'"parameters":{"content_type":"base64"},"data":["'
+            + b'","'.join(pybase64.b64encode(i.data) for i in images)
+            + b'"]}]}'
+        )
         answer = http.call("POST", self.endpoint, body, self.token, self.timeout_s)
         return parse_answer(answer, len(images), self.labels)
 

@@ -303,14 +303,16 @@ class AssignmentsService:
             return False
         source = TaskSource(conn, task)
         seen = repo.plan_state(conn, task.pk)
-        if not source.after(seen.planned_upto, 1):
+        held_above = auto.decided_upto(conn, task)  # inputs a model worker has yet to decide
+        if not source.after(seen.planned_upto, 1) or (
+            held_above is not None and held_above <= seen.planned_upto
+        ):
             return False
         state = repo.plan_state(conn, task.pk, lock=True)  # waits for a concurrent planner
         if state.planned_upto != seen.planned_upto:
             return True  # someone else planned meanwhile: try taking work again first
         batch = min(MAX_BATCH, max(MIN_BATCH, math.ceil(2 * want / share)))
         upto, gained = state.planned_upto, 0
-        held_above = auto.decided_upto(conn, task)  # inputs a model worker has yet to decide
         while gained < want:
             inputs = source.after(upto, batch)
             if held_above is not None:

@@ -126,17 +126,18 @@ def _plain_box(rid: str, box: tuple[float, float, float, float], concepts: tuple
     """The common region, encoded in one go: a box with no zero coordinate, a short id; None for
     anything else."""
     top, left, bottom, right = _F4.unpack(_F4.pack(*box))
-    if not (top and left and bottom and right) or len(rid) > 40:
-        return None
     rb = rid.encode()
+    if not (top and left and bottom and right) or len(rb) > 127:  # its length is one varint byte
+        return None
     cb, cj = _concepts(concepts)
     body = b"\x0a" + bytes((len(rb),)) + rb + _BOX_INFO
     body += _BOX_BYTES.pack(0x0D, top, 0x15, left, 0x1D, bottom, 0x25, right) + cb
+    known = _shown.get  # remembered renderings are never 0, so ``or`` falls through only on a miss
     shown = {
-        "top_row": _float(top),
-        "left_col": _float(left),
-        "bottom_row": _float(bottom),
-        "right_col": _float(right),
+        "top_row": known(top) or _float(top),
+        "left_col": known(left) or _float(left),
+        "bottom_row": known(bottom) or _float(bottom),
+        "right_col": known(right) or _float(right),
     }
     out = {"id": rid, "region_info": {"bounding_box": shown}, **cj}
     return _field(b"\x5a", body), out

@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime, timezone
+from functools import lru_cache
 from hashlib import blake2b
 from typing import Any, NamedTuple
 
@@ -703,34 +704,41 @@ def set_task_annotation_status(
 ) -> int:
     """Move the worker's annotations of the task on the input from ``from_statuses`` to
     ``to_status`` (the annotation side of submit and review); answer how many changed."""
-    params = {
+    froms = list(from_statuses)
+    params: dict[str, Any] = {
         "b_app_pk": app_pk,
         "b_task_id": task_id,
         "b_input_pk": input_pk,
         "b_user_id": worker_id,
-        "from": list(from_statuses),
         "to": to_status,
         "now": utcnow(),
+        **{f"from{i}": v for i, v in enumerate(froms)},
     }
-    return int(conn.execute(_MOVE_TASK_ANNOTATIONS, params).rowcount)
+    return int(conn.execute(_move_task_annotations(len(froms)), params).rowcount)
 
 
-# built once: every submission runs it (docs/performance.md)
-_MOVE_TASK_ANNOTATIONS = (
-    update(ANNOTATIONS)
-    .where(
-        A.app_pk == bindparam("b_app_pk", type_=Integer),
-        A.task_id == bindparam("b_task_id", type_=String),
-        A.input_pk == bindparam("b_input_pk", type_=Integer),
-        A.user_id == bindparam("b_user_id", type_=String),
-        A.status.in_(bindparam("from", expanding=True, type_=Integer)),
+@lru_cache(maxsize=8)
+def _move_task_annotations(n_from: int) -> Any:
+    """Built once per number of ``from`` statuses (every submission runs it; a fixed list of bound
+    parameters, not an expanding one, so SQLAlchemy does not rewrite the SQL on each call)."""
+    return (
+        update(ANNOTATIONS)
+        .where(
+            A.app_pk == bindparam("b_app_pk", type_=Integer),
+            A.task_id == bindparam("b_task_id", type_=String),
+            A.input_pk == bindparam("b_input_pk", type_=Integer),
+            A.user_id == bindparam("b_user_id", type_=String),
+            A.status.in_([bindparam(f"from{i}", type_=Integer) for i in range(n_from)]),
+        )
+        .values(status=bindparam("to", type_=Integer), modified_at=bindparam("now", type_=A.modified_at.type))
     )
-    .values(status=bindparam("to", type_=Integer), modified_at=bindparam("now", type_=A.modified_at.type))
-)
 
 
 def input_refs(conn: Connection, app_pk: int, ids: Sequence[str]) -> dict[str, SourceInput]:
     """(pk, id) of the app's inputs named by ``ids`` (the ones that exist), by id."""
+    if len(ids) == 1:  # a submission names one input: no expanding IN to rewrite per call
+        row = conn.execute(_INPUT_REF, {"app_pk": app_pk, "id": ids[0]}).first()
+        return {} if row is None else {row.id: SourceInput(int(row.pk), row.id)}
     out: dict[str, SourceInput] = {}
     for chunk in _chunks(list(ids)):
         for r in conn.execute(_INPUT_REFS, {"app_pk": app_pk, "ids": list(chunk)}):
@@ -738,6 +746,9 @@ def input_refs(conn: Connection, app_pk: int, ids: Sequence[str]) -> dict[str, S
     return out
 
 
+_INPUT_REF = select(I.pk, I.id).where(
+    I.app_pk == bindparam("app_pk", type_=Integer), I.id == bindparam("id", type_=String)
+)
 _INPUT_REFS = select(I.pk, I.id).where(
     I.app_pk == bindparam("app_pk", type_=Integer), I.id.in_(bindparam("ids", expanding=True, type_=String))
 )

@@ -9,7 +9,6 @@ to send instead, never a raw exception. Writing responses is :mod:`labeldesk.wir
 
 from __future__ import annotations
 
-import base64
 import binascii
 import functools
 import json
@@ -19,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import pybase64
 from clarifai_grpc.grpc.api.utils import extensions_pb2
 from google.protobuf import json_format, message_factory, struct_pb2
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
@@ -427,9 +427,11 @@ def _fits_float32(number: float) -> bool:
 def _to_bytes(value: Any, path: str, source: _Source) -> bytes:
     """Base64, standard or URL-safe alphabet, padding optional (as ``json_format`` accepts)."""
     if isinstance(value, str):
-        text = value.strip().replace("-", "+").replace("_", "/")
-        try:
-            return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+        text = value.strip()
+        if "-" in text or "_" in text:
+            text = text.replace("-", "+").replace("_", "/")
+        try:  # pybase64: SIMD, ~50x stdlib on the megabytes of images a PostModelOutputs carries
+            return pybase64.b64decode(text + "=" * (-len(text) % 4), validate=True)
         except (binascii.Error, ValueError):
             pass
     raise _bad(path, "base64-encoded data", value, source)

@@ -1,0 +1,111 @@
+"""``serve --workers 2``: two processes serve gRPC on one port over one SQLite file. Labelers on
+their own connections (spread over both processes by the kernel) pull a DYNAMIC task together:
+every input is done exactly once, no call fails, and the second process did serve some of them."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import grpc
+import psutil
+from clarifai_grpc.channel.clarifai_channel import ClarifaiChannel
+from clarifai_grpc.grpc.api import resources_pb2 as r
+from clarifai_grpc.grpc.api import service_pb2 as s
+from clarifai_grpc.grpc.api import service_pb2_grpc
+from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
+from google.protobuf import json_format
+
+from labeldesk.app import start_server
+from labeldesk.services import admin
+from labeldesk.storage.engine import Database
+from labeldesk.storage.migrate import migrate
+from tests.helpers import IMG
+
+A = s.PutTaskAssignmentsRequestAction
+LABELERS = 12  # with 13 connections over 2 processes, all on one: 1 in 4096
+N_INPUTS = 120
+
+
+def own_connection_stub(port: int) -> Any:
+    """A stub with a connection of its own (channels to one address otherwise share one)."""
+    ClarifaiChannel.get_insecure_grpc_channel(base="127.0.0.1", port=port).close()  # the client's set-up
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=[("grpc.use_local_subchannel_pool", 1)])
+    return service_pb2_grpc.V2Stub(channel)
+
+
+def test_two_grpc_processes_share_the_queue_exactly(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'workers.db'}"
+    db = Database(url)
+    migrate(db)
+    admin.create_user(db, "boss", "boss@example.com")
+    admin.create_app(db, "boss", "queue")
+    key = admin.create_app_key(db, "boss", "queue")
+    pats = []
+    for i in range(LABELERS):
+        pats.append((f"w{i}", admin.create_user(db, f"w{i}", f"w{i}@example.com")))
+        admin.add_collaborator(db, "boss", "queue", f"w{i}")
+    db.dispose()
+    server = start_server(url, http_port=0, grpc_port=0, workers=2)
+    try:
+        children = psutil.Process().children()
+        child = next(p for p in children if p.pid in {c.pid for c in server._children})
+        uai = r.UserAppIDSet(user_id="boss", app_id="queue")
+        owner, meta = own_connection_stub(server.grpc_port), (("authorization", f"Key {key}"),)
+        inputs = [r.Input(id=f"in-{i:03d}", data=r.Data(image=r.Image(url=IMG))) for i in range(N_INPUTS)]
+        assert owner.PostInputs(
+            s.PostInputsRequest(user_app_id=uai, inputs=inputs), metadata=meta
+        ).status.code == (sc.SUCCESS)
+        task = json_format.ParseDict(
+            {
+                "id": "shared",
+                "worker": {"strategy": "DYNAMIC", "user_ids": [w for w, _ in pats]},
+                "input_source": {"type": "ALL_INPUTS"},
+            },
+            r.Task(),
+        )
+        assert owner.PostTasks(
+            s.PostTasksRequest(user_app_id=uai, tasks=[task]), metadata=meta
+        ).status.code == (sc.SUCCESS)
+        child_cpu = sum(child.cpu_times()[:2])
+        done: list[str] = []
+        failures: list[str] = []
+        lock = threading.Lock()
+
+        def label(worker: str, pat: str) -> None:
+            stub = own_connection_stub(server.grpc_port)
+            m = (("authorization", f"Key {pat}"),)
+
+            def put(action: int, input_id: str = "") -> Any:
+                req = s.PutTaskAssignmentsRequest(
+                    user_app_id=uai, task_id="shared", action=action, input_id=input_id
+                )
+                return stub.PutTaskAssignments(req, metadata=m)
+
+            while True:
+                got = put(A.LABEL_START)
+                if got.status.code != sc.SUCCESS or not got.task_assignments:
+                    if got.status.code != sc.SUCCESS:
+                        failures.append(f"{worker}: {got.status.description}")
+                    return
+                for a in got.task_assignments:
+                    answer = put(A.LABEL_SUBMIT, a.input.id)
+                    with lock:
+                        if answer.status.code == sc.SUCCESS:
+                            done.append(a.input.id)
+                        else:
+                            failures.append(f"{worker} {a.input.id}: {answer.status.description}")
+
+        threads = [threading.Thread(target=label, args=p) for p in pats]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(120)
+        assert not any(th.is_alive() for th in threads), "a labeler hung"
+        assert failures == []
+        assert sorted(done) == [i.id for i in inputs], "every input done exactly once"
+        assert sum(child.cpu_times()[:2]) - child_cpu > 0.05, "the second process served labelers too"
+    finally:
+        server.stop()
+    assert not any(c.is_alive() for c in server._children), "the gRPC processes stop with the server"
