@@ -75,7 +75,7 @@ def _cpu(pid: int) -> float:
 
 
 def run(quick: bool, log: Callable[[str], None]) -> list[LsRow]:
-    seconds = 1.0 if quick else 8.0
+    seconds = 5.0 if quick else 8.0  # Label Studio answers a few requests per second: 1 s is too few
     rows: list[LsRow] = []
     with label_studio() as (base, headers, pid):
         session = requests.Session()
