@@ -10,21 +10,21 @@ choices and one bounding box with a label), 1,000 tasks carrying one annotation 
 - create, 1 client, 128/request: Label Studio has no batch annotation create, so this is its
   import API with 128 tasks carrying one annotation each per request (it also creates the tasks).
 
-Each row carries the server's CPU seconds (the process and its children, via psutil) as
-labeldesk's rows do.
+Each row carries the server's CPU seconds (the process and its children, via psutil:
+``work_queue.ServerCpu``) as labeldesk's rows do.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import psutil
 import requests
+from annotations import Server, run_threads
 from import_bench import label_studio
+from work_queue import ServerCpu
 
 TASKS = 1000
 CONFIG = (
@@ -62,22 +62,11 @@ def _task(i: int) -> dict[str, Any]:
     return {"data": {"image": f"https://example.com/{i}.jpg"}, "annotations": [{"result": RESULT}]}
 
 
-def _cpu(pid: int) -> float:
-    proc = psutil.Process(pid)
-    total = 0.0
-    for p in [proc, *proc.children(recursive=True)]:
-        try:
-            times = p.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        total += times.user + times.system
-    return total
-
-
 def run(quick: bool, log: Callable[[str], None]) -> list[LsRow]:
-    seconds = 1.0 if quick else 8.0
+    seconds = 5.0 if quick else 8.0  # Label Studio answers a few requests per second: 1 s is too few
     rows: list[LsRow] = []
     with label_studio() as (base, headers, pid):
+        cpu = ServerCpu([Server(base, 0, pid)])  # Label Studio's server and its children
         session = requests.Session()
         session.headers.update(headers)
         project = session.post(
@@ -91,9 +80,9 @@ def run(quick: bool, log: Callable[[str], None]) -> list[LsRow]:
         log(f"Label Studio: project {project['id']} with {len(task_ids):,} annotated tasks")
 
         def measure(what: str, fn: Callable[[], tuple[int, float]]) -> None:
-            before = _cpu(pid)
+            before = cpu()
             count, elapsed = fn()
-            rows.append(LsRow(what, count, elapsed, _cpu(pid) - before))
+            rows.append(LsRow(what, count, elapsed, cpu() - before))
             log(f"Label Studio {what}: {count:,} in {elapsed:.2f}s ({count / elapsed:,.0f}/s)")
 
         def list_all() -> tuple[int, float]:
@@ -136,11 +125,7 @@ def _create(
             n += clients
 
     window[0] = time.perf_counter()
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(clients)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
+    run_threads(clients, work)
     return sum(counts), time.perf_counter() - window[0]
 
 

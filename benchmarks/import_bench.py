@@ -210,7 +210,12 @@ def _enable_token_auth(venv: Path, env: dict[str, str]) -> None:
     python = str((venv / "bin" / "python").absolute())
     settings = {**env, "DJANGO_SETTINGS_MODULE": "core.settings.label_studio"}
     subprocess.run(
-        [python, "manage.py", "shell", "-c", code], cwd=site, env=settings, check=True, timeout=600
+        [python, "manage.py", "shell", "-c", code],
+        cwd=site,
+        env=settings,
+        check=True,
+        timeout=600,
+        stdout=subprocess.DEVNULL,  # its banner would land in the tables printed on stdout
     )
 
 

@@ -13,6 +13,22 @@ export interface Region {
   geometry: Geometry;
   /** Review: whose version this region belongs to (drawn in that labeler's colour). */
   owner?: string;
+  /** The region's id on the server: kept on submit, so a pre-label stays recognisable. */
+  id?: string;
+  /** A pre-label: the model that suggested it (`region.data.metadata.prelabel.model_id`). */
+  model?: string;
+  /** A pre-label: its concept and geometry as suggested, to tell whether the labeler changed it. */
+  suggested?: string;
+}
+
+/** The part of a region a labeler can change, as a comparable string. */
+export function fingerprint(r: Region): string {
+  return JSON.stringify([r.concept, r.geometry]);
+}
+
+/** A pre-label the labeler has not changed (moved, resized, relabelled) yet. */
+export function untouchedPrelabel(r: Region): boolean {
+  return r.model !== undefined && r.suggested === fingerprint(r);
 }
 
 let counter = 0;
@@ -38,7 +54,7 @@ export function regionToJson(r: Region): Record<string, unknown> {
         }
       : { polygon: { points: g.points.map(([x, y]) => ({ row: round(y), col: round(x) })) } };
   const data = r.concept ? { concepts: [{ id: r.concept, value: 1 }] } : {};
-  return { region_info: regionInfo, data };
+  return r.id ? { id: r.id, region_info: regionInfo, data } : { region_info: regionInfo, data };
 }
 
 export function regionsFromJson(regions: any[] | undefined, owner?: string): Region[] {
@@ -46,26 +62,27 @@ export function regionsFromJson(regions: any[] | undefined, owner?: string): Reg
   for (const reg of regions ?? []) {
     const info = reg.region_info ?? {};
     const concept: string = reg.data?.concepts?.[0]?.id ?? "";
+    const id: string | undefined = reg.id || undefined;
+    let geometry: Geometry;
     if (info.bounding_box) {
       const b = info.bounding_box;
-      out.push({
-        key: newKey(),
-        concept,
-        owner,
-        geometry: {
-          kind: "box",
-          top: b.top_row ?? 0,
-          left: b.left_col ?? 0,
-          bottom: b.bottom_row ?? 0,
-          right: b.right_col ?? 0,
-        },
-      });
+      geometry = { kind: "box", top: b.top_row ?? 0, left: b.left_col ?? 0, bottom: b.bottom_row ?? 0, right: b.right_col ?? 0 };
     } else if (info.polygon?.points?.length) {
-      const points: Point[] = info.polygon.points.map((p: any) => [p.col ?? 0, p.row ?? 0]);
-      out.push({ key: newKey(), concept, owner, geometry: { kind: "polygon", points } });
-    }
+      geometry = { kind: "polygon", points: info.polygon.points.map((p: any) => [p.col ?? 0, p.row ?? 0] as Point) };
+    } else continue;
+    out.push({ key: newKey(), concept, owner, id, geometry });
   }
   return out;
+}
+
+/** The pre-labels LABEL_START handed out with an input (regions marked with the model that made
+ * them in `data.metadata.prelabel`), as editable regions. */
+export function prelabelsFromJson(regions: any[] | undefined): Region[] {
+  const marked = (regions ?? []).filter((r) => r.data?.metadata?.prelabel);
+  return regionsFromJson(marked).map((r, n) => {
+    const region = { ...r, model: String(marked[n].data.metadata.prelabel.model_id || "model") };
+    return { ...region, suggested: fingerprint(region) };
+  });
 }
 
 /** Regions of a video: one list per frame index. */

@@ -128,7 +128,6 @@ def test_create_keeps_every_field_and_defaults_status(world: World) -> None:
         input_source={"type": "ALL_INPUTS"},
         sample_ms=500,
         review={"strategy": "NONE"},
-        ai_assistant={"workflow_id": "wf"},
         label_order_id="order-1",
         priority="HIGH",
         metadata=md,
@@ -139,7 +138,6 @@ def test_create_keeps_every_field_and_defaults_status(world: World) -> None:
         assert task.status.code == sc.TASK_IN_PROGRESS
         assert task.type == r.Task.BOUNDING_BOX_DETECTION
         assert (task.name, task.description, task.sample_ms) == ("Boxes", "draw boxes", 500)
-        assert task.ai_assistant.workflow_id == "wf"
         assert (task.label_order_id, task.priority) == ("order-1", r.Task.HIGH)
         assert json_format.MessageToDict(task.metadata) == md
         assert list(task.worker.user_ids) == [world.workers[0]]

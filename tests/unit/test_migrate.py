@@ -38,10 +38,17 @@ TABLES_ADDED_AFTER_0002 = (
     "dataset_version_inputs",
     "dataset_versions",
     "models",
+    "prelabel_outcomes",
 )
 # columns of task_assignments added by revisions 0010 (time per item) and 0011 (off_source)
 ADDED_IN_0010 = ("started_at", "submitted_at", "off_source")
-TABLES_ADDED_AFTER_0004 = ("dataset_version_inputs", "dataset_versions", "jobs", "models")
+TABLES_ADDED_AFTER_0004 = (
+    "dataset_version_inputs",
+    "dataset_versions",
+    "jobs",
+    "models",
+    "prelabel_outcomes",
+)
 # the keys table before revision 0004: the token in plain text is the primary key
 LEGACY_TOKENS = ("0123456789abcdef0123456789abcdef", "0123456789abffffffffffffffffffff", "short")
 

@@ -26,6 +26,7 @@ export function Surface(props: {
       onSelect: (k) => opts.current.onSelect(k),
       newConcept: () => opts.current.newConcept(),
       readOnly: props.options.readOnly,
+      dashed: (r) => opts.current.dashed?.(r) ?? false,
     });
     inst.current = a;
     props.onReady?.(a);

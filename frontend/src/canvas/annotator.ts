@@ -16,6 +16,8 @@ export interface AnnotatorOptions {
   /** The concept a newly drawn region gets. */
   newConcept(): string;
   readOnly?: boolean;
+  /** Regions drawn with a dashed outline (e.g. a model's pre-labels not yet changed). */
+  dashed?(region: Region): boolean;
 }
 
 const MIN_DRAG_PX = 4;
@@ -393,6 +395,7 @@ export class Annotator {
         strokeWidth: isSel ? 3 : 2,
         strokeScaleEnabled: false,
         fill: colour + (isSel ? "40" : "22"),
+        dash: this.opts.dashed?.(region) ? [8, 5] : undefined,
         listening,
         draggable: listening,
       };

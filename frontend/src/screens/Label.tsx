@@ -7,8 +7,10 @@ import {
   colourFor,
   framesFromJson,
   framesToJson,
+  prelabelsFromJson,
   regionsFromJson,
   regionToJson,
+  untouchedPrelabel,
   type FrameRegions,
   type Region,
 } from "../regions";
@@ -28,7 +30,8 @@ interface Item {
 
 interface Prepared {
   media: Media;
-  /** My earlier annotations of this task on the input: edited in place, extra ones removed. */
+  /** My earlier annotations of this task on the input: edited in place, extra ones removed.
+   * Without any, an image starts from the task's pre-labels (the assistant model's suggestions). */
   annotationIds: string[];
   concepts: Set<string>;
   frames: FrameRegions; // frame 0 holds an image's regions
@@ -44,6 +47,8 @@ async function prepare(info: TaskInfo, input: any, me: string): Promise<Prepared
     if (regs.length) frames.set(0, [...(frames.get(0) ?? []), ...regs]);
     for (const [i, r] of framesFromJson(a.data?.frames, info.sampleMs)) frames.set(i, [...(frames.get(i) ?? []), ...r]);
   }
+  const suggested = mine.length || media.kind !== "image" ? [] : prelabelsFromJson(input.data?.regions);
+  if (suggested.length) frames.set(0, suggested);
   return { media, annotationIds: mine.map((a) => a.id), concepts, frames };
 }
 
@@ -329,6 +334,7 @@ export function Label(props: { owner: string; app: string; task: string }) {
   const media = current?.prep.media ?? null;
   const comment = current?.item.assignment.status?.details;
   const drawable = media?.kind === "image" || media?.kind === "video";
+  const models = [...new Set(regions.map((r) => r.model).filter((m): m is string => !!m))];
 
   return (
     <div class={drawable ? "workbench" : "workbench two"}>
@@ -439,7 +445,8 @@ export function Label(props: { owner: string; app: string; task: string }) {
             }}
             options={{
               colour: (r) => colourFor(conceptIds, r.concept),
-              label: (r) => nameOf(r.concept),
+              label: (r) => (untouchedPrelabel(r) ? `${nameOf(r.concept)} · model` : nameOf(r.concept)),
+              dashed: untouchedPrelabel,
               onChange: setRegions,
               onSelect: setSelected,
               newConcept: () => active || conceptIds[0] || "",
@@ -466,12 +473,21 @@ export function Label(props: { owner: string; app: string; task: string }) {
         <aside class="panel right" aria-label="Regions">
           <h2 class="panel-title">Regions {frameLabel(media, frame)}</h2>
           {regions.length === 0 && <p class="muted small">None yet. Draw a box (B) or a polygon (P) on the image.</p>}
+          {models.length > 0 && (
+            <p class="prelabel-legend small" data-testid="prelabel-legend">
+              <span class="dash-sample" aria-hidden="true" />
+              <span>
+                Dashed, marked <span class="badge model">model</span>: suggested by {models.join(", ")}. Keep, adjust, relabel or delete them.
+              </span>
+            </p>
+          )}
           <ul class="regions">
             {regions.map((r, n) => (
               <li key={r.key} class={r.key === selected ? "selected" : ""} style={{ "--c": colourFor(conceptIds, r.concept) }}>
                 <button type="button" class="region-pick" onClick={() => { setTool("select"); annotator.current?.select(r.key); }} aria-label={`Select region ${n + 1}`}>
                   <span class="swatch" aria-hidden="true" />
                   {r.geometry.kind === "box" ? "Box" : `Polygon (${r.geometry.points.length})`}
+                  {r.model && (untouchedPrelabel(r) ? <span class="badge model">model</span> : <span class="badge edited">edited</span>)}
                 </button>
                 <select aria-label={`Concept of region ${n + 1}`} value={r.concept} onChange={(e) => setRegionConcept(r.key, e.currentTarget.value)}>
                   {info?.concepts.map((c) => (

@@ -7,7 +7,7 @@ from pathlib import Path
 from clarifai_grpc.grpc.api import resources_pb2
 
 from labeldesk.files.store import BlobStore
-from labeldesk.jobs import auto_annotation, imports, version_exports
+from labeldesk.jobs import auto_annotation, imports, prelabels, version_exports
 from labeldesk.jobs.version_exports import MediaLinker, no_links
 from labeldesk.jobs.worker import Handler, Worker
 from labeldesk.services.auto_annotation import AUTO_ANNOTATION_KIND
@@ -15,6 +15,7 @@ from labeldesk.services.dataset_versions import EXPORT_KIND
 from labeldesk.services.export_links import ExportLinks
 from labeldesk.services.hosting import Hosting, render_media
 from labeldesk.services.import_jobs import IMPORT_KIND
+from labeldesk.services.prelabels import PRELABELS_KIND
 from labeldesk.storage.engine import Database
 from labeldesk.storage.repos import secrets
 
@@ -44,6 +45,7 @@ def handlers(links: ExportLinks, hosting: Hosting | None = None) -> dict[str, Ha
         IMPORT_KIND: imports.handler(hosting),
         EXPORT_KIND: version_exports.handler(links, media, files),
         AUTO_ANNOTATION_KIND: auto_annotation.handler(hosting),
+        PRELABELS_KIND: prelabels.handler(hosting),
     }
 
 

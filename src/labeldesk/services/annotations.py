@@ -287,7 +287,7 @@ class AnnotationsService:
         for a in anns:
             fast.named_concepts(a.data, named)
         try:
-            return ensure_concepts(conn, app_pk, named)
+            return ensure_concepts(conn, app_pk, list(dict.fromkeys(named)))  # each (id, name) once
         except errors.ApiError:
             return _concept_names(conn, app_pk, [(f"{p}.data", a.data) for p, a in zip(paths, anns)])
 

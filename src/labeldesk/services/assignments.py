@@ -51,6 +51,7 @@ from labeldesk.domain.assignment_source import source_changes
 from labeldesk.domain.review_sampling import is_sampled_for_review
 from labeldesk.files.signing import FileLinks
 from labeldesk.services import auto_annotation as auto
+from labeldesk.services import prelabels
 from labeldesk.services import registry as rpc
 from labeldesk.services.common import timestamp
 from labeldesk.services.context import RequestContext
@@ -199,7 +200,8 @@ class AssignmentsService:
         """LABEL_START under a GET: the caller's next inputs (leased like LABEL_START's)."""
         task = self._task(conn, ctx, req.task_id)
         pks, note = self.label_start(conn, task, ctx.caller_id)
-        resp = service_pb2.MultiInputResponse(inputs=[a.input for a in self._protos(conn, pks, ctx.files)])
+        seats = self._protos(conn, pks, ctx.files, assisted=task)
+        resp = service_pb2.MultiInputResponse(inputs=[a.input for a in seats])
         _explain(resp.status, note)
         return resp
 
@@ -211,8 +213,10 @@ class AssignmentsService:
         me = ctx.caller_id
         note: str | None = None
         full = True  # work to do comes with its inputs' data; decisions just name the inputs
+        assisted: TaskRecord | None = None  # labeling work comes with the assistant's pre-labels
         if req.action == Action.LABEL_START:
             pks, note = self.label_start(conn, task, me)
+            assisted = task
         elif req.action == Action.LABEL_SUBMIT:  # answered from the rows it wrote: no re-read
             done = self.label_submit(conn, task, me, req)
             return service_pb2.MultiTaskAssignmentResponse(task_assignments=[_proto(s, None) for s in done])
@@ -229,7 +233,7 @@ class AssignmentsService:
                 "REVIEW_REQUEST_CHANGES, REVIEW_REJECT",
             )
         resp = service_pb2.MultiTaskAssignmentResponse(
-            task_assignments=self._protos(conn, pks, ctx.files, full)
+            task_assignments=self._protos(conn, pks, ctx.files, full, assisted)
         )
         _explain(resp.status, note)
         return resp
@@ -409,6 +413,8 @@ class AssignmentsService:
             )
             changed = new != seat.status
             repo.submit_seat(conn, int(seat.pk), new if changed else None, now)
+            if task.spec.HasField("ai_assistant"):
+                prelabels.record_outcomes(conn, task, inp.pk, worker_id)
             if changed:
                 self.reviews.after_submit(conn, task, inp, new)
             out.append(
@@ -533,13 +539,21 @@ class AssignmentsService:
 
     @staticmethod
     def _protos(
-        conn: Connection, pks: Sequence[int], links: FileLinks | None, full: bool = True
+        conn: Connection,
+        pks: Sequence[int],
+        links: FileLinks | None,
+        full: bool = True,
+        assisted: TaskRecord | None = None,
     ) -> list[resources_pb2.TaskAssignment]:
         """The assignments, each with its input: whole (data to label or review) when ``full``,
-        else just the input's id (answers to submissions and review decisions)."""
+        else just the input's id (answers to submissions and review decisions). Labeling work of
+        an ``assisted`` task carries its pre-labels in ``input.data.regions``."""
         if not full:
             return [_proto(s, None) for s in repo.by_pks(conn, pks)]
         rows = repo.with_inputs(conn, pks)  # the seats with their inputs, in one query
+        protos = input_protos(conn, rows, links)
+        if assisted is not None and assisted.spec.HasField("ai_assistant"):
+            prelabels.attach(conn, assisted, {int(r.pk): p for r, p in zip(rows, protos)})
         return [
             _proto(
                 _SeatView(
@@ -554,7 +568,7 @@ class AssignmentsService:
                 ),
                 p,
             )
-            for r, p in zip(rows, input_protos(conn, rows, links))
+            for r, p in zip(rows, protos)
         ]
 
 

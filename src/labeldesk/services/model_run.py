@@ -9,6 +9,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from clarifai_grpc.grpc.api import resources_pb2
@@ -20,6 +21,8 @@ from labeldesk.domain import model_binding as mb
 from labeldesk.models import http
 from labeldesk.models.adapters import adapter_for
 from labeldesk.models.base import BAD_INPUT, BackendError, Image, Prediction
+from labeldesk.services.annotation_views import stored_data
+from labeldesk.services.common import new_id
 from labeldesk.services.file_refs import local_path_of
 from labeldesk.services.hosting import Hosting
 from labeldesk.storage.repos import backend_slots
@@ -81,6 +84,19 @@ def image_bytes(
         except BackendError as e:
             raise BackendError(BAD_INPUT, e.message) from e
     raise BackendError(BAD_INPUT, "the input has no image (data.image.url or data.image.base64)")
+
+
+def read_images(
+    datas: Sequence[resources_pb2.Data], app_pk: int, hosting: Hosting | None, timeout_s: float
+) -> list[Image | BackendError]:
+    """The images of stored inputs, each an Image or the BackendError that kept it from being read."""
+    out: list[Image | BackendError] = []
+    for data in datas:
+        try:
+            out.append(Image(image_bytes(data, app_pk, hosting, timeout_s), public_url(data)))
+        except BackendError as e:
+            out.append(e)
+    return out
 
 
 def public_url(data: resources_pb2.Data) -> str:
@@ -146,6 +162,36 @@ def output_data(p: Prediction, app_id: str) -> resources_pb2.Data:
         for s in r.concepts:
             region.data.concepts.add(id=s.concept, name=s.concept, value=s.value, app_id=app_id)
     return data
+
+
+def annotation_row(
+    input_pk: int,
+    owner_id: str,
+    data: resources_pb2.Data,
+    status: int,
+    task_id: str,
+    version_id: str,
+    ts: datetime,
+    info: dict[str, Any] | None = None,
+    annotation_id: str = "",
+) -> dict[str, Any]:
+    """A model-made annotation of a task as an ``annotations`` row (for ``insert_many``): owned by
+    the app owner, ``model_version_id`` the model's version."""
+    return {
+        "id": annotation_id or new_id(),
+        "input_pk": input_pk,
+        "user_id": owner_id,
+        **stored_data(data),
+        "annotation_info": info,
+        "status": status,
+        "task_id": task_id,
+        "model_version_id": version_id,
+        "embed_model_version_id": "",
+        "input_level": False,
+        "trusted": False,
+        "created_at": ts,
+        "modified_at": ts,
+    }
 
 
 def failure_status(e: BackendError, model_id: str) -> tuple[int, str]:

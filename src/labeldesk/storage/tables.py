@@ -593,3 +593,23 @@ models = Table(
     _ts("modified_at"),
     UniqueConstraint("app_pk", "id", name="uq_models_app_pk_id"),
 )
+
+# Pre-label outcomes (docs/models.md "Pre-labels"): per submission of a task's input by a worker,
+# what the worker did with each region the task's assistant model suggested -- ``kept`` (unchanged),
+# ``changed`` (moved, resized or relabelled) or ``removed``. A resubmission replaces the rows of
+# that (task, input, worker). GetTask metrics sum them per model version.
+prelabel_outcomes = Table(
+    "prelabel_outcomes",
+    metadata,
+    Column("pk", PK, primary_key=True, autoincrement=True),
+    Column("task_pk", PK, ForeignKey("tasks.pk", ondelete="CASCADE"), nullable=False),
+    Column("input_pk", PK, ForeignKey("inputs.pk", ondelete="CASCADE"), nullable=False),
+    Column("worker_id", ID, nullable=False),
+    Column("model_id", ID, nullable=False),
+    Column("model_version_id", ID, nullable=False),
+    Column("region_id", ID, nullable=False),
+    Column("outcome", String(16), nullable=False),
+    _ts("created_at"),
+    UniqueConstraint("task_pk", "input_pk", "worker_id", "region_id", name="uq_prelabel_outcomes_region"),
+    Index("ix_prelabel_outcomes_task_model", "task_pk", "model_version_id", "outcome"),
+)

@@ -729,6 +729,7 @@ def _move_task_annotations(n_from: int) -> Any:
             A.input_pk == bindparam("b_input_pk", type_=Integer),
             A.user_id == bindparam("b_user_id", type_=String),
             A.status.in_([bindparam(f"from{i}", type_=Integer) for i in range(n_from)]),
+            A.model_version_id == "",  # the worker's own work, never a model's (pre-labels, auto-annotations)
         )
         .values(status=bindparam("to", type_=Integer), modified_at=bindparam("now", type_=A.modified_at.type))
     )

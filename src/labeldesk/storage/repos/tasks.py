@@ -138,7 +138,10 @@ def input_pk_of(conn: Connection, app_pk: int, input_id: str) -> list[int]:
 
 
 def _task_annotations(app_pk: int, task_id: str) -> Any:
-    return (A.app_pk == app_pk) & (A.task_id == task_id) & A.input_level.is_(False)
+    # people's work only: a model's annotations (auto-annotations, pre-labels) are nobody's progress
+    return (
+        (A.app_pk == app_pk) & (A.task_id == task_id) & A.input_level.is_(False) & (A.model_version_id == "")
+    )
 
 
 def annotation_counts(
