@@ -24,6 +24,7 @@ import base64
 import multiprocessing as mp
 import os
 import re
+import socket
 import statistics
 import subprocess
 import sys
@@ -54,6 +55,10 @@ def serve_oip(infer_ms: float, ports: Any) -> None:
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as Triton and KServe answer
+
+        def setup(self) -> None:
+            super().setup()  # no Nagle delay between the header and body writes (as real servers)
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
         def log_message(self, *args: Any) -> None:
             pass

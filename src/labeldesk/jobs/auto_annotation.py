@@ -20,11 +20,9 @@ from labeldesk.domain import auto_annotation as rules
 from labeldesk.domain import errors
 from labeldesk.domain.annotation_rules import concept_index
 from labeldesk.jobs.worker import Handler, Report
-from labeldesk.models.base import BackendError, Image
+from labeldesk.models.base import BackendError
 from labeldesk.services import model_run as run
-from labeldesk.services.annotation_views import stored_data
 from labeldesk.services.assignments import TaskSource
-from labeldesk.services.common import new_id
 from labeldesk.services.hosting import Hosting
 from labeldesk.services.task_record import record_of
 from labeldesk.storage.clock import utcnow
@@ -77,18 +75,8 @@ def run_auto_annotation(
         already = sum(1 for s in batch if s.pk in done)  # annotated by an attempt that died
         counts["done"] += already
         counts["annotated"] += already
-        images: list[Image | BackendError] = []
-        for s in todo:
-            data = resources_pb2.Data.FromString(rows[s.id].data)
-            try:
-                images.append(
-                    Image(
-                        run.image_bytes(data, job.app_pk, hosting, model.binding.timeout_s),
-                        run.public_url(data),
-                    )
-                )
-            except BackendError as e:
-                images.append(e)
+        datas_in = [resources_pb2.Data.FromString(rows[s.id].data) for s in todo]
+        images = run.read_images(datas_in, job.app_pk, hosting, model.binding.timeout_s)
         with db.read() as conn:  # only to hold a backend slot (docs/models.md)
             results = run.predict(model, images, conn)
         new_rows, datas = [], []
@@ -107,21 +95,7 @@ def run_auto_annotation(
             counts["annotated"] += 1
             for status, data in sorted(made.items()):
                 new_rows.append(
-                    {
-                        "id": new_id(),
-                        "input_pk": s.pk,
-                        "user_id": p["owner_id"],
-                        **stored_data(data),
-                        "annotation_info": None,
-                        "status": status,
-                        "task_id": task.id,
-                        "model_version_id": model.version_id,
-                        "embed_model_version_id": "",
-                        "input_level": False,
-                        "trusted": False,
-                        "created_at": ts,
-                        "modified_at": ts,
-                    }
+                    run.annotation_row(s.pk, p["owner_id"], data, status, task.id, model.version_id, ts)
                 )
                 datas.append(data)
         if new_rows:
