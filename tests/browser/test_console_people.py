@@ -58,7 +58,9 @@ def test_key_secret_is_shown_once_and_collaborator_scopes_are_set_changed_remove
 
     # a collaborator with two scopes
     newcomer = f"nico-{sn.app_id}"
-    admin.create_user(server.app.db, newcomer, f"{newcomer}@example.com")
+    nico = (
+        ("authorization", f"Key {admin.create_user(server.app.db, newcomer, f'{newcomer}@example.com')}"),
+    )
     add = page.get_by_role("form", name="Add collaborator")
     add.get_by_label("User id").fill(newcomer)
     add.locator("input[name=collab-scope][value=All]").uncheck()
@@ -69,6 +71,10 @@ def test_key_secret_is_shown_once_and_collaborator_scopes_are_set_changed_remove
     item.get_by_test_id("scopes").filter(has_text="Annotations:Add").wait_for()
     assert item.get_by_test_id("scopes").inner_text().split() == ["Inputs:Get", "Annotations:Add"]
     assert _collaborators(sn)[newcomer] == ["Inputs:Get", "Annotations:Add"]
+    # the scopes bound what their own key may do in this app
+    ok(rest_stub.ListInputs(s.ListInputsRequest(user_app_id=sn.uai), metadata=nico))
+    denied = rest_stub.ListTasks(s.ListTasksRequest(user_app_id=sn.uai), metadata=nico)
+    assert denied.status.code == sc.CONN_INSUFFICIENT_SCOPES, denied.status
 
     # change: drop Annotations:Add, add Tasks:Get
     item.get_by_role("button", name="Change scopes").click()
@@ -79,6 +85,7 @@ def test_key_secret_is_shown_once_and_collaborator_scopes_are_set_changed_remove
     item.get_by_test_id("scopes").filter(has_text="Tasks:Get").wait_for()
     assert item.get_by_test_id("scopes").inner_text().split() == ["Inputs:Get", "Tasks:Get"]
     assert _collaborators(sn)[newcomer] == ["Inputs:Get", "Tasks:Get"]
+    ok(rest_stub.ListTasks(s.ListTasksRequest(user_app_id=sn.uai), metadata=nico))
     assert_controls_labelled(page)
 
     # remove
