@@ -52,19 +52,19 @@ _LIMITED: dict[str, bool] = {}
 
 def _worth_visiting(descriptor: Descriptor) -> bool:
     """Whether a message of this type can hold text or a limited list, at any depth."""
-    found = _WORTH.get(descriptor.full_name)
-    if found is None:
-        _WORTH.update(_reachability(descriptor, _holds_text_or_limit))
-        found = _WORTH[descriptor.full_name]
-    return found
+    return _reaches(descriptor, _WORTH, _holds_text_or_limit)
 
 
 def _reaches_limit(descriptor: Descriptor) -> bool:
     """Whether a message of this type can hold a limited list, at any depth."""
-    found = _LIMITED.get(descriptor.full_name)
+    return _reaches(descriptor, _LIMITED, _holds_limit)
+
+
+def _reaches(descriptor: Descriptor, known: dict[str, bool], marks: Callable[[Descriptor], bool]) -> bool:
+    found = known.get(descriptor.full_name)
     if found is None:
-        _LIMITED.update(_reachability(descriptor, _holds_limit))
-        found = _LIMITED[descriptor.full_name]
+        known.update(_reachability(descriptor, marks))
+        found = known[descriptor.full_name]
     return found
 
 
