@@ -109,7 +109,10 @@ class Dispatcher:
         return {name for name, r in self.routes.items() if r.handler is not None}
 
     def check_key(self, authorization: str | None) -> None:
-        """Raise KEY_INVALID unless ``authorization`` names a valid key (before reading a body)."""
+        """Raise KEY_INVALID unless ``authorization`` names a valid key (before reading a body);
+        a key that did a moment ago needs no transaction (:class:`~labeldesk.services.auth.KeyCache`)."""
+        if self.auth.known(authorization):
+            return
         with self.db.read() as conn:
             self.auth.key(conn, authorization)
 
@@ -183,8 +186,9 @@ class Dispatcher:
 
         def work(conn: Connection) -> R:
             request_limits.check_message(request)
-            ctx = self.auth.authenticate(conn, authorization, uai, rpc, route.needs_app)
-            ctx = RequestContext(ctx.caller_id, ctx.app, ctx.scopes, ctx.key_kind, req_id, links, prepared)
+            ctx = self.auth.authenticate(
+                conn, authorization, uai, rpc, route.needs_app, req_id, links, prepared
+            )
             return handler(conn, ctx, request)
 
         return self.execute(rpc, Kind.WRITE if route.writes else Kind.READ, work, req_id)
