@@ -18,6 +18,7 @@ another server process stops working here within :data:`CACHE_SECONDS` (docs/sec
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 import time
@@ -41,6 +42,8 @@ APP_KEY = "app"
 #: take effect at once; revocations through another process or replica within this window)
 CACHE_SECONDS = 5.0
 CACHE_MAX = 10_000
+#: the scopes each RPC needs (pure, asked on every call)
+_required_scopes = functools.lru_cache(maxsize=1024)(scopes.required_scopes)
 
 
 @dataclass(frozen=True)
@@ -237,10 +240,10 @@ def _check_scope(ctx: RequestContext, rpc: str) -> None:
             "use a personal access token (labeldesk users create, or PostKeys with type "
             "'personal_access_token')",
         )
-    lacking = scopes.missing(ctx.scopes, scopes.required_scopes(rpc))
+    lacking = scopes.missing(ctx.scopes, _required_scopes(rpc))
     if not lacking:
         return
-    needs = ", ".join(f"'{s}'" for s in scopes.required_scopes(rpc))
+    needs = ", ".join(f"'{s}'" for s in _required_scopes(rpc))
     raise errors.ApiError(
         errors.INSUFFICIENT_SCOPES,
         f"{rpc} needs the scopes {needs}; this key lacks {', '.join(repr(s) for s in lacking)}",

@@ -24,7 +24,7 @@ failure path.
 
 from __future__ import annotations
 
-import uuid
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -118,7 +118,7 @@ class Dispatcher:
 
     def reject(self, rpc: str, error: errors.ApiError) -> Message:
         """The RPC's response carrying ``error``: for requests that never became a message."""
-        return _failure(self.routes[rpc], error, uuid.uuid4().hex)
+        return _failure(self.routes[rpc], error, _req_id())
 
     def call(
         self, rpc: str, request: Message, authorization: str | None, origin: str | None = None
@@ -126,7 +126,7 @@ class Dispatcher:
         """Run one RPC; never raises: failures come back in ``response.status``. ``origin``
         (``http://host:port``) is where the caller reaches the server's files route."""
         route = self.routes[rpc]
-        req_id = uuid.uuid4().hex
+        req_id = _req_id()
         response = self._guarded(route, route.handler, request, authorization, req_id, origin)
         if isinstance(response, errors.ApiError):
             return _failure(route, response, req_id)
@@ -145,7 +145,7 @@ class Dispatcher:
         route = self.routes[rpc]
         if route.json_handler is None:
             return self.call(rpc, request, authorization, origin)
-        req_id = uuid.uuid4().hex
+        req_id = _req_id()
         body = self._guarded(route, route.json_handler, request, authorization, req_id, origin)
         if isinstance(body, errors.ApiError):
             return _failure(route, body, req_id)
@@ -210,6 +210,11 @@ class Dispatcher:
     def _links(self, origin: str | None) -> FileLinks | None:
         where = self.public_url or origin
         return self.signer.links(where) if self.signer is not None and where else None
+
+
+def _req_id() -> str:
+    """A fresh request id: 32 hex characters (``uuid4().hex`` costs several times more)."""
+    return os.urandom(16).hex()
 
 
 def _failure(route: Route, error: errors.ApiError, req_id: str) -> Message:

@@ -133,7 +133,10 @@ def make_engine(url: str, read_only: bool = False) -> Engine:
             pool_size=16,
             max_overflow=16,
         )
-        event.listen(engine, "connect", _sqlite_read_only_on_connect if read_only else _sqlite_on_connect)
+        if read_only:  # its connections cannot write: nothing to watch
+            event.listen(engine, "connect", _sqlite_read_only_on_connect)
+            return engine
+        event.listen(engine, "connect", _sqlite_on_connect)
         return _watch(engine)
     return _watch(create_engine(url, pool_size=16, max_overflow=16, pool_pre_ping=True))
 
