@@ -30,6 +30,7 @@ tables authentication reads, so the authenticator's short-lived key cache forget
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import random
@@ -236,6 +237,9 @@ class Database:
             if self.sqlite:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
             else:
+                raw: Any = conn.connection.dbapi_connection
+                if raw.read_only:  # left so by a read whose clean-up failed (see _read)
+                    raw.read_only = None
                 conn.begin()
             try:
                 yield conn
@@ -282,7 +286,8 @@ class Database:
                 if self.sqlite:
                     raw.rollback()  # the BEGIN above, when no statement ran through SQLAlchemy
                 else:
-                    raw.read_only = False
+                    with contextlib.suppress(Exception):  # a broken connection: the pool drops it
+                        raw.read_only = None  # the driver default
 
     def optimize(self) -> None:
         """Refresh SQLite's planner statistics where tables grew (cheap; PostgreSQL's autovacuum
