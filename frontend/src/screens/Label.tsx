@@ -34,6 +34,10 @@ interface Prepared {
    * Without any, an image starts from the task's pre-labels (the assistant model's suggestions). */
   annotationIds: string[];
   concepts: Set<string>;
+  /** Concepts the assistant model suggested (image-level pre-labels): id -> "model (value)". */
+  suggestedConcepts: Map<string, string>;
+  /** The input's pre-labels are not ready yet (the model has not reached it). */
+  prelabelPending: boolean;
   frames: FrameRegions; // frame 0 holds an image's regions
 }
 
@@ -49,7 +53,16 @@ async function prepare(info: TaskInfo, input: any, me: string): Promise<Prepared
   }
   const suggested = mine.length || media.kind !== "image" ? [] : prelabelsFromJson(input.data?.regions);
   if (suggested.length) frames.set(0, suggested);
-  return { media, annotationIds: mine.map((a) => a.id), concepts, frames };
+  const marker = input.data?.metadata?.prelabel ?? {};
+  const suggestedConcepts = new Map<string, string>();
+  if (!mine.length) {
+    for (const c of marker.concepts ?? []) {
+      concepts.add(c.id);
+      suggestedConcepts.set(c.id, `${marker.model_id || "model"} (${Math.round((c.value ?? 0) * 100)}%)`);
+    }
+  }
+  const prelabelPending = !mine.length && marker.state === "pending";
+  return { media, annotationIds: mine.map((a) => a.id), concepts, suggestedConcepts, prelabelPending, frames };
 }
 
 const TOOL_KEYS: Record<string, Tool> = { v: "select", b: "box", p: "polygon" };
@@ -363,9 +376,24 @@ export function Label(props: { owner: string; app: string; task: string }) {
               <input type="checkbox" checked={ticked.has(c.id)} onChange={() => toggle(c.id)} disabled={!current} />
               <span class="swatch" aria-hidden="true" />
               <span class="cname">{c.name}</span>
+              {current?.prep.suggestedConcepts.has(c.id) && (
+                <span class="badge model" title={`suggested by ${current.prep.suggestedConcepts.get(c.id)}`}>
+                  model
+                </span>
+              )}
               {n < 9 && <kbd aria-label={`shortcut ${n + 1}`}>{n + 1}</kbd>}
             </label>
           ))}
+          {current && current.prep.suggestedConcepts.size > 0 && (
+            <p class="small" style={{ margin: "6px 8px 0", color: "var(--muted)" }} data-testid="concept-prelabel-legend">
+              Marked <span class="badge model">model</span>: ticked by the task's model. Untick the wrong ones.
+            </p>
+          )}
+          {current?.prep.prelabelPending && (
+            <p class="small" style={{ margin: "6px 8px 0", color: "var(--muted)" }} data-testid="prelabel-pending">
+              The model's suggestions for this input are not ready yet.
+            </p>
+          )}
         </fieldset>
         {drawable && (
           <label class="field">
