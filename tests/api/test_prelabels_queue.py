@@ -187,3 +187,4 @@ def test_a_classification_task_is_prelabelled_with_tags(stub: Any, app: AppFixtu
     ]
     assert (model["total"], model["kept"], model["changed"], model["removed"]) == (2, 1, 0, 1)
     assert model["acceptance_rate"] == 0.5
+    assert model["tags"] == {"total": 2, "kept": 1, "changed": 0, "removed": 1, "acceptance_rate": 0.5}

@@ -123,10 +123,18 @@ def record_outcomes(conn: Connection, task: TaskRecord, input_pk: int, worker_id
 
 def report(conn: Connection, task: TaskRecord) -> dict[str, object]:
     """GetTask ``metadata.prelabels``: per model (version), the labelers' outcomes and acceptance
-    rate; and the pre-label job's state and counts."""
+    rate (regions and tags together; the tags' alone in ``tags``); and the pre-label job's state
+    and counts."""
+    tags = repo.outcome_counts(conn, task.pk, tags_only=True)
     models = [
-        {"model_id": model_id, "model_version_id": version_id, **rules.acceptance(counts)}
-        for (model_id, version_id), counts in sorted(repo.outcome_counts(conn, task.pk).items())
+        {
+            "model_id": model_id,
+            "model_version_id": version_id,
+            **rules.acceptance(counts),
+            **({"tags": rules.acceptance(tags[key])} if key in tags else {}),
+        }
+        for key, counts in sorted(repo.outcome_counts(conn, task.pk).items())
+        for model_id, version_id in [key]
     ]
     out: dict[str, object] = {"models": models}
     jobs = models_repo.jobs_of_task(conn, task.app_pk, PRELABELS_KIND, task.pk)

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, delete, exists, func, insert, select
 
-from labeldesk.domain.prelabels import PRELABEL_STATUS
+from labeldesk.domain.prelabels import PRELABEL_STATUS, TAG_SEPARATOR
 from labeldesk.storage import tables as t
 from labeldesk.storage.clock import utcnow
 
@@ -77,11 +77,14 @@ def replace_outcomes(
         conn.execute(insert(t.prelabel_outcomes), [{**r, **where} for r in rows])
 
 
-def outcome_counts(conn: Connection, task_pk: int) -> dict[tuple[str, str], dict[str, int]]:
-    """(model id, model version id) → outcome → count, over the task's submissions."""
+def outcome_counts(
+    conn: Connection, task_pk: int, tags_only: bool = False
+) -> dict[tuple[str, str], dict[str, int]]:
+    """(model id, model version id) → outcome → count, over the task's submissions (only the
+    pre-labelled tags' when ``tags_only``: their ids are ``<annotation id>:<concept id>``)."""
     q = (
         select(O.model_id, O.model_version_id, O.outcome, func.count())
-        .where(O.task_pk == task_pk)
+        .where(O.task_pk == task_pk, *([O.region_id.contains(TAG_SEPARATOR)] if tags_only else []))
         .group_by(O.model_id, O.model_version_id, O.outcome)
     )
     out: dict[tuple[str, str], dict[str, int]] = {}
