@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
@@ -99,7 +100,9 @@ def test_label_start_during_the_job_prefers_inputs_whose_prelabels_are_ready(
     assert len(jobs_of(app, task.id)) == 1  # everything handed out had been through the job
 
 
-def test_inputs_joining_the_dataset_after_the_job_get_prelabels(stub: Any, app: AppFixture) -> None:
+def test_inputs_joining_the_dataset_after_the_job_get_prelabels(
+    stub: Any, app: AppFixture, clock: Callable[[float], None]
+) -> None:
     post_concepts(stub, app, "face")
     ok(
         stub.PostDatasets(
@@ -124,6 +127,7 @@ def test_inputs_joining_the_dataset_after_the_job_get_prelabels(stub: Any, app: 
     with model_server() as oip:
         oip.answer = boxes_answer
         ok(post_model(stub, app, "det", ["face"], backend="oip", url=oip.url, model_name="det"))
+        post_inputs(stub, app, ["old"], PNG_1PX)  # below the queue's watermark, not in the dataset yet
         into_ds("a", "b", "c")
         post_inputs(stub, app, ["elsewhere"], PNG_1PX)
         spec = assisted_task(app, app.user_id, "det", min_threshold=0.5)
@@ -132,16 +136,25 @@ def test_inputs_joining_the_dataset_after_the_job_get_prelabels(stub: Any, app: 
         assert wait_prelabels(app, task.id).progress["prelabelled"] == 3
         assert {a.input.id for a in label_start(stub, app, app.meta, task.id)} == {"a", "b", "c"}
 
-        into_ds("late")  # joins after the job finished
+        # both join after the job finished: "late" above the watermark, "old" below it (found by
+        # the queue's source rescan, due again after source_rescan_seconds)
+        into_ds("late")
+        req = service_pb2.PostDatasetInputsRequest(
+            user_app_id=app.uai,
+            dataset_id="ds",
+            dataset_inputs=[resources_pb2.DatasetInput(input=resources_pb2.Input(id="old"))],
+        )
+        ok(stub.PostDatasetInputs(req, metadata=app.meta))
+        clock(31)
         handed = label_start(stub, app, app.meta, task.id)
-        # the queue planned "late"; its pre-labels are not ready, so the ready work comes first
+        # the queue planned both; their pre-labels are not ready, so the ready work comes first
         assert {a.input.id for a in handed} == {"a", "b", "c"}
-        assert len(jobs_of(app, task.id)) == 2  # the job was queued again for the newcomer
+        assert len(jobs_of(app, task.id)) == 2  # the job was queued again for the newcomers
         job = wait_prelabels(app, task.id)
-        assert (job.progress["done"], job.progress["prelabelled"]) == (1, 1), job.progress
+        assert (job.progress["done"], job.progress["prelabelled"]) == (2, 2), job.progress
     seats = {a.input.id: a for a in label_start(stub, app, app.meta, task.id)}
-    assert set(seats) == {"a", "b", "c", "late"}
-    assert state(seats["late"]) == "ready" and len(seats["late"].input.data.regions) == 1
+    assert set(seats) == {"a", "b", "c", "late", "old"}
+    assert all(state(seats[i]) == "ready" and len(seats[i].input.data.regions) == 1 for i in ("late", "old"))
     # a later LABEL_START with everything gone through queues nothing
     label_start(stub, app, app.meta, task.id)
     assert len(jobs_of(app, task.id)) == 2
