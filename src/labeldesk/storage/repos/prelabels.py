@@ -126,11 +126,5 @@ def unprocessed_planned(conn: Connection, task_pk: int, version_id: str, limit: 
             P.task_pk == task_pk, P.model_version_id == version_id, P.input_pk == Q.input_pk
         )
     )
-    q = (
-        select(Q.input_pk)
-        .where(Q.task_pk == task_pk, ~Q.off_source, ~done)
-        .distinct()
-        .order_by(Q.input_pk)
-        .limit(limit)
-    )
+    q = select(Q.input_pk).where(Q.task_pk == task_pk, ~done).distinct().order_by(Q.input_pk).limit(limit)
     return [int(p) for p in conn.execute(q).scalars()]
