@@ -120,7 +120,8 @@ def mark_processed(conn: Connection, task_pk: int, version_id: str, outcomes: di
 def unprocessed_planned(conn: Connection, task_pk: int, version_id: str, limit: int) -> list[int]:
     """The task's inputs not yet processed by its pre-label job (of this model version) that the
     work queue has already planned seats for, in the queue's order (input pk; late joiners the
-    source rescan planned below the watermark come first): the job does these before walking on."""
+    source rescan planned below the watermark come first): the job does these before walking on.
+    Seats of inputs that left the source count too: their work stays with its worker."""
     done = exists(
         select(P.input_pk).where(
             P.task_pk == task_pk, P.model_version_id == version_id, P.input_pk == Q.input_pk
