@@ -67,6 +67,11 @@ async function prepare(info: TaskInfo, input: any, me: string): Promise<Prepared
 
 const TOOL_KEYS: Record<string, Tool> = { v: "select", b: "box", p: "polygon" };
 
+/** Whether the task's labelers draw regions (every type but whole-input classification). */
+function drawsRegions(info: TaskInfo): boolean {
+  return info.task.type !== "CONCEPTS_CLASSIFICATION";
+}
+
 export function Label(props: { owner: string; app: string; task: string }) {
   const me = session()!.userId;
   const ref = useMemo(() => ({ owner: props.owner, app: props.app }), [props.owner, props.app]);
@@ -316,7 +321,8 @@ export function Label(props: { owner: string; app: string; task: string }) {
       e.preventDefault();
       void submit();
     } else if (k === "s" || k === "S") void skip();
-    else if (TOOL_KEYS[k.toLowerCase()]) setTool(TOOL_KEYS[k.toLowerCase()]);
+    else if (TOOL_KEYS[k.toLowerCase()] && (TOOL_KEYS[k.toLowerCase()] === "select" || drawsRegions(i)))
+      setTool(TOOL_KEYS[k.toLowerCase()]);
     else if (k === "Delete" || k === "Backspace") {
       if (annotator.current?.deleteSelected()) e.preventDefault();
     } else if (k === "Escape") {
@@ -347,10 +353,13 @@ export function Label(props: { owner: string; app: string; task: string }) {
   const media = current?.prep.media ?? null;
   const comment = current?.item.assignment.status?.details;
   const drawable = media?.kind === "image" || media?.kind === "video";
+  // classification tasks tag the whole input: no drawing tools (regions made earlier still show)
+  const regionTools = drawable && !!info && drawsRegions(info);
+  const regionPanel = drawable && (regionTools || regions.length > 0);
   const models = [...new Set(regions.map((r) => r.model).filter((m): m is string => !!m))];
 
   return (
-    <div class={drawable ? "workbench" : "workbench two"}>
+    <div class={regionPanel ? "workbench" : "workbench two"}>
       <aside class="panel left" aria-label="Task and concepts">
         <div class="task-head">
           <a class="back" href="/work" onClick={(e) => linkTo(e, "/work")}>
@@ -395,7 +404,7 @@ export function Label(props: { owner: string; app: string; task: string }) {
             </p>
           )}
         </fieldset>
-        {drawable && (
+        {regionTools && (
           <label class="field">
             New regions are
             <select value={active} onChange={(e) => setActive(e.currentTarget.value)}>
@@ -436,8 +445,8 @@ export function Label(props: { owner: string; app: string; task: string }) {
         {drawable && (
           <div class="toolbar" role="toolbar" aria-label="Drawing tools">
             <ToolButton tool="select" current={tool} onPick={setTool} text="Select" keyName="V" />
-            <ToolButton tool="box" current={tool} onPick={setTool} text="Box" keyName="B" />
-            <ToolButton tool="polygon" current={tool} onPick={setTool} text="Polygon" keyName="P" />
+            {regionTools && <ToolButton tool="box" current={tool} onPick={setTool} text="Box" keyName="B" />}
+            {regionTools && <ToolButton tool="polygon" current={tool} onPick={setTool} text="Polygon" keyName="P" />}
             <span class="sep" />
             <button type="button" onClick={() => annotator.current?.zoom(1.25)} aria-label="Zoom in">+</button>
             <button type="button" onClick={() => annotator.current?.zoom(0.8)} aria-label="Zoom out">−</button>
@@ -497,7 +506,7 @@ export function Label(props: { owner: string; app: string; task: string }) {
         {!current && loadingQueue && <div class="empty" role="status">Loading your work…</div>}
       </section>
 
-      {drawable && (
+      {regionPanel && (
         <aside class="panel right" aria-label="Regions">
           <h2 class="panel-title">Regions {frameLabel(media, frame)}</h2>
           {regions.length === 0 && <p class="muted small">None yet. Draw a box (B) or a polygon (P) on the image.</p>}
