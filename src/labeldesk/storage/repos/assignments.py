@@ -593,6 +593,37 @@ _SEATS_OF_INPUT = (
 _WORKER_SEATS_OF_INPUT = _SEATS_OF_INPUT.where(Q.worker_id == _WORKER)
 
 
+def worker_seats_of_input_id(
+    conn: Connection, app_pk: int, task_pk: int, input_id: str, worker_id: str
+) -> tuple[SourceInput, list[Row[Any]]] | None:
+    """A submission's lookup in one query: the app's input named ``input_id`` with the worker's
+    seats on it in the task, locked. None when the input does not exist or the worker has no seat
+    on it (the caller then finds out which, the slow way)."""
+    rows = list(
+        conn.execute(
+            _WORKER_SEATS_OF_INPUT_ID,
+            {"app_pk": app_pk, "task_pk": task_pk, "input_id": input_id, "worker_id": worker_id},
+        )
+    )
+    if not rows:
+        return None
+    return SourceInput(int(rows[0].input_pk), input_id), rows
+
+
+_WORKER_SEATS_OF_INPUT_ID = (
+    select(*_SEAT_COLUMNS)
+    .select_from(TA.join(t.inputs, I.pk == Q.input_pk))
+    .where(
+        I.app_pk == bindparam("app_pk", type_=Integer),
+        I.id == bindparam("input_id", type_=String),
+        Q.task_pk == _TASK,
+        Q.worker_id == _WORKER,
+    )
+    .order_by(Q.pk)
+    .with_for_update(of=TA)
+)
+
+
 def update_seat(conn: Connection, pk: int, **values: Any) -> None:
     conn.execute(update(TA).where(Q.pk == pk).values(modified_at=utcnow(), **values))
 
