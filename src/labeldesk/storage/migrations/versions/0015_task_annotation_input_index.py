@@ -6,7 +6,7 @@ submission cost more the more the labeler had done. The longer index serves ever
 did (same leading columns).
 
 Revision ID: 0015
-Revises: 0013
+Revises: 0019
 Create Date: 2026-12-06
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0015"
-down_revision = "0013"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
