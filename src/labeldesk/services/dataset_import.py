@@ -93,13 +93,12 @@ def import_records(
     skip_errors: bool = False,
     sink: FileSink | None = None,
     hosting: Hosting | None = None,
-    chunk_size: int = CHUNK,
+    chunk_size: int = 0,
     progress: Callable[[Summary], None] | None = None,
 ) -> Summary:
     summary = Summary()
     sink = sink or local_file_sink()
-    if hosting is not None:
-        chunk_size = min(chunk_size, HOSTED_CHUNK)
+    chunk_size = chunk_size or (CHUNK if hosting is None else HOSTED_CHUNK)
     for chunk in _chunks(items, chunk_size):
         good: dict[str, Record] = {}
         for item in chunk:
