@@ -255,7 +255,7 @@ def _host_one(hosting: Hosting, app_pk: int, r: Record) -> tuple[bytes, list[Pen
     try:
         with open(r.source, "rb") as f:
             posted = resources_pb2.Data(image=resources_pb2.Image(base64=f.read()))
-        data, pending = hosting.take_bytes(posted, r.input_id)
+        data, pending = hosting.take_bytes(posted, r.input_id, thumbnails=False)
     except (OSError, errors.ApiError) as e:
         return RecordError(r.source, "", e.description if isinstance(e, errors.ApiError) else str(e))
     if r.width and r.height and not data.image.image_info.width:

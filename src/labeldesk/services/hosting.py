@@ -114,8 +114,11 @@ class Hosting:
         self.signer = signer
         self.max_upload_bytes = max_upload_bytes
 
-    def take_bytes(self, data: resources_pb2.Data, where: str) -> tuple[resources_pb2.Data, list[Pending]]:
+    def take_bytes(
+        self, data: resources_pb2.Data, where: str, thumbnails: bool = True
+    ) -> tuple[resources_pb2.Data, list[Pending]]:
         """``data`` as stored on the input row, and the files to write (none without bytes).
+        ``thumbnails`` False (bulk imports): image thumbnails are made when first asked for.
 
         A ``hosted`` block sent by the client is dropped: only labeldesk names hosted files.
         """
@@ -135,7 +138,7 @@ class Hosting:
                     "labeldesk hosts the bytes and answers their own url",
                 )
             try:
-                prepared = media.prepare(kind, block.base64, self.max_upload_bytes)
+                prepared = media.prepare(kind, block.base64, self.max_upload_bytes, thumbnails)
             except media.MediaError as e:
                 raise errors.invalid(f"{where}.data.{kind}.base64: {e}", e.hint) from e
             key = new_id()
@@ -162,8 +165,9 @@ class Hosting:
         try:
             for f in pending:
                 for size, v in f.prepared.variants.items():
-                    self.store.put(app, blob_key(f.key, size), v.data, v.content_type)
-                    written.append(blob_key(f.key, size))
+                    if v.data or size == media.ORIG:  # planned thumbnails are made when asked for
+                        self.store.put(app, blob_key(f.key, size), v.data, v.content_type)
+                        written.append(blob_key(f.key, size))
         except BaseException:
             self.remove_files(app_pk, written)
             raise
@@ -224,10 +228,29 @@ class Hosting:
         if path is not None:
             return Opened(content_type, etag, max_age, path=path)
         f = self.store.open(app, name)
+        if f is None and size != media.ORIG:  # an imported image's thumbnail, made on first request
+            made = self._make_thumbnails(app, key).get(size)
+            if made is not None:
+                return Opened(content_type, etag, max_age, data=made)
         if f is None:
             raise errors.ApiError(errors.DOES_NOT_EXIST, f"the bytes of file {app}/{key} are missing")
         with f:
             return Opened(content_type, etag, max_age, data=f.read())
+
+    def _make_thumbnails(self, app: str, key: str) -> dict[str, bytes]:
+        """Make and store the thumbnails of a hosted image whose thumbnails were only planned."""
+        f = self.store.open(app, key)
+        if f is None:
+            return {}
+        with f:
+            data = f.read()
+        try:
+            made = media.thumbnails_of(data)
+        except media.MediaError:
+            return {}
+        for size, v in made.items():
+            self.store.put(app, blob_key(key, size), v.data, v.content_type)
+        return {size: v.data for size, v in made.items()}
 
     def collect_garbage(self, batch: int = 500) -> int:
         """Delete the stored bytes and rows of blobs whose input is gone; answer how many."""
