@@ -1,8 +1,8 @@
 """Bulk import speed: ``labeldesk import`` of a generated COCO dataset, and optionally Label
 Studio's import of the same data measured in the same run.
 
-    python benchmarks/import_bench.py [--inputs 50000] [--boxes 0 2] [--database-url URL]
-                                      [--with-label-studio]
+    python benchmarks/import_bench.py [--inputs 50000] [--boxes 0 2] [--copied-inputs 5000]
+                                      [--database-url URL] [--with-label-studio]
 
 One run per ``--boxes`` value (boxes per image; default 0, then 2): the first measures inputs/s, the
 second box annotations/s. Each dataset is N image files (empty: the import references them, as
@@ -16,7 +16,8 @@ annotations, region annotations, concepts and their index rows) into a fresh SQL
 (``.bench-venvs/label-studio``, reused on later runs), starts it on a free loopback port and times
 ``POST /api/projects/{id}/import`` of the same images and boxes as Label Studio tasks with
 annotations, in batches of 5,000 tasks (its data folder ``.bench-venvs/label-studio-data`` is kept:
-the first start migrates its database for minutes).
+the first start migrates its database for minutes). ``--copied-inputs N`` adds a run importing N
+small JPEGs with 2 boxes each the CLI's default way, copied into a blob store (0: no such run).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ W, H = 640, 480
 
 
 def small_jpegs(count: int = 16) -> list[bytes]:
-    """A few distinct small JPEGs (320x240, ~10 kB) the hosted run writes in turn."""
+    """A few distinct small JPEGs (320x240, ~3 kB) the copied-files run writes in turn."""
     import io
 
     from PIL import Image, ImageDraw
