@@ -24,6 +24,7 @@ from labeldesk.config import Settings
 from labeldesk.files.signing import UrlSigner
 from labeldesk.files.store import LocalDirStore
 from labeldesk.jobs.kinds import export_links, job_worker
+from labeldesk.jobs.version_exports import collect_archives
 from labeldesk.jobs.worker import Worker
 from labeldesk.ops.metrics import Metrics
 from labeldesk.ops.observe import Observer
@@ -257,6 +258,8 @@ class RunningServer:
             self.app.exports.server_origin = self.app.exports.server_origin or self.base_url
             lease = self.app.settings.job_lease_seconds
             self._worker = job_worker(self.app.db, self.app.exports, self.app.hosting, lease).start()
+            links = self.app.exports  # archives of versions (or apps) deleted meanwhile
+            self._every(FILES_GC_EVERY_SECONDS, lambda: collect_archives(self.app.db, links), "archives")
         return self
 
     def _spawn_grpc_workers(self) -> None:
