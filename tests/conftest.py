@@ -11,7 +11,9 @@ another's data. What tests import (``AppFixture``, ``unique``, assertions) is in
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -51,6 +53,22 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     else:
         path: Path = tmp_path_factory.mktemp("db") / "labeldesk-test.db"
         yield f"sqlite:///{path}"
+
+
+@pytest.fixture
+def private_database(tmp_path: Path) -> Iterator[Callable[[str, str], str]]:
+    """``private_database(database, name)``: a database no other server uses -- a SQLite file
+    ``name`` under the test's folder for ``"sqlite"``, else a fresh PostgreSQL database beside the
+    URL ``database`` (dropped afterwards). Kill-and-restart tests need it: on a shared database the
+    job worker of another test's server would take their jobs over."""
+    with ExitStack() as stack:
+
+        def make(database: str, name: str) -> str:
+            if database == "sqlite":
+                return f"sqlite:///{tmp_path / name}"
+            return stack.enter_context(worker_database(database, f"own_{uuid.uuid4().hex[:10]}"))
+
+        yield make
 
 
 @pytest.fixture(scope="session")

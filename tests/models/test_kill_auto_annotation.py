@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -148,10 +149,13 @@ def _human_work(stub: Any, uai: r.UserAppIDSet, meta: Any, task_id: str) -> list
 
 @pytest.mark.parametrize("database", _databases())
 def test_killed_mid_run_the_job_finishes_with_no_input_done_twice(
-    database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    database: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    private_database: Callable[[str, str], str],
 ) -> None:
     monkeypatch.setenv("LABELDESK_JOB_LEASE_SECONDS", "3")  # the dead server's job is free after 3 s
-    url = f"sqlite:///{tmp_path / 'kill.db'}" if database == "sqlite" else database
+    url = private_database(database, "kill.db")
     db = Database(url)
     try:
         migrate(db)

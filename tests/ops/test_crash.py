@@ -11,6 +11,7 @@ import signal
 import threading
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -261,8 +262,13 @@ def _verify(world: World, server: ServerProcess) -> int:
 
 
 @pytest.mark.parametrize("database", _databases())
-def test_kill_9_loses_no_acknowledged_write(database: str, tmp_path: Path, figures: Counter[str]) -> None:
-    url = f"sqlite:///{tmp_path / 'crash.db'}" if database == "sqlite" else database
+def test_kill_9_loses_no_acknowledged_write(
+    database: str,
+    tmp_path: Path,
+    private_database: Callable[[str, str], str],
+    figures: Counter[str],
+) -> None:
+    url = private_database(database, "crash.db")
     world = _make_world(url)
     command = ["serve", "--database-url", url]
     server = start(command, tmp_path)

@@ -11,6 +11,7 @@ import os
 import time
 import uuid
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -75,9 +76,12 @@ def _kill_midway(server: ServerProcess, db: Database, app_pk: int, kind: str, ke
 
 @pytest.mark.parametrize("database", _databases())
 def test_a_killed_archive_job_resumes_after_its_last_stored_part(
-    database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    database: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    private_database: Callable[[str, str], str],
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'resume.db'}" if database == "sqlite" else database
+    url = private_database(database, "resume.db")
     db = Database(url)
     migrate(db)
     owner = f"resume-{uuid.uuid4().hex[:8]}"
@@ -143,9 +147,12 @@ def test_a_killed_archive_job_resumes_after_its_last_stored_part(
 
 @pytest.mark.parametrize("database", _databases())
 def test_a_killed_import_job_resumes_after_its_last_checkpoint(
-    database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    database: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    private_database: Callable[[str, str], str],
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'resume.db'}" if database == "sqlite" else database
+    url = private_database(database, "resume.db")
     db = Database(url)
     migrate(db)
     owner = f"resume-{uuid.uuid4().hex[:8]}"
