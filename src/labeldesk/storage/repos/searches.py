@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import replace
 from typing import Any
 
 from clarifai_grpc.grpc.api import resources_pb2
@@ -219,11 +220,25 @@ def matching_annotations_query(app_pk: int, criteria: Sequence[Criterion]) -> Se
     """Pks of the annotations an annotation search selects (on inputs meeting every criterion,
     meeting every annotation filter), oldest first; only for criteria that run in SQL."""
     a = t.annotations.c
-    inputs = matching_inputs_query(app_pk, criteria).with_only_columns(t.inputs.c.pk).order_by(None)
-    q = select(a.pk).where(a.app_pk == app_pk, a.input_pk.in_(inputs))
-    for c in annotation_filters(criteria):
+    wanted = annotation_filters(criteria)
+    # An annotation meeting a filter proves its input has such an annotation, so the input side
+    # keeps only the filters' input fields (the "input has an annotation with..." EXISTS would cost
+    # a scan of the concept's annotations per input).
+    on_inputs = [_input_part(c) if c in wanted else c for c in criteria]
+    q = select(a.pk).where(a.app_pk == app_pk)
+    if any(_sql_condition(app_pk, c) is not None for c in on_inputs):
+        inputs = matching_inputs_query(app_pk, on_inputs).with_only_columns(t.inputs.c.pk).order_by(None)
+        q = q.where(a.input_pk.in_(inputs))
+    for c in wanted:
         q = q.where(*_annotation_conditions(app_pk, c))
     return q.order_by(a.pk)
+
+
+def _input_part(c: Criterion) -> Criterion:
+    """The criterion without its annotation fields and concepts."""
+    return replace(
+        c, concepts=(), annotation_user_id="", annotation_status=0, annotation_task_id="", annotated=False
+    )
 
 
 def count_matching_annotations(conn: Connection, app_pk: int, criteria: Sequence[Criterion]) -> int:
