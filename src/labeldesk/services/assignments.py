@@ -51,7 +51,7 @@ from labeldesk.domain.assignment_source import source_changes
 from labeldesk.domain.review_sampling import is_sampled_for_review
 from labeldesk.files.signing import FileLinks
 from labeldesk.services import auto_annotation as auto
-from labeldesk.services import prelabels
+from labeldesk.services import prelabel_queue, prelabels
 from labeldesk.services import registry as rpc
 from labeldesk.services.common import timestamp
 from labeldesk.services.context import RequestContext
@@ -285,6 +285,7 @@ class AssignmentsService:
                 break
             if not dynamic:
                 own = [int(r.pk) for r in repo.own_work(conn, task.pk, worker_id, limit)]
+        own, taken = prelabel_queue.prefer_ready(conn, task, own, taken)  # ready pre-labels first
         repo.set_lease(conn, own, until, now)  # claimed seats were leased and stamped started when taken
         return own + taken, None
 

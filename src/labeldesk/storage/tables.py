@@ -613,3 +613,16 @@ prelabel_outcomes = Table(
     UniqueConstraint("task_pk", "input_pk", "worker_id", "region_id", name="uq_prelabel_outcomes_region"),
     Index("ix_prelabel_outcomes_task_model", "task_pk", "model_version_id", "outcome"),
 )
+
+# The inputs of a task the pre-label job has been through, per assistant model version: outcome
+# ``prelabelled``, ``none`` (nothing inside the thresholds) or ``failed`` (the backend failed).
+# LABEL_START prefers inputs listed here while the job runs; a re-queued job skips them.
+prelabel_inputs = Table(
+    "prelabel_inputs",
+    metadata,
+    Column("task_pk", PK, ForeignKey("tasks.pk", ondelete="CASCADE"), primary_key=True),
+    Column("model_version_id", ID, primary_key=True),
+    Column("input_pk", PK, ForeignKey("inputs.pk", ondelete="CASCADE"), primary_key=True),
+    Column("outcome", String(16), nullable=False),
+    _ts("created_at"),
+)
