@@ -68,26 +68,25 @@ def _on_annotation(q: Select[Any], c: Criterion) -> Select[Any]:
 
 
 def _concept_condition(app_pk: int, ref: ConceptRef, c: Criterion) -> Any:
-    """The input has an annotation (meeting the criterion's annotation fields) with the concept.
+    """The input has an annotation (meeting the criterion's annotation fields) with the concept:
+    ``inputs.pk IN (the inputs of such annotations)``, one index walk of the concept's annotations
+    (an EXISTS per input would walk them once per input).
 
     ``annotation_concepts`` is aliased: the "made by a person" test has its own subquery on that
-    table, which would otherwise correlate to this one and lose its FROM."""
+    table, which would otherwise correlate to this one and lose its FROM; and the subquery never
+    correlates, so it also works nested in an annotations query."""
     hit = t.annotation_concepts.alias("hit_concept")
     ac, a, k = hit.c, t.annotations.c, t.concepts.c
     q = (
-        select(ac.annotation_pk)
+        select(a.input_pk)
         .select_from(hit.join(t.annotations, a.pk == ac.annotation_pk))
-        .where(
-            ac.app_pk == app_pk,
-            a.input_pk == t.inputs.c.pk,
-            (ac.value > 0) if ref.present else (ac.value <= 0),
-        )
+        .where(ac.app_pk == app_pk, (ac.value > 0) if ref.present else (ac.value <= 0))
     )
     if ref.id:
         q = q.where(ac.concept_id == ref.id)
     else:
         q = q.where(ac.concept_id.in_(select(k.id).where(k.app_pk == app_pk, k.name == ref.name)))
-    return exists(_on_annotation(q, c).correlate(t.inputs))
+    return t.inputs.c.pk.in_(_on_annotation(q, c).correlate(None))
 
 
 def _sql_condition(app_pk: int, c: Criterion) -> Any:
