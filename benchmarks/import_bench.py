@@ -1,8 +1,8 @@
 """Bulk import speed: ``labeldesk import`` of a generated COCO dataset, and optionally Label
 Studio's import of the same data measured in the same run.
 
-    python benchmarks/import_bench.py [--inputs 50000] [--boxes 0 2] [--database-url URL]
-                                      [--with-label-studio]
+    python benchmarks/import_bench.py [--inputs 50000] [--boxes 0 2] [--copied-inputs 5000]
+                                      [--database-url URL] [--with-label-studio]
 
 One run per ``--boxes`` value (boxes per image; default 0, then 2): the first measures inputs/s, the
 second box annotations/s. Each dataset is N image files (empty: the import references them, as
@@ -16,7 +16,8 @@ annotations, region annotations, concepts and their index rows) into a fresh SQL
 (``.bench-venvs/label-studio``, reused on later runs), starts it on a free loopback port and times
 ``POST /api/projects/{id}/import`` of the same images and boxes as Label Studio tasks with
 annotations, in batches of 5,000 tasks (its data folder ``.bench-venvs/label-studio-data`` is kept:
-the first start migrates its database for minutes).
+the first start migrates its database for minutes). ``--copied-inputs N`` adds a run importing N
+small JPEGs with 2 boxes each the CLI's default way, copied into a blob store (0: no such run).
 """
 
 from __future__ import annotations
@@ -31,9 +32,12 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from labeldesk.app import build_hosting
+from labeldesk.config import Settings
 from labeldesk.datasets_io.formats import READERS
 from labeldesk.services import admin
 from labeldesk.services import dataset_import as imp
@@ -44,14 +48,34 @@ from labeldesk.storage.repos import accounts
 W, H = 640, 480
 
 
-def make_coco(root: Path, n: int, boxes: int) -> Path:
+def small_jpegs(count: int = 16) -> list[bytes]:
+    """A few distinct small JPEGs (320x240, ~3 kB) the copied-files run writes in turn."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    out = []
+    for k in range(count):
+        img = Image.new("RGB", (320, 240), (40 + 12 * k, 90, 160 - 8 * k))
+        ImageDraw.Draw(img).ellipse((20 + 10 * k, 30, 200, 60 + 9 * k), fill=(250, 200 - 10 * k, 20))
+        buf = io.BytesIO()
+        img.save(buf, "JPEG", quality=85)
+        out.append(buf.getvalue())
+    return out
+
+
+def make_coco(root: Path, n: int, boxes: int, jpegs: list[bytes] | None = None) -> Path:
+    """N images (empty files, or ``jpegs`` in turn) and a COCO ``annotations.json`` over them."""
     images = root / "images"
     images.mkdir(parents=True)
     doc: dict[str, list[dict[str, Any]]] = {"images": [], "annotations": [], "categories": []}
     doc["categories"] = [{"id": c, "name": f"class-{c}"} for c in range(1, 11)]
     for i in range(n):
         name = f"img{i:07d}.jpg"
-        (images / name).touch()
+        if jpegs:
+            (images / name).write_bytes(jpegs[i % len(jpegs)])
+        else:
+            (images / name).touch()
         doc["images"].append({"id": i, "file_name": name, "width": W, "height": H})
         for b in range(boxes):
             x, y = (i * 7 + b * 50) % 500, (i * 3 + b * 40) % 380
@@ -62,7 +86,11 @@ def make_coco(root: Path, n: int, boxes: int) -> Path:
     return root
 
 
-def bench_labeldesk(url: str, data: Path, app_id: str = "imports") -> dict[str, float]:
+def bench_labeldesk(
+    url: str, data: Path, app_id: str = "imports", blob_dir: Path | None = None
+) -> dict[str, float]:
+    """Import ``data``; with ``blob_dir`` the images are copied into a blob store there (the CLI's
+    default), else referenced in place (``--reference-files``)."""
     db = Database(url)
     migrate(db)
     with db.read() as conn:
@@ -70,8 +98,9 @@ def bench_labeldesk(url: str, data: Path, app_id: str = "imports") -> dict[str, 
             admin.create_user(db, "bench")
     admin.create_app(db, "bench", app_id)
     target = imp.Target(imp.resolve_app(db, f"bench/{app_id}"), dataset_id="all")
+    hosting = build_hosting(db, replace(Settings.from_env(), blob_dir=str(blob_dir))) if blob_dir else None
     started, cpu_started = time.perf_counter(), time.process_time()
-    summary = imp.import_records(db, target, READERS["coco"](data))
+    summary = imp.import_records(db, target, READERS["coco"](data), hosting=hosting)
     total, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     db.dispose()
     return {
@@ -242,6 +271,12 @@ def main() -> None:
     ap.add_argument("--inputs", type=int, default=50_000)
     ap.add_argument("--boxes", type=int, nargs="+", default=[0, 2], help="boxes per image, one run each")
     ap.add_argument("--database-url", default=None, help="default: a fresh SQLite file per run")
+    ap.add_argument(
+        "--copied-inputs",
+        type=int,
+        default=5_000,
+        help="one more run: this many small JPEGs copied into the blob store (0: none)",
+    )
     ap.add_argument("--with-label-studio", action="store_true")
     args = ap.parse_args()
     load = os.getloadavg()
@@ -256,6 +291,11 @@ def main() -> None:
             rows.append(
                 (f"Label Studio API, {boxes} boxes/image", bench_label_studio(data, args.inputs, boxes))
             )
+    if args.copied_inputs:
+        data = make_coco(work / "coco-files", args.copied_inputs, 2, small_jpegs())
+        url = args.database_url or f"sqlite:///{work / 'bench-files.db'}"
+        result = bench_labeldesk(url, data, "imports-files", work / "blobs")
+        rows.append(("labeldesk import, files copied, 2 boxes", result))
     print(f"load average before the run: {load[0]:.1f} (2 cores: above 2, other work shares them)")
     print(
         f"{'system':<38} {'inputs':>7} {'boxes':>7} {'wall s':>7} {'cpu s':>6} {'inputs/s':>9} "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import multiprocessing.process
+import multiprocessing.synchronize
 import os
 import re
 import signal
@@ -24,6 +25,7 @@ from labeldesk.config import Settings
 from labeldesk.files.signing import UrlSigner
 from labeldesk.files.store import LocalDirStore
 from labeldesk.jobs.kinds import export_links, job_worker
+from labeldesk.jobs.version_exports import collect_archives
 from labeldesk.jobs.worker import Worker
 from labeldesk.ops.metrics import Metrics
 from labeldesk.ops.observe import Observer
@@ -257,13 +259,17 @@ class RunningServer:
             self.app.exports.server_origin = self.app.exports.server_origin or self.base_url
             lease = self.app.settings.job_lease_seconds
             self._worker = job_worker(self.app.db, self.app.exports, self.app.hosting, lease).start()
+            links = self.app.exports  # archives of versions (or apps) deleted meanwhile
+            self._every(FILES_GC_EVERY_SECONDS, lambda: collect_archives(self.app.db, links), "archives")
         return self
 
     def _spawn_grpc_workers(self) -> None:
         """``workers - 1`` more processes serving gRPC on the same port (SO_REUSEPORT, which gRPC
         sets: the kernel spreads new connections over the processes), over the same database."""
         spawn = multiprocessing.get_context("spawn")
+        readiness = []
         for n in range(1, self.workers):
+            ready = spawn.Event()
             args = (
                 self.app.db.url,
                 self.host,
@@ -274,10 +280,18 @@ class RunningServer:
                 self.shutdown_grace,
                 os.getpid(),
                 self.workers,
+                ready,
             )
             child = spawn.Process(target=_grpc_worker, args=args, name=f"labeldesk-grpc-{n}", daemon=True)
             child.start()
             self._children.append(child)
+            readiness.append(ready)
+        # the server counts as started once every process listens: connections made before a
+        # process binds its socket would all land on the others
+        for process, up in zip(self._children, readiness):
+            while not up.wait(0.2):
+                if not process.is_alive():
+                    raise RuntimeError(f"gRPC worker process {process.name} exited before it listened")
 
     def _every(self, seconds: float, job: Callable[[], object], what: str) -> None:
         """Run ``job`` now and every ``seconds`` in a background thread until the server stops."""
@@ -346,6 +360,7 @@ def _grpc_worker(
     grace: float,
     parent: int,
     processes: int,
+    ready: multiprocessing.synchronize.Event,
 ) -> None:
     """One more gRPC server process (see :meth:`RunningServer._spawn_grpc_workers`): serves until
     SIGTERM or until its parent is gone. Ctrl-C is the parent's to handle."""
@@ -363,6 +378,7 @@ def _grpc_worker(
         origin=origin,
     )
     server.start()
+    ready.set()
     while not stop.wait(0.5) and os.getppid() == parent:
         pass
     server.stop(grace=grace).wait(grace + 1)

@@ -9,6 +9,7 @@ import json
 import time
 import zipfile
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -16,6 +17,10 @@ import requests
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2
 
+from labeldesk.files.store import LocalDirStore
+from labeldesk.jobs import version_exports
+from labeldesk.storage.repos import accounts
+from labeldesk.storage.repos import dataset_versions as versions
 from tests.api.test_import_export import import_, make_coco
 from tests.helpers import AppFixture, fails, ok
 
@@ -255,3 +260,51 @@ def test_a_version_filtered_by_a_search_keeps_the_matching_inputs_and_annotation
         metadata=app.meta,
     )
     fails(refused, SC.CONN_INVALID_REQUEST, "annotation_filter.id", "saved search")
+
+
+def test_archives_of_deleted_versions_and_apps_leave_the_blob_store(stub: Any, imported: AppFixture) -> None:
+    """A version deleted while its archive is built leaves no archive or part behind (the job
+    cleans up); the archives of a deleted app, and stray parts of a version that is gone, are
+    removed by the server's collection (``collect_archives``, run every minute)."""
+    app = imported
+    db, links = app.server.app.db, app.server.app.exports
+    assert links is not None
+    store = links.store
+    with db.read() as conn:
+        row = accounts.get_app(conn, app.user_id, app.app_id)
+    assert row is not None and isinstance(store, LocalDirStore)
+    app_pk = int(row.pk)
+
+    def archives() -> list[str]:
+        return store.keys(str(app_pk), "version-")
+
+    for v in ("v1", "v2"):
+        new = service_pb2.PostDatasetVersionsRequest(
+            user_app_id=app.uai, dataset_id="ds", dataset_versions=[resources_pb2.DatasetVersion(id=v)]
+        )
+        ok(stub.PostDatasetVersions(new, metadata=app.meta))
+    export_url(stub, app, "v1", PROTOBUF)
+    export_url(stub, app, "v1", COCO)
+    with db.read() as conn:
+        v1, v2 = (versions.by_ids(conn, app_pk, [v])[v].pk for v in ("v1", "v2"))
+    assert archives() == sorted([f"version-{v1}-clarifai_data_protobuf.zip", f"version-{v1}-coco.zip"])
+
+    # the job building v2's archive: the version is deleted while its first part is made
+    def delete_v2(data: resources_pb2.Data, app_pk: int, origin: str) -> None:
+        with db.write() as conn:
+            versions.delete_pks(conn, [v2])
+
+    job = SimpleNamespace(
+        payload={"version_pk": v2, "format": "clarifai_data_json", "origin": ""}, progress={}
+    )
+    done = version_exports.handler(links, delete_v2)(db, job, lambda progress: None)  # type: ignore[arg-type]
+    assert done == {"skipped": "the version was deleted while its archive was built"}
+    assert not any(k.startswith(f"version-{v2}-") for k in archives())
+
+    # a stray part of a version that is gone; then the app is deleted with its archives
+    links.put(app_pk, f"version-{v2}-coco.zip.part0", b"left over")
+    version_exports.collect_archives(db, links)  # (the server's own run may come first: same result)
+    assert len(archives()) == 2
+    ok(stub.DeleteApp(service_pb2.DeleteAppRequest(user_app_id=app.uai), metadata=app.meta))
+    version_exports.collect_archives(db, links)
+    assert archives() == []

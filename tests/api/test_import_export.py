@@ -4,6 +4,7 @@ imported annotations as the API shows them."""
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from pathlib import Path
@@ -194,10 +195,22 @@ def test_imported_images_are_hosted_unless_referenced(
 ) -> None:
     src = make_coco(tmp_path / "src")
     assert import_(app, database_url, "coco", src).exit_code == 0
-    (red,) = ok(
+    image = ok(
         stub.GetInput(service_pb2.GetInputRequest(user_app_id=app.uai, input_id="red"), metadata=app.meta)
-    ).input.data.image.url.split("?")[:1]
+    ).input.data.image
+    (red,) = image.url.split("?")[:1]
     assert red.startswith(app.server.base_url + "/files/orig/")
+    # thumbnails are made on first request (not at import), at the sizes the input lists
+    orig = Image.open(src / "images" / "red.png")
+    for size in ("small", "tiny"):
+        url = f"{image.hosted.prefix}/{size}/{image.hosted.suffix}"
+        got = requests.get(url, timeout=30)
+        assert got.status_code == 200 and got.headers["content-type"] == "image/jpeg"
+        info = image.hosted_image_info[size]
+        thumb = Image.open(io.BytesIO(got.content))
+        assert thumb.size == (info.width, info.height) and max(thumb.size) <= max(orig.size)
+        again = requests.get(url, timeout=30)
+        assert again.content == got.content  # stored once made
     referenced = other_app(app)
     assert import_(referenced, database_url, "coco", src, "--reference-files").exit_code == 0
     uai = service_pb2.GetInputRequest(user_app_id=referenced.uai, input_id="red")

@@ -24,7 +24,7 @@ from labeldesk.storage.migrate import migrate
 from tests.helpers import IMG
 
 A = s.PutTaskAssignmentsRequestAction
-LABELERS = 12  # with 13 connections over 2 processes, all on one: 1 in 4096
+LABELERS = 16  # with 17 connections over 2 processes, all on one: 1 in 65536
 N_INPUTS = 120
 
 
@@ -105,7 +105,8 @@ def test_two_grpc_processes_share_the_queue_exactly(tmp_path: Path) -> None:
         assert not any(th.is_alive() for th in threads), "a labeler hung"
         assert failures == []
         assert sorted(done) == [i.id for i in inputs], "every input done exactly once"
-        assert sum(child.cpu_times()[:2]) - child_cpu > 0.05, "the second process served labelers too"
+        # one labeler's ~20 calls cost ~40 ms; an idle gRPC process spends well under 20 ms here
+        assert sum(child.cpu_times()[:2]) - child_cpu > 0.02, "the second process served labelers too"
     finally:
         server.stop()
     assert not any(c.is_alive() for c in server._children), "the gRPC processes stop with the server"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import warnings
 from dataclasses import dataclass, field
 
@@ -58,8 +59,10 @@ class Prepared:
         return self.variants[ORIG]
 
 
-def prepare(kind: str, data: bytes, max_bytes: int) -> Prepared:
-    """Check ``data`` posted as ``data.<kind>.base64`` and make what is stored of it."""
+def prepare(kind: str, data: bytes, max_bytes: int, thumbnails: bool = True) -> Prepared:
+    """Check ``data`` posted as ``data.<kind>.base64`` and make what is stored of it. With
+    ``thumbnails`` False (bulk imports) an image's thumbnails are only planned: their variants
+    carry sizes and content types but no bytes, made on first request by :func:`thumbnails_of`."""
     if kind not in KINDS:
         raise ValueError(f"unknown media kind {kind!r}")
     if not data:
@@ -71,12 +74,26 @@ def prepare(kind: str, data: bytes, max_bytes: int) -> Prepared:
         )
     digest = hashlib.sha256(data).hexdigest()
     if kind == "image":
-        return _image(data, digest)
+        return _image(data, digest, thumbnails)
     content_type = _sniff(kind, data)
     return Prepared(kind, content_type, digest, len(data), variants={ORIG: Variant(data, content_type)})
 
 
-def _image(data: bytes, digest: str) -> Prepared:
+def _image(data: bytes, digest: str, make_thumbnails: bool = True) -> Prepared:
+    img, upright, fmt, content_type, (width, height) = _decoded(data)
+    thumbs = _thumbnails(upright) if make_thumbnails else _planned(upright)
+    variants = {ORIG: Variant(data, content_type, width, height), **{n: thumbs[n] for n in THUMB_SIDES}}
+    return Prepared("image", content_type, digest, len(data), fmt, img.mode, variants)
+
+
+def thumbnails_of(data: bytes) -> dict[str, Variant]:
+    """The thumbnails of an image's bytes (checked before): the ones :func:`prepare` planned."""
+    return _thumbnails(_decoded(data)[1])
+
+
+def _decoded(data: bytes) -> tuple[Image.Image, Image.Image, str, str, tuple[int, int]]:
+    """The image decoded (checking every byte), upright, its format, content type and the size
+    a browser shows it at."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -107,12 +124,53 @@ def _image(data: bytes, digest: str) -> Prepared:
     if img.getexif().get(ORIENTATION, 1) in (5, 6, 7, 8):  # shown turned by 90 degrees
         width, height = height, width
     upright = ImageOps.exif_transpose(img) or img
+    return img, upright, fmt, content_type, (width, height)
+
+
+def _by_side() -> list[tuple[str, int]]:
+    return sorted(THUMB_SIDES.items(), key=lambda kv: -kv[1])  # each from the larger one
+
+
+def _thumbnails(upright: Image.Image) -> dict[str, Variant]:
     thumbs: dict[str, Variant] = {}
     source = upright
-    for name, side in sorted(THUMB_SIDES.items(), key=lambda kv: -kv[1]):  # each from the larger one
+    for name, side in _by_side():
         source, thumbs[name] = _thumbnail(source, side)
-    variants = {ORIG: Variant(data, content_type, width, height), **{n: thumbs[n] for n in THUMB_SIDES}}
-    return Prepared("image", content_type, digest, len(data), fmt, img.mode, variants)
+    return thumbs
+
+
+def _planned(upright: Image.Image) -> dict[str, Variant]:
+    """The thumbnails :func:`_thumbnails` would make, without their bytes."""
+    content_type = "image/png" if _transparent(upright) else "image/jpeg"
+    size, out = upright.size, {}
+    for name, side in _by_side():
+        size = fitted(size, side)
+        out[name] = Variant(b"", content_type, *size)
+    return out
+
+
+def fitted(size: tuple[int, int], side: int) -> tuple[int, int]:
+    """The size ``Image.thumbnail((side, side))`` gives an image of ``size`` (Pillow's rule)."""
+    w, h = size
+    if side >= w and side >= h:
+        return size
+    aspect, x, y = w / h, side, side
+    if x / y >= aspect:
+        x = max(min(math.floor(y * aspect), math.ceil(y * aspect), key=lambda n: abs(aspect - n / y)), 1)
+    else:
+        y = max(
+            min(
+                math.floor(x / aspect),
+                math.ceil(x / aspect),
+                key=lambda n: 0 if n == 0 else abs(aspect - x / n),
+            ),
+            1,
+        )
+    return x, y
+
+
+def _transparent(img: Image.Image) -> bool:
+    return img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
 
 
 def _thumbnail(img: Image.Image, side: int) -> tuple[Image.Image, Variant]:
@@ -120,7 +178,7 @@ def _thumbnail(img: Image.Image, side: int) -> tuple[Image.Image, Variant]:
     thumb = img.copy()
     thumb.thumbnail((side, side), Image.Resampling.LANCZOS)
     out = io.BytesIO()
-    if thumb.mode in ("RGBA", "LA", "PA") or (thumb.mode == "P" and "transparency" in thumb.info):
+    if _transparent(thumb):
         thumb.convert("RGBA").save(out, "PNG", optimize=True)
         content_type = "image/png"
     else:

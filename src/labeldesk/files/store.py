@@ -18,6 +18,9 @@ keeps bytes, so any object store can implement it:
     a URL the store serves itself (an S3 presigned GET), or ``None`` to use labeldesk's
     ``/files`` route. The local store answers ``None``.
 
+Stores that can list what they hold (the local one: ``apps()``, ``keys(app, prefix)``) let the
+server collect dataset version archives whose version or app is gone (``jobs/version_exports.py``).
+
 Keys never contain ``/`` or ``..``: :func:`check_name` refuses anything but ``[A-Za-z0-9._-]``.
 """
 
@@ -105,3 +108,26 @@ class LocalDirStore:
 
     def direct_url(self, app: str, key: str, expires_in: int) -> str | None:
         return None
+
+    def apps(self) -> list[str]:
+        """The apps that have blobs here."""
+        try:
+            return sorted(p.name for p in self.root.iterdir() if p.is_dir() and _NAME.fullmatch(p.name))
+        except FileNotFoundError:
+            return []
+
+    def keys(self, app: str, prefix: str = "") -> list[str]:
+        """The keys of ``app``'s blobs that start with ``prefix`` (only one folder is listed when
+        the prefix names it); temporary files of writes under way are not blobs."""
+        base = self.root / check_name(app)
+        folders = (
+            [base / prefix[:2]] if len(prefix) >= 2 else (sorted(base.iterdir()) if base.is_dir() else [])
+        )
+        out: list[str] = []
+        for folder in folders:
+            try:
+                names = os.listdir(folder)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            out += sorted(n for n in names if n.startswith(prefix) and not n.startswith(".tmp-"))
+        return out

@@ -12,18 +12,20 @@ Layouts (what the ``clarifai`` SDK's ``DatasetExportReader`` reads):
 
 Hosted images are linked with signed ``/files`` URLs in the inputs' ``hosted`` block (prefix,
 suffix, sizes), so the SDK downloads them with the same session; URL inputs keep their URL.
-The archive is built in parts of 1,000 inputs, each stored in the blob store as it is made and
-checkpointed in the job's progress (``parts``): a job whose server was killed resumes after the
-last stored part (``resumed_from_parts`` records where) instead of starting again. The parts are
-then assembled into the archive (a temporary file moved into the blob store, so a half-built
-archive is never served) and deleted.
+The protobuf and JSON archives are built in parts of 1,000 inputs, each stored in the blob store as
+it is made and checkpointed in the job's progress (``parts``): a job whose server was killed resumes
+after the last stored part (``resumed_from_parts`` records where) instead of starting again. The
+parts are then assembled into the archive (a temporary file moved into the blob store, so a
+half-built archive is never served) and deleted. A COCO archive has no parts: its images are
+streamed from the blob store into the archive file in one pass (each is copied once, never held
+in memory), then ``annotations.json`` is added.
 """
 
 from __future__ import annotations
 
-import io
 import math
 import os
+import re
 import tempfile
 import zipfile
 from collections.abc import Callable
@@ -80,28 +82,58 @@ def handler(
         if done:  # a worker died (or failed) after storing these parts: go on after them
             report({"resumed_from_parts": [*progress.get("resumed_from_parts", []), done]})
         try:
-            for n in range(done, parts):
+            for n in range(done, parts if fmt != "coco" else 0):  # COCO: images go in when assembled
                 with db.read() as conn:
                     rows = repo.frozen_inputs(conn, version.pk, n * BATCH - 1, BATCH)
                 inputs = [resources_pb2.Input.FromString(r.input) for r in rows]
-                links.put(app_pk, _part_key(key, n), _part(fmt, inputs, app_pk, p["origin"], media, files))
+                links.put(app_pk, _part_key(key, n), _part(fmt, inputs, app_pk, p["origin"], media))
                 report(
                     {"parts": n + 1, "total_parts": parts, "done": n * BATCH + len(inputs), "total": total}
                 )
             size = _assemble(db, links, version, fmt, key, parts, total, files)
+            if fmt == "coco":
+                report({"parts": parts, "total_parts": parts, "done": total, "total": total})
         except BaseException as e:
             with db.write() as conn:
                 entry = {"status": SC.DATASET_VERSION_EXPORT_FAILED, "error": str(e)}
                 repo.set_export(conn, version.pk, fmt, entry)
             raise
         with db.write() as conn:
+            gone = repo.by_pk(conn, version.pk) is None
             entry = {"status": SC.DATASET_VERSION_EXPORT_SUCCESS, "key": key, "size": size}
             repo.set_export(conn, version.pk, fmt, entry)
-        for n in range(parts):
+        for n in range(parts if fmt != "coco" else 0):
             links.delete(app_pk, _part_key(key, n))
+        if gone:  # deleted (or its app) while the archive was built: nothing may keep it
+            links.delete(app_pk, key)
+            return {"skipped": "the version was deleted while its archive was built"}
         return {"key": key, "size": size, "inputs": total}
 
     return run
+
+
+_ARCHIVE = re.compile(r"version-([0-9]+)-[a-z_]+\.zip(?:\.part[0-9]+)?")
+
+
+def collect_archives(db: Database, links: ExportLinks) -> int:
+    """Delete the archives and parts of versions that are gone from the blob store (a version
+    deleted while its archive was built, every version of a deleted app); answer how many. Run
+    by the server every minute; stores that cannot list their blobs are left alone."""
+    apps, keys = getattr(links.store, "apps", None), getattr(links.store, "keys", None)
+    if apps is None or keys is None:
+        return 0
+    stored = [(a, k) for a in apps() if a.isdigit() for k in keys(a, "version-")]
+    if not stored:
+        return 0
+    with db.read() as conn:
+        live = repo.live_keys(conn)
+    done = 0
+    for app, name in stored:
+        m = _ARCHIVE.fullmatch(name)
+        if m is not None and (int(app), int(m[1])) not in live:
+            links.delete(int(app), name)
+            done += 1
+    return done
 
 
 def _part_key(key: str, n: int) -> str:
@@ -114,19 +146,8 @@ def _part(
     app_pk: int,
     origin: str,
     media: MediaLinker,
-    files: snap.FileFinder | None,
 ) -> bytes:
-    """One stored part of an archive: a batch file (protobuf, JSON), or a zip of the batch's
-    images (COCO; their annotations are written once, when the parts are assembled)."""
-    if fmt == "coco":
-        out = io.BytesIO()
-        with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as z:
-            for i in inputs:
-                local = _local_file(i.data, app_pk, files)
-                if local is not None and local.is_file():
-                    r = snap.record_of_data(i.id, i.data, str(local))
-                    z.write(local, f"images/{file_name(r)}")
-        return out.getvalue()
+    """One stored part of a protobuf or JSON archive: a batch file."""
     for i in inputs:
         media(i.data, app_pk, origin)
     batch = resources_pb2.InputBatch(inputs=inputs)
@@ -159,18 +180,14 @@ def _assemble(
     os.close(fd)
     try:
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
-            if fmt == "coco":
-                for n in range(parts):
-                    with zipfile.ZipFile(io.BytesIO(_read(links, app_pk, _part_key(key, n)))) as part:
-                        for name in part.namelist():
-                            z.writestr(name, part.read(name), compress_type=zipfile.ZIP_STORED)
+            if fmt == "coco":  # each image streamed from the blob store into the archive, once
                 with db.read() as conn:
                     inputs = [
                         resources_pb2.Input.FromString(i)
                         for b in repo.iter_frozen(conn, version.pk, BATCH)
                         for i in b
                     ]
-                _coco_annotations(z, inputs, app_pk, files)
+                _coco_archive(z, inputs, app_pk, files)
             else:
                 z.writestr(zipfile.ZipInfo("mimetype"), MIMETYPES[fmt], compress_type=zipfile.ZIP_STORED)
                 for n in range(parts):
@@ -192,9 +209,11 @@ def _local_file(data: resources_pb2.Data, app_pk: int, files: snap.FileFinder | 
     return local_path_of(data.image.url)
 
 
-def _coco_annotations(
+def _coco_archive(
     z: zipfile.ZipFile, inputs: list[resources_pb2.Input], app_pk: int, files: snap.FileFinder | None
 ) -> None:
+    """``images/`` (the local files, read in blocks straight into the archive: no copy in memory
+    or in the store) and ``annotations.json``."""
     records = []
     names: dict[str, str] = {}
     for i in inputs:
@@ -202,6 +221,8 @@ def _coco_annotations(
         r = snap.record_of_data(i.id, i.data, str(local) if local else i.data.image.url)
         names[r.input_id] = file_name(r)
         records.append(r)
+        if local is not None and local.is_file():
+            z.write(local, f"images/{names[r.input_id]}", compress_type=zipfile.ZIP_STORED)
     with tempfile.TemporaryDirectory() as d:
         coco.write(records, Path(d), names)
         z.write(Path(d) / "annotations.json", "annotations.json")

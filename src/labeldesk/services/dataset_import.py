@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
@@ -30,6 +32,7 @@ from labeldesk.services.annotation_views import stored_data
 from labeldesk.services.context import AppRef
 from labeldesk.services.file_refs import FileSink, local_file_sink
 from labeldesk.services.hosting import Hosting, Pending
+from labeldesk.services.hosting import blob_key as _blob_key
 from labeldesk.services.import_encoding import input_data, regions_data
 from labeldesk.storage import tables as t
 from labeldesk.storage.clock import utcnow
@@ -37,7 +40,9 @@ from labeldesk.storage.engine import Database
 from labeldesk.storage.repos import accounts, bulk
 from labeldesk.storage.repos import datasets as ds_repo
 
-CHUNK = 5_000
+CHUNK = 10_000
+HOSTED_CHUNK = 1_000  # copying files: the chunk's images and thumbnails are held in memory
+HOST_THREADS = min(8, (os.cpu_count() or 1) + 2)
 DOWNLOADED = status_code_pb2.INPUT_DOWNLOAD_SUCCESS
 SUCCESS = status_code_pb2.ANNOTATION_SUCCESS
 INPUT_COLUMNS = ("app_pk", "id", "data", "metadata", "status", "created_at", "modified_at")
@@ -88,11 +93,12 @@ def import_records(
     skip_errors: bool = False,
     sink: FileSink | None = None,
     hosting: Hosting | None = None,
-    chunk_size: int = CHUNK,
+    chunk_size: int = 0,
     progress: Callable[[Summary], None] | None = None,
 ) -> Summary:
     summary = Summary()
     sink = sink or local_file_sink()
+    chunk_size = chunk_size or (CHUNK if hosting is None else HOSTED_CHUNK)
     for chunk in _chunks(items, chunk_size):
         good: dict[str, Record] = {}
         for item in chunk:
@@ -110,19 +116,29 @@ def import_records(
                 good[item.input_id] = item
         records = list(good.values())
         stored: dict[str, tuple[bytes, list[Pending]]] = {}
-        if hosting is not None:  # local files go to the blob store: read and checked outside the transaction
-            stored, bad = _host_files(hosting, records)
-            for error in bad:
+        written: list[str] = []
+        if hosting is not None:  # local files: checked and put in the blob store before the transaction
+            stored, written, bad = _host_files(db, hosting, target.app.pk, records)
+            for error in bad.values():
                 if not skip_errors:
+                    hosting.remove_files(target.app.pk, written)
                     raise ImportStopped(error, summary)
                 summary.skipped.append(error)
-            records = [r for r in records if r.is_url or r.input_id in stored]
-        with db.write() as conn:
-            made = _write_chunk(conn, target, records, sink, summary, stored)
-            if hosting is not None:  # the files of the inputs made now (others keep theirs)
-                hosting.save(
-                    conn, target.app.pk, [(pk, stored[i][1]) for i, pk in made.items() if i in stored]
-                )
+            records = [r for r in records if r.input_id not in bad]
+        try:
+            with db.write() as conn:
+                made = _write_chunk(conn, target, records, sink, summary, stored)
+                if hosting is not None:  # the files of the inputs made now (others keep theirs)
+                    hosting.record(
+                        conn, target.app.pk, [(pk, stored[i][1]) for i, pk in made.items() if i in stored]
+                    )
+        except BaseException:
+            if hosting is not None:
+                hosting.remove_files(target.app.pk, written)
+            raise
+        if hosting is not None:  # inputs another writer made meanwhile keep their own files
+            extra = [p for i, (_, p) in stored.items() if i not in made]
+            hosting.remove_files(target.app.pk, _keys_of(extra))
         if progress is not None:
             progress(summary)
     return summary
@@ -152,7 +168,8 @@ def _write_chunk(
     bulk.prepare_bulk(conn)
     ts = bulk.stored_time(conn, utcnow())
     have = bulk.existing_ids(conn, t.inputs, app.pk, [r.input_id for r in records])
-    new = [r for r in records if r.input_id not in have] if have else records
+    new = [r for r in records if r.input_id not in have] if have else list(records)
+    new.sort(key=_by_id)  # pks follow ids: the unique (app_pk, id) index is written in order
     s.existing += len(records) - len(new)
     _create_concepts(conn, app.pk, records, ts, s)
     dumps, pk_app = bulk.stored_json, app.pk
@@ -205,28 +222,50 @@ def _write_chunk(
     return {r.input_id: pks[r.input_id] for r in new}
 
 
+def _by_id(r: Record) -> str:
+    return r.input_id
+
+
 def _host_files(
-    hosting: Hosting, records: list[Record]
-) -> tuple[dict[str, tuple[bytes, list[Pending]]], list[RecordError]]:
-    """The stored data (a hosted-file marker) and the files to write of each local image, read and
-    checked (Pillow) before any transaction; unreadable or non-image files are bad records."""
+    db: Database, hosting: Hosting, app_pk: int, records: list[Record]
+) -> tuple[dict[str, tuple[bytes, list[Pending]]], list[str], dict[str, RecordError]]:
+    """Check (Pillow) and write into the blob store the local image of each record whose input
+    is not there yet, in a thread pool (Pillow and file writes release the GIL), before any
+    transaction: the stored data (a hosted-file marker) and files of each, the blob keys written,
+    and the unreadable or non-image files as bad records (by input id). Inputs already there are not read."""
+    local = [r for r in records if not r.is_url]
+    if not local:
+        return {}, [], {}
+    with db.read() as conn:
+        have = bulk.existing_ids(conn, t.inputs, app_pk, [r.input_id for r in local])
+    todo = [r for r in local if r.input_id not in have]
+    with ThreadPoolExecutor(max_workers=HOST_THREADS) as pool:
+        done = list(pool.map(functools.partial(_host_one, hosting, app_pk), todo))
     out: dict[str, tuple[bytes, list[Pending]]] = {}
-    bad: list[RecordError] = []
-    for r in records:
-        if r.is_url:
-            continue
-        try:
-            with open(r.source, "rb") as f:
-                posted = resources_pb2.Data(image=resources_pb2.Image(base64=f.read()))
-            data, pending = hosting.take_bytes(posted, r.input_id)
-        except (OSError, errors.ApiError) as e:
-            message = e.description if isinstance(e, errors.ApiError) else str(e)
-            bad.append(RecordError(r.source, "", message))
-            continue
-        if r.width and r.height and not data.image.image_info.width:
-            data.image.image_info.width, data.image.image_info.height = r.width, r.height
-        out[r.input_id] = (data.SerializeToString(), pending)
-    return out, bad
+    bad: dict[str, RecordError] = {}
+    for r, got in zip(todo, done, strict=True):
+        if isinstance(got, RecordError):
+            bad[r.input_id] = got
+        else:
+            out[r.input_id] = got
+    return out, _keys_of([p for _, p in out.values()]), bad
+
+
+def _host_one(hosting: Hosting, app_pk: int, r: Record) -> tuple[bytes, list[Pending]] | RecordError:
+    try:
+        with open(r.source, "rb") as f:
+            posted = resources_pb2.Data(image=resources_pb2.Image(base64=f.read()))
+        data, pending = hosting.take_bytes(posted, r.input_id, thumbnails=False)
+    except (OSError, errors.ApiError) as e:
+        return RecordError(r.source, "", e.description if isinstance(e, errors.ApiError) else str(e))
+    if r.width and r.height and not data.image.image_info.width:
+        data.image.image_info.width, data.image.image_info.height = r.width, r.height
+    hosting.write_files(app_pk, pending)
+    return data.SerializeToString(), pending
+
+
+def _keys_of(pendings: list[list[Pending]]) -> list[str]:
+    return [_blob_key(f.key, size) for pending in pendings for f in pending for size in f.prepared.variants]
 
 
 def _input_data(r: Record, sink: FileSink) -> bytes:

@@ -182,10 +182,13 @@ class Dispatcher:
         prepared = self._prepared(route, request, authorization, req_id)
         if isinstance(prepared, errors.ApiError):
             return prepared
+        if route.prepare is None:  # once per request, not on each retry of the transaction
+            checked = guarded(rpc, req_id, lambda: request_limits.check_message(request))
+            if isinstance(checked, errors.ApiError):
+                return checked
         links = self._links(origin)
 
         def work(conn: Connection) -> R:
-            request_limits.check_message(request)
             ctx = self.auth.authenticate(
                 conn, authorization, uai, rpc, route.needs_app, req_id, links, prepared
             )

@@ -56,7 +56,8 @@ class Opened:
     data: bytes = b""
 
 
-def _blob_key(key: str, size: str) -> str:
+def blob_key(key: str, size: str) -> str:
+    """The store's name of a hosted file's ``size`` (the original, or a thumbnail)."""
     return key if size == media.ORIG else f"{key}.{size}"
 
 
@@ -113,8 +114,11 @@ class Hosting:
         self.signer = signer
         self.max_upload_bytes = max_upload_bytes
 
-    def take_bytes(self, data: resources_pb2.Data, where: str) -> tuple[resources_pb2.Data, list[Pending]]:
+    def take_bytes(
+        self, data: resources_pb2.Data, where: str, thumbnails: bool = True
+    ) -> tuple[resources_pb2.Data, list[Pending]]:
         """``data`` as stored on the input row, and the files to write (none without bytes).
+        ``thumbnails`` False (bulk imports): image thumbnails are made when first asked for.
 
         A ``hosted`` block sent by the client is dropped: only labeldesk names hosted files.
         """
@@ -134,7 +138,7 @@ class Hosting:
                     "labeldesk hosts the bytes and answers their own url",
                 )
             try:
-                prepared = media.prepare(kind, block.base64, self.max_upload_bytes)
+                prepared = media.prepare(kind, block.base64, self.max_upload_bytes, thumbnails)
             except media.MediaError as e:
                 raise errors.invalid(f"{where}.data.{kind}.base64: {e}", e.hint) from e
             key = new_id()
@@ -145,36 +149,56 @@ class Hosting:
     def save(self, conn: Connection, app_pk: int, items: list[tuple[int, list[Pending]]]) -> None:
         """Write the files of inputs just inserted (``(input_pk, pending)`` pairs) and their
         ``blobs`` rows; on a failure, remove what was written before re-raising."""
+        written: list[str] = []
+        try:
+            for _, pending in items:
+                written += self.write_files(app_pk, pending)
+            self.record(conn, app_pk, items)
+        except BaseException:
+            self.remove_files(app_pk, written)
+            raise
+
+    def write_files(self, app_pk: int, pending: list[Pending]) -> list[str]:
+        """Write the bytes of ``pending`` (no rows yet); answer the blob keys written."""
         app = str(app_pk)
         written: list[str] = []
-        rows = []
         try:
-            for input_pk, pending in items:
-                for f in pending:
-                    for size, v in f.prepared.variants.items():
-                        self.store.put(app, _blob_key(f.key, size), v.data, v.content_type)
-                        written.append(_blob_key(f.key, size))
-                    thumbs = [v for s, v in f.prepared.variants.items() if s != media.ORIG]
-                    rows.append(
-                        {
-                            "app_pk": app_pk,
-                            "key": f.key,
-                            "input_pk": input_pk,
-                            "kind": f.prepared.kind,
-                            "content_type": f.prepared.content_type,
-                            "thumb_content_type": thumbs[0].content_type if thumbs else "",
-                            "size": f.prepared.size,
-                            "width": f.prepared.orig.width,
-                            "height": f.prepared.orig.height,
-                            "sha256": f.prepared.sha256,
-                            "sizes": ",".join(f.prepared.variants),
-                        }
-                    )
-            repo.insert_many(conn, rows)
+            for f in pending:
+                for size, v in f.prepared.variants.items():
+                    if v.data or size == media.ORIG:  # planned thumbnails are made when asked for
+                        self.store.put(app, blob_key(f.key, size), v.data, v.content_type)
+                        written.append(blob_key(f.key, size))
         except BaseException:
-            for key in written:
-                self.store.delete(app, key)
+            self.remove_files(app_pk, written)
             raise
+        return written
+
+    def remove_files(self, app_pk: int, keys: list[str]) -> None:
+        for key in keys:
+            self.store.delete(str(app_pk), key)
+
+    def record(self, conn: Connection, app_pk: int, items: list[tuple[int, list[Pending]]]) -> None:
+        """The ``blobs`` rows of files already written (:meth:`write_files`)."""
+        rows = []
+        for input_pk, pending in items:
+            for f in pending:
+                thumbs = [v for s, v in f.prepared.variants.items() if s != media.ORIG]
+                rows.append(
+                    {
+                        "app_pk": app_pk,
+                        "key": f.key,
+                        "input_pk": input_pk,
+                        "kind": f.prepared.kind,
+                        "content_type": f.prepared.content_type,
+                        "thumb_content_type": thumbs[0].content_type if thumbs else "",
+                        "size": f.prepared.size,
+                        "width": f.prepared.orig.width,
+                        "height": f.prepared.orig.height,
+                        "sha256": f.prepared.sha256,
+                        "sizes": ",".join(f.prepared.variants),
+                    }
+                )
+        repo.insert_many(conn, rows)
 
     def open_file(self, size: str, app: str, key: str, exp: str, sig: str) -> Opened:
         """The file a signed ``/files`` URL names; ApiError (403/404 shape) when it may not be read."""
@@ -199,15 +223,34 @@ class Hosting:
         content_type = row.content_type if size == media.ORIG else row.thumb_content_type
         max_age = max(0, int(exp) - int(time.time()))
         etag = f'"{row.sha256[:32]}-{size}"'
-        blob_key = _blob_key(key, size)
-        path = self.store.local_path(app, blob_key)
+        name = blob_key(key, size)
+        path = self.store.local_path(app, name)
         if path is not None:
             return Opened(content_type, etag, max_age, path=path)
-        f = self.store.open(app, blob_key)
+        f = self.store.open(app, name)
+        if f is None and size != media.ORIG:  # an imported image's thumbnail, made on first request
+            made = self._make_thumbnails(app, key).get(size)
+            if made is not None:
+                return Opened(content_type, etag, max_age, data=made)
         if f is None:
             raise errors.ApiError(errors.DOES_NOT_EXIST, f"the bytes of file {app}/{key} are missing")
         with f:
             return Opened(content_type, etag, max_age, data=f.read())
+
+    def _make_thumbnails(self, app: str, key: str) -> dict[str, bytes]:
+        """Make and store the thumbnails of a hosted image whose thumbnails were only planned."""
+        f = self.store.open(app, key)
+        if f is None:
+            return {}
+        with f:
+            data = f.read()
+        try:
+            made = media.thumbnails_of(data)
+        except media.MediaError:
+            return {}
+        for size, v in made.items():
+            self.store.put(app, blob_key(key, size), v.data, v.content_type)
+        return {size: v.data for size, v in made.items()}
 
     def collect_garbage(self, batch: int = 500) -> int:
         """Delete the stored bytes and rows of blobs whose input is gone; answer how many."""
@@ -217,7 +260,7 @@ class Hosting:
                 rows = repo.orphans(conn, batch)
                 for r in rows:
                     for size in r.sizes.split(","):
-                        self.store.delete(str(r.app_pk), _blob_key(r.key, size))
+                        self.store.delete(str(r.app_pk), blob_key(r.key, size))
                 repo.delete_pks(conn, [r.pk for r in rows])
             done += len(rows)
             if len(rows) < batch:

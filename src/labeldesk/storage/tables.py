@@ -194,7 +194,7 @@ annotations = Table(
     _ts("modified_at"),
     UniqueConstraint("app_pk", "id", name="uq_annotations_app_pk_id"),
     Index("ix_annotations_input_pk", "input_pk"),
-    Index("ix_annotations_app_task_user", "app_pk", "task_id", "user_id"),
+    Index("ix_annotations_app_task_user", "app_pk", "task_id", "user_id", "input_pk"),
     # ListAnnotations walks an app's annotations oldest → newest: user-created ones by default
     # (not input-level, no model), everything with list_all_annotations.
     Index("ix_annotations_app_user_created", "app_pk", "input_level", "model_version_id", "pk"),

@@ -29,7 +29,7 @@ def prepare_bulk(conn: Connection) -> None:
     """SQLite: a page cache big enough for the indexes a chunk touches (the default 2 MB makes
     every index insert of a large table a read from the file)."""
     if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("PRAGMA cache_size=-131072")  # 128 MiB, for this connection
+        conn.exec_driver_sql("PRAGMA cache_size=-262144")  # 256 MiB, for this connection
 
 
 def stored_time(conn: Connection, ts: datetime) -> Any:

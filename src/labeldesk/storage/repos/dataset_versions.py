@@ -34,6 +34,11 @@ def by_ids(conn: Connection, app_pk: int, ids: Collection[str]) -> dict[str, Row
     return {r.id: r for r in conn.execute(q)}
 
 
+def live_keys(conn: Connection) -> set[tuple[int, int]]:
+    """(app pk, version pk) of every version."""
+    return {(int(a), int(v)) for a, v in conn.execute(select(V.app_pk, V.pk))}
+
+
 def by_pk(conn: Connection, pk: int) -> Row[Any] | None:
     return conn.execute(select(t.dataset_versions).where(V.pk == pk)).first()
 
