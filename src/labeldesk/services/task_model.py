@@ -29,6 +29,7 @@ from labeldesk.services.common import require_one
 from labeldesk.services.review import ReviewEngine
 from labeldesk.services.searches import saved_search_input_pks
 from labeldesk.services.seat_plans import SeatPlanner, reopen, replan
+from labeldesk.services.source_switch import source_changed, switch_source
 from labeldesk.services.task_record import TaskRecord, record_of
 from labeldesk.storage.repos import datasets as ds_repo
 from labeldesk.storage.repos import tasks as repo
@@ -80,11 +81,15 @@ def on_task_changed(conn: Connection, task: TaskRecord, old_spec: resources_pb2.
 
     The seat planner (:func:`~labeldesk.services.seat_plans.replan`) re-plans the *pending* work
     when workers, weights, ``workers_per_input``, the strategy or the input source changed, without
-    touching submitted work (annotations and non-pending assignments); then new review thresholds
+    touching submitted work (annotations and non-pending assignments); a new input source treats
+    the inputs it leaves out as inputs that left the source (:mod:`~labeldesk.services.source_switch`);
+    then new review thresholds
     decide the inputs not yet decided (:meth:`~labeldesk.services.review.ReviewEngine.reevaluate`).
     It must not commit; an ApiError it raises aborts the whole PatchTasks (nothing is changed).
     """
     replan(conn, task, old_spec)
+    if source_changed(old_spec, task.spec):
+        switch_source(conn, task.pk, task_input_pks(conn, task.app_pk, task))
     old = TaskRecord(task.pk, task.id, task.app_pk, old_spec, task.status)
     rejected = ReviewEngine().reevaluate(conn, task, old)
     if rejected:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import replace
 from typing import Any
 
 from clarifai_grpc.grpc.api import resources_pb2
@@ -46,45 +47,56 @@ def delete_one(conn: Connection, app_pk: int, search_id: str) -> int:
     return int(conn.execute(delete(t.searches).where(S.app_pk == app_pk, S.id == search_id)).rowcount)
 
 
+def _annotation_fields(c: Criterion) -> list[Any]:
+    """SQL conditions on ``annotations`` for the annotation fields the criterion names."""
+    a = t.annotations.c
+    conds: list[Any] = []
+    if c.annotation_user_id:
+        conds.append(a.user_id == c.annotation_user_id)
+    if c.annotation_status:
+        conds.append(a.status == c.annotation_status)
+    if c.annotation_task_id:
+        conds.append(a.task_id == c.annotation_task_id)
+    if c.annotated:
+        conds.append(made_by_a_person())
+    return conds
+
+
 def _on_annotation(q: Select[Any], c: Criterion) -> Select[Any]:
     """Restrict an annotation query to the annotation fields the criterion names."""
-    a = t.annotations.c
-    if c.annotation_user_id:
-        q = q.where(a.user_id == c.annotation_user_id)
-    if c.annotation_status:
-        q = q.where(a.status == c.annotation_status)
-    if c.annotation_task_id:
-        q = q.where(a.task_id == c.annotation_task_id)
-    if c.annotated:
-        q = q.where(made_by_a_person())
-    return q
+    return q.where(*_annotation_fields(c))
 
 
 def _concept_condition(app_pk: int, ref: ConceptRef, c: Criterion) -> Any:
-    """The input has an annotation (meeting the criterion's annotation fields) with the concept."""
-    ac, a, k = t.annotation_concepts.c, t.annotations.c, t.concepts.c
+    """The input has an annotation (meeting the criterion's annotation fields) with the concept:
+    ``inputs.pk IN (the inputs of such annotations)``, one index walk of the concept's annotations
+    (an EXISTS per input would walk them once per input).
+
+    ``annotation_concepts`` is aliased: the "made by a person" test has its own subquery on that
+    table, which would otherwise correlate to this one and lose its FROM; and the subquery never
+    correlates, so it also works nested in an annotations query."""
+    hit = t.annotation_concepts.alias("hit_concept")
+    ac, a, k = hit.c, t.annotations.c, t.concepts.c
     q = (
-        select(ac.annotation_pk)
-        .select_from(t.annotation_concepts.join(t.annotations, a.pk == ac.annotation_pk))
-        .where(
-            ac.app_pk == app_pk,
-            a.input_pk == t.inputs.c.pk,
-            (ac.value > 0) if ref.present else (ac.value <= 0),
-        )
+        select(a.input_pk)
+        .select_from(hit.join(t.annotations, a.pk == ac.annotation_pk))
+        .where(ac.app_pk == app_pk, (ac.value > 0) if ref.present else (ac.value <= 0))
     )
     if ref.id:
         q = q.where(ac.concept_id == ref.id)
     else:
         q = q.where(ac.concept_id.in_(select(k.id).where(k.app_pk == app_pk, k.name == ref.name)))
-    return exists(_on_annotation(q, c))
+    return t.inputs.c.pk.in_(_on_annotation(q, c).correlate(None))
 
 
 def _sql_condition(app_pk: int, c: Criterion) -> Any:
-    """The SQL part of one criterion (all but metadata and input types, matched in Python)."""
+    """The SQL part of one criterion (all but metadata and input types, matched in Python). Its
+    subqueries correlate to ``inputs`` only, so it also works nested in an annotations query."""
     i, a = t.inputs.c, t.annotations.c
     conds: list[Any] = [_concept_condition(app_pk, ref, c) for ref in c.concepts]
     if c.on_annotation and not c.concepts:
-        conds.append(exists(_on_annotation(select(a.pk).where(a.app_pk == app_pk, a.input_pk == i.pk), c)))
+        on_input = select(a.pk).where(a.app_pk == app_pk, a.input_pk == i.pk).correlate(t.inputs)
+        conds.append(exists(_on_annotation(on_input, c)))
     if c.dataset_ids:
         di, d = t.dataset_inputs.c, t.datasets.c
         conds.append(
@@ -92,6 +104,7 @@ def _sql_condition(app_pk: int, c: Criterion) -> Any:
                 select(di.input_pk)
                 .select_from(t.dataset_inputs.join(t.datasets, d.pk == di.dataset_pk))
                 .where(di.input_pk == i.pk, d.app_pk == app_pk, d.id.in_(list(c.dataset_ids)))
+                .correlate(t.inputs)
             )
         )
     if c.input_id:
@@ -175,3 +188,73 @@ def _python_ok(row: Row[Any], c: Criterion, sql_pks: set[int] | None) -> bool:
         and (sql_pks is None or row.pk in sql_pks)
     )
     return not hit if c.negate else hit
+
+
+# --- annotation searches ---------------------------------------------------------------------
+
+
+def annotation_filters(criteria: Sequence[Criterion]) -> list[Criterion]:
+    """The criteria every returned annotation itself must meet (the others select inputs only)."""
+    return [c for c in criteria if not c.negate and (c.concepts or c.on_annotation)]
+
+
+def _annotation_conditions(app_pk: int, c: Criterion) -> list[Any]:
+    """One annotation filter as SQL on ``annotations``: its fields, and each concept (by id, or by
+    any concept so named) with a value on the wanted side of zero."""
+    a, ac, k = t.annotations.c, t.annotation_concepts.c, t.concepts.c
+    conds = _annotation_fields(c)
+    for ref in c.concepts:
+        q = select(ac.annotation_pk).where(
+            ac.annotation_pk == a.pk, (ac.value > 0) if ref.present else (ac.value <= 0)
+        )
+        if ref.id:
+            q = q.where(ac.concept_id == ref.id)
+        else:
+            q = q.where(ac.concept_id.in_(select(k.id).where(k.app_pk == app_pk, k.name == ref.name)))
+        conds.append(exists(q))
+    return conds
+
+
+def matching_annotations_query(app_pk: int, criteria: Sequence[Criterion]) -> Select[Any]:
+    """Pks of the annotations an annotation search selects (on inputs meeting every criterion,
+    meeting every annotation filter), oldest first; only for criteria that run in SQL."""
+    a = t.annotations.c
+    wanted = annotation_filters(criteria)
+    # An annotation meeting a filter proves its input has such an annotation, so the input side
+    # keeps only the filters' input fields (the "input has an annotation with..." EXISTS would cost
+    # a scan of the concept's annotations per input).
+    on_inputs = [_input_part(c) if c in wanted else c for c in criteria]
+    q = select(a.pk).where(a.app_pk == app_pk)
+    if any(_sql_condition(app_pk, c) is not None for c in on_inputs):
+        inputs = matching_inputs_query(app_pk, on_inputs).with_only_columns(t.inputs.c.pk).order_by(None)
+        q = q.where(a.input_pk.in_(inputs))
+    for c in wanted:
+        q = q.where(*_annotation_conditions(app_pk, c))
+    return q.order_by(a.pk)
+
+
+def _input_part(c: Criterion) -> Criterion:
+    """The criterion without its annotation fields and concepts."""
+    return replace(
+        c, concepts=(), annotation_user_id="", annotation_status=0, annotation_task_id="", annotated=False
+    )
+
+
+def count_matching_annotations(conn: Connection, app_pk: int, criteria: Sequence[Criterion]) -> int:
+    sub = matching_annotations_query(app_pk, criteria).order_by(None).subquery()
+    return int(conn.execute(select(func.count()).select_from(sub)).scalar_one())
+
+
+def matching_annotation_page(
+    conn: Connection, app_pk: int, criteria: Sequence[Criterion], offset: int, limit: int
+) -> list[Row[Any]]:
+    """One page of the selected annotations (rows with ``input_id``), OFFSET/LIMIT in SQL: only the
+    page's rows are joined to their inputs."""
+    a, i = t.annotations.c, t.inputs.c
+    chosen = matching_annotations_query(app_pk, criteria).offset(offset).limit(limit).subquery()
+    q = (
+        select(t.annotations, i.id.label("input_id"))
+        .select_from(t.annotations.join(t.inputs, i.pk == a.input_pk).join(chosen, chosen.c.pk == a.pk))
+        .order_by(a.pk)
+    )
+    return list(conn.execute(q))

@@ -642,17 +642,31 @@ def _query_leaf(fd: FieldDescriptor, values: list[str], path: str) -> Any:
 
 
 def _query_json_object(fd: FieldDescriptor, value: str, path: str) -> Any:
-    """A message (or map) in a query string must be a JSON object; say how to send it otherwise."""
+    """A message (or map) in a query string: a JSON object, or, for a message whose first field
+    is an enum (``Status``, ``Visibility``), that enum's name or number alone
+    (``statuses=ANNOTATION_SUCCESS`` is ``statuses.code=ANNOTATION_SUCCESS``). Anything else is
+    refused with the dotted keys to send instead."""
     try:
         parsed = json.loads(value)
     except (json.JSONDecodeError, RecursionError):
         parsed = None
-    if not isinstance(parsed, dict):
-        fields = message_type(fd).fields
-        first = fields[0].name if fields else "field"
-        raise errors.invalid(
-            f"field '{path}': a message cannot be given as '{value}' in the query string; "
-            f"use dotted keys such as '{path}.{first}=...' or a JSON object",
-            "in the query string",
+    if isinstance(parsed, dict):
+        return parsed
+    fields = message_type(fd).fields
+    first = fields[0].name if fields else "field"
+    names_a_field = not is_map(fd) and value.strip() in message_type(fd).fields_by_name
+    if not is_map(fd) and fields and fields[0].type == FD.TYPE_ENUM and not names_a_field:
+        return {first: value}
+    hint = f"use dotted keys such as '{path}.{first}=...' or a JSON object"
+    if names_a_field:
+        # clarifai-grpc's JSON client turns a list of messages into its first key ("statuses=code"),
+        # losing every value: say so, since the caller did nothing wrong in their own code.
+        hint = (
+            f"'{value}' is a field name, not a value (the clarifai-grpc JSON client sends this for a "
+            f"list of messages in a GET and loses the values); send '{path}.{first}=VALUE' once per "
+            f"element, or call over gRPC"
         )
-    return parsed
+    raise errors.invalid(
+        f"field '{path}': a message cannot be given as '{value}' in the query string; {hint}",
+        "in the query string",
+    )

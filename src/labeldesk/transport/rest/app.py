@@ -17,7 +17,6 @@ from google.protobuf.message_factory import GetMessageClass
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -33,6 +32,7 @@ from labeldesk.transport.rest.guard import BodyGuard, KeyCheck
 from labeldesk.transport.rest.observe import ObserveMiddleware, tag
 from labeldesk.transport.rest.openapi import openapi_document
 from labeldesk.transport.rest.ops_routes import ops_routes
+from labeldesk.transport.rest.preflight import ClarifaiCORS, options_response
 from labeldesk.transport.rest.responses import error_response
 from labeldesk.transport.rest.routes import Router, compile_routes
 from labeldesk.transport.status import http_status
@@ -56,14 +56,17 @@ def proto_response(message: Message) -> Response:
 class ClarifaiRest:
     """The endpoint object: holds the router and the dispatcher."""
 
-    def __init__(self, dispatcher: Dispatcher) -> None:
+    def __init__(self, dispatcher: Dispatcher, cors_enabled: bool = False) -> None:
         self.dispatcher = dispatcher
         self.router: Router = compile_routes(V2, dispatcher.implemented)
+        self.cors_enabled = cors_enabled
 
     async def handle(self, request: Request) -> Response:
         # The raw path keeps %2F inside one segment; the router splits first, then decodes.
         raw = request.scope.get("raw_path")
         path = raw.decode("latin-1") if raw else request.url.path
+        if request.method == "OPTIONS":
+            return options_response(request, self.router.allowed_methods(request.url.path), self.cors_enabled)
         match = self.router.match(request.method, path)
         if match is None:
             allowed = self.router.allowed_methods(request.url.path)
@@ -116,7 +119,7 @@ def make_rest_app(
     Bodies are read only from callers with a valid key and only up to ``max_body_bytes``
     (:mod:`~labeldesk.transport.rest.guard`; ``open_prefixes`` are paths that take bodies without
     a key). Browsers may call cross-origin only from ``cors_origins`` (none: same-origin only)."""
-    clarifai = ClarifaiRest(dispatcher)
+    clarifai = ClarifaiRest(dispatcher, cors_enabled=bool(cors_origins))
     metrics = metrics or Metrics(dispatcher.db.engine)
 
     def openapi() -> dict[str, object]:
@@ -124,12 +127,12 @@ def make_rest_app(
         return openapi_document(clarifai.router, dispatcher.implemented, own)
 
     routes: list[BaseRoute] = [*ops_routes(dispatcher.db, metrics, openapi), *extra_routes]
-    routes.append(Route("/{path:path}", clarifai.handle, methods=METHODS))
+    routes.append(Route("/{path:path}", clarifai.handle, methods=[*METHODS, "OPTIONS"]))
     middleware: list[Middleware] = [Middleware(ObserveMiddleware, observer=Observer(metrics))]
     if cors_origins:
         middleware.append(
             Middleware(
-                CORSMiddleware,
+                ClarifaiCORS,
                 allow_origins=list(cors_origins),
                 allow_methods=METHODS,
                 allow_headers=["Authorization", "Content-Type", "X-Clarifai-Request-ID"],
