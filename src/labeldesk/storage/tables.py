@@ -613,3 +613,14 @@ prelabel_outcomes = Table(
     UniqueConstraint("task_pk", "input_pk", "worker_id", "region_id", name="uq_prelabel_outcomes_region"),
     Index("ix_prelabel_outcomes_task_model", "task_pk", "model_version_id", "outcome"),
 )
+
+# Model decisions (docs/models.md "Inputs that join later"): the inputs of a task each model worker
+# has decided -- annotated, left to humans, or failed on -- so its job can find those that joined
+# the task's source after it passed them, and humans wait for those too.
+model_decisions = Table(
+    "model_decisions",
+    metadata,
+    Column("task_pk", PK, ForeignKey("tasks.pk", ondelete="CASCADE"), primary_key=True),
+    Column("model_id", ID, primary_key=True),
+    Column("input_pk", PK, ForeignKey("inputs.pk", ondelete="CASCADE"), primary_key=True),
+)
