@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import requests
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
+from clarifai_grpc.grpc.api.status import status_code_pb2
 from sqlalchemy import select
 
 from labeldesk.jobs.kinds import job_worker
@@ -29,8 +30,8 @@ from tests.api.test_auto_annotation import (
     setup_app,
     wait_done,
 )
-from tests.api.test_models import binding, png_input, predict
-from tests.helpers import AppFixture, ok
+from tests.api.test_models import binding, png_input, post_model, predict
+from tests.helpers import AppFixture, fails, ok
 from tests.model_servers import ModelServer, model_server
 
 
@@ -328,3 +329,42 @@ def test_inputs_joining_after_the_job_finished_are_predicted_before_humans_get_t
 
     clock(RESCAN)
     assert sorted(submit_all(stub, app, task_id)) == ["new-h", "old-h"]
+
+
+# --------------------------------------------------------------------------- the model read per call
+
+
+def test_a_patched_or_deleted_model_is_what_the_next_prediction_uses(stub: Any, app: AppFixture) -> None:
+    """PostModelOutputs keeps what it read of a model between calls; PatchModels and DeleteModel
+    take effect on the very next call."""
+    answer = {"outputs": [{"name": "scores", "shape": [1, 1], "data": [0.5], "datatype": "FP32"}]}
+    with model_server() as first, model_server() as second:
+        first.json_answer(answer)
+        second.json_answer(answer)
+        ok(post_model(stub, app, "m", ["cat"], backend="oip", url=first.url, model_name="a", token="t1"))
+        for _ in range(2):
+            ok(predict(stub, app, "m", png_input()))
+        m = resources_pb2.Model(
+            id="m", metadata=binding(backend="oip", url=second.url, model_name="b", token="t2")
+        )
+        patched = ok(
+            stub.PatchModels(
+                service_pb2.PatchModelsRequest(user_app_id=app.uai, models=[m], action="overwrite"),
+                metadata=app.meta,
+            )
+        ).models[0]
+        out = ok(predict(stub, app, "m", png_input())).outputs[0]
+        assert out.model.model_version.id == patched.model_version.id
+        assert [(r[1], r[2]["Authorization"]) for r in first.requests] == [
+            ("/v2/models/a/infer", "Bearer t1")
+        ] * 2
+        assert [(r[1], r[2]["Authorization"]) for r in second.requests] == [
+            ("/v2/models/b/infer", "Bearer t2")
+        ]
+        ok(
+            stub.DeleteModel(
+                service_pb2.DeleteModelRequest(user_app_id=app.uai, model_id="m"), metadata=app.meta
+            )
+        )
+        fails(predict(stub, app, "m", png_input()), status_code_pb2.CONN_DOES_NOT_EXIST, "m")
+        assert len(second.requests) == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, delete, insert, select, update
 
 from labeldesk.storage import tables as t
 from labeldesk.storage.clock import utcnow
@@ -17,6 +17,20 @@ def by_ids(conn: Connection, app_pk: int, ids: Collection[str]) -> dict[str, Row
     if not ids:
         return {}
     return {r.id: r for r in conn.execute(select(t.models).where(M.app_pk == app_pk, M.id.in_(list(ids))))}
+
+
+_STAMP = (
+    select(M.pk, M.version_id, M.modified_at)
+    .where(M.app_pk == bindparam("app_pk"), M.id == bindparam("id"))
+    .limit(1)
+)
+
+
+def stamp(conn: Connection, app_pk: int, model_id: str) -> Row[Any] | None:
+    """``(pk, version_id, modified_at)`` of a model: enough to tell a cached copy is still it
+    (every PatchModels moves ``modified_at``). The statement is built once."""
+    row: Row[Any] | None = conn.execute(_STAMP, {"app_pk": app_pk, "id": model_id}).first()  # type: ignore[assignment]
+    return row
 
 
 def insert_one(conn: Connection, app_pk: int, row: dict[str, Any]) -> None:
