@@ -149,13 +149,26 @@ class Server:
     pid: int
 
     def cpu_seconds(self) -> float | None:
-        """CPU time the server process has used so far (Linux; ``None`` elsewhere)."""
-        try:
-            with open(f"/proc/{self.pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
+        """CPU time the server process and its worker processes (``serve --workers``) have used
+        so far (Linux; ``None`` elsewhere)."""
+        total = _process_cpu(self.pid)
+        if total is None:
             return None
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        try:
+            with open(f"/proc/{self.pid}/task/{self.pid}/children") as f:
+                children = [int(c) for c in f.read().split()]
+        except OSError:
+            children = []
+        return total + sum(_process_cpu(c) or 0.0 for c in children)
+
+
+def _process_cpu(pid: int) -> float | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @contextmanager
@@ -396,7 +409,9 @@ class Bench:
                 )
 
 
-def run(url: str, quick: bool, sizes: tuple[int, ...], log: Callable[[str], None]) -> list[Row]:
+def run(
+    url: str, quick: bool, sizes: tuple[int, ...], log: Callable[[str], None], workers: int = 1
+) -> list[Row]:
     db = Database(url)
     migrate(db)
     db_name = "sqlite" if db.sqlite else "postgresql"
@@ -406,7 +421,7 @@ def run(url: str, quick: bool, sizes: tuple[int, ...], log: Callable[[str], None
         apps.append((n, prepare_app(db, n)))
         log(f"prepared an app with {n:,} annotations in {time.perf_counter() - began:.1f}s")
     db.dispose()
-    with serve(url) as server:
+    with serve(url, *(("--workers", str(workers)) if workers > 1 else ())) as server:
         bench = Bench(db_name, server, quick, log, [])
         for n, (user_id, app_id, key) in apps:
             target = Target(user_id, app_id, key, server.base_url, server.grpc_port, n)
@@ -420,12 +435,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database-url", help="SQLAlchemy URL (default: a fresh SQLite file)")
     parser.add_argument("--quick", action="store_true", help="short runs (the whole benchmark < 60 s)")
     parser.add_argument("--sizes", default="1000,100000", help="annotations in the apps measured")
+    parser.add_argument("--workers", type=int, default=1, help="serve --workers N (CPU summed over them)")
     args = parser.parse_args(argv)
     began = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or f"sqlite:///{os.path.join(tmp, 'bench.db')}"
         sizes = tuple(int(n) for n in args.sizes.split(","))
-        rows = run(url, args.quick, sizes, lambda m: print(m, file=sys.stderr, flush=True))
+        rows = run(url, args.quick, sizes, lambda m: print(m, file=sys.stderr, flush=True), args.workers)
     print_table(rows)
     print(f"\ntotal {time.perf_counter() - began:.0f}s on {os.cpu_count()} CPUs", file=sys.stderr)
     return 0

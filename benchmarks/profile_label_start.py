@@ -82,13 +82,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def in_process(tmp: str, n_inputs: int) -> tuple[Labeldesk, App]:
+def in_process(tmp: str, n_inputs: int, n_workers: int = 1) -> tuple[Labeldesk, App]:
     """A server built in this process (no transport started) over a fresh SQLite file in
-    ``tmp``, with an app of ``n_inputs`` inputs and one worker."""
+    ``tmp``, with an app of ``n_inputs`` inputs and ``n_workers`` workers."""
     url = f"sqlite:///{os.path.join(tmp, 'profile.db')}"
     db = Database(url)
     migrate(db)
-    app = seed(db, n_inputs, 1, lambda m: print(m, file=sys.stderr))
+    app = seed(db, n_inputs, n_workers, lambda m: print(m, file=sys.stderr))
     db.dispose()
     return build(url), app
 

@@ -154,3 +154,24 @@ def test_task_work_rpcs_need_the_task_scopes(stub: Any, app: AppFixture) -> None
     fails(stub.ListNextTaskAssignments(work, metadata=with_tasks), sc.CONN_INSUFFICIENT_SCOPES, "'Tasks:Add'")
     worker = _app_key(stub, app, ["Inputs:Get", "Tasks:Get", "Tasks:Add"])
     assert stub.ListNextTaskAssignments(work, metadata=worker).status.code != sc.CONN_INSUFFICIENT_SCOPES
+
+
+def test_a_deleted_or_narrowed_key_stops_working_at_once_though_keys_are_cached(
+    stub: Any, app: AppFixture
+) -> None:
+    """The server remembers resolved keys for a few seconds (docs/security.md): a change made
+    through this server must still take effect on the very next call."""
+    token = _new_pat(stub, app.meta)
+    get_app = s.GetAppRequest(user_app_id=app.uai)
+    for _ in range(3):  # resolved, then served from memory
+        ok(stub.GetApp(get_app, metadata=_meta(token)))
+    patch = r.Key(id=token[:12], scopes=["Keys:Get"])
+    ok(
+        stub.PatchKeys(
+            s.PatchKeysRequest(user_app_id=ME, action="overwrite", keys=[patch]), metadata=app.meta
+        )
+    )
+    fails(stub.GetApp(get_app, metadata=_meta(token)), sc.CONN_INSUFFICIENT_SCOPES, "Apps:Get")
+    ok(stub.DeleteKey(s.DeleteKeyRequest(user_app_id=ME, key_id=token), metadata=app.meta))
+    fails(stub.GetApp(get_app, metadata=_meta(token)), sc.CONN_KEY_INVALID)
+    fails(stub.ListKeys(s.ListKeysRequest(user_app_id=ME), metadata=_meta(token)), sc.CONN_KEY_INVALID)

@@ -11,6 +11,7 @@ import http.server
 import importlib.util
 import io
 import os
+import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -34,7 +35,12 @@ ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+#: where screenshots go: a scratch folder, unless LABELDESK_SCREENSHOTS_DIR names one (e.g.
+#: ``docs/screenshots`` to refresh the documentation's pictures) -- a plain test run leaves the
+#: repository's files alone (their ids and times differ on every run)
+SCREENSHOTS = Path(
+    os.environ.get("LABELDESK_SCREENSHOTS_DIR") or Path(tempfile.gettempdir()) / "labeldesk-screenshots"
+).resolve()
 VIEWPORT = {"width": 1440, "height": 900}
 
 

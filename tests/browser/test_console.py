@@ -2,7 +2,8 @@
 dataset by dropping them on the page, creates a CONSENSUS task through the form (an API validation
 error first lands beside the field it names), a labeler submits work through the API, and the
 task's dashboard shows the new counts and the labeler's server-timed time per item without a
-reload. Screenshots of each console screen go to docs/screenshots/."""
+reload. Screenshots of each console screen are taken (to docs/screenshots/ with
+LABELDESK_SCREENSHOTS_DIR=docs/screenshots)."""
 
 from __future__ import annotations
 

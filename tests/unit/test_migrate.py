@@ -39,6 +39,7 @@ TABLES_ADDED_AFTER_0002 = (
     "dataset_versions",
     "models",
     "prelabel_outcomes",
+    "prelabel_inputs",
     "model_decisions",
 )
 # columns of task_assignments added by revisions 0010 (time per item) and 0011 (off_source)
@@ -49,6 +50,7 @@ TABLES_ADDED_AFTER_0004 = (
     "jobs",
     "models",
     "prelabel_outcomes",
+    "prelabel_inputs",
     "model_decisions",
 )
 # the keys table before revision 0004: the token in plain text is the primary key

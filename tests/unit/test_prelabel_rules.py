@@ -121,3 +121,41 @@ def test_every_prelabel_gets_exactly_one_outcome(
     assert all(got[rid] == rules.KEPT for rid in kept_ids)
     summary = rules.acceptance({o: list(got.values()).count(o) for o in rules.OUTCOMES})
     assert summary["total"] == len(pre) and 0 <= summary["acceptance_rate"] <= 1
+
+
+@pytest.mark.parametrize(
+    ("task_type", "kinds"),
+    [
+        (R.Task.CONCEPTS_CLASSIFICATION, {rules.TAGS}),
+        (R.Task.BOUNDING_BOX_DETECTION, {rules.REGIONS}),
+        (R.Task.POLYGON_DETECTION, {rules.REGIONS}),
+        (R.Task.TYPE_NOT_SET, {rules.TAGS, rules.REGIONS}),
+    ],
+)
+def test_what_prelabels_a_task_depends_on_its_type(task_type: int, kinds: set[str]) -> None:
+    assert rules.kinds_of(R.Task(type=task_type)) == kinds
+
+
+def test_tags_above_the_threshold_of_the_task_concepts_become_prelabels() -> None:
+    pred = R.Data(
+        concepts=[
+            R.Concept(id="cat", value=0.9),
+            R.Concept(id="dog", value=0.4),
+            R.Concept(id="car", value=0.95),
+        ],
+        regions=[box("r", "cat")],
+    )
+    assistant = rules.Assistant("m", "", 0.5, 1.0)
+    tags = rules.prelabels_for(pred, assistant, {"cat", "dog"}, "a", {rules.TAGS})
+    assert [(c.id, c.value) for c in tags.concepts] == [("cat", pytest.approx(0.9))] and not tags.regions
+    both = rules.prelabels_for(pred, assistant, (), "a", {rules.TAGS, rules.REGIONS})
+    assert [c.id for c in both.concepts] == ["cat", "car"] and len(both.regions) == 1
+    assert not rules.prelabels_for(pred, assistant, (), "a").concepts  # regions only by default
+
+
+@given(st.sets(st.sampled_from("abcdef")), st.sets(st.sampled_from("abcdefgh")))
+def test_every_tag_is_kept_or_removed(prelabelled: set[str], submitted: set[str]) -> None:
+    out = rules.tag_outcomes(sorted(prelabelled), submitted)
+    assert set(out) == prelabelled
+    assert {c for c, o in out.items() if o == rules.KEPT} == prelabelled & submitted
+    assert all(o in (rules.KEPT, rules.REMOVED) for o in out.values())

@@ -140,3 +140,32 @@ def test_regions_are_refused_exactly_past_the_limit(regions: int, annotations: i
         annotations=[r.Annotation(data=r.Data(regions=[r.Region()] * regions)) for _ in range(annotations)]
     )
     assert (_where(check_message, request) is not None) == (regions > MAX_REGIONS and annotations > 0)
+
+
+@given(
+    st.integers(min_value=0, max_value=MAX_REGIONS + 3),
+    st.integers(min_value=MAX_POLYGON_POINTS - 2, max_value=MAX_POLYGON_POINTS + 2),
+    st.sampled_from(["r", "r\x00"]),
+)
+def test_limits_hold_when_no_byte_is_zero(regions: int, points: int, rid: str) -> None:
+    """Regions with ids and points away from zero serialize without a zero byte: the check's
+    shortcut (no text can hold a NUL) must still count every list."""
+    polygon = r.Region(
+        id="p", region_info=r.RegionInfo(polygon=r.Polygon(points=[r.Point(row=0.1, col=0.2)] * points))
+    )
+    request = s.PostInputsRequest(
+        inputs=[
+            r.Input(id="a", data=r.Data(frames=[r.Frame(data=r.Data(regions=[r.Region(id=rid)] * regions))])),
+            r.Input(id="b", data=r.Data(regions=[polygon])),
+        ]
+    )
+    assert (rid == "r" and regions > 0) or b"\x00" in request.SerializeToString()
+    where = _where(check_message, request)
+    if regions > MAX_REGIONS:
+        assert where == "inputs[0].data.frames[0].data.regions"
+    elif regions and rid != "r":
+        assert where == "inputs[0].data.frames[0].data.regions[0].id"
+    elif points > MAX_POLYGON_POINTS:
+        assert where == "inputs[1].data.regions[0].region_info.polygon.points"
+    else:
+        assert where is None

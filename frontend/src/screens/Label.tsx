@@ -34,6 +34,10 @@ interface Prepared {
    * Without any, an image starts from the task's pre-labels (the assistant model's suggestions). */
   annotationIds: string[];
   concepts: Set<string>;
+  /** Concepts the assistant model suggested (image-level pre-labels): id -> "model (value)". */
+  suggestedConcepts: Map<string, string>;
+  /** The input's pre-labels are not ready yet (the model has not reached it). */
+  prelabelPending: boolean;
   frames: FrameRegions; // frame 0 holds an image's regions
 }
 
@@ -49,10 +53,24 @@ async function prepare(info: TaskInfo, input: any, me: string): Promise<Prepared
   }
   const suggested = mine.length || media.kind !== "image" ? [] : prelabelsFromJson(input.data?.regions);
   if (suggested.length) frames.set(0, suggested);
-  return { media, annotationIds: mine.map((a) => a.id), concepts, frames };
+  const marker = input.data?.metadata?.prelabel ?? {};
+  const suggestedConcepts = new Map<string, string>();
+  if (!mine.length) {
+    for (const c of marker.concepts ?? []) {
+      concepts.add(c.id);
+      suggestedConcepts.set(c.id, `${marker.model_id || "model"} (${Math.round((c.value ?? 0) * 100)}%)`);
+    }
+  }
+  const prelabelPending = !mine.length && marker.state === "pending";
+  return { media, annotationIds: mine.map((a) => a.id), concepts, suggestedConcepts, prelabelPending, frames };
 }
 
 const TOOL_KEYS: Record<string, Tool> = { v: "select", b: "box", p: "polygon" };
+
+/** Whether the task's labelers draw regions (every type but whole-input classification). */
+function drawsRegions(info: TaskInfo): boolean {
+  return info.task.type !== "CONCEPTS_CLASSIFICATION";
+}
 
 export function Label(props: { owner: string; app: string; task: string }) {
   const me = session()!.userId;
@@ -303,7 +321,8 @@ export function Label(props: { owner: string; app: string; task: string }) {
       e.preventDefault();
       void submit();
     } else if (k === "s" || k === "S") void skip();
-    else if (TOOL_KEYS[k.toLowerCase()]) setTool(TOOL_KEYS[k.toLowerCase()]);
+    else if (TOOL_KEYS[k.toLowerCase()] && (TOOL_KEYS[k.toLowerCase()] === "select" || drawsRegions(i)))
+      setTool(TOOL_KEYS[k.toLowerCase()]);
     else if (k === "Delete" || k === "Backspace") {
       if (annotator.current?.deleteSelected()) e.preventDefault();
     } else if (k === "Escape") {
@@ -334,10 +353,13 @@ export function Label(props: { owner: string; app: string; task: string }) {
   const media = current?.prep.media ?? null;
   const comment = current?.item.assignment.status?.details;
   const drawable = media?.kind === "image" || media?.kind === "video";
+  // classification tasks tag the whole input: no drawing tools (regions made earlier still show)
+  const regionTools = drawable && !!info && drawsRegions(info);
+  const regionPanel = drawable && (regionTools || regions.length > 0);
   const models = [...new Set(regions.map((r) => r.model).filter((m): m is string => !!m))];
 
   return (
-    <div class={drawable ? "workbench" : "workbench two"}>
+    <div class={regionPanel ? "workbench" : "workbench two"}>
       <aside class="panel left" aria-label="Task and concepts">
         <div class="task-head">
           <a class="back" href="/work" onClick={(e) => linkTo(e, "/work")}>
@@ -363,11 +385,26 @@ export function Label(props: { owner: string; app: string; task: string }) {
               <input type="checkbox" checked={ticked.has(c.id)} onChange={() => toggle(c.id)} disabled={!current} />
               <span class="swatch" aria-hidden="true" />
               <span class="cname">{c.name}</span>
+              {current?.prep.suggestedConcepts.has(c.id) && (
+                <span class="badge model" title={`suggested by ${current.prep.suggestedConcepts.get(c.id)}`}>
+                  model
+                </span>
+              )}
               {n < 9 && <kbd aria-label={`shortcut ${n + 1}`}>{n + 1}</kbd>}
             </label>
           ))}
+          {current && current.prep.suggestedConcepts.size > 0 && (
+            <p class="small" style={{ margin: "6px 8px 0", color: "var(--muted)" }} data-testid="concept-prelabel-legend">
+              Marked <span class="badge model">model</span>: ticked by the task's model. Untick the wrong ones.
+            </p>
+          )}
+          {current?.prep.prelabelPending && (
+            <p class="small" style={{ margin: "6px 8px 0", color: "var(--muted)" }} data-testid="prelabel-pending">
+              The model's suggestions for this input are not ready yet.
+            </p>
+          )}
         </fieldset>
-        {drawable && (
+        {regionTools && (
           <label class="field">
             New regions are
             <select value={active} onChange={(e) => setActive(e.currentTarget.value)}>
@@ -408,8 +445,8 @@ export function Label(props: { owner: string; app: string; task: string }) {
         {drawable && (
           <div class="toolbar" role="toolbar" aria-label="Drawing tools">
             <ToolButton tool="select" current={tool} onPick={setTool} text="Select" keyName="V" />
-            <ToolButton tool="box" current={tool} onPick={setTool} text="Box" keyName="B" />
-            <ToolButton tool="polygon" current={tool} onPick={setTool} text="Polygon" keyName="P" />
+            {regionTools && <ToolButton tool="box" current={tool} onPick={setTool} text="Box" keyName="B" />}
+            {regionTools && <ToolButton tool="polygon" current={tool} onPick={setTool} text="Polygon" keyName="P" />}
             <span class="sep" />
             <button type="button" onClick={() => annotator.current?.zoom(1.25)} aria-label="Zoom in">+</button>
             <button type="button" onClick={() => annotator.current?.zoom(0.8)} aria-label="Zoom out">−</button>
@@ -469,7 +506,7 @@ export function Label(props: { owner: string; app: string; task: string }) {
         {!current && loadingQueue && <div class="empty" role="status">Loading your work…</div>}
       </section>
 
-      {drawable && (
+      {regionPanel && (
         <aside class="panel right" aria-label="Regions">
           <h2 class="panel-title">Regions {frameLabel(media, frame)}</h2>
           {regions.length === 0 && <p class="muted small">None yet. Draw a box (B) or a polygon (P) on the image.</p>}

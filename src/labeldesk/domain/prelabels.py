@@ -5,13 +5,16 @@ predictions become pre-labels, and what a labeler did with each pre-label on sub
   workflows, so a model stands for a one-node workflow. It is named by ``ai_assistant.workflow_id``
   (or ``workflow.id``), or by the single node of ``ai_assistant.workflow.nodes`` (``model.id``, and
   optionally ``model.model_version.id``).
-- **Which predictions**: regions (boxes and polygons) whose concept is one of the task's concepts
-  (all concepts when the task lists none) and whose value is within ``ai_assist_params``
-  ``[min_threshold, max_threshold]`` (``max_threshold`` 0 means 1). Image-level tags are not
-  pre-labelled.
+- **Which predictions**: those whose concept is one of the task's concepts (all concepts when
+  the task lists none) and whose value is within ``ai_assist_params``
+  ``[min_threshold, max_threshold]`` (``max_threshold`` 0 means 1): regions (boxes and polygons)
+  for detection tasks, image-level concepts (tags) for classification tasks, both when the task
+  type is not set (:func:`kinds_of`).
 - **Outcomes**: each pre-label region is ``kept`` when the labeler's annotation has a region with
   the same id (or, without that id, the same concept and geometry) unchanged, ``changed`` when the
-  region with its id differs in concept or geometry, ``removed`` when neither is there.
+  region with its id differs in concept or geometry, ``removed`` when neither is there. A
+  pre-labelled tag is ``kept`` when the labeler's annotation has the concept (value above 0),
+  ``removed`` when not.
 """
 
 from __future__ import annotations
@@ -34,6 +37,12 @@ KEPT, CHANGED, REMOVED = "kept", "changed", "removed"
 OUTCOMES = (KEPT, CHANGED, REMOVED)
 #: coordinates closer than this (relative units) count as unchanged (JSON round trips, rounding)
 TOLERANCE = 1e-4
+#: what the pre-label job did with an input (``prelabel_inputs.outcome``)
+PRELABELLED, NONE, FAILED = "prelabelled", "none", "failed"
+#: the kinds of prediction a task is pre-labelled with (:func:`kinds_of`)
+REGIONS, TAGS = "regions", "tags"
+#: the id a pre-labelled tag's outcome is recorded under: ``<annotation id>:<concept id>``
+TAG_SEPARATOR = ":"
 
 
 @dataclass(frozen=True)
@@ -103,13 +112,34 @@ def field_of(task: resources_pb2.Task) -> str:
     return "ai_assistant.workflow.nodes[0].model.id"
 
 
+def kinds_of(task: resources_pb2.Task) -> frozenset[str]:
+    """Which predictions pre-label the task: tags for a classification task, regions for a
+    detection task, both when its type is not set."""
+    T = resources_pb2.Task
+    if task.type == T.CONCEPTS_CLASSIFICATION:
+        return frozenset({TAGS})
+    if task.type == T.TYPE_NOT_SET:
+        return frozenset({TAGS, REGIONS})
+    return frozenset({REGIONS})
+
+
 def prelabels_for(
-    prediction: resources_pb2.Data, assistant: Assistant, concepts: Collection[str], id_prefix: str
+    prediction: resources_pb2.Data,
+    assistant: Assistant,
+    concepts: Collection[str],
+    id_prefix: str,
+    kinds: Collection[str] = (REGIONS,),
 ) -> resources_pb2.Data:
-    """The pre-label regions of one input's prediction: each region's concepts inside the
-    thresholds and among ``concepts`` (any when empty), one region per concept, with the
-    predicted value; region ids ``<id_prefix>-<n>``."""
+    """The pre-labels of one input's prediction, of ``kinds``: image-level concepts (tags) and
+    each region's concepts inside the thresholds and among ``concepts`` (any when empty), one
+    region per concept, with the predicted value; region ids ``<id_prefix>-<n>``."""
     out = resources_pb2.Data()
+    if TAGS in kinds:
+        for c in prediction.concepts:
+            if (not concepts or c.id in concepts) and assistant.accepts(c.value):
+                out.concepts.add(id=c.id, name=c.name or c.id, value=c.value)
+    if REGIONS not in kinds:
+        return out
     for region in prediction.regions:
         if not (region.region_info.bounding_box.ByteSize() or region.region_info.polygon.points):
             continue
@@ -174,6 +204,11 @@ def outcomes(prelabels: Mapping[str, Shape], submitted: Iterable[tuple[str, Shap
             out[rid] = KEPT
             free.pop(match)
     return out
+
+
+def tag_outcomes(prelabelled: Iterable[str], submitted: Collection[str]) -> dict[str, str]:
+    """Pre-labelled concept id → ``kept`` (the labeler's annotation has it) or ``removed``."""
+    return {c: KEPT if c in submitted else REMOVED for c in prelabelled}
 
 
 def acceptance(counts: Mapping[str, int]) -> dict[str, float | int]:

@@ -12,7 +12,7 @@ for large batches. :func:`check_json` does the same for plain JSON bodies (the s
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
@@ -47,19 +47,37 @@ def _limit_error(where: str, count: int, limit: int, what: str) -> errors.ApiErr
 
 
 _WORTH: dict[str, bool] = {}
+_LIMITED: dict[str, bool] = {}
 
 
 def _worth_visiting(descriptor: Descriptor) -> bool:
     """Whether a message of this type can hold text or a limited list, at any depth."""
-    found = _WORTH.get(descriptor.full_name)
+    return _reaches(descriptor, _WORTH, _holds_text_or_limit)
+
+
+def _reaches_limit(descriptor: Descriptor) -> bool:
+    """Whether a message of this type can hold a limited list, at any depth."""
+    return _reaches(descriptor, _LIMITED, _holds_limit)
+
+
+def _reaches(descriptor: Descriptor, known: dict[str, bool], marks: Callable[[Descriptor], bool]) -> bool:
+    found = known.get(descriptor.full_name)
     if found is None:
-        _WORTH.update(_reachability(descriptor))
-        found = _WORTH[descriptor.full_name]
+        known.update(_reachability(descriptor, marks))
+        found = known[descriptor.full_name]
     return found
 
 
-def _reachability(root: Descriptor) -> dict[str, bool]:
-    """For every message type reachable from ``root``: can it reach text or a limited list?"""
+def _holds_text_or_limit(d: Descriptor) -> bool:
+    return any(fd.type == _STRING or (d.full_name, fd.name) in LIMITS for fd in d.fields)
+
+
+def _holds_limit(d: Descriptor) -> bool:
+    return any((d.full_name, fd.name) in LIMITS for fd in d.fields)
+
+
+def _reachability(root: Descriptor, marks: Callable[[Descriptor], bool]) -> dict[str, bool]:
+    """For every message type reachable from ``root``: can it reach a type that ``marks``?"""
     types: dict[str, Descriptor] = {}
     stack = [root]
     while stack:
@@ -73,7 +91,7 @@ def _reachability(root: Descriptor) -> dict[str, bool]:
         for fd in d.fields:
             if fd.message_type is not None:
                 users[fd.message_type.full_name].add(name)
-        if any(fd.type == _STRING or (name, fd.name) in LIMITS for fd in d.fields):
+        if marks(d):
             marked.append(name)
     worth = dict.fromkeys(types, False)
     while marked:
@@ -87,10 +105,43 @@ def _reachability(root: Descriptor) -> dict[str, bool]:
 def check_message(message: Message, where: str = "") -> None:
     """Raise 11102 naming the first field that holds a NUL or exceeds a limit.
 
-    A first walk only looks (no field paths: formatting them cost more than the checks, for
-    every field of every request); only when it finds a problem does the second one name it."""
-    if not _clean(message):
+    First the message's wire bytes are searched for a zero byte (in C): a NUL in any text is a
+    zero byte there, so without one no text holds a NUL and only the list limits are left, which
+    :func:`_within_limits` checks skipping every message too small to hold a list over its limit.
+    Zero bytes also come from numbers (a float ``1.0``, ``0`` with explicit presence) and raw
+    bytes; then a walk looks at every text (no field paths: formatting them cost more than the
+    checks, for every field of every request). Only when a problem is found does a second walk
+    name it."""
+    if not (_clean(message) if b"\x00" in message.SerializeToString() else _within_limits(message)):
         _name_problem(message, where)
+
+
+#: a list over any limit takes at least this many bytes (each item at least a tag and a length)
+_SMALLEST_OVER_LIMIT = 2 * (min(limit for limit, _ in LIMITS.values()) + 1)
+
+
+def _within_limits(message: Message) -> bool:
+    """Whether no limited list of ``message``, at any depth, holds more than its limit."""
+    if message.ByteSize() < _SMALLEST_OVER_LIMIT:
+        return True
+    owner = message.DESCRIPTOR
+    for fd, value in message.ListFields():
+        if fd.message_type is None:
+            continue
+        limit = LIMITS.get((owner.full_name, fd.name), (-1, ""))[0]
+        if 0 <= limit < len(value):
+            return False
+        if not _reaches_limit(fd.message_type):
+            continue
+        if fd.message_type.GetOptions().map_entry:
+            if not all(_within_limits(item) for item in value.values()):
+                return False
+        elif fd.is_repeated:
+            if not all(_within_limits(item) for item in value):
+                return False
+        elif not _within_limits(value):
+            return False
+    return True
 
 
 _STRINGS, _MAP, _LIST, _ONE, _SKIP = range(5)

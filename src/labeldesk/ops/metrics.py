@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -81,14 +82,21 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        #: (transport, rpc, code) -> the two labelled children: ``labels()`` costs a lock and a
+        #: tuple lookup per call; the set of label values is bounded (RPCs x status codes)
+        self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
         self._queues = _QueueCollector()
         self.registry.register(self._queues)
         if engine is not None:
             self.registry.register(_PoolCollector(engine))
 
     def observe(self, transport: str, rpc: str, code: str, seconds: float) -> None:
-        self.requests.labels(transport, rpc, code).inc()
-        self.latency.labels(transport, rpc, code).observe(seconds)
+        key = (transport, rpc, code)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (self.requests.labels(*key), self.latency.labels(*key))
+        children[0].inc()
+        children[1].observe(seconds)
 
     def add_queue_source(self, queue: str, source: QueueSource) -> None:
         """Report ``source()`` as ``labeldesk_queue_depth{queue=...}`` at every scrape."""

@@ -32,24 +32,69 @@ _REGION_FIELDS = frozenset({"id", "region_info", "data"})
 _BOX_FIELDS = ("top_row", "left_col", "bottom_row", "right_col")
 
 
+def _varint(n: int) -> bytes:
+    if n < 0x80:
+        return _ONE_BYTE[n]
+    out = bytearray()
+    while n > 0x7F:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+_ONE_BYTE = [bytes((n,)) for n in range(0x80)]
+
+
+def _tag(descriptor: Any, name: str) -> bytes:
+    """The wire tag of a length-delimited field (string or message)."""
+    return _varint(descriptor.fields_by_name[name].number << 3 | 2)
+
+
+def _record(tag: bytes, payload: bytes) -> bytes:
+    """One length-delimited field on the wire: tag, length, payload."""
+    return tag + _varint(len(payload)) + payload
+
+
+# The stored ``Data`` is assembled from wire records in field-number order, as the serializer
+# writes it (the unit tests compare the bytes with the general path's ``SerializeToString``).
+_CONCEPTS = _tag(Data.DESCRIPTOR, "concepts")
+_REGIONS = _tag(Data.DESCRIPTOR, "regions")
+_REGION_ID = _tag(Region.DESCRIPTOR, "id")
+_REGION_INFO = _tag(Region.DESCRIPTOR, "region_info")
+_REGION_DATA = _tag(Region.DESCRIPTOR, "data")
+_BOUNDING_BOX = _tag(RegionInfo.DESCRIPTOR, "bounding_box")
+assert Data.DESCRIPTOR.fields_by_name["concepts"].number < Data.DESCRIPTOR.fields_by_name["regions"].number
+assert [f.number for f in (Region.DESCRIPTOR.fields_by_name[n] for n in ("id", "region_info", "data"))] == [
+    1,
+    2,
+    3,
+]
+
+
 @dataclass(frozen=True)
 class Prepared:
-    """New annotation data as stored: the message, its JSON rendering and its concept index."""
+    """New annotation data as stored: its serialized ``Data``, its JSON rendering and its
+    concept index."""
 
-    data: Data
+    stored: bytes
     json: bytes
     index: list[tuple[str, float]]
 
+    @property
+    def data(self) -> Data:
+        return Data.FromString(self.stored)
+
 
 class ConceptCache:
-    """Concept messages and their renderings by (id, value), shared by a request's annotations
-    (a batch names the same few concepts over and over)."""
+    """Each (concept id, value)'s stored wire record and JSON rendering, shared by a request's
+    annotations (a batch names the same few concepts over and over)."""
 
     def __init__(self, names: Mapping[str, str]) -> None:
         self.names = names
-        self._made: dict[tuple[str, float], tuple[Concept, dict[str, Any]]] = {}
+        self._made: dict[tuple[str, float], tuple[bytes, bytes]] = {}
 
-    def get(self, cid: str, value: float) -> tuple[Concept, dict[str, Any]] | None:
+    def get(self, cid: str, value: float) -> tuple[bytes, bytes] | None:
         key = (cid, value)
         made = self._made.get(key)
         if made is None:
@@ -58,8 +103,8 @@ class ConceptCache:
                 return None
             name = name or cid
             made = (
-                Concept(id=cid, name=name, value=value),
-                {"id": cid, "name": name, "value": float32_json(value)},
+                _record(_CONCEPTS, Concept(id=cid, name=name, value=value).SerializeToString()),
+                orjson.dumps({"id": cid, "name": name, "value": float32_json(value)}),
             )
             self._made[key] = made
         return made
@@ -71,27 +116,24 @@ def prepare_simple(data: Data, concepts: ConceptCache, new_id: Callable[[], str]
     if any(fd.name not in _DATA_FIELDS for fd, _ in data.ListFields()):
         return None
     index: dict[str, float] = {}
-    top = _concepts(data.concepts, concepts, index)
-    if top is None:
-        return None
-    out = Data()
-    rendered: dict[str, Any] = {}
-    if top[0]:
-        out.concepts.extend(top[0])
-        rendered["concepts"] = top[1]
+    stored: list[bytes] = []
+    rendered: list[bytes] = []
+    if data.concepts:
+        top = _concepts(data.concepts, concepts, index, stored)
+        if top is None:
+            return None
+        rendered.append(b'"concepts":[' + top + b"]")
     if data.regions:
-        regions = _regions(data.regions, concepts, index, new_id, out)
+        regions = _regions(data.regions, concepts, index, new_id, stored)
         if regions is None:
             return None
-        rendered["regions"] = regions
-    return Prepared(out, orjson.dumps(rendered), list(index.items()))
+        rendered.append(b'"regions":[' + regions + b"]")
+    return Prepared(b"".join(stored), b"{" + b",".join(rendered) + b"}", list(index.items()))
 
 
-def _concepts(
-    given: Any, cache: ConceptCache, index: dict[str, float]
-) -> tuple[list[Concept], list[dict[str, Any]]] | None:
-    messages: list[Concept] = []
-    rendered: list[dict[str, Any]] = []
+def _concepts(given: Any, cache: ConceptCache, index: dict[str, float], stored: list[bytes]) -> bytes | None:
+    """The JSON of ``given`` concepts (their wire records appended to ``stored``), or ``None``."""
+    rendered: list[bytes] = []
     seen: set[str] = set()
     for c in given:
         cid, value = c.id, c.value
@@ -101,17 +143,18 @@ def _concepts(
         if made is None:
             return None
         seen.add(cid)
-        messages.append(made[0])
+        stored.append(made[0])
         rendered.append(made[1])
         if value > index.get(cid, -math.inf):
             index[cid] = value
-    return messages, rendered
+    return b",".join(rendered)
 
 
 def _regions(
-    given: Any, cache: ConceptCache, index: dict[str, float], new_id: Callable[[], str], out: Data
-) -> list[dict[str, Any]] | None:
-    rendered: list[dict[str, Any]] = []
+    given: Any, cache: ConceptCache, index: dict[str, float], new_id: Callable[[], str], stored: list[bytes]
+) -> bytes | None:
+    """The JSON of ``given`` regions (their wire records appended to ``stored``), or ``None``."""
+    rendered: list[bytes] = []
     seen: set[str] = set()
     for r in given:
         if any(fd.name not in _REGION_FIELDS for fd, _ in r.ListFields()):
@@ -124,19 +167,36 @@ def _regions(
             rid = new_id()
         seen.add(rid)
         box = _box(r)
-        if box is None or any(fd.name != "concepts" for fd, _ in r.data.ListFields()):
+        if box is None or any(fd.name != "concepts" for fd, _ in r.data.ListFields()) or not r.data.concepts:
             return None
-        inner = _concepts(r.data.concepts, cache, index)
-        if inner is None or not inner[0]:
+        inner: list[bytes] = []
+        concepts = _concepts(r.data.concepts, cache, index, inner)
+        if concepts is None:
             return None
-        region = out.regions.add(id=rid)
-        region.region_info.bounding_box.CopyFrom(r.region_info.bounding_box)
-        region.data.concepts.extend(inner[0])
-        rendered.append({"id": rid, "region_info": {"bounding_box": box}, "data": {"concepts": inner[1]}})
-    return rendered
+        rid_bytes = rid.encode()
+        stored.append(
+            _record(
+                _REGIONS,
+                _record(_REGION_ID, rid_bytes)
+                + _record(
+                    _REGION_INFO, _record(_BOUNDING_BOX, r.region_info.bounding_box.SerializeToString())
+                )
+                + _record(_REGION_DATA, b"".join(inner)),
+            )
+        )
+        rendered.append(
+            b'{"id":'
+            + orjson.dumps(rid)
+            + b',"region_info":{"bounding_box":'
+            + box
+            + b'},"data":{"concepts":['
+            + concepts
+            + b"]}}"
+        )
+    return b",".join(rendered)
 
 
-def _box(r: Region) -> dict[str, Any] | None:
+def _box(r: Region) -> bytes | None:
     """The rendering of a region's bounding box when it is its only shape and valid (coordinates
     in ``[0, 1]``, top above bottom, left of right), else ``None``."""
     info: RegionInfo = r.region_info
@@ -153,7 +213,7 @@ def _box(r: Region) -> dict[str, Any] | None:
     for k, v in coords:
         if k not in out:
             out[k] = float32_json(v)
-    return out
+    return orjson.dumps(out)
 
 
 def named_concepts(data: Data, out: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:

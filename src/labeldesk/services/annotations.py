@@ -208,7 +208,7 @@ class AnnotationsService:
                     app.pk,
                     input_pks[a.input_id],
                     author,
-                    prep.data.SerializeToString(),
+                    prep.stored,
                     prep.json,
                     NESTED_JSON_FORMAT,
                     stored_json(info),
@@ -310,7 +310,9 @@ class AnnotationsService:
         for n in others:
             catalog = rules.Catalog(names, regions.get(input_pks[anns[n].input_id], {}), check_id)
             data = rules.prepare(anns[n].data, f"{paths[n]}.data", catalog)
-            prepared[n] = fast.Prepared(data, nested_json_bytes(data), rules.concept_index(data))
+            prepared[n] = fast.Prepared(
+                data.SerializeToString(), nested_json_bytes(data), rules.concept_index(data)
+            )
 
     def _extra(
         self, ctx: RequestContext, a: Annotation, path: str

@@ -51,7 +51,7 @@ from labeldesk.domain.assignment_source import source_changes
 from labeldesk.domain.review_sampling import is_sampled_for_review
 from labeldesk.files.signing import FileLinks
 from labeldesk.services import auto_annotation as auto
-from labeldesk.services import prelabels
+from labeldesk.services import prelabel_queue, prelabels
 from labeldesk.services import registry as rpc
 from labeldesk.services.common import timestamp
 from labeldesk.services.context import RequestContext
@@ -285,6 +285,7 @@ class AssignmentsService:
                 break
             if not dynamic:
                 own = [int(r.pk) for r in repo.own_work(conn, task.pk, worker_id, limit)]
+        own, taken = prelabel_queue.prefer_ready(conn, task, own, taken)  # ready pre-labels first
         repo.set_lease(conn, own, until, now)  # claimed seats were leased and stamped started when taken
         return own + taken, None
 
@@ -379,17 +380,27 @@ class AssignmentsService:
         caller's task annotations on the input (PENDING, or SUCCESS as labelers post them) follow.
         Answers the seats as they are now (read again only when consensus may have moved them)."""
         require_worker(task, worker_id)
-        refs = self._targets(
-            conn, task, req.input_id, req.label_submit_config.task_assignments, "label_submit_config"
-        )
-        strategy = resources_pb2.TaskReview.TaskReviewStrategy.Name(task.review_strategy)
-        out: list[Any] = []
-        now = utcnow()
         # CONSENSUS: all of the input's seats, locked in one order, so the last of its labelers to
         # submit sees every other submission and concurrent submitters cannot deadlock
         lock_all = task.review_strategy == resources_pb2.TaskReview.CONSENSUS
+        config = req.label_submit_config.task_assignments
+        # the usual submission names one input: the input and the worker's seats in one query
+        found = None
+        if req.input_id and not config and not lock_all:
+            found = repo.worker_seats_of_input_id(conn, task.app_pk, task.pk, req.input_id, worker_id)
+        if found is not None:
+            refs: list[tuple[SourceInput, list[int]]] = [(found[0], [])]
+        else:
+            refs = self._targets(conn, task, req.input_id, config, "label_submit_config")
+        strategy = resources_pb2.TaskReview.TaskReviewStrategy.Name(task.review_strategy)
+        out: list[Any] = []
+        now = utcnow()
         for inp, _ in refs:
-            locked = repo.seats_of_input(conn, task.pk, inp.pk, worker_ids=() if lock_all else [worker_id])
+            locked = (
+                found[1]
+                if found is not None
+                else repo.seats_of_input(conn, task.pk, inp.pk, worker_ids=() if lock_all else [worker_id])
+            )
             seats = [s for s in locked if s.worker_id == worker_id]
             if not seats:
                 raise errors.invalid(

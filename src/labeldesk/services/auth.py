@@ -6,23 +6,92 @@
 - Scopes: ``All`` grants everything; otherwise ``<Resource>:<Verb>`` as in Clarifai
   (``Inputs:Add``, ``Tasks:Get`` ...): what each RPC needs is :mod:`labeldesk.domain.scopes`.
 - Keys are found by the hash of their token (:mod:`labeldesk.storage.repos.accounts`).
+
+What a key resolved to (its user, kind, scopes and the app it names) is remembered for
+:data:`CACHE_SECONDS` by a SHA-256 of the presented ``Authorization`` value, so a busy client costs
+one lookup per key and app every few seconds instead of one per call (docs/performance.md). The
+scope check still runs per call, expiry is checked on every hit, failures are never remembered,
+and any committed change to keys, apps, collaborators or users made by this process forgets
+everything at once (:func:`labeldesk.storage.engine.account_generation`); a key revoked through
+another server process stops working here within :data:`CACHE_SECONDS` (docs/security.md).
 """
 
 from __future__ import annotations
 
-from datetime import timezone
+import functools
+import hashlib
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 from clarifai_grpc.grpc.api import resources_pb2
 from sqlalchemy import Connection, Row
 
 from labeldesk.domain import errors, scopes
+from labeldesk.files.signing import FileLinks
 from labeldesk.services.context import AppRef, RequestContext
 from labeldesk.storage.clock import utcnow as now
+from labeldesk.storage.engine import account_generation
 from labeldesk.storage.repos import accounts
 
 PAT = "personal_access_token"
 APP_KEY = "app"
+#: how long a resolved key is trusted without looking it up again (changes made by this process
+#: take effect at once; revocations through another process or replica within this window)
+CACHE_SECONDS = 5.0
+CACHE_MAX = 10_000
+#: the scopes each RPC needs (pure, asked on every call)
+_required_scopes = functools.lru_cache(maxsize=1024)(scopes.required_scopes)
+
+
+@dataclass(frozen=True)
+class _Known:
+    """What one Authorization value (for one ``user_app_id``) resolved to, and until when."""
+
+    generation: int
+    until: float
+    expires_at: datetime | None
+    caller_id: str
+    app: AppRef | None
+    scopes: frozenset[str]
+    key_kind: str
+
+
+class KeyCache:
+    """Bounded, short-lived memory of resolved keys, shared by both transports (see module doc)."""
+
+    def __init__(self, seconds: float = CACHE_SECONDS, size: int = CACHE_MAX) -> None:
+        self.seconds = seconds
+        self.size = size
+        self._known: dict[tuple[bytes, str, str], _Known] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def digest(authorization: str | None) -> bytes:
+        return hashlib.sha256((authorization or "").encode("utf-8", "surrogateescape")).digest()
+
+    def get(self, entry: tuple[bytes, str, str]) -> _Known | None:
+        known = self._known.get(entry)
+        if known is None or known.until < time.monotonic() or known.generation != account_generation():
+            return None
+        if known.expires_at is not None and known.expires_at.replace(tzinfo=timezone.utc) < now():
+            return None  # looked up again: the lookup answers "expired"
+        return known
+
+    def put(self, entry: tuple[bytes, str, str], known: _Known) -> None:
+        with self._lock:
+            if len(self._known) >= self.size:
+                t = time.monotonic()
+                self._known = {k: v for k, v in self._known.items() if v.until > t}
+                if len(self._known) >= self.size:
+                    self._known.clear()
+            self._known[entry] = known
+
+    def clear(self) -> None:
+        with self._lock:
+            self._known.clear()
 
 
 def _deny_missing_key() -> errors.ApiError:
@@ -39,15 +108,25 @@ class Authenticator:
 
     Keeps the server's key-hashing secret once read: it never changes after it is made."""
 
-    def __init__(self) -> None:
+    def __init__(self, cache: KeyCache | None = None) -> None:
         self._secret: bytes | None = None
+        self.cache = cache if cache is not None else KeyCache()
+
+    def known(self, authorization: str | None) -> bool:
+        """True when the value named a valid, unexpired key a moment ago (no database needed)."""
+        return self.cache.get((self.cache.digest(authorization), "", "\0key")) is not None
 
     def key(self, conn: Connection, authorization: str | None) -> Row[Any]:
         """The valid, unexpired key the ``Authorization`` value names, or KEY_INVALID.
 
         Cheap (one indexed lookup): the REST transport calls it before reading a request body."""
+        generation = account_generation()
         token, secret = self._token(conn, authorization)
-        return _valid(accounts.key_by_token(conn, token, secret))
+        key = _valid(accounts.key_by_token(conn, token, secret))
+        until = time.monotonic() + self.cache.seconds
+        known = _Known(generation, until, key.expires_at, key.user_id, None, frozenset(), key.kind)
+        self.cache.put((self.cache.digest(authorization), "", "\0key"), known)
+        return key
 
     def _token(self, conn: Connection, authorization: str | None) -> tuple[str, bytes]:
         token = _parse_authorization(authorization)
@@ -64,9 +143,39 @@ class Authenticator:
         user_app_id: resources_pb2.UserAppIDSet | None,
         rpc: str,
         needs_app: bool,
+        req_id: str = "",
+        files: FileLinks | None = None,
+        prepared: object = None,
     ) -> RequestContext:
+        """The caller's context for ``rpc`` (``req_id``, ``files`` and ``prepared`` are copied
+        into it), or the auth error."""
         want_user = (user_app_id.user_id if user_app_id else "") or ""
         want_app = (user_app_id.app_id if user_app_id else "") or ""
+        entry = (self.cache.digest(authorization), want_user, want_app)
+        known = self.cache.get(entry)
+        if known is None:
+            generation = account_generation()
+            ctx, expires_at = self._resolve(conn, authorization, want_user, want_app)
+            until = time.monotonic() + self.cache.seconds
+            known = _Known(generation, until, expires_at, ctx.caller_id, ctx.app, ctx.scopes, ctx.key_kind)
+            self.cache.put(entry, known)
+        if known.key_kind != APP_KEY and known.app is None and needs_app:
+            raise errors.invalid(
+                f"{rpc} works on an app, but the request names none",
+                "with a personal access token set user_app_id.user_id (or 'me') and user_app_id.app_id, "
+                "or use an app-specific API key",
+            )
+        ctx = RequestContext(
+            known.caller_id, known.app, known.scopes, known.key_kind, req_id, files, prepared
+        )
+        _check_scope(ctx, rpc)
+        return ctx
+
+    def _resolve(
+        self, conn: Connection, authorization: str | None, want_user: str, want_app: str
+    ) -> tuple[RequestContext, datetime | None]:
+        """The caller, app and scopes the key and ``user_app_id`` come to (before the per-RPC
+        checks), and when the key expires; or the auth error."""
         if not want_app:
             key = self.key(conn, authorization)
         else:  # the key, the app and the caller's collaboration on it in one query
@@ -90,15 +199,8 @@ class Authenticator:
             if want_app:
                 owner = key.user_id if want_user in ("", "me") else want_user
                 app_ref, held = _app_for_user(key, owner, want_app, held)
-            elif needs_app:
-                raise errors.invalid(
-                    f"{rpc} works on an app, but the request names none",
-                    "with a personal access token set user_app_id.user_id (or 'me') and user_app_id.app_id, "
-                    "or use an app-specific API key",
-                )
             ctx = RequestContext(caller_id=key.user_id, app=app_ref, scopes=held, key_kind=PAT)
-        _check_scope(ctx, rpc)
-        return ctx
+        return ctx, key.expires_at
 
 
 def _valid(key: Row[Any] | None) -> Row[Any]:
@@ -138,10 +240,10 @@ def _check_scope(ctx: RequestContext, rpc: str) -> None:
             "use a personal access token (labeldesk users create, or PostKeys with type "
             "'personal_access_token')",
         )
-    lacking = scopes.missing(ctx.scopes, scopes.required_scopes(rpc))
+    lacking = scopes.missing(ctx.scopes, _required_scopes(rpc))
     if not lacking:
         return
-    needs = ", ".join(f"'{s}'" for s in scopes.required_scopes(rpc))
+    needs = ", ".join(f"'{s}'" for s in _required_scopes(rpc))
     raise errors.ApiError(
         errors.INSUFFICIENT_SCOPES,
         f"{rpc} needs the scopes {needs}; this key lacks {', '.join(repr(s) for s in lacking)}",

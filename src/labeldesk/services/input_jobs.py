@@ -40,9 +40,8 @@ def record_job(
     conn: Connection, app_pk: int, job_id: str, added: int, failed: int
 ) -> resources_pb2.InputsAddJob:
     """The job of one PostInputs request (``inputs_add_job_id``, generated when not given)."""
-    row = repo.record(
-        conn, app_pk, check_id("inputs add job", job_id, "inputs_add_job_id"), added, failed, COMPLETED
-    )
+    given = check_id("inputs add job", job_id, "inputs_add_job_id")
+    row = repo.record(conn, app_pk, given, added, failed, COMPLETED, new=not job_id)
     return job_proto(row)
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Row
 from labeldesk.domain import errors
 from labeldesk.domain import prelabels as rules
 from labeldesk.domain.task_rules import prefixed
+from labeldesk.services import prelabel_queue as queue
 from labeldesk.services.common import new_id
 from labeldesk.services.context import AppRef
 from labeldesk.services.model_run import model_ref
@@ -28,7 +29,7 @@ from labeldesk.storage.repos import jobs as jobs_repo
 from labeldesk.storage.repos import models as models_repo
 from labeldesk.storage.repos import prelabels as repo
 
-PRELABELS_KIND = "prelabels"
+PRELABELS_KIND = queue.KIND
 #: GetTask ``metadata`` key of the pre-label report (TaskMetrics has no field for it)
 METRICS_KEY = "prelabels"
 
@@ -54,9 +55,15 @@ def queue_job(conn: Connection, app: AppRef, task_pk: int, task_id: str, spec: r
 
 
 def attach(conn: Connection, task: TaskRecord, inputs: Mapping[int, resources_pb2.Input]) -> None:
-    """LABEL_START: add the task's pre-labels of each input (by input pk) to its
-    ``data.regions``, each region marked in ``data.metadata.prelabel`` with the model that made it
-    (``model_id``, ``model_version_id``) and the pre-label annotation's id."""
+    """LABEL_START: add the task's pre-labels of each input (by input pk): regions to its
+    ``data.regions``, each marked in ``data.metadata.prelabel`` with the model that made it
+    (``model_id``, ``model_version_id``) and the pre-label annotation's id; and in the input's own
+    ``data.metadata.prelabel`` whether they are ``ready`` or still ``pending`` (the job has not
+    reached the input yet), with the pre-labelled tags (``concepts``) and who made them."""
+    states = queue.states(conn, task, list(inputs))
+    for pk, state in states.items():
+        if pk in inputs:
+            inputs[pk].data.metadata.update({rules.MARKER: {"state": state}})
     for row in repo.of_inputs(conn, task.app_pk, task.id, list(inputs)):
         target = inputs.get(int(row.input_pk))
         if target is None:
@@ -66,9 +73,13 @@ def attach(conn: Connection, task: TaskRecord, inputs: Mapping[int, resources_pb
             "model_version_id": row.model_version_id,
             "annotation_id": row.id,
         }
-        for region in resources_pb2.Data.FromString(row.data).regions:
+        data = resources_pb2.Data.FromString(row.data)
+        for region in data.regions:
             region.data.metadata.update({rules.MARKER: marker})
             target.data.regions.append(region)
+        if data.concepts:
+            tags = [{"id": c.id, "name": c.name or c.id, "value": round(c.value, 4)} for c in data.concepts]
+            target.data.metadata.update({rules.MARKER: {"state": "ready", **marker, "concepts": tags}})
 
 
 def _model_of(row: Row[Any]) -> str:
@@ -78,24 +89,33 @@ def _model_of(row: Row[Any]) -> str:
 
 def record_outcomes(conn: Connection, task: TaskRecord, input_pk: int, worker_id: str) -> None:
     """LABEL_SUBMIT: what the worker's annotations of the task on the input did with each of its
-    pre-labels, stored per region (a resubmission replaces the earlier outcomes)."""
+    pre-labels (regions and tags), stored per region or tag (a resubmission replaces the earlier
+    outcomes)."""
     pre = repo.of_inputs(conn, task.app_pk, task.id, [input_pk])
     if not pre:
         return
-    submitted = [
-        (r.id, rules.shape_of(r))
-        for raw in repo.worker_data(conn, task.app_pk, task.id, input_pk, worker_id)
-        for r in resources_pb2.Data.FromString(raw).regions
-    ]
+    submitted: list[tuple[str, rules.Shape]] = []
+    tags: set[str] = set()
+    for raw in repo.worker_data(conn, task.app_pk, task.id, input_pk, worker_id):
+        data = resources_pb2.Data.FromString(raw)
+        submitted.extend((r.id, rules.shape_of(r)) for r in data.regions)
+        tags.update(c.id for c in data.concepts if c.value > 0)
     shapes: dict[str, rules.Shape] = {}
     made_by: dict[str, tuple[str, str]] = {}
+    found: dict[str, str] = {}
     for row in pre:
-        for r in resources_pb2.Data.FromString(row.data).regions:
+        data = resources_pb2.Data.FromString(row.data)
+        for r in data.regions:
             shapes[r.id] = rules.shape_of(r)
             made_by[r.id] = (_model_of(row), row.model_version_id)
+        for concept_id, outcome in rules.tag_outcomes([c.id for c in data.concepts], tags).items():
+            tag_id = f"{row.id}{rules.TAG_SEPARATOR}{concept_id}"
+            found[tag_id] = outcome
+            made_by[tag_id] = (_model_of(row), row.model_version_id)
+    found.update(rules.outcomes(shapes, submitted))
     rows = [
         {"model_id": m, "model_version_id": v, "region_id": rid, "outcome": outcome}
-        for rid, outcome in rules.outcomes(shapes, submitted).items()
+        for rid, outcome in found.items()
         for m, v in [made_by[rid]]
     ]
     repo.replace_outcomes(conn, task.pk, input_pk, worker_id, rows)
@@ -103,10 +123,18 @@ def record_outcomes(conn: Connection, task: TaskRecord, input_pk: int, worker_id
 
 def report(conn: Connection, task: TaskRecord) -> dict[str, object]:
     """GetTask ``metadata.prelabels``: per model (version), the labelers' outcomes and acceptance
-    rate; and the pre-label job's state and counts."""
+    rate (regions and tags together; the tags' alone in ``tags``); and the pre-label job's state
+    and counts."""
+    tags = repo.outcome_counts(conn, task.pk, tags_only=True)
     models = [
-        {"model_id": model_id, "model_version_id": version_id, **rules.acceptance(counts)}
-        for (model_id, version_id), counts in sorted(repo.outcome_counts(conn, task.pk).items())
+        {
+            "model_id": model_id,
+            "model_version_id": version_id,
+            **rules.acceptance(counts),
+            **({"tags": rules.acceptance(tags[key])} if key in tags else {}),
+        }
+        for key, counts in sorted(repo.outcome_counts(conn, task.pk).items())
+        for model_id, version_id in [key]
     ]
     out: dict[str, object] = {"models": models}
     jobs = models_repo.jobs_of_task(conn, task.app_pk, PRELABELS_KIND, task.pk)
@@ -115,7 +143,7 @@ def report(conn: Connection, task: TaskRecord) -> dict[str, object]:
         p = job.progress or {}
         out["job"] = {
             "state": job.state,
-            **{k: int(p.get(k, 0)) for k in ("done", "prelabelled", "regions", "failed")},
+            **{k: int(p.get(k, 0)) for k in ("done", "prelabelled", "regions", "concepts", "failed")},
             **({"error": job.error} if job.error else {}),
             **({"errors": list(p["errors"])[:5]} if p.get("errors") else {}),
         }

@@ -20,10 +20,17 @@ from the start, up to :data:`RETRY_ATTEMPTS` times with jittered exponential bac
 database aborted it for a serialization failure, a deadlock or a lock timeout (PostgreSQL SQLSTATE
 40001/40P01/55P03, SQLite "database is locked"/busy). Only when every attempt lost does the client
 see TRY_AGAIN.
+
+Per-call cost (docs/performance.md, "per-call overhead"): on SQLite, read transactions use
+their own pool of connections opened with ``PRAGMA query_only=1`` (no pragma round trips per
+call); on PostgreSQL the driver's ``read_only`` flag makes the ``BEGIN`` itself read-only (no
+``SET TRANSACTION`` round trip). :func:`account_generation` counts committed changes to the
+tables authentication reads, so the authenticator's short-lived key cache forgets at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import random
@@ -35,6 +42,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.sql.dml import UpdateBase
 
 from labeldesk.domain import errors
 
@@ -61,6 +69,49 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+#: the tables whose rows decide who a key is and what it may do (services/auth.py caches that)
+ACCOUNT_TABLES = frozenset({"keys", "apps", "collaborators", "users"})
+_generation = 0
+_generation_lock = threading.Lock()
+
+
+def account_generation() -> int:
+    """A number that changes whenever a statement writing :data:`ACCOUNT_TABLES` runs, and again
+    when its transaction ends, in this process."""
+    return _generation
+
+
+def _bump_generation() -> None:
+    global _generation
+    with _generation_lock:
+        _generation += 1
+
+
+def _watch_accounts(conn: Connection, clause: Any, *_args: Any) -> None:
+    if isinstance(clause, UpdateBase):
+        table = getattr(clause, "table", None)
+        if getattr(table, "name", None) in ACCOUNT_TABLES:
+            conn.info["accounts_changed"] = True
+            _bump_generation()
+
+
+def _transaction_ended(conn: Connection) -> None:
+    if conn.info.pop("accounts_changed", False):
+        _bump_generation()
+
+
+def _watch(engine: Engine) -> Engine:
+    event.listen(engine, "before_execute", _watch_accounts)
+    event.listen(engine, "commit", _transaction_ended)
+    event.listen(engine, "rollback", _transaction_ended)
+    return engine
+
+
+def _sqlite_read_only_on_connect(dbapi_conn: Any, record: Any) -> None:
+    _sqlite_on_connect(dbapi_conn, record)
+    dbapi_conn.execute("PRAGMA query_only=1")
+
+
 def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (see module doc)
     cur = dbapi_conn.cursor()
@@ -71,7 +122,9 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, read_only: bool = False) -> Engine:
+    """The engine of ``url``; ``read_only`` (SQLite): its connections refuse writes
+    (``PRAGMA query_only``), for read transactions."""
     if is_sqlite(url):
         if url in ("sqlite://", "sqlite:///:memory:"):
             raise ValueError("an in-memory SQLite database cannot be shared by a server; use a file path")
@@ -81,9 +134,12 @@ def make_engine(url: str) -> Engine:
             pool_size=16,
             max_overflow=16,
         )
+        if read_only:  # its connections cannot write: nothing to watch
+            event.listen(engine, "connect", _sqlite_read_only_on_connect)
+            return engine
         event.listen(engine, "connect", _sqlite_on_connect)
-        return engine
-    return create_engine(url, pool_size=16, max_overflow=16, pool_pre_ping=True)
+        return _watch(engine)
+    return _watch(create_engine(url, pool_size=16, max_overflow=16, pool_pre_ping=True))
 
 
 def is_busy(error: DBAPIError) -> bool:
@@ -141,6 +197,8 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sqlite = is_sqlite(url)
+        #: read transactions' connections (SQLite: a pool opened read-only; else the same engine)
+        self.read_engine = make_engine(url, read_only=True) if self.sqlite else self.engine
         # SQLite admits one writer at a time anyway; queueing this process's writers on a lock
         # hands the database over at once, where SQLite's busy handler sleeps 1-100 ms between
         # retries (p99 of LABEL_START with 8 workers: ~2 s without the lock, ~30 ms with it).
@@ -179,6 +237,9 @@ class Database:
             if self.sqlite:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
             else:
+                raw: Any = conn.connection.dbapi_connection
+                if raw.read_only:  # left so by a read whose clean-up failed (see _read)
+                    raw.read_only = None
                 conn.begin()
             try:
                 yield conn
@@ -211,19 +272,22 @@ class Database:
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
+        with self.read_engine.connect() as conn:
+            raw: Any = conn.connection.dbapi_connection
             if self.sqlite:
-                conn.exec_driver_sql("PRAGMA query_only=1")
-                conn.exec_driver_sql("BEGIN")
+                raw.execute("BEGIN")  # the driver's own call: no statement compilation, no result set
             else:
+                raw.read_only = True  # psycopg: the next BEGIN is "BEGIN READ ONLY"
                 conn.begin()
-                conn.exec_driver_sql("SET TRANSACTION READ ONLY")
             try:
                 yield conn
             finally:
                 conn.rollback()
                 if self.sqlite:
-                    conn.exec_driver_sql("PRAGMA query_only=0")
+                    raw.rollback()  # the BEGIN above, when no statement ran through SQLAlchemy
+                else:
+                    with contextlib.suppress(Exception):  # a broken connection: the pool drops it
+                        raw.read_only = None  # the driver default
 
     def optimize(self) -> None:
         """Refresh SQLite's planner statistics where tables grew (cheap; PostgreSQL's autovacuum
@@ -236,6 +300,8 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.read_engine is not self.engine:
+            self.read_engine.dispose()
         if self._file_lock is not None:
             os.close(self._file_lock)
             self._file_lock = None

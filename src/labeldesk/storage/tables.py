@@ -194,7 +194,7 @@ annotations = Table(
     _ts("modified_at"),
     UniqueConstraint("app_pk", "id", name="uq_annotations_app_pk_id"),
     Index("ix_annotations_input_pk", "input_pk"),
-    Index("ix_annotations_app_task_user", "app_pk", "task_id", "user_id"),
+    Index("ix_annotations_app_task_user", "app_pk", "task_id", "user_id", "input_pk"),
     # ListAnnotations walks an app's annotations oldest → newest: user-created ones by default
     # (not input-level, no model), everything with list_all_annotations.
     Index("ix_annotations_app_user_created", "app_pk", "input_level", "model_version_id", "pk"),
@@ -612,6 +612,19 @@ prelabel_outcomes = Table(
     _ts("created_at"),
     UniqueConstraint("task_pk", "input_pk", "worker_id", "region_id", name="uq_prelabel_outcomes_region"),
     Index("ix_prelabel_outcomes_task_model", "task_pk", "model_version_id", "outcome"),
+)
+
+# The inputs of a task the pre-label job has been through, per assistant model version: outcome
+# ``prelabelled``, ``none`` (nothing inside the thresholds) or ``failed`` (the backend failed).
+# LABEL_START prefers inputs listed here while the job runs; a re-queued job skips them.
+prelabel_inputs = Table(
+    "prelabel_inputs",
+    metadata,
+    Column("task_pk", PK, ForeignKey("tasks.pk", ondelete="CASCADE"), primary_key=True),
+    Column("model_version_id", ID, primary_key=True),
+    Column("input_pk", PK, ForeignKey("inputs.pk", ondelete="CASCADE"), primary_key=True),
+    Column("outcome", String(16), nullable=False),
+    _ts("created_at"),
 )
 
 # Model decisions (docs/models.md "Inputs that join later"): the inputs of a task each model worker

@@ -447,6 +447,39 @@ _OPEN_SEATS = (
 )
 
 
+_FREE = TA.alias("free")
+# an UPDATE may not bind parameters named after its table's columns: b_-prefixed names here
+_B_TASK = bindparam("b_task_pk", type_=Integer)
+_B_WORKER = bindparam("b_worker_id", type_=String)
+_FREE_HAD_IT = exists(
+    select(literal(1)).where(
+        _OTHER.c.task_pk == _B_TASK, _OTHER.c.input_pk == _FREE.c.input_pk, _OTHER.c.worker_id == _B_WORKER
+    )
+)
+#: DYNAMIC with one seat per input: the first ``b_limit`` OPEN seats on inputs the worker never
+#: had, taken for the worker in one statement (SKIP LOCKED on PostgreSQL, as :data:`_OPEN_SEATS`)
+_TAKE_OPEN = (
+    update(TA)
+    .where(
+        Q.pk.in_(
+            select(_FREE.c.pk)
+            .where(_FREE.c.task_pk == _B_TASK, _FREE.c.status == OPEN, ~_FREE_HAD_IT)
+            .order_by(_FREE.c.input_pk)
+            .limit(bindparam("b_limit", type_=Integer))
+            .with_for_update(skip_locked=True)
+        )
+    )
+    .values(
+        worker_id=_B_WORKER,
+        status=PENDING,
+        lease_until=bindparam("b_lease_until", type_=Q.lease_until.type),
+        modified_at=bindparam("b_now", type_=Q.modified_at.type),
+        started_at=func.coalesce(Q.started_at, bindparam("b_now", type_=Q.started_at.type)),
+    )
+    .returning(Q.pk, Q.input_pk)
+)
+
+
 def own_work(
     conn: Connection, task_pk: int, worker_id: str, limit: int, unstarted: bool = True
 ) -> list[Row[Any]]:
@@ -476,6 +509,18 @@ def claim_free_seats(
     chosen: dict[int, int] = {}  # input_pk -> seat pk
     for r in conn.execute(_EXPIRED_SEATS, params):
         chosen.setdefault(int(r.input_pk), int(r.pk))
+    if not chosen and k == 1:  # one seat per input (the usual case): select and take in one UPDATE
+        took = conn.execute(
+            _TAKE_OPEN,
+            {
+                "b_task_pk": task_pk,
+                "b_worker_id": worker_id,
+                "b_limit": limit,
+                "b_lease_until": lease_until,
+                "b_now": now,
+            },
+        )
+        return [int(r.pk) for r in sorted(took, key=lambda r: int(r.input_pk))]
     if len(chosen) < limit:
         # k seats per input: fetch enough rows to find `limit` distinct inputs
         params["limit"] = (limit - len(chosen)) * max(1, k)
@@ -591,6 +636,37 @@ _SEATS_OF_INPUT = (
     .with_for_update()
 )
 _WORKER_SEATS_OF_INPUT = _SEATS_OF_INPUT.where(Q.worker_id == _WORKER)
+
+
+def worker_seats_of_input_id(
+    conn: Connection, app_pk: int, task_pk: int, input_id: str, worker_id: str
+) -> tuple[SourceInput, list[Row[Any]]] | None:
+    """A submission's lookup in one query: the app's input named ``input_id`` with the worker's
+    seats on it in the task, locked. None when the input does not exist or the worker has no seat
+    on it (the caller then finds out which, the slow way)."""
+    rows = list(
+        conn.execute(
+            _WORKER_SEATS_OF_INPUT_ID,
+            {"app_pk": app_pk, "task_pk": task_pk, "input_id": input_id, "worker_id": worker_id},
+        )
+    )
+    if not rows:
+        return None
+    return SourceInput(int(rows[0].input_pk), input_id), rows
+
+
+_WORKER_SEATS_OF_INPUT_ID = (
+    select(*_SEAT_COLUMNS)
+    .select_from(TA.join(t.inputs, I.pk == Q.input_pk))
+    .where(
+        I.app_pk == bindparam("app_pk", type_=Integer),
+        I.id == bindparam("input_id", type_=String),
+        Q.task_pk == _TASK,
+        Q.worker_id == _WORKER,
+    )
+    .order_by(Q.pk)
+    .with_for_update(of=TA)
+)
 
 
 def update_seat(conn: Connection, pk: int, **values: Any) -> None:

@@ -58,10 +58,20 @@ def update_one(conn: Connection, app_pk: int, concept_id: str, **values: Any) ->
     )
 
 
+# built once: ListConcepts runs it on every call (docs/performance.md, "Per-call overhead")
+_PAGE = (
+    select(t.concepts)
+    .where(C.app_pk == bindparam("app_pk"))
+    .order_by(C.created_at, C.id)
+    .offset(bindparam("offset"))
+    .limit(bindparam("limit"))
+)
+
+
 def page(conn: Connection, app_pk: int, offset: int, limit: int, id_prefix: str = "") -> list[Row[Any]]:
-    q = select(t.concepts).where(C.app_pk == app_pk)
-    if id_prefix:
-        q = q.where(C.id.startswith(id_prefix, autoescape=True))
+    if not id_prefix:
+        return list(conn.execute(_PAGE, {"app_pk": app_pk, "offset": offset, "limit": limit}))
+    q = select(t.concepts).where(C.app_pk == app_pk, C.id.startswith(id_prefix, autoescape=True))
     return list(conn.execute(q.order_by(C.created_at, C.id).offset(offset).limit(limit)))
 
 

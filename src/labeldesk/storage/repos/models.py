@@ -13,10 +13,14 @@ from labeldesk.storage.clock import utcnow
 M = t.models.c
 
 
+# built once: GetModel runs it on every call (docs/performance.md, "Per-call overhead")
+_BY_IDS = select(t.models).where(M.app_pk == bindparam("app_pk"), M.id.in_(bindparam("ids", expanding=True)))
+
+
 def by_ids(conn: Connection, app_pk: int, ids: Collection[str]) -> dict[str, Row[Any]]:
     if not ids:
         return {}
-    return {r.id: r for r in conn.execute(select(t.models).where(M.app_pk == app_pk, M.id.in_(list(ids))))}
+    return {r.id: r for r in conn.execute(_BY_IDS, {"app_pk": app_pk, "ids": list(ids)})}
 
 
 _STAMP = (

@@ -1,20 +1,22 @@
 """Pre-label annotations (a task's assistant model's suggestions, stored as model-made annotations
 with status :data:`~labeldesk.domain.prelabels.PRELABEL_STATUS`) and what labelers did with them
-(``prelabel_outcomes``)."""
+(``prelabel_outcomes``), and which inputs the job has been through (``prelabel_inputs``)."""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, func, insert, select
+from sqlalchemy import Connection, Row, delete, exists, func, insert, select
 
-from labeldesk.domain.prelabels import PRELABEL_STATUS
+from labeldesk.domain.prelabels import PRELABEL_STATUS, TAG_SEPARATOR
 from labeldesk.storage import tables as t
 from labeldesk.storage.clock import utcnow
 
 A = t.annotations.c
 O = t.prelabel_outcomes.c  # noqa: E741
+P = t.prelabel_inputs.c
+Q = t.task_assignments.c
 
 
 def _prelabels(app_pk: int, task_id: str, input_pks: Collection[int]) -> Any:
@@ -75,14 +77,55 @@ def replace_outcomes(
         conn.execute(insert(t.prelabel_outcomes), [{**r, **where} for r in rows])
 
 
-def outcome_counts(conn: Connection, task_pk: int) -> dict[tuple[str, str], dict[str, int]]:
-    """(model id, model version id) → outcome → count, over the task's submissions."""
+def outcome_counts(
+    conn: Connection, task_pk: int, tags_only: bool = False
+) -> dict[tuple[str, str], dict[str, int]]:
+    """(model id, model version id) → outcome → count, over the task's submissions (only the
+    pre-labelled tags' when ``tags_only``: their ids are ``<annotation id>:<concept id>``)."""
     q = (
         select(O.model_id, O.model_version_id, O.outcome, func.count())
-        .where(O.task_pk == task_pk)
+        .where(O.task_pk == task_pk, *([O.region_id.contains(TAG_SEPARATOR)] if tags_only else []))
         .group_by(O.model_id, O.model_version_id, O.outcome)
     )
     out: dict[tuple[str, str], dict[str, int]] = {}
     for model_id, version_id, outcome, n in conn.execute(q):
         out.setdefault((model_id, version_id), {})[outcome] = int(n)
     return out
+
+
+# ----------------------------------------------------------------------------- inputs done
+
+
+def processed(conn: Connection, task_pk: int, version_id: str, input_pks: Collection[int]) -> set[int]:
+    """Those of ``input_pks`` the task's pre-label job has been through for this model version
+    (pre-labelled, nothing suggested, or failed): their pre-labels are ready."""
+    if not input_pks:
+        return set()
+    q = select(P.input_pk).where(
+        P.task_pk == task_pk, P.model_version_id == version_id, P.input_pk.in_(list(input_pks))
+    )
+    return {int(p) for p in conn.execute(q).scalars()}
+
+
+def mark_processed(conn: Connection, task_pk: int, version_id: str, outcomes: dict[int, str]) -> None:
+    """Record the inputs the job went through (input pk → ``prelabelled`` / ``none`` / ``failed``);
+    an input already recorded (a concurrent or resumed job) keeps its row."""
+    fresh = {p: o for p, o in outcomes.items() if p not in processed(conn, task_pk, version_id, outcomes)}
+    if fresh:
+        key = {"task_pk": task_pk, "model_version_id": version_id, "created_at": utcnow()}
+        rows = [{**key, "input_pk": p, "outcome": o} for p, o in fresh.items()]
+        conn.execute(insert(t.prelabel_inputs), rows)
+
+
+def unprocessed_planned(conn: Connection, task_pk: int, version_id: str, limit: int) -> list[int]:
+    """The task's inputs not yet processed by its pre-label job (of this model version) that the
+    work queue has already planned seats for, in the queue's order (input pk; late joiners the
+    source rescan planned below the watermark come first): the job does these before walking on.
+    Seats of inputs that left the source count too: their work stays with its worker."""
+    done = exists(
+        select(P.input_pk).where(
+            P.task_pk == task_pk, P.model_version_id == version_id, P.input_pk == Q.input_pk
+        )
+    )
+    q = select(Q.input_pk).where(Q.task_pk == task_pk, ~done).distinct().order_by(Q.input_pk).limit(limit)
+    return [int(p) for p in conn.execute(q).scalars()]

@@ -15,6 +15,8 @@ from labeldesk.ops.observe import Observer
 class ObserveInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
     def __init__(self, observer: Observer) -> None:
         self.observer = observer
+        #: the wrapped handler of each method, made once (gRPC asks for it on every call)
+        self._wrapped: dict[tuple[str, Any], Any] = {}
 
     def intercept_service(
         self, continuation: Callable[[grpc.HandlerCallDetails], Any], details: grpc.HandlerCallDetails
@@ -22,7 +24,14 @@ class ObserveInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         handler = continuation(details)
         if handler is None or handler.unary_unary is None:
             return handler
-        rpc = str(details.method).rsplit("/", 1)[-1]
+        key = (details.method, handler.unary_unary)
+        wrapped = self._wrapped.get(key)
+        if wrapped is None:
+            wrapped = self._wrapped[key] = self._wrap(str(details.method), handler)
+        return wrapped
+
+    def _wrap(self, method: str, handler: Any) -> Any:
+        rpc = method.rsplit("/", 1)[-1]
         inner = handler.unary_unary
         observer = self.observer
 

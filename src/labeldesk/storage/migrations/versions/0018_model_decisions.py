@@ -2,7 +2,7 @@
 so a model job finds the inputs that joined the task's source after it passed them.
 
 Revision ID: 0018
-Revises: 0013
+Revises: 0015
 Create Date: 2026-12-06
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0018"
-down_revision = "0013"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 

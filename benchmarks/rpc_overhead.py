@@ -1,0 +1,228 @@
+"""The fixed cost every RPC pays: server CPU per trivial authenticated read, over gRPC and REST.
+
+    python benchmarks/rpc_overhead.py [--calls 500] [--database-url URL]
+    python benchmarks/rpc_overhead.py --in-process [--calls 2000] [--profile out.html]
+
+Starts ``labeldesk serve`` as a subprocess on free ports (as benchmarks/annotations.py does), makes
+an app with a few concepts and a model, then calls GetApp, GetModel, ListConcepts (per_page=1) and
+GetConcept ``--calls`` times each, one client, through the official clarifai-grpc client on its gRPC
+and JSON (REST) channels, with an app key and with a personal access token. Prints the server
+process's CPU µs per call (user + system time from ``/proc`` over the timed window: the number to
+compare on a shared machine) and the p50/p99 wall time.
+
+``--in-process`` skips the transports: the same calls go straight to ``Dispatcher.call`` in this
+process (authentication, transaction, handler, proto building) and the CPU is this process's
+``time.process_time``; ``--profile`` also writes a pyinstrument flame graph of that loop
+(``pip install pyinstrument``), or a cProfile listing when the path ends in ``.txt``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from annotations import print_rows, serve
+from clarifai_grpc.grpc.api import resources_pb2 as r
+from clarifai_grpc.grpc.api import service_pb2 as s
+from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
+from work_queue import stub_for
+
+from labeldesk.services import admin
+from labeldesk.storage.engine import Database
+from labeldesk.storage.migrate import migrate
+
+MODEL = "overhead-model"
+
+
+@dataclass
+class Fixture:
+    user_id: str
+    app_id: str
+    app_key: str
+    pat: str
+
+    @property
+    def uai(self) -> r.UserAppIDSet:
+        return r.UserAppIDSet(user_id=self.user_id, app_id=self.app_id)
+
+
+def seed(db: Database) -> Fixture:
+    """A user (PAT), an app (app key) with four concepts; the model is made through the API."""
+    user_id = f"ovh-{uuid.uuid4().hex[:8]}"
+    pat = admin.create_user(db, user_id, f"{user_id}@example.com")
+    admin.create_app(db, user_id, "overhead")
+    return Fixture(user_id, "overhead", admin.create_app_key(db, user_id, "overhead"), pat)
+
+
+def requests_for(f: Fixture) -> dict[str, tuple[str, Any]]:
+    """RPC label → (RPC name, request)."""
+    uai = f.uai
+    return {
+        "GetApp": ("GetApp", s.GetAppRequest(user_app_id=uai)),
+        "GetModel": ("GetModel", s.GetModelRequest(user_app_id=uai, model_id=MODEL)),
+        "ListConcepts per_page=1": ("ListConcepts", s.ListConceptsRequest(user_app_id=uai, per_page=1)),
+        "GetConcept": ("GetConcept", s.GetConceptRequest(user_app_id=uai, concept_id="c0")),
+    }
+
+
+def make_objects(call: Callable[[str, Any], Any], f: Fixture) -> None:
+    """The concepts and the model the reads read, through the API."""
+    concepts = [r.Concept(id=f"c{i}", name=f"c{i}") for i in range(4)]
+    ok(call("PostConcepts", s.PostConceptsRequest(user_app_id=f.uai, concepts=concepts)))
+    model = r.Model(id=MODEL, name="overhead")
+    model.metadata.update({"labeldesk": {"backend": "builtin", "model_name": "face-detection"}})
+    model.output_info.data.concepts.add(id="c0", name="c0")
+    ok(call("PostModels", s.PostModelsRequest(user_app_id=f.uai, models=[model])))
+
+
+def ok(resp: Any) -> Any:
+    if resp.status.code != sc.SUCCESS:
+        raise RuntimeError(f"request failed: {resp.status}")
+    return resp
+
+
+@dataclass
+class Row:
+    transport: str
+    key: str
+    rpc: str
+    calls: int
+    cpu_seconds: float | None
+    walls: list[float]
+
+    def line(self) -> str:
+        cpu = "-" if self.cpu_seconds is None else f"{self.cpu_seconds / self.calls * 1e6:,.0f}"
+        q = statistics.quantiles(self.walls, n=100)
+        return (
+            f"{self.transport:<10} {self.key:<8} {self.rpc:<24} {self.calls:>6} {cpu:>16} "
+            f"{q[49] * 1e3:>8.2f} {q[98] * 1e3:>8.2f}"
+        )
+
+
+def timed(
+    call: Callable[[], Any], calls: int, cpu: Callable[[], float | None], profiler: Any = None
+) -> tuple[float | None, list[float]]:
+    for _ in range(min(50, calls)):  # warm caches and connections
+        ok(call())
+    walls: list[float] = []
+    before = cpu()
+    with profiler if profiler is not None else nullcontext():
+        for _ in range(calls):
+            t0 = time.perf_counter()
+            ok(call())
+            walls.append(time.perf_counter() - t0)
+    after = cpu()
+    return (None if before is None or after is None else after - before), walls
+
+
+def over_network(url: str, calls: int) -> list[Row]:
+    db = Database(url)
+    migrate(db)
+    fixture = seed(db)
+    db.dispose()
+    rows: list[Row] = []
+    with serve(url) as server:
+        stub = stub_for(server.base_url, server.grpc_port, "grpc")
+        auth = (("authorization", f"Key {fixture.app_key}"),)
+        make_objects(partial(_stub_call, stub, auth), fixture)
+        for transport in ("grpc", "rest"):
+            stub = stub_for(server.base_url, server.grpc_port, transport)
+            for key_kind, token in (("app key", fixture.app_key), ("PAT", fixture.pat)):
+                meta = (("authorization", f"Key {token}"),)
+                for label, (rpc, request) in requests_for(fixture).items():
+                    one = partial(_stub_call, stub, meta, rpc, request)
+                    cpu, walls = timed(one, calls, server.cpu_seconds)
+                    rows.append(Row(transport, key_kind, label, calls, cpu, walls))
+    return rows
+
+
+def _stub_call(stub: Any, meta: tuple[tuple[str, str], ...], rpc: str, request: Any) -> Any:
+    return getattr(stub, rpc)(request, metadata=meta)
+
+
+def in_process(calls: int, profile: str | None) -> list[Row]:
+    from labeldesk.app import build
+
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{os.path.join(tmp, 'overhead.db')}"
+        db = Database(url)
+        migrate(db)
+        fixture = seed(db)
+        db.dispose()
+        server = build(url)
+        d = server.dispatcher
+        app_auth, pat_auth = f"Key {fixture.app_key}", f"Key {fixture.pat}"
+        make_objects(lambda rpc, req: d.call(rpc, req, app_auth), fixture)
+        profiler, finish = _profiler(profile)
+        rows = []
+        for key_kind, auth in (("app key", app_auth), ("PAT", pat_auth)):
+            for label, (rpc, request) in requests_for(fixture).items():
+
+                def one(rpc: str = rpc, request: Any = request, auth: str = auth) -> Any:
+                    return d.call(rpc, request, auth, "http://127.0.0.1:1")
+
+                cpu, walls = timed(one, calls, time.process_time, profiler)
+                rows.append(Row("in-process", key_kind, label, calls, cpu, walls))
+        finish()
+        server.db.dispose()
+        return rows
+
+
+def _profiler(path: str | None) -> tuple[AbstractContextManager[Any] | None, Callable[[], None]]:
+    if not path:
+        return None, lambda: None
+    if path.endswith(".txt"):
+        import cProfile
+        import pstats
+
+        prof = cProfile.Profile()
+
+        def dump() -> None:
+            with open(path, "w") as out:
+                pstats.Stats(prof, stream=out).sort_stats("cumulative").print_stats(80)
+
+        return prof, dump
+    from pyinstrument import Profiler
+
+    pyi = Profiler(interval=0.0002)
+
+    def write() -> None:
+        with open(path, "w") as out:
+            out.write(pyi.output_html())
+
+    return pyi, write
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=500, help="timed calls per RPC and transport")
+    parser.add_argument("--database-url", help="default: a fresh SQLite file in a temporary directory")
+    parser.add_argument("--in-process", action="store_true", help="call the dispatcher directly")
+    parser.add_argument("--profile", help="with --in-process: write a flame graph (.html) or cProfile (.txt)")
+    args = parser.parse_args(argv)
+    if args.in_process:
+        rows = in_process(args.calls, args.profile)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            url = args.database_url or f"sqlite:///{os.path.join(tmp, 'overhead.db')}"
+            rows = over_network(url, args.calls)
+    header = (
+        f"{'transport':<10} {'key':<8} {'rpc':<24} {'calls':>6} {'server CPU µs/call':>16} "
+        f"{'p50 ms':>8} {'p99 ms':>8}"
+    )
+    print_rows(header, (row.line() for row in rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
