@@ -211,7 +211,7 @@ def test_the_docs_auto_annotation_task_annotates_inside_the_ranges(
     assert result["annotated"] == len(expected)  # counted as annotated, not annotated again
     again = ok(stub.ListAnnotations(req, metadata=app.meta)).annotations
     assert len(again) == len(anns)
-    assert len(oip.requests) > calls  # inputs left to humans are asked again; annotated ones are not
+    assert len(oip.requests) == calls  # every input was decided (model_decisions): none is asked again
 
 
 def test_a_dead_backend_fails_per_input_and_leaves_the_inputs_to_humans(stub: Any, app: AppFixture) -> None:
@@ -285,13 +285,14 @@ def test_a_job_killed_after_a_batch_resumes_without_redoing_an_input(
     before = sorted(
         (a.input_id, a.status.code) for a in ok(stub.ListAnnotations(req, metadata=app.meta)).annotations
     )
-    # start over: no annotations of the task, then a run killed after its first batch
+    # start over: no annotations or decisions of the task, then a run killed after its first batch
     with app.server.app.db.write() as conn:
         conn.execute(
             t.annotations.delete().where(
                 t.annotations.c.task_id == job.payload["task_id"], t.annotations.c.pk > 0
             )
         )
+        conn.execute(t.model_decisions.delete().where(t.model_decisions.c.task_pk == job.payload["task_pk"]))
 
     class Killed(Exception):
         pass

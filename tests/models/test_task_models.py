@@ -1,18 +1,21 @@
 """Model workers on a task, beside humans: PatchTasks adding a model queues its job and removing
 it cancels the job; humans are never handed an input the model has not decided yet; a slow or
 garbage-answering backend fails per input with a clear error and the task goes on for humans;
-calls to one backend never exceed its ``max_concurrency``, across jobs and PostModelOutputs."""
+calls to one backend never exceed its ``max_concurrency``, across jobs and PostModelOutputs;
+inputs that join the task's dataset after the model passed them (older ones below its mark, new ones
+after it finished) are predicted too, and humans get them only once the model decided them."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import requests
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
+from clarifai_grpc.grpc.api.status import status_code_pb2
 from sqlalchemy import select
 
 from labeldesk.jobs.kinds import job_worker
@@ -21,13 +24,14 @@ from tests.api.test_auto_annotation import (
     N,
     job_of,
     oip_scores,
+    pixel_png,
     scores_of,
     seed_task_body,
     setup_app,
     wait_done,
 )
-from tests.api.test_models import binding, png_input, predict
-from tests.helpers import AppFixture, ok
+from tests.api.test_models import binding, png_input, post_model, predict
+from tests.helpers import AppFixture, fails, ok
 from tests.model_servers import ModelServer, model_server
 
 
@@ -255,3 +259,112 @@ def test_calls_to_a_backend_never_exceed_its_max_concurrency(stub: Any, app: App
         finally:
             replica.stop()
     assert server.max_in_flight == limit  # reached, never exceeded
+
+
+# --------------------------------------------------------------------------- inputs that join late
+
+RESCAN = 31.0  # seconds past the session server's source_rescan_seconds (30)
+TO_HUMANS, ANNOTATED = 1, 30  # pixel values: the fake model leaves the first to humans, annotates the second
+assert left_to_humans(TO_HUMANS) and not left_to_humans(ANNOTATED)
+
+
+def image(input_id: str, v: int, datasets: list[str] | None = None) -> resources_pb2.Input:
+    data = resources_pb2.Data(image=resources_pb2.Image(base64=pixel_png(v)))
+    return resources_pb2.Input(id=input_id, data=data, dataset_ids=datasets or [])
+
+
+def submit_all(stub: Any, app: AppFixture, task_id: str) -> list[str]:
+    handed: list[str] = []
+    while batch := human_next(stub, app, task_id):
+        handed += batch
+        for input_id in batch:
+            req = service_pb2.PutTaskAssignmentsRequest(
+                user_app_id=app.uai,
+                task_id=task_id,
+                input_id=input_id,
+                action=service_pb2.PutTaskAssignmentsRequestAction.LABEL_SUBMIT,
+            )
+            ok(stub.PutTaskAssignments(req, metadata=app.meta))
+    return handed
+
+
+def model_annotated(stub: Any, app: AppFixture, version: str) -> set[str]:
+    req = service_pb2.ListAnnotationsRequest(user_app_id=app.uai, model_version_ids=[version], per_page=100)
+    return {a.input_id for a in ok(stub.ListAnnotations(req, metadata=app.meta)).annotations}
+
+
+def test_inputs_joining_after_the_job_finished_are_predicted_before_humans_get_them(
+    stub: Any, app: AppFixture, gated: tuple[ModelServer, Gate], clock: Callable[[float], None]
+) -> None:
+    server, gate = gated
+    old = [image("old-h", TO_HUMANS), image("old-m", ANNOTATED)]  # older than the task's inputs
+    ok(stub.PostInputs(service_pb2.PostInputsRequest(user_app_id=app.uai, inputs=old), metadata=app.meta))
+    version = setup_app(stub, app, server.url)
+    task_id = post_task(app, with_human(seed_task_body("pets-clf", version, "pets"), app))["id"]
+    gate.open(2)  # 40 inputs: two batches
+    wait_for("the job", lambda: newest_job(app, task_id).state == "done")
+    assert submit_all(stub, app, task_id)  # the human is through the task's inputs
+    asked = len(server.requests)
+
+    # two old inputs join the dataset below the job's mark, a new one above it
+    add = service_pb2.PostDatasetInputsRequest(
+        user_app_id=app.uai,
+        dataset_id="pets",
+        dataset_inputs=[resources_pb2.DatasetInput(input=i) for i in old],
+    )
+    ok(stub.PostDatasetInputs(add, metadata=app.meta))
+    new = [image("new-h", TO_HUMANS, ["pets"]), image("new-m", ANNOTATED, ["pets"])]
+    ok(stub.PostInputs(service_pb2.PostInputsRequest(user_app_id=app.uai, inputs=new), metadata=app.meta))
+
+    clock(RESCAN)  # the human queue's rescan is due: it finds the old ones
+    assert human_next(stub, app, task_id) == []  # all four wait for the model
+    wait_for("the job queued again", lambda: newest_job(app, task_id).state in ("queued", "running"))
+    assert human_next(stub, app, task_id) == []
+    gate.open(2)  # the new inputs above the mark, then the old ones below it
+    wait_for("the second job", lambda: newest_job(app, task_id).state == "done")
+    bodies = [body["inputs"][0]["data"] for _, _, _, body in server.requests[asked:]]
+    assert sorted(len(b) for b in bodies) == [2, 2]  # each late input asked about once
+    assert newest_job(app, task_id).progress["done"] == 4  # the two new, then the two old
+    assert model_annotated(stub, app, version) >= {"old-m", "new-m"}
+
+    clock(RESCAN)
+    assert sorted(submit_all(stub, app, task_id)) == ["new-h", "old-h"]
+
+
+# --------------------------------------------------------------------------- the model read per call
+
+
+def test_a_patched_or_deleted_model_is_what_the_next_prediction_uses(stub: Any, app: AppFixture) -> None:
+    """PostModelOutputs keeps what it read of a model between calls; PatchModels and DeleteModel
+    take effect on the very next call."""
+    answer = {"outputs": [{"name": "scores", "shape": [1, 1], "data": [0.5], "datatype": "FP32"}]}
+    with model_server() as first, model_server() as second:
+        first.json_answer(answer)
+        second.json_answer(answer)
+        ok(post_model(stub, app, "m", ["cat"], backend="oip", url=first.url, model_name="a", token="t1"))
+        for _ in range(2):
+            ok(predict(stub, app, "m", png_input()))
+        m = resources_pb2.Model(
+            id="m", metadata=binding(backend="oip", url=second.url, model_name="b", token="t2")
+        )
+        patched = ok(
+            stub.PatchModels(
+                service_pb2.PatchModelsRequest(user_app_id=app.uai, models=[m], action="overwrite"),
+                metadata=app.meta,
+            )
+        ).models[0]
+        out = ok(predict(stub, app, "m", png_input())).outputs[0]
+        assert out.model.model_version.id == patched.model_version.id
+        assert [(r[1], r[2]["Authorization"]) for r in first.requests] == [
+            ("/v2/models/a/infer", "Bearer t1")
+        ] * 2
+        assert [(r[1], r[2]["Authorization"]) for r in second.requests] == [
+            ("/v2/models/b/infer", "Bearer t2")
+        ]
+        ok(
+            stub.DeleteModel(
+                service_pb2.DeleteModelRequest(user_app_id=app.uai, model_id="m"), metadata=app.meta
+            )
+        )
+        fails(predict(stub, app, "m", png_input()), status_code_pb2.CONN_DOES_NOT_EXIST, "m")
+        assert len(second.requests) == 1

@@ -7,7 +7,13 @@ and a batch whose annotations were written before the worker died (progress not 
 skipped input by input, since it already has this task's annotations of this model version.
 The backend is called outside any write transaction (a read one holds the backend's call slot,
 :func:`labeldesk.services.model_run.backend_slot`); a backend failure is counted per input (the input
-stays for the human workers) and the job goes on."""
+stays for the human workers) and the job goes on.
+
+Inputs that join the source below the mark (added to the dataset, or newly matching the saved
+search, after the job passed them) are found by a rescan once the walk reaches the end: every
+decided input is recorded in ``model_decisions``, and the rescan decides the source's inputs at or
+below the mark that are not. A job that ended is queued again by the human queue when it finds
+undecided inputs (:func:`labeldesk.services.auto_annotation.hold_undecided`)."""
 
 from __future__ import annotations
 
@@ -24,14 +30,17 @@ from labeldesk.models.base import BackendError
 from labeldesk.services import model_run as run
 from labeldesk.services.assignments import TaskSource
 from labeldesk.services.hosting import Hosting
-from labeldesk.services.task_record import record_of
+from labeldesk.services.task_record import TaskRecord, record_of
 from labeldesk.storage.clock import utcnow
 from labeldesk.storage.engine import Database
 from labeldesk.storage.repos import annotations as ann_repo
 from labeldesk.storage.repos import inputs as inputs_repo
+from labeldesk.storage.repos import model_decisions as decisions
 from labeldesk.storage.repos import models as models_repo
+from labeldesk.storage.repos.assignments import SourceInput
 
 BATCH = 32
+RESCAN_CHUNK = 512  # source inputs read per query when looking below the mark
 MAX_ERRORS = 20
 
 
@@ -47,60 +56,127 @@ def run_auto_annotation(
 ) -> dict[str, Any]:
     p = job.payload
     progress = dict(job.progress or {})
-    counts = {k: int(progress.get(k, 0)) for k in ("done", "annotated", "to_humans", "failed")}
-    after = int(progress.get("after_pk", 0))
-    errors_seen: list[str] = list(progress.get("errors", []))
     with db.read() as conn:
         task_row = models_repo.task_by_pk(conn, p["task_pk"])
         model_row = models_repo.by_ids(conn, job.app_pk, [p["model_id"]]).get(p["model_id"])
         if task_row is None or model_row is None:
-            return {"skipped": "the task or the model was deleted", **counts}
+            return {"skipped": "the task or the model was deleted"}
         task = record_of(task_row)
-        model = run.model_ref(model_row)
-    concept_rules = {
-        c.concept.id: rules.rule_of(c.auto_annotation_config, f"concepts[{i}]")
-        for i, c in enumerate(task.spec.concepts)
-    }
-    while True:
-        with db.read() as conn:
-            try:
-                batch = TaskSource(conn, task).after(after, BATCH)
-            except errors.ApiError as e:
-                return {"stopped": e.description, **counts}
-            rows = inputs_repo.by_ids(conn, job.app_pk, [s.id for s in batch])
-            done = models_repo.auto_annotated(conn, task.id, model.version_id, [s.pk for s in batch])
-        if not batch:
-            break
-        todo = [s for s in batch if s.pk not in done and s.id in rows]
-        already = sum(1 for s in batch if s.pk in done)  # annotated by an attempt that died
-        counts["done"] += already
-        counts["annotated"] += already
+        run_ = _Run(db, job, report, hosting, task, run.model_ref(model_row), progress)
+    try:
+        while True:
+            run_.walk()  # the source above the mark
+            if not run_.rescan():  # and what joined it below the mark meanwhile
+                break
+    except errors.ApiError as e:
+        return {"stopped": e.description, **run_.counts}
+    return {**run_.counts, "errors": run_.errors}
+
+
+class _Run:
+    """One run of a model worker's job over its task's source."""
+
+    def __init__(
+        self,
+        db: Database,
+        job: Row[Any],
+        report: Report,
+        hosting: Hosting | None,
+        task: TaskRecord,
+        model: run.ModelRef,
+        progress: dict[str, Any],
+    ) -> None:
+        self.db, self.job, self.report, self.hosting, self.task, self.model = (
+            db,
+            job,
+            report,
+            hosting,
+            task,
+            model,
+        )
+        self.payload = job.payload
+        self.counts = {k: int(progress.get(k, 0)) for k in ("done", "annotated", "to_humans", "failed")}
+        self.after = int(progress.get("after_pk", job.payload.get("start_after", 0)))
+        self.errors: list[str] = list(progress.get("errors", []))
+        self.rules = {
+            c.concept.id: rules.rule_of(c.auto_annotation_config, f"concepts[{i}]")
+            for i, c in enumerate(task.spec.concepts)
+        }
+
+    def walk(self) -> None:
+        while True:
+            with self.db.read() as conn:
+                batch = TaskSource(conn, self.task).after(self.after, BATCH)
+            if not batch:
+                return
+            self.decide(batch)
+            self.after = batch[-1].pk
+            self._report()
+
+    def rescan(self) -> int:
+        """Decide the source's inputs at or below the mark that this model has not decided (they
+        joined the dataset or saved search after the job passed them); how many there were."""
+        found, cursor = 0, 0
+        while cursor < self.after:
+            with self.db.read() as conn:
+                chunk = [
+                    s for s in TaskSource(conn, self.task).after(cursor, RESCAN_CHUNK) if s.pk <= self.after
+                ]
+                seen = decisions.decided(conn, self.task.pk, self.model.id, [s.pk for s in chunk])
+            if not chunk:
+                break
+            late = [s for s in chunk if s.pk not in seen]
+            for i in range(0, len(late), BATCH):
+                self.decide(late[i : i + BATCH])
+                self._report()
+            found += len(late)
+            cursor = chunk[-1].pk
+        return found
+
+    def _report(self) -> None:
+        self.report({"after_pk": self.after, **self.counts, "errors": self.errors})
+
+    def decide(self, batch: list[SourceInput]) -> None:
+        """Predict on the batch's inputs not decided yet, write the annotations the task's ranges
+        call for and mark them all decided, in one write transaction."""
+        task, model, app_pk = self.task, self.model, self.job.app_pk
+        pks = [s.pk for s in batch]
+        with self.db.read() as conn:
+            rows = inputs_repo.by_ids(conn, app_pk, [s.id for s in batch])
+            done = models_repo.auto_annotated(conn, task.id, model.version_id, pks)
+            seen = decisions.decided(conn, task.pk, model.id, pks) - done
+        todo = [s for s in batch if s.pk not in done and s.pk not in seen and s.id in rows]
+        self.counts["done"] += len(done) + len(seen)  # decided by an attempt that died, or a job before
+        self.counts["annotated"] += len(done)
         datas_in = [resources_pb2.Data.FromString(rows[s.id].data) for s in todo]
-        images = run.read_images(datas_in, job.app_pk, hosting, model.binding.timeout_s)
-        with db.read() as conn:  # only to hold a backend slot (docs/models.md)
+        images = run.read_images(datas_in, app_pk, self.hosting, model.binding.timeout_s)
+        with self.db.read() as conn:  # only to hold a backend slot (docs/models.md)
             results = run.predict(model, images, conn)
         new_rows, datas = [], []
         ts = utcnow()
         for s, res in zip(todo, results):
-            counts["done"] += 1
+            self.counts["done"] += 1
             if isinstance(res, BackendError):
-                counts["failed"] += 1
-                if len(errors_seen) < MAX_ERRORS:
-                    errors_seen.append(f"input {s.id}: {res.message}")
+                self.counts["failed"] += 1
+                if len(self.errors) < MAX_ERRORS:
+                    self.errors.append(f"input {s.id}: {res.message}")
                 continue
-            made = rules.annotations_for(run.output_data(res, p["app_id"]), concept_rules)
+            made = rules.annotations_for(run.output_data(res, self.payload["app_id"]), self.rules)
             if not made:
-                counts["to_humans"] += 1
+                self.counts["to_humans"] += 1
                 continue
-            counts["annotated"] += 1
+            self.counts["annotated"] += 1
             for status, data in sorted(made.items()):
                 new_rows.append(
-                    run.annotation_row(s.pk, p["owner_id"], data, status, task.id, model.version_id, ts)
+                    run.annotation_row(
+                        s.pk, self.payload["owner_id"], data, status, task.id, model.version_id, ts
+                    )
                 )
                 datas.append(data)
-        if new_rows:
-            with db.write() as conn:
-                ann_repo.insert_many(conn, job.app_pk, new_rows, [concept_index(d) for d in datas])
-        after = batch[-1].pk
-        report({"after_pk": after, **counts, "errors": errors_seen})
-    return {**counts, "errors": errors_seen}
+        fresh = [s.pk for s in batch if s.pk not in seen and s.id in rows]
+        if not fresh:
+            return
+        with self.db.write() as conn:
+            if new_rows:
+                ann_repo.insert_many(conn, app_pk, new_rows, [concept_index(d) for d in datas])
+            decisions.record(conn, task.pk, model.id, fresh)

@@ -308,7 +308,7 @@ class AssignmentsService:
             return False
         source = TaskSource(conn, task)
         seen = repo.plan_state(conn, task.pk)
-        held_above = auto.decided_upto(conn, task)  # inputs a model worker has yet to decide
+        held_above = auto.decided_upto(conn, task, source)  # inputs a model worker has yet to decide
         if not source.after(seen.planned_upto, 1) or (
             held_above is not None and held_above <= seen.planned_upto
         ):
@@ -345,8 +345,9 @@ class AssignmentsService:
             late = source.rescan(state.planned_upto, MAX_BATCH)
         except SourceGone:  # LABEL_START says so when the worker has no work left
             return
-        if late:
-            self._create(conn, task, SeatPlanner(conn, task), late, "")
+        ready = auto.hold_undecided(conn, task, late)  # a model worker decides late inputs first
+        if ready:
+            self._create(conn, task, SeatPlanner(conn, task), ready, "")
         if len(late) < MAX_BATCH:
             repo.set_plan_state(conn, task.pk, rescanned_at=now)
 

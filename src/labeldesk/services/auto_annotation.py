@@ -6,6 +6,9 @@ models have decided the task's inputs: inputs above that point are held from hum
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
 from sqlalchemy import Connection
 
 from labeldesk.domain import errors
@@ -16,6 +19,7 @@ from labeldesk.services.model_run import model_ref
 from labeldesk.services.models import require_model
 from labeldesk.services.task_record import TaskRecord
 from labeldesk.storage.repos import jobs as jobs_repo
+from labeldesk.storage.repos import model_decisions as decisions
 from labeldesk.storage.repos import models as models_repo
 
 AUTO_ANNOTATION_KIND = "auto_annotation"
@@ -55,30 +59,90 @@ def sync_jobs(conn: Connection, app: AppRef, task_pk: int, task_id: str, checked
     _queue(conn, app, task_pk, task_id, [m for m, _ in checked.model_workers if m not in have])
 
 
-def decided_upto(conn: Connection, task: TaskRecord) -> int | None:
+class Source(Protocol):
+    """The task's input source as the human queue walks it (:class:`services.assignments.TaskSource`)."""
+
+    def after(self, after_pk: int, limit: int) -> Sequence[Any]: ...
+
+
+def decided_upto(conn: Connection, task: TaskRecord, source: Source) -> int | None:
     """How far the task's model workers have decided its inputs (in input pk order, as both they
     and the human queue walk the source): inputs above this pk are held from human workers until
-    every model worker's job has passed them or ended. None when nothing is held."""
-    models = {w.model.id for w in task.spec.worker.workers if w.HasField("model")}
+    every model worker's job has passed them or ended. None when nothing is held.
+
+    A model whose job is done while the source has inputs above its mark (they joined later) gets
+    its job queued again from that mark, and holds them."""
+    marks = _live_marks(conn, task, lambda mark: bool(source.after(mark, 1)))
+    return min(marks.values()) if marks else None
+
+
+def hold_undecided(conn: Connection, task: TaskRecord, inputs: Sequence[SourceInputLike]) -> list[Any]:
+    """Of the inputs the human queue's rescan found below its watermark (they joined the source
+    late), those every model worker has decided; the others wait, and a model whose job is done
+    gets it queued again (its rescan decides them). The queue's next rescan finds them again."""
+    models = _model_workers(task)
+    if not models or not inputs:
+        return list(inputs)
+    ok = decisions.decided_by_all(conn, task.pk, models, [i.pk for i in inputs])
+    if len(ok) == len(inputs):
+        return list(inputs)
+    marks = _live_marks(conn, task, lambda mark: True)
+    waiting = [m for m in models if m in marks]
+    ok = decisions.decided_by_all(conn, task.pk, waiting, [i.pk for i in inputs]) if waiting else ok
+    return [i for i in inputs if i.pk in ok or not waiting]
+
+
+class SourceInputLike(Protocol):
+    @property
+    def pk(self) -> int: ...
+
+
+def _model_workers(task: TaskRecord) -> list[str]:
+    return sorted({w.model.id for w in task.spec.worker.workers if w.HasField("model")})
+
+
+def _live_marks(conn: Connection, task: TaskRecord, requeue: Callable[[int], bool]) -> dict[str, int]:
+    """Per model worker with a queued or running job, the mark up to which it has decided the
+    source; a model whose newest job is done is queued again from its mark when ``requeue(mark)``
+    says so (a failed or cancelled job holds nothing and is not retried here)."""
+    models = set(_model_workers(task))
     if not models:
-        return None
-    marks = [
-        int((job.progress or {}).get("after_pk", 0))
-        for job in models_repo.jobs_of_task(conn, task.app_pk, AUTO_ANNOTATION_KIND, task.pk)
-        if job.state in LIVE and job.payload["model_id"] in models
-    ]
-    return min(marks) if marks else None
+        return {}
+    marks: dict[str, int] = {}
+    newest: dict[str, Any] = {}
+    for job in models_repo.jobs_of_task(conn, task.app_pk, AUTO_ANNOTATION_KIND, task.pk):
+        model_id = job.payload["model_id"]
+        if model_id not in models:
+            continue
+        newest[model_id] = job
+        if job.state in LIVE:
+            mark = _mark(job)
+            marks[model_id] = min(mark, marks.get(model_id, mark))
+    for model_id, job in newest.items():
+        if model_id not in marks and job.state == jobs_repo.DONE and requeue(mark := _mark(job)):
+            app = AppRef(task.app_pk, job.payload["app_id"], job.payload["owner_id"])
+            _queue(conn, app, task.pk, task.id, [model_id], start_after=mark)
+            marks[model_id] = mark
+    return marks
 
 
-def _queue(conn: Connection, app: AppRef, task_pk: int, task_id: str, model_ids: list[str]) -> None:
+def _mark(job: Any) -> int:
+    return int((job.progress or {}).get("after_pk", job.payload.get("start_after", 0)))
+
+
+def _queue(
+    conn: Connection, app: AppRef, task_pk: int, task_id: str, model_ids: list[str], start_after: int = 0
+) -> None:
     for model_id in model_ids:
-        payload = {
+        payload: dict[str, Any] = {
             "task_pk": task_pk,
             "task_id": task_id,
             "model_id": model_id,
             "app_id": app.id,
             "owner_id": app.owner_id,
         }
+        if start_after:
+            payload["start_after"] = start_after
         jobs_repo.insert_job(conn, new_id(), AUTO_ANNOTATION_KIND, payload, app.pk)
 
 

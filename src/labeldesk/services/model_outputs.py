@@ -24,15 +24,21 @@ MAX_INPUTS = 128
 class ModelOutputsService:
     def __init__(self, hosting: Hosting | None = None) -> None:
         self.hosting = hosting
+        self.models = run.ModelCache()
 
     @rpc.read("PostModelOutputs")
     def post_model_outputs(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PostModelOutputsRequest
     ) -> service_pb2.MultiOutputResponse:
         app = ctx.require_app()
-        row = require_model(conn, app.pk, req.model_id)
-        require_version(row, req.version_id)
-        model = run.model_ref(row)
+
+        def load() -> tuple[run.ModelRef, resources_pb2.Model]:
+            row = require_model(conn, app.pk, req.model_id)
+            return run.model_ref(row), model_proto(row, ctx)
+
+        cached = self.models.get(conn, app.pk, req.model_id, load) if req.model_id else None
+        model, proto = cached or load()  # load() answers why there is none
+        require_version(model, req.version_id)
         if not req.inputs:
             raise errors.invalid("inputs: give the inputs to predict on, by id or with data.image")
         if len(req.inputs) > MAX_INPUTS:
@@ -57,7 +63,6 @@ class ModelOutputsService:
             except BackendError as e:
                 images.append(e)
         results = run.predict(model, images, conn)
-        proto = model_proto(row, ctx)
         outputs = []
         failed = 0
         for inp, res in zip(given, results):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,6 +26,7 @@ from labeldesk.services.common import new_id
 from labeldesk.services.file_refs import local_path_of
 from labeldesk.services.hosting import Hosting
 from labeldesk.storage.repos import backend_slots
+from labeldesk.storage.repos import models as models_repo
 
 SC = status_code_pb2
 # What a backend failure answers, per input (the description says what happened)
@@ -52,6 +53,42 @@ def model_ref(row: Row[Any]) -> ModelRef:
             'set metadata.labeldesk with PatchModels, e.g. {"labeldesk": {"backend": "builtin"}}',
         )
     return ModelRef(row.id, row.version_id, binding, list(row.concepts))
+
+
+class ModelCache:
+    """Per model, what a call needs from its row -- the :class:`ModelRef` and the ``Model`` proto
+    an ``Output`` names -- kept while its ``(pk, version_id, modified_at)`` stamp is unchanged: a
+    call reads the three columns with one prepared statement instead of the row (JSON metadata
+    and concepts) and rebuilding both. PatchModels moves ``modified_at`` and DeleteModels removes
+    the row, so a stale entry is never used, on any replica."""
+
+    MAX = 1024
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[int, str], tuple[tuple[Any, ...], ModelRef, resources_pb2.Model]] = {}
+        self._lock = threading.Lock()
+
+    def get(
+        self,
+        conn: Connection,
+        app_pk: int,
+        model_id: str,
+        load: Callable[[], tuple[ModelRef, resources_pb2.Model]],
+    ) -> tuple[ModelRef, resources_pb2.Model] | None:
+        """The model's entry, ``load()``-ed when missing or stale; None when there is no such model."""
+        row = models_repo.stamp(conn, app_pk, model_id)
+        if row is None:
+            return None
+        key, stamp = (app_pk, model_id), tuple(row)
+        hit = self._entries.get(key)
+        if hit is not None and hit[0] == stamp:
+            return hit[1], hit[2]
+        ref, proto = load()
+        with self._lock:
+            if len(self._entries) >= self.MAX:
+                self._entries.clear()
+            self._entries[key] = (stamp, ref, proto)
+        return ref, proto
 
 
 def image_bytes(

@@ -71,7 +71,8 @@ def require_model(conn: Connection, app_pk: int, model_id: str) -> Row[Any]:
     return require_one(repo.by_ids(conn, app_pk, [model_id]), "model", model_id)
 
 
-def require_version(row: Row[Any], version_id: str) -> None:
+def require_version(row: Any, version_id: str) -> None:
+    """``row``: a model row, or anything with its ``id`` and ``version_id`` (model_run.ModelRef)."""
     if version_id and version_id != row.version_id:
         raise errors.ApiError(
             errors.DOES_NOT_EXIST,

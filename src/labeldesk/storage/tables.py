@@ -626,3 +626,14 @@ prelabel_inputs = Table(
     Column("outcome", String(16), nullable=False),
     _ts("created_at"),
 )
+
+# Model decisions (docs/models.md "Inputs that join later"): the inputs of a task each model worker
+# has decided -- annotated, left to humans, or failed on -- so its job can find those that joined
+# the task's source after it passed them, and humans wait for those too.
+model_decisions = Table(
+    "model_decisions",
+    metadata,
+    Column("task_pk", PK, ForeignKey("tasks.pk", ondelete="CASCADE"), primary_key=True),
+    Column("model_id", ID, primary_key=True),
+    Column("input_pk", PK, ForeignKey("inputs.pk", ondelete="CASCADE"), primary_key=True),
+)

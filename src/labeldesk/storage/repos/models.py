@@ -23,6 +23,20 @@ def by_ids(conn: Connection, app_pk: int, ids: Collection[str]) -> dict[str, Row
     return {r.id: r for r in conn.execute(_BY_IDS, {"app_pk": app_pk, "ids": list(ids)})}
 
 
+_STAMP = (
+    select(M.pk, M.version_id, M.modified_at)
+    .where(M.app_pk == bindparam("app_pk"), M.id == bindparam("id"))
+    .limit(1)
+)
+
+
+def stamp(conn: Connection, app_pk: int, model_id: str) -> Row[Any] | None:
+    """``(pk, version_id, modified_at)`` of a model: enough to tell a cached copy is still it
+    (every PatchModels moves ``modified_at``). The statement is built once."""
+    row: Row[Any] | None = conn.execute(_STAMP, {"app_pk": app_pk, "id": model_id}).first()  # type: ignore[assignment]
+    return row
+
+
 def insert_one(conn: Connection, app_pk: int, row: dict[str, Any]) -> None:
     ts = utcnow()
     conn.execute(insert(t.models).values(**row, app_pk=app_pk, created_at=ts, modified_at=ts))

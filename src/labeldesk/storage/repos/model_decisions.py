@@ -1,0 +1,42 @@
+"""The inputs of a task each model worker has decided (``model_decisions``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import Connection, func, insert, select
+
+from labeldesk.storage import tables as t
+
+D = t.model_decisions.c
+
+
+def record(conn: Connection, task_pk: int, model_id: str, input_pks: Sequence[int]) -> None:
+    """Mark ``input_pks`` decided by ``model_id`` (those already marked stay as they are)."""
+    new = set(input_pks) - decided(conn, task_pk, model_id, input_pks)
+    if new:
+        rows = [{"task_pk": task_pk, "model_id": model_id, "input_pk": p} for p in sorted(new)]
+        conn.execute(insert(t.model_decisions), rows)
+
+
+def decided(conn: Connection, task_pk: int, model_id: str, input_pks: Sequence[int]) -> set[int]:
+    """Those of ``input_pks`` that ``model_id`` has decided for the task."""
+    if not input_pks:
+        return set()
+    q = select(D.input_pk).where(D.task_pk == task_pk, D.model_id == model_id, D.input_pk.in_(input_pks))
+    return {int(p) for p in conn.execute(q).scalars()}
+
+
+def decided_by_all(
+    conn: Connection, task_pk: int, model_ids: Sequence[str], input_pks: Sequence[int]
+) -> set[int]:
+    """Those of ``input_pks`` that every one of ``model_ids`` has decided for the task."""
+    if not input_pks or not model_ids:
+        return set(input_pks)
+    q = (
+        select(D.input_pk)
+        .where(D.task_pk == task_pk, D.model_id.in_(model_ids), D.input_pk.in_(input_pks))
+        .group_by(D.input_pk)
+        .having(func.count() == len(set(model_ids)))
+    )
+    return {int(p) for p in conn.execute(q).scalars()}
