@@ -295,8 +295,13 @@ export function Label(props: { owner: string; app: string; task: string }) {
     const to = Math.min(max, Math.max(0, n));
     frames.current.set(state.current.frame, annotator.current?.getRegions() ?? []);
     await seek(cur.prep.media.el, (to * i.sampleMs) / 1000);
+    // the editor and the frame index change now, not at the next render's effect: a submit (Enter)
+    // right after the frame label changes must not save the old frame's regions under the new one
+    const shown = frames.current.get(to) ?? [];
+    state.current.frame = to;
+    annotator.current?.setRegions(shown);
     setFrame(to);
-    setRegions(frames.current.get(to) ?? []);
+    setRegions(shown);
     setVersion((v) => v + 1);
     annotator.current?.refresh();
   }
