@@ -1,4 +1,5 @@
-"""The REST guard's memory of keys that passed: one lookup per key per window, failures never kept."""
+"""The REST guard: keys known a moment ago need no lookup, failures are looked up every time, and a
+broken key check answers TRY_AGAIN."""
 
 from __future__ import annotations
 
@@ -6,42 +7,36 @@ import asyncio
 import json
 
 import pytest
+from starlette.applications import Starlette
 
 from labeldesk.domain import errors
-from labeldesk.transport.rest.guard import RecentKeys
+from labeldesk.transport.rest.guard import BodyGuard
 
 
-def test_a_valid_key_is_checked_once_per_window_and_a_bad_one_every_time() -> None:
+def test_a_key_known_a_moment_ago_needs_no_lookup_and_a_bad_one_is_looked_up_every_time() -> None:
+    """The window itself, its bound and its forgetting are the KeyCache's (test_key_cache.py)."""
     calls: list[str | None] = []
+    known: set[str | None] = set()
 
     def check(authorization: str | None) -> None:
         calls.append(authorization)
         if not (authorization or "").startswith("Key good"):
             raise errors.ApiError(errors.KEY_INVALID, "no such key")
+        known.add(authorization)  # what the authenticator's KeyCache does on a good lookup
+
+    guard = BodyGuard(Starlette(), check_key=check, max_body_bytes=1024, known=known.__contains__)
 
     async def scenario() -> None:
-        keys = RecentKeys(check, seconds=60, size=2)
         for _ in range(3):
-            await keys.admit("Key good")
+            await guard._admit("Key good")
             with pytest.raises(errors.ApiError):
-                await keys.admit("Key bad")
+                await guard._admit("Key bad")
         assert calls == ["Key good", "Key bad", "Key bad", "Key bad"]
-        for n in range(5):  # more keys than the memory holds: it forgets, never grows
-            await keys.admit(f"Key good{n}")
-        assert len(keys._until) <= 2
-        expired = RecentKeys(check, seconds=0)
-        await expired.admit("Key good")
-        await expired.admit("Key good")
-        assert calls[-2:] == ["Key good", "Key good"]
 
     asyncio.run(scenario())
 
 
 def test_a_failing_key_check_answers_try_again_in_the_clarifai_shape() -> None:
-    from starlette.applications import Starlette
-
-    from labeldesk.transport.rest.guard import BodyGuard
-
     def broken(_authorization: str | None) -> None:
         raise OSError("database unreachable")
 

@@ -142,6 +142,7 @@ def make_rest_app(
         Middleware(
             BodyGuard,
             check_key=check_key or dispatcher.check_key,
+            known=dispatcher.auth.known if check_key is None else (lambda _authorization: False),
             max_body_bytes=max_body_bytes,
             open_prefixes=open_prefixes,
         )

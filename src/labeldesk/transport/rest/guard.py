@@ -14,17 +14,15 @@ of it is read:
 Requests without a body (GET, the web app's files) pass straight through; the full
 authentication (app, scopes) still happens per RPC in the dispatcher, inside its transaction.
 
-A key that passed the check is remembered for :data:`ADMIT_SECONDS` (by a hash of the header), so a
-busy client costs one lookup per key every few seconds instead of one per request. That cache can
-only be stale in the harmless direction: a key deleted a moment ago may still get its body read,
-and the dispatcher then refuses the call. Failures are never remembered.
+A key that passed a moment ago is known without a query: ``known`` asks the authenticator's
+:class:`~labeldesk.services.auth.KeyCache` (the one both transports share, emptied when keys
+change), so a busy client costs one lookup per key every few seconds instead of one per request.
+Failures are never remembered.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import time
 from collections.abc import Callable, Sequence
 
 from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
@@ -43,46 +41,28 @@ TOO_LARGE = sc.RPC_MAX_MESSAGE_SIZE_EXCEEDED
 KeyCheck = Callable[[str | None], None]
 """Raises :class:`~labeldesk.domain.errors.ApiError` unless the Authorization value is a valid key."""
 
-
-ADMIT_SECONDS = 10.0
-ADMIT_MAX = 10_000
+KeyKnown = Callable[[str | None], bool]
+"""True when the Authorization value named a valid key a moment ago (memory only, no I/O)."""
 
 
 class _TooLarge(Exception):
     pass
 
 
-class RecentKeys:
-    """Authorization values that named a valid key a moment ago (used on the event loop only)."""
-
-    def __init__(self, check_key: KeyCheck, seconds: float = ADMIT_SECONDS, size: int = ADMIT_MAX) -> None:
-        self.check_key = check_key
-        self.seconds = seconds
-        self.size = size
-        self._until: dict[bytes, float] = {}
-
-    async def admit(self, authorization: str | None) -> None:
-        """Return if the value names a valid key (raise the key's ApiError otherwise)."""
-        digest = hashlib.sha256((authorization or "").encode("utf-8", "surrogateescape")).digest()
-        now = time.monotonic()
-        if self._until.get(digest, 0.0) > now:
-            return
-        await run_in_threadpool(self.check_key, authorization)
-        if len(self._until) >= self.size:
-            self._until = {d: t for d, t in self._until.items() if t > now}
-            if len(self._until) >= self.size:
-                self._until.clear()
-        self._until[digest] = now + self.seconds
-
-
 class BodyGuard:
     """ASGI middleware enforcing the module's rules around ``app``."""
 
     def __init__(
-        self, app: ASGIApp, check_key: KeyCheck, max_body_bytes: int, open_prefixes: Sequence[str] = ()
+        self,
+        app: ASGIApp,
+        check_key: KeyCheck,
+        max_body_bytes: int,
+        open_prefixes: Sequence[str] = (),
+        known: KeyKnown = lambda _authorization: False,
     ) -> None:
         self.app = app
-        self.keys = RecentKeys(check_key)
+        self.check_key = check_key
+        self.known = known
         self.max_body_bytes = max_body_bytes
         self.open_prefixes = tuple(open_prefixes)
 
@@ -101,7 +81,7 @@ class BodyGuard:
             return
         if not str(scope.get("path", "")).startswith(self.open_prefixes or ("\0",)):
             try:
-                await self.keys.admit(headers.get("authorization"))
+                await self._admit(headers.get("authorization"))
             except errors.ApiError as e:
                 await _refuse(error_response(e.code, e.description, e.details), scope, receive, send)
                 return
@@ -118,6 +98,11 @@ class BodyGuard:
             await self._too_large(scope, receive, send)
             return
         await self.app(scope, _replay(body, receive), send)
+
+    async def _admit(self, authorization: str | None) -> None:
+        """Return if the value names a valid key (raise the key's ApiError otherwise)."""
+        if not self.known(authorization):
+            await run_in_threadpool(self.check_key, authorization)
 
     async def _read(self, receive: Receive) -> bytes:
         chunks: list[bytes] = []
