@@ -74,6 +74,15 @@ def _kill_midway(server: ServerProcess, db: Database, app_pk: int, kind: str, ke
     return int(_job(db, app_pk, kind).progress[key])
 
 
+def _owner_and_app(url: str) -> tuple[str, Database, str, str, int]:
+    """A migrated database at ``url`` with a new owner (and their PAT) and the app ``resume``."""
+    db = Database(url)
+    migrate(db)
+    owner = f"resume-{uuid.uuid4().hex[:8]}"
+    pat = admin.create_user(db, owner, f"{owner}@example.com")
+    return url, db, owner, pat, admin.create_app(db, owner, "resume")
+
+
 @pytest.mark.parametrize("database", _databases())
 def test_a_killed_archive_job_resumes_after_its_last_stored_part(
     database: str,
@@ -81,12 +90,7 @@ def test_a_killed_archive_job_resumes_after_its_last_stored_part(
     monkeypatch: pytest.MonkeyPatch,
     private_database: Callable[[str, str], str],
 ) -> None:
-    url = private_database(database, "resume.db")
-    db = Database(url)
-    migrate(db)
-    owner = f"resume-{uuid.uuid4().hex[:8]}"
-    pat = admin.create_user(db, owner, f"{owner}@example.com")
-    app_pk = admin.create_app(db, owner, "resume")
+    url, db, owner, pat, app_pk = _owner_and_app(private_database(database, "resume.db"))
     box = Box(0.1, 0.2, 0.5, 0.6)
     records = (
         Record(f"i{n:05d}", f"https://example.com/{n}.jpg", regions=(Region(("cat",), box=box),))
@@ -152,12 +156,7 @@ def test_a_killed_import_job_resumes_after_its_last_checkpoint(
     monkeypatch: pytest.MonkeyPatch,
     private_database: Callable[[str, str], str],
 ) -> None:
-    url = private_database(database, "resume.db")
-    db = Database(url)
-    migrate(db)
-    owner = f"resume-{uuid.uuid4().hex[:8]}"
-    pat = admin.create_user(db, owner, f"{owner}@example.com")
-    app_pk = admin.create_app(db, owner, "resume")
+    url, db, owner, pat, app_pk = _owner_and_app(private_database(database, "resume.db"))
     root = tmp_path / "datasets"
     root.mkdir()
     total = 20_000  # 10 chunks of 2,000
