@@ -54,31 +54,54 @@ def wait_prelabels(sn: Scenario, task_id: str) -> None:
         time.sleep(0.05)
 
 
+def assisted_task(
+    sn: Scenario,
+    labeler: str,
+    answer: Callable[[str, Any], tuple[int, bytes]],
+    model_concepts: tuple[str, ...],
+    task_id: str,
+    task_type: int,
+    name: str,
+) -> None:
+    """A task ``task_id`` for ``labeler`` over the scenario's inputs and the concepts bird, cat and
+    dog, whose assistant is a model named after ``answer`` (e.g. ``detector``) on a test Open
+    Inference Protocol server answering with it; returns once its pre-labels are made."""
+    with model_server() as oip:
+        oip.answer = answer
+        m = r.Model(id=answer.__name__)
+        m.metadata.update({"labeldesk": {"backend": "oip", "url": oip.url, "model_name": task_id}})
+        for c in model_concepts:
+            m.output_info.data.concepts.add(id=c)
+        ok(sn.stub.PostModels(s.PostModelsRequest(user_app_id=sn.uai, models=[m]), metadata=sn.meta()))
+        task = r.Task(
+            id=task_id,
+            type=task_type,
+            name=name,
+            worker=r.TaskWorker(strategy=r.TaskWorker.FULL, user_ids=[labeler]),
+            concept_ids=["bird", "cat", "dog"],
+            input_source=r.TaskInputSource(type=r.TaskInputSource.ALL_INPUTS),
+            review=r.TaskReview(strategy=r.TaskReview.NONE),
+            ai_assistant=r.TaskAIAssistant(workflow_id=m.id),
+            ai_assist_params=r.AiAssistParameters(min_threshold=0.5),
+        )
+        ok(sn.stub.PostTasks(s.PostTasksRequest(user_app_id=sn.uai, tasks=[task]), metadata=sn.meta()))
+        wait_prelabels(sn, task_id)
+
+
 def test_the_labeler_keeps_moves_and_deletes_model_suggestions(
     browser: Any, make_scenario: Callable[[int], Scenario]
 ) -> None:
     sn = make_scenario(1)
     ana = next(u for u in sn.labelers if u.startswith("ana"))
-    with model_server() as oip:
-        oip.answer = detector
-        m = r.Model(id="detector")
-        m.metadata.update({"labeldesk": {"backend": "oip", "url": oip.url, "model_name": "det"}})
-        for c in ("bird", "cat"):
-            m.output_info.data.concepts.add(id=c)
-        ok(sn.stub.PostModels(s.PostModelsRequest(user_app_id=sn.uai, models=[m]), metadata=sn.meta()))
-        task = r.Task(
-            id="assisted",
-            type=r.Task.BOUNDING_BOX_DETECTION,
-            name="Animals, with a detector's suggestions",
-            worker=r.TaskWorker(strategy=r.TaskWorker.FULL, user_ids=[ana]),
-            concept_ids=["bird", "cat", "dog"],
-            input_source=r.TaskInputSource(type=r.TaskInputSource.ALL_INPUTS),
-            review=r.TaskReview(strategy=r.TaskReview.NONE),
-            ai_assistant=r.TaskAIAssistant(workflow_id="detector"),
-            ai_assist_params=r.AiAssistParameters(min_threshold=0.5),
-        )
-        ok(sn.stub.PostTasks(s.PostTasksRequest(user_app_id=sn.uai, tasks=[task]), metadata=sn.meta()))
-        wait_prelabels(sn, "assisted")
+    assisted_task(
+        sn,
+        ana,
+        detector,
+        ("bird", "cat"),
+        "assisted",
+        r.Task.BOUNDING_BOX_DETECTION,
+        "Animals, with a detector's suggestions",
+    )
 
     page = open_page(browser, sn.server.base_url)
     sign_in(page, ana, sn.labelers[ana])

@@ -14,9 +14,8 @@ from clarifai_grpc.grpc.api import service_pb2 as s
 from google.protobuf import json_format
 
 from tests.browser.scenario import Scenario, ok
-from tests.browser.test_prelabels import wait_prelabels
+from tests.browser.test_prelabels import assisted_task
 from tests.browser.workbench import assert_controls_labelled, open_page, screenshot, sign_in
-from tests.model_servers import model_server
 
 SCORES = [0.88, 0.73, 0.12]  # bird, cat, dog: the first two are above the task's 0.5
 
@@ -32,26 +31,15 @@ def test_the_labeler_keeps_one_suggested_tag_and_removes_another(
 ) -> None:
     sn = make_scenario(1)
     ana = next(u for u in sn.labelers if u.startswith("ana"))
-    with model_server() as oip:
-        oip.answer = classifier
-        m = r.Model(id="classifier")
-        m.metadata.update({"labeldesk": {"backend": "oip", "url": oip.url, "model_name": "cls"}})
-        for c in ("bird", "cat", "dog"):
-            m.output_info.data.concepts.add(id=c)
-        ok(sn.stub.PostModels(s.PostModelsRequest(user_app_id=sn.uai, models=[m]), metadata=sn.meta()))
-        task = r.Task(
-            id="tagged",
-            type=r.Task.CONCEPTS_CLASSIFICATION,
-            name="Animals, with a classifier's suggestions",
-            worker=r.TaskWorker(strategy=r.TaskWorker.FULL, user_ids=[ana]),
-            concept_ids=["bird", "cat", "dog"],
-            input_source=r.TaskInputSource(type=r.TaskInputSource.ALL_INPUTS),
-            review=r.TaskReview(strategy=r.TaskReview.NONE),
-            ai_assistant=r.TaskAIAssistant(workflow_id="classifier"),
-            ai_assist_params=r.AiAssistParameters(min_threshold=0.5),
-        )
-        ok(sn.stub.PostTasks(s.PostTasksRequest(user_app_id=sn.uai, tasks=[task]), metadata=sn.meta()))
-        wait_prelabels(sn, "tagged")
+    assisted_task(
+        sn,
+        ana,
+        classifier,
+        ("bird", "cat", "dog"),
+        "tagged",
+        r.Task.CONCEPTS_CLASSIFICATION,
+        "Animals, with a classifier's suggestions",
+    )
 
     page = open_page(browser, sn.server.base_url)
     sign_in(page, ana, sn.labelers[ana])
