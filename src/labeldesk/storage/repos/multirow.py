@@ -18,7 +18,8 @@ from typing import Any
 
 from sqlalchemy import JSON, Connection, Table
 
-from labeldesk.storage.repos.bulk import MAX_PARAMS
+# SQLite allows 32,766 bound parameters per statement (since 3.32), PostgreSQL 65,535.
+MAX_PARAMS = 30_000
 
 _MARK = {"sqlite": "?", "postgresql": "%s"}
 
@@ -28,7 +29,7 @@ def _mark(dialect: str) -> str:
 
 
 @cache
-def _insert_sql(dialect: str, table: Table, columns: tuple[str, ...], n: int, returning: str) -> str:
+def insert_sql(dialect: str, table: Table, columns: tuple[str, ...], n: int, returning: str) -> str:
     mark = _mark(dialect)
     json_cast = dialect == "postgresql"
     one = (
@@ -57,7 +58,7 @@ def insert_values(
     dialect = conn.dialect.name
     for i in range(0, len(rows), size):
         batch = rows[i : i + size]
-        sql = _insert_sql(dialect, table, columns, len(batch), returning)
+        sql = insert_sql(dialect, table, columns, len(batch), returning)
         result = conn.exec_driver_sql(sql, tuple(v for row in batch for v in row))
         if returning:
             out += [tuple(r) for r in result]
