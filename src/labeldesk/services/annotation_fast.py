@@ -28,44 +28,21 @@ from google.protobuf.message import Message
 
 from labeldesk.services.common import ID_RE
 from labeldesk.wire.printer import float32_json
+from labeldesk.wire.records import record, tag
 
 _DATA_FIELDS = frozenset({"concepts", "regions"})
 _REGION_FIELDS = frozenset({"id", "region_info", "data"})
 _BOX_FIELDS = ("top_row", "left_col", "bottom_row", "right_col")
 
 
-def _varint(n: int) -> bytes:
-    if n < 0x80:
-        return _ONE_BYTE[n]
-    out = bytearray()
-    while n > 0x7F:
-        out.append(n & 0x7F | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-_ONE_BYTE = [bytes((n,)) for n in range(0x80)]
-
-
-def _tag(descriptor: Any, name: str) -> bytes:
-    """The wire tag of a length-delimited field (string or message)."""
-    return _varint(descriptor.fields_by_name[name].number << 3 | 2)
-
-
-def _record(tag: bytes, payload: bytes) -> bytes:
-    """One length-delimited field on the wire: tag, length, payload."""
-    return tag + _varint(len(payload)) + payload
-
-
 # The stored ``Data`` is assembled from wire records in field-number order, as the serializer
 # writes it (the unit tests compare the bytes with the general path's ``SerializeToString``).
-_CONCEPTS = _tag(Data.DESCRIPTOR, "concepts")
-_REGIONS = _tag(Data.DESCRIPTOR, "regions")
-_REGION_ID = _tag(Region.DESCRIPTOR, "id")
-_REGION_INFO = _tag(Region.DESCRIPTOR, "region_info")
-_REGION_DATA = _tag(Region.DESCRIPTOR, "data")
-_BOUNDING_BOX = _tag(RegionInfo.DESCRIPTOR, "bounding_box")
+_CONCEPTS = tag(Data.DESCRIPTOR, "concepts")
+_REGIONS = tag(Data.DESCRIPTOR, "regions")
+_REGION_ID = tag(Region.DESCRIPTOR, "id")
+_REGION_INFO = tag(Region.DESCRIPTOR, "region_info")
+_REGION_DATA = tag(Region.DESCRIPTOR, "data")
+_BOUNDING_BOX = tag(RegionInfo.DESCRIPTOR, "bounding_box")
 assert Data.DESCRIPTOR.fields_by_name["concepts"].number < Data.DESCRIPTOR.fields_by_name["regions"].number
 assert [f.number for f in (Region.DESCRIPTOR.fields_by_name[n] for n in ("id", "region_info", "data"))] == [
     1,
@@ -105,7 +82,7 @@ class ConceptCache:
                 return None
             name = name or cid
             made = (
-                _record(_CONCEPTS, Concept(id=cid, name=name, value=value).SerializeToString()),
+                record(_CONCEPTS, Concept(id=cid, name=name, value=value).SerializeToString()),
                 orjson.dumps({"id": cid, "name": name, "value": float32_json(value)}),
             )
             self._made[key] = made
@@ -144,7 +121,7 @@ class Template:
         for piece in self.pieces:
             if isinstance(piece, Hole):
                 rid = new_id()
-                stored.append(_record(_REGIONS, _record(_REGION_ID, rid.encode()) + piece.stored_tail))
+                stored.append(record(_REGIONS, record(_REGION_ID, rid.encode()) + piece.stored_tail))
                 rendered.append(piece.json_head + orjson.dumps(rid) + piece.json_tail)
             else:
                 stored.append(piece[0])
@@ -243,14 +220,14 @@ def _regions(given: Any, cache: ConceptCache, index: dict[str, float]) -> list[P
         concepts = _concepts(r.data.concepts, cache, index, inner)
         if concepts is None:
             return None
-        info = _record(_BOUNDING_BOX, r.region_info.bounding_box.SerializeToString())
-        tail = _record(_REGION_INFO, info) + _record(_REGION_DATA, b"".join(inner))
+        info = record(_BOUNDING_BOX, r.region_info.bounding_box.SerializeToString())
+        tail = record(_REGION_INFO, info) + record(_REGION_DATA, b"".join(inner))
         shown = b',"region_info":{"bounding_box":' + box + b'},"data":{"concepts":[' + concepts + b"]}}"
         head = b',{"id":' if out else b'{"id":'
         if rid:
             out.append(
                 (
-                    _record(_REGIONS, _record(_REGION_ID, rid.encode()) + tail),
+                    record(_REGIONS, record(_REGION_ID, rid.encode()) + tail),
                     head + orjson.dumps(rid) + shown,
                 )
             )
@@ -279,10 +256,10 @@ def _box(r: Region) -> bytes | None:
     return orjson.dumps(out)
 
 
-_ANNOTATIONS = _tag(MultiAnnotationResponse.DESCRIPTOR, "annotations")
-_ANNOTATION_ID = _tag(Annotation.DESCRIPTOR, "id")
-_ANNOTATION_INPUT_ID = _tag(Annotation.DESCRIPTOR, "input_id")
-_ANNOTATION_DATA = _tag(Annotation.DESCRIPTOR, "data")
+_ANNOTATIONS = tag(MultiAnnotationResponse.DESCRIPTOR, "annotations")
+_ANNOTATION_ID = tag(Annotation.DESCRIPTOR, "id")
+_ANNOTATION_INPUT_ID = tag(Annotation.DESCRIPTOR, "input_id")
+_ANNOTATION_DATA = tag(Annotation.DESCRIPTOR, "data")
 R = TypeVar("R", bound=Message)
 
 
@@ -293,11 +270,11 @@ def answer(response: type[R], new: Sequence[tuple[str, str, bytes, bytes]]) -> R
     instead of ~15 field assignments per annotation. ``tests/unit/test_annotation_fast.py``
     checks that it equals the message built field by field."""
     records = [
-        _record(
+        record(
             _ANNOTATIONS,
-            _record(_ANNOTATION_ID, ann_id.encode())
-            + _record(_ANNOTATION_INPUT_ID, input_id.encode())
-            + _record(_ANNOTATION_DATA, data)
+            record(_ANNOTATION_ID, ann_id.encode())
+            + record(_ANNOTATION_INPUT_ID, input_id.encode())
+            + record(_ANNOTATION_DATA, data)
             + rest,
         )
         for ann_id, input_id, data, rest in new

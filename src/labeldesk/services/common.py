@@ -126,12 +126,14 @@ def page_of(page: int, per_page: int, default_per_page: int = 128) -> Page:
     return Page(page=page or 1, per_page=per_page or default_per_page)
 
 
-def batch_ids(kind: str, field: str, items: Sequence[Any], example: str = "") -> list[str]:
+def batch_ids(
+    kind: str, field: str, items: Sequence[Any], example: str = "", make: Callable[[], str] = new_id
+) -> list[str]:
     """The ids of a batch of new resources: at least one item, valid and distinct ids
-    (generated where empty)."""
+    (generated with ``make`` where empty)."""
     if not items:
         raise errors.invalid(f"{field}: give at least one {kind}", example)
-    ids = [check_id(kind, item.id, f"{field}[{i}].id") for i, item in enumerate(items)]
+    ids = [check_id(kind, item.id, f"{field}[{i}].id", make) for i, item in enumerate(items)]
     require_unique(kind, ids, field)
     return ids
 
