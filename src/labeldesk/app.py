@@ -140,7 +140,7 @@ def build(
         db, build_services(hosting, settings, exports), Authenticator(), hosting.signer, settings.public_url
     )
     staged = staged_routes(StagedService(dispatcher.auth), dispatcher)
-    metrics = Metrics(db.engine)
+    metrics = Metrics(db.engine, db.counts)
     rest = make_rest_app(
         dispatcher,
         extra_routes=[*file_routes(hosting), *export_routes(exports), *staged, *web_routes()],
