@@ -12,9 +12,9 @@ What SQLAlchemy did that is then the caller's job:
   (``lease_until < ?`` compares strings there, so the format must be exactly the same) and
   :func:`read_time` reads it back (PostgreSQL's driver takes and gives ``datetime`` itself);
 - JSON columns come back as text on SQLite (:func:`read_json`);
-- errors: a driver error is raised as SQLAlchemy's :class:`~sqlalchemy.exc.DBAPIError`, as
-  ``Connection.execute`` raises it, so it is translated and retried like every other
-  (:mod:`labeldesk.storage.engine`).
+- errors: a driver error goes through SQLAlchemy's own handler (``_handle_dbapi_exception``), so
+  it is raised as the same :class:`~sqlalchemy.exc.DBAPIError` (translated and retried like every
+  other, :mod:`labeldesk.storage.engine`) and a dead connection is invalidated as usual.
 
 The statements run inside the transaction the :class:`~sqlalchemy.Connection` opened (same DBAPI
 connection); nothing here commits. Only for statements that never touch the tables authentication
@@ -30,7 +30,6 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection
-from sqlalchemy.exc import DBAPIError
 
 _UTC = timezone.utc
 
@@ -75,11 +74,11 @@ def _cursor(conn: Connection, sql: str, params: Sequence[Any]) -> Any:
     raw: Any = conn.connection.dbapi_connection
     try:
         return raw.execute(sql, params)
-    except Exception as e:
-        dbapi = conn.dialect.loaded_dbapi
-        if isinstance(e, dbapi.Error):
-            raise DBAPIError.instance(sql, params, e, dbapi.Error, dialect=conn.dialect) from e
-        raise
+    except conn.dialect.loaded_dbapi.Error as e:
+        # SQLAlchemy's own handling, as for its statements: wraps the error and, when the
+        # connection is dead, invalidates it and the pool (Database.run then runs the unit of
+        # work again on a fresh connection)
+        conn._handle_dbapi_exception(e, sql, params, None, None)
 
 
 def is_sqlite(conn: Connection) -> bool:

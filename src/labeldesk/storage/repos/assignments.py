@@ -47,6 +47,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    literal_column,
     or_,
     select,
     text,
@@ -413,11 +414,33 @@ def is_off_source(conn: Connection, task_pk: int, input_pk: int) -> bool:
 _TASK = bindparam("task_pk", type_=Integer)
 _WORKER = bindparam("worker_id", type_=String)
 _LIMIT = bindparam("limit", type_=Integer)
-_HAD_IT = exists(
-    select(literal(1)).where(
-        _OTHER.c.task_pk == _TASK, _OTHER.c.input_pk == Q.input_pk, _OTHER.c.worker_id == _WORKER
+
+
+def _had_it(seat: Any, worker: Any) -> Any:
+    """Whether the worker has (had) a seat on ``seat``'s input of its task: one look-up of the
+    (task, input) prefix of the unique index per candidate seat, whatever the planner's statistics.
+
+    Written the plain way (``other.task_pk = :task AND other.worker_id = :worker``), PostgreSQL --
+    whenever its statistics did not know the task yet (a new task, until autovacuum analyzes the
+    table) and so expected one row for it -- ran the test as one scan of all the worker's seats of
+    the task per candidate, through the (task, worker, ...) queue index: a seat claim cost more the
+    more the worker had done (14 ms after 3,000 submissions). Here the task and input come from the
+    candidate row (estimated as an average task, not as "one row"), ``worker_id || ''`` is not an
+    index search key, and ``OFFSET 0`` keeps the test a per-row sub-plan rather than an anti-join:
+    the only index that fits is the unique one (docs/postgres.md, "Query plans")."""
+    other = _OTHER.c
+    return exists(
+        select(literal_column("1"))
+        .where(
+            other.task_pk == seat.task_pk,
+            other.input_pk == seat.input_pk,
+            other.worker_id.concat(literal_column("''")) == worker,
+        )
+        .offset(literal_column("0"))
     )
-)
+
+
+_HAD_IT = _had_it(Q, _WORKER)
 _OPEN_SEATS = (
     select(Q.pk, Q.input_pk)
     .where(Q.task_pk == _TASK, Q.status == OPEN, ~_HAD_IT)
@@ -447,33 +470,37 @@ _OWN_STARTED = raw.Sql(
 _OWN_UNSTARTED = _locked(
     _OWN.format(index="", pending=PENDING) + "lease_until IS NULL ORDER BY input_pk LIMIT ?", "FOR UPDATE"
 )
-#: no seat of this input was ever the worker's (params: task_pk, worker_id)
+#: no seat of this input was ever the worker's (param: worker_id), written as :func:`_had_it` is
+#: (``OFFSET 0`` is PostgreSQL's; SQLite's planner takes the unique index's prefix anyway)
 _NEVER_HAD = (
-    "NOT EXISTS (SELECT 1 FROM task_assignments other "
-    "WHERE other.task_pk = ? AND other.input_pk = {t}.input_pk AND other.worker_id = ?)"
+    "NOT EXISTS (SELECT 1 FROM task_assignments other WHERE other.task_pk = {t}.task_pk "
+    "AND other.input_pk = {t}.input_pk AND other.worker_id || '' = ?{offset})"
 )
 _EXPIRED_SQL = (
     f"SELECT ta.pk, ta.input_pk FROM task_assignments ta WHERE ta.task_pk = ? AND ta.status = {PENDING} "
-    "AND ta.lease_until < ? AND ta.worker_id != ? AND {not_off} AND "
-    + _NEVER_HAD.format(t="ta")
-    + " ORDER BY ta.input_pk LIMIT ?"
+    "AND ta.lease_until < ? AND ta.worker_id != ? AND {not_off} AND {never_had} ORDER BY ta.input_pk LIMIT ?"
 )
-#: (task_pk, now, worker_id, task_pk, worker_id, limit): started seats of others whose lease ran
-#: out, on inputs the worker never had, not off the source (that work stays with its worker)
+#: (task_pk, now, worker_id, worker_id, limit): started seats of others whose lease ran out, on
+#: inputs the worker never had, not off the source (that work stays with its worker)
 _EXPIRED = raw.Sql(
-    _EXPIRED_SQL.format(not_off="ta.off_source = 0"),
-    _EXPIRED_SQL.format(not_off="NOT ta.off_source") + " FOR UPDATE OF ta SKIP LOCKED",
+    _EXPIRED_SQL.format(not_off="ta.off_source = 0", never_had=_NEVER_HAD.format(t="ta", offset="")),
+    _EXPIRED_SQL.format(not_off="NOT ta.off_source", never_had=_NEVER_HAD.format(t="ta", offset=" OFFSET 0"))
+    + " FOR UPDATE OF ta SKIP LOCKED",
 )
 _TAKE_OPEN_SQL = (
     f"UPDATE task_assignments SET worker_id = ?, status = {PENDING}, lease_until = ?, modified_at = ?, "
     "started_at = COALESCE(started_at, ?) WHERE pk IN (SELECT free.pk FROM task_assignments free "
     f"WHERE free.task_pk = ? AND free.status = {OPEN} AND "
-    + _NEVER_HAD.format(t="free")
-    + " ORDER BY free.input_pk LIMIT ?{lock}) RETURNING pk, input_pk"
+    + "{never_had} ORDER BY free.input_pk LIMIT ?{lock}) RETURNING pk, input_pk"
 )
-#: (worker_id, lease_until, now, now, task_pk, task_pk, worker_id, limit) -- DYNAMIC with one seat
-#: per input: the first OPEN seats on inputs the worker never had, taken in one statement
-_TAKE_OPEN = raw.Sql(_TAKE_OPEN_SQL.format(lock=""), _TAKE_OPEN_SQL.format(lock=" FOR UPDATE SKIP LOCKED"))
+#: (worker_id, lease_until, now, now, task_pk, worker_id, limit) -- DYNAMIC with one seat per
+#: input: the first OPEN seats on inputs the worker never had, taken in one statement
+_TAKE_OPEN = raw.Sql(
+    _TAKE_OPEN_SQL.format(never_had=_NEVER_HAD.format(t="free", offset=""), lock=""),
+    _TAKE_OPEN_SQL.format(
+        never_had=_NEVER_HAD.format(t="free", offset=" OFFSET 0"), lock=" FOR UPDATE SKIP LOCKED"
+    ),
+)
 
 
 def own_work(conn: Connection, task_pk: int, worker_id: str, limit: int, unstarted: bool = True) -> list[int]:
@@ -502,11 +529,11 @@ def claim_free_seats(
     sqlite = raw.is_sqlite(conn)
     at = raw.bind_time(sqlite, now)
     chosen: dict[int, int] = {}  # input_pk -> seat pk
-    for pk, input_pk in _EXPIRED.rows(conn, (task_pk, at, worker_id, task_pk, worker_id, limit)):
+    for pk, input_pk in _EXPIRED.rows(conn, (task_pk, at, worker_id, worker_id, limit)):
         chosen.setdefault(input_pk, pk)
     if not chosen and k == 1:  # one seat per input (the usual case): select and take in one UPDATE
         until = raw.bind_time(sqlite, lease_until)
-        took = _TAKE_OPEN.rows(conn, (worker_id, until, at, at, task_pk, task_pk, worker_id, limit))
+        took = _TAKE_OPEN.rows(conn, (worker_id, until, at, at, task_pk, worker_id, limit))
         return [pk for pk, _ in sorted(took, key=lambda r: r[1])]
     params: dict[str, Any] = {"task_pk": task_pk, "worker_id": worker_id, "now": now, "limit": limit}
     if len(chosen) < limit:
