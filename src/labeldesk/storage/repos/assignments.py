@@ -58,6 +58,7 @@ from labeldesk.domain.statuses import AWAITING_CONSENSUS_REVIEW, AWAITING_REVIEW
 from labeldesk.storage import raw
 from labeldesk.storage import tables as t
 from labeldesk.storage.clock import utcnow
+from labeldesk.storage.repos import multirow
 from labeldesk.storage.repos.reviews import REVIEW
 
 TA = t.task_assignments
@@ -186,8 +187,10 @@ _TASK_ROW = raw.Sql("SELECT pk, status, spec FROM tasks WHERE app_pk = ? AND id 
 
 def app_inputs_after(conn: Connection, app_pk: int, after_pk: int, limit: int) -> list[SourceInput]:
     """The app's inputs with pk > ``after_pk``, oldest first."""
-    q = select(I.pk, I.id).where(I.app_pk == app_pk, I.pk > after_pk).order_by(I.pk).limit(limit)
-    return [SourceInput(int(r.pk), r.id) for r in conn.execute(q)]
+    return [SourceInput(pk, i) for pk, i in _APP_INPUTS_AFTER.rows(conn, (app_pk, after_pk, limit))]
+
+
+_APP_INPUTS_AFTER = raw.Sql("SELECT pk, id FROM inputs WHERE app_pk = ? AND pk > ? ORDER BY pk LIMIT ?")
 
 
 def dataset_inputs_after(
@@ -246,34 +249,34 @@ def without_seats(conn: Connection, task_pk: int, input_pks: Sequence[int]) -> l
 
 
 def seats_by_input(conn: Connection, task_pk: int, input_pks: Collection[int]) -> dict[int, list[Row[Any]]]:
-    """Every seat of the given inputs in the task, by input."""
+    """Every seat of the given inputs in the task, by input (those of a new planning batch have
+    none: one look at which have any, the seats read only for those)."""
     out: dict[int, list[Row[Any]]] = defaultdict(list)
-    for chunk in _chunks(sorted(input_pks)):
+    planned = [
+        p
+        for chunk in _chunks(sorted(input_pks))
+        for (p,) in _PLANNED.rows(conn, (task_pk, *chunk), len(chunk))
+    ]
+    for chunk in _chunks(planned):
         q = select(*_SEAT_COLUMNS).where(Q.task_pk == task_pk, Q.input_pk.in_(chunk)).order_by(Q.pk)
         for r in conn.execute(q):
             out[int(r.input_pk)].append(r)
     return out
 
 
+_PLANNED = raw.Sql("SELECT DISTINCT input_pk FROM task_assignments WHERE task_pk = ? AND input_pk IN ({in})")
+
+
 def insert_seats(conn: Connection, task_pk: int, seats: Sequence[tuple[int, str, int]]) -> None:
     """Create seats ``(input_pk, worker_id, status)`` in one batched INSERT."""
     if not seats:
         return
-    ts = utcnow()
-    conn.execute(
-        insert(TA),
-        [
-            {
-                "task_pk": task_pk,
-                "input_pk": i,
-                "worker_id": w,
-                "status": s,
-                "created_at": ts,
-                "modified_at": ts,
-            }
-            for i, w, s in seats
-        ],
-    )
+    ts = raw.bind_time(raw.is_sqlite(conn), utcnow())
+    multirow.insert_values(conn, TA, _SEAT_INSERT, [(task_pk, i, w, s, "", ts, ts) for i, w, s in seats])
+
+
+#: the columns of a new seat (``off_source`` has a server default; ``comment``'s is SQLAlchemy's)
+_SEAT_INSERT = ("task_pk", "input_pk", "worker_id", "status", "comment", "created_at", "modified_at")
 
 
 def load_by_worker(conn: Connection, task_pk: int) -> dict[str, int]:
