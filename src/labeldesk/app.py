@@ -19,7 +19,6 @@ from pathlib import Path
 import grpc
 import uvicorn
 from sqlalchemy import make_url
-from starlette.applications import Starlette
 
 from labeldesk.config import Settings
 from labeldesk.files.signing import UrlSigner
@@ -55,7 +54,7 @@ from labeldesk.storage.migrate import migrate
 from labeldesk.storage.repos import secrets
 from labeldesk.transport.grpc.observe import ObserveInterceptor
 from labeldesk.transport.grpc.server import make_grpc_server
-from labeldesk.transport.rest.app import make_rest_app
+from labeldesk.transport.rest.app import RestApp, make_rest_app
 from labeldesk.transport.rest.exports import export_routes
 from labeldesk.transport.rest.files import file_routes
 from labeldesk.transport.rest.staged import staged_routes
@@ -93,7 +92,7 @@ def build_services(
 class Labeldesk:
     db: Database
     dispatcher: Dispatcher
-    rest: Starlette
+    rest: RestApp
     hosting: Hosting
     settings: Settings = field(default_factory=Settings)
     exports: ExportLinks | None = None
