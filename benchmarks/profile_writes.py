@@ -1,6 +1,7 @@
-"""CPU cost of the batched writes, in process, without a transport.
+"""CPU cost of the batched writes, in process without a transport, or through gRPC.
 
     python benchmarks/profile_writes.py [--requests 20] [--profile /tmp/writes.html]
+    python benchmarks/profile_writes.py --grpc [--requests 50] [--py-spy /tmp/writes.svg]
 
 Seeds a fresh SQLite app, then sends ``--requests`` PostInputs of 128 inputs each, as many
 PostAnnotations of 128 annotations each (the shape benchmarks/annotations.py posts: two concepts
@@ -9,12 +10,21 @@ and a bounding box with a concept) and 128 PostAnnotations of one annotation eac
 server's CPU time (``time.process_time``) per request and the rows per CPU-second it implies.
 ``--profile`` writes a pyinstrument flame graph of all the calls (``pip install pyinstrument``)
 and prints its text form.
+
+``--grpc`` measures the same PostInputs and PostAnnotations (128 per request) end to end instead:
+``labeldesk serve`` as a subprocess, the official client over gRPC, one request at a time, and
+prints the server process's CPU per row (from ``/proc``) and the rate; ``--py-spy`` records the
+server meanwhile, the thread holding the GIL (``pip install py-spy``; an SVG flame graph,
+speedscope JSON for ``.json``, collapsed stacks for ``.txt``).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -23,10 +33,13 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
-from annotations import _annotation
+from annotations import Target, _annotation, prepare_app, serve
 from clarifai_grpc.grpc.api import resources_pb2 as r
 from clarifai_grpc.grpc.api import service_pb2 as s
 from profile_label_start import in_process, ok
+
+from labeldesk.storage.engine import Database
+from labeldesk.storage.migrate import migrate
 
 BATCH = 128
 IMG = "https://samples.clarifai.com/metro-north.jpg"
@@ -36,7 +49,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=20)
     parser.add_argument("--profile", help="write a pyinstrument HTML flame graph here")
+    parser.add_argument("--grpc", action="store_true", help="end to end through a real server, gRPC")
+    parser.add_argument("--py-spy", dest="py_spy", help="with --grpc: py-spy record the server to this file")
     args = parser.parse_args(argv)
+    if args.grpc:
+        return through_grpc(args.requests, args.py_spy)
     profiler: Any = None
     if args.profile:
         from pyinstrument import Profiler
@@ -76,17 +93,68 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def through_grpc(requests: int, py_spy: str | None) -> int:
+    """PostInputs and PostAnnotations of 128, ``requests`` of each, through a real server."""
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{os.path.join(tmp, 'writes.db')}"
+        db = Database(url)
+        migrate(db)
+        user_id, app_id, key = prepare_app(db, 0)
+        db.dispose()
+        with serve(url) as server:
+            target = Target(user_id, app_id, key, server.base_url, server.grpc_port, 0)
+            stub, meta = target.stub("grpc"), target.meta
+            spy = _py_spy(server.pid, py_spy) if py_spy else None
+            try:
+                for name, post in (("PostInputs x128", _post_inputs), ("PostAnnotations x128", _post_anns)):
+                    post(stub, meta, 3)  # warm-up
+                    cpu, began = server.cpu_seconds() or 0.0, time.perf_counter()
+                    post(stub, meta, requests)
+                    wall, cpu = time.perf_counter() - began, (server.cpu_seconds() or 0.0) - cpu
+                    rows = requests * BATCH
+                    print(
+                        f"{name} over gRPC: {cpu / rows * 1e6:,.1f} µs server CPU per row, "
+                        f"{rows / wall:,.0f} rows/s ({requests} requests, load {os.getloadavg()[0]:.1f})"
+                    )
+            finally:
+                if spy is not None:
+                    spy.send_signal(signal.SIGINT)
+                    spy.wait()
+    return 0
+
+
+def _py_spy(pid: int, out: str) -> subprocess.Popen[bytes]:
+    fmt = {".json": ["--format", "speedscope"], ".txt": ["--format", "raw"]}.get(os.path.splitext(out)[1], [])
+    cmd = ["py-spy", "record", "--pid", str(pid), "--rate", "250", "--gil", "--output", out, *fmt]
+    spy = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # let it attach
+    return spy
+
+
+def _post_inputs(stub: Any, meta: Any, n: int) -> None:
+    for _ in range(n):
+        inputs = [r.Input(id=uuid.uuid4().hex, data=r.Data(image=r.Image(url=IMG))) for _ in range(BATCH)]
+        ok(stub.PostInputs(s.PostInputsRequest(inputs=inputs), metadata=meta))
+
+
+def _post_anns(stub: Any, meta: Any, n: int) -> None:
+    req = s.PostAnnotationsRequest(annotations=[_annotation(i) for i in range(BATCH)])
+    for _ in range(n):
+        ok(stub.PostAnnotations(req, metadata=meta))
+
+
 def _concepts() -> list[r.Concept]:
     return [r.Concept(id=c, name=c) for c in ("tree", "car", "dog")]
 
 
 def report(cpu: dict[str, list[float]], out: Callable[[str], None]) -> None:
     for name, times in cpu.items():
-        med, least = statistics.median(times), min(times)
+        med, least, mean = statistics.median(times), min(times), statistics.fmean(times)
         rows = int(name.rsplit("x", 1)[1])
         out(
             f"{name}: median {med * 1000:.2f} ms CPU per request, {med / rows * 1e6:,.0f} µs per row, "
-            f"{rows / med:,.0f} rows/CPU-s (least {least / rows * 1e6:,.0f} µs per row)"
+            f"{rows / med:,.0f} rows/CPU-s (least {least / rows * 1e6:,.0f}, mean "
+            f"{mean / rows * 1e6:,.0f} µs per row)"
         )
 
 

@@ -28,6 +28,7 @@ from labeldesk.jobs.version_exports import collect_archives
 from labeldesk.jobs.worker import Worker
 from labeldesk.ops.metrics import Metrics
 from labeldesk.ops.observe import Observer
+from labeldesk.services import model_late_inputs as late_inputs
 from labeldesk.services.annotations import AnnotationsService
 from labeldesk.services.apps import AppsService
 from labeldesk.services.assignments import AssignmentsService
@@ -138,7 +139,7 @@ def build(
         db, build_services(hosting, settings, exports), Authenticator(), hosting.signer, settings.public_url
     )
     staged = staged_routes(StagedService(dispatcher.auth), dispatcher)
-    metrics = Metrics(db.engine)
+    metrics = Metrics(db.engine, db.counts)
     rest = make_rest_app(
         dispatcher,
         extra_routes=[*file_routes(hosting), *export_routes(exports), *staged, *web_routes()],
@@ -260,6 +261,9 @@ class RunningServer:
             self._worker = job_worker(self.app.db, self.app.exports, self.app.hosting, lease).start()
             links = self.app.exports  # archives of versions (or apps) deleted meanwhile
             self._every(FILES_GC_EVERY_SECONDS, lambda: collect_archives(self.app.db, links), "archives")
+            # inputs that joined the source of a model-only task after its job finished
+            rescan, db = self.app.settings.source_rescan_seconds, self.app.db
+            self._every(rescan, lambda: late_inputs.sweep(db), "late inputs of model tasks")
         return self
 
     def _spawn_grpc_workers(self) -> None:

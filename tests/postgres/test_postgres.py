@@ -102,7 +102,34 @@ def test_a_real_deadlock_is_retried_inside_the_server() -> None:
         with db.read() as conn:
             rows = conn.exec_driver_sql(f"select n from {table} order by id").scalars().all()
         assert rows == [2, 2], "each unit of work counted once: the aborted attempt left nothing"
+        # every attempt after each one's first was a retry: /metrics' labeldesk_db_retries_total
+        assert db.counts["retries"] == attempts[1] + attempts[2] - 2
     finally:
         with db.write() as conn:
             conn.exec_driver_sql(f"drop table if exists {table}")
         db.dispose()
+
+
+@pytest.mark.parametrize("write", [True, False])
+def test_a_dead_pooled_connection_is_replaced_inside_the_server(write: bool) -> None:
+    """The pool does not ping a connection before each use (a round trip per call): when the
+    server dropped a pooled connection (a restart, an idle timeout), the unit of work fails on its
+    first statement and runs again on a new connection; the caller never sees it."""
+    db = Database(URL)
+    admin = Database(URL)
+    backend_pid = "select pg_backend_pid()"
+    try:
+        first = db.run(lambda conn: conn.exec_driver_sql(backend_pid).scalar_one(), write=write)
+        with admin.write() as conn:
+            assert conn.exec_driver_sql(f"select pg_terminate_backend({first})").scalar_one()
+        gone = "select count(*) from pg_stat_activity where pid = %(pid)s"
+        for _ in range(1000):  # the backend exits a moment after the signal
+            with admin.read() as conn:
+                if not conn.exec_driver_sql(gone, {"pid": first}).scalar_one():
+                    break
+        second = db.run(lambda conn: conn.exec_driver_sql(backend_pid).scalar_one(), write=write)
+        assert second != first
+        assert db.counts == {"retries": 0, "reconnects": 1}
+    finally:
+        db.dispose()
+        admin.dispose()

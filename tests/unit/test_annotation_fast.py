@@ -8,15 +8,19 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable
+from datetime import datetime
 
 import pytest
 from clarifai_grpc.grpc.api import resources_pb2 as r
+from clarifai_grpc.grpc.api import service_pb2 as s
+from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from labeldesk.domain import annotation_rules as rules
 from labeldesk.domain import errors
 from labeldesk.services import annotation_fast as fast
+from labeldesk.services.annotation_views import annotation_proto
 from labeldesk.services.common import check_id
 from labeldesk.wire.printer import nested_json_bytes
 
@@ -174,3 +178,36 @@ def test_named_concepts_lists_every_concept_in_walk_order() -> None:
     )
     expected = [(cid, name) for _, cid, name in rules.named_concepts(d, "data")]
     assert [(cid, name) for _, cid, name in fast.named_concepts(d, [])] == expected
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["", "a1", "0" * 32]), st.sampled_from(["in-1", "x"]), usual), max_size=4
+    ),
+    st.sampled_from([None, {"task_id": "t"}]),
+    st.booleans(),
+)
+def test_the_answer_assembled_from_bytes_equals_the_message_built_field_by_field(
+    new: list[tuple[str, str, r.Data]], info: dict[str, str] | None, trusted: bool
+) -> None:
+    ts = datetime(2026, 12, 6, 9, 30, 1, 123456)
+    row = {
+        "user_id": "u",
+        "annotation_info": info,
+        "status": sc.ANNOTATION_SUCCESS,
+        "task_id": "t" if info else None,
+        "model_version_id": "",
+        "embed_model_version_id": "e" if trusted else "",
+        "input_level": False,
+        "trusted": trusted,
+        "created_at": ts,
+        "modified_at": ts,
+    }
+    rest = annotation_proto({**row, "id": "", "input_id": "", "data": b""}).SerializeToString()
+    stored = [(i, inp, d.SerializeToString()) for i, inp, d in new]
+    got = fast.answer(s.MultiAnnotationResponse, [(i, inp, d, rest) for i, inp, d in stored])
+    expected = s.MultiAnnotationResponse()
+    for i, inp, d in stored:
+        annotation_proto({**row, "id": i, "input_id": inp, "data": d}, expected.annotations.add())
+    assert got.SerializeToString() == expected.SerializeToString()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -11,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from labeldesk.domain import errors
-from labeldesk.services.common import new_id, new_ids, page_of, struct_to_dict, timestamp
+from labeldesk.services.common import new_id, new_ids, ordered_ids, page_of, struct_to_dict, timestamp
 
 
 @given(
@@ -84,3 +86,13 @@ def test_new_ids_are_random_version_4_uuids() -> None:
     for i in ids:
         parsed = uuid.UUID(i)
         assert parsed.hex == i and parsed.version == 4 and parsed.variant == uuid.RFC_4122
+
+
+def test_ordered_ids_start_with_the_time_and_are_distinct() -> None:
+    before = time.time_ns() // 1_000_000
+    ids = ordered_ids(1000)
+    after = time.time_ns() // 1_000_000
+    assert len(set(ids)) == 1000
+    assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
+    assert all(before <= int(i[:12], 16) <= after for i in ids)
+    assert ordered_ids(1)[0][:12] >= ids[-1][:12]

@@ -13,7 +13,8 @@ Inputs that join the source below the mark (added to the dataset, or newly match
 search, after the job passed them) are found by a rescan once the walk reaches the end: every
 decided input is recorded in ``model_decisions``, and the rescan decides the source's inputs at or
 below the mark that are not. A job that ended is queued again by the human queue when it finds
-undecided inputs (:func:`labeldesk.services.auto_annotation.hold_undecided`)."""
+undecided inputs (:func:`labeldesk.services.auto_annotation.hold_undecided`), and for tasks without
+humans by the server's sweep (:mod:`labeldesk.services.model_late_inputs`)."""
 
 from __future__ import annotations
 

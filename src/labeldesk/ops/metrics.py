@@ -6,6 +6,8 @@ several servers in one test process never mix their numbers).
   ``code`` is the Clarifai status code of the answer (``rpc`` is the RPC name, or a route label such
   as ``staged`` or ``healthz`` for labeldesk's own routes).
 - ``labeldesk_db_pool_*``: the SQLAlchemy connection pool, read at scrape time.
+- ``labeldesk_db_retries_total`` / ``labeldesk_db_reconnects_total``: units of work the database
+  aborted for contention / that met a dead pooled connection, run again (storage/engine.py).
 - ``labeldesk_queue_depth{queue}``: whatever the registered sources report at scrape time
   (:meth:`Metrics.add_queue_source`; the job worker and the task queue can feed it).
 """
@@ -17,7 +19,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 
@@ -31,10 +33,13 @@ QueueSource = Callable[[], float]
 class _PoolCollector(Collector):
     """The engine's pool numbers, read when Prometheus scrapes (nothing to keep up to date)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, counts: dict[str, int] | None) -> None:
         self.engine = engine
+        self.counts = counts or {}
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        for name, value in sorted(self.counts.items()):
+            yield CounterMetricFamily(f"labeldesk_db_{name}", f"units of work run again: {name}", value=value)
         pool = self.engine.pool
         for name, help_text, read in (
             ("size", "configured pool size", "size"),
@@ -67,7 +72,7 @@ class _QueueCollector(Collector):
 class Metrics:
     """The registry and the instruments the transports and other parts of the server feed."""
 
-    def __init__(self, engine: Engine | None = None) -> None:
+    def __init__(self, engine: Engine | None = None, db_counts: dict[str, int] | None = None) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "labeldesk_requests",
@@ -88,7 +93,7 @@ class Metrics:
         self._queues = _QueueCollector()
         self.registry.register(self._queues)
         if engine is not None:
-            self.registry.register(_PoolCollector(engine))
+            self.registry.register(_PoolCollector(engine, db_counts))
 
     def observe(self, transport: str, rpc: str, code: str, seconds: float) -> None:
         key = (transport, rpc, code)

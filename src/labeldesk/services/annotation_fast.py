@@ -17,53 +17,32 @@ concept index.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
-from clarifai_grpc.grpc.api.resources_pb2 import BoundingBox, Concept, Data, Region, RegionInfo
+from clarifai_grpc.grpc.api.resources_pb2 import Annotation, BoundingBox, Concept, Data, Region, RegionInfo
+from clarifai_grpc.grpc.api.service_pb2 import MultiAnnotationResponse
+from google.protobuf.message import Message
 
 from labeldesk.services.common import ID_RE
 from labeldesk.wire.printer import float32_json
+from labeldesk.wire.records import record, tag
 
 _DATA_FIELDS = frozenset({"concepts", "regions"})
 _REGION_FIELDS = frozenset({"id", "region_info", "data"})
 _BOX_FIELDS = ("top_row", "left_col", "bottom_row", "right_col")
 
 
-def _varint(n: int) -> bytes:
-    if n < 0x80:
-        return _ONE_BYTE[n]
-    out = bytearray()
-    while n > 0x7F:
-        out.append(n & 0x7F | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-_ONE_BYTE = [bytes((n,)) for n in range(0x80)]
-
-
-def _tag(descriptor: Any, name: str) -> bytes:
-    """The wire tag of a length-delimited field (string or message)."""
-    return _varint(descriptor.fields_by_name[name].number << 3 | 2)
-
-
-def _record(tag: bytes, payload: bytes) -> bytes:
-    """One length-delimited field on the wire: tag, length, payload."""
-    return tag + _varint(len(payload)) + payload
-
-
 # The stored ``Data`` is assembled from wire records in field-number order, as the serializer
 # writes it (the unit tests compare the bytes with the general path's ``SerializeToString``).
-_CONCEPTS = _tag(Data.DESCRIPTOR, "concepts")
-_REGIONS = _tag(Data.DESCRIPTOR, "regions")
-_REGION_ID = _tag(Region.DESCRIPTOR, "id")
-_REGION_INFO = _tag(Region.DESCRIPTOR, "region_info")
-_REGION_DATA = _tag(Region.DESCRIPTOR, "data")
-_BOUNDING_BOX = _tag(RegionInfo.DESCRIPTOR, "bounding_box")
+_CONCEPTS = tag(Data.DESCRIPTOR, "concepts")
+_REGIONS = tag(Data.DESCRIPTOR, "regions")
+_REGION_ID = tag(Region.DESCRIPTOR, "id")
+_REGION_INFO = tag(Region.DESCRIPTOR, "region_info")
+_REGION_DATA = tag(Region.DESCRIPTOR, "data")
+_BOUNDING_BOX = tag(RegionInfo.DESCRIPTOR, "bounding_box")
 assert Data.DESCRIPTOR.fields_by_name["concepts"].number < Data.DESCRIPTOR.fields_by_name["regions"].number
 assert [f.number for f in (Region.DESCRIPTOR.fields_by_name[n] for n in ("id", "region_info", "data"))] == [
     1,
@@ -103,32 +82,104 @@ class ConceptCache:
                 return None
             name = name or cid
             made = (
-                _record(_CONCEPTS, Concept(id=cid, name=name, value=value).SerializeToString()),
+                record(_CONCEPTS, Concept(id=cid, name=name, value=value).SerializeToString()),
                 orjson.dumps({"id": cid, "name": name, "value": float32_json(value)}),
             )
             self._made[key] = made
         return made
 
 
+@dataclass(frozen=True)
+class Hole:
+    """A region of a template whose id is generated when the template is filled: its wire
+    record and its JSON after the id."""
+
+    stored_tail: bytes
+    json_tail: bytes
+    json_head: bytes
+
+
+#: a piece of a template: (wire bytes, JSON) as they are, or a region to give an id
+Piece = tuple[bytes, bytes] | Hole
+
+
+@dataclass(frozen=True)
+class Template:
+    """Prepared data with holes for the region ids to generate: what :func:`prepare_simple`
+    answers for every annotation whose data has the same bytes."""
+
+    pieces: tuple[Piece, ...]
+    index: list[tuple[str, float]]
+    whole: Prepared | None
+    """The prepared data itself when there are no holes."""
+
+    def fill(self, new_id: Callable[[], str]) -> Prepared:
+        if self.whole is not None:
+            return self.whole
+        stored: list[bytes] = []
+        rendered: list[bytes] = [b"{"]
+        for piece in self.pieces:
+            if isinstance(piece, Hole):
+                rid = new_id()
+                stored.append(record(_REGIONS, record(_REGION_ID, rid.encode()) + piece.stored_tail))
+                rendered.append(piece.json_head + orjson.dumps(rid) + piece.json_tail)
+            else:
+                stored.append(piece[0])
+                rendered.append(piece[1])
+        rendered.append(b"}")
+        return Prepared(b"".join(stored), b"".join(rendered), self.index)
+
+
+class Templates:
+    """A request's templates by the bytes of the data (a batch often repeats the same data:
+    the same concepts, the same shape), so each distinct ``Data`` is walked once."""
+
+    def __init__(self, concepts: ConceptCache) -> None:
+        self.concepts = concepts
+        self._made: dict[bytes, Template | None] = {}
+
+    def prepare(self, data: Data, key: bytes, new_id: Callable[[], str]) -> Prepared | None:
+        """:func:`prepare_simple` of ``data``, whose serialized bytes are ``key``."""
+        made = self._made
+        if key in made:
+            template = made[key]
+        else:
+            template = made[key] = make_template(data, self.concepts)
+        return None if template is None else template.fill(new_id)
+
+
 def prepare_simple(data: Data, concepts: ConceptCache, new_id: Callable[[], str]) -> Prepared | None:
     """``data`` validated and normalised as ``annotation_rules.prepare`` would (region ids
     generated with ``new_id``), or ``None`` when the general path must run."""
+    template = make_template(data, concepts)
+    return None if template is None else template.fill(new_id)
+
+
+def make_template(data: Data, concepts: ConceptCache) -> Template | None:
+    """The :class:`Template` of ``data`` (see :func:`prepare_simple`), or ``None``."""
     if any(fd.name not in _DATA_FIELDS for fd, _ in data.ListFields()):
         return None
     index: dict[str, float] = {}
-    stored: list[bytes] = []
-    rendered: list[bytes] = []
+    pieces: list[Piece] = []
     if data.concepts:
+        stored: list[bytes] = []
         top = _concepts(data.concepts, concepts, index, stored)
         if top is None:
             return None
-        rendered.append(b'"concepts":[' + top + b"]")
+        pieces.append((b"".join(stored), b'"concepts":[' + top + b"]"))
     if data.regions:
-        regions = _regions(data.regions, concepts, index, new_id, stored)
+        regions = _regions(data.regions, concepts, index)
         if regions is None:
             return None
-        rendered.append(b'"regions":[' + regions + b"]")
-    return Prepared(b"".join(stored), b"{" + b",".join(rendered) + b"}", list(index.items()))
+        pieces.append((b"", b',"regions":[' if pieces else b'"regions":['))
+        pieces += regions
+        pieces.append((b"", b"]"))
+    pairs = list(index.items())
+    if any(isinstance(p, Hole) for p in pieces):
+        return Template(tuple(pieces), pairs, None)
+    stored_all = b"".join(p[0] for p in pieces if not isinstance(p, Hole))
+    shown_all = b"{" + b"".join(p[1] for p in pieces if not isinstance(p, Hole)) + b"}"
+    return Template((), pairs, Prepared(stored_all, shown_all, pairs))
 
 
 def _concepts(given: Any, cache: ConceptCache, index: dict[str, float], stored: list[bytes]) -> bytes | None:
@@ -150,11 +201,9 @@ def _concepts(given: Any, cache: ConceptCache, index: dict[str, float], stored: 
     return b",".join(rendered)
 
 
-def _regions(
-    given: Any, cache: ConceptCache, index: dict[str, float], new_id: Callable[[], str], stored: list[bytes]
-) -> bytes | None:
-    """The JSON of ``given`` regions (their wire records appended to ``stored``), or ``None``."""
-    rendered: list[bytes] = []
+def _regions(given: Any, cache: ConceptCache, index: dict[str, float]) -> list[Piece] | None:
+    """The pieces of ``given`` regions (a :class:`Hole` for each without an id), or ``None``."""
+    out: list[Piece] = []
     seen: set[str] = set()
     for r in given:
         if any(fd.name not in _REGION_FIELDS for fd, _ in r.ListFields()):
@@ -163,9 +212,7 @@ def _regions(
         if rid:
             if rid in seen or not ID_RE.match(rid):
                 return None
-        else:
-            rid = new_id()
-        seen.add(rid)
+            seen.add(rid)
         box = _box(r)
         if box is None or any(fd.name != "concepts" for fd, _ in r.data.ListFields()) or not r.data.concepts:
             return None
@@ -173,27 +220,20 @@ def _regions(
         concepts = _concepts(r.data.concepts, cache, index, inner)
         if concepts is None:
             return None
-        rid_bytes = rid.encode()
-        stored.append(
-            _record(
-                _REGIONS,
-                _record(_REGION_ID, rid_bytes)
-                + _record(
-                    _REGION_INFO, _record(_BOUNDING_BOX, r.region_info.bounding_box.SerializeToString())
+        info = record(_BOUNDING_BOX, r.region_info.bounding_box.SerializeToString())
+        tail = record(_REGION_INFO, info) + record(_REGION_DATA, b"".join(inner))
+        shown = b',"region_info":{"bounding_box":' + box + b'},"data":{"concepts":[' + concepts + b"]}}"
+        head = b',{"id":' if out else b'{"id":'
+        if rid:
+            out.append(
+                (
+                    record(_REGIONS, record(_REGION_ID, rid.encode()) + tail),
+                    head + orjson.dumps(rid) + shown,
                 )
-                + _record(_REGION_DATA, b"".join(inner)),
             )
-        )
-        rendered.append(
-            b'{"id":'
-            + orjson.dumps(rid)
-            + b',"region_info":{"bounding_box":'
-            + box
-            + b'},"data":{"concepts":['
-            + concepts
-            + b"]}}"
-        )
-    return b",".join(rendered)
+        else:
+            out.append(Hole(tail, shown, head))
+    return out
 
 
 def _box(r: Region) -> bytes | None:
@@ -214,6 +254,32 @@ def _box(r: Region) -> bytes | None:
         if k not in out:
             out[k] = float32_json(v)
     return orjson.dumps(out)
+
+
+_ANNOTATIONS = tag(MultiAnnotationResponse.DESCRIPTOR, "annotations")
+_ANNOTATION_ID = tag(Annotation.DESCRIPTOR, "id")
+_ANNOTATION_INPUT_ID = tag(Annotation.DESCRIPTOR, "input_id")
+_ANNOTATION_DATA = tag(Annotation.DESCRIPTOR, "data")
+R = TypeVar("R", bound=Message)
+
+
+def answer(response: type[R], new: Sequence[tuple[str, str, bytes, bytes]]) -> R:
+    """The answer listing new annotations, from ``(id, input id, stored data, the rest)``, the
+    rest being the serialized ``Annotation`` without those three (shared by the annotations
+    with the same author, status, ...): their wire records concatenated and parsed once, in C,
+    instead of ~15 field assignments per annotation. ``tests/unit/test_annotation_fast.py``
+    checks that it equals the message built field by field."""
+    records = [
+        record(
+            _ANNOTATIONS,
+            record(_ANNOTATION_ID, ann_id.encode())
+            + record(_ANNOTATION_INPUT_ID, input_id.encode())
+            + record(_ANNOTATION_DATA, data)
+            + rest,
+        )
+        for ann_id, input_id, data, rest in new
+    ]
+    return response.FromString(b"".join(records))
 
 
 def named_concepts(data: Data, out: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:

@@ -31,7 +31,7 @@ from labeldesk.domain import errors
 from labeldesk.services import annotation_fast as fast
 from labeldesk.services import registry as rpc
 from labeldesk.services.annotation_views import annotation_json, annotation_proto, stored_data
-from labeldesk.services.common import ID_RE, check_id, new_id, page_of, require_unique
+from labeldesk.services.common import ID_RE, check_id, new_id, ordered_ids, page_of, require_unique
 from labeldesk.services.concepts import ensure_concepts
 from labeldesk.services.context import RequestContext
 from labeldesk.services.review import consensus_infos_of, fill_consensus_info
@@ -176,62 +176,82 @@ class AnnotationsService:
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PostAnnotationsRequest
     ) -> service_pb2.MultiAnnotationResponse:
         """All checks first, then one multi-row insert per table (see docs/performance.md): the
-        lookups are one ``IN`` query each for the whole batch, and the data of the usual shape
-        takes the one-walk fast path (:mod:`labeldesk.services.annotation_fast`)."""
+        lookups are one ``IN`` query each for the whole batch, the data of the usual shape
+        takes the one-walk fast path (:mod:`labeldesk.services.annotation_fast`), walked once
+        per distinct ``Data`` of the request, and the answer is assembled from what was stored."""
         app = ctx.require_app()
         anns = list(req.annotations)
         _check_batch(anns, "create")
         paths = [f"annotations[{n}]" for n in range(len(anns))]
+        generated = ordered_ids(len(anns))  # time-ordered: the batch lands together in the id index
         ids = [
-            a.id if a.id and ID_RE.match(a.id) else check_id("annotation", a.id, f"{p}.id")
-            for p, a in zip(paths, anns)
+            (a.id if ID_RE.match(a.id) else check_id("annotation", a.id, f"{p}.id")) if a.id else g
+            for p, a, g in zip(paths, anns, generated)
         ]
         require_unique("annotation", ids, "annotations")
         self._refuse_taken(conn, app.pk, [a.id for a in anns if a.id])
         input_pks = _input_pks(conn, app.pk, [(f"{p}.input_id", a.input_id) for p, a in zip(paths, anns)])
         authors = self._authors(conn, ctx, anns, paths)
-        concepts = fast.ConceptCache(self._concept_names(conn, app.pk, anns, paths))
-        prepared = [fast.prepare_simple(a.data, concepts, new_id) for a in anns]
-        self._prepare_others(conn, anns, paths, input_pks, concepts.names, prepared)
+        keys = [a.data.SerializeToString() for a in anns]
+        distinct = list({k: a.data for k, a in zip(keys, anns)}.values())
+        templates = fast.Templates(
+            fast.ConceptCache(self._concept_names(conn, app.pk, anns, distinct, paths))
+        )
+        prepared = [templates.prepare(a.data, k, new_id) for a, k in zip(anns, keys)]
+        self._prepare_others(conn, anns, paths, input_pks, templates.concepts.names, prepared)
         ts = utcnow()
         stored_ts = stored_time(conn, ts)
         owner = app.owner_id
-        rows, extras = [], []
+        rows, tails = [], []
+        shown: dict[tuple[Any, ...], bytes] = {}
         for p, a, ann_id, author, prep in zip(paths, anns, ids, authors, prepared):
             assert prep is not None
-            extra = self._extra(ctx, a, p)
-            extras.append(extra)
-            info, status, task_id = extra
-            rows.append(
-                (
-                    ann_id,
-                    app.pk,
-                    input_pks[a.input_id],
-                    author,
-                    prep.stored,
-                    prep.json,
-                    NESTED_JSON_FORMAT,
-                    stored_json(info),
-                    status,
-                    task_id,
-                    a.model_version_id,
-                    a.embed_model_version_id,
-                    False,
-                    author == owner and not a.model_version_id,
-                    stored_ts,
-                    stored_ts,
-                )
+            info, status, task_id = self._extra(ctx, a, p)
+            trusted = author == owner and not a.model_version_id
+            row = (
+                ann_id,
+                app.pk,
+                input_pks[a.input_id],
+                author,
+                prep.stored,
+                prep.json,
+                NESTED_JSON_FORMAT,
+                stored_json(info),
+                status,
+                task_id,
+                a.model_version_id,
+                a.embed_model_version_id,
+                False,
+                trusted,
+                stored_ts,
+                stored_ts,
             )
+            rows.append(row)
+            same = (author, status, task_id, a.model_version_id, a.embed_model_version_id, trusted)
+            tail = shown.get(same) if info is None else None
+            if tail is None:
+                tail = self._shown_tail(row, info, ts)
+                if info is None:
+                    shown[same] = tail
+            tails.append(tail)
         repo.insert_tuples(conn, app.pk, rows, [prep.index for prep in prepared if prep is not None])
-        return _response(
+        return fast.answer(
+            service_pb2.MultiAnnotationResponse,
+            [(row[0], a.input_id, row[4], tail) for row, a, tail in zip(rows, anns, tails)],
+        )
+
+    def _shown_tail(self, row: tuple[Any, ...], info: dict[str, Any] | None, ts: Any) -> bytes:
+        """How a new annotation is answered, without its id, input id and data (the same for
+        every annotation of a request by the same author with the same status, mostly)."""
+        shown = annotation_proto(
             {
-                "id": row[0],
-                "input_id": a.input_id,
+                "id": "",
+                "input_id": "",
                 "user_id": row[3],
-                "data": row[4],
+                "data": b"",
                 "annotation_info": info,
-                "status": status,
-                "task_id": task_id,
+                "status": row[8],
+                "task_id": row[9],
                 "model_version_id": row[10],
                 "embed_model_version_id": row[11],
                 "input_level": False,
@@ -239,8 +259,8 @@ class AnnotationsService:
                 "created_at": ts,
                 "modified_at": ts,
             }
-            for row, a, (info, status, task_id) in zip(rows, anns, extras)
         )
+        return bytes(shown.SerializeToString())
 
     def _refuse_taken(self, conn: Connection, app_pk: int, ids: list[str]) -> None:
         found = multirow.ids_to_pks(conn, t.annotations, app_pk, ids) if ids else {}
@@ -279,13 +299,19 @@ class AnnotationsService:
         return authors
 
     def _concept_names(
-        self, conn: Connection, app_pk: int, anns: Sequence[Annotation], paths: Sequence[str]
+        self,
+        conn: Connection,
+        app_pk: int,
+        anns: Sequence[Annotation],
+        distinct: Sequence[resources_pb2.Data],
+        paths: Sequence[str],
     ) -> dict[str, str]:
-        """Names of every concept the annotations name (created when the app lacks them); when
-        one is bad, the rules walk again to name its field in the error."""
+        """Names of every concept the annotations name (``distinct``: their different data;
+        created when the app lacks them); when one is bad, the rules walk again to name its
+        field in the error."""
         named: list[tuple[str, str, str]] = []
-        for a in anns:
-            fast.named_concepts(a.data, named)
+        for data in distinct:
+            fast.named_concepts(data, named)
         try:
             return ensure_concepts(conn, app_pk, list(dict.fromkeys(named)))  # each (id, name) once
         except errors.ApiError:

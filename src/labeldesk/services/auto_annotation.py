@@ -80,7 +80,7 @@ def hold_undecided(conn: Connection, task: TaskRecord, inputs: Sequence[SourceIn
     """Of the inputs the human queue's rescan found below its watermark (they joined the source
     late), those every model worker has decided; the others wait, and a model whose job is done
     gets it queued again (its rescan decides them). The queue's next rescan finds them again."""
-    models = _model_workers(task)
+    models = model_workers(task)
     if not models or not inputs:
         return list(inputs)
     ok = decisions.decided_by_all(conn, task.pk, models, [i.pk for i in inputs])
@@ -97,7 +97,7 @@ class SourceInputLike(Protocol):
     def pk(self) -> int: ...
 
 
-def _model_workers(task: TaskRecord) -> list[str]:
+def model_workers(task: TaskRecord) -> list[str]:
     return sorted({w.model.id for w in task.spec.worker.workers if w.HasField("model")})
 
 
@@ -105,7 +105,7 @@ def _live_marks(conn: Connection, task: TaskRecord, requeue: Callable[[int], boo
     """Per model worker with a queued or running job, the mark up to which it has decided the
     source; a model whose newest job is done is queued again from its mark when ``requeue(mark)``
     says so (a failed or cancelled job holds nothing and is not retried here)."""
-    models = set(_model_workers(task))
+    models = set(model_workers(task))
     if not models:
         return {}
     marks: dict[str, int] = {}
@@ -116,18 +116,33 @@ def _live_marks(conn: Connection, task: TaskRecord, requeue: Callable[[int], boo
             continue
         newest[model_id] = job
         if job.state in LIVE:
-            mark = _mark(job)
+            mark = mark_of(job)
             marks[model_id] = min(mark, marks.get(model_id, mark))
     for model_id, job in newest.items():
-        if model_id not in marks and job.state == jobs_repo.DONE and requeue(mark := _mark(job)):
-            app = AppRef(task.app_pk, job.payload["app_id"], job.payload["owner_id"])
-            _queue(conn, app, task.pk, task.id, [model_id], start_after=mark)
+        if model_id not in marks and job.state == jobs_repo.DONE and requeue(mark := mark_of(job)):
+            requeue_after(conn, task, job)
             marks[model_id] = mark
     return marks
 
 
-def _mark(job: Any) -> int:
+def mark_of(job: Any) -> int:
+    """The input pk up to which a model worker's job has walked its task's source."""
     return int((job.progress or {}).get("after_pk", job.payload.get("start_after", 0)))
+
+
+def requeue_after(conn: Connection, task: TaskRecord, job: Any) -> bool:
+    """Queue the model worker's job again from the mark of ``job``, its newest one (its rescan
+    decides what joined below the mark); False when another transaction queued one meanwhile.
+    The job's row is locked first, so two replicas (or the human queue and the server's sweep)
+    never both queue it."""
+    model_id = job.payload["model_id"]
+    models_repo.lock_job(conn, job.pk)
+    later = models_repo.jobs_of_task(conn, task.app_pk, AUTO_ANNOTATION_KIND, task.pk)
+    if any(j.pk > job.pk and j.payload["model_id"] == model_id for j in later):
+        return False
+    app = AppRef(task.app_pk, job.payload["app_id"], job.payload["owner_id"])
+    _queue(conn, app, task.pk, task.id, [model_id], start_after=mark_of(job))
+    return True
 
 
 def _queue(

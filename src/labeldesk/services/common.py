@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -28,10 +29,25 @@ def new_id() -> str:
     return b.hex()
 
 
-def check_id(kind: str, value: str, where: str = "id") -> str:
-    """Validate a client-supplied id; generate one when it is empty."""
+def ordered_ids(n: int) -> list[str]:
+    """``n`` new ids of 32 hex digits that sort by creation time: the time in milliseconds (12
+    digits), then 80 random bits. For the ids of new rows that a unique index holds
+    (annotations, inputs): ids made in the same moment sit side by side in the index, so a batch
+    of 128 touches a few of its pages instead of 128 random ones (see docs/performance.md)."""
+    head = f"{time.time_ns() // 1_000_000:012x}"[-12:]
+    rand = os.urandom(10 * n).hex()
+    return [head + rand[i : i + 20] for i in range(0, 20 * n, 20)]
+
+
+def ordered_id() -> str:
+    """One id of :func:`ordered_ids`."""
+    return ordered_ids(1)[0]
+
+
+def check_id(kind: str, value: str, where: str = "id", make: Callable[[], str] = new_id) -> str:
+    """Validate a client-supplied id; generate one (with ``make``) when it is empty."""
     if not value:
-        return new_id()
+        return make()
     if not ID_RE.match(value):
         raise errors.invalid(
             f"{where}: '{value[:60]}' is not a valid {kind} id",
@@ -110,12 +126,14 @@ def page_of(page: int, per_page: int, default_per_page: int = 128) -> Page:
     return Page(page=page or 1, per_page=per_page or default_per_page)
 
 
-def batch_ids(kind: str, field: str, items: Sequence[Any], example: str = "") -> list[str]:
+def batch_ids(
+    kind: str, field: str, items: Sequence[Any], example: str = "", make: Callable[[], str] = new_id
+) -> list[str]:
     """The ids of a batch of new resources: at least one item, valid and distinct ids
-    (generated where empty)."""
+    (generated with ``make`` where empty)."""
     if not items:
         raise errors.invalid(f"{field}: give at least one {kind}", example)
-    ids = [check_id(kind, item.id, f"{field}[{i}].id") for i, item in enumerate(items)]
+    ids = [check_id(kind, item.id, f"{field}[{i}].id", make) for i, item in enumerate(items)]
     require_unique(kind, ids, field)
     return ids
 

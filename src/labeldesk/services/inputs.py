@@ -28,7 +28,8 @@ from labeldesk.services.common import (
     batch_ids,
     check_id,
     dict_to_struct,
-    new_id,
+    ordered_id,
+    ordered_ids,
     page_of,
     require_one,
     require_unique,
@@ -48,6 +49,7 @@ from labeldesk.storage.repos import datasets as ds_repo
 from labeldesk.storage.repos import inputs as repo
 from labeldesk.storage.repos import multirow
 from labeldesk.storage.repos.bulk import stored_json, stored_time
+from labeldesk.wire.records import record, tag
 
 DOWNLOADED = status_code_pb2.INPUT_DOWNLOAD_SUCCESS
 #: an input's ``Data`` as stored on its row, and the hosted files to write for it
@@ -77,7 +79,10 @@ def _checked(data: resources_pb2.Data, where: str) -> resources_pb2.Data:
 
 
 def _kept(data: resources_pb2.Data) -> resources_pb2.Data:
-    """The part of ``Data`` kept on the input row (concepts live in the input-level annotation)."""
+    """The part of ``Data`` kept on the input row (concepts live in the input-level annotation):
+    ``data`` itself when it has neither (not a copy: read it only)."""
+    if not data.concepts and not data.HasField("metadata"):
+        return data
     kept = resources_pb2.Data()
     kept.CopyFrom(data)
     kept.ClearField("concepts")
@@ -115,27 +120,55 @@ def _new_input_proto(
     return out
 
 
+_INPUTS = tag(service_pb2.MultiInputResponse.DESCRIPTOR, "inputs")
+_INPUT_ID = tag(resources_pb2.Input.DESCRIPTOR, "id")
+_INPUT_DATA = tag(resources_pb2.Input.DESCRIPTOR, "data")
+_MEDIA_BLOCKS = ("image", "video", "audio")
+
+
+def _is_plain(given: resources_pb2.Input, kept: resources_pb2.Data) -> bool:
+    """Whether a new input is answered as its stored ``Data`` and the request's common fields
+    (:func:`_plain_tail`): no concepts, metadata or datasets to add, and no hosted file
+    (:func:`render_media` would change nothing)."""
+    data = given.data
+    return not (
+        data.concepts
+        or data.HasField("metadata")
+        or given.dataset_ids
+        or any(kept.HasField(m) and getattr(kept, m).HasField("hosted") for m in _MEDIA_BLOCKS)
+    )
+
+
+def _plain_tail(created: Timestamp) -> bytes:
+    """The wire bytes of what :func:`_new_input_proto` sets on every plain input besides its id
+    and data: the times and the status."""
+    shown = resources_pb2.Input(created_at=created, modified_at=created)
+    shown.status.code = DOWNLOADED
+    shown.status.description = "Download complete"
+    return bytes(shown.SerializeToString())
+
+
 def _add_input_level_annotations(
     conn: Connection, app: Any, items: list[tuple[int, resources_pb2.Data]], stored_ts: Any
 ) -> None:
     """Each new input's input-level annotation, owned by the app owner, with the posted concepts."""
     rows, concepts = [], []
-    for input_pk, data in items:
-        pairs = _concept_pairs(data)
-        stored = _EMPTY_DATA
+    empty = _EMPTY_DATA["data"], _EMPTY_DATA["data_json"], _EMPTY_DATA["data_json_format"]
+    for (input_pk, data), ann_id in zip(items, ordered_ids(len(items))):
+        pairs = _concept_pairs(data) if data.concepts else []
+        stored = empty
         if pairs:
-            stored = stored_data(
+            shown = stored_data(
                 resources_pb2.Data(concepts=[resources_pb2.Concept(id=c, value=v) for c, v in pairs])
             )
+            stored = shown["data"], shown["data_json"], shown["data_json_format"]
         rows.append(
             (
-                new_id(),
+                ann_id,
                 app.pk,
                 input_pk,
                 app.owner_id,
-                stored["data"],
-                stored["data_json"],
-                stored["data_json_format"],
+                *stored,
                 None,  # annotation_info
                 status_code_pb2.ANNOTATION_SUCCESS,
                 None,  # task_id
@@ -354,27 +387,29 @@ class InputsService:
         app = ctx.require_app()
         prepared = ctx.prepared
         hosted = cast(list[Hosted], prepared) if prepared is not None else self.post_inputs_prepare(req)
-        ids = batch_ids("input", "inputs", req.inputs)
+        given = list(req.inputs)
+        ids = batch_ids("input", "inputs", given, make=ordered_id)
         taken = multirow.ids_to_pks(conn, t.inputs, app.pk, ids)
-        fresh = [(inp, iid, h) for inp, iid, h in zip(req.inputs, ids, hosted) if iid not in taken]
+        fresh = [(inp, iid, h) for inp, iid, h in zip(given, ids, hosted) if iid not in taken]
         names = ensure_concepts(conn, app.pk, _named_concepts([inp for inp, _, _ in fresh]))
-        datasets = _require_datasets(conn, app.pk, sorted({d for inp in req.inputs for d in inp.dataset_ids}))
+        datasets = _require_datasets(conn, app.pk, sorted({d for inp in given for d in inp.dataset_ids}))
         ts = utcnow()
         stored_ts = stored_time(conn, ts)
         kept = [_kept(data) for _, _, (data, _) in fresh]
+        stored = [k.SerializeToString() for k in kept]
         rows = [
             (
                 iid,
                 app.pk,
-                k.SerializeToString(),
-                stored_json(struct_to_dict(inp.data.metadata)),
+                b,
+                stored_json(struct_to_dict(inp.data.metadata)) if inp.data.HasField("metadata") else None,
                 DOWNLOADED,
                 stored_ts,
                 stored_ts,
             )
-            for (inp, iid, _), k in zip(fresh, kept)
+            for (inp, iid, _), b in zip(fresh, stored)
         ]
-        pks = dict(multirow.insert_values(conn, t.inputs, _INPUT_COLUMNS, rows, "id, pk"))
+        pks = dict(zip([row[0] for row in rows], multirow.insert_pks(conn, t.inputs, _INPUT_COLUMNS, rows)))
         if self.hosting is not None:
             files = [(pks[iid], pending) for _, iid, (_, pending) in fresh if pending]
             self.hosting.save(conn, app.pk, files)
@@ -386,14 +421,21 @@ class InputsService:
         for d, in_ds in members.items():
             ds_repo.add_inputs(conn, datasets[d].pk, in_ds)
         created = timestamp(ts)
-        added = {
-            iid: _new_input_proto(iid, inp, k, created, datasets, names, app.pk, ctx.files)
-            for (inp, iid, _), k in zip(fresh, kept)
-        }
-        out = service_pb2.MultiInputResponse(
-            inputs=[added.get(iid) or _duplicate(inp, iid) for inp, iid in zip(req.inputs, ids)],
-            inputs_add_job=record_job(conn, app.pk, req.inputs_add_job_id, len(fresh), len(taken)),
+        tail = _plain_tail(created)
+        added: dict[str, bytes] = {}
+        for (inp, iid, _), k, b in zip(fresh, kept, stored):
+            if _is_plain(inp, k):
+                added[iid] = record(_INPUT_ID, iid.encode()) + record(_INPUT_DATA, b) + tail
+            else:
+                shown = _new_input_proto(iid, inp, k, created, datasets, names, app.pk, ctx.files)
+                added[iid] = shown.SerializeToString()
+        out = service_pb2.MultiInputResponse.FromString(
+            b"".join(
+                record(_INPUTS, added.get(iid) or _duplicate(inp, iid).SerializeToString())
+                for inp, iid in zip(given, ids)
+            )
         )
+        out.inputs_add_job.CopyFrom(record_job(conn, app.pk, req.inputs_add_job_id, len(fresh), len(taken)))
         if taken:
             _set_batch_status(out.status, len(fresh), len(taken))
         return out

@@ -56,6 +56,9 @@ _BUSY_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
 RETRY_ATTEMPTS = 5
 #: first backoff ceiling in seconds; doubles per attempt, the sleep is uniform in [0, ceiling]
 RETRY_BASE_DELAY = 0.005
+#: PostgreSQL connections per process: kept open, and opened beyond that under bursts
+PG_POOL_SIZE = 16
+PG_POOL_OVERFLOW = 16
 
 R = TypeVar("R")
 
@@ -96,7 +99,8 @@ def _watch_accounts(conn: Connection, clause: Any, *_args: Any) -> None:
 
 
 def _transaction_ended(conn: Connection) -> None:
-    if conn.info.pop("accounts_changed", False):
+    # an invalidated (dead) connection has no info to read: forget the cached keys to be safe
+    if conn.invalidated or conn.info.pop("accounts_changed", False):
         _bump_generation()
 
 
@@ -139,7 +143,10 @@ def make_engine(url: str, read_only: bool = False) -> Engine:
             return engine
         event.listen(engine, "connect", _sqlite_on_connect)
         return _watch(engine)
-    return _watch(create_engine(url, pool_size=16, max_overflow=16, pool_pre_ping=True))
+    # No pool_pre_ping: it costs a "SELECT 1" round trip on every checkout, i.e. per RPC. A pooled
+    # connection the server dropped (restart, idle timeout) fails its first statement instead, the
+    # pool is invalidated and Database.run runs the unit of work again on a fresh connection.
+    return _watch(create_engine(url, pool_size=PG_POOL_SIZE, max_overflow=PG_POOL_OVERFLOW))
 
 
 def is_busy(error: DBAPIError) -> bool:
@@ -148,6 +155,12 @@ def is_busy(error: DBAPIError) -> bool:
     if getattr(error.orig, "sqlstate", None) in _BUSY_SQLSTATES:
         return True
     return isinstance(error, OperationalError) and any(w in str(error.orig).lower() for w in _BUSY_WORDS)
+
+
+def is_stale_connection(error: DBAPIError) -> bool:
+    """True when the connection was found dead (SQLAlchemy invalidated it and the pool) before the
+    transaction could commit: nothing was written, and a fresh connection will do."""
+    return bool(error.connection_invalidated) and not getattr(error, "in_commit", False)
 
 
 def backoff(attempt: int) -> float:
@@ -196,6 +209,10 @@ class Database:
     def __init__(self, url: str, shared_file: bool = False) -> None:
         self.url = url
         self.engine = make_engine(url)
+        #: units of work run again: "retries" (the database aborted them for contention),
+        #: "reconnects" (a pooled connection was dead); /metrics shows them
+        self.counts = {"retries": 0, "reconnects": 0}
+        self._counts_lock = threading.Lock()
         self.sqlite = is_sqlite(url)
         #: read transactions' connections (SQLite: a pool opened read-only; else the same engine)
         self.read_engine = make_engine(url, read_only=True) if self.sqlite else self.engine
@@ -219,8 +236,12 @@ class Database:
                     with self._write() if write else self._read() as conn:
                         return work(conn)
                 except DBAPIError as e:
+                    if is_stale_connection(e):
+                        self._count("reconnects")
+                        continue  # at once: the pool was emptied, the next connection is new
                     if not is_busy(e):
                         raise
+                self._count("retries")
                 time.sleep(backoff(attempt))
             with self._write() if write else self._read() as conn:
                 return work(conn)
@@ -246,7 +267,15 @@ class Database:
             except BaseException:
                 conn.rollback()
                 raise
-            conn.commit()
+            try:
+                conn.commit()
+            except DBAPIError as e:
+                e.in_commit = True  # type: ignore[attr-defined]  # it may have committed: no re-run
+                raise
+
+    def _count(self, what: str) -> None:
+        with self._counts_lock:
+            self.counts[what] += 1
 
     @contextmanager
     def _writer_turn(self) -> Iterator[None]:

@@ -270,9 +270,9 @@ task_assignments = Table(
     # the input left the task's source while this seat was started or submitted (kept): an expired
     # lease on it is not taken over, a rejection does not re-open it; cleared when it comes back
     Column("off_source", Boolean, nullable=False, default=False, server_default=false()),
+    # also the (task, input) index; the queue index below is also the (task, worker, status) one
+    # (every seat update writes each index: migration 0026 dropped those two prefixes)
     UniqueConstraint("task_pk", "input_pk", "worker_id", name="uq_task_assignments_task_input_worker"),
-    Index("ix_task_assignments_task_worker_status", "task_pk", "worker_id", "status"),
-    Index("ix_task_assignments_task_input", "task_pk", "input_pk"),
     # a worker's unstarted work in input order; open seats / review queue in input order;
     # started work by lease (own resumed work, expired DYNAMIC leases)
     Index("ix_task_assignments_queue", "task_pk", "worker_id", "status", "input_pk"),

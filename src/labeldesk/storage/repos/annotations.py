@@ -97,8 +97,7 @@ def insert_tuples(
     in the order of ``rows``."""
     if not rows:
         return []
-    by_id = {i: pk for pk, i in multirow.insert_values(conn, t.annotations, NEW_COLUMNS, rows, "pk, id")}
-    pks = [int(by_id[row[0]]) for row in rows]
+    pks = multirow.insert_pks(conn, t.annotations, NEW_COLUMNS, rows)
     index = [(pk, c, v, app_pk) for pk, pairs in zip(pks, concepts) for c, v in dict(pairs).items()]
     multirow.insert_values(conn, t.annotation_concepts, _INDEX_COLUMNS, index)
     return pks

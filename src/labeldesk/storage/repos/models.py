@@ -76,3 +76,19 @@ def jobs_of_task(conn: Connection, app_pk: int, kind: str, task_pk: int) -> list
     J = t.jobs.c
     rows = conn.execute(select(t.jobs).where(J.app_pk == app_pk, J.kind == kind).order_by(J.pk))
     return [r for r in rows if (r.payload or {}).get("task_pk") == task_pk]
+
+
+def newest_jobs(conn: Connection, kind: str) -> dict[tuple[int, str], Row[Any]]:
+    """Of every app, the newest job of ``kind`` per ``(task pk, model id)`` of its payload."""
+    J = t.jobs.c
+    newest: dict[tuple[int, str], Row[Any]] = {}
+    for r in conn.execute(select(t.jobs).where(J.kind == kind).order_by(J.pk)):
+        p = r.payload or {}
+        newest[(int(p.get("task_pk", 0)), str(p.get("model_id", "")))] = r
+    return newest
+
+
+def lock_job(conn: Connection, job_pk: int) -> None:
+    """Hold the job's row until the transaction ends (PostgreSQL ``FOR UPDATE``; SQLite's write
+    transaction already serialises writers), so two replicas never both queue a job after it."""
+    conn.execute(select(t.jobs.c.pk).where(t.jobs.c.pk == job_pk).with_for_update())

@@ -65,6 +65,30 @@ def insert_values(
     return out
 
 
+def insert_pks(
+    conn: Connection, table: Table, columns: tuple[str, ...], rows: Sequence[Sequence[Any]]
+) -> list[int]:
+    """Insert ``rows`` (values in ``columns`` order, as stored, the first being the row's unique
+    ``id``); answer their pks in the order of ``rows``.
+
+    On SQLite the rows of one multi-row ``INSERT`` take consecutive rowids (each the largest so
+    far plus one, and the transaction holds the write lock), so the pks are counted back from
+    the last one instead of returned row by row; PostgreSQL returns ``pk, id`` pairs."""
+    if not rows:
+        return []
+    if conn.dialect.name != "sqlite":
+        by_id = {i: pk for pk, i in insert_values(conn, table, columns, rows, "pk, id")}
+        return [int(by_id[row[0]]) for row in rows]
+    out: list[int] = []
+    size = max(1, MAX_PARAMS // len(columns))
+    for i in range(0, len(rows), size):
+        batch = rows[i : i + size]
+        sql = insert_sql("sqlite", table, columns, len(batch), "")
+        last = conn.exec_driver_sql(sql, tuple(v for row in batch for v in row)).lastrowid
+        out += range(last - len(batch) + 1, last + 1)
+    return out
+
+
 @cache
 def _in_sql(dialect: str, head: str, n: int) -> str:
     mark = _mark(dialect)

@@ -1,0 +1,241 @@
+"""What the work queue costs PostgreSQL: statements per call, their plans at 10k and 1M inputs,
+and CPU per call on both sides (the server's Python and PostgreSQL's backend).
+
+    python benchmarks/pg_queue.py --database-url postgresql+psycopg://postgres@127.0.0.1:55432/bench \\
+        [--inputs 10000,1000000] [--calls 300] [--explain]
+
+For each size it seeds an app (COPY, as ``work_queue.py`` does), builds a server in this process
+(no transport) over that database, creates a DYNAMIC task over all inputs and lets one worker
+loop LABEL_START -> LABEL_SUBMIT through ``Dispatcher.call``. It prints
+
+- the SQL statements (round trips) per LABEL_START and per LABEL_SUBMIT, BEGIN/COMMIT included;
+- the CPU per call of this process (``time.process_time``: the server's Python, no transport) and
+  of the PostgreSQL backends serving this database (psutil over the backend processes, which
+  needs permission to read them: run as root or as the postgres user);
+- with ``--explain``: ``EXPLAIN (ANALYZE, BUFFERS)`` of every distinct statement of a cycle
+  after the timed ones, run with the parameters it had, in a transaction that is rolled back. Every hot
+  statement must be an index scan, so that its cost does not grow with the app.
+
+CPU per call is the number to compare on a shared machine; wall time is printed too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import psutil
+from clarifai_grpc.grpc.api import resources_pb2 as r
+from clarifai_grpc.grpc.api import service_pb2 as s
+from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
+from google.protobuf import json_format
+from sqlalchemy import Engine, event
+from work_queue import A, App, seed
+
+from labeldesk.app import build
+from labeldesk.storage.engine import Database
+from labeldesk.storage.migrate import migrate
+
+Statement = tuple[str, Any]
+
+
+class PgCpu:
+    """CPU seconds used so far by the PostgreSQL backends connected to one database when this
+    was made (pooled connections stay open, so a warmed-up pool's backends are all of them);
+    reading it runs no query."""
+
+    def __init__(self, engine: Engine) -> None:
+        with engine.connect() as conn:
+            pids = conn.exec_driver_sql(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            ).scalars()
+            self.seen = {pid: psutil.Process(pid) for pid in pids}
+        self.last: dict[int, float] = {}
+
+    def __call__(self) -> float:
+        for pid, proc in self.seen.items():
+            try:
+                cpu = proc.cpu_times()
+                self.last[pid] = cpu.user + cpu.system
+            except psutil.NoSuchProcess:
+                pass  # its last reading stays
+        return sum(self.last.values())
+
+
+def ok(resp: Any) -> Any:
+    if resp.status.code != sc.SUCCESS:
+        raise RuntimeError(f"request failed: {resp.status}")
+    return resp
+
+
+def short(sql: str) -> str:
+    return " ".join(sql.split())[:150]
+
+
+def measure(url: str, app: App, calls: int, explain: bool) -> dict[str, float]:
+    server = build(url, run_migrations=False)
+    d = server.dispatcher
+    worker, pat = app.workers[0]
+    task = json_format.ParseDict(
+        {
+            "id": "pgq",
+            "concept_ids": ["cat"],
+            "input_source": {"type": "ALL_INPUTS"},
+            "worker": {"strategy": "DYNAMIC", "user_ids": [worker]},
+        },
+        r.Task(),
+    )
+    ok(d.call("PostTasks", s.PostTasksRequest(user_app_id=app.uai, tasks=[task]), f"Key {app.owner_key}"))
+
+    def put(action: int, input_id: str = "") -> Any:
+        req = s.PutTaskAssignmentsRequest(
+            user_app_id=app.uai, task_id="pgq", action=action, input_id=input_id
+        )
+        return ok(d.call("PutTaskAssignments", req, f"Key {pat}"))
+
+    seen: list[Statement] = []
+
+    def record(*a: Any) -> None:
+        seen.append((a[2], a[3]))
+
+    event.listen(server.db.engine, "before_cursor_execute", record)
+    begins: list[int] = []
+    event.listen(server.db.engine, "begin", lambda *_: begins.append(1))
+
+    def cycle() -> dict[str, tuple[list[Statement], int]]:
+        """One LABEL_START and its submissions; the statements of the START and the first SUBMIT."""
+        seen.clear()
+        begins.clear()
+        got = put(A.LABEL_START).task_assignments
+        per = {"LABEL_START": (list(seen), len(begins))}
+        seen.clear()
+        begins.clear()
+        put(A.LABEL_SUBMIT, got[0].input.id)
+        per["LABEL_SUBMIT"] = (list(seen), len(begins))
+        for a in got[1:]:
+            put(A.LABEL_SUBMIT, a.input.id)
+        return per
+
+    cycle()
+    per = cycle()  # the second cycle: the worker's batch is planned, as in steady state
+    for name, (stmts, n_begin) in per.items():
+        print(f"\n{name}: {len(stmts)} statements + BEGIN/COMMIT x{n_begin}")
+        for sql, _ in stmts:
+            print(f"  {short(sql)}")
+    timings = StatementTimes(server.db.engine)
+
+    pg = PgCpu(server.db.engine)
+    starts: list[float] = []
+    submits: list[float] = []
+    pg_start = pg_submit = 0.0
+    wall0 = time.perf_counter()
+    for _ in range(calls):
+        before, pg0 = time.process_time(), pg()
+        got = put(A.LABEL_START).task_assignments
+        starts.append(time.process_time() - before)
+        pg_start += pg() - pg0
+        for a in got:
+            before, pg0 = time.process_time(), pg()
+            put(A.LABEL_SUBMIT, a.input.id)
+            submits.append(time.process_time() - before)
+            pg_submit += pg() - pg0
+    wall = time.perf_counter() - wall0
+    timings.report(len(submits))
+    if explain:  # after the loop: the worker has a history, as a labeler after a day's work
+        last = cycle()
+        explain_all(server.db, last["LABEL_START"][0] + last["LABEL_SUBMIT"][0])
+    server.db.dispose()
+    return {
+        "start_cpu": statistics.median(starts) * 1000,
+        "submit_cpu": statistics.median(submits) * 1000,
+        "pg_start": pg_start / len(starts) * 1000,
+        "pg_submit": pg_submit / len(submits) * 1000,
+        "per_submission": (sum(starts) + sum(submits)) / len(submits) * 1000,
+        "pg_per_submission": (pg_start + pg_submit) / len(submits) * 1000,
+        "wall_ms_per_submission": wall / len(submits) * 1000,
+        "statements_start": len(per["LABEL_START"][0]),
+        "statements_submit": len(per["LABEL_SUBMIT"][0]),
+    }
+
+
+class StatementTimes:
+    """Wall time from sending each statement to having its result, summed per statement text
+    (one thread: that is the database's time plus the driver's)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.totals: dict[str, list[float]] = {}
+        self._began = 0.0
+        event.listen(engine, "before_cursor_execute", self._before)
+        event.listen(engine, "after_cursor_execute", self._after)
+
+    def _before(self, *_: Any) -> None:
+        self._began = time.perf_counter()
+
+    def _after(self, _conn: Any, _cur: Any, sql: str, *_: Any) -> None:
+        entry = self.totals.setdefault(short(sql), [0, 0.0])
+        entry[0] += 1
+        entry[1] += time.perf_counter() - self._began
+
+    def report(self, submissions: int) -> None:
+        print(f"\nstatement wall time over the timed loop (per submission, {submissions} submissions)")
+        for sql, (n, total) in sorted(self.totals.items(), key=lambda kv: -kv[1][1]):
+            print(f"  {total / submissions * 1000:7.3f} ms  x{n / submissions:5.2f}  {sql[:110]}")
+
+
+def explain_all(db: Database, statements: list[Statement]) -> None:
+    """EXPLAIN ANALYZE each distinct statement with its parameters, rolled back."""
+    done: set[str] = set()
+    for sql, params in statements:
+        if sql in done or not sql.lstrip().upper().startswith(
+            ("SELECT", "UPDATE", "INSERT", "DELETE", "WITH")
+        ):
+            continue
+        done.add(sql)
+        with db.engine.connect() as conn:
+            raw: Any = conn.connection.driver_connection
+            with raw.cursor() as cur:
+                cur.execute("EXPLAIN (ANALYZE, BUFFERS, TIMING OFF, SUMMARY ON) " + sql, params)
+                plan = [row[0] for row in cur.fetchall()]
+            raw.rollback()
+        print(f"\n-- {short(sql)}")
+        for line in plan:
+            print(f"   {line}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", required=True, help="a PostgreSQL URL (the apps are left there)")
+    parser.add_argument("--inputs", default="10000,1000000", help="comma-separated app sizes")
+    parser.add_argument("--calls", type=int, default=300, help="LABEL_START calls to time per size")
+    parser.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE every hot statement")
+    args = parser.parse_args(argv)
+    log: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+    db = Database(args.database_url)
+    migrate(db)
+    rows = []
+    for n in (int(x) for x in args.inputs.split(",")):
+        app = seed(db, n, 1, log)
+        print(f"\n===== {n:,} inputs")
+        rows.append((n, measure(args.database_url, app, args.calls, args.explain)))
+    db.dispose()
+    print(
+        "\ninputs     stmts START/SUBMIT  server CPU ms START/SUBMIT  PG CPU ms START/SUBMIT  "
+        "server+PG CPU ms/submission  wall ms/submission"
+    )
+    for n, m in rows:
+        print(
+            f"{n:>9,}  {m['statements_start']:>6.0f} / {m['statements_submit']:<6.0f}  "
+            f"{m['start_cpu']:>12.2f} / {m['submit_cpu']:<12.2f}  "
+            f"{m['pg_start']:>9.2f} / {m['pg_submit']:<9.2f}  "
+            f"{m['per_submission']:>12.2f} + {m['pg_per_submission']:<12.2f}  "
+            f"{m['wall_ms_per_submission']:>10.2f}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,80 @@
+"""Late inputs of tasks with model workers: the server's periodic sweep.
+
+A model worker's job ends once it has walked its task's source. Inputs that join the source later
+(PostInputs into the task's dataset, PostDatasetInputs of older inputs, a saved search that starts
+matching more inputs, new inputs of an ``ALL_INPUTS`` task) must be predicted too. When the task
+has human workers, their queue notices them (:func:`labeldesk.services.auto_annotation.decided_upto`
+and ``hold_undecided``); a task whose only worker is a model has nobody asking, so every
+``source_rescan_seconds`` the server looks, per model worker whose newest job is ``done``, for
+source inputs the model has not decided -- above the job's mark, or at or below it (those the
+model decided are recorded in ``model_decisions``) -- and queues the job again from its mark: it
+predicts the newcomers and skips everything decided. A job that failed or stopped (its model or
+source is gone) is not retried here; PatchTasks queues a new one."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import Connection
+
+from labeldesk.domain import errors
+from labeldesk.services import auto_annotation as auto
+from labeldesk.services.assignments import TaskSource
+from labeldesk.services.task_record import record_of
+from labeldesk.storage.engine import Database
+from labeldesk.storage.repos import jobs as jobs_repo
+from labeldesk.storage.repos import model_decisions as decisions
+from labeldesk.storage.repos import models as models_repo
+
+log = logging.getLogger("labeldesk.jobs")
+
+CHUNK = 1000  # source inputs read per query when looking below a job's mark
+
+
+def requeue_for_late_inputs(conn: Connection) -> int:
+    """Queue again the job of every model worker whose newest job is done while its task's source
+    has inputs it has not decided (run in a write transaction); how many jobs were queued."""
+    queued = 0
+    for (task_pk, model_id), job in models_repo.newest_jobs(conn, auto.AUTO_ANNOTATION_KIND).items():
+        result = job.result or {}
+        if job.state != jobs_repo.DONE or "stopped" in result or "skipped" in result:
+            continue
+        row = models_repo.task_by_pk(conn, task_pk)
+        if row is None:
+            continue
+        task = record_of(row)
+        if model_id not in auto.model_workers(task) or not models_repo.by_ids(conn, task.app_pk, [model_id]):
+            continue
+        try:
+            late = _undecided(conn, TaskSource(conn, task), task.pk, model_id, auto.mark_of(job))
+        except errors.ApiError:  # the task's dataset or saved search is gone
+            continue
+        if late and auto.requeue_after(conn, task, job):
+            log.info("task %s: model %s has late inputs, its job is queued again", task.id, model_id)
+            queued += 1
+    return queued
+
+
+def _undecided(conn: Connection, source: TaskSource, task_pk: int, model_id: str, mark: int) -> bool:
+    """True when the source has an input above ``mark``, or one at or below it that the model has
+    not decided for the task (it joined the dataset or saved search after the job passed it)."""
+    if source.after(mark, 1):
+        return True
+    if source.monotone:  # new inputs of ALL_INPUTS only come above the mark
+        return False
+    cursor = 0
+    while cursor < mark:
+        chunk = [s.pk for s in source.after(cursor, CHUNK) if s.pk <= mark]
+        if not chunk:
+            return False
+        if len(decisions.decided(conn, task_pk, model_id, chunk)) < len(chunk):
+            return True
+        cursor = chunk[-1]
+    return False
+
+
+def sweep(db: Database) -> int:
+    """What the server runs every ``source_rescan_seconds`` (``RunningServer``): one write
+    transaction of :func:`requeue_for_late_inputs`."""
+    with db.write() as conn:
+        return requeue_for_late_inputs(conn)

@@ -1,0 +1,116 @@
+"""A task whose only worker is a model: inputs that join its dataset after the job finished -- new
+ones (PostInputs into the dataset, above the job's mark) and older ones (PostDatasetInputs, below
+it) -- are predicted by the job the server queues again (its sweep of late inputs, every
+``source_rescan_seconds``), each asked of the model once, and get annotations with their range's
+status. Over both transports' public API, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from clarifai_grpc.channel.clarifai_channel import ClarifaiChannel
+from clarifai_grpc.grpc.api import resources_pb2, service_pb2, service_pb2_grpc
+from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
+
+from labeldesk.app import RunningServer, build
+from labeldesk.config import Settings
+from labeldesk.services import admin
+from tests.api.test_auto_annotation import oip_scores, pixel_png, seed_task_body, setup_app
+from tests.helpers import TRANSPORTS, AppFixture, ok
+from tests.model_servers import ModelServer, model_server
+from tests.models.test_task_models import newest_job, post_task
+from tests.ops.test_crash import _databases
+
+SUCCESS, PENDING, NOTHING = 30, 5, 1  # pixel values: cat 0.75 (SUCCESS), dog 0.5 (PENDING), neither
+
+
+@pytest.fixture
+def oip() -> Iterator[ModelServer]:
+    with model_server() as s:
+        s.answer = oip_scores
+        yield s
+
+
+@pytest.fixture
+def own_server(
+    request: pytest.FixtureRequest, private_database: Callable[[str, str], str], tmp_path: Path
+) -> Iterator[RunningServer]:
+    """A server on a database of its own that sweeps for late inputs every 0.2 s."""
+    url = private_database(request.param, "late.db")
+    settings = replace(Settings.from_env(), blob_dir=str(tmp_path / "blobs"), source_rescan_seconds=0.2)
+    running = RunningServer(build(url, settings=settings), "127.0.0.1", 0, 0).start()
+    yield running
+    running.stop()
+
+
+def image(input_id: str, v: int, datasets: list[str] | None = None) -> resources_pb2.Input:
+    data = resources_pb2.Data(image=resources_pb2.Image(base64=pixel_png(v)))
+    return resources_pb2.Input(id=input_id, data=data, dataset_ids=datasets or [])
+
+
+def wait_for(what: str, check: Callable[[], bool], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("own_server", _databases(), indirect=True)
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_inputs_joining_a_model_only_task_after_its_job_finished_get_annotated(
+    own_server: RunningServer, transport: str, oip: ModelServer
+) -> None:
+    user_id, app_id = f"u{uuid.uuid4().hex[:8]}", "late"
+    pat = admin.create_user(own_server.app.db, user_id, f"{user_id}@example.com")
+    admin.create_app(own_server.app.db, user_id, app_id)
+    app = AppFixture(user_id, app_id, pat, "", own_server)
+    stub: Any = service_pb2_grpc.V2Stub(
+        ClarifaiChannel.get_json_channel(base_url=own_server.base_url)
+        if transport == "rest"
+        else ClarifaiChannel.get_insecure_grpc_channel(base="127.0.0.1", port=own_server.grpc_port)
+    )
+    old = [image("old-s", SUCCESS), image("old-n", NOTHING)]  # older than the task's inputs
+    ok(stub.PostInputs(service_pb2.PostInputsRequest(user_app_id=app.uai, inputs=old), metadata=app.meta))
+    version = setup_app(stub, app, oip.url)  # 40 inputs in the dataset "pets"
+    task_id = post_task(app, seed_task_body("pets-clf", version, "pets"))["id"]  # the model: its only worker
+    wait_for("the job", lambda: newest_job(app, task_id).state == "done")
+    first = newest_job(app, task_id)
+    asked = len(oip.requests)
+
+    # older inputs join the dataset below the job's mark, new ones above it
+    add = service_pb2.PostDatasetInputsRequest(
+        user_app_id=app.uai,
+        dataset_id="pets",
+        dataset_inputs=[resources_pb2.DatasetInput(input=resources_pb2.Input(id=i.id)) for i in old],
+    )
+    ok(stub.PostDatasetInputs(add, metadata=app.meta))
+    new = [image("new-p", PENDING, ["pets"]), image("new-n", NOTHING, ["pets"])]
+    ok(stub.PostInputs(service_pb2.PostInputsRequest(user_app_id=app.uai, inputs=new), metadata=app.meta))
+
+    def second_done() -> bool:
+        job = newest_job(app, task_id)
+        return job.pk != first.pk and job.state == "done"
+
+    wait_for("the job queued again for the late inputs", second_done)
+    late = [d for _, _, _, body in oip.requests[asked:] for d in body["inputs"][0]["data"]]
+    assert len(late) == 4  # each late input asked about once, nothing else again
+    assert newest_job(app, task_id).progress["done"] == 4
+
+    req = service_pb2.ListAnnotationsRequest(user_app_id=app.uai, model_version_ids=[version], per_page=100)
+    made = {
+        (a.input_id, a.status.code)
+        for a in ok(stub.ListAnnotations(req, metadata=app.meta)).annotations
+        if a.input_id in {"old-s", "old-n", "new-p", "new-n"}
+    }
+    assert made == {("old-s", sc.ANNOTATION_SUCCESS), ("new-p", sc.ANNOTATION_PENDING)}
+
+    # nothing joined since: the sweeps of the next moments queue no further job
+    second, calls = newest_job(app, task_id).pk, len(oip.requests)
+    time.sleep(1.0)  # five sweeps
+    assert (newest_job(app, task_id).pk, len(oip.requests)) == (second, calls)
