@@ -38,6 +38,19 @@ def test_migrate_is_idempotent_and_stamped(server: RunningServer, database_url: 
         db.dispose()
 
 
+def test_the_work_queue_tables_are_analyzed_sooner(server: RunningServer) -> None:
+    """Fresh databases (built from tables.py) and upgraded ones (migration 0026) alike."""
+    with server.app.db.read() as conn:
+        options = dict(
+            conn.exec_driver_sql(
+                "select relname, reloptions from pg_class"
+                " where relname in ('task_assignments', 'annotations')"
+            ).all()
+        )
+    for table in ("task_assignments", "annotations"):
+        assert "autovacuum_analyze_scale_factor=0.01" in options[table], options
+
+
 def test_revision_0004_hashes_tokens_on_postgresql() -> None:
     """The keys upgrade of tests/unit/test_migrate.py, on two scratch PostgreSQL databases."""
     from sqlalchemy import create_engine
