@@ -15,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Connection,
     DateTime,
     Float,
     ForeignKey,
@@ -27,6 +28,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    event,
     false,
     text,
 )
@@ -648,3 +650,17 @@ model_decisions = Table(
     Column("model_id", ID, primary_key=True),
     Column("input_pk", PK, ForeignKey("inputs.pk", ondelete="CASCADE"), primary_key=True),
 )
+
+# PostgreSQL analyzes the work queue's seats and the annotations after 1 % of their rows changed
+# (default 10 %): until it does, it knows nothing of a new task's seats or a new app's annotations
+# and can walk all of them per call (migration 0026, docs/postgres.md "Query plans").
+ANALYZE_SOONER = "(autovacuum_analyze_scale_factor = 0.01, autovacuum_analyze_threshold = 1000)"
+
+
+def _analyze_sooner(target: Table, connection: Connection, **_: object) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"ALTER TABLE {target.name} SET {ANALYZE_SOONER}")
+
+
+for _name in ("task_assignments", "annotations"):
+    event.listen(metadata.tables[_name], "after_create", _analyze_sooner)
