@@ -100,8 +100,8 @@ def bind_time(sqlite: bool, ts: datetime) -> Any:
 
 def read_time(value: Any) -> datetime:
     """A (NOT NULL) DateTime column's value as read by the driver, as an aware UTC datetime."""
-    if isinstance(value, str):
-        return datetime.fromisoformat(value).replace(tzinfo=_UTC)
+    if isinstance(value, str):  # SQLAlchemy's text: UTC without a zone
+        return datetime.fromisoformat(value + "+00:00")
     if value.tzinfo is None:
         return value.replace(tzinfo=_UTC)  # type: ignore[no-any-return]
     return value  # type: ignore[no-any-return]
