@@ -52,6 +52,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    true,
     update,
 )
 
@@ -665,7 +666,7 @@ def worker_seats_of_input_id(
     on it (the caller then finds out which, the slow way)."""
     rows = list(
         conn.execute(
-            _WORKER_SEATS_OF_INPUT_ID,
+            _WORKER_SEATS_OF_INPUT_ID_PG if _postgres(conn) else _WORKER_SEATS_OF_INPUT_ID,
             {"app_pk": app_pk, "task_pk": task_pk, "input_id": input_id, "worker_id": worker_id},
         )
     )
@@ -685,6 +686,36 @@ _WORKER_SEATS_OF_INPUT_ID = (
     )
     .order_by(Q.pk)
     .with_for_update(of=TA)
+)
+
+_SEAT_INPUT = t.inputs.alias("seat_input")
+_SEAT_TASK = t.tasks.alias("seat_task")
+#: PostgreSQL: :data:`_WORKER_SEATS_OF_INPUT_ID` as a per-row (LATERAL) sub-query from the input's
+#: row (found by its unique (app, id)) on the unique (task, input, worker) index -- the shape of
+#: :func:`_had_it`, for the same reason: with plain join conditions PostgreSQL, not knowing a new
+#: task yet, walked every seat the worker had in it, per submission (SQLite has no LATERAL, and
+#: its planner takes the input first anyway)
+_THEIRS = (
+    select(*_SEAT_COLUMNS)
+    .where(
+        Q.task_pk == _SEAT_TASK.c.pk,
+        Q.input_pk == _SEAT_INPUT.c.pk,
+        Q.worker_id.concat(literal_column("''")) == _WORKER,
+    )
+    .order_by(Q.pk)
+    .offset(literal_column("0"))
+    .with_for_update(of=TA)
+    .lateral("theirs")
+)
+_WORKER_SEATS_OF_INPUT_ID_PG = (
+    select(*_THEIRS.c)
+    .select_from(_SEAT_INPUT.join(_SEAT_TASK, true()).join(_THEIRS, true()))
+    .where(
+        _SEAT_INPUT.c.app_pk == bindparam("app_pk", type_=Integer),
+        _SEAT_INPUT.c.id == bindparam("input_id", type_=String),
+        _SEAT_TASK.c.pk == _TASK,
+    )
+    .order_by(_THEIRS.c.pk)
 )
 
 
