@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import pybase64
+
 # Why a backend failed: the status codes the API answers for them.
 UNREACHABLE = "unreachable"
 TIMEOUT = "timeout"
@@ -36,10 +38,23 @@ class Prediction:
 
 @dataclass(frozen=True)
 class Image:
-    """An image to predict on: its bytes, and its URL when it has a public one."""
+    """An image to predict on: its bytes -- raw, or as the standard base64 text a client sent
+    (``b64``: handed to backends that take base64 as it came, never decoded and encoded again) --
+    and its URL when it has a public one."""
 
-    data: bytes
+    data: bytes = b""
     url: str = ""
+    b64: bytes = b""
+
+    def base64(self) -> bytes:
+        return self.b64 or pybase64.b64encode(self.data)
+
+    def raw(self) -> bytes:
+        return self.data or pybase64.b64decode(self.b64)
+
+    def head(self) -> bytes:
+        """The first 12 bytes (enough to tell PNG, GIF, WebP and JPEG apart)."""
+        return self.data[:12] or pybase64.b64decode(self.b64[:16])
 
 
 class BackendError(Exception):

@@ -36,7 +36,7 @@ class FaceAdapter:
         return [self._one(i, im) for i, im in enumerate(images)]
 
     def _one(self, i: int, im: Image) -> Prediction:
-        img = cv2.imdecode(np.frombuffer(im.data, np.uint8), cv2.IMREAD_GRAYSCALE)
+        img = cv2.imdecode(np.frombuffer(im.raw(), np.uint8), cv2.IMREAD_GRAYSCALE)
         if img is None:
             raise BackendError(BAD_INPUT, f"image {i}: not an image OpenCV can decode")
         h, w = img.shape[:2]

@@ -1,18 +1,19 @@
-"""JSON over HTTP to a model backend: one pooled ``urllib3`` client per process (keep-alive
-connections per backend host, so a call does not pay a TCP handshake), a timeout per attempt,
-retries with exponential backoff on connection failures, timeouts, 429 and 5xx; every failure a
-BackendError."""
+"""JSON over HTTP to a model backend: kept-alive connections per backend host in each process
+(:mod:`labeldesk.models.http_conn`, so a call pays no TCP handshake and little CPU), a timeout per
+attempt, retries with exponential backoff on connection failures, timeouts, 429 and 5xx; every
+failure a BackendError. Inputs' image URLs are fetched with ``urllib3`` (redirects followed)."""
 
 from __future__ import annotations
 
+import atexit
 import time
 from typing import Any
 
 import orjson
 import urllib3
-from urllib3.exceptions import HTTPError, NewConnectionError
-from urllib3.exceptions import TimeoutError as Urllib3Timeout
+from urllib3.exceptions import HTTPError
 
+from labeldesk.models import http_conn
 from labeldesk.models.base import GARBAGE, HTTP_ERROR, TIMEOUT, UNREACHABLE, BackendError
 
 RETRIES = 2  # attempts after the first
@@ -43,53 +44,77 @@ def call(
     """The backend's JSON answer to ``method url`` with ``body`` as JSON (a :class:`Json` is sent
     as it is)."""
     data = None if body is None else body if isinstance(body, Json) else orjson.dumps(body)
-    headers = {"Accept": "application/json"}
-    if data is not None:
-        headers["Content-Type"] = "application/json"
+    headers = _JSON_SENT if data is not None else _JSON_ACCEPTED
     if token:
-        headers["Authorization"] = f"Bearer {token}"
+        headers += f"Authorization: Bearer {token}\r\n".encode("latin-1", "replace")
+    try:
+        where = http_conn.target(url)
+    except ValueError as e:
+        raise BackendError(UNREACHABLE, f"{method} {url} is unreachable: {e}") from e
     last = BackendError(UNREACHABLE, f"{url}: not tried")
     for attempt in range(retries + 1):
         if attempt:
             time.sleep(backoff_s * 2 ** (attempt - 1))
         try:
-            resp = _pool.request(
-                method,
-                url,
-                body=data,
-                headers=headers,
-                timeout=urllib3.Timeout(total=timeout_s),
-                preload_content=False,
-                redirect=False,
-            )
-            try:
-                raw = resp.read(MAX_ANSWER + 1)
-            finally:
-                resp.release_conn()
-        except NewConnectionError as e:  # (a subclass of urllib3's connect timeout)
-            last = BackendError(UNREACHABLE, f"{method} {url} is unreachable: {_reason(e)}")
-            continue
-        except Urllib3Timeout:
+            status, raw = _send(where, method, headers, data, timeout_s)
+        except TimeoutError:
             last = BackendError(TIMEOUT, f"{method} {url} did not answer within {timeout_s:g} s")
             continue
-        except (HTTPError, OSError) as e:
-            last = BackendError(UNREACHABLE, f"{method} {url} is unreachable: {_reason(e)}")
+        except http_conn.AnswerTooLarge:
+            raise BackendError(GARBAGE, f"{method} {url} answered more than {MAX_ANSWER} bytes") from None
+        except http_conn.BadAnswer as e:
+            raise BackendError(GARBAGE, f"{method} {url} answered something that is not HTTP: {e}") from e
+        except OSError as e:
+            last = BackendError(UNREACHABLE, f"{method} {url} is unreachable: {e.strerror or e}")
             continue
-        if resp.status >= 400:
-            detail = raw[:300].decode("utf-8", "replace").strip()
-            last = BackendError(HTTP_ERROR, f"{method} {url} answered HTTP {resp.status}: {detail[:200]}")
-            if resp.status == 429 or resp.status >= 500:
+        if status >= 400:
+            detail = bytes(raw[:300]).decode("utf-8", "replace").strip()
+            last = BackendError(HTTP_ERROR, f"{method} {url} answered HTTP {status}: {detail[:200]}")
+            if status == 429 or status >= 500:
                 continue
             raise last
-        if len(raw) > MAX_ANSWER:
-            raise BackendError(GARBAGE, f"{method} {url} answered more than {MAX_ANSWER} bytes")
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError as e:
             raise BackendError(
-                GARBAGE, f"{method} {url} answered something that is not JSON: {raw[:60]!r}"
+                GARBAGE, f"{method} {url} answered something that is not JSON: {bytes(raw[:60])!r}"
             ) from e
     raise last
+
+
+_JSON_ACCEPTED = b"Accept: application/json\r\n"
+_JSON_SENT = _JSON_ACCEPTED + b"Content-Type: application/json\r\n"
+_conns = http_conn.Pool(POOL_PER_HOST)
+atexit.register(_conns.close_all)
+
+
+def _send(
+    where: http_conn.Target, method: str, headers: bytes, data: bytes | None, timeout_s: float
+) -> tuple[int, bytes | bytearray]:
+    """One attempt on a kept-alive socket (a fresh one when none is idle, or when the reused one
+    turns out closed before the answer began)."""
+    deadline = time.monotonic() + timeout_s
+    sock = _conns.take(where)
+    reused = sock is not None
+    while True:
+        if sock is None:
+            sock = _conns.connect(where, max(0.001, deadline - time.monotonic()))
+        try:
+            status, raw, keep = http_conn.exchange(sock, method, where, headers, data, deadline, MAX_ANSWER)
+        except (ConnectionResetError, BrokenPipeError, ConnectionAbortedError):
+            sock.close()
+            if not reused:
+                raise
+            sock, reused = None, False
+            continue
+        except BaseException:
+            sock.close()
+            raise
+        if keep:
+            _conns.give(where, sock)
+        else:
+            sock.close()
+        return status, raw
 
 
 def _reason(e: Exception) -> str:

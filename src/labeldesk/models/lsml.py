@@ -13,8 +13,6 @@ import math
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
-import pybase64
-
 from labeldesk.models import http
 from labeldesk.models.base import GARBAGE, BackendError, Image, Prediction, Region, Score, clamp01, number
 
@@ -65,7 +63,7 @@ class LsMlAdapter:
                 "data": {
                     "image": im.url
                     if im.url.startswith(("http://", "https://"))
-                    else f"data:{_mime(im.data)};base64,{pybase64.b64encode(im.data).decode()}"
+                    else f"data:{_mime(im.head())};base64,{im.base64().decode()}"
                 },
             }
             for i, im in enumerate(images)

@@ -5,6 +5,8 @@ succeeded), so one bad image never hides the others' predictions."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from sqlalchemy import Connection
 
@@ -21,6 +23,17 @@ from labeldesk.storage.repos import inputs as inputs_repo
 MAX_INPUTS = 128
 
 
+@dataclass(frozen=True)
+class Given:
+    """One input of a PostModelOutputs call: the client's id (may be empty) and its inline image
+    (bytes or base64), or its inline ``data`` with an http(s) URL to read, or neither: a stored
+    input, read by id."""
+
+    id: str
+    image: Image | None = None
+    data: resources_pb2.Data | None = None
+
+
 class ModelOutputsService:
     def __init__(self, hosting: Hosting | None = None) -> None:
         self.hosting = hosting
@@ -30,49 +43,63 @@ class ModelOutputsService:
     def post_model_outputs(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PostModelOutputsRequest
     ) -> service_pb2.MultiOutputResponse:
+        given = []
+        for n, i in enumerate(req.inputs):
+            if i.data.image.base64:  # (the REST transport hands the client's base64 text through)
+                given.append(Given(i.id, Image(bytes(i.data.image.base64), run.public_url(i.data))))
+            elif i.data.image.url:
+                given.append(Given(i.id, data=i.data))
+            elif i.id:
+                given.append(Given(i.id))
+            else:
+                raise errors.invalid(f"inputs[{n}]: give an input id or data.image.url / data.image.base64")
+        return self.predict(conn, ctx, req.model_id, req.version_id, given)
+
+    def predict(
+        self, conn: Connection, ctx: RequestContext, model_id: str, version_id: str, given: list[Given]
+    ) -> service_pb2.MultiOutputResponse:
+        """PostModelOutputs over inputs already told apart (the REST transport reads inline
+        base64 itself and hands it through, :mod:`labeldesk.transport.rest.model_outputs`)."""
         app = ctx.require_app()
 
         def load() -> tuple[run.ModelRef, resources_pb2.Model]:
-            row = require_model(conn, app.pk, req.model_id)
+            row = require_model(conn, app.pk, model_id)
             return run.model_ref(row), model_proto(row, ctx)
 
-        cached = self.models.get(conn, app.pk, req.model_id, load) if req.model_id else None
+        cached = self.models.get(conn, app.pk, model_id, load) if model_id else None
         model, proto = cached or load()  # load() answers why there is none
-        require_version(model, req.version_id)
-        if not req.inputs:
+        require_version(model, version_id)
+        if not given:
             raise errors.invalid("inputs: give the inputs to predict on, by id or with data.image")
-        if len(req.inputs) > MAX_INPUTS:
-            raise errors.invalid(f"inputs: at most {MAX_INPUTS} inputs per call, got {len(req.inputs)}")
-        ids = [i.id for i in req.inputs if i.id and not _inline(i)]
+        if len(given) > MAX_INPUTS:
+            raise errors.invalid(f"inputs: at most {MAX_INPUTS} inputs per call, got {len(given)}")
+        ids = [g.id for g in given if g.image is None and g.data is None]
         stored = inputs_repo.by_ids(conn, app.pk, ids) if ids else {}
-        given: list[resources_pb2.Input] = []
         images: list[Image | BackendError] = []
-        for n, i in enumerate(req.inputs):
-            if _inline(i):
-                data = i.data
-            elif i.id in stored:
-                data = resources_pb2.Data.FromString(stored[i.id].data)
-            elif i.id:
-                raise errors.not_found("input", i.id)
-            else:
-                raise errors.invalid(f"inputs[{n}]: give an input id or data.image.url / data.image.base64")
-            given.append(resources_pb2.Input(id=i.id or new_id()))
-            try:
-                blob = run.image_bytes(data, app.pk, self.hosting, model.binding.timeout_s, not _inline(i))
+        for g in given:
+            if g.image is not None:
+                images.append(g.image)
+                continue
+            if g.data is None and g.id not in stored:
+                raise errors.not_found("input", g.id)
+            data = g.data or resources_pb2.Data.FromString(stored[g.id].data)
+            try:  # inline data is read from an http(s) URL only, never the server's disk
+                blob = run.image_bytes(data, app.pk, self.hosting, model.binding.timeout_s, g.data is None)
                 images.append(Image(blob, run.public_url(data)))
             except BackendError as e:
                 images.append(e)
         results = run.predict(model, images, conn)
         outputs = []
         failed = 0
-        for inp, res in zip(given, results):
-            out = resources_pb2.Output(id=new_id(), input=inp, model=proto)
+        for g, res in zip(given, results):
+            out = resources_pb2.Output(id=new_id(), model=proto)
+            out.input.id = g.id or new_id()
             if isinstance(res, BackendError):
                 failed += 1
                 out.status.code, out.status.description = run.failure_status(res, model.id)
             else:
                 out.status.code, out.status.description = errors.SUCCESS, "Ok"
-                out.data.CopyFrom(run.output_data(res, app.id))
+                run.fill_output_data(out.data, res, app.id)
             outputs.append(out)
         resp = service_pb2.MultiOutputResponse(outputs=outputs)
         if failed:
@@ -82,7 +109,3 @@ class ModelOutputsService:
                 o.status.description for o in outputs if o.status.code != errors.SUCCESS
             )
         return resp
-
-
-def _inline(i: resources_pb2.Input) -> bool:
-    return bool(i.data.image.url or i.data.image.base64)

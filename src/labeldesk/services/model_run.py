@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -55,17 +56,33 @@ def model_ref(row: Row[Any]) -> ModelRef:
     return ModelRef(row.id, row.version_id, binding, list(row.concepts))
 
 
+#: how long PostModelOutputs trusts what it read of a model without looking at the row again
+RECHECK_SECONDS = 1.0
+_changes = 0  # PatchModels / DeleteModel(s) made by this process
+
+
+def models_changed() -> None:
+    """A model of this process's database was patched or deleted: cached copies are looked at again."""
+    global _changes
+    _changes += 1
+
+
 class ModelCache:
     """Per model, what a call needs from its row -- the :class:`ModelRef` and the ``Model`` proto
-    an ``Output`` names -- kept while its ``(pk, version_id, modified_at)`` stamp is unchanged: a
-    call reads the three columns with one prepared statement instead of the row (JSON metadata
-    and concepts) and rebuilding both. PatchModels moves ``modified_at`` and DeleteModels removes
-    the row, so a stale entry is never used, on any replica."""
+    an ``Output`` names -- so a call neither reads the row (JSON metadata and concepts) nor builds
+    both again. An entry is trusted for :data:`RECHECK_SECONDS`, and only while this process made
+    no PatchModels or DeleteModel(s) since it was read (:func:`models_changed`); then one prepared
+    query of the model's ``(pk, version_id, modified_at)`` tells whether it is still current
+    (PatchModels moves ``modified_at``, DeleteModels removes the row). So a change made through this
+    process takes effect on its very next call, one made through another replica or ``--workers``
+    process within a second."""
 
     MAX = 1024
 
     def __init__(self) -> None:
-        self._entries: dict[tuple[int, str], tuple[tuple[Any, ...], ModelRef, resources_pb2.Model]] = {}
+        self._entries: dict[
+            tuple[int, str], tuple[tuple[Any, ...], float, int, ModelRef, resources_pb2.Model]
+        ] = {}
         self._lock = threading.Lock()
 
     def get(
@@ -76,18 +93,24 @@ class ModelCache:
         load: Callable[[], tuple[ModelRef, resources_pb2.Model]],
     ) -> tuple[ModelRef, resources_pb2.Model] | None:
         """The model's entry, ``load()``-ed when missing or stale; None when there is no such model."""
+        key = (app_pk, model_id)
+        hit = self._entries.get(key)
+        now = time.monotonic()
+        if hit is not None and hit[1] > now and hit[2] == _changes:
+            return hit[3], hit[4]
+        changes = _changes
         row = models_repo.stamp(conn, app_pk, model_id)
         if row is None:
             return None
-        key, stamp = (app_pk, model_id), tuple(row)
-        hit = self._entries.get(key)
+        stamp = tuple(row)
         if hit is not None and hit[0] == stamp:
-            return hit[1], hit[2]
-        ref, proto = load()
+            ref, proto = hit[3], hit[4]
+        else:
+            ref, proto = load()
         with self._lock:
             if len(self._entries) >= self.MAX:
                 self._entries.clear()
-            self._entries[key] = (stamp, ref, proto)
+            self._entries[key] = (stamp, now + RECHECK_SECONDS, changes, ref, proto)
         return ref, proto
 
 
@@ -186,6 +209,12 @@ def predict(
 
 def output_data(p: Prediction, app_id: str) -> resources_pb2.Data:
     data = resources_pb2.Data()
+    fill_output_data(data, p, app_id)
+    return data
+
+
+def fill_output_data(data: resources_pb2.Data, p: Prediction, app_id: str) -> None:
+    """Write a prediction into an (empty) ``Data``: concepts, and regions with their concepts."""
     for s in p.concepts:
         data.concepts.add(id=s.concept, name=s.concept, value=s.value, app_id=app_id)
     for n, r in enumerate(p.regions):
@@ -198,7 +227,6 @@ def output_data(p: Prediction, app_id: str) -> resources_pb2.Data:
                 region.region_info.polygon.points.add(col=x, row=y)
         for s in r.concepts:
             region.data.concepts.add(id=s.concept, name=s.concept, value=s.value, app_id=app_id)
-    return data
 
 
 def annotation_row(

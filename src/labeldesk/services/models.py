@@ -24,6 +24,7 @@ from labeldesk.services.common import (
 )
 from labeldesk.services.concepts import concept_proto, ensure_concepts
 from labeldesk.services.context import RequestContext
+from labeldesk.services.model_run import models_changed
 from labeldesk.storage.repos import concepts as concepts_repo
 from labeldesk.storage.repos import models as repo
 
@@ -161,6 +162,7 @@ class ModelsService:
             if concepts is not None:
                 values["concepts"] = concepts
             repo.update_one(conn, row.pk, **values)
+        models_changed()
         fresh = repo.by_ids(conn, app.pk, ids)
         return service_pb2.MultiModelResponse(models=[model_proto(fresh[i], ctx) for i in dict.fromkeys(ids)])
 
@@ -169,6 +171,7 @@ class ModelsService:
         self, conn: Connection, ctx: RequestContext, req: service_pb2.DeleteModelRequest
     ) -> status_pb2.BaseResponse:
         repo.delete_pks(conn, [require_model(conn, ctx.require_app().pk, req.model_id).pk])
+        models_changed()
         return status_pb2.BaseResponse()
 
     @rpc.write("DeleteModels")
@@ -179,6 +182,7 @@ class ModelsService:
         if not req.ids:
             raise errors.invalid("ids: give the ids of the models to delete")
         repo.delete_pks(conn, [require_model(conn, app.pk, i).pk for i in req.ids])
+        models_changed()
         return status_pb2.BaseResponse()
 
     @rpc.read("GetModelVersion")

@@ -30,6 +30,7 @@ from sqlalchemy import (
     UniqueConstraint,
     event,
     false,
+    text,
 )
 
 NAMING = {
@@ -196,7 +197,17 @@ annotations = Table(
     _ts("modified_at"),
     UniqueConstraint("app_pk", "id", name="uq_annotations_app_pk_id"),
     Index("ix_annotations_input_pk", "input_pk"),
-    Index("ix_annotations_app_task_user", "app_pk", "task_id", "user_id", "input_pk"),
+    # only annotations made in a task: every query naming a task uses it, and the many without one
+    # (input-level, batch imports) do not pay for an entry each (migration 0024)
+    Index(
+        "ix_annotations_app_task_user",
+        "app_pk",
+        "task_id",
+        "user_id",
+        "input_pk",
+        sqlite_where=text("task_id IS NOT NULL"),
+        postgresql_where=text("task_id IS NOT NULL"),
+    ),
     # ListAnnotations walks an app's annotations oldest → newest: user-created ones by default
     # (not input-level, no model), everything with list_all_annotations.
     Index("ix_annotations_app_user_created", "app_pk", "input_level", "model_version_id", "pk"),
