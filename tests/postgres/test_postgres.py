@@ -153,7 +153,7 @@ def test_a_seat_claim_reads_the_same_whatever_the_worker_did_before(server: Runn
     autovacuum analyzes the table): its work must not grow with the seats the worker already had.
     Written the plain way, PostgreSQL scanned all of them once per candidate seat (837 buffer
     reads here for 2,000 earlier seats); one index look-up per candidate reads a few dozen."""
-    from labeldesk.domain.statuses import OPEN, PENDING, SUCCESS
+    from labeldesk.domain.statuses import OPEN, SUCCESS
     from labeldesk.services import admin
     from labeldesk.storage import tables as t
     from labeldesk.storage.clock import utcnow
@@ -191,10 +191,11 @@ def test_a_seat_claim_reads_the_same_whatever_the_worker_did_before(server: Runn
                 " from (select pk, row_number() over (order by pk) n from inputs where app_pk = %(app)s) s",
                 {"task": task_pk, "h": history, "done": SUCCESS, "open": OPEN, "now": now, "app": app_pk},
             )
-            sql = str(assignments._TAKE_OPEN.compile(dialect=conn.dialect))
-            params = {"b_task_pk": task_pk, "b_worker_id": "w", "b_limit": 10, "b_lease_until": now}
-            params |= {"b_now": now, "status": PENDING, "status_1": OPEN}
-            cur.execute("explain (analyze, buffers, format json) " + sql, params)
+            sql = assignments._TAKE_OPEN.text(conn)
+            # (worker_id, lease_until, now, now, task_pk, worker_id, limit)
+            cur.execute(
+                "explain (analyze, buffers, format json) " + sql, ("w", now, now, now, task_pk, "w", 10)
+            )
             plan = cur.fetchone()[0][0]["Plan"]
             raw.rollback()
     assert plan["Actual Rows"] == 10

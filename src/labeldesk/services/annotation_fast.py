@@ -247,6 +247,15 @@ def _box(r: Region) -> bytes | None:
     top, left, bottom, right = b.top_row, b.left_col, b.bottom_row, b.right_col
     if not (0.0 <= top < bottom <= 1.0 and 0.0 <= left < right <= 1.0):
         return None
+    if top and left:  # all four set (bottom and right are above them): shown in field order
+        return orjson.dumps(
+            {
+                "top_row": float32_json(top),
+                "left_col": float32_json(left),
+                "bottom_row": float32_json(bottom),
+                "right_col": float32_json(right),
+            }
+        )
     # the printer shows set coordinates in field order, then the unset (zero) ones it always shows
     coords = tuple(zip(_BOX_FIELDS, (top, left, bottom, right)))
     out = {k: float32_json(v) for k, v in coords if v or math.copysign(1.0, v) < 0}
@@ -282,13 +291,21 @@ def answer(response: type[R], new: Sequence[tuple[str, str, bytes, bytes]]) -> R
     return response.FromString(b"".join(records))
 
 
-def named_concepts(data: Data, out: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+def named_concepts(
+    data: Data, out: list[tuple[str, str, str]], seen: set[bytes] | None = None
+) -> list[tuple[str, str, str]]:
     """``("", id, name)`` of every concept ``data`` names, regions and frames included, appended
     to ``out``: ``annotation_rules.named_concepts`` without the field paths (for the common case
-    that every concept is fine; the service asks the rules again to name a bad one)."""
+    that every concept is fine; the service asks the rules again to name a bad one). With
+    ``seen`` (the wire bytes of the region and frame data already listed), data listed before
+    are skipped: regions of different boxes often carry the same concepts."""
     out += [("", c.id, c.name) for c in data.concepts]
-    for r in data.regions:
-        named_concepts(r.data, out)
-    for f in data.frames:
-        named_concepts(f.data, out)
+    for nested in (*data.regions, *data.frames) if data.regions or data.frames else ():
+        inner = nested.data
+        if seen is not None:
+            key = inner.SerializeToString()
+            if key in seen:
+                continue
+            seen.add(key)
+        named_concepts(inner, out, seen)
     return out

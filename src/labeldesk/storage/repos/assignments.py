@@ -747,12 +747,21 @@ def worker_seats_of_input_id(
     return SourceInput(seats[0].input_pk, input_id), seats
 
 
-#: (app_pk, input_id, task_pk, worker_id)
-_WORKER_SEATS_OF_INPUT_ID = _locked(
-    "SELECT ta.pk, ta.input_pk, ta.status, ta.comment, ta.reviewer_id, ta.created_at, ta.modified_at "
+_SEAT_COLS = "pk, input_pk, status, comment, reviewer_id, created_at, modified_at"
+#: (app_pk, input_id, task_pk, worker_id). PostgreSQL: the worker's seats are a per-row (LATERAL)
+#: look-up from the input's row (found by its unique (app, id)) on the unique (task, input, worker)
+#: index, written as :func:`_had_it` is and for the same reason: with the plain join, PostgreSQL,
+#: not knowing a new task yet, walked every seat the worker had in it, per submission (SQLite has
+#: no LATERAL, and its planner takes the input first anyway)
+_WORKER_SEATS_OF_INPUT_ID = raw.Sql(
+    f"SELECT ta.{_SEAT_COLS.replace(', ', ', ta.')} "
     "FROM task_assignments ta JOIN inputs i ON i.pk = ta.input_pk "
     "WHERE i.app_pk = ? AND i.id = ? AND ta.task_pk = ? AND ta.worker_id = ? ORDER BY ta.pk",
-    "FOR UPDATE OF ta",
+    f"SELECT s.{_SEAT_COLS.replace(', ', ', s.')} "
+    "FROM inputs i JOIN tasks tk ON i.app_pk = ? AND i.id = ? AND tk.pk = ? "
+    f"CROSS JOIN LATERAL (SELECT {_SEAT_COLS} FROM task_assignments ta "
+    "WHERE ta.task_pk = tk.pk AND ta.input_pk = i.pk AND ta.worker_id || '' = ? "
+    "ORDER BY ta.pk OFFSET 0 FOR UPDATE OF ta) s ORDER BY s.pk",
 )
 
 
