@@ -490,19 +490,25 @@ _EXPIRED = raw.Sql(
     _EXPIRED_SQL.format(not_off="NOT ta.off_source", never_had=_NEVER_HAD.format(t="ta", offset=" OFFSET 0"))
     + " FOR UPDATE OF ta SKIP LOCKED",
 )
-_TAKE_OPEN_SQL = (
-    f"UPDATE task_assignments SET worker_id = ?, status = {PENDING}, lease_until = ?, modified_at = ?, "
-    "started_at = COALESCE(started_at, ?) WHERE pk IN (SELECT free.pk FROM task_assignments free "
-    f"WHERE free.task_pk = ? AND free.status = {OPEN} AND "
-    + "{never_had} ORDER BY free.input_pk LIMIT ?{lock}) RETURNING pk, input_pk"
+_PICK_OPEN = (
+    f"SELECT free.pk FROM task_assignments free WHERE free.task_pk = ? AND free.status = {OPEN} "
+    "AND {never_had} ORDER BY free.input_pk LIMIT ?"
 )
+_TAKE = f"UPDATE task_assignments SET worker_id = ?, status = {PENDING}, lease_until = ?, modified_at = ?, "
 #: (worker_id, lease_until, now, now, task_pk, worker_id, limit) -- DYNAMIC with one seat per
-#: input: the first OPEN seats on inputs the worker never had, taken in one statement
+#: input: the first OPEN seats on inputs the worker never had, taken in one statement. PostgreSQL
+#: picks them once (``= ANY(ARRAY(...))`` is an init plan) and updates them by pk: with ``pk IN
+#: (subquery)`` and statistics from before the task had seats, it walked every seat of the table
+#: and ran the pick once per seat.
 _TAKE_OPEN = raw.Sql(
-    _TAKE_OPEN_SQL.format(never_had=_NEVER_HAD.format(t="free", offset=""), lock=""),
-    _TAKE_OPEN_SQL.format(
-        never_had=_NEVER_HAD.format(t="free", offset=" OFFSET 0"), lock=" FOR UPDATE SKIP LOCKED"
-    ),
+    _TAKE
+    + "started_at = COALESCE(started_at, ?) WHERE pk IN ("
+    + _PICK_OPEN.format(never_had=_NEVER_HAD.format(t="free", offset=""))
+    + ") RETURNING pk, input_pk",
+    _TAKE
+    + "started_at = COALESCE(started_at, ?) WHERE pk = ANY(ARRAY("
+    + _PICK_OPEN.format(never_had=_NEVER_HAD.format(t="free", offset=" OFFSET 0"))
+    + " FOR UPDATE SKIP LOCKED)) RETURNING pk, input_pk",
 )
 
 
