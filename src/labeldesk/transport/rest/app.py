@@ -27,7 +27,7 @@ from labeldesk.ops.observe import Observer
 from labeldesk.services.dispatch import V2, Dispatcher
 from labeldesk.services.failures import guarded
 from labeldesk.transport.convert.json_parse import build_request
-from labeldesk.transport.rest import staged
+from labeldesk.transport.rest import model_outputs, staged
 from labeldesk.transport.rest.guard import BodyGuard, KeyCheck
 from labeldesk.transport.rest.observe import ObserveMiddleware, tag
 from labeldesk.transport.rest.openapi import openapi_document
@@ -82,6 +82,10 @@ class ClarifaiRest:
                 "see docs/api-coverage.md for the routes labeldesk serves",
             )
         rpc = match.method.name
+        if rpc == model_outputs.RPC:  # images handed through as base64 (transport/rest/model_outputs.py)
+            fast = await model_outputs.answer(self.dispatcher, request, match, origin_of(request))
+            if fast is not None:
+                return fast
         body = await request.body()
         req_id = uuid.uuid4().hex
         query = list(request.query_params.multi_items())
