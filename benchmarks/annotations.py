@@ -7,6 +7,7 @@ server's interpreter lock), then for an app holding 1k and then 100k annotations
 
 - annotations created per second, one annotation per request and 128 per request, with one
   client and with 8 concurrent clients, over REST (JSON channel) and gRPC;
+- inputs added per second by PostInputs with 128 image URLs per request, one client;
 - listing every annotation of the app (``list_all_annotations``, 1000 per page).
 
 Without ``--database-url`` a fresh SQLite file in a temporary directory is used; with a
@@ -262,6 +263,49 @@ def create_rate(
     return sum(counts), time.perf_counter() - window[0]
 
 
+def input_rate(
+    target: Target, transport: str, clients: int, batch: int, seconds: float, mark: Callable[[], None]
+) -> tuple[int, float]:
+    """Inputs added per second by ``clients`` threads posting ``batch`` new image URLs per
+    request (ids chosen by the client, as an importer does; each input also gets its
+    input-level annotation)."""
+    counts = [0] * clients
+    window = [0.0, 0.0]
+
+    def open_window() -> None:
+        mark()
+        window[0] = time.perf_counter()
+        window[1] = window[0] + seconds
+
+    start_line = threading.Barrier(clients, action=open_window)
+
+    def request() -> s.PostInputsRequest:
+        return s.PostInputsRequest(
+            inputs=[
+                r.Input(id=uuid.uuid4().hex, data=r.Data(image=r.Image(url=f"https://example.com/{i}.jpg")))
+                for i in range(batch)
+            ]
+        )
+
+    def work(k: int) -> None:
+        stub = target.stub(transport)
+        warm_until = time.perf_counter() + min(1.0, seconds / 3)
+        while time.perf_counter() < warm_until:
+            _check(stub.PostInputs(request(), metadata=target.meta))
+        start_line.wait()
+        reqs = [request() for _ in range(64)]  # built before the window: the client's own CPU
+        n = 0
+        while time.perf_counter() < window[1]:
+            if n == len(reqs):
+                reqs, n = [request() for _ in range(64)], 0
+            _check(stub.PostInputs(reqs[n], metadata=target.meta))
+            n += 1
+            counts[k] += batch
+
+    run_threads(clients, work)
+    return sum(counts), time.perf_counter() - window[0]
+
+
 def run_threads(n: int, work: Callable[[int], None]) -> None:
     """``work(0)`` ... ``work(n - 1)`` on threads of their own, until all are done."""
     threads = [threading.Thread(target=work, args=(k,)) for k in range(n)]
@@ -407,6 +451,8 @@ class Bench:
                 self.measure(
                     target, transport, what, partial(create_rate, target, transport, clients, batch, seconds)
                 )
+            what = f"PostInputs, 1 client, {BATCH}/request"
+            self.measure(target, transport, what, partial(input_rate, target, transport, 1, BATCH, seconds))
 
 
 def run(

@@ -10,8 +10,8 @@ loop LABEL_START -> LABEL_SUBMIT through ``Dispatcher.call``. It prints
 
 - the SQL statements (round trips) per LABEL_START and per LABEL_SUBMIT, BEGIN/COMMIT included;
 - the CPU per call of this process (``time.process_time``: the server's Python, no transport) and
-  of the PostgreSQL backends serving this database (psutil over the backend processes, which
-  needs permission to read them: run as root or as the postgres user);
+  of the PostgreSQL backends serving this database (``pg_cpu.PgCpu``: psutil over the backend
+  processes, so run it on the database's machine as root or as the postgres user);
 - with ``--explain``: ``EXPLAIN (ANALYZE, BUFFERS)`` of every distinct statement of a cycle
   after the timed ones, run with the parameters it had, in a transaction that is rolled back. Every hot
   statement must be an index scan, so that its cost does not grow with the app.
@@ -28,11 +28,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import psutil
 from clarifai_grpc.grpc.api import resources_pb2 as r
 from clarifai_grpc.grpc.api import service_pb2 as s
 from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 from google.protobuf import json_format
+from pg_cpu import PgCpu
 from sqlalchemy import Engine, event
 from work_queue import A, App, seed
 
@@ -41,29 +41,6 @@ from labeldesk.storage.engine import Database
 from labeldesk.storage.migrate import migrate
 
 Statement = tuple[str, Any]
-
-
-class PgCpu:
-    """CPU seconds used so far by the PostgreSQL backends connected to one database when this
-    was made (pooled connections stay open, so a warmed-up pool's backends are all of them);
-    reading it runs no query."""
-
-    def __init__(self, engine: Engine) -> None:
-        with engine.connect() as conn:
-            pids = conn.exec_driver_sql(
-                "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
-            ).scalars()
-            self.seen = {pid: psutil.Process(pid) for pid in pids}
-        self.last: dict[int, float] = {}
-
-    def __call__(self) -> float:
-        for pid, proc in self.seen.items():
-            try:
-                cpu = proc.cpu_times()
-                self.last[pid] = cpu.user + cpu.system
-            except psutil.NoSuchProcess:
-                pass  # its last reading stays
-        return sum(self.last.values())
 
 
 def ok(resp: Any) -> Any:
@@ -128,21 +105,24 @@ def measure(url: str, app: App, calls: int, explain: bool) -> dict[str, float]:
             print(f"  {short(sql)}")
     timings = StatementTimes(server.db.engine)
 
-    pg = PgCpu(server.db.engine)
+    pg = PgCpu(url)
+    pg()  # finds the pool's backends; later readings only read their CPU times
     starts: list[float] = []
     submits: list[float] = []
     pg_start = pg_submit = 0.0
     wall0 = time.perf_counter()
     for _ in range(calls):
-        before, pg0 = time.process_time(), pg()
+        pg0 = pg(refresh=False)
+        before = time.process_time()
         got = put(A.LABEL_START).task_assignments
         starts.append(time.process_time() - before)
-        pg_start += pg() - pg0
+        pg_start += pg(refresh=False) - pg0
         for a in got:
-            before, pg0 = time.process_time(), pg()
+            pg0 = pg(refresh=False)
+            before = time.process_time()
             put(A.LABEL_SUBMIT, a.input.id)
             submits.append(time.process_time() - before)
-            pg_submit += pg() - pg0
+            pg_submit += pg(refresh=False) - pg0
     wall = time.perf_counter() - wall0
     timings.report(len(submits))
     if explain:  # after the loop: the worker has a history, as a labeler after a day's work

@@ -72,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {row.what}, {row.existing:,} annotations, {row.transport} | {row.seconds:.2f} s |")
         elif row.existing == 1_000:
             cpu = f" ({row.cpu_us} µs server CPU each)"
-            print(f"| annotations {row.what}, {row.transport} | {row.rate:,.0f} /s{cpu} |")
+            what = row.what if row.what.startswith("PostInputs") else f"annotations {row.what}"
+            print(f"| {what}, {row.transport} | {row.rate:,.0f} /s{cpu} |")
     for res in queue:
         print(
             f"| LABEL_START, {res.inputs:,}-input {res.strategy} task, {res.workers} worker(s), gRPC | "

@@ -17,7 +17,9 @@ per submission, counting the LABEL_STARTs that handed the work out: on a shared 
 the number to compare. With one worker the calls do not overlap, so the CPU is also split into
 per LABEL_START and per LABEL_SUBMIT. ``--workers N`` runs ``serve --workers N`` (N gRPC
 processes on one port); ``--replicas N`` runs N servers over the same database (PostgreSQL, or
-SQLite WAL) and spreads the labelers over them.
+SQLite WAL) and spreads the labelers over them. On PostgreSQL it also prints the CPU of the
+database's own backend processes per submission (``pg_cpu.PgCpu``; run it on the database's
+machine) and how many units of work the servers retried for contention (their /metrics).
 
 Without ``--database-url`` a fresh SQLite file in a temporary directory is used (10k only); with a
 PostgreSQL URL the apps are created in that database and left there; the 1M-input app is seeded
@@ -48,6 +50,7 @@ from clarifai_grpc.grpc.api import service_pb2 as s
 from clarifai_grpc.grpc.api import service_pb2_grpc
 from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 from google.protobuf import json_format
+from pg_cpu import PgCpu, retries
 from sqlalchemy import insert
 
 from labeldesk.services import admin
@@ -148,10 +151,17 @@ class Result:
     cpu: float = float("nan")
     cpu_starts: float = float("nan")
     cpu_submits: float = float("nan")
+    #: PostgreSQL: its backends' CPU seconds (pg_cpu.PgCpu) and the servers' retried units of work
+    pg_cpu: float = float("nan")
+    retries: float = float("nan")
 
     @property
     def cpu_ms_per_submission(self) -> float:
         return self.cpu / self.submissions * 1000 if self.submissions else float("nan")
+
+    @property
+    def pg_ms_per_submission(self) -> float:
+        return self.pg_cpu / self.submissions * 1000 if self.submissions else float("nan")
 
     @property
     def cpu_ms_per_start(self) -> float:
@@ -214,6 +224,7 @@ def run_task(
     servers: list[Server],
     transport: str,
     db_name: str,
+    pg: PgCpu | None = None,
 ) -> Result:
     """A fresh task over all the app's inputs; ``n_workers`` label for ``seconds``, worker k on
     server k mod len(servers)."""
@@ -247,9 +258,14 @@ def run_task(
     )
     starts: list[list[float]] = [[] for _ in workers]
     submitted = [0] * n_workers
-    window = [0.0, 0.0, 0.0]
+    window = [0.0, 0.0, 0.0, 0.0, 0.0]
+    pg_cpu = pg or (lambda: float("nan"))
+
+    def count_retries() -> float:
+        return sum(retries(s.base_url) for s in servers) if db_name == "postgresql" else float("nan")
 
     def open_window() -> None:
+        window[3], window[4] = pg_cpu(), count_retries()
         window[2] = cpu()
         window[0] = time.perf_counter()
         window[1] = window[0] + seconds
@@ -290,6 +306,7 @@ def run_task(
     run_threads(n_workers, work)
     elapsed = time.perf_counter() - window[0]
     used = cpu() - window[2]
+    pg_used, retried = pg_cpu() - window[3], count_retries() - window[4]
     calls = [x for xs in starts for x in xs]
     res = Result(
         db_name,
@@ -300,6 +317,8 @@ def run_task(
         sum(submitted),
         elapsed,
         used,
+        pg_cpu=pg_used,
+        retries=retried,
     )
     if split:
         res.cpu_starts, res.cpu_submits = cpu_in[A.LABEL_START], cpu_in[A.LABEL_SUBMIT]
@@ -313,7 +332,7 @@ def print_table(rows: list[Result], transport: str) -> None:
     header = (
         f"{'database':<10} {'inputs':>9} {'strategy':<11} {'workers':>7} {'LABEL_START p50 ms':>18} "
         f"{'p99 ms':>8} {'calls':>6} {'submissions/s':>13} {'CPU ms/submission':>17} "
-        f"{'CPU ms/START':>12} {'CPU ms/SUBMIT':>13}"
+        f"{'CPU ms/START':>12} {'CPU ms/SUBMIT':>13} {'PG CPU ms/submission':>20} {'retries':>7}"
     )
     print(f"transport: {transport}; CPU = the servers' processes, per submission including its LABEL_STARTs")
     print_rows(
@@ -321,7 +340,8 @@ def print_table(rows: list[Result], transport: str) -> None:
         (
             f"{x.db:<10} {x.inputs:>9,} {x.strategy:<11} {x.workers:>7} {x.p50:>18.2f} {x.pct(0.99):>8.2f} "
             f"{len(x.starts):>6} {x.submissions / x.seconds:>13,.0f} {x.cpu_ms_per_submission:>17.2f} "
-            f"{x.cpu_ms_per_start:>12.2f} {x.cpu_ms_per_submit:>13.2f}"
+            f"{x.cpu_ms_per_start:>12.2f} {x.cpu_ms_per_submit:>13.2f} "
+            f"{x.pg_ms_per_submission:>20.2f} {x.retries:>7.0f}"
             for x in rows
         ),
     )
@@ -345,6 +365,7 @@ def run(
         sizes = [10_000] if quick or db.sqlite else [10_000, 1_000_000]
         apps = [seed(db, n, max(WORKER_COUNTS), log) for n in sizes]
         db.dispose()
+        pg = None if db.sqlite else PgCpu(url)
         seconds = 2.0 if quick else 8.0
         rows: list[Result] = []
         with ExitStack() as stack:
@@ -356,12 +377,13 @@ def run(
             for app in apps:
                 for strategy in STRATEGIES:
                     for n in WORKER_COUNTS:
-                        res = run_task(app, strategy, n, seconds, servers, transport, db_name)
+                        res = run_task(app, strategy, n, seconds, servers, transport, db_name, pg)
                         rows.append(res)
                         log(
                             f"{app.inputs:,} {strategy} {n} workers: p50 {res.p50:.2f} ms, "
                             f"{res.submissions / res.seconds:,.0f} submissions/s, "
                             f"{res.cpu_ms_per_submission:.2f} server CPU ms per submission"
+                            + (f", {res.pg_ms_per_submission:.2f} PostgreSQL's" if pg else "")
                         )
     return rows
 

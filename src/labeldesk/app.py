@@ -19,7 +19,6 @@ from pathlib import Path
 import grpc
 import uvicorn
 from sqlalchemy import make_url
-from starlette.applications import Starlette
 
 from labeldesk.config import Settings
 from labeldesk.files.signing import UrlSigner
@@ -54,9 +53,8 @@ from labeldesk.services.users import UsersService
 from labeldesk.storage.engine import Database, is_sqlite
 from labeldesk.storage.migrate import migrate
 from labeldesk.storage.repos import secrets
-from labeldesk.transport.grpc.observe import ObserveInterceptor
 from labeldesk.transport.grpc.server import make_grpc_server
-from labeldesk.transport.rest.app import make_rest_app
+from labeldesk.transport.rest.app import RestApp, make_rest_app
 from labeldesk.transport.rest.exports import export_routes
 from labeldesk.transport.rest.files import file_routes
 from labeldesk.transport.rest.staged import staged_routes
@@ -94,7 +92,7 @@ def build_services(
 class Labeldesk:
     db: Database
     dispatcher: Dispatcher
-    rest: Starlette
+    rest: RestApp
     hosting: Hosting
     settings: Settings = field(default_factory=Settings)
     exports: ExportLinks | None = None
@@ -229,7 +227,7 @@ class RunningServer:
             self.host,
             self.grpc_port,
             max_message_bytes=self.app.settings.max_body_bytes,
-            interceptors=[ObserveInterceptor(Observer(self.app.metrics))],
+            observer=Observer(self.app.metrics),
             credentials=self.tls.grpc_credentials() if self.tls else None,
             origin=self.base_url,
         )
@@ -377,7 +375,7 @@ def _grpc_worker(
         host,
         port,
         max_message_bytes=settings.max_body_bytes,
-        interceptors=[ObserveInterceptor(Observer(app.metrics))],
+        observer=Observer(app.metrics),
         credentials=tls.grpc_credentials() if tls else None,
         origin=origin,
     )

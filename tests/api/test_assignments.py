@@ -304,6 +304,30 @@ def test_list_next_task_assignments_is_label_start(team: Team) -> None:
     )
 
 
+def test_work_handed_out_shows_its_inputs_as_get_input_does(team: Team) -> None:
+    """LABEL_START reads concepts and datasets only for the inputs that have them: each input it
+    hands out equals GetInput's, with and without concepts, metadata and datasets."""
+    ok(team.call("PostDatasets", datasets=[r.Dataset(id="ds-b"), r.Dataset(id="ds-a")]))
+    ok(team.call("PostConcepts", concepts=[r.Concept(id="dog", name="Dog")]))
+    plain = r.Input(id="plain", data=r.Data(image=r.Image(url=IMG)))
+    md = _struct(camera="left", n=2)
+    concepts = [r.Concept(id="dog", value=1.0), r.Concept(id="bird", value=0.0)]
+    rich = r.Input(
+        id="rich",
+        data=r.Data(image=r.Image(url=IMG), metadata=md, concepts=concepts),
+        dataset_ids=["ds-a", "ds-b"],
+    )
+    one = r.Input(id="one", data=r.Data(image=r.Image(url=IMG)), dataset_ids=["ds-b"])
+    ok(team.call("PostInputs", inputs=[plain, rich, one]))
+    team.create(dynamic(team.workers[:1]))
+    got = ok(team.put(team.workers[0], A.LABEL_START)).task_assignments
+    assert sorted(a.input.id for a in got) == ["one", "plain", "rich"]
+    for a in got:
+        assert a.input == ok(team.call("GetInput", input_id=a.input.id)).input
+    assert {a.input.id: list(a.input.dataset_ids) for a in got}["rich"] == ["ds-b", "ds-a"]
+    assert [c.name for a in got if a.input.id == "rich" for c in a.input.data.concepts]
+
+
 def test_input_source_dataset_and_late_members(stub: Any, fast_stub: Any, app: AppFixture) -> None:
     team = make_team(fast_stub, app, n_workers=2)
     team.add_inputs("old-1", "old-2")

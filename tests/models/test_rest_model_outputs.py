@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
 import pytest
 import requests
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
@@ -125,3 +126,44 @@ def test_bodies_the_fast_path_does_not_take_get_the_generic_answer(
         assert answer["status"]["code"] != SC.SUCCESS, answer
     assert says in answer["status"]["description"] + answer["status"].get("details", ""), answer
     assert answer["http"] != 500
+
+
+TRICKY = [
+    b'{"inputs": [ {"data": {"image": {"base64" :  "QUJD"}}} ,{"id":"x"}]}',
+    b'{"inputs":[{"id":"\\"base64\\": \\"QUJD\\"","data":{"image":{"base64":"QUJD"}}}]}',
+    b'{"inputs":[{"id":"base64","data":{"image":{"base64":"QUJD"}}}]}',
+    b'{"inputs":[{"data":{"image":{"base64":"QU\\/D"}}}]}',
+    b'{"inputs":[{"data":{"image":{"base64":"QUJD"}}},{"data":{"image":{"url":"http://x/a.png"}}}]}',
+    b'{"base64":"QUJD","inputs":[{"data":{"image":{"base64":"QUJD"}}}]}',
+    b'{"inputs":[{"data":{"image":{"base64":"QUJD","url":"http://x"}}}]}',
+    b'{"inputs":[{"data":{"image":{"base64":"QUJ"}}}]}',
+]
+
+
+@pytest.mark.parametrize("body", TRICKY)
+def test_what_the_fast_path_reads_is_what_the_json_says(body: bytes) -> None:
+    """Whenever the fast path takes a body, its inputs are exactly those a JSON parser reads;
+    otherwise (None) the generic path answers."""
+    from labeldesk.transport.rest.model_outputs import read_body, split_images
+
+    skeleton, images = split_images(body)
+    read = read_body(orjson.loads(skeleton), {"model_id": "clf"}, images)
+    truth = orjson.loads(body)["inputs"]
+    if read is None:
+        return
+    _, given = read
+    assert [g.id for g in given] == [i.get("id", "") for i in truth]
+    for g, i in zip(given, truth):
+        image = i.get("data", {}).get("image", {})
+        got = bytes(g.image.b64).decode() if g.image else (g.data.image.url if g.data else "")
+        assert got == image.get("base64", image.get("url", ""))
+
+
+def test_plain_and_pretty_bodies_take_the_fast_path() -> None:
+    from labeldesk.transport.rest.model_outputs import read_body, split_images
+
+    taken = []
+    for body in TRICKY:
+        skeleton, images = split_images(body)
+        taken.append(read_body(orjson.loads(skeleton), {}, images) is not None)
+    assert taken == [True, True, False, False, True, False, False, False]

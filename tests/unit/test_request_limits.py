@@ -169,3 +169,35 @@ def test_limits_hold_when_no_byte_is_zero(regions: int, points: int, rid: str) -
         assert where == "inputs[1].data.regions[0].region_info.polygon.points"
     else:
         assert where is None
+
+
+@given(
+    st.lists(st.sampled_from(["cat", "c\x00t", "dog"]), min_size=1, max_size=6),
+    st.integers(min_value=0, max_value=MAX_REGIONS + 2),
+    st.sampled_from([0.0, 1.0]),
+)
+def test_repeated_data_is_judged_by_its_own_text(names: list[str], regions: int, value: float) -> None:
+    """A batch repeating the same data (and data that differ only in one concept name, with and
+    without zero bytes from the values): each annotation is refused exactly when its own text
+    holds a NUL or its own list is over the limit, never by the verdict on another one."""
+    request = s.PostAnnotationsRequest(
+        annotations=[
+            r.Annotation(
+                input_id="in",
+                data=r.Data(
+                    concepts=[r.Concept(id="c", name=name, value=value)],
+                    regions=[r.Region(data=r.Data(concepts=[r.Concept(id="c", name=name, value=value)]))]
+                    + [r.Region()] * (regions if n == len(names) - 1 else 0),
+                ),
+            )
+            for n, name in enumerate(names)
+        ]
+    )
+    bad = [n for n, name in enumerate(names) if "\x00" in name]
+    where = _where(check_message, request)
+    if bad:
+        assert where == f"annotations[{bad[0]}].data.concepts[0].name"
+    elif regions + 1 > MAX_REGIONS:
+        assert where == f"annotations[{len(names) - 1}].data.regions"
+    else:
+        assert where is None

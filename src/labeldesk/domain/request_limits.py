@@ -169,8 +169,17 @@ def _plan(owner: Any, fd: FieldDescriptor) -> tuple[int, int, bool]:
     return plan
 
 
-def _clean(message: Message) -> bool:
-    """Whether no field of ``message`` holds a NUL or exceeds a limit (no paths built)."""
+def _clean(message: Message, seen: dict[tuple[Any, bytes], bool] | None = None) -> bool:
+    """Whether no field of ``message`` holds a NUL or exceeds a limit (no paths built).
+
+    A singular nested message (an annotation's ``data``, a region's ``region_info``) is looked
+    at through its wire bytes first (:func:`_clean_once`), and ``seen`` remembers the verdict
+    by type and bytes: a batch often repeats the same data (the same concepts, the same shape),
+    and identical bytes hold identical text, so each distinct one is walked once per request.
+    The items of lists are walked directly (an annotation or an input differs from the next
+    one at least by its id)."""
+    if seen is None:
+        seen = {}
     owner = message.DESCRIPTOR
     for fd, value in message.ListFields():
         kind, limit, worth = _PLANS.get(fd) or _plan(owner, fd)
@@ -178,14 +187,28 @@ def _clean(message: Message) -> bool:
             if any("\x00" in text for text in value) if fd.is_repeated else "\x00" in value:
                 return False
         elif kind == _ONE:
-            if not _clean(value):
+            if not _clean_once(value, seen):
                 return False
         elif kind == _LIST:
-            if 0 <= limit < len(value) or (worth and not all(_clean(item) for item in value)):
+            if 0 <= limit < len(value) or (worth and not all(_clean(item, seen) for item in value)):
                 return False
         elif kind == _MAP and not _clean_map(fd, value):
             return False
     return True
+
+
+def _clean_once(message: Message, seen: dict[tuple[Any, bytes], bool]) -> bool:
+    """:func:`_clean` of a nested message, looked at through its wire bytes first: without a
+    zero byte it holds no NUL (only its lists are left to count), and bytes already judged in
+    this request are not walked again."""
+    wire = message.SerializeToString()
+    if b"\x00" not in wire:
+        return _within_limits(message)
+    key = (message.DESCRIPTOR, wire)
+    verdict = seen.get(key)
+    if verdict is None:
+        verdict = seen[key] = _clean(message, seen)
+    return verdict
 
 
 def _clean_map(fd: FieldDescriptor, value: Any) -> bool:

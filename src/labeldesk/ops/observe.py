@@ -8,6 +8,7 @@ from labeldesk.ops.logs import ACCESS_LOGGER
 from labeldesk.ops.metrics import Metrics
 
 access = logging.getLogger(ACCESS_LOGGER)
+ACCESS_LINE = "%s %s %s %s %.1f ms"
 
 
 class Observer:
@@ -26,19 +27,23 @@ class Observer:
         self.metrics.observe(transport, rpc, str(code), seconds)
         if access.isEnabledFor(logging.INFO):
             duration_ms = round(seconds * 1000, 3)
-            access.info(
-                "%s %s %s %s %.1f ms",
-                transport,
-                rpc,
-                code,
-                req_id or "-",
-                duration_ms,
-                extra={
-                    "req_id": req_id,
-                    "transport": transport,
-                    "rpc": rpc,
-                    "code": code,
-                    "http_status": http_status,
-                    "duration_ms": duration_ms,
-                },
+            # The record is made here and handed to the logger, as Logger.info would after
+            # looking up its caller's file and line (which no handler of ours prints): a third
+            # of the cost of a line, paid on every request.
+            record = logging.getLogRecordFactory()(
+                ACCESS_LOGGER,
+                logging.INFO,
+                __file__,
+                0,
+                ACCESS_LINE,
+                (transport, rpc, code, req_id or "-", duration_ms),
+                None,
             )
+            fields = record.__dict__
+            fields["req_id"] = req_id
+            fields["transport"] = transport
+            fields["rpc"] = rpc
+            fields["code"] = code
+            fields["http_status"] = http_status
+            fields["duration_ms"] = duration_ms
+            access.handle(record)

@@ -31,7 +31,7 @@ from labeldesk.domain import errors
 from labeldesk.services import annotation_fast as fast
 from labeldesk.services import registry as rpc
 from labeldesk.services.annotation_views import annotation_json, annotation_proto, stored_data
-from labeldesk.services.common import ID_RE, check_id, new_id, ordered_ids, page_of, require_unique
+from labeldesk.services.common import ID_RE, check_id, id_source, ordered_ids, page_of, require_unique
 from labeldesk.services.concepts import ensure_concepts
 from labeldesk.services.context import RequestContext
 from labeldesk.services.review import consensus_infos_of, fill_consensus_info
@@ -197,7 +197,8 @@ class AnnotationsService:
         templates = fast.Templates(
             fast.ConceptCache(self._concept_names(conn, app.pk, anns, distinct, paths))
         )
-        prepared = [templates.prepare(a.data, k, new_id) for a, k in zip(anns, keys)]
+        region_ids = id_source()
+        prepared = [templates.prepare(a.data, k, region_ids) for a, k in zip(anns, keys)]
         self._prepare_others(conn, anns, paths, input_pks, templates.concepts.names, prepared)
         ts = utcnow()
         stored_ts = stored_time(conn, ts)

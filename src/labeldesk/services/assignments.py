@@ -35,6 +35,7 @@ reviewer votes, comments, scores) is decided by :class:`labeldesk.services.revie
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -55,10 +56,11 @@ from labeldesk.services import prelabel_queue, prelabels
 from labeldesk.services import registry as rpc
 from labeldesk.services.common import timestamp
 from labeldesk.services.context import RequestContext
-from labeldesk.services.inputs import input_protos
+from labeldesk.services.inputs import input_message
 from labeldesk.services.review import ReviewEngine, Verdict
 from labeldesk.services.seat_plans import MAX_BATCH, MIN_BATCH, SeatPlanner, reopen
-from labeldesk.services.task_model import load_task, task_input_pks
+from labeldesk.services.task_cache import TaskCache
+from labeldesk.services.task_model import task_input_pks
 from labeldesk.services.task_record import TaskRecord
 from labeldesk.storage.clock import utcnow
 from labeldesk.storage.repos import assignments as repo
@@ -190,6 +192,7 @@ class AssignmentsService:
     def __init__(self, settings: Settings | None = None, review: ReviewEngine | None = None) -> None:
         self.settings = settings or Settings()
         self.reviews = review or ReviewEngine(self.settings)
+        self.tasks = TaskCache()  # the records of tasks, reused while their stored spec is unchanged
 
     # ----------------------------------------------------------------------- RPCs
 
@@ -255,7 +258,7 @@ class AssignmentsService:
         limit = DEFAULT_PICK_LIMIT
         dynamic = task.strategy == Worker.DYNAMIC
         # DYNAMIC seats are leased when taken: a worker never holds unstarted ones there
-        own = [int(r.pk) for r in repo.own_work(conn, task.pk, worker_id, limit, unstarted=not dynamic)]
+        own = repo.own_work(conn, task.pk, worker_id, limit, unstarted=not dynamic)
         taken: list[int] = []
         planner: SeatPlanner | None = None
         # Nothing left to plan ends the rounds after one more look: another worker's planner may
@@ -284,7 +287,7 @@ class AssignmentsService:
                     raise
                 break
             if not dynamic:
-                own = [int(r.pk) for r in repo.own_work(conn, task.pk, worker_id, limit)]
+                own = repo.own_work(conn, task.pk, worker_id, limit)
         own, taken = prelabel_queue.prefer_ready(conn, task, own, taken)  # ready pre-labels first
         repo.set_lease(conn, own, until, now)  # claimed seats were leased and stamped started when taken
         return own + taken, None
@@ -498,11 +501,10 @@ class AssignmentsService:
 
     # ----------------------------------------------------------------------- helpers
 
-    @staticmethod
-    def _task(conn: Connection, ctx: RequestContext, task_id: str) -> TaskRecord:
+    def _task(self, conn: Connection, ctx: RequestContext, task_id: str) -> TaskRecord:
         if not task_id:
             raise errors.invalid("task_id: give the id of the task", "ListTasks shows the app's tasks")
-        return load_task(conn, ctx.require_app().pk, task_id)
+        return self.tasks.load(conn, ctx.require_app().pk, task_id)
 
     @staticmethod
     def _targets(
@@ -563,7 +565,7 @@ class AssignmentsService:
         if not full:
             return [_proto(s, None) for s in repo.by_pks(conn, pks)]
         rows = repo.with_inputs(conn, pks)  # the seats with their inputs, in one query
-        protos = input_protos(conn, rows, links)
+        protos = _seat_inputs(conn, rows, links)
         if assisted is not None and assisted.spec.HasField("ai_assistant"):
             prelabels.attach(conn, assisted, {int(r.pk): p for r, p in zip(rows, protos)})
         return [
@@ -582,6 +584,35 @@ class AssignmentsService:
             )
             for r, p in zip(rows, protos)
         ]
+
+
+def _seat_inputs(
+    conn: Connection, rows: Sequence[repo.SeatWithInput], links: FileLinks | None
+) -> list[resources_pb2.Input]:
+    """The answer's inputs, as ``input_protos`` makes them: input-level concepts and dataset ids
+    are read only for the inputs the seats' query found to have some."""
+    levels = [r.level_pk for r in rows if r.level_pk is not None]
+    concepts = repo.concepts_of_level(conn, levels) if levels else {}
+    wanted: dict[int, set[str]] = defaultdict(set)
+    for r in rows:
+        wanted[r.app_pk].update(cid for cid, _ in concepts.get(r.level_pk or 0, []))
+    names = {
+        (app_pk, cid): name
+        for app_pk, ids in wanted.items()
+        if ids
+        for cid, name in repo.concept_names(conn, app_pk, sorted(ids)).items()
+    }
+    in_datasets = [r.pk for r in rows if r.in_datasets]
+    datasets = repo.dataset_ids_of(conn, in_datasets) if in_datasets else {}
+    return [
+        input_message(
+            r,
+            links,
+            [(cid, names.get((r.app_pk, cid)), value) for cid, value in concepts.get(r.level_pk or 0, [])],
+            datasets.get(r.pk, []),
+        )
+        for r in rows
+    ]
 
 
 class _SeatView(NamedTuple):

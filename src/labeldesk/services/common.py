@@ -44,6 +44,19 @@ def ordered_id() -> str:
     return ordered_ids(1)[0]
 
 
+def id_source(chunk: int = 128) -> Callable[[], str]:
+    """A maker of :func:`ordered_ids` that draws them ``chunk`` at a time (one ``os.urandom``
+    call per chunk instead of one per id): for the many ids one request makes."""
+    pool: list[str] = []
+
+    def make() -> str:
+        if not pool:
+            pool.extend(reversed(ordered_ids(chunk)))
+        return pool.pop()
+
+    return make
+
+
 def check_id(kind: str, value: str, where: str = "id", make: Callable[[], str] = new_id) -> str:
     """Validate a client-supplied id; generate one (with ``make``) when it is empty."""
     if not value:

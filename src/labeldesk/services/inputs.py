@@ -235,24 +235,38 @@ def input_protos(
     names = _concept_names(conn, rows, level, concepts)
     out = []
     for r in rows:
-        data = resources_pb2.Data.FromString(r.data)
-        render_media(data, r.app_pk, links)
-        dict_to_struct(r.metadata, data.metadata)
         a = level.get(r.pk)
-        if a is not None:
-            for cid, value in concepts.get(a.pk, []):
-                data.concepts.add(id=cid, name=names.get((r.app_pk, cid)) or cid, value=value)
+        pairs = concepts.get(a.pk, []) if a is not None else []
         out.append(
-            resources_pb2.Input(
-                id=r.id,
-                data=data,
-                created_at=timestamp(r.created_at),
-                modified_at=timestamp(r.modified_at),
-                status=status_pb2.Status(code=r.status, description="Download complete"),
-                dataset_ids=datasets.get(r.pk, []),
+            input_message(
+                r, links, [(cid, names.get((r.app_pk, cid)), v) for cid, v in pairs], datasets.get(r.pk, [])
             )
         )
     return out
+
+
+def input_message(
+    r: Any,
+    links: FileLinks | None,
+    concepts: Sequence[tuple[str, str | None, float]],
+    dataset_ids: Sequence[str],
+) -> resources_pb2.Input:
+    """An input as the API returns it, from its row (``id``, ``app_pk``, ``data``, decoded
+    ``metadata``, ``status``, times), its input-level concepts ``(id, name or None, value)`` and
+    its datasets' ids."""
+    data = resources_pb2.Data.FromString(r.data)
+    render_media(data, r.app_pk, links)
+    dict_to_struct(r.metadata, data.metadata)
+    for cid, name, value in concepts:
+        data.concepts.add(id=cid, name=name or cid, value=value)
+    return resources_pb2.Input(
+        id=r.id,
+        data=data,
+        created_at=timestamp(r.created_at),
+        modified_at=timestamp(r.modified_at),
+        status=status_pb2.Status(code=r.status, description="Download complete"),
+        dataset_ids=dataset_ids,
+    )
 
 
 def _concept_names(

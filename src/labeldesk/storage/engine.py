@@ -45,6 +45,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.sql.dml import UpdateBase
 
 from labeldesk.domain import errors
+from labeldesk.storage.raw import Sql
 
 DEFAULT_URL = "sqlite:///./labeldesk.db"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -199,6 +200,16 @@ def translate_errors() -> Iterator[None]:
         raise api from e
 
 
+_BEGIN_IMMEDIATE = Sql("BEGIN IMMEDIATE")
+
+
+def _commit(conn: Connection, raw: Any) -> None:
+    try:
+        raw.commit()
+    except conn.dialect.loaded_dbapi.Error as e:
+        conn._handle_dbapi_exception(e, "COMMIT", (), None, None)
+
+
 class Database:
     """One engine plus the two kinds of transaction the services use.
 
@@ -255,10 +266,10 @@ class Database:
     @contextmanager
     def _write(self) -> Iterator[Connection]:
         with self._writer_turn(), self.engine.connect() as conn:
-            if self.sqlite:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            raw: Any = conn.connection.dbapi_connection
+            if self.sqlite:  # the driver's own calls (as _read's): ~40 µs less per write than SQLAlchemy's
+                _BEGIN_IMMEDIATE.run(conn, ())
             else:
-                raw: Any = conn.connection.dbapi_connection
                 if raw.read_only:  # left so by a read whose clean-up failed (see _read)
                     raw.read_only = None
                 conn.begin()
@@ -266,9 +277,13 @@ class Database:
                 yield conn
             except BaseException:
                 conn.rollback()
+                if self.sqlite:
+                    raw.rollback()  # BEGIN IMMEDIATE's, when no statement ran through SQLAlchemy
                 raise
             try:
                 conn.commit()
+                if self.sqlite:  # when every statement went to the driver (storage/raw.py)
+                    _commit(conn, raw)
             except DBAPIError as e:
                 e.in_commit = True  # type: ignore[attr-defined]  # it may have committed: no re-run
                 raise

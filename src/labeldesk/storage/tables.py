@@ -15,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Connection,
     DateTime,
     Float,
     ForeignKey,
@@ -27,7 +28,9 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    event,
     false,
+    text,
 )
 
 NAMING = {
@@ -194,7 +197,17 @@ annotations = Table(
     _ts("modified_at"),
     UniqueConstraint("app_pk", "id", name="uq_annotations_app_pk_id"),
     Index("ix_annotations_input_pk", "input_pk"),
-    Index("ix_annotations_app_task_user", "app_pk", "task_id", "user_id", "input_pk"),
+    # only annotations made in a task: every query naming a task uses it, and the many without one
+    # (input-level, batch imports) do not pay for an entry each (migration 0024)
+    Index(
+        "ix_annotations_app_task_user",
+        "app_pk",
+        "task_id",
+        "user_id",
+        "input_pk",
+        sqlite_where=text("task_id IS NOT NULL"),
+        postgresql_where=text("task_id IS NOT NULL"),
+    ),
     # ListAnnotations walks an app's annotations oldest → newest: user-created ones by default
     # (not input-level, no model), everything with list_all_annotations.
     Index("ix_annotations_app_user_created", "app_pk", "input_level", "model_version_id", "pk"),
@@ -637,3 +650,17 @@ model_decisions = Table(
     Column("model_id", ID, primary_key=True),
     Column("input_pk", PK, ForeignKey("inputs.pk", ondelete="CASCADE"), primary_key=True),
 )
+
+# PostgreSQL analyzes the work queue's seats and the annotations after 1 % of their rows changed
+# (default 10 %): until it does, it knows nothing of a new task's seats or a new app's annotations
+# and can walk all of them per call (migration 0026, docs/postgres.md "Query plans").
+ANALYZE_SOONER = "(autovacuum_analyze_scale_factor = 0.01, autovacuum_analyze_threshold = 1000)"
+
+
+def _analyze_sooner(target: Table, connection: Connection, **_: object) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"ALTER TABLE {target.name} SET {ANALYZE_SOONER}")
+
+
+for _name in ("task_assignments", "annotations"):
+    event.listen(metadata.tables[_name], "after_create", _analyze_sooner)

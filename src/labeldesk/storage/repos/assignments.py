@@ -30,7 +30,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime, timezone
-from functools import lru_cache
 from hashlib import blake2b
 from typing import Any, NamedTuple
 
@@ -56,8 +55,10 @@ from sqlalchemy import (
 )
 
 from labeldesk.domain.statuses import AWAITING_CONSENSUS_REVIEW, AWAITING_REVIEW, OPEN, PENDING
+from labeldesk.storage import raw
 from labeldesk.storage import tables as t
 from labeldesk.storage.clock import utcnow
+from labeldesk.storage.repos import multirow
 from labeldesk.storage.repos.reviews import REVIEW
 
 TA = t.task_assignments
@@ -172,13 +173,24 @@ def set_plan_state(
         conn.execute(update(t.tasks).where(T.pk == task_pk).values(**values))
 
 
+def task_row(conn: Connection, app_pk: int, task_id: str) -> tuple[int, int, bytes] | None:
+    """``(pk, status, spec)`` of the app's task ``task_id``, or None."""
+    row = _TASK_ROW.first(conn, (app_pk, task_id))
+    return None if row is None else (row[0], row[1], bytes(row[2]))
+
+
+_TASK_ROW = raw.Sql("SELECT pk, status, spec FROM tasks WHERE app_pk = ? AND id = ?")
+
+
 # --------------------------------------------------------------------------- task input sources
 
 
 def app_inputs_after(conn: Connection, app_pk: int, after_pk: int, limit: int) -> list[SourceInput]:
     """The app's inputs with pk > ``after_pk``, oldest first."""
-    q = select(I.pk, I.id).where(I.app_pk == app_pk, I.pk > after_pk).order_by(I.pk).limit(limit)
-    return [SourceInput(int(r.pk), r.id) for r in conn.execute(q)]
+    return [SourceInput(pk, i) for pk, i in _APP_INPUTS_AFTER.rows(conn, (app_pk, after_pk, limit))]
+
+
+_APP_INPUTS_AFTER = raw.Sql("SELECT pk, id FROM inputs WHERE app_pk = ? AND pk > ? ORDER BY pk LIMIT ?")
 
 
 def dataset_inputs_after(
@@ -237,34 +249,34 @@ def without_seats(conn: Connection, task_pk: int, input_pks: Sequence[int]) -> l
 
 
 def seats_by_input(conn: Connection, task_pk: int, input_pks: Collection[int]) -> dict[int, list[Row[Any]]]:
-    """Every seat of the given inputs in the task, by input."""
+    """Every seat of the given inputs in the task, by input (those of a new planning batch have
+    none: one look at which have any, the seats read only for those)."""
     out: dict[int, list[Row[Any]]] = defaultdict(list)
-    for chunk in _chunks(sorted(input_pks)):
+    planned = [
+        p
+        for chunk in _chunks(sorted(input_pks))
+        for (p,) in _PLANNED.rows(conn, (task_pk, *chunk), len(chunk))
+    ]
+    for chunk in _chunks(planned):
         q = select(*_SEAT_COLUMNS).where(Q.task_pk == task_pk, Q.input_pk.in_(chunk)).order_by(Q.pk)
         for r in conn.execute(q):
             out[int(r.input_pk)].append(r)
     return out
 
 
+_PLANNED = raw.Sql("SELECT DISTINCT input_pk FROM task_assignments WHERE task_pk = ? AND input_pk IN ({in})")
+
+
 def insert_seats(conn: Connection, task_pk: int, seats: Sequence[tuple[int, str, int]]) -> None:
     """Create seats ``(input_pk, worker_id, status)`` in one batched INSERT."""
     if not seats:
         return
-    ts = utcnow()
-    conn.execute(
-        insert(TA),
-        [
-            {
-                "task_pk": task_pk,
-                "input_pk": i,
-                "worker_id": w,
-                "status": s,
-                "created_at": ts,
-                "modified_at": ts,
-            }
-            for i, w, s in seats
-        ],
-    )
+    ts = raw.bind_time(raw.is_sqlite(conn), utcnow())
+    multirow.insert_values(conn, TA, _SEAT_INSERT, [(task_pk, i, w, s, "", ts, ts) for i, w, s in seats])
+
+
+#: the columns of a new seat (``off_source`` has a server default; ``comment``'s is SQLAlchemy's)
+_SEAT_INSERT = ("task_pk", "input_pk", "worker_id", "status", "comment", "created_at", "modified_at")
 
 
 def load_by_worker(conn: Connection, task_pk: int) -> dict[str, int]:
@@ -400,26 +412,11 @@ def is_off_source(conn: Connection, task_pk: int, input_pk: int) -> bool:
 # --------------------------------------------------------------------------- handing out work
 
 
-# The hot path's statements are built once, with bound parameters (building SQLAlchemy
-# statements per call costs more than running them on SQLite).
+# The hot path's statements: SQL text sent to the driver (storage/raw.py: SQLAlchemy's execute
+# path cost ~4x what SQLite takes to run them). PostgreSQL's variants add the row locks.
 _TASK = bindparam("task_pk", type_=Integer)
 _WORKER = bindparam("worker_id", type_=String)
 _LIMIT = bindparam("limit", type_=Integer)
-_MINE = (Q.task_pk == _TASK, Q.worker_id == _WORKER, Q.status == PENDING)
-_OWN_STARTED = (
-    select(*_SEAT_COLUMNS)
-    .where(*_MINE, Q.lease_until > _EPOCH)
-    .order_by(Q.input_pk)
-    .limit(_LIMIT)
-    .with_for_update()
-)
-_OWN_UNSTARTED = (
-    select(*_SEAT_COLUMNS)
-    .where(*_MINE, Q.lease_until.is_(None))
-    .order_by(Q.input_pk)
-    .limit(_LIMIT)
-    .with_for_update()
-)
 
 
 def _had_it(seat: Any, worker: Any) -> Any:
@@ -447,20 +444,6 @@ def _had_it(seat: Any, worker: Any) -> Any:
 
 
 _HAD_IT = _had_it(Q, _WORKER)
-_EXPIRED_SEATS = (
-    select(Q.pk, Q.input_pk)
-    .where(
-        Q.task_pk == _TASK,
-        Q.status == PENDING,
-        Q.lease_until < bindparam("now", type_=Q.lease_until.type),
-        Q.worker_id != _WORKER,
-        ~Q.off_source,  # the input left the task's source: the work stays with its worker
-        ~_HAD_IT,
-    )
-    .order_by(Q.input_pk)
-    .limit(_LIMIT)
-    .with_for_update(skip_locked=True, of=TA)
-)
 _OPEN_SEATS = (
     select(Q.pk, Q.input_pk)
     .where(Q.task_pk == _TASK, Q.status == OPEN, ~_HAD_IT)
@@ -470,47 +453,69 @@ _OPEN_SEATS = (
 )
 
 
-_FREE = TA.alias("free")
-# an UPDATE may not bind parameters named after its table's columns: b_-prefixed names here
-_B_TASK = bindparam("b_task_pk", type_=Integer)
-_B_WORKER = bindparam("b_worker_id", type_=String)
-_FREE_HAD_IT = _had_it(_FREE.c, _B_WORKER)
-#: DYNAMIC with one seat per input: the first ``b_limit`` OPEN seats on inputs the worker never
-#: had, taken for the worker in one statement (SKIP LOCKED on PostgreSQL, as :data:`_OPEN_SEATS`)
-_TAKE_OPEN = (
-    update(TA)
-    .where(
-        Q.pk.in_(
-            select(_FREE.c.pk)
-            .where(_FREE.c.task_pk == _B_TASK, _FREE.c.status == OPEN, ~_FREE_HAD_IT)
-            .order_by(_FREE.c.input_pk)
-            .limit(bindparam("b_limit", type_=Integer))
-            .with_for_update(skip_locked=True)
-        )
-    )
-    .values(
-        worker_id=_B_WORKER,
-        status=PENDING,
-        lease_until=bindparam("b_lease_until", type_=Q.lease_until.type),
-        modified_at=bindparam("b_now", type_=Q.modified_at.type),
-        started_at=func.coalesce(Q.started_at, bindparam("b_now", type_=Q.started_at.type)),
-    )
-    .returning(Q.pk, Q.input_pk)
+def _locked(sql: str, lock: str) -> raw.Sql:
+    """``sql`` as is on SQLite (its write transactions are serial), with ``lock`` on PostgreSQL."""
+    return raw.Sql(sql, f"{sql} {lock}")
+
+
+_OWN = (
+    "SELECT pk FROM task_assignments{index} WHERE task_pk = ? AND worker_id = ? AND status = {pending} AND "
+)
+_OWN_STARTED_SQL = _OWN + "lease_until > ? ORDER BY input_pk LIMIT ?"
+#: (task_pk, worker_id, epoch, limit): the worker's started, unsubmitted seats. SQLite's planner
+#: would walk every started seat of the task (``ix_task_assignments_leases``, a range on the lease)
+#: where the worker's own ten are at hand, in input order
+_OWN_STARTED = raw.Sql(
+    _OWN_STARTED_SQL.format(index=" INDEXED BY ix_task_assignments_queue", pending=PENDING),
+    _OWN_STARTED_SQL.format(index="", pending=PENDING) + " FOR UPDATE",
+)
+#: (task_pk, worker_id, limit): the worker's planned seats never handed out
+_OWN_UNSTARTED = _locked(
+    _OWN.format(index="", pending=PENDING) + "lease_until IS NULL ORDER BY input_pk LIMIT ?", "FOR UPDATE"
+)
+#: no seat of this input was ever the worker's (param: worker_id), written as :func:`_had_it` is
+#: (``OFFSET 0`` is PostgreSQL's; SQLite's planner takes the unique index's prefix anyway)
+_NEVER_HAD = (
+    "NOT EXISTS (SELECT 1 FROM task_assignments other WHERE other.task_pk = {t}.task_pk "
+    "AND other.input_pk = {t}.input_pk AND other.worker_id || '' = ?{offset})"
+)
+_EXPIRED_SQL = (
+    f"SELECT ta.pk, ta.input_pk FROM task_assignments ta WHERE ta.task_pk = ? AND ta.status = {PENDING} "
+    "AND ta.lease_until < ? AND ta.worker_id != ? AND {not_off} AND {never_had} ORDER BY ta.input_pk LIMIT ?"
+)
+#: (task_pk, now, worker_id, worker_id, limit): started seats of others whose lease ran out, on
+#: inputs the worker never had, not off the source (that work stays with its worker)
+_EXPIRED = raw.Sql(
+    _EXPIRED_SQL.format(not_off="ta.off_source = 0", never_had=_NEVER_HAD.format(t="ta", offset="")),
+    _EXPIRED_SQL.format(not_off="NOT ta.off_source", never_had=_NEVER_HAD.format(t="ta", offset=" OFFSET 0"))
+    + " FOR UPDATE OF ta SKIP LOCKED",
+)
+_TAKE_OPEN_SQL = (
+    f"UPDATE task_assignments SET worker_id = ?, status = {PENDING}, lease_until = ?, modified_at = ?, "
+    "started_at = COALESCE(started_at, ?) WHERE pk IN (SELECT free.pk FROM task_assignments free "
+    f"WHERE free.task_pk = ? AND free.status = {OPEN} AND "
+    + "{never_had} ORDER BY free.input_pk LIMIT ?{lock}) RETURNING pk, input_pk"
+)
+#: (worker_id, lease_until, now, now, task_pk, worker_id, limit) -- DYNAMIC with one seat per
+#: input: the first OPEN seats on inputs the worker never had, taken in one statement
+_TAKE_OPEN = raw.Sql(
+    _TAKE_OPEN_SQL.format(never_had=_NEVER_HAD.format(t="free", offset=""), lock=""),
+    _TAKE_OPEN_SQL.format(
+        never_had=_NEVER_HAD.format(t="free", offset=" OFFSET 0"), lock=" FOR UPDATE SKIP LOCKED"
+    ),
 )
 
 
-def own_work(
-    conn: Connection, task_pk: int, worker_id: str, limit: int, unstarted: bool = True
-) -> list[Row[Any]]:
-    """The worker's PENDING seats, locked: started ones first (resumed work), then (if
+def own_work(conn: Connection, task_pk: int, worker_id: str, limit: int, unstarted: bool = True) -> list[int]:
+    """The worker's PENDING seats (pks), locked: started ones first (resumed work), then (if
     ``unstarted``) planned ones not yet handed out, in input order; at most ``limit``."""
     if limit <= 0:
         return []
-    params = {"task_pk": task_pk, "worker_id": worker_id, "limit": limit}
-    rows = list(conn.execute(_OWN_STARTED, params))
-    if unstarted and len(rows) < limit:
-        rows.extend(conn.execute(_OWN_UNSTARTED, {**params, "limit": limit - len(rows)}))
-    return rows
+    sqlite = raw.is_sqlite(conn)
+    pks = [r[0] for r in _OWN_STARTED.rows(conn, (task_pk, worker_id, raw.bind_time(sqlite, _EPOCH), limit))]
+    if unstarted and len(pks) < limit:
+        pks += [r[0] for r in _OWN_UNSTARTED.rows(conn, (task_pk, worker_id, limit - len(pks)))]
+    return pks
 
 
 def claim_free_seats(
@@ -524,22 +529,16 @@ def claim_free_seats(
     """
     if limit <= 0:
         return []
-    params: dict[str, Any] = {"task_pk": task_pk, "worker_id": worker_id, "now": now, "limit": limit}
+    sqlite = raw.is_sqlite(conn)
+    at = raw.bind_time(sqlite, now)
     chosen: dict[int, int] = {}  # input_pk -> seat pk
-    for r in conn.execute(_EXPIRED_SEATS, params):
-        chosen.setdefault(int(r.input_pk), int(r.pk))
+    for pk, input_pk in _EXPIRED.rows(conn, (task_pk, at, worker_id, worker_id, limit)):
+        chosen.setdefault(input_pk, pk)
     if not chosen and k == 1:  # one seat per input (the usual case): select and take in one UPDATE
-        took = conn.execute(
-            _TAKE_OPEN,
-            {
-                "b_task_pk": task_pk,
-                "b_worker_id": worker_id,
-                "b_limit": limit,
-                "b_lease_until": lease_until,
-                "b_now": now,
-            },
-        )
-        return [int(r.pk) for r in sorted(took, key=lambda r: int(r.input_pk))]
+        until = raw.bind_time(sqlite, lease_until)
+        took = _TAKE_OPEN.rows(conn, (worker_id, until, at, at, task_pk, worker_id, limit))
+        return [pk for pk, _ in sorted(took, key=lambda r: r[1])]
+    params: dict[str, Any] = {"task_pk": task_pk, "worker_id": worker_id, "now": now, "limit": limit}
     if len(chosen) < limit:
         # k seats per input: fetch enough rows to find `limit` distinct inputs
         params["limit"] = (limit - len(chosen)) * max(1, k)
@@ -567,15 +566,6 @@ _CLAIM = (
         started_at=func.coalesce(Q.started_at, bindparam("now", type_=Q.started_at.type)),
     )
 )
-_SET_LEASE = (
-    update(TA)
-    .where(Q.pk.in_(_PKS))
-    .values(
-        lease_until=bindparam("lease_until", type_=Q.lease_until.type),
-        modified_at=bindparam("now", type_=Q.modified_at.type),
-        started_at=func.coalesce(Q.started_at, bindparam("now", type_=Q.started_at.type)),
-    )
-)
 _BY_PKS = select(*_SEAT_AND_INPUT_ID).join(t.inputs, I.pk == Q.input_pk).where(Q.pk.in_(_PKS))
 
 
@@ -583,7 +573,15 @@ def set_lease(conn: Connection, pks: Collection[int], lease_until: datetime, now
     """Hand the worker's own seats out again until ``lease_until``; a seat handed out for the first
     time is stamped ``started_at`` (as claimed seats are by :func:`claim_free_seats`)."""
     if pks:
-        conn.execute(_SET_LEASE, {"pks": list(pks), "lease_until": lease_until, "now": now})
+        sqlite = raw.is_sqlite(conn)
+        at = raw.bind_time(sqlite, now)
+        _SET_LEASE.run(conn, (raw.bind_time(sqlite, lease_until), at, at, *pks), n_in=len(pks))
+
+
+_SET_LEASE = raw.Sql(
+    "UPDATE task_assignments SET lease_until = ?, modified_at = ?, started_at = COALESCE(started_at, ?) "
+    "WHERE pk IN ({in})"
+)
 
 
 def by_pks(conn: Connection, pks: Sequence[int]) -> list[Row[Any]]:
@@ -594,30 +592,94 @@ def by_pks(conn: Connection, pks: Sequence[int]) -> list[Row[Any]]:
     return [found[p] for p in pks if p in found]
 
 
-def with_inputs(conn: Connection, pks: Sequence[int]) -> list[Row[Any]]:
-    """Seats with their whole input rows, in the order of ``pks``, in one query: each row is the
-    input's (``pk``, ``id``, ``data`` ...) plus the seat's ``seat_pk``, ``seat_status``,
-    ``seat_created_at``, ``seat_modified_at``, ``worker_id``, ``comment``, ``reviewer_id``."""
-    found: dict[int, Row[Any]] = {}
+class SeatWithInput(NamedTuple):
+    """A seat with its whole input, as an answer shows them (:func:`with_inputs`)."""
+
+    seat_pk: int
+    seat_status: int
+    seat_created_at: datetime
+    seat_modified_at: datetime
+    worker_id: str
+    comment: str | None
+    reviewer_id: str | None
+    pk: int
+    app_pk: int
+    id: str
+    data: bytes
+    metadata: Any
+    status: int
+    created_at: datetime
+    modified_at: datetime
+    #: the input-level annotation carrying concepts (None: no concepts given with the input)
+    level_pk: int | None
+    #: whether the input is in a dataset
+    in_datasets: bool
+
+
+def with_inputs(conn: Connection, pks: Sequence[int]) -> list[SeatWithInput]:
+    """Seats with their whole input rows, in the order of ``pks``, in one query, which also says
+    whether each input has concepts (:func:`concepts_of_level`) and datasets to read."""
+    found: dict[int, SeatWithInput] = {}
     for chunk in _chunks(list(pks)):
-        found.update({int(r.seat_pk): r for r in conn.execute(_WITH_INPUTS, {"pks": list(chunk)})})
+        for r in _WITH_INPUTS.rows(conn, (True, *chunk), n_in=len(chunk)):
+            seat = SeatWithInput(
+                r[0], r[1], raw.read_time(r[2]), raw.read_time(r[3]), r[4], r[5], r[6], r[7], r[8], r[9],
+                bytes(r[10]), raw.read_json(r[11]), r[12], raw.read_time(r[13]), raw.read_time(r[14]),
+                r[15], bool(r[16]),
+            )  # fmt: skip
+            found[seat.seat_pk] = seat
     return [found[p] for p in pks if p in found]
 
 
-_WITH_INPUTS = (
-    select(
-        t.inputs,
-        Q.pk.label("seat_pk"),
-        Q.status.label("seat_status"),
-        Q.created_at.label("seat_created_at"),
-        Q.modified_at.label("seat_modified_at"),
-        Q.worker_id,
-        Q.comment,
-        Q.reviewer_id,
-    )
-    .select_from(TA.join(t.inputs, I.pk == Q.input_pk))
-    .where(Q.pk.in_(_PKS))
+#: (True, *seat pks)
+_WITH_INPUTS = raw.Sql(
+    "SELECT ta.pk, ta.status, ta.created_at, ta.modified_at, ta.worker_id, ta.comment, ta.reviewer_id, "
+    "i.pk, i.app_pk, i.id, i.data, i.metadata, i.status, i.created_at, i.modified_at, "
+    "(SELECT a.pk FROM annotations a WHERE a.input_pk = i.pk AND a.input_level = ? AND EXISTS "
+    "(SELECT 1 FROM annotation_concepts ac WHERE ac.annotation_pk = a.pk) ORDER BY a.pk DESC LIMIT 1), "
+    "EXISTS (SELECT 1 FROM dataset_inputs di WHERE di.input_pk = i.pk) "
+    "FROM task_assignments ta JOIN inputs i ON i.pk = ta.input_pk WHERE ta.pk IN ({in})"
 )
+
+
+def concepts_of_level(conn: Connection, annotation_pks: Sequence[int]) -> dict[int, list[tuple[str, float]]]:
+    """(concept id, value) of each annotation, in the order listings show them."""
+    out: dict[int, list[tuple[str, float]]] = defaultdict(list)
+    for chunk in _chunks(list(annotation_pks)):
+        for a_pk, cid, value in _LEVEL_CONCEPTS.rows(conn, chunk, n_in=len(chunk)):
+            out[a_pk].append((cid, value))
+    return out
+
+
+_LEVEL_CONCEPTS = raw.Sql(
+    "SELECT annotation_pk, concept_id, value FROM annotation_concepts WHERE annotation_pk IN ({in})"
+)
+
+
+def dataset_ids_of(conn: Connection, input_pks: Sequence[int]) -> dict[int, list[str]]:
+    """The ids of each input's datasets, oldest dataset first."""
+    out: dict[int, list[str]] = defaultdict(list)
+    for chunk in _chunks(list(input_pks)):
+        for input_pk, ds_id in _DATASET_IDS.rows(conn, chunk, n_in=len(chunk)):
+            out[input_pk].append(ds_id)
+    return out
+
+
+_DATASET_IDS = raw.Sql(
+    "SELECT di.input_pk, d.id FROM dataset_inputs di JOIN datasets d ON d.pk = di.dataset_pk "
+    "WHERE di.input_pk IN ({in}) ORDER BY d.pk"
+)
+
+
+def concept_names(conn: Connection, app_pk: int, ids: Sequence[str]) -> dict[str, str]:
+    """The names of the app's concepts ``ids`` (those that exist)."""
+    out: dict[str, str] = {}
+    for chunk in _chunks(list(ids)):
+        out.update(_CONCEPT_NAMES.rows(conn, (app_pk, *chunk), n_in=len(chunk)))
+    return out
+
+
+_CONCEPT_NAMES = raw.Sql("SELECT id, name FROM concepts WHERE app_pk = ? AND id IN ({in})")
 
 
 # --------------------------------------------------------------------------- submitting and reviewing
@@ -657,34 +719,40 @@ _SEATS_OF_INPUT = (
 _WORKER_SEATS_OF_INPUT = _SEATS_OF_INPUT.where(Q.worker_id == _WORKER)
 
 
+class Seat(NamedTuple):
+    """A seat as a submission reads it."""
+
+    pk: int
+    input_pk: int
+    worker_id: str
+    status: int
+    comment: str | None
+    reviewer_id: str | None
+    created_at: datetime
+    modified_at: datetime
+
+
 def worker_seats_of_input_id(
     conn: Connection, app_pk: int, task_pk: int, input_id: str, worker_id: str
-) -> tuple[SourceInput, list[Row[Any]]] | None:
+) -> tuple[SourceInput, list[Seat]] | None:
     """A submission's lookup in one query: the app's input named ``input_id`` with the worker's
     seats on it in the task, locked. None when the input does not exist or the worker has no seat
     on it (the caller then finds out which, the slow way)."""
-    rows = list(
-        conn.execute(
-            _WORKER_SEATS_OF_INPUT_ID,
-            {"app_pk": app_pk, "task_pk": task_pk, "input_id": input_id, "worker_id": worker_id},
-        )
-    )
+    rows = _WORKER_SEATS_OF_INPUT_ID.rows(conn, (app_pk, input_id, task_pk, worker_id))
     if not rows:
         return None
-    return SourceInput(int(rows[0].input_pk), input_id), rows
+    seats = [
+        Seat(p, i, worker_id, s, c, r, raw.read_time(ca), raw.read_time(ma)) for p, i, s, c, r, ca, ma in rows
+    ]
+    return SourceInput(seats[0].input_pk, input_id), seats
 
 
-_WORKER_SEATS_OF_INPUT_ID = (
-    select(*_SEAT_COLUMNS)
-    .select_from(TA.join(t.inputs, I.pk == Q.input_pk))
-    .where(
-        I.app_pk == bindparam("app_pk", type_=Integer),
-        I.id == bindparam("input_id", type_=String),
-        Q.task_pk == _TASK,
-        Q.worker_id == _WORKER,
-    )
-    .order_by(Q.pk)
-    .with_for_update(of=TA)
+#: (app_pk, input_id, task_pk, worker_id)
+_WORKER_SEATS_OF_INPUT_ID = _locked(
+    "SELECT ta.pk, ta.input_pk, ta.status, ta.comment, ta.reviewer_id, ta.created_at, ta.modified_at "
+    "FROM task_assignments ta JOIN inputs i ON i.pk = ta.input_pk "
+    "WHERE i.app_pk = ? AND i.id = ? AND ta.task_pk = ? AND ta.worker_id = ? ORDER BY ta.pk",
+    "FOR UPDATE OF ta",
 )
 
 
@@ -695,19 +763,16 @@ def update_seat(conn: Connection, pk: int, **values: Any) -> None:
 def submit_seat(conn: Connection, pk: int, status: int | None, now: datetime) -> None:
     """A submission of the seat: ``submitted_at`` stamped and, unless ``status`` is None (no
     change), the new status -- one UPDATE."""
+    at = raw.bind_time(raw.is_sqlite(conn), now)
     if status is None:
-        conn.execute(_STAMP_SUBMITTED, {"b_pk": pk, "now": now})
+        _STAMP_SUBMITTED.run(conn, (at, pk))
     else:
-        conn.execute(_SUBMIT_SEAT, {"b_pk": pk, "now": now, "b_status": status})
+        _SUBMIT_SEAT.run(conn, (at, at, status, pk))
 
 
-_SEAT_PK = bindparam("b_pk", type_=Integer)
-_NOW = bindparam("now", type_=Q.modified_at.type)
-_STAMP_SUBMITTED = update(TA).where(Q.pk == _SEAT_PK).values(submitted_at=_NOW)
-_SUBMIT_SEAT = (
-    update(TA)
-    .where(Q.pk == _SEAT_PK)
-    .values(submitted_at=_NOW, modified_at=_NOW, status=bindparam("b_status", type_=Integer))
+_STAMP_SUBMITTED = raw.Sql("UPDATE task_assignments SET submitted_at = ? WHERE pk = ?")
+_SUBMIT_SEAT = raw.Sql(
+    "UPDATE task_assignments SET submitted_at = ?, modified_at = ?, status = ? WHERE pk = ?"
 )
 
 
@@ -800,34 +865,19 @@ def set_task_annotation_status(
     """Move the worker's annotations of the task on the input from ``from_statuses`` to
     ``to_status`` (the annotation side of submit and review); answer how many changed."""
     froms = list(from_statuses)
-    params: dict[str, Any] = {
-        "b_app_pk": app_pk,
-        "b_task_id": task_id,
-        "b_input_pk": input_pk,
-        "b_user_id": worker_id,
-        "to": to_status,
-        "now": utcnow(),
-        **{f"from{i}": v for i, v in enumerate(froms)},
-    }
-    return int(conn.execute(_move_task_annotations(len(froms)), params).rowcount)
-
-
-@lru_cache(maxsize=8)
-def _move_task_annotations(n_from: int) -> Any:
-    """Built once per number of ``from`` statuses (every submission runs it; a fixed list of bound
-    parameters, not an expanding one, so SQLAlchemy does not rewrite the SQL on each call)."""
-    return (
-        update(ANNOTATIONS)
-        .where(
-            A.app_pk == bindparam("b_app_pk", type_=Integer),
-            A.task_id == bindparam("b_task_id", type_=String),
-            A.input_pk == bindparam("b_input_pk", type_=Integer),
-            A.user_id == bindparam("b_user_id", type_=String),
-            A.status.in_([bindparam(f"from{i}", type_=Integer) for i in range(n_from)]),
-            A.model_version_id == "",  # the worker's own work, never a model's (pre-labels, auto-annotations)
-        )
-        .values(status=bindparam("to", type_=Integer), modified_at=bindparam("now", type_=A.modified_at.type))
+    if not froms:
+        return 0
+    at = raw.bind_time(raw.is_sqlite(conn), utcnow())
+    return _MOVE_TASK_ANNOTATIONS.run(
+        conn, (to_status, at, app_pk, task_id, input_pk, worker_id, *froms), n_in=len(froms)
     )
+
+
+#: the worker's own work, never a model's (pre-labels, auto-annotations): model_version_id ''
+_MOVE_TASK_ANNOTATIONS = raw.Sql(
+    "UPDATE annotations SET status = ?, modified_at = ? WHERE app_pk = ? AND task_id = ? "
+    "AND input_pk = ? AND user_id = ? AND model_version_id = '' AND status IN ({in})"
+)
 
 
 def input_refs(conn: Connection, app_pk: int, ids: Sequence[str]) -> dict[str, SourceInput]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from functools import cache
+from itertools import chain
 from typing import Any
 
 from sqlalchemy import JSON, Connection, Table
@@ -59,7 +60,7 @@ def insert_values(
     for i in range(0, len(rows), size):
         batch = rows[i : i + size]
         sql = insert_sql(dialect, table, columns, len(batch), returning)
-        result = conn.exec_driver_sql(sql, tuple(v for row in batch for v in row))
+        result = conn.exec_driver_sql(sql, tuple(chain.from_iterable(batch)))
         if returning:
             out += [tuple(r) for r in result]
     return out
@@ -84,7 +85,7 @@ def insert_pks(
     for i in range(0, len(rows), size):
         batch = rows[i : i + size]
         sql = insert_sql("sqlite", table, columns, len(batch), "")
-        last = conn.exec_driver_sql(sql, tuple(v for row in batch for v in row)).lastrowid
+        last = conn.exec_driver_sql(sql, tuple(chain.from_iterable(batch))).lastrowid
         out += range(last - len(batch) + 1, last + 1)
     return out
 

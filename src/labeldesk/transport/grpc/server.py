@@ -1,13 +1,18 @@
-"""The gRPC transport: every unary RPC of ``clarifai.api.V2``, served by one generic handler
-built from the service descriptor (as the REST routes are), so that RPCs we do not implement
-answer a Clarifai status instead of gRPC UNIMPLEMENTED, and nothing is listed by hand.
+"""The gRPC transport: every unary RPC of ``clarifai.api.V2``, served by handlers built from the
+service descriptor (as the REST routes are), so that RPCs we do not implement answer a Clarifai
+status instead of gRPC UNIMPLEMENTED, and nothing is listed by hand.
 
 API errors never abort the call: they travel in ``response.status`` like Clarifai's.
+
+Per-call cost (docs/performance.md, transport): the handlers are *registered* methods (gRPC
+finds a call's handler by the method's tag instead of asking a generic handler with the method
+name), and each handler times and records its own call (no server interceptor layer).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable
 from concurrent import futures
 from typing import Any
 
@@ -16,6 +21,7 @@ from google.protobuf.message import DecodeError, Message
 from google.protobuf.message_factory import GetMessageClass
 
 from labeldesk.domain import errors
+from labeldesk.ops.observe import Observer
 from labeldesk.services.dispatch import V2, Dispatcher
 
 MAX_RECEIVE = 32 * 1024 * 1024
@@ -30,14 +36,15 @@ def _authorization(context: grpc.ServicerContext) -> str | None:
 
 
 def _unary(
-    dispatcher: Dispatcher, rpc: str, origin: str | None
+    dispatcher: Dispatcher, rpc: str, origin: str | None, observer: Observer | None
 ) -> Callable[[bytes, grpc.ServicerContext], Message]:
     """The handler of one RPC. It parses the request itself, so that bytes which are not the
     RPC's message answer a Clarifai status (11102) instead of gRPC INTERNAL. ``origin`` is the
-    HTTP address hosted-file URLs in its answers point at."""
+    HTTP address hosted-file URLs in its answers point at; ``observer`` gets every call's
+    duration, status code and ``req_id``."""
     request_cls = GetMessageClass(dispatcher.routes[rpc].method.input_type)
 
-    def handle(raw: bytes, context: grpc.ServicerContext) -> Message:
+    def answer(raw: bytes, context: grpc.ServicerContext) -> Message:
         try:
             request = request_cls.FromString(raw)
         except DecodeError as e:
@@ -50,7 +57,22 @@ def _unary(
             )
         return dispatcher.call(rpc, request, _authorization(context), origin)
 
-    return handle
+    if observer is None:
+        return answer
+
+    def observed(raw: bytes, context: grpc.ServicerContext) -> Message:
+        started = time.perf_counter()
+        code: int | str = "INTERNAL"
+        req_id = ""
+        try:
+            response = answer(raw, context)
+            status = response.status  # type: ignore[attr-defined]
+            code, req_id = status.code, status.req_id
+            return response
+        finally:
+            observer.record("grpc", rpc, code, time.perf_counter() - started, req_id)
+
+    return observed
 
 
 def _serialize(message: Any) -> bytes:
@@ -63,31 +85,33 @@ def make_grpc_server(
     port: int,
     max_workers: int = 32,
     max_message_bytes: int = MAX_RECEIVE,
-    interceptors: Sequence[grpc.ServerInterceptor] = (),
+    observer: Observer | None = None,
     credentials: grpc.ServerCredentials | None = None,
     origin: str | None = None,
 ) -> tuple[grpc.Server, int]:
     """Build (not start) the server; answer it and the port it bound (port 0 picks a free one).
-    With ``credentials`` the port speaks TLS.
+    With ``credentials`` the port speaks TLS; ``observer`` records every call (metrics, access log).
 
     A request message over ``max_message_bytes`` is refused by gRPC itself before it reaches
     labeldesk: the call ends with gRPC status RESOURCE_EXHAUSTED (there is no response message to
     carry a Clarifai status in). ``origin`` is the HTTP address hosted-file URLs in gRPC
     answers point at."""
-    handlers = {}
-    for name in dispatcher.routes:
-        handlers[name] = grpc.unary_unary_rpc_method_handler(
-            _unary(dispatcher, name, origin), request_deserializer=None, response_serializer=_serialize
+    handlers = {
+        name: grpc.unary_unary_rpc_method_handler(
+            _unary(dispatcher, name, origin, observer),
+            request_deserializer=None,
+            response_serializer=_serialize,
         )
+        for name in dispatcher.routes
+    }
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
-        interceptors=list(interceptors),
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", MAX_SEND),
         ],
     )
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(V2.full_name, handlers),))
+    server.add_registered_method_handlers(V2.full_name, handlers)
     address = f"{host}:{port}"
     bound = (
         server.add_insecure_port(address)

@@ -7,29 +7,35 @@ Every answer, including "no such route" and malformed bodies, has the Clarifai s
 
 from __future__ import annotations
 
-import uuid
+import asyncio
+import contextlib
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from urllib.parse import parse_qsl
 
 import orjson
 from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import URL
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from labeldesk.domain import errors
 from labeldesk.ops.metrics import Metrics
 from labeldesk.ops.observe import Observer
 from labeldesk.services.dispatch import V2, Dispatcher
-from labeldesk.services.failures import guarded
+from labeldesk.services.failures import guarded, internal_error
 from labeldesk.transport.convert.json_parse import build_request
 from labeldesk.transport.rest import model_outputs, staged
 from labeldesk.transport.rest.guard import BodyGuard, KeyCheck
-from labeldesk.transport.rest.observe import ObserveMiddleware, tag
+from labeldesk.transport.rest.observe import STATE, ObserveMiddleware
 from labeldesk.transport.rest.openapi import openapi_document
 from labeldesk.transport.rest.ops_routes import ops_routes
 from labeldesk.transport.rest.preflight import ClarifaiCORS, options_response
@@ -39,6 +45,9 @@ from labeldesk.transport.status import http_status
 from labeldesk.wire.printer import message_to_json_bytes
 
 METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
+API_METHODS = frozenset(METHODS)
+#: threads running REST calls at once (Starlette's default thread pool had 40)
+RPC_THREADS = 40
 
 
 def origin_of(request: Request) -> str:
@@ -53,58 +62,170 @@ def proto_response(message: Message) -> Response:
     )
 
 
+_JSON_HEADERS = [(b"content-type", b"application/json")]
+#: distinct (scheme, Host header, server address) triples remembered by :class:`Origins`
+ORIGINS_KEPT = 256
+
+
+class Origins:
+    """:func:`origin_of` by the request's scheme, ``Host`` header and server address, worked out
+    by Starlette's rules once per distinct triple (the Host header is the client's to choose, so
+    the memory is bounded)."""
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[str, bytes | None, object], str] = {}
+
+    def __call__(self, scope: Scope) -> str:
+        host = next((value for key, value in scope["headers"] if key == b"host"), None)
+        key = (scope.get("scheme", "http"), host, scope.get("server"))
+        origin = self._known.get(key)
+        if origin is None:
+            if len(self._known) >= ORIGINS_KEPT:
+                self._known.clear()
+            url = URL(scope={"scheme": key[0], "server": key[2], "path": "/", "headers": scope["headers"]})
+            origin = self._known[key] = f"{url.scheme}://{url.netloc}"
+        return origin
+
+
+def _authorization(scope: Scope) -> str | None:
+    for key, value in scope["headers"]:
+        if key == b"authorization":
+            return str(value.decode("latin-1"))
+    return None
+
+
+async def _body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # the client went away: nobody reads the answer
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+async def _send(send: Send, status: int, body: bytes) -> None:
+    headers = [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
 class ClarifaiRest:
-    """The endpoint object: holds the router and the dispatcher."""
+    """The ASGI endpoint of every Clarifai route: holds the router and the dispatcher.
+
+    It works on the ASGI scope itself (no Starlette request object), because it runs for every
+    API call: :class:`RestApp` hands ``/v2`` requests straight to it (through the same
+    middleware), the catch-all route of the Starlette app everything else."""
 
     def __init__(self, dispatcher: Dispatcher, cors_enabled: bool = False) -> None:
         self.dispatcher = dispatcher
         self.router: Router = compile_routes(V2, dispatcher.implemented)
         self.cors_enabled = cors_enabled
+        self.origin = Origins()
+        #: the threads RPCs run in (the database calls block)
+        self.pool = ThreadPoolExecutor(max_workers=RPC_THREADS, thread_name_prefix="rest")
 
-    async def handle(self, request: Request) -> Response:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method = scope["method"]
+        if method == "OPTIONS":  # reached through the Starlette app only (it knows its routes)
+            request = Request(scope, receive)
+            allowed = self.router.allowed_methods(scope["path"])
+            await options_response(request, allowed, self.cors_enabled)(scope, receive, send)
+            return
         # The raw path keeps %2F inside one segment; the router splits first, then decodes.
-        raw = request.scope.get("raw_path")
-        path = raw.decode("latin-1") if raw else request.url.path
-        if request.method == "OPTIONS":
-            return options_response(request, self.router.allowed_methods(request.url.path), self.cors_enabled)
-        match = self.router.match(request.method, path)
+        raw = scope.get("raw_path")
+        match = self.router.match(method, raw.decode("latin-1") if raw else scope["path"])
         if match is None:
-            allowed = self.router.allowed_methods(request.url.path)
-            if allowed:
-                return error_response(
-                    sc.CONN_METHOD_NOT_ALLOWED,
-                    f"{request.method} is not allowed on {request.url.path}",
-                    f"allowed: {', '.join(sorted(allowed))}",
-                )
-            return error_response(
-                sc.CONN_DOES_NOT_EXIST,
-                f"no API endpoint at {request.method} {request.url.path}",
-                "see docs/api-coverage.md for the routes labeldesk serves",
-            )
+            await self._unrouted(method, scope["path"])(scope, receive, send)
+            return
         rpc = match.method.name
+        body = await _body(receive)
         if rpc == model_outputs.RPC:  # images handed through as base64 (transport/rest/model_outputs.py)
-            fast = await model_outputs.answer(self.dispatcher, request, match, origin_of(request))
+            auth, origin = _authorization(scope), self.origin(scope)
+            fast = await model_outputs.answer(self.dispatcher, self.pool, scope, match, body, auth, origin)
             if fast is not None:
-                return fast
-        body = await request.body()
-        req_id = uuid.uuid4().hex
-        query = list(request.query_params.multi_items())
+                await _send(send, *fast)
+                return
+        req_id = _req_id()
+        query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         proto = guarded(f"parsing {rpc}", req_id, lambda: build_request(match, query, body))
+        state = scope.setdefault("state", {})
         if isinstance(proto, errors.ApiError):
             response = GetMessageClass(match.method.output_type)()
             status = response.status  # type: ignore[attr-defined]
             status.code, status.description, status.details = proto.code, proto.description, proto.details
             status.req_id = req_id
-            tag(request, rpc, proto.code, req_id)
-            return proto_response(response)
-        result = await run_in_threadpool(
-            self.dispatcher.call_json, rpc, proto, request.headers.get("authorization"), origin_of(request)
-        )
+            state[STATE] = (rpc, proto.code, req_id)
+            await _send(send, http_status(proto.code), message_to_json_bytes(response))
+            return
+        call = partial(self.dispatcher.call_json, rpc, proto, _authorization(scope), self.origin(scope))
+        result = await asyncio.get_running_loop().run_in_executor(self.pool, call)
         if isinstance(result, dict):  # a JSON twin's answer: always a success
-            tag(request, rpc, result["status"]["code"], result["status"]["req_id"])
-            return Response(orjson.dumps(result), media_type="application/json")
-        tag(request, rpc, result.status.code, result.status.req_id)  # type: ignore[attr-defined]
-        return proto_response(result)
+            state[STATE] = (rpc, result["status"]["code"], result["status"]["req_id"])
+            await _send(send, 200, orjson.dumps(result))
+            return
+        code = result.status.code  # type: ignore[attr-defined]
+        state[STATE] = (rpc, code, result.status.req_id)  # type: ignore[attr-defined]
+        await _send(send, http_status(code), message_to_json_bytes(result))
+
+    def _unrouted(self, method: str, path: str) -> Response:
+        allowed = self.router.allowed_methods(path)
+        if allowed:
+            return error_response(
+                sc.CONN_METHOD_NOT_ALLOWED,
+                f"{method} is not allowed on {path}",
+                f"allowed: {', '.join(sorted(allowed))}",
+            )
+        return error_response(
+            sc.CONN_DOES_NOT_EXIST,
+            f"no API endpoint at {method} {path}",
+            "see docs/api-coverage.md for the routes labeldesk serves",
+        )
+
+
+def _req_id() -> str:
+    return os.urandom(16).hex()
+
+
+class RestApp:
+    """The ASGI application: Clarifai API calls (``/v2/...``, any method but OPTIONS) go
+    straight to :class:`ClarifaiRest` through the same middleware the Starlette app has
+    (observation, CORS, the body guard); everything else (health, metrics, files, the web app,
+    the staged API, OPTIONS) to the Starlette app, whose catch-all route is the same endpoint.
+    Starlette's route scan, request objects and exception layers cost more per call than the
+    RPC itself for a trivial read (docs/performance.md, transport)."""
+
+    def __init__(self, starlette: Starlette, api: ASGIApp) -> None:
+        self.starlette = starlette
+        self.api = api
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in API_METHODS and _is_api(scope["path"]):
+            try:
+                await self.api(scope, receive, send)
+            except Exception:  # as Starlette's error layer would, but in the Clarifai shape
+                req_id = _req_id()
+                failure = internal_error(f"{scope['method']} {scope['path']}", req_id)
+                body = orjson.dumps(
+                    {
+                        "status": {
+                            "code": failure.code,
+                            "description": failure.description,
+                            "details": failure.details,
+                            "req_id": req_id,
+                        }
+                    }
+                )
+                with contextlib.suppress(Exception):  # the answer had started: nothing to add
+                    await _send(send, http_status(failure.code), body)
+            return
+        await self.starlette(scope, receive, send)
+
+
+def _is_api(path: str) -> bool:
+    return path.startswith("/v2/") or path == "/v2"
 
 
 def make_rest_app(
@@ -116,7 +237,7 @@ def make_rest_app(
     check_key: KeyCheck | None = None,
     open_prefixes: Sequence[str] = (),
     metrics: Metrics | None = None,
-) -> Starlette:
+) -> RestApp:
     """The ASGI app: health, readiness, metrics and OpenAPI routes, any extra routes (web UI,
     staged-workflow API), then /v2; every request is timed into ``metrics`` and the access log.
 
@@ -131,7 +252,7 @@ def make_rest_app(
         return openapi_document(clarifai.router, dispatcher.implemented, own)
 
     routes: list[BaseRoute] = [*ops_routes(dispatcher.db, metrics, openapi), *extra_routes]
-    routes.append(Route("/{path:path}", clarifai.handle, methods=[*METHODS, "OPTIONS"]))
+    routes.append(Route("/{path:path}", clarifai, methods=[*METHODS, "OPTIONS"]))
     middleware: list[Middleware] = [Middleware(ObserveMiddleware, observer=Observer(metrics))]
     if cors_origins:
         middleware.append(
@@ -151,4 +272,7 @@ def make_rest_app(
             open_prefixes=open_prefixes,
         )
     )
-    return Starlette(routes=routes, middleware=middleware)
+    api: ASGIApp = clarifai
+    for layer in reversed(middleware):
+        api = layer.cls(api, *layer.args, **layer.kwargs)
+    return RestApp(Starlette(routes=routes, middleware=middleware), api)

@@ -17,7 +17,10 @@ the transaction and failures take the dispatcher's path (:meth:`Dispatcher.call_
 
 from __future__ import annotations
 
+import asyncio
 import binascii
+from concurrent.futures import Executor
+from functools import partial
 from typing import Any
 
 import orjson
@@ -25,15 +28,13 @@ import pybase64
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from google.protobuf.message import Message
 from sqlalchemy import Connection
-from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import Response
+from starlette.types import Scope
 
 from labeldesk.models.base import Image
 from labeldesk.services.context import RequestContext
 from labeldesk.services.dispatch import Dispatcher
 from labeldesk.services.model_outputs import Given, ModelOutputsService
-from labeldesk.transport.rest.observe import tag
+from labeldesk.transport.rest.observe import STATE
 from labeldesk.transport.rest.routes import RouteMatch
 from labeldesk.transport.status import http_status
 from labeldesk.wire.printer import message_to_json_bytes
@@ -43,19 +44,29 @@ _TOP = frozenset({"inputs", "user_app_id", "model_id", "version_id"})
 _PATH_FIELDS = {"user_app_id.user_id", "user_app_id.app_id", "model_id", "version_id"}
 
 
-async def answer(dispatcher: Dispatcher, request: Request, match: RouteMatch, origin: str) -> Response | None:
-    """The response to a plain PostModelOutputs body, or None: the generic path answers it."""
-    if request.url.query or not set(match.path_params) <= _PATH_FIELDS:
+async def answer(
+    dispatcher: Dispatcher,
+    pool: Executor,
+    scope: Scope,
+    match: RouteMatch,
+    body: bytes,
+    authorization: str | None,
+    origin: str,
+) -> tuple[int, bytes] | None:
+    """The HTTP status and JSON answer to a plain PostModelOutputs body (the call run in
+    ``pool``), or None: the generic path answers it."""
+    if scope.get("query_string") or not set(match.path_params) <= _PATH_FIELDS:
         return None
     found = getattr(dispatcher.registry[RPC].handler, "__self__", None)
     if not isinstance(found, ModelOutputsService):
         return None
     service: ModelOutputsService = found
+    skeleton, images = split_images(body)
     try:
-        doc = orjson.loads(await request.body())
+        doc = orjson.loads(skeleton)
     except orjson.JSONDecodeError:
         return None
-    read = read_body(doc, match.path_params)
+    read = read_body(doc, match.path_params, images)
     if read is None:
         return None
     req, given = read
@@ -64,20 +75,53 @@ async def answer(dispatcher: Dispatcher, request: Request, match: RouteMatch, or
         out: Message = service.predict(conn, ctx, r.model_id, r.version_id, given)
         return out
 
-    auth = request.headers.get("authorization")
-    response = await run_in_threadpool(dispatcher.call_with, RPC, handler, req, auth, origin)
+    call = partial(dispatcher.call_with, RPC, handler, req, authorization, origin)
+    response = await asyncio.get_running_loop().run_in_executor(pool, call)
     status = response.status  # type: ignore[attr-defined]
-    tag(request, RPC, status.code, status.req_id)
-    return Response(
-        message_to_json_bytes(response), status_code=http_status(status.code), media_type="application/json"
-    )
+    scope.setdefault("state", {})[STATE] = (RPC, status.code, status.req_id)
+    return http_status(status.code), message_to_json_bytes(response)
+
+
+def split_images(body: bytes) -> tuple[bytes, list[memoryview]]:
+    """The body with the text of every ``"base64"`` member's string replaced by a placeholder
+    (``\\u0000`` and its index), and those texts (views into ``body``, not copied). JSON is
+    parsed only in what is left (a few hundred bytes), not in megabytes of images.
+
+    A ``"base64"`` found inside some other string, or a value with escapes, makes placeholders
+    land where :func:`read_body` does not take them (or base64 that does not check): the body
+    then takes the generic path."""
+    view = memoryview(body)
+    parts: list[bytes | memoryview] = []
+    texts: list[memoryview] = []
+    pos = 0
+    while (k := body.find(b'"base64"', pos)) >= 0:
+        j = _skip_space(body, k + 8)
+        if body[j : j + 1] != b":":
+            break
+        j = _skip_space(body, j + 1)
+        end = body.find(b'"', j + 1)
+        if body[j : j + 1] != b'"' or end < 0:
+            break
+        parts += [view[pos : j + 1], b"\\u0000%d" % len(texts)]
+        texts.append(view[j + 1 : end])
+        pos = end
+    if not texts:
+        return body, []
+    parts.append(view[pos:])
+    return b"".join(parts), texts
+
+
+def _skip_space(body: bytes, i: int) -> int:
+    while body[i : i + 1] in (b" ", b"\t", b"\r", b"\n"):
+        i += 1
+    return i
 
 
 def read_body(
-    doc: Any, path: dict[str, str]
+    doc: Any, path: dict[str, str], images: list[memoryview]
 ) -> tuple[service_pb2.PostModelOutputsRequest, list[Given]] | None:
     """The request (without its inputs: those are the ``Given``) and the inputs, or None when the
-    body is not the plain shape."""
+    body is not the plain shape. ``images``: the base64 texts :func:`split_images` took out."""
     if not isinstance(doc, dict) or not doc.keys() <= _TOP:
         return None
     uai = doc.get("user_app_id", {})
@@ -94,12 +138,14 @@ def read_body(
     inputs = doc.get("inputs", [])
     if not isinstance(inputs, list):
         return None
-    given = []
+    given: list[Given] = []
     for i in inputs:
-        g = _given(i)
+        g = _given(i, images, len([x for x in given if x.image is not None]))
         if g is None:
             return None
         given.append(g)
+    if len([g for g in given if g.image is not None]) != len(images):
+        return None  # a placeholder landed elsewhere
     req = service_pb2.PostModelOutputsRequest(
         user_app_id=resources_pb2.UserAppIDSet(user_id=fields["user_id"], app_id=fields["app_id"]),
         model_id=fields["model_id"],
@@ -108,7 +154,9 @@ def read_body(
     return req, given
 
 
-def _given(i: Any) -> Given | None:
+def _given(i: Any, images: list[memoryview], n: int) -> Given | None:
+    """The ``n``-th image input's ``Given`` (its base64 the placeholder of ``images[n]``), or an
+    input by URL or id; None when it is not the plain shape."""
     if not isinstance(i, dict) or not i.keys() <= {"id", "data"}:
         return None
     input_id = i.get("id", "")
@@ -119,8 +167,9 @@ def _given(i: Any) -> Given | None:
     if not isinstance(image, dict) or len(image) > 1 or not image.keys() <= {"base64", "url"}:
         return None
     if "base64" in image:
-        b64 = _standard_base64(image["base64"])
-        return None if b64 is None else Given(input_id, Image(b64=b64))
+        if image["base64"] != f"\0{n}" or n >= len(images) or not _standard_base64(images[n]):
+            return None
+        return Given(input_id, Image(b64=images[n]))
     if "url" in image:
         url = image["url"]
         if not _text(url) or not url:
@@ -133,13 +182,12 @@ def _text(v: Any) -> bool:
     return isinstance(v, str) and "\0" not in v
 
 
-def _standard_base64(v: Any) -> bytes | None:
-    """``v`` as bytes when it is non-empty, standard, padded base64; else None."""
-    if not isinstance(v, str) or not v or len(v) % 4 or not v.isascii():
-        return None
-    raw = v.encode("ascii")
+def _standard_base64(text: memoryview) -> bool:
+    """True when ``text`` is non-empty, standard, padded base64."""
+    if not len(text) or len(text) % 4:
+        return False
     try:
-        pybase64.b64decode(raw, validate=True)
+        pybase64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        return None
-    return raw
+        return False
+    return True

@@ -11,9 +11,11 @@ LABEL_START seat and per LABEL_SUBMIT. On PostgreSQL the redundant (task, input)
 the one the planner picked, with stale statistics, to look for a task's OPEN seats -- filtering
 out every seat already handed out, so the seat claim cost more the further a task had come.
 
-PostgreSQL: ``task_assignments`` is analyzed after 1 % of its rows (at least 1,000) changed
-instead of 10 %; a new task's seats otherwise stay unknown to the planner for a long time in a big
-table (docs/postgres.md, "Query plans").
+PostgreSQL: ``task_assignments`` and ``annotations`` are analyzed after 1 % of their rows (at
+least 1,000) changed instead of 10 %. Until then the planner does not know a new task's seats (or
+a new app's annotations) and expects one row for them, which makes every index that starts with
+the task (or app) look as good as the one that fits, so a per-call look-up can walk everything the
+task or app has; in a big table that lasted long (docs/postgres.md, "Query plans").
 
 Revision ID: 0026
 Revises: 0018
@@ -29,24 +31,27 @@ down_revision = "0018"
 branch_labels = None
 depends_on = None
 
+ANALYZED_SOONER = ("task_assignments", "annotations")
+
 
 def upgrade() -> None:
     # IF EXISTS: databases made by early releases never had them
     op.execute("DROP INDEX IF EXISTS ix_task_assignments_task_input")
     op.execute("DROP INDEX IF EXISTS ix_task_assignments_task_worker_status")
     if op.get_bind().dialect.name == "postgresql":
-        op.execute(
-            "ALTER TABLE task_assignments SET "
-            "(autovacuum_analyze_scale_factor = 0.01, autovacuum_analyze_threshold = 1000)"
-        )
+        for table in ANALYZED_SOONER:
+            op.execute(
+                f"ALTER TABLE {table} SET "
+                "(autovacuum_analyze_scale_factor = 0.01, autovacuum_analyze_threshold = 1000)"
+            )
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        op.execute(
-            "ALTER TABLE task_assignments RESET "
-            "(autovacuum_analyze_scale_factor, autovacuum_analyze_threshold)"
-        )
+        for table in ANALYZED_SOONER:
+            op.execute(
+                f"ALTER TABLE {table} RESET (autovacuum_analyze_scale_factor, autovacuum_analyze_threshold)"
+            )
     op.create_index(
         "ix_task_assignments_task_worker_status", "task_assignments", ["task_pk", "worker_id", "status"]
     )

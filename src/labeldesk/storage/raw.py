@@ -1,0 +1,114 @@
+"""Fixed statements of the hot paths, sent straight to the driver.
+
+SQLAlchemy's ``Connection.execute`` of a statement built once still costs ~40 µs of Python per
+call (cache key, parameter processing, result metadata, row objects) where the statement itself
+takes ~10 µs on SQLite (docs/performance.md, "work queue"): a LABEL_SUBMIT runs five of them. A
+:class:`Sql` holds the statement's text for each dialect (``?`` marks; ``%s`` on PostgreSQL) and
+runs it on the transaction's own DBAPI connection, answering plain tuples.
+
+What SQLAlchemy did that is then the caller's job:
+
+- times: SQLite stores them as text in SQLAlchemy's format; :func:`bind_time` makes that text
+  (``lease_until < ?`` compares strings there, so the format must be exactly the same) and
+  :func:`read_time` reads it back (PostgreSQL's driver takes and gives ``datetime`` itself);
+- JSON columns come back as text on SQLite (:func:`read_json`);
+- errors: a driver error goes through SQLAlchemy's own handler (``_handle_dbapi_exception``), so
+  it is raised as the same :class:`~sqlalchemy.exc.DBAPIError` (translated and retried like every
+  other, :mod:`labeldesk.storage.engine`) and a dead connection is invalidated as usual.
+
+The statements run inside the transaction the :class:`~sqlalchemy.Connection` opened (same DBAPI
+connection); nothing here commits. Only for statements that never touch the tables authentication
+caches (``storage.engine.ACCOUNT_TABLES``): those writes are watched on SQLAlchemy's execute path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from functools import cache
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection
+
+_UTC = timezone.utc
+
+
+class Sql:
+    """One statement, its text per dialect. ``{in}`` in the text stands for a list of marks whose
+    length is given per call (:meth:`rows` ``n_in``)."""
+
+    __slots__ = ("postgresql", "sqlite")
+
+    def __init__(self, sqlite: str, postgresql: str | None = None) -> None:
+        if "%" in sqlite + (postgresql or ""):  # psycopg would read it as a mark
+            raise ValueError("write the statement with '?' marks and no '%'")
+        self.sqlite = sqlite
+        self.postgresql = (postgresql or sqlite).replace("?", "%s")
+
+    def text(self, conn: Connection, n_in: int = 0) -> str:
+        if conn.dialect.name == "sqlite":
+            return _expand(self.sqlite, n_in, "?") if n_in else self.sqlite
+        return _expand(self.postgresql, n_in, "%s") if n_in else self.postgresql
+
+    def rows(self, conn: Connection, params: Sequence[Any], n_in: int = 0) -> list[Any]:
+        """All rows, as tuples."""
+        rows: list[Any] = _cursor(conn, self.text(conn, n_in), params).fetchall()
+        return rows
+
+    def first(self, conn: Connection, params: Sequence[Any]) -> Any:
+        """The first row (a tuple) or None."""
+        return _cursor(conn, self.text(conn), params).fetchone()
+
+    def run(self, conn: Connection, params: Sequence[Any], n_in: int = 0) -> int:
+        """A write; answers how many rows it changed."""
+        return int(_cursor(conn, self.text(conn, n_in), params).rowcount)
+
+
+@cache
+def _expand(sql: str, n: int, mark: str) -> str:
+    return sql.replace("{in}", ", ".join([mark] * n))
+
+
+def _cursor(conn: Connection, sql: str, params: Sequence[Any]) -> Any:
+    raw: Any = conn.connection.dbapi_connection
+    try:
+        return raw.execute(sql, params)
+    except conn.dialect.loaded_dbapi.Error as e:
+        # SQLAlchemy's own handling, as for its statements: wraps the error and, when the
+        # connection is dead, invalidates it and the pool (Database.run then runs the unit of
+        # work again on a fresh connection)
+        conn._handle_dbapi_exception(e, sql, params, None, None)
+
+
+def is_sqlite(conn: Connection) -> bool:
+    return conn.dialect.name == "sqlite"
+
+
+def bind_time(sqlite: bool, ts: datetime) -> Any:
+    """``ts`` as a DateTime column stores it: on SQLite the text SQLAlchemy writes (UTC, no zone,
+    always six digits of microseconds), elsewhere the datetime itself."""
+    if not sqlite:
+        return ts
+    if ts.tzinfo is not None:
+        ts = ts.astimezone(_UTC)
+    return (
+        f"{ts.year:04d}-{ts.month:02d}-{ts.day:02d} "
+        f"{ts.hour:02d}:{ts.minute:02d}:{ts.second:02d}.{ts.microsecond:06d}"
+    )
+
+
+def read_time(value: Any) -> datetime:
+    """A (NOT NULL) DateTime column's value as read by the driver, as an aware UTC datetime."""
+    if isinstance(value, str):
+        return datetime.fromisoformat(value).replace(tzinfo=_UTC)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=_UTC)  # type: ignore[no-any-return]
+    return value  # type: ignore[no-any-return]
+
+
+def read_json(value: Any) -> Any:
+    """A JSON column's value as read by the driver (text on SQLite, decoded on PostgreSQL)."""
+    if isinstance(value, (str, bytes)):
+        return orjson.loads(value)
+    return value
