@@ -37,10 +37,26 @@ from sqlalchemy import Engine, event
 from work_queue import A, App, seed
 
 from labeldesk.app import build
+from labeldesk.storage import raw
 from labeldesk.storage.engine import Database
 from labeldesk.storage.migrate import migrate
 
 Statement = tuple[str, Any]
+
+
+def _announce_raw_statements() -> None:
+    """The work queue's hot statements run on the driver's cursor (``storage/raw.py``), past
+    SQLAlchemy's execution events: fire those events for them too, so the listeners here see every
+    statement."""
+    run = raw._cursor
+
+    def announced(conn: Any, sql: str, params: Any) -> Any:
+        conn.dispatch.before_cursor_execute(conn, None, sql, params, None, False)
+        cursor = run(conn, sql, params)
+        conn.dispatch.after_cursor_execute(conn, None, sql, params, None, False)
+        return cursor
+
+    raw._cursor = announced
 
 
 def ok(resp: Any) -> Any:
@@ -170,10 +186,8 @@ def explain_all(db: Database, statements: list[Statement]) -> None:
     """EXPLAIN ANALYZE each distinct statement with its parameters, rolled back."""
     done: set[str] = set()
     for sql, params in statements:
-        if sql in done or not sql.lstrip().upper().startswith(
-            ("SELECT", "UPDATE", "INSERT", "DELETE", "WITH")
-        ):
-            continue
+        if sql in done or not sql.lstrip().upper().startswith(("SELECT", "UPDATE")):
+            continue  # (a planning batch's INSERT would collide with the seats it made)
         done.add(sql)
         with db.engine.connect() as conn:
             raw: Any = conn.connection.driver_connection
@@ -193,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=300, help="LABEL_START calls to time per size")
     parser.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE every hot statement")
     args = parser.parse_args(argv)
+    _announce_raw_statements()
     log: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     db = Database(args.database_url)
     migrate(db)

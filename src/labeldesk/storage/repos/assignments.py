@@ -264,7 +264,14 @@ def seats_by_input(conn: Connection, task_pk: int, input_pks: Collection[int]) -
     return out
 
 
-_PLANNED = raw.Sql("SELECT DISTINCT input_pk FROM task_assignments WHERE task_pk = ? AND input_pk IN ({in})")
+#: (task_pk, *input_pks): those inputs with seats in the task. PostgreSQL: one look-up of the unique
+#: (task, input, worker) index per input, written as :func:`_had_it` is -- the plain form read
+#: every seat of the task per planned batch while the statistics did not know the task yet
+_PLANNED = raw.Sql(
+    "SELECT DISTINCT input_pk FROM task_assignments WHERE task_pk = ? AND input_pk IN ({in})",
+    "SELECT i.pk FROM tasks tk JOIN inputs i ON tk.pk = ? AND i.pk IN ({in}) WHERE EXISTS "
+    "(SELECT 1 FROM task_assignments ta WHERE ta.task_pk = tk.pk AND ta.input_pk = i.pk OFFSET 0)",
+)
 
 
 def insert_seats(conn: Connection, task_pk: int, seats: Sequence[tuple[int, str, int]]) -> None:
