@@ -31,6 +31,7 @@ import time
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
+from functools import partial
 from typing import Any
 
 from annotations import Target, _annotation, prepare_app, serve
@@ -50,10 +51,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=20)
     parser.add_argument("--profile", help="write a pyinstrument HTML flame graph here")
     parser.add_argument("--grpc", action="store_true", help="end to end through a real server, gRPC")
+    parser.add_argument(
+        "--varied", action="store_true", help="every annotation's box differs (no two data alike)"
+    )
     parser.add_argument("--py-spy", dest="py_spy", help="with --grpc: py-spy record the server to this file")
     args = parser.parse_args(argv)
+    make = _varied if args.varied else _annotation
     if args.grpc:
-        return through_grpc(args.requests, args.py_spy)
+        return through_grpc(args.requests, args.py_spy, make)
     profiler: Any = None
     if args.profile:
         from pyinstrument import Profiler
@@ -78,11 +83,11 @@ def main(argv: list[str] | None = None) -> int:
             ids = [f"w-{uuid.uuid4().hex}" for _ in range(BATCH)]
             inputs = [r.Input(id=i, data=r.Data(image=r.Image(url=IMG))) for i in ids]
             timed("PostInputs x128", "PostInputs", s.PostInputsRequest(user_app_id=app.uai, inputs=inputs))
-            anns = [_annotation(n * BATCH + i) for i in range(BATCH)]
+            anns = [make(n * BATCH + i) for i in range(BATCH)]
             req = s.PostAnnotationsRequest(user_app_id=app.uai, annotations=anns)
             timed("PostAnnotations x128", "PostAnnotations", req)
         for i in range(BATCH):
-            req = s.PostAnnotationsRequest(user_app_id=app.uai, annotations=[_annotation(i)])
+            req = s.PostAnnotationsRequest(user_app_id=app.uai, annotations=[make(i)])
             timed("PostAnnotations x1", "PostAnnotations", req)
         server.db.dispose()
     if profiler is not None:
@@ -93,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def through_grpc(requests: int, py_spy: str | None) -> int:
+def through_grpc(requests: int, py_spy: str | None, make: Callable[[int], r.Annotation]) -> int:
     """PostInputs and PostAnnotations of 128, ``requests`` of each, through a real server."""
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{os.path.join(tmp, 'writes.db')}"
@@ -106,7 +111,11 @@ def through_grpc(requests: int, py_spy: str | None) -> int:
             stub, meta = target.stub("grpc"), target.meta
             spy = _py_spy(server.pid, py_spy) if py_spy else None
             try:
-                for name, post in (("PostInputs x128", _post_inputs), ("PostAnnotations x128", _post_anns)):
+                posts = (
+                    ("PostInputs x128", _post_inputs),
+                    ("PostAnnotations x128", partial(_post_anns, make)),
+                )
+                for name, post in posts:
                     post(stub, meta, 3)  # warm-up
                     cpu, began = server.cpu_seconds() or 0.0, time.perf_counter()
                     post(stub, meta, requests)
@@ -137,10 +146,19 @@ def _post_inputs(stub: Any, meta: Any, n: int) -> None:
         ok(stub.PostInputs(s.PostInputsRequest(inputs=inputs), metadata=meta))
 
 
-def _post_anns(stub: Any, meta: Any, n: int) -> None:
-    req = s.PostAnnotationsRequest(annotations=[_annotation(i) for i in range(BATCH)])
+def _post_anns(make: Callable[[int], r.Annotation], stub: Any, meta: Any, n: int) -> None:
+    req = s.PostAnnotationsRequest(annotations=[make(i) for i in range(BATCH)])
     for _ in range(n):
         ok(stub.PostAnnotations(req, metadata=meta))
+
+
+def _varied(n: int) -> r.Annotation:
+    """benchmarks/annotations.py's annotation with a box of its own (so no two data of a
+    request are alike)."""
+    a = _annotation(n)
+    box = a.data.regions[0].region_info.bounding_box
+    box.top_row, box.left_col = 0.1 + (n % 97) / 1000, 0.2 + (n // 97 % 89) / 1000
+    return a
 
 
 def _concepts() -> list[r.Concept]:

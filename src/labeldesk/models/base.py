@@ -44,9 +44,9 @@ class Image:
 
     data: bytes = b""
     url: str = ""
-    b64: bytes = b""
+    b64: bytes | memoryview = b""
 
-    def base64(self) -> bytes:
+    def base64(self) -> bytes | memoryview:
         return self.b64 or pybase64.b64encode(self.data)
 
     def raw(self) -> bytes:

@@ -32,6 +32,11 @@ class Json(bytes):
     """A request body already encoded as JSON (sent as is)."""
 
 
+class JsonParts(list[http_conn.Buffer]):
+    """A request body already encoded as JSON, in parts sent one after the other (large images
+    are not copied into one buffer)."""
+
+
 def call(
     method: str,
     url: str,
@@ -43,7 +48,7 @@ def call(
 ) -> Any:
     """The backend's JSON answer to ``method url`` with ``body`` as JSON (a :class:`Json` is sent
     as it is)."""
-    data = None if body is None else body if isinstance(body, Json) else orjson.dumps(body)
+    data = None if body is None else body if isinstance(body, Json | JsonParts) else orjson.dumps(body)
     headers = _JSON_SENT if data is not None else _JSON_ACCEPTED
     if token:
         headers += f"Authorization: Bearer {token}\r\n".encode("latin-1", "replace")
@@ -89,7 +94,11 @@ atexit.register(_conns.close_all)
 
 
 def _send(
-    where: http_conn.Target, method: str, headers: bytes, data: bytes | None, timeout_s: float
+    where: http_conn.Target,
+    method: str,
+    headers: bytes,
+    data: bytes | JsonParts | None,
+    timeout_s: float,
 ) -> tuple[int, bytes | bytearray]:
     """One attempt on a kept-alive socket (a fresh one when none is idle, or when the reused one
     turns out closed before the answer began)."""

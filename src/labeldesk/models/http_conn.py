@@ -19,12 +19,15 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import urlsplit
 
+Buffer = bytes | bytearray | memoryview
 MAX_HEAD = 64 * 1024  # status line and headers of an answer
 SMALL_BODY = 64 * 1024  # bodies up to this size go out in one write with the headers
+IOV_MAX = 1024  # buffers one sendmsg may gather
 MAX_HOSTS = 64  # backends with idle sockets kept (the least recently used beyond are closed)
 
 
@@ -124,7 +127,7 @@ def exchange(
     method: str,
     t: Target,
     headers: bytes,
-    body: bytes | None,
+    body: bytes | Sequence[Buffer] | None,
     deadline: float,
     limit: int,
 ) -> tuple[int, bytes | bytearray, bool]:
@@ -132,16 +135,14 @@ def exchange(
     header lines, each ending in CRLF. Raises OSError (TimeoutError past ``deadline``),
     :class:`BadAnswer` or :class:`AnswerTooLarge`."""
     host = t.host if t.port in (80, 443) else f"{t.host}:{t.port}"
-    length = b"" if body is None else b"Content-Length: %d\r\n" % len(body)
+    parts = [] if body is None else [body] if isinstance(body, bytes) else body
+    length = b"" if body is None else b"Content-Length: %d\r\n" % sum(len(p) for p in parts)
     head = f"{method} {t.path} HTTP/1.1\r\nHost: {host}\r\n".encode("latin-1") + headers + length + b"\r\n"
     _settimeout(sock, deadline)
-    if body is None:
-        sock.sendall(head)
-    elif len(body) <= SMALL_BODY:
-        sock.sendall(head + body)
+    if len(parts) == 1 and len(parts[0]) <= SMALL_BODY:
+        sock.sendall(head + parts[0])
     else:
-        sock.sendall(head)
-        sock.sendall(body)
+        send_parts(sock, [head, *parts])
     reader = _Reader(sock, deadline)
     while True:
         status, fields = reader.head()
@@ -161,6 +162,24 @@ def exchange(
             raise AnswerTooLarge()
         return status, reader.exactly(n), keep
     return status, reader.until_close(limit), False
+
+
+def send_parts(sock: socket.socket, parts: Sequence[Buffer]) -> None:
+    """Write the parts in order without joining them: one gathering ``sendmsg`` per round on a
+    plain socket (TLS sockets write each part)."""
+    if isinstance(sock, ssl.SSLSocket):
+        for p in parts:
+            sock.sendall(p)
+        return
+    views = [memoryview(p) for p in parts if len(p)]
+    while views:
+        sent = sock.sendmsg(views[:IOV_MAX])
+        while sent:
+            if sent >= len(views[0]):
+                sent -= len(views.pop(0))
+            else:
+                views[0] = views[0][sent:]
+                sent = 0
 
 
 def _settimeout(sock: socket.socket, deadline: float) -> None:

@@ -63,7 +63,7 @@ class LsMlAdapter:
                 "data": {
                     "image": im.url
                     if im.url.startswith(("http://", "https://"))
-                    else f"data:{_mime(im.head())};base64,{im.base64().decode()}"
+                    else f"data:{_mime(im.head())};base64,{str(im.base64(), 'ascii')}"
                 },
             }
             for i, im in enumerate(images)

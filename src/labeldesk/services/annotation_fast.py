@@ -72,6 +72,9 @@ class ConceptCache:
     def __init__(self, names: Mapping[str, str]) -> None:
         self.names = names
         self._made: dict[tuple[str, float], tuple[bytes, bytes]] = {}
+        #: a region's ``data`` by its wire bytes: its concepts' records, their JSON and their
+        #: (id, value) pairs, or None when the fast path cannot take it
+        self.region_data: dict[bytes, tuple[bytes, bytes, tuple[tuple[str, float], ...]] | None] = {}
 
     def get(self, cid: str, value: float) -> tuple[bytes, bytes] | None:
         key = (cid, value)
@@ -214,14 +217,17 @@ def _regions(given: Any, cache: ConceptCache, index: dict[str, float]) -> list[P
                 return None
             seen.add(rid)
         box = _box(r)
-        if box is None or any(fd.name != "concepts" for fd, _ in r.data.ListFields()) or not r.data.concepts:
+        if box is None:
             return None
-        inner: list[bytes] = []
-        concepts = _concepts(r.data.concepts, cache, index, inner)
-        if concepts is None:
+        made = _region_data(r.data, cache)
+        if made is None:
             return None
+        inner, concepts, pairs = made
+        for cid, value in pairs:
+            if value > index.get(cid, -math.inf):
+                index[cid] = value
         info = record(_BOUNDING_BOX, r.region_info.bounding_box.SerializeToString())
-        tail = record(_REGION_INFO, info) + record(_REGION_DATA, b"".join(inner))
+        tail = record(_REGION_INFO, info) + record(_REGION_DATA, inner)
         shown = b',"region_info":{"bounding_box":' + box + b'},"data":{"concepts":[' + concepts + b"]}}"
         head = b',{"id":' if out else b'{"id":'
         if rid:
@@ -236,6 +242,27 @@ def _regions(given: Any, cache: ConceptCache, index: dict[str, float]) -> list[P
     return out
 
 
+def _region_data(
+    data: Data, cache: ConceptCache
+) -> tuple[bytes, bytes, tuple[tuple[str, float], ...]] | None:
+    """A region's ``data`` when it holds concepts only: their wire records, their JSON and their
+    (id, value) pairs, kept by the data's bytes (regions of different boxes often carry the same
+    concepts); ``None`` for anything else."""
+    key = data.SerializeToString()
+    known = cache.region_data
+    if key in known:
+        return known[key]
+    made = None
+    if data.concepts and all(fd.name == "concepts" for fd, _ in data.ListFields()):
+        inner: list[bytes] = []
+        pairs: dict[str, float] = {}
+        shown = _concepts(data.concepts, cache, pairs, inner)
+        if shown is not None:
+            made = b"".join(inner), shown, tuple(pairs.items())
+    known[key] = made
+    return made
+
+
 def _box(r: Region) -> bytes | None:
     """The rendering of a region's bounding box when it is its only shape and valid (coordinates
     in ``[0, 1]``, top above bottom, left of right), else ``None``."""
@@ -247,6 +274,15 @@ def _box(r: Region) -> bytes | None:
     top, left, bottom, right = b.top_row, b.left_col, b.bottom_row, b.right_col
     if not (0.0 <= top < bottom <= 1.0 and 0.0 <= left < right <= 1.0):
         return None
+    if top and left:  # all four set (bottom and right are above them): shown in field order
+        return orjson.dumps(
+            {
+                "top_row": float32_json(top),
+                "left_col": float32_json(left),
+                "bottom_row": float32_json(bottom),
+                "right_col": float32_json(right),
+            }
+        )
     # the printer shows set coordinates in field order, then the unset (zero) ones it always shows
     coords = tuple(zip(_BOX_FIELDS, (top, left, bottom, right)))
     out = {k: float32_json(v) for k, v in coords if v or math.copysign(1.0, v) < 0}
@@ -282,13 +318,21 @@ def answer(response: type[R], new: Sequence[tuple[str, str, bytes, bytes]]) -> R
     return response.FromString(b"".join(records))
 
 
-def named_concepts(data: Data, out: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+def named_concepts(
+    data: Data, out: list[tuple[str, str, str]], seen: set[bytes] | None = None
+) -> list[tuple[str, str, str]]:
     """``("", id, name)`` of every concept ``data`` names, regions and frames included, appended
     to ``out``: ``annotation_rules.named_concepts`` without the field paths (for the common case
-    that every concept is fine; the service asks the rules again to name a bad one)."""
+    that every concept is fine; the service asks the rules again to name a bad one). With
+    ``seen`` (the wire bytes of the region and frame data already listed), data listed before
+    are skipped: regions of different boxes often carry the same concepts."""
     out += [("", c.id, c.name) for c in data.concepts]
-    for r in data.regions:
-        named_concepts(r.data, out)
-    for f in data.frames:
-        named_concepts(f.data, out)
+    for nested in (*data.regions, *data.frames) if data.regions or data.frames else ():
+        inner = nested.data
+        if seen is not None:
+            key = inner.SerializeToString()
+            if key in seen:
+                continue
+            seen.add(key)
+        named_concepts(inner, out, seen)
     return out

@@ -311,8 +311,9 @@ class AnnotationsService:
         created when the app lacks them); when one is bad, the rules walk again to name its
         field in the error."""
         named: list[tuple[str, str, str]] = []
+        seen: set[bytes] = set()
         for data in distinct:
-            fast.named_concepts(data, named)
+            fast.named_concepts(data, named, seen)
         try:
             return ensure_concepts(conn, app_pk, list(dict.fromkeys(named)))  # each (id, name) once
         except errors.ApiError:

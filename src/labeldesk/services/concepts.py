@@ -20,7 +20,9 @@ from labeldesk.services.common import (
     timestamp,
 )
 from labeldesk.services.context import RequestContext
+from labeldesk.storage import tables as t
 from labeldesk.storage.repos import concepts as repo
+from labeldesk.storage.repos import multirow
 
 
 def concept_proto(row: Row[Any], ctx: RequestContext) -> resources_pb2.Concept:
@@ -76,12 +78,12 @@ def ensure_concepts(conn: Connection, app_pk: int, named: Iterable[tuple[str, st
         check_concept_id(cid, f"{where}.id")
         if not given.get(cid):
             given[cid] = name
-    rows = repo.get_many(conn, app_pk, list(given))
-    new = {cid: name or cid for cid, name in given.items() if cid not in rows}
+    names = multirow.by_ids(conn, t.concepts, app_pk, list(given), "name")
+    new = {cid: name or cid for cid, name in given.items() if cid not in names}
     repo.insert_missing(
         conn, app_pk, [{"id": cid, "name": name, "language": "en"} for cid, name in new.items()]
     )
-    return {cid: (rows[cid].name or cid) if cid in rows else new[cid] for cid in given}
+    return {cid: (names[cid] or cid) if cid in names else new[cid] for cid in given}
 
 
 class ConceptsService:

@@ -123,7 +123,6 @@ def _new_input_proto(
 _INPUTS = tag(service_pb2.MultiInputResponse.DESCRIPTOR, "inputs")
 _INPUT_ID = tag(resources_pb2.Input.DESCRIPTOR, "id")
 _INPUT_DATA = tag(resources_pb2.Input.DESCRIPTOR, "data")
-_MEDIA_BLOCKS = ("image", "video", "audio")
 
 
 def _is_plain(given: resources_pb2.Input, kept: resources_pb2.Data) -> bool:
@@ -135,7 +134,9 @@ def _is_plain(given: resources_pb2.Input, kept: resources_pb2.Data) -> bool:
         data.concepts
         or data.HasField("metadata")
         or given.dataset_ids
-        or any(kept.HasField(m) and getattr(kept, m).HasField("hosted") for m in _MEDIA_BLOCKS)
+        or kept.image.HasField("hosted")
+        or kept.video.HasField("hosted")
+        or kept.audio.HasField("hosted")
     )
 
 

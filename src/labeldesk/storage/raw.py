@@ -72,8 +72,15 @@ def _expand(sql: str, n: int, mark: str) -> str:
 
 def _cursor(conn: Connection, sql: str, params: Sequence[Any]) -> Any:
     raw: Any = conn.connection.dbapi_connection
+    watched = bool(conn.dispatch.before_cursor_execute or conn.dispatch.after_cursor_execute)
     try:
-        return raw.execute(sql, params)
+        if not watched:
+            return raw.execute(sql, params)
+        # tools that count or time statements (benchmarks/queue_wait.py, pg_queue.py) see these too
+        conn.dispatch.before_cursor_execute(conn, None, sql, params, None, False)
+        cursor = raw.execute(sql, params)
+        conn.dispatch.after_cursor_execute(conn, cursor, sql, params, None, False)
+        return cursor
     except conn.dialect.loaded_dbapi.Error as e:
         # SQLAlchemy's own handling, as for its statements: wraps the error and, when the
         # connection is dead, invalidates it and the pool (Database.run then runs the unit of
@@ -100,8 +107,8 @@ def bind_time(sqlite: bool, ts: datetime) -> Any:
 
 def read_time(value: Any) -> datetime:
     """A (NOT NULL) DateTime column's value as read by the driver, as an aware UTC datetime."""
-    if isinstance(value, str):
-        return datetime.fromisoformat(value).replace(tzinfo=_UTC)
+    if isinstance(value, str):  # SQLAlchemy's text: UTC without a zone
+        return datetime.fromisoformat(value + "+00:00")
     if value.tzinfo is None:
         return value.replace(tzinfo=_UTC)  # type: ignore[no-any-return]
     return value  # type: ignore[no-any-return]

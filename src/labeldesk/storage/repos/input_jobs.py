@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Integer, Row, bindparam, insert, select, update
 
 from labeldesk.storage import tables as t
 from labeldesk.storage.clock import utcnow
@@ -25,28 +25,38 @@ def record(
     ts = utcnow()
     if not new:
         changed = conn.execute(
-            update(t.inputs_add_jobs)
-            .where(J.app_pk == app_pk, J.id == job_id)
-            .values(
-                success_count=J.success_count + added, failed_count=J.failed_count + failed, modified_at=ts
-            )
-            .returning(*t.inputs_add_jobs.c)
+            _ADD_COUNTS, {"b_app_pk": app_pk, "b_id": job_id, "added": added, "failed": failed, "ts": ts}
         ).first()
         if changed is not None:
             return changed
-    return conn.execute(
-        insert(t.inputs_add_jobs)
-        .values(
-            app_pk=app_pk,
-            id=job_id,
-            success_count=added,
-            failed_count=failed,
-            status=status,
-            created_at=ts,
-            modified_at=ts,
-        )
-        .returning(*t.inputs_add_jobs.c)
-    ).one()
+    values = {"app_pk": app_pk, "id": job_id, "added": added, "failed": failed, "status": status, "ts": ts}
+    return conn.execute(_CREATE, values).one()
+
+
+# built once (every PostInputs records its job; building them cost more than running them)
+_ADD_COUNTS = (
+    update(t.inputs_add_jobs)
+    .where(J.app_pk == bindparam("b_app_pk"), J.id == bindparam("b_id"))
+    .values(
+        success_count=J.success_count + bindparam("added", type_=Integer),
+        failed_count=J.failed_count + bindparam("failed", type_=Integer),
+        modified_at=bindparam("ts"),
+    )
+    .returning(*t.inputs_add_jobs.c)
+)
+_CREATE = (
+    insert(t.inputs_add_jobs)
+    .values(
+        app_pk=bindparam("app_pk"),
+        id=bindparam("id"),
+        success_count=bindparam("added"),
+        failed_count=bindparam("failed"),
+        status=bindparam("status"),
+        created_at=bindparam("ts"),
+        modified_at=bindparam("ts"),
+    )
+    .returning(*t.inputs_add_jobs.c)
+)
 
 
 def page(conn: Connection, app_pk: int, offset: int, limit: int) -> list[Row[Any]]:

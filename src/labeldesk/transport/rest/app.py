@@ -33,7 +33,7 @@ from labeldesk.ops.observe import Observer
 from labeldesk.services.dispatch import V2, Dispatcher
 from labeldesk.services.failures import guarded, internal_error
 from labeldesk.transport.convert.json_parse import build_request
-from labeldesk.transport.rest import staged
+from labeldesk.transport.rest import model_outputs, staged
 from labeldesk.transport.rest.guard import BodyGuard, KeyCheck
 from labeldesk.transport.rest.observe import STATE, ObserveMiddleware
 from labeldesk.transport.rest.openapi import openapi_document
@@ -142,6 +142,12 @@ class ClarifaiRest:
             return
         rpc = match.method.name
         body = await _body(receive)
+        if rpc == model_outputs.RPC:  # images handed through as base64 (transport/rest/model_outputs.py)
+            auth, origin = _authorization(scope), self.origin(scope)
+            fast = await model_outputs.answer(self.dispatcher, self.pool, scope, match, body, auth, origin)
+            if fast is not None:
+                await _send(send, *fast)
+                return
         req_id = _req_id()
         query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         proto = guarded(f"parsing {rpc}", req_id, lambda: build_request(match, query, body))

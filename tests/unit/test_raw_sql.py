@@ -1,0 +1,93 @@
+"""The work queue's statements sent to the driver (storage/raw.py) behave as SQLAlchemy's did:
+times stored in the same text, errors translated and retried the same way, and (PostgreSQL, with
+``LABELDESK_TEST_DATABASE_URL``) a dead pooled connection replaced inside the server."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as hs
+from sqlalchemy.dialects.sqlite import DATETIME
+
+from labeldesk.domain import errors
+from labeldesk.storage.engine import Database
+from labeldesk.storage.raw import Sql, bind_time, read_time
+
+PG_URL = os.environ.get("LABELDESK_TEST_DATABASE_URL", "")
+_TIMES = hs.datetimes(
+    min_value=datetime(1970, 1, 1), max_value=datetime(2200, 1, 1), timezones=hs.just(timezone.utc)
+)
+
+
+@given(_TIMES)
+def test_times_are_stored_as_sqlalchemy_stores_them_and_read_back(ts: datetime) -> None:
+    """``lease_until < ?`` compares text on SQLite: the bound text must be SQLAlchemy's exactly."""
+    processor = DATETIME().bind_processor(None)  # type: ignore[arg-type]
+    assert processor is not None
+    assert bind_time(True, ts) == processor(ts)
+    assert read_time(bind_time(True, ts)) == ts
+    assert bind_time(False, ts) is ts
+
+
+@given(_TIMES, _TIMES)
+def test_stored_times_sort_as_the_times_do(a: datetime, b: datetime) -> None:
+    assert (bind_time(True, a) < bind_time(True, b)) == (a < b)
+
+
+def test_a_driver_error_is_translated_as_sqlalchemys_are(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'raw.db'}")
+    try:
+        with db.write() as conn:
+            conn.exec_driver_sql("CREATE TABLE t (id TEXT PRIMARY KEY)")
+        insert = Sql("INSERT INTO t (id) VALUES (?)")
+        db.run(lambda conn: insert.run(conn, ("a",)), write=True)
+        with pytest.raises(errors.ApiError) as e:
+            db.run(lambda conn: insert.run(conn, ("a",)), write=True)
+        assert e.value.code == errors.CONSTRAINT_VIOLATED
+        count = Sql("SELECT count(*) FROM t")
+        assert db.run(lambda conn: count.first(conn, ())[0], write=False) == 1, "the failed one left nothing"
+    finally:
+        db.dispose()
+
+
+@pytest.mark.skipif(
+    not PG_URL.startswith("postgresql"), reason="needs LABELDESK_TEST_DATABASE_URL=postgresql…"
+)
+def test_a_dead_connection_under_a_raw_statement_is_replaced_inside_the_server() -> None:
+    db, admin = Database(PG_URL), Database(PG_URL)
+    pid = Sql("SELECT pg_backend_pid()")
+    try:
+        first = db.run(lambda conn: pid.first(conn, ())[0], write=True)
+        with admin.write() as conn:
+            assert conn.exec_driver_sql(f"SELECT pg_terminate_backend({first})").scalar_one()
+        gone = Sql("SELECT count(*) FROM pg_stat_activity WHERE pid = ?")
+        for _ in range(1000):  # the backend exits a moment after the signal
+            if not admin.run(lambda conn: gone.first(conn, (first,))[0], write=False):
+                break
+        second = db.run(lambda conn: pid.first(conn, ())[0], write=True)
+        assert second != first
+        assert db.counts["reconnects"] == 1
+    finally:
+        db.dispose()
+        admin.dispose()
+
+
+def test_in_lists_expand_per_call(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'raw.db'}")
+    try:
+        q = Sql("SELECT value FROM json_each(?) WHERE value IN ({in}) ORDER BY value")
+        got = db.run(
+            lambda conn: [q.rows(conn, ("[1,2,3,4]", *p), len(p)) for p in ((2,), (1, 4, 9))], write=False
+        )
+        assert got == [[(2,)], [(1,), (4,)]]
+    finally:
+        db.dispose()
+
+
+def test_stored_text_of_a_time_in_another_zone_is_its_utc_time() -> None:
+    ts = datetime(2026, 1, 1, 12, 0, tzinfo=timezone(timedelta(hours=2)))
+    assert bind_time(True, ts) == "2026-01-01 10:00:00.000000"
