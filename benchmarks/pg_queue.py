@@ -28,41 +28,17 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from clarifai_grpc.grpc.api import resources_pb2 as r
 from clarifai_grpc.grpc.api import service_pb2 as s
-from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
-from google.protobuf import json_format
 from pg_cpu import PgCpu
+from profile_label_start import ok, post_dynamic_task
 from sqlalchemy import Engine, event
 from work_queue import A, App, seed
 
 from labeldesk.app import build
-from labeldesk.storage import raw
 from labeldesk.storage.engine import Database
 from labeldesk.storage.migrate import migrate
 
 Statement = tuple[str, Any]
-
-
-def _announce_raw_statements() -> None:
-    """The work queue's hot statements run on the driver's cursor (``storage/raw.py``), past
-    SQLAlchemy's execution events: fire those events for them too, so the listeners here see every
-    statement."""
-    run = raw._cursor
-
-    def announced(conn: Any, sql: str, params: Any) -> Any:
-        conn.dispatch.before_cursor_execute(conn, None, sql, params, None, False)
-        cursor = run(conn, sql, params)
-        conn.dispatch.after_cursor_execute(conn, None, sql, params, None, False)
-        return cursor
-
-    raw._cursor = announced
-
-
-def ok(resp: Any) -> Any:
-    if resp.status.code != sc.SUCCESS:
-        raise RuntimeError(f"request failed: {resp.status}")
-    return resp
 
 
 def short(sql: str) -> str:
@@ -73,16 +49,7 @@ def measure(url: str, app: App, calls: int, explain: bool) -> dict[str, float]:
     server = build(url, run_migrations=False)
     d = server.dispatcher
     worker, pat = app.workers[0]
-    task = json_format.ParseDict(
-        {
-            "id": "pgq",
-            "concept_ids": ["cat"],
-            "input_source": {"type": "ALL_INPUTS"},
-            "worker": {"strategy": "DYNAMIC", "user_ids": [worker]},
-        },
-        r.Task(),
-    )
-    ok(d.call("PostTasks", s.PostTasksRequest(user_app_id=app.uai, tasks=[task]), f"Key {app.owner_key}"))
+    post_dynamic_task(d, app, "pgq", [worker])
 
     def put(action: int, input_id: str = "") -> Any:
         req = s.PutTaskAssignmentsRequest(
@@ -207,7 +174,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=300, help="LABEL_START calls to time per size")
     parser.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE every hot statement")
     args = parser.parse_args(argv)
-    _announce_raw_statements()
     log: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     db = Database(args.database_url)
     migrate(db)
