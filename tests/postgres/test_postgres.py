@@ -173,22 +173,34 @@ def test_a_seat_claim_reads_the_same_whatever_the_worker_did_before(server: Runn
                 for i in range(history + 50)
             ],
         )
-        task_pk = conn.execute(
-            insert(t.tasks)
-            .values(app_pk=app_pk, id="new", spec=b"", status=0, created_by=owner, **stamps)
-            .returning(t.tasks.c.pk)
-        ).scalar_one()
+        old_pk, task_pk = (
+            conn.execute(
+                insert(t.tasks)
+                .values(app_pk=app_pk, id=task_id, spec=b"", status=0, created_by=owner, **stamps)
+                .returning(t.tasks.c.pk)
+            ).scalar_one()
+            for task_id in ("old", "new")
+        )
     with db.engine.connect() as conn:
         raw = conn.connection.driver_connection
         assert raw is not None
         with raw.cursor() as cur:
-            cur.execute("analyze task_assignments")  # statistics from before the task had seats
-            cur.execute(
+            seats = (
                 "insert into task_assignments (task_pk, input_pk, worker_id, status, comment,"
                 " created_at, modified_at, off_source)"
                 " select %(task)s, pk, case when n <= %(h)s then 'w' else '#' || n end,"
                 " case when n <= %(h)s then %(done)s else %(open)s end, '', %(now)s, %(now)s, false"
-                " from (select pk, row_number() over (order by pk) n from inputs where app_pk = %(app)s) s",
+                " from (select pk, row_number() over (order by pk) n from inputs where app_pk = %(app)s) s"
+            )
+            # statistics from before the new task had seats, of a table that holds an earlier task's
+            # (as a running server's does; whether the database is otherwise fresh must not matter)
+            cur.execute(
+                seats,
+                {"task": old_pk, "h": history, "done": SUCCESS, "open": SUCCESS, "now": now, "app": app_pk},
+            )
+            cur.execute("analyze task_assignments")
+            cur.execute(
+                seats,
                 {"task": task_pk, "h": history, "done": SUCCESS, "open": OPEN, "now": now, "app": app_pk},
             )
             sql = assignments._TAKE_OPEN.text(conn)
