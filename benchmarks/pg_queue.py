@@ -28,11 +28,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from clarifai_grpc.grpc.api import resources_pb2 as r
 from clarifai_grpc.grpc.api import service_pb2 as s
-from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
-from google.protobuf import json_format
 from pg_cpu import PgCpu
+from profile_label_start import ok, post_dynamic_task
 from sqlalchemy import Engine, event
 from work_queue import A, App, seed
 
@@ -43,12 +41,6 @@ from labeldesk.storage.migrate import migrate
 Statement = tuple[str, Any]
 
 
-def ok(resp: Any) -> Any:
-    if resp.status.code != sc.SUCCESS:
-        raise RuntimeError(f"request failed: {resp.status}")
-    return resp
-
-
 def short(sql: str) -> str:
     return " ".join(sql.split())[:150]
 
@@ -57,16 +49,7 @@ def measure(url: str, app: App, calls: int, explain: bool) -> dict[str, float]:
     server = build(url, run_migrations=False)
     d = server.dispatcher
     worker, pat = app.workers[0]
-    task = json_format.ParseDict(
-        {
-            "id": "pgq",
-            "concept_ids": ["cat"],
-            "input_source": {"type": "ALL_INPUTS"},
-            "worker": {"strategy": "DYNAMIC", "user_ids": [worker]},
-        },
-        r.Task(),
-    )
-    ok(d.call("PostTasks", s.PostTasksRequest(user_app_id=app.uai, tasks=[task]), f"Key {app.owner_key}"))
+    post_dynamic_task(d, app, "pgq", [worker])
 
     def put(action: int, input_id: str = "") -> Any:
         req = s.PutTaskAssignmentsRequest(
@@ -170,10 +153,8 @@ def explain_all(db: Database, statements: list[Statement]) -> None:
     """EXPLAIN ANALYZE each distinct statement with its parameters, rolled back."""
     done: set[str] = set()
     for sql, params in statements:
-        if sql in done or not sql.lstrip().upper().startswith(
-            ("SELECT", "UPDATE", "INSERT", "DELETE", "WITH")
-        ):
-            continue
+        if sql in done or not sql.lstrip().upper().startswith(("SELECT", "UPDATE")):
+            continue  # (a planning batch's INSERT would collide with the seats it made)
         done.add(sql)
         with db.engine.connect() as conn:
             raw: Any = conn.connection.driver_connection

@@ -44,18 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         server, app = in_process(tmp, 10_000)
         d = server.dispatcher
-        owner = f"Key {app.owner_key}"
         worker, pat = app.workers[0]
-        task = json_format.ParseDict(
-            {
-                "id": "profile",
-                "concept_ids": ["cat"],
-                "input_source": {"type": "ALL_INPUTS"},
-                "worker": {"strategy": "DYNAMIC", "user_ids": [worker]},
-            },
-            r.Task(),
-        )
-        ok(d.call("PostTasks", s.PostTasksRequest(user_app_id=app.uai, tasks=[task]), owner))
+        post_dynamic_task(d, app, "profile", [worker])
 
         def put(action: int, input_id: str = "") -> Any:
             req = s.PutTaskAssignmentsRequest(
@@ -91,6 +81,20 @@ def in_process(tmp: str, n_inputs: int, n_workers: int = 1) -> tuple[Labeldesk, 
     app = seed(db, n_inputs, n_workers, lambda m: print(m, file=sys.stderr))
     db.dispose()
     return build(url), app
+
+
+def post_dynamic_task(d: Any, app: App, task_id: str, workers: list[str]) -> None:
+    """A DYNAMIC task over all of ``app``'s inputs for ``workers``, posted through dispatcher ``d``."""
+    task = json_format.ParseDict(
+        {
+            "id": task_id,
+            "concept_ids": ["cat"],
+            "input_source": {"type": "ALL_INPUTS"},
+            "worker": {"strategy": "DYNAMIC", "user_ids": workers},
+        },
+        r.Task(),
+    )
+    ok(d.call("PostTasks", s.PostTasksRequest(user_app_id=app.uai, tasks=[task]), f"Key {app.owner_key}"))
 
 
 def ok(resp: Any) -> Any:

@@ -72,6 +72,9 @@ class ConceptCache:
     def __init__(self, names: Mapping[str, str]) -> None:
         self.names = names
         self._made: dict[tuple[str, float], tuple[bytes, bytes]] = {}
+        #: a region's ``data`` by its wire bytes: its concepts' records, their JSON and their
+        #: (id, value) pairs, or None when the fast path cannot take it
+        self.region_data: dict[bytes, tuple[bytes, bytes, tuple[tuple[str, float], ...]] | None] = {}
 
     def get(self, cid: str, value: float) -> tuple[bytes, bytes] | None:
         key = (cid, value)
@@ -214,14 +217,17 @@ def _regions(given: Any, cache: ConceptCache, index: dict[str, float]) -> list[P
                 return None
             seen.add(rid)
         box = _box(r)
-        if box is None or any(fd.name != "concepts" for fd, _ in r.data.ListFields()) or not r.data.concepts:
+        if box is None:
             return None
-        inner: list[bytes] = []
-        concepts = _concepts(r.data.concepts, cache, index, inner)
-        if concepts is None:
+        made = _region_data(r.data, cache)
+        if made is None:
             return None
+        inner, concepts, pairs = made
+        for cid, value in pairs:
+            if value > index.get(cid, -math.inf):
+                index[cid] = value
         info = record(_BOUNDING_BOX, r.region_info.bounding_box.SerializeToString())
-        tail = record(_REGION_INFO, info) + record(_REGION_DATA, b"".join(inner))
+        tail = record(_REGION_INFO, info) + record(_REGION_DATA, inner)
         shown = b',"region_info":{"bounding_box":' + box + b'},"data":{"concepts":[' + concepts + b"]}}"
         head = b',{"id":' if out else b'{"id":'
         if rid:
@@ -234,6 +240,27 @@ def _regions(given: Any, cache: ConceptCache, index: dict[str, float]) -> list[P
         else:
             out.append(Hole(tail, shown, head))
     return out
+
+
+def _region_data(
+    data: Data, cache: ConceptCache
+) -> tuple[bytes, bytes, tuple[tuple[str, float], ...]] | None:
+    """A region's ``data`` when it holds concepts only: their wire records, their JSON and their
+    (id, value) pairs, kept by the data's bytes (regions of different boxes often carry the same
+    concepts); ``None`` for anything else."""
+    key = data.SerializeToString()
+    known = cache.region_data
+    if key in known:
+        return known[key]
+    made = None
+    if data.concepts and all(fd.name == "concepts" for fd, _ in data.ListFields()):
+        inner: list[bytes] = []
+        pairs: dict[str, float] = {}
+        shown = _concepts(data.concepts, cache, pairs, inner)
+        if shown is not None:
+            made = b"".join(inner), shown, tuple(pairs.items())
+    known[key] = made
+    return made
 
 
 def _box(r: Region) -> bytes | None:

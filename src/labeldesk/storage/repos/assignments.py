@@ -264,7 +264,14 @@ def seats_by_input(conn: Connection, task_pk: int, input_pks: Collection[int]) -
     return out
 
 
-_PLANNED = raw.Sql("SELECT DISTINCT input_pk FROM task_assignments WHERE task_pk = ? AND input_pk IN ({in})")
+#: (task_pk, *input_pks): those inputs with seats in the task. PostgreSQL: one look-up of the unique
+#: (task, input, worker) index per input, written as :func:`_had_it` is -- the plain form read
+#: every seat of the task per planned batch while the statistics did not know the task yet
+_PLANNED = raw.Sql(
+    "SELECT DISTINCT input_pk FROM task_assignments WHERE task_pk = ? AND input_pk IN ({in})",
+    "SELECT i.pk FROM tasks tk JOIN inputs i ON tk.pk = ? AND i.pk IN ({in}) WHERE EXISTS "
+    "(SELECT 1 FROM task_assignments ta WHERE ta.task_pk = tk.pk AND ta.input_pk = i.pk OFFSET 0)",
+)
 
 
 def insert_seats(conn: Connection, task_pk: int, seats: Sequence[tuple[int, str, int]]) -> None:
@@ -490,19 +497,25 @@ _EXPIRED = raw.Sql(
     _EXPIRED_SQL.format(not_off="NOT ta.off_source", never_had=_NEVER_HAD.format(t="ta", offset=" OFFSET 0"))
     + " FOR UPDATE OF ta SKIP LOCKED",
 )
-_TAKE_OPEN_SQL = (
-    f"UPDATE task_assignments SET worker_id = ?, status = {PENDING}, lease_until = ?, modified_at = ?, "
-    "started_at = COALESCE(started_at, ?) WHERE pk IN (SELECT free.pk FROM task_assignments free "
-    f"WHERE free.task_pk = ? AND free.status = {OPEN} AND "
-    + "{never_had} ORDER BY free.input_pk LIMIT ?{lock}) RETURNING pk, input_pk"
+_PICK_OPEN = (
+    f"SELECT free.pk FROM task_assignments free WHERE free.task_pk = ? AND free.status = {OPEN} "
+    "AND {never_had} ORDER BY free.input_pk LIMIT ?"
 )
+_TAKE = f"UPDATE task_assignments SET worker_id = ?, status = {PENDING}, lease_until = ?, modified_at = ?, "
 #: (worker_id, lease_until, now, now, task_pk, worker_id, limit) -- DYNAMIC with one seat per
-#: input: the first OPEN seats on inputs the worker never had, taken in one statement
+#: input: the first OPEN seats on inputs the worker never had, taken in one statement. PostgreSQL
+#: picks them once (``= ANY(ARRAY(...))`` is an init plan) and updates them by pk: with ``pk IN
+#: (subquery)`` and statistics from before the task had seats, it walked every seat of the table
+#: and ran the pick once per seat.
 _TAKE_OPEN = raw.Sql(
-    _TAKE_OPEN_SQL.format(never_had=_NEVER_HAD.format(t="free", offset=""), lock=""),
-    _TAKE_OPEN_SQL.format(
-        never_had=_NEVER_HAD.format(t="free", offset=" OFFSET 0"), lock=" FOR UPDATE SKIP LOCKED"
-    ),
+    _TAKE
+    + "started_at = COALESCE(started_at, ?) WHERE pk IN ("
+    + _PICK_OPEN.format(never_had=_NEVER_HAD.format(t="free", offset=""))
+    + ") RETURNING pk, input_pk",
+    _TAKE
+    + "started_at = COALESCE(started_at, ?) WHERE pk = ANY(ARRAY("
+    + _PICK_OPEN.format(never_had=_NEVER_HAD.format(t="free", offset=" OFFSET 0"))
+    + " FOR UPDATE SKIP LOCKED)) RETURNING pk, input_pk",
 )
 
 

@@ -1,12 +1,22 @@
 """Bulk writes for dataset imports: multi-row ``INSERT ... VALUES (...), (...)`` statements sent
-straight to the driver, a few thousand rows a statement, so a chunk of 5,000 inputs costs a
+straight to the driver, a few thousand rows a statement, so a chunk of 10,000 inputs costs a
 handful of round trips instead of one per row. Values are bound as the SQLAlchemy column types
-store them (times through the column's own bind processor), so rows read back as any other."""
+store them (times through the column's own bind processor), so rows read back as any other.
+
+On SQLite the values every row of a chunk shares (``fixed``: the app, the owner, the status,
+NULLs, flags) are written into the statement as literals instead of being bound once a row, and
+new rows get their primary keys from the import (the largest key + 1, + 2, ...: what SQLite
+itself would give them; the writer holds the database's write lock) instead of a ``RETURNING``
+clause. Binding a None, a bool or a bytes value costs the driver an adapter lookup, and a
+statement's text must stay the same from chunk to chunk: SQLite's parser takes ~30 ms for a
+statement of 10,000 rows, so the driver's statement cache has to hit. PostgreSQL binds every
+value and reads its keys back."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -15,6 +25,11 @@ from sqlalchemy import Connection, Table
 from labeldesk.storage import tables as t
 from labeldesk.storage.repos import multirow
 from labeldesk.storage.repos.multirow import MAX_PARAMS
+
+# rows a statement on SQLite: its parser takes ~3 µs a row, so a statement's text is compiled
+# once per connection and reused (every chunk has the same batch sizes); shorter statements
+# cost more steps, longer ones more compiling of the last, partial batch
+SQLITE_ROWS = 500
 
 
 def prepare_bulk(conn: Connection) -> None:
@@ -34,21 +49,57 @@ def stored_json(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value).decode()
 
 
+def sqlite_literal(value: Any) -> str:
+    """``value`` as an SQLite literal that stores what binding it would store."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool | int):
+        return str(int(value))
+    if isinstance(value, float):
+        return repr(value) if value == value and abs(value) != float("inf") else _refuse(value)
+    if isinstance(value, bytes):
+        return f"X'{value.hex()}'"
+    if isinstance(value, str) and "\x00" not in value:
+        return "'" + value.replace("'", "''") + "'"
+    return _refuse(value)
+
+
+def _refuse(value: Any) -> str:
+    raise ValueError(f"no SQLite literal for {value!r}")
+
+
+@lru_cache(maxsize=256)
+def _sqlite_insert_sql(
+    table: str, fixed: tuple[tuple[str, Any], ...], columns: tuple[str, ...], n: int
+) -> str:
+    names = ", ".join([*(k for k, _ in fixed), *columns])
+    one = "(" + ", ".join([*(sqlite_literal(v) for _, v in fixed), *("?" * len(columns))]) + ")"
+    return f"INSERT INTO {table} ({names}) VALUES {', '.join([one] * n)}"
+
+
 def insert_rows(
     conn: Connection,
     table: Table,
     columns: Sequence[str],
     rows: Sequence[tuple[Any, ...]],
     returning: str = "",
+    fixed: Mapping[str, Any] | None = None,
 ) -> list[tuple[Any, ...]]:
-    """Insert ``rows`` (tuples in ``columns`` order); answer the ``returning`` columns of each
-    inserted row (in no particular order) when given. The statements are the API's batched
-    writes' (:func:`~labeldesk.storage.repos.multirow.insert_sql`), sent on the driver's own
-    cursor: for chunks of thousands of rows SQLAlchemy's handling of the parameters costs ~15 %."""
+    """Insert ``rows`` (tuples in ``columns`` order), each with the ``fixed`` values too;
+    answer the ``returning`` columns of each inserted row (in no particular order) when given.
+    The statements are the API's batched writes'
+    (:func:`~labeldesk.storage.repos.multirow.insert_sql`; on SQLite without ``returning``
+    :func:`_sqlite_insert_sql`), sent on the driver's own cursor: for chunks of thousands of
+    rows SQLAlchemy's handling of the parameters costs ~15 %."""
     if not rows:
         return []
-    names, dialect = tuple(columns), conn.dialect.name
-    size = max(1, MAX_PARAMS // len(names))
+    dialect, fixed_items = conn.dialect.name, tuple((fixed or {}).items())
+    literal = dialect == "sqlite" and not returning
+    names = tuple(columns) if literal else (*(k for k, _ in fixed_items), *columns)
+    if fixed_items and not literal:
+        shared = tuple(v for _, v in fixed_items)
+        rows = [shared + r for r in rows]
+    size = max(1, min(SQLITE_ROWS, MAX_PARAMS // len(names)) if literal else MAX_PARAMS // len(names))
     out: list[tuple[Any, ...]] = []
     raw = conn.connection.driver_connection
     assert raw is not None
@@ -56,15 +107,41 @@ def insert_rows(
     try:
         for i in range(0, len(rows), size):
             batch = rows[i : i + size]
-            cur.execute(
-                multirow.insert_sql(dialect, table, names, len(batch), returning),
-                [v for r in batch for v in r],
+            sql = (
+                _sqlite_insert_sql(table.name, fixed_items, names, len(batch))
+                if literal
+                else multirow.insert_sql(dialect, table, names, len(batch), returning)
             )
+            cur.execute(sql, [v for r in batch for v in r])
             if returning:
                 out += [tuple(r) for r in cur.fetchall()]
     finally:
         cur.close()
     return out
+
+
+def insert_numbered(
+    conn: Connection,
+    table: Table,
+    columns: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    fixed: Mapping[str, Any] | None = None,
+) -> list[int]:
+    """Insert ``rows`` (their first column is the table's unique ``id`` within ``fixed``'s
+    app) and answer their primary keys, in row order. On SQLite the keys are given (one past
+    the largest there, in row order: SQLite's own choice; the caller holds the write lock), on
+    PostgreSQL read back."""
+    if not rows:
+        return []
+    if conn.dialect.name != "sqlite":
+        pks = {str(i): int(pk) for pk, i in insert_rows(conn, table, columns, rows, "pk, id", fixed)}
+        return [pks[r[0]] for r in rows]
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    top = raw.execute(f"SELECT max(pk) FROM {table.name}").fetchone()[0] or 0
+    keys = list(range(top + 1, top + 1 + len(rows)))
+    insert_rows(conn, table, ("pk", *columns), [(k, *r) for k, r in zip(keys, rows)], fixed=fixed)
+    return keys
 
 
 def _select_in(
