@@ -211,3 +211,24 @@ def test_the_answer_assembled_from_bytes_equals_the_message_built_field_by_field
     for i, inp, d in stored:
         annotation_proto({**row, "id": i, "input_id": inp, "data": d}, expected.annotations.add())
     assert got.SerializeToString() == expected.SerializeToString()
+
+
+def test_minus_zero_is_not_taken_for_zero() -> None:
+    """``-0.0 == 0.0`` in Python, but a concept with value -0.0 is stored with the value set:
+    the per-request cache must not hand one's record out for the other (found by hypothesis)."""
+    box_ = r.BoundingBox(top_row=0.0, left_col=0.0, bottom_row=1.0, right_col=1.0)
+    d = r.Data(
+        concepts=[r.Concept(id="cat", value=0.0)],
+        regions=[
+            r.Region(
+                region_info=r.RegionInfo(bounding_box=box_),
+                data=r.Data(concepts=[r.Concept(id="cat", value=-0.0)]),
+            )
+        ],
+    )
+    make, quick = _id_maker()
+    got = fast.prepare_simple(d, fast.ConceptCache(NAMES), quick)
+    expected = rules.prepare(d, "data", rules.Catalog(NAMES, {}, make))
+    assert got is not None
+    assert got.stored == expected.SerializeToString()
+    assert got.json == nested_json_bytes(expected)

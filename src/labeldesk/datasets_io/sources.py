@@ -33,32 +33,34 @@ def load_json(file: Path) -> Any:
 
 class ImageFinder:
     """Finds image files by name in a few folders, listing each folder once (a stat per image
-    would dominate an import of 100k files)."""
+    would dominate an import of 100k files): a plain name is one lookup in a map of every
+    listed name to the path of its first folder."""
 
     def __init__(self, base: Path, folders: Iterable[str]) -> None:
         self._dirs = [str(base / f if f else base) for f in folders]
-        self._listings: dict[str, frozenset[str]] = {}
+        self._paths: dict[str, str] | None = None
 
-    def _listing(self, folder: str) -> frozenset[str]:
-        found = self._listings.get(folder)
-        if found is None:
+    def _all_paths(self) -> dict[str, str]:
+        paths: dict[str, str] = {}
+        for folder in reversed(self._dirs):  # earlier folders win
             try:
-                found = self._listings[folder] = frozenset(os.listdir(folder))
+                names = os.listdir(folder)
             except OSError:
-                found = self._listings[folder] = frozenset()
-        return found
+                continue
+            prefix = folder + os.sep
+            paths.update({name: prefix + name for name in names})
+        self._paths = paths
+        return paths
 
     def find(self, name: str) -> str | None:
         """The path of ``name`` in the first folder that has it, else None."""
-        nested = "/" in name or "\\" in name
-        for folder in self._dirs:
-            if nested:
+        if "/" in name or "\\" in name:
+            for folder in self._dirs:
                 candidate = os.path.join(folder, name)
                 if os.path.isfile(candidate):
                     return candidate
-            elif name in self._listing(folder):
-                return folder + os.sep + name
-        return None
+            return None
+        return (self._paths if self._paths is not None else self._all_paths()).get(name)
 
 
 def dataset_file(path: Path, suffix: str) -> Path:

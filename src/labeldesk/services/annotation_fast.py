@@ -71,13 +71,14 @@ class ConceptCache:
 
     def __init__(self, names: Mapping[str, str]) -> None:
         self.names = names
-        self._made: dict[tuple[str, float], tuple[bytes, bytes]] = {}
+        self._made: dict[tuple[str, float] | tuple[str, float, float], tuple[bytes, bytes]] = {}
         #: a region's ``data`` by its wire bytes: its concepts' records, their JSON and their
         #: (id, value) pairs, or None when the fast path cannot take it
         self.region_data: dict[bytes, tuple[bytes, bytes, tuple[tuple[str, float], ...]] | None] = {}
 
     def get(self, cid: str, value: float) -> tuple[bytes, bytes] | None:
-        key = (cid, value)
+        # 0.0 and -0.0 are equal keys, but -0.0 is stored (and shown) as a set value
+        key = (cid, value) if value else (cid, value, math.copysign(1.0, value))
         made = self._made.get(key)
         if made is None:
             name = self.names.get(cid)

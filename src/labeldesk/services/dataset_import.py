@@ -224,13 +224,15 @@ def _write_chunk(
     s.inputs += len(new)
     pks = {**have, **made} if have else made
     concept_pairs: list[tuple[str, list[str]]] = []
-    levels = []
+    tagged, plain = [], []  # input-level annotations with concepts, and the empty ones
     for r in new:
         aid = annotation_id("input-level", r.input_id)
-        d = _concepts_data(r.concepts)
-        levels.append((aid, made[r.input_id], d["data"], d["data_json"], ts, ts))
         if r.concepts:
+            d = _concepts_data(r.concepts)
+            tagged.append((aid, made[r.input_id], d["data"], d["data_json"], ts, ts))
             concept_pairs.append((aid, list(dict.fromkeys(r.concepts))))
+        else:
+            plain.append((aid, made[r.input_id], ts, ts))
     with_regions = {annotation_id("regions", r.input_id): r for r in records if r.regions}
     # only inputs that were there before can have their region annotation already
     older = [aid for aid, r in with_regions.items() if r.input_id in have]
@@ -244,7 +246,8 @@ def _write_chunk(
         concept_pairs.append((aid, list(dict.fromkeys(c for g in r.regions for c in g.concepts))))
         s.annotations += 1
         s.regions += len(r.regions)
-    ann_pks = _insert_annotations(conn, app, levels, "", True)
+    ann_pks = _insert_annotations(conn, app, tagged, "", True)
+    ann_pks.update(_insert_annotations(conn, app, plain, "", True, _concepts_data(())))
     ann_pks.update(_insert_annotations(conn, app, regions, target.task_id, False))
     index = [(ann_pks[aid], c) for aid, concepts in concept_pairs for c in concepts]
     bulk.insert_rows(
@@ -262,17 +265,27 @@ def _write_chunk(
 
 
 def _insert_annotations(
-    conn: Connection, app: AppRef, rows: list[tuple[Any, ...]], task_id: str, input_level: bool
+    conn: Connection,
+    app: AppRef,
+    rows: list[tuple[Any, ...]],
+    task_id: str,
+    input_level: bool,
+    shared: dict[str, Any] | None = None,
 ) -> dict[str, int]:
-    """Insert annotation ``rows`` (id, input pk, data, data_json, created, modified) of the
-    app's owner, sorted by id (the unique index is written in order, not at random): id -> pk."""
+    """Insert annotation ``rows`` of the app's owner, sorted by id (the unique index is written
+    in order, not at random): id -> pk. Rows are (id, input pk, data, data_json, created,
+    modified), or without the data when all share the ``shared`` :func:`stored_data`."""
     rows.sort(key=itemgetter(0))
     fixed = {
         "app_pk": app.pk, "user_id": app.owner_id, "data_json_format": NESTED_JSON_FORMAT, "status": SUCCESS,
         "task_id": task_id or None, "model_version_id": "", "embed_model_version_id": "",
         "input_level": input_level, "trusted": True,
     }  # fmt: skip
-    pks = bulk.insert_numbered(conn, t.annotations, ANNOTATION_COLUMNS, rows, fixed)
+    columns: tuple[str, ...] = ANNOTATION_COLUMNS
+    if shared is not None:
+        fixed.update(data=shared["data"], data_json=shared["data_json"])
+        columns = tuple(c for c in columns if c not in fixed)
+    pks = bulk.insert_numbered(conn, t.annotations, columns, rows, fixed)
     return dict(zip([r[0] for r in rows], pks))
 
 
