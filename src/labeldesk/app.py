@@ -262,7 +262,8 @@ class RunningServer:
             self._every(FILES_GC_EVERY_SECONDS, lambda: collect_archives(self.app.db, links), "archives")
             # inputs that joined the source of a model-only task after its job finished
             rescan, db = self.app.settings.source_rescan_seconds, self.app.db
-            self._every(rescan, lambda: late_inputs.sweep(db), "late inputs of model tasks")
+            period = max(rescan, late_inputs.MIN_PERIOD_SECONDS)
+            self._every(period, lambda: late_inputs.sweep(db), "late inputs of model tasks")
         return self
 
     def _spawn_grpc_workers(self) -> None:

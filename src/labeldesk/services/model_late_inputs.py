@@ -14,13 +14,14 @@ source is gone) is not retried here; PatchTasks queues a new one."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Row
 
 from labeldesk.domain import errors
 from labeldesk.services import auto_annotation as auto
 from labeldesk.services.assignments import TaskSource
-from labeldesk.services.task_record import record_of
+from labeldesk.services.task_record import TaskRecord, record_of
 from labeldesk.storage.engine import Database
 from labeldesk.storage.repos import jobs as jobs_repo
 from labeldesk.storage.repos import model_decisions as decisions
@@ -31,10 +32,28 @@ log = logging.getLogger("labeldesk.jobs")
 CHUNK = 1000  # source inputs read per query when looking below a job's mark
 
 
+#: the sweep's shortest period: ``source_rescan_seconds=0`` means "rescan on every LABEL_START" for
+#: the human queue, not "sweep in a busy loop"
+MIN_PERIOD_SECONDS = 0.2
+
+
 def requeue_for_late_inputs(conn: Connection) -> int:
     """Queue again the job of every model worker whose newest job is done while its task's source
     has inputs it has not decided (run in a write transaction); how many jobs were queued."""
     queued = 0
+    for task, job in _late_jobs(conn):
+        if auto.requeue_after(conn, task, job):
+            log.info(
+                "task %s: model %s has late inputs, its job is queued again", task.id, job.payload["model_id"]
+            )
+            queued += 1
+    return queued
+
+
+def _late_jobs(conn: Connection) -> list[tuple[TaskRecord, Row[Any]]]:
+    """(task, newest job) of every model worker whose job is done while its task's source has
+    inputs it has not decided; reads only."""
+    late: list[tuple[TaskRecord, Row[Any]]] = []
     for (task_pk, model_id), job in models_repo.newest_jobs(conn, auto.AUTO_ANNOTATION_KIND).items():
         result = job.result or {}
         if job.state != jobs_repo.DONE or "stopped" in result or "skipped" in result:
@@ -46,13 +65,11 @@ def requeue_for_late_inputs(conn: Connection) -> int:
         if model_id not in auto.model_workers(task) or not models_repo.by_ids(conn, task.app_pk, [model_id]):
             continue
         try:
-            late = _undecided(conn, TaskSource(conn, task), task.pk, model_id, auto.mark_of(job))
+            if _undecided(conn, TaskSource(conn, task), task.pk, model_id, auto.mark_of(job)):
+                late.append((task, job))
         except errors.ApiError:  # the task's dataset or saved search is gone
             continue
-        if late and auto.requeue_after(conn, task, job):
-            log.info("task %s: model %s has late inputs, its job is queued again", task.id, model_id)
-            queued += 1
-    return queued
+    return late
 
 
 def _undecided(conn: Connection, source: TaskSource, task_pk: int, model_id: str, mark: int) -> bool:
@@ -74,7 +91,12 @@ def _undecided(conn: Connection, source: TaskSource, task_pk: int, model_id: str
 
 
 def sweep(db: Database) -> int:
-    """What the server runs every ``source_rescan_seconds`` (``RunningServer``): one write
-    transaction of :func:`requeue_for_late_inputs`."""
+    """What the server runs every ``source_rescan_seconds`` (``RunningServer``): a read transaction
+    that looks, and only when it finds late inputs a write transaction of
+    :func:`requeue_for_late_inputs` (which looks again under the write lock). A sweep that finds
+    nothing never takes the write lock, which other servers on the same SQLite file wait for."""
+    with db.read() as conn:
+        if not _late_jobs(conn):
+            return 0
     with db.write() as conn:
         return requeue_for_late_inputs(conn)
