@@ -28,9 +28,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from clarifai_grpc.grpc.api import service_pb2 as s
 from pg_cpu import PgCpu
-from profile_label_start import ok, post_dynamic_task
+from profile_label_start import label_call, post_dynamic_task
 from sqlalchemy import Engine, event
 from work_queue import A, App, seed
 
@@ -48,14 +47,10 @@ def short(sql: str) -> str:
 def measure(url: str, app: App, calls: int, explain: bool) -> dict[str, float]:
     server = build(url, run_migrations=False)
     d = server.dispatcher
-    worker, pat = app.workers[0]
+    worker = app.workers[0][0]
     post_dynamic_task(d, app, "pgq", [worker])
 
-    def put(action: int, input_id: str = "") -> Any:
-        req = s.PutTaskAssignmentsRequest(
-            user_app_id=app.uai, task_id="pgq", action=action, input_id=input_id
-        )
-        return ok(d.call("PutTaskAssignments", req, f"Key {pat}"))
+    put = label_call(d, app, "pgq")
 
     seen: list[Statement] = []
 

@@ -44,14 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         server, app = in_process(tmp, 10_000)
         d = server.dispatcher
-        worker, pat = app.workers[0]
+        worker = app.workers[0][0]
         post_dynamic_task(d, app, "profile", [worker])
 
-        def put(action: int, input_id: str = "") -> Any:
-            req = s.PutTaskAssignmentsRequest(
-                user_app_id=app.uai, task_id="profile", action=action, input_id=input_id
-            )
-            return ok(d.call("PutTaskAssignments", req, f"Key {pat}"))
+        put = label_call(d, app, "profile")
 
         profiler: Any = None
         if args.profile:
@@ -95,6 +91,19 @@ def post_dynamic_task(d: Any, app: App, task_id: str, workers: list[str]) -> Non
         r.Task(),
     )
     ok(d.call("PostTasks", s.PostTasksRequest(user_app_id=app.uai, tasks=[task]), f"Key {app.owner_key}"))
+
+
+def label_call(d: Any, app: App, task_id: str) -> Callable[..., Any]:
+    """``put(action, input_id="")``: PutTaskAssignments on ``task_id`` as the app's first worker."""
+    _worker, pat = app.workers[0]
+
+    def put(action: int, input_id: str = "") -> Any:
+        req = s.PutTaskAssignmentsRequest(
+            user_app_id=app.uai, task_id=task_id, action=action, input_id=input_id
+        )
+        return ok(d.call("PutTaskAssignments", req, f"Key {pat}"))
+
+    return put
 
 
 def ok(resp: Any) -> Any:

@@ -65,8 +65,11 @@ def _handler(state: ModelServer) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def model_server() -> Iterator[ModelServer]:
+def model_server(answer: Answer | None = None) -> Iterator[ModelServer]:
+    """A model server on a free port; ``answer(path, body) -> (status, bytes)`` if given."""
     state = ModelServer()
+    if answer is not None:
+        state.answer = answer
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
     httpd.daemon_threads = True
     state.url = f"http://127.0.0.1:{httpd.server_address[1]}"

@@ -55,8 +55,7 @@ def oip_scores(path: str, body: Any) -> tuple[int, bytes]:
 
 @pytest.fixture
 def oip() -> Iterator[ModelServer]:
-    with model_server() as s:
-        s.answer = oip_scores
+    with model_server(oip_scores) as s:
         yield s
 
 

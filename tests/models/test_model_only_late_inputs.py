@@ -32,8 +32,7 @@ SUCCESS, PENDING, NOTHING = 30, 5, 1  # pixel values: cat 0.75 (SUCCESS), dog 0.
 
 @pytest.fixture
 def oip() -> Iterator[ModelServer]:
-    with model_server() as s:
-        s.answer = oip_scores
+    with model_server(oip_scores) as s:
         yield s
 
 

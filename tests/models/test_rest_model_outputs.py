@@ -32,8 +32,7 @@ def scores(_path: str, body: Any) -> tuple[int, bytes]:
 
 @pytest.fixture
 def oip() -> Iterator[ModelServer]:
-    with model_server() as s:
-        s.answer = scores
+    with model_server(scores) as s:
         yield s
 
 
