@@ -22,6 +22,21 @@ function searchFilters(f: typeof NO_FILTER): Filter[] {
   return out;
 }
 
+type Live = <T>(apply: (value: T) => void) => (value: T) => void;
+
+/** An effect whose ``live(apply)`` callbacks do nothing once a newer run of the effect started. */
+function newestOnly(run: (live: Live) => void): () => () => void {
+  return () => {
+    let current = true;
+    run((apply) => (value) => {
+      if (current) apply(value);
+    });
+    return () => {
+      current = false;
+    };
+  };
+}
+
 export function Data({ ref_ }: { ref_: AppRef }) {
   const [error, setError] = useState("");
   const [datasets, setDatasets] = useState<any[]>([]);
@@ -37,20 +52,29 @@ export function Data({ ref_ }: { ref_: AppRef }) {
   const guard = (p: Promise<unknown>) => p.catch((e) => setError(explain(e)));
   const setFilter = (f: typeof NO_FILTER) => (setFilterState(f), setPage(1));
 
-  useEffect(() => {
-    guard(api.get(appPath(ref_, "/datasets?per_page=500")).then((g) => setDatasets(g.datasets ?? [])));
-    guard(api.get(appPath(ref_, "/concepts?per_page=500")).then((g) => setConcepts(g.concepts ?? [])));
-  }, [stamp]);
+  // Each effect keeps only the answers of its newest run: a filter chosen while an upload is on its
+  // way and the refresh after the upload both list inputs, and the older answer may arrive last.
+  useEffect(
+    newestOnly((live) => {
+      guard(api.get(appPath(ref_, "/datasets?per_page=500")).then(live((g) => setDatasets(g.datasets ?? []))));
+      guard(api.get(appPath(ref_, "/concepts?per_page=500")).then(live((g) => setConcepts(g.concepts ?? []))));
+    }),
+    [stamp],
+  );
 
   // the total is counted once per filter (and after a change), not for every page
-  useEffect(() => {
-    setTotal(null);
-    guard(inputsTotal(ref_, searchFilters(filter)).then(setTotal));
-  }, [filter, stamp]);
+  useEffect(
+    newestOnly((live) => {
+      setTotal(null);
+      guard(inputsTotal(ref_, searchFilters(filter)).then(live(setTotal)));
+    }),
+    [filter, stamp],
+  );
 
-  useEffect(() => {
-    guard(inputsPage(ref_, searchFilters(filter), page, PER_PAGE).then(setInputs));
-  }, [filter, page, stamp]);
+  useEffect(
+    newestOnly((live) => guard(inputsPage(ref_, searchFilters(filter), page, PER_PAGE).then(live(setInputs)))),
+    [filter, page, stamp],
+  );
 
   const toggle = (id: string) => {
     const s = new Set(selected);
