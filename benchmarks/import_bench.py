@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -266,6 +267,26 @@ def _ls_box(a: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def measure(args: argparse.Namespace, work: Path) -> list[tuple[str, dict[str, Any]]]:
+    """One row per run: generated COCO sets under ``work``, imported into fresh databases."""
+    rows: list[tuple[str, dict[str, Any]]] = []
+    for n, boxes in enumerate(args.boxes):
+        data = make_coco(work / f"coco-{n}", args.inputs, boxes)
+        name = "labeldesk import (SQLite)" if not args.database_url else "labeldesk import"
+        url = args.database_url or f"sqlite:///{work / f'bench-{n}.db'}"
+        rows.append((f"{name}, {boxes} boxes/image", bench_labeldesk(url, data, f"imports{n}")))
+        if args.with_label_studio:
+            rows.append(
+                (f"Label Studio API, {boxes} boxes/image", bench_label_studio(data, args.inputs, boxes))
+            )
+    if args.copied_inputs:
+        data = make_coco(work / "coco-files", args.copied_inputs, 2, small_jpegs())
+        url = args.database_url or f"sqlite:///{work / 'bench-files.db'}"
+        result = bench_labeldesk(url, data, "imports-files", work / "blobs")
+        rows.append(("labeldesk import, files copied, 2 boxes", result))
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--inputs", type=int, default=50_000)
@@ -281,21 +302,10 @@ def main() -> None:
     args = ap.parse_args()
     load = os.getloadavg()
     work = Path(tempfile.mkdtemp(prefix="import-bench-"))
-    rows = []
-    for n, boxes in enumerate(args.boxes):
-        data = make_coco(work / f"coco-{n}", args.inputs, boxes)
-        name = "labeldesk import (SQLite)" if not args.database_url else "labeldesk import"
-        url = args.database_url or f"sqlite:///{work / f'bench-{n}.db'}"
-        rows.append((f"{name}, {boxes} boxes/image", bench_labeldesk(url, data, f"imports{n}")))
-        if args.with_label_studio:
-            rows.append(
-                (f"Label Studio API, {boxes} boxes/image", bench_label_studio(data, args.inputs, boxes))
-            )
-    if args.copied_inputs:
-        data = make_coco(work / "coco-files", args.copied_inputs, 2, small_jpegs())
-        url = args.database_url or f"sqlite:///{work / 'bench-files.db'}"
-        result = bench_labeldesk(url, data, "imports-files", work / "blobs")
-        rows.append(("labeldesk import, files copied, 2 boxes", result))
+    try:
+        rows = measure(args, work)
+    finally:  # the generated sets, databases and blobs (hundreds of MB at 50k inputs)
+        shutil.rmtree(work, ignore_errors=True)
     print(f"load average before the run: {load[0]:.1f} (2 cores: above 2, other work shares them)")
     print(
         f"{'system':<38} {'inputs':>7} {'boxes':>7} {'wall s':>7} {'cpu s':>6} {'inputs/s':>9} "
