@@ -88,6 +88,27 @@ def assisted_task(
         wait_prelabels(sn, task_id)
 
 
+def submit_and_read(
+    page: Any, sn: Scenario, labeler: str, task_id: str
+) -> tuple[dict[str, Any], r.Annotation]:
+    """Submit the open input (Enter) and close the page; answers the task's one pre-labelling
+    model's metrics from GetTask and the labeler's one annotation in the task."""
+    page.keyboard.press("Enter")
+    page.get_by_role("heading", name="All done here").wait_for()
+    assert page.js_errors == []
+    page.context.close()
+    got = ok(
+        sn.stub.GetTask(
+            s.GetTaskRequest(user_app_id=sn.uai, task_id=task_id, additional_fields=["metrics"]),
+            metadata=sn.meta(),
+        )
+    ).task
+    (model,) = json_format.MessageToDict(got.metadata)["prelabels"]["models"]
+    req = s.ListAnnotationsRequest(user_app_id=sn.uai, user_ids=[labeler], task_id=task_id)
+    (ann,) = ok(sn.stub.ListAnnotations(req, metadata=sn.meta())).annotations
+    return model, ann
+
+
 def test_the_labeler_keeps_moves_and_deletes_model_suggestions(
     browser: Any, make_scenario: Callable[[int], Scenario]
 ) -> None:
@@ -132,24 +153,11 @@ def test_the_labeler_keeps_moves_and_deletes_model_suggestions(
     assert rows.count() == 2
     assert page.locator("ul.regions .badge.model").count() == 1
     screenshot(page, "label-prelabels-edited")
-    page.keyboard.press("Enter")
-    page.get_by_role("heading", name="All done here").wait_for()
-    assert page.js_errors == []
-    page.context.close()
-
-    got = ok(
-        sn.stub.GetTask(
-            s.GetTaskRequest(user_app_id=sn.uai, task_id="assisted", additional_fields=["metrics"]),
-            metadata=sn.meta(),
-        )
-    ).task
-    (model,) = json_format.MessageToDict(got.metadata)["prelabels"]["models"]
+    model, ann = submit_and_read(page, sn, ana, "assisted")
     assert model["model_id"] == "detector"
     assert (model["total"], model["kept"], model["changed"], model["removed"]) == (3, 1, 1, 1)
     assert model["acceptance_rate"] == 0.3333
     # what was saved: the kept box as suggested, the moved one 10 % further left
-    req = s.ListAnnotationsRequest(user_app_id=sn.uai, user_ids=[ana], task_id="assisted")
-    (ann,) = ok(sn.stub.ListAnnotations(req, metadata=sn.meta())).annotations
     saved = sorted(
         (x.region_info.bounding_box.left_col, x.region_info.bounding_box.top_row, x.data.concepts[0].id)
         for x in ann.data.regions

@@ -10,11 +10,9 @@ from collections.abc import Callable
 from typing import Any
 
 from clarifai_grpc.grpc.api import resources_pb2 as r
-from clarifai_grpc.grpc.api import service_pb2 as s
-from google.protobuf import json_format
 
-from tests.browser.scenario import Scenario, ok
-from tests.browser.test_prelabels import assisted_task
+from tests.browser.scenario import Scenario
+from tests.browser.test_prelabels import assisted_task, submit_and_read
 from tests.browser.workbench import assert_controls_labelled, open_page, screenshot, sign_in
 
 SCORES = [0.88, 0.73, 0.12]  # bird, cat, dog: the first two are above the task's 0.5
@@ -62,21 +60,8 @@ def test_the_labeler_keeps_one_suggested_tag_and_removes_another(
 
     chip("cat").locator("input").uncheck()  # the labeler disagrees with "cat"
     assert not chip("cat").locator("input").is_checked()
-    page.keyboard.press("Enter")
-    page.get_by_role("heading", name="All done here").wait_for()
-    assert page.js_errors == []
-    page.context.close()
-
-    got = ok(
-        sn.stub.GetTask(
-            s.GetTaskRequest(user_app_id=sn.uai, task_id="tagged", additional_fields=["metrics"]),
-            metadata=sn.meta(),
-        )
-    ).task
-    (model,) = json_format.MessageToDict(got.metadata)["prelabels"]["models"]
+    model, ann = submit_and_read(page, sn, ana, "tagged")
     assert model["model_id"] == "classifier"
     assert (model["total"], model["kept"], model["changed"], model["removed"]) == (2, 1, 0, 1)
     assert model["acceptance_rate"] == 0.5
-    req = s.ListAnnotationsRequest(user_app_id=sn.uai, user_ids=[ana], task_id="tagged")
-    (ann,) = ok(sn.stub.ListAnnotations(req, metadata=sn.meta())).annotations
     assert [c.id for c in ann.data.concepts] == ["bird"]
