@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from urllib.parse import parse_qsl
 
@@ -42,6 +41,7 @@ from labeldesk.transport.rest.preflight import ClarifaiCORS, options_response
 from labeldesk.transport.rest.responses import error_response
 from labeldesk.transport.rest.routes import Router, compile_routes
 from labeldesk.transport.status import http_status
+from labeldesk.transport.workers import HandOffExecutor
 from labeldesk.wire.printer import message_to_json_bytes
 
 METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
@@ -125,7 +125,7 @@ class ClarifaiRest:
         self.cors_enabled = cors_enabled
         self.origin = Origins()
         #: the threads RPCs run in (the database calls block)
-        self.pool = ThreadPoolExecutor(max_workers=RPC_THREADS, thread_name_prefix="rest")
+        self.pool = HandOffExecutor(max_workers=RPC_THREADS, thread_name_prefix="rest")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope["method"]
