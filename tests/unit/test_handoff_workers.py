@@ -3,11 +3,12 @@ most recently idle thread takes the next call, and shutdown ends the threads."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
 import pytest
 
-from labeldesk.transport.workers import HandOffExecutor
+from labeldesk.transport.workers import HandOffExecutor, run_in_thread
 
 
 def test_results_and_exceptions_reach_the_futures() -> None:
@@ -63,3 +64,44 @@ def test_done_callbacks_run_and_shutdown_refuses_new_calls() -> None:
     pool.shutdown()
     with pytest.raises(RuntimeError):
         pool.submit(lambda: None)
+
+
+def test_run_in_thread_answers_results_and_exceptions_on_the_loop() -> None:
+    pool = HandOffExecutor(2)
+
+    async def both() -> tuple[str, str]:
+        name = await run_in_thread(pool, lambda: threading.current_thread().name)
+        try:
+            await run_in_thread(pool, lambda: 1 / 0)
+        except ZeroDivisionError as e:
+            return name, type(e).__name__
+        return name, "no error"
+
+    name, error = asyncio.run(both())
+    assert name.startswith("worker") and error == "ZeroDivisionError"
+    pool.shutdown()
+
+
+def test_run_in_thread_cancelled_while_running_drops_the_answer() -> None:
+    pool = HandOffExecutor(1)
+    started, release = threading.Event(), threading.Event()
+
+    def slow() -> int:
+        started.set()
+        release.wait(5)
+        return 1
+
+    async def cancel() -> bool:
+        task = asyncio.ensure_future(run_in_thread(pool, slow))
+        while not started.is_set():
+            await asyncio.sleep(0.001)
+        task.cancel()
+        release.set()
+        try:
+            await task
+        except asyncio.CancelledError:
+            return True
+        return False
+
+    assert asyncio.run(cancel())
+    pool.shutdown()

@@ -7,7 +7,6 @@ Every answer, including "no such route" and malformed bodies, has the Clarifai s
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 from collections.abc import Sequence
@@ -41,7 +40,7 @@ from labeldesk.transport.rest.preflight import ClarifaiCORS, options_response
 from labeldesk.transport.rest.responses import error_response
 from labeldesk.transport.rest.routes import Router, compile_routes
 from labeldesk.transport.status import http_status
-from labeldesk.transport.workers import HandOffExecutor
+from labeldesk.transport.workers import HandOffExecutor, run_in_thread
 from labeldesk.wire.printer import message_to_json_bytes
 
 METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
@@ -161,7 +160,7 @@ class ClarifaiRest:
             await _send(send, http_status(proto.code), message_to_json_bytes(response))
             return
         call = partial(self.dispatcher.call_json, rpc, proto, _authorization(scope), self.origin(scope))
-        result = await asyncio.get_running_loop().run_in_executor(self.pool, call)
+        result = await run_in_thread(self.pool, call)
         if isinstance(result, dict):  # a JSON twin's answer: always a success
             state[STATE] = (rpc, result["status"]["code"], result["status"]["req_id"])
             await _send(send, 200, orjson.dumps(result))
