@@ -204,8 +204,8 @@ def _clean(message: Message, seen: dict[tuple[Any, bytes], bool] | None = None, 
     by type and bytes: a batch often repeats the same data (the same concepts, the same shape),
     and identical bytes hold identical text, so each distinct one is walked once per request.
     The items of lists are walked directly (an annotation or an input differs from the next
-    one at least by its id). ``bulky``: a nested message holding large bytes is walked instead
-    (:func:`check_message`)."""
+    one at least by its id). ``bulky``: nested messages are walked too (the request carries large bytes,
+    :func:`check_message`)."""
     if seen is None:
         seen = {}
     owner = message.DESCRIPTOR
@@ -229,7 +229,7 @@ def _clean_once(message: Message, seen: dict[tuple[Any, bytes], bool], bulky: bo
     """:func:`_clean` of a nested message, looked at through its wire bytes first: without a
     zero byte it holds no NUL (only its lists are left to count), and bytes already judged in
     this request are not walked again."""
-    if bulky and _holds_bulk(message, 2):
+    if bulky:  # walked: serializing would copy the bytes (more than once, level by level)
         return _clean(message, seen, bulky)
     wire = message.SerializeToString()
     if b"\x00" not in wire:

@@ -45,8 +45,9 @@ class ModelOutputsService:
     ) -> service_pb2.MultiOutputResponse:
         given = []
         for n, i in enumerate(req.inputs):
-            if i.data.image.base64:  # (the REST transport hands the client's base64 text through)
-                given.append(Given(i.id, Image(bytes(i.data.image.base64), run.public_url(i.data))))
+            raw = i.data.image.base64  # (a copy of the bytes: taken once)
+            if raw:
+                given.append(Given(i.id, Image(raw, run.public_url(i.data))))
             elif i.data.image.url:
                 given.append(Given(i.id, data=i.data))
             elif i.id:
