@@ -154,10 +154,16 @@ class Result:
     #: PostgreSQL: its backends' CPU seconds (pg_cpu.PgCpu) and the servers' retried units of work
     pg_cpu: float = float("nan")
     retries: float = float("nan")
+    #: CPU seconds of the benchmark's own client process(es) (the labelers' gRPC stubs)
+    client_cpu: float = float("nan")
 
     @property
     def cpu_ms_per_submission(self) -> float:
         return self.cpu / self.submissions * 1000 if self.submissions else float("nan")
+
+    @property
+    def client_ms_per_submission(self) -> float:
+        return self.client_cpu / self.submissions * 1000 if self.submissions else float("nan")
 
     @property
     def pg_ms_per_submission(self) -> float:
@@ -258,7 +264,7 @@ def run_task(
     )
     starts: list[list[float]] = [[] for _ in workers]
     submitted = [0] * n_workers
-    window = [0.0, 0.0, 0.0, 0.0, 0.0]
+    window = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
     pg_cpu = pg or (lambda: float("nan"))
 
     def count_retries() -> float:
@@ -266,7 +272,7 @@ def run_task(
 
     def open_window() -> None:
         window[3], window[4] = pg_cpu(), count_retries()
-        window[2] = cpu()
+        window[2], window[5] = cpu(), time.process_time()
         window[0] = time.perf_counter()
         window[1] = window[0] + seconds
 
@@ -305,7 +311,7 @@ def run_task(
 
     run_threads(n_workers, work)
     elapsed = time.perf_counter() - window[0]
-    used = cpu() - window[2]
+    used, client_used = cpu() - window[2], time.process_time() - window[5]
     pg_used, retried = pg_cpu() - window[3], count_retries() - window[4]
     calls = [x for xs in starts for x in xs]
     res = Result(
@@ -319,6 +325,7 @@ def run_task(
         used,
         pg_cpu=pg_used,
         retries=retried,
+        client_cpu=client_used,
     )
     if split:
         res.cpu_starts, res.cpu_submits = cpu_in[A.LABEL_START], cpu_in[A.LABEL_SUBMIT]
@@ -332,7 +339,8 @@ def print_table(rows: list[Result], transport: str) -> None:
     header = (
         f"{'database':<10} {'inputs':>9} {'strategy':<11} {'workers':>7} {'LABEL_START p50 ms':>18} "
         f"{'p99 ms':>8} {'calls':>6} {'submissions/s':>13} {'CPU ms/submission':>17} "
-        f"{'CPU ms/START':>12} {'CPU ms/SUBMIT':>13} {'PG CPU ms/submission':>20} {'retries':>7}"
+        f"{'CPU ms/START':>12} {'CPU ms/SUBMIT':>13} {'client CPU ms/submission':>24} "
+        f"{'PG CPU ms/submission':>20} {'retries':>7}"
     )
     print(f"transport: {transport}; CPU = the servers' processes, per submission including its LABEL_STARTs")
     print_rows(
@@ -340,7 +348,7 @@ def print_table(rows: list[Result], transport: str) -> None:
         (
             f"{x.db:<10} {x.inputs:>9,} {x.strategy:<11} {x.workers:>7} {x.p50:>18.2f} {x.pct(0.99):>8.2f} "
             f"{len(x.starts):>6} {x.submissions / x.seconds:>13,.0f} {x.cpu_ms_per_submission:>17.2f} "
-            f"{x.cpu_ms_per_start:>12.2f} {x.cpu_ms_per_submit:>13.2f} "
+            f"{x.cpu_ms_per_start:>12.2f} {x.cpu_ms_per_submit:>13.2f} {x.client_ms_per_submission:>24.2f} "
             f"{x.pg_ms_per_submission:>20.2f} {x.retries:>7.0f}"
             for x in rows
         ),
@@ -382,7 +390,8 @@ def run(
                         log(
                             f"{app.inputs:,} {strategy} {n} workers: p50 {res.p50:.2f} ms, "
                             f"{res.submissions / res.seconds:,.0f} submissions/s, "
-                            f"{res.cpu_ms_per_submission:.2f} server CPU ms per submission"
+                            f"{res.cpu_ms_per_submission:.2f} server CPU ms per submission "
+                            f"(client {res.client_ms_per_submission:.2f})"
                             + (f", {res.pg_ms_per_submission:.2f} PostgreSQL's" if pg else "")
                         )
     return rows
