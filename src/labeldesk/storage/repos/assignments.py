@@ -50,7 +50,6 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
-    text,
     update,
 )
 
@@ -136,13 +135,23 @@ def aware(ts: datetime | None) -> datetime | None:
 
 def lock_worker_queue(conn: Connection, task_pk: int, worker_id: str) -> None:
     """Serialise one worker's queue operations on one task until the transaction ends (PostgreSQL;
-    SQLite's write transactions are serial already)."""
+    SQLite's write transactions are serial already).
+
+    The same statement has PostgreSQL use generic plans for the rest of the transaction (a
+    LABEL_START's): the queue's statements are written so that one plan fits whatever the
+    parameters (see :func:`_had_it`), and with their custom plans, PostgreSQL planned the seat
+    claim and the look for expired leases again on every call (~0.2 ms of its CPU each, more than
+    running them: docs/postgres.md, "Query plans")."""
     if not _postgres(conn):
         return
     digest = blake2b(f"{task_pk}\x00{worker_id}".encode(), digest_size=8, person=b"labeldesk.q").digest()
-    conn.execute(
-        text("SELECT pg_advisory_xact_lock(:key)"), {"key": int.from_bytes(digest, "big", signed=True)}
-    )
+    _LOCK_QUEUE.first(conn, (int.from_bytes(digest, "big", signed=True),))
+
+
+#: (key,): PostgreSQL only. ``set_config(..., true)`` lasts until the transaction ends
+_LOCK_QUEUE = raw.Sql(
+    "SELECT pg_advisory_xact_lock(?), set_config('plan_cache_mode', 'force_generic_plan', true)"
+)
 
 
 def plan_state(conn: Connection, task_pk: int, lock: bool = False) -> PlanState:
