@@ -203,6 +203,38 @@ def test_repeated_data_is_judged_by_its_own_text(names: list[str], regions: int,
         assert where is None
 
 
+@given(
+    st.lists(st.sampled_from([0, 100, 20_000]), min_size=1, max_size=4),
+    st.sampled_from(["in", "i\x00n"]),
+    st.sampled_from(["https://x/a.png", "https://x/\x00.png", ""]),
+    st.integers(min_value=MAX_REGIONS - 1, max_value=MAX_REGIONS + 1),
+    st.integers(min_value=0, max_value=3),
+)
+def test_inline_image_bytes_are_walked_around_and_the_rest_checked(
+    sizes: list[int], iid: str, url: str, regions: int, last: int
+) -> None:
+    """Requests with images inline (PostModelOutputs, PostInputs; over 16 kB each, first or
+    not) are checked without serializing what holds the bytes: every text and list still is."""
+    last = min(last, len(sizes) - 1)
+    inputs = [
+        r.Input(id="ok", data=r.Data(image=r.Image(base64=b"\x00\x01" * (size // 2), url="https://x/b.png")))
+        for size in sizes
+    ]
+    inputs[last].id = iid
+    inputs[last].data.image.url = url
+    inputs[last].data.regions.extend([r.Region()] * regions)
+    for request in (s.PostModelOutputsRequest(inputs=inputs), s.PostInputsRequest(inputs=inputs)):
+        where = _where(check_message, request)
+        if iid != "in":
+            assert where == f"inputs[{last}].id"
+        elif "\x00" in url:
+            assert where == f"inputs[{last}].data.image.url"
+        elif regions > MAX_REGIONS:
+            assert where == f"inputs[{last}].data.regions"
+        else:
+            assert where is None
+
+
 def test_no_message_has_field_1008() -> None:
     """``check_message`` takes the bytes of a float 1.0 (``00 00 80 3f``) out before looking for
     the zero byte of a NUL; that can hide a NUL only if ``80 3f`` (field 1008) can follow a text."""
