@@ -2,8 +2,9 @@
 database, and the servers' own count of retried units of work.
 
 PostgreSQL runs one backend process per connection, titled ``postgres: <user> <database> <client>
-<state>``; :class:`PgCpu` sums the CPU time of the backends of one database (psutil; it must run on
-the database's machine as root or as the postgres user). A backend that appeared since the first
+<state>``; :class:`PgCpu` sums the CPU time of the backends of one database (Linux's
+``/proc/<pid>/schedstat``, else psutil; it must run on the database's machine as root or as the
+postgres user). A backend that appeared since the first
 reading counts in full, one that exited keeps its last reading (pools keep their connections, so
 that is rare). PostgreSQL's shared processes (WAL writer, checkpointer, autovacuum) are left out:
 they serve every database on the server, and other sessions' work would show up in them.
@@ -45,11 +46,24 @@ class PgCpu:
             self._refresh()
         for pid, proc in self.processes.items():
             try:
-                t = proc.cpu_times()
-            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                self.last[pid] = _on_cpu(pid, proc)
+            except (psutil.NoSuchProcess, psutil.AccessDenied, OSError):
                 continue  # its last reading stays
-            self.last[pid] = t.user + t.system
         return sum(self.last.values()) if self.last else float("nan")
+
+
+def _on_cpu(pid: int, proc: psutil.Process) -> float:
+    """Seconds ``pid`` has run on a CPU: Linux's scheduler count in nanoseconds
+    (``/proc/<pid>/schedstat``) where there is one -- ``cpu_times`` counts in clock ticks (10 ms),
+    too coarse to tell one statement's cost from another's -- else psutil's user + system time."""
+    try:
+        with open(f"/proc/{pid}/schedstat", "rb") as f:
+            return int(f.read().split()[0]) / 1e9
+    except FileNotFoundError:
+        if not psutil.pid_exists(pid):
+            raise psutil.NoSuchProcess(pid) from None
+    t = proc.cpu_times()
+    return float(t.user + t.system)
 
 
 def retries(base_url: str) -> float:

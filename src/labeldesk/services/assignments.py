@@ -423,11 +423,11 @@ class AssignmentsService:
             new = st.next_status(
                 seat.status, st.Event.SUBMIT, target, subject=f"input '{inp.id}' of '{worker_id}'"
             )
-            repo.set_task_annotation_status(
-                conn, task.app_pk, task.id, inp.pk, worker_id, _LABELER_STATUSES, st.ANNOTATION_FOR[new]
-            )
             changed = new != seat.status
-            repo.submit_seat(conn, int(seat.pk), new if changed else None, now)
+            moved = repo.AnnotationMove(
+                task.app_pk, task.id, inp.pk, worker_id, _LABELER_STATUSES, st.ANNOTATION_FOR[new]
+            )
+            repo.submit_seat(conn, int(seat.pk), new if changed else None, now, moved)
             if task.spec.HasField("ai_assistant"):
                 prelabels.record_outcomes(conn, task, inp.pk, worker_id)
             if changed:
