@@ -354,6 +354,7 @@ def run(
     log: Callable[[str], None],
     processes: int = 1,
     replicas: int = 1,
+    seconds: float = 0.0,
 ) -> list[Result]:
     """Every (size, strategy, workers) run against ``replicas`` servers of ``processes`` gRPC
     processes each; a fresh SQLite file without a URL."""
@@ -366,7 +367,7 @@ def run(
         apps = [seed(db, n, max(WORKER_COUNTS), log) for n in sizes]
         db.dispose()
         pg = None if db.sqlite else PgCpu(url)
-        seconds = 2.0 if quick else 8.0
+        seconds = seconds or (2.0 if quick else 8.0)
         rows: list[Result] = []
         with ExitStack() as stack:
             servers = [
@@ -398,13 +399,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--transport", choices=("grpc", "rest"), default="grpc")
     parser.add_argument("--workers", type=int, default=1, help="gRPC processes per server (serve --workers)")
     parser.add_argument("--replicas", type=int, default=1, help="servers over the same database")
+    parser.add_argument(
+        "--seconds", type=float, default=0.0, help="length of each timed run (default 2 with --quick, else 8)"
+    )
     args = parser.parse_args(argv)
 
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
     began = time.perf_counter()
-    rows = run(args.database_url, args.quick, args.transport, log, args.workers, args.replicas)
+    rows = run(args.database_url, args.quick, args.transport, log, args.workers, args.replicas, args.seconds)
     print(f"{args.replicas} server(s) of {args.workers} gRPC process(es) each")
     print_table(rows, args.transport)
     print(f"\ntotal {time.perf_counter() - began:.0f}s on {os.cpu_count()} CPUs", file=sys.stderr)
