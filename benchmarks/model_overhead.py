@@ -1,20 +1,25 @@
 """Overhead of labeldesk's PostModelOutputs over calling a model server directly.
 
-    python benchmarks/model_overhead.py [--infer-ms 20] [--rounds 30]
+    python benchmarks/model_overhead.py [--infer-ms 20] [--rounds 200] [--rounds-32 40]
 
 Three processes: an Open Inference Protocol server (stdlib ``http.server``) that decodes every image
 and then takes ``--infer-ms`` per image (a small CNN on a CPU); ``labeldesk serve`` (SQLite in a
 temporary directory) with a model bound to it; and this client. It sends the same batch of 1 and of
 32 PNG images (256 x 256) (a) straight to the model server's ``/v2/models/{name}/infer`` and (b) to
 labeldesk's PostModelOutputs over REST and over gRPC, which read the bytes, call the same server and
-answer Clarifai outputs.
+answer Clarifai outputs. The direct call and REST use the same kept-alive ``requests`` session and
+the same base64 text; gRPC sends the raw bytes.
 
-Printed per batch size: the median wall milliseconds per call, and the CPU milliseconds per call the
-labeldesk server process spent (user + system of all its threads, from ``psutil``, less its idle
-rate measured first). Wall overhead is ``(via - direct) / direct``; on a shared machine it is noise,
-so the CPU overhead is printed beside it: labeldesk's CPU per call over the direct call's time on a
-quiet machine (``infer-ms x batch`` plus the model server's own CPU per call) -- the time labeldesk
-adds when it has a core to itself.
+Calls are made in rounds of one direct, one REST and one gRPC call, the order rotating, so a change
+of the machine's load lands on all three alike (the old way -- all direct calls, then all REST,
+then all gRPC -- let a busy neighbour for a few seconds move one column by 5 %). Printed per batch
+size: wall p50 (p25-p75) per call; the wall overhead ``p50(via) / p50(direct) - 1`` with a
+bootstrap 5-95 % interval (how far it moves if the run is repeated on an equally busy machine);
+and the CPU milliseconds per call of the model server (direct) and of the labeldesk server process
+(user + system of all its threads from ``psutil``, less its idle rate measured first). The CPU
+overhead -- labeldesk's CPU per call over the direct call's time on a quiet machine (``infer-ms x
+batch`` plus the model server's own CPU) -- is what labeldesk adds when it has a core to itself,
+and holds on a busy machine where wall times do not.
 """
 
 from __future__ import annotations
@@ -25,7 +30,6 @@ import multiprocessing as mp
 import os
 import re
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -120,25 +124,74 @@ def idle_cpu_rate(proc: psutil.Process, seconds: float = 2.0) -> float:
     return (cpu_s(proc) - cpu0) / (time.perf_counter() - t0)
 
 
-def timed(
-    fn: Callable[[], None], rounds: int, proc: psutil.Process, idle: float = 0.0
-) -> tuple[float, float]:
-    """(median wall ms per call, ``proc``'s CPU ms per call less its ``idle`` rate)."""
+KINDS = ("direct", "REST", "gRPC")
+
+
+def interleaved(
+    calls: dict[str, Callable[[], None]], rounds: int, watch: dict[str, tuple[psutil.Process, float]]
+) -> tuple[dict[str, list[float]], dict[str, float]]:
+    """Wall milliseconds of every call, and CPU milliseconds per call of the process ``watch``
+    names for each kind (with its idle rate, subtracted). Each round calls every kind once, in an
+    order that rotates, so a change of the machine's load hits all kinds alike instead of one
+    block of calls; a call's CPU is its process's from the call's start to the next call's start
+    (work done after the answer is sent counts)."""
+    for fn in calls.values():
+        fn()  # warm up
+    walls: dict[str, list[float]] = {k: [] for k in calls}
+    cpu = dict.fromkeys(calls, 0.0)
+    kinds = list(calls)
+    pending: tuple[str, float, float] | None = None  # (kind, its process's CPU and time at start)
+
+    def settle() -> None:
+        if pending is not None:
+            kind, cpu0, t0 = pending
+            proc, idle = watch[kind]
+            cpu[kind] += max(0.0, cpu_s(proc) - cpu0 - idle * (time.perf_counter() - t0))
+
+    for r in range(rounds):
+        for kind in kinds[r % len(kinds) :] + kinds[: r % len(kinds)]:
+            settle()
+            pending = (kind, cpu_s(watch[kind][0]), time.perf_counter())
+            t0 = time.perf_counter()
+            calls[kind]()
+            walls[kind].append((time.perf_counter() - t0) * 1000)
+    time.sleep(0.05)  # the last call's trailing work
+    settle()
+    return walls, {k: 1000 * v / rounds for k, v in cpu.items()}
+
+
+def overhead(via: list[float], direct: list[float], resamples: int = 2000) -> tuple[float, float, float]:
+    """``p50(via) / p50(direct) - 1`` in percent, with the 5th and 95th percentile of the same
+    ratio over rounds resampled with replacement (a bootstrap: how much the number would move
+    if the run were repeated on an equally busy machine)."""
+    v, d = np.array(via), np.array(direct)
+    rng = np.random.default_rng(0)
+    pick = rng.integers(0, len(v), (resamples, len(v)))
+    ratios = np.median(v[pick], axis=1) / np.median(d[pick], axis=1) - 1
+    lo, hi = np.percentile(ratios, [5, 95])
+    return 100 * (float(np.median(v)) / float(np.median(d)) - 1), 100 * float(lo), 100 * float(hi)
+
+
+def spread(walls: list[float]) -> str:
+    p25, p50, p75 = np.percentile(walls, [25, 50, 75])
+    return f"{p50:.1f} ({p25:.1f}-{p75:.1f})"
+
+
+def timed(fn: Callable[[], None], rounds: int, proc: psutil.Process, idle: float = 0.0) -> float:
+    """``proc``'s CPU ms per call of ``fn`` less its ``idle`` rate."""
     fn()  # warm up
-    samples = []
     cpu0, start = cpu_s(proc), time.perf_counter()
     for _ in range(rounds):
-        t0 = time.perf_counter()
         fn()
-        samples.append((time.perf_counter() - t0) * 1000)
     busy = cpu_s(proc) - cpu0 - idle * (time.perf_counter() - start)
-    return statistics.median(samples), max(0.0, busy) * 1000 / rounds
+    return max(0.0, busy) * 1000 / rounds
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--infer-ms", type=float, default=20.0, help="model time per image (default 20)")
-    ap.add_argument("--rounds", type=int, default=30)
+    ap.add_argument("--rounds", type=int, default=200, help="rounds at batch 1 (default 200)")
+    ap.add_argument("--rounds-32", type=int, default=40, help="rounds at batch 32 (default 40)")
     args = ap.parse_args()
     ports: Any = mp.get_context("spawn").Queue()
     oip = mp.get_context("spawn").Process(target=serve_oip, args=(args.infer_ms, ports), daemon=True)
@@ -185,25 +238,24 @@ def run(
     meta = (("authorization", f"Key {pat}"),)
     uai = resources_pb2.UserAppIDSet(user_id="bench", app_id="bench")
     idle = idle_cpu_rate(server)
-    print(f"model time {args.infer_ms:g} ms per image; median wall of {args.rounds} calls; CPU ms per call")
-    print(
-        f"labeldesk idle CPU {1000 * idle:.1f} ms/s (subtracted); CPU overhead = labeldesk CPU / quiet direct"
-    )
-    print(
-        f"{'batch':>5} | {'direct ms':>9} | {'model CPU':>9} | {'REST ms':>8} | {'REST CPU':>8} | "
-        f"{'gRPC ms':>8} | {'gRPC CPU':>8} | overhead wall REST, gRPC | overhead CPU REST, gRPC"
-    )
-    _, floor_rest = timed(
+    floor_rest = timed(
         lambda: session.get(f"{base}/models/clf", headers=headers, timeout=60).raise_for_status(),
-        args.rounds,
+        100,
         server,
         idle,
     )
     get_model = service_pb2.GetModelRequest(user_app_id=uai, model_id="clf")
-    _, floor_grpc = timed(
-        lambda: ok_status(stub.GetModel(get_model, metadata=meta)), args.rounds, server, idle
+    floor_grpc = timed(lambda: ok_status(stub.GetModel(get_model, metadata=meta)), 100, server, idle)
+    print(
+        f"model time {args.infer_ms:g} ms per image; rounds of one direct, one REST and one gRPC call "
+        f"(order rotating): {args.rounds} at batch 1, {args.rounds_32} at batch 32"
     )
-    for batch in (1, 32):
+    print(f"labeldesk idle CPU {1000 * idle:.1f} ms/s (subtracted)")
+    print("wall: p50 (p25-p75) ms per call; overhead: p50 via / p50 direct - 1 [bootstrap 5-95 %]")
+    print("CPU: ms per call of the model server (direct) and of labeldesk (REST, gRPC); CPU overhead:")
+    print("  labeldesk CPU / quiet direct call (infer-ms x batch + model server CPU)")
+    rows = []
+    for batch, rounds in ((1, args.rounds), (32, args.rounds_32)):
         imgs = [base64.b64encode(image(i)).decode() for i in range(batch)]
         raw_direct = orjson.dumps(
             {
@@ -243,16 +295,25 @@ def run(
         def via_grpc(req: Any = grpc_req) -> None:
             assert stub.PostModelOutputs(req, metadata=meta).status.code == 10000
 
-        a, model_cpu = timed(direct, args.rounds, model_proc)
-        b, rest_cpu = timed(via, args.rounds, server, idle)
-        c, grpc_cpu = timed(via_grpc, args.rounds, server, idle)
-        quiet = args.infer_ms * batch + model_cpu  # the direct call on an idle machine
-        print(
-            f"{batch:>5} | {a:>9.1f} | {model_cpu:>9.1f} | {b:>8.1f} | {rest_cpu:>8.1f} | {c:>8.1f} | "
-            f"{grpc_cpu:>8.1f} | {100 * (b - a) / a:+11.1f} %, {100 * (c - a) / a:+.1f} % | "
-            f"{100 * rest_cpu / quiet:+11.1f} %, {100 * grpc_cpu / quiet:+.1f} %"
+        walls, cpu = interleaved(
+            dict(zip(KINDS, (direct, via, via_grpc))),
+            rounds,
+            {"direct": (model_proc, 0.0), "REST": (server, idle), "gRPC": (server, idle)},
         )
-    print(f"any RPC's floor, labeldesk CPU of a GetModel: {floor_rest:.1f} ms REST, {floor_grpc:.1f} ms gRPC")
+        quiet = args.infer_ms * batch + cpu["direct"]  # the direct call on an idle machine
+        print(f"\nbatch {batch}: {rounds} rounds")
+        for kind in KINDS:
+            line = f"  {kind:>6}: wall {spread(walls[kind]):>24} ms | CPU {cpu[kind]:6.1f} ms"
+            if kind != "direct":
+                o, lo, hi = overhead(walls[kind], walls["direct"])
+                line += f" | overhead wall {o:+5.1f} % [{lo:+.1f}, {hi:+.1f}]"
+                line += f" | CPU {100 * cpu[kind] / quiet:+5.1f} %"
+                rows.append((batch, kind, o))
+            print(line)
+    print(
+        f"\nany RPC's floor, labeldesk CPU of a GetModel: {floor_rest:.1f} ms REST, {floor_grpc:.1f} ms gRPC"
+    )
+    print("summary (p50 wall overhead): " + ", ".join(f"batch {b} {k} {o:+.1f} %" for b, k, o in rows))
 
 
 def ok_status(resp: Any) -> None:

@@ -3,7 +3,8 @@
     python benchmarks/profile_label_start.py [--calls 300] [--profile out.html]
 
 Seeds a fresh SQLite app with 10k inputs (as benchmarks/work_queue.py does), creates a DYNAMIC
-task with one worker per input, and lets one worker loop LABEL_START -> LABEL_SUBMIT through
+(or ``--strategy PARTITIONED`` EVENLY, over ``--task-workers`` workers) task with one worker per
+input, and lets the first worker loop LABEL_START -> LABEL_SUBMIT through
 ``Dispatcher.call`` (authentication, transaction, handler and proto building, no gRPC). Prints
 the CPU time (``time.process_time``, which a loaded machine distorts far less than wall time) per
 LABEL_START and per LABEL_SUBMIT; ``--profile`` also writes a pyinstrument flame graph of the
@@ -36,16 +37,22 @@ from labeldesk.storage.migrate import migrate
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=300, help="LABEL_START calls to time")
+    parser.add_argument("--strategy", choices=("DYNAMIC", "PARTITIONED"), default="DYNAMIC")
+    parser.add_argument(
+        "--task-workers",
+        type=int,
+        default=1,
+        help="workers of the task (PARTITIONED: its planning batch grows with them)",
+    )
     parser.add_argument("--profile", help="write a pyinstrument HTML flame graph of LABEL_START here")
     parser.add_argument(
         "--profile-submit", action="store_true", help="profile the LABEL_SUBMIT calls instead of LABEL_START"
     )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        server, app = in_process(tmp, 10_000)
+        server, app = in_process(tmp, 10_000, args.task_workers)
         d = server.dispatcher
-        worker = app.workers[0][0]
-        post_dynamic_task(d, app, "profile", [worker])
+        post_dynamic_task(d, app, "profile", [w for w, _ in app.workers], args.strategy)
 
         put = label_call(d, app, "profile")
 
@@ -79,14 +86,20 @@ def in_process(tmp: str, n_inputs: int, n_workers: int = 1) -> tuple[Labeldesk, 
     return build(url), app
 
 
-def post_dynamic_task(d: Any, app: App, task_id: str, workers: list[str]) -> None:
-    """A DYNAMIC task over all of ``app``'s inputs for ``workers``, posted through dispatcher ``d``."""
+def post_dynamic_task(d: Any, app: App, task_id: str, workers: list[str], strategy: str = "DYNAMIC") -> None:
+    """A task (DYNAMIC, or PARTITIONED EVENLY) over all of ``app``'s inputs for ``workers``, one
+    worker per input, posted through dispatcher ``d``."""
     task = json_format.ParseDict(
         {
             "id": task_id,
             "concept_ids": ["cat"],
             "input_source": {"type": "ALL_INPUTS"},
-            "worker": {"strategy": "DYNAMIC", "user_ids": workers},
+            "worker": {
+                "strategy": strategy,
+                "user_ids": workers,
+                "partitioned_strategy_info": {"workers_per_input": 1}
+                | ({"type": "EVENLY"} if strategy == "PARTITIONED" else {}),
+            },
         },
         r.Task(),
     )

@@ -1,7 +1,7 @@
 """Work-queue speed of a real labeldesk server, through the official clarifai-grpc client (gRPC).
 
     python benchmarks/work_queue.py [--database-url URL] [--quick] [--transport grpc|rest]
-                                    [--workers N] [--replicas N]
+                                    [--workers N] [--replicas N] [--clients N]
 
 Starts ``labeldesk serve`` as a subprocess on free ports (so the clients here do not share the
 server's interpreter lock), seeds an app with 10k inputs (and, on PostgreSQL, another with 1M),
@@ -21,6 +21,11 @@ SQLite WAL) and spreads the labelers over them. On PostgreSQL it also prints the
 database's own backend processes per submission (``pg_cpu.PgCpu``; run it on the database's
 machine) and how many units of work the servers retried for contention (their /metrics).
 
+The labelers' own CPU (this process's, or the client processes') per submission is printed too:
+the 32 labelers are 32 threads of one Python process by default, which shares the machine's cores
+with the servers and runs one thread at a time. ``--clients N`` spreads them over N processes (as
+32 labelers are 32 machines); the default stays the number to compare with earlier runs.
+
 Without ``--database-url`` a fresh SQLite file in a temporary directory is used (10k only); with a
 PostgreSQL URL the apps are created in that database and left there; the 1M-input app is seeded
 once with COPY (about a minute). ``--quick`` runs 10k only with short runs (< 60 s in all).
@@ -29,6 +34,7 @@ once with COPY (about a minute). ``--quick`` runs 10k only with short runs (< 60
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import statistics
 import sys
@@ -154,10 +160,16 @@ class Result:
     #: PostgreSQL: its backends' CPU seconds (pg_cpu.PgCpu) and the servers' retried units of work
     pg_cpu: float = float("nan")
     retries: float = float("nan")
+    #: CPU seconds of the benchmark's own client process(es) (the labelers' gRPC stubs)
+    client_cpu: float = float("nan")
 
     @property
     def cpu_ms_per_submission(self) -> float:
         return self.cpu / self.submissions * 1000 if self.submissions else float("nan")
+
+    @property
+    def client_ms_per_submission(self) -> float:
+        return self.client_cpu / self.submissions * 1000 if self.submissions else float("nan")
 
     @property
     def pg_ms_per_submission(self) -> float:
@@ -225,12 +237,12 @@ def run_task(
     transport: str,
     db_name: str,
     pg: PgCpu | None = None,
+    clients: int = 1,
 ) -> Result:
     """A fresh task over all the app's inputs; ``n_workers`` label for ``seconds``, worker k on
-    server k mod len(servers)."""
+    server k mod len(servers), from ``clients`` client processes (worker k in process k mod
+    clients; 1: threads of this process)."""
     cpu = ServerCpu(servers)
-    split = n_workers == 1  # calls never overlap: the CPU between two reads is that call's
-    cpu_in = {A.LABEL_START: 0.0, A.LABEL_SUBMIT: 0.0}
     workers = app.workers[:n_workers]
     task_id = f"{strategy.lower()}-{n_workers}-{uuid.uuid4().hex[:6]}"
     info = (
@@ -256,73 +268,136 @@ def run_task(
             metadata=(("authorization", f"Key {app.owner_key}"),),
         )
     )
-    starts: list[list[float]] = [[] for _ in workers]
-    submitted = [0] * n_workers
-    window = [0.0, 0.0, 0.0, 0.0, 0.0]
     pg_cpu = pg or (lambda: float("nan"))
 
     def count_retries() -> float:
         return sum(retries(s.base_url) for s in servers) if db_name == "postgresql" else float("nan")
 
-    def open_window() -> None:
-        window[3], window[4] = pg_cpu(), count_retries()
-        window[2] = cpu()
-        window[0] = time.perf_counter()
-        window[1] = window[0] + seconds
-
-    gate = threading.Barrier(n_workers, action=open_window)
-
-    def work(k: int) -> None:
-        server = servers[k % len(servers)]
-        stub = stub_for(server.base_url, server.grpc_port, transport)
-        meta = (("authorization", f"Key {workers[k][1]}"),)
-
-        def put(action: int, input_id: str = "") -> Any:
-            before = cpu() if split else 0.0
-            began = time.perf_counter()
-            resp = check(
-                stub.PutTaskAssignments(
-                    s.PutTaskAssignmentsRequest(
-                        user_app_id=app.uai, task_id=task_id, action=action, input_id=input_id
-                    ),
-                    metadata=meta,
-                )
-            )
-            if action == A.LABEL_START:
-                starts[k].append(time.perf_counter() - began)
-            if split:
-                cpu_in[action] += cpu() - before
-            return resp
-
-        gate.wait()
-        while time.perf_counter() < window[1]:
-            got = put(A.LABEL_START).task_assignments
-            if not got:
-                return
-            for a in got:
-                put(A.LABEL_SUBMIT, a.input.id)
-                submitted[k] += 1
-
-    run_threads(n_workers, work)
-    elapsed = time.perf_counter() - window[0]
-    used = cpu() - window[2]
-    pg_used, retried = pg_cpu() - window[3], count_retries() - window[4]
-    calls = [x for xs in starts for x in xs]
+    clients = max(1, min(clients, n_workers))
+    job = Labelers(app, task_id, transport, servers, seconds, split=n_workers == 1)
+    context = multiprocessing.get_context("spawn")  # a fork would copy this process's gRPC state
+    gate: Any = threading.Barrier(n_workers + 1) if clients == 1 else context.Barrier(n_workers + 1)
+    shares = [list(range(n_workers))[c::clients] for c in range(clients)]
+    if clients == 1:
+        outcome: list[Labeled] = []
+        runner = threading.Thread(target=lambda: outcome.append(job.run(shares[0], gate)))
+        runner.start()
+    else:
+        queue = context.Queue()
+        children = [context.Process(target=job.serve, args=(ks, gate, queue)) for ks in shares]
+        for child in children:
+            child.start()
+    gate.wait()  # every labeler is ready: the window opens
+    pg0, retried0, cpu0, began = pg_cpu(), count_retries(), cpu(), time.perf_counter()
+    if clients == 1:
+        runner.join()
+    else:
+        outcome = [queue.get() for _ in children]
+    # the labelers' own end (perf_counter is the system's monotonic clock: one for all processes),
+    # not the client processes' exit
+    elapsed = max(o.ended for o in outcome) - began
+    used = cpu() - cpu0
+    pg_used, retried = pg_cpu() - pg0, count_retries() - retried0
+    if clients > 1:
+        for child in children:
+            child.join()
     res = Result(
         db_name,
         app.inputs,
         strategy,
         n_workers,
-        calls,
-        sum(submitted),
+        [x for o in outcome for x in o.starts],
+        sum(o.submitted for o in outcome),
         elapsed,
         used,
         pg_cpu=pg_used,
         retries=retried,
+        client_cpu=sum(o.client_cpu for o in outcome),
     )
-    if split:
-        res.cpu_starts, res.cpu_submits = cpu_in[A.LABEL_START], cpu_in[A.LABEL_SUBMIT]
+    if n_workers == 1:
+        res.cpu_starts, res.cpu_submits = outcome[0].cpu_starts, outcome[0].cpu_submits
     return res
+
+
+@dataclass
+class Labeled:
+    """What one client process's labelers did in the window."""
+
+    starts: list[float]
+    submitted: int
+    client_cpu: float
+    #: time.perf_counter() when the last of them stopped
+    ended: float
+    cpu_starts: float = 0.0
+    cpu_submits: float = 0.0
+
+
+@dataclass
+class Labelers:
+    """The labelers of one task, to run as threads of one client process (picklable: ``--clients``
+    starts processes that run :meth:`serve`)."""
+
+    app: App
+    task_id: str
+    transport: str
+    servers: list[Server]
+    seconds: float
+    #: one worker in all: the calls never overlap, so the servers' CPU is read around each call
+    split: bool
+
+    def serve(self, ks: list[int], gate: Any, out: Any) -> None:
+        out.put(self.run(ks, gate))
+
+    def run(self, ks: list[int], gate: Any) -> Labeled:
+        """Workers ``ks`` (indices into the app's workers) loop LABEL_START -> LABEL_SUBMIT each
+        input they got, from when ``gate`` opens, for ``seconds``."""
+        cpu = ServerCpu(self.servers) if self.split else (lambda: 0.0)
+        cpu_in = {A.LABEL_START: 0.0, A.LABEL_SUBMIT: 0.0}
+        starts: list[list[float]] = [[] for _ in ks]
+        submitted = [0] * len(ks)
+        opened: list[float] = []
+        lock = threading.Lock()
+
+        def work(j: int) -> None:
+            k = ks[j]
+            server = self.servers[k % len(self.servers)]
+            stub = stub_for(server.base_url, server.grpc_port, self.transport)
+            meta = (("authorization", f"Key {self.app.workers[k][1]}"),)
+
+            def put(action: int, input_id: str = "") -> Any:
+                before = cpu()
+                began = time.perf_counter()
+                req = s.PutTaskAssignmentsRequest(
+                    user_app_id=self.app.uai, task_id=self.task_id, action=action, input_id=input_id
+                )
+                resp = check(stub.PutTaskAssignments(req, metadata=meta))
+                if action == A.LABEL_START:
+                    starts[j].append(time.perf_counter() - began)
+                cpu_in[action] += cpu() - before
+                return resp
+
+            gate.wait()
+            with lock:
+                if not opened:
+                    opened.append(time.process_time())
+            until = time.perf_counter() + self.seconds
+            while time.perf_counter() < until:
+                got = put(A.LABEL_START).task_assignments
+                if not got:
+                    return
+                for a in got:
+                    put(A.LABEL_SUBMIT, a.input.id)
+                    submitted[j] += 1
+
+        run_threads(len(ks), work)
+        return Labeled(
+            [x for xs in starts for x in xs],
+            sum(submitted),
+            time.process_time() - opened[0],
+            time.perf_counter(),
+            cpu_in[A.LABEL_START],
+            cpu_in[A.LABEL_SUBMIT],
+        )
 
 
 # ----------------------------------------------------------------------------- report
@@ -332,7 +407,8 @@ def print_table(rows: list[Result], transport: str) -> None:
     header = (
         f"{'database':<10} {'inputs':>9} {'strategy':<11} {'workers':>7} {'LABEL_START p50 ms':>18} "
         f"{'p99 ms':>8} {'calls':>6} {'submissions/s':>13} {'CPU ms/submission':>17} "
-        f"{'CPU ms/START':>12} {'CPU ms/SUBMIT':>13} {'PG CPU ms/submission':>20} {'retries':>7}"
+        f"{'CPU ms/START':>12} {'CPU ms/SUBMIT':>13} {'client CPU ms/submission':>24} "
+        f"{'PG CPU ms/submission':>20} {'retries':>7}"
     )
     print(f"transport: {transport}; CPU = the servers' processes, per submission including its LABEL_STARTs")
     print_rows(
@@ -340,7 +416,7 @@ def print_table(rows: list[Result], transport: str) -> None:
         (
             f"{x.db:<10} {x.inputs:>9,} {x.strategy:<11} {x.workers:>7} {x.p50:>18.2f} {x.pct(0.99):>8.2f} "
             f"{len(x.starts):>6} {x.submissions / x.seconds:>13,.0f} {x.cpu_ms_per_submission:>17.2f} "
-            f"{x.cpu_ms_per_start:>12.2f} {x.cpu_ms_per_submit:>13.2f} "
+            f"{x.cpu_ms_per_start:>12.2f} {x.cpu_ms_per_submit:>13.2f} {x.client_ms_per_submission:>24.2f} "
             f"{x.pg_ms_per_submission:>20.2f} {x.retries:>7.0f}"
             for x in rows
         ),
@@ -354,6 +430,7 @@ def run(
     log: Callable[[str], None],
     processes: int = 1,
     replicas: int = 1,
+    clients: int = 1,
     seconds: float = 0.0,
 ) -> list[Result]:
     """Every (size, strategy, workers) run against ``replicas`` servers of ``processes`` gRPC
@@ -378,12 +455,13 @@ def run(
             for app in apps:
                 for strategy in STRATEGIES:
                     for n in WORKER_COUNTS:
-                        res = run_task(app, strategy, n, seconds, servers, transport, db_name, pg)
+                        res = run_task(app, strategy, n, seconds, servers, transport, db_name, pg, clients)
                         rows.append(res)
                         log(
                             f"{app.inputs:,} {strategy} {n} workers: p50 {res.p50:.2f} ms, "
                             f"{res.submissions / res.seconds:,.0f} submissions/s, "
-                            f"{res.cpu_ms_per_submission:.2f} server CPU ms per submission"
+                            f"{res.cpu_ms_per_submission:.2f} server CPU ms per submission "
+                            f"(client {res.client_ms_per_submission:.2f})"
                             + (f", {res.pg_ms_per_submission:.2f} PostgreSQL's" if pg else "")
                         )
     return rows
@@ -400,6 +478,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1, help="gRPC processes per server (serve --workers)")
     parser.add_argument("--replicas", type=int, default=1, help="servers over the same database")
     parser.add_argument(
+        "--clients",
+        type=int,
+        default=1,
+        help="client processes the labelers are spread over (default 1: threads of this process)",
+    )
+    parser.add_argument(
         "--seconds", type=float, default=0.0, help="length of each timed run (default 2 with --quick, else 8)"
     )
     args = parser.parse_args(argv)
@@ -408,8 +492,20 @@ def main(argv: list[str] | None = None) -> int:
         print(message, file=sys.stderr, flush=True)
 
     began = time.perf_counter()
-    rows = run(args.database_url, args.quick, args.transport, log, args.workers, args.replicas, args.seconds)
-    print(f"{args.replicas} server(s) of {args.workers} gRPC process(es) each")
+    rows = run(
+        args.database_url,
+        args.quick,
+        args.transport,
+        log,
+        args.workers,
+        args.replicas,
+        args.clients,
+        seconds=args.seconds,
+    )
+    print(
+        f"{args.replicas} server(s) of {args.workers} gRPC process(es) each; "
+        f"labelers in {args.clients} client process(es)"
+    )
     print_table(rows, args.transport)
     print(f"\ntotal {time.perf_counter() - began:.0f}s on {os.cpu_count()} CPUs", file=sys.stderr)
     return 0

@@ -166,3 +166,29 @@ def test_plain_and_pretty_bodies_take_the_fast_path() -> None:
         skeleton, images = split_images(body)
         taken.append(read_body(orjson.loads(skeleton), {}, images) is not None)
     assert taken == [True, True, False, False, True, False, False, False]
+
+
+def test_the_model_rendered_once_reads_as_every_outputs_own(
+    app: AppFixture, grpc_stub: Any, oip: ModelServer, model: str
+) -> None:
+    """The fast path renders the outputs' model once per cached model and puts it back in every
+    output, in its place (between ``status`` and ``input``), failures included; a PatchModels is
+    in the very next answer."""
+    b64 = base64.b64encode(IMG).decode()
+    body = {"inputs": [{"id": "a", "data": {"image": {"base64": b64}}}, {"id": "nope-url", "data": {}}]}
+    body["inputs"][1]["data"] = {"image": {"url": "http://127.0.0.1:9/none.png"}}  # unreadable
+    fast = post(app, body)
+    generic = post(app, {**body, "model": {"id": "clf"}})  # "model" in the body: the generic path
+    assert fast["status"]["code"] == SC.MIXED_STATUS, fast
+    assert comparable(fast) == comparable(generic)
+    for f, g in zip(fast["outputs"], generic["outputs"]):
+        assert list(f) == list(g) == ["id", "status", "model", "input", *(["data"] if "data" in g else [])]
+    patch = resources_pb2.Model(id="clf", name="renamed")
+    ok(
+        grpc_stub.PatchModels(
+            service_pb2.PatchModelsRequest(user_app_id=app.uai, models=[patch], action="merge"),
+            metadata=app.meta,
+        )
+    )
+    again = post(app, body)
+    assert [o["model"]["name"] for o in again["outputs"]] == ["renamed", "renamed"]

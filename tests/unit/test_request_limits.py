@@ -201,3 +201,83 @@ def test_repeated_data_is_judged_by_its_own_text(names: list[str], regions: int,
         assert where == f"annotations[{len(names) - 1}].data.regions"
     else:
         assert where is None
+
+
+@given(
+    st.lists(st.sampled_from([0, 100, 20_000]), min_size=1, max_size=4),
+    st.sampled_from(["in", "i\x00n"]),
+    st.sampled_from(["https://x/a.png", "https://x/\x00.png", ""]),
+    st.integers(min_value=MAX_REGIONS - 1, max_value=MAX_REGIONS + 1),
+    st.integers(min_value=0, max_value=3),
+)
+def test_inline_image_bytes_are_walked_around_and_the_rest_checked(
+    sizes: list[int], iid: str, url: str, regions: int, last: int
+) -> None:
+    """Requests with images inline (PostModelOutputs, PostInputs; over 16 kB each, first or
+    not) are checked without serializing what holds the bytes: every text and list still is."""
+    last = min(last, len(sizes) - 1)
+    inputs = [
+        r.Input(id="ok", data=r.Data(image=r.Image(base64=b"\x00\x01" * (size // 2), url="https://x/b.png")))
+        for size in sizes
+    ]
+    inputs[last].id = iid
+    inputs[last].data.image.url = url
+    inputs[last].data.regions.extend([r.Region()] * regions)
+    for request in (s.PostModelOutputsRequest(inputs=inputs), s.PostInputsRequest(inputs=inputs)):
+        where = _where(check_message, request)
+        if iid != "in":
+            assert where == f"inputs[{last}].id"
+        elif "\x00" in url:
+            assert where == f"inputs[{last}].data.image.url"
+        elif regions > MAX_REGIONS:
+            assert where == f"inputs[{last}].data.regions"
+        else:
+            assert where is None
+
+
+def test_no_message_has_field_1008() -> None:
+    """``check_message`` takes the bytes of a float 1.0 (``00 00 80 3f``) out before looking for
+    the zero byte of a NUL; that can hide a NUL only if ``80 3f`` (field 1008) can follow a text."""
+    seen: set[str] = set()
+    todo = [m.input_type for svc in s.DESCRIPTOR.services_by_name.values() for m in svc.methods]
+    while todo:
+        d = todo.pop()
+        if d.full_name in seen:
+            continue
+        seen.add(d.full_name)
+        assert all(f.number != 1008 for f in d.fields), d.full_name
+        todo += [f.message_type for f in d.fields if f.message_type is not None]
+    assert len(seen) > 100
+
+
+@given(
+    st.lists(st.tuples(texts, st.sampled_from([0.0, 1.0, 0.5]), st.sampled_from([0.5, 1.0])), max_size=4),
+    texts,
+)
+def test_ones_beside_texts_neither_hide_nor_invent_a_nul(
+    concepts: list[tuple[str, float, float]], rid: str
+) -> None:
+    """Texts ending in NULs right before a float 1.0 (a concept's name before its value, a
+    region's id before its box): refused exactly when some text holds a NUL."""
+    regions = [
+        r.Region(
+            id=rid + name,
+            region_info=r.RegionInfo(
+                bounding_box=r.BoundingBox(top_row=0.1, bottom_row=edge, right_col=edge)
+            ),
+            data=r.Data(concepts=[r.Concept(id="c", name=name, value=value)]),
+        )
+        for name, value, edge in concepts
+    ]
+    request = s.PostAnnotationsRequest(
+        annotations=[
+            r.Annotation(
+                input_id="in",
+                data=r.Data(
+                    concepts=[r.Concept(id="c", name=n, value=v) for n, v, _ in concepts], regions=regions
+                ),
+            )
+        ]
+    )
+    has_nul = any("\x00" in t for name, _, _ in concepts for t in (name, rid + name))
+    assert (_where(check_message, request) is not None) == has_nul

@@ -90,6 +90,8 @@ def is_url(source: str) -> bool:
 
 def stable_id(name: str) -> str:
     """An input id from a file name or a source's id: the characters ids allow, others as '-'."""
+    if name.isascii() and name.isalnum() and len(name) <= MAX_ID:  # the common case, no regex
+        return name
     if _ID.fullmatch(name) and not name.endswith(("-", ".")):
         return name
     cleaned = _NOT_ID.sub("-", name).strip("-.") or "input"

@@ -17,8 +17,9 @@ concept index.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, TypeVar
 
 import orjson
@@ -28,7 +29,7 @@ from google.protobuf.message import Message
 
 from labeldesk.services.common import ID_RE
 from labeldesk.wire.printer import float32_json
-from labeldesk.wire.records import record, tag
+from labeldesk.wire.records import record, tag, varint
 
 _DATA_FIELDS = frozenset({"concepts", "regions"})
 _REGION_FIELDS = frozenset({"id", "region_info", "data"})
@@ -51,14 +52,17 @@ assert [f.number for f in (Region.DESCRIPTOR.fields_by_name[n] for n in ("id", "
 ]
 
 
-@dataclass(frozen=True)
 class Prepared:
     """New annotation data as stored: its serialized ``Data``, its JSON rendering and its
-    concept index."""
+    concept index (each concept id once). A plain class with slots: one is made per annotation
+    (a frozen dataclass's ``__init__`` costs three times as much)."""
 
-    stored: bytes
-    json: bytes
-    index: list[tuple[str, float]]
+    __slots__ = ("index", "json", "stored")
+
+    def __init__(self, stored: bytes, json: bytes, index: list[tuple[str, float]]) -> None:
+        self.stored = stored
+        self.json = json
+        self.index = index
 
     @property
     def data(self) -> Data:
@@ -102,6 +106,24 @@ class Hole:
     json_tail: bytes
     json_head: bytes
 
+    @cached_property
+    def stored_head(self) -> bytes:
+        """The region's record up to its id's bytes, for an id of :data:`ID_LENGTH` bytes."""
+        return _REGIONS + varint(ID_LENGTH + 2 + len(self.stored_tail)) + _REGION_ID + varint(ID_LENGTH)
+
+    def filled(self, rid: str) -> tuple[bytes, bytes]:
+        """The region's record and JSON with the id ``rid``."""
+        raw = rid.encode()
+        shown = b'"' + raw + b'"' if rid.isalnum() else orjson.dumps(rid)
+        rendered = self.json_head + shown + self.json_tail
+        if len(raw) == ID_LENGTH:
+            return self.stored_head + raw + self.stored_tail, rendered
+        return record(_REGIONS, record(_REGION_ID, raw) + self.stored_tail), rendered
+
+
+#: the length of generated ids (``services.common.ordered_ids``)
+ID_LENGTH = 32
+
 
 #: a piece of a template: (wire bytes, JSON) as they are, or a region to give an id
 Piece = tuple[bytes, bytes] | Hole
@@ -124,9 +146,9 @@ class Template:
         rendered: list[bytes] = [b"{"]
         for piece in self.pieces:
             if isinstance(piece, Hole):
-                rid = new_id()
-                stored.append(record(_REGIONS, record(_REGION_ID, rid.encode()) + piece.stored_tail))
-                rendered.append(piece.json_head + orjson.dumps(rid) + piece.json_tail)
+                one, shown = piece.filled(new_id())
+                stored.append(one)
+                rendered.append(shown)
             else:
                 stored.append(piece[0])
                 rendered.append(piece[1])
@@ -300,7 +322,7 @@ _ANNOTATION_DATA = tag(Annotation.DESCRIPTOR, "data")
 R = TypeVar("R", bound=Message)
 
 
-def answer(response: type[R], new: Sequence[tuple[str, str, bytes, bytes]]) -> R:
+def answer(response: type[R], new: Iterable[tuple[str, str, bytes, bytes]]) -> R:
     """The answer listing new annotations, from ``(id, input id, stored data, the rest)``, the
     rest being the serialized ``Annotation`` without those three (shared by the annotations
     with the same author, status, ...): their wire records concatenated and parsed once, in C,

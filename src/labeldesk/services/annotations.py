@@ -106,13 +106,20 @@ def _require_inputs(conn: Connection, app_pk: int, refs: Sequence[tuple[str, str
     return found
 
 
-def _input_pks(conn: Connection, app_pk: int, refs: Sequence[tuple[str, str]]) -> dict[str, int]:
-    """Input pks by id for ``(field path, input id)`` references, in one query; every one must
-    exist (errors as :func:`_require_inputs`)."""
-    found = multirow.ids_to_pks(conn, t.inputs, app_pk, {i for _, i in refs})
-    if len(found) < len({i for _, i in refs}):
+def _input_pks(conn: Connection, app_pk: int, input_ids: Sequence[str]) -> dict[str, int]:
+    """Input pks by id for the ``input_id`` of each of a request's annotations, in one query;
+    every one must exist (errors as :func:`_require_inputs`, naming ``annotations[n].input_id``)."""
+    wanted = set(input_ids)
+    found = multirow.ids_to_pks(conn, t.inputs, app_pk, wanted)
+    if len(found) < len(wanted) or "" in wanted:
+        refs = [(f"{_path(n)}.input_id", i) for n, i in enumerate(input_ids)]
         _require_inputs(conn, app_pk, refs)  # raises, naming the first missing one
     return found
+
+
+def _path(n: int) -> str:
+    """The field path of a request's ``n``-th annotation (for error messages)."""
+    return f"annotations[{n}]"
 
 
 def _require_rows(conn: Connection, app_pk: int, refs: Sequence[tuple[str, str, str]]) -> dict[str, Row[Any]]:
@@ -160,6 +167,18 @@ def _status(ctx: RequestContext, status: status_pb2.Status, where: str) -> int |
     return rules.check_status(status.code, ctx.is_owner, f"{where}.status")
 
 
+def _plain(a: Annotation) -> bool:
+    """Whether a new annotation sets none of the fields :meth:`AnnotationsService._extra` reads
+    (nor a model): the usual case, stored with the defaults."""
+    return not (
+        a.task_id
+        or a.model_version_id
+        or a.embed_model_version_id
+        or a.HasField("status")
+        or a.HasField("annotation_info")
+    )
+
+
 def _info(a: resources_pb2.Annotation) -> dict[str, Any] | None:
     """``annotation_info`` as given (``None`` when absent; ``{}`` when given empty)."""
     if not a.HasField("annotation_info"):
@@ -178,67 +197,73 @@ class AnnotationsService:
         """All checks first, then one multi-row insert per table (see docs/performance.md): the
         lookups are one ``IN`` query each for the whole batch, the data of the usual shape
         takes the one-walk fast path (:mod:`labeldesk.services.annotation_fast`), walked once
-        per distinct ``Data`` of the request, and the answer is assembled from what was stored."""
+        per distinct ``Data`` of the request, and the answer is assembled from what was stored.
+        Field paths for error messages are formatted only when there is an error."""
         app = ctx.require_app()
         anns = list(req.annotations)
         _check_batch(anns, "create")
-        paths = [f"annotations[{n}]" for n in range(len(anns))]
+        given = [a.id for a in anns]
         generated = ordered_ids(len(anns))  # time-ordered: the batch lands together in the id index
         ids = [
-            (a.id if ID_RE.match(a.id) else check_id("annotation", a.id, f"{p}.id")) if a.id else g
-            for p, a, g in zip(paths, anns, generated)
+            (i if ID_RE.match(i) else check_id("annotation", i, f"{_path(n)}.id")) if i else g
+            for n, (i, g) in enumerate(zip(given, generated))
         ]
         require_unique("annotation", ids, "annotations")
-        self._refuse_taken(conn, app.pk, [a.id for a in anns if a.id])
-        input_pks = _input_pks(conn, app.pk, [(f"{p}.input_id", a.input_id) for p, a in zip(paths, anns)])
-        authors = self._authors(conn, ctx, anns, paths)
-        keys = [a.data.SerializeToString() for a in anns]
-        distinct = list({k: a.data for k, a in zip(keys, anns)}.values())
-        templates = fast.Templates(
-            fast.ConceptCache(self._concept_names(conn, app.pk, anns, distinct, paths))
-        )
+        self._refuse_taken(conn, app.pk, [i for i in given if i])
+        input_ids = [a.input_id for a in anns]
+        input_pks = _input_pks(conn, app.pk, input_ids)
+        authors = self._authors(conn, ctx, anns)
+        datas = [a.data for a in anns]
+        keys = [d.SerializeToString() for d in datas]
+        by_key = dict(zip(keys, datas))  # each distinct data once
+        templates = fast.Templates(fast.ConceptCache(self._concept_names(conn, app.pk, anns, by_key)))
         region_ids = id_source()
-        prepared = [templates.prepare(a.data, k, region_ids) for a, k in zip(anns, keys)]
-        self._prepare_others(conn, anns, paths, input_pks, templates.concepts.names, prepared)
+        prepared = [templates.prepare(by_key[k], k, region_ids) for k in keys]
+        self._prepare_others(conn, anns, input_pks, templates.concepts.names, prepared)
         ts = utcnow()
         stored_ts = stored_time(conn, ts)
-        owner = app.owner_id
-        rows, tails = [], []
+        owner, app_pk = app.owner_id, app.pk
+        rows: list[tuple[Any, ...]] = []
+        tails: list[bytes] = []
         shown: dict[tuple[Any, ...], bytes] = {}
-        for p, a, ann_id, author, prep in zip(paths, anns, ids, authors, prepared):
+        for n, (a, ann_id, input_id, author, prep) in enumerate(zip(anns, ids, input_ids, authors, prepared)):
             assert prep is not None
-            info, status, task_id = self._extra(ctx, a, p)
-            trusted = author == owner and not a.model_version_id
+            if _plain(a):  # the usual annotation: none of the fields _extra looks at
+                info, status, task_id, model, embed = None, rules.DEFAULT_STATUS, None, "", ""
+            else:
+                info, status, task_id = self._extra(ctx, a, _path(n))
+                model, embed = a.model_version_id, a.embed_model_version_id
+            trusted = author == owner and not model
             row = (
                 ann_id,
-                app.pk,
-                input_pks[a.input_id],
+                app_pk,
+                input_pks[input_id],
                 author,
                 prep.stored,
                 prep.json,
                 NESTED_JSON_FORMAT,
-                stored_json(info),
+                None if info is None else stored_json(info),
                 status,
                 task_id,
-                a.model_version_id,
-                a.embed_model_version_id,
+                model,
+                embed,
                 False,
                 trusted,
                 stored_ts,
                 stored_ts,
             )
             rows.append(row)
-            same = (author, status, task_id, a.model_version_id, a.embed_model_version_id, trusted)
+            same = (author, status, task_id, model, embed)
             tail = shown.get(same) if info is None else None
             if tail is None:
                 tail = self._shown_tail(row, info, ts)
                 if info is None:
                     shown[same] = tail
             tails.append(tail)
-        repo.insert_tuples(conn, app.pk, rows, [prep.index for prep in prepared if prep is not None])
+        repo.insert_tuples(conn, app_pk, rows, [prep.index for prep in prepared if prep is not None], True)
         return fast.answer(
             service_pb2.MultiAnnotationResponse,
-            [(row[0], a.input_id, row[4], tail) for row, a, tail in zip(rows, anns, tails)],
+            zip(ids, input_ids, (row[4] for row in rows), tails),
         )
 
     def _shown_tail(self, row: tuple[Any, ...], info: dict[str, Any] | None, ts: Any) -> bytes:
@@ -274,13 +299,12 @@ class AnnotationsService:
                 "choose new ids, or leave id empty to have one generated",
             )
 
-    def _authors(
-        self, conn: Connection, ctx: RequestContext, anns: Sequence[Annotation], paths: Sequence[str]
-    ) -> list[str]:
+    def _authors(self, conn: Connection, ctx: RequestContext, anns: Sequence[Annotation]) -> list[str]:
         """Who each annotation is by: the caller, or (app owner only) another member of the app."""
-        authors = [_me(ctx, a.user_id) for a in anns]
-        others = [(p, u) for p, u in zip(paths, authors) if u != ctx.caller_id]
-        models = [p for p, a in zip(paths, anns) if a.model_version_id]
+        caller = ctx.caller_id
+        authors = [_me(ctx, u) if (u := a.user_id) else caller for a in anns]
+        others = [(_path(n), u) for n, u in enumerate(authors) if u != caller]
+        models = [] if ctx.is_owner else [_path(n) for n, a in enumerate(anns) if a.model_version_id]
         if (others or models) and not ctx.is_owner:
             where = f"{others[0][0]}.user_id" if others else f"{models[0]}.model_version_id"
             raise errors.ApiError(
@@ -304,26 +328,24 @@ class AnnotationsService:
         conn: Connection,
         app_pk: int,
         anns: Sequence[Annotation],
-        distinct: Sequence[resources_pb2.Data],
-        paths: Sequence[str],
+        distinct: Mapping[bytes, resources_pb2.Data],
     ) -> dict[str, str]:
-        """Names of every concept the annotations name (``distinct``: their different data;
-        created when the app lacks them); when one is bad, the rules walk again to name its
-        field in the error."""
+        """Names of every concept the annotations name (``distinct``: their different data, by
+        their bytes; created when the app lacks them); when one is bad, the rules walk again to
+        name its field in the error."""
         named: list[tuple[str, str, str]] = []
         seen: set[bytes] = set()
-        for data in distinct:
+        for data in distinct.values():
             fast.named_concepts(data, named, seen)
         try:
             return ensure_concepts(conn, app_pk, list(dict.fromkeys(named)))  # each (id, name) once
         except errors.ApiError:
-            return _concept_names(conn, app_pk, [(f"{p}.data", a.data) for p, a in zip(paths, anns)])
+            return _concept_names(conn, app_pk, [(f"{_path(n)}.data", a.data) for n, a in enumerate(anns)])
 
     def _prepare_others(
         self,
         conn: Connection,
         anns: Sequence[Annotation],
-        paths: Sequence[str],
         input_pks: Mapping[str, int],
         names: Mapping[str, str],
         prepared: list[fast.Prepared | None],
@@ -337,10 +359,9 @@ class AnnotationsService:
         regions = _input_regions(conn, refs)
         for n in others:
             catalog = rules.Catalog(names, regions.get(input_pks[anns[n].input_id], {}), check_id)
-            data = rules.prepare(anns[n].data, f"{paths[n]}.data", catalog)
-            prepared[n] = fast.Prepared(
-                data.SerializeToString(), nested_json_bytes(data), rules.concept_index(data)
-            )
+            data = rules.prepare(anns[n].data, f"{_path(n)}.data", catalog)
+            index = list(dict(rules.concept_index(data)).items())  # each concept once, the last value
+            prepared[n] = fast.Prepared(data.SerializeToString(), nested_json_bytes(data), index)
 
     def _extra(
         self, ctx: RequestContext, a: Annotation, path: str

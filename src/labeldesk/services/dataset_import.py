@@ -13,15 +13,18 @@ failing one does) unless errors are skipped, in which case it is left out and li
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import hashlib
 import os
-from collections.abc import Callable, Iterable, Iterator
+import queue
+import threading
+from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from operator import itemgetter
+from operator import attrgetter
 from typing import Any
 
 from clarifai_grpc.grpc.api import resources_pb2
@@ -49,8 +52,8 @@ HOST_THREADS = min(8, (os.cpu_count() or 1) + 2)
 DOWNLOADED = status_code_pb2.INPUT_DOWNLOAD_SUCCESS
 SUCCESS = status_code_pb2.ANNOTATION_SUCCESS
 # the columns each row binds; the rest are the same for a whole chunk (``fixed``)
-INPUT_COLUMNS = ("id", "data", "metadata", "created_at", "modified_at")
-ANNOTATION_COLUMNS = ("id", "input_pk", "data", "data_json", "created_at", "modified_at")
+INPUT_COLUMNS = ("id", "data", "metadata")
+ANNOTATION_COLUMNS = ("id", "input_pk", "data", "data_json")
 
 
 @dataclass(frozen=True)
@@ -130,35 +133,27 @@ def _import_chunks(
     progress: Callable[[Summary], None] | None,
     summary: Summary,
 ) -> None:
-    for chunk in _chunks(items, chunk_size):
-        good: dict[str, Record] = {}
-        for item in chunk:
-            summary.seen += 1
-            if isinstance(item, RecordError):
-                if not skip_errors:
-                    raise ImportStopped(item, summary)
-                summary.skipped.append(item)
-            elif item.input_id in good:
-                dup = RecordError(item.source, "", f"input id {item.input_id!r} appears twice in the dataset")
-                if not skip_errors:
-                    raise ImportStopped(dup, summary)
-                summary.skipped.append(dup)
-            else:
-                good[item.input_id] = item
-        records = list(good.values())
+    prepare = functools.partial(_prepare, sink if hosting is None else None)
+    for chunk in _prepared(items, chunk_size, prepare):
+        if chunk.problems and not skip_errors:
+            summary.seen += chunk.first_problem_at
+            raise ImportStopped(chunk.problems[0], summary)
+        summary.seen += chunk.seen
+        summary.skipped += chunk.problems
         stored: dict[str, tuple[bytes, list[Pending]]] = {}
         written: list[str] = []
         if hosting is not None:  # local files: checked and put in the blob store before the transaction
-            stored, written, bad = _host_files(db, hosting, target.app.pk, records)
+            stored, written, bad = _host_files(db, hosting, target.app.pk, [e.record for e in chunk.entries])
             for error in bad.values():
                 if not skip_errors:
                     hosting.remove_files(target.app.pk, written)
                     raise ImportStopped(error, summary)
                 summary.skipped.append(error)
-            records = [r for r in records if r.input_id not in bad]
+            if bad:
+                chunk = chunk.without(bad)
         try:
             with db.write() as conn:
-                made = _write_chunk(conn, target, records, sink, summary, stored)
+                made = _write_chunk(conn, target, chunk, summary, None if hosting is None else stored, sink)
                 if hosting is not None:  # the files of the inputs made now (others keep theirs)
                     hosting.record(
                         conn, target.app.pk, [(pk, stored[i][1]) for i, pk in made.items() if i in stored]
@@ -172,6 +167,120 @@ def _import_chunks(
             hosting.remove_files(target.app.pk, _keys_of(extra))
         if progress is not None:
             progress(summary)
+
+
+@dataclass(slots=True)
+class _Entry:
+    """A good record with the parts of its rows no database state decides (made ahead)."""
+
+    record: Record
+    row: tuple[str, bytes | None, str | None]  # the input's id, stored data, metadata
+    level_id: str  # its input-level annotation's id
+    regions_id: str  # its region annotation's id ("" without regions)
+    regions: dict[str, Any] | None  # that annotation's stored data
+
+
+@dataclass
+class _Chunk:
+    """A chunk of items sorted out: its good records (first of each id, in the source's order,
+    and by input, input-level and region annotation id: the order their rows are written in)
+    and its bad ones."""
+
+    seen: int
+    problems: list[RecordError]
+    first_problem_at: int  # items up to and including the first problem
+    entries: list[_Entry]
+    by_input: list[_Entry]
+    by_level: list[_Entry]
+    by_regions: list[_Entry]
+
+    def without(self, bad: Collection[str]) -> _Chunk:
+        keep = [e for e in self.entries if e.record.input_id not in bad]
+        return _sorted_chunk(self.seen, self.problems, self.first_problem_at, keep)
+
+
+def _prepare(sink: FileSink | None, items: list[Item]) -> _Chunk:
+    """Sort a chunk's items into good and bad records and make what the good ones' rows need
+    (ids, stored data: ``sink`` turns local files into URLs; None: the chunk's files are
+    copied into the blob store, their data is made then)."""
+    good: dict[str, Record] = {}
+    problems: list[RecordError] = []
+    first = 0
+    for n, item in enumerate(items, start=1):
+        if isinstance(item, RecordError):
+            problems.append(item)
+        elif item.input_id in good:
+            problems.append(
+                RecordError(item.source, "", f"input id {item.input_id!r} appears twice in the dataset")
+            )
+        else:
+            good[item.input_id] = item
+            continue
+        first = first or n
+    dumps, entries = bulk.stored_json, []
+    for r in good.values():
+        iid = r.input_id
+        data = _input_data(r, sink) if sink is not None else _input_data(r, _no_sink) if r.is_url else None
+        regions = (annotation_id("regions", iid), regions_data(r.regions)) if r.regions else ("", None)
+        row = (iid, data, dumps(r.metadata) if r.metadata else None)
+        entries.append(_Entry(r, row, annotation_id("input-level", iid), *regions))
+    return _sorted_chunk(len(items), problems, first, entries)
+
+
+def _no_sink(path: str) -> str:
+    raise AssertionError(f"{path} is copied, not referenced")
+
+
+def _sorted_chunk(seen: int, problems: list[RecordError], first: int, entries: list[_Entry]) -> _Chunk:
+    by_input = sorted(entries, key=_entry_input_id)  # pks follow ids: (app_pk, id) is appended to
+    by_level = sorted(entries, key=attrgetter("level_id"))
+    by_regions = sorted((e for e in entries if e.regions is not None), key=attrgetter("regions_id"))
+    return _Chunk(seen, problems, first, entries, by_input, by_level, by_regions)
+
+
+def _entry_input_id(e: _Entry) -> str:
+    return e.record.input_id
+
+
+_DONE = object()
+
+
+def _prepared(items: Iterable[Item], size: int, prepare: Callable[[list[Item]], _Chunk]) -> Iterator[_Chunk]:
+    """``prepare`` of each chunk of ``items``, run by a thread up to two chunks ahead of the
+    caller: reading the source and making rows (Python) overlaps with SQLite's inserts and
+    commits, which run without the GIL. A failure of the reader (a FormatError) is raised here,
+    where the chunk would have been; leaving early stops the thread."""
+    ready: queue.Queue[Any] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for chunk in _chunks(items, size):
+                ready.put(prepare(chunk))
+                if stop.is_set():
+                    return
+            ready.put(_DONE)
+        except BaseException as e:  # handed to the caller
+            ready.put(_Failed(e))
+
+    thread = threading.Thread(target=work, name="import-reader", daemon=True)
+    thread.start()
+    try:
+        while (got := ready.get()) is not _DONE:
+            if isinstance(got, _Failed):
+                raise got.error
+            yield got
+    finally:
+        stop.set()
+        while thread.is_alive():  # it may wait to put a chunk: take them until it sees ``stop``
+            with contextlib.suppress(queue.Empty):
+                ready.get(timeout=0.05)
+        thread.join()
+
+
+@dataclass(frozen=True)
+class _Failed:
+    error: BaseException
 
 
 def _chunks(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
@@ -188,67 +297,57 @@ def _chunks(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
 def _write_chunk(
     conn: Connection,
     target: Target,
-    records: list[Record],
-    sink: FileSink,
+    chunk: _Chunk,
     s: Summary,
-    hosted: dict[str, tuple[bytes, list[Pending]]],
+    hosted: dict[str, tuple[bytes, list[Pending]]] | None,
+    sink: FileSink,
 ) -> dict[str, int]:
-    """Write one chunk; answer the inputs it made (id -> pk)."""
+    """Write one chunk; answer the inputs it made (id -> pk). ``hosted``: the stored data of
+    the chunk's files copied into the blob store (None: files are referenced, and the entries'
+    data was made ahead)."""
     app = target.app
     bulk.prepare_bulk(conn)
     ts = bulk.stored_time(conn, utcnow())
+    times = {"created_at": ts, "modified_at": ts}
+    records = [e.record for e in chunk.entries]
     have = bulk.existing_ids(conn, t.inputs, app.pk, [r.input_id for r in records])
-    new = [r for r in records if r.input_id not in have] if have else list(records)
-    new.sort(key=_by_id)  # pks follow ids: the unique (app_pk, id) index is written in order
+    new = [e for e in chunk.by_input if e.record.input_id not in have] if have else chunk.by_input
     s.existing += len(records) - len(new)
     _create_concepts(conn, app.pk, records, ts, s)
-    dumps = bulk.stored_json
-    rows = [
-        (
-            r.input_id,
-            hosted[r.input_id][0] if r.input_id in hosted else _input_data(r, sink),
-            dumps(r.metadata) if r.metadata else None,
-            ts,
-            ts,
-        )
-        for r in new
-    ]
-    made = dict(
-        zip(
-            [r.input_id for r in new],
-            bulk.insert_numbered(
-                conn, t.inputs, INPUT_COLUMNS, rows, {"app_pk": app.pk, "status": DOWNLOADED}
-            ),
-        )
-    )
+    rows = [e.row for e in new] if hosted is None else [_input_row(e, hosted, sink) for e in new]
+    fixed = {"app_pk": app.pk, "status": DOWNLOADED}
+    keys = bulk.insert_numbered(conn, t.inputs, INPUT_COLUMNS, rows, fixed, times)
+    made = dict(zip([e.record.input_id for e in new], keys))
     s.inputs += len(new)
     pks = {**have, **made} if have else made
     concept_pairs: list[tuple[str, list[str]]] = []
     tagged, plain = [], []  # input-level annotations with concepts, and the empty ones
-    for r in new:
-        aid = annotation_id("input-level", r.input_id)
-        if r.concepts:
-            d = _concepts_data(r.concepts)
-            tagged.append((aid, made[r.input_id], d["data"], d["data_json"], ts, ts))
-            concept_pairs.append((aid, list(dict.fromkeys(r.concepts))))
+    for e in chunk.by_level:
+        pk = made.get(e.record.input_id)
+        if pk is None:
+            continue
+        if e.record.concepts:
+            d = _concepts_data(e.record.concepts)
+            tagged.append((e.level_id, pk, d["data"], d["data_json"]))
+            concept_pairs.append((e.level_id, list(dict.fromkeys(e.record.concepts))))
         else:
-            plain.append((aid, made[r.input_id], ts, ts))
-    with_regions = {annotation_id("regions", r.input_id): r for r in records if r.regions}
+            plain.append((e.level_id, pk))
     # only inputs that were there before can have their region annotation already
-    older = [aid for aid, r in with_regions.items() if r.input_id in have]
+    older = [e.regions_id for e in chunk.by_regions if e.record.input_id in have]
     taken = bulk.existing_ids(conn, t.annotations, app.pk, older) if older else {}
     regions = []
-    for aid, r in with_regions.items():
-        if aid in taken:
+    for e in chunk.by_regions:
+        if e.regions_id in taken or e.regions is None:
             continue
-        stored = regions_data(r.regions)
-        regions.append((aid, pks[r.input_id], stored["data"], stored["data_json"], ts, ts))
-        concept_pairs.append((aid, list(dict.fromkeys(c for g in r.regions for c in g.concepts))))
+        regions.append((e.regions_id, pks[e.record.input_id], e.regions["data"], e.regions["data_json"]))
+        concept_pairs.append(
+            (e.regions_id, list(dict.fromkeys(c for g in e.record.regions for c in g.concepts)))
+        )
         s.annotations += 1
-        s.regions += len(r.regions)
-    ann_pks = _insert_annotations(conn, app, tagged, "", True)
-    ann_pks.update(_insert_annotations(conn, app, plain, "", True, _concepts_data(())))
-    ann_pks.update(_insert_annotations(conn, app, regions, target.task_id, False))
+        s.regions += len(e.record.regions)
+    ann_pks = _insert_annotations(conn, app, tagged, "", True, times)
+    ann_pks.update(_insert_annotations(conn, app, plain, "", True, times, _concepts_data(())))
+    ann_pks.update(_insert_annotations(conn, app, regions, target.task_id, False, times))
     index = [(ann_pks[aid], c) for aid, concepts in concept_pairs for c in concepts]
     bulk.insert_rows(
         conn,
@@ -259,9 +358,21 @@ def _write_chunk(
     )
     if target.dataset_id:
         _add_to_dataset(
-            conn, app.pk, target.dataset_id, [pks[r.input_id] for r in records], set(have.values())
+            conn, app.pk, target.dataset_id, [pks[r.input_id] for r in records], set(have.values()), ts
         )
     return made
+
+
+def _input_row(
+    e: _Entry, hosted: dict[str, tuple[bytes, list[Pending]]], sink: FileSink
+) -> tuple[str, bytes | None, str | None]:
+    """The row of an input whose local file was copied into the blob store (``hosted``); a URL's
+    was made ahead, a file not copied (its input was there when the files were copied, and no
+    longer is) is referenced."""
+    iid, data, metadata = e.row
+    if iid in hosted:
+        return (iid, hosted[iid][0], metadata)
+    return e.row if data is not None else (iid, _input_data(e.record, sink), metadata)
 
 
 def _insert_annotations(
@@ -270,12 +381,12 @@ def _insert_annotations(
     rows: list[tuple[Any, ...]],
     task_id: str,
     input_level: bool,
+    times: dict[str, Any],
     shared: dict[str, Any] | None = None,
 ) -> dict[str, int]:
     """Insert annotation ``rows`` of the app's owner, sorted by id (the unique index is written
-    in order, not at random): id -> pk. Rows are (id, input pk, data, data_json, created,
-    modified), or without the data when all share the ``shared`` :func:`stored_data`."""
-    rows.sort(key=itemgetter(0))
+    in order, not at random): id -> pk. Rows are (id, input pk, data, data_json), or without
+    the data when all share the ``shared`` :func:`stored_data`; ``times`` are their times."""
     fixed = {
         "app_pk": app.pk, "user_id": app.owner_id, "data_json_format": NESTED_JSON_FORMAT, "status": SUCCESS,
         "task_id": task_id or None, "model_version_id": "", "embed_model_version_id": "",
@@ -285,7 +396,7 @@ def _insert_annotations(
     if shared is not None:
         fixed.update(data=shared["data"], data_json=shared["data_json"])
         columns = tuple(c for c in columns if c not in fixed)
-    pks = bulk.insert_numbered(conn, t.annotations, columns, rows, fixed)
+    pks = bulk.insert_numbered(conn, t.annotations, columns, rows, fixed, times)
     return dict(zip([r[0] for r in rows], pks))
 
 
@@ -359,7 +470,7 @@ def _create_concepts(conn: Connection, app_pk: int, records: list[Record], ts: A
 
 
 def _add_to_dataset(
-    conn: Connection, app_pk: int, dataset_id: str, input_pks: list[int], older: set[int]
+    conn: Connection, app_pk: int, dataset_id: str, input_pks: list[int], older: set[int], ts: Any
 ) -> None:
     """Add the inputs to the dataset (made when missing); only ``older`` inputs can be in it."""
     found = ds_repo.by_ids(conn, app_pk, [dataset_id])
@@ -367,10 +478,11 @@ def _add_to_dataset(
         ds_repo.insert_many(conn, app_pk, [{"id": dataset_id, "description": "", "metadata": None}])
         found = ds_repo.by_ids(conn, app_pk, [dataset_id])
     ds_pk = found[dataset_id].pk
-    there = bulk.dataset_members(conn, ds_pk, [p for p in input_pks if p in older])
-    ts = bulk.stored_time(conn, utcnow())
-    rows = [(p, ts) for p in dict.fromkeys(input_pks) if p not in there]
-    bulk.insert_rows(conn, t.dataset_inputs, ("input_pk", "created_at"), rows, fixed={"dataset_pk": ds_pk})
+    there = bulk.dataset_members(conn, ds_pk, [p for p in input_pks if p in older]) if older else set()
+    rows = [(p,) for p in dict.fromkeys(input_pks) if p not in there]
+    bulk.insert_rows(
+        conn, t.dataset_inputs, ("input_pk",), rows, fixed={"dataset_pk": ds_pk}, shared={"created_at": ts}
+    )
 
 
 def resolve_app(db: Database, spec: str) -> AppRef:

@@ -45,8 +45,9 @@ class ModelOutputsService:
     ) -> service_pb2.MultiOutputResponse:
         given = []
         for n, i in enumerate(req.inputs):
-            if i.data.image.base64:  # (the REST transport hands the client's base64 text through)
-                given.append(Given(i.id, Image(bytes(i.data.image.base64), run.public_url(i.data))))
+            raw = i.data.image.base64  # (a copy of the bytes: taken once)
+            if raw:
+                given.append(Given(i.id, Image(raw, run.public_url(i.data))))
             elif i.data.image.url:
                 given.append(Given(i.id, data=i.data))
             elif i.id:
@@ -56,10 +57,20 @@ class ModelOutputsService:
         return self.predict(conn, ctx, req.model_id, req.version_id, given)
 
     def predict(
-        self, conn: Connection, ctx: RequestContext, model_id: str, version_id: str, given: list[Given]
+        self,
+        conn: Connection,
+        ctx: RequestContext,
+        model_id: str,
+        version_id: str,
+        given: list[Given],
+        model_apart: list[resources_pb2.Model] | None = None,
     ) -> service_pb2.MultiOutputResponse:
         """PostModelOutputs over inputs already told apart (the REST transport reads inline
-        base64 itself and hands it through, :mod:`labeldesk.transport.rest.model_outputs`)."""
+        base64 itself and hands it through, :mod:`labeldesk.transport.rest.model_outputs`).
+
+        Every ``Output`` names the model; with ``model_apart`` the outputs are left without it and
+        the (cached, shared: not to be changed) ``Model`` is appended there instead, for a caller
+        that renders it once per model rather than once per output."""
         app = ctx.require_app()
 
         def load() -> tuple[run.ModelRef, resources_pb2.Model]:
@@ -89,10 +100,12 @@ class ModelOutputsService:
             except BackendError as e:
                 images.append(e)
         results = run.predict(model, images, conn)
+        if model_apart is not None:
+            model_apart.append(proto)
         outputs = []
         failed = 0
         for g, res in zip(given, results):
-            out = resources_pb2.Output(id=new_id(), model=proto)
+            out = resources_pb2.Output(id=new_id(), model=None if model_apart is not None else proto)
             out.input.id = g.id or new_id()
             if isinstance(res, BackendError):
                 failed += 1

@@ -89,16 +89,24 @@ _INDEX_COLUMNS = ("annotation_pk", "concept_id", "value", "app_pk")
 
 
 def insert_tuples(
-    conn: Connection, app_pk: int, rows: Sequence[Sequence[Any]], concepts: Sequence[ConceptPairs]
+    conn: Connection,
+    app_pk: int,
+    rows: Sequence[Sequence[Any]],
+    concepts: Sequence[ConceptPairs],
+    unique: bool = False,
 ) -> list[int]:
     """Insert annotations given as tuples in :data:`NEW_COLUMNS` order, values as stored (times
     through ``bulk.stored_time``, JSON through ``bulk.stored_json``, ``data_json`` rendered with
     the data), and their concept index rows: one multi-row statement per table. Answers the pks
-    in the order of ``rows``."""
+    in the order of ``rows``. ``unique``: each row's concept pairs name every concept once
+    already (else the last value of a concept id counts)."""
     if not rows:
         return []
     pks = multirow.insert_pks(conn, t.annotations, NEW_COLUMNS, rows)
-    index = [(pk, c, v, app_pk) for pk, pairs in zip(pks, concepts) for c, v in dict(pairs).items()]
+    if unique:
+        index = [(pk, c, v, app_pk) for pk, pairs in zip(pks, concepts) for c, v in pairs]
+    else:
+        index = [(pk, c, v, app_pk) for pk, pairs in zip(pks, concepts) for c, v in dict(pairs).items()]
     multirow.insert_values(conn, t.annotation_concepts, _INDEX_COLUMNS, index)
     return pks
 

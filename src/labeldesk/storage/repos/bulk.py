@@ -10,13 +10,18 @@ itself would give them; the writer holds the database's write lock) instead of a
 clause. Binding a None, a bool or a bytes value costs the driver an adapter lookup, and a
 statement's text must stay the same from chunk to chunk: SQLite's parser takes ~30 ms for a
 statement of 10,000 rows, so the driver's statement cache has to hit. PostgreSQL binds every
-value and reads its keys back."""
+value and reads its keys back.
+
+Values the rows share that change from chunk to chunk (the chunk's timestamps: ``shared``) are
+bound once a statement on SQLite (``?1``, ``?2``, ... in every row: the text stays the same, and
+the driver copies one string per statement instead of one per row)."""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
+from itertools import chain
 from typing import Any
 
 import orjson
@@ -70,10 +75,13 @@ def _refuse(value: Any) -> str:
 
 @lru_cache(maxsize=256)
 def _sqlite_insert_sql(
-    table: str, fixed: tuple[tuple[str, Any], ...], columns: tuple[str, ...], n: int
+    table: str, fixed: tuple[tuple[str, Any], ...], shared: tuple[str, ...], columns: tuple[str, ...], n: int
 ) -> str:
-    names = ", ".join([*(k for k, _ in fixed), *columns])
-    one = "(" + ", ".join([*(sqlite_literal(v) for _, v in fixed), *("?" * len(columns))]) + ")"
+    """``n`` rows a statement: ``fixed`` values as literals, ``shared`` columns as the statement's
+    first parameters (``?1``, ...: bound once), then one ``?`` a row for each of ``columns``."""
+    names = ", ".join([*(k for k, _ in fixed), *shared, *columns])
+    marks = [*(sqlite_literal(v) for _, v in fixed), *(f"?{k + 1}" for k in range(len(shared)))]
+    one = "(" + ", ".join([*marks, *("?" * len(columns))]) + ")"
     return f"INSERT INTO {table} ({names}) VALUES {', '.join([one] * n)}"
 
 
@@ -84,22 +92,29 @@ def insert_rows(
     rows: Sequence[tuple[Any, ...]],
     returning: str = "",
     fixed: Mapping[str, Any] | None = None,
+    shared: Mapping[str, Any] | None = None,
 ) -> list[tuple[Any, ...]]:
-    """Insert ``rows`` (tuples in ``columns`` order), each with the ``fixed`` values too;
-    answer the ``returning`` columns of each inserted row (in no particular order) when given.
-    The statements are the API's batched writes'
+    """Insert ``rows`` (tuples in ``columns`` order), each with the ``fixed`` and ``shared``
+    values too (SQLite: ``fixed`` as literals, ``shared`` bound once a statement; PostgreSQL:
+    both bound in every row); answer the ``returning`` columns of each inserted row (in no
+    particular order) when given. The statements are the API's batched writes'
     (:func:`~labeldesk.storage.repos.multirow.insert_sql`; on SQLite without ``returning``
     :func:`_sqlite_insert_sql`), sent on the driver's own cursor: for chunks of thousands of
     rows SQLAlchemy's handling of the parameters costs ~15 %."""
     if not rows:
         return []
-    dialect, fixed_items = conn.dialect.name, tuple((fixed or {}).items())
+    dialect = conn.dialect.name
+    fixed_items, shared_items = tuple((fixed or {}).items()), tuple((shared or {}).items())
     literal = dialect == "sqlite" and not returning
-    names = tuple(columns) if literal else (*(k for k, _ in fixed_items), *columns)
-    if fixed_items and not literal:
-        shared = tuple(v for _, v in fixed_items)
-        rows = [shared + r for r in rows]
+    if literal:
+        names, head = tuple(columns), [v for _, v in shared_items]
+    else:
+        names, head = (*(k for k, _ in fixed_items + shared_items), *columns), []
+        if fixed_items or shared_items:
+            both = tuple(v for _, v in fixed_items + shared_items)
+            rows = [both + r for r in rows]
     size = max(1, min(SQLITE_ROWS, MAX_PARAMS // len(names)) if literal else MAX_PARAMS // len(names))
+    shared_names = tuple(k for k, _ in shared_items)
     out: list[tuple[Any, ...]] = []
     raw = conn.connection.driver_connection
     assert raw is not None
@@ -107,12 +122,12 @@ def insert_rows(
     try:
         for i in range(0, len(rows), size):
             batch = rows[i : i + size]
-            sql = (
-                _sqlite_insert_sql(table.name, fixed_items, names, len(batch))
-                if literal
-                else multirow.insert_sql(dialect, table, names, len(batch), returning)
-            )
-            cur.execute(sql, [v for r in batch for v in r])
+            if literal:
+                sql = _sqlite_insert_sql(table.name, fixed_items, shared_names, names, len(batch))
+                cur.execute(sql, [*head, *chain.from_iterable(batch)])
+            else:
+                sql = multirow.insert_sql(dialect, table, names, len(batch), returning)
+                cur.execute(sql, list(chain.from_iterable(batch)))
             if returning:
                 out += [tuple(r) for r in cur.fetchall()]
     finally:
@@ -126,22 +141,24 @@ def insert_numbered(
     columns: Sequence[str],
     rows: Sequence[tuple[Any, ...]],
     fixed: Mapping[str, Any] | None = None,
+    shared: Mapping[str, Any] | None = None,
 ) -> list[int]:
     """Insert ``rows`` (their first column is the table's unique ``id`` within ``fixed``'s
-    app) and answer their primary keys, in row order. On SQLite the keys are given (one past
-    the largest there, in row order: SQLite's own choice; the caller holds the write lock), on
-    PostgreSQL read back."""
+    app) and answer their primary keys, in row order. On SQLite the rows are inserted in order
+    without a key, so SQLite gives each one past the largest there (``INTEGER PRIMARY KEY``
+    without ``AUTOINCREMENT``; the caller holds the write lock): the keys are known without
+    reading them back. PostgreSQL reads them back."""
     if not rows:
         return []
     if conn.dialect.name != "sqlite":
-        pks = {str(i): int(pk) for pk, i in insert_rows(conn, table, columns, rows, "pk, id", fixed)}
+        got = insert_rows(conn, table, columns, rows, "pk, id", fixed, shared)
+        pks = {str(i): int(pk) for pk, i in got}
         return [pks[r[0]] for r in rows]
     raw = conn.connection.driver_connection
     assert raw is not None
     top = raw.execute(f"SELECT max(pk) FROM {table.name}").fetchone()[0] or 0
-    keys = list(range(top + 1, top + 1 + len(rows)))
-    insert_rows(conn, table, ("pk", *columns), [(k, *r) for k, r in zip(keys, rows)], fixed=fixed)
-    return keys
+    insert_rows(conn, table, columns, rows, fixed=fixed, shared=shared)
+    return list(range(top + 1, top + 1 + len(rows)))
 
 
 def _select_in(
