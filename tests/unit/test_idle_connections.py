@@ -106,3 +106,15 @@ def test_a_connection_left_in_a_transaction_is_not_kept(db: Database) -> None:
     idle.give(conn)
     assert conn.closed and idle.take() is not conn
     db.dispose()
+
+
+def test_metrics_count_kept_connections_as_idle(db: Database) -> None:
+    from labeldesk.ops.metrics import Metrics
+
+    with db.write() as conn:  # the write engine's connection is kept afterwards
+        conn.exec_driver_sql("INSERT INTO t VALUES (2)")
+    assert db.kept_idle() == 1 and db.engine.pool.checkedout() == 1  # type: ignore[attr-defined]
+    text_out = Metrics(db.engine, db.counts, db.kept_idle).render().decode()
+    assert "labeldesk_db_pool_checked_out 0.0" in text_out
+    assert "labeldesk_db_pool_checked_in 1.0" in text_out
+    db.dispose()

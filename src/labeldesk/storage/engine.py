@@ -299,6 +299,11 @@ class Database:
                 e.in_commit = True  # type: ignore[attr-defined]  # it may have committed: no re-run
                 raise
 
+    def kept_idle(self) -> int:
+        """Connections of :attr:`engine` kept between transactions: checked out of its pool, but
+        idle (``/metrics`` counts them as idle, not in use)."""
+        return len(self._writes)
+
     def _count(self, what: str) -> None:
         with self._counts_lock:
             self.counts[what] += 1

@@ -28,6 +28,10 @@ class IdleConnections:
         self.keep = keep
         self._idle: list[Connection] = []
 
+    def __len__(self) -> int:
+        """Connections kept now (checked out of the pool, but idle)."""
+        return len(self._idle)
+
     def take(self) -> Connection:
         try:
             return self._idle.pop()
