@@ -123,17 +123,28 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+_handoffs = {"imports": 0, "before": 0.0}  # imports running in this process, the interval before them
+_handoffs_lock = threading.Lock()
+
+
 @contextmanager
 def quick_handoffs() -> Iterator[None]:
     """The reader thread and the writer share the GIL: back from SQLite (which runs without
     it), the writer waits for the reader to hand it over, which Python asks of a running thread
-    every 5 ms by default; every 0.5 ms meanwhile keeps the writer's statements flowing."""
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(min(before, 0.0005))
+    every 5 ms by default; every 0.5 ms while imports run (in this process) keeps the writer's
+    statements flowing. The interval is the process's: the last import to end restores it."""
+    with _handoffs_lock:
+        if not _handoffs["imports"]:
+            _handoffs["before"] = sys.getswitchinterval()
+            sys.setswitchinterval(min(_handoffs["before"], 0.0005))
+        _handoffs["imports"] += 1
     try:
         yield
     finally:
-        sys.setswitchinterval(before)
+        with _handoffs_lock:
+            _handoffs["imports"] -= 1
+            if not _handoffs["imports"]:
+                sys.setswitchinterval(_handoffs["before"])
 
 
 def _import_chunks(
