@@ -218,6 +218,8 @@ class _Chunk:
     by_input: list[_Entry]
     by_level: list[_Entry]
     by_regions: list[_Entry]
+    ids: list[str]  # of ``entries``
+    concepts: set[str]  # every concept the records name
 
     def without(self, bad: Collection[str]) -> _Chunk:
         keep = [e for e in self.entries if e.record.input_id not in bad]
@@ -265,7 +267,10 @@ def _sorted_chunk(seen: int, problems: list[RecordError], first: int, entries: l
     by_input = sorted(entries, key=_entry_input_id)  # pks follow ids: (app_pk, id) is appended to
     by_level = sorted(entries, key=attrgetter("level_id"))
     by_regions = sorted((e for e in entries if e.regions is not None), key=attrgetter("regions_id"))
-    return _Chunk(seen, problems, first, entries, by_input, by_level, by_regions)
+    ids = [e.record.input_id for e in entries]
+    concepts = {c for e in entries for c in e.record.concepts}
+    concepts.update(c for e in by_regions for g in e.record.regions for c in g.concepts)
+    return _Chunk(seen, problems, first, entries, by_input, by_level, by_regions, ids, concepts)
 
 
 def _entry_input_id(e: _Entry) -> str:
@@ -339,11 +344,10 @@ def _write_chunk(
     bulk.prepare_bulk(conn)
     ts = bulk.stored_time(conn, utcnow())
     times = {"created_at": ts, "modified_at": ts}
-    records = [e.record for e in chunk.entries]
-    have = bulk.existing_ids(conn, t.inputs, app.pk, [r.input_id for r in records])
+    have = bulk.existing_ids(conn, t.inputs, app.pk, chunk.ids)
     new = [e for e in chunk.by_input if e.record.input_id not in have] if have else chunk.by_input
-    s.existing += len(records) - len(new)
-    _create_concepts(conn, app.pk, records, ts, s)
+    s.existing += len(chunk.ids) - len(new)
+    _create_concepts(conn, app.pk, chunk.concepts, ts, s)
     rows = [e.row for e in new] if hosted is None else [_input_row(e, hosted, sink) for e in new]
     fixed = {"app_pk": app.pk, "status": DOWNLOADED}
     keys = bulk.insert_numbered(conn, t.inputs, INPUT_COLUMNS, rows, fixed, times)
@@ -387,9 +391,7 @@ def _write_chunk(
         fixed={"value": 1.0, "app_pk": app.pk},
     )
     if target.dataset_id:
-        _add_to_dataset(
-            conn, app.pk, target.dataset_id, [pks[r.input_id] for r in records], set(have.values()), ts
-        )
+        _add_to_dataset(conn, app.pk, target.dataset_id, [pks[i] for i in chunk.ids], set(have.values()), ts)
     return made
 
 
@@ -491,10 +493,7 @@ def _concepts_data(concepts: tuple[str, ...]) -> dict[str, Any]:
     )
 
 
-def _create_concepts(conn: Connection, app_pk: int, records: list[Record], ts: Any, s: Summary) -> None:
-    wanted = {c for r in records for c in r.concepts} | {
-        c for r in records for g in r.regions for c in g.concepts
-    }
+def _create_concepts(conn: Connection, app_pk: int, wanted: set[str], ts: Any, s: Summary) -> None:
     missing = sorted(wanted - bulk.existing_concepts(conn, app_pk, wanted))
     cols = ("app_pk", "id", "name", "language", "definition", "created_at", "modified_at")
     bulk.insert_rows(conn, t.concepts, cols, [(app_pk, c, c, "en", "", ts, ts) for c in missing])
