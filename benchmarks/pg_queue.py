@@ -22,12 +22,14 @@ CPU per call is the number to compare on a shared machine; wall time is printed 
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
+import psycopg
 from pg_cpu import PgCpu
 from profile_label_start import label_call, post_dynamic_task
 from sqlalchemy import Engine, event
@@ -81,10 +83,9 @@ def measure(url: str, app: App, calls: int, explain: bool) -> dict[str, float]:
         print(f"\n{name}: {len(stmts)} statements + BEGIN/COMMIT x{n_begin}")
         for sql, _ in stmts:
             print(f"  {short(sql)}")
-    timings = StatementTimes(server.db.engine)
-
     pg = PgCpu(url)
     pg()  # finds the pool's backends; later readings only read their CPU times
+    timings = StatementTimes(server.db.engine, pg)
     starts: list[float] = []
     submits: list[float] = []
     pg_start = pg_submit = 0.0
@@ -121,43 +122,70 @@ def measure(url: str, app: App, calls: int, explain: bool) -> dict[str, float]:
 
 
 class StatementTimes:
-    """Wall time from sending each statement to having its result, summed per statement text
-    (one thread: that is the database's time plus the driver's)."""
+    """Per statement text, summed: wall time from sending it to having its result (one thread:
+    the database's time plus the driver's) and the CPU PostgreSQL's backends spent on it
+    (``pg_cpu.PgCpu``; the transaction's BEGIN counts in its first statement, COMMIT in none)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, pg: PgCpu) -> None:
         self.totals: dict[str, list[float]] = {}
-        self._began = 0.0
+        self._began = self._pg = 0.0
+        self.pg = pg
         event.listen(engine, "before_cursor_execute", self._before)
         event.listen(engine, "after_cursor_execute", self._after)
 
     def _before(self, *_: Any) -> None:
+        self._pg = self.pg(refresh=False)
         self._began = time.perf_counter()
 
     def _after(self, _conn: Any, _cur: Any, sql: str, *_: Any) -> None:
-        entry = self.totals.setdefault(short(sql), [0, 0.0])
+        wall = time.perf_counter() - self._began
+        entry = self.totals.setdefault(short(sql), [0, 0.0, 0.0])
         entry[0] += 1
-        entry[1] += time.perf_counter() - self._began
+        entry[1] += wall
+        entry[2] += self.pg(refresh=False) - self._pg
 
     def report(self, submissions: int) -> None:
-        print(f"\nstatement wall time over the timed loop (per submission, {submissions} submissions)")
-        for sql, (n, total) in sorted(self.totals.items(), key=lambda kv: -kv[1][1]):
-            print(f"  {total / submissions * 1000:7.3f} ms  x{n / submissions:5.2f}  {sql[:110]}")
+        print(f"\nper submission over the timed loop ({submissions} submissions): wall ms, PostgreSQL CPU ms")
+        for sql, (n, total, pg) in sorted(self.totals.items(), key=lambda kv: -kv[1][2]):
+            print(
+                f"  {total / submissions * 1000:7.3f} {pg / submissions * 1000:7.3f}  "
+                f"x{n / submissions:5.2f}  {sql[:100]}"
+            )
+
+
+def numbered(sql: str) -> str:
+    """``sql`` with psycopg's ``%s`` marks as PostgreSQL's ``$1``, ``$2``, ..."""
+    marks = iter(range(1, sql.count("%s") + 1))
+    return re.sub("%s", lambda _: f"${next(marks)}", sql)
 
 
 def explain_all(db: Database, statements: list[Statement]) -> None:
-    """EXPLAIN ANALYZE each distinct statement with its parameters, rolled back."""
+    """EXPLAIN ANALYZE each distinct statement with its parameters, rolled back. Statements with
+    positional parameters are shown with their *generic* plan (``PREPARE`` + ``EXECUTE`` under
+    ``plan_cache_mode = force_generic_plan``): the plan LABEL_START runs them with (storage/repos/
+    assignments.py, ``lock_worker_queue``), and one that must fit whatever the parameters."""
     done: set[str] = set()
     for sql, params in statements:
-        if sql in done or not sql.lstrip().upper().startswith(("SELECT", "UPDATE")):
+        if sql in done or not sql.lstrip().upper().startswith(("SELECT", "UPDATE", "WITH")):
             continue  # (a planning batch's INSERT would collide with the seats it made)
         done.add(sql)
+        generic = isinstance(params, (list, tuple))
         with db.engine.connect() as conn:
             raw: Any = conn.connection.driver_connection
             with raw.cursor() as cur:
-                cur.execute("EXPLAIN (ANALYZE, BUFFERS, TIMING OFF, SUMMARY ON) " + sql, params)
+                how = "EXPLAIN (ANALYZE, BUFFERS, TIMING OFF, SUMMARY ON) "
+                if generic:
+                    cur.execute("PREPARE pgq_explain AS " + numbered(sql))
+                    cur.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+                    values = psycopg.ClientCursor(raw).mogrify(", ".join(["%s"] * len(params)), params)
+                    cur.execute(f"{how} EXECUTE pgq_explain({values})")
+                else:
+                    cur.execute(how + sql, params)
                 plan = [row[0] for row in cur.fetchall()]
+                if generic:
+                    cur.execute("DEALLOCATE pgq_explain")
             raw.rollback()
-        print(f"\n-- {short(sql)}")
+        print(f"\n-- {'generic plan: ' if generic else ''}{short(sql)}")
         for line in plan:
             print(f"   {line}")
 

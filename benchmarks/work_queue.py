@@ -431,6 +431,7 @@ def run(
     processes: int = 1,
     replicas: int = 1,
     clients: int = 1,
+    seconds: float = 0.0,
 ) -> list[Result]:
     """Every (size, strategy, workers) run against ``replicas`` servers of ``processes`` gRPC
     processes each; a fresh SQLite file without a URL."""
@@ -443,7 +444,7 @@ def run(
         apps = [seed(db, n, max(WORKER_COUNTS), log) for n in sizes]
         db.dispose()
         pg = None if db.sqlite else PgCpu(url)
-        seconds = 2.0 if quick else 8.0
+        seconds = seconds or (2.0 if quick else 8.0)
         rows: list[Result] = []
         with ExitStack() as stack:
             servers = [
@@ -482,13 +483,25 @@ def main(argv: list[str] | None = None) -> int:
         default=1,
         help="client processes the labelers are spread over (default 1: threads of this process)",
     )
+    parser.add_argument(
+        "--seconds", type=float, default=0.0, help="length of each timed run (default 2 with --quick, else 8)"
+    )
     args = parser.parse_args(argv)
 
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
     began = time.perf_counter()
-    rows = run(args.database_url, args.quick, args.transport, log, args.workers, args.replicas, args.clients)
+    rows = run(
+        args.database_url,
+        args.quick,
+        args.transport,
+        log,
+        args.workers,
+        args.replicas,
+        args.clients,
+        seconds=args.seconds,
+    )
     print(
         f"{args.replicas} server(s) of {args.workers} gRPC process(es) each; "
         f"labelers in {args.clients} client process(es)"
