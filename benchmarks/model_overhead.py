@@ -117,7 +117,7 @@ def cpu_s(proc: psutil.Process) -> float:
     return float(t.user + t.system)
 
 
-def idle_cpu_rate(proc: psutil.Process, seconds: float = 2.0) -> float:
+def idle_cpu_rate(proc: psutil.Process, seconds: float = 6.0) -> float:
     """CPU seconds per second ``proc`` spends doing nothing asked (job polling, maintenance)."""
     cpu0, t0 = cpu_s(proc), time.perf_counter()
     time.sleep(seconds)
@@ -134,7 +134,7 @@ def interleaved(
     names for each kind (with its idle rate, subtracted). Each round calls every kind once, in an
     order that rotates, so a change of the machine's load hits all kinds alike instead of one
     block of calls; a call's CPU is its process's from the call's start to the next call's start
-    (work done after the answer is sent counts)."""
+    (work done after the answer is sent counts; 2 ms apart, so it does not slow the next call)."""
     for fn in calls.values():
         fn()  # warm up
     walls: dict[str, list[float]] = {k: [] for k in calls}
@@ -150,6 +150,7 @@ def interleaved(
 
     for r in range(rounds):
         for kind in kinds[r % len(kinds) :] + kinds[: r % len(kinds)]:
+            time.sleep(0.002)  # the last call's trailing work (access log, metrics) is not this one's
             settle()
             pending = (kind, cpu_s(watch[kind][0]), time.perf_counter())
             t0 = time.perf_counter()

@@ -8,7 +8,9 @@ an app with a few concepts and a model, then calls GetApp, GetModel, ListConcept
 GetConcept ``--calls`` times each, one client, through the official clarifai-grpc client on its gRPC
 and JSON (REST) channels, with an app key and with a personal access token. Prints the server
 process's CPU µs per call (user + system time from ``/proc`` over the timed window: the number to
-compare on a shared machine) and the p50/p99 wall time.
+compare on a shared machine), its threads' context switches per call (``/proc/PID/task/*/status``:
+each one is a thread woken or put to sleep, and they do not depend on the machine's load the way
+CPU time does) and the p50/p99 wall time.
 
 ``--in-process`` skips the transports: the same calls go straight to ``Dispatcher.call`` in this
 process (authentication, transaction, handler, proto building) and the CPU is this process's
@@ -27,7 +29,7 @@ import time
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -99,14 +101,52 @@ class Row:
     calls: int
     cpu_seconds: float | None
     walls: list[float]
+    switches: int | None = None
 
     def line(self) -> str:
         cpu = "-" if self.cpu_seconds is None else f"{self.cpu_seconds / self.calls * 1e6:,.0f}"
+        switches = "-" if self.switches is None else f"{self.switches / self.calls:.1f}"
         q = statistics.quantiles(self.walls, n=100)
         return (
             f"{self.transport:<10} {self.key:<8} {self.rpc:<24} {self.calls:>6} {cpu:>16} "
-            f"{q[49] * 1e3:>8.2f} {q[98] * 1e3:>8.2f}"
+            f"{switches:>8} {q[49] * 1e3:>8.2f} {q[98] * 1e3:>8.2f}"
         )
+
+
+@dataclass
+class ServerCounters:
+    """The server's CPU seconds when :func:`timed` asks, noting its context switches then too."""
+
+    pid: int
+    cpu_seconds: Callable[[], float | None]
+    switches: list[int | None] = field(default_factory=list)
+
+    def __call__(self) -> float | None:
+        self.switches.append(context_switches(self.pid))
+        return self.cpu_seconds()
+
+    def switched(self) -> int | None:
+        """Context switches between the last two readings."""
+        first, last = self.switches[-2:]
+        return None if first is None or last is None else last - first
+
+
+def context_switches(pid: int) -> int | None:
+    """Voluntary plus involuntary context switches of all threads of ``pid`` so far (Linux)."""
+    total = 0
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return None
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                for line in f:
+                    if "ctxt_switches:" in line:  # voluntary_… and nonvoluntary_…
+                        total += int(line.split()[1])
+        except OSError:
+            continue  # the thread ended meanwhile
+    return total
 
 
 def timed(
@@ -141,8 +181,10 @@ def over_network(url: str, calls: int) -> list[Row]:
                 meta = (("authorization", f"Key {token}"),)
                 for label, (rpc, request) in requests_for(fixture).items():
                     one = partial(_stub_call, stub, meta, rpc, request)
-                    cpu, walls = timed(one, calls, server.cpu_seconds)
-                    rows.append(Row(transport, key_kind, label, calls, cpu, walls))
+                    counters = ServerCounters(server.pid, server.cpu_seconds)
+                    spent, walls = timed(one, calls, counters)
+                    count = counters.switched()
+                    rows.append(Row(transport, key_kind, label, calls, spent, walls, count))
     return rows
 
 
@@ -218,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
             rows = over_network(url, args.calls)
     header = (
         f"{'transport':<10} {'key':<8} {'rpc':<24} {'calls':>6} {'server CPU µs/call':>16} "
-        f"{'p50 ms':>8} {'p99 ms':>8}"
+        f"{'ctxsw':>8} {'p50 ms':>8} {'p99 ms':>8}"
     )
     print_rows(header, (row.line() for row in rows))
     return 0

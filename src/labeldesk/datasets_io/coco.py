@@ -63,11 +63,14 @@ def read(path: Path) -> Iterator[Item]:
         by_image[a.get("image_id") if isinstance(a, dict) else None].append((n, a))
     image_ids = set()
     finder = ImageFinder(file.parent, ("", "images", "../images"))
+    no_anns: list[tuple[int, dict[str, Any]]] = []
     for n, im in enumerate(doc["images"]):
-        if isinstance(im, dict):
-            image_ids.add(im.get("id"))
-        anns = by_image.get(im.get("id") if isinstance(im, dict) else None, [])
-        yield _record(file, n, im, categories, anns, finder)
+        if type(im) is dict:
+            image_id = im.get("id")
+            image_ids.add(image_id)
+            yield _record(file, n, im, categories, by_image.get(image_id, no_anns), finder)
+        else:
+            yield _record(file, n, im, categories, by_image.get(None, no_anns), finder)
     for image_id, anns in by_image.items():
         if image_id not in image_ids:
             n = anns[0][0]
@@ -85,18 +88,21 @@ def _record(
     anns: list[tuple[int, dict[str, Any]]],
     finder: ImageFinder,
 ) -> Item:
-    where = f"images[{n}]"
-    if not isinstance(im, dict) or not im.get("file_name"):
-        return RecordError(str(file), where, "an image needs 'file_name'")
-    name = str(im["file_name"])
-    width, height = int(im.get("width") or 0), int(im.get("height") or 0)
+    name = im.get("file_name") if isinstance(im, dict) else None
+    if not name:
+        return RecordError(str(file), f"images[{n}]", "an image needs 'file_name'")
+    if type(name) is not str:
+        name = str(name)
+    width, height = im.get("width"), im.get("height")
+    if type(width) is not int or type(height) is not int:
+        width, height = int(width or 0), int(height or 0)
     if width <= 0 or height <= 0:
-        return RecordError(str(file), where, f"image {name!r} needs a positive 'width' and 'height'")
+        return RecordError(str(file), f"images[{n}]", f"image {name!r} needs a positive 'width' and 'height'")
     local = finder.find(name)
     source = local or str(im.get("coco_url") or im.get("flickr_url") or "")
     if not local and not is_url(source):
         return RecordError(
-            str(file), where, f"image file {name!r} not found beside {file.name} or in images/"
+            str(file), f"images[{n}]", f"image file {name!r} not found beside {file.name} or in images/"
         )
     regions: list[Region] = []
     for an, a in anns:
@@ -106,14 +112,7 @@ def _record(
         regions += got
     metadata = {k: v for k, v in im.items() if k not in _IMAGE_KEYS} if len(im) > 4 else {}
     metadata["coco_image_id"] = im.get("id")
-    return Record(
-        input_id=stable_id(_stem(name)),
-        source=source,
-        metadata=metadata,
-        regions=tuple(regions),
-        width=width,
-        height=height,
-    )
+    return Record(stable_id(_stem(name)), source, metadata, (), tuple(regions), width, height)
 
 
 def _stem(name: str) -> str:

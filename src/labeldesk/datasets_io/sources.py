@@ -16,13 +16,17 @@ from labeldesk.datasets_io.records import FormatError, RecordError
 
 def load_json(file: Path) -> Any:
     try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
+        raw = file.read_bytes()
+    except OSError as e:
         raise FormatError(RecordError(str(file), "", f"cannot read: {e}")) from e
     try:
-        return orjson.loads(text)
+        return orjson.loads(raw)
     except orjson.JSONDecodeError:
         pass
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise FormatError(RecordError(str(file), "", f"cannot read: {e}")) from e
     try:  # the standard library's error names the line
         return json.loads(text)
     except json.JSONDecodeError as e:
@@ -54,13 +58,15 @@ class ImageFinder:
 
     def find(self, name: str) -> str | None:
         """The path of ``name`` in the first folder that has it, else None."""
-        if "/" in name or "\\" in name:
-            for folder in self._dirs:
-                candidate = os.path.join(folder, name)
-                if os.path.isfile(candidate):
-                    return candidate
-            return None
-        return (self._paths if self._paths is not None else self._all_paths()).get(name)
+        paths = self._paths if self._paths is not None else self._all_paths()
+        found = paths.get(name)  # a plain name (a name with a folder is in no listing)
+        if found is not None or ("/" not in name and "\\" not in name):
+            return found
+        for folder in self._dirs:
+            candidate = os.path.join(folder, name)
+            if os.path.isfile(candidate):
+                return candidate
+        return None
 
 
 def dataset_file(path: Path, suffix: str) -> Path:

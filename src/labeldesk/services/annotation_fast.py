@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from functools import cached_property
 from typing import Any, TypeVar
 
 import orjson
@@ -79,6 +77,11 @@ class ConceptCache:
         #: a region's ``data`` by its wire bytes: its concepts' records, their JSON and their
         #: (id, value) pairs, or None when the fast path cannot take it
         self.region_data: dict[bytes, tuple[bytes, bytes, tuple[tuple[str, float], ...]] | None] = {}
+        #: a region's ``region_info`` by its wire bytes: its bounding box's JSON, or None when
+        #: the fast path cannot take it
+        self.boxes: dict[bytes, bytes | None] = {}
+        #: :func:`float32_json` of the box coordinates seen (positive ones only: 0.0 == -0.0)
+        self.floats: dict[float, Any] = {}
 
     def get(self, cid: str, value: float) -> tuple[bytes, bytes] | None:
         # 0.0 and -0.0 are equal keys, but -0.0 is stored (and shown) as a set value
@@ -97,19 +100,19 @@ class ConceptCache:
         return made
 
 
-@dataclass(frozen=True)
 class Hole:
     """A region of a template whose id is generated when the template is filled: its wire
-    record and its JSON after the id."""
+    record and its JSON after the id. (Slots, not a frozen dataclass: when every annotation
+    of a batch has a box of its own, one is made per annotation.)"""
 
-    stored_tail: bytes
-    json_tail: bytes
-    json_head: bytes
+    __slots__ = ("json_head", "json_tail", "stored_head", "stored_tail")
 
-    @cached_property
-    def stored_head(self) -> bytes:
-        """The region's record up to its id's bytes, for an id of :data:`ID_LENGTH` bytes."""
-        return _REGIONS + varint(ID_LENGTH + 2 + len(self.stored_tail)) + _REGION_ID + varint(ID_LENGTH)
+    def __init__(self, stored_tail: bytes, json_tail: bytes, json_head: bytes) -> None:
+        self.stored_tail = stored_tail
+        self.json_tail = json_tail
+        self.json_head = json_head
+        #: the region's record up to its id's bytes, for an id of ID_LENGTH bytes
+        self.stored_head = _REGIONS + varint(ID_LENGTH + 2 + len(stored_tail)) + _REGION_ID + _ID_LENGTH
 
     def filled(self, rid: str) -> tuple[bytes, bytes]:
         """The region's record and JSON with the id ``rid``."""
@@ -123,21 +126,26 @@ class Hole:
 
 #: the length of generated ids (``services.common.ordered_ids``)
 ID_LENGTH = 32
+_ID_LENGTH = varint(ID_LENGTH)
 
 
 #: a piece of a template: (wire bytes, JSON) as they are, or a region to give an id
 Piece = tuple[bytes, bytes] | Hole
 
 
-@dataclass(frozen=True)
 class Template:
     """Prepared data with holes for the region ids to generate: what :func:`prepare_simple`
-    answers for every annotation whose data has the same bytes."""
+    answers for every annotation whose data has the same bytes. ``whole`` is the prepared data
+    itself when there are no holes."""
 
-    pieces: tuple[Piece, ...]
-    index: list[tuple[str, float]]
-    whole: Prepared | None
-    """The prepared data itself when there are no holes."""
+    __slots__ = ("index", "pieces", "whole")
+
+    def __init__(
+        self, pieces: tuple[Piece, ...], index: list[tuple[str, float]], whole: Prepared | None
+    ) -> None:
+        self.pieces = pieces
+        self.index = index
+        self.whole = whole
 
     def fill(self, new_id: Callable[[], str]) -> Prepared:
         if self.whole is not None:
@@ -239,7 +247,11 @@ def _regions(given: Any, cache: ConceptCache, index: dict[str, float]) -> list[P
             if rid in seen or not ID_RE.match(rid):
                 return None
             seen.add(rid)
-        box = _box(r)
+        info_msg = r.region_info
+        info = info_msg.SerializeToString()
+        box = cache.boxes.get(info, _UNSEEN)
+        if box is _UNSEEN:
+            box = cache.boxes[info] = _box(info_msg, cache.floats)
         if box is None:
             return None
         made = _region_data(r.data, cache)
@@ -249,7 +261,8 @@ def _regions(given: Any, cache: ConceptCache, index: dict[str, float]) -> list[P
         for cid, value in pairs:
             if value > index.get(cid, -math.inf):
                 index[cid] = value
-        info = record(_BOUNDING_BOX, r.region_info.bounding_box.SerializeToString())
+        if info[1] != len(info) - 2:  # more than the box (fields unknown to us): store the box only
+            info = record(_BOUNDING_BOX, info_msg.bounding_box.SerializeToString())
         tail = record(_REGION_INFO, info) + record(_REGION_DATA, inner)
         shown = b',"region_info":{"bounding_box":' + box + b'},"data":{"concepts":[' + concepts + b"]}}"
         head = b',{"id":' if out else b'{"id":'
@@ -286,10 +299,13 @@ def _region_data(
     return made
 
 
-def _box(r: Region) -> bytes | None:
+_UNSEEN = b"unseen"
+
+
+def _box(info: RegionInfo, floats: dict[float, Any]) -> bytes | None:
     """The rendering of a region's bounding box when it is its only shape and valid (coordinates
-    in ``[0, 1]``, top above bottom, left of right), else ``None``."""
-    info: RegionInfo = r.region_info
+    in ``[0, 1]``, top above bottom, left of right), else ``None``. ``floats``: the renderings
+    of positive coordinates seen before."""
     fields = info.ListFields()
     if len(fields) != 1 or fields[0][0].name != "bounding_box":
         return None
@@ -298,14 +314,13 @@ def _box(r: Region) -> bytes | None:
     if not (0.0 <= top < bottom <= 1.0 and 0.0 <= left < right <= 1.0):
         return None
     if top and left:  # all four set (bottom and right are above them): shown in field order
-        return orjson.dumps(
-            {
-                "top_row": float32_json(top),
-                "left_col": float32_json(left),
-                "bottom_row": float32_json(bottom),
-                "right_col": float32_json(right),
-            }
-        )
+        shown = []
+        for v in (top, left, bottom, right):
+            f = floats.get(v)
+            if f is None:
+                f = floats[v] = float32_json(v)
+            shown.append(f)
+        return orjson.dumps(dict(zip(_BOX_FIELDS, shown)))
     # the printer shows set coordinates in field order, then the unset (zero) ones it always shows
     coords = tuple(zip(_BOX_FIELDS, (top, left, bottom, right)))
     out = {k: float32_json(v) for k, v in coords if v or math.copysign(1.0, v) < 0}

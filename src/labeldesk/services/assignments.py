@@ -630,14 +630,17 @@ class _SeatView(NamedTuple):
 
 def _proto(seat: Any, full_input: resources_pb2.Input | None) -> resources_pb2.TaskAssignment:
     """One assignment of an answer: with its whole input, or (None) just the input's id."""
-    return resources_pb2.TaskAssignment(
+    out = resources_pb2.TaskAssignment(
         id=str(seat.pk),
         created_at=timestamp(seat.created_at),
         modified_at=timestamp(seat.modified_at),
-        worker=resources_pb2.Worker(user=resources_pb2.User(id=seat.worker_id)),
-        input=full_input if full_input is not None else resources_pb2.Input(id=seat.input_id),
+        input=full_input,
         status=_seat_status(seat),
     )
+    out.worker.user.id = seat.worker_id  # set in place: no Worker and User messages to copy in
+    if full_input is None:
+        out.input.id = seat.input_id
+    return out
 
 
 _REVIEW_EVENTS: dict[int, tuple[st.Event, str]] = {

@@ -473,11 +473,11 @@ def _add_to_dataset(
     conn: Connection, app_pk: int, dataset_id: str, input_pks: list[int], older: set[int], ts: Any
 ) -> None:
     """Add the inputs to the dataset (made when missing); only ``older`` inputs can be in it."""
-    found = ds_repo.by_ids(conn, app_pk, [dataset_id])
-    if not found:
+    ds_pk = bulk.dataset_pk(conn, app_pk, dataset_id)
+    if ds_pk is None:
         ds_repo.insert_many(conn, app_pk, [{"id": dataset_id, "description": "", "metadata": None}])
-        found = ds_repo.by_ids(conn, app_pk, [dataset_id])
-    ds_pk = found[dataset_id].pk
+        ds_pk = bulk.dataset_pk(conn, app_pk, dataset_id)
+        assert ds_pk is not None
     there = bulk.dataset_members(conn, ds_pk, [p for p in input_pks if p in older]) if older else set()
     rows = [(p,) for p in dict.fromkeys(input_pks) if p not in there]
     bulk.insert_rows(

@@ -58,6 +58,8 @@ from labeldesk.storage.engine import Database
 __all__ = ["V2", "Dispatcher", "Kind", "Route", "snake", "unary_methods", "user_level", "writes"]
 
 R = TypeVar("R")
+#: distinct origins whose :class:`FileLinks` are kept
+ORIGINS_KEPT = 256
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,7 @@ class Dispatcher:
         self.auth = authenticator
         self.signer = signer
         self.public_url = public_url
+        self._file_links: dict[str, FileLinks] = {}
         self.registry = register(services)
         self.routes: dict[str, Route] = {
             m.name: _route(m, self.registry.get(m.name)) for m in unary_methods()
@@ -223,8 +226,17 @@ class Dispatcher:
         return guarded(route.method.name, req_id, run)
 
     def _links(self, origin: str | None) -> FileLinks | None:
+        """The file links for ``origin``, made once per origin (a few hundred are kept: the
+        REST origin comes from the client's Host header)."""
         where = self.public_url or origin
-        return self.signer.links(where) if self.signer is not None and where else None
+        if self.signer is None or not where:
+            return None
+        links = self._file_links.get(where)
+        if links is None:
+            if len(self._file_links) >= ORIGINS_KEPT:
+                self._file_links.clear()
+            links = self._file_links[where] = self.signer.links(where)
+        return links
 
 
 def _req_id() -> str:

@@ -25,10 +25,10 @@ from labeldesk.files.signing import FileLinks
 from labeldesk.services import registry as rpc
 from labeldesk.services.annotation_views import stored_data
 from labeldesk.services.common import (
+    ID_RE,
     batch_ids,
     check_id,
     dict_to_struct,
-    ordered_id,
     ordered_ids,
     page_of,
     require_one,
@@ -38,7 +38,7 @@ from labeldesk.services.common import (
 )
 from labeldesk.services.concepts import ensure_concepts
 from labeldesk.services.context import RequestContext
-from labeldesk.services.hosting import Hosting, Pending, render_media
+from labeldesk.services.hosting import MEDIA, Hosting, Pending, render_media
 from labeldesk.services.input_jobs import record_job
 from labeldesk.storage import tables as t
 from labeldesk.storage.clock import utcnow
@@ -58,9 +58,9 @@ MAX_BATCH = 128
 DUPLICATE_DETAILS = "Input has a duplicate ID."
 
 
-def _checked(data: resources_pb2.Data, where: str) -> resources_pb2.Data:
-    """``data`` when it has something to label, else the error naming what to send."""
-    has_media = bool(
+def _has_media(data: resources_pb2.Data) -> bool:
+    """Whether ``data`` has something to label."""
+    return bool(
         data.image.url
         or data.image.base64
         or data.video.url
@@ -70,7 +70,20 @@ def _checked(data: resources_pb2.Data, where: str) -> resources_pb2.Data:
         or data.audio.url
         or data.audio.base64
     )
-    if not has_media:
+
+
+def _carries_bytes(data: resources_pb2.Data) -> bool:
+    """Whether ``data`` has media bytes to host or a ``hosted`` block to drop (what
+    ``Hosting.take_bytes`` changes); most inputs are URLs and skip its copy of the ``Data``."""
+    return any(
+        data.HasField(kind) and ((block := getattr(data, kind)).base64 or block.HasField("hosted"))
+        for kind in MEDIA
+    )
+
+
+def _checked(data: resources_pb2.Data, where: str) -> resources_pb2.Data:
+    """``data`` when it has something to label, else the error naming what to send."""
+    if not _has_media(data):
         raise errors.invalid(
             f"{where}.data: an input needs an image, video, audio or text (url or base64)",
             'e.g. {"data": {"image": {"url": "https://samples.clarifai.com/metro-north.jpg"}}}',
@@ -125,18 +138,12 @@ _INPUT_ID = tag(resources_pb2.Input.DESCRIPTOR, "id")
 _INPUT_DATA = tag(resources_pb2.Input.DESCRIPTOR, "data")
 
 
-def _is_plain(given: resources_pb2.Input, kept: resources_pb2.Data) -> bool:
-    """Whether a new input is answered as its stored ``Data`` and the request's common fields
-    (:func:`_plain_tail`): no concepts, metadata or datasets to add, and no hosted file
-    (:func:`render_media` would change nothing)."""
-    data = given.data
-    return not (
-        data.concepts
-        or data.HasField("metadata")
-        or given.dataset_ids
-        or kept.image.HasField("hosted")
-        or kept.video.HasField("hosted")
-        or kept.audio.HasField("hosted")
+def _hosted(kept: resources_pb2.Data) -> bool:
+    """Whether a new input's stored ``Data`` has a hosted file (:func:`render_media` signs its
+    URL). An input without it, and without concepts, metadata or datasets to add, is answered
+    as its stored ``Data`` and the request's common fields (:func:`_plain_tail`)."""
+    return bool(
+        kept.image.HasField("hosted") or kept.video.HasField("hosted") or kept.audio.HasField("hosted")
     )
 
 
@@ -155,37 +162,59 @@ def _add_input_level_annotations(
     """Each new input's input-level annotation, owned by the app owner, with the posted concepts."""
     rows, concepts = [], []
     empty = _EMPTY_DATA["data"], _EMPTY_DATA["data_json"], _EMPTY_DATA["data_json_format"]
+    app_pk, owner, success = app.pk, app.owner_id, status_code_pb2.ANNOTATION_SUCCESS
+    no_pairs: list[tuple[str, float]] = []
     for (input_pk, data), ann_id in zip(items, ordered_ids(len(items))):
-        pairs = _concept_pairs(data) if data.concepts else []
-        stored = empty
-        if pairs:
+        if data.concepts:
+            pairs = _concept_pairs(data)
             shown = stored_data(
                 resources_pb2.Data(concepts=[resources_pb2.Concept(id=c, value=v) for c, v in pairs])
             )
-            stored = shown["data"], shown["data_json"], shown["data_json_format"]
-        rows.append(
-            (
-                ann_id,
-                app.pk,
-                input_pk,
-                app.owner_id,
-                *stored,
-                None,  # annotation_info
-                status_code_pb2.ANNOTATION_SUCCESS,
-                None,  # task_id
-                "",  # model_version_id
-                "",  # embed_model_version_id
-                True,  # input_level
-                True,  # trusted
-                stored_ts,
-                stored_ts,
-            )
+            data_, json_, format_ = shown["data"], shown["data_json"], shown["data_json_format"]
+        else:
+            pairs = no_pairs
+            data_, json_, format_ = empty
+        # annotation_info, status, task_id, model and embed model versions, input_level, trusted
+        row = (
+            ann_id,
+            app_pk,
+            input_pk,
+            owner,
+            data_,
+            json_,
+            format_,
+            None,
+            success,
+            None,
+            "",
+            "",
+            True,
+            True,
         )
+        rows.append((*row, stored_ts, stored_ts))
         concepts.append(pairs)
-    ann_repo.insert_tuples(conn, app.pk, rows, concepts)
+    ann_repo.insert_tuples(conn, app_pk, rows, concepts)
 
 
 _EMPTY_DATA = stored_data(resources_pb2.Data())
+
+
+def _input_ids(given: Sequence[resources_pb2.Input]) -> list[str]:
+    """``batch_ids`` of new inputs (time-ordered ids generated where empty), field paths
+    formatted only for an error."""
+    if not given:
+        return batch_ids("input", "inputs", given)  # raises
+    generated = iter(ordered_ids(len(given)))
+    ids = []
+    for inp in given:
+        i = inp.id
+        if not i:
+            i = next(generated)
+        elif not ID_RE.match(i):
+            return batch_ids("input", "inputs", given)  # raises, naming the field
+        ids.append(i)
+    require_unique("input", ids, "inputs")
+    return ids
 
 
 def _named_concepts(inputs: Sequence[resources_pb2.Input]) -> list[tuple[str, str, str]]:
@@ -370,6 +399,8 @@ class InputsService:
         self.hosting = hosting
 
     def _take_bytes(self, data: resources_pb2.Data, where: str) -> Hosted:
+        if not _carries_bytes(data):  # a URL or text: stored as posted (not a copy: read it only)
+            return data, []
         if self.hosting is None:
             if data.image.base64 or data.video.base64 or data.audio.base64:
                 raise errors.ApiError(errors.NOT_IMPLEMENTED, f"{where}: this server keeps no posted bytes")
@@ -384,10 +415,13 @@ class InputsService:
                 f"inputs: at most {MAX_BATCH} inputs per request, got {len(req.inputs)}",
                 "split the batch into several requests",
             )
-        return [
-            self._take_bytes(_checked(inp.data, f"inputs[{n}]"), f"inputs[{n}]")
-            for n, inp in enumerate(req.inputs)
-        ]
+        out: list[Hosted] = []
+        for n, inp in enumerate(req.inputs):
+            data = inp.data
+            if not _has_media(data):
+                _checked(data, f"inputs[{n}]")  # raises, naming the field
+            out.append(self._take_bytes(data, f"inputs[{n}]") if _carries_bytes(data) else (data, []))
+        return out
 
     @rpc.write("PostInputs")
     def post_inputs(
@@ -403,46 +437,49 @@ class InputsService:
         prepared = ctx.prepared
         hosted = cast(list[Hosted], prepared) if prepared is not None else self.post_inputs_prepare(req)
         given = list(req.inputs)
-        ids = batch_ids("input", "inputs", given, make=ordered_id)
+        ids = _input_ids(given)
         taken = multirow.ids_to_pks(conn, t.inputs, app.pk, ids)
         fresh = [(inp, iid, h) for inp, iid, h in zip(given, ids, hosted) if iid not in taken]
         names = ensure_concepts(conn, app.pk, _named_concepts([inp for inp, _, _ in fresh]))
         datasets = _require_datasets(conn, app.pk, sorted({d for inp in given for d in inp.dataset_ids}))
         ts = utcnow()
         stored_ts = stored_time(conn, ts)
-        kept = [_kept(data) for _, _, (data, _) in fresh]
-        stored = [k.SerializeToString() for k in kept]
-        rows = [
-            (
-                iid,
-                app.pk,
-                b,
-                stored_json(struct_to_dict(inp.data.metadata)) if inp.data.HasField("metadata") else None,
-                DOWNLOADED,
-                stored_ts,
-                stored_ts,
-            )
-            for (inp, iid, _), b in zip(fresh, stored)
-        ]
-        pks = dict(zip([row[0] for row in rows], multirow.insert_pks(conn, t.inputs, _INPUT_COLUMNS, rows)))
+        app_pk = app.pk
+        rows: list[tuple[Any, ...]] = []
+        posted: list[resources_pb2.Data] = []
+        kept: list[resources_pb2.Data] = []
+        plain: list[bool] = []
+        for inp, iid, (data, _) in fresh:
+            given_data = inp.data
+            meta = given_data.HasField("metadata")
+            more = meta or bool(given_data.concepts)
+            k = _kept(data) if more else data
+            metadata = stored_json(struct_to_dict(given_data.metadata)) if meta else None
+            rows.append((iid, app_pk, k.SerializeToString(), metadata, DOWNLOADED, stored_ts, stored_ts))
+            posted.append(given_data)
+            kept.append(k)
+            plain.append(not (more or inp.dataset_ids or _hosted(k)))
+        new_pks = multirow.insert_pks(conn, t.inputs, _INPUT_COLUMNS, rows)
+        pks = dict(zip([row[0] for row in rows], new_pks))
         if self.hosting is not None:
             files = [(pks[iid], pending) for _, iid, (_, pending) in fresh if pending]
-            self.hosting.save(conn, app.pk, files)
-        _add_input_level_annotations(conn, app, [(pks[iid], inp.data) for inp, iid, _ in fresh], stored_ts)
+            self.hosting.save(conn, app_pk, files)
+        _add_input_level_annotations(conn, app, list(zip(new_pks, posted)), stored_ts)
         members: dict[str, list[int]] = defaultdict(list)
         for inp, iid, _ in fresh:
-            for d in dict.fromkeys(inp.dataset_ids):
-                members[d].append(pks[iid])
+            if inp.dataset_ids:
+                for d in dict.fromkeys(inp.dataset_ids):
+                    members[d].append(pks[iid])
         for d, in_ds in members.items():
             ds_repo.add_inputs(conn, datasets[d].pk, in_ds)
         created = timestamp(ts)
         tail = _plain_tail(created)
         added: dict[str, bytes] = {}
-        for (inp, iid, _), k, b in zip(fresh, kept, stored):
-            if _is_plain(inp, k):
-                added[iid] = record(_INPUT_ID, iid.encode()) + record(_INPUT_DATA, b) + tail
+        for (inp, iid, _), k, row, is_plain in zip(fresh, kept, rows, plain):
+            if is_plain:
+                added[iid] = record(_INPUT_ID, iid.encode()) + record(_INPUT_DATA, row[2]) + tail
             else:
-                shown = _new_input_proto(iid, inp, k, created, datasets, names, app.pk, ctx.files)
+                shown = _new_input_proto(iid, inp, k, created, datasets, names, app_pk, ctx.files)
                 added[iid] = shown.SerializeToString()
         out = service_pb2.MultiInputResponse.FromString(
             b"".join(

@@ -24,7 +24,8 @@ see TRY_AGAIN.
 Per-call cost (docs/performance.md, "per-call overhead"): on SQLite, read transactions use
 their own pool of connections opened with ``PRAGMA query_only=1`` (no pragma round trips per
 call); on PostgreSQL the driver's ``read_only`` flag makes the ``BEGIN`` itself read-only (no
-``SET TRANSACTION`` round trip). :func:`account_generation` counts committed changes to the
+``SET TRANSACTION`` round trip); read transactions keep their connections checked out in between
+(:mod:`labeldesk.storage.idle_connections`). :func:`account_generation` counts committed changes to the
 tables authentication reads, so the authenticator's short-lived key cache forgets at once.
 """
 
@@ -45,6 +46,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.sql.dml import UpdateBase
 
 from labeldesk.domain import errors
+from labeldesk.storage.idle_connections import IdleConnections
 from labeldesk.storage.raw import Sql
 
 DEFAULT_URL = "sqlite:///./labeldesk.db"
@@ -60,6 +62,8 @@ RETRY_BASE_DELAY = 0.005
 #: PostgreSQL connections per process: kept open, and opened beyond that under bursts
 PG_POOL_SIZE = 16
 PG_POOL_OVERFLOW = 16
+#: read connections kept checked out between read transactions (storage/idle_connections.py)
+READS_KEPT = 8
 
 R = TypeVar("R")
 
@@ -227,6 +231,7 @@ class Database:
         self.sqlite = is_sqlite(url)
         #: read transactions' connections (SQLite: a pool opened read-only; else the same engine)
         self.read_engine = make_engine(url, read_only=True) if self.sqlite else self.engine
+        self._reads = IdleConnections(self.read_engine, READS_KEPT)
         # SQLite admits one writer at a time anyway; queueing this process's writers on a lock
         # hands the database over at once, where SQLite's busy handler sleeps 1-100 ms between
         # retries (p99 of LABEL_START with 8 workers: ~2 s without the lock, ~30 ms with it).
@@ -319,7 +324,9 @@ class Database:
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
-        with self.read_engine.connect() as conn:
+        conn = self._reads.take()  # kept checked out between reads (storage/idle_connections.py)
+        clean = False
+        try:
             raw: Any = conn.connection.dbapi_connection
             if self.sqlite:
                 raw.execute("BEGIN")  # the driver's own call: no statement compilation, no result set
@@ -332,9 +339,13 @@ class Database:
                 conn.rollback()
                 if self.sqlite:
                     raw.rollback()  # the BEGIN above, when no statement ran through SQLAlchemy
+                    clean = True
                 else:
-                    with contextlib.suppress(Exception):  # a broken connection: the pool drops it
+                    with contextlib.suppress(Exception):  # a broken connection: not kept
                         raw.read_only = None  # the driver default
+                        clean = True
+        finally:
+            self._reads.give(conn, clean)
 
     def optimize(self) -> None:
         """Refresh SQLite's planner statistics where tables grew (cheap; PostgreSQL's autovacuum
@@ -346,6 +357,7 @@ class Database:
             conn.exec_driver_sql("PRAGMA optimize")
 
     def dispose(self) -> None:
+        self._reads.close()
         self.engine.dispose()
         if self.read_engine is not self.engine:
             self.read_engine.dispose()

@@ -123,13 +123,6 @@ def _postgres(conn: Connection) -> bool:
     return conn.dialect.name == "postgresql"
 
 
-def aware(ts: datetime | None) -> datetime | None:
-    """SQLite hands back naive UTC datetimes; make every stored time comparable."""
-    if ts is not None and ts.tzinfo is None:
-        return ts.replace(tzinfo=timezone.utc)
-    return ts
-
-
 # --------------------------------------------------------------------------- locks and plan state
 
 
@@ -156,11 +149,19 @@ _LOCK_QUEUE = raw.Sql(
 
 def plan_state(conn: Connection, task_pk: int, lock: bool = False) -> PlanState:
     """The task's plan watermark; ``lock`` waits for and holds the task's planning lock."""
-    q = select(T.planned_upto, T.source_rescanned_at).where(T.pk == task_pk)
-    if lock:
-        q = q.with_for_update(key_share=True)  # FOR NO KEY UPDATE: see the module docstring
-    row = conn.execute(q).one()
-    return PlanState(int(row.planned_upto or 0), aware(row.source_rescanned_at))
+    row = (_PLAN_STATE_LOCKED if lock else _PLAN_STATE).first(conn, (task_pk,))
+    if row is None:
+        raise LookupError(f"task {task_pk} is gone")
+    upto, rescanned = row
+    return PlanState(int(upto or 0), None if rescanned is None else raw.read_time(rescanned))
+
+
+#: (task_pk,): prebuilt, as every statement of LABEL_START's path (building the select per call
+#: cost more than running it)
+_PLAN_STATE_SQL = "SELECT planned_upto, source_rescanned_at FROM tasks WHERE pk = ?"
+_PLAN_STATE = raw.Sql(_PLAN_STATE_SQL)
+#: FOR NO KEY UPDATE on PostgreSQL: see the module docstring (SQLite's writers are serial anyway)
+_PLAN_STATE_LOCKED = raw.Sql(_PLAN_STATE_SQL, f"{_PLAN_STATE_SQL} FOR NO KEY UPDATE")
 
 
 def set_plan_state(
@@ -171,6 +172,9 @@ def set_plan_state(
     reset: bool = False,
 ) -> None:
     """Advance the watermark / note a source rescan; ``reset`` starts planning over from the first input."""
+    if planned_upto is not None and rescanned_at is None and not reset:  # a planning batch's
+        _SET_PLANNED_UPTO.run(conn, (planned_upto, task_pk))
+        return
     values: dict[str, Any] = {}
     if reset:
         values = {"planned_upto": 0, "source_rescanned_at": None}
@@ -180,6 +184,9 @@ def set_plan_state(
         values["source_rescanned_at"] = rescanned_at
     if values:
         conn.execute(update(t.tasks).where(T.pk == task_pk).values(**values))
+
+
+_SET_PLANNED_UPTO = raw.Sql("UPDATE tasks SET planned_upto = ? WHERE pk = ?")
 
 
 def task_row(conn: Connection, app_pk: int, task_id: str) -> tuple[int, int, bytes] | None:

@@ -6,14 +6,14 @@ API errors never abort the call: they travel in ``response.status`` like Clarifa
 
 Per-call cost (docs/performance.md, transport): the handlers are *registered* methods (gRPC
 finds a call's handler by the method's tag instead of asking a generic handler with the method
-name), and each handler times and records its own call (no server interceptor layer).
+name), each handler times and records its own call (no server interceptor layer), and calls
+run in a :class:`~labeldesk.transport.workers.HandOffExecutor` (one thread woken per call).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from concurrent import futures
 from typing import Any
 
 import grpc
@@ -23,6 +23,7 @@ from google.protobuf.message_factory import GetMessageClass
 from labeldesk.domain import errors
 from labeldesk.ops.observe import Observer
 from labeldesk.services.dispatch import V2, Dispatcher
+from labeldesk.transport.workers import HandOffExecutor
 
 MAX_RECEIVE = 32 * 1024 * 1024
 MAX_SEND = 128 * 1024 * 1024
@@ -105,7 +106,7 @@ def make_grpc_server(
         for name in dispatcher.routes
     }
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
+        HandOffExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", MAX_SEND),

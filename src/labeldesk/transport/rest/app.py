@@ -7,11 +7,9 @@ Every answer, including "no such route" and malformed bodies, has the Clarifai s
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from urllib.parse import parse_qsl
 
@@ -42,6 +40,7 @@ from labeldesk.transport.rest.preflight import ClarifaiCORS, options_response
 from labeldesk.transport.rest.responses import error_response
 from labeldesk.transport.rest.routes import Router, compile_routes
 from labeldesk.transport.status import http_status
+from labeldesk.transport.workers import HandOffExecutor, run_in_thread
 from labeldesk.wire.printer import message_to_json_bytes
 
 METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
@@ -125,7 +124,7 @@ class ClarifaiRest:
         self.cors_enabled = cors_enabled
         self.origin = Origins()
         #: the threads RPCs run in (the database calls block)
-        self.pool = ThreadPoolExecutor(max_workers=RPC_THREADS, thread_name_prefix="rest")
+        self.pool = HandOffExecutor(max_workers=RPC_THREADS, thread_name_prefix="rest")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope["method"]
@@ -161,7 +160,7 @@ class ClarifaiRest:
             await _send(send, http_status(proto.code), message_to_json_bytes(response))
             return
         call = partial(self.dispatcher.call_json, rpc, proto, _authorization(scope), self.origin(scope))
-        result = await asyncio.get_running_loop().run_in_executor(self.pool, call)
+        result = await run_in_thread(self.pool, call)
         if isinstance(result, dict):  # a JSON twin's answer: always a success
             state[STATE] = (rpc, result["status"]["code"], result["status"]["req_id"])
             await _send(send, 200, orjson.dumps(result))

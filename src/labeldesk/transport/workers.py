@@ -1,0 +1,159 @@
+"""The threads both transports run calls in: an executor that hands each call to exactly one
+idle thread, the one that went idle last.
+
+``concurrent.futures.ThreadPoolExecutor`` puts calls on one queue that every idle thread waits
+on, and starts another thread whenever none has *announced* itself idle yet, which is the case
+after each call: gRPC sends the answer from inside the work item, so the client's next call
+arrives before the thread that sent it is back at the queue. A single client therefore
+alternates between threads, and each hand-off wakes the queue's waiters and passes the GIL
+around several more times (strace: ~17 futex calls per call in the handler threads). Here
+``submit`` gives the call straight to the most recently idle thread (its cache is warm) with one
+wake-up, and queues it only when every thread is busy (docs/performance.md, transport). The REST
+transport runs its calls here too (``loop.run_in_executor``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
+from functools import partial
+from typing import Any, TypeVar
+
+R = TypeVar("R")
+#: a call: the future it answers (None from :meth:`HandOffExecutor.execute`: nobody waits),
+#: the function and its arguments
+_Item = tuple["Future[Any] | None", Callable[..., Any], tuple[Any, ...], dict[str, Any]]
+
+
+class _Thread:
+    __slots__ = ("item", "wake")
+
+    def __init__(self, item: _Item | None) -> None:
+        self.item = item
+        #: held while the thread sleeps; ``submit`` releases it with the next call in ``item``
+        self.wake = threading.Lock()
+        self.wake.acquire()
+
+
+class HandOffExecutor(Executor):
+    """At most ``max_workers`` threads, started as calls need them and kept; idle threads form a
+    stack (the last one to finish gets the next call)."""
+
+    def __init__(self, max_workers: int, thread_name_prefix: str = "worker") -> None:
+        if max_workers < 1:
+            raise ValueError("max_workers must be at least 1")
+        self._max = max_workers
+        self._prefix = thread_name_prefix
+        self._lock = threading.Lock()
+        self._idle: list[_Thread] = []
+        self._backlog: deque[_Item] = deque()
+        self._threads: list[threading.Thread] = []
+        self._shutdown = False
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        self._hand_off((future, fn, args, kwargs))
+        return future
+
+    def execute(self, fn: Callable[[], object]) -> None:
+        """Run ``fn()`` in a thread, with no future to answer (``fn`` reports its own outcome)."""
+        self._hand_off((None, fn, (), {}))
+
+    def _hand_off(self, item: _Item) -> None:
+        with self._lock:
+            if self._shutdown:
+                raise RuntimeError("cannot schedule new calls after shutdown")
+            if self._idle:
+                worker = self._idle.pop()
+                worker.item = item
+                worker.wake.release()
+            elif len(self._threads) < self._max:
+                thread = threading.Thread(
+                    target=self._work,
+                    args=(_Thread(item),),
+                    name=f"{self._prefix}_{len(self._threads)}",
+                    daemon=True,
+                )
+                self._threads.append(thread)
+                thread.start()
+            else:
+                self._backlog.append(item)
+
+    def _work(self, me: _Thread) -> None:
+        item = me.item
+        while item is not None:
+            me.item = None
+            _run(item)
+            del item
+            with self._lock:
+                if self._backlog:
+                    item = self._backlog.popleft()
+                    continue
+                if self._shutdown:
+                    return
+                self._idle.append(me)
+            me.wake.acquire()
+            item = me.item
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._lock:
+            self._shutdown = True
+            if cancel_futures:
+                for future, *_ in self._backlog:
+                    if future is not None:
+                        future.cancel()
+                self._backlog.clear()
+            for worker in self._idle:  # woken without a call: they end
+                worker.wake.release()
+            self._idle.clear()
+            threads = list(self._threads)
+        if wait:
+            for thread in threads:
+                thread.join()
+
+
+def _run(item: _Item) -> None:
+    future, fn, args, kwargs = item
+    if future is None:
+        fn()
+        return
+    if not future.set_running_or_notify_cancel():
+        return
+    try:
+        result = fn(*args, **kwargs)
+    except BaseException as e:
+        future.set_exception(e)
+    else:
+        future.set_result(result)
+
+
+async def run_in_thread(pool: HandOffExecutor, fn: Callable[[], R]) -> R:
+    """``await loop.run_in_executor(pool, fn)`` without its ``concurrent.futures.Future`` and
+    the callbacks that chain it to the loop's future (a tenth of a REST call's time on the event
+    loop): the thread hands the outcome straight to the awaiting future."""
+    loop = asyncio.get_running_loop()
+    waiter: asyncio.Future[R] = loop.create_future()
+
+    def work() -> None:
+        try:
+            settle = partial(_settle, waiter, fn(), None)
+        except BaseException as e:
+            settle = partial(_settle, waiter, None, e)
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits
+            loop.call_soon_threadsafe(settle)
+
+    pool.execute(work)
+    return await waiter
+
+
+def _settle(waiter: asyncio.Future[R], result: R | None, error: BaseException | None) -> None:
+    if waiter.cancelled():  # the request was cancelled while the call ran
+        return
+    if error is not None:
+        waiter.set_exception(error)
+    else:
+        waiter.set_result(result)  # type: ignore[arg-type]
