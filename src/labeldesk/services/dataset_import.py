@@ -202,7 +202,7 @@ class _Entry:
     row: tuple[str, bytearray | None, str | None]  # the input's id, stored data, metadata
     level_id: str  # its input-level annotation's id
     regions_id: str  # its region annotation's id ("" without regions)
-    regions: tuple[bytearray, bytearray] | None  # that annotation's stored data and its JSON
+    regions: tuple[bytearray, bytearray, list[str]] | None  # that annotation's data, JSON, concepts
 
 
 @dataclass
@@ -254,9 +254,10 @@ def _prepare(sink: FileSink | None, items: list[Item]) -> _Chunk:
     return _sorted_chunk(len(items), problems, first, entries)
 
 
-def _stored_regions(regions: tuple[Region, ...]) -> tuple[bytearray, bytearray]:
+def _stored_regions(regions: tuple[Region, ...]) -> tuple[bytearray, bytearray, list[str]]:
     got = regions_data(regions)
-    return bytearray(got["data"]), bytearray(got["data_json"])
+    concepts = list(dict.fromkeys(c for g in regions for c in g.concepts))
+    return bytearray(got["data"]), bytearray(got["data_json"]), concepts
 
 
 def _no_sink(path: str) -> str:
@@ -373,10 +374,9 @@ def _write_chunk(
     for e in chunk.by_regions:
         if e.regions_id in taken or e.regions is None:
             continue
-        regions.append((e.regions_id, pks[e.record.input_id], *e.regions))
-        concept_pairs.append(
-            (e.regions_id, list(dict.fromkeys(c for g in e.record.regions for c in g.concepts)))
-        )
+        data, data_json, concepts = e.regions
+        regions.append((e.regions_id, pks[e.record.input_id], data, data_json))
+        concept_pairs.append((e.regions_id, concepts))
         s.annotations += 1
         s.regions += len(e.record.regions)
     ann_pks = _insert_annotations(conn, app, tagged, "", True, times)
