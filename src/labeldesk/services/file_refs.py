@@ -15,6 +15,7 @@ from urllib.parse import quote, unquote, urlparse
 
 FileSink = Callable[[str], str]
 _PLAIN = re.compile(r"[A-Za-z0-9/_.\-]*")
+_PLAIN_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/_.-"  # _PLAIN's
 
 
 def local_file_sink() -> FileSink:
@@ -28,7 +29,7 @@ def local_file_sink() -> FileSink:
         plain = plain_folders.get(folder)
         if plain is None:
             plain = plain_folders[folder] = _PLAIN.fullmatch(folder) is not None
-        return "file://" + (full if plain and _PLAIN.fullmatch(name) else quote(full))
+        return "file://" + (full if plain and not name.strip(_PLAIN_CHARS) else quote(full))
 
     return sink
 

@@ -62,10 +62,17 @@ def _image_info(width: int, height: int) -> bytes:
     return _field(b"\x32", info)
 
 
+_BYTE = [bytes((n,)) for n in range(128)]  # one-byte varints
+
+
 def input_data(url: str, width: int = 0, height: int = 0) -> bytes:
     """``Data(image=Image(url=url, image_info=ImageInfo(width, height)))`` serialised."""
     u = url.encode()
-    image = (b"\x0a" + _varint(len(u)) + u if u else b"") + _image_info(width, height)
+    info = _image_info(width, height)
+    size = len(u) + len(info) + 2
+    if u and size < 128:  # the common case (a URL under ~120 bytes): both lengths are one byte
+        return b"".join((b"\x0a", _BYTE[size], b"\x0a", _BYTE[len(u)], u, info))
+    image = (b"\x0a" + _varint(len(u)) + u if u else b"") + info
     return b"\x0a" + _varint(len(image)) + image
 
 
