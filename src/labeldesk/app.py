@@ -138,7 +138,7 @@ def build(
         db, build_services(hosting, settings, exports), Authenticator(), hosting.signer, settings.public_url
     )
     staged = staged_routes(StagedService(dispatcher.auth), dispatcher)
-    metrics = Metrics(db.engine, db.counts)
+    metrics = Metrics(db.engine, db.counts, db.kept_idle)
     rest = make_rest_app(
         dispatcher,
         extra_routes=[*file_routes(hosting), *export_routes(exports), *staged, *web_routes()],

@@ -78,3 +78,43 @@ def test_an_invalidated_connection_is_not_kept_and_the_kept_ones_are_closed(db: 
     idle.give(fresh, clean=False)  # its clean-up failed: closed, not kept
     assert fresh.closed and idle.take() is not fresh
     db.dispose()
+
+
+def test_writes_reuse_their_connection_and_a_failed_write_leaves_it_usable(db: Database) -> None:
+    with db.write() as conn:
+        first = _dbapi(conn)
+        conn.exec_driver_sql("INSERT INTO t VALUES (2)")
+
+    def failing(conn: Connection) -> None:
+        conn.exec_driver_sql("INSERT INTO t VALUES (3)")
+        raise errors.invalid("refused", "")
+
+    with pytest.raises(errors.ApiError):
+        db.run(failing, write=True)
+    with db.write() as conn:
+        assert _dbapi(conn) is first
+        assert conn.execute(text("SELECT count(*) FROM t")).scalar_one() == 2  # 3 was rolled back
+    assert db.engine.pool.checkedout() == 1  # type: ignore[attr-defined]
+    db.dispose()
+    assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+def test_a_connection_left_in_a_transaction_is_not_kept(db: Database) -> None:
+    idle = IdleConnections(db.engine, keep=4)
+    conn = idle.take()
+    _dbapi(conn).execute("BEGIN")  # type: ignore[attr-defined]  # as if its clean-up had failed
+    idle.give(conn)
+    assert conn.closed and idle.take() is not conn
+    db.dispose()
+
+
+def test_metrics_count_kept_connections_as_idle(db: Database) -> None:
+    from labeldesk.ops.metrics import Metrics
+
+    with db.write() as conn:  # the write engine's connection is kept afterwards
+        conn.exec_driver_sql("INSERT INTO t VALUES (2)")
+    assert db.kept_idle() == 1 and db.engine.pool.checkedout() == 1  # type: ignore[attr-defined]
+    text_out = Metrics(db.engine, db.counts, db.kept_idle).render().decode()
+    assert "labeldesk_db_pool_checked_out 0.0" in text_out
+    assert "labeldesk_db_pool_checked_in 1.0" in text_out
+    db.dispose()

@@ -33,9 +33,13 @@ QueueSource = Callable[[], float]
 class _PoolCollector(Collector):
     """The engine's pool numbers, read when Prometheus scrapes (nothing to keep up to date)."""
 
-    def __init__(self, engine: Engine, counts: dict[str, int] | None) -> None:
+    def __init__(
+        self, engine: Engine, counts: dict[str, int] | None, kept: Callable[[], int] | None = None
+    ) -> None:
         self.engine = engine
         self.counts = counts or {}
+        #: connections checked out of the pool but idle (storage/idle_connections.py)
+        self.kept = kept or (lambda: 0)
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         for name, value in sorted(self.counts.items()):
@@ -50,7 +54,10 @@ class _PoolCollector(Collector):
             reader = getattr(pool, read, None)
             if reader is None:
                 continue
-            yield GaugeMetricFamily(f"labeldesk_db_pool_{name}", help_text, value=float(reader()))
+            gauge = float(reader())
+            if read in ("checkedout", "checkedin"):  # kept connections are idle, not in use
+                gauge += self.kept() if read == "checkedin" else -self.kept()
+            yield GaugeMetricFamily(f"labeldesk_db_pool_{name}", help_text, value=gauge)
 
 
 class _QueueCollector(Collector):
@@ -72,7 +79,12 @@ class _QueueCollector(Collector):
 class Metrics:
     """The registry and the instruments the transports and other parts of the server feed."""
 
-    def __init__(self, engine: Engine | None = None, db_counts: dict[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine | None = None,
+        db_counts: dict[str, int] | None = None,
+        kept: Callable[[], int] | None = None,
+    ) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "labeldesk_requests",
@@ -93,7 +105,7 @@ class Metrics:
         self._queues = _QueueCollector()
         self.registry.register(self._queues)
         if engine is not None:
-            self.registry.register(_PoolCollector(engine, db_counts))
+            self.registry.register(_PoolCollector(engine, db_counts, kept))
 
     def observe(self, transport: str, rpc: str, code: str, seconds: float) -> None:
         key = (transport, rpc, code)

@@ -24,9 +24,9 @@ see TRY_AGAIN.
 Per-call cost (docs/performance.md, "per-call overhead"): on SQLite, read transactions use
 their own pool of connections opened with ``PRAGMA query_only=1`` (no pragma round trips per
 call); on PostgreSQL the driver's ``read_only`` flag makes the ``BEGIN`` itself read-only (no
-``SET TRANSACTION`` round trip); read transactions keep their connections checked out in between
-(:mod:`labeldesk.storage.idle_connections`). :func:`account_generation` counts committed changes to the
-tables authentication reads, so the authenticator's short-lived key cache forgets at once.
+``SET TRANSACTION`` round trip); transactions keep their connections checked out in between
+(:mod:`labeldesk.storage.idle_connections`). :func:`account_generation` counts committed changes
+to the tables authentication reads, so the authenticator's short-lived key cache forgets at once.
 """
 
 from __future__ import annotations
@@ -62,8 +62,8 @@ RETRY_BASE_DELAY = 0.005
 #: PostgreSQL connections per process: kept open, and opened beyond that under bursts
 PG_POOL_SIZE = 16
 PG_POOL_OVERFLOW = 16
-#: read connections kept checked out between read transactions (storage/idle_connections.py)
-READS_KEPT = 8
+#: connections kept checked out between transactions, per engine (storage/idle_connections.py)
+CONNECTIONS_KEPT = 8
 
 R = TypeVar("R")
 
@@ -231,7 +231,10 @@ class Database:
         self.sqlite = is_sqlite(url)
         #: read transactions' connections (SQLite: a pool opened read-only; else the same engine)
         self.read_engine = make_engine(url, read_only=True) if self.sqlite else self.engine
-        self._reads = IdleConnections(self.read_engine, READS_KEPT)
+        #: connections kept checked out between transactions (storage/idle_connections.py); on
+        #: PostgreSQL reads and writes share one engine, so one stack (the pool's size still bounds both)
+        self._writes = IdleConnections(self.engine, CONNECTIONS_KEPT)
+        self._reads = IdleConnections(self.read_engine, CONNECTIONS_KEPT) if self.sqlite else self._writes
         # SQLite admits one writer at a time anyway; queueing this process's writers on a lock
         # hands the database over at once, where SQLite's busy handler sleeps 1-100 ms between
         # retries (p99 of LABEL_START with 8 workers: ~2 s without the lock, ~30 ms with it).
@@ -270,10 +273,13 @@ class Database:
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        # The pool's check-out and check-in (with its reset) are no part of the writer's turn: the
-        # turn is the one serial section of all the server's processes on one SQLite file, and they
-        # were ~0.1 ms of a 0.3-0.7 ms turn (benchmarks/work_queue.py --workers 2).
-        with self.engine.connect() as conn, self._writer_turn():
+        # The connection is taken inside the writer's turn, the one serial section of all the
+        # server's processes on one SQLite file: the kept connections are a stack, so one process's
+        # writes keep reusing the connection used last, whose page cache stays warm (taken before the
+        # turn, 32 waiting threads rotated through 32 connections, each finding its cache stale:
+        # 0.33-0.36 ms of CPU per write call instead of 0.26-0.27, queue_wait.py), and taking it from
+        # the stack costs no pool check-out (~0.1 ms through the pool, benchmarks/work_queue.py).
+        with self._writer_turn(), self._writes.connection() as conn:
             raw: Any = conn.connection.dbapi_connection
             if self.sqlite:  # the driver's own calls (as _read's): ~40 µs less per write than SQLAlchemy's
                 _BEGIN_IMMEDIATE.run(conn, ())
@@ -295,6 +301,11 @@ class Database:
             except DBAPIError as e:
                 e.in_commit = True  # type: ignore[attr-defined]  # it may have committed: no re-run
                 raise
+
+    def kept_idle(self) -> int:
+        """Connections of :attr:`engine` kept between transactions: checked out of its pool, but
+        idle (``/metrics`` counts them as idle, not in use)."""
+        return len(self._writes)
 
     def _count(self, what: str) -> None:
         with self._counts_lock:
@@ -358,6 +369,7 @@ class Database:
 
     def dispose(self) -> None:
         self._reads.close()
+        self._writes.close()
         self.engine.dispose()
         if self.read_engine is not self.engine:
             self.read_engine.dispose()

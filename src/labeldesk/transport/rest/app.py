@@ -244,7 +244,7 @@ def make_rest_app(
     (:mod:`~labeldesk.transport.rest.guard`; ``open_prefixes`` are paths that take bodies without
     a key). Browsers may call cross-origin only from ``cors_origins`` (none: same-origin only)."""
     clarifai = ClarifaiRest(dispatcher, cors_enabled=bool(cors_origins))
-    metrics = metrics or Metrics(dispatcher.db.engine, dispatcher.db.counts)
+    metrics = metrics or Metrics(dispatcher.db.engine, dispatcher.db.counts, dispatcher.db.kept_idle)
 
     def openapi() -> dict[str, object]:
         own = [(e.method, staged.PREFIX + e.path, e.query) for e in staged.ENDPOINTS]
