@@ -9,12 +9,14 @@ For each size it seeds an app (COPY, as ``work_queue.py`` does), builds a server
 loop LABEL_START -> LABEL_SUBMIT through ``Dispatcher.call``. It prints
 
 - the SQL statements (round trips) per LABEL_START and per LABEL_SUBMIT, BEGIN/COMMIT included;
+- per statement over the timed loop: its wall time and PostgreSQL's CPU, per submission;
 - the CPU per call of this process (``time.process_time``: the server's Python, no transport) and
   of the PostgreSQL backends serving this database (``pg_cpu.PgCpu``: psutil over the backend
   processes, so run it on the database's machine as root or as the postgres user);
 - with ``--explain``: ``EXPLAIN (ANALYZE, BUFFERS)`` of every distinct statement of a cycle
-  after the timed ones, run with the parameters it had, in a transaction that is rolled back. Every hot
-  statement must be an index scan, so that its cost does not grow with the app.
+  after the timed ones, run with the parameters it had (the generic plan, see :func:`explain_all`),
+  in a transaction that is rolled back. Every hot statement must be an index scan, so that its
+  cost does not grow with the app.
 
 CPU per call is the number to compare on a shared machine; wall time is printed too.
 """

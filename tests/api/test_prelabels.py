@@ -66,7 +66,10 @@ def wait_prelabels(app: AppFixture, task_id: str) -> Any:
     deadline = time.monotonic() + 60
     while True:
         with app.server.app.db.read() as conn:
-            rows = conn.execute(select(t.jobs).where(t.jobs.c.kind == "prelabels")).all()
+            # in pk order: PostgreSQL returns rows in no given order (an updated job's new row
+            # version can come after a newer job's)
+            prelabels = select(t.jobs).where(t.jobs.c.kind == "prelabels").order_by(t.jobs.c.pk)
+            rows = conn.execute(prelabels).all()
         jobs = [r for r in rows if r.payload["task_id"] == task_id]
         if jobs and all(j.state in ("done", "failed") for j in jobs):
             return jobs[-1]

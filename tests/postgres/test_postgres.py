@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import threading
 import uuid
+from typing import Any
 
 import pytest
 from sqlalchemy import Connection, insert, inspect, text
@@ -212,3 +213,92 @@ def test_a_seat_claim_reads_the_same_whatever_the_worker_did_before(server: Runn
             raw.rollback()
     assert plan["Actual Rows"] == 10
     assert plan["Shared Hit Blocks"] + plan.get("Shared Read Blocks", 0) < 300, plan
+
+
+def _nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every node of an ``EXPLAIN (FORMAT JSON)`` plan."""
+    return [plan, *(n for child in plan.get("Plans", []) for n in _nodes(child))]
+
+
+def test_the_answer_reads_each_seats_input_by_primary_key(server: RunningServer) -> None:
+    """LABEL_START's answer (the seats with their inputs, input-level annotations and datasets):
+    each seat's input is one look-up of the inputs' primary key and each dataset test one probe
+    of its index. Written as a plain join, PostgreSQL merge-joined the seats with the inputs'
+    primary-key index, reading every input below the highest one handed out (11,000 rows per call
+    on a 10k app), and hashed the whole ``dataset_inputs`` table once per call."""
+    from labeldesk.domain.statuses import PENDING
+    from labeldesk.services import admin
+    from labeldesk.storage import tables as t
+    from labeldesk.storage.clock import utcnow
+    from labeldesk.storage.repos import assignments
+
+    db = server.app.db
+    owner = f"answer-{uuid.uuid4().hex[:8]}"
+    admin.create_user(db, owner, f"{owner}@example.com")
+    app_pk = admin.create_app(db, owner, "answers")
+    now = utcnow()
+    stamps = {"created_at": now, "modified_at": now}
+    with db.write() as conn:
+        pks = conn.execute(
+            insert(t.inputs).returning(t.inputs.c.pk),
+            [{"app_pk": app_pk, "id": f"i{i}", "data": b"", "status": 30000, **stamps} for i in range(3000)],
+        ).scalars()
+        last = sorted(pks)[-10:]  # the task's seats are on the app's newest inputs
+        task_pk = conn.execute(
+            insert(t.tasks)
+            .values(app_pk=app_pk, id="t", spec=b"", status=0, created_by=owner, **stamps)
+            .returning(t.tasks.c.pk)
+        ).scalar_one()
+        seats = conn.execute(
+            insert(t.task_assignments).returning(t.task_assignments.c.pk),
+            [
+                {
+                    "task_pk": task_pk,
+                    "input_pk": p,
+                    "worker_id": "w",
+                    "status": PENDING,
+                    "comment": "",
+                    **stamps,
+                }
+                for p in last
+            ],
+        ).all()
+    with db.engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        with raw.cursor() as cur:
+            cur.execute("analyze inputs")
+            sql = assignments._WITH_INPUTS.text(conn, len(seats))
+            cur.execute("explain (analyze, format json) " + sql, (True, *(s[0] for s in seats)))
+            plan = cur.fetchone()[0][0]["Plan"]
+            raw.rollback()
+    assert plan["Actual Rows"] == 10
+    nodes = _nodes(plan)
+    assert not [n for n in nodes if n["Node Type"] in ("Merge Join", "Hash Join", "Hash")], plan
+
+    def scans(table: str) -> list[dict[str, Any]]:
+        return [n for n in nodes if n.get("Relation Name") == table]
+
+    assert sum(n["Actual Rows"] * n["Actual Loops"] for n in scans("inputs")) == 10, plan
+    assert not [n for n in scans("dataset_inputs") if "Seq" in n["Node Type"]], plan
+
+
+def test_label_start_plans_generically_for_its_own_transaction_only(server: RunningServer) -> None:
+    """The queue lock of a LABEL_START switches PostgreSQL to generic plans (its statements were
+    re-planned on every call) until that transaction ends, and for nothing else on the connection."""
+    from labeldesk.storage.repos import assignments
+
+    db = server.app.db
+    mode = text("SELECT current_setting('plan_cache_mode')")
+    with db.engine.connect() as conn:  # transactions begun as Database's are (conn.begin())
+        assert conn.execute(mode).scalar_one() == "auto"
+        conn.rollback()
+        with conn.begin():
+            assignments.lock_worker_queue(conn, 1, "someone")
+            assert conn.execute(mode).scalar_one() == "force_generic_plan"
+        assert conn.execute(mode).scalar_one() == "auto"
+        conn.rollback()
+        with pytest.raises(RuntimeError), conn.begin():
+            assignments.lock_worker_queue(conn, 1, "someone")
+            raise RuntimeError("the unit of work failed")
+        assert conn.execute(mode).scalar_one() == "auto"

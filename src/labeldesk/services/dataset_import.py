@@ -19,6 +19,7 @@ import gc
 import hashlib
 import os
 import queue
+import sys
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -31,7 +32,7 @@ from clarifai_grpc.grpc.api import resources_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2
 from sqlalchemy import Connection
 
-from labeldesk.datasets_io.records import Item, Record, RecordError
+from labeldesk.datasets_io.records import Item, Record, RecordError, Region
 from labeldesk.domain import errors
 from labeldesk.services.annotation_views import stored_data
 from labeldesk.services.context import AppRef
@@ -102,7 +103,7 @@ def import_records(
     summary = Summary()
     sink = sink or local_file_sink()
     chunk_size = chunk_size or (CHUNK if hosting is None else HOSTED_CHUNK)
-    with collector_paused():
+    with collector_paused(), quick_handoffs():
         _import_chunks(db, target, items, skip_errors, sink, hosting, chunk_size, progress, summary)
     return summary
 
@@ -120,6 +121,30 @@ def collector_paused() -> Iterator[None]:
     finally:
         if was_on:
             gc.enable()
+
+
+_handoffs = {"imports": 0, "before": 0.0}  # imports running in this process, the interval before them
+_handoffs_lock = threading.Lock()
+
+
+@contextmanager
+def quick_handoffs() -> Iterator[None]:
+    """The reader thread and the writer share the GIL: back from SQLite (which runs without
+    it), the writer waits for the reader to hand it over, which Python asks of a running thread
+    every 5 ms by default; every 0.5 ms while imports run (in this process) keeps the writer's
+    statements flowing. The interval is the process's: the last import to end restores it."""
+    with _handoffs_lock:
+        if not _handoffs["imports"]:
+            _handoffs["before"] = sys.getswitchinterval()
+            sys.setswitchinterval(min(_handoffs["before"], 0.0005))
+        _handoffs["imports"] += 1
+    try:
+        yield
+    finally:
+        with _handoffs_lock:
+            _handoffs["imports"] -= 1
+            if not _handoffs["imports"]:
+                sys.setswitchinterval(_handoffs["before"])
 
 
 def _import_chunks(
@@ -174,10 +199,10 @@ class _Entry:
     """A good record with the parts of its rows no database state decides (made ahead)."""
 
     record: Record
-    row: tuple[str, bytes | None, str | None]  # the input's id, stored data, metadata
+    row: tuple[str, bytearray | None, str | None]  # the input's id, stored data, metadata
     level_id: str  # its input-level annotation's id
     regions_id: str  # its region annotation's id ("" without regions)
-    regions: dict[str, Any] | None  # that annotation's stored data
+    regions: tuple[bytearray, bytearray] | None  # that annotation's stored data and its JSON
 
 
 @dataclass
@@ -193,6 +218,8 @@ class _Chunk:
     by_input: list[_Entry]
     by_level: list[_Entry]
     by_regions: list[_Entry]
+    ids: list[str]  # of ``entries``
+    concepts: set[str]  # every concept the records name
 
     def without(self, bad: Collection[str]) -> _Chunk:
         keep = [e for e in self.entries if e.record.input_id not in bad]
@@ -221,10 +248,15 @@ def _prepare(sink: FileSink | None, items: list[Item]) -> _Chunk:
     for r in good.values():
         iid = r.input_id
         data = _input_data(r, sink) if sink is not None else _input_data(r, _no_sink) if r.is_url else None
-        regions = (annotation_id("regions", iid), regions_data(r.regions)) if r.regions else ("", None)
+        regions = (annotation_id("regions", iid), _stored_regions(r.regions)) if r.regions else ("", None)
         row = (iid, data, dumps(r.metadata) if r.metadata else None)
         entries.append(_Entry(r, row, annotation_id("input-level", iid), *regions))
     return _sorted_chunk(len(items), problems, first, entries)
+
+
+def _stored_regions(regions: tuple[Region, ...]) -> tuple[bytearray, bytearray]:
+    got = regions_data(regions)
+    return bytearray(got["data"]), bytearray(got["data_json"])
 
 
 def _no_sink(path: str) -> str:
@@ -235,7 +267,10 @@ def _sorted_chunk(seen: int, problems: list[RecordError], first: int, entries: l
     by_input = sorted(entries, key=_entry_input_id)  # pks follow ids: (app_pk, id) is appended to
     by_level = sorted(entries, key=attrgetter("level_id"))
     by_regions = sorted((e for e in entries if e.regions is not None), key=attrgetter("regions_id"))
-    return _Chunk(seen, problems, first, entries, by_input, by_level, by_regions)
+    ids = [e.record.input_id for e in entries]
+    concepts = {c for e in entries for c in e.record.concepts}
+    concepts.update(c for e in by_regions for g in e.record.regions for c in g.concepts)
+    return _Chunk(seen, problems, first, entries, by_input, by_level, by_regions, ids, concepts)
 
 
 def _entry_input_id(e: _Entry) -> str:
@@ -309,11 +344,10 @@ def _write_chunk(
     bulk.prepare_bulk(conn)
     ts = bulk.stored_time(conn, utcnow())
     times = {"created_at": ts, "modified_at": ts}
-    records = [e.record for e in chunk.entries]
-    have = bulk.existing_ids(conn, t.inputs, app.pk, [r.input_id for r in records])
+    have = bulk.existing_ids(conn, t.inputs, app.pk, chunk.ids)
     new = [e for e in chunk.by_input if e.record.input_id not in have] if have else chunk.by_input
-    s.existing += len(records) - len(new)
-    _create_concepts(conn, app.pk, records, ts, s)
+    s.existing += len(chunk.ids) - len(new)
+    _create_concepts(conn, app.pk, chunk.concepts, ts, s)
     rows = [e.row for e in new] if hosted is None else [_input_row(e, hosted, sink) for e in new]
     fixed = {"app_pk": app.pk, "status": DOWNLOADED}
     keys = bulk.insert_numbered(conn, t.inputs, INPUT_COLUMNS, rows, fixed, times)
@@ -339,7 +373,7 @@ def _write_chunk(
     for e in chunk.by_regions:
         if e.regions_id in taken or e.regions is None:
             continue
-        regions.append((e.regions_id, pks[e.record.input_id], e.regions["data"], e.regions["data_json"]))
+        regions.append((e.regions_id, pks[e.record.input_id], *e.regions))
         concept_pairs.append(
             (e.regions_id, list(dict.fromkeys(c for g in e.record.regions for c in g.concepts)))
         )
@@ -357,15 +391,13 @@ def _write_chunk(
         fixed={"value": 1.0, "app_pk": app.pk},
     )
     if target.dataset_id:
-        _add_to_dataset(
-            conn, app.pk, target.dataset_id, [pks[r.input_id] for r in records], set(have.values()), ts
-        )
+        _add_to_dataset(conn, app.pk, target.dataset_id, [pks[i] for i in chunk.ids], set(have.values()), ts)
     return made
 
 
 def _input_row(
     e: _Entry, hosted: dict[str, tuple[bytes, list[Pending]]], sink: FileSink
-) -> tuple[str, bytes | None, str | None]:
+) -> tuple[str, bytes | bytearray | None, str | None]:
     """The row of an input whose local file was copied into the blob store (``hosted``); a URL's
     was made ahead, a file not copied (its input was there when the files were copied, and no
     longer is) is referenced."""
@@ -446,9 +478,11 @@ def _keys_of(pendings: list[list[Pending]]) -> list[str]:
     return [_blob_key(f.key, size) for pending in pendings for f in pending for size in f.prepared.variants]
 
 
-def _input_data(r: Record, sink: FileSink) -> bytes:
+def _input_data(r: Record, sink: FileSink) -> bytearray:
+    """The stored data of ``r``'s input: a bytearray, which the sqlite3 driver binds as a blob
+    without looking for an adapter (as it does for every bytes value)."""
     url = r.source if r.source.startswith(("http://", "https://")) else sink(r.source)
-    return input_data(url, r.width, r.height) if r.width and r.height else input_data(url)
+    return bytearray(input_data(url, r.width, r.height) if r.width and r.height else input_data(url))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -459,10 +493,7 @@ def _concepts_data(concepts: tuple[str, ...]) -> dict[str, Any]:
     )
 
 
-def _create_concepts(conn: Connection, app_pk: int, records: list[Record], ts: Any, s: Summary) -> None:
-    wanted = {c for r in records for c in r.concepts} | {
-        c for r in records for g in r.regions for c in g.concepts
-    }
+def _create_concepts(conn: Connection, app_pk: int, wanted: set[str], ts: Any, s: Summary) -> None:
     missing = sorted(wanted - bulk.existing_concepts(conn, app_pk, wanted))
     cols = ("app_pk", "id", "name", "language", "definition", "created_at", "modified_at")
     bulk.insert_rows(conn, t.concepts, cols, [(app_pk, c, c, "en", "", ts, ts) for c in missing])

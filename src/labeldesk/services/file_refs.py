@@ -20,9 +20,15 @@ _PLAIN = re.compile(r"[A-Za-z0-9/_.\-]*")
 def local_file_sink() -> FileSink:
     """Local images are referenced in place (``file://`` URLs)."""
 
+    plain_folders: dict[str, bool] = {}  # an import's files are in a few folders: each checked once
+
     def sink(path: str) -> str:
         full = path if path.startswith("/") else os.path.abspath(path)
-        return "file://" + (full if _PLAIN.fullmatch(full) else quote(full))
+        folder, _, name = full.rpartition("/")
+        plain = plain_folders.get(folder)
+        if plain is None:
+            plain = plain_folders[folder] = _PLAIN.fullmatch(folder) is not None
+        return "file://" + (full if plain and _PLAIN.fullmatch(name) else quote(full))
 
     return sink
 

@@ -158,7 +158,10 @@ def insert_numbered(
     assert raw is not None
     top = raw.execute(f"SELECT max(pk) FROM {table.name}").fetchone()[0] or 0
     insert_rows(conn, table, columns, rows, fixed=fixed, shared=shared)
-    return list(range(top + 1, top + 1 + len(rows)))
+    end = top + len(rows)
+    if raw.execute(f"SELECT max(pk) FROM {table.name}").fetchone()[0] != end:  # cheap: the rowid's end
+        raise RuntimeError(f"{table.name}: SQLite did not number the new rows {top + 1}..{end}")
+    return list(range(top + 1, end + 1))
 
 
 def _select_in(
