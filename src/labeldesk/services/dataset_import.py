@@ -48,6 +48,7 @@ from labeldesk.storage.repos import datasets as ds_repo
 from labeldesk.wire.printer import NESTED_JSON_FORMAT
 
 CHUNK = 10_000
+_sha1 = hashlib.sha1
 HOSTED_CHUNK = 1_000  # copying files: the chunk's images and thumbnails are held in memory
 HOST_THREADS = min(8, (os.cpu_count() or 1) + 2)
 DOWNLOADED = status_code_pb2.INPUT_DOWNLOAD_SUCCESS
@@ -86,7 +87,7 @@ class ImportStopped(Exception):
 
 def annotation_id(kind: str, input_id: str) -> str:
     """The stable id of an imported input's ``kind`` ("input-level" or "regions") annotation."""
-    return hashlib.sha1(f"{kind}\x00{input_id}".encode()).hexdigest()[:32]
+    return _sha1((kind + "\x00" + input_id).encode()).hexdigest()[:32]
 
 
 def import_records(
@@ -274,8 +275,7 @@ def _sorted_chunk(seen: int, problems: list[RecordError], first: int, entries: l
     return _Chunk(seen, problems, first, entries, by_input, by_level, by_regions, ids, concepts)
 
 
-def _entry_input_id(e: _Entry) -> str:
-    return e.record.input_id
+_entry_input_id = attrgetter("record.input_id")
 
 
 _DONE = object()
