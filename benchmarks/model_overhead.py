@@ -1,6 +1,6 @@
 """Overhead of labeldesk's PostModelOutputs over calling a model server directly.
 
-    python benchmarks/model_overhead.py [--infer-ms 20] [--rounds 200] [--rounds-32 40]
+    python benchmarks/model_overhead.py [--infer-ms 20] [--rounds 200] [--rounds-32 40] [--batches 1,32]
 
 Three processes: an Open Inference Protocol server (stdlib ``http.server``) that decodes every image
 and then takes ``--infer-ms`` per image (a small CNN on a CPU); ``labeldesk serve`` (SQLite in a
@@ -193,6 +193,7 @@ def main() -> None:
     ap.add_argument("--infer-ms", type=float, default=20.0, help="model time per image (default 20)")
     ap.add_argument("--rounds", type=int, default=200, help="rounds at batch 1 (default 200)")
     ap.add_argument("--rounds-32", type=int, default=40, help="rounds at batch 32 (default 40)")
+    ap.add_argument("--batches", default="1,32", help="batch sizes to run, of 1 and 32 (default 1,32)")
     args = ap.parse_args()
     ports: Any = mp.get_context("spawn").Queue()
     oip = mp.get_context("spawn").Process(target=serve_oip, args=(args.infer_ms, ports), daemon=True)
@@ -256,7 +257,10 @@ def run(
     print("CPU: ms per call of the model server (direct) and of labeldesk (REST, gRPC); CPU overhead:")
     print("  labeldesk CPU / quiet direct call (infer-ms x batch + model server CPU)")
     rows = []
+    chosen = {int(b) for b in args.batches.split(",")}
     for batch, rounds in ((1, args.rounds), (32, args.rounds_32)):
+        if batch not in chosen:
+            continue
         imgs = [base64.b64encode(image(i)).decode() for i in range(batch)]
         raw_direct = orjson.dumps(
             {
@@ -309,12 +313,15 @@ def run(
                 o, lo, hi = overhead(walls[kind], walls["direct"])
                 line += f" | overhead wall {o:+5.1f} % [{lo:+.1f}, {hi:+.1f}]"
                 line += f" | CPU {100 * cpu[kind] / quiet:+5.1f} %"
-                rows.append((batch, kind, o))
+                rows.append((batch, kind, o, lo, hi))
             print(line)
     print(
         f"\nany RPC's floor, labeldesk CPU of a GetModel: {floor_rest:.1f} ms REST, {floor_grpc:.1f} ms gRPC"
     )
-    print("summary (p50 wall overhead): " + ", ".join(f"batch {b} {k} {o:+.1f} %" for b, k, o in rows))
+    print("summary (p50 wall overhead, target under 10 %):")
+    for b, k, o, lo, hi in rows:
+        verdict = "under" if hi < 10 else "over" if lo > 10 else "not conclusive (the interval spans 10 %)"
+        print(f"  batch {b:>2} {k}: {o:+.1f} % [{lo:+.1f}, {hi:+.1f}]: {verdict}")
 
 
 def ok_status(resp: Any) -> None:

@@ -105,3 +105,12 @@ def test_run_in_thread_cancelled_while_running_drops_the_answer() -> None:
 
     assert asyncio.run(cancel())
     pool.shutdown()
+
+
+def test_a_failing_call_without_a_future_keeps_its_thread(caplog: pytest.LogCaptureFixture) -> None:
+    pool = HandOffExecutor(1)
+    pool.execute(lambda: 1 / 0)
+    assert pool.submit(lambda: "still here").result(5) == "still here"
+    assert len(pool._threads) == 1
+    assert "without a future failed" in caplog.text
+    pool.shutdown()

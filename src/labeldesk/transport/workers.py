@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from concurrent.futures import Executor, Future
 from functools import partial
 from typing import Any, TypeVar
 
+log = logging.getLogger(__name__)
 R = TypeVar("R")
 #: a call: the future it answers (None from :meth:`HandOffExecutor.execute`: nobody waits),
 #: the function and its arguments
@@ -119,7 +121,10 @@ class HandOffExecutor(Executor):
 def _run(item: _Item) -> None:
     future, fn, args, kwargs = item
     if future is None:
-        fn()
+        try:
+            fn()
+        except Exception:  # nobody waits for it: say so, and keep the thread
+            log.exception("a call run without a future failed")
         return
     if not future.set_running_or_notify_cancel():
         return
