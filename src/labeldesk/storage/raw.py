@@ -53,16 +53,16 @@ class Sql:
 
     def rows(self, conn: Connection, params: Sequence[Any], n_in: int = 0) -> list[Any]:
         """All rows, as tuples."""
-        rows: list[Any] = _cursor(conn, self.text(conn, n_in), params).fetchall()
+        rows: list[Any] = execute_on_driver(conn, self.text(conn, n_in), params).fetchall()
         return rows
 
     def first(self, conn: Connection, params: Sequence[Any]) -> Any:
         """The first row (a tuple) or None."""
-        return _cursor(conn, self.text(conn), params).fetchone()
+        return execute_on_driver(conn, self.text(conn), params).fetchone()
 
     def run(self, conn: Connection, params: Sequence[Any], n_in: int = 0) -> int:
         """A write; answers how many rows it changed."""
-        return int(_cursor(conn, self.text(conn, n_in), params).rowcount)
+        return int(execute_on_driver(conn, self.text(conn, n_in), params).rowcount)
 
 
 @cache
@@ -70,7 +70,9 @@ def _expand(sql: str, n: int, mark: str) -> str:
     return sql.replace("{in}", ", ".join([mark] * n))
 
 
-def _cursor(conn: Connection, sql: str, params: Sequence[Any]) -> Any:
+def execute_on_driver(conn: Connection, sql: str, params: Sequence[Any]) -> Any:
+    """Run ``sql`` on ``conn``'s driver connection, with SQLAlchemy's error translation and
+    statement events kept; answers the driver's cursor."""
     raw: Any = conn.connection.dbapi_connection
     watched = bool(conn.dispatch.before_cursor_execute or conn.dispatch.after_cursor_execute)
     try:

@@ -35,7 +35,7 @@ MAX_PARAMS = 30_000
 _MARK = {"sqlite": "?", "postgresql": "%s"}
 
 #: a statement on the transaction's own driver connection, errors through SQLAlchemy's handler
-_driver = raw._cursor
+_driver = raw.execute_on_driver
 
 
 def _mark(dialect: str) -> str:
