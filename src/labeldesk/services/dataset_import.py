@@ -160,39 +160,56 @@ def _import_chunks(
     summary: Summary,
 ) -> None:
     prepare = functools.partial(_prepare, sink if hosting is None else None)
-    for chunk in _prepared(items, chunk_size, prepare):
-        if chunk.problems and not skip_errors:
-            summary.seen += chunk.first_problem_at
-            raise ImportStopped(chunk.problems[0], summary)
-        summary.seen += chunk.seen
-        summary.skipped += chunk.problems
-        stored: dict[str, tuple[bytes, list[Pending]]] = {}
-        written: list[str] = []
-        if hosting is not None:  # local files: checked and put in the blob store before the transaction
-            stored, written, bad = _host_files(db, hosting, target.app.pk, [e.record for e in chunk.entries])
-            for error in bad.values():
-                if not skip_errors:
-                    hosting.remove_files(target.app.pk, written)
-                    raise ImportStopped(error, summary)
-                summary.skipped.append(error)
-            if bad:
-                chunk = chunk.without(bad)
-        try:
-            with db.write() as conn:
-                made = _write_chunk(conn, target, chunk, summary, None if hosting is None else stored, sink)
-                if hosting is not None:  # the files of the inputs made now (others keep theirs)
-                    hosting.record(
-                        conn, target.app.pk, [(pk, stored[i][1]) for i, pk in made.items() if i in stored]
-                    )
-        except BaseException:
-            if hosting is not None:
+    with db.bulk_writes() as writes:
+        for chunk in _prepared(items, chunk_size, prepare):
+            _import_chunk(db, writes, target, chunk, skip_errors, sink, hosting, progress, summary)
+
+
+def _import_chunk(
+    db: Database,
+    writes: Callable[[], contextlib.AbstractContextManager[Connection]],
+    target: Target,
+    chunk: _Chunk,
+    skip_errors: bool,
+    sink: FileSink,
+    hosting: Hosting | None,
+    progress: Callable[[Summary], None] | None,
+    summary: Summary,
+) -> None:
+    """Write one chunk in one transaction (``writes``: the import's own, see
+    :meth:`~labeldesk.storage.engine.Database.bulk_writes`)."""
+    if chunk.problems and not skip_errors:
+        summary.seen += chunk.first_problem_at
+        raise ImportStopped(chunk.problems[0], summary)
+    summary.seen += chunk.seen
+    summary.skipped += chunk.problems
+    stored: dict[str, tuple[bytes, list[Pending]]] = {}
+    written: list[str] = []
+    if hosting is not None:  # local files: checked and put in the blob store before the transaction
+        stored, written, bad = _host_files(db, hosting, target.app.pk, [e.record for e in chunk.entries])
+        for error in bad.values():
+            if not skip_errors:
                 hosting.remove_files(target.app.pk, written)
-            raise
-        if hosting is not None:  # inputs another writer made meanwhile keep their own files
-            extra = [p for i, (_, p) in stored.items() if i not in made]
-            hosting.remove_files(target.app.pk, _keys_of(extra))
-        if progress is not None:
-            progress(summary)
+                raise ImportStopped(error, summary)
+            summary.skipped.append(error)
+        if bad:
+            chunk = chunk.without(bad)
+    try:
+        with writes() as conn:
+            made = _write_chunk(conn, target, chunk, summary, None if hosting is None else stored, sink)
+            if hosting is not None:  # the files of the inputs made now (others keep theirs)
+                hosting.record(
+                    conn, target.app.pk, [(pk, stored[i][1]) for i, pk in made.items() if i in stored]
+                )
+    except BaseException:
+        if hosting is not None:
+            hosting.remove_files(target.app.pk, written)
+        raise
+    if hosting is not None:  # inputs another writer made meanwhile keep their own files
+        extra = [p for i, (_, p) in stored.items() if i not in made]
+        hosting.remove_files(target.app.pk, _keys_of(extra))
+    if progress is not None:
+        progress(summary)
 
 
 @dataclass(slots=True)
@@ -342,6 +359,12 @@ def _write_chunk(
     the chunk's files copied into the blob store (None: files are referenced, and the entries'
     data was made ahead)."""
     app = target.app
+    if not bulk.app_exists(conn, app.pk):  # (no foreign key checks on the import's connection)
+        raise errors.ApiError(
+            errors.DOES_NOT_EXIST,
+            f"app '{app.id}' was deleted during the import",
+            "nothing of this chunk was written; create the app again and re-run the import",
+        )
     bulk.prepare_bulk(conn)
     ts = bulk.stored_time(conn, utcnow())
     times = {"created_at": ts, "modified_at": ts}

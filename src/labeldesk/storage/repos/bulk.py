@@ -200,6 +200,11 @@ def existing_ids(conn: Connection, table: Table, app_pk: int, ids: Collection[st
     return multirow.ids_to_pks(conn, table, app_pk, ids)
 
 
+def app_exists(conn: Connection, app_pk: int) -> bool:
+    mark = "?" if conn.dialect.name == "sqlite" else "%s"
+    return conn.exec_driver_sql(f"SELECT 1 FROM apps WHERE pk = {mark}", (app_pk,)).first() is not None
+
+
 def dataset_pk(conn: Connection, app_pk: int, dataset_id: str) -> int | None:
     mark = "?" if conn.dialect.name == "sqlite" else "%s"
     sql = f"SELECT pk FROM datasets WHERE app_pk = {mark} AND id = {mark}"
