@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from labeldesk.datasets_io.records import FormatError, Item, Record, RecordError
+from labeldesk.domain import errors
 from labeldesk.services import admin
 from labeldesk.services import dataset_import as imp
 from labeldesk.storage import tables as t
@@ -73,3 +74,38 @@ def test_a_bad_record_stops_the_reading_too(db: Database) -> None:
     # chunks 1 and 2 (the failing one), two waiting in the queue and one more being handed over
     assert len(read) <= 2 * 5
     assert no_reader_left()
+
+
+def test_large_chunks_start_with_a_fifth_of_one_small_ones_do_not() -> None:
+    assert [len(c) for c in imp._chunks(map(record, range(12_000)), 5_000)] == [1_000, 5_000, 5_000, 1_000]
+    assert [len(c) for c in imp._chunks(map(record, range(5)), 2)] == [2, 2, 1]
+
+
+def test_an_app_deleted_during_an_import_stops_it_and_leaves_no_rows_of_it(db: Database) -> None:
+    """The import's connection checks no foreign keys: it checks its app itself, each chunk."""
+
+    def items() -> Iterator[Item]:
+        yield from (record(n) for n in range(2))
+        yield record(2)  # read after the first chunk was handed over; the app goes meanwhile
+        with db.write() as conn:
+            conn.execute(t.apps.delete())
+        yield record(3)
+
+    target = imp.Target(imp.resolve_app(db, "u/a"))
+    with pytest.raises(errors.ApiError, match="deleted during the import") as stopped:
+        imp.import_records(db, target, items(), chunk_size=2)
+    assert stopped.value.code == errors.DOES_NOT_EXIST
+    with db.read() as conn:  # no rows of an app that is not there
+        assert conn.scalar(select(func.count()).select_from(t.inputs)) == 0
+        assert conn.scalar(select(func.count()).select_from(t.annotations)) == 0
+    assert no_reader_left()
+
+
+def test_the_import_connection_is_its_own(db: Database) -> None:
+    """Foreign keys off on the import's connection only; it is closed, not pooled, afterwards."""
+    with db.bulk_writes() as writes, writes() as conn:
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 0
+        mine = conn.connection.dbapi_connection
+    with db.write() as conn:
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.connection.dbapi_connection is not mine

@@ -21,6 +21,7 @@ import os
 import queue
 import sys
 import threading
+from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -48,6 +49,7 @@ from labeldesk.storage.repos import datasets as ds_repo
 from labeldesk.wire.printer import NESTED_JSON_FORMAT
 
 CHUNK = 10_000
+RAMPED_CHUNK = 5_000  # chunks at least this large start with a fifth of one (see _chunks)
 _sha1 = hashlib.sha1
 HOSTED_CHUNK = 1_000  # copying files: the chunk's images and thumbnails are held in memory
 HOST_THREADS = min(8, (os.cpu_count() or 1) + 2)
@@ -307,9 +309,14 @@ def _prepared(items: Iterable[Item], size: int, prepare: Callable[[list[Item]], 
     stop = threading.Event()
 
     def work() -> None:
+        # the chunks handed over are kept until the caller is surely done with them (it holds at
+        # most the one it writes and two in the queue): the last reference, and the freeing of a
+        # chunk's objects (~14 ms for 10,000 records), is this thread's, not the writer's
+        kept: deque[_Chunk] = deque(maxlen=4)
         try:
             for chunk in _chunks(items, size):
-                ready.put(prepare(chunk))
+                kept.append(prepare(chunk))
+                ready.put(kept[-1])
                 if stop.is_set():
                     return
             ready.put(_DONE)
@@ -337,12 +344,15 @@ class _Failed:
 
 
 def _chunks(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
+    """Lists of ``size`` items; the first of large ones is a fifth of that, so that the writer
+    starts sooner (a 2,000-record chunk is ready ~50 ms after the source is parsed, not ~110)."""
     chunk: list[Item] = []
+    first = size // 5 if size >= RAMPED_CHUNK else size
     for item in items:
         chunk.append(item)
-        if len(chunk) >= size:
+        if len(chunk) >= first:
             yield chunk
-            chunk = []
+            chunk, first = [], size
     if chunk:
         yield chunk
 
