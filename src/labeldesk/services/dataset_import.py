@@ -51,6 +51,7 @@ from labeldesk.wire.printer import NESTED_JSON_FORMAT
 CHUNK = 10_000
 RAMPED_CHUNK = 5_000  # chunks at least this large start with a fifth of one (see _chunks)
 _sha1 = hashlib.sha1
+_URL_PREFIXES = ("http://", "https://")
 HOSTED_CHUNK = 1_000  # copying files: the chunk's images and thumbnails are held in memory
 HOST_THREADS = min(8, (os.cpu_count() or 1) + 2)
 DOWNLOADED = status_code_pb2.INPUT_DOWNLOAD_SUCCESS
@@ -264,13 +265,23 @@ def _prepare(sink: FileSink | None, items: list[Item]) -> _Chunk:
             good[item.input_id] = item
             continue
         first = first or n
-    dumps, entries = bulk.stored_json, []
-    for r in good.values():
-        iid = r.input_id
-        data = _input_data(r, sink) if sink is not None else _input_data(r, _no_sink) if r.is_url else None
+    dumps, entries, encode, sha1 = bulk.stored_json, [], input_data, _sha1
+    for r in good.values():  # (_input_data and annotation_id inlined: ~3 µs a record less)
+        iid, src = r.input_id, r.source
+        if src.startswith(_URL_PREFIXES):
+            url = src
+        elif sink is not None:
+            url = sink(src)
+        else:  # copied into the blob store: its data is made then
+            url = ""
+        if not url:
+            data = None
+        else:
+            data = bytearray(encode(url, r.width, r.height) if r.width and r.height else encode(url))
         regions = (annotation_id("regions", iid), _stored_regions(r.regions)) if r.regions else ("", None)
         row = (iid, data, dumps(r.metadata) if r.metadata else None)
-        entries.append(_Entry(r, row, annotation_id("input-level", iid), *regions))
+        level_id = sha1(b"input-level\x00" + iid.encode()).hexdigest()[:32]
+        entries.append(_Entry(r, row, level_id, *regions))
     return _sorted_chunk(len(items), problems, first, entries)
 
 
@@ -278,10 +289,6 @@ def _stored_regions(regions: tuple[Region, ...]) -> tuple[bytearray, bytearray, 
     got = regions_data(regions)
     concepts = list(dict.fromkeys(c for g in regions for c in g.concepts))
     return bytearray(got["data"]), bytearray(got["data_json"]), concepts
-
-
-def _no_sink(path: str) -> str:
-    raise AssertionError(f"{path} is copied, not referenced")
 
 
 def _sorted_chunk(seen: int, problems: list[RecordError], first: int, entries: list[_Entry]) -> _Chunk:
