@@ -317,7 +317,9 @@ class Database:
         else ever uses it), with foreign keys off (the import checks the rows it refers to
         itself: ~25 % of its inserts' cost) and the WAL checkpointed when it passes
         :data:`BULK_CHECKPOINT_PAGES` pages instead of 1,000 (4 MB: every chunk's commit, each
-        checkpoint writing the pages again and syncing the file). PostgreSQL: :meth:`write`."""
+        checkpoint writing the pages again and syncing the file); at the end the import checkpoints
+        what it wrote (PASSIVE: waits for no reader), so no later server write pays for its pages.
+        PostgreSQL: :meth:`write`."""
         if not self.sqlite:
             yield self.write
             return
@@ -334,6 +336,10 @@ class Database:
 
             yield writes
         finally:
+            # the import pays for its own pages: the next server write must not checkpoint them
+            # (a broken connection is closed below all the same)
+            with contextlib.suppress(Exception):
+                raw.execute("PRAGMA wal_checkpoint(PASSIVE)")
             conn.invalidate()  # closed, not back to the pool with these settings
             conn.close()
 
