@@ -376,9 +376,9 @@ class Database:
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
-        conn = self._reads.take()  # kept checked out between reads (storage/idle_connections.py)
-        clean = False
-        try:
+        # kept checked out between reads (storage/idle_connections.py): kept again only when no
+        # transaction is left open on it, which a failed clean-up below leaves
+        with self._reads.connection() as conn:
             raw: Any = conn.connection.dbapi_connection
             if self.sqlite:
                 raw.execute("BEGIN")  # the driver's own call: no statement compilation, no result set
@@ -391,13 +391,9 @@ class Database:
                 conn.rollback()
                 if self.sqlite:
                     raw.rollback()  # the BEGIN above, when no statement ran through SQLAlchemy
-                    clean = True
                 else:
                     with contextlib.suppress(Exception):  # a broken connection: not kept
                         raw.read_only = None  # the driver default
-                        clean = True
-        finally:
-            self._reads.give(conn, clean)
 
     def optimize(self) -> None:
         """Refresh SQLite's planner statistics where tables grew (cheap; PostgreSQL's autovacuum
