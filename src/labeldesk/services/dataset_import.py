@@ -107,48 +107,52 @@ def import_records(
     summary = Summary()
     sink = sink or local_file_sink()
     chunk_size = chunk_size or (CHUNK if hosting is None else HOSTED_CHUNK)
-    with collector_paused(), quick_handoffs():
+    with import_running():
         _import_chunks(db, target, items, skip_errors, sink, hosting, chunk_size, progress, summary)
     return summary
 
 
 @contextmanager
-def collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector off meanwhile: an import allocates millions of rows,
-    records and parsed JSON objects, none in a reference cycle, and the collector would walk
-    them again and again (a quarter of the CPU of a COCO import with boxes). Reference counting
-    still frees them; the collector resumes when the import ends."""
-    was_on = gc.isenabled()
-    gc.disable()
+def import_running() -> Iterator[None]:
+    """Two settings of the whole process while any import runs in it; the first import to start
+    takes them, the last to end gives the old ones back:
+
+    - Python's cyclic garbage collector is off: an import allocates millions of rows, records
+      and parsed JSON objects, none in a reference cycle, and the collector would walk them again
+      and again (a quarter of the CPU of a COCO import with boxes). Reference counting still
+      frees them.
+    - the GIL is handed between threads every 0.5 ms instead of 5: the reader thread and the
+      writer share it, and back from SQLite (which runs without it) the writer waits for the
+      reader to hand it over; a shorter interval keeps the writer's statements flowing."""
+    with _running_lock:
+        if not _running.imports:
+            _running.gc_was_on = gc.isenabled()
+            _running.interval = sys.getswitchinterval()
+            gc.disable()
+            sys.setswitchinterval(min(_running.interval, 0.0005))
+        _running.imports += 1
     try:
         yield
     finally:
-        if was_on:
-            gc.enable()
+        with _running_lock:
+            _running.imports -= 1
+            if not _running.imports:
+                sys.setswitchinterval(_running.interval)
+                if _running.gc_was_on:
+                    gc.enable()
 
 
-_handoffs = {"imports": 0, "before": 0.0}  # imports running in this process, the interval before them
-_handoffs_lock = threading.Lock()
+@dataclass
+class _Running:
+    """Imports running in this process, and the settings from before the first of them."""
+
+    imports: int = 0
+    gc_was_on: bool = True
+    interval: float = 0.005
 
 
-@contextmanager
-def quick_handoffs() -> Iterator[None]:
-    """The reader thread and the writer share the GIL: back from SQLite (which runs without
-    it), the writer waits for the reader to hand it over, which Python asks of a running thread
-    every 5 ms by default; every 0.5 ms while imports run (in this process) keeps the writer's
-    statements flowing. The interval is the process's: the last import to end restores it."""
-    with _handoffs_lock:
-        if not _handoffs["imports"]:
-            _handoffs["before"] = sys.getswitchinterval()
-            sys.setswitchinterval(min(_handoffs["before"], 0.0005))
-        _handoffs["imports"] += 1
-    try:
-        yield
-    finally:
-        with _handoffs_lock:
-            _handoffs["imports"] -= 1
-            if not _handoffs["imports"]:
-                sys.setswitchinterval(_handoffs["before"])
+_running = _Running()
+_running_lock = threading.Lock()
 
 
 def _import_chunks(
