@@ -31,7 +31,7 @@ from labeldesk.domain import errors
 from labeldesk.services import annotation_fast as fast
 from labeldesk.services import registry as rpc
 from labeldesk.services.annotation_views import annotation_json, annotation_proto, stored_data
-from labeldesk.services.common import ID_RE, check_id, id_source, ordered_ids, page_of, require_unique
+from labeldesk.services.common import batch_ids, check_id, id_source, page_of, require_unique
 from labeldesk.services.concepts import ensure_concepts
 from labeldesk.services.context import RequestContext
 from labeldesk.services.review import consensus_infos_of, fill_consensus_info
@@ -203,12 +203,8 @@ class AnnotationsService:
         anns = list(req.annotations)
         _check_batch(anns, "create")
         given = [a.id for a in anns]
-        generated = ordered_ids(len(anns))  # time-ordered: the batch lands together in the id index
-        ids = [
-            (i if ID_RE.match(i) else check_id("annotation", i, f"{_path(n)}.id")) if i else g
-            for n, (i, g) in enumerate(zip(given, generated))
-        ]
-        require_unique("annotation", ids, "annotations")
+        # time-ordered ids: the batch lands together in the id index
+        ids = batch_ids("annotation", "annotations", anns, make=id_source(len(anns)))
         self._refuse_taken(conn, app.pk, [i for i in given if i])
         input_ids = [a.input_id for a in anns]
         input_pks = _input_pks(conn, app.pk, input_ids)

@@ -39,11 +39,6 @@ def ordered_ids(n: int) -> list[str]:
     return [head + rand[i : i + 20] for i in range(0, 20 * n, 20)]
 
 
-def ordered_id() -> str:
-    """One id of :func:`ordered_ids`."""
-    return ordered_ids(1)[0]
-
-
 def id_source(chunk: int = 128) -> Callable[[], str]:
     """A maker of :func:`ordered_ids` that draws them ``chunk`` at a time (one ``os.urandom``
     call per chunk instead of one per id): for the many ids one request makes."""
@@ -143,10 +138,18 @@ def batch_ids(
     kind: str, field: str, items: Sequence[Any], example: str = "", make: Callable[[], str] = new_id
 ) -> list[str]:
     """The ids of a batch of new resources: at least one item, valid and distinct ids
-    (generated with ``make`` where empty)."""
+    (generated with ``make`` where empty). Field paths are formatted only for an error (a
+    PostAnnotations or PostInputs of 128 would otherwise format 128 of them)."""
     if not items:
         raise errors.invalid(f"{field}: give at least one {kind}", example)
-    ids = [check_id(kind, item.id, f"{field}[{i}].id", make) for i, item in enumerate(items)]
+    ids = []
+    for n, item in enumerate(items):
+        value = item.id
+        if not value:
+            value = make()
+        elif not ID_RE.match(value):
+            check_id(kind, value, f"{field}[{n}].id")  # raises, naming the field
+        ids.append(value)
     require_unique(kind, ids, field)
     return ids
 

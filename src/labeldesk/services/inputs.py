@@ -25,10 +25,10 @@ from labeldesk.files.signing import FileLinks
 from labeldesk.services import registry as rpc
 from labeldesk.services.annotation_views import stored_data
 from labeldesk.services.common import (
-    ID_RE,
     batch_ids,
     check_id,
     dict_to_struct,
+    id_source,
     ordered_ids,
     page_of,
     require_one,
@@ -197,24 +197,6 @@ def _add_input_level_annotations(
 
 
 _EMPTY_DATA = stored_data(resources_pb2.Data())
-
-
-def _input_ids(given: Sequence[resources_pb2.Input]) -> list[str]:
-    """``batch_ids`` of new inputs (time-ordered ids generated where empty), field paths
-    formatted only for an error."""
-    if not given:
-        return batch_ids("input", "inputs", given)  # raises
-    generated = iter(ordered_ids(len(given)))
-    ids = []
-    for inp in given:
-        i = inp.id
-        if not i:
-            i = next(generated)
-        elif not ID_RE.match(i):
-            return batch_ids("input", "inputs", given)  # raises, naming the field
-        ids.append(i)
-    require_unique("input", ids, "inputs")
-    return ids
 
 
 def _named_concepts(inputs: Sequence[resources_pb2.Input]) -> list[tuple[str, str, str]]:
@@ -399,8 +381,8 @@ class InputsService:
         self.hosting = hosting
 
     def _take_bytes(self, data: resources_pb2.Data, where: str) -> Hosted:
-        if not _carries_bytes(data):  # a URL or text: stored as posted (not a copy: read it only)
-            return data, []
+        """``data`` as stored and its files to write; called only for ``data`` that
+        :func:`_carries_bytes` (a URL or text is stored as posted: not a copy, read it only)."""
         if self.hosting is None:
             if data.image.base64 or data.video.base64 or data.audio.base64:
                 raise errors.ApiError(errors.NOT_IMPLEMENTED, f"{where}: this server keeps no posted bytes")
@@ -437,7 +419,7 @@ class InputsService:
         prepared = ctx.prepared
         hosted = cast(list[Hosted], prepared) if prepared is not None else self.post_inputs_prepare(req)
         given = list(req.inputs)
-        ids = _input_ids(given)
+        ids = batch_ids("input", "inputs", given, make=id_source(len(given)))
         taken = multirow.ids_to_pks(conn, t.inputs, app.pk, ids)
         fresh = [(inp, iid, h) for inp, iid, h in zip(given, ids, hosted) if iid not in taken]
         names = ensure_concepts(conn, app.pk, _named_concepts([inp for inp, _, _ in fresh]))
