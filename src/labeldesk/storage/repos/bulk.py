@@ -54,25 +54,6 @@ def stored_json(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value).decode()
 
 
-def sqlite_literal(value: Any) -> str:
-    """``value`` as an SQLite literal that stores what binding it would store."""
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool | int):
-        return str(int(value))
-    if isinstance(value, float):
-        return repr(value) if value == value and abs(value) != float("inf") else _refuse(value)
-    if isinstance(value, bytes):
-        return f"X'{value.hex()}'"
-    if isinstance(value, str) and "\x00" not in value:
-        return "'" + value.replace("'", "''") + "'"
-    return _refuse(value)
-
-
-def _refuse(value: Any) -> str:
-    raise ValueError(f"no SQLite literal for {value!r}")
-
-
 @lru_cache(maxsize=256)
 def _sqlite_insert_sql(
     table: str, fixed: tuple[tuple[str, Any], ...], shared: tuple[str, ...], columns: tuple[str, ...], n: int
@@ -80,7 +61,7 @@ def _sqlite_insert_sql(
     """``n`` rows a statement: ``fixed`` values as literals, ``shared`` columns as the statement's
     first parameters (``?1``, ...: bound once), then one ``?`` a row for each of ``columns``."""
     names = ", ".join([*(k for k, _ in fixed), *shared, *columns])
-    marks = [*(sqlite_literal(v) for _, v in fixed), *(f"?{k + 1}" for k in range(len(shared)))]
+    marks = [*(multirow.sqlite_literal(v) for _, v in fixed), *(f"?{k + 1}" for k in range(len(shared)))]
     one = "(" + ", ".join([*marks, *("?" * len(columns))]) + ")"
     return f"INSERT INTO {table} ({names}) VALUES {', '.join([one] * n)}"
 

@@ -106,9 +106,26 @@ def insert_pks(
     return out
 
 
-#: SQL literals of the values written into the text when a whole batch shares them
-_LITERALS: dict[Any, str] = {None: "NULL", False: "0", True: "1"}
-_SHORT_BLOB = 16
+_SHORT_BLOB = 16  # a blob every row shares is written as a literal up to this size
+
+
+def sqlite_literal(value: Any) -> str:
+    """``value`` as an SQLite literal that stores what binding it would store."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool | int):
+        return str(int(value))
+    if isinstance(value, float):
+        return repr(value) if value == value and abs(value) != float("inf") else _refuse(value)
+    if isinstance(value, bytes):
+        return f"X'{value.hex()}'"
+    if isinstance(value, str) and "\x00" not in value:
+        return "'" + value.replace("'", "''") + "'"
+    return _refuse(value)
+
+
+def _refuse(value: Any) -> str:
+    raise ValueError(f"no SQLite literal for {value!r}")
 
 
 def sqlite_insert(
@@ -125,10 +142,10 @@ def sqlite_insert(
         if first is None or first is True or first is False:
             # every row the same (False == 0 == 0.0 too: only bools make the literal)
             if col.count(first) == n and (first is None or set(map(type, col)) == {bool}):
-                fixed.append((j, _LITERALS[first]))
+                fixed.append((j, sqlite_literal(first)))
         elif type(first) is bytes:
             if len(first) <= _SHORT_BLOB and col.count(first) == n:
-                fixed.append((j, f"X'{first.hex()}'"))
+                fixed.append((j, sqlite_literal(first)))
             elif all(type(v) is bytes for v in col):
                 cols[j] = list(map(bytearray, col))
     if fixed:
