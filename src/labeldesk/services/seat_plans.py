@@ -4,9 +4,9 @@ how planned seats change when PatchTasks changes the task (:func:`replan`). The 
 
 from __future__ import annotations
 
-import threading
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
+from functools import lru_cache
 from typing import Any
 
 from clarifai_grpc.grpc.api import resources_pb2
@@ -26,12 +26,6 @@ MIN_BATCH = 128
 MAX_BATCH = 5000
 
 
-#: partition planners kept per process; beyond that the cache starts over
-MAX_PLANNERS = 256
-_planners: dict[tuple[str, tuple[tuple[str, float], ...], int], PartitionPlanner] = {}
-_planners_lock = threading.Lock()
-
-
 def partition_planner(task_id: str, weights: dict[str, float], k: int) -> PartitionPlanner:
     """The task's :class:`PartitionPlanner`, reused while its workers, weights and ``k`` are the same.
 
@@ -39,15 +33,16 @@ def partition_planner(task_id: str, weights: dict[str, float], k: int) -> Partit
     are built lazily and kept: a fresh planner spent ~20 ms of a 32-worker task's planning batch
     (640 inputs) on them, while holding the write lock; a warm one plans the batch in ~4 ms. The
     plan is a pure function of these keys, so sharing it changes no seat."""
-    key = (task_id, tuple(weights.items()), k)
-    found = _planners.get(key)
-    if found is None:
-        found = PartitionPlanner(task_id, weights, k)
-        with _planners_lock:
-            if len(_planners) >= MAX_PLANNERS:
-                _planners.clear()
-            _planners[key] = found
-    return found
+    return _kept_planner(task_id, tuple(weights.items()), k)
+
+
+#: partition planners kept per process (the least recently used go first)
+MAX_PLANNERS = 256
+
+
+@lru_cache(maxsize=MAX_PLANNERS)
+def _kept_planner(task_id: str, weights: tuple[tuple[str, float], ...], k: int) -> PartitionPlanner:
+    return PartitionPlanner(task_id, dict(weights), k)
 
 
 def _rows_by_input(rows: Iterable[Row[Any]]) -> dict[int, list[Row[Any]]]:
