@@ -27,6 +27,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from clarifai_grpc.grpc.api.status import status_pb2
@@ -101,7 +102,9 @@ class Dispatcher:
         self.auth = authenticator
         self.signer = signer
         self.public_url = public_url
-        self._file_links: dict[str, FileLinks] = {}
+        #: the file links of an origin, made once per origin (a few hundred are kept: the REST
+        #: origin comes from the client's Host header)
+        self._file_links = lru_cache(maxsize=ORIGINS_KEPT)(signer.links) if signer is not None else None
         self.registry = register(services)
         self.routes: dict[str, Route] = {
             m.name: _route(m, self.registry.get(m.name)) for m in unary_methods()
@@ -226,17 +229,8 @@ class Dispatcher:
         return guarded(route.method.name, req_id, run)
 
     def _links(self, origin: str | None) -> FileLinks | None:
-        """The file links for ``origin``, made once per origin (a few hundred are kept: the
-        REST origin comes from the client's Host header)."""
         where = self.public_url or origin
-        if self.signer is None or not where:
-            return None
-        links = self._file_links.get(where)
-        if links is None:
-            if len(self._file_links) >= ORIGINS_KEPT:
-                self._file_links.clear()
-            links = self._file_links[where] = self.signer.links(where)
-        return links
+        return self._file_links(where) if self._file_links is not None and where else None
 
 
 def _req_id() -> str:
