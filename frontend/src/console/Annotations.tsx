@@ -10,7 +10,7 @@ import { colourFor, framesFromJson, regionsFromJson, type Region } from "../regi
 import { linkTo } from "../router";
 import { ErrorBanner, Pager } from "../ui";
 import { consolePath } from "./Console";
-import { ANNOTATED, inputsPage, inputsTotal, thumb } from "./inputpage";
+import { ANNOTATED, inputsPage, inputsTotal, newestOnly, thumb } from "./inputpage";
 
 const PER_PAGE = 24;
 
@@ -124,23 +124,31 @@ function AnnotationBrowser(props: { ref_: AppRef; lists: ReturnType<typeof useAp
   const filters = [{ annotation: annotationFilter(criteria) }];
   const fail = (e: unknown) => props.onError(explain(e));
 
-  useEffect(() => {
-    setTotal(null);
-    inputsTotal(ref_, filters).then(setTotal, fail);
-  }, [criteria]);
+  // each effect keeps only the answers of its newest run (filters changed in quick succession)
+  useEffect(
+    newestOnly((live) => {
+      setTotal(null);
+      inputsTotal(ref_, filters).then(live(setTotal), fail);
+    }),
+    [criteria],
+  );
 
-  useEffect(() => {
-    let live = true;
-    setInputs(null);
-    (async () => {
-      const page_ = await inputsPage(ref_, filters, page, PER_PAGE);
-      const ids = page_.map((i) => i.id);
-      // every annotation of this page's inputs, one request (counted per input below)
-      const got = ids.length ? await api.get(appPath(ref_, `/annotations${query({ input_ids: ids, per_page: 1000 })}`)) : {};
-      if (live) (setInputs(page_), setAnns(got.annotations ?? []));
-    })().catch(fail);
-    return () => void (live = false);
-  }, [criteria, page]);
+  useEffect(
+    newestOnly((live) => {
+      setInputs(null);
+      (async () => {
+        const page_ = await inputsPage(ref_, filters, page, PER_PAGE);
+        const ids = page_.map((i) => i.id);
+        // every annotation of this page's inputs, one request (counted per input below)
+        const got = ids.length ? await api.get(appPath(ref_, `/annotations${query({ input_ids: ids, per_page: 1000 })}`)) : {};
+        return [page_, got.annotations ?? []] as const;
+      })().then(
+        live(([page_, anns_]: readonly [any[], any[]]) => (setInputs(page_), setAnns(anns_))),
+        fail,
+      );
+    }),
+    [criteria, page],
+  );
 
   const byInput = useMemo(() => {
     const m = new Map<string, any[]>();

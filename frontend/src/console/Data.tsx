@@ -4,7 +4,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { api, appPath, explain, type AppRef } from "../api";
 import { ErrorBanner, Pager } from "../ui";
-import { ANNOTATED, inputsPage, inputsTotal, thumb, type Filter } from "./inputpage";
+import { ANNOTATED, inputsPage, inputsTotal, newestOnly, thumb, type Filter } from "./inputpage";
 import { droppedFiles, uploadFiles, uploadUrls, type FileResult } from "./upload";
 
 const PER_PAGE = 48;
@@ -20,21 +20,6 @@ function searchFilters(f: typeof NO_FILTER): Filter[] {
   if (f.status) out.push({ input: { status: { code: Number(f.status) } } });
   if (f.annotated) out.push({ negate: f.annotated === "no", annotation: { annotation_info: ANNOTATED } });
   return out;
-}
-
-type Live = <T>(apply: (value: T) => void) => (value: T) => void;
-
-/** An effect whose ``live(apply)`` callbacks do nothing once a newer run of the effect started. */
-function newestOnly(run: (live: Live) => void): () => () => void {
-  return () => {
-    let current = true;
-    run((apply) => (value) => {
-      if (current) apply(value);
-    });
-    return () => {
-      current = false;
-    };
-  };
 }
 
 export function Data({ ref_ }: { ref_: AppRef }) {

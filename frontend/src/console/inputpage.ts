@@ -37,3 +37,19 @@ export function thumb(input: any): string | undefined {
   if (h?.prefix && h?.suffix) return `${h.prefix}/${h.sizes?.includes("small") ? "small" : "orig"}/${h.suffix}`;
   return input.data?.image?.url;
 }
+
+export type Live = <T>(apply: (value: T) => void) => (value: T) => void;
+
+/** An effect whose ``live(apply)`` callbacks do nothing once a newer run of the effect started: a grid's
+ * listing or total asked for an older filter may answer after the newest one, and must not win. */
+export function newestOnly(run: (live: Live) => void): () => () => void {
+  return () => {
+    let current = true;
+    run((apply) => (value) => {
+      if (current) apply(value);
+    });
+    return () => {
+      current = false;
+    };
+  };
+}
