@@ -411,6 +411,56 @@ def test_full_batch_of_128(stub: Any, app: AppFixture) -> None:
     assert [a.id for a in listed(stub, app, per_page=1000)] == [a.id for a in resp.annotations]
 
 
+def test_the_answer_of_a_batch_is_what_listing_its_ids_answers(stub: Any, app: AppFixture) -> None:
+    """PostAnnotations answers its new annotations from what it assembled for storage (the fast
+    path's wire records, ``annotation_fast.answer``), not by reading them back: the answer must
+    be exactly what ListAnnotations then gives for the same ids, byte for byte, for every shape
+    (the usual concepts and boxes, all alike or each different, polygons, given ids and region
+    ids, annotation_info, statuses) in one batch of 128."""
+    prepare_app(stub, app, inputs=("in-1", "in-2", "in-3"))
+    info = struct(source="import", n=3, nested={"f": 0.25, "l": [1, "a", None, True]})
+    usual = r.Data(concepts=concepts(tree=1, water=0), regions=[box(0.1, 0.2, 0.6, 0.7, bike=1)])
+    shapes = [
+        lambda i: ann("in-1", data=usual),
+        lambda i: ann(
+            "in-2", data=r.Data(regions=[box(0.01 * (i % 50), 0.2, 0.9, 0.7 + i / 1000, apple=0.5)])
+        ),
+        lambda i: ann("in-3", data=r.Data(concepts=concepts(tree=i / 128))),
+        lambda i: ann(
+            "in-1", ann_id=f"given-{i}", annotation_info=info, data=r.Data(concepts=concepts(water=1))
+        ),
+        lambda i: ann(
+            "in-2",
+            data=r.Data(
+                regions=[polygon([(0.1, 0.1), (0.2, 0.9), (0.9, 0.3)], bike=1), box(0, 0, 1, 1, tree=0)]
+            ),
+        ),
+        lambda i: ann("in-3", status=status_pb2.Status(code=sc.ANNOTATION_PENDING), data=usual),
+        lambda i: ann(
+            "in-1",
+            data=r.Data(
+                regions=[
+                    r.Region(
+                        id=f"r-{i}",
+                        region_info=usual.regions[0].region_info,
+                        data=r.Data(concepts=concepts(tree=1)),
+                    )
+                ]
+            ),
+        ),
+        lambda i: ann("in-2"),
+    ]
+    posted = ok(post(stub, app, *[shapes[i % len(shapes)](i) for i in range(128)])).annotations
+    assert len(posted) == 128
+    ids = [a.id for a in posted]
+    got = {a.id: a for a in listed(stub, app, ids=ids, per_page=1000)}
+    assert sorted(got) == sorted(ids)
+    for answered in posted:
+        stored = got[answered.id]
+        assert answered == stored
+        assert answered.SerializeToString(deterministic=True) == stored.SerializeToString(deterministic=True)
+
+
 # ----------------------------------------------------------------------------- read
 
 

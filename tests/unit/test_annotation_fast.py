@@ -21,7 +21,7 @@ from labeldesk.domain import annotation_rules as rules
 from labeldesk.domain import errors
 from labeldesk.services import annotation_fast as fast
 from labeldesk.services.annotation_views import annotation_proto
-from labeldesk.services.common import check_id
+from labeldesk.services.common import check_id, ordered_ids
 from labeldesk.wire.printer import nested_json_bytes
 
 NAMES = {"cat": "cat", "dog": "Dog", "tree": ""}
@@ -232,3 +232,38 @@ def test_minus_zero_is_not_taken_for_zero() -> None:
     assert got is not None
     assert got.stored == expected.SerializeToString()
     assert got.json == nested_json_bytes(expected)
+
+
+# ids as generated (32 hex digits), and of the other kinds a caller's id maker could give
+generated_ids = st.one_of(
+    *[st.just("hex")] * 4, st.sampled_from(["0" * 31 + "-", "é" * 32, "a" * 31, "b" * 33, 'q"' * 16])
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(data, min_size=1, max_size=4), st.lists(generated_ids, min_size=1, max_size=4))
+def test_a_batch_prepared_at_once_equals_the_rules(datas: list[r.Data], kinds: list[str]) -> None:
+    """``Templates.prepare_all`` (what PostAnnotations calls: each distinct data walked once,
+    the usual one-region template filled inline) equals the rules, data by data, with the same
+    generated region ids, for repeated data too."""
+    ids = [
+        ordered_ids(1)[0] if kind == "hex" else kind for kind in itertools.islice(itertools.cycle(kinds), 64)
+    ]
+    general, quick = iter(ids), iter(ids)
+
+    def make(kind: str, given_id: str, where: str) -> str:
+        return check_id(kind, given_id, where) if given_id else next(general)
+
+    # data the fast path declines would take ids on one side only
+    taken = [d for d in datas if fast.prepare_simple(d, fast.ConceptCache(NAMES), lambda: "x" * 32)]
+    batch = taken + taken  # the second copy reuses the templates
+    keys = [d.SerializeToString() for d in batch]
+    got = fast.Templates(fast.ConceptCache(NAMES)).prepare_all(
+        keys, dict(zip(keys, batch)), lambda: next(quick)
+    )
+    for d, prepared in zip(batch, got):
+        expected = rules.prepare(d, "data", rules.Catalog(NAMES, {}, make))
+        assert prepared is not None
+        assert prepared.stored == expected.SerializeToString()
+        assert prepared.json == nested_json_bytes(expected)
+        assert prepared.index == rules.concept_index(expected)

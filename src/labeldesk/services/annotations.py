@@ -214,7 +214,7 @@ class AnnotationsService:
         by_key = dict(zip(keys, datas))  # each distinct data once
         templates = fast.Templates(fast.ConceptCache(self._concept_names(conn, app.pk, anns, by_key)))
         region_ids = id_source()
-        prepared = [templates.prepare(by_key[k], k, region_ids) for k in keys]
+        prepared = templates.prepare_all(keys, by_key, region_ids)
         self._prepare_others(conn, anns, input_pks, templates.concepts.names, prepared)
         ts = utcnow()
         stored_ts = stored_time(conn, ts)

@@ -16,6 +16,8 @@ def varint(n: int) -> bytes:
     """``n`` (≥ 0) as a protobuf varint."""
     if n < 0x80:
         return _ONE_BYTE[n]
+    if n < 0x4000:  # most lengths of an answer's records: two bytes, without the loop
+        return bytes((n & 0x7F | 0x80, n >> 7))
     out = bytearray()
     while n > 0x7F:
         out.append(n & 0x7F | 0x80)
