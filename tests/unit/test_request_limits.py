@@ -13,7 +13,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from labeldesk.domain import errors
-from labeldesk.domain.request_limits import MAX_POLYGON_POINTS, MAX_REGIONS, check_json, check_message
+from labeldesk.domain.request_limits import (
+    MAX_POLYGON_POINTS,
+    MAX_REGIONS,
+    _longest_record,
+    check_json,
+    check_message,
+)
 
 
 def _struct(value: dict[str, Any]) -> struct_pb2.Struct:
@@ -281,3 +287,33 @@ def test_ones_beside_texts_neither_hide_nor_invent_a_nul(
     )
     has_nul = any("\x00" in t for name, _, _ in concepts for t in (name, rid + name))
     assert (_where(check_message, request) is not None) == has_nul
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.text(max_size=300), st.integers(0, 3), st.floats(0.25, 1, width=32), st.integers(0, 2**31 - 1)
+        ),
+        max_size=6,
+    ),
+    st.text(max_size=20),
+)
+def test_the_longest_record_is_read_off_the_wire(items: list[tuple[str, int, float, int]], app: str) -> None:
+    """``_longest_record``, which lets the limits skip visiting items too small to hold a list
+    over a limit, is the size of the largest top-level record (varint, fixed and length-delimited
+    fields mixed, lengths of one to three bytes)."""
+    request = s.PostInputsRequest(
+        user_app_id=r.UserAppIDSet(app_id=app),
+        inputs=[
+            r.Input(
+                id=text * 60,
+                data=r.Data(
+                    regions=[r.Region(value=value)] * regions, image=r.Image(image_info=r.ImageInfo(width=n))
+                ),
+            )
+            for text, regions, value, n in items
+        ],
+    )
+    records = [m.ByteSize() for m in request.inputs] + [request.user_app_id.ByteSize()]
+    assert _longest_record(request.SerializeToString()) == max(records)
+    assert _longest_record(request.SerializeToString()[:-1]) == -1  # cut short

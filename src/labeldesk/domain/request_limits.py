@@ -119,7 +119,8 @@ def check_message(message: Message, where: str = "") -> None:
     if _holds_bulk(message, 4):
         ok = _clean(message, bulky=True)
     else:
-        ok = _clean(message) if _may_hold_nul(message.SerializeToString()) else _within_limits(message)
+        wire = message.SerializeToString()
+        ok = _clean(message) if _may_hold_nul(wire) else _within_limits(message, _longest_record(wire))
     if not ok:
         _name_problem(message, where)
 
@@ -162,10 +163,16 @@ def _may_hold_nul(wire: bytes) -> bool:
 _SMALLEST_OVER_LIMIT = 2 * (min(limit for limit, _ in LIMITS.values()) + 1)
 
 
-def _within_limits(message: Message) -> bool:
-    """Whether no limited list of ``message``, at any depth, holds more than its limit."""
-    if message.ByteSize() < _SMALLEST_OVER_LIMIT:
+def _within_limits(message: Message, longest: int = -1) -> bool:
+    """Whether no limited list of ``message``, at any depth, holds more than its limit.
+    ``longest``: the longest length-delimited record of the message's wire bytes
+    (:func:`_longest_record`; -1 when not known). When it is shorter than any list over a limit
+    could be, no nested message can hold one, and only the message's own lists are counted:
+    the sizes of 128 annotations or inputs are read off the request's bytes instead of each
+    being measured (``ByteSize`` serializes the item again) and visited."""
+    if longest < 0 and message.ByteSize() < _SMALLEST_OVER_LIMIT:
         return True
+    nested = not 0 <= longest < _SMALLEST_OVER_LIMIT
     owner = message.DESCRIPTOR
     for fd, value in message.ListFields():
         if fd.message_type is None:
@@ -173,7 +180,7 @@ def _within_limits(message: Message) -> bool:
         limit = LIMITS.get((owner.full_name, fd.name), (-1, ""))[0]
         if 0 <= limit < len(value):
             return False
-        if not _reaches_limit(fd.message_type):
+        if not nested or not _reaches_limit(fd.message_type):
             continue
         if fd.message_type.GetOptions().map_entry:
             if not all(_within_limits(item) for item in value.values()):
@@ -184,6 +191,42 @@ def _within_limits(message: Message) -> bool:
         elif not _within_limits(value):
             return False
     return True
+
+
+def _longest_record(wire: bytes) -> int:
+    """The length of the longest length-delimited record (a nested message, a list item, a
+    text) at the top level of the message serialized as ``wire``; -1 when the bytes do not
+    parse as records (then the caller measures instead)."""
+    i, n, longest = 0, len(wire), 0
+    try:
+        while i < n:
+            kind = wire[i] & 7
+            while wire[i] & 0x80:  # the tag's varint
+                i += 1
+            i += 1
+            if kind == 2:
+                size, shift = 0, 0
+                while True:
+                    byte = wire[i]
+                    i += 1
+                    size |= (byte & 0x7F) << shift
+                    shift += 7
+                    if not byte & 0x80:
+                        break
+                if size > longest:
+                    longest = size
+                i += size
+            elif kind == 0:
+                while wire[i] & 0x80:
+                    i += 1
+                i += 1
+            elif kind in (1, 5):
+                i += 8 if kind == 1 else 4
+            else:  # groups: no Clarifai message has them
+                return -1
+    except IndexError:
+        return -1
+    return longest if i == n else -1
 
 
 _STRINGS, _MAP, _LIST, _ONE, _SKIP = range(5)
@@ -248,7 +291,7 @@ def _clean_once(message: Message, seen: dict[tuple[Any, bytes], bool], bulky: bo
         return _clean(message, seen, bulky)
     wire = message.SerializeToString()
     if not _may_hold_nul(wire):
-        return _within_limits(message)
+        return _within_limits(message, _longest_record(wire))
     key = (message.DESCRIPTOR, wire)
     verdict = seen.get(key)
     if verdict is None:
