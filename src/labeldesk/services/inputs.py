@@ -75,10 +75,13 @@ def _has_media(data: resources_pb2.Data) -> bool:
 def _carries_bytes(data: resources_pb2.Data) -> bool:
     """Whether ``data`` has media bytes to host or a ``hosted`` block to drop (what
     ``Hosting.take_bytes`` changes); most inputs are URLs and skip its copy of the ``Data``."""
-    return any(
-        data.HasField(kind) and ((block := getattr(data, kind)).base64 or block.HasField("hosted"))
-        for kind in MEDIA
-    )
+    for fd, block in data.ListFields():  # the set fields only: one for the usual input
+        if fd.name in _MEDIA and (block.base64 or block.HasField("hosted")):
+            return True
+    return False
+
+
+_MEDIA = frozenset(MEDIA)
 
 
 def _checked(data: resources_pb2.Data, where: str) -> resources_pb2.Data:
@@ -142,9 +145,7 @@ def _hosted(kept: resources_pb2.Data) -> bool:
     """Whether a new input's stored ``Data`` has a hosted file (:func:`render_media` signs its
     URL). An input without it, and without concepts, metadata or datasets to add, is answered
     as its stored ``Data`` and the request's common fields (:func:`_plain_tail`)."""
-    return bool(
-        kept.image.HasField("hosted") or kept.video.HasField("hosted") or kept.audio.HasField("hosted")
-    )
+    return any(fd.name in _MEDIA and block.HasField("hosted") for fd, block in kept.ListFields())
 
 
 def _plain_tail(created: Timestamp) -> bytes:
