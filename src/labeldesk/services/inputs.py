@@ -145,7 +145,9 @@ def _hosted(kept: resources_pb2.Data) -> bool:
     """Whether a new input's stored ``Data`` has a hosted file (:func:`render_media` signs its
     URL). An input without it, and without concepts, metadata or datasets to add, is answered
     as its stored ``Data`` and the request's common fields (:func:`_plain_tail`)."""
-    return any(fd.name in _MEDIA and block.HasField("hosted") for fd, block in kept.ListFields())
+    return bool(
+        kept.image.HasField("hosted") or kept.video.HasField("hosted") or kept.audio.HasField("hosted")
+    )
 
 
 def _plain_tail(created: Timestamp) -> bytes:
