@@ -357,8 +357,16 @@ def test_a_server_side_import_takes_its_format_from_the_template(
 
 def test_a_queued_job_is_cancelled_at_once(idle: Client, tmp_path: Path) -> None:
     job_id = idle.started(idle.upload(zipped(make_coco(tmp_path / "coco"), "coco"), "coco.zip"))
+    queued = idle.job(job_id)  # its records are not counted yet: still one pending, so pollers wait
+    assert (queued.status.code, queued.progress.pending_count, queued.status.percent_completed) == (
+        sc.JOB_QUEUED,
+        1,
+        0,
+    )
+    assert queued.extraction_jobs[0].progress.pending_archives_count == 1
     got = ok(idle("CancelInputsAddJob", id=job_id)).inputs_add_job
     assert got.status.code == sc.JOB_CANCELLED, got.status
+    assert (got.progress.pending_count, got.progress.in_progress_count) == (0, 0)
     assert idle.job(job_id).status.code == sc.JOB_CANCELLED
     assert (
         Worker(idle.server.app.db, {IMPORT_KIND: imports.handler(idle.server.app.hosting)}).run_until_idle()

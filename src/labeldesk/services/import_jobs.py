@@ -123,7 +123,9 @@ def inputs_add_job(row: Row[Any]) -> resources_pb2.InputsAddJob:
     p = row.progress or {}
     total, done = int(p.get("total", 0)), int(p.get("done", 0))
     state = _state(row)
-    left = max(0, total - done) if state not in ENDED else 0
+    # at least 1 until the job ends: before its records are counted (queued, unpacking) and while
+    # its last chunk is being finished, a poller (the SDK's _wait_for_inputs) must not stop
+    left = max(1, total - done) if state not in ENDED else 0
     code, description = STATES.get(state, (status_code_pb2.JOB_UNEXPECTED_ERROR, state))
     result = row.result or {}
     details = summary_line(result) if state == repo.DONE else (row.error or "")
