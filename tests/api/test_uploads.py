@@ -368,6 +368,7 @@ def test_a_queued_job_is_cancelled_at_once(idle: Client, tmp_path: Path) -> None
     assert got.status.code == sc.JOB_CANCELLED, got.status
     assert (got.progress.pending_count, got.progress.in_progress_count) == (0, 0)
     assert idle.job(job_id).status.code == sc.JOB_CANCELLED
+    assert got.extraction_jobs[0].status.code == sc.JOB_CANCELLED
     assert (
         Worker(idle.server.app.db, {IMPORT_KIND: imports.handler(idle.server.app.hosting)}).run_until_idle()
         == 0
