@@ -5,10 +5,13 @@ input gets its own message; jobs are cancelled queued and running; uploads are d
 from __future__ import annotations
 
 import io
+import os
 import tarfile
 import time
+import uuid
 import zipfile
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -28,7 +31,7 @@ from labeldesk.services import admin, uploads
 from labeldesk.services.import_jobs import IMPORT_KIND
 from labeldesk.storage.clock import utcnow
 from tests.api.test_import_export import make_coco
-from tests.helpers import fails, ok
+from tests.helpers import fails, ok, worker_database
 
 MAX_ARCHIVE = 2_000_000
 MAX_EXTRACTED = 300_000
@@ -79,25 +82,36 @@ def zip_of(name: str, data: bytes) -> bytes:
     return buf.getvalue()
 
 
-def _server(tmp: Path, worker: bool) -> RunningServer:
-    app = build(f"sqlite:///{tmp / 'uploads.db'}", settings=replace(SETTINGS, blob_dir=str(tmp / "blobs")))
-    if not worker:  # jobs stay queued until a test runs them (cancel tests)
-        app.exports = None
-    return RunningServer(app, "127.0.0.1", 0, 0).start()
+@contextmanager
+def _server(tmp: Path, worker: bool) -> Iterator[RunningServer]:
+    """A server of its own over a database of its own (PostgreSQL when the suite runs on it)."""
+    url = os.environ.get("LABELDESK_TEST_DATABASE_URL", "")
+    with ExitStack() as stack:
+        if url.startswith("postgresql"):
+            url = stack.enter_context(worker_database(url, f"up_{uuid.uuid4().hex[:10]}"))
+        else:
+            url = f"sqlite:///{tmp / 'uploads.db'}"
+        app = build(url, settings=replace(SETTINGS, blob_dir=str(tmp / "blobs")))
+        if not worker:  # jobs stay queued until a test runs them (cancel tests)
+            app.exports = None
+        server = RunningServer(app, "127.0.0.1", 0, 0).start()
+        try:
+            yield server
+        finally:
+            server.stop()
+            app.db.dispose()
 
 
 @pytest.fixture(scope="module")
 def uploads_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    server = _server(tmp_path_factory.mktemp("uploads"), worker=True)
-    yield server
-    server.stop()
+    with _server(tmp_path_factory.mktemp("uploads"), worker=True) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 def idle_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    server = _server(tmp_path_factory.mktemp("idle"), worker=False)
-    yield server
-    server.stop()
+    with _server(tmp_path_factory.mktemp("idle"), worker=False) as server:
+        yield server
 
 
 class Client:

@@ -61,8 +61,10 @@ def upload_proto(row: Row[Any]) -> resources_pb2.Upload:
     )
 
 
-def require(conn: Connection, app_pk: int, upload_id: str, where: str = "upload_id") -> Row[Any]:
-    row = repo.get(conn, app_pk, upload_id) if upload_id else None
+def require(
+    conn: Connection, app_pk: int, upload_id: str, where: str = "upload_id", lock: bool = False
+) -> Row[Any]:
+    row = (repo.get_locked if lock else repo.get)(conn, app_pk, upload_id) if upload_id else None
     if row is None:
         raise errors.ApiError(
             errors.DOES_NOT_EXIST,
@@ -164,7 +166,7 @@ class UploadsService:
     ) -> service_pb2.SingleUploadResponse:
         app = ctx.require_app()
         store = self._store()
-        upload = require(conn, app.pk, req.upload_id)
+        upload = require(conn, app.pk, req.upload_id, lock=True)
         if upload.state == repo.EXPIRED:
             raise errors.invalid(
                 f"upload_id: upload '{upload.id}' has expired and its bytes are gone",
