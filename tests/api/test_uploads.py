@@ -453,3 +453,24 @@ def test_an_upload_left_unimported_for_a_day_expires(idle: Client) -> None:
     assert ok(idle("GetUpload", upload_id=in_use)).upload.status.code == sc.UPLOAD_DONE
     fails(idle.put(unused, (1, 0, b"x")), sc.CONN_INVALID_REQUEST, f"upload '{unused}' has expired")
     fails(idle.import_upload(unused), sc.CONN_INVALID_REQUEST, f"upload '{unused}' has expired")
+
+
+def test_uploads_need_the_scopes_of_adding_and_reading_inputs(client: Client) -> None:
+    db = client.server.app.db
+    reader = (
+        ("authorization", f"Key {admin.create_app_key(db, client.uai.user_id, 'app', ['Inputs:Get'])}"),
+    )
+    adder = (("authorization", f"Key {admin.create_app_key(db, client.uai.user_id, 'app', ['Inputs:Add'])}"),)
+    new = service_pb2.PostUploadsRequest(
+        uploads=[resources_pb2.Upload(content_name="a.zip", content_length=3)]
+    )
+    fails(client.stub.PostUploads(new, metadata=reader), sc.CONN_INSUFFICIENT_SCOPES, "Inputs:Add")
+    (made,) = ok(client.stub.PostUploads(new, metadata=adder)).uploads
+    got = ok(client.stub.GetUpload(service_pb2.GetUploadRequest(upload_id=made.id), metadata=reader))
+    assert got.upload.id == made.id
+    assert [
+        u.id for u in ok(client.stub.ListUploads(service_pb2.ListUploadsRequest(), metadata=reader)).uploads
+    ] == [made.id]
+    gone = service_pb2.DeleteUploadsRequest(ids=[made.id])
+    fails(client.stub.DeleteUploads(gone, metadata=reader), sc.CONN_INSUFFICIENT_SCOPES, "Inputs:Add")
+    ok(client.stub.DeleteUploads(gone, metadata=adder))
