@@ -13,6 +13,7 @@ import zipfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from clarifai_grpc.grpc.api import resources_pb2, service_pb2, service_pb2_grpc
 from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 from google.protobuf import struct_pb2
 from PIL import Image
+from sqlalchemy import update
 
 from labeldesk.app import RunningServer, build
 from labeldesk.config import Settings
@@ -29,7 +31,9 @@ from labeldesk.jobs import imports
 from labeldesk.jobs.worker import Worker
 from labeldesk.services import admin, uploads
 from labeldesk.services.import_jobs import IMPORT_KIND
+from labeldesk.storage import tables as t
 from labeldesk.storage.clock import utcnow
+from labeldesk.storage.repos import jobs as jobs_repo
 from tests.api.test_import_export import make_coco
 from tests.helpers import fails, ok, worker_database
 
@@ -474,3 +478,20 @@ def test_uploads_need_the_scopes_of_adding_and_reading_inputs(client: Client) ->
     gone = service_pb2.DeleteUploadsRequest(ids=[made.id])
     fails(client.stub.DeleteUploads(gone, metadata=reader), sc.CONN_INSUFFICIENT_SCOPES, "Inputs:Add")
     ok(client.stub.DeleteUploads(gone, metadata=adder))
+
+
+def test_a_job_cancelled_after_its_worker_died_ends_cancelled(idle: Client) -> None:
+    upload_id = idle.upload(zip_of("a.jpg", b"x"), "a.zip")
+    job_id = idle.started(upload_id)
+    db = idle.server.app.db
+    with db.write() as conn:  # a worker took it and died (its lease is over)
+        over = utcnow() - timedelta(seconds=1)
+        conn.execute(update(t.jobs).where(t.jobs.c.id == job_id).values(state="running", lease_until=over))
+    got = ok(idle("CancelInputsAddJob", id=job_id)).inputs_add_job
+    assert got.status.code == sc.JOB_CANCELLED, got.status
+    with db.write() as conn:  # the next claim of any worker ends it
+        assert jobs_repo.claim(conn, ["no-such-kind"], timedelta(seconds=60)) is None
+    with db.read() as conn:
+        row = jobs_repo.get(conn, job_id)
+        assert row is not None and row.state == jobs_repo.CANCELLED
+    ok(idle("DeleteUploads", ids=[upload_id]))  # no job reads it any more
