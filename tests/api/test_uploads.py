@@ -448,7 +448,7 @@ def test_a_deleted_upload_takes_its_bytes_and_one_in_use_is_kept(idle: Client) -
 def test_an_upload_left_unimported_for_a_day_expires(idle: Client) -> None:
     unused = idle.upload(zip_of("a.jpg", b"x"), "a.zip")
     in_use = idle.upload(zip_of("b.jpg", b"y"), "b.zip")
-    idle.started(in_use)  # queued: its upload must stay
+    in_use_job = idle.started(in_use)  # queued: its upload must stay
     app = idle.server.app
     assert uploads.sweep(app.db, app.hosting.store) == 0
     assert uploads.sweep(app.db, app.hosting.store, now=utcnow() + uploads.TTL + uploads.TTL / 24) >= 1
@@ -457,6 +457,7 @@ def test_an_upload_left_unimported_for_a_day_expires(idle: Client) -> None:
     assert ok(idle("GetUpload", upload_id=in_use)).upload.status.code == sc.UPLOAD_DONE
     fails(idle.put(unused, (1, 0, b"x")), sc.CONN_INVALID_REQUEST, f"upload '{unused}' has expired")
     fails(idle.import_upload(unused), sc.CONN_INVALID_REQUEST, f"upload '{unused}' has expired")
+    ok(idle("CancelInputsAddJob", id=in_use_job))  # leaves no queued job to the other tests' workers
 
 
 def test_uploads_need_the_scopes_of_adding_and_reading_inputs(client: Client) -> None:
