@@ -268,25 +268,42 @@ def _need_cancel(owner: Owner, import_root: Path) -> None:
         pytest.skip(f"the server does not cancel background import jobs yet: {got.status.description}")
 
 
-def test_a_queued_import_is_cancelled(browser: Any, idle_server: RunningServer, import_root: Path) -> None:
+_HIDE = """(hidden) => {
+  Object.defineProperty(document, "hidden", { value: hidden, configurable: true });
+  document.dispatchEvent(new Event("visibilitychange"));
+}"""
+
+
+def test_a_queued_import_is_polled_while_the_page_is_visible_and_cancelled(
+    browser: Any, idle_server: RunningServer, import_root: Path
+) -> None:
     owner = Owner(idle_server)
-    _need_cancel(owner, import_root)
     page = owner.page(browser)
+    polls: list[str] = []
+    page.on("request", lambda req: polls.append(req.url) if "/inputs/jobs/add/" in req.url else None)
     page.locator("input[name=server-path]").fill(f"file://{import_root}/coco")
     page.get_by_role("button", name="Import from the server").click()
-    rows = _job_row(page, "queued")
-    job_id = rows.get_attribute("data-job")
-    rows.get_by_role("button", name=f"Cancel job {job_id}").wait_for()
+    job_id = _job_row(page, "queued").get_attribute("data-job")
+    rows = page.locator(f'tbody[data-job="{job_id}"]')
+    cancel = rows.get_by_role("button", name=f"Cancel job {job_id}")
+    cancel.wait_for()
+    assert_controls_labelled(page)
     screenshot(page, "console-imports-queued")
     with page.expect_request(lambda req: f"/inputs/jobs/add/{job_id}" in req.url):
-        pass  # it polls the queued job
-    rows.get_by_role("button", name=f"Cancel job {job_id}").click()
-    _job_row(page, "cancelled")
-    got = ok(
-        owner.stub.GetInputsAddJob(
-            s.GetInputsAddJobRequest(user_app_id=owner.uai, id=job_id), metadata=owner.meta
-        )
-    )
+        pass  # it polls the queued job ...
+    page.evaluate(_HIDE, True)
+    page.wait_for_timeout(300)  # a poll already on its way may land
+    seen = len(polls)
+    page.wait_for_timeout(2500)
+    assert len(polls) == seen  # ... not while the page is hidden ...
+    with page.expect_request(lambda req: f"/inputs/jobs/add/{job_id}" in req.url):
+        page.evaluate(_HIDE, False)  # ... and again once it is shown
+
+    _need_cancel(owner, import_root)
+    cancel.click()
+    rows.get_by_test_id("job-state").filter(has_text="cancelled").wait_for()
+    asked = s.GetInputsAddJobRequest(user_app_id=owner.uai, id=job_id)
+    got = ok(owner.stub.GetInputsAddJob(asked, metadata=owner.meta))
     assert got.inputs_add_job.status.code == sc.JOB_CANCELLED
-    assert rows.get_by_role("button", name=f"Cancel job {job_id}").count() == 0
+    assert cancel.count() == 0
     assert page.js_errors == []
