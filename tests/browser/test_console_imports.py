@@ -96,10 +96,13 @@ class Owner:
         return list(got.uploads)
 
 
-def _need_uploads(owner: Owner) -> None:
+def _uploading_owner(server: RunningServer) -> Owner:
+    """A new owner of an app on ``server``; the test skips when the server has no Uploads API yet."""
+    owner = Owner(server)
     got = owner.stub.ListUploads(s.ListUploadsRequest(user_app_id=owner.uai), metadata=owner.meta)
     if got.status.code == sc.NOT_IMPLEMENTED or "not implemented" in got.status.description.lower():
         pytest.skip("the server does not implement the Uploads API (PostUploads) yet")
+    return owner
 
 
 def _coco_zip(tmp: Path, padding: int = 0) -> Path:
@@ -124,8 +127,7 @@ def _job_row(page: Any, state: str) -> Any:
 def test_a_zipped_coco_dataset_uploads_and_imports_and_its_inputs_are_in_the_data_tab(
     browser: Any, import_server: RunningServer, tmp_path: Path
 ) -> None:
-    owner = Owner(import_server)
-    _need_uploads(owner)
+    owner = _uploading_owner(import_server)
     page = owner.page(browser)
     page.get_by_text("No imports yet").wait_for()
     page.locator("input[name=import-dataset]").fill("zipped")
@@ -159,8 +161,7 @@ def test_a_zipped_coco_dataset_uploads_and_imports_and_its_inputs_are_in_the_dat
 def test_a_failing_part_stops_the_upload_until_retry_and_cancel_deletes_the_upload(
     browser: Any, import_server: RunningServer, tmp_path: Path
 ) -> None:
-    owner = Owner(import_server)
-    _need_uploads(owner)
+    owner = _uploading_owner(import_server)
     archive = _coco_zip(tmp_path, padding=9 * MIB)  # two parts: 8 MiB and the rest
     page = owner.page(browser)
     failing = {"on": True}
@@ -214,8 +215,7 @@ def test_a_failing_part_stops_the_upload_until_retry_and_cancel_deletes_the_uplo
 def test_an_archive_that_is_not_one_fails_with_the_servers_words(
     browser: Any, import_server: RunningServer, tmp_path: Path
 ) -> None:
-    owner = Owner(import_server)
-    _need_uploads(owner)
+    owner = _uploading_owner(import_server)
     fake = tmp_path / "broken.zip"
     fake.write_text("these are not the bytes of a zip file\n" * 10)
     page = owner.page(browser)

@@ -211,6 +211,8 @@ function ServerPathBox({ ref_, opts, onStarted }: { ref_: AppRef; opts: ImportOp
   );
 }
 
+const COLUMNS = ["Job", "State", "Progress", "Added", "Skipped", "Created"];
+
 function JobsTable({ ref_, jobs, onChanged }: { ref_: AppRef; jobs: any[] | null; onChanged(): void }) {
   const [error, setError] = useState("");
   const cancel = async (id: string) => {
@@ -234,12 +236,11 @@ function JobsTable({ ref_, jobs, onChanged }: { ref_: AppRef; jobs: any[] | null
         <table class="grid jobs" aria-label="Import jobs">
           <thead>
             <tr>
-              <th scope="col">Job</th>
-              <th scope="col">State</th>
-              <th scope="col">Progress</th>
-              <th scope="col">Added</th>
-              <th scope="col">Skipped</th>
-              <th scope="col">Created</th>
+              {COLUMNS.map((c) => (
+                <th key={c} scope="col">
+                  {c}
+                </th>
+              ))}
               <th scope="col" class="actions">
                 <span class="sr-only">Actions</span>
               </th>
