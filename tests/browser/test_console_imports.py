@@ -169,11 +169,7 @@ def test_a_failing_part_stops_the_upload_until_retry_and_cancel_deletes_the_uplo
     def second_part_fails(route: Any) -> None:
         part = (route.request.post_data_json or {}).get("content_parts", [{}])[0].get("part_number")
         if failing["on"] and part == 2:
-            route.fulfill(
-                status=503,
-                content_type="application/json",
-                body='{"status":{"code":21100,"description":"busy"}}',
-            )
+            route.fulfill(status=503, content_type="application/json", body=BUSY)
         else:
             route.continue_()
 
@@ -185,6 +181,7 @@ def test_a_failing_part_stops_the_upload_until_retry_and_cancel_deletes_the_uplo
     status.filter(has_text="stopped").wait_for(timeout=20_000)  # after two automatic retries
     assert status.inner_text().startswith("8.0 MiB of 9.")
     assert page.get_by_label("Archive upload progress").get_attribute("value") == str(8 * MIB)
+    page.get_by_role("alert").filter(has_text="Part 2 of 2 was not sent: The server is busy").wait_for()
     screenshot(page, "console-imports-upload")
     (held,) = owner.uploads()
     assert held.status.code == sc.UPLOAD_IN_PROGRESS
@@ -224,7 +221,8 @@ def test_an_archive_that_is_not_one_fails_with_the_servers_words(
     rows = _job_row(page, "failed")
     summary = rows.get_by_test_id("job-summary").inner_text()
     assert "broken.zip" in summary and "archive" in summary, summary
-    assert owner.dataset_inputs("zipped") == []
+    held = ok(owner.stub.ListInputs(s.ListInputsRequest(user_app_id=owner.uai), metadata=owner.meta))
+    assert list(held.inputs) == []
 
 
 def test_a_folder_on_the_server_is_imported_and_bad_paths_get_the_servers_words(

@@ -7,7 +7,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { api, appPath, explain, type AppRef } from "../api";
 import { ErrorBanner } from "../ui";
 import { ARCHIVE_SUFFIXES, ArchiveUpload, FORMATS, inputTemplate, isArchive, mib, type ImportOptions, type UploadState } from "./archiveUpload";
-import { cancelJob, isActive, progressOf, stateOf, useImportJobs } from "./importJobs";
+import { cancelJob, isActive, progressOf, progressWords, stateOf, stopping, useImportJobs } from "./importJobs";
 
 export function Imports({ ref_ }: { ref_: AppRef }) {
   const jobs = useImportJobs(ref_);
@@ -116,7 +116,10 @@ function ArchiveBox({ ref_, opts, onStarted }: { ref_: AppRef; opts: ImportOptio
           name="archive"
           accept={ARCHIVE_SUFFIXES.join(",")}
           disabled={busy}
-          onChange={(e) => choose(e.currentTarget.files?.[0])}
+          onChange={(e) => {
+            choose(e.currentTarget.files?.[0]);
+            e.currentTarget.value = ""; // the same archive may be chosen again after this upload
+          }}
         />
       </label>
       <ErrorBanner error={error} onClose={() => setError("")} />
@@ -257,7 +260,7 @@ function JobsTable({ ref_, jobs, onChanged }: { ref_: AppRef; jobs: any[] | null
 
 function JobRows({ job, onCancel }: { job: any; onCancel(): void }) {
   const { word, cls } = stateOf(job);
-  const { done, total, percent } = progressOf(job);
+  const { percent } = progressOf(job);
   const p = job.progress ?? {};
   const skipped: string[] = job.status?.stack_trace ?? [];
   const summary = isActive(job) ? "" : job.status?.details ?? "";
@@ -266,7 +269,7 @@ function JobRows({ job, onCancel }: { job: any; onCancel(): void }) {
       <tr>
         <td class="mono">{job.id}</td>
         <td>
-          <span class={`pill ${cls}`} data-testid="job-state">
+          <span class={`pill ${cls}`} data-testid="job-state" title={job.status?.description}>
             {word}
           </span>
         </td>
@@ -276,7 +279,7 @@ function JobRows({ job, onCancel }: { job: any; onCancel(): void }) {
               <span style={{ width: `${percent}%` }} />
             </div>
             <span class="small muted" data-testid="job-progress" aria-live="polite">
-              {total ? `${done.toLocaleString("en")} of ${total.toLocaleString("en")} records` : `${percent} %`}
+              {progressWords(job)}
             </span>
           </div>
         </td>
@@ -284,7 +287,7 @@ function JobRows({ job, onCancel }: { job: any; onCancel(): void }) {
         <td data-testid="job-skipped">{Number(p.failed_count ?? 0).toLocaleString("en")}</td>
         <td class="small">{job.created_at ? new Date(job.created_at).toLocaleString() : ""}</td>
         <td class="actions">
-          {isActive(job) && (
+          {isActive(job) && !stopping(job) && (
             <button type="button" class="danger" onClick={onCancel} aria-label={`Cancel job ${job.id}`}>
               Cancel
             </button>

@@ -34,7 +34,7 @@ export function isArchive(name: string): boolean {
 export function inputTemplate(opts: ImportOptions): Record<string, unknown> {
   return {
     dataset_ids: opts.datasetId ? [opts.datasetId] : [],
-    ...(opts.format ? { metadata: { format: opts.format } } : {}),
+    ...(opts.format ? { data: { metadata: { format: opts.format } } } : {}),
   };
 }
 
@@ -130,7 +130,8 @@ export class ArchiveUpload {
         return slice.size;
       } catch (e) {
         if (this.cancelled || attempt >= AUTO_RETRIES || !transient(e)) {
-          throw e instanceof ApiError || this.cancelled ? e : new Error(`Part ${n + 1} was not sent: ${explain(e)}`);
+          if (this.cancelled) throw e;
+          throw new Error(`Part ${n + 1} of ${Math.ceil(this.file.size / PART_BYTES)} was not sent: ${explain(e)}`);
         }
         await sleep(1000 * (attempt + 1));
       }

@@ -27,6 +27,7 @@ export function stateOf(job: any): { word: string; cls: string } {
     [JOB_FAILED]: "failed",
     [JOB_CANCELLED]: "cancelled",
   };
+  if (stopping(job)) return { word: "stopping", cls: "job-cancelled" };
   const word = known[code] ?? (job.status?.description || `status ${code}`);
   return { word, cls: known[code] ? `job-${word}` : "job-failed" };
 }
@@ -35,13 +36,27 @@ export function isActive(job: any): boolean {
   return job.status?.code === JOB_QUEUED || job.status?.code === JOB_RUNNING;
 }
 
+/** A running job that was cancelled and ends after its current chunk (the server says so in words). */
+export function stopping(job: any): boolean {
+  return job.status?.code === JOB_RUNNING && /stopping/i.test(job.status?.description ?? "");
+}
+
+/** The progress in words: records done of the total once the job knows it. */
+export function progressWords(job: any): string {
+  const { done, total, percent } = progressOf(job);
+  if (job.status?.code === JOB_QUEUED) return "waiting to start";
+  if (isActive(job) && !done && total <= 1) return "starting…"; // unpacking, or counting the records
+  return total ? `${done.toLocaleString("en")} of ${total.toLocaleString("en")} records` : `${percent} %`;
+}
+
 /** Records done of the total, from the progress counts (or status.percent_completed without them). */
 export function progressOf(job: any): { done: number; total: number; percent: number } {
   const p = job.progress ?? {};
   const done = Number(p.success_count ?? 0) + Number(p.failed_count ?? 0);
   const total = done + Number(p.pending_count ?? 0) + Number(p.in_progress_count ?? 0);
-  const given = Number(job.status?.percent_completed ?? 0);
-  const percent = total ? (100 * done) / total : job.status?.code === JOB_COMPLETED ? 100 : given;
+  const given = job.status?.percent_completed;
+  const percent =
+    given !== undefined ? Number(given) : job.status?.code === JOB_COMPLETED ? 100 : total ? (100 * done) / total : 0;
   return { done, total, percent: Math.max(0, Math.min(100, Math.round(percent))) };
 }
 
