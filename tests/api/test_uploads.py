@@ -5,11 +5,15 @@ input gets its own message; jobs are cancelled queued and running; uploads are d
 from __future__ import annotations
 
 import io
+import os
 import tarfile
 import time
+import uuid
 import zipfile
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +23,7 @@ from clarifai_grpc.grpc.api import resources_pb2, service_pb2, service_pb2_grpc
 from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 from google.protobuf import struct_pb2
 from PIL import Image
+from sqlalchemy import update
 
 from labeldesk.app import RunningServer, build
 from labeldesk.config import Settings
@@ -26,9 +31,11 @@ from labeldesk.jobs import imports
 from labeldesk.jobs.worker import Worker
 from labeldesk.services import admin, uploads
 from labeldesk.services.import_jobs import IMPORT_KIND
+from labeldesk.storage import tables as t
 from labeldesk.storage.clock import utcnow
+from labeldesk.storage.repos import jobs as jobs_repo
 from tests.api.test_import_export import make_coco
-from tests.helpers import fails, ok
+from tests.helpers import fails, ok, worker_database
 
 MAX_ARCHIVE = 2_000_000
 MAX_EXTRACTED = 300_000
@@ -79,25 +86,36 @@ def zip_of(name: str, data: bytes) -> bytes:
     return buf.getvalue()
 
 
-def _server(tmp: Path, worker: bool) -> RunningServer:
-    app = build(f"sqlite:///{tmp / 'uploads.db'}", settings=replace(SETTINGS, blob_dir=str(tmp / "blobs")))
-    if not worker:  # jobs stay queued until a test runs them (cancel tests)
-        app.exports = None
-    return RunningServer(app, "127.0.0.1", 0, 0).start()
+@contextmanager
+def _server(tmp: Path, worker: bool) -> Iterator[RunningServer]:
+    """A server of its own over a database of its own (PostgreSQL when the suite runs on it)."""
+    url = os.environ.get("LABELDESK_TEST_DATABASE_URL", "")
+    with ExitStack() as stack:
+        if url.startswith("postgresql"):
+            url = stack.enter_context(worker_database(url, f"up_{uuid.uuid4().hex[:10]}"))
+        else:
+            url = f"sqlite:///{tmp / 'uploads.db'}"
+        app = build(url, settings=replace(SETTINGS, blob_dir=str(tmp / "blobs")))
+        if not worker:  # jobs stay queued until a test runs them (cancel tests)
+            app.exports = None
+        server = RunningServer(app, "127.0.0.1", 0, 0).start()
+        try:
+            yield server
+        finally:
+            server.stop()
+            app.db.dispose()
 
 
 @pytest.fixture(scope="module")
 def uploads_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    server = _server(tmp_path_factory.mktemp("uploads"), worker=True)
-    yield server
-    server.stop()
+    with _server(tmp_path_factory.mktemp("uploads"), worker=True) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 def idle_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    server = _server(tmp_path_factory.mktemp("idle"), worker=False)
-    yield server
-    server.stop()
+    with _server(tmp_path_factory.mktemp("idle"), worker=False) as server:
+        yield server
 
 
 class Client:
@@ -368,6 +386,7 @@ def test_a_queued_job_is_cancelled_at_once(idle: Client, tmp_path: Path) -> None
     assert got.status.code == sc.JOB_CANCELLED, got.status
     assert (got.progress.pending_count, got.progress.in_progress_count) == (0, 0)
     assert idle.job(job_id).status.code == sc.JOB_CANCELLED
+    assert got.extraction_jobs[0].status.code == sc.JOB_CANCELLED
     assert (
         Worker(idle.server.app.db, {IMPORT_KIND: imports.handler(idle.server.app.hosting)}).run_until_idle()
         == 0
@@ -429,7 +448,7 @@ def test_a_deleted_upload_takes_its_bytes_and_one_in_use_is_kept(idle: Client) -
 def test_an_upload_left_unimported_for_a_day_expires(idle: Client) -> None:
     unused = idle.upload(zip_of("a.jpg", b"x"), "a.zip")
     in_use = idle.upload(zip_of("b.jpg", b"y"), "b.zip")
-    idle.started(in_use)  # queued: its upload must stay
+    in_use_job = idle.started(in_use)  # queued: its upload must stay
     app = idle.server.app
     assert uploads.sweep(app.db, app.hosting.store) == 0
     assert uploads.sweep(app.db, app.hosting.store, now=utcnow() + uploads.TTL + uploads.TTL / 24) >= 1
@@ -438,3 +457,42 @@ def test_an_upload_left_unimported_for_a_day_expires(idle: Client) -> None:
     assert ok(idle("GetUpload", upload_id=in_use)).upload.status.code == sc.UPLOAD_DONE
     fails(idle.put(unused, (1, 0, b"x")), sc.CONN_INVALID_REQUEST, f"upload '{unused}' has expired")
     fails(idle.import_upload(unused), sc.CONN_INVALID_REQUEST, f"upload '{unused}' has expired")
+    ok(idle("CancelInputsAddJob", id=in_use_job))  # leaves no queued job to the other tests' workers
+
+
+def test_uploads_need_the_scopes_of_adding_and_reading_inputs(client: Client) -> None:
+    db = client.server.app.db
+    reader = (
+        ("authorization", f"Key {admin.create_app_key(db, client.uai.user_id, 'app', ['Inputs:Get'])}"),
+    )
+    adder = (("authorization", f"Key {admin.create_app_key(db, client.uai.user_id, 'app', ['Inputs:Add'])}"),)
+    new = service_pb2.PostUploadsRequest(
+        uploads=[resources_pb2.Upload(content_name="a.zip", content_length=3)]
+    )
+    fails(client.stub.PostUploads(new, metadata=reader), sc.CONN_INSUFFICIENT_SCOPES, "Inputs:Add")
+    (made,) = ok(client.stub.PostUploads(new, metadata=adder)).uploads
+    got = ok(client.stub.GetUpload(service_pb2.GetUploadRequest(upload_id=made.id), metadata=reader))
+    assert got.upload.id == made.id
+    assert [
+        u.id for u in ok(client.stub.ListUploads(service_pb2.ListUploadsRequest(), metadata=reader)).uploads
+    ] == [made.id]
+    gone = service_pb2.DeleteUploadsRequest(ids=[made.id])
+    fails(client.stub.DeleteUploads(gone, metadata=reader), sc.CONN_INSUFFICIENT_SCOPES, "Inputs:Add")
+    ok(client.stub.DeleteUploads(gone, metadata=adder))
+
+
+def test_a_job_cancelled_after_its_worker_died_ends_cancelled(idle: Client) -> None:
+    upload_id = idle.upload(zip_of("a.jpg", b"x"), "a.zip")
+    job_id = idle.started(upload_id)
+    db = idle.server.app.db
+    with db.write() as conn:  # a worker took it and died (its lease is over)
+        over = utcnow() - timedelta(seconds=1)
+        conn.execute(update(t.jobs).where(t.jobs.c.id == job_id).values(state="running", lease_until=over))
+    got = ok(idle("CancelInputsAddJob", id=job_id)).inputs_add_job
+    assert got.status.code == sc.JOB_CANCELLED, got.status
+    with db.write() as conn:  # the next claim of any worker ends it
+        assert jobs_repo.claim(conn, ["no-such-kind"], timedelta(seconds=60)) is None
+    with db.read() as conn:
+        row = jobs_repo.get(conn, job_id)
+        assert row is not None and row.state == jobs_repo.CANCELLED
+    ok(idle("DeleteUploads", ids=[upload_id]))  # no job reads it any more

@@ -83,11 +83,10 @@ def _upload_parts_of(row: Row[Any], state: str, p: dict[str, Any]) -> dict[str, 
     if not u:
         return {}
     unpacked = p.get("extraction") == "done"
-    stage = (
-        "done"
-        if unpacked
-        else ("failed" if state in ENDED else ("running" if state != repo.QUEUED else "pending"))
-    )
+    stage = "running" if state != repo.QUEUED else "pending"
+    if state in ENDED:
+        stage = "cancelled" if state == repo.CANCELLED else "failed"
+    stage = "done" if unpacked else stage
     extraction = resources_pb2.InputsExtractionJob(
         id=row.id,
         url=f"upload://{u['id']}",
@@ -116,6 +115,7 @@ EXTRACTION = {
     "running": (status_code_pb2.JOB_RUNNING, "Archive is being unpacked"),
     "done": (status_code_pb2.JOB_COMPLETED, "Archive unpacked"),
     "failed": (status_code_pb2.JOB_FAILED, "Archive not unpacked"),
+    "cancelled": (status_code_pb2.JOB_CANCELLED, "Archive not unpacked (job cancelled)"),
 }
 
 

@@ -47,6 +47,9 @@ def claim(
 ) -> Row[Any] | None:
     """Take the oldest free job of ``kinds``: mark it running, leased until now + ``lease``."""
     now = now or utcnow()
+    # a job cancelled while running whose worker died before it stopped: nothing will end it else
+    orphaned = and_(C.state == CANCELLING, C.lease_until < now)
+    conn.execute(update(t.jobs).where(orphaned).values(state=CANCELLED, lease_until=None, modified_at=now))
     free = or_(C.state == QUEUED, and_(C.state == RUNNING, C.lease_until < now))
     q = select(C.pk).where(free, C.kind.in_(kinds)).order_by(C.pk).limit(1)
     if conn.dialect.name == "postgresql":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, insert, or_, select, update
+from sqlalchemy import Connection, Row, case, delete, insert, or_, select, update
 
 from labeldesk.storage import tables as t
 from labeldesk.storage.clock import utcnow
@@ -36,6 +36,16 @@ def insert_upload(
 
 def get(conn: Connection, app_pk: int, upload_id: str) -> Row[Any] | None:
     return conn.execute(select(t.uploads).where(U.app_pk == app_pk, U.id == upload_id)).first()
+
+
+def get_locked(conn: Connection, app_pk: int, upload_id: str) -> Row[Any] | None:
+    """:func:`get`, with the row locked until the transaction ends on PostgreSQL (two calls
+    storing parts of one upload take turns, so overlaps are always seen; SQLite's writers take
+    turns anyway)."""
+    q = select(t.uploads).where(U.app_pk == app_pk, U.id == upload_id)
+    if conn.dialect.name == "postgresql":
+        q = q.with_for_update()
+    return conn.execute(q).first()
 
 
 def by_pk(conn: Connection, pk: int) -> Row[Any] | None:
@@ -76,7 +86,7 @@ def add_part(
         )
     )
     received = U.received + length
-    state = DONE if upload.received + length == upload.content_length else IN_PROGRESS
+    state = case((received == U.content_length, DONE), else_=IN_PROGRESS)
     q = (
         update(t.uploads)
         .where(U.pk == upload.pk)
