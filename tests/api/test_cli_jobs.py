@@ -1,0 +1,229 @@
+"""``labeldesk import --server`` and ``labeldesk jobs`` against a real server started here: imports
+run as background jobs (a folder on the server, or an uploaded archive), watched with a bar of
+records to a summary; ``--no-wait`` prints only the job id; jobs are listed and cancelled; a bad
+key, an unreachable server and a failing job end with one line on stderr and exit status 1; Ctrl-C
+stops watching only."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+import requests
+from click.testing import CliRunner, Result
+
+from labeldesk.app import RunningServer, build
+from labeldesk.cli import main
+from labeldesk.config import Settings
+from labeldesk.services import admin
+from tests.api.test_import_export import make_coco
+
+JOB_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The servers' LABELDESK_IMPORT_ROOT: a good COCO folder, one with a box outside its image,
+    one whose annotations.json is broken."""
+    root = tmp_path_factory.mktemp("cli-import-root")
+    make_coco(root / "coco")
+    bad = make_coco(root / "bad")
+    doc = json.loads((bad / "annotations.json").read_text())
+    doc["annotations"][4]["bbox"] = [70, 0, 20, 10]  # green is 80 wide
+    (bad / "annotations.json").write_text(json.dumps(doc))
+    make_coco(root / "broken")
+    (root / "broken" / "annotations.json").write_text('{"images": [')
+    return root
+
+
+def _start(tmp_path_factory: pytest.TempPathFactory, root: Path, with_worker: bool) -> RunningServer:
+    url = f"sqlite:///{tmp_path_factory.mktemp('cli-jobs') / 'jobs.db'}"
+    lab = build(url, settings=Settings(import_root=str(root)))
+    # without export links no job worker starts: the server's jobs stay queued
+    return RunningServer(lab if with_worker else replace(lab, exports=None), "127.0.0.1", 0, 0).start()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, root: Path) -> Iterator[RunningServer]:
+    running = _start(tmp_path_factory, root, with_worker=True)
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def idle_server(tmp_path_factory: pytest.TempPathFactory, root: Path) -> Iterator[RunningServer]:
+    """A server whose job worker is not running: a job started there waits, queued."""
+    running = _start(tmp_path_factory, root, with_worker=False)
+    yield running
+    running.stop()
+
+
+@dataclass
+class Remote:
+    """A fresh user and app on a running server, and the CLI pointed at them (LABELDESK_SERVER,
+    LABELDESK_KEY)."""
+
+    server: RunningServer
+    user: str
+    pat: str
+
+    @classmethod
+    def on(cls, server: RunningServer) -> Remote:
+        user = f"cli{time.monotonic_ns()}"
+        pat = admin.create_user(server.app.db, user)
+        admin.create_app(server.app.db, user, "app")
+        return cls(server, user, pat)
+
+    @property
+    def app(self) -> str:
+        return f"{self.user}/app"
+
+    def env(self, **extra: str | None) -> dict[str, str | None]:
+        base = {"LABELDESK_SERVER": self.server.base_url, "LABELDESK_KEY": self.pat, "CLARIFAI_PAT": None}
+        return {**base, **extra}
+
+    def cli(self, *args: str, **env: str | None) -> Result:
+        return CliRunner(env=self.env(**env)).invoke(main, list(args), catch_exceptions=False)
+
+    def inputs(self, dataset: str = "") -> set[str]:
+        where = f"/datasets/{dataset}/inputs" if dataset else "/inputs"
+        r = requests.get(
+            f"{self.server.base_url}/v2/users/{self.user}/apps/app{where}?per_page=100",
+            headers={"Authorization": f"Key {self.pat}"},
+            timeout=30,
+        )
+        assert r.status_code == 200, r.text
+        body = r.json()
+        return (
+            {d["input"]["id"] for d in body["dataset_inputs"]}
+            if dataset
+            else {i["id"] for i in body["inputs"]}
+        )
+
+
+@pytest.fixture
+def remote(server: RunningServer) -> Remote:
+    return Remote.on(server)
+
+
+def test_a_server_path_import_runs_as_a_job_watched_to_its_summary(remote: Remote, root: Path) -> None:
+    res = remote.cli("import", "--app", remote.app, "--server-path", f"file://{root}/coco", "--dataset", "d1")
+    assert res.exit_code == 0, res.output
+    assert res.stdout == ""  # messages only on stderr
+    (job_id,) = re.findall(r"import job ([0-9a-f]{32}) started", res.stderr)
+    assert "3/3 records" in res.stderr
+    assert f"job {job_id} completed: 3 inputs" in res.stderr
+    assert remote.inputs("d1") == {"red", "green", "blue"}
+
+    # a PATH given as a file:// URL is a folder on the server too; the format may be named
+    again = remote.cli("import", "--app", remote.app, "--format", "coco", f"file://{root}/coco")
+    assert again.exit_code == 0, again.output
+    assert "completed: 3 inputs" in again.stderr
+    assert remote.inputs() == {"red", "green", "blue"}  # no duplicates
+
+
+def test_no_wait_prints_only_the_job_id_and_jobs_watch_follows_it(remote: Remote, root: Path) -> None:
+    res = remote.cli("import", "--app", remote.app, "--server-path", f"file://{root}/coco", "--no-wait")
+    assert res.exit_code == 0, res.output
+    job_id = res.stdout.strip()
+    assert JOB_ID.match(job_id), res.stdout
+    assert f"import job {job_id} started on {remote.server.base_url}" in res.stderr
+
+    watched = remote.cli("jobs", "watch", job_id, "--app", remote.app)
+    assert watched.exit_code == 0, watched.output
+    assert f"job {job_id} completed: 3 inputs" in watched.stderr
+    assert watched.stdout == ""
+
+    listed = remote.cli("jobs", "list", "--app", remote.app)
+    assert listed.exit_code == 0, listed.output
+    (row,) = [line.split() for line in listed.stdout.splitlines() if job_id in line]
+    assert row[:4] == [job_id, "completed", "3/3", "(100%)"], listed.stdout
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d", row[4]), row
+    assert listed.stdout.splitlines()[0].split() == ["id", "status", "progress", "created"]
+
+
+def test_skipped_records_are_counted_in_the_summary(remote: Remote, root: Path) -> None:
+    res = remote.cli("import", "--app", remote.app, "--server-path", f"file://{root}/bad")
+    assert res.exit_code == 0, res.output
+    assert "1 records skipped" in res.stderr, res.stderr
+    assert remote.inputs() == {"red", "blue"}
+
+
+def test_a_failing_job_ends_with_the_servers_error_and_exit_1(remote: Remote, root: Path) -> None:
+    res = remote.cli(
+        "import", "--app", remote.app, "--format", "coco", "--server-path", f"file://{root}/broken"
+    )
+    assert res.exit_code == 1, res.output
+    assert re.search(r"error: job [0-9a-f]{32} failed: .*annotations\.json", res.stderr), res.stderr
+    assert "Traceback" not in res.output
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        ((), {"LABELDESK_KEY": "not-a-key"}, "error: API key or personal access token missing or invalid"),
+        (
+            (),
+            {"LABELDESK_SERVER": "http://127.0.0.1:9"},
+            "error: cannot reach http://127.0.0.1:9: connection refused",
+        ),
+        (
+            (),
+            {"LABELDESK_SERVER": "localhost:8080"},
+            "error: --server 'localhost:8080' is not a URL like http",
+        ),
+        (("--server-path", "file:///elsewhere"), {}, "is not below the import root"),
+    ],
+)
+def test_a_call_that_fails_says_why_in_one_line_and_exits_1(
+    remote: Remote, root: Path, args: tuple[str, ...], env: dict[str, str], message: str
+) -> None:
+    res = remote.cli(
+        "import", "--app", remote.app, *(args or ("--server-path", f"file://{root}/coco")), **env
+    )
+    assert res.exit_code == 1, res.output
+    assert message in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert res.stdout == ""
+
+
+def test_the_key_may_come_from_clarifai_pat_and_a_missing_one_is_asked_for(remote: Remote) -> None:
+    res = remote.cli("jobs", "list", "--app", remote.app, LABELDESK_KEY=None, CLARIFAI_PAT=remote.pat)
+    assert res.exit_code == 0, res.output
+    res = remote.cli("jobs", "list", "--app", remote.app, LABELDESK_KEY=None)
+    assert res.exit_code == 2 and "give an API key or PAT" in res.stderr
+    res = remote.cli("jobs", "list", "--app", remote.app, LABELDESK_SERVER=None)
+    assert res.exit_code == 2 and "Missing option '--server'" in res.stderr
+
+
+def test_ctrl_c_stops_watching_and_says_how_to_watch_again(idle_server: RunningServer, root: Path) -> None:
+    remote = Remote.on(idle_server)
+    res = remote.cli("import", "--app", remote.app, "--server-path", f"file://{root}/coco", "--no-wait")
+    job_id = res.stdout.strip()
+    env = {k: v for k, v in {**os.environ, **remote.env()}.items() if v is not None}
+    with subprocess.Popen(
+        [sys.executable, "-m", "labeldesk.cli", "jobs", "watch", job_id, "--app", remote.app],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    ) as watcher:
+        assert watcher.stderr is not None
+        first = watcher.stderr.readline()
+        assert first.startswith(f"watching job {job_id}"), first
+        watcher.send_signal(signal.SIGINT)
+        out, err = watcher.communicate(timeout=30)
+    assert watcher.returncode == 130, err
+    assert out == ""
+    assert f"job {job_id} keeps running on the server" in err
+    assert f"labeldesk jobs watch {job_id} --server {idle_server.base_url} --app {remote.app}" in err
+    assert "Traceback" not in err
