@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,13 +22,20 @@ import pytest
 import requests
 from click.testing import CliRunner, Result
 
-from labeldesk.app import RunningServer, build
+from labeldesk.app import RunningServer, build, build_services
 from labeldesk.cli import main
+from labeldesk.client import rest, upload
 from labeldesk.config import Settings
 from labeldesk.services import admin
+from labeldesk.services.registry import register
 from tests.api.test_import_export import make_coco
 
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
+IMPLEMENTED = set(register(build_services()))
+needs_uploads = pytest.mark.skipif(
+    not {"PostUploads", "PutUploadContentParts", "PostInputsUploads"} <= IMPLEMENTED,
+    reason="the Uploads API (PostUploads, PutUploadContentParts, PostInputsUploads) is not implemented yet",
+)
 
 
 @pytest.fixture(scope="module")
@@ -227,3 +235,69 @@ def test_ctrl_c_stops_watching_and_says_how_to_watch_again(idle_server: RunningS
     assert f"job {job_id} keeps running on the server" in err
     assert f"labeldesk jobs watch {job_id} --server {idle_server.base_url} --app {remote.app}" in err
     assert "Traceback" not in err
+
+
+@needs_uploads
+def test_a_local_folder_is_packed_uploaded_and_imported(remote: Remote, tmp_path: Path) -> None:
+    src = make_coco(tmp_path / "coco")
+    res = remote.cli("import", "--app", remote.app, "--format", "coco", str(src), "--dataset", "up")
+    assert res.exit_code == 0, res.output
+    assert res.stdout == ""
+    assert re.search(r"uploaded coco\.zip \([\d,]+ bytes\) as upload \S+", res.stderr), res.stderr
+    assert "completed: 3 inputs" in res.stderr
+    assert remote.inputs("up") == {"red", "green", "blue"}
+
+
+@needs_uploads
+@pytest.mark.parametrize("kind", ["zip", "gztar"])
+def test_a_ready_archive_is_sent_as_it_is_and_its_format_detected(
+    remote: Remote, tmp_path: Path, kind: str
+) -> None:
+    src = make_coco(tmp_path / "coco")
+    archive = Path(shutil.make_archive(str(tmp_path / "dataset"), kind, src.parent, "coco"))
+    res = remote.cli("import", "--app", remote.app, str(archive), "--no-wait")
+    assert res.exit_code == 0, res.output
+    assert f"uploaded {archive.name} ({archive.stat().st_size:,} bytes)" in res.stderr
+    job_id = res.stdout.strip()
+    watched = remote.cli("jobs", "watch", job_id, "--app", remote.app)
+    assert watched.exit_code == 0, watched.output
+    assert remote.inputs() == {"red", "green", "blue"}
+
+
+class FlakyRemote(rest.Remote):
+    """The real client whose first try of every part fails as a dropped connection would."""
+
+    tried: set[int]
+
+    def put_upload_content_part(
+        self, upload_id: str, part_number: int, range_start: int, data_b64: str
+    ) -> rest.resources_pb2.Upload:
+        if part_number not in self.tried:
+            self.tried.add(part_number)
+            raise rest.TransientError("connection reset")
+        return super().put_upload_content_part(upload_id, part_number, range_start, data_b64)
+
+
+@needs_uploads
+def test_an_archive_goes_in_parts_and_a_failed_part_is_sent_again(remote: Remote, tmp_path: Path) -> None:
+    src = make_coco(tmp_path / "coco")
+    archive = Path(shutil.make_archive(str(tmp_path / "coco"), "zip", src))
+    client = FlakyRemote(remote.server.base_url, remote.pat, remote.user, "app")
+    client.tried = set()
+    sent: list[int] = []
+    done = upload.upload_file(client, archive, sent.append, part_bytes=1024)
+    size = archive.stat().st_size
+    assert sum(sent) == size and len(sent) == -(-size // 1024) > 1
+    assert client.tried == set(range(1, len(sent) + 1))
+    job = client.post_inputs_uploads(done.id, "coco", "")
+    assert client.wait_for_job(job.id, lambda _: None).status.code == rest.status_code_pb2.JOB_COMPLETED
+    assert remote.inputs() == {"red", "green", "blue"}
+
+
+def test_a_part_refused_by_the_server_is_not_sent_again(remote: Remote, tmp_path: Path) -> None:
+    """A mistake (here: an upload that does not exist) is reported at once, not retried."""
+    client = FlakyRemote(remote.server.base_url, remote.pat, remote.user, "app")
+    client.tried = {1}
+    with pytest.raises(rest.ApiStatusError) as e:
+        upload.send_part(client, "no-such-upload", 1, 0, b"PK")
+    assert "no-such-upload" in str(e.value) or "does not implement" in str(e.value)
