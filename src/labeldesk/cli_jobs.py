@@ -16,7 +16,7 @@ from clarifai_grpc.grpc.api.status import status_code_pb2
 
 from labeldesk.cli_progress import bytes_progress, console, records_progress
 from labeldesk.client.archive import archive_of
-from labeldesk.client.rest import Remote
+from labeldesk.client.rest import MOVING, Remote
 from labeldesk.client.upload import upload_file
 
 #: exit status after Ctrl-C (the shell's convention for SIGINT)
@@ -59,7 +59,12 @@ def start_import(
     if server_path:
         job = remote.post_inputs_data_sources(server_path, fmt, dataset_id)
     else:
-        job = remote.post_inputs_uploads(_upload(remote, Path(path)).id, fmt, dataset_id)
+        try:
+            upload = _upload(remote, Path(path))
+        except KeyboardInterrupt:
+            say("\nupload stopped: nothing was imported (the server deletes the partial upload within 24 h)")
+            return INTERRUPTED
+        job = remote.post_inputs_uploads(upload.id, fmt, dataset_id)
     say(f"import job {job.id} started on {remote.server}")
     if no_wait:
         click.echo(job.id)
@@ -102,7 +107,11 @@ def report(job: resources_pb2.InputsAddJob) -> int:
     """Print a finished job's summary (and skipped records); its exit status."""
     status, p = job.status, job.progress
     if status.code == status_code_pb2.JOB_COMPLETED:
-        skipped = f", {p.failed_count:,} records skipped" if p.failed_count else ""
+        skipped = (
+            f", {p.failed_count:,} record{'s' if p.failed_count > 1 else ''} skipped"
+            if p.failed_count
+            else ""
+        )
         summary = status.details or f"{p.success_count:,} inputs added or already there{skipped}"
         console.print(f"job {job.id} completed: {summary}", markup=False, highlight=False, soft_wrap=True)
         for line in status.stack_trace:
@@ -144,7 +153,11 @@ def _counts(job: resources_pb2.InputsAddJob) -> tuple[int, int]:
 
 
 def _state(job: resources_pb2.InputsAddJob) -> str:
-    return STATE_NAMES.get(job.status.code, job.status.description or str(job.status.code))
+    """queued, running (or unpacking: an uploaded archive's extraction), completed, failed, ..."""
+    code = job.status.code
+    if code == status_code_pb2.JOB_RUNNING and any(e.status.code in MOVING for e in job.extraction_jobs):
+        return "unpacking"
+    return STATE_NAMES.get(code, job.status.description or str(code))
 
 
 def cancel(remote: Remote, job_id: str) -> None:
