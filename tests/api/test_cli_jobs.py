@@ -32,6 +32,7 @@ from tests.api.test_import_export import make_coco
 
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 IMPLEMENTED = set(register(build_services()))
+# the Uploads API comes with cancellable background jobs and their summaries (one change on the server)
 needs_uploads = pytest.mark.skipif(
     not {"PostUploads", "PutUploadContentParts", "PostInputsUploads"} <= IMPLEMENTED,
     reason="the Uploads API (PostUploads, PutUploadContentParts, PostInputsUploads) is not implemented yet",
@@ -135,7 +136,9 @@ def test_a_server_path_import_runs_as_a_job_watched_to_its_summary(remote: Remot
     # a PATH given as a file:// URL is a folder on the server too; the format may be named
     again = remote.cli("import", "--app", remote.app, "--format", "coco", f"file://{root}/coco")
     assert again.exit_code == 0, again.output
-    assert "completed: 3 inputs" in again.stderr
+    assert re.search(
+        r"completed: (3 inputs added or already there|0 inputs added \(3 already there\))", again.stderr
+    )
     assert remote.inputs() == {"red", "green", "blue"}  # no duplicates
 
 
@@ -301,3 +304,32 @@ def test_a_part_refused_by_the_server_is_not_sent_again(remote: Remote, tmp_path
     with pytest.raises(rest.ApiStatusError) as e:
         upload.send_part(client, "no-such-upload", 1, 0, b"PK")
     assert "no-such-upload" in str(e.value) or "does not implement" in str(e.value)
+
+
+@needs_uploads
+def test_jobs_cancel_stops_a_queued_job_and_watching_it_then_fails(
+    idle_server: RunningServer, root: Path
+) -> None:
+    remote = Remote.on(idle_server)
+    job_id = remote.cli(
+        "import", "--app", remote.app, "--server-path", f"file://{root}/coco", "--no-wait"
+    ).stdout.strip()
+    res = remote.cli("jobs", "cancel", job_id, "--app", remote.app)
+    assert res.exit_code == 0, res.output
+    assert f"job {job_id}: cancelled" in res.stderr
+    watched = remote.cli("jobs", "watch", job_id, "--app", remote.app)
+    assert watched.exit_code == 1, watched.output
+    assert f"error: job {job_id} cancelled" in watched.stderr
+    listed = remote.cli("jobs", "list", "--app", remote.app)
+    assert [job_id, "cancelled"] in [line.split()[:2] for line in listed.stdout.splitlines()]
+
+
+@needs_uploads
+def test_a_finished_job_cannot_be_cancelled(remote: Remote, root: Path) -> None:
+    res = remote.cli("import", "--app", remote.app, "--server-path", f"file://{root}/coco")
+    (job_id,) = re.findall(r"import job ([0-9a-f]{32}) started", res.stderr)
+    cancelled = remote.cli("jobs", "cancel", job_id, "--app", remote.app)
+    assert cancelled.exit_code == 1
+    assert f"error: inputs add job '{job_id}' has already completed" in cancelled.stderr
+    missing = remote.cli("jobs", "watch", "nope", "--app", remote.app)
+    assert missing.exit_code == 1 and "error: inputs add job 'nope' does not exist" in missing.stderr
