@@ -273,7 +273,7 @@ class FlakyRemote(rest.Remote):
     tried: set[int]
 
     def put_upload_content_part(
-        self, upload_id: str, part_number: int, range_start: int, data_b64: str
+        self, upload_id: str, part_number: int, range_start: int, data_b64: bytes
     ) -> rest.resources_pb2.Upload:
         if part_number not in self.tried:
             self.tried.add(part_number)

@@ -27,7 +27,7 @@ def send_part(
     data: bytes,
     sleep: Callable[[float], None] = time.sleep,
 ) -> resources_pb2.Upload:
-    encoded = pybase64.b64encode(data).decode("ascii")
+    encoded = pybase64.b64encode(data)
     for attempt in range(1, PART_ATTEMPTS + 1):
         try:
             return remote.put_upload_content_part(upload_id, number, start, encoded)
