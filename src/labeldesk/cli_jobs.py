@@ -77,6 +77,7 @@ def _upload(remote: Remote, path: Path) -> resources_pb2.Upload:
         raise click.BadParameter(f"{path} does not exist", param_hint="PATH")
     with archive_of(path) as archive, bytes_progress("uploading") as bar:
         size = archive.stat().st_size
+        say(f"uploading {archive.name} ({size:,} bytes) to {remote.server}")
         task = bar.add_task("upload", total=size)
         upload = upload_file(remote, archive, lambda n: bar.advance(task, n))
     say(f"uploaded {archive.name} ({size:,} bytes) as upload {upload.id}")

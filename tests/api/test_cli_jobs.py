@@ -208,25 +208,46 @@ def test_the_key_may_come_from_clarifai_pat_and_a_missing_one_is_asked_for(remot
     assert res.exit_code == 2 and "Missing option '--server'" in res.stderr
 
 
-def test_ctrl_c_stops_watching_and_says_how_to_watch_again(idle_server: RunningServer, root: Path) -> None:
-    remote = Remote.on(idle_server)
-    res = remote.cli("import", "--app", remote.app, "--server-path", f"file://{root}/coco", "--no-wait")
-    job_id = res.stdout.strip()
+def _interrupted(remote: Remote, args: list[str], first: str) -> tuple[int, str, str]:
+    """Run the CLI in a process, press Ctrl-C once its first line on stderr starts with
+    ``first``: its exit status, stdout and stderr."""
     env = {k: v for k, v in {**os.environ, **remote.env()}.items() if v is not None}
     with subprocess.Popen(
-        [sys.executable, "-m", "labeldesk.cli", "jobs", "watch", job_id, "--app", remote.app],
+        [sys.executable, "-m", "labeldesk.cli", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=env,
-    ) as watcher:
-        assert watcher.stderr is not None
-        first = watcher.stderr.readline()
-        assert first.startswith(f"watching job {job_id}"), first
-        watcher.send_signal(signal.SIGINT)
-        out, err = watcher.communicate(timeout=30)
-    assert watcher.returncode == 130, err
-    assert out == ""
+    ) as process:
+        assert process.stderr is not None
+        line = process.stderr.readline()
+        assert line.startswith(first), line
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    assert "Traceback" not in err, err
+    return process.returncode, out, err
+
+
+def test_ctrl_c_stops_an_upload_and_nothing_is_imported(idle_server: RunningServer, tmp_path: Path) -> None:
+    remote = Remote.on(idle_server)
+    big = tmp_path / "big.zip"
+    with big.open("wb") as f:  # 12 parts of 8 MiB
+        for _ in range(96):
+            f.write(os.urandom(1024 * 1024))
+    code, out, err = _interrupted(remote, ["import", "--app", remote.app, str(big)], "uploading big.zip")
+    assert (code, out) == (130, ""), err
+    assert "upload stopped: nothing was imported" in err
+    assert remote.cli("jobs", "list", "--app", remote.app).stdout.splitlines()[1:] == []
+
+
+def test_ctrl_c_stops_watching_and_says_how_to_watch_again(idle_server: RunningServer, root: Path) -> None:
+    remote = Remote.on(idle_server)
+    res = remote.cli("import", "--app", remote.app, "--server-path", f"file://{root}/coco", "--no-wait")
+    job_id = res.stdout.strip()
+    code, out, err = _interrupted(
+        remote, ["jobs", "watch", job_id, "--app", remote.app], f"watching job {job_id}"
+    )
+    assert (code, out) == (130, ""), err
     assert f"job {job_id} keeps running on the server" in err
     assert f"labeldesk jobs watch {job_id} --server {idle_server.base_url} --app {remote.app}" in err
     assert "Traceback" not in err
