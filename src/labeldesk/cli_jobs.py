@@ -108,12 +108,8 @@ def report(job: resources_pb2.InputsAddJob) -> int:
     """Print a finished job's summary (and skipped records); its exit status."""
     status, p = job.status, job.progress
     if status.code == status_code_pb2.JOB_COMPLETED:
-        skipped = (
-            f", {p.failed_count:,} record{'s' if p.failed_count > 1 else ''} skipped"
-            if p.failed_count
-            else ""
-        )
-        summary = status.details or f"{p.success_count:,} inputs added or already there{skipped}"
+        # labeldesk says what was added in status.details; another server may only count
+        summary = status.details or f"{p.success_count:,} inputs added, {p.failed_count:,} skipped"
         console.print(f"job {job.id} completed: {summary}", markup=False, highlight=False, soft_wrap=True)
         for line in status.stack_trace:
             console.print(f"  skipped {line}", markup=False, highlight=False, soft_wrap=True)

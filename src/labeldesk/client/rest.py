@@ -79,10 +79,6 @@ class Remote:
         self.server = check_base_url(self.server)
         self._pool = urllib3.PoolManager(retries=False, timeout=TIMEOUT)
 
-    @property
-    def user_app_id(self) -> resources_pb2.UserAppIDSet:
-        return resources_pb2.UserAppIDSet(user_id=self.user_id, app_id=self.app_id)
-
     def _path(self, *parts: str) -> str:
         app = f"/v2/users/{quote(self.user_id, safe='')}/apps/{quote(self.app_id, safe='')}"
         return "/".join([app, *(quote(p, safe="") for p in parts)])
