@@ -77,6 +77,15 @@ def _percent(state: str, done: int, total: int) -> int:
     return min(100, done * 100 // total) if total else 0
 
 
+EXTRACTION = {
+    "pending": (status_code_pb2.JOB_QUEUED, "Archive waits to be unpacked"),
+    "running": (status_code_pb2.JOB_RUNNING, "Archive is being unpacked"),
+    "done": (status_code_pb2.JOB_COMPLETED, "Archive unpacked"),
+    "failed": (status_code_pb2.JOB_FAILED, "Archive not unpacked"),
+    "cancelled": (status_code_pb2.JOB_CANCELLED, "Archive not unpacked (job cancelled)"),
+}
+
+
 def _upload_parts_of(row: Row[Any], state: str, p: dict[str, Any]) -> dict[str, Any]:
     """``uploads`` and ``extraction_jobs`` of a job over an uploaded archive (empty otherwise)."""
     u = row.payload.get("upload")
@@ -108,15 +117,6 @@ def _upload_parts_of(row: Row[Any], state: str, p: dict[str, Any]) -> dict[str, 
         status=status_pb2.Status(code=status_code_pb2.UPLOAD_DONE, description="Upload done"),
     )
     return {"uploads": [upload], "extraction_jobs": [extraction]}
-
-
-EXTRACTION = {
-    "pending": (status_code_pb2.JOB_QUEUED, "Archive waits to be unpacked"),
-    "running": (status_code_pb2.JOB_RUNNING, "Archive is being unpacked"),
-    "done": (status_code_pb2.JOB_COMPLETED, "Archive unpacked"),
-    "failed": (status_code_pb2.JOB_FAILED, "Archive not unpacked"),
-    "cancelled": (status_code_pb2.JOB_CANCELLED, "Archive not unpacked (job cancelled)"),
-}
 
 
 def inputs_add_job(row: Row[Any]) -> resources_pb2.InputsAddJob:

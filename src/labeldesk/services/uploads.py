@@ -28,6 +28,7 @@ from sqlalchemy import Connection, Row
 
 from labeldesk.config import Settings
 from labeldesk.domain import errors
+from labeldesk.domain.upload_parts import Part, PartRefused, gaps, place
 from labeldesk.files.archives import SUFFIXES
 from labeldesk.files.store import BlobStore
 from labeldesk.services import registry as rpc
@@ -74,16 +75,13 @@ def require(
     return row
 
 
+def _part(row: Row[Any]) -> Part:
+    return Part(row.range_start, row.length, row.sha256, row.part_number)
+
+
 def missing_ranges(conn: Connection, upload: Row[Any]) -> list[tuple[int, int]]:
     """The byte ranges (first, last) not received yet."""
-    gaps, at = [], 0
-    for part in repo.parts(conn, upload.pk):
-        if part.range_start > at:
-            gaps.append((at, part.range_start - 1))
-        at = max(at, part.range_start + part.length)
-    if at < upload.content_length:
-        gaps.append((at, upload.content_length - 1))
-    return gaps
+    return gaps([_part(p) for p in repo.parts(conn, upload.pk)], upload.content_length)
 
 
 def assemble(store: BlobStore, app_pk: int, parts: list[Row[Any]], out: IO[bytes]) -> None:
@@ -186,28 +184,20 @@ class UploadsService:
         where: str,
         part: resources_pb2.UploadContentPart,
     ) -> Row[Any]:
-        start, size = part.range_start, len(part.data)
-        if not size:
-            raise errors.invalid(f"{where}.data: a part needs at least one byte")
-        end = start + size
-        if end > upload.content_length:
-            raise errors.invalid(
-                f"{where}: bytes {start:,}..{end - 1:,} go beyond the upload's content_length "
-                f"{upload.content_length:,}",
-                "range_start + the part's size must be at most content_length",
-            )
         sha = hashlib.sha256(part.data).hexdigest()
-        for other in repo.overlapping(conn, upload.pk, start, end):
-            if (other.range_start, other.length, other.sha256) == (start, size, sha):
+        new = Part(part.range_start, len(part.data), sha, part.part_number)
+        overlapping = [_part(p) for p in repo.overlapping(conn, upload.pk, new.start, new.end)]
+        try:
+            if not place(new, upload.content_length, overlapping):
                 return upload  # the same part again: a retry
+        except PartRefused as e:
+            field = f"{where}.data" if not new.size else where
             raise errors.invalid(
-                f"{where}: bytes {start:,}..{end - 1:,} overlap part {other.part_number} (bytes "
-                f"{other.range_start:,}..{other.range_start + other.length - 1:,}) with different bytes",
-                "send each byte range once; a retry repeats the same range_start with the same data",
-            )
-        key = f"upload.{upload.pk}.{start}.{sha[:16]}"
+                f"{field}: {e}", "send each byte range once; a retry repeats the same range_start and data"
+            ) from e
+        key = f"upload.{upload.pk}.{new.start}.{sha[:16]}"
         store.put(str(upload.app_pk), key, part.data, "application/octet-stream")
-        return repo.add_part(conn, upload, start, size, part.part_number, sha, key)
+        return repo.add_part(conn, upload, new.start, new.size, new.number, sha, key)
 
     @rpc.read("GetUpload")
     def get_upload(
