@@ -96,15 +96,6 @@ class Owner:
         return list(got.uploads)
 
 
-def _uploading_owner(server: RunningServer) -> Owner:
-    """A new owner of an app on ``server``; the test skips when the server has no Uploads API yet."""
-    owner = Owner(server)
-    got = owner.stub.ListUploads(s.ListUploadsRequest(user_app_id=owner.uai), metadata=owner.meta)
-    if got.status.code == sc.NOT_IMPLEMENTED or "not implemented" in got.status.description.lower():
-        pytest.skip("the server does not implement the Uploads API (PostUploads) yet")
-    return owner
-
-
 def _coco_zip(tmp: Path, padding: int = 0) -> Path:
     """COCO in a top folder, zipped; ``padding`` bytes of noise make the archive that big (in parts)."""
     folder = make_coco(tmp / "coco-src" / "coco")
@@ -127,9 +118,13 @@ def _job_row(page: Any, state: str) -> Any:
 def test_a_zipped_coco_dataset_uploads_and_imports_and_its_inputs_are_in_the_data_tab(
     browser: Any, import_server: RunningServer, tmp_path: Path
 ) -> None:
-    owner = _uploading_owner(import_server)
+    owner = Owner(import_server)
+    added = s.PostInputsRequest(
+        user_app_id=owner.uai, inputs=[r.Input(id="added-one", data=r.Data(text=r.Text(raw="hi")))]
+    )
+    assert ok(owner.stub.PostInputs(added, metadata=owner.meta)).inputs_add_job.id  # a per-request job ...
     page = owner.page(browser)
-    page.get_by_text("No imports yet").wait_for()
+    page.get_by_text("No imports yet").wait_for()  # ... is no import
     page.locator("input[name=import-dataset]").fill("zipped")
     page.locator("input[name=archive]").set_input_files(str(_coco_zip(tmp_path)))
     page.get_by_role("button", name="Upload and import").click()
@@ -161,7 +156,7 @@ def test_a_zipped_coco_dataset_uploads_and_imports_and_its_inputs_are_in_the_dat
 def test_a_failing_part_stops_the_upload_until_retry_and_cancel_deletes_the_upload(
     browser: Any, import_server: RunningServer, tmp_path: Path
 ) -> None:
-    owner = _uploading_owner(import_server)
+    owner = Owner(import_server)
     archive = _coco_zip(tmp_path, padding=9 * MIB)  # two parts: 8 MiB and the rest
     page = owner.page(browser)
     failing = {"on": True}
@@ -212,7 +207,7 @@ def test_a_failing_part_stops_the_upload_until_retry_and_cancel_deletes_the_uplo
 def test_an_archive_that_is_not_one_fails_with_the_servers_words(
     browser: Any, import_server: RunningServer, tmp_path: Path
 ) -> None:
-    owner = _uploading_owner(import_server)
+    owner = Owner(import_server)
     fake = tmp_path / "broken.zip"
     fake.write_text("these are not the bytes of a zip file\n" * 10)
     page = owner.page(browser)
@@ -256,16 +251,6 @@ def test_a_folder_on_the_server_is_imported_and_bad_paths_get_the_servers_words(
     assert page.js_errors == []
 
 
-def _need_cancel(owner: Owner, import_root: Path) -> None:
-    source = r.InputsDataSource(url=r.DataSourceURL(url=f"file://{import_root}/coco"))
-    posted = s.PostInputsDataSourcesRequest(user_app_id=owner.uai, data_sources=[source])
-    (job,) = ok(owner.stub.PostInputsDataSources(posted, metadata=owner.meta)).inputs_add_jobs
-    cancel = s.CancelInputsAddJobRequest(user_app_id=owner.uai, id=job.id)
-    got = owner.stub.CancelInputsAddJob(cancel, metadata=owner.meta)
-    if got.status.code != sc.SUCCESS:
-        pytest.skip(f"the server does not cancel background import jobs yet: {got.status.description}")
-
-
 _HIDE = """(hidden) => {
   Object.defineProperty(document, "hidden", { value: hidden, configurable: true });
   document.dispatchEvent(new Event("visibilitychange"));
@@ -297,7 +282,6 @@ def test_a_queued_import_is_polled_while_the_page_is_visible_and_cancelled(
     with page.expect_request(lambda req: f"/inputs/jobs/add/{job_id}" in req.url):
         page.evaluate(_HIDE, False)  # ... and again once it is shown
 
-    _need_cancel(owner, import_root)
     cancel.click()
     rows.get_by_test_id("job-state").filter(has_text="cancelled").wait_for()
     asked = s.GetInputsAddJobRequest(user_app_id=owner.uai, id=job_id)

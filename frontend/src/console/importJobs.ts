@@ -32,6 +32,12 @@ export function stateOf(job: any): { word: string; cls: string } {
   return { word, cls: known[code] ? `job-${word}` : "job-failed" };
 }
 
+/** A background import (an archive or a server folder: the server names what it reads in
+ * `extraction_jobs`), not the always-completed job of one PostInputs call (a file added on Data). */
+export function isImport(job: any): boolean {
+  return (job.extraction_jobs ?? []).length > 0;
+}
+
 export function isActive(job: any): boolean {
   return job.status?.code === JOB_QUEUED || job.status?.code === JOB_RUNNING;
 }
@@ -119,7 +125,7 @@ export function useImportJobs(ref: AppRef): ImportJobs {
         );
       };
       api.get(appPath(ref, `/inputs/jobs/add?per_page=${PER_PAGE}`)).then(
-        live((g: any) => show(g.inputs_add_jobs ?? [])),
+        live((g: any) => show((g.inputs_add_jobs ?? []).filter(isImport))),
         live((e: unknown) => setError(explain(e))),
       );
     }),

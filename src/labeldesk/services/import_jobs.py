@@ -84,22 +84,32 @@ EXTRACTION = {
     "failed": (status_code_pb2.JOB_FAILED, "Archive not unpacked"),
     "cancelled": (status_code_pb2.JOB_CANCELLED, "Archive not unpacked (job cancelled)"),
 }
+FOLDER = {  # the same stages of a folder on the server (PostInputsDataSources)
+    "pending": "Folder waits to be read",
+    "running": "Folder is being read",
+    "done": "Folder read where it is on the server",
+    "failed": "Folder not read",
+    "cancelled": "Folder not read (job cancelled)",
+}
 
 
-def _upload_parts_of(row: Row[Any], state: str, p: dict[str, Any]) -> dict[str, Any]:
-    """``uploads`` and ``extraction_jobs`` of a job over an uploaded archive (empty otherwise)."""
+def _source_parts_of(row: Row[Any], state: str, p: dict[str, Any]) -> dict[str, Any]:
+    """``extraction_jobs`` of a background import (what it reads: ``upload://ID`` for an uploaded
+    archive, unpacked first, or the ``file://`` folder on the server, read in place) and, for an
+    archive, its ``uploads``. Per-request PostInputs jobs have neither, which is how a client tells
+    the two kinds apart in ListInputsAddJobs."""
     u = row.payload.get("upload")
-    if not u:
-        return {}
-    unpacked = p.get("extraction") == "done"
+    # a folder is read where it is: nothing to unpack once the job runs
+    unpacked = p.get("extraction") == "done" if u else state in (repo.RUNNING, repo.CANCELLING, repo.DONE)
     stage = "running" if state != repo.QUEUED else "pending"
     if state in ENDED:
         stage = "cancelled" if state == repo.CANCELLED else "failed"
     stage = "done" if unpacked else stage
+    code, description = EXTRACTION[stage]
     extraction = resources_pb2.InputsExtractionJob(
         id=row.id,
-        url=f"upload://{u['id']}",
-        status=status_pb2.Status(code=EXTRACTION[stage][0], description=EXTRACTION[stage][1]),
+        url=f"upload://{u['id']}" if u else Path(row.payload["path"]).as_uri(),
+        status=status_pb2.Status(code=code, description=description if u else FOLDER[stage]),
         progress=resources_pb2.InputsExtractionJobProgress(
             image_inputs_count=int(p.get("total", 0)) if unpacked else 0,
             pending_archives_count=int(stage == "pending"),
@@ -110,6 +120,8 @@ def _upload_parts_of(row: Row[Any], state: str, p: dict[str, Any]) -> dict[str, 
         created_at=timestamp(row.created_at),
         modified_at=timestamp(row.modified_at),
     )
+    if not u:
+        return {"extraction_jobs": [extraction]}
     upload = resources_pb2.Upload(
         id=u["id"],
         content_name=u["content_name"],
@@ -146,7 +158,7 @@ def inputs_add_job(row: Row[Any]) -> resources_pb2.InputsAddJob:
             percent_completed=_percent(state, done, total),
             stack_trace=[str(m) for m in result.get("skipped", [])[:MAX_SKIPPED_SHOWN]],
         ),
-        **_upload_parts_of(row, state, p),
+        **_source_parts_of(row, state, p),
     )
 
 
