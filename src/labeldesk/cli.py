@@ -572,12 +572,13 @@ def jobs_watch(remote: Remote, job_id: str) -> None:
 
 @jobs.command("list")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000), help="newest N jobs")
+@click.option("--all", "every", is_flag=True, help="also the job of every PostInputs call, not only imports")
 @on_server("the app whose jobs to list")
-def jobs_list(remote: Remote, limit: int) -> None:
+def jobs_list(remote: Remote, limit: int, every: bool) -> None:
     """List the app's import jobs, newest first: id, status, progress, created."""
     from labeldesk import cli_jobs
 
-    cli_jobs.list_jobs(remote, limit)
+    cli_jobs.list_jobs(remote, limit, imports_only=not every)
 
 
 @jobs.command("cancel")

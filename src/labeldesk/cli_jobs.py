@@ -123,13 +123,29 @@ def report(job: resources_pb2.InputsAddJob) -> int:
     return 1
 
 
-def list_jobs(remote: Remote, per_page: int) -> None:
+def newest_jobs(remote: Remote, limit: int, imports_only: bool) -> list[resources_pb2.InputsAddJob]:
+    """The app's newest ``limit`` jobs; with ``imports_only``, background imports only (those name
+    what they read in ``extraction_jobs``; a PostInputs call's own job does not), paging past the
+    others."""
+    found: list[resources_pb2.InputsAddJob] = []
+    per_page = 100 if imports_only else limit
+    page = 1
+    while len(found) < limit:
+        got = remote.list_inputs_add_jobs(page=page, per_page=per_page)
+        found += [j for j in got if j.extraction_jobs or not imports_only]
+        if len(got) < per_page:
+            break
+        page += 1
+    return found[:limit]
+
+
+def list_jobs(remote: Remote, limit: int, imports_only: bool = True) -> None:
     """A table of the app's newest jobs on stdout (wide when piped, so ids stay whole)."""
     from rich.console import Console
     from rich.table import Table
 
     table = Table("id", "status", "progress", "created", box=None, pad_edge=False)
-    for job in remote.list_inputs_add_jobs(per_page=per_page):
+    for job in newest_jobs(remote, limit, imports_only):
         done, total = _counts(job)
         percent = job.status.percent_completed or (100 * done // total if total else 0)
         failed = job.progress.failed_count

@@ -152,6 +152,20 @@ def test_no_wait_prints_only_the_job_id_and_jobs_watch_follows_it(remote: Remote
     assert re.fullmatch(r"\d{4}-\d\d-\d\d", row[4]), row
     assert listed.stdout.splitlines()[0].split() == ["id", "status", "progress", "created"]
 
+    # a PostInputs call's own job is no import: listed with --all only
+    posted = requests.post(
+        f"{remote.server.base_url}/v2/users/{remote.user}/apps/app/inputs",
+        headers={"Authorization": f"Key {remote.pat}"},
+        json={"inputs": [{"id": "one-more", "data": {"text": {"raw": "hi"}}}]},
+        timeout=30,
+    )
+    assert posted.status_code == 200, posted.text
+    own = posted.json()["inputs_add_job"]["id"]
+    listed = remote.cli("jobs", "list", "--app", remote.app)
+    assert [line.split()[0] for line in listed.stdout.splitlines()[1:]] == [job_id], listed.stdout
+    every = remote.cli("jobs", "list", "--all", "--app", remote.app)
+    assert [line.split()[0] for line in every.stdout.splitlines()[1:]] == [own, job_id], every.stdout
+
 
 def test_skipped_records_are_counted_and_listed_in_the_summary(remote: Remote, root: Path) -> None:
     res = remote.cli("import", "--app", remote.app, "--server-path", f"file://{root}/bad")
