@@ -23,7 +23,9 @@ process (authentication, transaction, handler, proto building) and the CPU is th
 metrics and access log → + dispatcher and auth → + transaction → + GetApp's query → the whole
 ``labeldesk serve``), called ``--calls`` times each in ``--rounds`` alternating rounds (so every
 layer meets the same machine load); prints the median, lowest and highest server CPU µs per call
-of each and what the layer adds to the one before.
+of each and what the layer adds to the one before. ``--against DIR`` runs each layer twice, the
+second time from the source tree at ``DIR`` (e.g. ``git archive main | tar -x -C DIR``), in
+the same rounds: a before/after on the same machine load.
 """
 
 from __future__ import annotations
@@ -229,7 +231,7 @@ def in_process(calls: int, profile: str | None) -> list[Row]:
         return rows
 
 
-def layers(calls: int, rounds: int, only: list[str] | None = None) -> None:
+def layers(calls: int, rounds: int, only: list[str] | None = None, against: str | None = None) -> None:
     """Print the ``--layers`` table (see the module doc)."""
     import psutil
     from grpc_layers import LAYERS
@@ -238,6 +240,8 @@ def layers(calls: int, rounds: int, only: list[str] | None = None) -> None:
     if unknown:
         raise SystemExit(f"unknown layers {', '.join(sorted(unknown))}: choose among {', '.join(LAYERS)}")
     names = [layer for layer in LAYERS if not only or layer in only]
+    if against:  # each layer again, built from the labeldesk source tree at ``against``
+        names = [n for layer in names for n in (f"{layer}@before", layer) if n != "serve@before"]
 
     with tempfile.TemporaryDirectory() as tmp, serve(f"sqlite:///{os.path.join(tmp, 'l.db')}") as full:
         url = f"sqlite:///{os.path.join(tmp, 'l.db')}"
@@ -252,9 +256,17 @@ def layers(calls: int, rounds: int, only: list[str] | None = None) -> None:
             for layer in names:
                 if layer == "serve":
                     continue
-                cmd = [sys.executable, os.path.join(here, "grpc_layers.py"), layer, url]
+                env = dict(os.environ)
+                if layer.endswith("@before"):
+                    env["PYTHONPATH"] = os.path.join(os.path.abspath(against or ""), "src")
+                cmd = [sys.executable, os.path.join(here, "grpc_layers.py"), layer.split("@")[0], url]
                 proc = subprocess.Popen(
-                    cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+                    cmd,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                    text=True,
+                    env=env,
                 )
                 procs.append(proc)
                 assert proc.stdout is not None
@@ -275,14 +287,17 @@ def layers(calls: int, rounds: int, only: list[str] | None = None) -> None:
         finally:
             for proc in procs:
                 proc.communicate("")  # closing stdin ends it
-    header = f"{'layer':<12} {'CPU µs/call':>12} {'(low-high)':>12} {'adds':>8} {'ctxsw':>7}"
+    # "adds": to the layer before; with --against, the change from the layer's before build
+    header = f"{'layer':<19} {'CPU µs/call':>12} {'(low-high)':>12} {'adds':>8} {'ctxsw':>7}"
     lines, previous = [], None
     for layer in names:
         median = statistics.median(cpu[layer])
+        if against and (layer.endswith("@before") or f"{layer}@before" not in cpu):
+            previous = None
         adds = "" if previous is None else f"{median - previous:+,.0f}"
         spread = f"{min(cpu[layer]):,.0f}-{max(cpu[layer]):,.0f}"
         ctxsw = statistics.median(switches[layer])
-        lines.append(f"{layer:<12} {median:>12,.0f} {spread:>12} {adds:>8} {ctxsw:>7.1f}")
+        lines.append(f"{layer:<19} {median:>12,.0f} {spread:>12} {adds:>8} {ctxsw:>7.1f}")
         previous = median
     load = os.getloadavg()[0]
     print(f"GetApp over gRPC, app key, {calls} calls x {rounds} rounds per layer, load average {load:.1f}")
@@ -325,11 +340,15 @@ def main(argv: list[str] | None = None) -> int:
         const="all",
         help="bisect the gRPC server layer by layer (optionally only some: --layers bare,observe)",
     )
+    parser.add_argument(
+        "--against", help="with --layers: also run each layer from this labeldesk checkout (before/after)"
+    )
     parser.add_argument("--rounds", type=int, default=5, help="with --layers: alternating rounds")
     parser.add_argument("--profile", help="with --in-process: write a flame graph (.html) or cProfile (.txt)")
     args = parser.parse_args(argv)
     if args.layers:
-        layers(args.calls, args.rounds, None if args.layers == "all" else args.layers.split(","))
+        only = None if args.layers == "all" else args.layers.split(",")
+        layers(args.calls, args.rounds, only, args.against)
         return 0
     if args.in_process:
         rows = in_process(args.calls, args.profile)

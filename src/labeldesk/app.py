@@ -97,6 +97,13 @@ class Labeldesk:
     settings: Settings = field(default_factory=Settings)
     exports: ExportLinks | None = None
     metrics: Metrics = field(default_factory=Metrics)
+    #: both transports' request records (metrics samples and access-log lines)
+    observer: Observer | None = None
+
+    def observe(self) -> Observer:
+        if self.observer is None:
+            self.observer = Observer(self.metrics)
+        return self.observer
 
 
 def default_blob_dir(database_url: str, env: Mapping[str, str] | None = None) -> Path:
@@ -139,12 +146,14 @@ def build(
     )
     staged = staged_routes(StagedService(dispatcher.auth), dispatcher)
     metrics = Metrics(db.engine, db.counts, db.kept_idle)
+    observer = Observer(metrics)
     rest = make_rest_app(
         dispatcher,
         extra_routes=[*file_routes(hosting), *export_routes(exports), *staged, *web_routes()],
         max_body_bytes=settings.max_body_bytes,
         cors_origins=settings.cors_origins,
         metrics=metrics,
+        observer=observer,
     )
     return Labeldesk(
         db=db,
@@ -154,6 +163,7 @@ def build(
         settings=settings,
         metrics=metrics,
         exports=exports,
+        observer=observer,
     )
 
 
@@ -227,7 +237,7 @@ class RunningServer:
             self.host,
             self.grpc_port,
             max_message_bytes=self.app.settings.max_body_bytes,
-            observer=Observer(self.app.metrics),
+            observer=self.app.observe(),
             credentials=self.tls.grpc_credentials() if self.tls else None,
             origin=self.base_url,
         )
@@ -333,6 +343,7 @@ class RunningServer:
             grpc_stopped.wait(max(0.0, deadline - time.monotonic()))
         for child in self._children:
             child.join(max(0.0, deadline - time.monotonic()))
+        self.app.observe().close()
         self.app.db.dispose()
 
 
@@ -376,7 +387,7 @@ def _grpc_worker(
         host,
         port,
         max_message_bytes=settings.max_body_bytes,
-        observer=Observer(app.metrics),
+        observer=app.observe(),
         credentials=tls.grpc_credentials() if tls else None,
         origin=origin,
     )
@@ -385,4 +396,5 @@ def _grpc_worker(
     while not stop.wait(0.5) and os.getppid() == parent:
         pass
     server.stop(grace=grace).wait(grace + 1)
+    app.observe().close()
     app.db.dispose()
