@@ -59,6 +59,7 @@ from labeldesk.transport.rest.exports import export_routes
 from labeldesk.transport.rest.files import file_routes
 from labeldesk.transport.rest.staged import staged_routes
 from labeldesk.transport.rest.web import web_routes
+from labeldesk.transport.workers import batch_scheduling
 
 log = logging.getLogger("labeldesk")
 
@@ -230,6 +231,8 @@ class RunningServer:
         return any(t.is_alive() for t in self._threads)
 
     def start(self) -> RunningServer:
+        if self.app.settings.sched_batch:  # before the server's threads start: they inherit it
+            batch_scheduling()
         sock = _listen(self.host, self.http_port)
         self.http_port = sock.getsockname()[1]
         self._grpc, self.grpc_port = make_grpc_server(
@@ -381,6 +384,8 @@ def _grpc_worker(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
+    if settings.sched_batch:
+        batch_scheduling()
     app = build(url, run_migrations=False, settings=settings, processes=processes)
     server, _ = make_grpc_server(
         app.dispatcher,

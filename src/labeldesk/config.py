@@ -57,6 +57,7 @@ FILES_TTL_ENV = "LABELDESK_FILES_URL_TTL_SECONDS"
 MAX_UPLOAD_ENV = "LABELDESK_MAX_UPLOAD_BYTES"
 MAX_BODY_MB_ENV = "LABELDESK_MAX_BODY_MB"
 CORS_ORIGINS_ENV = "LABELDESK_CORS_ORIGINS"
+SCHED_BATCH_ENV = "LABELDESK_SCHED_BATCH"
 MIB = 1024 * 1024
 
 
@@ -107,6 +108,8 @@ class Settings:
     max_body_bytes: int = 32 * MIB
     #: browser origins allowed to call the REST API cross-origin (empty: same-origin only)
     cors_origins: tuple[str, ...] = ()
+    #: run the server's threads under Linux's SCHED_BATCH policy (transport/workers.py)
+    sched_batch: bool = True
 
     def __post_init__(self) -> None:
         if self.job_lease_seconds < 1:
@@ -135,4 +138,5 @@ class Settings:
             files_url_ttl_seconds=_number(env, FILES_TTL_ENV, cls.files_url_ttl_seconds),
             max_upload_bytes=int(_number(env, MAX_UPLOAD_ENV, cls.max_upload_bytes, "bytes")),
             job_lease_seconds=_number(env, JOB_LEASE_SECONDS_ENV, cls.job_lease_seconds),
+            sched_batch=env.get(SCHED_BATCH_ENV, "1").strip().lower() not in ("0", "false", "no", "off"),
         )
