@@ -108,8 +108,9 @@ class Settings:
     max_body_bytes: int = 32 * MIB
     #: browser origins allowed to call the REST API cross-origin (empty: same-origin only)
     cors_origins: tuple[str, ...] = ()
-    #: run the server's threads under Linux's SCHED_BATCH policy (transport/workers.py)
-    sched_batch: bool = True
+    #: run the server's threads under Linux's SCHED_BATCH policy (transport/workers.py): less CPU
+    #: per call, but slower wake-ups when other processes want the CPU (docs/performance.md)
+    sched_batch: bool = False
 
     def __post_init__(self) -> None:
         if self.job_lease_seconds < 1:
@@ -138,5 +139,5 @@ class Settings:
             files_url_ttl_seconds=_number(env, FILES_TTL_ENV, cls.files_url_ttl_seconds),
             max_upload_bytes=int(_number(env, MAX_UPLOAD_ENV, cls.max_upload_bytes, "bytes")),
             job_lease_seconds=_number(env, JOB_LEASE_SECONDS_ENV, cls.job_lease_seconds),
-            sched_batch=env.get(SCHED_BATCH_ENV, "1").strip().lower() not in ("0", "false", "no", "off"),
+            sched_batch=env.get(SCHED_BATCH_ENV, "").strip().lower() in ("1", "true", "yes", "on"),
         )

@@ -1,5 +1,4 @@
-"""``serve`` runs its threads under SCHED_BATCH on Linux (transport/workers.py), and the setting
-can turn it off."""
+"""``serve`` can run its threads under SCHED_BATCH on Linux (transport/workers.py); off by default."""
 
 from __future__ import annotations
 
@@ -14,11 +13,11 @@ from labeldesk.config import Settings
 from labeldesk.transport.workers import batch_scheduling
 
 
-def test_the_setting_is_on_by_default_and_0_turns_it_off() -> None:
-    assert Settings.from_env({}).sched_batch
+def test_the_setting_is_off_by_default_and_1_turns_it_on() -> None:
+    assert not Settings.from_env({}).sched_batch
     assert not Settings.from_env({"LABELDESK_SCHED_BATCH": "0"}).sched_batch
-    assert not Settings.from_env({"LABELDESK_SCHED_BATCH": "off"}).sched_batch
     assert Settings.from_env({"LABELDESK_SCHED_BATCH": "1"}).sched_batch
+    assert Settings.from_env({"LABELDESK_SCHED_BATCH": "on"}).sched_batch
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SCHED_BATCH is Linux's")

@@ -145,8 +145,10 @@ def batch_scheduling() -> bool:
     waits for the poller to deliver the message, SQLite's write lock passes to the next writer),
     and the waking thread holds the interpreter lock while it wakes the other: under the default
     policy the woken thread often preempts it at once, finds the lock taken and sleeps again —
-    two more context switches per hand-off, more as calls overlap (docs/performance.md,
-    transport). Answers whether the policy was set (False off Linux or when refused)."""
+    two more context switches per hand-off, more as calls overlap. The price: a woken thread also
+    waits while *other* processes run, so on a busy machine calls take longer (docs/performance.md,
+    transport; ``serve`` does this only with ``LABELDESK_SCHED_BATCH=1``). Answers whether the
+    policy was set (False off Linux or when refused)."""
     setter = getattr(os, "sched_setscheduler", None)
     if setter is None or not os.path.isdir("/proc/self/task"):
         return False
