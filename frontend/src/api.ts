@@ -26,12 +26,12 @@ export function explain(e: unknown): string {
 
 type Json = Record<string, any>;
 
-async function call(method: string, path: string, body?: unknown, token?: string): Promise<Json> {
+async function call(method: string, path: string, body?: unknown, token?: string, signal?: AbortSignal): Promise<Json> {
   const headers: Record<string, string> = {};
   const key = token ?? session()?.token;
   if (key) headers["Authorization"] = `Key ${key}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  const resp = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const resp = await fetch(path, { method, headers, signal, body: body === undefined ? undefined : JSON.stringify(body) });
   let data: Json = {};
   const text = await resp.text();
   try {
@@ -60,7 +60,8 @@ export const api = {
   get: (path: string, token?: string) => call("GET", path, undefined, token),
   post: (path: string, body: unknown) => call("POST", path, body),
   patch: (path: string, body: unknown) => call("PATCH", path, body),
-  put: (path: string, body: unknown) => call("PUT", path, body),
+  /** ``signal`` aborts the request (a cancelled archive upload's parts in flight). */
+  put: (path: string, body: unknown, signal?: AbortSignal) => call("PUT", path, body, undefined, signal),
   del: (path: string, body?: unknown) => call("DELETE", path, body),
 };
 

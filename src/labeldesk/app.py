@@ -29,6 +29,7 @@ from labeldesk.jobs.worker import Worker
 from labeldesk.ops.metrics import Metrics
 from labeldesk.ops.observe import Observer
 from labeldesk.services import model_late_inputs as late_inputs
+from labeldesk.services import uploads
 from labeldesk.services.annotations import AnnotationsService
 from labeldesk.services.apps import AppsService
 from labeldesk.services.assignments import AssignmentsService
@@ -49,6 +50,7 @@ from labeldesk.services.searches import SearchesService
 from labeldesk.services.staged import StagedService
 from labeldesk.services.task_annotations import TaskAnnotationsService
 from labeldesk.services.tasks import TasksService
+from labeldesk.services.uploads import UploadsService
 from labeldesk.services.users import UsersService
 from labeldesk.storage.engine import Database, is_sqlite
 from labeldesk.storage.migrate import migrate
@@ -82,6 +84,7 @@ def build_services(
         TaskAnnotationsService(),
         AssignmentsService(settings or Settings()),
         ImportJobsService(settings or Settings()),
+        UploadsService(hosting.store if hosting else None, settings or Settings()),
         ModelsService(),
         ModelOutputsService(hosting),
         # without ``exports`` (the API coverage listing) archives have nowhere to go
@@ -273,6 +276,8 @@ class RunningServer:
             self._worker = job_worker(self.app.db, self.app.exports, self.app.hosting, lease).start()
             links = self.app.exports  # archives of versions (or apps) deleted meanwhile
             self._every(FILES_GC_EVERY_SECONDS, lambda: collect_archives(self.app.db, links), "archives")
+            hosting = self.app.hosting  # uploads left unimported for a day
+            self._every(FILES_GC_EVERY_SECONDS, lambda: uploads.sweep(hosting.db, hosting.store), "uploads")
             # inputs that joined the source of a model-only task after its job finished
             rescan, db = self.app.settings.source_rescan_seconds, self.app.db
             period = max(rescan, late_inputs.MIN_PERIOD_SECONDS)

@@ -31,6 +31,10 @@ variable                                  default    meaning
 ``LABELDESK_MAX_BODY_MB``                 32         the largest REST request body and gRPC
                                                      request message accepted, in MiB (bigger:
                                                      status 40033, HTTP 413)
+``LABELDESK_MAX_ARCHIVE_BYTES``           10 GiB     largest archive accepted by PostUploads
+                                                     (``content_length``, in bytes)
+``LABELDESK_MAX_EXTRACTED_BYTES``         40 GiB     most bytes an uploaded archive may unpack to
+                                                     (an import job over it fails beyond)
 ``LABELDESK_JOB_LEASE_SECONDS``           60         how long a background job (import, export,
                                                      auto-annotation) stays its worker's without
                                                      a progress report: a replica killed mid-job
@@ -38,6 +42,9 @@ variable                                  default    meaning
 ``LABELDESK_CORS_ORIGINS``                (none)     comma-separated browser origins allowed to
                                                      call the REST API cross-origin (default:
                                                      same-origin only, no CORS headers)
+``LABELDESK_SCHED_BATCH``                 (off)      ``1``: run the server's threads under Linux's
+                                                     SCHED_BATCH policy (less CPU per call,
+                                                     slower wake-ups on a busy machine)
 ========================================  =========  ===========================================
 """
 
@@ -56,9 +63,12 @@ PUBLIC_URL_ENV = "LABELDESK_PUBLIC_URL"
 FILES_TTL_ENV = "LABELDESK_FILES_URL_TTL_SECONDS"
 MAX_UPLOAD_ENV = "LABELDESK_MAX_UPLOAD_BYTES"
 MAX_BODY_MB_ENV = "LABELDESK_MAX_BODY_MB"
+MAX_ARCHIVE_ENV = "LABELDESK_MAX_ARCHIVE_BYTES"
+MAX_EXTRACTED_ENV = "LABELDESK_MAX_EXTRACTED_BYTES"
 CORS_ORIGINS_ENV = "LABELDESK_CORS_ORIGINS"
 SCHED_BATCH_ENV = "LABELDESK_SCHED_BATCH"
 MIB = 1024 * 1024
+GIB = 1024 * MIB
 
 
 def _number(env: Mapping[str, str], name: str, default: float, unit: str = "seconds") -> float:
@@ -106,6 +116,11 @@ class Settings:
     max_upload_bytes: int = 20 * MIB
     #: the largest REST body / gRPC request message accepted, in bytes
     max_body_bytes: int = 32 * MIB
+    #: the largest archive PostUploads accepts (content_length)
+    max_archive_bytes: int = 10 * GIB
+    #: the most bytes an uploaded archive may unpack to, and the most files it may hold
+    max_extracted_bytes: int = 40 * GIB
+    max_archive_files: int = 5_000_000
     #: browser origins allowed to call the REST API cross-origin (empty: same-origin only)
     cors_origins: tuple[str, ...] = ()
     #: run the server's threads under Linux's SCHED_BATCH policy (transport/workers.py): less CPU
@@ -117,8 +132,8 @@ class Settings:
             raise ValueError("job_lease_seconds must be >= 1")
         if min(self.lease_seconds, self.source_rescan_seconds, self.files_url_ttl_seconds) < 0:
             raise ValueError("lease_seconds, source_rescan_seconds and files_url_ttl_seconds must be >= 0")
-        if self.max_upload_bytes < 1:
-            raise ValueError("max_upload_bytes must be >= 1")
+        if min(self.max_upload_bytes, self.max_archive_bytes, self.max_extracted_bytes) < 1:
+            raise ValueError("max_upload_bytes, max_archive_bytes and max_extracted_bytes must be >= 1")
         if not 1024 <= self.max_body_bytes <= 2**31 - 1:
             raise ValueError("the body limit must be between 1 KiB and 2047 MiB")
         for origin in self.cors_origins:
@@ -140,4 +155,6 @@ class Settings:
             max_upload_bytes=int(_number(env, MAX_UPLOAD_ENV, cls.max_upload_bytes, "bytes")),
             job_lease_seconds=_number(env, JOB_LEASE_SECONDS_ENV, cls.job_lease_seconds),
             sched_batch=env.get(SCHED_BATCH_ENV, "").strip().lower() in ("1", "true", "yes", "on"),
+            max_archive_bytes=int(_number(env, MAX_ARCHIVE_ENV, cls.max_archive_bytes, "bytes")),
+            max_extracted_bytes=int(_number(env, MAX_EXTRACTED_ENV, cls.max_extracted_bytes, "bytes")),
         )

@@ -86,6 +86,14 @@ def test_a_server_side_import_runs_in_the_background_and_is_polled(client: Any, 
     assert got.inputs_add_job.status.code == status_code_pb2.JOB_COMPLETED, got
     p = got.inputs_add_job.progress
     assert (p.success_count, p.failed_count, p.pending_count, p.in_progress_count) == (3, 0, 0, 0)
+    # what it read: the folder, in place (a per-request PostInputs job has no extraction job)
+    (read,) = got.inputs_add_job.extraction_jobs
+    assert read.url == (import_root / "coco").resolve().as_uri() and not got.inputs_add_job.uploads
+    assert (read.status.code, read.status.description) == (
+        status_code_pb2.JOB_COMPLETED,
+        "Folder read where it is on the server",
+    )
+    assert (read.progress.image_inputs_count, read.progress.completed_archives_count) == (3, 1)
     listed = ok(
         stub.ListDatasetInputs(
             service_pb2.ListDatasetInputsRequest(user_app_id=uai, dataset_id="bg"), metadata=meta

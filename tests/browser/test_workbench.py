@@ -80,15 +80,18 @@ def label_everything(browser: Any, sn: Scenario, who: str, shots: bool) -> dict[
         if shots and n == 0:
             screenshot(page, "03-labeling")
         drawn[input_id] = (BOXES[who], POLYGONS[who])
+        if n < 2:  # the next input is prepared (media, my annotations) while I work on this one ...
+            page.wait_for_function("Number(document.body.dataset.readyAhead || 0) >= 1")
         page.keyboard.press("Enter")
         if n < 2:
             page.wait_for_function(
                 f"document.querySelector('[data-testid=input-id]')?.innerText !== '{input_id}'"
             )
+            # ... so submitting shows it without waiting for the network (timings: a benchmark's job)
+            assert page.evaluate("document.body.dataset.shownPrepared") == "true"
             switch_ms = float(page.evaluate("document.body.dataset.switchMs || 1e9"))
             submit_ms = float(page.evaluate("document.body.dataset.submitMs || 1e9"))
             print(f"{who}: submit answered in {submit_ms:.0f} ms, next input shown {switch_ms:.0f} ms later")
-            assert switch_ms < 150, f"the next input took {switch_ms} ms to show after submit"
     page.get_by_role("heading", name="All done here").wait_for()
     if shots:
         screenshot(page, "04-all-done")

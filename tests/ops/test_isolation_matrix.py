@@ -41,7 +41,19 @@ OWNER_ONLY = {
     "DeleteKey",
 }
 LOW_SCOPE = "Concepts:Get"
-KINDS = ("Annotation", "Collaborator", "Concept", "Dataset", "Input", "Key", "App", "Search", "Task", "User")
+KINDS = (
+    "Annotation",
+    "Collaborator",
+    "Concept",
+    "Dataset",
+    "Input",
+    "Key",
+    "App",
+    "Search",
+    "Task",
+    "User",
+    "Upload",
+)
 
 
 def _kind(rpc: str) -> str:

@@ -53,7 +53,9 @@ def make_victim(db: Database, stub: Any) -> Victim:
     v = Victim(owner, app_id, pat, key, marker, secrets=[pat, key])
     m, uai = meta(pat), v.uai
     v.ids = {"concept": f"c{tag}", "input": f"i{tag}", "dataset": f"d{tag}", "task": f"t{tag}"}
-    v.ids |= {"search": f"s{tag}", "annotation": f"a{tag}", "user": owner, "app": app_id}
+    v.ids |= {"search": f"s{tag}", "annotation": f"a{tag}", "user": owner, "app": app_id, "upload": f"u{tag}"}
+    upload = r.Upload(id=v.ids["upload"], content_name=f"{marker}.zip", content_length=10)
+    ok(stub.PostUploads(s.PostUploadsRequest(user_app_id=uai, uploads=[upload]), metadata=m))
     ok(
         stub.PostConcepts(
             s.PostConceptsRequest(user_app_id=uai, concepts=[r.Concept(id=v.ids["concept"], name=marker)]),
@@ -147,6 +149,7 @@ def victim_rows(db: Database, v: Victim) -> dict[str, set[tuple[str, ...]]]:
             "input_pk": pks(t.inputs),
             "task_pk": pks(t.tasks),
             "annotation_pk": pks(t.annotations),
+            "upload_pk": pks(t.uploads),
         }
         rows: dict[str, set[tuple[str, ...]]] = {}
         for table in t.metadata.sorted_tables:

@@ -1,5 +1,5 @@
 // The admin console: pick an app, then its tasks (with each task's live dashboard), data, and people.
-// Paths: /console, /console/{owner}/{app}/{tasks|data|annotations|people}[/{task or input}], .../staged[/{dataset}].
+// Paths: /console, /console/{owner}/{app}/{tasks|data|imports|annotations|people}[/{task or input}], .../staged[/{dataset}].
 
 import { useEffect, useState } from "preact/hooks";
 import { api, explain, type AppRef } from "../api";
@@ -13,6 +13,7 @@ import { Data } from "./Data";
 import { People } from "./People";
 import { Staged } from "./Staged";
 import { Annotations } from "./Annotations";
+import { Imports } from "./Imports";
 
 export function consolePath(ref: AppRef, ...rest: string[]): string {
   return ["/console", ref.owner, ref.app, ...rest].map((p, i) => (i ? encodeURIComponent(p) : p)).join("/");
@@ -21,6 +22,7 @@ export function consolePath(ref: AppRef, ...rest: string[]): string {
 const TABS: [string, string][] = [
   ["tasks", "Tasks"],
   ["data", "Data"],
+  ["imports", "Imports"],
   ["annotations", "Annotations"],
   ["staged", "Staged workflow"],
   ["people", "Apps & people"],
@@ -52,6 +54,8 @@ export function Console({ path }: { path: string[] }) {
       </div>
       {tab === "data" ? (
         <Data ref_={ref} />
+      ) : tab === "imports" ? (
+        <Imports ref_={ref} />
       ) : tab === "annotations" ? (
         <Annotations ref_={ref} inputId={id} />
       ) : tab === "people" ? (

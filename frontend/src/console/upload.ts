@@ -8,11 +8,12 @@ export interface FileResult {
   error?: string;
 }
 
-function base64Of(file: File): Promise<string> {
+/** The bytes of a file (or a slice of one) as base64. */
+export function base64Of(file: Blob, name = file instanceof File ? file.name : "a part of the file"): Promise<string> {
   return new Promise((resolve, reject) => {
     const r = new FileReader();
     r.onload = () => resolve(String(r.result).split(",", 2)[1] ?? "");
-    r.onerror = () => reject(r.error ?? new Error(`${file.name} could not be read`));
+    r.onerror = () => reject(r.error ?? new Error(`${name} could not be read`));
     r.readAsDataURL(file);
   });
 }

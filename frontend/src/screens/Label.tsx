@@ -26,6 +26,7 @@ interface Item {
   assignment: any;
   input: any;
   ready: Promise<Prepared>;
+  settled: boolean; // ready has resolved: showing it waits for nothing
 }
 
 interface Prepared {
@@ -133,7 +134,7 @@ export function Label(props: { owner: string; app: string; task: string }) {
         if (state.current.current) have.add(state.current.current.item.input.id);
         const fresh: Item[] = (got.task_assignments ?? [])
           .filter((a: any) => !stale(a.input.id) && !have.has(a.input.id))
-          .map((a: any) => ({ assignment: a, input: a.input, ready: prepare(i, a.input, me) }));
+          .map((a: any) => prefetched(a, prepare(i, a.input, me)));
         // skipped inputs go last
         fresh.sort((a, b) => skipped.current.indexOf(a.input.id) - skipped.current.indexOf(b.input.id));
         const next = [...state.current.queue, ...fresh];
@@ -152,10 +153,30 @@ export function Label(props: { owner: string; app: string; task: string }) {
   }
 
   /** Put the next queued item on screen (already loaded, so this is immediate). */
+  /** A queued input whose media and annotations load now, so that showing it later waits for nothing. */
+  function prefetched(assignment: any, ready: Promise<Prepared>): Item {
+    const item: Item = { assignment, input: assignment.input, ready, settled: false };
+    ready.then(
+      () => {
+        item.settled = true;
+        markReadyAhead();
+      },
+      () => undefined, // shown (and explained) when the labeler reaches it
+    );
+    return item;
+  }
+
+  /** How many queued inputs are prepared (for tests: the next one is, before the labeler submits). */
+  function markReadyAhead(): void {
+    document.body.dataset.readyAhead = String(state.current.queue.filter((q) => q.settled).length);
+  }
+
   async function advance(q: Item[], fromRefill = false): Promise<void> {
     const [item, ...rest] = q;
     state.current.queue = rest;
     setQueue(rest);
+    markReadyAhead();
+    if (item) document.body.dataset.shownPrepared = String(item.settled);
     if (!item) {
       setCurrent(null);
       state.current.current = null;

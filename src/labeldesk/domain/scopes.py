@@ -62,6 +62,11 @@ SPECIAL: Mapping[str, Rule] = {
     ),
     "ListAppKeys": Rule(("Apps:Get", "Keys:Get"), "lists keys; 'App' only says of which app"),
     "CancelInputsAddJob": Rule(("Inputs:Add",), "stops an import of inputs ('Cancel' is no verb of scopes)"),
+    "PostUploads": Rule(("Inputs:Add",), "starts an archive upload that PostInputsUploads imports"),
+    "PutUploadContentParts": Rule(("Inputs:Add",), "sends the bytes of an archive to import as inputs"),
+    "DeleteUploads": Rule(("Inputs:Add",), "deletes an uploaded archive of inputs"),
+    "GetUpload": Rule(("Inputs:Get",), "reads an uploaded archive's progress"),
+    "ListUploads": Rule(("Inputs:Get",), "lists uploaded archives of inputs"),
     "PostInputsSearches": Rule(
         ("Searches:Add", "Inputs:Get"), "runs a search and answers inputs; it adds no inputs"
     ),

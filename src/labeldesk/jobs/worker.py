@@ -2,7 +2,8 @@
 
 A handler is ``handler(db, job, report) -> result``: ``job`` is the claimed row (``payload``,
 ``progress`` as left by an earlier, interrupted attempt), ``report(progress)`` stores progress and
-extends the lease (and raises :class:`LeaseLost` when another worker took the job over). Handlers
+extends the lease (and raises :class:`LeaseLost` when another worker took the job over, or when the
+job was cancelled: the worker then ends it CANCELLED, so a handler stops at its next report). Handlers
 must be resumable: a job whose worker died is claimed again once its lease runs out, with the
 progress its last report stored, and runs again from there. A handler failing raises; the job is
 retried up to ``max_attempts`` times, then marked failed with the error.
@@ -65,11 +66,17 @@ class Worker:
         try:
             result = self.handlers[job.kind](self.db, job, report)
         except LeaseLost:
+            with self.db.write() as conn:
+                if repo.stop_cancelled(conn, job.pk, progress):
+                    log.info("job %s (%s): cancelled", job.id, job.kind)
+                    return True
             log.warning("job %s (%s): lease lost, another worker continues it", job.id, job.kind)
             return True
         except Exception as e:
             log.warning("job %s (%s) attempt %d failed: %s", job.id, job.kind, job.attempts, e, exc_info=True)
             with self.db.write() as conn:
+                if repo.stop_cancelled(conn, job.pk, progress):
+                    return True
                 if job.attempts >= self.max_attempts or getattr(e, "final", False):
                     repo.finish(conn, job.pk, repo.FAILED, progress, error=str(e))
                 else:

@@ -3,7 +3,9 @@
 Clarifai adds posted inputs in the background and answers an ``inputs_add_job`` that clients
 (the ``clarifai`` SDK's uploads) poll until nothing is pending. labeldesk stores the inputs within
 the PostInputs request, so its job is already complete when answered: progress counts the inputs
-added and those refused (duplicate ids), and there is nothing left to cancel.
+added and those refused (duplicate ids), and there is nothing left to cancel. Background imports
+(PostInputsDataSources, PostInputsUploads) are jobs that run after the request: they are polled
+and cancelled here too.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ class InputJobsService:
     ) -> service_pb2.SingleInputsAddJobResponse:
         app_pk = ctx.require_app().pk
         background = import_jobs.find(conn, app_pk, req.id) if req.id else None
-        if background is not None:  # an import from a server folder (PostInputsDataSources)
+        if background is not None:  # a background import (PostInputsDataSources, PostInputsUploads)
             return service_pb2.SingleInputsAddJobResponse(
                 inputs_add_job=import_jobs.inputs_add_job(background)
             )
@@ -82,11 +84,15 @@ class InputJobsService:
         jobs.sort(key=lambda pair: pair[0], reverse=True)  # both kinds of job, newest first
         return service_pb2.MultiInputsAddJobResponse(inputs_add_jobs=[j for _, j in jobs[page.offset : end]])
 
-    @rpc.read("CancelInputsAddJob")
+    @rpc.write("CancelInputsAddJob")
     def cancel_inputs_add_job(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.CancelInputsAddJobRequest
     ) -> service_pb2.SingleInputsAddJobResponse:
-        row = _require(conn, ctx.require_app().pk, req.id)
+        app_pk = ctx.require_app().pk
+        background = import_jobs.find(conn, app_pk, req.id) if req.id else None
+        if background is not None:  # queued: cancelled now; running: stops after its current chunk
+            return service_pb2.SingleInputsAddJobResponse(inputs_add_job=import_jobs.cancel(conn, background))
+        row = _require(conn, app_pk, req.id)
         raise errors.ApiError(
             errors.INVALID_REQUEST,
             f"inputs add job '{row.id}' has already completed: there is nothing to cancel",

@@ -533,7 +533,7 @@ concept_relations = Table(
 # Background jobs (src/labeldesk/jobs/): any replica's worker loop claims a queued job (or one whose
 # lease ran out: its worker died) with FOR UPDATE SKIP LOCKED on PostgreSQL, under the write lock on
 # SQLite. ``kind`` picks the handler; ``payload`` is its input; ``progress`` its checkpoint (what a
-# resumed run skips) and counts; ``state``: queued | running | done | failed.
+# resumed run skips) and counts; ``state``: queued | running | done | failed | cancelling | cancelled.
 jobs = Table(
     "jobs",
     metadata,
@@ -553,6 +553,40 @@ jobs = Table(
     UniqueConstraint("id", name="uq_jobs_id"),
     Index("ix_jobs_state_lease", "state", "lease_until"),
     Index("ix_jobs_app_kind", "app_pk", "kind"),
+)
+
+# Uploads (PostUploads): an archive sent in parts (PutUploadContentParts), imported by
+# PostInputsUploads. ``state``: in_progress | done | expired; ``received``: bytes stored (parts never
+# overlap, so received == content_length means every byte is there); ``job_id``: the newest import
+# job reading it (the expiry sweep leaves an upload alone while that job is queued or running).
+uploads = Table(
+    "uploads",
+    metadata,
+    Column("pk", PK, primary_key=True, autoincrement=True),
+    _app_fk(),
+    Column("id", ID, nullable=False),
+    Column("content_name", Text, nullable=False),
+    Column("content_length", BigInteger, nullable=False),
+    Column("received", BigInteger, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("job_id", ID, nullable=True),
+    _ts("created_at"),
+    _ts("modified_at"),
+    _ts("expires_at"),
+    UniqueConstraint("app_pk", "id", name="uq_uploads_app_pk_id"),
+    Index("ix_uploads_state_expires_at", "state", "expires_at"),
+)
+
+# One row per stored part of an upload; its bytes are the app's blob ``blob_key``.
+upload_parts = Table(
+    "upload_parts",
+    metadata,
+    Column("upload_pk", PK, ForeignKey("uploads.pk", ondelete="CASCADE"), primary_key=True),
+    Column("range_start", BigInteger, primary_key=True),
+    Column("length", BigInteger, nullable=False),
+    Column("part_number", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("blob_key", String(128), nullable=False),
 )
 
 # Dataset versions: a frozen snapshot of a dataset's inputs with their annotations (filtered by the

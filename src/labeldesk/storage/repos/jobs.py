@@ -15,6 +15,9 @@ from labeldesk.storage.clock import utcnow
 
 C = t.jobs.c
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+#: a running job asked to stop: its worker's next report fails and it ends CANCELLED
+CANCELLING, CANCELLED = "cancelling", "cancelled"
+ACTIVE = (QUEUED, RUNNING, CANCELLING)
 
 
 def insert_job(conn: Connection, job_id: str, kind: str, payload: dict[str, Any], app_pk: int | None) -> None:
@@ -44,6 +47,9 @@ def claim(
 ) -> Row[Any] | None:
     """Take the oldest free job of ``kinds``: mark it running, leased until now + ``lease``."""
     now = now or utcnow()
+    # a job cancelled while running whose worker died before it stopped: nothing will end it else
+    orphaned = and_(C.state == CANCELLING, C.lease_until < now)
+    conn.execute(update(t.jobs).where(orphaned).values(state=CANCELLED, lease_until=None, modified_at=now))
     free = or_(C.state == QUEUED, and_(C.state == RUNNING, C.lease_until < now))
     q = select(C.pk).where(free, C.kind.in_(kinds)).order_by(C.pk).limit(1)
     if conn.dialect.name == "postgresql":
@@ -88,3 +94,28 @@ def requeue(conn: Connection, pk: int, error: str) -> None:
         .where(C.pk == pk)
         .values(state=QUEUED, error=error, lease_until=None, modified_at=utcnow())
     )
+
+
+def cancel(conn: Connection, pk: int) -> str:
+    """Ask the job to stop: a queued one is cancelled at once, a running one is marked
+    CANCELLING (its worker's next :func:`heartbeat` fails, and it stops); answers the new state,
+    or "" when the job had already ended."""
+    now = utcnow()
+    for before, after in ((QUEUED, CANCELLED), (RUNNING, CANCELLING)):
+        res = conn.execute(
+            update(t.jobs).where(C.pk == pk, C.state == before).values(state=after, modified_at=now)
+        )
+        if res.rowcount:
+            return after
+    return ""
+
+
+def stop_cancelled(conn: Connection, pk: int, progress: dict[str, Any]) -> bool:
+    """End a CANCELLING job as CANCELLED with the progress its worker reached; False when the job
+    was not being cancelled (another worker took it over)."""
+    res = conn.execute(
+        update(t.jobs)
+        .where(C.pk == pk, C.state == CANCELLING)
+        .values(state=CANCELLED, progress=progress, lease_until=None, modified_at=utcnow())
+    )
+    return bool(res.rowcount)

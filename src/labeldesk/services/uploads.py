@@ -1,0 +1,238 @@
+"""Uploads: PostUploads, PutUploadContentParts, GetUpload, ListUploads, DeleteUploads.
+
+An upload is an archive (zip, tar, tar.gz) sent in parts so no request carries more than the body
+cap; PostInputsUploads (:mod:`labeldesk.services.import_jobs`) then imports it in the background.
+
+- Parts may come in any order, several per call. Each is stored as a blob of the app (key
+  ``upload.<upload pk>.<range_start>.<sha256 prefix>``; blob names carry no ``/``) and recorded
+  with its range and hash. A part sent again with the same range and bytes is a harmless retry;
+  one that overlaps a stored part otherwise is refused, so parts never overlap and the upload is
+  UPLOAD_DONE exactly when the stored bytes add up to ``content_length``.
+- The archive is put together by streaming its parts in byte order (:func:`assemble`), so any
+  :class:`~labeldesk.files.store.BlobStore` (an S3 one too) can hold them.
+- An upload expires :data:`TTL` after it was made or last given to an import job; the server's
+  sweep (:func:`sweep`) then deletes its bytes and it answers UPLOAD_EXPIRED. An upload a queued
+  or running job reads never expires.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from datetime import datetime, timedelta
+from typing import IO, Any
+
+from clarifai_grpc.grpc.api import resources_pb2, service_pb2
+from clarifai_grpc.grpc.api.status import status_code_pb2, status_pb2
+from sqlalchemy import Connection, Row
+
+from labeldesk.config import Settings
+from labeldesk.domain import errors
+from labeldesk.domain.upload_parts import Part, PartRefused, gaps, place
+from labeldesk.files.archives import SUFFIXES
+from labeldesk.files.store import BlobStore
+from labeldesk.services import registry as rpc
+from labeldesk.services.common import check_id, page_of, require_unique, timestamp
+from labeldesk.services.context import RequestContext
+from labeldesk.storage.clock import utcnow
+from labeldesk.storage.engine import Database
+from labeldesk.storage.repos import uploads as repo
+
+TTL = timedelta(hours=24)
+STATES = {
+    repo.IN_PROGRESS: (status_code_pb2.UPLOAD_IN_PROGRESS, "Upload in progress"),
+    repo.DONE: (status_code_pb2.UPLOAD_DONE, "Upload done"),
+    repo.EXPIRED: (status_code_pb2.UPLOAD_EXPIRED, "Upload expired"),
+}
+
+
+def upload_proto(row: Row[Any]) -> resources_pb2.Upload:
+    code, description = STATES[row.state]
+    details = (
+        f"{row.received:,} of {row.content_length:,} bytes received" if row.state == repo.IN_PROGRESS else ""
+    )
+    return resources_pb2.Upload(
+        id=row.id,
+        content_name=row.content_name,
+        content_length=row.content_length,
+        status=status_pb2.Status(code=code, description=description, details=details),
+        created_at=timestamp(row.created_at),
+        modified_at=timestamp(row.modified_at),
+        expires_at=timestamp(row.expires_at),
+    )
+
+
+def require(
+    conn: Connection, app_pk: int, upload_id: str, where: str = "upload_id", lock: bool = False
+) -> Row[Any]:
+    row = (repo.get_locked if lock else repo.get)(conn, app_pk, upload_id) if upload_id else None
+    if row is None:
+        raise errors.ApiError(
+            errors.DOES_NOT_EXIST,
+            f"{where}: upload '{upload_id}' does not exist",
+            "PostUploads answers the upload's id; ListUploads lists the app's uploads",
+        )
+    return row
+
+
+def _part(row: Row[Any]) -> Part:
+    return Part(row.range_start, row.length, row.sha256, row.part_number)
+
+
+def missing_ranges(conn: Connection, upload: Row[Any]) -> list[tuple[int, int]]:
+    """The byte ranges (first, last) not received yet."""
+    return gaps([_part(p) for p in repo.parts(conn, upload.pk)], upload.content_length)
+
+
+def assemble(store: BlobStore, app_pk: int, parts: list[Row[Any]], out: IO[bytes]) -> None:
+    """Write the upload's bytes to ``out`` by streaming its parts in byte order."""
+    for part in sorted(parts, key=lambda p: p.range_start):
+        f = store.open(str(app_pk), part.blob_key)
+        if f is None:
+            raise FileNotFoundError(f"part {part.part_number} (bytes from {part.range_start:,}) is gone")
+        with f:
+            shutil.copyfileobj(f, out, 1 << 20)
+
+
+def _delete_bytes(store: BlobStore, app_pk: int, parts: list[Row[Any]]) -> None:
+    for part in parts:
+        store.delete(str(app_pk), part.blob_key)
+
+
+def sweep(db: Database, store: BlobStore, now: datetime | None = None, batch: int = 100) -> int:
+    """Expire the uploads past their time that no queued or running job reads: their bytes go,
+    their rows stay (UPLOAD_EXPIRED). Answers how many expired."""
+    now = now or utcnow()
+    done = 0
+    while True:
+        with db.write() as conn:
+            rows = repo.due(conn, now, batch)
+            for row in rows:
+                _delete_bytes(store, row.app_pk, repo.parts(conn, row.pk))
+                repo.expire(conn, row.pk)
+        done += len(rows)
+        if len(rows) < batch:
+            return done
+
+
+class UploadsService:
+    def __init__(self, store: BlobStore | None, settings: Settings) -> None:
+        self.store = store
+        self.max_bytes = settings.max_archive_bytes
+
+    def _store(self) -> BlobStore:
+        if self.store is None:
+            raise errors.invalid("uploads: this server has no blob store to keep uploads in")
+        return self.store
+
+    @rpc.write("PostUploads")
+    def post_uploads(
+        self, conn: Connection, ctx: RequestContext, req: service_pb2.PostUploadsRequest
+    ) -> service_pb2.MultiUploadResponse:
+        app = ctx.require_app()
+        self._store()
+        if not req.uploads:
+            raise errors.invalid("uploads: give at least one upload (content_name and content_length)")
+        require_unique("upload", [u.id for u in req.uploads if u.id], "uploads[].id")
+        rows = []
+        for n, upload in enumerate(req.uploads):
+            name = upload.content_name
+            if not name.lower().endswith(SUFFIXES):
+                raise errors.invalid(
+                    f"uploads[{n}].content_name: '{name[:100]}' must end in .zip, .tar, .tar.gz or .tgz",
+                    "upload a zip or tar archive of the dataset folder",
+                )
+            if not 1 <= upload.content_length <= self.max_bytes:
+                raise errors.invalid(
+                    f"uploads[{n}].content_length: must be between 1 and {self.max_bytes:,} bytes, "
+                    f"got {upload.content_length:,}",
+                    "the server's limit is LABELDESK_MAX_ARCHIVE_BYTES",
+                )
+            upload_id = check_id("upload", upload.id, f"uploads[{n}].id")
+            if repo.get(conn, app.pk, upload_id) is not None:
+                raise errors.ApiError(
+                    errors.DUPLICATE_KEY, f"uploads[{n}].id: upload '{upload_id}' already exists"
+                )
+            rows.append(
+                repo.insert_upload(conn, app.pk, upload_id, name, upload.content_length, utcnow() + TTL)
+            )
+        return service_pb2.MultiUploadResponse(uploads=[upload_proto(r) for r in rows])
+
+    @rpc.write("PutUploadContentParts")
+    def put_upload_content_parts(
+        self, conn: Connection, ctx: RequestContext, req: service_pb2.PutUploadContentPartsRequest
+    ) -> service_pb2.SingleUploadResponse:
+        app = ctx.require_app()
+        store = self._store()
+        upload = require(conn, app.pk, req.upload_id, lock=True)
+        if upload.state == repo.EXPIRED:
+            raise errors.invalid(
+                f"upload_id: upload '{upload.id}' has expired and its bytes are gone",
+                "start a new upload with PostUploads",
+            )
+        if not req.content_parts:
+            raise errors.invalid("content_parts: give at least one part (part_number, range_start, data)")
+        for n, part in enumerate(req.content_parts):
+            upload = self._put_part(conn, store, upload, f"content_parts[{n}]", part)
+        return service_pb2.SingleUploadResponse(upload=upload_proto(upload))
+
+    def _put_part(
+        self,
+        conn: Connection,
+        store: BlobStore,
+        upload: Row[Any],
+        where: str,
+        part: resources_pb2.UploadContentPart,
+    ) -> Row[Any]:
+        sha = hashlib.sha256(part.data).hexdigest()
+        new = Part(part.range_start, len(part.data), sha, part.part_number)
+        overlapping = [_part(p) for p in repo.overlapping(conn, upload.pk, new.start, new.end)]
+        try:
+            if not place(new, upload.content_length, overlapping):
+                return upload  # the same part again: a retry
+        except PartRefused as e:
+            field = f"{where}.data" if not new.size else where
+            raise errors.invalid(
+                f"{field}: {e}", "send each byte range once; a retry repeats the same range_start and data"
+            ) from e
+        key = f"upload.{upload.pk}.{new.start}.{sha[:16]}"
+        store.put(str(upload.app_pk), key, part.data, "application/octet-stream")
+        return repo.add_part(conn, upload, new.start, new.size, new.number, sha, key)
+
+    @rpc.read("GetUpload")
+    def get_upload(
+        self, conn: Connection, ctx: RequestContext, req: service_pb2.GetUploadRequest
+    ) -> service_pb2.SingleUploadResponse:
+        row = require(conn, ctx.require_app().pk, req.upload_id)
+        return service_pb2.SingleUploadResponse(upload=upload_proto(row))
+
+    @rpc.read("ListUploads")
+    def list_uploads(
+        self, conn: Connection, ctx: RequestContext, req: service_pb2.ListUploadsRequest
+    ) -> service_pb2.MultiUploadResponse:
+        page = page_of(req.page, req.per_page)
+        rows = repo.page(conn, ctx.require_app().pk, page.offset, page.per_page)
+        return service_pb2.MultiUploadResponse(uploads=[upload_proto(r) for r in rows])
+
+    @rpc.write("DeleteUploads")
+    def delete_uploads(
+        self, conn: Connection, ctx: RequestContext, req: service_pb2.DeleteUploadsRequest
+    ) -> status_pb2.BaseResponse:
+        app = ctx.require_app()
+        if not req.ids:
+            raise errors.invalid("ids: give the ids of the uploads to delete")
+        require_unique("upload", list(req.ids))
+        rows = [require(conn, app.pk, i, f"ids[{n}]") for n, i in enumerate(req.ids)]
+        for n, row in enumerate(rows):
+            job = repo.busy_job(conn, row)
+            if job:
+                raise errors.invalid(
+                    f"ids[{n}]: upload '{row.id}' is being imported by job '{job}'",
+                    "cancel the job (CancelInputsAddJob) or wait for it to end, then delete the upload",
+                )
+        parts = [(row.app_pk, repo.parts(conn, row.pk)) for row in rows]
+        repo.delete_uploads(conn, [r.pk for r in rows])
+        if self.store is not None:
+            for app_pk, ps in parts:
+                _delete_bytes(self.store, app_pk, ps)
+        return status_pb2.BaseResponse()
