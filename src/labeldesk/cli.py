@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import click
 
+from labeldesk.client.rest import Remote, RemoteError
 from labeldesk.config import MIB, Settings
 from labeldesk.datasets_io.placement import place, with_size
 from labeldesk.domain import errors
@@ -76,7 +77,8 @@ def say(message: str) -> None:
 
 
 def friendly_errors(fn: F) -> F:
-    """Turn an ApiError or a connection failure into one line on stderr and exit status 1."""
+    """Turn an ApiError, a failed call to a server or a connection failure into one line on
+    stderr and exit status 1."""
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -84,6 +86,9 @@ def friendly_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except errors.ApiError as e:
             say(f"error: {e.description}" + (f" ({e.details})" if e.details else ""))
+            sys.exit(1)
+        except RemoteError as e:  # a call to a server (import --server, jobs)
+            say(f"error: {e}")
             sys.exit(1)
         except OSError as e:
             say(f"error: {e}")
@@ -380,10 +385,39 @@ def demo(
 FORMATS_IN = ("coco", "yolo", "voc", "jsonl", "csv", "folder")
 
 
+def remote_options(fn: F) -> F:
+    """The options of commands that work on a running server (``import --server``, ``jobs``)."""
+    for option in reversed(
+        (
+            click.option(
+                "--server",
+                envvar="LABELDESK_SERVER",
+                default=None,
+                metavar="URL",
+                help="the server's REST address, e.g. http://localhost:8080 (default: $LABELDESK_SERVER)",
+            ),
+            click.option(
+                "--key",
+                envvar=["LABELDESK_KEY", "CLARIFAI_PAT"],
+                default="",
+                metavar="KEY",
+                help="an app key or PAT of the app (default: $LABELDESK_KEY, else $CLARIFAI_PAT)",
+            ),
+        )
+    ):
+        fn = option(fn)
+    return fn
+
+
 @main.command("import")
 @click.option("--app", "app_spec", required=True, metavar="USER/APP", help="the app to import into")
-@click.option("--format", "fmt", required=True, type=click.Choice(FORMATS_IN), help="the dataset's format")
-@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS_IN),
+    help="the dataset's format (with --server it may be left out: the server detects it)",
+)
+@click.argument("path", required=False, metavar="[PATH]")
 @click.option("--dataset", "dataset_id", default="", metavar="ID", help="add the inputs to this dataset")
 @click.option("--task-id", default="", metavar="ID", help="link the imported annotations to this task")
 @click.option("--skip-errors", is_flag=True, help="skip bad records (listed at the end) instead of stopping")
@@ -394,8 +428,63 @@ FORMATS_IN = ("coco", "yolo", "voc", "jsonl", "csv", "folder")
 )
 @click.option("--blob-dir", default=None, metavar="DIR", help="the blob store folder (as for serve)")
 @database_option
+@remote_options
+@click.option(
+    "--server-path",
+    default="",
+    metavar="file:///DIR",
+    help="with --server: import this folder on the server (below its LABELDESK_IMPORT_ROOT); "
+    "nothing is uploaded",
+)
+@click.option("--no-wait", is_flag=True, help="with --server: print the job's id and return at once")
 @friendly_errors
 def import_cmd(
+    app_spec: str,
+    fmt: str | None,
+    path: str | None,
+    dataset_id: str,
+    server: str | None,
+    key: str,
+    server_path: str,
+    no_wait: bool,
+    **here: Any,
+) -> None:
+    """Import a dataset (images, concepts, boxes, polygons) from PATH in bulk.
+
+    With --server, the import runs as a background job on that server instead of writing the
+    database here: PATH (a folder, a file, or a .zip/.tar/.tar.gz/.tgz archive) is uploaded in
+    parts, or --server-path (or a PATH given as a file:// URL) names a folder on the server. The
+    job's progress is shown until it ends (Ctrl-C stops watching only); bad records are skipped
+    and listed."""
+    if path and path.startswith("file://"):
+        server_path, path = server_path or path, None
+    if server or server_path or no_wait:
+        from labeldesk import cli_jobs
+
+        # --skip-errors is what a job does anyway; the others are about a database here
+        here_only = [
+            f"--{name.replace('_', '-')}" for name, on in here.items() if on and name != "skip_errors"
+        ]
+        if here_only:
+            raise click.UsageError(
+                f"{', '.join(here_only)}: for an import into a database here, not --server"
+            )
+        if not server:
+            raise click.UsageError("--server-path and --no-wait need --server URL (or LABELDESK_SERVER)")
+        if bool(path) == bool(server_path):
+            raise click.UsageError(
+                "give PATH (uploaded) or --server-path file:///DIR (on the server), not both"
+            )
+        remote = cli_jobs.connect(server, key, app_spec)
+        sys.exit(cli_jobs.start_import(remote, fmt or "", path or "", server_path, dataset_id, no_wait))
+    if not fmt:
+        raise click.UsageError("Missing option '--format'.")
+    if not path:
+        raise click.UsageError("Missing argument 'PATH'.")
+    _import_here(app_spec, fmt, Path(path), dataset_id, **here)
+
+
+def _import_here(
     app_spec: str,
     fmt: str,
     path: Path,
@@ -406,13 +495,15 @@ def import_cmd(
     blob_dir: str | None,
     database_url: str | None,
 ) -> None:
-    """Import a dataset (images, concepts, boxes, polygons) from PATH in bulk."""
+    """``labeldesk import`` into the database (``--database-url``), in this process."""
     from labeldesk.app import build_hosting
     from labeldesk.cli_progress import print_summary, records_progress
     from labeldesk.datasets_io.formats import READERS
     from labeldesk.datasets_io.records import FormatError
     from labeldesk.services import dataset_import as imp
 
+    if not path.exists():
+        raise click.BadParameter(f"Path '{path}' does not exist.", param_hint="'PATH'")
     db = open_db(database_url)
     target = imp.Target(imp.resolve_app(db, app_spec), dataset_id, task_id)
     settings = Settings.from_env()
@@ -425,7 +516,7 @@ def import_cmd(
     try:
         items = list(READERS[fmt](path))
         with records_progress("importing") as bar:
-            job = bar.add_task("import", total=len(items))
+            job = bar.add_task("", total=len(items))
             summary = imp.import_records(
                 db,
                 target,
@@ -443,6 +534,61 @@ def import_cmd(
         say("stopped: nothing of the failing chunk was written (use --skip-errors to skip bad records)")
         sys.exit(1)
     print_summary(summary, time.perf_counter() - started)
+
+
+@main.group()
+def jobs() -> None:
+    """Watch, list and cancel import jobs on a running server."""
+
+
+def on_server(app_help: str) -> Callable[[F], F]:
+    """--app, --server and --key become the command's ``remote`` argument: the client of that app
+    on that server."""
+
+    def decorate(fn: F) -> F:
+        @wraps(fn)
+        def wrapper(app_spec: str, server: str | None, key: str, **kwargs: Any) -> Any:
+            from labeldesk import cli_jobs
+
+            if not server:
+                raise click.UsageError("Missing option '--server' (or LABELDESK_SERVER).")
+            return fn(remote=cli_jobs.connect(server, key, app_spec), **kwargs)
+
+        app = click.option("--app", "app_spec", required=True, metavar="USER/APP", help=app_help)
+        return app(remote_options(friendly_errors(wrapper)))  # type: ignore[return-value]
+
+    return decorate
+
+
+@jobs.command("watch")
+@click.argument("job_id")
+@on_server("the app the job imports into")
+def jobs_watch(remote: Remote, job_id: str) -> None:
+    """Show JOB_ID's progress until it ends, then its summary (exit 1 unless it completed)."""
+    from labeldesk import cli_jobs
+
+    sys.exit(cli_jobs.watch(remote, job_id))
+
+
+@jobs.command("list")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000), help="newest N jobs")
+@click.option("--all", "every", is_flag=True, help="also the job of every PostInputs call, not only imports")
+@on_server("the app whose jobs to list")
+def jobs_list(remote: Remote, limit: int, every: bool) -> None:
+    """List the app's import jobs, newest first: id, status, progress, created."""
+    from labeldesk import cli_jobs
+
+    cli_jobs.list_jobs(remote, limit, imports_only=not every)
+
+
+@jobs.command("cancel")
+@click.argument("job_id")
+@on_server("the app the job imports into")
+def jobs_cancel(remote: Remote, job_id: str) -> None:
+    """Cancel JOB_ID: a queued job at once, a running one after its current chunk."""
+    from labeldesk import cli_jobs
+
+    cli_jobs.cancel(remote, job_id)
 
 
 FORMATS_OUT = ("coco", "yolo", "voc", "jsonl", "csv")

@@ -6,7 +6,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 
 from labeldesk.services.dataset_import import Summary
 
@@ -15,12 +24,27 @@ console = Console(stderr=True)
 
 @contextmanager
 def records_progress(verb: str) -> Iterator[Progress]:
+    """A bar of records; a task's description, when not empty, follows ``verb`` (a job's state)."""
     columns = (
-        TextColumn(f"[bold]{verb}"),
+        TextColumn(f"[bold]{verb}[/] {{task.description}}"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("records"),
         TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as progress:
+        yield progress
+
+
+@contextmanager
+def bytes_progress(verb: str) -> Iterator[Progress]:
+    """A bar of bytes sent, with the rate and the time left (uploads)."""
+    columns = (
+        TextColumn(f"[bold]{verb}"),
+        BarColumn(),
+        DownloadColumn(binary_units=True),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
     )
     with Progress(*columns, console=console, transient=False) as progress:
         yield progress

@@ -25,6 +25,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "files": frozenset({"domain"}),
     "storage": frozenset({"domain", "config"}),
     "datasets_io": frozenset(),  # dataset file formats: pure readers/writers, no database
+    "client": frozenset(),  # the CLI's REST client of a running server: the public API only
     # model backends (Open Inference Protocol, Label Studio ML, built-in): HTTP clients and OpenCV
     "models": frozenset({"domain"}),
     "services": frozenset({"domain", "wire", "storage", "files", "config", "datasets_io", "models"}),

@@ -1,0 +1,62 @@
+"""An archive sent with the Uploads API: PostUploads, then PutUploadContentParts of at most
+8 MiB each (a part that fails for a moment is sent again, harmlessly: the server takes a repeated
+part with the same bytes), until the server says UPLOAD_DONE."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pybase64
+from clarifai_grpc.grpc.api import resources_pb2
+from clarifai_grpc.grpc.api.status import status_code_pb2
+
+from labeldesk.client.rest import Remote, RemoteError
+
+PART_BYTES = 8 * 1024 * 1024
+PART_ATTEMPTS = 4  # tries of one part before giving up
+RETRY_DELAY = 0.5  # seconds, doubled after each failed try
+
+
+def send_part(
+    remote: Remote,
+    upload_id: str,
+    number: int,
+    start: int,
+    data: bytes,
+    sleep: Callable[[float], None] = time.sleep,
+) -> resources_pb2.Upload:
+    encoded = pybase64.b64encode(data)
+    for attempt in range(1, PART_ATTEMPTS + 1):
+        try:
+            return remote.put_upload_content_part(upload_id, number, start, encoded)
+        except RemoteError as e:
+            if not e.transient or attempt == PART_ATTEMPTS:
+                raise
+            sleep(RETRY_DELAY * 2 ** (attempt - 1))
+    raise AssertionError("unreachable")
+
+
+def upload_file(
+    remote: Remote,
+    path: Path,
+    sent: Callable[[int], None],
+    part_bytes: int = PART_BYTES,
+    name: str = "",
+) -> resources_pb2.Upload:
+    """Upload ``path`` (as ``name``, default its file name); ``sent(n)`` after each part of ``n``
+    bytes. The finished upload (UPLOAD_DONE)."""
+    size = path.stat().st_size
+    upload = remote.post_uploads(name or path.name, size)
+    with path.open("rb") as f:
+        for number, start in enumerate(range(0, size, part_bytes), start=1):
+            data = f.read(part_bytes)
+            upload = send_part(remote, upload.id, number, start, data)
+            sent(len(data))
+    if upload.status.code != status_code_pb2.UPLOAD_DONE:
+        raise RemoteError(
+            f"upload {upload.id}: all {size} bytes sent but the server reports "
+            f"{upload.status.description or upload.status.code} {upload.status.details}".strip()
+        )
+    return upload
