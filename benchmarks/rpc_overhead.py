@@ -2,6 +2,7 @@
 
     python benchmarks/rpc_overhead.py [--calls 500] [--database-url URL]
     python benchmarks/rpc_overhead.py --in-process [--calls 2000] [--profile out.html]
+    python benchmarks/rpc_overhead.py --layers [--calls 2000] [--rounds 5]
 
 Starts ``labeldesk serve`` as a subprocess on free ports (as benchmarks/annotations.py does), makes
 an app with a few concepts and a model, then calls GetApp, GetModel, ListConcepts (per_page=1) and
@@ -16,6 +17,15 @@ CPU time does) and the p50/p99 wall time.
 process (authentication, transaction, handler, proto building) and the CPU is this process's
 ``time.process_time``; ``--profile`` also writes a pyinstrument flame graph of that loop
 (``pip install pyinstrument``), or a cProfile listing when the path ends in ``.txt``.
+
+``--layers`` bisects the gRPC server's cost of one GetApp: one server process per layer of
+``benchmarks/grpc_layers.py`` (bare grpcio → + HandOffExecutor → + labeldesk's handler → +
+metrics and access log → + dispatcher and auth → + transaction → + GetApp's query → the whole
+``labeldesk serve``), called ``--calls`` times each in ``--rounds`` alternating rounds (so every
+layer meets the same machine load); prints the median, lowest and highest server CPU µs per call
+of each and what the layer adds to the one before. ``--against DIR`` runs each layer twice, the
+second time from the source tree at ``DIR`` (e.g. ``git archive main | tar -x -C DIR``), in
+the same rounds: a before/after on the same machine load.
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -220,6 +231,79 @@ def in_process(calls: int, profile: str | None) -> list[Row]:
         return rows
 
 
+def layers(calls: int, rounds: int, only: list[str] | None = None, against: str | None = None) -> None:
+    """Print the ``--layers`` table (see the module doc)."""
+    import psutil
+    from grpc_layers import LAYERS
+
+    unknown = set(only or ()) - set(LAYERS)
+    if unknown:
+        raise SystemExit(f"unknown layers {', '.join(sorted(unknown))}: choose among {', '.join(LAYERS)}")
+    names = [layer for layer in LAYERS if not only or layer in only]
+    if against:  # each layer again, built from the labeldesk source tree at ``against``
+        names = [n for layer in names for n in (f"{layer}@before", layer) if n != "serve@before"]
+
+    with tempfile.TemporaryDirectory() as tmp, serve(f"sqlite:///{os.path.join(tmp, 'l.db')}") as full:
+        url = f"sqlite:///{os.path.join(tmp, 'l.db')}"
+        db = Database(url)
+        fixture = seed(db)
+        db.dispose()
+        meta = (("authorization", f"Key {fixture.app_key}"),)
+        here = os.path.dirname(os.path.abspath(__file__))
+        procs: list[subprocess.Popen[str]] = []
+        servers: dict[str, tuple[int, int]] = {"serve": (full.pid, full.grpc_port)}
+        try:
+            for layer in names:
+                if layer == "serve":
+                    continue
+                env = dict(os.environ)
+                if layer.endswith("@before"):
+                    env["PYTHONPATH"] = os.path.join(os.path.abspath(against or ""), "src")
+                cmd = [sys.executable, os.path.join(here, "grpc_layers.py"), layer.split("@")[0], url]
+                proc = subprocess.Popen(
+                    cmd,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                    text=True,
+                    env=env,
+                )
+                procs.append(proc)
+                assert proc.stdout is not None
+                servers[layer] = (proc.pid, int(proc.stdout.readline().split()[1]))
+            request = s.GetAppRequest(user_app_id=fixture.uai)
+            cpu: dict[str, list[float]] = {layer: [] for layer in names}
+            switches: dict[str, list[float]] = {layer: [] for layer in names}
+            for _ in range(rounds):
+                for layer in names:
+                    pid, port = servers[layer]
+                    stub = stub_for("", port, "grpc")
+                    process = psutil.Process(pid)
+                    counters = ServerCounters(pid, lambda p=process: sum(p.cpu_times()[:2]))
+                    spent, _ = timed(partial(_stub_call, stub, meta, "GetApp", request), calls, counters)
+                    assert spent is not None
+                    cpu[layer].append(spent / calls * 1e6)
+                    switches[layer].append((counters.switched() or 0) / calls)
+        finally:
+            for proc in procs:
+                proc.communicate("")  # closing stdin ends it
+    # "adds": to the layer before; with --against, the change from the layer's before build
+    header = f"{'layer':<19} {'CPU µs/call':>12} {'(low-high)':>12} {'adds':>8} {'ctxsw':>7}"
+    lines, previous = [], None
+    for layer in names:
+        median = statistics.median(cpu[layer])
+        if against and (layer.endswith("@before") or f"{layer}@before" not in cpu):
+            previous = None
+        adds = "" if previous is None else f"{median - previous:+,.0f}"
+        spread = f"{min(cpu[layer]):,.0f}-{max(cpu[layer]):,.0f}"
+        ctxsw = statistics.median(switches[layer])
+        lines.append(f"{layer:<19} {median:>12,.0f} {spread:>12} {adds:>8} {ctxsw:>7.1f}")
+        previous = median
+    load = os.getloadavg()[0]
+    print(f"GetApp over gRPC, app key, {calls} calls x {rounds} rounds per layer, load average {load:.1f}")
+    print_rows(header, lines)
+
+
 def _profiler(path: str | None) -> tuple[AbstractContextManager[Any] | None, Callable[[], None]]:
     if not path:
         return None, lambda: None
@@ -250,8 +334,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=500, help="timed calls per RPC and transport")
     parser.add_argument("--database-url", help="default: a fresh SQLite file in a temporary directory")
     parser.add_argument("--in-process", action="store_true", help="call the dispatcher directly")
+    parser.add_argument(
+        "--layers",
+        nargs="?",
+        const="all",
+        help="bisect the gRPC server layer by layer (optionally only some: --layers bare,observe)",
+    )
+    parser.add_argument(
+        "--against", help="with --layers: also run each layer from this labeldesk checkout (before/after)"
+    )
+    parser.add_argument("--rounds", type=int, default=5, help="with --layers: alternating rounds")
     parser.add_argument("--profile", help="with --in-process: write a flame graph (.html) or cProfile (.txt)")
     args = parser.parse_args(argv)
+    if args.layers:
+        only = None if args.layers == "all" else args.layers.split(",")
+        layers(args.calls, args.rounds, only, args.against)
+        return 0
     if args.in_process:
         rows = in_process(args.calls, args.profile)
     else:

@@ -61,6 +61,7 @@ from labeldesk.transport.rest.exports import export_routes
 from labeldesk.transport.rest.files import file_routes
 from labeldesk.transport.rest.staged import staged_routes
 from labeldesk.transport.rest.web import web_routes
+from labeldesk.transport.workers import batch_scheduling
 
 log = logging.getLogger("labeldesk")
 
@@ -100,6 +101,13 @@ class Labeldesk:
     settings: Settings = field(default_factory=Settings)
     exports: ExportLinks | None = None
     metrics: Metrics = field(default_factory=Metrics)
+    #: both transports' request records (metrics samples and access-log lines)
+    observer: Observer | None = None
+
+    def observe(self) -> Observer:
+        if self.observer is None:
+            self.observer = Observer(self.metrics)
+        return self.observer
 
 
 def default_blob_dir(database_url: str, env: Mapping[str, str] | None = None) -> Path:
@@ -142,12 +150,14 @@ def build(
     )
     staged = staged_routes(StagedService(dispatcher.auth), dispatcher)
     metrics = Metrics(db.engine, db.counts, db.kept_idle)
+    observer = Observer(metrics)
     rest = make_rest_app(
         dispatcher,
         extra_routes=[*file_routes(hosting), *export_routes(exports), *staged, *web_routes()],
         max_body_bytes=settings.max_body_bytes,
         cors_origins=settings.cors_origins,
         metrics=metrics,
+        observer=observer,
     )
     return Labeldesk(
         db=db,
@@ -157,6 +167,7 @@ def build(
         settings=settings,
         metrics=metrics,
         exports=exports,
+        observer=observer,
     )
 
 
@@ -223,6 +234,8 @@ class RunningServer:
         return any(t.is_alive() for t in self._threads)
 
     def start(self) -> RunningServer:
+        if self.app.settings.sched_batch:  # before the server's threads start: they inherit it
+            batch_scheduling()
         sock = _listen(self.host, self.http_port)
         self.http_port = sock.getsockname()[1]
         self._grpc, self.grpc_port = make_grpc_server(
@@ -230,7 +243,7 @@ class RunningServer:
             self.host,
             self.grpc_port,
             max_message_bytes=self.app.settings.max_body_bytes,
-            observer=Observer(self.app.metrics),
+            observer=self.app.observe(),
             credentials=self.tls.grpc_credentials() if self.tls else None,
             origin=self.base_url,
         )
@@ -338,6 +351,7 @@ class RunningServer:
             grpc_stopped.wait(max(0.0, deadline - time.monotonic()))
         for child in self._children:
             child.join(max(0.0, deadline - time.monotonic()))
+        self.app.observe().close()
         self.app.db.dispose()
 
 
@@ -375,13 +389,15 @@ def _grpc_worker(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
+    if settings.sched_batch:
+        batch_scheduling()
     app = build(url, run_migrations=False, settings=settings, processes=processes)
     server, _ = make_grpc_server(
         app.dispatcher,
         host,
         port,
         max_message_bytes=settings.max_body_bytes,
-        observer=Observer(app.metrics),
+        observer=app.observe(),
         credentials=tls.grpc_credentials() if tls else None,
         origin=origin,
     )
@@ -390,4 +406,5 @@ def _grpc_worker(
     while not stop.wait(0.5) and os.getppid() == parent:
         pass
     server.stop(grace=grace).wait(grace + 1)
+    app.observe().close()
     app.db.dispose()

@@ -42,6 +42,9 @@ variable                                  default    meaning
 ``LABELDESK_CORS_ORIGINS``                (none)     comma-separated browser origins allowed to
                                                      call the REST API cross-origin (default:
                                                      same-origin only, no CORS headers)
+``LABELDESK_SCHED_BATCH``                 (off)      ``1``: run the server's threads under Linux's
+                                                     SCHED_BATCH policy (less CPU per call,
+                                                     slower wake-ups on a busy machine)
 ========================================  =========  ===========================================
 """
 
@@ -63,6 +66,7 @@ MAX_BODY_MB_ENV = "LABELDESK_MAX_BODY_MB"
 MAX_ARCHIVE_ENV = "LABELDESK_MAX_ARCHIVE_BYTES"
 MAX_EXTRACTED_ENV = "LABELDESK_MAX_EXTRACTED_BYTES"
 CORS_ORIGINS_ENV = "LABELDESK_CORS_ORIGINS"
+SCHED_BATCH_ENV = "LABELDESK_SCHED_BATCH"
 MIB = 1024 * 1024
 GIB = 1024 * MIB
 
@@ -119,6 +123,9 @@ class Settings:
     max_archive_files: int = 5_000_000
     #: browser origins allowed to call the REST API cross-origin (empty: same-origin only)
     cors_origins: tuple[str, ...] = ()
+    #: run the server's threads under Linux's SCHED_BATCH policy (transport/workers.py): less CPU
+    #: per call, but slower wake-ups when other processes want the CPU (docs/performance.md)
+    sched_batch: bool = False
 
     def __post_init__(self) -> None:
         if self.job_lease_seconds < 1:
@@ -147,6 +154,7 @@ class Settings:
             files_url_ttl_seconds=_number(env, FILES_TTL_ENV, cls.files_url_ttl_seconds),
             max_upload_bytes=int(_number(env, MAX_UPLOAD_ENV, cls.max_upload_bytes, "bytes")),
             job_lease_seconds=_number(env, JOB_LEASE_SECONDS_ENV, cls.job_lease_seconds),
+            sched_batch=env.get(SCHED_BATCH_ENV, "").strip().lower() in ("1", "true", "yes", "on"),
             max_archive_bytes=int(_number(env, MAX_ARCHIVE_ENV, cls.max_archive_bytes, "bytes")),
             max_extracted_bytes=int(_number(env, MAX_EXTRACTED_ENV, cls.max_extracted_bytes, "bytes")),
         )

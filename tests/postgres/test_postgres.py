@@ -112,7 +112,10 @@ def test_a_real_deadlock_is_retried_inside_the_server() -> None:
             th.start()
         for th in threads:
             th.join(60)
-        assert sorted(outcome.values()) == [1, 2], outcome  # type: ignore[type-var]
+        # one went through at once; the other was aborted and re-run (more than once when its
+        # retry took a row before the first one's blocked update woke up: a new deadlock)
+        first, later = sorted(outcome.values())  # type: ignore[type-var]
+        assert first == 1 and isinstance(later, int) and later >= 2, outcome
         with db.read() as conn:
             rows = conn.exec_driver_sql(f"select n from {table} order by id").scalars().all()
         assert rows == [2, 2], "each unit of work counted once: the aborted attempt left nothing"

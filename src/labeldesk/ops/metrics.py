@@ -102,6 +102,8 @@ class Metrics:
         #: (transport, rpc, code) -> the two labelled children: ``labels()`` costs a lock and a
         #: tuple lookup per call; the set of label values is bounded (RPCs x status codes)
         self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+        #: run before every render (the observer's queued requests: ops/observe.py)
+        self._before_render: list[Callable[[], None]] = []
         self._queues = _QueueCollector()
         self.registry.register(self._queues)
         if engine is not None:
@@ -119,5 +121,11 @@ class Metrics:
         """Report ``source()`` as ``labeldesk_queue_depth{queue=...}`` at every scrape."""
         self._queues.sources[queue] = source
 
+    def before_render(self, hook: Callable[[], None]) -> None:
+        """Run ``hook()`` before every :meth:`render` (so a scrape sees what is queued)."""
+        self._before_render.append(hook)
+
     def render(self) -> bytes:
+        for hook in self._before_render:
+            hook()
         return generate_latest(self.registry)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -134,6 +135,31 @@ def _run(item: _Item) -> None:
         future.set_exception(e)
     else:
         future.set_result(result)
+
+
+def batch_scheduling() -> bool:
+    """Put every thread of this process, and so every thread they start, under Linux's
+    ``SCHED_BATCH`` policy (same CPU share; a woken thread does not preempt a running one).
+
+    A call is handed between threads several times (gRPC's poller wakes a worker, the worker
+    waits for the poller to deliver the message, SQLite's write lock passes to the next writer),
+    and the waking thread holds the interpreter lock while it wakes the other: under the default
+    policy the woken thread often preempts it at once, finds the lock taken and sleeps again —
+    two more context switches per hand-off, more as calls overlap. The price: a woken thread also
+    waits while *other* processes run, so on a busy machine calls take longer (docs/performance.md,
+    transport; ``serve`` does this only with ``LABELDESK_SCHED_BATCH=1``). Answers whether the
+    policy was set (False off Linux or when refused)."""
+    setter = getattr(os, "sched_setscheduler", None)
+    if setter is None or not os.path.isdir("/proc/self/task"):
+        return False
+    try:
+        for tid in os.listdir("/proc/self/task"):
+            with contextlib.suppress(ProcessLookupError):  # the thread ended meanwhile
+                setter(int(tid), os.SCHED_BATCH, os.sched_param(0))
+    except OSError:
+        log.warning("cannot set the SCHED_BATCH scheduling policy; running with the default", exc_info=True)
+        return False
+    return True
 
 
 async def run_in_thread(pool: HandOffExecutor, fn: Callable[[], R]) -> R:

@@ -236,9 +236,11 @@ def make_rest_app(
     check_key: KeyCheck | None = None,
     open_prefixes: Sequence[str] = (),
     metrics: Metrics | None = None,
+    observer: Observer | None = None,
 ) -> RestApp:
     """The ASGI app: health, readiness, metrics and OpenAPI routes, any extra routes (web UI,
-    staged-workflow API), then /v2; every request is timed into ``metrics`` and the access log.
+    staged-workflow API), then /v2; every request is timed into ``metrics`` and the access log
+    (through ``observer``, which the gRPC transport may share).
 
     Bodies are read only from callers with a valid key and only up to ``max_body_bytes``
     (:mod:`~labeldesk.transport.rest.guard`; ``open_prefixes`` are paths that take bodies without
@@ -252,7 +254,7 @@ def make_rest_app(
 
     routes: list[BaseRoute] = [*ops_routes(dispatcher.db, metrics, openapi), *extra_routes]
     routes.append(Route("/{path:path}", clarifai, methods=[*METHODS, "OPTIONS"]))
-    middleware: list[Middleware] = [Middleware(ObserveMiddleware, observer=Observer(metrics))]
+    middleware: list[Middleware] = [Middleware(ObserveMiddleware, observer=observer or Observer(metrics))]
     if cors_origins:
         middleware.append(
             Middleware(
