@@ -84,7 +84,7 @@ def build_services(
         TaskAnnotationsService(),
         AssignmentsService(settings or Settings()),
         ImportJobsService(settings or Settings()),
-        UploadsService(hosting.store if hosting else None, settings or Settings()),
+        UploadsService(hosting, settings or Settings()),
         ModelsService(),
         ModelOutputsService(hosting),
         # without ``exports`` (the API coverage listing) archives have nowhere to go

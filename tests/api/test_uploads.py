@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import os
 import tarfile
+import threading
 import time
 import uuid
 import zipfile
@@ -23,7 +24,7 @@ from clarifai_grpc.grpc.api import resources_pb2, service_pb2, service_pb2_grpc
 from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 from google.protobuf import struct_pb2
 from PIL import Image
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from labeldesk.app import RunningServer, build
 from labeldesk.config import Settings
@@ -496,3 +497,50 @@ def test_a_job_cancelled_after_its_worker_died_ends_cancelled(idle: Client) -> N
         row = jobs_repo.get(conn, job_id)
         assert row is not None and row.state == jobs_repo.CANCELLED
     ok(idle("DeleteUploads", ids=[upload_id]))  # no job reads it any more
+
+
+class _WritesWhileStoring:
+    """The server's own blob store, which while it stores a part's bytes has another thread write
+    to the database and wait for it: if the bytes were stored inside a write transaction, that
+    write would wait for the transaction, which waits for the store, until the timeout."""
+
+    def __init__(self, server: RunningServer) -> None:
+        self.server = server
+        self.inner = server.app.hosting.store
+        self.writes_seen: list[bool] = []
+
+    def put(self, app: str, key: str, data: bytes, content_type: str) -> None:
+        def write() -> None:
+            with self.server.app.db.write() as conn:
+                conn.execute(update(t.apps).where(t.apps.c.pk == -1).values(id="none"))
+
+        other = threading.Thread(target=write)
+        other.start()
+        other.join(timeout=5)
+        self.writes_seen.append(not other.is_alive())
+        self.inner.put(app, key, data, content_type)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_a_parts_bytes_are_stored_outside_the_write_transaction_and_a_refused_part_leaves_none(
+    tmp_path: Path,
+) -> None:
+    with _server(tmp_path, worker=False) as server:
+        hosting = server.app.hosting
+        store = _WritesWhileStoring(server)
+        hosting.store = store  # type: ignore[misc]
+        try:
+            client = Client(server, "grpc")
+            upload_id = client.new_upload("a.zip", 10)
+            ok(client.put(upload_id, (1, 0, b"01234")))
+            assert store.writes_seen == [True], "other writers waited while the bytes were stored"
+            fails(client.put(upload_id, (2, 0, b"abcde")), sc.CONN_INVALID_REQUEST, "different bytes")
+            assert len(store.writes_seen) == 2  # stored, then refused: its bytes went again
+            with server.app.db.read() as conn:
+                (part,) = conn.execute(select(t.upload_parts)).all()
+                app_pk = conn.execute(select(t.uploads.c.app_pk)).scalar_one()
+            assert store.inner.keys(str(app_pk), "upload.") == [part.blob_key]
+        finally:
+            hosting.store = store.inner  # type: ignore[misc]

@@ -34,6 +34,7 @@ from labeldesk.files.store import BlobStore
 from labeldesk.services import registry as rpc
 from labeldesk.services.common import check_id, page_of, require_unique, timestamp
 from labeldesk.services.context import RequestContext
+from labeldesk.services.hosting import Hosting
 from labeldesk.storage.clock import utcnow
 from labeldesk.storage.engine import Database
 from labeldesk.storage.repos import uploads as repo
@@ -73,6 +74,13 @@ def require(
             "PostUploads answers the upload's id; ListUploads lists the app's uploads",
         )
     return row
+
+
+def _expired(upload_id: str) -> errors.ApiError:
+    return errors.invalid(
+        f"upload_id: upload '{upload_id}' has expired and its bytes are gone",
+        "start a new upload with PostUploads",
+    )
 
 
 def _part(row: Row[Any]) -> Part:
@@ -116,14 +124,17 @@ def sweep(db: Database, store: BlobStore, now: datetime | None = None, batch: in
 
 
 class UploadsService:
-    def __init__(self, store: BlobStore | None, settings: Settings) -> None:
-        self.store = store
+    def __init__(self, hosting: Hosting | None, settings: Settings) -> None:
+        self.hosting = hosting
         self.max_bytes = settings.max_archive_bytes
 
-    def _store(self) -> BlobStore:
-        if self.store is None:
+    def _hosting(self) -> Hosting:
+        if self.hosting is None:
             raise errors.invalid("uploads: this server has no blob store to keep uploads in")
-        return self.store
+        return self.hosting
+
+    def _store(self) -> BlobStore:
+        return self._hosting().store
 
     @rpc.write("PostUploads")
     def post_uploads(
@@ -158,27 +169,28 @@ class UploadsService:
             )
         return service_pb2.MultiUploadResponse(uploads=[upload_proto(r) for r in rows])
 
-    @rpc.write("PutUploadContentParts")
+    @rpc.read("PutUploadContentParts")
     def put_upload_content_parts(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PutUploadContentPartsRequest
     ) -> service_pb2.SingleUploadResponse:
+        """Registered as a read: a part's bytes go to the blob store outside any write transaction
+        (8 MiB to disk, or to an object store, would hold SQLite's one writer -- every labeler's
+        LABEL_SUBMIT -- for as long), then each part is recorded in a short write transaction of
+        its own, with the upload locked, where retries and overlaps are decided."""
         app = ctx.require_app()
-        store = self._store()
-        upload = require(conn, app.pk, req.upload_id, lock=True)
+        store, db = self._store(), self._hosting().db
+        upload = require(conn, app.pk, req.upload_id)
         if upload.state == repo.EXPIRED:
-            raise errors.invalid(
-                f"upload_id: upload '{upload.id}' has expired and its bytes are gone",
-                "start a new upload with PostUploads",
-            )
+            raise _expired(upload.id)
         if not req.content_parts:
             raise errors.invalid("content_parts: give at least one part (part_number, range_start, data)")
         for n, part in enumerate(req.content_parts):
-            upload = self._put_part(conn, store, upload, f"content_parts[{n}]", part)
+            upload = self._put_part(db, store, upload, f"content_parts[{n}]", part)
         return service_pb2.SingleUploadResponse(upload=upload_proto(upload))
 
     def _put_part(
         self,
-        conn: Connection,
+        db: Database,
         store: BlobStore,
         upload: Row[Any],
         where: str,
@@ -186,18 +198,36 @@ class UploadsService:
     ) -> Row[Any]:
         sha = hashlib.sha256(part.data).hexdigest()
         new = Part(part.range_start, len(part.data), sha, part.part_number)
-        overlapping = [_part(p) for p in repo.overlapping(conn, upload.pk, new.start, new.end)]
+        # The key names the range and the bytes, so storing it again (a retry, or a part another
+        # call records first) rewrites the same blob, and a refused part's key is no stored part's.
+        key = f"upload.{upload.pk}.{new.start}.{sha[:16]}"
+        app = str(upload.app_pk)
+
+        def record(conn: Connection) -> Row[Any]:
+            now = require(conn, upload.app_pk, upload.id, lock=True)
+            if now.state == repo.EXPIRED:
+                raise _expired(now.id)
+            overlapping = [_part(p) for p in repo.overlapping(conn, now.pk, new.start, new.end)]
+            if not place(new, now.content_length, overlapping):
+                return now  # the same part again: a retry
+            return repo.add_part(conn, now, new.start, new.size, new.number, sha, key)
+
+        stored = False
         try:
-            if not place(new, upload.content_length, overlapping):
-                return upload  # the same part again: a retry
+            place(new, upload.content_length, [])  # a range refused alone: nothing is stored
+            store.put(app, key, part.data, "application/octet-stream")
+            stored = True
+            return db.run(record, write=True)
         except PartRefused as e:
+            if stored:
+                store.delete(app, key)
             field = f"{where}.data" if not new.size else where
             raise errors.invalid(
                 f"{field}: {e}", "send each byte range once; a retry repeats the same range_start and data"
             ) from e
-        key = f"upload.{upload.pk}.{new.start}.{sha[:16]}"
-        store.put(str(upload.app_pk), key, part.data, "application/octet-stream")
-        return repo.add_part(conn, upload, new.start, new.size, new.number, sha, key)
+        except errors.ApiError:  # the upload was deleted or expired meanwhile
+            store.delete(app, key)
+            raise
 
     @rpc.read("GetUpload")
     def get_upload(
@@ -232,7 +262,7 @@ class UploadsService:
                 )
         parts = [(row.app_pk, repo.parts(conn, row.pk)) for row in rows]
         repo.delete_uploads(conn, [r.pk for r in rows])
-        if self.store is not None:
+        if self.hosting is not None:
             for app_pk, ps in parts:
-                _delete_bytes(self.store, app_pk, ps)
+                _delete_bytes(self.hosting.store, app_pk, ps)
         return status_pb2.BaseResponse()
