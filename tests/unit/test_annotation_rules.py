@@ -20,7 +20,7 @@ from clarifai_grpc.grpc.api.resources_pb2 import (
     RegionInfo,
 )
 from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from labeldesk.domain import annotation_rules as rules
@@ -341,20 +341,28 @@ datas = st.builds(lambda d, fs: (d.frames.extend(fs), d)[1], inner, st.lists(fra
 steps = st.lists(st.tuples(st.sampled_from(rules.ACTIONS), datas), min_size=1, max_size=8)
 
 
+def _frame_at(index: int) -> Data:
+    return Data(frames=[Frame(frame_info=FrameInfo(index=index))])
+
+
 @settings(max_examples=300, deadline=None)
 @given(start=datas, steps=steps)
+# two frames added without ids in two patches: the test's id source once restarted on every call
+# and named both 'frame-0' (the server's ids are random; one source serves the whole sequence)
+@example(start=Data(), steps=[(rules.MERGE, _frame_at(0)), (rules.MERGE, _frame_at(1))])
 def test_any_sequence_of_patches_keeps_annotations_well_formed(
     start: Data, steps: list[tuple[str, Data]]
 ) -> None:
+    ids = catalog()  # one id source for the whole sequence, as the server's
     try:
-        stored = rules.prepare(start, "d", catalog())
+        stored = rules.prepare(start, "d", ids)
     except errors.ApiError:
         stored = Data()
     assert rules.problems(stored, NAMES) == []
     for action, patch in steps:
         before = stored.SerializeToString()
         try:
-            result = rules.apply(action, stored, patch, "d", catalog())
+            result = rules.apply(action, stored, patch, "d", ids)
         except errors.ApiError as e:
             assert e.code == errors.INVALID_REQUEST and e.description.startswith("d")
             assert stored.SerializeToString() == before, "a refused patch must not touch the stored data"
