@@ -62,7 +62,7 @@ def start_import(
         try:
             upload = _upload(remote, Path(path))
         except KeyboardInterrupt:
-            say("\nupload stopped: nothing was imported (the server deletes the partial upload within 24 h)")
+            say("\nupload stopped: nothing was imported; what was sent is deleted from the server")
             return INTERRUPTED
         job = remote.post_inputs_uploads(upload.id, fmt, dataset_id)
     say(f"import job {job.id} started on {remote.server}")

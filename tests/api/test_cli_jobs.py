@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -95,6 +95,15 @@ class Remote:
 
     def cli(self, *args: str, **env: str | None) -> Result:
         return CliRunner(env=self.env(**env)).invoke(main, list(args), catch_exceptions=False)
+
+    def uploads(self) -> list[str]:
+        r = requests.get(
+            f"{self.server.base_url}/v2/users/{self.user}/apps/app/uploads",
+            headers={"Authorization": f"Key {self.pat}"},
+            timeout=30,
+        )
+        assert r.status_code == 200, r.text
+        return [u["id"] for u in r.json().get("uploads", [])]
 
     def inputs(self, dataset: str = "") -> set[str]:
         where = f"/datasets/{dataset}/inputs" if dataset else "/inputs"
@@ -222,9 +231,11 @@ def test_the_key_may_come_from_clarifai_pat_and_a_missing_one_is_asked_for(remot
     assert res.exit_code == 2 and "Missing option '--server'" in res.stderr
 
 
-def _interrupted(remote: Remote, args: list[str], first: str) -> tuple[int, str, str]:
+def _interrupted(
+    remote: Remote, args: list[str], first: str, ready: Callable[[], bool] = lambda: True
+) -> tuple[int, str, str]:
     """Run the CLI in a process, press Ctrl-C once its first line on stderr starts with
-    ``first``: its exit status, stdout and stderr."""
+    ``first`` and ``ready()`` holds: its exit status, stdout and stderr."""
     env = {k: v for k, v in {**os.environ, **remote.env()}.items() if v is not None}
     with subprocess.Popen(
         [sys.executable, "-m", "labeldesk.cli", *args],
@@ -236,6 +247,10 @@ def _interrupted(remote: Remote, args: list[str], first: str) -> tuple[int, str,
         assert process.stderr is not None
         line = process.stderr.readline()
         assert line.startswith(first), line
+        deadline = time.monotonic() + 30
+        while not ready():
+            assert time.monotonic() < deadline, "never ready"
+            time.sleep(0.01)
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=30)
     assert "Traceback" not in err, err
@@ -248,10 +263,36 @@ def test_ctrl_c_stops_an_upload_and_nothing_is_imported(idle_server: RunningServ
     with big.open("wb") as f:  # 12 parts of 8 MiB
         for _ in range(96):
             f.write(os.urandom(1024 * 1024))
-    code, out, err = _interrupted(remote, ["import", "--app", remote.app, str(big)], "uploading big.zip")
+    code, out, err = _interrupted(
+        remote,
+        ["import", "--app", remote.app, str(big)],
+        "uploading big.zip",
+        ready=lambda: bool(remote.uploads()),  # the upload is under way on the server
+    )
     assert (code, out) == (130, ""), err
-    assert "upload stopped: nothing was imported" in err
+    assert "upload stopped: nothing was imported; what was sent is deleted from the server" in err
     assert remote.cli("jobs", "list", "--app", remote.app).stdout.splitlines()[1:] == []
+    assert remote.uploads() == []
+
+
+class RefusingRemote(rest.Remote):
+    """The real client whose second part is refused for good (a mistake, not a dropped line)."""
+
+    def put_upload_content_part(
+        self, upload_id: str, part_number: int, range_start: int, data_b64: bytes
+    ) -> rest.resources_pb2.Upload:
+        if part_number == 2:
+            raise rest.RemoteError("part 2 refused")
+        return super().put_upload_content_part(upload_id, part_number, range_start, data_b64)
+
+
+def test_an_upload_that_fails_for_good_is_deleted_from_the_server(remote: Remote, tmp_path: Path) -> None:
+    archive = tmp_path / "data.zip"
+    archive.write_bytes(os.urandom(3000))
+    client = RefusingRemote(remote.server.base_url, remote.pat, remote.user, "app")
+    with pytest.raises(rest.RemoteError, match="part 2 refused"):
+        upload.upload_file(client, archive, lambda _: None, part_bytes=1024)
+    assert remote.uploads() == []  # part 1 went up, and the upload went again
 
 
 def test_ctrl_c_stops_watching_and_says_how_to_watch_again(idle_server: RunningServer, root: Path) -> None:

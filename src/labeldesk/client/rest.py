@@ -15,7 +15,7 @@ from urllib.parse import quote, urlencode, urlparse
 
 import urllib3
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
-from clarifai_grpc.grpc.api.status import status_code_pb2
+from clarifai_grpc.grpc.api.status import status_code_pb2, status_pb2
 from google.protobuf import json_format
 from google.protobuf.message import Message
 from urllib3.exceptions import HTTPError, MaxRetryError, NewConnectionError, ProtocolError
@@ -125,6 +125,10 @@ class Remote:
         body = b"".join((head.encode("ascii"), data_b64, b'"}]}'))
         path = self._path("uploads", upload_id, "content_parts")
         return self.call("PUT", path, service_pb2.SingleUploadResponse, body).upload
+
+    def delete_uploads(self, upload_ids: list[str]) -> None:
+        req = service_pb2.DeleteUploadsRequest(ids=upload_ids)
+        self.call("DELETE", self._path("uploads"), status_pb2.BaseResponse, req)
 
     def post_inputs_uploads(self, upload_id: str, fmt: str, dataset_id: str) -> resources_pb2.InputsAddJob:
         req = service_pb2.PostInputsUploadsRequest(

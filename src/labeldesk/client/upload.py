@@ -4,6 +4,7 @@ part with the same bytes), until the server says UPLOAD_DONE."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -49,14 +50,24 @@ def upload_file(
     bytes. The finished upload (UPLOAD_DONE)."""
     size = path.stat().st_size
     upload = remote.post_uploads(name or path.name, size)
-    with path.open("rb") as f:
-        for number, start in enumerate(range(0, size, part_bytes), start=1):
-            data = f.read(part_bytes)
-            upload = send_part(remote, upload.id, number, start, data)
-            sent(len(data))
+    try:
+        with path.open("rb") as f:
+            for number, start in enumerate(range(0, size, part_bytes), start=1):
+                data = f.read(part_bytes)
+                upload = send_part(remote, upload.id, number, start, data)
+                sent(len(data))
+    except BaseException:  # Ctrl-C, or a part that failed for good: the server need not keep the rest
+        _forget(remote, upload.id)
+        raise
     if upload.status.code != status_code_pb2.UPLOAD_DONE:
         raise RemoteError(
             f"upload {upload.id}: all {size} bytes sent but the server reports "
             f"{upload.status.description or upload.status.code} {upload.status.details}".strip()
         )
     return upload
+
+
+def _forget(remote: Remote, upload_id: str) -> None:
+    """Delete an unfinished upload; if that fails too, the server's sweep removes it within 24 h."""
+    with contextlib.suppress(RemoteError, KeyboardInterrupt):
+        remote.delete_uploads([upload_id])
