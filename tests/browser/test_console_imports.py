@@ -242,6 +242,18 @@ def test_a_folder_on_the_server_is_imported_and_bad_paths_get_the_servers_words(
     )
     assert [j.id for j in jobs.inputs_add_jobs] == [rows.get_attribute("data-job")]
 
+    # 200 files added one at a time since (a job each) leave the import on ListInputsAddJobs' page 2:
+    # the list reads on past them
+    for n in range(200):
+        one = s.PostInputsRequest(
+            user_app_id=owner.uai, inputs=[r.Input(id=f"note-{n}", data=r.Data(text=r.Text(raw="hi")))]
+        )
+        ok(owner.stub.PostInputs(one, metadata=owner.meta))
+    page.reload()
+    page.get_by_role("heading", name="Import jobs").wait_for()
+    assert _job_row(page, "completed").get_attribute("data-job") == rows.get_attribute("data-job")
+    assert page.locator("tbody[data-job]").count() == 1
+
     # a server without an import root says so
     off = Owner(server)
     page = off.page(browser)

@@ -10,6 +10,8 @@ import { newestOnly } from "./inputpage";
 
 export const POLL_MS = 1000;
 const PER_PAGE = 50;
+const LIST_PAGE = 200;
+const MAX_PAGES = 10;
 
 export const JOB_QUEUED = 64000;
 export const JOB_RUNNING = 64001;
@@ -75,6 +77,20 @@ export function cancelJob(ref: AppRef, id: string): Promise<unknown> {
   return api.patch(jobPath(ref, id), {});
 }
 
+/** The app's newest PER_PAGE imports: ListInputsAddJobs lists every PostInputs call's own job
+ * too (one per file added on Data), so it reads on past them, a page of LIST_PAGE at a time, up to
+ * MAX_PAGES pages. */
+async function newestImports(ref: AppRef): Promise<any[]> {
+  const found: any[] = [];
+  for (let page = 1; page <= MAX_PAGES && found.length < PER_PAGE; page++) {
+    const got = await api.get(appPath(ref, `/inputs/jobs/add?page=${page}&per_page=${LIST_PAGE}`));
+    const jobs: any[] = got.inputs_add_jobs ?? [];
+    found.push(...jobs.filter(isImport));
+    if (jobs.length < LIST_PAGE) break;
+  }
+  return found.slice(0, PER_PAGE);
+}
+
 export interface ImportJobs {
   jobs: any[] | null;
   error: string;
@@ -124,8 +140,8 @@ export function useImportJobs(ref: AppRef): ImportJobs {
           POLL_MS,
         );
       };
-      api.get(appPath(ref, `/inputs/jobs/add?per_page=${PER_PAGE}`)).then(
-        live((g: any) => show((g.inputs_add_jobs ?? []).filter(isImport))),
+      newestImports(ref).then(
+        live((list: any[]) => show(list)),
         live((e: unknown) => setError(explain(e))),
       );
     }),
