@@ -148,6 +148,8 @@ def test_a_zipped_coco_dataset_uploads_and_imports_and_its_inputs_are_in_the_dat
     page.get_by_role("link", name="Data").click()
     page.locator("select[name=f-dataset]").select_option("zipped")
     page.get_by_test_id("inputs-total").filter(has_text="3 inputs").wait_for()
+    # the total and the page are two requests: wait for the filtered page too
+    page.get_by_test_id("inputs-grid").get_by_text("added-one").wait_for(state="detached")
     grid = [x.strip() for x in page.get_by_test_id("inputs-grid").locator(".mono").all_inner_texts()]
     assert sorted(grid) == ["blue", "green", "red"]
     assert page.js_errors == []
