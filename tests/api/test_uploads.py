@@ -441,6 +441,12 @@ def test_a_deleted_upload_takes_its_bytes_and_one_in_use_is_kept(idle: Client) -
         f"is being imported by job '{job_id}'",
     )
     ok(idle("CancelInputsAddJob", id=job_id))
+    # a part whose bytes were stored by a server that died before recording it goes too
+    with idle.server.app.db.read() as conn:
+        row = conn.execute(select(t.uploads).where(t.uploads.c.id == upload_id)).one()
+    orphan = uploads.part_key(row.pk, 1, "f" * 64)
+    idle.server.app.hosting.store.put(str(row.app_pk), orphan, b"x", "application/octet-stream")
+    assert len(_blob_keys(idle.server)) == before + 1
     ok(idle("DeleteUploads", ids=[upload_id]))
     fails(idle("GetUpload", upload_id=upload_id), sc.CONN_DOES_NOT_EXIST, upload_id)
     assert len(_blob_keys(idle.server)) == before - 1

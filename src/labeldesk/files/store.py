@@ -54,6 +54,8 @@ class BlobStore(Protocol):
 
     def direct_url(self, app: str, key: str, expires_in: int) -> str | None: ...
 
+    def keys(self, app: str, prefix: str = "") -> list[str]: ...
+
 
 class LocalDirStore:
     """Blobs as files under ``root``: ``<root>/<app>/<key[:2]>/<key>``, written atomically

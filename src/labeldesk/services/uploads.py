@@ -102,9 +102,21 @@ def assemble(store: BlobStore, app_pk: int, parts: list[Row[Any]], out: IO[bytes
             shutil.copyfileobj(f, out, 1 << 20)
 
 
-def _delete_bytes(store: BlobStore, app_pk: int, parts: list[Row[Any]]) -> None:
-    for part in parts:
-        store.delete(str(app_pk), part.blob_key)
+def part_key(upload_pk: int, start: int, sha256: str) -> str:
+    """A part's blob: named by its upload, range and bytes (blob names carry no ``/``)."""
+    return f"{_prefix(upload_pk)}{start}.{sha256[:16]}"
+
+
+def _prefix(upload_pk: int) -> str:
+    return f"upload.{upload_pk}."
+
+
+def _delete_bytes(store: BlobStore, app_pk: int, upload_pk: int) -> None:
+    """Every blob of the upload: its recorded parts, and any part whose bytes were stored by a
+    server that died before recording it (found by the key's prefix)."""
+    app = str(app_pk)
+    for key in store.keys(app, _prefix(upload_pk)):
+        store.delete(app, key)
 
 
 def sweep(db: Database, store: BlobStore, now: datetime | None = None, batch: int = 100) -> int:
@@ -116,7 +128,7 @@ def sweep(db: Database, store: BlobStore, now: datetime | None = None, batch: in
         with db.write() as conn:
             rows = repo.due(conn, now, batch)
             for row in rows:
-                _delete_bytes(store, row.app_pk, repo.parts(conn, row.pk))
+                _delete_bytes(store, row.app_pk, row.pk)
                 repo.expire(conn, row.pk)
         done += len(rows)
         if len(rows) < batch:
@@ -200,7 +212,7 @@ class UploadsService:
         new = Part(part.range_start, len(part.data), sha, part.part_number)
         # The key names the range and the bytes, so storing it again (a retry, or a part another
         # call records first) rewrites the same blob, and a refused part's key is no stored part's.
-        key = f"upload.{upload.pk}.{new.start}.{sha[:16]}"
+        key = part_key(upload.pk, new.start, sha)
         app = str(upload.app_pk)
 
         def record(conn: Connection) -> Row[Any]:
@@ -260,9 +272,8 @@ class UploadsService:
                     f"ids[{n}]: upload '{row.id}' is being imported by job '{job}'",
                     "cancel the job (CancelInputsAddJob) or wait for it to end, then delete the upload",
                 )
-        parts = [(row.app_pk, repo.parts(conn, row.pk)) for row in rows]
         repo.delete_uploads(conn, [r.pk for r in rows])
         if self.hosting is not None:
-            for app_pk, ps in parts:
-                _delete_bytes(self.hosting.store, app_pk, ps)
+            for row in rows:
+                _delete_bytes(self.hosting.store, row.app_pk, row.pk)
         return status_pb2.BaseResponse()
