@@ -110,9 +110,13 @@ class Remote:
 
     # --- the RPCs the CLI uses ---------------------------------------------------------------
 
-    def post_uploads(self, content_name: str, content_length: int) -> resources_pb2.Upload:
+    def post_uploads(
+        self, content_name: str, content_length: int, upload_id: str = ""
+    ) -> resources_pb2.Upload:
         req = service_pb2.PostUploadsRequest(
-            uploads=[resources_pb2.Upload(content_name=content_name, content_length=content_length)]
+            uploads=[
+                resources_pb2.Upload(id=upload_id, content_name=content_name, content_length=content_length)
+            ]
         )
         return self.call("POST", self._path("uploads"), service_pb2.MultiUploadResponse, req).uploads[0]
 

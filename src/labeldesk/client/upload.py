@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -49,15 +50,17 @@ def upload_file(
     """Upload ``path`` (as ``name``, default its file name); ``sent(n)`` after each part of ``n``
     bytes. The finished upload (UPLOAD_DONE)."""
     size = path.stat().st_size
-    upload = remote.post_uploads(name or path.name, size)
+    # the id is made here, so that an upload stopped before PostUploads answers can be deleted too
+    upload_id = uuid.uuid4().hex
     try:
+        upload = remote.post_uploads(name or path.name, size, upload_id)
         with path.open("rb") as f:
             for number, start in enumerate(range(0, size, part_bytes), start=1):
                 data = f.read(part_bytes)
                 upload = send_part(remote, upload.id, number, start, data)
                 sent(len(data))
     except BaseException:  # Ctrl-C, or a part that failed for good: the server need not keep the rest
-        _forget(remote, upload.id)
+        _forget(remote, upload_id)
         raise
     if upload.status.code != status_code_pb2.UPLOAD_DONE:
         raise RemoteError(
