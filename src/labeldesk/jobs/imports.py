@@ -30,6 +30,7 @@ from labeldesk.services import dataset_import as imp
 from labeldesk.services import uploads
 from labeldesk.services.context import AppRef
 from labeldesk.services.hosting import Hosting
+from labeldesk.services.import_jobs import MAX_SKIPPED_SHOWN
 from labeldesk.storage.engine import Database
 from labeldesk.storage.repos import uploads as uploads_repo
 
@@ -128,7 +129,7 @@ def _import(
         "annotations": summary.annotations,
         "concepts": summary.concepts,
         "skipped_count": len(summary.skipped),
-        "skipped": [str(e) for e in summary.skipped[:100]],
+        "skipped": [str(e) for e in summary.skipped[:MAX_SKIPPED_SHOWN]],
     }
 
 

@@ -13,7 +13,6 @@ A data source's ``url`` is ``file:///path/below/LABELDESK_IMPORT_ROOT`` with an 
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
@@ -25,6 +24,7 @@ from sqlalchemy import Connection, Row, select
 from labeldesk.config import Settings
 from labeldesk.datasets_io.formats import READERS, detect_format
 from labeldesk.domain import errors
+from labeldesk.domain.stages import as_utc
 from labeldesk.services import registry as rpc
 from labeldesk.services import uploads
 from labeldesk.services.common import check_id, timestamp
@@ -66,7 +66,7 @@ def summary_line(result: dict[str, Any]) -> str:
 def _state(row: Row[Any]) -> str:
     """The job's state as clients see it: a cancelled job whose worker died meanwhile is cancelled."""
     lease = row.lease_until
-    if row.state == repo.CANCELLING and (lease is None or _aware(lease) < utcnow()):
+    if row.state == repo.CANCELLING and (lease is None or as_utc(lease) < utcnow()):
         return repo.CANCELLED
     return str(row.state)
 
@@ -245,21 +245,14 @@ class ImportJobsService:
                 **_target(app, item.input_template),
             }
             repo.insert_job(conn, job_id, IMPORT_KIND, payload, app.pk)
-            uploads_repo.use(conn, upload.pk, job_id, max(_aware(upload.expires_at), utcnow() + uploads.TTL))
+            uploads_repo.use(conn, upload.pk, job_id, max(as_utc(upload.expires_at), utcnow() + uploads.TTL))
             jobs.append(inputs_add_job(_require(conn, app.pk, job_id)))
         return service_pb2.MultiInputsAddJobResponse(inputs_add_jobs=jobs)
 
 
-def _aware(dt: datetime) -> datetime:
-    return dt if dt.tzinfo is not None else dt.replace(tzinfo=timezone.utc)
-
-
 def _check_complete(conn: Connection, where: str, upload: Row[Any]) -> None:
     if upload.state == uploads_repo.EXPIRED:
-        raise errors.invalid(
-            f"{where}.upload.id: upload '{upload.id}' has expired and its bytes are gone",
-            "upload the archive again (PostUploads, PutUploadContentParts)",
-        )
+        raise uploads.expired(upload.id, f"{where}.upload.id")
     if upload.state != uploads_repo.DONE:
         gaps = uploads.missing_ranges(conn, upload)
         shown = ", ".join(f"{a:,}..{b:,}" for a, b in gaps[:5]) + (" ..." if len(gaps) > 5 else "")

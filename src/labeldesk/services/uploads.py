@@ -66,7 +66,7 @@ def upload_proto(row: Row[Any]) -> resources_pb2.Upload:
 def require(
     conn: Connection, app_pk: int, upload_id: str, where: str = "upload_id", lock: bool = False
 ) -> Row[Any]:
-    row = (repo.get_locked if lock else repo.get)(conn, app_pk, upload_id) if upload_id else None
+    row = repo.get(conn, app_pk, upload_id, lock) if upload_id else None
     if row is None:
         raise errors.ApiError(
             errors.DOES_NOT_EXIST,
@@ -76,10 +76,11 @@ def require(
     return row
 
 
-def _expired(upload_id: str) -> errors.ApiError:
+def expired(upload_id: str, where: str = "upload_id") -> errors.ApiError:
+    """The error of a request that needs the bytes of an expired upload."""
     return errors.invalid(
-        f"upload_id: upload '{upload_id}' has expired and its bytes are gone",
-        "start a new upload with PostUploads",
+        f"{where}: upload '{upload_id}' has expired and its bytes are gone",
+        "upload the archive again (PostUploads, PutUploadContentParts)",
     )
 
 
@@ -193,7 +194,7 @@ class UploadsService:
         store, db = self._store(), self._hosting().db
         upload = require(conn, app.pk, req.upload_id)
         if upload.state == repo.EXPIRED:
-            raise _expired(upload.id)
+            raise expired(upload.id)
         if not req.content_parts:
             raise errors.invalid("content_parts: give at least one part (part_number, range_start, data)")
         for n, part in enumerate(req.content_parts):
@@ -218,7 +219,7 @@ class UploadsService:
         def record(conn: Connection) -> Row[Any]:
             now = require(conn, upload.app_pk, upload.id, lock=True)
             if now.state == repo.EXPIRED:
-                raise _expired(now.id)
+                raise expired(now.id)
             overlapping = [_part(p) for p in repo.overlapping(conn, now.pk, new.start, new.end)]
             if not place(new, now.content_length, overlapping):
                 return now  # the same part again: a retry

@@ -34,16 +34,12 @@ def insert_upload(
     return conn.execute(insert(t.uploads).values(values).returning(*t.uploads.c)).one()
 
 
-def get(conn: Connection, app_pk: int, upload_id: str) -> Row[Any] | None:
-    return conn.execute(select(t.uploads).where(U.app_pk == app_pk, U.id == upload_id)).first()
-
-
-def get_locked(conn: Connection, app_pk: int, upload_id: str) -> Row[Any] | None:
-    """:func:`get`, with the row locked until the transaction ends on PostgreSQL (two calls
-    storing parts of one upload take turns, so overlaps are always seen; SQLite's writers take
-    turns anyway)."""
+def get(conn: Connection, app_pk: int, upload_id: str, lock: bool = False) -> Row[Any] | None:
+    """The app's upload ``upload_id``; with ``lock``, its row is locked until the transaction ends
+    on PostgreSQL (two calls storing parts of one upload take turns, so overlaps are always seen;
+    SQLite's writers take turns anyway)."""
     q = select(t.uploads).where(U.app_pk == app_pk, U.id == upload_id)
-    if conn.dialect.name == "postgresql":
+    if lock and conn.dialect.name == "postgresql":
         q = q.with_for_update()
     return conn.execute(q).first()
 
@@ -91,11 +87,9 @@ def add_part(
         update(t.uploads)
         .where(U.pk == upload.pk)
         .values(received=received, state=state, modified_at=utcnow())
+        .returning(*t.uploads.c)
     )
-    conn.execute(q)
-    row = by_pk(conn, upload.pk)
-    assert row is not None
-    return row
+    return conn.execute(q).one()
 
 
 def use(conn: Connection, pk: int, job_id: str, expires_at: datetime) -> None:
