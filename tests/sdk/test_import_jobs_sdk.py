@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import uuid
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,27 +14,11 @@ import pytest
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2
 
-from labeldesk.app import RunningServer, build
-from labeldesk.config import Settings
+from labeldesk.app import RunningServer
 from labeldesk.services import admin
 from tests.api.test_import_export import make_coco
 
 input_client = pytest.importorskip("clarifai.client.input")
-
-
-@pytest.fixture(scope="module")
-def import_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("sdk-import-root")
-    make_coco(root / "coco")
-    return root
-
-
-@pytest.fixture(scope="module")
-def jobs_server(tmp_path_factory: pytest.TempPathFactory, import_root: Path) -> Iterator[RunningServer]:
-    url = f"sqlite:///{tmp_path_factory.mktemp('sdk-jobs') / 'jobs.db'}"
-    server = RunningServer(build(url, settings=Settings(import_root=str(import_root))), "127.0.0.1", 0, 0)
-    yield server.start()
-    server.stop()
 
 
 @pytest.fixture
