@@ -212,11 +212,9 @@ class ImportJobsService:
         jobs = []
         for n, source in enumerate(req.data_sources):
             path, fmt = self._source(n, source)
-            where = f"data_sources[{n}].inputs_add_job_id"
-            job_id = _new_job_id(conn, source.inputs_add_job_id, where)
             payload = {"path": path, "format": fmt, **_target(app, source.input_template)}
-            repo.insert_job(conn, job_id, IMPORT_KIND, payload, app.pk)
-            jobs.append(inputs_add_job(_require(conn, app.pk, job_id)))
+            where = f"data_sources[{n}].inputs_add_job_id"
+            jobs.append(_queue(conn, app, source.inputs_add_job_id, where, payload))
         return service_pb2.MultiInputsAddJobResponse(inputs_add_jobs=jobs)
 
     @rpc.write("PostInputsUploads")
@@ -232,7 +230,6 @@ class ImportJobsService:
             upload = uploads.require(conn, app.pk, item.upload.id, f"{where}.upload.id")
             _check_complete(conn, where, upload)
             fmt = _template_format(n, "inputs_uploads", item.input_template)
-            job_id = _new_job_id(conn, item.inputs_add_job_id, f"{where}.inputs_add_job_id")
             payload = {
                 "upload": {
                     "pk": upload.pk,
@@ -244,9 +241,9 @@ class ImportJobsService:
                 "format": fmt,
                 **_target(app, item.input_template),
             }
-            repo.insert_job(conn, job_id, IMPORT_KIND, payload, app.pk)
-            uploads_repo.use(conn, upload.pk, job_id, max(as_utc(upload.expires_at), utcnow() + uploads.TTL))
-            jobs.append(inputs_add_job(_require(conn, app.pk, job_id)))
+            job = _queue(conn, app, item.inputs_add_job_id, f"{where}.inputs_add_job_id", payload)
+            uploads_repo.use(conn, upload.pk, job.id, max(as_utc(upload.expires_at), utcnow() + uploads.TTL))
+            jobs.append(job)
         return service_pb2.MultiInputsAddJobResponse(inputs_add_jobs=jobs)
 
 
@@ -262,11 +259,15 @@ def _check_complete(conn: Connection, where: str, upload: Row[Any]) -> None:
         )
 
 
-def _new_job_id(conn: Connection, given: str, where: str) -> str:
-    job_id = check_id("inputs add job", given, where)
+def _queue(
+    conn: Connection, app: AppRef, given_id: str, where: str, payload: dict[str, Any]
+) -> resources_pb2.InputsAddJob:
+    """Queue an import job (its id ``given_id``, else a new one) and answer it as polled."""
+    job_id = check_id("inputs add job", given_id, where)
     if repo.get(conn, job_id) is not None:
         raise errors.ApiError(errors.DUPLICATE_KEY, f"{where}: inputs add job '{job_id}' already exists")
-    return job_id
+    repo.insert_job(conn, job_id, IMPORT_KIND, payload, app.pk)
+    return inputs_add_job(_require(conn, app.pk, job_id))
 
 
 def _target(app: AppRef, template: resources_pb2.Input) -> dict[str, Any]:
