@@ -46,6 +46,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.sql.dml import UpdateBase
 
 from labeldesk.domain import errors
+from labeldesk.storage.checkpoints import FALLBACK_PAGES, WalCheckpointer
 from labeldesk.storage.idle_connections import IdleConnections
 from labeldesk.storage.raw import Sql
 
@@ -129,6 +130,7 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute(f"PRAGMA wal_autocheckpoint={FALLBACK_PAGES}")  # storage/checkpoints.py does it
     cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cur.close()
 
@@ -243,9 +245,13 @@ class Database:
         # Other processes on the same file wait through busy_timeout unless ``shared_file``.
         self._write_lock: threading.Lock | None = threading.Lock() if self.sqlite else None
         self._file_lock: int | None = None
-        if self.sqlite and shared_file:
+        #: copies the WAL into the file off the writers' path (SQLite; storage/checkpoints.py)
+        self._checkpointer: WalCheckpointer | None = None
+        if self.sqlite:
             path = make_url(url).database or ""
-            self._file_lock = os.open(f"{path}.writer-lock", os.O_RDWR | os.O_CREAT, 0o600)
+            self._checkpointer = WalCheckpointer(path).start()
+            if shared_file:
+                self._file_lock = os.open(f"{path}.writer-lock", os.O_RDWR | os.O_CREAT, 0o600)
 
     def run(self, work: Callable[[Connection], R], *, write: bool) -> R:
         """``work(conn)`` in one transaction (read-write when ``write``), re-run from the start
@@ -303,8 +309,9 @@ class Database:
             raise
         try:
             conn.commit()
-            if self.sqlite:  # when every statement went to the driver (storage/raw.py)
-                _commit(conn, raw)
+            if self._checkpointer is not None:  # SQLite
+                _commit(conn, raw)  # when every statement went to the driver (storage/raw.py)
+                self._checkpointer.wrote()
         except DBAPIError as e:
             e.in_commit = True  # type: ignore[attr-defined]  # it may have committed: no re-run
             raise
@@ -405,6 +412,8 @@ class Database:
             conn.exec_driver_sql("PRAGMA optimize")
 
     def dispose(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         self._reads.close()
         self._writes.close()
         self.engine.dispose()
