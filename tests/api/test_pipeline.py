@@ -56,10 +56,42 @@ class Probe:
     def list_concepts(self, conn: Connection, ctx: Any, request: Any) -> Any:
         raise RuntimeError("a bug")
 
+    def __init__(self) -> None:
+        #: what the after-commit effects saw: (model id, was its user committed when it ran)
+        self.effects: list[tuple[str, bool]] = []
+        self.db: Database | None = None
+
+    def _effect(self, user_id: str) -> None:
+        assert self.db is not None
+        self.effects.append((user_id, _exists(self.db, user_id)))
+
+    @rpc.write("PostModels")
+    def post_models(self, conn: Connection, ctx: Any, request: s.PostModelsRequest) -> Any:
+        user_id = request.models[0].id
+        ctx.after_commit(lambda: 1 / 0)  # a failing effect: logged, the others still run
+        ctx.after_commit(lambda: self._effect(user_id))
+        _add_user(conn, user_id)
+        return s.MultiModelResponse()
+
+    @rpc.write("PatchModels")
+    def patch_models(self, conn: Connection, ctx: Any, request: s.PatchModelsRequest) -> Any:
+        user_id = request.models[0].id
+        ctx.after_commit(lambda: self._effect(user_id))
+        _add_user(conn, user_id)
+        raise errors.invalid("refused after writing")
+
 
 @pytest.fixture
 def probe(app: AppFixture) -> Dispatcher:
-    return Dispatcher(app.server.app.db, [Probe()], Authenticator())
+    service = Probe()
+    service.db = app.server.app.db
+    return Dispatcher(app.server.app.db, [service], Authenticator())
+
+
+def _probe_service(dispatcher: Dispatcher) -> Probe:
+    service = dispatcher.registry["PostModels"].handler.__self__  # type: ignore[attr-defined]
+    assert isinstance(service, Probe)
+    return service
 
 
 def _exists(db: Database, user_id: str) -> bool:
@@ -76,6 +108,21 @@ def test_a_write_rpc_commits_and_a_read_rpc_cannot_write(probe: Dispatcher, app:
     assert resp.status.code == sc.SUCCESS and _exists(probe.db, written)
     resp = probe.call("GetConcept", s.GetConceptRequest(user_app_id=app.uai, concept_id=refused), key)
     assert resp.status.code == sc.INTERNAL_SERVER_ISSUE and not _exists(probe.db, refused)
+
+
+def test_after_commit_effects_run_once_committed_and_never_after_a_rollback(
+    probe: Dispatcher, app: AppFixture
+) -> None:
+    key, service = f"Key {app.pat}", _probe_service(probe)
+    kept, refused = unique("kept"), unique("refused")
+    resp = probe.call("PostModels", s.PostModelsRequest(user_app_id=app.uai, models=[r.Model(id=kept)]), key)
+    assert resp.status.code == sc.SUCCESS, resp.status
+    assert service.effects == [(kept, True)]  # after the commit: another connection sees the row
+    resp = probe.call(
+        "PatchModels", s.PatchModelsRequest(user_app_id=app.uai, models=[r.Model(id=refused)]), key
+    )
+    assert resp.status.code == sc.CONN_INVALID_REQUEST and "refused after writing" in resp.status.description
+    assert service.effects == [(kept, True)] and not _exists(probe.db, refused)
 
 
 def test_every_registered_write_rpc_gets_a_write_transaction(server: Any) -> None:

@@ -205,14 +205,20 @@ class Dispatcher:
             if isinstance(checked, errors.ApiError):
                 return checked
         links = self._links(origin)
+        last: list[RequestContext] = []  # the context of the attempt that ran last
 
         def work(conn: Connection) -> R:
             ctx = self.auth.authenticate(
                 conn, authorization, uai, rpc, route.needs_app, req_id, links, prepared
             )
+            last[:] = (ctx,)
             return handler(conn, ctx, request)
 
-        return self.execute(rpc, Kind.WRITE if route.writes else Kind.READ, work, req_id)
+        answer = self.execute(rpc, Kind.WRITE if route.writes else Kind.READ, work, req_id)
+        if last and last[0].committed and not isinstance(answer, errors.ApiError):
+            for effect in last[0].committed:
+                guarded(rpc, req_id, effect)  # logged if it fails; the transaction stands
+        return answer
 
     def _prepared(self, route: Route, request: Message, authorization: str | None, req_id: str) -> object:
         """The route's ``_prepare`` step on the request (None without one), run for a valid key

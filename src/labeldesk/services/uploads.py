@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 from datetime import datetime, timedelta
+from functools import partial
 from typing import IO, Any
 
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
@@ -274,7 +275,8 @@ class UploadsService:
                     "cancel the job (CancelInputsAddJob) or wait for it to end, then delete the upload",
                 )
         repo.delete_uploads(conn, [r.pk for r in rows])
-        if self.hosting is not None:
+        if self.hosting is not None:  # once the rows are gone for good: a rollback keeps both
+            store = self.hosting.store
             for row in rows:
-                _delete_bytes(self.hosting.store, row.app_pk, row.pk)
+                ctx.after_commit(partial(_delete_bytes, store, row.app_pk, row.pk))
         return status_pb2.BaseResponse()
