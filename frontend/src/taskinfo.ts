@@ -54,3 +54,28 @@ export async function annotationsOf(info: TaskInfo, inputId: string, userId?: st
 export function assignmentsPath(info: TaskInfo): string {
   return appPath(info.ref, `/tasks/${encodeURIComponent(info.task.id)}/assignments`);
 }
+
+/** Why a LABEL_START / REVIEW_START gave no work, in the server's words ("" when it gave some, or said only "Ok"). */
+export function emptyReason(got: any): string {
+  const said = got.status?.description;
+  return !got.task_assignments?.length && said && said !== "Ok" ? said : "";
+}
+
+/** A screen's queue, kept where its async steps read it (``held.queue``) and where it is shown (``show``). */
+export function setQueued<T>(held: { queue: T[] }, show: (queue: T[]) => void, queue: T[]): void {
+  held.queue = queue;
+  show(queue);
+}
+
+/** Queue ``fresh`` behind what is queued; with ``showFirst`` and nothing on screen, show the first at once. */
+export async function enqueue<T>(
+  held: { queue: T[]; current: unknown },
+  show: (queue: T[]) => void,
+  fresh: T[],
+  showFirst: boolean,
+  advance: (queue: T[], fromRefill: boolean) => Promise<void>,
+): Promise<void> {
+  const next = [...held.queue, ...fresh];
+  setQueued(held, show, next);
+  if (showFirst && !held.current) await advance(next, true);
+}

@@ -8,8 +8,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from clarifai_grpc.grpc.api import resources_pb2 as r
 from clarifai_grpc.grpc.api import service_pb2 as s
 from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
+from clarifai_grpc.grpc.api.status import status_pb2
 
 from labeldesk.services import admin
 from tests.browser.scenario import Scenario, ok
@@ -183,3 +185,33 @@ def draw_polygon_and_delete(page: Any) -> None:
     assert page.locator("ul.regions li").count() == 2
     page.keyboard.press("Delete")  # the polygon just drawn is selected
     assert page.locator("ul.regions li").count() == 1
+
+
+def test_a_paused_task_says_why_it_hands_out_nothing(browser: Any, one_image: Scenario) -> None:
+    """LABEL_START and REVIEW_START of a paused task answer no work and the server's reason;
+    both screens show that reason instead of their generic "nothing waiting" note."""
+    sn = one_image
+    paused = r.Task(id=sn.task_id, status=status_pb2.Status(code=sc.TASK_IDLE))
+    ok(
+        sn.stub.PatchTasks(
+            s.PatchTasksRequest(user_app_id=sn.uai, action="merge", tasks=[paused]), metadata=sn.meta()
+        )
+    )
+    ana = next(u for u in sn.labelers if u.startswith("ana"))
+    for who, token, screen, heading in (
+        (ana, sn.labelers[ana], "label", "All done here"),
+        (*sn.reviewer, "review", "Nothing to review"),
+    ):
+        page = open_page(browser, sn.server.base_url)
+        sign_in(page, who, token)
+        page.goto(f"/{screen}/{sn.owner}/{sn.app_id}/{sn.task_id}")
+        page.get_by_role("heading", name=heading).wait_for()
+        note = (
+            page.get_by_role("status")
+            .filter(has=page.get_by_role("heading", name=heading))
+            .locator("p")
+            .first
+        )
+        assert "TASK_IDLE" in note.inner_text(), note.inner_text()
+        assert page.js_errors == []
+        page.context.close()

@@ -16,7 +16,7 @@ import {
 } from "../regions";
 import { linkTo } from "../router";
 import { session } from "../session";
-import { annotationsOf, assignmentsPath, loadTask, type TaskInfo } from "../taskinfo";
+import { annotationsOf, assignmentsPath, emptyReason, enqueue, loadTask, setQueued, type TaskInfo } from "../taskinfo";
 import { CannotOpen, ErrorBanner, QueueEmpty, useShortcuts } from "../ui";
 
 const ANNOTATION_PENDING = 24151;
@@ -127,9 +127,8 @@ export function Label(props: { owner: string; app: string; task: string }) {
         const askedAt = performance.now();
         const got = await api.put(assignmentsPath(i), { action: "LABEL_START" });
         const stale = (id: string) => (submitted.current.get(id) ?? -1) >= askedAt;
-        if (!got.task_assignments?.length && got.status?.description && got.status.description !== "Ok") {
-          setEmptyNote(got.status.description);
-        }
+        const reason = emptyReason(got);
+        if (reason) setEmptyNote(reason);
         const have = new Set(state.current.queue.map((q) => q.input.id));
         if (state.current.current) have.add(state.current.current.item.input.id);
         const fresh: Item[] = (got.task_assignments ?? [])
@@ -137,10 +136,7 @@ export function Label(props: { owner: string; app: string; task: string }) {
           .map((a: any) => prefetched(a, prepare(i, a.input, me)));
         // skipped inputs go last
         fresh.sort((a, b) => skipped.current.indexOf(a.input.id) - skipped.current.indexOf(b.input.id));
-        const next = [...state.current.queue, ...fresh];
-        state.current.queue = next;
-        setQueue(next);
-        if (showFirst && !state.current.current) await advance(next, true);
+        await enqueue(state.current, setQueue, fresh, showFirst, advance);
       } catch (e) {
         setError(explain(e));
       } finally {
@@ -173,8 +169,7 @@ export function Label(props: { owner: string; app: string; task: string }) {
 
   async function advance(q: Item[], fromRefill = false): Promise<void> {
     const [item, ...rest] = q;
-    state.current.queue = rest;
-    setQueue(rest);
+    setQueued(state.current, setQueue, rest);
     markReadyAhead();
     if (item) document.body.dataset.shownPrepared = String(item.settled);
     if (!item) {

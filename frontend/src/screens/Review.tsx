@@ -4,7 +4,7 @@ import { Surface } from "../canvas/Surface";
 import { loadMedia, type Media } from "../media";
 import { colourFor, framesFromJson, regionsFromJson, type Region } from "../regions";
 import { linkTo } from "../router";
-import { annotationsOf, assignmentsPath, loadTask, type TaskInfo } from "../taskinfo";
+import { annotationsOf, assignmentsPath, emptyReason, enqueue, loadTask, setQueued, type TaskInfo } from "../taskinfo";
 import { CannotOpen, ErrorBanner, QueueEmpty, useShortcuts } from "../ui";
 
 /** One input waiting for review: the labelers' versions of it. */
@@ -116,7 +116,8 @@ export function Review(props: { owner: string; app: string; task: string }) {
     try {
       const askedAt = performance.now();
       const got = await api.put(assignmentsPath(i), { action: "REVIEW_START" });
-      if (!got.task_assignments?.length && got.status?.description && got.status.description !== "Ok") setEmptyNote(got.status.description);
+      const reason = emptyReason(got);
+      if (reason) setEmptyNote(reason);
       const groups = new Map<string, { input: any; workers: string[] }>();
       for (const a of got.task_assignments ?? []) {
         if ((handled.current.get(a.input.id) ?? -1) >= askedAt) continue;
@@ -128,10 +129,7 @@ export function Review(props: { owner: string; app: string; task: string }) {
       const fresh: Case[] = [...groups.entries()]
         .filter(([id]) => !have.has(id))
         .map(([id, g]) => ({ inputId: id, input: g.input, workers: g.workers, ready: load(i, g.input, g.workers) }));
-      const next = [...state.current.queue, ...fresh];
-      state.current.queue = next;
-      setQueue(next);
-      if (showFirst && !state.current.current) await advance(next, true);
+      await enqueue(state.current, setQueue, fresh, showFirst, advance);
     } catch (e) {
       setError(explain(e));
     } finally {
@@ -141,8 +139,7 @@ export function Review(props: { owner: string; app: string; task: string }) {
 
   async function advance(q: Case[], fromRefill = false): Promise<void> {
     const [c, ...rest] = q;
-    state.current.queue = rest;
-    setQueue(rest);
+    setQueued(state.current, setQueue, rest);
     setComment("");
     if (!c) {
       setCurrent(null);
