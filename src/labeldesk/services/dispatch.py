@@ -205,19 +205,19 @@ class Dispatcher:
             if isinstance(checked, errors.ApiError):
                 return checked
         links = self._links(origin)
-        last: list[RequestContext] = []  # the context of the attempt that ran last
 
-        def work(conn: Connection) -> R:
+        def work(conn: Connection) -> tuple[RequestContext, R]:
             ctx = self.auth.authenticate(
                 conn, authorization, uai, rpc, route.needs_app, req_id, links, prepared
             )
-            last[:] = (ctx,)
-            return handler(conn, ctx, request)
+            return ctx, handler(conn, ctx, request)
 
-        answer = self.execute(rpc, Kind.WRITE if route.writes else Kind.READ, work, req_id)
-        if last and last[0].committed and not isinstance(answer, errors.ApiError):
-            for effect in last[0].committed:
-                guarded(rpc, req_id, effect)  # logged if it fails; the transaction stands
+        done = self.execute(rpc, Kind.WRITE if route.writes else Kind.READ, work, req_id)
+        if isinstance(done, errors.ApiError):
+            return done
+        ctx, answer = done  # the context of the attempt that committed
+        for effect in ctx.committed:
+            guarded(rpc, req_id, effect)  # logged if it fails; the transaction stands
         return answer
 
     def _prepared(self, route: Route, request: Message, authorization: str | None, req_id: str) -> object:
