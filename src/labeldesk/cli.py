@@ -13,11 +13,11 @@ from dataclasses import dataclass, replace
 from functools import wraps
 from pathlib import Path
 from types import FrameType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from labeldesk.client.rest import Remote, RemoteError
+from labeldesk.client.errors import RemoteError
 from labeldesk.config import MIB, Settings
 from labeldesk.datasets_io.placement import place, with_size
 from labeldesk.domain import errors
@@ -25,6 +25,9 @@ from labeldesk.ops.logs import FORMATS, configure_logging
 from labeldesk.services import admin
 from labeldesk.storage.engine import Database, resolve_url
 from labeldesk.storage.migrate import migrate
+
+if TYPE_CHECKING:
+    from labeldesk.client.rest import Remote
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -87,10 +90,7 @@ def friendly_errors(fn: F) -> F:
         except errors.ApiError as e:
             say(f"error: {e.description}" + (f" ({e.details})" if e.details else ""))
             sys.exit(1)
-        except RemoteError as e:  # a call to a server (import --server, jobs)
-            say(f"error: {e}")
-            sys.exit(1)
-        except OSError as e:
+        except (RemoteError, OSError) as e:  # a call to a server (import --server, jobs), a file
             say(f"error: {e}")
             sys.exit(1)
 
@@ -469,13 +469,11 @@ def import_cmd(
             raise click.UsageError(
                 f"{', '.join(here_only)}: for an import into a database here, not --server"
             )
-        if not server:
-            raise click.UsageError("--server-path and --no-wait need --server URL (or LABELDESK_SERVER)")
         if bool(path) == bool(server_path):
             raise click.UsageError(
                 "give PATH (uploaded) or --server-path file:///DIR (on the server), not both"
             )
-        remote = cli_jobs.connect(server, key, app_spec)
+        remote = cli_jobs.connect(server or "", key, app_spec)
         sys.exit(cli_jobs.start_import(remote, fmt or "", path or "", server_path, dataset_id, no_wait))
     if not fmt:
         raise click.UsageError("Missing option '--format'.")
@@ -550,9 +548,7 @@ def on_server(app_help: str) -> Callable[[F], F]:
         def wrapper(app_spec: str, server: str | None, key: str, **kwargs: Any) -> Any:
             from labeldesk import cli_jobs
 
-            if not server:
-                raise click.UsageError("Missing option '--server' (or LABELDESK_SERVER).")
-            return fn(remote=cli_jobs.connect(server, key, app_spec), **kwargs)
+            return fn(remote=cli_jobs.connect(server or "", key, app_spec), **kwargs)
 
         app = click.option("--app", "app_spec", required=True, metavar="USER/APP", help=app_help)
         return app(remote_options(friendly_errors(wrapper)))  # type: ignore[return-value]

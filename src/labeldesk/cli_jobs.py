@@ -13,12 +13,17 @@ from pathlib import Path
 import click
 from clarifai_grpc.grpc.api import resources_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2
+from rich.console import Console
+from rich.table import Table
 
-from labeldesk.cli_progress import bytes_progress, console, records_progress
+from labeldesk.cli_progress import bytes_progress, console, records_progress, say
 from labeldesk.client.archive import archive_of
 from labeldesk.client.rest import MOVING, Remote
 from labeldesk.client.upload import upload_file
 
+#: jobs read per page, and pages at most, when looking past PostInputs calls' jobs for imports
+SCAN_PER_PAGE = 200
+SCAN_PAGES = 10
 #: exit status after Ctrl-C (the shell's convention for SIGINT)
 INTERRUPTED = 130
 STATE_NAMES = {
@@ -31,16 +36,15 @@ STATE_NAMES = {
 }
 
 
-def say(message: str) -> None:
-    click.echo(message, err=True)
-
-
 def connect(server: str, key: str, app_spec: str) -> Remote:
-    """The client of ``app_spec`` (USER/APP) on ``server`` with ``key``."""
+    """The client of ``app_spec`` (USER/APP) on ``server`` with ``key``; a usage error names what
+    is missing."""
+    if not server:
+        raise click.UsageError("Missing option '--server' (or LABELDESK_SERVER).")
     if not key:
         raise click.UsageError("give an API key or PAT: --key, or LABELDESK_KEY / CLARIFAI_PAT")
     user_id, sep, app_id = app_spec.partition("/")
-    if not (sep and user_id and app_id):
+    if not (sep and user_id and app_id) or "/" in app_id:
         raise click.BadParameter(f"{app_spec!r} is not USER/APP", param_hint="--app")
     return Remote(server, key, user_id, app_id)
 
@@ -126,24 +130,19 @@ def report(job: resources_pb2.InputsAddJob) -> int:
 def newest_jobs(remote: Remote, limit: int, imports_only: bool) -> list[resources_pb2.InputsAddJob]:
     """The app's newest ``limit`` jobs; with ``imports_only``, background imports only (those name
     what they read in ``extraction_jobs``; a PostInputs call's own job does not), paging past the
-    others."""
+    others for at most :data:`SCAN_PAGES` pages (as the console's Imports tab does)."""
     found: list[resources_pb2.InputsAddJob] = []
-    per_page = 100 if imports_only else limit
-    page = 1
-    while len(found) < limit:
+    per_page = SCAN_PER_PAGE if imports_only else limit
+    for page in range(1, SCAN_PAGES + 1):
         got = remote.list_inputs_add_jobs(page=page, per_page=per_page)
         found += [j for j in got if j.extraction_jobs or not imports_only]
-        if len(got) < per_page:
+        if len(found) >= limit or len(got) < per_page:
             break
-        page += 1
     return found[:limit]
 
 
 def list_jobs(remote: Remote, limit: int, imports_only: bool = True) -> None:
     """A table of the app's newest jobs on stdout (wide when piped, so ids stay whole)."""
-    from rich.console import Console
-    from rich.table import Table
-
     table = Table("id", "status", "progress", "created", box=None, pad_edge=False)
     for job in newest_jobs(remote, limit, imports_only):
         done, total = _counts(job)

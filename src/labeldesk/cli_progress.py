@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import (
@@ -17,9 +18,15 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from labeldesk.services.dataset_import import Summary
+if TYPE_CHECKING:  # the server-side import's type only: the REST-only commands load no services
+    from labeldesk.services.dataset_import import Summary
 
 console = Console(stderr=True)
+
+
+def say(message: str) -> None:
+    """One message on stderr, as it is (no markup, no highlighting, no wrapping)."""
+    console.print(message, markup=False, highlight=False, soft_wrap=True)
 
 
 @contextmanager

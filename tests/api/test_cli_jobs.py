@@ -25,6 +25,7 @@ from click.testing import CliRunner, Result
 from labeldesk.app import RunningServer, build
 from labeldesk.cli import main
 from labeldesk.client import rest, upload
+from labeldesk.client.rest import M
 from labeldesk.config import Settings
 from labeldesk.services import admin
 from tests.api.test_import_export import make_coco
@@ -334,17 +335,20 @@ def test_a_ready_archive_is_sent_as_it_is_and_its_format_detected(
 
 
 class FlakyRemote(rest.Remote):
-    """The real client whose first try of every part fails as a dropped connection would."""
+    """The real client whose first try of every part fails as a dropped connection would (and
+    is sent again without waiting)."""
 
     tried: set[int]
+    retry_delay = 0.0
 
-    def put_upload_content_part(
-        self, upload_id: str, part_number: int, range_start: int, data_b64: bytes
-    ) -> rest.resources_pb2.Upload:
-        if part_number not in self.tried:
-            self.tried.add(part_number)
-            raise rest.TransientError("connection reset")
-        return super().put_upload_content_part(upload_id, part_number, range_start, data_b64)
+    def _send(self, verb: str, path: str, answer: type[M], data: str | bytes | None) -> M:
+        if path.endswith("/content_parts"):
+            assert isinstance(data, bytes)
+            number = json.loads(data)["content_parts"][0]["part_number"]
+            if number not in self.tried:
+                self.tried.add(number)
+                raise rest.TransientError("connection reset")
+        return super()._send(verb, path, answer, data)
 
 
 def test_an_archive_goes_in_parts_and_a_failed_part_is_sent_again(remote: Remote, tmp_path: Path) -> None:

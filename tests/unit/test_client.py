@@ -3,12 +3,14 @@ images stored and annotations deflated; an archive as it is), and the URLs it ac
 
 from __future__ import annotations
 
+import socket
 import tarfile
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from labeldesk.client import rest
 from labeldesk.client.archive import archive_of, is_archive
 from labeldesk.client.rest import ApiStatusError, RemoteError, check_base_url, with_format
 
@@ -88,3 +90,24 @@ def test_a_refused_key_points_at_where_keys_come_from() -> None:
     )
     assert str(ApiStatusError(11102, "bad", "fix it")) == "bad (fix it)"
     assert str(ApiStatusError(99999999, "")) == "99999999"
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_calls_safe_to_repeat_are_sent_again_while_the_server_is_unreachable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    waits: list[float] = []
+    monkeypatch.setattr(rest.time, "sleep", waits.append)
+    remote = rest.Remote(f"http://127.0.0.1:{_closed_port()}", "key", "u", "a")
+    with pytest.raises(rest.TransientError, match="cannot reach"):
+        remote.get_inputs_add_job("job")
+    assert waits == [1.0, 2.0, 4.0, 8.0]  # ATTEMPTS tries, the waits doubling
+    waits.clear()
+    with pytest.raises(rest.TransientError, match="cannot reach"):
+        remote.post_uploads("a.zip", 10)  # a POST is sent once: it might have been carried out
+    assert waits == []

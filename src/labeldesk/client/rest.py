@@ -18,44 +18,24 @@ from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2, status_pb2
 from google.protobuf import json_format
 from google.protobuf.message import Message
-from urllib3.exceptions import HTTPError, MaxRetryError, NewConnectionError, ProtocolError
+from urllib3.exceptions import HTTPError, NewConnectionError, ProtocolError
+
+from labeldesk.client.errors import ApiStatusError, RemoteError, TransientError
 
 M = TypeVar("M", bound=Message)
 
 TIMEOUT = urllib3.Timeout(connect=10.0, read=120.0)
+#: calls safe to send again (a repeated upload part is taken as the same part); POSTs are not
+RETRIED_VERBS = frozenset({"GET", "PUT", "DELETE", "PATCH"})
+#: tries of one such call while the server cannot be reached or is busy; the waits between them
+#: double from RETRY_DELAY (1 + 2 + 4 + 8 s: time for a server to restart)
+ATTEMPTS = 5
+RETRY_DELAY = 1.0
+POLL_SECONDS = 0.5
 #: statuses worth another try: the server or a proxy in front of it is busy or restarting
 TRANSIENT_HTTP = frozenset({429, 502, 503, 504})
 #: job states in which a job still moves (anything else is final)
 MOVING = frozenset({status_code_pb2.JOB_QUEUED, status_code_pb2.JOB_RUNNING, status_code_pb2.JOB_PAUSED})
-AUTH_CODES = frozenset(
-    {
-        status_code_pb2.CONN_KEY_INVALID,
-        status_code_pb2.CONN_KEY_NOT_FOUND,
-        status_code_pb2.CONN_TOKEN_INVALID,
-        status_code_pb2.CONN_CREDENTIALS_INVALID,
-    }
-)
-
-
-class RemoteError(Exception):
-    """The call did not get an API answer (unreachable server, bad URL, not a Clarifai API)."""
-
-    #: worth retrying (a connection dropped, the server busy) rather than a mistake to report
-    transient: bool = False
-
-
-class TransientError(RemoteError):
-    transient = True
-
-
-class ApiStatusError(RemoteError):
-    """The server answered with a status other than SUCCESS."""
-
-    def __init__(self, code: int, description: str, details: str = "") -> None:
-        self.code, self.description, self.details = code, description, details
-        name = status_code_pb2.StatusCode.Name(code) if code in status_code_pb2.StatusCode.values() else code
-        hint = " — check --key (or LABELDESK_KEY / CLARIFAI_PAT)" if code in AUTH_CODES else ""
-        super().__init__(f"{description or name}" + (f" ({details})" if details else "") + hint)
 
 
 def check_base_url(server: str) -> str:
@@ -74,6 +54,8 @@ class Remote:
     key: str
     user_id: str
     app_id: str
+    #: seconds before the first retry of a call (doubling after each)
+    retry_delay: float = RETRY_DELAY
 
     def __post_init__(self) -> None:
         self.server = check_base_url(self.server)
@@ -85,21 +67,32 @@ class Remote:
 
     def call(self, verb: str, path: str, answer: type[M], body: Message | bytes | None = None) -> M:
         """``verb path`` with ``body`` as JSON (bytes: JSON already); the answer parsed as
-        ``answer``, SUCCESS checked."""
-        data: str | bytes | None = body if not isinstance(body, Message) else None
-        if isinstance(body, Message):
-            data = json_format.MessageToJson(body, preserving_proto_field_name=True, indent=None)
+        ``answer``, SUCCESS checked. A call of :data:`RETRIED_VERBS` that fails for a moment (the
+        server unreachable or busy) is sent again, up to :data:`ATTEMPTS` times."""
+        data = (
+            json_format.MessageToJson(body, preserving_proto_field_name=True, indent=None)
+            if isinstance(body, Message)
+            else body
+        )
+        attempts = ATTEMPTS if verb in RETRIED_VERBS else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._send(verb, path, answer, data)
+            except RemoteError as e:
+                if not e.transient or attempt == attempts:
+                    raise
+                time.sleep(self.retry_delay * 2 ** (attempt - 1))
+        raise AssertionError("unreachable")
+
+    def _send(self, verb: str, path: str, answer: type[M], data: str | bytes | None) -> M:
         url = self.server + path
         headers = {"Authorization": f"Key {self.key}", "Accept": "application/json"}
         if data is not None:
             headers["Content-Type"] = "application/json"
         try:
             r = self._pool.request(verb, url, body=data, headers=headers)
-        except (NewConnectionError, MaxRetryError) as e:
-            reason = e.reason if isinstance(e, MaxRetryError) else e
-            if isinstance(reason, NewConnectionError):
-                raise TransientError(f"cannot reach {self.server}: {_why(reason)}") from e
-            raise TransientError(f"{verb} {url} failed: {_why(reason or e)}") from e
+        except NewConnectionError as e:
+            raise TransientError(f"cannot reach {self.server}: {_why(e)}") from e
         except ProtocolError as e:
             if "BadStatusLine" in str(e):  # HTTP/2 frames: the gRPC port
                 raise RemoteError(f"{self.server} does not answer HTTP/1.1 (is it the gRPC port?)") from e
@@ -171,30 +164,17 @@ class Remote:
         return self.call("PATCH", path, service_pb2.SingleInputsAddJobResponse, req).inputs_add_job
 
     def wait_for_job(
-        self,
-        job_id: str,
-        seen: Callable[[resources_pb2.InputsAddJob], None],
-        interval: float = 0.5,
-        sleep: Callable[[float], None] = time.sleep,
+        self, job_id: str, seen: Callable[[resources_pb2.InputsAddJob], None]
     ) -> resources_pb2.InputsAddJob:
-        """Poll GetInputsAddJob every ``interval`` seconds, handing each answer to ``seen``, until
-        the job no longer moves; its last answer. A poll that fails for a moment (the server
-        restarting) is tried again a few times."""
-        failures = 0
+        """Poll GetInputsAddJob every :data:`POLL_SECONDS`, handing each answer to ``seen``, until
+        the job no longer moves; its last answer (a poll that fails for a moment is sent again
+        by :meth:`call`)."""
         while True:
-            try:
-                job = self.get_inputs_add_job(job_id)
-            except RemoteError as e:
-                failures += 1
-                if not e.transient or failures > 5:
-                    raise
-                sleep(interval * 2**failures)
-                continue
-            failures = 0
+            job = self.get_inputs_add_job(job_id)
             seen(job)
             if job.status.code not in MOVING:
                 return job
-            sleep(interval)
+            time.sleep(POLL_SECONDS)
 
 
 def _template(fmt: str, dataset_id: str) -> resources_pb2.Input:
@@ -237,9 +217,9 @@ def _answer(verb: str, url: str, r: Any, answer: type[M]) -> M:
             f"{verb} {url} answered HTTP {r.status} that is not a Clarifai API response "
             "(is --server the address of labeldesk's REST port?)"
         ) from e
-    status = getattr(msg, "status", None)
-    if status is None or not isinstance(data, dict) or "status" not in data:
+    if "status" not in data:  # every answer message has a status: a JSON object without one is not an answer
         raise RemoteError(f"{verb} {url} answered HTTP {r.status} without a status")
+    status = msg.status  # type: ignore[attr-defined]
     if status.code != status_code_pb2.SUCCESS:
         raise ApiStatusError(status.code, status.description, status.details)
     return msg

@@ -5,7 +5,6 @@ part with the same bytes), until the server says UPLOAD_DONE."""
 from __future__ import annotations
 
 import contextlib
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -14,30 +13,16 @@ import pybase64
 from clarifai_grpc.grpc.api import resources_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2
 
-from labeldesk.client.rest import Remote, RemoteError
+from labeldesk.client.errors import RemoteError
+from labeldesk.client.rest import Remote
 
 PART_BYTES = 8 * 1024 * 1024
-PART_ATTEMPTS = 4  # tries of one part before giving up
-RETRY_DELAY = 0.5  # seconds, doubled after each failed try
 
 
-def send_part(
-    remote: Remote,
-    upload_id: str,
-    number: int,
-    start: int,
-    data: bytes,
-    sleep: Callable[[float], None] = time.sleep,
-) -> resources_pb2.Upload:
-    encoded = pybase64.b64encode(data)
-    for attempt in range(1, PART_ATTEMPTS + 1):
-        try:
-            return remote.put_upload_content_part(upload_id, number, start, encoded)
-        except RemoteError as e:
-            if not e.transient or attempt == PART_ATTEMPTS:
-                raise
-            sleep(RETRY_DELAY * 2 ** (attempt - 1))
-    raise AssertionError("unreachable")
+def send_part(remote: Remote, upload_id: str, number: int, start: int, data: bytes) -> resources_pb2.Upload:
+    """One part (sent again by :meth:`Remote.call` if it fails for a moment: the server takes a
+    repeated part with the same bytes as the same part)."""
+    return remote.put_upload_content_part(upload_id, number, start, pybase64.b64encode(data))
 
 
 def upload_file(
@@ -45,15 +30,14 @@ def upload_file(
     path: Path,
     sent: Callable[[int], None],
     part_bytes: int = PART_BYTES,
-    name: str = "",
 ) -> resources_pb2.Upload:
-    """Upload ``path`` (as ``name``, default its file name); ``sent(n)`` after each part of ``n``
-    bytes. The finished upload (UPLOAD_DONE)."""
+    """Upload ``path`` under its file name; ``sent(n)`` after each part of ``n`` bytes. The
+    finished upload (UPLOAD_DONE)."""
     size = path.stat().st_size
     # the id is made here, so that an upload stopped before PostUploads answers can be deleted too
     upload_id = uuid.uuid4().hex
     try:
-        upload = remote.post_uploads(name or path.name, size, upload_id)
+        upload = remote.post_uploads(path.name, size, upload_id)
         with path.open("rb") as f:
             for number, start in enumerate(range(0, size, part_bytes), start=1):
                 data = f.read(part_bytes)
