@@ -120,7 +120,7 @@ def check_message(message: Message, where: str = "") -> None:
         ok = _clean(message, bulky=True)
     else:
         wire = message.SerializeToString()
-        ok = _clean(message) if _may_hold_nul(wire) else _within_limits(message, _longest_record(wire))
+        ok = _clean(message) if _may_hold_nul(wire) else _within_limits(message, wire)
     if not ok:
         _name_problem(message, where)
 
@@ -163,15 +163,17 @@ def _may_hold_nul(wire: bytes) -> bool:
 _SMALLEST_OVER_LIMIT = 2 * (min(limit for limit, _ in LIMITS.values()) + 1)
 
 
-def _within_limits(message: Message, longest: int = -1) -> bool:
+def _within_limits(message: Message, wire: bytes | None = None) -> bool:
     """Whether no limited list of ``message``, at any depth, holds more than its limit.
-    ``longest``: the longest length-delimited record of the message's wire bytes
-    (:func:`_longest_record`; -1 when not known). When it is shorter than any list over a limit
-    could be, no nested message can hold one, and only the message's own lists are counted:
-    the sizes of 128 annotations or inputs are read off the request's bytes instead of each
-    being measured (``ByteSize`` serializes the item again) and visited."""
-    if longest < 0 and message.ByteSize() < _SMALLEST_OVER_LIMIT:
+    ``wire``: the message's bytes when the caller has them. A message too small to hold a list
+    over a limit is done at once; otherwise, when the longest length-delimited record of its
+    bytes (:func:`_longest_record`) is that small, no nested message can hold one, and only the
+    message's own lists are counted: the sizes of 128 annotations or inputs are read off the
+    request's bytes instead of each being measured (``ByteSize`` serializes the item again)
+    and visited."""
+    if (message.ByteSize() if wire is None else len(wire)) < _SMALLEST_OVER_LIMIT:
         return True
+    longest = -1 if wire is None else _longest_record(wire)
     nested = not 0 <= longest < _SMALLEST_OVER_LIMIT
     owner = message.DESCRIPTOR
     for fd, value in message.ListFields():
@@ -291,7 +293,7 @@ def _clean_once(message: Message, seen: dict[tuple[Any, bytes], bool], bulky: bo
         return _clean(message, seen, bulky)
     wire = message.SerializeToString()
     if not _may_hold_nul(wire):
-        return _within_limits(message, _longest_record(wire))
+        return _within_limits(message, wire)
     key = (message.DESCRIPTOR, wire)
     verdict = seen.get(key)
     if verdict is None:
