@@ -291,8 +291,10 @@ class Database:
             yield conn
 
     @contextmanager
-    def _transaction(self, conn: Connection) -> Iterator[None]:
-        """A read-write transaction on ``conn``, committed when the block ends without an exception."""
+    def _transaction(self, conn: Connection, checkpoint: bool = True) -> Iterator[None]:
+        """A read-write transaction on ``conn``, committed when the block ends without an
+        exception; on SQLite the checkpointer then has pages to copy (unless not ``checkpoint``:
+        a bulk import checkpoints itself, see :meth:`bulk_writes`)."""
         raw: Any = conn.connection.dbapi_connection
         if self.sqlite:  # the driver's own calls (as _read's): ~40 µs less per write than SQLAlchemy's
             _BEGIN_IMMEDIATE.run(conn, ())
@@ -309,9 +311,10 @@ class Database:
             raise
         try:
             conn.commit()
-            if self._checkpointer is not None:  # SQLite
-                _commit(conn, raw)  # when every statement went to the driver (storage/raw.py)
-                self._checkpointer.wrote()
+            if self.sqlite:  # when every statement went to the driver (storage/raw.py)
+                _commit(conn, raw)
+                if checkpoint and self._checkpointer is not None:
+                    self._checkpointer.wrote()
         except DBAPIError as e:
             e.in_commit = True  # type: ignore[attr-defined]  # it may have committed: no re-run
             raise
@@ -338,7 +341,7 @@ class Database:
 
             @contextmanager
             def writes() -> Iterator[Connection]:
-                with translate_errors(), self._writer_turn(), self._transaction(conn):
+                with translate_errors(), self._writer_turn(), self._transaction(conn, checkpoint=False):
                     yield conn
 
             yield writes
