@@ -171,6 +171,12 @@ class Template:
     def fill(self, new_id: Callable[[], str]) -> Prepared:
         if self.whole is not None:
             return self.whole
+        if len(self.holes) == 1:  # the usual template: one region to give a generated id
+            raw = new_id().encode()
+            if len(raw) != ID_LENGTH or not raw.isalnum():
+                return self._fill_slowly(iter((raw,)))
+            (stored_0, stored_1), (json_0, json_1) = self.stored_parts, self.json_parts
+            return Prepared(stored_0 + raw + stored_1, json_0 + raw + json_1, self.index)
         raws = [new_id().encode() for _ in self.holes]
         if not all(len(raw) == ID_LENGTH and raw.isalnum() for raw in raws):
             return self._fill_slowly(iter(raws))
@@ -207,20 +213,11 @@ class Templates:
         self.concepts = concepts
         self._made: dict[bytes, Template | None] = {}
 
-    def prepare(self, data: Data, key: bytes, new_id: Callable[[], str]) -> Prepared | None:
-        """:func:`prepare_simple` of ``data``, whose serialized bytes are ``key``."""
-        made = self._made
-        if key in made:
-            template = made[key]
-        else:
-            template = made[key] = make_template(data, self.concepts)
-        return None if template is None else template.fill(new_id)
-
     def prepare_all(
         self, keys: Iterable[bytes], datas: Mapping[bytes, Data], new_id: Callable[[], str]
     ) -> list[Prepared | None]:
-        """:meth:`prepare` of each data (``datas[key]``), in order. The usual template, one
-        region to give a generated id, is filled here without a call per annotation."""
+        """:func:`prepare_simple` of each data (``datas[key]``, whose serialized bytes are
+        ``key``), in order; each distinct data's template made once."""
         out: list[Prepared | None] = []
         made = self._made
         for key in keys:
@@ -228,18 +225,7 @@ class Templates:
                 template = made[key]
             else:
                 template = made[key] = make_template(datas[key], self.concepts)
-            if template is None or template.whole is not None:
-                out.append(None if template is None else template.whole)
-                continue
-            if len(template.holes) == 1:
-                raw = new_id().encode()
-                if len(raw) == ID_LENGTH and raw.isalnum():
-                    (stored_0, stored_1), (json_0, json_1) = template.stored_parts, template.json_parts
-                    out.append(Prepared(stored_0 + raw + stored_1, json_0 + raw + json_1, template.index))
-                else:
-                    out.append(template._fill_slowly(iter((raw,))))
-                continue
-            out.append(template.fill(new_id))
+            out.append(None if template is None else template.fill(new_id))
         return out
 
 
