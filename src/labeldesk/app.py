@@ -98,16 +98,11 @@ class Labeldesk:
     dispatcher: Dispatcher
     rest: RestApp
     hosting: Hosting
+    #: both transports' request records (metrics samples and access-log lines)
+    observer: Observer
     settings: Settings = field(default_factory=Settings)
     exports: ExportLinks | None = None
     metrics: Metrics = field(default_factory=Metrics)
-    #: both transports' request records (metrics samples and access-log lines)
-    observer: Observer | None = None
-
-    def observe(self) -> Observer:
-        if self.observer is None:
-            self.observer = Observer(self.metrics)
-        return self.observer
 
 
 def default_blob_dir(database_url: str, env: Mapping[str, str] | None = None) -> Path:
@@ -243,7 +238,7 @@ class RunningServer:
             self.host,
             self.grpc_port,
             max_message_bytes=self.app.settings.max_body_bytes,
-            observer=self.app.observe(),
+            observer=self.app.observer,
             credentials=self.tls.grpc_credentials() if self.tls else None,
             origin=self.base_url,
         )
@@ -351,7 +346,7 @@ class RunningServer:
             grpc_stopped.wait(max(0.0, deadline - time.monotonic()))
         for child in self._children:
             child.join(max(0.0, deadline - time.monotonic()))
-        self.app.observe().close()
+        self.app.observer.close()
         self.app.db.dispose()
 
 
@@ -397,7 +392,7 @@ def _grpc_worker(
         host,
         port,
         max_message_bytes=settings.max_body_bytes,
-        observer=app.observe(),
+        observer=app.observer,
         credentials=tls.grpc_credentials() if tls else None,
         origin=origin,
     )
@@ -406,5 +401,5 @@ def _grpc_worker(
     while not stop.wait(0.5) and os.getppid() == parent:
         pass
     server.stop(grace=grace).wait(grace + 1)
-    app.observe().close()
+    app.observer.close()
     app.db.dispose()

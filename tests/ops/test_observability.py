@@ -87,7 +87,7 @@ def test_json_access_log_carries_the_answered_req_id(
             resp = ok(
                 stub.ListConcepts(service_pb2.ListConceptsRequest(user_app_id=app.uai), metadata=app.meta)
             )  # type: ignore[attr-defined]
-        server.app.observe().flush()  # lines are written in batches (ops/observe.py)
+        server.app.observer.flush()  # lines are written in batches (ops/observe.py)
         lines = [json.loads(formatter.format(r)) for r in caplog.records if r.name == ACCESS_LOGGER]
         mine = [line for line in lines if line.get("req_id") == resp.status.req_id]
         assert len(mine) == 1, lines
@@ -108,6 +108,6 @@ def test_staged_errors_log_the_req_id_they_answer(
             timeout=10,
         )
     req_id = answer.json()["error"]["req_id"]
-    server.app.observe().flush()
+    server.app.observer.flush()
     lines = [r for r in caplog.records if r.name == ACCESS_LOGGER and r.__dict__.get("req_id") == req_id]
     assert len(lines) == 1 and lines[0].__dict__["rpc"] == "staged", caplog.records

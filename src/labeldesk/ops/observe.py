@@ -62,11 +62,8 @@ class Observer:
             return
         with self._draining:
             observe = self.metrics.observe
-            while queued:
-                try:
-                    when, transport, rpc, code, seconds, req_id, http_status, log = queued.popleft()
-                except IndexError:
-                    return
+            while queued:  # only this drains it, and one at a time: never empty here
+                when, transport, rpc, code, seconds, req_id, http_status, log = queued.popleft()
                 observe(transport, rpc, str(code), seconds)
                 if log:
                     _log(when, transport, rpc, code, seconds, req_id, http_status)

@@ -236,7 +236,7 @@ def make_rest_app(
     check_key: KeyCheck | None = None,
     open_prefixes: Sequence[str] = (),
     metrics: Metrics | None = None,
-    observer: Observer | None = None,
+    observer: Observer,
 ) -> RestApp:
     """The ASGI app: health, readiness, metrics and OpenAPI routes, any extra routes (web UI,
     staged-workflow API), then /v2; every request is timed into ``metrics`` and the access log
@@ -254,7 +254,7 @@ def make_rest_app(
 
     routes: list[BaseRoute] = [*ops_routes(dispatcher.db, metrics, openapi), *extra_routes]
     routes.append(Route("/{path:path}", clarifai, methods=[*METHODS, "OPTIONS"]))
-    middleware: list[Middleware] = [Middleware(ObserveMiddleware, observer=observer or Observer(metrics))]
+    middleware: list[Middleware] = [Middleware(ObserveMiddleware, observer=observer)]
     if cors_origins:
         middleware.append(
             Middleware(
