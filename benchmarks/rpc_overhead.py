@@ -44,10 +44,10 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from annotations import print_rows, serve
+from annotations import _process_cpu, print_rows, serve
 from clarifai_grpc.grpc.api import resources_pb2 as r
 from clarifai_grpc.grpc.api import service_pb2 as s
-from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
+from profile_label_start import ok
 from work_queue import stub_for
 
 from labeldesk.services import admin
@@ -96,12 +96,6 @@ def make_objects(call: Callable[[str, Any], Any], f: Fixture) -> None:
     model.metadata.update({"labeldesk": {"backend": "builtin", "model_name": "face-detection"}})
     model.output_info.data.concepts.add(id="c0", name="c0")
     ok(call("PostModels", s.PostModelsRequest(user_app_id=f.uai, models=[model])))
-
-
-def ok(resp: Any) -> Any:
-    if resp.status.code != sc.SUCCESS:
-        raise RuntimeError(f"request failed: {resp.status}")
-    return resp
 
 
 @dataclass
@@ -233,7 +227,6 @@ def in_process(calls: int, profile: str | None) -> list[Row]:
 
 def layers(calls: int, rounds: int, only: list[str] | None = None, against: str | None = None) -> None:
     """Print the ``--layers`` table (see the module doc)."""
-    import psutil
     from grpc_layers import LAYERS
 
     unknown = set(only or ()) - set(LAYERS)
@@ -278,8 +271,7 @@ def layers(calls: int, rounds: int, only: list[str] | None = None, against: str 
                 for layer in names:
                     pid, port = servers[layer]
                     stub = stub_for("", port, "grpc")
-                    process = psutil.Process(pid)
-                    counters = ServerCounters(pid, lambda p=process: sum(p.cpu_times()[:2]))
+                    counters = ServerCounters(pid, partial(_process_cpu, pid))
                     spent, _ = timed(partial(_stub_call, stub, meta, "GetApp", request), calls, counters)
                     assert spent is not None
                     cpu[layer].append(spent / calls * 1e6)
