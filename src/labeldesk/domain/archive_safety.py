@@ -11,7 +11,7 @@ An archive comes from a client, so its member names are not trusted:
 - macOS's ``__MACOSX/`` folder and ``._*`` resource forks are skipped (they are not data).
 
 :func:`destination` answers where a member goes (a relative POSIX path that never leaves the
-target folder) and :class:`Budget` counts files and bytes; ``datasets_io/archives.py`` does the
+target folder) and :class:`Budget` counts files and bytes; ``files/archives.py`` does the
 reading and writing.
 """
 
@@ -33,7 +33,6 @@ class UnsafeArchive(ValueError):
 class Member:
     name: str  # as stored in the archive
     kind: str = FILE  # FILE, DIR, SYMLINK, HARDLINK or OTHER
-    size: int = 0  # bytes of a file (as the archive declares them)
     link: str = ""  # a link's target as stored
 
 
@@ -73,15 +72,11 @@ def link_target(member: Member, path: str) -> str:
     is relative to the link's folder; a hard link's (tar) to the archive's root."""
     link = member.link.replace("\\", "/")
     if link.startswith("/") or _DRIVE.match(link):
-        raise UnsafeArchive(
-            f"archive member {member.name!r} is a link to {member.link!r}, outside the archive"
-        )
+        raise _outside(member)
     base = posixpath.dirname(path) if member.kind == SYMLINK else ""
     joined = posixpath.normpath(posixpath.join(base, link)) if link else ""
     if not joined or joined == "." or joined == ".." or joined.startswith("../"):
-        raise UnsafeArchive(
-            f"archive member {member.name!r} is a link to {member.link!r}, outside the archive"
-        )
+        raise _outside(member)
     return joined
 
 

@@ -9,7 +9,6 @@ after an :class:`ArchiveError`.
 
 from __future__ import annotations
 
-import shutil
 import stat
 import tarfile
 import zipfile
@@ -46,7 +45,7 @@ def _zip_members(z: zipfile.ZipFile) -> Iterator[tuple[Member, Opener]]:
         def opener(i: zipfile.ZipInfo = info) -> IO[bytes]:
             return z.open(i)
 
-        yield Member(info.filename, kind, info.file_size, link), opener
+        yield Member(info.filename, kind, link=link), opener
 
 
 def _tar_members(t: tarfile.TarFile) -> Iterator[tuple[Member, Opener]]:
@@ -68,7 +67,7 @@ def _tar_members(t: tarfile.TarFile) -> Iterator[tuple[Member, Opener]]:
             assert f is not None, "a regular member has bytes"
             return f
 
-        yield Member(info.name, kind, info.size, info.linkname), opener
+        yield Member(info.name, kind, link=info.linkname), opener
 
 
 def kind_of(archive: Path) -> str:
@@ -145,7 +144,3 @@ def extract(
         raise ArchiveError(f"{name} holds no files")
     top = rules.top_folder(files)
     return dest / top if top else dest
-
-
-def remove(folder: Path) -> None:
-    shutil.rmtree(folder, ignore_errors=True)

@@ -200,7 +200,7 @@ class ImportJobsService:
             or _template_format(n, "data_sources", source.input_template)
             or detect_format(Path(path))
         )
-        return path, _format(where, fmt)
+        return path, fmt  # each source above was checked (detect_format answers known names)
 
     @rpc.write("PostInputsDataSources")
     def post_inputs_data_sources(

@@ -76,12 +76,9 @@ def _carries_bytes(data: resources_pb2.Data) -> bool:
     """Whether ``data`` has media bytes to host or a ``hosted`` block to drop (what
     ``Hosting.take_bytes`` changes); most inputs are URLs and skip its copy of the ``Data``."""
     for fd, block in data.ListFields():  # the set fields only: one for the usual input
-        if fd.name in _MEDIA and (block.base64 or block.HasField("hosted")):
+        if fd.name in MEDIA and (block.base64 or block.HasField("hosted")):
             return True
     return False
-
-
-_MEDIA = frozenset(MEDIA)
 
 
 def _checked(data: resources_pb2.Data, where: str) -> resources_pb2.Data:

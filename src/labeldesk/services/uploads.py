@@ -95,8 +95,9 @@ def missing_ranges(conn: Connection, upload: Row[Any]) -> list[tuple[int, int]]:
 
 
 def assemble(store: BlobStore, app_pk: int, parts: list[Row[Any]], out: IO[bytes]) -> None:
-    """Write the upload's bytes to ``out`` by streaming its parts in byte order."""
-    for part in sorted(parts, key=lambda p: p.range_start):
+    """Write the upload's bytes to ``out`` by streaming its ``parts`` (in byte order, as
+    :func:`~labeldesk.storage.repos.uploads.parts` reads them)."""
+    for part in parts:
         f = store.open(str(app_pk), part.blob_key)
         if f is None:
             raise FileNotFoundError(f"part {part.part_number} (bytes from {part.range_start:,}) is gone")

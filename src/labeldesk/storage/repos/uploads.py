@@ -122,5 +122,5 @@ def expire(conn: Connection, pk: int) -> None:
 
 
 def delete_uploads(conn: Connection, pks: list[int]) -> None:
-    conn.execute(delete(t.upload_parts).where(P.upload_pk.in_(pks)))
+    """The uploads' rows; their parts' rows go with them (ON DELETE CASCADE)."""
     conn.execute(delete(t.uploads).where(U.pk.in_(pks)))
