@@ -48,6 +48,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export class ArchiveUpload {
   private uploadId = "";
   private readonly left: Set<number>;
+  /** how many parts the file is sent in */
+  private readonly parts: number;
   private sent = 0;
   private cancelled = false;
   private readonly abort = new AbortController();
@@ -58,7 +60,8 @@ export class ArchiveUpload {
     private readonly opts: ImportOptions,
     private readonly onChange: (s: UploadState) => void,
   ) {
-    this.left = new Set(Array.from({ length: Math.ceil(file.size / PART_BYTES) }, (_, n) => n));
+    this.parts = Math.ceil(file.size / PART_BYTES);
+    this.left = new Set(Array.from({ length: this.parts }, (_, n) => n));
   }
 
   /** Start, or go on after a failure: create the upload once, send the parts left, start the import. */
@@ -129,9 +132,9 @@ export class ArchiveUpload {
         await api.put(path, body, this.abort.signal);
         return slice.size;
       } catch (e) {
-        if (this.cancelled || attempt >= AUTO_RETRIES || !transient(e)) {
-          if (this.cancelled) throw e;
-          throw new Error(`Part ${n + 1} of ${Math.ceil(this.file.size / PART_BYTES)} was not sent: ${explain(e)}`);
+        if (this.cancelled) throw e;
+        if (attempt >= AUTO_RETRIES || !transient(e)) {
+          throw new Error(`Part ${n + 1} of ${this.parts} was not sent: ${explain(e)}`);
         }
         await sleep(1000 * (attempt + 1));
       }

@@ -148,7 +148,6 @@ export function Label(props: { owner: string; app: string; task: string }) {
     return run;
   }
 
-  /** Put the next queued item on screen (already loaded, so this is immediate). */
   /** A queued input whose media and annotations load now, so that showing it later waits for nothing. */
   function prefetched(assignment: any, ready: Promise<Prepared>): Item {
     const item: Item = { assignment, input: assignment.input, ready, settled: false };
@@ -167,6 +166,7 @@ export function Label(props: { owner: string; app: string; task: string }) {
     document.body.dataset.readyAhead = String(state.current.queue.filter((q) => q.settled).length);
   }
 
+  /** Put the next queued item on screen (already loaded, so this is immediate). */
   async function advance(q: Item[], fromRefill = false): Promise<void> {
     const [item, ...rest] = q;
     setQueued(state.current, setQueue, rest);
