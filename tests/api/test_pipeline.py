@@ -19,7 +19,7 @@ from labeldesk.services.auth import Authenticator
 from labeldesk.services.dispatch import Dispatcher
 from labeldesk.storage import tables as t
 from labeldesk.storage.clock import utcnow
-from labeldesk.storage.engine import Database
+from labeldesk.storage.engine import Database, after_commit
 from labeldesk.storage.repos import accounts
 from tests.helpers import AppFixture, unique
 
@@ -68,15 +68,15 @@ class Probe:
     @rpc.write("PostModels")
     def post_models(self, conn: Connection, ctx: Any, request: s.PostModelsRequest) -> Any:
         user_id = request.models[0].id
-        ctx.after_commit(lambda: 1 / 0)  # a failing effect: logged, the others still run
-        ctx.after_commit(lambda: self._effect(user_id))
+        after_commit(conn, lambda: 1 / 0)  # a failing effect: logged, the others still run
+        after_commit(conn, lambda: self._effect(user_id))
         _add_user(conn, user_id)
         return s.MultiModelResponse()
 
     @rpc.write("PatchModels")
     def patch_models(self, conn: Connection, ctx: Any, request: s.PatchModelsRequest) -> Any:
         user_id = request.models[0].id
-        ctx.after_commit(lambda: self._effect(user_id))
+        after_commit(conn, lambda: self._effect(user_id))
         _add_user(conn, user_id)
         raise errors.invalid("refused after writing")
 

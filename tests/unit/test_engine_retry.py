@@ -96,3 +96,29 @@ def test_backoff_is_jittered_and_grows() -> None:
         cap = engine.RETRY_BASE_DELAY * 2 ** (attempt - 1)
         assert all(0 <= engine.backoff(attempt) <= cap for _ in range(50))
     assert len({engine.backoff(3) for _ in range(20)}) > 1
+
+
+def test_after_commit_effects_of_an_aborted_attempt_are_dropped(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the attempt that committed has its effects run, once, after the commit."""
+    monkeypatch.setattr(engine, "RETRY_BASE_DELAY", 0.0)
+    ran: list[tuple[int, int]] = []
+    calls = 0
+
+    def work(conn: Connection) -> None:
+        nonlocal calls
+        calls += 1
+        attempt = calls
+        conn.exec_driver_sql("INSERT INTO t VALUES (1)")
+        engine.after_commit(conn, lambda: ran.append((attempt, _count(db))))
+        if attempt < 3:
+            raise OperationalError("INSERT", {}, Exception("database is locked"))
+
+    db.run(work, write=True)
+    assert ran == [(3, 1)]  # the third attempt's effect, which sees its committed row
+
+
+def test_after_commit_needs_a_write_transaction(db: Database) -> None:
+    with db.read() as conn, pytest.raises(RuntimeError, match="write transaction"):
+        engine.after_commit(conn, lambda: None)

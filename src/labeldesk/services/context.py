@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from labeldesk.files.signing import FileLinks
@@ -26,15 +25,6 @@ class RequestContext:
     files: FileLinks | None = None
     #: what the RPC's ``<method>_prepare`` made of the request before the transaction, if any
     prepared: object = None
-    #: what :meth:`after_commit` asked for, run by the dispatcher once the transaction committed
-    committed: list[Callable[[], None]] = field(default_factory=list)
-
-    def after_commit(self, effect: Callable[[], None]) -> None:
-        """Run ``effect`` once this call's transaction has committed, never when it rolls back
-        (nor for an attempt the database aborted and the dispatcher runs again): for effects
-        outside the database that must follow what was written, e.g. deleting stored bytes
-        whose rows a delete removed. A failing effect is logged; the call still succeeds."""
-        self.committed.append(effect)
 
     @property
     def is_owner(self) -> bool:

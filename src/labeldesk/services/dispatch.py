@@ -175,7 +175,8 @@ class Dispatcher:
         """``work(conn)`` in one transaction of ``kind``, or the error to answer instead (database
         errors translated, internal ones logged): the path every call takes. ``work`` runs again from
         the start when the database aborts the transaction for contention
-        (:meth:`~labeldesk.storage.engine.Database.run`), so it must not have effects outside it."""
+        (:meth:`~labeldesk.storage.engine.Database.run`), so it must not have effects outside it
+        (:func:`~labeldesk.storage.engine.after_commit` runs those once it committed)."""
 
         return guarded(where, req_id, lambda: self.db.run(work, write=kind is Kind.WRITE))
 
@@ -206,19 +207,13 @@ class Dispatcher:
                 return checked
         links = self._links(origin)
 
-        def work(conn: Connection) -> tuple[RequestContext, R]:
+        def work(conn: Connection) -> R:
             ctx = self.auth.authenticate(
                 conn, authorization, uai, rpc, route.needs_app, req_id, links, prepared
             )
-            return ctx, handler(conn, ctx, request)
+            return handler(conn, ctx, request)
 
-        done = self.execute(rpc, Kind.WRITE if route.writes else Kind.READ, work, req_id)
-        if isinstance(done, errors.ApiError):
-            return done
-        ctx, answer = done  # the context of the attempt that committed
-        for effect in ctx.committed:
-            guarded(rpc, req_id, effect)  # logged if it fails; the transaction stands
-        return answer
+        return self.execute(rpc, Kind.WRITE if route.writes else Kind.READ, work, req_id)
 
     def _prepared(self, route: Route, request: Message, authorization: str | None, req_id: str) -> object:
         """The route's ``_prepare`` step on the request (None without one), run for a valid key

@@ -37,7 +37,7 @@ from labeldesk.services.common import check_id, page_of, require_unique, timesta
 from labeldesk.services.context import RequestContext
 from labeldesk.services.hosting import Hosting
 from labeldesk.storage.clock import utcnow
-from labeldesk.storage.engine import Database
+from labeldesk.storage.engine import Database, after_commit
 from labeldesk.storage.repos import uploads as repo
 
 TTL = timedelta(hours=24)
@@ -279,5 +279,5 @@ class UploadsService:
         if self.hosting is not None:  # once the rows are gone for good: a rollback keeps both
             store = self.hosting.store
             for row in rows:
-                ctx.after_commit(partial(_delete_bytes, store, row.app_pk, row.pk))
+                after_commit(conn, partial(_delete_bytes, store, row.app_pk, row.pk))
         return status_pb2.BaseResponse()

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import random
 import threading
@@ -49,6 +50,8 @@ from labeldesk.domain import errors
 from labeldesk.storage.checkpoints import FALLBACK_PAGES, WalCheckpointer
 from labeldesk.storage.idle_connections import IdleConnections
 from labeldesk.storage.raw import Sql
+
+log = logging.getLogger("labeldesk")
 
 DEFAULT_URL = "sqlite:///./labeldesk.db"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -209,6 +212,20 @@ def translate_errors() -> Iterator[None]:
 
 
 _BEGIN_IMMEDIATE = Sql("BEGIN IMMEDIATE")
+#: the key of ``Connection.info`` under which a write transaction collects its after-commit effects
+_EFFECTS = "labeldesk.after_commit"
+
+
+def after_commit(conn: Connection, effect: Callable[[], None]) -> None:
+    """Run ``effect`` once the write transaction of ``conn`` has committed (after the writer's
+    turn is passed on), never when it rolls back, nor for an attempt the database aborted and
+    :meth:`Database.run` runs again: for effects outside the database that must follow what was
+    written, e.g. deleting stored bytes whose rows a delete removed. A failing effect is logged;
+    the transaction stands."""
+    effects = conn.info.get(_EFFECTS)
+    if effects is None:
+        raise RuntimeError("after_commit needs a write transaction (Database.write or run(write=True))")
+    effects.append(effect)
 
 
 def _commit(conn: Connection, raw: Any) -> None:
@@ -287,8 +304,18 @@ class Database:
         # turn, 32 waiting threads rotated through 32 connections, each finding its cache stale:
         # 0.33-0.36 ms of CPU per write call instead of 0.26-0.27, queue_wait.py), and taking it from
         # the stack costs no pool check-out (~0.1 ms through the pool, benchmarks/work_queue.py).
+        effects: list[Callable[[], None]] = []
         with self._writer_turn(), self._writes.connection() as conn, self._transaction(conn):
-            yield conn
+            conn.info[_EFFECTS] = effects
+            try:
+                yield conn
+            finally:
+                del conn.info[_EFFECTS]
+        for effect in effects:  # committed, and the writer's turn passed on
+            try:
+                effect()
+            except Exception:  # the transaction stands; the effect's failure is the operator's to see
+                log.exception("an effect after the commit failed")
 
     @contextmanager
     def _transaction(self, conn: Connection, checkpoint: bool = True) -> Iterator[None]:
