@@ -212,8 +212,9 @@ def translate_errors() -> Iterator[None]:
 
 
 _BEGIN_IMMEDIATE = Sql("BEGIN IMMEDIATE")
-#: the key of ``Connection.info`` under which a write transaction collects its after-commit effects
-_EFFECTS = "labeldesk.after_commit"
+#: the after-commit effects of each open write transaction, by its connection's ``id`` (not in
+#: ``Connection.info``: reading that revalidates the connection, which fails once it is dead)
+_EFFECTS: dict[int, list[Callable[[], None]]] = {}
 
 
 def after_commit(conn: Connection, effect: Callable[[], None]) -> None:
@@ -222,7 +223,7 @@ def after_commit(conn: Connection, effect: Callable[[], None]) -> None:
     :meth:`Database.run` runs again: for effects outside the database that must follow what was
     written, e.g. deleting stored bytes whose rows a delete removed. A failing effect is logged;
     the transaction stands."""
-    effects = conn.info.get(_EFFECTS)
+    effects = _EFFECTS.get(id(conn))
     if effects is None:
         raise RuntimeError("after_commit needs a write transaction (Database.write or run(write=True))")
     effects.append(effect)
@@ -306,11 +307,11 @@ class Database:
         # the stack costs no pool check-out (~0.1 ms through the pool, benchmarks/work_queue.py).
         effects: list[Callable[[], None]] = []
         with self._writer_turn(), self._writes.connection() as conn, self._transaction(conn):
-            conn.info[_EFFECTS] = effects
+            _EFFECTS[id(conn)] = effects
             try:
                 yield conn
             finally:
-                del conn.info[_EFFECTS]
+                del _EFFECTS[id(conn)]
         for effect in effects:  # committed, and the writer's turn passed on
             try:
                 effect()
