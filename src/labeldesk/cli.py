@@ -25,6 +25,7 @@ from labeldesk.ops.logs import FORMATS, configure_logging
 from labeldesk.services import admin
 from labeldesk.storage.engine import Database, resolve_url
 from labeldesk.storage.migrate import migrate
+from labeldesk.transport.grpc.io_defaults import prefer_polled_io
 
 if TYPE_CHECKING:
     from labeldesk.client.rest import Remote
@@ -173,6 +174,7 @@ def serve(
     **options: Any,
 ) -> None:
     """Run the server (migrations are applied first)."""
+    prefer_polled_io()
     _serve(
         resolve_url(database_url),
         host,
@@ -360,6 +362,7 @@ def demo(
     database_url: str, host: str, http_port: int, grpc_port: int, no_serve: bool, **options: Any
 ) -> None:
     """Create a demo app with concepts and inputs, print its key, and serve it."""
+    prefer_polled_io()  # before build_hosting imports grpc
     from labeldesk.app import build_hosting
     from labeldesk.demo import seed_demo
 
