@@ -53,6 +53,7 @@ from work_queue import stub_for
 from labeldesk.services import admin
 from labeldesk.storage.engine import Database
 from labeldesk.storage.migrate import migrate
+from labeldesk.transport.grpc.io_defaults import SERVER_EXPERIMENTS
 
 MODEL = "overhead-model"
 
@@ -250,6 +251,7 @@ def layers(calls: int, rounds: int, only: list[str] | None = None, against: str 
                 if layer == "serve":
                     continue
                 env = dict(os.environ)
+                env.setdefault("GRPC_EXPERIMENTS", SERVER_EXPERIMENTS)  # as serve runs grpc
                 if layer.endswith("@before"):
                     env["PYTHONPATH"] = os.path.join(os.path.abspath(against or ""), "src")
                 cmd = [sys.executable, os.path.join(here, "grpc_layers.py"), layer.split("@")[0], url]
