@@ -35,6 +35,7 @@ from labeldesk.services.import_jobs import IMPORT_KIND
 from labeldesk.storage import tables as t
 from labeldesk.storage.clock import utcnow
 from labeldesk.storage.repos import jobs as jobs_repo
+from labeldesk.storage.repos import uploads as uploads_repo
 from tests.api.test_import_export import make_coco
 from tests.helpers import fails, ok, worker_database
 
@@ -550,3 +551,51 @@ def test_a_parts_bytes_are_stored_outside_the_write_transaction_and_a_refused_pa
             assert store.inner.keys(str(app_pk), "upload.") == [part.blob_key]
         finally:
             hosting.store = store.inner  # type: ignore[misc]
+
+
+def test_the_bytes_of_an_upload_deleted_by_a_server_that_died_are_collected(idle: Client) -> None:
+    kept = idle.upload(zip_of("a.jpg", b"x"), "a.zip")
+    gone = idle.upload(zip_of("b.jpg", b"y"), "b.zip")
+    server = idle.server
+    db, store = server.app.db, server.app.hosting.store
+    with db.read() as conn:
+        rows = {r.id: r for r in conn.execute(select(t.uploads).where(t.uploads.c.id.in_([kept, gone])))}
+    app = str(rows[gone].app_pk)
+    owned = {u: store.keys(app, f"upload.{rows[u].pk}.") for u in (kept, gone)}
+    assert owned[kept] and owned[gone]
+    # DeleteUploads committed, and the server died before its effect deleted the bytes
+    with db.write() as conn:
+        uploads_repo.delete_uploads(conn, [rows[gone].pk])
+    uploads.collect_orphans(db, store)  # (or the server's own round, which runs it every minute)
+    assert store.keys(app, f"upload.{rows[gone].pk}.") == []
+    assert store.keys(app, f"upload.{rows[kept].pk}.") == owned[kept]  # a live upload's parts stay
+    assert uploads.collect_orphans(db, store) == 0
+    assert ok(idle("GetUpload", upload_id=kept)).upload.status.code == sc.UPLOAD_DONE
+
+
+def test_a_deleted_apps_uploads_leave_the_blob_store(client: Client) -> None:
+    upload_id = client.upload(zip_of("a.jpg", b"x"), "a.zip")
+    server = client.server
+    with server.app.db.read() as conn:
+        row = conn.execute(select(t.uploads).where(t.uploads.c.id == upload_id)).one()
+    store, app = server.app.hosting.store, str(row.app_pk)
+    assert store.keys(app, f"upload.{row.pk}.")
+    ok(client("DeleteApp"))
+    uploads.collect_orphans(server.app.db, store)
+    assert store.keys(app, f"upload.{row.pk}.") == []
+
+
+@pytest.mark.parametrize(
+    ("key", "pk"),
+    [
+        ("upload.12.0.0123456789abcdef", 12),
+        ("upload.7.", 7),
+        ("upload..0.x", None),
+        ("upload.x.0.y", None),
+        ("uploads.1.0.y", None),
+        ("version-1.zip", None),
+        ("upload.", None),
+    ],
+)
+def test_a_part_blob_names_its_upload(key: str, pk: int | None) -> None:
+    assert uploads._upload_pk(key) == pk

@@ -110,8 +110,17 @@ def part_key(upload_pk: int, start: int, sha256: str) -> str:
     return f"{_prefix(upload_pk)}{start}.{sha256[:16]}"
 
 
+PREFIX = "upload."
+
+
 def _prefix(upload_pk: int) -> str:
-    return f"upload.{upload_pk}."
+    return f"{PREFIX}{upload_pk}."
+
+
+def _upload_pk(key: str) -> int | None:
+    """The upload a part's blob belongs to (None for a key that is not a part's)."""
+    pk = key[len(PREFIX) :].split(".", 1)[0]
+    return int(pk) if key.startswith(PREFIX) and pk.isdigit() else None
 
 
 def _delete_bytes(store: BlobStore, app_pk: int, upload_pk: int) -> None:
@@ -120,6 +129,37 @@ def _delete_bytes(store: BlobStore, app_pk: int, upload_pk: int) -> None:
     app = str(app_pk)
     for key in store.keys(app, _prefix(upload_pk)):
         store.delete(app, key)
+
+
+def collect_orphans(db: Database, store: BlobStore) -> int:
+    """Delete the part blobs whose upload is gone, and answer how many went: DeleteUploads deletes
+    an upload's bytes after its commit, so a server that died in between left them, and a deleted
+    app's uploads leave with its rows alone. Run by the server every minute; a store that cannot
+    list its apps is left alone (as :func:`~labeldesk.jobs.version_exports.collect_archives` does).
+
+    The check is made again, and the blobs deleted, inside a write transaction: on SQLite a new
+    upload may take the pk of the newest deleted one, and no upload is made or given a part while
+    the transaction holds the write lock (PostgreSQL never reuses a pk). A part stored after the
+    listing is not in it, so it is never deleted here."""
+    apps = getattr(store, "apps", None)
+    if apps is None:
+        return 0
+    done = 0
+    for app in apps():
+        owners = {key: pk for key in store.keys(app, PREFIX) if (pk := _upload_pk(key)) is not None}
+        if not owners or not app.isdigit():
+            continue
+        pks = set(owners.values())
+        with db.read() as conn:
+            if repo.live_pks(conn, int(app), pks) == pks:
+                continue  # the usual round: every blob has its upload
+        with db.write() as conn:
+            live = repo.live_pks(conn, int(app), pks)
+            for key, pk in owners.items():
+                if pk not in live:
+                    store.delete(app, key)
+                    done += 1
+    return done
 
 
 def sweep(db: Database, store: BlobStore, now: datetime | None = None, batch: int = 100) -> int:

@@ -124,3 +124,10 @@ def expire(conn: Connection, pk: int) -> None:
 def delete_uploads(conn: Connection, pks: list[int]) -> None:
     """The uploads' rows; their parts' rows go with them (ON DELETE CASCADE)."""
     conn.execute(delete(t.uploads).where(U.pk.in_(pks)))
+
+
+def live_pks(conn: Connection, app_pk: int, pks: set[int]) -> set[int]:
+    """Which of ``pks`` are uploads of the app (none, for an app that is gone)."""
+    if not pks:
+        return set()
+    return set(conn.execute(select(U.pk).where(U.app_pk == app_pk, U.pk.in_(sorted(pks)))).scalars())
