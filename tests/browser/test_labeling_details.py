@@ -189,7 +189,7 @@ def draw_polygon_and_delete(page: Any) -> None:
 
 def test_a_paused_task_says_why_it_hands_out_nothing(browser: Any, one_image: Scenario) -> None:
     """LABEL_START and REVIEW_START of a paused task answer no work and the server's reason;
-    both screens show that reason instead of their generic "nothing waiting" note."""
+    both screens say so and show that reason instead of their "all done" / "nothing waiting" note."""
     sn = one_image
     paused = r.Task(id=sn.task_id, status=status_pb2.Status(code=sc.TASK_IDLE))
     ok(
@@ -198,10 +198,8 @@ def test_a_paused_task_says_why_it_hands_out_nothing(browser: Any, one_image: Sc
         )
     )
     ana = next(u for u in sn.labelers if u.startswith("ana"))
-    for who, token, screen, heading in (
-        (ana, sn.labelers[ana], "label", "All done here"),
-        (*sn.reviewer, "review", "Nothing to review"),
-    ):
+    heading = "This task is not handing out work"
+    for who, token, screen in ((ana, sn.labelers[ana], "label"), (*sn.reviewer, "review")):
         page = open_page(browser, sn.server.base_url)
         sign_in(page, who, token)
         page.goto(f"/{screen}/{sn.owner}/{sn.app_id}/{sn.task_id}")
@@ -214,4 +212,5 @@ def test_a_paused_task_says_why_it_hands_out_nothing(browser: Any, one_image: Sc
         )
         assert "TASK_IDLE" in note.inner_text(), note.inner_text()
         assert page.js_errors == []
+        screenshot(page, f"{screen}-paused-task")
         page.context.close()

@@ -16,7 +16,7 @@ import {
 } from "../regions";
 import { linkTo } from "../router";
 import { session } from "../session";
-import { annotationsOf, assignmentsPath, emptyReason, enqueue, loadTask, setQueued, type TaskInfo } from "../taskinfo";
+import { annotationsOf, assignmentsPath, emptyReason, enqueue, loadTask, PAUSED_TITLE, setQueued, type TaskInfo } from "../taskinfo";
 import { CannotOpen, ErrorBanner, QueueEmpty, useShortcuts } from "../ui";
 
 const ANNOTATION_PENDING = 24151;
@@ -127,8 +127,7 @@ export function Label(props: { owner: string; app: string; task: string }) {
         const askedAt = performance.now();
         const got = await api.put(assignmentsPath(i), { action: "LABEL_START" });
         const stale = (id: string) => (submitted.current.get(id) ?? -1) >= askedAt;
-        const reason = emptyReason(got);
-        if (reason) setEmptyNote(reason);
+        setEmptyNote(emptyReason(got)); // cleared once the task hands out work again
         const have = new Set(state.current.queue.map((q) => q.input.id));
         if (state.current.current) have.add(state.current.current.item.input.id);
         const fresh: Item[] = (got.task_assignments ?? [])
@@ -519,7 +518,7 @@ export function Label(props: { owner: string; app: string; task: string }) {
         {media?.kind === "none" && <div class="empty">{media.reason}</div>}
         {!current && !loadingQueue && (
           <QueueEmpty
-            title="All done here"
+            title={emptyNote ? PAUSED_TITLE : "All done here"}
             note={emptyNote || "Nothing is waiting for you in this task right now. New inputs show up when they are added."}
             onRefill={() => void refill(true)}
           />

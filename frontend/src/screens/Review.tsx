@@ -4,7 +4,7 @@ import { Surface } from "../canvas/Surface";
 import { loadMedia, type Media } from "../media";
 import { colourFor, framesFromJson, regionsFromJson, type Region } from "../regions";
 import { linkTo } from "../router";
-import { annotationsOf, assignmentsPath, emptyReason, enqueue, loadTask, setQueued, type TaskInfo } from "../taskinfo";
+import { annotationsOf, assignmentsPath, emptyReason, enqueue, loadTask, PAUSED_TITLE, setQueued, type TaskInfo } from "../taskinfo";
 import { CannotOpen, ErrorBanner, QueueEmpty, useShortcuts } from "../ui";
 
 /** One input waiting for review: the labelers' versions of it. */
@@ -116,8 +116,7 @@ export function Review(props: { owner: string; app: string; task: string }) {
     try {
       const askedAt = performance.now();
       const got = await api.put(assignmentsPath(i), { action: "REVIEW_START" });
-      const reason = emptyReason(got);
-      if (reason) setEmptyNote(reason);
+      setEmptyNote(emptyReason(got)); // cleared once the task hands out work again
       const groups = new Map<string, { input: any; workers: string[] }>();
       for (const a of got.task_assignments ?? []) {
         if ((handled.current.get(a.input.id) ?? -1) >= askedAt) continue;
@@ -300,7 +299,7 @@ export function Review(props: { owner: string; app: string; task: string }) {
         )}
         {!current && !loading && (
           <QueueEmpty
-            title="Nothing to review"
+            title={emptyNote ? PAUSED_TITLE : "Nothing to review"}
             note={emptyNote || "No submitted work is waiting for you in this task. Check back when labelers have submitted more."}
             onRefill={() => void refill(true)}
           />
