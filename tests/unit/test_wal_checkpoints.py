@@ -65,6 +65,15 @@ def test_dispose_stops_the_thread_after_a_last_checkpoint(tmp_path: Path) -> Non
     assert checkpointer.checkpoints >= 1
 
 
+def test_stop_checkpoints_what_was_written_since_the_last_round(tmp_path: Path) -> None:
+    db_file = tmp_path / "s.db"
+    sqlite3.connect(db_file).close()
+    checkpointer = WalCheckpointer(str(db_file), interval=60).start()  # no round before stop
+    checkpointer.wrote()
+    checkpointer.stop()
+    assert checkpointer.checkpoints == 1
+
+
 def test_no_database_file_is_created_by_the_checkpointer(tmp_path: Path) -> None:
     missing = tmp_path / "never.db"
     checkpointer = WalCheckpointer(str(missing), interval=0.01).start()

@@ -64,7 +64,7 @@ class WalCheckpointer:
         try:
             while not self._stopping.wait(self._interval):
                 conn = self._round(conn)
-            self._round(conn)
+            conn = self._round(conn)  # the last one may open the connection: closed below
         finally:
             if conn is not None:
                 conn.close()
