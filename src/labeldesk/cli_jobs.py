@@ -16,7 +16,7 @@ from clarifai_grpc.grpc.api.status import status_code_pb2
 from rich.console import Console
 from rich.table import Table
 
-from labeldesk.cli_progress import bytes_progress, console, records_progress, say
+from labeldesk.cli_progress import bytes_progress, records_progress, say
 from labeldesk.client.archive import archive_of
 from labeldesk.client.rest import MOVING, Remote
 from labeldesk.client.upload import upload_file
@@ -114,9 +114,9 @@ def report(job: resources_pb2.InputsAddJob) -> int:
     if status.code == status_code_pb2.JOB_COMPLETED:
         # labeldesk says what was added in status.details; another server may only count
         summary = status.details or f"{p.success_count:,} inputs added, {p.failed_count:,} skipped"
-        console.print(f"job {job.id} completed: {summary}", markup=False, highlight=False, soft_wrap=True)
+        say(f"job {job.id} completed: {summary}")
         for line in status.stack_trace:
-            console.print(f"  skipped {line}", markup=False, highlight=False, soft_wrap=True)
+            say(f"  skipped {line}")
         return 0
     say(f"error: job {job.id} {_state(job)}: {status.details or status.description}")
     if p.success_count:

@@ -66,6 +66,6 @@ def print_summary(s: Summary, seconds: float) -> None:
         soft_wrap=True,
     )
     for e in s.skipped[:50]:
-        console.print(f"  skipped {e}", markup=False, highlight=False, soft_wrap=True)
+        say(f"  skipped {e}")
     if len(s.skipped) > 50:
         console.print(f"  … and {len(s.skipped) - 50} more")

@@ -340,9 +340,12 @@ class FlakyRemote(rest.Remote):
 
     tried: set[int]
     retry_delay = 0.0
+    #: content-parts requests sent
+    sends = 0
 
     def _send(self, verb: str, path: str, answer: type[M], data: str | bytes | None) -> M:
         if path.endswith("/content_parts"):
+            self.sends += 1
             assert isinstance(data, bytes)
             number = json.loads(data)["content_parts"][0]["part_number"]
             if number not in self.tried:
@@ -373,6 +376,7 @@ def test_a_part_refused_by_the_server_is_not_sent_again(remote: Remote, tmp_path
     with pytest.raises(rest.ApiStatusError) as e:
         upload.send_part(client, "no-such-upload", 1, 0, b"PK")
     assert "no-such-upload" in str(e.value)
+    assert client.sends == 1
 
 
 def test_jobs_cancel_stops_a_queued_job_and_watching_it_then_fails(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from labeldesk.client import rest
+from labeldesk.client import rest, upload
 from labeldesk.client.archive import archive_of, is_archive
 from labeldesk.client.rest import ApiStatusError, RemoteError, check_base_url, with_format
 
@@ -111,3 +111,15 @@ def test_calls_safe_to_repeat_are_sent_again_while_the_server_is_unreachable(
     with pytest.raises(rest.TransientError, match="cannot reach"):
         remote.post_uploads("a.zip", 10)  # a POST is sent once: it might have been carried out
     assert waits == []
+
+
+def test_an_unfinished_upload_is_forgotten_with_one_try(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The clean-up after a failed upload does not make the user wait through the retries again."""
+    waits: list[float] = []
+    monkeypatch.setattr(rest.time, "sleep", waits.append)
+    remote = rest.Remote(f"http://127.0.0.1:{_closed_port()}", "key", "u", "a")
+    upload._forget(remote, "up-1")  # unreachable: swallowed, the server's sweep will remove it
+    assert waits == []
+    with pytest.raises(rest.TransientError):
+        remote.delete_uploads(["up-1"])  # a DELETE of its own is retried as before
+    assert waits == [1.0, 2.0, 4.0, 8.0]

@@ -65,16 +65,19 @@ class Remote:
         app = f"/v2/users/{quote(self.user_id, safe='')}/apps/{quote(self.app_id, safe='')}"
         return "/".join([app, *(quote(p, safe="") for p in parts)])
 
-    def call(self, verb: str, path: str, answer: type[M], body: Message | bytes | None = None) -> M:
+    def call(
+        self, verb: str, path: str, answer: type[M], body: Message | bytes | None = None, retry: bool = True
+    ) -> M:
         """``verb path`` with ``body`` as JSON (bytes: JSON already); the answer parsed as
         ``answer``, SUCCESS checked. A call of :data:`RETRIED_VERBS` that fails for a moment (the
-        server unreachable or busy) is sent again, up to :data:`ATTEMPTS` times."""
+        server unreachable or busy) is sent again, up to :data:`ATTEMPTS` times, unless not
+        ``retry`` (a clean-up after a failure that the user is already waiting to hear about)."""
         data = (
             json_format.MessageToJson(body, preserving_proto_field_name=True, indent=None)
             if isinstance(body, Message)
             else body
         )
-        attempts = ATTEMPTS if verb in RETRIED_VERBS else 1
+        attempts = ATTEMPTS if retry and verb in RETRIED_VERBS else 1
         for attempt in range(1, attempts + 1):
             try:
                 return self._send(verb, path, answer, data)
@@ -123,9 +126,9 @@ class Remote:
         path = self._path("uploads", upload_id, "content_parts")
         return self.call("PUT", path, service_pb2.SingleUploadResponse, body).upload
 
-    def delete_uploads(self, upload_ids: list[str]) -> None:
+    def delete_uploads(self, upload_ids: list[str], retry: bool = True) -> None:
         req = service_pb2.DeleteUploadsRequest(ids=upload_ids)
-        self.call("DELETE", self._path("uploads"), status_pb2.BaseResponse, req)
+        self.call("DELETE", self._path("uploads"), status_pb2.BaseResponse, req, retry)
 
     def post_inputs_uploads(self, upload_id: str, fmt: str, dataset_id: str) -> resources_pb2.InputsAddJob:
         req = service_pb2.PostInputsUploadsRequest(
@@ -217,7 +220,9 @@ def _answer(verb: str, url: str, r: Any, answer: type[M]) -> M:
             f"{verb} {url} answered HTTP {r.status} that is not a Clarifai API response "
             "(is --server the address of labeldesk's REST port?)"
         ) from e
-    if "status" not in data:  # every answer message has a status: a JSON object without one is not an answer
+    if (
+        not isinstance(data, dict) or "status" not in data
+    ):  # every answer message has a status: a JSON object without one is not an answer
         raise RemoteError(f"{verb} {url} answered HTTP {r.status} without a status")
     status = msg.status  # type: ignore[attr-defined]
     if status.code != status_code_pb2.SUCCESS:

@@ -55,6 +55,7 @@ def upload_file(
 
 
 def _forget(remote: Remote, upload_id: str) -> None:
-    """Delete an unfinished upload; if that fails too, the server's sweep removes it within 24 h."""
+    """Delete an unfinished upload, once (the user is waiting to hear of the failure); if that
+    fails too, the server's sweep removes it within 24 h."""
     with contextlib.suppress(RemoteError, KeyboardInterrupt):
-        remote.delete_uploads([upload_id])
+        remote.delete_uploads([upload_id], retry=False)
