@@ -271,16 +271,11 @@ class RunningServer:
             self._worker = job_worker(self.app.db, self.app.exports, self.app.hosting, lease).start()
             links = self.app.exports  # archives of versions (or apps) deleted meanwhile
             self._every(FILES_GC_EVERY_SECONDS, lambda: collect_archives(self.app.db, links), "archives")
-            # uploads left unimported for a day, and the bytes of uploads deleted by a server that
-            # died before deleting them
-            hosting = self.app.hosting
+            hosting = self.app.hosting  # uploads left unimported for a day
+            self._every(FILES_GC_EVERY_SECONDS, lambda: uploads.sweep(hosting.db, hosting.store), "uploads")
+            # the bytes of uploads deleted or expired by a server that died before deleting them
             self._every(
-                FILES_GC_EVERY_SECONDS,
-                lambda: (
-                    uploads.sweep(hosting.db, hosting.store),
-                    uploads.collect_orphans(hosting.db, hosting.store),
-                ),
-                "uploads",
+                FILES_GC_EVERY_SECONDS, lambda: uploads.collect_orphans(hosting.db, hosting.store), "parts"
             )
             # inputs that joined the source of a model-only task after its job finished
             rescan, db = self.app.settings.source_rescan_seconds, self.app.db

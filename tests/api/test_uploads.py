@@ -599,3 +599,21 @@ def test_a_deleted_apps_uploads_leave_the_blob_store(client: Client) -> None:
 )
 def test_a_part_blob_names_its_upload(key: str, pk: int | None) -> None:
     assert uploads._upload_pk(key) == pk
+
+
+def test_an_expired_uploads_bytes_go_after_the_sweep_and_after_a_crash_too(idle: Client) -> None:
+    swept = idle.upload(zip_of("a.jpg", b"x"), "a.zip")
+    crashed = idle.upload(zip_of("b.jpg", b"y"), "b.zip")
+    db, store = idle.server.app.db, idle.server.app.hosting.store
+    with db.read() as conn:
+        rows = {r.id: r for r in conn.execute(select(t.uploads).where(t.uploads.c.id.in_([swept, crashed])))}
+    app = str(rows[swept].app_pk)
+    with db.write() as conn:  # the crash: expired, and the server died before deleting the bytes
+        uploads_repo.expire(conn, rows[crashed].pk)
+    assert store.keys(app, f"upload.{rows[crashed].pk}.")
+    assert uploads.sweep(db, store, now=utcnow() + uploads.TTL + uploads.TTL / 24) >= 1
+    assert store.keys(app, f"upload.{rows[swept].pk}.") == []
+    uploads.collect_orphans(db, store)  # (or the server's own round)
+    assert store.keys(app, f"upload.{rows[crashed].pk}.") == []
+    for upload_id in (swept, crashed):
+        assert ok(idle("GetUpload", upload_id=upload_id)).upload.status.code == sc.UPLOAD_EXPIRED

@@ -132,10 +132,11 @@ def _delete_bytes(store: BlobStore, app_pk: int, upload_pk: int) -> None:
 
 
 def collect_orphans(db: Database, store: BlobStore) -> int:
-    """Delete the part blobs whose upload is gone, and answer how many went: DeleteUploads deletes
-    an upload's bytes after its commit, so a server that died in between left them, and a deleted
-    app's uploads leave with its rows alone. Run by the server every minute; a store that cannot
-    list its apps is left alone (as :func:`~labeldesk.jobs.version_exports.collect_archives` does).
+    """Delete the part blobs whose upload is gone or expired, and answer how many went:
+    DeleteUploads and the expiry sweep delete an upload's bytes after their commit, so a server
+    that died in between left them, and a deleted app's uploads leave with its rows alone. Run by
+    the server every minute; a store that cannot list its apps is left alone (as
+    :func:`~labeldesk.jobs.version_exports.collect_archives` does).
 
     The check is made again, and the blobs deleted, inside a write transaction: on SQLite a new
     upload may take the pk of the newest deleted one, and no upload is made or given a part while
@@ -146,8 +147,10 @@ def collect_orphans(db: Database, store: BlobStore) -> int:
         return 0
     done = 0
     for app in apps():
+        if not app.isdigit():
+            continue
         owners = {key: pk for key in store.keys(app, PREFIX) if (pk := _upload_pk(key)) is not None}
-        if not owners or not app.isdigit():
+        if not owners:
             continue
         pks = set(owners.values())
         with db.read() as conn:
@@ -171,8 +174,10 @@ def sweep(db: Database, store: BlobStore, now: datetime | None = None, batch: in
         with db.write() as conn:
             rows = repo.due(conn, now, batch)
             for row in rows:
-                _delete_bytes(store, row.app_pk, row.pk)
                 repo.expire(conn, row.pk)
+                # once expired for good (a rollback keeps both); a crash before then leaves bytes
+                # of an expired upload, which collect_orphans finds
+                after_commit(conn, partial(_delete_bytes, store, row.app_pk, row.pk))
         done += len(rows)
         if len(rows) < batch:
             return done

@@ -127,7 +127,9 @@ def delete_uploads(conn: Connection, pks: list[int]) -> None:
 
 
 def live_pks(conn: Connection, app_pk: int, pks: set[int]) -> set[int]:
-    """Which of ``pks`` are uploads of the app (none, for an app that is gone)."""
+    """Which of ``pks`` are unexpired uploads of the app (none, for an app that is gone): the
+    uploads whose parts' bytes must stay."""
     if not pks:
         return set()
-    return set(conn.execute(select(U.pk).where(U.app_pk == app_pk, U.pk.in_(sorted(pks)))).scalars())
+    q = select(U.pk).where(U.app_pk == app_pk, U.pk.in_(sorted(pks)), U.state != EXPIRED)
+    return set(conn.execute(q).scalars())
