@@ -102,7 +102,11 @@ class Labeldesk:
     observer: Observer
     settings: Settings = field(default_factory=Settings)
     exports: ExportLinks | None = None
-    metrics: Metrics = field(default_factory=Metrics)
+
+    @property
+    def metrics(self) -> Metrics:
+        """What ``/metrics`` shows: the observer's."""
+        return self.observer.metrics
 
 
 def default_blob_dir(database_url: str, env: Mapping[str, str] | None = None) -> Path:
@@ -144,14 +148,12 @@ def build(
         db, build_services(hosting, settings, exports), Authenticator(), hosting.signer, settings.public_url
     )
     staged = staged_routes(StagedService(dispatcher.auth), dispatcher)
-    metrics = Metrics(db.engine, db.counts, db.kept_idle)
-    observer = Observer(metrics)
+    observer = Observer(Metrics(db.engine, db.counts, db.kept_idle))
     rest = make_rest_app(
         dispatcher,
         extra_routes=[*file_routes(hosting), *export_routes(exports), *staged, *web_routes()],
         max_body_bytes=settings.max_body_bytes,
         cors_origins=settings.cors_origins,
-        metrics=metrics,
         observer=observer,
     )
     return Labeldesk(
@@ -160,7 +162,6 @@ def build(
         rest=rest,
         hosting=hosting,
         settings=settings,
-        metrics=metrics,
         exports=exports,
         observer=observer,
     )

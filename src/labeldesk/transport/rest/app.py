@@ -26,7 +26,6 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from labeldesk.domain import errors
-from labeldesk.ops.metrics import Metrics
 from labeldesk.ops.observe import Observer
 from labeldesk.services.dispatch import V2, Dispatcher
 from labeldesk.services.failures import guarded, internal_error
@@ -235,24 +234,22 @@ def make_rest_app(
     cors_origins: Sequence[str] = (),
     check_key: KeyCheck | None = None,
     open_prefixes: Sequence[str] = (),
-    metrics: Metrics | None = None,
     observer: Observer,
 ) -> RestApp:
     """The ASGI app: health, readiness, metrics and OpenAPI routes, any extra routes (web UI,
-    staged-workflow API), then /v2; every request is timed into ``metrics`` and the access log
-    (through ``observer``, which the gRPC transport may share).
+    staged-workflow API), then /v2; every request is timed into ``observer``'s metrics and the
+    access log (the gRPC transport may share it).
 
     Bodies are read only from callers with a valid key and only up to ``max_body_bytes``
     (:mod:`~labeldesk.transport.rest.guard`; ``open_prefixes`` are paths that take bodies without
     a key). Browsers may call cross-origin only from ``cors_origins`` (none: same-origin only)."""
     clarifai = ClarifaiRest(dispatcher, cors_enabled=bool(cors_origins))
-    metrics = metrics or Metrics(dispatcher.db.engine, dispatcher.db.counts, dispatcher.db.kept_idle)
 
     def openapi() -> dict[str, object]:
         own = [(e.method, staged.PREFIX + e.path, e.query) for e in staged.ENDPOINTS]
         return openapi_document(clarifai.router, dispatcher.implemented, own)
 
-    routes: list[BaseRoute] = [*ops_routes(dispatcher.db, metrics, openapi), *extra_routes]
+    routes: list[BaseRoute] = [*ops_routes(dispatcher.db, observer.metrics, openapi), *extra_routes]
     routes.append(Route("/{path:path}", clarifai, methods=[*METHODS, "OPTIONS"]))
     middleware: list[Middleware] = [Middleware(ObserveMiddleware, observer=observer)]
     if cors_origins:
