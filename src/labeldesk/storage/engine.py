@@ -312,6 +312,8 @@ class Database:
                 yield conn
             finally:
                 del _EFFECTS[id(conn)]
+        if self._checkpointer is not None:  # committed: the checkpointer has pages to copy
+            self._checkpointer.wrote()
         for effect in effects:  # committed, and the writer's turn passed on
             try:
                 effect()
@@ -319,10 +321,9 @@ class Database:
                 log.exception("an effect after the commit failed")
 
     @contextmanager
-    def _transaction(self, conn: Connection, checkpoint: bool = True) -> Iterator[None]:
+    def _transaction(self, conn: Connection) -> Iterator[None]:
         """A read-write transaction on ``conn``, committed when the block ends without an
-        exception; on SQLite the checkpointer then has pages to copy (unless not ``checkpoint``:
-        a bulk import checkpoints itself, see :meth:`bulk_writes`)."""
+        exception."""
         raw: Any = conn.connection.dbapi_connection
         if self.sqlite:  # the driver's own calls (as _read's): ~40 µs less per write than SQLAlchemy's
             _BEGIN_IMMEDIATE.run(conn, ())
@@ -341,8 +342,6 @@ class Database:
             conn.commit()
             if self.sqlite:  # when every statement went to the driver (storage/raw.py)
                 _commit(conn, raw)
-                if checkpoint and self._checkpointer is not None:
-                    self._checkpointer.wrote()
         except DBAPIError as e:
             e.in_commit = True  # type: ignore[attr-defined]  # it may have committed: no re-run
             raise
@@ -354,9 +353,10 @@ class Database:
         SQLite: on a connection of its own (closed at the end, not returned to the pool: nothing
         else ever uses it), with foreign keys off (the import checks the rows it refers to
         itself: ~25 % of its inserts' cost) and the WAL checkpointed when it passes
-        :data:`BULK_CHECKPOINT_PAGES` pages instead of 1,000 (4 MB: every chunk's commit, each
-        checkpoint writing the pages again and syncing the file); at the end the import checkpoints
-        what it wrote (PASSIVE: waits for no reader), so no later server write pays for its pages.
+        :data:`BULK_CHECKPOINT_PAGES` pages instead of SQLite's 1,000 (4 MB: every chunk's commit,
+        each checkpoint writing the pages again and syncing the file); its commits do not wake the
+        server's checkpointer, and at the end the import checkpoints what it wrote (PASSIVE: waits
+        for no reader), so no later server write pays for its pages.
         PostgreSQL: :meth:`write`."""
         if not self.sqlite:
             yield self.write
@@ -369,7 +369,7 @@ class Database:
 
             @contextmanager
             def writes() -> Iterator[Connection]:
-                with translate_errors(), self._writer_turn(), self._transaction(conn, checkpoint=False):
+                with translate_errors(), self._writer_turn(), self._transaction(conn):
                     yield conn
 
             yield writes
