@@ -8,6 +8,9 @@ several servers in one test process never mix their numbers).
 - ``labeldesk_db_pool_*``: the SQLAlchemy connection pool, read at scrape time.
 - ``labeldesk_db_retries_total`` / ``labeldesk_db_reconnects_total``: units of work the database
   aborted for contention / that met a dead pooled connection, run again (storage/engine.py).
+- ``labeldesk_db_group_commits_total`` / ``labeldesk_db_grouped_writes_total`` (SQLite): write
+  transactions shared by several concurrent units of work, and those units
+  (storage/write_groups.py); their ratio is the mean group size.
 - ``labeldesk_queue_depth{queue}``: whatever the registered sources report at scrape time
   (:meth:`Metrics.add_queue_source`; the job worker and the task queue can feed it).
 """
@@ -30,6 +33,12 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 QueueSource = Callable[[], float]
 
 
+_COUNT_HELP = {
+    "group_commits": "write transactions that committed several units of work (SQLite group commit)",
+    "grouped_writes": "units of work committed in a shared transaction (SQLite group commit)",
+}
+
+
 class _PoolCollector(Collector):
     """The engine's pool numbers, read when Prometheus scrapes (nothing to keep up to date)."""
 
@@ -43,7 +52,8 @@ class _PoolCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         for name, value in sorted(self.counts.items()):
-            yield CounterMetricFamily(f"labeldesk_db_{name}", f"units of work run again: {name}", value=value)
+            help_text = _COUNT_HELP.get(name, f"units of work run again: {name}")
+            yield CounterMetricFamily(f"labeldesk_db_{name}", help_text, value=value)
         pool = self.engine.pool
         for name, help_text, read in (
             ("size", "configured pool size", "size"),

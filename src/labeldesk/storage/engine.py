@@ -50,6 +50,7 @@ from labeldesk.domain import errors
 from labeldesk.storage.checkpoints import FALLBACK_PAGES, WalCheckpointer
 from labeldesk.storage.idle_connections import IdleConnections
 from labeldesk.storage.raw import Sql
+from labeldesk.storage.write_groups import RunAlone, Unit, WriteGroups
 
 log = logging.getLogger("labeldesk")
 
@@ -212,6 +213,9 @@ def translate_errors() -> Iterator[None]:
 
 
 _BEGIN_IMMEDIATE = Sql("BEGIN IMMEDIATE")
+_SAVEPOINT = Sql("SAVEPOINT unit")
+_ROLLBACK_TO_SAVEPOINT = Sql("ROLLBACK TO SAVEPOINT unit")
+_RELEASE_SAVEPOINT = Sql("RELEASE SAVEPOINT unit")
 #: the after-commit effects of each open write transaction, by its connection's ``id`` (not in
 #: ``Connection.info``: reading that revalidates the connection, which fails once it is dead)
 _EFFECTS: dict[int, list[Callable[[], None]]] = {}
@@ -248,7 +252,7 @@ class Database:
         self.engine = make_engine(url)
         #: units of work run again: "retries" (the database aborted them for contention),
         #: "reconnects" (a pooled connection was dead); /metrics shows them
-        self.counts = {"retries": 0, "reconnects": 0}
+        self.counts = {"retries": 0, "reconnects": 0, "group_commits": 0, "grouped_writes": 0}
         self._counts_lock = threading.Lock()
         self.sqlite = is_sqlite(url)
         #: read transactions' connections (SQLite: a pool opened read-only; else the same engine)
@@ -263,6 +267,8 @@ class Database:
         # Other processes on the same file wait through busy_timeout unless ``shared_file``.
         self._write_lock: threading.Lock | None = threading.Lock() if self.sqlite else None
         self._file_lock: int | None = None
+        #: SQLite: concurrent units of work of :meth:`run` share a transaction (group commit)
+        self._groups = WriteGroups(self._run_group) if self.sqlite else None
         #: copies the WAL into the file off the writers' path (SQLite; storage/checkpoints.py)
         self._checkpointer: WalCheckpointer | None = None
         if self.sqlite:
@@ -278,8 +284,7 @@ class Database:
         with translate_errors():
             for attempt in range(1, RETRY_ATTEMPTS):
                 try:
-                    with self._write() if write else self._read() as conn:
-                        return work(conn)
+                    return self._attempt(work, write)
                 except DBAPIError as e:
                     if is_stale_connection(e):
                         self._count("reconnects")
@@ -288,8 +293,47 @@ class Database:
                         raise
                 self._count("retries")
                 time.sleep(backoff(attempt))
-            with self._write() if write else self._read() as conn:
-                return work(conn)
+            return self._attempt(work, write)
+
+    def _attempt(self, work: Callable[[Connection], R], write: bool) -> R:
+        if write and self._groups is not None:
+            try:
+                return self._groups.run(work)
+            except RunAlone:  # its group's transaction failed: nothing of it was written
+                pass
+        with self._write() if write else self._read() as conn:
+            return work(conn)
+
+    def _run_group(self, group: list[Unit[Any]]) -> None:
+        """The units of ``group`` in one write transaction (storage/write_groups.py): each in a
+        savepoint of its own when there are several, so that one failing leaves the others."""
+        try:
+            with self._writer_turn(), self._writes.connection() as conn, self._transaction(conn):
+                try:
+                    if len(group) == 1:  # its failure rolls the transaction back
+                        _EFFECTS[id(conn)] = group[0].effects
+                        group[0].run(conn)
+                    else:
+                        for unit in group:
+                            _EFFECTS[id(conn)] = unit.effects
+                            _SAVEPOINT.run(conn, ())
+                            try:
+                                unit.run(conn)
+                            except Exception as e:
+                                _ROLLBACK_TO_SAVEPOINT.run(conn, ())
+                                unit.failed(e)
+                            _RELEASE_SAVEPOINT.run(conn, ())
+                finally:
+                    del _EFFECTS[id(conn)]
+        except Exception as e:
+            for unit in group:
+                unit.failed(e if len(group) == 1 else None)
+            return
+        if len(group) > 1:
+            self._count("group_commits")
+            self._count("grouped_writes", len(group))
+        if self._checkpointer is not None:  # committed: the checkpointer has pages to copy
+            self._checkpointer.wrote()
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -386,9 +430,9 @@ class Database:
         idle (``/metrics`` counts them as idle, not in use)."""
         return len(self._writes)
 
-    def _count(self, what: str) -> None:
+    def _count(self, what: str, n: int = 1) -> None:
         with self._counts_lock:
-            self.counts[what] += 1
+            self.counts[what] += n
 
     @contextmanager
     def _writer_turn(self) -> Iterator[None]:
