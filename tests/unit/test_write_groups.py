@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Connection, text
 
 from labeldesk.domain import errors
@@ -93,9 +95,15 @@ def test_units_that_queue_together_share_one_commit_in_their_order(db: Database)
     assert db.counts["grouped_writes"] == 3
 
 
-def duplicate(conn: Connection) -> None:
-    conn.exec_driver_sql("INSERT INTO t VALUES (-1, 0)")
-    conn.exec_driver_sql("INSERT INTO t VALUES (1, 0)")  # taken by the unit before it
+def duplicate_of(n: int) -> Callable[[Connection], None]:
+    def work(conn: Connection) -> None:
+        conn.exec_driver_sql("INSERT INTO t VALUES (-1, 0)")
+        conn.exec_driver_sql("INSERT INTO t VALUES (?, 0)", (n,))  # taken already
+
+    return work
+
+
+duplicate = duplicate_of(1)  # taken by the unit before it in the table below
 
 
 def fails(conn: Connection) -> None:
@@ -189,3 +197,18 @@ def test_many_writers_lose_nothing(db: Database) -> None:
     assert _rows(db) == [n for n in range(1600) if n % 7]
     assert sorted(failed) == [n for n in range(1600) if n % 7 == 0]
     assert db.counts["group_commits"] > 0
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kinds=st.lists(st.sampled_from(["ok", "duplicate", "bug"]), min_size=1, max_size=6))
+@example(kinds=["bug", "ok", "duplicate", "ok"])
+def test_any_mix_of_units_in_one_group_ends_as_each_alone(db: Database, kinds: list[str]) -> None:
+    with db.write() as conn:
+        conn.exec_driver_sql("DELETE FROM t")
+        conn.exec_driver_sql("INSERT INTO t VALUES (0, 0)")  # what "duplicate" collides with
+    works = {"ok": None, "duplicate": duplicate_of(0), "bug": fails}
+    outcomes = in_one_group(db, [works[k] or insert(i + 1) for i, k in enumerate(kinds)])
+    for i, (kind, outcome) in enumerate(zip(kinds, outcomes, strict=True)):
+        expected = {"ok": i + 1, "duplicate": errors.ApiError, "bug": ValueError}[kind]
+        assert outcome == expected if kind == "ok" else isinstance(outcome, expected)  # type: ignore[arg-type]
+    assert _rows(db) == [0] + [i + 1 for i, k in enumerate(kinds) if k == "ok"]

@@ -21,6 +21,10 @@ database aborted it for a serialization failure, a deadlock or a lock timeout (P
 40001/40P01/55P03, SQLite "database is locked"/busy). Only when every attempt lost does the client
 see TRY_AGAIN.
 
+On SQLite the write units of work that queue while another holds the writer's turn share one
+transaction, each in a savepoint of its own (group commit, :mod:`labeldesk.storage.write_groups`):
+each caller still gets its own answer, error and after-commit effects.
+
 Per-call cost (docs/performance.md, "per-call overhead"): on SQLite, read transactions use
 their own pool of connections opened with ``PRAGMA query_only=1`` (no pragma round trips per
 call); on PostgreSQL the driver's ``read_only`` flag makes the ``BEGIN`` itself read-only (no

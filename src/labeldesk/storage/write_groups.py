@@ -56,7 +56,8 @@ class Unit(Generic[R]):
     def __init__(self, work: Callable[[Connection], R]) -> None:
         self.work = work
         self._context = contextvars.copy_context()
-        self._done = threading.Event()
+        #: made only for a unit that waits (a leader's never does)
+        self._done: threading.Event | None = None
         self._lead = False
         #: after-commit effects the work registered (run by the caller's thread)
         self.effects: list[Callable[[], None]] = []
@@ -94,7 +95,9 @@ class WriteGroups:
             self._queued.append(unit)
             lead = not self._leading
             self._leading = True
-        if not lead:
+            if not lead:
+                unit._done = threading.Event()
+        if unit._done is not None:
             unit._done.wait()  # by the leader: done, or the lead passed to this unit
             if not unit._lead:
                 return _outcome(unit)
@@ -115,9 +118,10 @@ class WriteGroups:
                 following = self._queued[0] if self._queued else None
                 self._leading = following is not None
             for member in group:
-                if member is not unit:
+                if member._done is not None and member is not unit:
                     member._done.set()
             if following is not None:
+                assert following._done is not None  # it queued behind a leader
                 following._lead = True
                 following._done.set()
 
