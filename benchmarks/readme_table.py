@@ -5,7 +5,8 @@ machine and its load.
 
 Runs benchmarks/annotations.py (create and list annotations, REST and gRPC) and
 benchmarks/work_queue.py (LABEL_START latency p50/p99 and submissions/s, DYNAMIC and PARTITIONED,
-1/8/32 workers, gRPC) against real servers and prints one table. The load average is printed
+1/8/32 workers, gRPC; against one server process, then against ``serve --workers 2``) against real
+servers and prints one table. The load average is printed
 beside the date: numbers measured on a loaded machine are marked so.
 
 ``--compare`` also runs Label Studio (its own virtualenv and SQLite database; installed on first
@@ -60,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or f"sqlite:///{os.path.join(tmp, 'bench.db')}"
         created = ann_bench.run(url, args.quick, (1_000, 100_000), log)
-    queue = work_queue.run(args.database_url, args.quick, "grpc", log)
+    queue = [(1, res) for res in work_queue.run(args.database_url, args.quick, "grpc", log)]
+    queue += [(2, res) for res in work_queue.run(args.database_url, args.quick, "grpc", log, processes=2)]
     rivals = compare_label_studio.run(args.quick, log) if args.compare else []
     db = "PostgreSQL" if args.database_url and args.database_url.startswith("postgresql") else "SQLite"
     print(f"Measured {began:%Y-%m-%d %H:%M} UTC on {machine()}; {load_before} before, {load()} after;")
@@ -74,9 +76,11 @@ def main(argv: list[str] | None = None) -> int:
             cpu = f" ({row.cpu_us} µs server CPU each)"
             what = row.what if row.what.startswith("PostInputs") else f"annotations {row.what}"
             print(f"| {what}, {row.transport} | {row.rate:,.0f} /s{cpu} |")
-    for res in queue:
+    for processes, res in queue:
+        server = "`serve --workers 2`" if processes > 1 else "one server process"
         print(
-            f"| LABEL_START, {res.inputs:,}-input {res.strategy} task, {res.workers} worker(s), gRPC | "
+            f"| LABEL_START, {res.inputs:,}-input {res.strategy} task, {res.workers} worker(s), gRPC, "
+            f"{server} | "
             f"p50 {res.p50:.1f} ms, p99 {res.pct(0.99):.1f} ms; "
             f"{res.submissions / res.seconds:,.0f} submissions/s; "
             f"server CPU {res.cpu_ms_per_submission:.2f} ms per submission |"
