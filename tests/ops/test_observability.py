@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 from pathlib import Path
 
 import pytest
 import requests
-from clarifai_grpc.grpc.api import service_pb2
+from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from prometheus_client.parser import text_string_to_metric_families
 
 from labeldesk.app import RunningServer
@@ -111,3 +113,52 @@ def test_staged_errors_log_the_req_id_they_answer(
     server.app.observer.flush()
     lines = [r for r in caplog.records if r.name == ACCESS_LOGGER and r.__dict__.get("req_id") == req_id]
     assert len(lines) == 1 and lines[0].__dict__["rpc"] == "staged", caplog.records
+
+
+def test_concurrent_writes_share_a_commit_and_metrics_count_it(
+    server: RunningServer, app: AppFixture, grpc_stub: object
+) -> None:
+    """Group commit through the real server (storage/write_groups.py): three PostConcepts that
+    queue while another write holds SQLite's writer are committed together, each answered alone."""
+    db = server.app.db
+    if db._groups is None:
+        pytest.skip("group commit is SQLite's")
+    hold, holding = threading.Event(), threading.Event()
+
+    def holder(_conn: object) -> None:
+        holding.set()
+        assert hold.wait(10)
+
+    before = {
+        n: samples(server.base_url, f"labeldesk_db_{n}_total")[()]
+        for n in ("group_commits", "grouped_writes")
+    }
+    leader = threading.Thread(target=db.run, args=(holder,), kwargs={"write": True})
+    leader.start()
+    assert holding.wait(10)
+    answers: list[object] = []
+
+    def post(i: int) -> None:
+        req = service_pb2.PostConceptsRequest(
+            user_app_id=app.uai, concepts=[resources_pb2.Concept(id=f"grouped-{i}", name=f"grouped {i}")]
+        )
+        answers.append(grpc_stub.PostConcepts(req, metadata=app.meta))  # type: ignore[attr-defined]
+
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 10
+    while len(db._groups._queued) < 3:
+        assert time.monotonic() < deadline, "the calls never queued for the writer"
+        time.sleep(0.001)
+    hold.set()
+    for thread in [leader, *threads]:
+        thread.join(10)
+    assert sorted(ok(a).concepts[0].id for a in answers) == ["grouped-0", "grouped-1", "grouped-2"]  # type: ignore[attr-defined]
+    after = {
+        n: samples(server.base_url, f"labeldesk_db_{n}_total")[()]
+        for n in ("group_commits", "grouped_writes")
+    }
+    # at least: the server's own background writes (sweeps, jobs) may have queued beside them
+    assert after["group_commits"] - before["group_commits"] >= 1
+    assert after["grouped_writes"] - before["grouped_writes"] >= 3

@@ -256,9 +256,11 @@ class Database:
         self.engine = make_engine(url)
         #: units of work run again: "retries" (the database aborted them for contention),
         #: "reconnects" (a pooled connection was dead); /metrics shows them
-        self.counts = {"retries": 0, "reconnects": 0, "group_commits": 0, "grouped_writes": 0}
+        self.counts = {"retries": 0, "reconnects": 0}
         self._counts_lock = threading.Lock()
         self.sqlite = is_sqlite(url)
+        if self.sqlite:  # group commit's (storage/write_groups.py)
+            self.counts.update(group_commits=0, grouped_writes=0)
         #: read transactions' connections (SQLite: a pool opened read-only; else the same engine)
         self.read_engine = make_engine(url, read_only=True) if self.sqlite else self.engine
         #: connections kept checked out between transactions (storage/idle_connections.py); on
