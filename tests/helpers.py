@@ -20,6 +20,7 @@ from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 
 from labeldesk.app import RunningServer
 from labeldesk.services import admin
+from labeldesk.storage.engine import Database
 from labeldesk.wire.printer import message_to_json
 
 IMG = "https://samples.clarifai.com/metro-north.jpg"
@@ -132,3 +133,15 @@ def best_time(fn: Callable[[], object], repeat: int = 5) -> float:
         return min(times)
     finally:
         sys.settrace(tracer)
+
+
+@contextmanager
+def scratch_database(path: str, ddl: str) -> Iterator[Database]:
+    """A :class:`Database` over a new SQLite file at ``path`` holding the one table ``ddl`` makes."""
+    db = Database(f"sqlite:///{path}")
+    with db.write() as conn:
+        conn.exec_driver_sql(ddl)
+    try:
+        yield db
+    finally:
+        db.dispose()

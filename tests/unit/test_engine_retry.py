@@ -3,6 +3,7 @@ bounded number of times; other failures pass through at once, translated as befo
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from labeldesk.domain import errors
 from labeldesk.storage import engine
 from labeldesk.storage.engine import RETRY_ATTEMPTS, Database
+from tests.helpers import scratch_database
 
 
 class PgError(Exception):
@@ -23,11 +25,9 @@ class PgError(Exception):
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Database:
-    d = Database(f"sqlite:///{tmp_path / 'retry.db'}")
-    with d.write() as conn:
-        conn.exec_driver_sql("CREATE TABLE t (n INTEGER)")
-    return d
+def db(tmp_path: Path) -> Iterator[Database]:
+    with scratch_database(str(tmp_path / "retry.db"), "CREATE TABLE t (n INTEGER)") as d:
+        yield d
 
 
 def _count(db: Database) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextvars
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,17 +21,17 @@ from sqlalchemy import Connection, text
 
 from labeldesk.domain import errors
 from labeldesk.storage.engine import Database, after_commit
+from tests.helpers import scratch_database
 
 caller = contextvars.ContextVar("caller", default="nobody")
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Database:
-    d = Database(f"sqlite:///{tmp_path / 'groups.db'}")
-    with d.write() as conn:
-        conn.exec_driver_sql("CREATE TABLE t (n INTEGER PRIMARY KEY, seen INTEGER)")
-    yield d
-    d.dispose()
+def db(tmp_path: Path) -> Iterator[Database]:
+    with scratch_database(
+        str(tmp_path / "groups.db"), "CREATE TABLE t (n INTEGER PRIMARY KEY, seen INTEGER)"
+    ) as d:
+        yield d
 
 
 def _rows(db: Database) -> list[int]:
