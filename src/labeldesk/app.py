@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import grpc
@@ -28,6 +29,7 @@ from labeldesk.jobs.version_exports import collect_archives
 from labeldesk.jobs.worker import Worker
 from labeldesk.ops.metrics import Metrics
 from labeldesk.ops.observe import Observer
+from labeldesk.ops.peer_metrics import PeerScrape, answer_scrapes
 from labeldesk.services import model_late_inputs as late_inputs
 from labeldesk.services import uploads
 from labeldesk.services.annotations import AnnotationsService
@@ -291,6 +293,7 @@ class RunningServer:
         readiness = []
         for n in range(1, self.workers):
             ready = spawn.Event()
+            scrapes, their_scrapes = spawn.Pipe()
             args = (
                 self.app.db.url,
                 self.host,
@@ -302,9 +305,13 @@ class RunningServer:
                 os.getpid(),
                 self.workers,
                 ready,
+                their_scrapes,
             )
             child = spawn.Process(target=_grpc_worker, args=args, name=f"labeldesk-grpc-{n}", daemon=True)
             child.start()
+            their_scrapes.close()  # the child has its copy
+            # its metrics join this process's /metrics (ops/peer_metrics.py)
+            self.app.observer.metrics.add_peer(str(n), PeerScrape(scrapes))
             self._children.append(child)
             readiness.append(ready)
         # the server counts as started once every process listens: connections made before a
@@ -383,6 +390,7 @@ def _grpc_worker(
     parent: int,
     processes: int,
     ready: multiprocessing.synchronize.Event,
+    scrapes: Connection,
 ) -> None:
     """One more gRPC server process (see :meth:`RunningServer._spawn_grpc_workers`): serves until
     SIGTERM or until its parent is gone. Ctrl-C is the parent's to handle."""
@@ -392,6 +400,7 @@ def _grpc_worker(
     if settings.sched_batch:
         batch_scheduling()
     app = build(url, run_migrations=False, settings=settings, processes=processes)
+    answer_scrapes(scrapes, app.observer.metrics.render)  # the first process's /metrics asks
     server, _ = make_grpc_server(
         app.dispatcher,
         host,

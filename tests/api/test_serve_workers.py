@@ -1,6 +1,7 @@
 """``serve --workers 2``: two processes serve gRPC on one port over one SQLite file. Labelers on
 their own connections (spread over both processes by the kernel) pull a DYNAMIC task together:
-every input is done exactly once, no call fails, and the second process did serve some of them."""
+every input is done exactly once, no call fails, the second process did serve some of them, and
+the first process's ``/metrics`` counts the calls of both."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ from typing import Any
 
 import grpc
 import psutil
+import requests
 from clarifai_grpc.channel.clarifai_channel import ClarifaiChannel
 from clarifai_grpc.grpc.api import resources_pb2 as r
 from clarifai_grpc.grpc.api import service_pb2 as s
 from clarifai_grpc.grpc.api import service_pb2_grpc
 from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 from google.protobuf import json_format
+from prometheus_client.parser import text_string_to_metric_families
 
 from labeldesk.app import start_server
 from labeldesk.services import admin
@@ -71,6 +74,7 @@ def test_two_grpc_processes_share_the_queue_exactly(tmp_path: Path) -> None:
         child_cpu = sum(child.cpu_times()[:2])
         done: list[str] = []
         failures: list[str] = []
+        calls = [0]
         lock = threading.Lock()
 
         def label(worker: str, pat: str) -> None:
@@ -81,6 +85,8 @@ def test_two_grpc_processes_share_the_queue_exactly(tmp_path: Path) -> None:
                 req = s.PutTaskAssignmentsRequest(
                     user_app_id=uai, task_id="shared", action=action, input_id=input_id
                 )
+                with lock:
+                    calls[0] += 1
                 return stub.PutTaskAssignments(req, metadata=m)
 
             while True:
@@ -107,6 +113,15 @@ def test_two_grpc_processes_share_the_queue_exactly(tmp_path: Path) -> None:
         assert sorted(done) == [i.id for i in inputs], "every input done exactly once"
         # one labeler's ~20 calls cost ~40 ms; an idle gRPC process spends well under 20 ms here
         assert sum(child.cpu_times()[:2]) - child_cpu > 0.02, "the second process served labelers too"
+        # one /metrics covers both processes' calls (ops/peer_metrics.py), each series by process
+        answered = {}
+        text = requests.get(f"{server.base_url}/metrics", timeout=10).text
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == "labeldesk_requests_total" and sample.labels["rpc"] == "PutTaskAssignments":
+                    answered[sample.labels["worker"]] = sample.value
+        assert sum(answered.values()) == calls[0], answered
+        assert set(answered) == {"0", "1"} and min(answered.values()) > 0, answered
     finally:
         server.stop()
     assert not any(c.is_alive() for c in server._children), "the gRPC processes stop with the server"

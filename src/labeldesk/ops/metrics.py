@@ -23,8 +23,11 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine
+
+from labeldesk.ops.peer_metrics import Fetch, merged
 
 log = logging.getLogger("labeldesk")
 
@@ -114,6 +117,8 @@ class Metrics:
         self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
         #: run before every render (the observer's queued requests: ops/observe.py)
         self._before_render: list[Callable[[], None]] = []
+        #: the server's other processes (serve --workers): their metrics join every render
+        self._peers: list[tuple[str, Fetch]] = []
         self._queues = _QueueCollector()
         self.registry.register(self._queues)
         if engine is not None:
@@ -135,7 +140,26 @@ class Metrics:
         """Run ``hook()`` before every :meth:`render` (so a scrape sees what is queued)."""
         self._before_render.append(hook)
 
+    def add_peer(self, worker: str, fetch: Fetch) -> None:
+        """Join another process's metrics (``fetch()``: its exposition text, None when it does not
+        answer) to every render, its series labelled ``worker`` (ops/peer_metrics.py)."""
+        self._peers.append((worker, fetch))
+
     def render(self) -> bytes:
         for hook in self._before_render:
             hook()
-        return generate_latest(self.registry)
+        own = generate_latest(self.registry)
+        if not self._peers:
+            return own
+        families = merged(own, self._peers)
+        return generate_latest(_Families(families))
+
+
+class _Families:
+    """Already collected families, in the shape ``generate_latest`` reads a registry."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> list[Metric]:
+        return self._families
