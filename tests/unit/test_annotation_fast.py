@@ -14,7 +14,7 @@ import pytest
 from clarifai_grpc.grpc.api import resources_pb2 as r
 from clarifai_grpc.grpc.api import service_pb2 as s
 from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from labeldesk.domain import annotation_rules as rules
@@ -240,14 +240,30 @@ generated_ids = st.one_of(
 )
 
 
+_TWO_REGIONS = r.Data(
+    regions=[
+        r.Region(
+            region_info=r.RegionInfo(
+                bounding_box=r.BoundingBox(top_row=0.1, left_col=0.1, bottom_row=0.9, right_col=0.9)
+            ),
+            data=r.Data(concepts=[r.Concept(id="cat", value=1.0)]),
+        )
+    ]
+    * 2
+)
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.lists(data, min_size=1, max_size=4), st.lists(generated_ids, min_size=1, max_size=4))
+# an id maker that repeated itself gave two regions one id, which the rules refuse (found by hypothesis)
+@example([_TWO_REGIONS], ["0" * 31 + "-"])
 def test_a_batch_prepared_at_once_equals_the_rules(datas: list[r.Data], kinds: list[str]) -> None:
     """``Templates.prepare_all`` (what PostAnnotations calls: each distinct data walked once,
     the usual one-region template filled inline) equals the rules, data by data, with the same
-    generated region ids, for repeated data too."""
+    generated region ids, for repeated data too. The ids are unique, as generated ids are."""
     ids = [
-        ordered_ids(1)[0] if kind == "hex" else kind for kind in itertools.islice(itertools.cycle(kinds), 64)
+        ordered_ids(1)[0] if kind == "hex" else f"{kind}{n}"
+        for n, kind in enumerate(itertools.islice(itertools.cycle(kinds), 64))
     ]
     general, quick = iter(ids), iter(ids)
 
