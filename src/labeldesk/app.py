@@ -61,6 +61,7 @@ from labeldesk.transport.grpc.server import make_grpc_server
 from labeldesk.transport.rest.app import RestApp, make_rest_app
 from labeldesk.transport.rest.exports import export_routes
 from labeldesk.transport.rest.files import file_routes
+from labeldesk.transport.rest.http_server import HttpServer
 from labeldesk.transport.rest.staged import staged_routes
 from labeldesk.transport.rest.web import web_routes
 from labeldesk.transport.workers import batch_scheduling
@@ -256,7 +257,7 @@ class RunningServer:
             ssl_certfile=self.tls.cert if self.tls else None,
             ssl_keyfile=self.tls.key if self.tls else None,
         )
-        self._http = uvicorn.Server(config)
+        self._http = HttpServer(config)
         thread = threading.Thread(target=self._http.run, kwargs={"sockets": [sock]}, daemon=True, name="http")
         thread.start()
         self._threads.append(thread)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -88,3 +89,20 @@ def test_grpc_speaks_tls(tls_server: RunningServer) -> None:
     channel.close()
     with grpc.insecure_channel(target) as plain, pytest.raises(grpc.RpcError):
         service_pb2_grpc.V2Stub(plain).ListConcepts(req, timeout=5)
+
+
+def test_stopping_does_not_wait_on_an_idle_tls_client(tmp_path: Path) -> None:
+    """An idle keep-alive TLS connection (a browser tab, a requests session) never answers the
+    server's close_notify: the stop used to wait the whole grace period for it and close the event
+    loop with its transport open (transport/rest/http_server.py)."""
+    grace = 10.0
+    server = RunningServer(
+        build(f"sqlite:///{tmp_path / 'idle.db'}"), "127.0.0.1", 0, 0, self_signed(tmp_path), grace
+    ).start()
+    assert server.tls is not None
+    with requests.Session() as session:
+        assert session.get(f"{server.base_url}/healthz", verify=server.tls.cert, timeout=10).ok
+        began = time.monotonic()
+        server.stop()  # the session's connection is still open, idle
+        took = time.monotonic() - began
+    assert took < grace / 2, f"the stop waited {took:.1f} s for an idle client"
