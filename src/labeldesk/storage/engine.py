@@ -237,6 +237,30 @@ def after_commit(conn: Connection, effect: Callable[[], None]) -> None:
     effects.append(effect)
 
 
+def _each_in_a_savepoint(conn: Connection, group: list[Unit[Any]]) -> None:
+    """Run each unit of ``group`` in a savepoint of its own: one that fails is rolled back to it
+    (its effects dropped with it) and the others go on."""
+    for unit in group:
+        _EFFECTS[id(conn)] = unit.effects
+        _SAVEPOINT.run(conn, ())
+        try:
+            unit.run(conn)
+        except Exception as e:
+            _ROLLBACK_TO_SAVEPOINT.run(conn, ())
+            unit.failed(e)
+        _RELEASE_SAVEPOINT.run(conn, ())
+
+
+def _run_effects(effects: list[Callable[[], None]]) -> None:
+    """A committed transaction's after-commit effects: a failing one is logged; the transaction
+    stands and the rest still run."""
+    for effect in effects:
+        try:
+            effect()
+        except Exception:  # the effect's failure is the operator's to see
+            log.exception("an effect after the commit failed")
+
+
 def _commit(conn: Connection, raw: Any) -> None:
     try:
         raw.commit()
@@ -304,9 +328,12 @@ class Database:
     def _attempt(self, work: Callable[[Connection], R], write: bool) -> R:
         if write and self._groups is not None:
             try:
-                return self._groups.run(work)
+                result, effects = self._groups.run(work)
             except RunAlone:  # its group's transaction failed: nothing of it was written
                 pass
+            else:
+                _run_effects(effects)
+                return result
         with self._write() if write else self._read() as conn:
             return work(conn)
 
@@ -314,32 +341,18 @@ class Database:
         """The units of ``group`` in one write transaction (storage/write_groups.py): each in a
         savepoint of its own when there are several, so that one failing leaves the others."""
         try:
-            with self._writer_turn(), self._writes.connection() as conn, self._transaction(conn):
-                try:
-                    if len(group) == 1:  # its failure rolls the transaction back
-                        _EFFECTS[id(conn)] = group[0].effects
-                        group[0].run(conn)
-                    else:
-                        for unit in group:
-                            _EFFECTS[id(conn)] = unit.effects
-                            _SAVEPOINT.run(conn, ())
-                            try:
-                                unit.run(conn)
-                            except Exception as e:
-                                _ROLLBACK_TO_SAVEPOINT.run(conn, ())
-                                unit.failed(e)
-                            _RELEASE_SAVEPOINT.run(conn, ())
-                finally:
-                    del _EFFECTS[id(conn)]
+            with self._committed(group[0].effects) as conn:
+                if len(group) == 1:  # its failure rolls the transaction back
+                    group[0].run(conn)
+                else:
+                    _each_in_a_savepoint(conn, group)
         except Exception as e:
             for unit in group:
-                unit.failed(e if len(group) == 1 else None)
+                unit.failed(e if len(group) == 1 else RunAlone())
             return
         if len(group) > 1:
             self._count("group_commits")
             self._count("grouped_writes", len(group))
-        if self._checkpointer is not None:  # committed: the checkpointer has pages to copy
-            self._checkpointer.wrote()
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -349,13 +362,21 @@ class Database:
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
+        effects: list[Callable[[], None]] = []
+        with self._committed(effects) as conn:
+            yield conn
+        _run_effects(effects)  # committed, and the writer's turn passed on
+
+    @contextmanager
+    def _committed(self, effects: list[Callable[[], None]]) -> Iterator[Connection]:
+        """A write transaction in the writer's turn, committed when the block ends without an
+        exception; :func:`after_commit` puts its effects in ``effects`` (for the caller to run)."""
         # The connection is taken inside the writer's turn, the one serial section of all the
         # server's processes on one SQLite file: the kept connections are a stack, so one process's
         # writes keep reusing the connection used last, whose page cache stays warm (taken before the
         # turn, 32 waiting threads rotated through 32 connections, each finding its cache stale:
         # 0.33-0.36 ms of CPU per write call instead of 0.26-0.27, queue_wait.py), and taking it from
         # the stack costs no pool check-out (~0.1 ms through the pool, benchmarks/work_queue.py).
-        effects: list[Callable[[], None]] = []
         with self._writer_turn(), self._writes.connection() as conn, self._transaction(conn):
             _EFFECTS[id(conn)] = effects
             try:
@@ -364,11 +385,6 @@ class Database:
                 del _EFFECTS[id(conn)]
         if self._checkpointer is not None:  # committed: the checkpointer has pages to copy
             self._checkpointer.wrote()
-        for effect in effects:  # committed, and the writer's turn passed on
-            try:
-                effect()
-            except Exception:  # the transaction stands; the effect's failure is the operator's to see
-                log.exception("an effect after the commit failed")
 
     @contextmanager
     def _transaction(self, conn: Connection) -> Iterator[None]:

@@ -17,7 +17,7 @@ What each caller sees is what it would see alone:
 
 - its own answer or its own exception: a unit that fails is rolled back to its savepoint and the
   others commit; its after-commit effects are dropped with it;
-- its after-commit effects, run on its own thread once the group committed;
+- its after-commit effects, handed back to it once the group committed, to run on its own thread;
 - when the group's transaction itself fails (its begin, a savepoint, its commit), no unit of it
   was written, and each unit runs again alone, so every caller gets its own
   answer or error, and the database's retry rules (:meth:`Database.run`) apply as before
@@ -31,14 +31,11 @@ A unit runs on the leader's thread in a copy of its caller's context (:mod:`cont
 from __future__ import annotations
 
 import contextvars
-import logging
 import threading
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection
-
-log = logging.getLogger("labeldesk")
 
 R = TypeVar("R")
 
@@ -51,7 +48,7 @@ class RunAlone(Exception):
 class Unit(Generic[R]):
     """One caller's unit of work, queued for a group."""
 
-    __slots__ = ("_context", "_done", "_lead", "alone", "effects", "error", "result", "work")
+    __slots__ = ("_context", "_done", "_lead", "effects", "error", "result", "work")
 
     def __init__(self, work: Callable[[Connection], R]) -> None:
         self.work = work
@@ -60,21 +57,19 @@ class Unit(Generic[R]):
         #: lock, released once by the leader, costs a fraction of an Event's Condition
         self._done: threading.Lock | None = None
         self._lead = False
-        #: after-commit effects the work registered (run by the caller's thread)
+        #: after-commit effects the work registered (the caller runs them)
         self.effects: list[Callable[[], None]] = []
         self.result: R | None = None
         self.error: BaseException | None = None
-        #: the group failed as a whole (:class:`RunAlone`)
-        self.alone = False
 
     def run(self, conn: Connection) -> None:
         """Run the work on ``conn`` (on the leader's thread); its answer is kept, its exception raised."""
         self.result = self._context.run(self.work, conn)
 
-    def failed(self, error: BaseException | None) -> None:
-        """The work raised ``error``, or (None) its group failed as a whole: nothing of it stays."""
+    def failed(self, error: BaseException) -> None:
+        """The work raised ``error`` (:class:`RunAlone`: its group failed as a whole): nothing of
+        it stays."""
         self.error = error
-        self.alone = error is None
         self.effects.clear()
 
 
@@ -88,9 +83,10 @@ class WriteGroups:
         self._queued: list[Unit[Any]] = []
         self._leading = False
 
-    def run(self, work: Callable[[Connection], R]) -> R:
-        """``work(conn)`` in a group's transaction; its answer, or its exception raised here.
-        Raises :class:`RunAlone` when the group's transaction failed as a whole."""
+    def run(self, work: Callable[[Connection], R]) -> tuple[R, list[Callable[[], None]]]:
+        """``work(conn)`` in a group's transaction: its answer and the after-commit effects it
+        registered (for the caller to run), or its exception raised here. Raises
+        :class:`RunAlone` when the group's transaction failed as a whole."""
         unit: Unit[R] = Unit(work)
         with self._mutex:
             self._queued.append(unit)
@@ -113,7 +109,7 @@ class WriteGroups:
             self._run_group(group)
         except BaseException as e:  # the leader's own failure (e.g. interrupted): nobody was written
             for member in group:
-                member.failed(None if member is not unit else e)
+                member.failed(RunAlone() if member is not unit else e)
             raise
         finally:
             with self._mutex:
@@ -128,14 +124,7 @@ class WriteGroups:
                 following._done.release()
 
 
-def _outcome(unit: Unit[R]) -> R:
-    if unit.alone:
-        raise RunAlone()
+def _outcome(unit: Unit[R]) -> tuple[R, list[Callable[[], None]]]:
     if unit.error is not None:
         raise unit.error
-    for effect in unit.effects:  # committed, and the writer's turn passed on
-        try:
-            effect()
-        except Exception:  # the transaction stands; the effect's failure is the operator's to see
-            log.exception("an effect after the commit failed")
-    return unit.result  # type: ignore[return-value]
+    return unit.result, unit.effects  # type: ignore[return-value]  # set: no error
