@@ -23,7 +23,6 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 
@@ -36,7 +35,10 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 QueueSource = Callable[[], float]
 
 
+#: the help of each of ``Database.counts``
 _COUNT_HELP = {
+    "retries": "units of work run again: the database aborted them for contention",
+    "reconnects": "units of work run again: their pooled connection was dead",
     "group_commits": "write transactions that committed several units of work (SQLite group commit)",
     "grouped_writes": "units of work committed in a shared transaction (SQLite group commit)",
 }
@@ -55,8 +57,7 @@ class _PoolCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         for name, value in sorted(self.counts.items()):
-            help_text = _COUNT_HELP.get(name, f"units of work run again: {name}")
-            yield CounterMetricFamily(f"labeldesk_db_{name}", help_text, value=value)
+            yield CounterMetricFamily(f"labeldesk_db_{name}", _COUNT_HELP.get(name, name), value=value)
         pool = self.engine.pool
         for name, help_text, read in (
             ("size", "configured pool size", "size"),
@@ -149,17 +150,4 @@ class Metrics:
         for hook in self._before_render:
             hook()
         own = generate_latest(self.registry)
-        if not self._peers:
-            return own
-        families = merged(own, self._peers)
-        return generate_latest(_Families(families))
-
-
-class _Families:
-    """Already collected families, in the shape ``generate_latest`` reads a registry."""
-
-    def __init__(self, families: list[Metric]) -> None:
-        self._families = families
-
-    def collect(self) -> list[Metric]:
-        return self._families
+        return merged(own, self._peers) if self._peers else own

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterable
 from multiprocessing.connection import Connection
 
+from prometheus_client import generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -75,9 +76,10 @@ def answer_scrapes(pipe: Connection, render: Callable[[], bytes]) -> threading.T
     return thread
 
 
-def merged(own: bytes, peers: Iterable[tuple[str, Fetch]]) -> list[Metric]:
-    """The families of ``own`` (this process's exposition text) and of each peer's, merged by
-    name, every sample labelled ``worker`` (this process ``"0"``)."""
+def merged(own: bytes, peers: Iterable[tuple[str, Fetch]]) -> bytes:
+    """One exposition text of the families of ``own`` (this process's) and of each peer's, merged
+    by name (each family's HELP and TYPE once), every sample labelled ``worker`` (this process
+    ``"0"``)."""
     families: dict[str, Metric] = {}
     texts: list[tuple[str, bytes | None]] = [("0", own)]
     for worker, fetch in peers:
@@ -94,4 +96,14 @@ def merged(own: bytes, peers: Iterable[tuple[str, Fetch]]) -> list[Metric]:
                 into = families[family.name] = Metric(family.name, family.documentation, family.type)
             for sample in family.samples:
                 into.samples.append(sample._replace(labels={**sample.labels, "worker": worker}))
-    return list(families.values())
+    return generate_latest(_Collected(list(families.values())))
+
+
+class _Collected:
+    """Families collected already, in the shape ``generate_latest`` reads a registry."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> list[Metric]:
+        return self._families
