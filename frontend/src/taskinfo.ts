@@ -55,9 +55,6 @@ export function assignmentsPath(info: TaskInfo): string {
   return appPath(info.ref, `/tasks/${encodeURIComponent(info.task.id)}/assignments`);
 }
 
-/** The empty queue's heading when the server said why it gave no work (a paused or closed task). */
-export const PAUSED_TITLE = "This task is not handing out work";
-
 /** Why a LABEL_START / REVIEW_START gave no work, in the server's words ("" when it gave some, or said only "Ok"). */
 export function emptyReason(got: any): string {
   const said = got.status?.description;

@@ -91,11 +91,17 @@ export function CannotOpen({ title, error, children }: { title: string; error: s
 }
 
 /** A work queue with nothing left for me: what it means, and the two ways on. */
-export function QueueEmpty({ title, note, onRefill }: { title: string; note: string; onRefill: () => void }) {
+/** The empty queue's heading when the server said why it gave no work (a paused or closed task). */
+const PAUSED_TITLE = "This task is not handing out work";
+
+/** An empty work queue: ``title`` and ``note`` when nothing is waiting, or, when the server gave
+ * a ``reason`` (emptyReason in taskinfo.ts), that the task is not handing out work and why. */
+export function QueueEmpty(props: { title: string; note: string; reason: string; onRefill: () => void }) {
+  const { title, note, reason, onRefill } = props;
   return (
     <div class="empty" role="status">
-      <h2>{title}</h2>
-      <p>{note}</p>
+      <h2>{reason ? PAUSED_TITLE : title}</h2>
+      <p>{reason || note}</p>
       <p>
         <button type="button" onClick={onRefill}>Check again</button>{" "}
         <a class="button" href="/work" onClick={(e) => linkTo(e, "/work")}>Back to my work</a>

@@ -16,7 +16,7 @@ import {
 } from "../regions";
 import { linkTo } from "../router";
 import { session } from "../session";
-import { annotationsOf, assignmentsPath, emptyReason, enqueue, loadTask, PAUSED_TITLE, setQueued, type TaskInfo } from "../taskinfo";
+import { annotationsOf, assignmentsPath, emptyReason, enqueue, loadTask, setQueued, type TaskInfo } from "../taskinfo";
 import { CannotOpen, ErrorBanner, QueueEmpty, useShortcuts } from "../ui";
 
 const ANNOTATION_PENDING = 24151;
@@ -518,8 +518,9 @@ export function Label(props: { owner: string; app: string; task: string }) {
         {media?.kind === "none" && <div class="empty">{media.reason}</div>}
         {!current && !loadingQueue && (
           <QueueEmpty
-            title={emptyNote ? PAUSED_TITLE : "All done here"}
-            note={emptyNote || "Nothing is waiting for you in this task right now. New inputs show up when they are added."}
+            title="All done here"
+            reason={emptyNote}
+            note="Nothing is waiting for you in this task right now. New inputs show up when they are added."
             onRefill={() => void refill(true)}
           />
         )}

@@ -4,7 +4,7 @@ import { Surface } from "../canvas/Surface";
 import { loadMedia, type Media } from "../media";
 import { colourFor, framesFromJson, regionsFromJson, type Region } from "../regions";
 import { linkTo } from "../router";
-import { annotationsOf, assignmentsPath, emptyReason, enqueue, loadTask, PAUSED_TITLE, setQueued, type TaskInfo } from "../taskinfo";
+import { annotationsOf, assignmentsPath, emptyReason, enqueue, loadTask, setQueued, type TaskInfo } from "../taskinfo";
 import { CannotOpen, ErrorBanner, QueueEmpty, useShortcuts } from "../ui";
 
 /** One input waiting for review: the labelers' versions of it. */
@@ -299,8 +299,9 @@ export function Review(props: { owner: string; app: string; task: string }) {
         )}
         {!current && !loading && (
           <QueueEmpty
-            title={emptyNote ? PAUSED_TITLE : "Nothing to review"}
-            note={emptyNote || "No submitted work is waiting for you in this task. Check back when labelers have submitted more."}
+            title="Nothing to review"
+            reason={emptyNote}
+            note="No submitted work is waiting for you in this task. Check back when labelers have submitted more."
             onRefill={() => void refill(true)}
           />
         )}
