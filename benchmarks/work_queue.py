@@ -1,7 +1,7 @@
 """Work-queue speed of a real labeldesk server, through the official clarifai-grpc client (gRPC).
 
     python benchmarks/work_queue.py [--database-url URL] [--quick] [--transport grpc|rest]
-                                    [--workers N] [--replicas N] [--clients N]
+                                    [--workers N] [--replicas N] [--clients N] [--paced R]
 
 Starts ``labeldesk serve`` as a subprocess on free ports (so the clients here do not share the
 server's interpreter lock), seeds an app with 10k inputs (and, on PostgreSQL, another with 1M),
@@ -21,6 +21,16 @@ SQLite WAL) and spreads the labelers over them. On PostgreSQL it also prints the
 database's own backend processes per submission (``pg_cpu.PgCpu``; run it on the database's
 machine) and how many units of work the servers retried for contention (their /metrics).
 
+``--paced R`` adds, for each strategy, a run of 32 labelers who do not call back to back but
+submit at random (Poisson) moments, R submissions per second in all: a labeler's next submission
+is due an exponentially distributed time (mean 32 / R seconds) after the one before, and it waits
+for it; the LABEL_START that fetches its next batch goes out as soon as a batch runs out. The
+back-to-back runs measure the server saturated (each call waits for the 31 others ahead of it, so
+LABEL_START p50 is about 32 / calls per second); a paced run measures the latency 32 labelers see
+while the server handles R submissions per second. Such a row prints the rate offered beside the
+rate reached (below it, the server was saturated and the labelers fell behind their schedule)
+and LABEL_SUBMIT's p50 beside LABEL_START's.
+
 The labelers' own CPU (this process's, or the client processes') per submission is printed too:
 the 32 labelers are 32 threads of one Python process by default, which shares the machine's cores
 with the servers and runs one thread at a time. ``--clients N`` spreads them over N processes (as
@@ -36,6 +46,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -153,6 +164,10 @@ class Result:
     starts: list[float]
     submissions: int
     seconds: float
+    #: LABEL_SUBMIT latencies (seconds)
+    submits: list[float] = field(default_factory=list)
+    #: submissions per second offered in all (--paced); 0: the labelers call back to back
+    offered: float = 0.0
     #: server CPU seconds: all calls, and (one worker) inside LABEL_START / LABEL_SUBMIT calls
     cpu: float = float("nan")
     cpu_starts: float = float("nan")
@@ -192,6 +207,10 @@ class Result:
     @property
     def p50(self) -> float:
         return statistics.median(self.starts) * 1000 if self.starts else float("nan")
+
+    @property
+    def submit_p50(self) -> float:
+        return statistics.median(self.submits) * 1000 if self.submits else float("nan")
 
 
 def stub_for(base_url: str, grpc_port: int, transport: str) -> Any:
@@ -238,10 +257,12 @@ def run_task(
     db_name: str,
     pg: PgCpu | None = None,
     clients: int = 1,
+    paced: float = 0.0,
 ) -> Result:
     """A fresh task over all the app's inputs; ``n_workers`` label for ``seconds``, worker k on
     server k mod len(servers), from ``clients`` client processes (worker k in process k mod
-    clients; 1: threads of this process)."""
+    clients; 1: threads of this process); ``paced``: submitting at Poisson moments, that many
+    submissions per second in all (0: back to back)."""
     cpu = ServerCpu(servers)
     workers = app.workers[:n_workers]
     task_id = f"{strategy.lower()}-{n_workers}-{uuid.uuid4().hex[:6]}"
@@ -274,7 +295,7 @@ def run_task(
         return sum(retries(s.base_url) for s in servers) if db_name == "postgresql" else float("nan")
 
     clients = max(1, min(clients, n_workers))
-    job = Labelers(app, task_id, transport, servers, seconds, split=n_workers == 1)
+    job = Labelers(app, task_id, transport, servers, seconds, split=n_workers == 1, pace=paced / n_workers)
     context = multiprocessing.get_context("spawn")  # a fork would copy this process's gRPC state
     gate: Any = threading.Barrier(n_workers + 1) if clients == 1 else context.Barrier(n_workers + 1)
     shares = [list(range(n_workers))[c::clients] for c in range(clients)]
@@ -309,6 +330,8 @@ def run_task(
         [x for o in outcome for x in o.starts],
         sum(o.submitted for o in outcome),
         elapsed,
+        [x for o in outcome for x in o.submits],
+        paced,
         used,
         pg_cpu=pg_used,
         retries=retried,
@@ -324,6 +347,7 @@ class Labeled:
     """What one client process's labelers did in the window."""
 
     starts: list[float]
+    submits: list[float]
     submitted: int
     client_cpu: float
     #: time.perf_counter() when the last of them stopped
@@ -344,6 +368,8 @@ class Labelers:
     seconds: float
     #: one worker in all: the calls never overlap, so the servers' CPU is read around each call
     split: bool
+    #: submissions per second of each labeler, at Poisson moments (0: back to back)
+    pace: float = 0.0
 
     def serve(self, ks: list[int], gate: Any, out: Any) -> None:
         out.put(self.run(ks, gate))
@@ -354,6 +380,7 @@ class Labelers:
         cpu = ServerCpu(self.servers) if self.split else (lambda: 0.0)
         cpu_in = {A.LABEL_START: 0.0, A.LABEL_SUBMIT: 0.0}
         starts: list[list[float]] = [[] for _ in ks]
+        submits: list[list[float]] = [[] for _ in ks]
         submitted = [0] * len(ks)
         opened: list[float] = []
         lock = threading.Lock()
@@ -371,8 +398,7 @@ class Labelers:
                     user_app_id=self.app.uai, task_id=self.task_id, action=action, input_id=input_id
                 )
                 resp = check(stub.PutTaskAssignments(req, metadata=meta))
-                if action == A.LABEL_START:
-                    starts[j].append(time.perf_counter() - began)
+                (starts if action == A.LABEL_START else submits)[j].append(time.perf_counter() - began)
                 cpu_in[action] += cpu() - before
                 return resp
 
@@ -380,18 +406,27 @@ class Labelers:
             with lock:
                 if not opened:
                     opened.append(time.process_time())
-            until = time.perf_counter() + self.seconds
+            now = time.perf_counter()
+            until = now + self.seconds
+            pace = random.Random(k)  # the same moments on every run
+            due = now + pace.expovariate(self.pace) if self.pace else now
             while time.perf_counter() < until:
                 got = put(A.LABEL_START).task_assignments
                 if not got:
                     return
                 for a in got:
+                    if self.pace:  # wait for the submission's moment (none when behind schedule)
+                        if due >= until:
+                            return
+                        time.sleep(max(0.0, due - time.perf_counter()))
+                        due += pace.expovariate(self.pace)
                     put(A.LABEL_SUBMIT, a.input.id)
                     submitted[j] += 1
 
         run_threads(len(ks), work)
         return Labeled(
             [x for xs in starts for x in xs],
+            [x for xs in submits for x in xs],
             sum(submitted),
             time.process_time() - opened[0],
             time.perf_counter(),
@@ -405,8 +440,9 @@ class Labelers:
 
 def print_table(rows: list[Result], transport: str) -> None:
     header = (
-        f"{'database':<10} {'inputs':>9} {'strategy':<11} {'workers':>7} {'LABEL_START p50 ms':>18} "
-        f"{'p99 ms':>8} {'calls':>6} {'submissions/s':>13} {'CPU ms/submission':>17} "
+        f"{'database':<10} {'inputs':>9} {'strategy':<11} {'workers':>7} {'offered/s':>9} "
+        f"{'LABEL_START p50 ms':>18} {'p99 ms':>8} {'SUBMIT p50 ms':>13} "
+        f"{'calls':>6} {'submissions/s':>13} {'CPU ms/submission':>17} "
         f"{'CPU ms/START':>12} {'CPU ms/SUBMIT':>13} {'client CPU ms/submission':>24} "
         f"{'PG CPU ms/submission':>20} {'retries':>7}"
     )
@@ -414,8 +450,10 @@ def print_table(rows: list[Result], transport: str) -> None:
     print_rows(
         header,
         (
-            f"{x.db:<10} {x.inputs:>9,} {x.strategy:<11} {x.workers:>7} {x.p50:>18.2f} {x.pct(0.99):>8.2f} "
-            f"{len(x.starts):>6} {x.submissions / x.seconds:>13,.0f} {x.cpu_ms_per_submission:>17.2f} "
+            f"{x.db:<10} {x.inputs:>9,} {x.strategy:<11} {x.workers:>7} "
+            f"{f'{x.offered:,.0f}' if x.offered else '-':>9} {x.p50:>18.2f} {x.pct(0.99):>8.2f} "
+            f"{x.submit_p50:>13.2f} {len(x.starts):>6} {x.submissions / x.seconds:>13,.0f} "
+            f"{x.cpu_ms_per_submission:>17.2f} "
             f"{x.cpu_ms_per_start:>12.2f} {x.cpu_ms_per_submit:>13.2f} {x.client_ms_per_submission:>24.2f} "
             f"{x.pg_ms_per_submission:>20.2f} {x.retries:>7.0f}"
             for x in rows
@@ -432,9 +470,11 @@ def run(
     replicas: int = 1,
     clients: int = 1,
     seconds: float = 0.0,
+    paced: float = 0.0,
 ) -> list[Result]:
     """Every (size, strategy, workers) run against ``replicas`` servers of ``processes`` gRPC
-    processes each; a fresh SQLite file without a URL."""
+    processes each, and with ``paced`` one more per strategy: the most workers, submitting at
+    Poisson moments, ``paced`` submissions per second in all; a fresh SQLite file without a URL."""
     with tempfile.TemporaryDirectory() as tmp:
         url = database_url or f"sqlite:///{os.path.join(tmp, 'queue-bench.db')}"
         db = Database(url)
@@ -454,11 +494,18 @@ def run(
             time.sleep(3 if processes > 1 else 0)  # let the extra gRPC processes bind the port
             for app in apps:
                 for strategy in STRATEGIES:
-                    for n in WORKER_COUNTS:
-                        res = run_task(app, strategy, n, seconds, servers, transport, db_name, pg, clients)
+                    runs = [(n, 0.0) for n in WORKER_COUNTS] + (
+                        [(max(WORKER_COUNTS), paced)] if paced else []
+                    )
+                    for n, offered in runs:
+                        res = run_task(
+                            app, strategy, n, seconds, servers, transport, db_name, pg, clients, offered
+                        )
                         rows.append(res)
                         log(
-                            f"{app.inputs:,} {strategy} {n} workers: p50 {res.p50:.2f} ms, "
+                            f"{app.inputs:,} {strategy} {n} workers"
+                            + (f" paced at {offered:,.0f} submissions/s" if offered else "")
+                            + f": p50 {res.p50:.2f} ms, "
                             f"{res.submissions / res.seconds:,.0f} submissions/s, "
                             f"{res.cpu_ms_per_submission:.2f} server CPU ms per submission "
                             f"(client {res.client_ms_per_submission:.2f})"
@@ -486,6 +533,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--seconds", type=float, default=0.0, help="length of each timed run (default 2 with --quick, else 8)"
     )
+    parser.add_argument(
+        "--paced",
+        type=float,
+        default=0.0,
+        metavar="R",
+        help="add a run per strategy of 32 labelers submitting at Poisson moments, R submissions/s in all",
+    )
     args = parser.parse_args(argv)
 
     def log(message: str) -> None:
@@ -501,6 +555,7 @@ def main(argv: list[str] | None = None) -> int:
         args.replicas,
         args.clients,
         seconds=args.seconds,
+        paced=args.paced,
     )
     print(
         f"{args.replicas} server(s) of {args.workers} gRPC process(es) each; "
