@@ -57,6 +57,7 @@ from labeldesk.services.users import UsersService
 from labeldesk.storage.engine import Database, is_sqlite
 from labeldesk.storage.migrate import migrate
 from labeldesk.storage.repos import secrets
+from labeldesk.transport.grpc.cq_server import CompletionQueueServer
 from labeldesk.transport.grpc.server import make_grpc_server
 from labeldesk.transport.rest.app import RestApp, make_rest_app
 from labeldesk.transport.rest.exports import export_routes
@@ -215,7 +216,7 @@ class RunningServer:
     #: how long in-flight requests may run on after stop() before they are cut off
     shutdown_grace: float = SHUTDOWN_GRACE_SECONDS
     _http: uvicorn.Server | None = None
-    _grpc: grpc.Server | None = None
+    _grpc: CompletionQueueServer | None = None
     _threads: list[threading.Thread] = field(default_factory=list)
     _stopping: threading.Event = field(default_factory=threading.Event)
     _worker: Worker | None = None

@@ -4,17 +4,18 @@ status instead of gRPC UNIMPLEMENTED, and nothing is listed by hand.
 
 API errors never abort the call: they travel in ``response.status`` like Clarifai's.
 
-Per-call cost (docs/performance.md, transport): the handlers are *registered* methods (gRPC
-finds a call's handler by the method's tag instead of asking a generic handler with the method
-name), each handler times and records its own call (no server interceptor layer), and calls
-run in a :class:`~labeldesk.transport.workers.HandOffExecutor` (one thread woken per call).
+Per-call cost (docs/performance.md, transport): the calls are served by
+:class:`~labeldesk.transport.grpc.cq_server.CompletionQueueServer`, which drives grpc's
+completion queue itself with one thread hand-off per call (into a
+:class:`~labeldesk.transport.workers.HandOffExecutor`) instead of ``grpc.server``'s general
+machinery; each method is registered with the core (a call's handler is found by its tag), and
+each handler times and records its own call (no interceptor layer).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
 
 import grpc
 from google.protobuf.message import DecodeError, Message
@@ -23,14 +24,15 @@ from google.protobuf.message_factory import GetMessageClass
 from labeldesk.domain import errors
 from labeldesk.ops.observe import Observer
 from labeldesk.services.dispatch import V2, Dispatcher
+from labeldesk.transport.grpc.cq_server import CompletionQueueServer, Handler, Metadata
 from labeldesk.transport.workers import HandOffExecutor
 
 MAX_RECEIVE = 32 * 1024 * 1024
 MAX_SEND = 128 * 1024 * 1024
 
 
-def _authorization(context: grpc.ServicerContext) -> str | None:
-    for key, value in context.invocation_metadata() or ():
+def _authorization(metadata: Metadata) -> str | None:
+    for key, value in metadata:
         if key.lower() == "authorization":
             return str(value)
     return None
@@ -38,14 +40,14 @@ def _authorization(context: grpc.ServicerContext) -> str | None:
 
 def _unary(
     dispatcher: Dispatcher, rpc: str, origin: str | None, observer: Observer | None
-) -> Callable[[bytes, grpc.ServicerContext], Message]:
+) -> Callable[[bytes, Metadata], Message]:
     """The handler of one RPC. It parses the request itself, so that bytes which are not the
     RPC's message answer a Clarifai status (11102) instead of gRPC INTERNAL. ``origin`` is the
     HTTP address hosted-file URLs in its answers point at; ``observer`` gets every call's
     duration, status code and ``req_id``."""
     request_cls = GetMessageClass(dispatcher.routes[rpc].method.input_type)
 
-    def answer(raw: bytes, context: grpc.ServicerContext) -> Message:
+    def answer(raw: bytes, metadata: Metadata) -> Message:
         try:
             request = request_cls.FromString(raw)
         except DecodeError as e:
@@ -56,17 +58,17 @@ def _unary(
                     f"{e}"[:200],
                 ),
             )
-        return dispatcher.call(rpc, request, _authorization(context), origin)
+        return dispatcher.call(rpc, request, _authorization(metadata), origin)
 
     if observer is None:
         return answer
 
-    def observed(raw: bytes, context: grpc.ServicerContext) -> Message:
+    def observed(raw: bytes, metadata: Metadata) -> Message:
         started = time.perf_counter()
         code: int | str = "INTERNAL"
         req_id = ""
         try:
-            response = answer(raw, context)
+            response = answer(raw, metadata)
             status = response.status  # type: ignore[attr-defined]
             code, req_id = status.code, status.req_id
             return response
@@ -76,8 +78,8 @@ def _unary(
     return observed
 
 
-def _serialize(message: Any) -> bytes:
-    return bytes(message.SerializeToString())
+def _serialized(answer: Callable[[bytes, Metadata], Message]) -> Handler:
+    return lambda raw, metadata: bytes(answer(raw, metadata).SerializeToString())
 
 
 def make_grpc_server(
@@ -89,7 +91,7 @@ def make_grpc_server(
     observer: Observer | None = None,
     credentials: grpc.ServerCredentials | None = None,
     origin: str | None = None,
-) -> tuple[grpc.Server, int]:
+) -> tuple[CompletionQueueServer, int]:
     """Build (not start) the server; answer it and the port it bound (port 0 picks a free one).
     With ``credentials`` the port speaks TLS; ``observer`` records every call (metrics, access log).
 
@@ -98,21 +100,17 @@ def make_grpc_server(
     carry a Clarifai status in). ``origin`` is the HTTP address hosted-file URLs in gRPC
     answers point at."""
     handlers = {
-        name: grpc.unary_unary_rpc_method_handler(
-            _unary(dispatcher, name, origin, observer),
-            request_deserializer=None,
-            response_serializer=_serialize,
-        )
+        f"/{V2.full_name}/{name}": _serialized(_unary(dispatcher, name, origin, observer))
         for name in dispatcher.routes
     }
-    server = grpc.server(
+    server = CompletionQueueServer(
+        handlers,
         HandOffExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", MAX_SEND),
         ],
     )
-    server.add_registered_method_handlers(V2.full_name, handlers)
     address = f"{host}:{port}"
     bound = (
         server.add_insecure_port(address)
