@@ -10,9 +10,10 @@ Layers (each includes the ones before it):
 - ``bare``: ``grpc.server`` with a ``ThreadPoolExecutor``, GetApp registered, the handler returns
   fixed answer bytes (no parsing, no serialization) — grpcio's floor.
 - ``handoff``: the same on :class:`~labeldesk.transport.workers.HandOffExecutor`.
-- ``handler``: labeldesk's gRPC transport (``make_grpc_server``: every V2 method registered, the
-  request parsed, the ``authorization`` metadata read, the answer serialized) around a
-  dispatcher that answers a prebuilt response.
+- ``handler``: labeldesk's gRPC transport (``make_grpc_server``: its completion-queue server instead
+  of ``grpc.server`` since 2026-12-07, every V2 method registered, the request parsed, the
+  ``authorization`` metadata read, the answer serialized) around a dispatcher that answers a
+  prebuilt response. So from this layer on, the floor is that server's, not grpcio's.
 - ``metrics``: + the observer's Prometheus counter and histogram (access log off).
 - ``observe``: + the access-log line to stderr (as ``serve`` logs it).
 - ``dispatch``: + ``Dispatcher.call`` (req_id, request limits, file links, failure guard,
