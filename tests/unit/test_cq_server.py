@@ -7,7 +7,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 import grpc
@@ -118,13 +119,20 @@ def test_a_request_over_the_limit_is_refused_before_the_handler(
     assert call(channel, ECHO, b"small") == b"small||"
 
 
+@contextmanager
+def slow_call(channel: grpc.Channel, slow: Slow) -> Iterator[Future[Any]]:
+    """A call of the slow method, under way (its handler has started) inside the block."""
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(call, channel, SLOW, b"a")
+        assert slow.started.wait(10)
+        yield pending
+
+
 def test_stop_with_grace_lets_a_call_under_way_finish_and_takes_no_new_one(
     served: tuple[CompletionQueueServer, grpc.Channel], slow: Slow
 ) -> None:
     server, channel = served
-    with ThreadPoolExecutor(1) as pool:
-        pending = pool.submit(call, channel, SLOW, b"a")
-        assert slow.started.wait(10)
+    with slow_call(channel, slow) as pending:
         stopped = server.stop(5)
         assert not stopped.wait(0.3)  # the call is still running
         with pytest.raises(grpc.RpcError):
@@ -139,9 +147,7 @@ def test_stop_without_grace_cancels_the_call_under_way(
     served: tuple[CompletionQueueServer, grpc.Channel], slow: Slow
 ) -> None:
     server, channel = served
-    with ThreadPoolExecutor(1) as pool:
-        pending = pool.submit(call, channel, SLOW, b"a")
-        assert slow.started.wait(10)
+    with slow_call(channel, slow) as pending:
         began = time.monotonic()
         stopped = server.stop(0)
         with pytest.raises(grpc.RpcError) as e:

@@ -133,7 +133,8 @@ class CompletionQueueServer:
         self._calls.append(_NewCall(None, None))
         self._executor = executor
         self._lock = threading.Lock()
-        #: tags started whose events have not come back yet
+        #: what the server waits for before it may stop: tags whose events have not come back
+        #: yet, and handlers running
         self._outstanding = 0
         self._serving = False
         self._stopping = False
