@@ -206,11 +206,15 @@ class Result:
 
     @property
     def p50(self) -> float:
-        return statistics.median(self.starts) * 1000 if self.starts else float("nan")
+        return _median_ms(self.starts)
 
     @property
     def submit_p50(self) -> float:
-        return statistics.median(self.submits) * 1000 if self.submits else float("nan")
+        return _median_ms(self.submits)
+
+
+def _median_ms(seconds: list[float]) -> float:
+    return statistics.median(seconds) * 1000 if seconds else float("nan")
 
 
 def stub_for(base_url: str, grpc_port: int, transport: str) -> Any:

@@ -55,9 +55,6 @@ class PeerScrape:
                 return None
             return None
 
-    def close(self) -> None:
-        self._pipe.close()
-
 
 def answer_scrapes(pipe: Connection, render: Callable[[], bytes]) -> threading.Thread:
     """In another process: answer every scrape on ``pipe`` with ``render()``, on a daemon thread,
