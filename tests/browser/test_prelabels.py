@@ -135,6 +135,7 @@ def test_the_labeler_keeps_moves_and_deletes_model_suggestions(
     legend = page.get_by_test_id("prelabel-legend")
     assert "suggested by detector" in legend.inner_text()
     assert page.get_by_label("Concept of region 2").input_value() == "cat"
+    assert cut_selects(page) == []
     page.wait_for_timeout(100)  # let the canvas paint before the picture is taken
     screenshot(page, "label-prelabels")
     assert_controls_labelled(page)
@@ -164,3 +165,22 @@ def test_the_labeler_keeps_moves_and_deletes_model_suggestions(
     )
     assert [c for _, _, c in saved] == ["bird", "cat"]
     assert close(saved[0][0], BOXES[0][1]) and close(saved[1][0], BOXES[1][1] - 0.1), saved
+
+
+def cut_selects(page: Any) -> list[str]:
+    """The regions panel's concept drop-downs too narrow to show their choice's whole name (its
+    text measured in the drop-down's own font, plus its padding and arrow)."""
+    return list(
+        page.evaluate(
+            """() => [...document.querySelectorAll('ul.regions select')].flatMap((s) => {
+                const cs = getComputedStyle(s);
+                const pen = document.createElement('canvas').getContext('2d');
+                pen.font = `${cs.fontWeight} ${cs.fontSize} ${cs.fontFamily}`;
+                const name = s.selectedOptions[0].text;
+                const pad = parseFloat(cs.paddingLeft) + parseFloat(cs.paddingRight) + 20;  // + the arrow
+                const needs = Math.round(pen.measureText(name).width + pad);
+                const wide = s.clientWidth;
+                return needs > wide ? [`${name}: ${needs} px needed, ${wide} px wide`] : [];
+            })"""
+        )
+    )

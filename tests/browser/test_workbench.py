@@ -93,6 +93,8 @@ def label_everything(browser: Any, sn: Scenario, who: str, shots: bool) -> dict[
             submit_ms = float(page.evaluate("document.body.dataset.submitMs || 1e9"))
             print(f"{who}: submit answered in {submit_ms:.0f} ms, next input shown {switch_ms:.0f} ms later")
     page.get_by_role("heading", name="All done here").wait_for()
+    # nothing is on screen, so nothing stays ticked from the last input
+    assert page.locator("input[type=checkbox]:checked").count() == 0
     if shots:
         screenshot(page, "04-all-done")
     assert page.js_errors == []

@@ -173,6 +173,7 @@ export function Label(props: { owner: string; app: string; task: string }) {
     if (item) document.body.dataset.shownPrepared = String(item.settled);
     if (!item) {
       setCurrent(null);
+      setTicked(new Set()); // nothing on screen: no concept stays ticked for it
       state.current.current = null;
       if (fromRefill) return;
       // the queue ran dry: ask the server (more inputs may have been added, or more than 10 wait)
