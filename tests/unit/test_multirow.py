@@ -1,6 +1,6 @@
-"""SQLite's batched inserts write shared ``None``/``bool``/short-blob columns as literals and bind
-blobs as ``bytearray`` (storage/repos/multirow.py): what is stored must be exactly what binding
-every value as given stores."""
+"""SQLite's batched inserts write shared ``None``/``bool``/short-blob columns as literals, bind other
+shared values once and blobs as ``bytearray`` (storage/repos/multirow.py): what is stored must be
+exactly what binding every value as given stores."""
 
 from __future__ import annotations
 
@@ -69,9 +69,20 @@ def test_literals_and_bytearrays_store_what_binding_stores(columns: list[list[An
 def test_shared_none_and_bools_are_written_into_the_text() -> None:
     rows = [("x", True, b"long blob " * 3, 1, None), ("y", True, b"another one", 2, None)]
     sql, params = sqlite_insert(_TABLE, _COLUMNS, rows)
-    assert "(?, 1, ?, ?, NULL)" in sql
+    assert sql == "INSERT INTO t (b, e, a, c, d) VALUES (1, NULL, ?, ?, ?), (1, NULL, ?, ?, ?)"
     assert params == ("x", bytearray(b"long blob " * 3), 1, "y", bytearray(b"another one"), 2)
     assert all(type(p) is not bytes for p in params)
+
+
+def test_other_shared_values_are_bound_once_and_numbered_first() -> None:
+    """The app, the owner, the batch's time: one parameter each for the whole statement, ahead of
+    the rows' own (a plain ``?`` counts on from the largest number so far)."""
+    blob = b"a long shared blob"
+    rows = [("u", False, blob, 7, "2026-12-07"), ("v", False, blob, 7, "2026-12-07")]
+    sql, params = sqlite_insert(_TABLE, _COLUMNS, rows)
+    assert sql == "INSERT INTO t (b, c, d, e, a) VALUES (0, ?1, ?2, ?3, ?), (0, ?1, ?2, ?3, ?)"
+    assert params == (bytearray(blob), 7, "2026-12-07", "u", "v")
+    assert _stored(rows, fast=True) == _stored(rows, fast=False)
 
 
 def test_a_false_among_equal_numbers_is_not_taken_for_a_shared_bool() -> None:

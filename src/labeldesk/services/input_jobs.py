@@ -26,7 +26,7 @@ from labeldesk.storage.repos import input_jobs as repo
 COMPLETED = status_code_pb2.JOB_COMPLETED
 
 
-def job_proto(row: Row[Any]) -> resources_pb2.InputsAddJob:
+def job_proto(row: Row[Any] | repo.NewJob) -> resources_pb2.InputsAddJob:
     return resources_pb2.InputsAddJob(
         id=row.id,
         progress=resources_pb2.InputsAddJobProgress(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Integer, Row, bindparam, insert, select, update
 
+from labeldesk.storage import raw
 from labeldesk.storage import tables as t
 from labeldesk.storage.clock import utcnow
 
@@ -16,19 +18,34 @@ def get(conn: Connection, app_pk: int, job_id: str) -> Row[Any] | None:
     return conn.execute(select(t.inputs_add_jobs).where(J.app_pk == app_pk, J.id == job_id)).first()
 
 
+class NewJob(NamedTuple):
+    """A job just created: what its row holds (read like the row)."""
+
+    id: str
+    success_count: int
+    failed_count: int
+    status: int
+    created_at: datetime
+    modified_at: datetime
+
+
 def record(
     conn: Connection, app_pk: int, job_id: str, added: int, failed: int, status: int, new: bool = False
-) -> Row[Any]:
+) -> Row[Any] | NewJob:
     """Create the job, or add this batch's counts to it (a client may reuse a job id); answers
-    its row. ``new``: the id was just generated, no row can have it (one statement instead of
-    a look-up, an update and a read-back)."""
+    its row. ``new``: the id was just generated, no row can have it (one plain insert on the
+    driver, nothing read back: every PostInputs without a job id records one)."""
     ts = utcnow()
-    if not new:
-        changed = conn.execute(
-            _ADD_COUNTS, {"b_app_pk": app_pk, "b_id": job_id, "added": added, "failed": failed, "ts": ts}
-        ).first()
-        if changed is not None:
-            return changed
+    if new:
+        sqlite = raw.is_sqlite(conn)
+        stored = raw.bind_time(sqlite, ts)
+        _INSERT.run(conn, (app_pk, job_id, added, failed, status, stored, stored))
+        return NewJob(job_id, added, failed, status, ts, ts)
+    changed = conn.execute(
+        _ADD_COUNTS, {"b_app_pk": app_pk, "b_id": job_id, "added": added, "failed": failed, "ts": ts}
+    ).first()
+    if changed is not None:
+        return changed
     values = {"app_pk": app_pk, "id": job_id, "added": added, "failed": failed, "status": status, "ts": ts}
     return conn.execute(_CREATE, values).one()
 
@@ -62,3 +79,9 @@ _CREATE = (
 def page(conn: Connection, app_pk: int, offset: int, limit: int) -> list[Row[Any]]:
     q = select(t.inputs_add_jobs).where(J.app_pk == app_pk).order_by(J.pk.desc()).offset(offset).limit(limit)
     return list(conn.execute(q))
+
+
+_INSERT = raw.Sql(
+    "INSERT INTO inputs_add_jobs (app_pk, id, success_count, failed_count, status, created_at, modified_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)

@@ -14,8 +14,10 @@ On SQLite, binding a value costs the driver ~50 ns for an ``int``, ~140 ns for a
 ~350 ns for ``None`` or a ``bool`` and ~750 ns for ``bytes`` (each goes through the adapter
 look-up first; a ``bytearray`` does not). So :func:`insert_pks` writes the ``None``/``bool``
 columns whose value every row of the batch shares as SQL literals (``NULL``, ``0``, ``1``: a
-few texts per statement shape, each prepared once per connection) and binds blobs as
-``bytearray`` (stored the same: a BLOB).
+few texts per statement shape, each prepared once per connection), binds the other values every
+row shares (the app, the owner, the request's time: a third of an input-level annotation's
+columns) once per statement as numbered parameters, and binds blobs as ``bytearray`` (stored
+the same: a BLOB).
 """
 
 from __future__ import annotations
@@ -132,36 +134,49 @@ def sqlite_insert(
     table: Table, columns: tuple[str, ...], rows: Sequence[Sequence[Any]]
 ) -> tuple[str, tuple[Any, ...]]:
     """The SQLite ``INSERT`` of ``rows`` and its parameters: a column whose every row holds the
-    same ``None``, ``bool`` or short blob is written as a literal, blobs are bound as
-    ``bytearray`` (see the module doc)."""
+    same ``None``, ``bool`` or short blob is written as a literal, one whose every row holds
+    the same other value (the app, the owner, the batch's time, a status) is bound once
+    (``?1``, ``?2``, ... in every row; its columns come first, so the rows' own ``?`` count on
+    from there), and blobs are bound as ``bytearray`` (see the module doc)."""
     n = len(rows)
     cols: list[Sequence[Any]] = list(zip(*rows))
     fixed: list[tuple[int, str]] = []
+    shared: list[int] = []
+    own: list[int] = []
     for j, col in enumerate(cols):
         first = col[0]
-        if first is None or first is True or first is False:
-            # every row the same (False == 0 == 0.0 too: only bools make the literal)
-            if col.count(first) == n and (first is None or set(map(type, col)) == {bool}):
-                fixed.append((j, sqlite_literal(first)))
-        elif type(first) is bytes:
-            if len(first) <= _SHORT_BLOB and col.count(first) == n:
-                fixed.append((j, sqlite_literal(first)))
-            elif all(type(v) is bytes for v in col):
+        kind = type(first)
+        # one value in every row, of one type (False == 0 == 0.0 and b"" == bytearray(): equal
+        # values of other types store differently); a value equal to a str is a str
+        same = col.count(first) == n and (kind is str or all(type(v) is kind for v in col))
+        if same and (first is None or kind is bool or (kind is bytes and len(first) <= _SHORT_BLOB)):
+            fixed.append((j, sqlite_literal(first)))
+        elif same:
+            shared.append(j)
+        else:
+            own.append(j)
+            if kind is bytes and all(type(v) is bytes for v in col):
                 cols[j] = list(map(bytearray, col))
-    if fixed:
-        skip = {j for j, _ in fixed}
-        cols = [c for j, c in enumerate(cols) if j not in skip]
-    sql = _sqlite_insert_sql(table.name, columns, tuple(fixed), n)
-    return sql, tuple(chain.from_iterable(zip(*cols))) if cols else ()
+    head = tuple(bytearray(cols[j][0]) if type(cols[j][0]) is bytes else cols[j][0] for j in shared)
+    sql = _sqlite_insert_sql(table.name, columns, tuple(fixed), tuple(shared), tuple(own), n)
+    if not own:
+        return sql, head
+    return sql, head + tuple(chain.from_iterable(zip(*[cols[j] for j in own])))
 
 
 @lru_cache(maxsize=256)
 def _sqlite_insert_sql(
-    table: str, columns: tuple[str, ...], fixed: tuple[tuple[int, str], ...], n: int
+    table: str,
+    columns: tuple[str, ...],
+    fixed: tuple[tuple[int, str], ...],
+    shared: tuple[int, ...],
+    own: tuple[int, ...],
+    n: int,
 ) -> str:
-    literal = dict(fixed)
-    one = "(" + ", ".join(literal.get(j, "?") for j in range(len(columns))) + ")"
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([one] * n)}"
+    names = ", ".join(columns[j] for j in (*(j for j, _ in fixed), *shared, *own))
+    marks = [*(v for _, v in fixed), *(f"?{k + 1}" for k in range(len(shared))), *("?" * len(own))]
+    one = "(" + ", ".join(marks) + ")"
+    return f"INSERT INTO {table} ({names}) VALUES {', '.join([one] * n)}"
 
 
 @cache
