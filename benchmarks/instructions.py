@@ -50,6 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--calls", type=int, default=0, help="calls of the shorter run (default per workload)"
     )
+    parser.add_argument(
+        "--keep",
+        metavar="DIR",
+        help="keep the callgrind files here (callgrind_annotate, the longer minus the shorter)",
+    )
     parser.add_argument("--inner", nargs=2, metavar=("WORKLOAD", "CALLS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.inner:
@@ -64,27 +69,33 @@ def main(argv: list[str] | None = None) -> int:
     for workload in args.workload or WORKLOADS:
         for src in sources:
             n = args.calls or DEFAULT_CALLS[workload]
-            per_call = count(workload, src, n)
+            per_call = count(workload, src, n, args.keep)
             print(f"{workload:<17} {src[-44:]:<44} {per_call:>15,.0f}", flush=True)
     return 0
 
 
-def count(workload: str, src: str, n: int) -> float:
-    """Instructions one call of ``workload`` costs on the code in ``src``."""
+def count(workload: str, src: str, n: int, keep: str | None = None) -> float:
+    """Instructions one call of ``workload`` costs on the code in ``src`` (``keep``: a folder for
+    the two runs' callgrind files, named after the workload, the source and the calls)."""
     with ThreadPoolExecutor(2) as pool:
         (short, done_short), (long, done_long) = pool.map(
-            lambda calls: _instructions(workload, src, calls), (n, 3 * n)
+            lambda calls: _instructions(workload, src, calls, keep), (n, 3 * n)
         )
     return (long - short) / (done_long - done_short)
 
 
-def _instructions(workload: str, src: str, calls: int) -> tuple[int, int]:
+def _instructions(workload: str, src: str, calls: int, keep: str | None) -> tuple[int, int]:
     """Instructions of a run of at least ``calls`` calls, and how many it made."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([src, HERE]))
+    out = "/dev/null"
+    if keep:
+        os.makedirs(keep, exist_ok=True)
+        tree = re.sub(r"[^A-Za-z0-9]+", "_", src).strip("_")
+        out = os.path.join(keep, f"callgrind.{workload}.{tree}.{calls}")
     cmd = [
         "valgrind",
         "--tool=callgrind",
-        "--callgrind-out-file=/dev/null",
+        f"--callgrind-out-file={out}",
         sys.executable,
         os.path.abspath(__file__),
         "--inner",

@@ -11,9 +11,10 @@ What a key resolved to (its user, kind, scopes and the app it names) is remember
 :data:`CACHE_SECONDS` by a SHA-256 of the presented ``Authorization`` value, so a busy client costs
 one lookup per key and app every few seconds instead of one per call (docs/performance.md). The
 scope check still runs per call, expiry is checked on every hit, failures are never remembered,
-and any committed change to keys, apps, collaborators or users made by this process forgets
-everything at once (:func:`labeldesk.storage.engine.account_generation`); a key revoked through
-another server process stops working here within :data:`CACHE_SECONDS` (docs/security.md).
+and any committed change to keys, apps, collaborators or users forgets everything at once
+(:func:`labeldesk.storage.engine.account_generation`), whichever process or replica made it
+(:mod:`labeldesk.storage.account_news`; on PostgreSQL :data:`CACHE_SECONDS` still bounds a
+revocation while the listening connection is down) (docs/security.md).
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ from labeldesk.storage.repos import accounts
 
 PAT = "personal_access_token"
 APP_KEY = "app"
-#: how long a resolved key is trusted without looking it up again (changes made by this process
-#: take effect at once; revocations through another process or replica within this window)
+#: how long a resolved key is trusted without looking it up again (a change to accounts anywhere
+#: takes effect at once: see the module doc; this bounds it when that news cannot be heard)
 CACHE_SECONDS = 5.0
 CACHE_MAX = 10_000
 #: the scopes each RPC needs (pure, asked on every call)

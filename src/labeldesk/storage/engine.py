@@ -30,7 +30,8 @@ their own pool of connections opened with ``PRAGMA query_only=1`` (no pragma rou
 call); on PostgreSQL the driver's ``read_only`` flag makes the ``BEGIN`` itself read-only (no
 ``SET TRANSACTION`` round trip); transactions keep their connections checked out in between
 (:mod:`labeldesk.storage.idle_connections`). :func:`account_generation` counts committed changes
-to the tables authentication reads, so the authenticator's short-lived key cache forgets at once.
+to the tables authentication reads, so the authenticator's short-lived key cache forgets at once;
+other processes hear of them through :mod:`labeldesk.storage.account_news`.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.sql.dml import UpdateBase
 
 from labeldesk.domain import errors
+from labeldesk.storage import account_news
+from labeldesk.storage.account_news import AccountNews
 from labeldesk.storage.checkpoints import FALLBACK_PAGES, WalCheckpointer
 from labeldesk.storage.idle_connections import IdleConnections
 from labeldesk.storage.raw import Sql
@@ -94,10 +97,31 @@ _generation = 0
 _generation_lock = threading.Lock()
 
 
+#: the news of the open databases (storage/account_news.py): changes other processes committed
+_news: tuple[AccountNews, ...] = ()
+_news_lock = threading.Lock()
+
+
 def account_generation() -> int:
     """A number that changes whenever a statement writing :data:`ACCOUNT_TABLES` runs, and again
-    when its transaction ends, in this process."""
-    return _generation
+    when its transaction ends, in this process; and whenever another process or replica tells
+    of such a change it committed (:mod:`labeldesk.storage.account_news`)."""
+    generation = _generation
+    for news in _news:
+        generation += news.current()
+    return generation
+
+
+def _listen_to(news: AccountNews) -> None:
+    global _news
+    with _news_lock:
+        _news = (*_news, news)
+
+
+def _stop_listening_to(news: AccountNews) -> None:
+    global _news
+    with _news_lock:
+        _news = tuple(n for n in _news if n is not news)
 
 
 def _bump_generation() -> None:
@@ -111,6 +135,7 @@ def _watch_accounts(conn: Connection, clause: Any, *_args: Any) -> None:
         table = getattr(clause, "table", None)
         if getattr(table, "name", None) in ACCOUNT_TABLES:
             conn.info["accounts_changed"] = True
+            conn.info["announce"] = True  # to the other processes, once it committed (Database)
             _bump_generation()
 
 
@@ -301,11 +326,23 @@ class Database:
         self._groups = WriteGroups(self._run_group) if self.sqlite else None
         #: copies the WAL into the file off the writers' path (SQLite; storage/checkpoints.py)
         self._checkpointer: WalCheckpointer | None = None
+        file = make_url(url).database if self.sqlite else None
+        #: news of account changes committed by other processes, and ours for them
+        self.news = account_news.for_database(
+            url, file if file and file != ":memory:" else None, None if self.sqlite else self._listener
+        )
+        _listen_to(self.news)
         if self.sqlite:
             path = make_url(url).database or ""
             self._checkpointer = WalCheckpointer(path).start()
             if shared_file:
                 self._file_lock = os.open(f"{path}.writer-lock", os.O_RDWR | os.O_CREAT, 0o600)
+
+    def _listener(self) -> Any:
+        """A new autocommit driver connection to the database, outside the pool (PostgreSQL's
+        account news listens on it)."""
+        args, kwargs = self.engine.dialect.create_connect_args(self.engine.url)
+        return self.engine.dialect.loaded_dbapi.connect(*args, **{**kwargs, "autocommit": True})
 
     def run(self, work: Callable[[Connection], R], *, write: bool) -> R:
         """``work(conn)`` in one transaction (read-write when ``write``), re-run from the start
@@ -403,14 +440,21 @@ class Database:
             conn.rollback()
             if self.sqlite:
                 raw.rollback()  # BEGIN IMMEDIATE's, when no statement ran through SQLAlchemy
+            if not conn.invalidated:  # (a dead one has no info left: asking would reconnect)
+                conn.info.pop("announce", None)
             raise
+        announce = conn.info.pop("announce", False)
         try:
+            if announce and self.news.notify_sql:  # delivered if and once this commits
+                conn.exec_driver_sql(self.news.notify_sql)
             conn.commit()
             if self.sqlite:  # when every statement went to the driver (storage/raw.py)
                 _commit(conn, raw)
         except DBAPIError as e:
             e.in_commit = True  # type: ignore[attr-defined]  # it may have committed: no re-run
             raise
+        if announce:  # after the commit: a process that hears it must find the change
+            self.news.announce()
 
     @contextmanager
     def bulk_writes(self) -> Iterator[Callable[[], contextlib.AbstractContextManager[Connection]]]:
@@ -509,6 +553,8 @@ class Database:
             conn.exec_driver_sql("PRAGMA optimize")
 
     def dispose(self) -> None:
+        _stop_listening_to(self.news)
+        self.news.close()
         if self._checkpointer is not None:
             self._checkpointer.stop()
         self._reads.close()
