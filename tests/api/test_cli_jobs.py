@@ -232,6 +232,10 @@ def test_the_key_may_come_from_clarifai_pat_and_a_missing_one_is_asked_for(remot
     assert res.exit_code == 2 and "Missing option '--server'" in res.stderr
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _interrupted(
     remote: Remote, args: list[str], first: str, ready: Callable[[], bool] = lambda: True
 ) -> tuple[int, str, str]:
@@ -244,16 +248,23 @@ def _interrupted(
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        # Ctrl-C reaches the CLI even when this run ignores it (a shell's background job does):
+        # an ignored SIGINT is inherited, and Python then never raises KeyboardInterrupt
+        preexec_fn=_default_sigint,
     ) as process:
-        assert process.stderr is not None
-        line = process.stderr.readline()
-        assert line.startswith(first), line
-        deadline = time.monotonic() + 30
-        while not ready():
-            assert time.monotonic() < deadline, "never ready"
-            time.sleep(0.01)
-        process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=30)
+        try:
+            assert process.stderr is not None
+            line = process.stderr.readline()
+            assert line.startswith(first), line
+            deadline = time.monotonic() + 30
+            while not ready():
+                assert time.monotonic() < deadline, "never ready"
+                time.sleep(0.01)
+            process.send_signal(signal.SIGINT)
+            out, err = process.communicate(timeout=30)
+        except BaseException:  # else leaving the block waits for the CLI, which may wait for ever
+            process.kill()
+            raise
     assert "Traceback" not in err, err
     return process.returncode, out, err
 
