@@ -113,3 +113,25 @@ def test_postgresql_replicas_hear_within_moments(tmp_path: Path) -> None:
         there.news.current()  # its first authentication starts the listening
         assert isinstance(there.news, ListenedNews) and there.news.listening.wait(10)
         _check_news(here, there, within=2.0)
+
+
+@pytest.mark.skipif(not PG_URL.startswith("postgresql"), reason="needs a PostgreSQL URL")
+def test_a_lost_listening_connection_is_news_counted_and_comes_back(tmp_path: Path) -> None:
+    with worker_database(PG_URL, f"lost{os.getpid()}") as url, two_engines(url) as (here, there):
+        news = there.news
+        assert isinstance(news, ListenedNews)
+        news.current()
+        assert news.listening.wait(10)
+        before = _settled(there, 2.0)
+        with here.write() as conn:  # the listener's backend, killed as a restart or a proxy would
+            killed = conn.exec_driver_sql(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND query = 'LISTEN labeldesk_accounts'"
+            ).all()
+        assert killed == [(True,)]
+        assert _changes_seen(there, before, within=5.0), "losing the connection was no news"
+        deadline = time.monotonic() + 10
+        while there.counts["account_news_lost"] != 1 or not news.listening.is_set():
+            assert time.monotonic() < deadline, "the listener never came back"
+            time.sleep(0.05)
+        _check_news(here, there, within=2.0)  # and it hears again

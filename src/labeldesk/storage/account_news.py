@@ -85,12 +85,14 @@ class FileNews(AccountNews):
 
 class ListenedNews(AccountNews):
     """PostgreSQL's: ``NOTIFY`` from the changing transaction, ``LISTEN`` in a thread of each
-    process. ``connect`` opens a new autocommit connection to the database."""
+    process. ``connect`` opens a new autocommit connection to the database; ``lost()`` is called
+    each time that connection goes (``/metrics``: ``labeldesk_db_account_news_lost_total``)."""
 
     notify_sql = f"NOTIFY {CHANNEL}"
 
-    def __init__(self, connect: Callable[[], Any]) -> None:
+    def __init__(self, connect: Callable[[], Any], lost: Callable[[], None] | None = None) -> None:
         self._connect = connect
+        self._lost = lost or (lambda: None)
         self._heard = 0
         self._thread: threading.Thread | None = None
         self._start = threading.Lock()
@@ -129,17 +131,23 @@ class ListenedNews(AccountNews):
                 if self.listening.is_set():
                     self.listening.clear()
                     self._heard += 1
+                    self._lost()
             self._stop.wait(RECONNECT_SECONDS)
 
     def close(self) -> None:
         self._stop.set()  # the thread ends within a second (it is a daemon: nobody waits for it)
 
 
-def for_database(url: str, sqlite_path: str | None, connect: Callable[[], Any] | None) -> AccountNews:
+def for_database(
+    url: str,
+    sqlite_path: str | None,
+    connect: Callable[[], Any] | None,
+    lost: Callable[[], None] | None = None,
+) -> AccountNews:
     """The news of the database at ``url``: ``sqlite_path`` is its file (None: in memory),
-    ``connect`` opens a listening connection (PostgreSQL)."""
+    ``connect`` opens a listening connection and ``lost`` hears of its loss (PostgreSQL)."""
     if url.startswith("sqlite"):
         return FileNews(f"{sqlite_path}.accounts") if sqlite_path else AccountNews()
     if url.startswith("postgresql") and connect is not None:
-        return ListenedNews(connect)
+        return ListenedNews(connect, lost)
     return AccountNews()

@@ -328,8 +328,13 @@ class Database:
         self._checkpointer: WalCheckpointer | None = None
         file = make_url(url).database if self.sqlite else None
         #: news of account changes committed by other processes, and ours for them
+        if not self.sqlite:  # the connection hearing of other replicas' key changes went
+            self.counts["account_news_lost"] = 0
         self.news = account_news.for_database(
-            url, file if file and file != ":memory:" else None, None if self.sqlite else self._listener
+            url,
+            file if file and file != ":memory:" else None,
+            None if self.sqlite else self._listener,
+            lambda: self._count("account_news_lost"),
         )
         _listen_to(self.news)
         if self.sqlite:
