@@ -326,10 +326,10 @@ class Database:
         self._groups = WriteGroups(self._run_group) if self.sqlite else None
         #: copies the WAL into the file off the writers' path (SQLite; storage/checkpoints.py)
         self._checkpointer: WalCheckpointer | None = None
-        file = make_url(url).database if self.sqlite else None
-        #: news of account changes committed by other processes, and ours for them
         if not self.sqlite:  # the connection hearing of other replicas' key changes went
             self.counts["account_news_lost"] = 0
+        file = make_url(url).database if self.sqlite else None
+        #: news of account changes committed by other processes, and ours for them
         self.news = account_news.for_database(
             url,
             file if file and file != ":memory:" else None,
@@ -449,9 +449,9 @@ class Database:
                 conn.info.pop("announce", None)
             raise
         announce = conn.info.pop("announce", False)
+        if announce and self.news.notify_sql:  # delivered if and once this commits
+            conn.exec_driver_sql(self.news.notify_sql)  # (failing, nothing is committed: may re-run)
         try:
-            if announce and self.news.notify_sql:  # delivered if and once this commits
-                conn.exec_driver_sql(self.news.notify_sql)
             conn.commit()
             if self.sqlite:  # when every statement went to the driver (storage/raw.py)
                 _commit(conn, raw)
