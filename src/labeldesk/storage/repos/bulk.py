@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
-from functools import lru_cache
 from itertools import chain
 from typing import Any
 
@@ -54,18 +53,6 @@ def stored_json(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value).decode()
 
 
-@lru_cache(maxsize=256)
-def _sqlite_insert_sql(
-    table: str, fixed: tuple[tuple[str, Any], ...], shared: tuple[str, ...], columns: tuple[str, ...], n: int
-) -> str:
-    """``n`` rows a statement: ``fixed`` values as literals, ``shared`` columns as the statement's
-    first parameters (``?1``, ...: bound once), then one ``?`` a row for each of ``columns``."""
-    names = ", ".join([*(k for k, _ in fixed), *shared, *columns])
-    marks = [*(multirow.sqlite_literal(v) for _, v in fixed), *(f"?{k + 1}" for k in range(len(shared)))]
-    one = "(" + ", ".join([*marks, *("?" * len(columns))]) + ")"
-    return f"INSERT INTO {table} ({names}) VALUES {', '.join([one] * n)}"
-
-
 def insert_rows(
     conn: Connection,
     table: Table,
@@ -80,8 +67,8 @@ def insert_rows(
     both bound in every row); answer the ``returning`` columns of each inserted row (in no
     particular order) when given. The statements are the API's batched writes'
     (:func:`~labeldesk.storage.repos.multirow.insert_sql`; on SQLite without ``returning``
-    :func:`_sqlite_insert_sql`), sent on the driver's own cursor: for chunks of thousands of
-    rows SQLAlchemy's handling of the parameters costs ~15 %."""
+    :func:`~labeldesk.storage.repos.multirow.sqlite_insert_text`), sent on the driver's own
+    cursor: for chunks of thousands of rows SQLAlchemy's handling of the parameters costs ~15 %."""
     if not rows:
         return []
     dialect = conn.dialect.name
@@ -96,6 +83,7 @@ def insert_rows(
             rows = [both + r for r in rows]
     size = max(1, min(SQLITE_ROWS, MAX_PARAMS // len(names)) if literal else MAX_PARAMS // len(names))
     shared_names = tuple(k for k, _ in shared_items)
+    literals = tuple((k, multirow.sqlite_literal(v)) for k, v in fixed_items)
     out: list[tuple[Any, ...]] = []
     raw = conn.connection.driver_connection
     assert raw is not None
@@ -104,7 +92,7 @@ def insert_rows(
         for i in range(0, len(rows), size):
             batch = rows[i : i + size]
             if literal:
-                sql = _sqlite_insert_sql(table.name, fixed_items, shared_names, names, len(batch))
+                sql = multirow.sqlite_insert_text(table.name, literals, shared_names, names, len(batch))
                 cur.execute(sql, [*head, *chain.from_iterable(batch)])
             else:
                 sql = multirow.insert_sql(dialect, table, names, len(batch), returning)

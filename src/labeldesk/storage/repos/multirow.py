@@ -140,7 +140,7 @@ def sqlite_insert(
     from there), and blobs are bound as ``bytearray`` (see the module doc)."""
     n = len(rows)
     cols: list[Sequence[Any]] = list(zip(*rows))
-    fixed: list[tuple[int, str]] = []
+    fixed: list[tuple[str, str]] = []
     shared: list[int] = []
     own: list[int] = []
     for j, col in enumerate(cols):
@@ -150,7 +150,7 @@ def sqlite_insert(
         # values of other types store differently); a value equal to a str is a str
         same = col.count(first) == n and (kind is str or all(type(v) is kind for v in col))
         if same and (first is None or kind is bool or (kind is bytes and len(first) <= _SHORT_BLOB)):
-            fixed.append((j, sqlite_literal(first)))
+            fixed.append((columns[j], sqlite_literal(first)))
         elif same:
             shared.append(j)
         else:
@@ -158,23 +158,23 @@ def sqlite_insert(
             if kind is bytes and all(type(v) is bytes for v in col):
                 cols[j] = list(map(bytearray, col))
     head = tuple(bytearray(cols[j][0]) if type(cols[j][0]) is bytes else cols[j][0] for j in shared)
-    sql = _sqlite_insert_sql(table.name, columns, tuple(fixed), tuple(shared), tuple(own), n)
+    sql = sqlite_insert_text(
+        table.name, tuple(fixed), tuple(columns[j] for j in shared), tuple(columns[j] for j in own), n
+    )
     if not own:
         return sql, head
     return sql, head + tuple(chain.from_iterable(zip(*[cols[j] for j in own])))
 
 
 @lru_cache(maxsize=256)
-def _sqlite_insert_sql(
-    table: str,
-    columns: tuple[str, ...],
-    fixed: tuple[tuple[int, str], ...],
-    shared: tuple[int, ...],
-    own: tuple[int, ...],
-    n: int,
+def sqlite_insert_text(
+    table: str, literals: tuple[tuple[str, str], ...], shared: tuple[str, ...], own: tuple[str, ...], n: int
 ) -> str:
-    names = ", ".join(columns[j] for j in (*(j for j, _ in fixed), *shared, *own))
-    marks = [*(v for _, v in fixed), *(f"?{k + 1}" for k in range(len(shared))), *("?" * len(own))]
+    """SQLite's ``INSERT`` of ``n`` rows: the ``literals`` columns with their SQL text
+    (:func:`sqlite_literal`), the ``shared`` columns as the statement's first parameters
+    (``?1``, ...: bound once), then one ``?`` a row for each of the ``own`` columns."""
+    names = ", ".join([*(k for k, _ in literals), *shared, *own])
+    marks = [*(v for _, v in literals), *(f"?{k + 1}" for k in range(len(shared))), *("?" * len(own))]
     one = "(" + ", ".join(marks) + ")"
     return f"INSERT INTO {table} ({names}) VALUES {', '.join([one] * n)}"
 
