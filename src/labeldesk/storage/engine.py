@@ -134,8 +134,7 @@ def _watch_accounts(conn: Connection, clause: Any, *_args: Any) -> None:
     if isinstance(clause, UpdateBase):
         table = getattr(clause, "table", None)
         if getattr(table, "name", None) in ACCOUNT_TABLES:
-            conn.info["accounts_changed"] = True
-            conn.info["announce"] = True  # to the other processes, once it committed (Database)
+            conn.info["accounts_changed"] = True  # (Database tells the other processes on commit)
             _bump_generation()
 
 
@@ -328,17 +327,16 @@ class Database:
         self._checkpointer: WalCheckpointer | None = None
         if not self.sqlite:  # the connection hearing of other replicas' key changes went
             self.counts["account_news_lost"] = 0
-        file = make_url(url).database if self.sqlite else None
+        path = (make_url(url).database or "") if self.sqlite else ""
         #: news of account changes committed by other processes, and ours for them
         self.news = account_news.for_database(
             url,
-            file if file and file != ":memory:" else None,
+            path if path not in ("", ":memory:") else None,
             None if self.sqlite else self._listener,
             lambda: self._count("account_news_lost"),
         )
         _listen_to(self.news)
         if self.sqlite:
-            path = make_url(url).database or ""
             self._checkpointer = WalCheckpointer(path).start()
             if shared_file:
                 self._file_lock = os.open(f"{path}.writer-lock", os.O_RDWR | os.O_CREAT, 0o600)
@@ -445,10 +443,9 @@ class Database:
             conn.rollback()
             if self.sqlite:
                 raw.rollback()  # BEGIN IMMEDIATE's, when no statement ran through SQLAlchemy
-            if not conn.invalidated:  # (a dead one has no info left: asking would reconnect)
-                conn.info.pop("announce", None)
             raise
-        announce = conn.info.pop("announce", False)
+        # read before the commit, whose event (_transaction_ended) clears it
+        announce = conn.info.get("accounts_changed", False)
         if announce and self.news.notify_sql:  # delivered if and once this commits
             conn.exec_driver_sql(self.news.notify_sql)  # (failing, nothing is committed: may re-run)
         try:
