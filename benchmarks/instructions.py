@@ -25,6 +25,7 @@ replaces in the same run. Needs ``valgrind`` (Debian's package); a run takes a f
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import re
 import shutil
@@ -39,8 +40,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 WORKLOADS = ("post-inputs", "post-annotations", "label")
 #: calls of the shorter run per workload (the longer one makes three times as many)
 DEFAULT_CALLS = {"post-inputs": 20, "post-annotations": 20, "label": 200}
-BATCH = 128
-IMG = "https://samples.clarifai.com/metro-north.jpg"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,7 +113,7 @@ def run_workload(workload: str, calls: int) -> None:
     from clarifai_grpc.grpc.api import resources_pb2 as r
     from clarifai_grpc.grpc.api import service_pb2 as s
     from profile_label_start import in_process, label_call, ok, post_dynamic_task
-    from profile_writes import _annotation, _concepts
+    from profile_writes import BATCH, IMG, _annotation, _concepts
     from work_queue import A
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -145,7 +144,7 @@ def run_workload(workload: str, calls: int) -> None:
 
         else:
             ok(d.call("PostConcepts", s.PostConceptsRequest(user_app_id=app.uai, concepts=_concepts()), key))
-            made = iter(range(10**9))
+            made = itertools.count()
 
             def call() -> int:
                 anns = [_annotation(next(made)) for _ in range(BATCH)]

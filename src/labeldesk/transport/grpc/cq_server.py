@@ -10,9 +10,10 @@ handler and sends the answer, status and all, in one batch. A bare call costs th
 third of the CPU it costs ``grpc.server`` (docs/performance.md, round 9).
 
 It uses grpcio's Cython layer (``grpc._cython.cygrpc``), as ``grpc.server`` and ``grpc.aio`` do:
-not a public API, so ``tests/api`` runs the real ``clarifai-grpc`` client against it on both
-channels and ``tests/unit/test_cq_server.py`` checks the edges (unknown methods, oversized and
-malformed requests, a handler that raises, shutdown with and without grace, TLS).
+not a public API, so ``tests/api`` runs the real ``clarifai-grpc`` client against it (malformed
+request bytes in ``test_limits.py``, TLS in ``tests/ops/test_tls.py``) and
+``tests/unit/test_cq_server.py`` checks the edges (unknown methods, oversized requests, a handler
+that raises, shutdown with and without grace).
 
 Methods that are not registered answer UNIMPLEMENTED, as ``grpc.server`` does; a request over
 the receive limit is refused by gRPC's core with RESOURCE_EXHAUSTED before a handler sees it.
