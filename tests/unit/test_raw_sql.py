@@ -1,21 +1,38 @@
 """The work queue's statements sent to the driver (storage/raw.py) behave as SQLAlchemy's did:
 times stored in the same text, errors translated and retried the same way, and (PostgreSQL, with
-``LABELDESK_TEST_DATABASE_URL``) a dead pooled connection replaced inside the server."""
+``LABELDESK_TEST_DATABASE_URL``) a dead pooled connection replaced inside the server and
+many-value statements (sent with ``$n`` marks) storing every type as SQLAlchemy stores it."""
 
 from __future__ import annotations
 
 import os
+import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as hs
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    select,
+)
 from sqlalchemy.dialects.sqlite import DATETIME
 
 from labeldesk.domain import errors
 from labeldesk.storage.engine import Database
-from labeldesk.storage.raw import Sql, bind_time, read_time
+from labeldesk.storage.raw import Sql, bind_time, numbered, read_time
+from labeldesk.storage.repos import multirow
 
 PG_URL = os.environ.get("LABELDESK_TEST_DATABASE_URL", "")
 _TIMES = hs.datetimes(
@@ -91,3 +108,72 @@ def test_in_lists_expand_per_call(tmp_path: Path) -> None:
 def test_stored_text_of_a_time_in_another_zone_is_its_utc_time() -> None:
     ts = datetime(2026, 1, 1, 12, 0, tzinfo=timezone(timedelta(hours=2)))
     assert bind_time(True, ts) == "2026-01-01 10:00:00.000000"
+
+
+@pytest.mark.parametrize(
+    ("text", "numbered_text"),
+    [
+        ("SELECT 1", "SELECT 1"),
+        ("SELECT %s", "SELECT $1"),
+        (
+            "SELECT pk FROM t WHERE a = %s AND b IN (%s, %s)",
+            "SELECT pk FROM t WHERE a = $1 AND b IN ($2, $3)",
+        ),
+        ("VALUES (%s,%s),(%s,%s)", "VALUES ($1,$2),($3,$4)"),
+        ("%s", "$1"),
+    ],
+)
+def test_postgresql_statements_are_sent_with_numbered_marks(text: str, numbered_text: str) -> None:
+    assert numbered(text) == numbered_text.encode()
+
+
+@pytest.mark.skipif(
+    not PG_URL.startswith("postgresql"), reason="needs LABELDESK_TEST_DATABASE_URL=postgresql…"
+)
+def test_a_many_row_insert_on_postgresql_stores_every_value_as_sqlalchemy_would() -> None:
+    """More than 50 values: psycopg would parse such a text anew each call; it goes with $n marks
+    on a raw cursor instead, and every type must still arrive as it does through SQLAlchemy."""
+    name = f"raw_{uuid.uuid4().hex[:8]}"
+    table = Table(
+        name,
+        MetaData(),
+        Column("pk", BigInteger, primary_key=True),
+        Column("id", String(64), nullable=False, unique=True),
+        Column("n", Integer),
+        Column("flag", Boolean),
+        Column("blob", LargeBinary),
+        Column("at", DateTime(timezone=True)),
+        Column("doc", JSON),
+    )
+    db = Database(PG_URL)
+    ts = datetime(2026, 12, 7, 6, 30, 1, 123456, tzinfo=timezone.utc)
+    rows = [
+        (
+            f"r{i}",
+            i if i % 7 else None,
+            i % 2 == 0,
+            bytes([i % 256]) * (i % 5),
+            ts,
+            orjson.dumps({"i": i}).decode(),
+        )
+        for i in range(200)
+    ]
+    columns = ("id", "n", "flag", "blob", "at", "doc")
+    try:
+        table.create(db.engine)
+        pks = db.run(lambda conn: multirow.insert_pks(conn, table, columns, rows), write=True)
+        assert len(set(pks)) == 200
+        with db.engine.connect() as conn:
+            stored = conn.execute(select(table).order_by(table.c.pk)).all()
+        assert [r.pk for r in stored] == sorted(pks)
+        by_id = {r.id: r for r in stored}
+        for i, (rid, n, flag, blob, at, _doc) in enumerate(rows):
+            got = by_id[rid]
+            assert (got.n, got.flag, bytes(got.blob), got.at, got.doc) == (n, flag, blob, at, {"i": i})
+        again = rows[:60]  # a constraint error in such a statement is translated as any other
+        with pytest.raises(errors.ApiError) as e:
+            db.run(lambda conn: multirow.insert_pks(conn, table, columns, again), write=True)
+        assert e.value.code == errors.CONSTRAINT_VIOLATED
+    finally:
+        table.drop(db.engine, checkfirst=True)
+        db.dispose()

@@ -26,6 +26,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Table
 
+from labeldesk.storage import raw as raw_sql
 from labeldesk.storage import tables as t
 from labeldesk.storage.repos import multirow
 from labeldesk.storage.repos.multirow import MAX_PARAMS
@@ -85,9 +86,7 @@ def insert_rows(
     shared_names = tuple(k for k, _ in shared_items)
     literals = tuple((k, multirow.sqlite_literal(v)) for k, v in fixed_items)
     out: list[tuple[Any, ...]] = []
-    raw = conn.connection.driver_connection
-    assert raw is not None
-    cur = raw.cursor()
+    cur = raw_sql.cursor(conn)
     try:
         for i in range(0, len(rows), size):
             batch = rows[i : i + size]
@@ -96,7 +95,7 @@ def insert_rows(
                 cur.execute(sql, [*head, *chain.from_iterable(batch)])
             else:
                 sql = multirow.insert_sql(dialect, table, names, len(batch), returning)
-                cur.execute(sql, list(chain.from_iterable(batch)))
+                cur.execute(raw_sql.statement(conn, sql), list(chain.from_iterable(batch)))
             if returning:
                 out += [tuple(r) for r in cur.fetchall()]
     finally:
@@ -138,15 +137,14 @@ def _select_in(
 ) -> list[tuple[Any, ...]]:
     """Rows of ``sql`` (whose last condition is ``IN ({in})``) for every chunk of ``values``."""
     mark = "?" if conn.dialect.name == "sqlite" else "%s"
-    raw = conn.connection.driver_connection
-    assert raw is not None
-    cur = raw.cursor()
+    cur = raw_sql.cursor(conn)
     out: list[tuple[Any, ...]] = []
     try:
         size = MAX_PARAMS - len(fixed)
         for i in range(0, len(values), size):
             part = list(values[i : i + size])
-            cur.execute(sql.format(m=mark, ins=", ".join([mark] * len(part))), [*fixed, *part])
+            text = sql.format(m=mark, ins=", ".join([mark] * len(part)))
+            cur.execute(raw_sql.statement(conn, text), [*fixed, *part])
             out += [tuple(r) for r in cur.fetchall()]
     finally:
         cur.close()
