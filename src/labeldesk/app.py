@@ -29,7 +29,7 @@ from labeldesk.jobs.version_exports import collect_archives
 from labeldesk.jobs.worker import Worker
 from labeldesk.ops.metrics import Metrics
 from labeldesk.ops.observe import Observer
-from labeldesk.ops.peer_metrics import PeerScrape, answer_scrapes
+from labeldesk.ops.peer_metrics import SCRAPE_TIMEOUT_SECONDS, PeerScrape, answer_scrapes
 from labeldesk.services import model_late_inputs as late_inputs
 from labeldesk.services import uploads
 from labeldesk.services.annotations import AnnotationsService
@@ -248,24 +248,9 @@ class RunningServer:
             origin=self.base_url,
         )
         self._grpc.start()
-        self._spawn_grpc_workers()
-        config = uvicorn.Config(
-            self.app.rest,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=max(1, round(self.shutdown_grace)),
-            ssl_certfile=self.tls.cert if self.tls else None,
-            ssl_keyfile=self.tls.key if self.tls else None,
-        )
-        self._http = HttpServer(config)
-        thread = threading.Thread(target=self._http.run, kwargs={"sockets": [sock]}, daemon=True, name="http")
-        thread.start()
+        self._spawn_workers(sock)
+        self._http, thread = _serve_http(self.app, sock, self.tls, self.shutdown_grace)
         self._threads.append(thread)
-        while not self._http.started:
-            if not thread.is_alive():
-                raise RuntimeError("the HTTP server failed to start")
-            thread.join(0.01)
         if self.app.db.sqlite:  # refresh planner statistics as tables grow
             self._every(OPTIMIZE_EVERY_SECONDS, self.app.db.optimize, "PRAGMA optimize")
         # delete the stored files of deleted inputs
@@ -288,18 +273,23 @@ class RunningServer:
             self._every(period, lambda: late_inputs.sweep(db), "late inputs of model tasks")
         return self
 
-    def _spawn_grpc_workers(self) -> None:
-        """``workers - 1`` more processes serving gRPC on the same port (SO_REUSEPORT, which gRPC
-        sets: the kernel spreads new connections over the processes), over the same database."""
+    def _spawn_workers(self, http: socket.socket) -> None:
+        """``workers - 1`` more processes serving both transports over the same database: gRPC on
+        the same port (SO_REUSEPORT, which gRPC sets: the kernel spreads new connections over the
+        processes), REST on this process's listening socket (each process accepts from it when
+        it is free to; no other program can take the port meanwhile, as it could with
+        SO_REUSEPORT)."""
         spawn = multiprocessing.get_context("spawn")
         readiness = []
         for n in range(1, self.workers):
             ready = spawn.Event()
             scrapes, their_scrapes = spawn.Pipe()
+            whole, their_whole = spawn.Pipe()
             args = (
                 self.app.db.url,
                 self.host,
                 self.grpc_port,
+                http,
                 self.base_url,
                 self.app.settings,
                 self.tls,
@@ -308,12 +298,17 @@ class RunningServer:
                 self.workers,
                 ready,
                 their_scrapes,
+                their_whole,
             )
-            child = spawn.Process(target=_grpc_worker, args=args, name=f"labeldesk-grpc-{n}", daemon=True)
+            name = f"labeldesk-worker-{n}"
+            child = spawn.Process(target=_worker_process, args=args, name=name, daemon=True)
             child.start()
-            their_scrapes.close()  # the child has its copy
-            # its metrics join this process's /metrics (ops/peer_metrics.py)
+            their_scrapes.close()  # the child has its copies
+            their_whole.close()
+            # its metrics join this process's /metrics, and its /metrics answers this one's
+            # (ops/peer_metrics.py)
             self.app.observer.metrics.add_peer(str(n), PeerScrape(scrapes))
+            answer_scrapes(whole, self.app.observer.metrics.render)
             self._children.append(child)
             readiness.append(ready)
         # the server counts as started once every process listens: connections made before a
@@ -321,7 +316,7 @@ class RunningServer:
         for process, up in zip(self._children, readiness):
             while not up.wait(0.2):
                 if not process.is_alive():
-                    raise RuntimeError(f"gRPC worker process {process.name} exited before it listened")
+                    raise RuntimeError(f"worker process {process.name} exited before it listened")
 
     def _every(self, seconds: float, job: Callable[[], object], what: str) -> None:
         """Run ``job`` now and every ``seconds`` in a background thread until the server stops."""
@@ -381,10 +376,34 @@ def start_server(
     return RunningServer(app, host, http_port, grpc_port, tls, shutdown_grace, workers=workers).start()
 
 
-def _grpc_worker(
+def _serve_http(
+    app: Labeldesk, sock: socket.socket, tls: Tls | None, grace: float
+) -> tuple[HttpServer, threading.Thread]:
+    """The REST app on the listening socket ``sock``, in a thread; answers once it accepts."""
+    config = uvicorn.Config(
+        app.rest,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=max(1, round(grace)),
+        ssl_certfile=tls.cert if tls else None,
+        ssl_keyfile=tls.key if tls else None,
+    )
+    http = HttpServer(config)
+    thread = threading.Thread(target=http.run, kwargs={"sockets": [sock]}, daemon=True, name="http")
+    thread.start()
+    while not http.started:
+        if not thread.is_alive():
+            raise RuntimeError("the HTTP server failed to start")
+        thread.join(0.01)
+    return http, thread
+
+
+def _worker_process(
     url: str,
     host: str,
     port: int,
+    http: socket.socket,
     origin: str,
     settings: Settings,
     tls: Tls | None,
@@ -393,16 +412,23 @@ def _grpc_worker(
     processes: int,
     ready: multiprocessing.synchronize.Event,
     scrapes: Connection,
+    whole: Connection,
 ) -> None:
-    """One more gRPC server process (see :meth:`RunningServer._spawn_grpc_workers`): serves until
-    SIGTERM or until its parent is gone. Ctrl-C is the parent's to handle."""
+    """One more server process (see :meth:`RunningServer._spawn_workers`): gRPC and REST, no
+    background jobs; serves until SIGTERM or until its parent is gone. Ctrl-C is the parent's to
+    handle."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
     if settings.sched_batch:
         batch_scheduling()
     app = build(url, run_migrations=False, settings=settings, processes=processes)
-    answer_scrapes(scrapes, app.observer.metrics.render)  # the first process's /metrics asks
+    if app.exports is not None:  # links in REST answers point at the server's address
+        app.exports.server_origin = app.exports.server_origin or origin
+    metrics = app.observer.metrics
+    answer_scrapes(scrapes, metrics.render)  # the first process's /metrics asks
+    # peers are asked one after the other, each for up to SCRAPE_TIMEOUT_SECONDS
+    metrics.served_by(PeerScrape(whole, timeout=SCRAPE_TIMEOUT_SECONDS * processes + 1))
     server, _ = make_grpc_server(
         app.dispatcher,
         host,
@@ -413,9 +439,13 @@ def _grpc_worker(
         origin=origin,
     )
     server.start()
+    rest, rest_thread = _serve_http(app, http, tls, grace)
     ready.set()
     while not stop.wait(0.5) and os.getppid() == parent:
         pass
-    server.stop(grace=grace).wait(grace + 1)
+    rest.should_exit = True
+    stopped = server.stop(grace=grace)
+    rest_thread.join(grace + 1)
+    stopped.wait(grace + 1)
     app.observer.close()
     app.db.dispose()

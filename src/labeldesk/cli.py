@@ -126,8 +126,8 @@ def main() -> None:
     default=1,
     show_default=True,
     type=click.IntRange(min=1, max=64),
-    help="processes serving gRPC on its port (the kernel spreads connections over them); one per "
-    "CPU core lets gRPC use them all (see docs/performance.md)",
+    help="processes serving REST and gRPC on their ports (connections are spread over them); one "
+    "per CPU core lets both use them all (see docs/performance.md)",
 )
 @click.option(
     "--blob-dir",
@@ -228,7 +228,7 @@ def _serve(
     server = start_server(url, host, http_port, grpc_port, settings, tls, options.shutdown_grace, workers)
     grpc_scheme = "gRPC+TLS" if tls else "gRPC"
     if workers > 1:
-        say(f"gRPC served by {workers} processes")
+        say(f"REST and gRPC served by {workers} processes")
     say(f"labeldesk listening: REST {server.base_url}  {grpc_scheme} {host}:{server.grpc_port}")
     say(f"database: {_safe(url)}")
     say(f"hosted files: {server.app.hosting.store}")

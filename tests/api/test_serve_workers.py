@@ -1,7 +1,8 @@
-"""``serve --workers 2``: two processes serve gRPC on one port over one SQLite file. Labelers on
-their own connections (spread over both processes by the kernel) pull a DYNAMIC task together:
-every input is done exactly once, no call fails, the second process did serve some of them, and
-the first process's ``/metrics`` counts the calls of both."""
+"""``serve --workers 2``: two processes serve gRPC and REST on one pair of ports over one SQLite
+file. Labelers on their own connections (spread over both processes by the kernel) pull a DYNAMIC
+task together: every input is done exactly once, no call fails, the second process did serve some
+of them, and ``/metrics`` counts the calls of both. REST clients on their own connections land on
+both processes too, and ``/metrics`` answers the same whole count whichever process takes it."""
 
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ from tests.helpers import IMG
 A = s.PutTaskAssignmentsRequestAction
 LABELERS = 16  # with 17 connections over 2 processes, all on one: 1 in 65536
 N_INPUTS = 120
+REST_CALLS = 100
+SCRAPES = 8
 
 
 def own_connection_stub(port: int) -> Any:
@@ -122,6 +125,25 @@ def test_two_grpc_processes_share_the_queue_exactly(tmp_path: Path) -> None:
                     answered[sample.labels["worker"]] = sample.value
         assert sum(answered.values()) == calls[0], answered
         assert set(answered) == {"0", "1"} and min(answered.values()) > 0, answered
+
+        # REST: every process accepts from the one listening socket; each request on a new
+        # connection (100: both processes idle, the chance that one takes them all is nil)
+        listing = f"{server.base_url}/v2/users/boss/apps/queue/tasks/shared"
+        for _ in range(REST_CALLS):
+            got = requests.get(listing, headers={"Authorization": f"Key {key}"}, timeout=10)
+            assert got.status_code == 200 and got.json()["status"]["code"] == sc.SUCCESS
+        seen = []
+        for _ in range(SCRAPES):  # each scrape on a new connection too: some land on each process
+            by_worker: dict[str, float] = {}
+            page = requests.get(f"{server.base_url}/metrics", timeout=10).text
+            for family in text_string_to_metric_families(page):
+                for sample in family.samples:
+                    if sample.name == "labeldesk_requests_total" and sample.labels["rpc"] == "GetTask":
+                        by_worker[sample.labels["worker"]] = sample.value
+            seen.append(by_worker)
+        for by_worker in seen:  # the same whole count, whoever answered
+            assert sum(by_worker.values()) == REST_CALLS, seen
+            assert set(by_worker) == {"0", "1"} and min(by_worker.values()) > 0, seen
     finally:
         server.stop()
-    assert not any(c.is_alive() for c in server._children), "the gRPC processes stop with the server"
+    assert not any(c.is_alive() for c in server._children), "the worker processes stop with the server"

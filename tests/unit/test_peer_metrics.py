@@ -80,3 +80,30 @@ def test_a_process_that_is_gone_is_left_out() -> None:
 
     first.add_peer("2", broken)
     assert totals(first.render()) == {("0", "GetApp"): 2}
+
+
+def test_a_worker_process_answers_the_first_process_s_whole_render() -> None:
+    """Every process of ``serve --workers`` serves REST, so a scrape may land on any: a worker
+    process answers the first process's render (which asks the worker for its own metrics over the
+    other pipe while the worker waits: two pipes, no deadlock), and nothing when the first process
+    does not answer (a partial text would read as counters going backwards)."""
+    first, worker = metrics_with("GetApp", 3), metrics_with("ListInputs", 4)
+    scrapes, their_scrapes = multiprocessing.Pipe()
+    answer_scrapes(their_scrapes, worker.render)  # the worker answers the first process's scrapes
+    first.add_peer("1", PeerScrape(scrapes))
+    whole, their_whole = multiprocessing.Pipe()
+    answer_scrapes(whole, first.render)  # the first process answers the worker's /metrics
+    worker.served_by(PeerScrape(their_whole))
+    expected = {("0", "GetApp"): 3.0, ("1", "ListInputs"): 4.0}
+    worker_text = worker.exposition()
+    assert worker_text is not None
+    assert totals(worker_text) == expected
+    first_text = first.exposition()
+    assert first_text is not None
+    assert totals(first_text) == expected
+    own = worker.render()  # what it answers the first process: its own metrics alone
+    assert b'rpc="ListInputs"' in own and b'rpc="GetApp"' not in own
+
+    silent, _kept_open = multiprocessing.Pipe()
+    worker.served_by(PeerScrape(silent, timeout=0.05))
+    assert worker.exposition() is None

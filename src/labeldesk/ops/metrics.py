@@ -124,6 +124,8 @@ class Metrics:
         self._before_render: list[Callable[[], None]] = []
         #: the server's other processes (serve --workers): their metrics join every render
         self._peers: list[tuple[str, Fetch]] = []
+        #: in a worker process of serve --workers: the first process's whole render
+        self._whole: Fetch | None = None
         self._queues = _QueueCollector()
         self.registry.register(self._queues)
         if engine is not None:
@@ -151,7 +153,18 @@ class Metrics:
         self._peers.append((worker, fetch))
 
     def render(self) -> bytes:
+        """This process's metrics, and its peers' (:meth:`add_peer`)."""
         for hook in self._before_render:
             hook()
         own = generate_latest(self.registry)
         return merged(own, self._peers) if self._peers else own
+
+    def served_by(self, whole: Fetch) -> None:
+        """In a worker process of ``serve --workers``: ``/metrics`` answers ``whole()`` (the first
+        process's render, which holds this process's metrics too) instead of this one's alone."""
+        self._whole = whole
+
+    def exposition(self) -> bytes | None:
+        """What ``/metrics`` answers: every process's metrics; None when the first process did
+        not answer a worker process in time."""
+        return self.render() if self._whole is None else self._whole()

@@ -1,12 +1,14 @@
 """The metrics of the server's other processes, in the first process's ``/metrics``.
 
-``serve --workers N`` answers gRPC from N processes; each keeps its own registry
-(:mod:`labeldesk.ops.metrics`), and only the first serves HTTP. So that one scrape still covers
-every call, the first process asks each other process for its exposition text over a pipe at
-every scrape (:class:`PeerScrape`; the other end runs :func:`answer_scrapes`), and
-:func:`merged` joins them, every series labelled ``worker`` (``"0"`` the first process,
-``"1"`` … the others). A process that does not answer within :data:`SCRAPE_TIMEOUT_SECONDS`
-(stopped, busy) is left out of that scrape; the scrape itself never fails because of it.
+``serve --workers N`` answers REST and gRPC from N processes; each keeps its own registry
+(:mod:`labeldesk.ops.metrics`). So that one scrape still covers every call, the first process
+asks each other process for its exposition text over a pipe at every scrape
+(:class:`PeerScrape`; the other end runs :func:`answer_scrapes`), and :func:`merged` joins them,
+every series labelled ``worker`` (``"0"`` the first process, ``"1"`` … the others). A scrape that
+lands on another process (they all serve REST) is answered with the first process's page, asked
+for over a second pipe (``Metrics.served_by``). A process that does not answer within
+:data:`SCRAPE_TIMEOUT_SECONDS` (stopped, busy) is left out of that scrape; the scrape itself never
+fails because of it.
 """
 
 from __future__ import annotations
@@ -83,7 +85,7 @@ def merged(own: bytes, peers: Iterable[tuple[str, Fetch]]) -> bytes:
         try:
             texts.append((worker, fetch()))
         except Exception:  # a broken peer must not break the scrape
-            log.warning("reading the metrics of gRPC process %s failed", worker, exc_info=True)
+            log.warning("reading the metrics of server process %s failed", worker, exc_info=True)
     for worker, text in texts:
         if text is None:
             continue

@@ -36,7 +36,11 @@ def ops_routes(db: Database, metrics: Metrics, openapi: Callable[[], dict[str, A
         return JSONResponse(_status(sc.TRY_AGAIN, ready.detail), status_code=503)
 
     async def metrics_route(_request: Request) -> Response:
-        return Response(await run_in_threadpool(metrics.render), media_type=CONTENT_TYPE)
+        text = await run_in_threadpool(metrics.exposition)
+        if text is None:  # a worker process whose first process did not answer: no partial counts
+            detail = "the server's first process did not answer with every process's metrics; scrape again"
+            return JSONResponse(_status(sc.TRY_AGAIN, detail), status_code=503)
+        return Response(text, media_type=CONTENT_TYPE)
 
     def openapi_route(_request: Request) -> Response:
         if not document:
