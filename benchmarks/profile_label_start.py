@@ -77,10 +77,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def in_process(tmp: str, n_inputs: int, n_workers: int = 1) -> tuple[Labeldesk, App]:
+def in_process(
+    tmp: str, n_inputs: int, n_workers: int = 1, database_url: str | None = None
+) -> tuple[Labeldesk, App]:
     """A server built in this process (no transport started) over a fresh SQLite file in
-    ``tmp``, with an app of ``n_inputs`` inputs and ``n_workers`` workers."""
-    url = f"sqlite:///{os.path.join(tmp, 'profile.db')}"
+    ``tmp`` (or the database at ``database_url``: a new app there), with an app of ``n_inputs``
+    inputs and ``n_workers`` workers."""
+    url = database_url or f"sqlite:///{os.path.join(tmp, 'profile.db')}"
     db = Database(url)
     migrate(db)
     app = seed(db, n_inputs, n_workers, lambda m: print(m, file=sys.stderr))

@@ -1,11 +1,12 @@
 """CPU cost of the batched writes, in process without a transport, or through gRPC.
 
-    python benchmarks/profile_writes.py [--requests 20] [--profile /tmp/writes.html]
+    python benchmarks/profile_writes.py [--requests 20] [--profile /tmp/writes.html] [--database-url URL]
     python benchmarks/profile_writes.py --grpc [--requests 50] [--py-spy /tmp/writes.svg]
 
-Seeds a fresh SQLite app, then sends ``--requests`` PostInputs of 128 inputs each, as many
-PostAnnotations of 128 annotations each (the shape benchmarks/annotations.py posts: two concepts
-and a bounding box with a concept) and 128 PostAnnotations of one annotation each, all through
+Seeds a fresh SQLite app (``--database-url``: a new app in that database), then sends
+``--requests`` PostInputs of 128 inputs each, as many PostAnnotations of 128 annotations each
+(the shape benchmarks/annotations.py posts: two concepts and a bounding box with a concept) and
+128 PostAnnotations of one annotation each, all through
 ``Dispatcher.call`` (authentication, transaction, handler, answer; no transport). Prints the
 server's CPU time (``time.process_time``) per request and the rows per CPU-second it implies.
 ``--profile`` writes a pyinstrument flame graph of all the calls (``pip install pyinstrument``)
@@ -49,6 +50,9 @@ IMG = "https://samples.clarifai.com/metro-north.jpg"
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=20)
+    parser.add_argument(
+        "--database-url", help="in process: a PostgreSQL (or other) database instead of a fresh SQLite file"
+    )
     parser.add_argument("--profile", help="write a pyinstrument HTML flame graph here")
     parser.add_argument("--grpc", action="store_true", help="end to end through a real server, gRPC")
     parser.add_argument(
@@ -68,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         name: [] for name in ("PostInputs x128", "PostAnnotations x128", "PostAnnotations x1")
     }
     with tempfile.TemporaryDirectory() as tmp:
-        server, app = in_process(tmp, 1_000)
+        server, app = in_process(tmp, 1_000, database_url=args.database_url)
         d, key = server.dispatcher, f"Key {app.owner_key}"
         ok(d.call("PostConcepts", s.PostConceptsRequest(user_app_id=app.uai, concepts=_concepts()), key))
 
