@@ -220,7 +220,7 @@ class RunningServer:
     _threads: list[threading.Thread] = field(default_factory=list)
     _stopping: threading.Event = field(default_factory=threading.Event)
     _worker: Worker | None = None
-    #: gRPC server processes in all (serve --workers): this one plus ``workers - 1`` more
+    #: server processes in all (serve --workers): this one plus ``workers - 1`` more
     workers: int = 1
     _children: list[multiprocessing.process.BaseProcess] = field(default_factory=list)
 
@@ -369,7 +369,7 @@ def start_server(
     shutdown_grace: float = SHUTDOWN_GRACE_SECONDS,
     workers: int = 1,
 ) -> RunningServer:
-    """Both transports; with ``workers`` > 1, that many processes serve gRPC on its port."""
+    """Both transports; with ``workers`` > 1, that many processes serve them on their ports."""
     if workers < 1:
         raise ValueError(f"workers must be at least 1, not {workers}")
     app = build(database_url, settings=settings, processes=workers)
