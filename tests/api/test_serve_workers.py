@@ -25,13 +25,17 @@ from labeldesk.app import start_server
 from labeldesk.services import admin
 from labeldesk.storage.engine import Database
 from labeldesk.storage.migrate import migrate
+from tests.api.test_auto_annotation import oip_scores, pixel_png
+from tests.api.test_models import binding
 from tests.helpers import IMG
+from tests.model_servers import model_server
 
 A = s.PutTaskAssignmentsRequestAction
 LABELERS = 16  # with 17 connections over 2 processes, all on one: 1 in 65536
 N_INPUTS = 120
 REST_CALLS = 100
 SCRAPES = 8
+CALLERS = 16  # own connections: the chance that all land on one process is 1 in 32768
 
 
 def own_connection_stub(port: int) -> Any:
@@ -147,3 +151,66 @@ def test_two_grpc_processes_share_the_queue_exactly(tmp_path: Path) -> None:
     finally:
         server.stop()
     assert not any(c.is_alive() for c in server._children), "the worker processes stop with the server"
+
+
+def test_a_backend_s_max_concurrency_holds_across_the_processes(tmp_path: Path) -> None:
+    """Every process serves PostModelOutputs; calls to one backend still never exceed its
+    ``max_concurrency`` in all (the slots are locks of files beside the SQLite database, not
+    semaphores of each process, which allowed 2 x the limit)."""
+    url = f"sqlite:///{tmp_path / 'slots.db'}"
+    db = Database(url)
+    migrate(db)
+    admin.create_user(db, "boss", "boss@example.com")
+    admin.create_app(db, "boss", "models")
+    key = admin.create_app_key(db, "boss", "models")
+    db.dispose()
+    limit = 2
+    uai = r.UserAppIDSet(user_id="boss", app_id="models")
+    meta = (("authorization", f"Key {key}"),)
+    with model_server(oip_scores) as backend:
+        backend.delay_s = 0.15
+        server = start_server(url, http_port=0, grpc_port=0, workers=2)
+        try:
+            owner = own_connection_stub(server.grpc_port)
+            concepts = [r.Concept(id="cat"), r.Concept(id="dog")]
+            assert owner.PostConcepts(
+                s.PostConceptsRequest(user_app_id=uai, concepts=concepts), metadata=meta
+            ).status.code == (sc.SUCCESS)
+            model = r.Model(
+                id="pets",
+                metadata=binding(backend="oip", url=backend.url, model_name="pets", max_concurrency=limit),
+            )
+            model.output_info.data.concepts.extend(concepts)
+            assert owner.PostModels(
+                s.PostModelsRequest(user_app_id=uai, models=[model]), metadata=meta
+            ).status.code == (sc.SUCCESS)
+            codes: list[int] = []
+
+            def caller(v: int) -> None:
+                stub = own_connection_stub(server.grpc_port)  # spread over both processes
+                image = r.Image(base64=pixel_png(v))
+                req = s.PostModelOutputsRequest(
+                    user_app_id=uai, model_id="pets", inputs=[r.Input(data=r.Data(image=image))]
+                )
+                codes.append(stub.PostModelOutputs(req, metadata=meta).status.code)
+
+            threads = [threading.Thread(target=caller, args=(v,)) for v in range(CALLERS)]
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join(60)
+            assert codes == [sc.SUCCESS] * CALLERS
+            served = {}
+            for family in text_string_to_metric_families(
+                requests.get(f"{server.base_url}/metrics", timeout=10).text
+            ):
+                for sample in family.samples:
+                    if (
+                        sample.name == "labeldesk_requests_total"
+                        and sample.labels["rpc"] == "PostModelOutputs"
+                    ):
+                        served[sample.labels["worker"]] = sample.value
+            assert set(served) == {"0", "1"} and min(served.values()) > 0, served
+        finally:
+            server.stop()
+    assert backend.max_in_flight == limit  # reached, never exceeded

@@ -26,6 +26,7 @@ from labeldesk.services.annotation_views import stored_data
 from labeldesk.services.common import new_id
 from labeldesk.services.file_refs import local_path_of
 from labeldesk.services.hosting import Hosting
+from labeldesk.storage import file_slots
 from labeldesk.storage.repos import backend_slots
 from labeldesk.storage.repos import models as models_repo
 
@@ -172,12 +173,19 @@ _slots_lock = threading.Lock()
 def backend_slot(conn: Connection, binding: mb.Binding) -> Iterator[None]:
     """Hold one of the binding's ``max_concurrency`` call slots while the block runs: on
     PostgreSQL an advisory lock of ``conn``'s transaction (shared by every replica; released when
-    the transaction ends), on SQLite a semaphore of this process."""
+    the transaction ends), on an SQLite file a lock of a slot file beside it (shared by every
+    process of ``serve --workers``: storage/file_slots.py), on an in-memory SQLite database a
+    semaphore of this process."""
     key = binding.version_key()
     if conn.dialect.name == "postgresql":
         lock_key = int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big", signed=True)
         backend_slots.take(conn, lock_key, binding.max_concurrency)
         yield
+        return
+    path = conn.engine.url.database
+    if path and path != ":memory:" and not path.startswith("file:"):
+        with file_slots.slot(file_slots.directory_for(path), key, binding.max_concurrency):
+            yield
         return
     with _slots_lock:
         sem = _process_slots.setdefault(
