@@ -45,13 +45,28 @@ def own_connection_stub(port: int) -> Any:
     return service_pb2_grpc.V2Stub(channel)
 
 
-def test_two_grpc_processes_share_the_queue_exactly(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'workers.db'}"
+def database_with_app(tmp_path: Path, app_id: str) -> tuple[str, Database, str]:
+    """A new SQLite database (its URL, open) with user ``boss``'s app ``app_id`` and its key."""
+    url = f"sqlite:///{tmp_path / f'{app_id}.db'}"
     db = Database(url)
     migrate(db)
     admin.create_user(db, "boss", "boss@example.com")
-    admin.create_app(db, "boss", "queue")
-    key = admin.create_app_key(db, "boss", "queue")
+    admin.create_app(db, "boss", app_id)
+    return url, db, admin.create_app_key(db, "boss", app_id)
+
+
+def answered_by_process(base_url: str, rpc: str) -> dict[str, float]:
+    """``/metrics``' count of ``rpc``'s calls, by the process (``worker``) that answered them."""
+    found = {}
+    for family in text_string_to_metric_families(requests.get(f"{base_url}/metrics", timeout=10).text):
+        for sample in family.samples:
+            if sample.name == "labeldesk_requests_total" and sample.labels["rpc"] == rpc:
+                found[sample.labels["worker"]] = sample.value
+    return found
+
+
+def test_two_grpc_processes_share_the_queue_exactly(tmp_path: Path) -> None:
+    url, db, key = database_with_app(tmp_path, "queue")
     pats = []
     for i in range(LABELERS):
         pats.append((f"w{i}", admin.create_user(db, f"w{i}", f"w{i}@example.com")))
@@ -121,12 +136,7 @@ def test_two_grpc_processes_share_the_queue_exactly(tmp_path: Path) -> None:
         # one labeler's ~20 calls cost ~40 ms; an idle gRPC process spends well under 20 ms here
         assert sum(child.cpu_times()[:2]) - child_cpu > 0.02, "the second process served labelers too"
         # one /metrics covers both processes' calls (ops/peer_metrics.py), each series by process
-        answered = {}
-        text = requests.get(f"{server.base_url}/metrics", timeout=10).text
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                if sample.name == "labeldesk_requests_total" and sample.labels["rpc"] == "PutTaskAssignments":
-                    answered[sample.labels["worker"]] = sample.value
+        answered = answered_by_process(server.base_url, "PutTaskAssignments")
         assert sum(answered.values()) == calls[0], answered
         assert set(answered) == {"0", "1"} and min(answered.values()) > 0, answered
 
@@ -136,15 +146,8 @@ def test_two_grpc_processes_share_the_queue_exactly(tmp_path: Path) -> None:
         for _ in range(REST_CALLS):
             got = requests.get(listing, headers={"Authorization": f"Key {key}"}, timeout=10)
             assert got.status_code == 200 and got.json()["status"]["code"] == sc.SUCCESS
-        seen = []
-        for _ in range(SCRAPES):  # each scrape on a new connection too: some land on each process
-            by_worker: dict[str, float] = {}
-            page = requests.get(f"{server.base_url}/metrics", timeout=10).text
-            for family in text_string_to_metric_families(page):
-                for sample in family.samples:
-                    if sample.name == "labeldesk_requests_total" and sample.labels["rpc"] == "GetTask":
-                        by_worker[sample.labels["worker"]] = sample.value
-            seen.append(by_worker)
+        # each scrape on a new connection too: some land on each process
+        seen = [answered_by_process(server.base_url, "GetTask") for _ in range(SCRAPES)]
         for by_worker in seen:  # the same whole count, whoever answered
             assert sum(by_worker.values()) == REST_CALLS, seen
             assert set(by_worker) == {"0", "1"} and min(by_worker.values()) > 0, seen
@@ -157,12 +160,7 @@ def test_a_backend_s_max_concurrency_holds_across_the_processes(tmp_path: Path) 
     """Every process serves PostModelOutputs; calls to one backend still never exceed its
     ``max_concurrency`` in all (the slots are locks of files beside the SQLite database, not
     semaphores of each process, which allowed 2 x the limit)."""
-    url = f"sqlite:///{tmp_path / 'slots.db'}"
-    db = Database(url)
-    migrate(db)
-    admin.create_user(db, "boss", "boss@example.com")
-    admin.create_app(db, "boss", "models")
-    key = admin.create_app_key(db, "boss", "models")
+    url, db, key = database_with_app(tmp_path, "models")
     db.dispose()
     limit = 2
     uai = r.UserAppIDSet(user_id="boss", app_id="models")
@@ -200,16 +198,7 @@ def test_a_backend_s_max_concurrency_holds_across_the_processes(tmp_path: Path) 
             for th in threads:
                 th.join(60)
             assert codes == [sc.SUCCESS] * CALLERS
-            served = {}
-            for family in text_string_to_metric_families(
-                requests.get(f"{server.base_url}/metrics", timeout=10).text
-            ):
-                for sample in family.samples:
-                    if (
-                        sample.name == "labeldesk_requests_total"
-                        and sample.labels["rpc"] == "PostModelOutputs"
-                    ):
-                        served[sample.labels["worker"]] = sample.value
+            served = answered_by_process(server.base_url, "PostModelOutputs")
             assert set(served) == {"0", "1"} and min(served.values()) > 0, served
         finally:
             server.stop()
