@@ -68,6 +68,42 @@ def server_options(fn: F) -> F:
     return fn
 
 
+class WorkerCount(click.ParamType):  # type: ignore[type-arg]  # generic from click 8.2 on
+    """``--workers``: a whole number of processes from 1 to :data:`MAX_WORKERS`, or ``auto``: one
+    per CPU core this process may run on (its affinity, which containers and ``taskset`` narrow),
+    at most :data:`MAX_WORKERS`."""
+
+    name = "N|auto"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            n = value
+        elif str(value).strip().lower() == "auto":
+            return min(usable_cores(), MAX_WORKERS)
+        else:
+            try:
+                n = int(str(value))
+            except ValueError:
+                self.fail(
+                    f"give a whole number of processes (1 to {MAX_WORKERS}) or 'auto', not {value!r}",
+                    param,
+                    ctx,
+                )
+        if not 1 <= n <= MAX_WORKERS:
+            self.fail(f"give 1 to {MAX_WORKERS} processes (or 'auto'), not {n}", param, ctx)
+        return n
+
+
+#: the most server processes ``--workers`` starts
+MAX_WORKERS = 64
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
+
+
 @dataclass(frozen=True)
 class ServeOptions:
     shutdown_grace: float = 10.0
@@ -125,9 +161,9 @@ def main() -> None:
     "--workers",
     default=1,
     show_default=True,
-    type=click.IntRange(min=1, max=64),
+    type=WorkerCount(),
     help="processes serving REST and gRPC on their ports (connections are spread over them); one "
-    "per CPU core lets both use them all (see docs/performance.md)",
+    "per CPU core lets both use them all, which 'auto' asks for (see docs/performance.md)",
 )
 @click.option(
     "--blob-dir",
