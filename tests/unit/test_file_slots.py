@@ -12,7 +12,10 @@ import time
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+import pytest
+
 from labeldesk.storage import file_slots
+from labeldesk.storage.engine import sqlite_file
 
 KEY = "oip|http://m:8000|det"
 
@@ -82,3 +85,17 @@ def test_another_process_s_slot_is_waited_for_and_a_killed_process_s_is_freed(tm
             if holder.is_alive():
                 holder.kill()
             holder.join(10)
+
+
+@pytest.mark.parametrize(
+    ("url", "file"),
+    [
+        ("sqlite:///labeldesk.db", "labeldesk.db"),
+        ("sqlite:////var/lib/labeldesk/x.db", "/var/lib/labeldesk/x.db"),
+        ("sqlite://", None),
+        ("sqlite:///:memory:", None),
+        ("postgresql+psycopg://u@h/db", None),
+    ],
+)
+def test_the_files_beside_a_database_need_an_sqlite_file(url: str, file: str | None) -> None:
+    assert sqlite_file(url) == file

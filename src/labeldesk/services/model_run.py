@@ -27,6 +27,7 @@ from labeldesk.services.common import new_id
 from labeldesk.services.file_refs import local_path_of
 from labeldesk.services.hosting import Hosting
 from labeldesk.storage import file_slots
+from labeldesk.storage.engine import sqlite_file
 from labeldesk.storage.repos import backend_slots
 from labeldesk.storage.repos import models as models_repo
 
@@ -182,8 +183,8 @@ def backend_slot(conn: Connection, binding: mb.Binding) -> Iterator[None]:
         backend_slots.take(conn, lock_key, binding.max_concurrency)
         yield
         return
-    path = conn.engine.url.database
-    if path and path != ":memory:" and not path.startswith("file:"):
+    path = sqlite_file(conn.engine.url)
+    if path is not None:
         with file_slots.slot(file_slots.directory_for(path), key, binding.max_concurrency):
             yield
         return

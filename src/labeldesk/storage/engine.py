@@ -47,7 +47,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event, make_url
+from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.sql.dml import UpdateBase
 
@@ -89,6 +89,16 @@ def resolve_url(url: str | None) -> str:
 
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
+
+
+def sqlite_file(url: str | URL) -> str | None:
+    """The file of the SQLite database at ``url``: None for one in memory, or another database
+    (the files kept beside it -- account news, writer lock, model backends' slots -- need one)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    path = parsed.database or ""
+    return path if path not in ("", ":memory:") else None
 
 
 #: the tables whose rows decide who a key is and what it may do (services/auth.py caches that)
@@ -331,7 +341,7 @@ class Database:
         #: news of account changes committed by other processes, and ours for them
         self.news = account_news.for_database(
             url,
-            path if path not in ("", ":memory:") else None,
+            sqlite_file(url),
             None if self.sqlite else self._listener,
             lambda: self._count("account_news_lost"),
         )

@@ -111,16 +111,11 @@ def numbered(sql: str) -> bytes:
 def execute_on_driver(conn: Connection, sql: str, params: Sequence[Any]) -> Any:
     """Run ``sql`` on ``conn``'s driver connection, with SQLAlchemy's error translation and
     statement events kept; answers the driver's cursor."""
-    raw: Any = conn.connection.dbapi_connection
-    postgresql = conn.dialect.name == "postgresql"
     watched = bool(conn.dispatch.before_cursor_execute or conn.dispatch.after_cursor_execute)
     try:
         if watched:  # tools that count or time statements (benchmarks/pg_queue.py) see these too
             conn.dispatch.before_cursor_execute(conn, None, sql, params, None, False)
-        if postgresql:
-            found = _raw_cursor_class()(raw).execute(numbered(sql), params)
-        else:
-            found = raw.execute(sql, params)
+        found = cursor(conn).execute(statement(conn, sql), params)
         if watched:
             conn.dispatch.after_cursor_execute(conn, found, sql, params, None, False)
         return found
