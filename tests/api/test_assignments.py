@@ -599,6 +599,43 @@ def test_bad_requests_say_what_to_fix(team: Team) -> None:
 # --------------------------------------------------------------------------- submit and review
 
 
+def test_a_submission_follows_the_task_as_stored_now(team: Team) -> None:
+    """A LABEL_SUBMIT reads the task with the worker's seats in one query when the server has seen
+    the task before: a review strategy changed since (to CONSENSUS too, whose seats are locked
+    another way), a task deleted since and a task that was never seen all answer as stored."""
+    a, b = team.workers[:2]
+    MANUAL_ALL = {"manual_strategy_info": {"sample_percentage": 1}}  # review every submission
+    team.add_inputs(*inputs(6))
+    team.create(dynamic([a, b], k=2))
+    mine = team.start(a)
+    team.start(b)
+    assert team.submit(a, mine[0]).status.code == sc.TASK_ASSIGNMENT_SUCCESS
+    ok(team.patch(review={"strategy": "MANUAL", "user_ids": [team.reviewer], **MANUAL_ALL}))
+    assert team.submit(a, mine[1]).status.code == sc.TASK_ASSIGNMENT_AWAITING_REVIEW
+    consensus = {"approval_threshold_labelers": 2, "approval_threshold_reviewers": 1}
+    ok(
+        team.patch(
+            review={
+                "strategy": "CONSENSUS",
+                "user_ids": [team.reviewer],
+                "consensus_strategy_info": consensus,
+            }
+        )
+    )
+    assert team.submit(a, mine[2]).status.code == sc.TASK_ASSIGNMENT_AWAITING_CONSENSUS_REVIEW
+    assert team.submit(b, mine[2]).status.code in (sc.TASK_ASSIGNMENT_SUCCESS, sc.TASK_ASSIGNMENT_REJECTED)
+    ok(team.patch(review={"strategy": "NONE"}))
+    fails(team.put(a, A.LABEL_SUBMIT, input_id="ghost"), sc.CONN_DOES_NOT_EXIST, "ghost")
+    fails(team.put(team.reviewer, A.LABEL_SUBMIT, input_id=mine[3]), sc.TASK_PERMISSION_DENIED)
+    assert team.submit(a, mine[3]).status.code == sc.TASK_ASSIGNMENT_SUCCESS
+    ok(team.call("DeleteTasks", ids=[team.task_id]))
+    fails(team.put(a, A.LABEL_SUBMIT, input_id=mine[4]), sc.TASK_MISSING, team.task_id)
+    team.create(dynamic([a]))  # the same id, a new task: nothing of the old one's is a's
+    fails(team.put(a, A.LABEL_SUBMIT, input_id=mine[4]), sc.CONN_INVALID_REQUEST, "not assigned to")
+    team.task_id = "never-seen"
+    fails(team.put(a, A.LABEL_SUBMIT, input_id=mine[4]), sc.TASK_MISSING, "never-seen")
+
+
 def test_submit_without_review_is_success_and_moves_annotations(team: Team) -> None:
     a = team.workers[0]
     team.add_inputs(*inputs(2))

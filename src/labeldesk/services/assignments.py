@@ -60,7 +60,7 @@ from labeldesk.services.inputs import input_message
 from labeldesk.services.review import ReviewEngine, Verdict
 from labeldesk.services.seat_plans import MAX_BATCH, MIN_BATCH, SeatPlanner, reopen
 from labeldesk.services.task_cache import TaskCache
-from labeldesk.services.task_model import task_input_pks
+from labeldesk.services.task_model import task_input_pks, task_missing
 from labeldesk.services.task_record import TaskRecord
 from labeldesk.storage.clock import utcnow
 from labeldesk.storage.repos import assignments as repo
@@ -212,17 +212,18 @@ class AssignmentsService:
     def put_task_assignments(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PutTaskAssignmentsRequest
     ) -> service_pb2.MultiTaskAssignmentResponse:
-        task = self._task(conn, ctx, req.task_id)
         me = ctx.caller_id
+        if req.action == Action.LABEL_SUBMIT:  # answered from the rows it wrote: no re-read
+            task, found = self._task_and_seats(conn, ctx, req)
+            done = self.label_submit(conn, task, me, req, found)
+            return service_pb2.MultiTaskAssignmentResponse(task_assignments=[_proto(s, None) for s in done])
+        task = self._task(conn, ctx, req.task_id)
         note: str | None = None
         full = True  # work to do comes with its inputs' data; decisions just name the inputs
         assisted: TaskRecord | None = None  # labeling work comes with the assistant's pre-labels
         if req.action == Action.LABEL_START:
             pks, note = self.label_start(conn, task, me)
             assisted = task
-        elif req.action == Action.LABEL_SUBMIT:  # answered from the rows it wrote: no re-read
-            done = self.label_submit(conn, task, me, req)
-            return service_pb2.MultiTaskAssignmentResponse(task_assignments=[_proto(s, None) for s in done])
         elif req.action == Action.REVIEW_START:
             workers = [w.user.id for w in req.review_start_config.workers if w.user.id]
             pks, note = self.review_start(conn, task, me, workers)
@@ -375,21 +376,49 @@ class AssignmentsService:
 
     # ----------------------------------------------------------------------- LABEL_SUBMIT
 
+    def _task_and_seats(
+        self, conn: Connection, ctx: RequestContext, req: service_pb2.PutTaskAssignmentsRequest
+    ) -> tuple[TaskRecord, tuple[SourceInput, list[Any]] | None]:
+        """A LABEL_SUBMIT's task and, for the usual submission (one input named, the task known
+        here not to be CONSENSUS), the caller's seats on the input, locked, read with it in one
+        query. Otherwise (or when the query finds no seat) the seats are left to
+        :meth:`label_submit`, which then finds out what is wrong the slow way."""
+        known = self.tasks.known(ctx.require_app().pk, req.task_id) if req.task_id else None
+        if (
+            known is None  # not known yet: a CONSENSUS task must not lock one seat before the others
+            or known.review_strategy == resources_pb2.TaskReview.CONSENSUS
+            or not req.input_id
+            or req.label_submit_config.task_assignments
+        ):
+            return self._task(conn, ctx, req.task_id), None
+        app_pk = known.app_pk  # the app's: the cache is keyed by it
+        both = repo.task_and_worker_seats(conn, app_pk, req.task_id, req.input_id, ctx.caller_id)
+        if both is None:
+            raise task_missing(req.task_id)
+        return self.tasks.record(app_pk, req.task_id, both[0]), both[1]
+
     def label_submit(
-        self, conn: Connection, task: TaskRecord, worker_id: str, req: service_pb2.PutTaskAssignmentsRequest
+        self,
+        conn: Connection,
+        task: TaskRecord,
+        worker_id: str,
+        req: service_pb2.PutTaskAssignmentsRequest,
+        found: tuple[SourceInput, list[Any]] | None = None,
     ) -> list[Any]:
         """The caller hands in its work on the input(s): each seat moves to SUCCESS,
         AWAITING_REVIEW or AWAITING_CONSENSUS_REVIEW by the task's review strategy, and the
         caller's task annotations on the input (PENDING, or SUCCESS as labelers post them) follow.
-        Answers the seats as they are now (read again only when consensus may have moved them)."""
+        Answers the seats as they are now (read again only when consensus may have moved them).
+        ``found``: the worker's seats on ``req.input_id``, already read with the task."""
         require_worker(task, worker_id)
         # CONSENSUS: all of the input's seats, locked in one order, so the last of its labelers to
         # submit sees every other submission and concurrent submitters cannot deadlock
         lock_all = task.review_strategy == resources_pb2.TaskReview.CONSENSUS
         config = req.label_submit_config.task_assignments
         # the usual submission names one input: the input and the worker's seats in one query
-        found = None
-        if req.input_id and not config and not lock_all:
+        if lock_all:  # became CONSENSUS since this process last read it: lock them all
+            found = None
+        elif found is None and req.input_id and not config:
             found = repo.worker_seats_of_input_id(conn, task.app_pk, task.pk, req.input_id, worker_id)
         if found is not None:
             refs: list[tuple[SourceInput, list[int]]] = [(found[0], [])]

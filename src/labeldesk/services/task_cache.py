@@ -36,6 +36,17 @@ class TaskCache:
         row = repo.task_row(conn, app_pk, task_id)
         if row is None:
             raise task_missing(task_id)
+        return self.record(app_pk, task_id, row)
+
+    def known(self, app_pk: int, task_id: str) -> TaskRecord | None:
+        """The record last made for the task in this process, if any: it may be out of date (a
+        hint for how to read the task; :meth:`record` answers what is stored)."""
+        known = self._entries.get((app_pk, task_id))
+        return None if known is None else known[3]
+
+    def record(self, app_pk: int, task_id: str, row: tuple[int, int, bytes]) -> TaskRecord:
+        """The record of the task whose stored row (``repo.task_row``'s ``(pk, status, spec)``)
+        is ``row``."""
         pk, status, spec = row
         key = (app_pk, task_id)
         known = self._entries.get(key)
