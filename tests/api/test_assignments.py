@@ -21,6 +21,9 @@ from google.protobuf import json_format, struct_pb2
 from labeldesk.app import RunningServer, build
 from labeldesk.config import Settings
 from labeldesk.domain.assignment import plan_inputs
+from labeldesk.storage.clock import utcnow
+from labeldesk.storage.repos import assignments as repo
+from labeldesk.storage.repos.assignments import SourceInput
 from tests.helpers import IMG, AppFixture, Meta, fails, ok
 
 A = s.PutTaskAssignmentsRequestAction
@@ -515,6 +518,55 @@ def test_expired_lease_stays_with_its_worker_until_someone_takes_it(
     assert team.start(a) == ["x"]
     clock(LEASE + 1)
     assert team.submit(a, "x").status.code == sc.TASK_ASSIGNMENT_SUCCESS
+
+
+def seats(team: Team) -> dict[tuple[str, str], str]:
+    """The task's seats, (input, worker) -> status name, as GetTask lists them."""
+    req = s.GetTaskRequest(user_app_id=team.app.uai, task_id=team.task_id, additional_fields=["assignments"])
+    listed = json_format.MessageToDict(ok(team.stub.GetTask(req, metadata=team.app.meta)).task.metadata)
+    return {(i["input_id"], i["worker_id"]): i["status"] for i in listed["assignments"]["items"]}
+
+
+def test_a_submission_writes_its_seat_only_as_it_read_it(
+    stub: Any, fast_stub: Any, fast_server: RunningServer, app: AppFixture, clock: Callable[[float], None]
+) -> None:
+    """PostgreSQL's usual LABEL_SUBMIT reads the seat unlocked and then updates it, and moves the
+    worker's annotations, in one statement that checks the seat is still the worker's and in the
+    status read: here the lease runs out and another worker takes the input between the two."""
+    db = fast_server.app.db
+    if db.sqlite:
+        pytest.skip("PostgreSQL's submissions (SQLite's hold the database's write lock throughout)")
+    team = make_team(fast_stub, app, n_workers=2)
+    a, b = team.workers
+    team.add_inputs("x")
+    team.create(dynamic([a, b]))
+    assert team.start(a) == ["x"]
+    team.annotate(a, "x")
+
+    def read(worker: str) -> Any:
+        with db.write() as conn:
+            (app_pk,) = conn.exec_driver_sql("SELECT pk FROM apps WHERE id = %s", (app.app_id,)).one()
+            both = repo.task_and_worker_seats(conn, app_pk, team.task_id, "x", worker, lock=False)
+            assert both is not None and both[1] is not None
+            return app_pk, both[0][0], both[1][0], both[1][1][0]
+
+    def submit(seat: Any, app_pk: int, inp: SourceInput) -> bool:
+        move = repo.AnnotationMove(
+            app_pk, team.task_id, inp.pk, seat.worker_id, (sc.ANNOTATION_PENDING,), sc.ANNOTATION_SUCCESS
+        )
+        with db.write() as conn:
+            return repo.submit_seat_if(conn, seat, sc.TASK_ASSIGNMENT_SUCCESS, utcnow(), move)
+
+    app_pk, _, inp, as_read = read(a)
+    clock(LEASE + 1)
+    assert team.start(b) == ["x"], "a's lease ran out: b took the input"
+    assert not submit(as_read, app_pk, inp), "the seat is b's now"
+    assert team.annotation_statuses(a) == {"x": sc.ANNOTATION_PENDING}, "a's annotations did not move"
+    assert seats(team) == {("x", b): "TASK_ASSIGNMENT_PENDING"}
+    _, _, inp, bs = read(b)
+    assert submit(bs, app_pk, inp)
+    assert seats(team) == {("x", b): "TASK_ASSIGNMENT_SUCCESS"}
+    assert not submit(bs, app_pk, inp), "read before its submission: no longer pending"
 
 
 def test_partitioned_work_is_not_taken_away_when_the_lease_runs_out(

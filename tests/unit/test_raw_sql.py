@@ -9,6 +9,7 @@ import os
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -31,7 +32,7 @@ from sqlalchemy.dialects.sqlite import DATETIME
 
 from labeldesk.domain import errors
 from labeldesk.storage.engine import Database
-from labeldesk.storage.raw import Sql, bind_time, numbered, read_time
+from labeldesk.storage.raw import Sql, bind_time, numbered, read_time, statements_alone
 from labeldesk.storage.repos import multirow
 
 PG_URL = os.environ.get("LABELDESK_TEST_DATABASE_URL", "")
@@ -176,4 +177,68 @@ def test_a_many_row_insert_on_postgresql_stores_every_value_as_sqlalchemy_would(
         assert e.value.code == errors.CONSTRAINT_VIOLATED
     finally:
         table.drop(db.engine, checkfirst=True)
+        db.dispose()
+
+
+def _alone_then_fail(db: Database, table: str, before: bool) -> bool:
+    """A unit of work that writes 'a' in a ``statements_alone`` block (after writing 'first' in
+    the transaction when ``before``), 'b' after the block, then fails; answers what the block
+    answered."""
+    put = Sql(f"INSERT INTO {table} (id) VALUES (?)")
+    answered: list[bool] = []
+
+    def work(conn: Any) -> None:
+        if before:
+            put.run(conn, ("first",))
+        with statements_alone(conn) as alone:
+            answered.append(alone)
+            put.run(conn, ("a",))
+        put.run(conn, ("b",))
+        raise RuntimeError("the unit fails after the block")
+
+    with pytest.raises(RuntimeError):
+        db.run(work, write=True)
+    return answered[0]
+
+
+def _ids(db: Database, table: str) -> list[str]:
+    read = Sql(f"SELECT id FROM {table}")
+    return sorted(r[0] for r in db.run(lambda conn: read.rows(conn, ()), write=False))
+
+
+def test_statements_alone_on_sqlite_stay_in_the_transaction(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'alone.db'}")
+    try:
+        with db.write() as conn:
+            conn.exec_driver_sql("CREATE TABLE t (id TEXT PRIMARY KEY)")
+        assert _alone_then_fail(db, "t", before=False) is False
+        assert _ids(db, "t") == [], "all of the failed unit rolled back"
+    finally:
+        db.dispose()
+
+
+@pytest.mark.skipif(
+    not PG_URL.startswith("postgresql"), reason="needs LABELDESK_TEST_DATABASE_URL=postgresql…"
+)
+def test_statements_alone_on_postgresql_commit_each_and_only_in_the_block() -> None:
+    """In the block each statement commits (the unit's failure after it does not undo it); after
+    it the unit is one transaction again (what it wrote is undone); a block after the unit's first
+    statement is in the transaction; and no connection is kept in autocommit."""
+    db = Database(PG_URL)
+    table = f"alone_{uuid.uuid4().hex[:8]}"
+    try:
+        with db.write() as conn:
+            conn.exec_driver_sql(f"CREATE TABLE {table} (id TEXT PRIMARY KEY)")
+        assert _alone_then_fail(db, table, before=False) is True
+        assert _ids(db, table) == ["a"], "'a' committed alone; 'b' rolled back with the unit"
+        with db.write() as conn:
+            conn.exec_driver_sql(f"DELETE FROM {table}")
+        assert _alone_then_fail(db, table, before=True) is False
+        assert _ids(db, table) == [], "after the unit's first statement the block is in its transaction"
+        for _ in range(3):  # whichever kept connection the next unit takes
+            with db.write() as conn:
+                assert conn.connection.dbapi_connection.autocommit is False  # type: ignore[union-attr]
+    finally:
+        with db.write() as conn:
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
         db.dispose()

@@ -214,8 +214,13 @@ class AssignmentsService:
     ) -> service_pb2.MultiTaskAssignmentResponse:
         me = ctx.caller_id
         if req.action == Action.LABEL_SUBMIT:  # answered from the rows it wrote: no re-read
-            task, found = self._task_and_seats(conn, ctx, req)
-            done = self.label_submit(conn, task, me, req, found)
+            done = None
+            with repo.statements_alone(conn) as alone:
+                if alone:
+                    done = self._submit_alone(conn, ctx, req)
+            if done is None:
+                task, found = self._task_and_seats(conn, ctx, req)
+                done = self.label_submit(conn, task, me, req, found)
             return service_pb2.MultiTaskAssignmentResponse(task_assignments=[_proto(s, None) for s in done])
         task = self._task(conn, ctx, req.task_id)
         note: str | None = None
@@ -376,26 +381,79 @@ class AssignmentsService:
 
     # ----------------------------------------------------------------------- LABEL_SUBMIT
 
+    def _usual_submission(
+        self, ctx: RequestContext, req: service_pb2.PutTaskAssignmentsRequest
+    ) -> TaskRecord | None:
+        """The task as this process last read it, when ``req`` is the usual submission (one input
+        named) of a task known not to be CONSENSUS (whose seats must all be locked, in order,
+        before any is: see :meth:`label_submit`); else None."""
+        if not req.input_id or req.label_submit_config.task_assignments or not req.task_id:
+            return None
+        known = self.tasks.known(ctx.require_app().pk, req.task_id)
+        if known is None or known.review_strategy == resources_pb2.TaskReview.CONSENSUS:
+            return None
+        return known
+
     def _task_and_seats(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PutTaskAssignmentsRequest
     ) -> tuple[TaskRecord, tuple[SourceInput, list[Any]] | None]:
-        """A LABEL_SUBMIT's task and, for the usual submission (one input named, the task known
-        here not to be CONSENSUS), the caller's seats on the input, locked, read with it in one
-        query. Otherwise (or when the query finds no seat) the seats are left to
-        :meth:`label_submit`, which then finds out what is wrong the slow way."""
-        known = self.tasks.known(ctx.require_app().pk, req.task_id) if req.task_id else None
-        if (
-            known is None  # not known yet: a CONSENSUS task must not lock one seat before the others
-            or known.review_strategy == resources_pb2.TaskReview.CONSENSUS
-            or not req.input_id
-            or req.label_submit_config.task_assignments
-        ):
+        """A LABEL_SUBMIT's task and, for :meth:`_usual_submission`, the caller's seats on the
+        input, locked, read with it in one query. Otherwise (or when the query finds no seat) the
+        seats are left to :meth:`label_submit`, which then finds out what is wrong the slow way."""
+        known = self._usual_submission(ctx, req)
+        if known is None:
             return self._task(conn, ctx, req.task_id), None
-        app_pk = known.app_pk  # the app's: the cache is keyed by it
-        both = repo.task_and_worker_seats(conn, app_pk, req.task_id, req.input_id, ctx.caller_id)
+        both = repo.task_and_worker_seats(conn, known.app_pk, req.task_id, req.input_id, ctx.caller_id)
         if both is None:
             raise task_missing(req.task_id)
-        return self.tasks.record(app_pk, req.task_id, both[0]), both[1]
+        return self.tasks.record(known.app_pk, req.task_id, both[0]), both[1]
+
+    def _submit_alone(
+        self, conn: Connection, ctx: RequestContext, req: service_pb2.PutTaskAssignmentsRequest
+    ) -> list[Any] | None:
+        """The usual submission on PostgreSQL, with statements that each commit on their own
+        (``repo.statements_alone``): the task and the caller's seats read unlocked, then the
+        seat's update and its annotations' move in one statement that checks the seat is as read
+        -- two round trips instead of four. None, having written nothing, when the submission
+        needs more (CONSENSUS, an AI assistant, a seat not found or changed meanwhile): the
+        caller then runs it in a transaction."""
+        known = self._usual_submission(ctx, req)
+        if known is None:
+            return None
+        me = ctx.caller_id
+        both = repo.task_and_worker_seats(conn, known.app_pk, req.task_id, req.input_id, me, lock=False)
+        if both is None or both[1] is None:
+            return None
+        task = self.tasks.record(known.app_pk, req.task_id, both[0])
+        if task.review_strategy == resources_pb2.TaskReview.CONSENSUS or task.spec.HasField("ai_assistant"):
+            return None
+        require_worker(task, me)
+        inp, seats = both[1]
+        seat = seats[0]
+        new, moved = self._submission(task, inp, seat)
+        now = utcnow()
+        changed = new != seat.status
+        if not repo.submit_seat_if(conn, seat, new if changed else None, now, moved):
+            return None
+        return [_submitted(seat, inp, new, now)]
+
+    @staticmethod
+    def _submission(task: TaskRecord, inp: SourceInput, seat: Any) -> tuple[int, repo.AnnotationMove]:
+        """What submitting ``seat`` of ``inp`` does: its new status (the task's review strategy and
+        sampling decide) and its worker's task annotations' move."""
+        sampled = task.sample_percentage > 0 and is_sampled_for_review(
+            task.id, inp.id, task.sample_percentage
+        )
+        target = st.status_on_submit(
+            resources_pb2.TaskReview.TaskReviewStrategy.Name(task.review_strategy), sampled
+        )
+        new = st.next_status(
+            seat.status, st.Event.SUBMIT, target, subject=f"input '{inp.id}' of '{seat.worker_id}'"
+        )
+        moved = repo.AnnotationMove(
+            task.app_pk, task.id, inp.pk, seat.worker_id, _LABELER_STATUSES, st.ANNOTATION_FOR[new]
+        )
+        return new, moved
 
     def label_submit(
         self,
@@ -424,7 +482,6 @@ class AssignmentsService:
             refs: list[tuple[SourceInput, list[int]]] = [(found[0], [])]
         else:
             refs = self._targets(conn, task, req.input_id, config, "label_submit_config")
-        strategy = resources_pb2.TaskReview.TaskReviewStrategy.Name(task.review_strategy)
         out: list[Any] = []
         now = utcnow()
         for inp, _ in refs:
@@ -445,34 +502,14 @@ class AssignmentsService:
                     ),
                 )
             seat = seats[0]
-            sampled = task.sample_percentage > 0 and is_sampled_for_review(
-                task.id, inp.id, task.sample_percentage
-            )
-            target = st.status_on_submit(strategy, sampled)
-            new = st.next_status(
-                seat.status, st.Event.SUBMIT, target, subject=f"input '{inp.id}' of '{worker_id}'"
-            )
+            new, moved = self._submission(task, inp, seat)
             changed = new != seat.status
-            moved = repo.AnnotationMove(
-                task.app_pk, task.id, inp.pk, worker_id, _LABELER_STATUSES, st.ANNOTATION_FOR[new]
-            )
             repo.submit_seat(conn, int(seat.pk), new if changed else None, now, moved)
             if task.spec.HasField("ai_assistant"):
                 prelabels.record_outcomes(conn, task, inp.pk, worker_id)
             if changed:
                 self.reviews.after_submit(conn, task, inp, new)
-            out.append(
-                _SeatView(
-                    seat.pk,
-                    seat.created_at,
-                    now if changed else seat.modified_at,
-                    seat.worker_id,
-                    inp.id,
-                    new,
-                    seat.comment,
-                    seat.reviewer_id,
-                )
-            )
+            out.append(_submitted(seat, inp, new, now))
         if lock_all:  # consensus may have settled the seats after the submission
             return repo.by_pks(conn, [int(v.pk) for v in out])
         return out
@@ -655,6 +692,21 @@ class _SeatView(NamedTuple):
     status: int
     comment: str | None
     reviewer_id: str | None
+
+
+def _submitted(seat: Any, inp: SourceInput, new: int, now: datetime) -> _SeatView:
+    """``seat`` of ``inp`` as its submission at ``now`` left it, in status ``new``."""
+    changed = new != seat.status
+    return _SeatView(
+        seat.pk,
+        seat.created_at,
+        now if changed else seat.modified_at,
+        seat.worker_id,
+        inp.id,
+        new,
+        seat.comment,
+        seat.reviewer_id,
+    )
 
 
 def _proto(seat: Any, full_input: resources_pb2.Input | None) -> resources_pb2.TaskAssignment:

@@ -28,7 +28,8 @@ caches (``storage.engine.ACCOUNT_TABLES``): those writes are watched on SQLAlche
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from functools import cache, lru_cache
 from typing import Any
@@ -130,6 +131,28 @@ def execute_on_driver(conn: Connection, sql: str, params: Sequence[Any]) -> Any:
         # connection is dead, invalidates it and the pool (Database.run then runs the unit of
         # work again on a fresh connection)
         conn._handle_dbapi_exception(e, sql, params, None, None)
+
+
+@contextmanager
+def statements_alone(conn: Connection) -> Iterator[bool]:
+    """On PostgreSQL, while the transaction ``conn`` is in has sent nothing yet (psycopg sends its
+    ``BEGIN`` with the first statement): the block's statements each commit on their own (the
+    driver's autocommit), which saves the ``BEGIN`` and ``COMMIT`` round trips; answers True.
+    Elsewhere (SQLite, or once a statement ran) False: the block runs in the transaction as usual.
+    For work that is correct one statement at a time; what follows the block is in a transaction
+    again."""
+    raw: Any = conn.connection.dbapi_connection
+    if conn.dialect.name != "postgresql" or raw.info.transaction_status != 0:  # 0: idle
+        yield False
+        return
+    raw.autocommit = True
+    try:
+        yield True
+    finally:
+        try:
+            raw.autocommit = False
+        except Exception:  # broken: it must never serve a transaction in autocommit
+            conn.invalidate()
 
 
 def is_sqlite(conn: Connection) -> bool:
