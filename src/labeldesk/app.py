@@ -143,7 +143,7 @@ def build(
     """The whole server over ``database_url``; ``settings`` default to the environment's.
     ``processes`` > 1: one of several server processes sharing the database (serve --workers)."""
     settings = settings or Settings.from_env()
-    db = Database(database_url, shared_file=processes > 1)
+    db = Database(database_url, shared_file=processes > 1, turns=settings.db_concurrency)
     if run_migrations:
         migrate(db)
     hosting = build_hosting(db, settings)

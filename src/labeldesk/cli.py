@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from labeldesk.client.errors import RemoteError
-from labeldesk.config import MIB, Settings
+from labeldesk.config import MIB, Settings, usable_cores
 from labeldesk.datasets_io.placement import place, with_size
 from labeldesk.domain import errors
 from labeldesk.ops.logs import FORMATS, configure_logging
@@ -96,12 +96,6 @@ class WorkerCount(click.ParamType):  # type: ignore[type-arg]  # generic from cl
 
 #: the most server processes ``--workers`` starts
 MAX_WORKERS = 64
-
-
-def usable_cores() -> int:
-    """The CPU cores this process may run on."""
-    affinity = getattr(os, "sched_getaffinity", None)
-    return len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,10 @@ variable                                  default    meaning
 ``LABELDESK_SCHED_BATCH``                 (off)      ``1``: run the server's threads under Linux's
                                                      SCHED_BATCH policy (less CPU per call,
                                                      slower wake-ups on a busy machine)
+``LABELDESK_DB_CONCURRENCY``              2 a core   PostgreSQL: calls one server process runs
+                                                     on the database at once (the others wait
+                                                     their turn); 0: two per CPU core the
+                                                     process may use
 ========================================  =========  ===========================================
 """
 
@@ -67,6 +71,7 @@ MAX_ARCHIVE_ENV = "LABELDESK_MAX_ARCHIVE_BYTES"
 MAX_EXTRACTED_ENV = "LABELDESK_MAX_EXTRACTED_BYTES"
 CORS_ORIGINS_ENV = "LABELDESK_CORS_ORIGINS"
 SCHED_BATCH_ENV = "LABELDESK_SCHED_BATCH"
+DB_CONCURRENCY_ENV = "LABELDESK_DB_CONCURRENCY"
 MIB = 1024 * 1024
 GIB = 1024 * MIB
 
@@ -82,6 +87,23 @@ def _number(env: Mapping[str, str], name: str, default: float, unit: str = "seco
     if value < 0 or value != value or value == float("inf"):
         raise ValueError(f"{name}={raw!r} must be a finite number of {unit} >= 0")
     return value
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity, which containers and ``taskset``
+    narrow)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
+
+
+def _count(env: Mapping[str, str], name: str) -> int:
+    """A whole number >= 0 (unset: 0)."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return 0
+    if not raw.isdigit():
+        raise ValueError(f"{name}={raw!r} must be a whole number >= 0, e.g. 8 (0: the default)")
+    return int(raw)
 
 
 def _origins(env: Mapping[str, str], name: str) -> tuple[str, ...]:
@@ -126,6 +148,9 @@ class Settings:
     #: run the server's threads under Linux's SCHED_BATCH policy (transport/workers.py): less CPU
     #: per call, but slower wake-ups when other processes want the CPU (docs/performance.md)
     sched_batch: bool = False
+    #: PostgreSQL: units of work one process runs at once (storage/unit_turns.py); 0: two per
+    #: core it may use
+    db_concurrency: int = 0
 
     def __post_init__(self) -> None:
         if self.job_lease_seconds < 1:
@@ -138,6 +163,8 @@ class Settings:
             raise ValueError("the body limit must be between 1 KiB and 2047 MiB")
         for origin in self.cors_origins:
             check_origin(origin)
+        if self.db_concurrency < 0:
+            raise ValueError("db_concurrency must be >= 0 (0: two per core)")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -157,4 +184,5 @@ class Settings:
             sched_batch=env.get(SCHED_BATCH_ENV, "").strip().lower() in ("1", "true", "yes", "on"),
             max_archive_bytes=int(_number(env, MAX_ARCHIVE_ENV, cls.max_archive_bytes, "bytes")),
             max_extracted_bytes=int(_number(env, MAX_EXTRACTED_ENV, cls.max_extracted_bytes, "bytes")),
+            db_concurrency=_count(env, DB_CONCURRENCY_ENV),
         )

@@ -10,7 +10,8 @@ import psutil
 import pytest
 import requests
 
-from labeldesk.cli import MAX_WORKERS, usable_cores
+from labeldesk.cli import MAX_WORKERS
+from labeldesk.config import usable_cores
 from tests.ops.proc import start
 
 

@@ -146,7 +146,7 @@ def test_a_dead_pooled_connection_is_replaced_inside_the_server(write: bool) -> 
                     break
         second = db.run(lambda conn: conn.exec_driver_sql(backend_pid).scalar_one(), write=write)
         assert second != first
-        assert db.counts == {"retries": 0, "reconnects": 1, "account_news_lost": 0}
+        assert db.counts == {"retries": 0, "reconnects": 1, "account_news_lost": 0, "unit_waits": 0}
     finally:
         db.dispose()
         admin.dispose()

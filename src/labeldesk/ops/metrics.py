@@ -8,6 +8,8 @@ several servers in one test process never mix their numbers).
 - ``labeldesk_db_pool_*``: the SQLAlchemy connection pool, read at scrape time.
 - ``labeldesk_db_retries_total`` / ``labeldesk_db_reconnects_total``: units of work the database
   aborted for contention / that met a dead pooled connection, run again (storage/engine.py).
+- ``labeldesk_db_unit_waits_total`` (PostgreSQL): units of work that waited for one of the
+  process's turns (``LABELDESK_DB_CONCURRENCY``, storage/unit_turns.py).
 - ``labeldesk_db_account_news_lost_total`` (PostgreSQL): times the ``LISTEN`` connection that hears
   of other replicas' key changes went (storage/account_news.py).
 - ``labeldesk_db_group_commits_total`` / ``labeldesk_db_grouped_writes_total`` (SQLite): write
@@ -43,6 +45,8 @@ _COUNT_HELP = {
     "reconnects": "units of work run again: their pooled connection was dead",
     "group_commits": "write transactions that committed several units of work (SQLite group commit)",
     "grouped_writes": "units of work committed in a shared transaction (SQLite group commit)",
+    "unit_waits": "units of work that waited for a turn: more than LABELDESK_DB_CONCURRENCY ran at once "
+    "in this process (PostgreSQL)",
     "account_news_lost": "times the connection hearing of other replicas' key changes was lost "
     "(PostgreSQL; until it is back, a revocation elsewhere reaches this process within 5 s)",
 }

@@ -30,6 +30,7 @@ from labeldesk.storage import file_slots
 from labeldesk.storage.engine import sqlite_file
 from labeldesk.storage.repos import backend_slots
 from labeldesk.storage.repos import models as models_repo
+from labeldesk.storage.unit_turns import stepped_out
 
 SC = status_code_pb2
 # What a backend failure answers, per input (the description says what happened)
@@ -142,7 +143,8 @@ def image_bytes(
             raise BackendError(BAD_INPUT, f"cannot read {img.url}: {e.strerror}") from e
     if img.url.startswith(("http://", "https://")):
         try:
-            return http.fetch_bytes(img.url, timeout_s)
+            with stepped_out():  # another call may use the database meanwhile
+                return http.fetch_bytes(img.url, timeout_s)
         except BackendError as e:
             raise BackendError(BAD_INPUT, e.message) from e
     raise BackendError(BAD_INPUT, "the input has no image (data.image.url or data.image.base64)")
@@ -205,7 +207,8 @@ def predict(
     out: list[Prediction | BackendError] = []
     try:
         if ok:
-            with backend_slot(conn, model.binding):
+            # waiting for a slot and for the backend, the call gives its database turn to others
+            with stepped_out(), backend_slot(conn, model.binding):
                 preds = iter(adapter_for(model.binding, model.concepts).predict(ok))
         else:
             preds = iter([])

@@ -51,12 +51,14 @@ from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.sql.dml import UpdateBase
 
+from labeldesk.config import usable_cores
 from labeldesk.domain import errors
 from labeldesk.storage import account_news
 from labeldesk.storage.account_news import AccountNews
 from labeldesk.storage.checkpoints import FALLBACK_PAGES, WalCheckpointer
 from labeldesk.storage.idle_connections import IdleConnections
 from labeldesk.storage.raw import Sql
+from labeldesk.storage.unit_turns import UnitTurns
 from labeldesk.storage.write_groups import RunAlone, Unit, WriteGroups
 
 log = logging.getLogger("labeldesk")
@@ -309,7 +311,7 @@ class Database:
     their writers then also queue on an advisory lock of ``<database>.writer-lock``, so the file's
     write lock passes from process to process at once instead of through SQLite's busy handler."""
 
-    def __init__(self, url: str, shared_file: bool = False) -> None:
+    def __init__(self, url: str, shared_file: bool = False, turns: int = 0) -> None:
         self.url = url
         self.engine = make_engine(url)
         #: units of work run again: "retries" (the database aborted them for contention),
@@ -335,8 +337,11 @@ class Database:
         self._groups = WriteGroups(self._run_group) if self.sqlite else None
         #: copies the WAL into the file off the writers' path (SQLite; storage/checkpoints.py)
         self._checkpointer: WalCheckpointer | None = None
+        #: PostgreSQL: at most ``turns`` units of work at once (storage/unit_turns.py; 0: two per core)
+        self._turns: UnitTurns | None = None
         if not self.sqlite:  # the connection hearing of other replicas' key changes went
-            self.counts["account_news_lost"] = 0
+            self.counts.update(account_news_lost=0, unit_waits=0)
+            self._turns = UnitTurns(turns or 2 * usable_cores(), lambda: self._count("unit_waits"))
         path = (make_url(url).database or "") if self.sqlite else ""
         #: news of account changes committed by other processes, and ours for them
         self.news = account_news.for_database(
@@ -376,6 +381,12 @@ class Database:
             return self._attempt(work, write)
 
     def _attempt(self, work: Callable[[Connection], R], write: bool) -> R:
+        if self._turns is not None:  # PostgreSQL: in one of the process's turns
+            with self._turns.turn():
+                return self._attempt_now(work, write)
+        return self._attempt_now(work, write)
+
+    def _attempt_now(self, work: Callable[[Connection], R], write: bool) -> R:
         if write and self._groups is not None:
             try:
                 result, effects = self._groups.run(work)
