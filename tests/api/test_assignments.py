@@ -569,6 +569,57 @@ def test_a_submission_writes_its_seat_only_as_it_read_it(
     assert not submit(bs, app_pk, inp), "read before its submission: no longer pending"
 
 
+def test_a_one_statement_submission_checks_the_task_and_the_seat(
+    stub: Any, fast_stub: Any, fast_server: RunningServer, app: AppFixture
+) -> None:
+    """PostgreSQL's commonest submission is one statement, decided from the task as this process
+    last read it: it writes nothing unless the task is still stored so and the worker's seat is
+    still PENDING; then the seat and the worker's annotations on the input move together."""
+    db = fast_server.app.db
+    if db.sqlite:
+        pytest.skip("PostgreSQL's submissions (SQLite's hold the database's write lock throughout)")
+    team = make_team(fast_stub, app, n_workers=2)
+    a, b = team.workers
+    team.add_inputs("x", "y")
+    team.create(dynamic([a, b]))
+    assert sorted(team.start(a)) == ["x", "y"]
+    team.annotate(a, "x")
+    with db.write() as conn:
+        (app_pk,) = conn.exec_driver_sql("SELECT pk FROM apps WHERE id = %s", (app.app_id,)).one()
+        row = conn.exec_driver_sql(
+            "SELECT pk, status, spec FROM tasks WHERE app_pk = %s AND id = %s", (app_pk, team.task_id)
+        ).one()
+    task = (row[0], row[1], bytes(row[2]))
+
+    def submit(input_id: str, worker: str, stored: tuple[int, int, bytes]) -> Any:
+        with db.write() as conn:
+            return repo.submit_pending_seat(
+                conn,
+                app_pk,
+                team.task_id,
+                stored,
+                input_id,
+                worker,
+                sc.TASK_ASSIGNMENT_SUCCESS,
+                utcnow(),
+                (sc.ANNOTATION_PENDING,),
+                sc.ANNOTATION_SUCCESS,
+            )
+
+    assert submit("x", a, (task[0], task[1], task[2] + b"changed")) is None, "the task is not stored so"
+    assert submit("x", a, (task[0], sc.TASK_DONE, task[2])) is None, "nor with that status"
+    assert submit("x", b, task) is None, "b has no seat on x"
+    assert submit("ghost", a, task) is None
+    assert team.annotation_statuses(a) == {"x": sc.ANNOTATION_PENDING}
+    assert seats(team) == {("x", a): "TASK_ASSIGNMENT_PENDING", ("y", a): "TASK_ASSIGNMENT_PENDING"}
+    done = submit("x", a, task)
+    assert done is not None and done[2:] == ("", None), "(pk, created_at, comment, reviewer_id)"
+    assert team.annotation_statuses(a) == {"x": sc.ANNOTATION_SUCCESS}, "moved with the seat"
+    assert seats(team)[("x", a)] == "TASK_ASSIGNMENT_SUCCESS"
+    assert submit("x", a, task) is None, "no longer PENDING: a re-submission goes the other way"
+    assert team.submit(a, "x").status.code == sc.TASK_ASSIGNMENT_SUCCESS, "and is answered as before"
+
+
 def test_partitioned_work_is_not_taken_away_when_the_lease_runs_out(
     stub: Any, fast_stub: Any, app: AppFixture, clock: Callable[[float], None]
 ) -> None:

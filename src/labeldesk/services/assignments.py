@@ -421,6 +421,9 @@ class AssignmentsService:
         if known is None:
             return None
         me = ctx.caller_id
+        done = self._submit_pending(conn, known, req.input_id, me)
+        if done is not None:
+            return done
         both = repo.task_and_worker_seats(conn, known.app_pk, req.task_id, req.input_id, me, lock=False)
         if both is None or both[1] is None:
             return None
@@ -437,19 +440,42 @@ class AssignmentsService:
             return None
         return [_submitted(seat, inp, new, now)]
 
+    def _submit_pending(
+        self, conn: Connection, task: TaskRecord, input_id: str, worker_id: str
+    ) -> list[Any] | None:
+        """The commonest submission in one statement (a round trip): the worker's PENDING seat on
+        ``input_id`` moves to what the task as known here says, with the worker's annotations, if
+        the task is still stored as known and the seat is still PENDING and the worker's. None,
+        having written nothing, otherwise (a re-submission, a changed task...)."""
+        found = self.tasks.known_row(task.app_pk, task.id)
+        if found is None or found[1] is not task or task.spec.HasField("ai_assistant"):
+            return None
+        if worker_id not in task.worker_ids:  # the stored task may say otherwise: read it
+            return None
+        new = _new_status(task, input_id, worker_id, st.PENDING)
+        now = utcnow()
+        seat = repo.submit_pending_seat(
+            conn,
+            task.app_pk,
+            task.id,
+            found[0],
+            input_id,
+            worker_id,
+            new,
+            now,
+            _LABELER_STATUSES,
+            st.ANNOTATION_FOR[new],
+        )
+        if seat is None:
+            return None
+        pk, created_at, comment, reviewer_id = seat
+        return [_SeatView(pk, created_at, now, worker_id, input_id, new, comment, reviewer_id)]
+
     @staticmethod
     def _submission(task: TaskRecord, inp: SourceInput, seat: Any) -> tuple[int, repo.AnnotationMove]:
         """What submitting ``seat`` of ``inp`` does: its new status (the task's review strategy and
         sampling decide) and its worker's task annotations' move."""
-        sampled = task.sample_percentage > 0 and is_sampled_for_review(
-            task.id, inp.id, task.sample_percentage
-        )
-        target = st.status_on_submit(
-            resources_pb2.TaskReview.TaskReviewStrategy.Name(task.review_strategy), sampled
-        )
-        new = st.next_status(
-            seat.status, st.Event.SUBMIT, target, subject=f"input '{inp.id}' of '{seat.worker_id}'"
-        )
+        new = _new_status(task, inp.id, seat.worker_id, seat.status)
         moved = repo.AnnotationMove(
             task.app_pk, task.id, inp.pk, seat.worker_id, _LABELER_STATUSES, st.ANNOTATION_FOR[new]
         )
@@ -692,6 +718,16 @@ class _SeatView(NamedTuple):
     status: int
     comment: str | None
     reviewer_id: str | None
+
+
+def _new_status(task: TaskRecord, input_id: str, worker_id: str, status: int) -> int:
+    """What a submission of the worker's seat on the input, in ``status``, moves it to: the task's
+    review strategy and sampling decide."""
+    sampled = task.sample_percentage > 0 and is_sampled_for_review(task.id, input_id, task.sample_percentage)
+    target = st.status_on_submit(
+        resources_pb2.TaskReview.TaskReviewStrategy.Name(task.review_strategy), sampled
+    )
+    return st.next_status(status, st.Event.SUBMIT, target, subject=f"input '{input_id}' of '{worker_id}'")
 
 
 def _submitted(seat: Any, inp: SourceInput, new: int, now: datetime) -> _SeatView:

@@ -44,6 +44,12 @@ class TaskCache:
         known = self._entries.get((app_pk, task_id))
         return None if known is None else known[3]
 
+    def known_row(self, app_pk: int, task_id: str) -> tuple[tuple[int, int, bytes], TaskRecord] | None:
+        """:meth:`known`'s record with the stored row it was made from (``(pk, status, spec)``:
+        a statement can check that the task is still so)."""
+        known = self._entries.get((app_pk, task_id))
+        return None if known is None else ((known[0], known[1], known[2]), known[3])
+
     def record(self, app_pk: int, task_id: str, row: tuple[int, int, bytes]) -> TaskRecord:
         """The record of the task whose stored row (``repo.task_row``'s ``(pk, status, spec)``)
         is ``row``."""

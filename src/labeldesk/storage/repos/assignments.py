@@ -921,6 +921,36 @@ def submit_seat_if(
     return bool(found[0][0])
 
 
+def submit_pending_seat(
+    conn: Connection,
+    app_pk: int,
+    task_id: str,
+    task: tuple[int, int, bytes],
+    input_id: str,
+    worker_id: str,
+    status: int,
+    now: datetime,
+    froms: tuple[int, ...],
+    to: int,
+) -> tuple[int, datetime, str | None, str | None] | None:
+    """A submission in one statement (PostgreSQL): the worker's seat on the input, if PENDING,
+    moves to ``status`` and the worker's task annotations on it from ``froms`` to ``to`` -- only
+    while the task's stored ``(pk, status, spec)`` is still ``task`` (what ``status`` was decided
+    from). Answers the seat's ``(pk, created_at, comment, reviewer_id)``, or None having written
+    nothing."""
+    task_pk, task_status, spec = task
+    seat = (now, now, status, task_pk, task_status, spec, input_id, worker_id, PENDING)
+    row = _SUBMIT_PENDING_SEAT.rows(
+        conn,
+        (*seat, to, now, app_pk, task_id, worker_id, *froms),
+        len(froms),
+    )
+    if not row:
+        return None
+    pk, created_at, comment, reviewer_id = row[0]
+    return pk, raw.read_time(created_at), comment, reviewer_id
+
+
 _STAMP_SUBMITTED = raw.Sql("UPDATE task_assignments SET submitted_at = ? WHERE pk = ?")
 _SUBMIT_SEAT = raw.Sql(
     "UPDATE task_assignments SET submitted_at = ?, modified_at = ?, status = ? WHERE pk = ?"
@@ -1036,6 +1066,20 @@ _SEAT_GUARD = " AND worker_id = ? AND status = ? RETURNING pk"
 _MOVE_IF_SEAT = f"{_MOVE_TASK_ANNOTATIONS.sqlite} AND EXISTS (SELECT 1 FROM seat)"
 #: PostgreSQL only (:func:`submit_seat_if`): the seat's update if it is as read, then its
 #: annotations' move if it was; answers 1 or 0
+_SEAT_INPUT = "input_pk = (SELECT input_pk FROM seat)"
+#: PostgreSQL only (:func:`submit_pending_seat`): the task checked by its row, the input found by
+#: its unique (app, id), the seat from the input (``worker_id || ''``: with the worker's id free to
+#: match, PostgreSQL walked all of the worker's PENDING seats in the task by the queue's index),
+#: then the annotations' move by (app, task, user, input)
+_SUBMIT_PENDING_SEAT = raw.Sql(
+    "WITH seat AS (UPDATE task_assignments ta SET submitted_at = ?, modified_at = ?, status = ? "
+    "FROM tasks tk, inputs i WHERE tk.pk = ? AND tk.status = ? AND tk.spec = ? "
+    "AND i.app_pk = tk.app_pk AND i.id = ? AND ta.task_pk = tk.pk AND ta.input_pk = i.pk "
+    "AND ta.worker_id || '' = ? AND ta.status = ? "
+    "RETURNING ta.pk, ta.input_pk, ta.created_at, ta.comment, ta.reviewer_id), "
+    f"moved AS ({_MOVE_TASK_ANNOTATIONS.sqlite.replace('input_pk = ?', _SEAT_INPUT)}) "
+    "SELECT pk, created_at, comment, reviewer_id FROM seat"
+)
 _STAMP_SEAT_IF, _SUBMIT_SEAT_IF = (
     raw.Sql(
         f"WITH seat AS ({seat.sqlite}{_SEAT_GUARD}), moved AS ({_MOVE_IF_SEAT}) SELECT count(*) FROM seat"
