@@ -383,14 +383,14 @@ class AssignmentsService:
 
     def _usual_submission(
         self, ctx: RequestContext, req: service_pb2.PutTaskAssignmentsRequest
-    ) -> TaskRecord | None:
-        """The task as this process last read it, when ``req`` is the usual submission (one input
-        named) of a task known not to be CONSENSUS (whose seats must all be locked, in order,
-        before any is: see :meth:`label_submit`); else None."""
+    ) -> tuple[TaskRecord, tuple[int, int, bytes]] | None:
+        """The task as this process last read it (its record and stored row), when ``req`` is the
+        usual submission (one input named) of a task known not to be CONSENSUS (whose seats must
+        all be locked, in order, before any is: see :meth:`label_submit`); else None."""
         if not req.input_id or req.label_submit_config.task_assignments or not req.task_id:
             return None
         known = self.tasks.known(ctx.require_app().pk, req.task_id)
-        if known is None or known.review_strategy == resources_pb2.TaskReview.CONSENSUS:
+        if known is None or known[0].review_strategy == resources_pb2.TaskReview.CONSENSUS:
             return None
         return known
 
@@ -403,31 +403,33 @@ class AssignmentsService:
         known = self._usual_submission(ctx, req)
         if known is None:
             return self._task(conn, ctx, req.task_id), None
-        both = repo.task_and_worker_seats(conn, known.app_pk, req.task_id, req.input_id, ctx.caller_id)
+        app_pk = known[0].app_pk
+        both = repo.task_and_worker_seats(conn, app_pk, req.task_id, req.input_id, ctx.caller_id)
         if both is None:
             raise task_missing(req.task_id)
-        return self.tasks.record(known.app_pk, req.task_id, both[0]), both[1]
+        return self.tasks.record(app_pk, req.task_id, both[0]), both[1]
 
     def _submit_alone(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PutTaskAssignmentsRequest
     ) -> list[Any] | None:
         """The usual submission on PostgreSQL, with statements that each commit on their own
-        (``repo.statements_alone``): the task and the caller's seats read unlocked, then the
-        seat's update and its annotations' move in one statement that checks the seat is as read
-        -- two round trips instead of four. None, having written nothing, when the submission
-        needs more (CONSENSUS, an AI assistant, a seat not found or changed meanwhile): the
-        caller then runs it in a transaction."""
+        (``repo.statements_alone``): a first submission in one (:meth:`_submit_pending`); else the
+        task and the caller's seats read unlocked, then the seat's update and its annotations'
+        move in one statement that checks the seat is as read. None, having written nothing, when
+        the submission needs more (CONSENSUS, an AI assistant, a seat not found or changed
+        meanwhile): the caller then runs it in a transaction."""
         known = self._usual_submission(ctx, req)
         if known is None:
             return None
         me = ctx.caller_id
-        done = self._submit_pending(conn, known, req.input_id, me)
+        done = self._submit_pending(conn, *known, req.input_id, me)
         if done is not None:
             return done
-        both = repo.task_and_worker_seats(conn, known.app_pk, req.task_id, req.input_id, me, lock=False)
+        app_pk = known[0].app_pk
+        both = repo.task_and_worker_seats(conn, app_pk, req.task_id, req.input_id, me, lock=False)
         if both is None or both[1] is None:
             return None
-        task = self.tasks.record(known.app_pk, req.task_id, both[0])
+        task = self.tasks.record(app_pk, req.task_id, both[0])
         if task.review_strategy == resources_pb2.TaskReview.CONSENSUS or task.spec.HasField("ai_assistant"):
             return None
         require_worker(task, me)
@@ -440,25 +442,23 @@ class AssignmentsService:
             return None
         return [_submitted(seat, inp, new, now)]
 
+    @staticmethod
     def _submit_pending(
-        self, conn: Connection, task: TaskRecord, input_id: str, worker_id: str
+        conn: Connection, task: TaskRecord, row: tuple[int, int, bytes], input_id: str, worker_id: str
     ) -> list[Any] | None:
         """The commonest submission in one statement (a round trip): the worker's PENDING seat on
-        ``input_id`` moves to what the task as known here says, with the worker's annotations, if
-        the task is still stored as known and the seat is still PENDING and the worker's. None,
-        having written nothing, otherwise (a re-submission, a changed task...)."""
-        found = self.tasks.known_row(task.app_pk, task.id)
-        if found is None or found[1] is not task or task.spec.HasField("ai_assistant"):
-            return None
-        if worker_id not in task.worker_ids:  # the stored task may say otherwise: read it
-            return None
+        ``input_id`` moves to what ``task`` (made from the stored ``row``) says, with the worker's
+        annotations, if the task's row is still ``row`` and the seat is still PENDING and the
+        worker's. None, having written nothing, otherwise (a re-submission, a changed task...)."""
+        if task.spec.HasField("ai_assistant") or worker_id not in task.worker_ids:
+            return None  # (not a worker by this record: the stored task may say otherwise)
         new = _new_status(task, input_id, worker_id, st.PENDING)
         now = utcnow()
         seat = repo.submit_pending_seat(
             conn,
             task.app_pk,
             task.id,
-            found[0],
+            row,
             input_id,
             worker_id,
             new,

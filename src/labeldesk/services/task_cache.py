@@ -38,17 +38,12 @@ class TaskCache:
             raise task_missing(task_id)
         return self.record(app_pk, task_id, row)
 
-    def known(self, app_pk: int, task_id: str) -> TaskRecord | None:
-        """The record last made for the task in this process, if any: it may be out of date (a
-        hint for how to read the task; :meth:`record` answers what is stored)."""
+    def known(self, app_pk: int, task_id: str) -> tuple[TaskRecord, tuple[int, int, bytes]] | None:
+        """The record last made for the task in this process, if any, with the stored row it was
+        made from (``(pk, status, spec)``). It may be out of date: a hint for how to read the task
+        (:meth:`record` answers what is stored), or what a statement checks is still stored."""
         known = self._entries.get((app_pk, task_id))
-        return None if known is None else known[3]
-
-    def known_row(self, app_pk: int, task_id: str) -> tuple[tuple[int, int, bytes], TaskRecord] | None:
-        """:meth:`known`'s record with the stored row it was made from (``(pk, status, spec)``:
-        a statement can check that the task is still so)."""
-        known = self._entries.get((app_pk, task_id))
-        return None if known is None else ((known[0], known[1], known[2]), known[3])
+        return None if known is None else (known[3], (known[0], known[1], known[2]))
 
     def record(self, app_pk: int, task_id: str, row: tuple[int, int, bytes]) -> TaskRecord:
         """The record of the task whose stored row (``repo.task_row``'s ``(pk, status, spec)``)
