@@ -75,20 +75,33 @@ def test_a_driver_error_is_translated_as_sqlalchemys_are(tmp_path: Path) -> None
 @pytest.mark.skipif(
     not PG_URL.startswith("postgresql"), reason="needs LABELDESK_TEST_DATABASE_URL=postgresql…"
 )
-def test_a_dead_connection_under_a_raw_statement_is_replaced_inside_the_server() -> None:
+@pytest.mark.parametrize("alone", [False, True])
+def test_a_dead_connection_under_a_raw_statement_is_replaced_inside_the_server(alone: bool) -> None:
+    """Database.run replaces a dead pooled connection and runs the unit again, also when the
+    statement that finds it dead runs in autocommit (``statements_alone``)."""
     db, admin = Database(PG_URL), Database(PG_URL)
     pid = Sql("SELECT pg_backend_pid()")
+
+    def backend(conn: Any) -> int:
+        if not alone:
+            return int(pid.first(conn, ())[0])
+        with statements_alone(conn) as on_its_own:
+            assert on_its_own
+            return int(pid.first(conn, ())[0])
+
     try:
-        first = db.run(lambda conn: pid.first(conn, ())[0], write=True)
+        first = db.run(backend, write=True)
         with admin.write() as conn:
             assert conn.exec_driver_sql(f"SELECT pg_terminate_backend({first})").scalar_one()
         gone = Sql("SELECT count(*) FROM pg_stat_activity WHERE pid = ?")
         for _ in range(1000):  # the backend exits a moment after the signal
             if not admin.run(lambda conn: gone.first(conn, (first,))[0], write=False):
                 break
-        second = db.run(lambda conn: pid.first(conn, ())[0], write=True)
+        second = db.run(backend, write=True)
         assert second != first
         assert db.counts["reconnects"] == 1
+        with db.write() as conn:  # and what the pool keeps is in no autocommit
+            assert conn.connection.dbapi_connection.autocommit is False  # type: ignore[union-attr]
     finally:
         db.dispose()
         admin.dispose()
