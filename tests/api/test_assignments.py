@@ -23,7 +23,6 @@ from labeldesk.config import Settings
 from labeldesk.domain.assignment import plan_inputs
 from labeldesk.storage.clock import utcnow
 from labeldesk.storage.repos import assignments as repo
-from labeldesk.storage.repos.assignments import SourceInput
 from tests.helpers import IMG, AppFixture, Meta, fails, ok
 
 A = s.PutTaskAssignmentsRequestAction
@@ -530,9 +529,9 @@ def seats(team: Team) -> dict[tuple[str, str], str]:
 def test_a_submission_writes_its_seat_only_as_it_read_it(
     stub: Any, fast_stub: Any, fast_server: RunningServer, app: AppFixture, clock: Callable[[float], None]
 ) -> None:
-    """PostgreSQL's usual LABEL_SUBMIT reads the seat unlocked and then updates it, and moves the
-    worker's annotations, in one statement that checks the seat is still the worker's and in the
-    status read: here the lease runs out and another worker takes the input between the two."""
+    """PostgreSQL's usual LABEL_SUBMIT updates the seat, and moves the worker's annotations, in one
+    statement that checks the seat is still the worker's and PENDING: here the lease runs out and
+    another worker takes the input after the first one's seat was handed out."""
     db = fast_server.app.db
     if db.sqlite:
         pytest.skip("PostgreSQL's submissions (SQLite's hold the database's write lock throughout)")
@@ -542,31 +541,49 @@ def test_a_submission_writes_its_seat_only_as_it_read_it(
     team.create(dynamic([a, b]))
     assert team.start(a) == ["x"]
     team.annotate(a, "x")
+    app_pk, task = _stored_task(db, app, team)
 
-    def read(worker: str) -> Any:
-        with db.write() as conn:
-            (app_pk,) = conn.exec_driver_sql("SELECT pk FROM apps WHERE id = %s", (app.app_id,)).one()
-            both = repo.task_and_worker_seats(conn, app_pk, team.task_id, "x", worker, lock=False)
-            assert both is not None and both[1] is not None
-            return app_pk, both[0][0], both[1][0], both[1][1][0]
+    def submit(worker: str) -> bool:
+        return _submit_pending(db, app_pk, team, task, "x", worker) is not None
 
-    def submit(seat: Any, app_pk: int, inp: SourceInput) -> bool:
-        move = repo.AnnotationMove(
-            app_pk, team.task_id, inp.pk, seat.worker_id, (sc.ANNOTATION_PENDING,), sc.ANNOTATION_SUCCESS
-        )
-        with db.write() as conn:
-            return repo.submit_seat_if(conn, seat, sc.TASK_ASSIGNMENT_SUCCESS, utcnow(), move)
-
-    app_pk, _, inp, as_read = read(a)
     clock(LEASE + 1)
     assert team.start(b) == ["x"], "a's lease ran out: b took the input"
-    assert not submit(as_read, app_pk, inp), "the seat is b's now"
+    assert not submit(a), "the seat is b's now"
     assert team.annotation_statuses(a) == {"x": sc.ANNOTATION_PENDING}, "a's annotations did not move"
     assert seats(team) == {("x", b): "TASK_ASSIGNMENT_PENDING"}
-    _, _, inp, bs = read(b)
-    assert submit(bs, app_pk, inp)
+    assert submit(b)
     assert seats(team) == {("x", b): "TASK_ASSIGNMENT_SUCCESS"}
-    assert not submit(bs, app_pk, inp), "read before its submission: no longer pending"
+    assert not submit(b), "submitted before: no longer pending"
+
+
+def _submit_pending(
+    db: Any, app_pk: int, team: Team, task: tuple[int, int, bytes], input_id: str, worker: str
+) -> Any:
+    """``repo.submit_pending_seat`` to SUCCESS of the worker's PENDING annotations, as decided from
+    the stored ``task``."""
+    with db.write() as conn:
+        return repo.submit_pending_seat(
+            conn,
+            app_pk,
+            team.task_id,
+            task,
+            input_id,
+            worker,
+            sc.TASK_ASSIGNMENT_SUCCESS,
+            utcnow(),
+            (sc.ANNOTATION_PENDING,),
+            sc.ANNOTATION_SUCCESS,
+        )
+
+
+def _stored_task(db: Any, app: AppFixture, team: Team) -> tuple[int, tuple[int, int, bytes]]:
+    """The app's pk and the task's stored ``(pk, status, spec)``."""
+    with db.write() as conn:
+        (app_pk,) = conn.exec_driver_sql("SELECT pk FROM apps WHERE id = %s", (app.app_id,)).one()
+        row = conn.exec_driver_sql(
+            "SELECT pk, status, spec FROM tasks WHERE app_pk = %s AND id = %s", (app_pk, team.task_id)
+        ).one()
+    return app_pk, (row[0], row[1], bytes(row[2]))
 
 
 def test_a_one_statement_submission_checks_the_task_and_the_seat(
@@ -584,27 +601,10 @@ def test_a_one_statement_submission_checks_the_task_and_the_seat(
     team.create(dynamic([a, b]))
     assert sorted(team.start(a)) == ["x", "y"]
     team.annotate(a, "x")
-    with db.write() as conn:
-        (app_pk,) = conn.exec_driver_sql("SELECT pk FROM apps WHERE id = %s", (app.app_id,)).one()
-        row = conn.exec_driver_sql(
-            "SELECT pk, status, spec FROM tasks WHERE app_pk = %s AND id = %s", (app_pk, team.task_id)
-        ).one()
-    task = (row[0], row[1], bytes(row[2]))
+    app_pk, task = _stored_task(db, app, team)
 
     def submit(input_id: str, worker: str, stored: tuple[int, int, bytes]) -> Any:
-        with db.write() as conn:
-            return repo.submit_pending_seat(
-                conn,
-                app_pk,
-                team.task_id,
-                stored,
-                input_id,
-                worker,
-                sc.TASK_ASSIGNMENT_SUCCESS,
-                utcnow(),
-                (sc.ANNOTATION_PENDING,),
-                sc.ANNOTATION_SUCCESS,
-            )
+        return _submit_pending(db, app_pk, team, stored, input_id, worker)
 
     assert submit("x", a, (task[0], task[1], task[2] + b"changed")) is None, "the task is not stored so"
     assert submit("x", a, (task[0], sc.TASK_DONE, task[2])) is None, "nor with that status"

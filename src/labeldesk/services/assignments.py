@@ -217,7 +217,7 @@ class AssignmentsService:
             done = None
             with repo.statements_alone(conn) as alone:
                 if alone:
-                    done = self._submit_alone(conn, ctx, req)
+                    done = self._submit_pending(conn, ctx, req)
             if done is None:
                 task, found = self._task_and_seats(conn, ctx, req)
                 done = self.label_submit(conn, task, me, req, found)
@@ -409,47 +409,21 @@ class AssignmentsService:
             raise task_missing(req.task_id)
         return self.tasks.record(app_pk, req.task_id, both[0]), both[1]
 
-    def _submit_alone(
+    def _submit_pending(
         self, conn: Connection, ctx: RequestContext, req: service_pb2.PutTaskAssignmentsRequest
     ) -> list[Any] | None:
-        """The usual submission on PostgreSQL, with statements that each commit on their own
-        (``repo.statements_alone``): a first submission in one (:meth:`_submit_pending`); else the
-        task and the caller's seats read unlocked, then the seat's update and its annotations'
-        move in one statement that checks the seat is as read. None, having written nothing, when
-        the submission needs more (CONSENSUS, an AI assistant, a seat not found or changed
-        meanwhile): the caller then runs it in a transaction."""
+        """The commonest submission in one statement that commits on its own (PostgreSQL,
+        ``repo.statements_alone``: one round trip): the caller's PENDING seat on the input moves to
+        what the task as this process last read it says, with the caller's annotations, if the
+        task's stored row is still the one that record was made from and the seat is still PENDING
+        and the caller's. None, having written nothing, otherwise (a re-submission, a changed
+        task, CONSENSUS, an AI assistant, no such seat...): :meth:`label_submit` then runs it in a
+        transaction and answers what is wrong."""
         known = self._usual_submission(ctx, req)
         if known is None:
             return None
-        me = ctx.caller_id
-        done = self._submit_pending(conn, *known, req.input_id, me)
-        if done is not None:
-            return done
-        app_pk = known[0].app_pk
-        both = repo.task_and_worker_seats(conn, app_pk, req.task_id, req.input_id, me, lock=False)
-        if both is None or both[1] is None:
-            return None
-        task = self.tasks.record(app_pk, req.task_id, both[0])
-        if task.review_strategy == resources_pb2.TaskReview.CONSENSUS or task.spec.HasField("ai_assistant"):
-            return None
-        require_worker(task, me)
-        inp, seats = both[1]
-        seat = seats[0]
-        new, moved = self._submission(task, inp, seat)
-        now = utcnow()
-        changed = new != seat.status
-        if not repo.submit_seat_if(conn, seat, new if changed else None, now, moved):
-            return None
-        return [_submitted(seat, inp, new, now)]
-
-    @staticmethod
-    def _submit_pending(
-        conn: Connection, task: TaskRecord, row: tuple[int, int, bytes], input_id: str, worker_id: str
-    ) -> list[Any] | None:
-        """The commonest submission in one statement (a round trip): the worker's PENDING seat on
-        ``input_id`` moves to what ``task`` (made from the stored ``row``) says, with the worker's
-        annotations, if the task's row is still ``row`` and the seat is still PENDING and the
-        worker's. None, having written nothing, otherwise (a re-submission, a changed task...)."""
+        task, row = known
+        input_id, worker_id = req.input_id, ctx.caller_id
         if task.spec.HasField("ai_assistant") or worker_id not in task.worker_ids:
             return None  # (not a worker by this record: the stored task may say otherwise)
         new = _new_status(task, input_id, worker_id, st.PENDING)
@@ -470,16 +444,6 @@ class AssignmentsService:
             return None
         pk, created_at, comment, reviewer_id = seat
         return [_SeatView(pk, created_at, now, worker_id, input_id, new, comment, reviewer_id)]
-
-    @staticmethod
-    def _submission(task: TaskRecord, inp: SourceInput, seat: Any) -> tuple[int, repo.AnnotationMove]:
-        """What submitting ``seat`` of ``inp`` does: its new status (the task's review strategy and
-        sampling decide) and its worker's task annotations' move."""
-        new = _new_status(task, inp.id, seat.worker_id, seat.status)
-        moved = repo.AnnotationMove(
-            task.app_pk, task.id, inp.pk, seat.worker_id, _LABELER_STATUSES, st.ANNOTATION_FOR[new]
-        )
-        return new, moved
 
     def label_submit(
         self,
@@ -528,14 +492,28 @@ class AssignmentsService:
                     ),
                 )
             seat = seats[0]
-            new, moved = self._submission(task, inp, seat)
+            new = _new_status(task, inp.id, worker_id, seat.status)
             changed = new != seat.status
+            moved = repo.AnnotationMove(
+                task.app_pk, task.id, inp.pk, worker_id, _LABELER_STATUSES, st.ANNOTATION_FOR[new]
+            )
             repo.submit_seat(conn, int(seat.pk), new if changed else None, now, moved)
             if task.spec.HasField("ai_assistant"):
                 prelabels.record_outcomes(conn, task, inp.pk, worker_id)
             if changed:
                 self.reviews.after_submit(conn, task, inp, new)
-            out.append(_submitted(seat, inp, new, now))
+            out.append(
+                _SeatView(
+                    seat.pk,
+                    seat.created_at,
+                    now if changed else seat.modified_at,
+                    seat.worker_id,
+                    inp.id,
+                    new,
+                    seat.comment,
+                    seat.reviewer_id,
+                )
+            )
         if lock_all:  # consensus may have settled the seats after the submission
             return repo.by_pks(conn, [int(v.pk) for v in out])
         return out
@@ -728,21 +706,6 @@ def _new_status(task: TaskRecord, input_id: str, worker_id: str, status: int) ->
         resources_pb2.TaskReview.TaskReviewStrategy.Name(task.review_strategy), sampled
     )
     return st.next_status(status, st.Event.SUBMIT, target, subject=f"input '{input_id}' of '{worker_id}'")
-
-
-def _submitted(seat: Any, inp: SourceInput, new: int, now: datetime) -> _SeatView:
-    """``seat`` of ``inp`` as its submission at ``now`` left it, in status ``new``."""
-    changed = new != seat.status
-    return _SeatView(
-        seat.pk,
-        seat.created_at,
-        now if changed else seat.modified_at,
-        seat.worker_id,
-        inp.id,
-        new,
-        seat.comment,
-        seat.reviewer_id,
-    )
 
 
 def _proto(seat: Any, full_input: resources_pb2.Input | None) -> resources_pb2.TaskAssignment:

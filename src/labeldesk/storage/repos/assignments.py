@@ -806,15 +806,13 @@ _WORKER_SEATS_OF_INPUT_ID = raw.Sql(
 
 
 def task_and_worker_seats(
-    conn: Connection, app_pk: int, task_id: str, input_id: str, worker_id: str, lock: bool = True
+    conn: Connection, app_pk: int, task_id: str, input_id: str, worker_id: str
 ) -> tuple[tuple[int, int, bytes], tuple[SourceInput, list[Seat]] | None] | None:
     """A submission's look-up of the task and the worker's seats, in one query: the task's
     :func:`task_row` (None when the task does not exist) with what :func:`worker_seats_of_input_id`
-    answers (the seats locked unless not ``lock``; None when the input does not exist or has no
-    seat of the worker). Saves a LABEL_SUBMIT one statement (a round trip on PostgreSQL)."""
-    rows = (_TASK_AND_WORKER_SEATS if lock else _TASK_AND_WORKER_SEATS_UNLOCKED).rows(
-        conn, (input_id, worker_id, app_pk, task_id)
-    )
+    answers (the seats locked; None when the input does not exist or has no seat of the worker).
+    Saves a LABEL_SUBMIT one statement (a round trip on PostgreSQL)."""
+    rows = _TASK_AND_WORKER_SEATS.rows(conn, (input_id, worker_id, app_pk, task_id))
     if not rows:
         return None
     task = (rows[0][0], rows[0][1], bytes(rows[0][2]))
@@ -831,30 +829,18 @@ def task_and_worker_seats(
 #: the input by its unique (app, id) and to the worker's seats on it by the unique (task, input,
 #: worker) index; PostgreSQL locks the seats in a LATERAL look-up as _WORKER_SEATS_OF_INPUT_ID does
 #: (a locking clause may not name the nullable side of an outer join)
-_TASK_AND_WORKER_SEATS_SQLITE = (
+_TASK_AND_WORKER_SEATS = raw.Sql(
     f"SELECT tk.pk, tk.status, tk.spec, ta.{_SEAT_COLS.replace(', ', ', ta.')} "
     "FROM tasks tk LEFT JOIN inputs i ON i.app_pk = tk.app_pk AND i.id = ? "
     "LEFT JOIN task_assignments ta ON ta.task_pk = tk.pk AND ta.input_pk = i.pk AND ta.worker_id = ? "
-    "WHERE tk.app_pk = ? AND tk.id = ? ORDER BY ta.pk"
+    "WHERE tk.app_pk = ? AND tk.id = ? ORDER BY ta.pk",
+    f"SELECT tk.pk, tk.status, tk.spec, s.{_SEAT_COLS.replace(', ', ', s.')} "
+    "FROM tasks tk LEFT JOIN inputs i ON i.app_pk = tk.app_pk AND i.id = ? "
+    f"LEFT JOIN LATERAL (SELECT {_SEAT_COLS} FROM task_assignments ta "
+    "WHERE ta.task_pk = tk.pk AND ta.input_pk = i.pk AND ta.worker_id || '' = ? "
+    "ORDER BY ta.pk OFFSET 0 FOR UPDATE OF ta) s ON true "
+    "WHERE tk.app_pk = ? AND tk.id = ? ORDER BY s.pk",
 )
-
-
-def _task_and_worker_seats_pg(locking: str) -> str:
-    return (
-        f"SELECT tk.pk, tk.status, tk.spec, s.{_SEAT_COLS.replace(', ', ', s.')} "
-        "FROM tasks tk LEFT JOIN inputs i ON i.app_pk = tk.app_pk AND i.id = ? "
-        f"LEFT JOIN LATERAL (SELECT {_SEAT_COLS} FROM task_assignments ta "
-        "WHERE ta.task_pk = tk.pk AND ta.input_pk = i.pk AND ta.worker_id || '' = ? "
-        f"ORDER BY ta.pk OFFSET 0{locking}) s ON true "
-        "WHERE tk.app_pk = ? AND tk.id = ? ORDER BY s.pk"
-    )
-
-
-_TASK_AND_WORKER_SEATS = raw.Sql(
-    _TASK_AND_WORKER_SEATS_SQLITE, _task_and_worker_seats_pg(" FOR UPDATE OF ta")
-)
-#: the same, the seats not locked (:func:`submit_seat_if` checks them as it writes)
-_TASK_AND_WORKER_SEATS_UNLOCKED = raw.Sql(_TASK_AND_WORKER_SEATS_SQLITE, _task_and_worker_seats_pg(""))
 
 
 def update_seat(conn: Connection, pk: int, **values: Any) -> None:
@@ -897,28 +883,6 @@ def submit_seat(
 
 #: the services' way to :func:`raw.statements_alone` (they do not reach below the repositories)
 statements_alone = raw.statements_alone
-
-
-def submit_seat_if(
-    conn: Connection,
-    seat: Seat,
-    status: int | None,
-    now: datetime,
-    annotations: AnnotationMove,
-) -> bool:
-    """:func:`submit_seat` in one statement (PostgreSQL), done only if the seat is still the
-    worker's and in the status it was read in (a DYNAMIC seat whose lease ran out may have been
-    taken meanwhile): answers whether it was. With the seat read unlocked and the statement
-    committing on its own (``raw.statements_alone``), a submission is two round trips."""
-    at = raw.bind_time(raw.is_sqlite(conn), now)
-    a = annotations
-    guard = (seat.pk, seat.worker_id, seat.status)
-    params = (at, *guard) if status is None else (at, at, status, *guard)
-    moved = (a.to, at, a.app_pk, a.task_id, a.input_pk, a.worker_id, *a.froms)
-    found = (_STAMP_SEAT_IF if status is None else _SUBMIT_SEAT_IF).rows(
-        conn, (*params, *moved), len(a.froms)
-    )
-    return bool(found[0][0])
 
 
 def submit_pending_seat(
@@ -1054,19 +1018,20 @@ def set_task_annotation_status(
     )
 
 
-#: the worker's own work, never a model's (pre-labels, auto-annotations): model_version_id ''
-_MOVE_TASK_ANNOTATIONS = raw.Sql(
-    "UPDATE annotations SET status = ?, modified_at = ? WHERE app_pk = ? AND task_id = ? "
-    "AND input_pk = ? AND user_id = ? AND model_version_id = '' AND status IN ({in})"
-)
+def _move_task_annotations(input_pk: str) -> str:
+    """The worker's task annotations on the input ``input_pk`` (a mark, or an expression) moving
+    to a status: the worker's own work, never a model's (pre-labels, auto-annotations):
+    model_version_id ''."""
+    return (
+        "UPDATE annotations SET status = ?, modified_at = ? WHERE app_pk = ? AND task_id = ? "
+        f"AND input_pk = {input_pk} AND user_id = ? AND model_version_id = '' AND status IN ({{in}})"
+    )
+
+
+_MOVE_TASK_ANNOTATIONS = raw.Sql(_move_task_annotations("?"))
 #: PostgreSQL only (:func:`submit_seat`): the annotations' move, then the seat's update
 _MOVE_AND_STAMP = raw.Sql(f"WITH moved AS ({_MOVE_TASK_ANNOTATIONS.sqlite}) {_STAMP_SUBMITTED.sqlite}")
 _MOVE_AND_SUBMIT = raw.Sql(f"WITH moved AS ({_MOVE_TASK_ANNOTATIONS.sqlite}) {_SUBMIT_SEAT.sqlite}")
-_SEAT_GUARD = " AND worker_id = ? AND status = ? RETURNING pk"
-_MOVE_IF_SEAT = f"{_MOVE_TASK_ANNOTATIONS.sqlite} AND EXISTS (SELECT 1 FROM seat)"
-#: PostgreSQL only (:func:`submit_seat_if`): the seat's update if it is as read, then its
-#: annotations' move if it was; answers 1 or 0
-_SEAT_INPUT = "input_pk = (SELECT input_pk FROM seat)"
 #: PostgreSQL only (:func:`submit_pending_seat`): the task checked by its row, the input found by
 #: its unique (app, id), the seat from the input (``worker_id || ''``: with the worker's id free to
 #: match, PostgreSQL walked all of the worker's PENDING seats in the task by the queue's index),
@@ -1077,14 +1042,8 @@ _SUBMIT_PENDING_SEAT = raw.Sql(
     "AND i.app_pk = tk.app_pk AND i.id = ? AND ta.task_pk = tk.pk AND ta.input_pk = i.pk "
     "AND ta.worker_id || '' = ? AND ta.status = ? "
     "RETURNING ta.pk, ta.input_pk, ta.created_at, ta.comment, ta.reviewer_id), "
-    f"moved AS ({_MOVE_TASK_ANNOTATIONS.sqlite.replace('input_pk = ?', _SEAT_INPUT)}) "
+    f"moved AS ({_move_task_annotations('(SELECT input_pk FROM seat)')}) "
     "SELECT pk, created_at, comment, reviewer_id FROM seat"
-)
-_STAMP_SEAT_IF, _SUBMIT_SEAT_IF = (
-    raw.Sql(
-        f"WITH seat AS ({seat.sqlite}{_SEAT_GUARD}), moved AS ({_MOVE_IF_SEAT}) SELECT count(*) FROM seat"
-    )
-    for seat in (_STAMP_SUBMITTED, _SUBMIT_SEAT)
 )
 
 
