@@ -342,16 +342,13 @@ class Database:
         if not self.sqlite:  # the connection hearing of other replicas' key changes went
             self.counts.update(account_news_lost=0, unit_waits=0)
             self._turns = UnitTurns(turns or 2 * usable_cores(), lambda: self._count("unit_waits"))
-        path = (make_url(url).database or "") if self.sqlite else ""
+        path = sqlite_file(url)
         #: news of account changes committed by other processes, and ours for them
         self.news = account_news.for_database(
-            url,
-            sqlite_file(url),
-            None if self.sqlite else self._listener,
-            lambda: self._count("account_news_lost"),
+            url, path, None if self.sqlite else self._listener, lambda: self._count("account_news_lost")
         )
         _listen_to(self.news)
-        if self.sqlite:
+        if path is not None:
             self._checkpointer = WalCheckpointer(path).start()
             if shared_file:
                 self._file_lock = os.open(f"{path}.writer-lock", os.O_RDWR | os.O_CREAT, 0o600)

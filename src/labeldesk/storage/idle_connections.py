@@ -77,9 +77,7 @@ def _settled(conn: Connection) -> bool:
     try:
         raw: Any = conn.connection.dbapi_connection
         status = getattr(getattr(raw, "info", None), "transaction_status", None)
-        if status is not None:  # and never kept in autocommit (raw.statements_alone's, not undone)
-            return bool(status == 0) and not raw.autocommit
-        return not getattr(raw, "in_transaction", False)
+        return bool(status == 0) if status is not None else not getattr(raw, "in_transaction", False)
     except Exception:  # closed or broken
         return False
 

@@ -29,7 +29,6 @@ class UnitTurns:
     def __init__(self, size: int, waited: Callable[[], None] = lambda: None) -> None:
         if size < 1:
             raise ValueError("at least one unit of work must be able to run")
-        self.size = size
         self._slots = threading.BoundedSemaphore(size)
         #: called when a unit has to wait for its turn (counted in /metrics)
         self._waited = waited
@@ -47,12 +46,15 @@ class UnitTurns:
             yield
         finally:
             _holder.turns = None
-            self._slots.release()
+            self._give()
 
     def _take(self) -> None:
         if not self._slots.acquire(blocking=False):
             self._waited()
             self._slots.acquire()
+
+    def _give(self) -> None:
+        self._slots.release()
 
 
 @contextmanager
@@ -65,7 +67,7 @@ def stepped_out() -> Iterator[None]:
         yield
         return
     _holder.turns = None
-    turns._slots.release()
+    turns._give()
     try:
         yield
     finally:
