@@ -2,10 +2,11 @@
 and CPU per call on both sides (the server's Python and PostgreSQL's backend).
 
     python benchmarks/pg_queue.py --database-url postgresql+psycopg://postgres@127.0.0.1:55432/bench \\
-        [--inputs 10000,1000000] [--calls 300] [--explain]
+        [--inputs 10000,1000000] [--calls 300] [--explain] [--strategy DYNAMIC|PARTITIONED]
 
 For each size it seeds an app (COPY, as ``work_queue.py`` does), builds a server in this process
-(no transport) over that database, creates a DYNAMIC task over all inputs and lets one worker
+(no transport) over that database, creates a DYNAMIC (or PARTITIONED EVENLY) task over all
+inputs and lets one worker
 loop LABEL_START -> LABEL_SUBMIT through ``Dispatcher.call``. It prints
 
 - the SQL statements (round trips) per LABEL_START and per LABEL_SUBMIT, BEGIN/COMMIT included;
@@ -48,11 +49,11 @@ def short(sql: str) -> str:
     return " ".join(sql.split())[:150]
 
 
-def measure(url: str, app: App, calls: int, explain: bool) -> dict[str, float]:
+def measure(url: str, app: App, calls: int, explain: bool, strategy: str = "DYNAMIC") -> dict[str, float]:
     server = build(url, run_migrations=False)
     d = server.dispatcher
     worker = app.workers[0][0]
-    post_dynamic_task(d, app, "pgq", [worker])
+    post_dynamic_task(d, app, "pgq", [worker], strategy)
 
     put = label_call(d, app, "pgq")
 
@@ -207,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--inputs", default="10000,1000000", help="comma-separated app sizes")
     parser.add_argument("--calls", type=int, default=300, help="LABEL_START calls to time per size")
     parser.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE every hot statement")
+    parser.add_argument("--strategy", choices=("DYNAMIC", "PARTITIONED"), default="DYNAMIC")
     args = parser.parse_args(argv)
     log: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     db = Database(args.database_url)
@@ -215,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     for n in (int(x) for x in args.inputs.split(",")):
         app = seed(db, n, 1, log)
         print(f"\n===== {n:,} inputs")
-        rows.append((n, measure(args.database_url, app, args.calls, args.explain)))
+        rows.append((n, measure(args.database_url, app, args.calls, args.explain, args.strategy)))
     db.dispose()
     print(
         "\ninputs     stmts START/SUBMIT  server CPU ms START/SUBMIT  PG CPU ms START/SUBMIT  "
