@@ -306,9 +306,14 @@ def test_list_next_task_assignments_is_label_start(team: Team) -> None:
     )
 
 
-def test_work_handed_out_shows_its_inputs_as_get_input_does(team: Team) -> None:
+@pytest.mark.parametrize("strategy", [dynamic, partitioned])
+def test_work_handed_out_shows_its_inputs_as_get_input_does(
+    team: Team, strategy: Callable[[list[str]], dict[str, Any]]
+) -> None:
     """LABEL_START reads concepts and datasets only for the inputs that have them: each input it
-    hands out equals GetInput's, with and without concepts, metadata and datasets."""
+    hands out equals GetInput's, with and without concepts, metadata and datasets -- work taken
+    from the pool (DYNAMIC), planned for the worker (PARTITIONED) or handed out again (on
+    PostgreSQL each is read by the statement that leases it)."""
     ok(team.call("PostDatasets", datasets=[r.Dataset(id="ds-b"), r.Dataset(id="ds-a")]))
     ok(team.call("PostConcepts", concepts=[r.Concept(id="dog", name="Dog")]))
     plain = r.Input(id="plain", data=r.Data(image=r.Image(url=IMG)))
@@ -321,13 +326,17 @@ def test_work_handed_out_shows_its_inputs_as_get_input_does(team: Team) -> None:
     )
     one = r.Input(id="one", data=r.Data(image=r.Image(url=IMG)), dataset_ids=["ds-b"])
     ok(team.call("PostInputs", inputs=[plain, rich, one]))
-    team.create(dynamic(team.workers[:1]))
+    team.create(strategy(team.workers[:1]))
     got = ok(team.put(team.workers[0], A.LABEL_START)).task_assignments
     assert sorted(a.input.id for a in got) == ["one", "plain", "rich"]
     for a in got:
         assert a.input == ok(team.call("GetInput", input_id=a.input.id)).input
+        assert (a.status.code, a.worker.user.id) == (sc.TASK_ASSIGNMENT_PENDING, team.workers[0])
     assert {a.input.id: list(a.input.dataset_ids) for a in got}["rich"] == ["ds-b", "ds-a"]
     assert [c.name for a in got if a.input.id == "rich" for c in a.input.data.concepts]
+    again = ok(team.put(team.workers[0], A.LABEL_START)).task_assignments  # resumed: leased anew
+    assert [(a.id, a.input) for a in again] == [(a.id, a.input) for a in got]
+    assert all(b.modified_at.ToDatetime() >= a.modified_at.ToDatetime() for a, b in zip(got, again))
 
 
 def test_input_source_dataset_and_late_members(stub: Any, fast_stub: Any, app: AppFixture) -> None:

@@ -207,15 +207,17 @@ def test_a_seat_claim_reads_the_same_whatever_the_worker_did_before(server: Runn
                 seats,
                 {"task": task_pk, "h": history, "done": SUCCESS, "open": OPEN, "now": now, "app": app_pk},
             )
-            sql = assignments._TAKE_OPEN.text(conn)
-            # (worker_id, lease_until, now, now, task_pk, worker_id, limit)
+            sql = assignments._TAKE_OPEN_ANSWERED.text(conn)
+            # (worker_id, lease_until, now, now, task_pk, worker_id, limit, True)
             cur.execute(
-                "explain (analyze, buffers, format json) " + sql, ("w", now, now, now, task_pk, "w", 10)
+                "explain (analyze, buffers, format json) " + sql, ("w", now, now, now, task_pk, "w", 10, True)
             )
-            plan = cur.fetchone()[0][0]["Plan"]
+            answer = cur.fetchone()[0][0]["Plan"]
             raw.rollback()
-    assert plan["Actual Rows"] == 10
-    assert plan["Shared Hit Blocks"] + plan.get("Shared Read Blocks", 0) < 300, plan
+    assert answer["Actual Rows"] == 10
+    (take,) = [n for n in _nodes(answer) if n["Node Type"] == "ModifyTable"]  # the claim, without the inputs
+    assert take["Actual Rows"] == 10
+    assert take["Shared Hit Blocks"] + take.get("Shared Read Blocks", 0) < 300, take
 
 
 def _nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
@@ -305,3 +307,59 @@ def test_label_start_plans_generically_for_its_own_transaction_only(server: Runn
             assignments.lock_worker_queue(conn, 1, "someone")
             raise RuntimeError("the unit of work failed")
         assert conn.execute(mode).scalar_one() == "auto"
+
+
+def test_a_label_start_takes_its_queue_lock_with_its_task(server: RunningServer) -> None:
+    """LABEL_START reads its task and takes the worker's queue lock in one statement once the
+    process knows the task's pk (the lock's key): the lock is held until the transaction ends and
+    generic plans are on. A task the process has not read yet, or one made again under the same id,
+    is read without it (the service then takes the lock by the pk it read)."""
+    from labeldesk.services import admin
+    from labeldesk.services.task_cache import TaskCache
+    from labeldesk.storage import tables as t
+    from labeldesk.storage.clock import utcnow
+    from labeldesk.storage.repos import assignments
+
+    db = server.app.db
+    owner = f"lock-{uuid.uuid4().hex[:8]}"
+    admin.create_user(db, owner, f"{owner}@example.com")
+    app_pk = admin.create_app(db, owner, "locks")
+
+    def new_task() -> int:
+        now = utcnow()
+        with db.write() as conn:
+            conn.execute(t.tasks.delete().where(t.tasks.c.app_pk == app_pk))
+            row = dict(
+                app_pk=app_pk, id="t", spec=b"", status=0, created_by=owner, created_at=now, modified_at=now
+            )
+            return int(conn.execute(insert(t.tasks).values(**row).returning(t.tasks.c.pk)).scalar_one())
+
+    def taken_elsewhere(task_pk: int) -> bool:
+        with db.engine.connect() as other:
+            free = other.execute(
+                text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": assignments._queue_key(task_pk, "w")}
+            ).scalar_one()
+            other.rollback()
+        return not free
+
+    def start(cache: TaskCache, task_pk: int) -> bool:
+        with db.engine.connect() as conn, conn.begin():
+            record, locked = cache.load_locking_queue(conn, app_pk, "t", "w")
+            assert record.pk == task_pk
+            assert taken_elsewhere(task_pk) == locked
+            if locked:
+                mode = conn.execute(text("SELECT current_setting('plan_cache_mode')")).scalar_one()
+                assert mode == "force_generic_plan"
+        assert not taken_elsewhere(task_pk), "the lock ends with the transaction"
+        return locked
+
+    cache, first = TaskCache(), new_task()
+    assert [start(cache, first), start(cache, first)] == [False, True]
+    again = new_task()  # same id, another pk: the lock taken for the old pk is not this task's
+    assert [start(cache, again), start(cache, again)] == [False, True]
+    with (
+        db.engine.connect() as conn,
+        conn.begin(),
+        pytest.raises(Exception, match="task 'gone' does not exist"),
+    ):
+        cache.load_locking_queue(conn, app_pk, "gone", "w")

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -201,9 +201,10 @@ class AssignmentsService:
         self, conn: Connection, ctx: RequestContext, req: service_pb2.ListNextTaskAssignmentsRequest
     ) -> service_pb2.MultiInputResponse:
         """LABEL_START under a GET: the caller's next inputs (leased like LABEL_START's)."""
-        task = self._task(conn, ctx, req.task_id)
-        pks, note = self.label_start(conn, task, ctx.caller_id)
-        seats = self._protos(conn, pks, ctx.files, assisted=task)
+        task, locked = self._task_to_start(conn, ctx, req.task_id)
+        answers: dict[int, repo.SeatWithInput] = {}
+        pks, note = self.label_start(conn, task, ctx.caller_id, answers, locked)
+        seats = self._protos(conn, pks, ctx.files, assisted=task, known=answers)
         resp = service_pb2.MultiInputResponse(inputs=[a.input for a in seats])
         _explain(resp.status, note)
         return resp
@@ -222,42 +223,55 @@ class AssignmentsService:
                 task, found = self._task_and_seats(conn, ctx, req)
                 done = self.label_submit(conn, task, me, req, found)
             return service_pb2.MultiTaskAssignmentResponse(task_assignments=[_proto(s, None) for s in done])
-        task = self._task(conn, ctx, req.task_id)
         note: str | None = None
         full = True  # work to do comes with its inputs' data; decisions just name the inputs
         assisted: TaskRecord | None = None  # labeling work comes with the assistant's pre-labels
+        answers: dict[int, repo.SeatWithInput] = {}  # seats already read with their inputs
         if req.action == Action.LABEL_START:
-            pks, note = self.label_start(conn, task, me)
+            task, locked = self._task_to_start(conn, ctx, req.task_id)
+            pks, note = self.label_start(conn, task, me, answers, locked)
             assisted = task
-        elif req.action == Action.REVIEW_START:
-            workers = [w.user.id for w in req.review_start_config.workers if w.user.id]
-            pks, note = self.review_start(conn, task, me, workers)
-        elif req.action in _REVIEW_EVENTS:
-            (pks, note), full = self.review(conn, task, me, req), False
         else:
-            raise errors.invalid(
-                f"action: {Action.Name(req.action) if req.action in Action.values() else req.action} is not "
-                "an action labeldesk can carry out",
-                "use one of LABEL_START, LABEL_SUBMIT, REVIEW_START, REVIEW_APPROVE, "
-                "REVIEW_REQUEST_CHANGES, REVIEW_REJECT",
-            )
+            task = self._task(conn, ctx, req.task_id)
+            if req.action == Action.REVIEW_START:
+                workers = [w.user.id for w in req.review_start_config.workers if w.user.id]
+                pks, note = self.review_start(conn, task, me, workers)
+            elif req.action in _REVIEW_EVENTS:
+                (pks, note), full = self.review(conn, task, me, req), False
+            else:
+                raise errors.invalid(
+                    f"action: {Action.Name(req.action) if req.action in Action.values() else req.action} "
+                    "is not an action labeldesk can carry out",
+                    "use one of LABEL_START, LABEL_SUBMIT, REVIEW_START, REVIEW_APPROVE, "
+                    "REVIEW_REQUEST_CHANGES, REVIEW_REJECT",
+                )
         resp = service_pb2.MultiTaskAssignmentResponse(
-            task_assignments=self._protos(conn, pks, ctx.files, full, assisted)
+            task_assignments=self._protos(conn, pks, ctx.files, full, assisted, answers)
         )
         _explain(resp.status, note)
         return resp
 
     # ----------------------------------------------------------------------- LABEL_START
 
-    def label_start(self, conn: Connection, task: TaskRecord, worker_id: str) -> tuple[list[int], str | None]:
+    def label_start(
+        self,
+        conn: Connection,
+        task: TaskRecord,
+        worker_id: str,
+        answers: dict[int, repo.SeatWithInput],
+        queue_locked: bool = False,
+    ) -> tuple[list[int], str | None]:
         """Up to 10 seats for ``worker_id``, leased: its started work first, then (PARTITIONED/FULL)
         its planned work in input order or (DYNAMIC) newly taken free seats. Plans more inputs when
-        short. Answers the seat pks and, for a closed task, why there are none."""
+        short. Answers the seat pks and, for a closed task, why there are none; seats read with
+        their inputs on the way are added to ``answers`` (``repo.claim_free_seats``).
+        ``queue_locked``: the worker's queue lock is held already (:meth:`_task_to_start`)."""
         require_worker(task, worker_id)
         note = closed_note(task)
         if note is not None:
             return [], note
-        repo.lock_worker_queue(conn, task.pk, worker_id)
+        if not queue_locked:
+            repo.lock_worker_queue(conn, task.pk, worker_id)
         now = utcnow()
         self._rescan(conn, task, now)  # first: inputs that left the source are not handed out
         until = now + timedelta(seconds=self.settings.lease_seconds)
@@ -281,6 +295,7 @@ class AssignmentsService:
                     until,
                     limit - len(own) - len(taken),
                     task.workers_per_input,
+                    answers,
                 )
             if exhausted or len(own) + len(taken) >= limit:
                 break
@@ -295,7 +310,8 @@ class AssignmentsService:
             if not dynamic:
                 own = repo.own_work(conn, task.pk, worker_id, limit)
         own, taken = prelabel_queue.prefer_ready(conn, task, own, taken)  # ready pre-labels first
-        repo.set_lease(conn, own, until, now)  # claimed seats were leased and stamped started when taken
+        # (claimed seats were leased and stamped started when taken)
+        repo.set_lease(conn, own, until, now, answers)
         return own + taken, None
 
     def _plan_more(
@@ -572,9 +588,12 @@ class AssignmentsService:
     # ----------------------------------------------------------------------- helpers
 
     def _task(self, conn: Connection, ctx: RequestContext, task_id: str) -> TaskRecord:
-        if not task_id:
-            raise errors.invalid("task_id: give the id of the task", "ListTasks shows the app's tasks")
-        return self.tasks.load(conn, ctx.require_app().pk, task_id)
+        return self.tasks.load(conn, ctx.require_app().pk, _named(task_id))
+
+    def _task_to_start(self, conn: Connection, ctx: RequestContext, task_id: str) -> tuple[TaskRecord, bool]:
+        """A LABEL_START's task and whether the caller's queue lock was taken with it (PostgreSQL,
+        one round trip less: :meth:`TaskCache.load_locking_queue`)."""
+        return self.tasks.load_locking_queue(conn, ctx.require_app().pk, _named(task_id), ctx.caller_id)
 
     @staticmethod
     def _targets(
@@ -628,13 +647,15 @@ class AssignmentsService:
         links: FileLinks | None,
         full: bool = True,
         assisted: TaskRecord | None = None,
+        known: Mapping[int, repo.SeatWithInput] | None = None,
     ) -> list[resources_pb2.TaskAssignment]:
         """The assignments, each with its input: whole (data to label or review) when ``full``,
         else just the input's id (answers to submissions and review decisions). Labeling work of
-        an ``assisted`` task carries its pre-labels in ``input.data.regions``."""
+        an ``assisted`` task carries its pre-labels in ``input.data.regions``. ``known``: seats
+        already read with their inputs, by seat pk."""
         if not full:
             return [_proto(s, None) for s in repo.by_pks(conn, pks)]
-        rows = repo.with_inputs(conn, pks)  # the seats with their inputs, in one query
+        rows = repo.with_inputs(conn, pks, known)  # the seats with their inputs, in one query
         protos = _seat_inputs(conn, rows, links)
         if assisted is not None and assisted.spec.HasField("ai_assistant"):
             prelabels.attach(conn, assisted, {int(r.pk): p for r, p in zip(rows, protos)})
@@ -696,6 +717,12 @@ class _SeatView(NamedTuple):
     status: int
     comment: str | None
     reviewer_id: str | None
+
+
+def _named(task_id: str) -> str:
+    if not task_id:
+        raise errors.invalid("task_id: give the id of the task", "ListTasks shows the app's tasks")
+    return task_id
 
 
 def _new_status(task: TaskRecord, input_id: str, worker_id: str, status: int) -> int:

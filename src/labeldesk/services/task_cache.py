@@ -38,6 +38,20 @@ class TaskCache:
             raise task_missing(task_id)
         return self.record(app_pk, task_id, row)
 
+    def load_locking_queue(
+        self, conn: Connection, app_pk: int, task_id: str, worker_id: str
+    ) -> tuple[TaskRecord, bool]:
+        """:meth:`load`, for a LABEL_START of ``worker_id``: answers whether the same statement
+        took the worker's queue lock (``repo.lock_worker_queue``), which it can when this process
+        knows the task's pk (the lock's key) -- not when the task is new to it, or was deleted and
+        made again since (the lock taken then is for a pk that is gone: harmless)."""
+        known = self._entries.get((app_pk, task_id))
+        guess = None if known is None else known[0]
+        row = repo.task_row(conn, app_pk, task_id, None if guess is None else (guess, worker_id))
+        if row is None:
+            raise task_missing(task_id)
+        return self.record(app_pk, task_id, row), row[0] == guess
+
     def known(self, app_pk: int, task_id: str) -> tuple[TaskRecord, tuple[int, int, bytes]] | None:
         """The record last made for the task in this process, if any, with the stored row it was
         made from (``(pk, status, spec)``). It may be out of date: a hint for how to read the task

@@ -28,7 +28,7 @@ transactions run one at a time; the reads and writes below are then trivially ra
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from hashlib import blake2b
 from typing import Any, NamedTuple
@@ -135,16 +135,19 @@ def lock_worker_queue(conn: Connection, task_pk: int, worker_id: str) -> None:
     parameters (see :func:`_had_it`), and with their custom plans, PostgreSQL planned the seat
     claim and the look for expired leases again on every call (~0.2 ms of its CPU each, more than
     running them: docs/postgres.md, "Query plans")."""
-    if not _postgres(conn):
-        return
+    if _postgres(conn):
+        _LOCK_QUEUE.first(conn, (_queue_key(task_pk, worker_id),))
+
+
+def _queue_key(task_pk: int, worker_id: str) -> int:
+    """The advisory lock's key of one worker's queue on one task."""
     digest = blake2b(f"{task_pk}\x00{worker_id}".encode(), digest_size=8, person=b"labeldesk.q").digest()
-    _LOCK_QUEUE.first(conn, (int.from_bytes(digest, "big", signed=True),))
+    return int.from_bytes(digest, "big", signed=True)
 
 
+_LOCK_QUEUE_SQL = "pg_advisory_xact_lock(?), set_config('plan_cache_mode', 'force_generic_plan', true)"
 #: (key,): PostgreSQL only. ``set_config(..., true)`` lasts until the transaction ends
-_LOCK_QUEUE = raw.Sql(
-    "SELECT pg_advisory_xact_lock(?), set_config('plan_cache_mode', 'force_generic_plan', true)"
-)
+_LOCK_QUEUE = raw.Sql(f"SELECT {_LOCK_QUEUE_SQL}")
 
 
 def plan_state(conn: Connection, task_pk: int, lock: bool = False) -> PlanState:
@@ -189,13 +192,24 @@ def set_plan_state(
 _SET_PLANNED_UPTO = raw.Sql("UPDATE tasks SET planned_upto = ? WHERE pk = ?")
 
 
-def task_row(conn: Connection, app_pk: int, task_id: str) -> tuple[int, int, bytes] | None:
-    """``(pk, status, spec)`` of the app's task ``task_id``, or None."""
-    row = _TASK_ROW.first(conn, (app_pk, task_id))
+def task_row(
+    conn: Connection, app_pk: int, task_id: str, queue: tuple[int, str] | None = None
+) -> tuple[int, int, bytes] | None:
+    """``(pk, status, spec)`` of the app's task ``task_id``, or None. ``queue`` (``(task_pk,
+    worker_id)``, the pk as last seen): on PostgreSQL the same statement takes that worker's queue
+    lock (:func:`lock_worker_queue`) when the task is found -- held for the pk given, whatever the
+    row's (the caller compares them)."""
+    if queue is not None and _postgres(conn):
+        row = _TASK_ROW_LOCKING_QUEUE.first(conn, (_queue_key(*queue), app_pk, task_id))
+    else:
+        row = _TASK_ROW.first(conn, (app_pk, task_id))
     return None if row is None else (row[0], row[1], bytes(row[2]))
 
 
-_TASK_ROW = raw.Sql("SELECT pk, status, spec FROM tasks WHERE app_pk = ? AND id = ?")
+_TASK_ROW_SQL = "SELECT pk, status, spec{lock} FROM tasks WHERE app_pk = ? AND id = ?"
+_TASK_ROW = raw.Sql(_TASK_ROW_SQL.format(lock=""))
+#: (key, app_pk, task_id): PostgreSQL only; the lock is taken for the row found (there is one at most)
+_TASK_ROW_LOCKING_QUEUE = raw.Sql(_TASK_ROW_SQL.format(lock=f", {_LOCK_QUEUE_SQL}"))
 
 
 # --------------------------------------------------------------------------- task input sources
@@ -527,11 +541,7 @@ _TAKE_OPEN = raw.Sql(
     _TAKE
     + "started_at = COALESCE(started_at, ?) WHERE pk IN ("
     + _PICK_OPEN.format(never_had=_NEVER_HAD.format(t="free", offset=""))
-    + ") RETURNING pk, input_pk",
-    _TAKE
-    + "started_at = COALESCE(started_at, ?) WHERE pk = ANY(ARRAY("
-    + _PICK_OPEN.format(never_had=_NEVER_HAD.format(t="free", offset=" OFFSET 0"))
-    + " FOR UPDATE SKIP LOCKED)) RETURNING pk, input_pk",
+    + ") RETURNING pk, input_pk"
 )
 
 
@@ -548,13 +558,22 @@ def own_work(conn: Connection, task_pk: int, worker_id: str, limit: int, unstart
 
 
 def claim_free_seats(
-    conn: Connection, task_pk: int, worker_id: str, now: datetime, lease_until: datetime, limit: int, k: int
+    conn: Connection,
+    task_pk: int,
+    worker_id: str,
+    now: datetime,
+    lease_until: datetime,
+    limit: int,
+    k: int,
+    answers: dict[int, SeatWithInput],
 ) -> list[int]:
     """DYNAMIC: take up to ``limit`` seats on distinct inputs the worker never had, for the worker.
 
     Seats whose lease ran out come first (their inputs are the oldest unfinished work), then OPEN
     seats in input order. Rows are locked with SKIP LOCKED, so concurrent workers take different
-    seats; answers the pks taken.
+    seats; answers the pks taken. On PostgreSQL, OPEN seats taken the usual way come with their
+    inputs, as :func:`with_inputs` reads them (in the same statement: one round trip less per
+    LABEL_START), added to ``answers`` by seat pk.
     """
     if limit <= 0:
         return []
@@ -564,8 +583,12 @@ def claim_free_seats(
     for pk, input_pk in _EXPIRED.rows(conn, (task_pk, at, worker_id, worker_id, limit)):
         chosen.setdefault(input_pk, pk)
     if not chosen and k == 1:  # one seat per input (the usual case): select and take in one UPDATE
-        until = raw.bind_time(sqlite, lease_until)
-        took = _TAKE_OPEN.rows(conn, (worker_id, until, at, at, task_pk, worker_id, limit))
+        take = (worker_id, raw.bind_time(sqlite, lease_until), at, at, task_pk, worker_id, limit)
+        if not sqlite:
+            taken = [_seat_with_input(r) for r in _TAKE_OPEN_ANSWERED.rows(conn, (*take, True))]
+            answers.update((s.seat_pk, s) for s in taken)
+            return [s.seat_pk for s in taken]
+        took = _TAKE_OPEN.rows(conn, take)
         return [pk for pk, _ in sorted(took, key=lambda r: r[1])]
     params: dict[str, Any] = {"task_pk": task_pk, "worker_id": worker_id, "now": now, "limit": limit}
     if len(chosen) < limit:
@@ -598,19 +621,35 @@ _CLAIM = (
 _BY_PKS = select(*_SEAT_AND_INPUT_ID).join(t.inputs, I.pk == Q.input_pk).where(Q.pk.in_(_PKS))
 
 
-def set_lease(conn: Connection, pks: Collection[int], lease_until: datetime, now: datetime) -> None:
+def set_lease(
+    conn: Connection,
+    pks: Collection[int],
+    lease_until: datetime,
+    now: datetime,
+    answers: dict[int, SeatWithInput],
+) -> None:
     """Hand the worker's own seats out again until ``lease_until``; a seat handed out for the first
-    time is stamped ``started_at`` (as claimed seats are by :func:`claim_free_seats`)."""
-    if pks:
-        sqlite = raw.is_sqlite(conn)
-        at = raw.bind_time(sqlite, now)
-        _SET_LEASE.run(conn, (raw.bind_time(sqlite, lease_until), at, at, *pks), n_in=len(pks))
+    time is stamped ``started_at`` (as claimed seats are by :func:`claim_free_seats`). On
+    PostgreSQL the seats come back with their inputs, added to ``answers`` by seat pk (as
+    :func:`claim_free_seats` adds them)."""
+    if not pks:
+        return
+    sqlite = raw.is_sqlite(conn)
+    at = raw.bind_time(sqlite, now)
+    params = (raw.bind_time(sqlite, lease_until), at, at, *pks)
+    if sqlite:
+        _SET_LEASE.run(conn, params, n_in=len(pks))
+        return
+    for r in _SET_LEASE_ANSWERED.rows(conn, (*params, True), n_in=len(pks)):
+        seat = _seat_with_input(r)
+        answers[seat.seat_pk] = seat
 
 
-_SET_LEASE = raw.Sql(
+_SET_LEASE_SQL = (
     "UPDATE task_assignments SET lease_until = ?, modified_at = ?, started_at = COALESCE(started_at, ?) "
     "WHERE pk IN ({in})"
 )
+_SET_LEASE = raw.Sql(_SET_LEASE_SQL)
 
 
 def by_pks(conn: Connection, pks: Sequence[int]) -> list[Row[Any]]:
@@ -645,19 +684,27 @@ class SeatWithInput(NamedTuple):
     in_datasets: bool
 
 
-def with_inputs(conn: Connection, pks: Sequence[int]) -> list[SeatWithInput]:
+def with_inputs(
+    conn: Connection, pks: Sequence[int], known: Mapping[int, SeatWithInput] | None = None
+) -> list[SeatWithInput]:
     """Seats with their whole input rows, in the order of ``pks``, in one query, which also says
-    whether each input has concepts (:func:`concepts_of_level`) and datasets to read."""
-    found: dict[int, SeatWithInput] = {}
-    for chunk in _chunks(list(pks)):
+    whether each input has concepts (:func:`concepts_of_level`) and datasets to read. Seats in
+    ``known`` (read so already, by seat pk) are not read again."""
+    found: dict[int, SeatWithInput] = dict(known or {})
+    for chunk in _chunks([p for p in pks if p not in found]):
         for r in _WITH_INPUTS.rows(conn, (True, *chunk), n_in=len(chunk)):
-            seat = SeatWithInput(
-                r[0], r[1], raw.read_time(r[2]), raw.read_time(r[3]), r[4], r[5], r[6], r[7], r[8], r[9],
-                bytes(r[10]), raw.read_json(r[11]), r[12], raw.read_time(r[13]), raw.read_time(r[14]),
-                r[15], bool(r[16]),
-            )  # fmt: skip
+            seat = _seat_with_input(r)
             found[seat.seat_pk] = seat
     return [found[p] for p in pks if p in found]
+
+
+def _seat_with_input(r: Sequence[Any]) -> SeatWithInput:
+    """A row of :data:`_WITH_INPUTS_COLUMNS`."""
+    return SeatWithInput(
+        r[0], r[1], raw.read_time(r[2]), raw.read_time(r[3]), r[4], r[5], r[6], r[7], r[8], r[9],
+        bytes(r[10]), raw.read_json(r[11]), r[12], raw.read_time(r[13]), raw.read_time(r[14]),
+        r[15], bool(r[16]),
+    )  # fmt: skip
 
 
 _WITH_INPUTS_COLUMNS = (
@@ -674,12 +721,38 @@ _WITH_INPUTS_COLUMNS = (
 #: merge-joined the seats with the inputs' primary-key index, reading every input below the highest
 #: one handed out (11,000 rows, 1.5 ms per LABEL_START at 10k inputs, growing with the app), and
 #: hashed all of ``dataset_inputs`` once per call
+_WITH_INPUTS_PG = (
+    _WITH_INPUTS_COLUMNS.format(offset=" OFFSET 0")
+    + "FROM {seats} ta CROSS JOIN LATERAL (SELECT * FROM inputs WHERE inputs.pk = ta.input_pk OFFSET 0) i "
+)
 _WITH_INPUTS = raw.Sql(
     _WITH_INPUTS_COLUMNS.format(offset="")
     + "FROM task_assignments ta JOIN inputs i ON i.pk = ta.input_pk WHERE ta.pk IN ({in})",
-    _WITH_INPUTS_COLUMNS.format(offset=" OFFSET 0") + "FROM task_assignments ta CROSS JOIN LATERAL "
-    "(SELECT * FROM inputs WHERE inputs.pk = ta.input_pk OFFSET 0) i WHERE ta.pk IN ({in})",
+    _WITH_INPUTS_PG.format(seats="task_assignments") + "WHERE ta.pk IN ({in})",
 )
+
+
+def _answered(update: str, order: str = "") -> raw.Sql:
+    """PostgreSQL's ``update`` of seats answering the seats it wrote with their inputs
+    (:data:`_WITH_INPUTS`' columns, its last parameter ``True`` after the update's): what
+    :func:`with_inputs` would read next, without the round trip."""
+    return raw.Sql(
+        f"WITH took AS ({update} RETURNING pk, status, created_at, modified_at, worker_id, comment, "
+        f"reviewer_id, input_pk) {_WITH_INPUTS_PG.format(seats='took')}{order}"
+    )
+
+
+#: (worker_id, lease_until, now, now, task_pk, worker_id, limit, True): PostgreSQL's
+#: :data:`_TAKE_OPEN`, answering the seats taken with their inputs, in input order
+_TAKE_OPEN_ANSWERED = _answered(
+    _TAKE
+    + "started_at = COALESCE(started_at, ?) WHERE pk = ANY(ARRAY("
+    + _PICK_OPEN.format(never_had=_NEVER_HAD.format(t="free", offset=" OFFSET 0"))
+    + " FOR UPDATE SKIP LOCKED))",
+    "ORDER BY ta.input_pk",
+)
+#: (lease_until, now, now, *pks, True): PostgreSQL's :data:`_SET_LEASE`, answering the seats
+_SET_LEASE_ANSWERED = _answered(_SET_LEASE_SQL)
 
 
 def concepts_of_level(conn: Connection, annotation_pks: Sequence[int]) -> dict[int, list[tuple[str, float]]]:
