@@ -720,6 +720,7 @@ class _SeatView(NamedTuple):
 
 
 def _named(task_id: str) -> str:
+    """``task_id``, which a call on a task must give."""
     if not task_id:
         raise errors.invalid("task_id: give the id of the task", "ListTasks shows the app's tasks")
     return task_id

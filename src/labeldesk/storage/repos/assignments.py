@@ -533,10 +533,10 @@ _PICK_OPEN = (
 )
 _TAKE = f"UPDATE task_assignments SET worker_id = ?, status = {PENDING}, lease_until = ?, modified_at = ?, "
 #: (worker_id, lease_until, now, now, task_pk, worker_id, limit) -- DYNAMIC with one seat per
-#: input: the first OPEN seats on inputs the worker never had, taken in one statement. PostgreSQL
-#: picks them once (``= ANY(ARRAY(...))`` is an init plan) and updates them by pk: with ``pk IN
-#: (subquery)`` and statistics from before the task had seats, it walked every seat of the table
-#: and ran the pick once per seat.
+#: input: the first OPEN seats on inputs the worker never had, taken in one statement (SQLite's;
+#: PostgreSQL's is :data:`_TAKE_OPEN_ANSWERED`, which picks them once -- ``= ANY(ARRAY(...))`` is
+#: an init plan -- and updates them by pk: with ``pk IN (subquery)`` and statistics from before
+#: the task had seats, it walked every seat of the table and ran the pick once per seat).
 _TAKE_OPEN = raw.Sql(
     _TAKE
     + "started_at = COALESCE(started_at, ?) WHERE pk IN ("
