@@ -516,6 +516,25 @@ def test_dynamic_lease_expires_and_the_input_returns_to_the_pool(
     team.submit(b, inputs(3)[1])
 
 
+def test_dynamic_work_whose_lease_ran_out_goes_out_before_the_pool(
+    stub: Any, fast_stub: Any, app: AppFixture, clock: Callable[[float], None]
+) -> None:
+    """Seats whose lease ran out are the oldest unfinished work: a LABEL_START hands them out
+    first, then fills up from the pool (on PostgreSQL the usual claim, which takes from the pool
+    in one statement, must leave them alone)."""
+    team = make_team(fast_stub, app, n_workers=2)
+    a, b = team.workers
+    ids = inputs(12)
+    team.add_inputs(*ids)
+    team.create(dynamic([a, b]))
+    assert team.start(a) == ids[:10]
+    for i in ids[:7]:
+        team.submit(a, i)
+    clock(LEASE + 1)
+    assert team.start(b) == ids[7:10] + ids[10:], "a's three lapsed inputs first, then the pool's two"
+    assert team.start(a) == [], "none left: a's lapsed work is b's now"
+
+
 def test_expired_lease_stays_with_its_worker_until_someone_takes_it(
     stub: Any, fast_stub: Any, app: AppFixture, clock: Callable[[float], None]
 ) -> None:
