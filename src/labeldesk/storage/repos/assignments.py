@@ -579,8 +579,9 @@ def claim_free_seats(
     Seats whose lease ran out come first (their inputs are the oldest unfinished work), then OPEN
     seats in input order. Rows are locked with SKIP LOCKED, so concurrent workers take different
     seats; answers the pks taken. On PostgreSQL, OPEN seats taken the usual way come with their
-    inputs, as :func:`with_inputs` reads them (in the same statement: one round trip less per
-    LABEL_START), added to ``answers`` by seat pk.
+    inputs, as :func:`with_inputs` reads them, added to ``answers`` by seat pk; and while no lease
+    ran out, one statement (:data:`_TAKE_OPEN_FIRST`) makes sure of that, takes and answers: two
+    round trips less per LABEL_START.
     """
     if limit <= 0:
         return []
