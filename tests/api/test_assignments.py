@@ -306,14 +306,19 @@ def test_list_next_task_assignments_is_label_start(team: Team) -> None:
     )
 
 
-@pytest.mark.parametrize("strategy", [dynamic, partitioned])
+def _dynamic_2(users: list[str]) -> dict[str, Any]:
+    return dynamic(users, k=2)
+
+
+@pytest.mark.parametrize(("strategy", "n_workers"), [(dynamic, 1), (_dynamic_2, 2), (partitioned, 1)])
 def test_work_handed_out_shows_its_inputs_as_get_input_does(
-    team: Team, strategy: Callable[[list[str]], dict[str, Any]]
+    team: Team, strategy: Callable[[list[str]], dict[str, Any]], n_workers: int
 ) -> None:
     """LABEL_START reads concepts and datasets only for the inputs that have them: each input it
     hands out equals GetInput's, with and without concepts, metadata and datasets -- work taken
-    from the pool (DYNAMIC), planned for the worker (PARTITIONED) or handed out again (on
-    PostgreSQL each is read by the statement that leases it)."""
+    from the pool (DYNAMIC, one or two workers per input: two ways of taking seats), planned for
+    the worker (PARTITIONED) or handed out again (on PostgreSQL each is read by the statement
+    that leases it)."""
     ok(team.call("PostDatasets", datasets=[r.Dataset(id="ds-b"), r.Dataset(id="ds-a")]))
     ok(team.call("PostConcepts", concepts=[r.Concept(id="dog", name="Dog")]))
     plain = r.Input(id="plain", data=r.Data(image=r.Image(url=IMG)))
@@ -326,7 +331,7 @@ def test_work_handed_out_shows_its_inputs_as_get_input_does(
     )
     one = r.Input(id="one", data=r.Data(image=r.Image(url=IMG)), dataset_ids=["ds-b"])
     ok(team.call("PostInputs", inputs=[plain, rich, one]))
-    team.create(strategy(team.workers[:1]))
+    team.create(strategy(team.workers[:n_workers]))
     got = ok(team.put(team.workers[0], A.LABEL_START)).task_assignments
     assert sorted(a.input.id for a in got) == ["one", "plain", "rich"]
     for a in got:

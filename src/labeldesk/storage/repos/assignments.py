@@ -578,10 +578,11 @@ def claim_free_seats(
 
     Seats whose lease ran out come first (their inputs are the oldest unfinished work), then OPEN
     seats in input order. Rows are locked with SKIP LOCKED, so concurrent workers take different
-    seats; answers the pks taken. On PostgreSQL, OPEN seats taken the usual way come with their
-    inputs, as :func:`with_inputs` reads them, added to ``answers`` by seat pk; and while no lease
-    ran out, one statement (:data:`_TAKE_OPEN_FIRST`) makes sure of that, takes and answers: two
-    round trips less per LABEL_START.
+    seats; answers the pks taken. On PostgreSQL the seats taken come with their inputs, as
+    :func:`with_inputs` reads them (the statement that takes them answers them), added to
+    ``answers`` by seat pk; and, usually, while no lease ran out, one statement
+    (:data:`_TAKE_OPEN_FIRST`) makes sure of that, takes and answers: two round trips less per
+    LABEL_START.
     """
     if limit <= 0:
         return []
@@ -609,25 +610,19 @@ def claim_free_seats(
                 break
             chosen.setdefault(int(r.input_pk), int(r.pk))
     pks = list(chosen.values())
-    if pks:
-        conn.execute(_CLAIM, {"pks": pks, "worker_id": worker_id, "lease_until": lease_until, "now": now})
+    if pks and sqlite:
+        _CLAIM.run(conn, (*take[:4], *pks), n_in=len(pks))
+    elif pks:
+        _answered_seats(_CLAIM_ANSWERED.rows(conn, (*take[:4], *pks, True), n_in=len(pks)), answers)
     return pks
 
 
 # The hot path's statements are built once: constructing a statement costs more CPU than
 # SQLite takes to run it (see docs/performance.md).
 _PKS = bindparam("pks", expanding=True, type_=Integer)
-_CLAIM = (
-    update(TA)
-    .where(Q.pk.in_(_PKS))
-    .values(
-        worker_id=_WORKER,
-        status=PENDING,
-        lease_until=bindparam("lease_until", type_=Q.lease_until.type),
-        modified_at=bindparam("now", type_=Q.modified_at.type),
-        started_at=func.coalesce(Q.started_at, bindparam("now", type_=Q.started_at.type)),
-    )
-)
+_CLAIM_SQL = _TAKE + "started_at = COALESCE(started_at, ?) WHERE pk IN ({in})"
+#: (worker_id, lease_until, now, now, *pks): the seats chosen, the worker's now
+_CLAIM = raw.Sql(_CLAIM_SQL)
 _BY_PKS = select(*_SEAT_AND_INPUT_ID).join(t.inputs, I.pk == Q.input_pk).where(Q.pk.in_(_PKS))
 
 
@@ -782,6 +777,8 @@ _TAKE_OPEN_FIRST = _answered(
     + " FOR UPDATE SKIP LOCKED))",
     "ORDER BY ta.input_pk",
 )
+#: (worker_id, lease_until, now, now, *pks, True): PostgreSQL's :data:`_CLAIM`, answering the seats
+_CLAIM_ANSWERED = _answered(_CLAIM_SQL)
 #: (lease_until, now, now, *pks, True): PostgreSQL's :data:`_SET_LEASE`, answering the seats
 _SET_LEASE_ANSWERED = _answered(_SET_LEASE_SQL)
 
