@@ -24,6 +24,7 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 
+import numpy as np
 import shapely
 from shapely.geometry import MultiPolygon
 from shapely.geometry import Polygon as ShapelyPolygon
@@ -149,7 +150,10 @@ def _geometry(shape: Shape) -> BaseGeometry:
         return ShapelyPolygon()
     geom = ShapelyPolygon(coords)
     if not geom.is_valid:
-        geom = shapely.make_valid(geom)
+        # points a hair apart (1e-286) make GEOS divide by zero: numpy's warning, not an error
+        # (the repair then has no area, which validation rejects); thread-local, unlike warnings'
+        with np.errstate(all="ignore"):
+            geom = shapely.make_valid(geom)
     if isinstance(geom, (ShapelyPolygon, MultiPolygon)):
         return geom
     parts = [p for p in shapely.get_parts(geom) if isinstance(p, (ShapelyPolygon, MultiPolygon))]
