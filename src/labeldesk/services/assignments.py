@@ -201,10 +201,7 @@ class AssignmentsService:
         self, conn: Connection, ctx: RequestContext, req: service_pb2.ListNextTaskAssignmentsRequest
     ) -> service_pb2.MultiInputResponse:
         """LABEL_START under a GET: the caller's next inputs (leased like LABEL_START's)."""
-        task, locked = self._task_to_start(conn, ctx, req.task_id)
-        answers: dict[int, repo.SeatWithInput] = {}
-        pks, note = self.label_start(conn, task, ctx.caller_id, answers, locked)
-        seats = self._protos(conn, pks, ctx.files, assisted=task, known=answers)
+        seats, note = self._started(conn, ctx, req.task_id)
         resp = service_pb2.MultiInputResponse(inputs=[a.input for a in seats])
         _explain(resp.status, note)
         return resp
@@ -223,16 +220,11 @@ class AssignmentsService:
                 task, found = self._task_and_seats(conn, ctx, req)
                 done = self.label_submit(conn, task, me, req, found)
             return service_pb2.MultiTaskAssignmentResponse(task_assignments=[_proto(s, None) for s in done])
-        note: str | None = None
-        full = True  # work to do comes with its inputs' data; decisions just name the inputs
-        assisted: TaskRecord | None = None  # labeling work comes with the assistant's pre-labels
-        answers: dict[int, repo.SeatWithInput] = {}  # seats already read with their inputs
         if req.action == Action.LABEL_START:
-            task, locked = self._task_to_start(conn, ctx, req.task_id)
-            pks, note = self.label_start(conn, task, me, answers, locked)
-            assisted = task
+            assignments, note = self._started(conn, ctx, req.task_id)
         else:
             task = self._task(conn, ctx, req.task_id)
+            full = True  # work to do comes with its inputs' data; decisions just name the inputs
             if req.action == Action.REVIEW_START:
                 workers = [w.user.id for w in req.review_start_config.workers if w.user.id]
                 pks, note = self.review_start(conn, task, me, workers)
@@ -245,13 +237,27 @@ class AssignmentsService:
                     "use one of LABEL_START, LABEL_SUBMIT, REVIEW_START, REVIEW_APPROVE, "
                     "REVIEW_REQUEST_CHANGES, REVIEW_REJECT",
                 )
-        resp = service_pb2.MultiTaskAssignmentResponse(
-            task_assignments=self._protos(conn, pks, ctx.files, full, assisted, answers)
-        )
+            assignments = self._protos(conn, pks, ctx.files, full)
+        resp = service_pb2.MultiTaskAssignmentResponse(task_assignments=assignments)
         _explain(resp.status, note)
         return resp
 
     # ----------------------------------------------------------------------- LABEL_START
+
+    def _started(
+        self, conn: Connection, ctx: RequestContext, task_id: str
+    ) -> tuple[list[resources_pb2.TaskAssignment], str | None]:
+        """A LABEL_START's answer: the caller's work with its inputs (and an assisted task's
+        pre-labels), and why there is none for a closed task. The task is read with the caller's
+        queue lock when the process can (PostgreSQL, one round trip less:
+        :meth:`TaskCache.load_locking_queue`), and seats the leasing statements answered with
+        their inputs are not read again."""
+        task, locked = self.tasks.load_locking_queue(
+            conn, ctx.require_app().pk, _named(task_id), ctx.caller_id
+        )
+        answers: dict[int, repo.SeatWithInput] = {}
+        pks, note = self.label_start(conn, task, ctx.caller_id, answers, locked)
+        return self._protos(conn, pks, ctx.files, assisted=task, known=answers), note
 
     def label_start(
         self,
@@ -265,7 +271,7 @@ class AssignmentsService:
         its planned work in input order or (DYNAMIC) newly taken free seats. Plans more inputs when
         short. Answers the seat pks and, for a closed task, why there are none; seats read with
         their inputs on the way are added to ``answers`` (``repo.claim_free_seats``).
-        ``queue_locked``: the worker's queue lock is held already (:meth:`_task_to_start`)."""
+        ``queue_locked``: the worker's queue lock is held already (:meth:`_started`)."""
         require_worker(task, worker_id)
         note = closed_note(task)
         if note is not None:
@@ -589,11 +595,6 @@ class AssignmentsService:
 
     def _task(self, conn: Connection, ctx: RequestContext, task_id: str) -> TaskRecord:
         return self.tasks.load(conn, ctx.require_app().pk, _named(task_id))
-
-    def _task_to_start(self, conn: Connection, ctx: RequestContext, task_id: str) -> tuple[TaskRecord, bool]:
-        """A LABEL_START's task and whether the caller's queue lock was taken with it (PostgreSQL,
-        one round trip less: :meth:`TaskCache.load_locking_queue`)."""
-        return self.tasks.load_locking_queue(conn, ctx.require_app().pk, _named(task_id), ctx.caller_id)
 
     @staticmethod
     def _targets(

@@ -31,9 +31,12 @@ class TaskCache:
         self._entries: dict[tuple[int, str], tuple[int, int, bytes, TaskRecord]] = {}
         self._lock = threading.Lock()
 
-    def load(self, conn: Connection, app_pk: int, task_id: str) -> TaskRecord:
-        """The task ``task_id`` of the app as stored now, or ApiError TASK_MISSING (54102)."""
-        row = repo.task_row(conn, app_pk, task_id)
+    def load(
+        self, conn: Connection, app_pk: int, task_id: str, queue: tuple[int, str] | None = None
+    ) -> TaskRecord:
+        """The task ``task_id`` of the app as stored now, or ApiError TASK_MISSING (54102).
+        ``queue``: a worker's queue lock taken in the same statement (``repo.task_row``)."""
+        row = repo.task_row(conn, app_pk, task_id, queue)
         if row is None:
             raise task_missing(task_id)
         return self.record(app_pk, task_id, row)
@@ -47,10 +50,8 @@ class TaskCache:
         made again since (the lock taken then is for a pk that is gone: harmless)."""
         known = self._entries.get((app_pk, task_id))
         guess = None if known is None else known[0]
-        row = repo.task_row(conn, app_pk, task_id, None if guess is None else (guess, worker_id))
-        if row is None:
-            raise task_missing(task_id)
-        return self.record(app_pk, task_id, row), row[0] == guess
+        record = self.load(conn, app_pk, task_id, None if guess is None else (guess, worker_id))
+        return record, record.pk == guess
 
     def known(self, app_pk: int, task_id: str) -> tuple[TaskRecord, tuple[int, int, bytes]] | None:
         """The record last made for the task in this process, if any, with the stored row it was

@@ -645,9 +645,7 @@ def set_lease(
     if sqlite:
         _SET_LEASE.run(conn, params, n_in=len(pks))
         return
-    for r in _SET_LEASE_ANSWERED.rows(conn, (*params, True), n_in=len(pks)):
-        seat = _seat_with_input(r)
-        answers[seat.seat_pk] = seat
+    _answered_seats(_SET_LEASE_ANSWERED.rows(conn, (*params, True), n_in=len(pks)), answers)
 
 
 _SET_LEASE_SQL = (
@@ -754,28 +752,26 @@ def _answered(update: str, order: str = "") -> raw.Sql:
     )
 
 
-#: (worker_id, lease_until, now, now, task_pk, worker_id, limit, True): PostgreSQL's
-#: :data:`_TAKE_OPEN`, answering the seats taken with their inputs, in input order
-_TAKE_OPEN_ANSWERED = _answered(
-    _TAKE
-    + "started_at = COALESCE(started_at, ?) WHERE pk = ANY(ARRAY("
-    + _PICK_OPEN.format(never_had=_NEVER_HAD.format(t="free", offset=" OFFSET 0"))
-    + " FOR UPDATE SKIP LOCKED))",
-    "ORDER BY ta.input_pk",
-)
+def _take_open_answered(also: str = "") -> raw.Sql:
+    """PostgreSQL's :data:`_TAKE_OPEN`, answering the seats taken with their inputs, in input
+    order; ``also``: a further condition on taking any."""
+    return _answered(
+        _TAKE
+        + "started_at = COALESCE(started_at, ?) WHERE pk = ANY(ARRAY("
+        + _PICK_OPEN.format(never_had=_NEVER_HAD.format(t="free", offset=" OFFSET 0") + also)
+        + " FOR UPDATE SKIP LOCKED))",
+        "ORDER BY ta.input_pk",
+    )
+
+
+#: (worker_id, lease_until, now, now, task_pk, worker_id, limit, True)
+_TAKE_OPEN_ANSWERED = _take_open_answered()
 #: (worker_id, lease_until, now, now, task_pk, worker_id, task_pk, now, worker_id, worker_id,
 #: limit, True): :data:`_TAKE_OPEN_ANSWERED` while no seat's lease ran out that
 #: :data:`_EXPIRED` would hand the worker first (it takes nothing otherwise): a DYNAMIC
 #: LABEL_START's usual claim in one round trip instead of two
-_TAKE_OPEN_FIRST = _answered(
-    _TAKE
-    + "started_at = COALESCE(started_at, ?) WHERE pk = ANY(ARRAY("
-    + _PICK_OPEN.format(
-        never_had=_NEVER_HAD.format(t="free", offset=" OFFSET 0")
-        + f" AND NOT EXISTS (SELECT 1 FROM task_assignments ta WHERE {_EXPIRED_WHERE_PG})"
-    )
-    + " FOR UPDATE SKIP LOCKED))",
-    "ORDER BY ta.input_pk",
+_TAKE_OPEN_FIRST = _take_open_answered(
+    f" AND NOT EXISTS (SELECT 1 FROM task_assignments ta WHERE {_EXPIRED_WHERE_PG})"
 )
 #: (worker_id, lease_until, now, now, *pks, True): PostgreSQL's :data:`_CLAIM`, answering the seats
 _CLAIM_ANSWERED = _answered(_CLAIM_SQL)
