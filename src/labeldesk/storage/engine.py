@@ -58,7 +58,7 @@ from labeldesk.storage.account_news import AccountNews
 from labeldesk.storage.checkpoints import FALLBACK_PAGES, WalCheckpointer
 from labeldesk.storage.idle_connections import IdleConnections
 from labeldesk.storage.raw import Sql
-from labeldesk.storage.unit_turns import UnitTurns
+from labeldesk.storage.unit_turns import UnitTurns, stepped_out
 from labeldesk.storage.write_groups import RunAlone, Unit, WriteGroups
 
 log = logging.getLogger("labeldesk")
@@ -353,6 +353,12 @@ class Database:
             if shared_file:
                 self._file_lock = os.open(f"{path}.writer-lock", os.O_RDWR | os.O_CREAT, 0o600)
 
+    @property
+    def turns(self) -> UnitTurns | None:
+        """PostgreSQL: the process's turns, which the transports' executors take for their calls
+        (storage/unit_turns.py); SQLite: None."""
+        return self._turns
+
     def _listener(self) -> Any:
         """A new autocommit driver connection to the database, outside the pool (PostgreSQL's
         account news listens on it)."""
@@ -374,7 +380,8 @@ class Database:
                     if not is_busy(e):
                         raise
                 self._count("retries")
-                time.sleep(backoff(attempt))
+                with stepped_out():  # a call that holds its turn (transport/workers.py) lends it meanwhile
+                    time.sleep(backoff(attempt))
             return self._attempt(work, write)
 
     def _attempt(self, work: Callable[[Connection], R], write: bool) -> R:

@@ -13,6 +13,18 @@ cannot wait for itself. A unit that waits on something outside -- a model server
 fetched over HTTP -- gives its turn to another meanwhile (:func:`stepped_out`), so slow backends
 never hold up the rest of the API. SQLite needs none of this: its writers take turns already
 (storage/write_groups.py).
+
+The transports' executors (transport/workers.py) take a call's turn *before* they hand it to a
+thread (:meth:`UnitTurns.try_take`, then the thread runs the call :meth:`holding` it): a call that
+finds no turn free waits in the executor's queue, not in a thread of its own, and a thread that
+ends a call keeps its turn for the next queued one instead of giving it to a thread it must wake.
+With 32 threads each taking its turn inside the call, 28 of them woke, took the interpreter lock,
+parsed and then slept again on the semaphore, and every turn given back woke one more (two
+replicas, 32 labelers: 0.25-0.4 ms more of the server's CPU per submission than 8 labelers, and
+fewer submissions; docs/performance.md, round 14). Whoever gives a turn back tells the executors
+(:meth:`UnitTurns.when_freed`), so a queued call starts when a turn comes free anywhere; a thread
+blocked in :meth:`UnitTurns.turn` (a call back from outside, a unit run by a background job)
+goes before the queued calls (:meth:`UnitTurns.contended`).
 """
 
 from __future__ import annotations
@@ -31,7 +43,12 @@ class UnitTurns:
             raise ValueError("at least one unit of work must be able to run")
         self._slots = threading.BoundedSemaphore(size)
         #: called when a unit has to wait for its turn (counted in /metrics)
-        self._waited = waited
+        self.waited = waited
+        #: threads blocked in :meth:`_take` (they go before the executors' queued calls)
+        self._blocked = 0
+        self._count = threading.Lock()
+        #: told whenever a turn is given back (the executors start a queued call)
+        self._freed: list[Callable[[], None]] = []
 
     @contextmanager
     def turn(self) -> Iterator[None]:
@@ -41,20 +58,54 @@ class UnitTurns:
             yield
             return
         self._take()
+        try:
+            with self.holding():
+                yield
+        finally:
+            self.give()
+
+    def try_take(self) -> bool:
+        """Take a turn if one is free now, for a call about to run on some thread (which runs it
+        :meth:`holding` the turn, then gives it back with :meth:`give`)."""
+        return self._slots.acquire(blocking=False)
+
+    @contextmanager
+    def holding(self) -> Iterator[None]:
+        """The block runs in a turn this thread took already (its units of work run in it; it is
+        still the thread's to give back after the block)."""
         _holder.turns = self
         try:
             yield
         finally:
             _holder.turns = None
-            self._give()
+
+    def give(self) -> None:
+        """Give a turn back (a blocked :meth:`turn` gets it, or a queued call of an executor)."""
+        self._slots.release()
+        for freed in self._freed:
+            freed()
+
+    def contended(self) -> bool:
+        """Whether a thread is waiting in :meth:`turn` for a turn (the executors then give turns
+        back instead of keeping them for their queued calls)."""
+        return self._blocked > 0
+
+    def when_freed(self, listener: Callable[[], None]) -> None:
+        """Call ``listener()`` after every turn given back (on the giving thread; it must not give
+        a turn back itself)."""
+        self._freed.append(listener)
 
     def _take(self) -> None:
-        if not self._slots.acquire(blocking=False):
-            self._waited()
+        if self._slots.acquire(blocking=False):
+            return
+        self.waited()
+        with self._count:
+            self._blocked += 1
+        try:
             self._slots.acquire()
-
-    def _give(self) -> None:
-        self._slots.release()
+        finally:
+            with self._count:
+                self._blocked -= 1
 
 
 @contextmanager
@@ -67,7 +118,7 @@ def stepped_out() -> Iterator[None]:
         yield
         return
     _holder.turns = None
-    turns._give()
+    turns.give()
     try:
         yield
     finally:

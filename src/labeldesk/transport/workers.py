@@ -10,6 +10,13 @@ around several more times (strace: ~17 futex calls per call in the handler threa
 ``submit`` gives the call straight to the most recently idle thread (its cache is warm) with one
 wake-up, and queues it only when every thread is busy (docs/performance.md, transport). The REST
 transport runs its calls here too (``loop.run_in_executor``).
+
+Given the database's turns (PostgreSQL: at most N units of work at once per process,
+storage/unit_turns.py), the executor hands a call to a thread only with a turn taken for it, and
+otherwise queues it: a waiting call costs no thread, and a thread that ends a call keeps its turn
+for the next queued one (no wake-up, its caches warm), unless a thread blocked outside the
+executor is waiting for a turn, which then gets it. A call that steps out of its turn (a model
+server's answer) lets a queued call start on another thread meanwhile.
 """
 
 from __future__ import annotations
@@ -22,8 +29,9 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
+from contextlib import AbstractContextManager
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
@@ -42,11 +50,25 @@ class _Thread:
         self.wake.acquire()
 
 
+class Turns(Protocol):
+    """How many calls may run at once (storage/unit_turns.py's ``UnitTurns``)."""
+
+    def try_take(self) -> bool: ...
+    def holding(self) -> AbstractContextManager[None]: ...
+    def give(self) -> None: ...
+    def contended(self) -> bool: ...
+    def when_freed(self, listener: Callable[[], None]) -> None: ...
+    def waited(self) -> None: ...
+
+
 class HandOffExecutor(Executor):
     """At most ``max_workers`` threads, started as calls need them and kept; idle threads form a
-    stack (the last one to finish gets the next call)."""
+    stack (the last one to finish gets the next call). With ``turns``, a call runs only in a turn
+    taken for it (see the module doc)."""
 
-    def __init__(self, max_workers: int, thread_name_prefix: str = "worker") -> None:
+    def __init__(
+        self, max_workers: int, thread_name_prefix: str = "worker", turns: Turns | None = None
+    ) -> None:
         if max_workers < 1:
             raise ValueError("max_workers must be at least 1")
         self._max = max_workers
@@ -56,6 +78,9 @@ class HandOffExecutor(Executor):
         self._backlog: deque[_Item] = deque()
         self._threads: list[threading.Thread] = []
         self._shutdown = False
+        self._turns = turns
+        if turns is not None:
+            turns.when_freed(self._turn_freed)
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         future: Future[Any] = Future()
@@ -70,35 +95,77 @@ class HandOffExecutor(Executor):
         with self._lock:
             if self._shutdown:
                 raise RuntimeError("cannot schedule new calls after shutdown")
-            if self._idle:
-                worker = self._idle.pop()
-                worker.item = item
-                worker.wake.release()
-            elif len(self._threads) < self._max:
-                thread = threading.Thread(
-                    target=self._work,
-                    args=(_Thread(item),),
-                    name=f"{self._prefix}_{len(self._threads)}",
-                    daemon=True,
-                )
-                self._threads.append(thread)
-                thread.start()
-            else:
+            turns = self._turns
+            if turns is None:
+                if not self._start(item):
+                    self._backlog.append(item)
+                return
+            # behind the queued calls, and behind threads blocked for a turn
+            if self._backlog or not self._thread_free() or turns.contended() or not turns.try_take():
                 self._backlog.append(item)
+                turns.waited()
+                return
+            self._start(item)
+
+    def _thread_free(self) -> bool:
+        return bool(self._idle) or len(self._threads) < self._max
+
+    def _start(self, item: _Item) -> bool:
+        """Hand ``item`` to the last idle thread, or to a new one (under ``_lock``); False when
+        every thread is busy."""
+        if self._idle:
+            worker = self._idle.pop()
+            worker.item = item
+            worker.wake.release()
+        elif len(self._threads) < self._max:
+            thread = threading.Thread(
+                target=self._work,
+                args=(_Thread(item),),
+                name=f"{self._prefix}_{len(self._threads)}",
+                daemon=True,
+            )
+            self._threads.append(thread)
+            thread.start()
+        else:
+            return False
+        return True
+
+    def _turn_freed(self) -> None:
+        """A turn was given back (by anyone): start the first queued call in it, unless a thread
+        blocked for a turn gets it."""
+        turns = self._turns
+        assert turns is not None  # registered only with turns
+        with self._lock:
+            if self._backlog and self._thread_free() and not turns.contended() and turns.try_take():
+                self._start(self._backlog.popleft())
 
     def _work(self, me: _Thread) -> None:
+        turns = self._turns
         item = me.item
         while item is not None:
             me.item = None
-            _run(item)
+            if turns is None:
+                _run(item)
+            else:
+                try:
+                    with turns.holding():
+                        _run(item)
+                except BaseException:
+                    turns.give()
+                    raise
             del item
             with self._lock:
-                if self._backlog:
+                # the turn this thread holds goes to the next queued call, unless a thread
+                # blocked for one waits (then it is given back below)
+                if self._backlog and (turns is None or not turns.contended()):
                     item = self._backlog.popleft()
                     continue
-                if self._shutdown:
-                    return
-                self._idle.append(me)
+                if not self._shutdown:
+                    self._idle.append(me)
+            if turns is not None:
+                turns.give()  # outside the lock: the executors' listeners take it
+            if self._shutdown:
+                return
             me.wake.acquire()
             item = me.item
 

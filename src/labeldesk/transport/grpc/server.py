@@ -105,7 +105,7 @@ def make_grpc_server(
     }
     server = CompletionQueueServer(
         handlers,
-        HandOffExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
+        HandOffExecutor(max_workers=max_workers, thread_name_prefix="grpc", turns=dispatcher.db.turns),
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", MAX_SEND),

@@ -123,7 +123,9 @@ class ClarifaiRest:
         self.cors_enabled = cors_enabled
         self.origin = Origins()
         #: the threads RPCs run in (the database calls block)
-        self.pool = HandOffExecutor(max_workers=RPC_THREADS, thread_name_prefix="rest")
+        self.pool = HandOffExecutor(
+            max_workers=RPC_THREADS, thread_name_prefix="rest", turns=dispatcher.db.turns
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope["method"]
