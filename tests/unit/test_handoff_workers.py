@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
-from collections.abc import Callable
 
 import pytest
 
 from labeldesk.storage.unit_turns import UnitTurns, stepped_out
 from labeldesk.transport.workers import HandOffExecutor, run_in_thread
+from tests.unit.test_unit_turns import WAIT, _until
 
 
 def test_results_and_exceptions_reach_the_futures() -> None:
@@ -123,15 +122,6 @@ def test_a_failing_call_without_a_future_keeps_its_thread(caplog: pytest.LogCapt
 
 
 # --- with the database's turns (PostgreSQL: storage/unit_turns.py) ---
-
-WAIT = 10.0  # seconds: only a broken executor makes a test wait this long
-
-
-def _until(condition: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + WAIT
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.002)
 
 
 def test_with_turns_a_call_waits_for_one_in_the_queue_not_in_a_thread() -> None:
