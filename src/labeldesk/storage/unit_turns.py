@@ -18,10 +18,11 @@ The transports' executors (transport/workers.py) take a call's turn *before* the
 thread (:meth:`UnitTurns.try_take`, then the thread runs the call :meth:`holding` it): a call that
 finds no turn free waits in the executor's queue, not in a thread of its own, and a thread that
 ends a call keeps its turn for the next queued one instead of giving it to a thread it must wake.
-With 32 threads each taking its turn inside the call, 28 of them woke, took the interpreter lock,
-parsed and then slept again on the semaphore, and every turn given back woke one more (two
-replicas, 32 labelers: 0.25-0.4 ms more of the server's CPU per submission than 8 labelers, and
-fewer submissions; docs/performance.md, round 14). Whoever gives a turn back tells the executors
+When each call's thread took its turn inside the call, the calls beyond the turns (12 of a
+replica's 16 with 32 labelers on two replicas) each woke, took the interpreter lock, parsed and
+slept again on the semaphore, and every turn given back woke one more: ~0.3 ms more of the
+server's CPU per submission than with 8 labelers, and fewer submissions (docs/performance.md,
+round 14). Whoever gives a turn back tells the executors
 (:meth:`UnitTurns.when_freed`), so a queued call starts when a turn comes free anywhere; a thread
 blocked in :meth:`UnitTurns.turn` (a call back from outside, a unit run by a background job)
 goes before the queued calls (:meth:`UnitTurns.contended`).
