@@ -25,7 +25,10 @@ server's CPU per submission than with 8 labelers, and fewer submissions (docs/pe
 round 14). Whoever gives a turn back tells the executors
 (:meth:`UnitTurns.when_freed`), so a queued call starts when a turn comes free anywhere; a thread
 blocked in :meth:`UnitTurns.turn` (a call back from outside, a unit run by a background job)
-goes before the queued calls (:meth:`UnitTurns.contended`).
+goes before the queued calls (:meth:`UnitTurns.contended`). So a call holds its turn from its
+start to its answer, outside its transaction too: whatever a call waits on outside the database,
+in its transaction or not (a model server, an HTTP fetch, a remote blob store), it waits
+:func:`stepped_out`.
 """
 
 from __future__ import annotations
