@@ -232,8 +232,15 @@ def test_the_key_may_come_from_clarifai_pat_and_a_missing_one_is_asked_for(remot
     assert res.exit_code == 2 and "Missing option '--server'" in res.stderr
 
 
-def _default_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+#: ``python -m labeldesk.cli`` with Ctrl-C raising KeyboardInterrupt even when this run ignores
+#: SIGINT (a shell's background job does: an ignored SIGINT is inherited, and Python then never
+#: raises it). Set in the child's own code, not with ``preexec_fn``: that makes subprocess fork()
+#: and run grpc's fork handlers in the child, which (while this process's gRPC threads are busy)
+#: can print a gRPC error line on the child's stderr before the CLI's first.
+_CLI = (
+    "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "runpy.run_module('labeldesk.cli', run_name='__main__', alter_sys=True)"
+)
 
 
 def _interrupted(
@@ -243,14 +250,11 @@ def _interrupted(
     ``first`` and ``ready()`` holds: its exit status, stdout and stderr."""
     env = {k: v for k, v in {**os.environ, **remote.env()}.items() if v is not None}
     with subprocess.Popen(
-        [sys.executable, "-m", "labeldesk.cli", *args],
+        [sys.executable, "-c", _CLI, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=env,
-        # Ctrl-C reaches the CLI even when this run ignores it (a shell's background job does):
-        # an ignored SIGINT is inherited, and Python then never raises KeyboardInterrupt
-        preexec_fn=_default_sigint,
     ) as process:
         try:
             assert process.stderr is not None
