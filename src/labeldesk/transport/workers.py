@@ -29,9 +29,10 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
-from contextlib import AbstractContextManager
 from functools import partial
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
+
+from labeldesk.storage.unit_turns import UnitTurns
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
@@ -50,24 +51,13 @@ class _Thread:
         self.wake.acquire()
 
 
-class Turns(Protocol):
-    """How many calls may run at once (storage/unit_turns.py's ``UnitTurns``)."""
-
-    def try_take(self) -> bool: ...
-    def holding(self) -> AbstractContextManager[None]: ...
-    def give(self) -> None: ...
-    def contended(self) -> bool: ...
-    def when_freed(self, listener: Callable[[], None]) -> None: ...
-    def waited(self) -> None: ...
-
-
 class HandOffExecutor(Executor):
     """At most ``max_workers`` threads, started as calls need them and kept; idle threads form a
     stack (the last one to finish gets the next call). With ``turns``, a call runs only in a turn
     taken for it (see the module doc)."""
 
     def __init__(
-        self, max_workers: int, thread_name_prefix: str = "worker", turns: Turns | None = None
+        self, max_workers: int, thread_name_prefix: str = "worker", turns: UnitTurns | None = None
     ) -> None:
         if max_workers < 1:
             raise ValueError("max_workers must be at least 1")
@@ -97,18 +87,20 @@ class HandOffExecutor(Executor):
                 raise RuntimeError("cannot schedule new calls after shutdown")
             turns = self._turns
             if turns is None:
-                if not self._start(item):
-                    self._backlog.append(item)
+                if self._start(item):
+                    return
+            elif not self._backlog and self._admit(turns):  # behind the queued calls
+                self._start(item)
                 return
-            # behind the queued calls, and behind threads blocked for a turn
-            if self._backlog or not self._thread_free() or turns.contended() or not turns.try_take():
-                self._backlog.append(item)
+            else:
                 turns.waited()
-                return
-            self._start(item)
+            self._backlog.append(item)
 
-    def _thread_free(self) -> bool:
-        return bool(self._idle) or len(self._threads) < self._max
+    def _admit(self, turns: UnitTurns) -> bool:
+        """Whether a call may start now, its turn taken (under ``_lock``): a thread is free, no
+        thread blocked for a turn goes first, and a turn is free."""
+        thread_free = bool(self._idle) or len(self._threads) < self._max
+        return thread_free and not turns.contended() and turns.try_take()
 
     def _start(self, item: _Item) -> bool:
         """Hand ``item`` to the last idle thread, or to a new one (under ``_lock``); False when
@@ -136,7 +128,7 @@ class HandOffExecutor(Executor):
         turns = self._turns
         assert turns is not None  # registered only with turns
         with self._lock:
-            if self._backlog and self._thread_free() and not turns.contended() and turns.try_take():
+            if self._backlog and self._admit(turns):
                 self._start(self._backlog.popleft())
 
     def _work(self, me: _Thread) -> None:
