@@ -9,7 +9,9 @@ benchmarks/work_queue.py (LABEL_START latency p50/p99 and submissions/s, DYNAMIC
 servers and prints one table. Besides the labelers who call back to back (the server saturated),
 each strategy gets a run of 32 labelers submitting at Poisson moments, 1,000 submissions/s in all
 (``work_queue.py --paced 1000``): the latency at the throughput the README promises. The load
-average is printed beside the date: numbers measured on a loaded machine are marked so.
+average is printed beside the date: numbers measured on a loaded machine are marked so; so is the
+machine's speed before and after (``machine_speed.py``: a fixed unit of work's CPU time, which on
+a VM moves with its neighbours): on a machine k times slower, expect rates about k times lower.
 
 ``--compare`` also runs Label Studio (its own virtualenv and SQLite database; installed on first
 use, see benchmarks/compare_label_studio.py) on the same annotation workload in the same run and
@@ -27,6 +29,7 @@ from datetime import datetime, timezone
 
 import annotations as ann_bench
 import compare_label_studio
+import machine_speed
 import work_queue
 
 #: submissions per second in all of the paced runs: issue 18's throughput target for 32 labelers
@@ -62,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
-    began, load_before = datetime.now(timezone.utc), load()
+    began, load_before, speed_before = datetime.now(timezone.utc), load(), machine_speed.speed()
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or f"sqlite:///{os.path.join(tmp, 'bench.db')}"
         created = ann_bench.run(url, args.quick, (1_000, 100_000), log)
@@ -73,7 +76,12 @@ def main(argv: list[str] | None = None) -> int:
     ]
     rivals = compare_label_studio.run(args.quick, log) if args.compare else []
     db = "PostgreSQL" if args.database_url and args.database_url.startswith("postgresql") else "SQLite"
+    speed_after = machine_speed.speed()
     print(f"Measured {began:%Y-%m-%d %H:%M} UTC on {machine()}; {load_before} before, {load()} after;")
+    print(
+        f"{machine_speed.describe(speed_before)} before, {speed_after:.1f} µs after "
+        "(lower is faster: the machine's speed, whatever labeldesk's code);"
+    )
     print(f"`python benchmarks/readme_table.py{' --quick' if args.quick else ''}` ({db}).\n")
     print("| measurement | result |")
     print("| --- | --- |")
@@ -95,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{server} | "
             f"p50 {res.p50:.1f} ms, p99 {res.pct(0.99):.1f} ms{submit}; "
             f"{res.submissions / res.seconds:,.0f} submissions/s; "
-            f"server CPU {res.cpu_ms_per_submission:.2f} ms per submission |"
+            f"server CPU {res.cpu_ms_per_submission:.2f} ms per submission; machine unit {res.units} µs |"
         )
     if rivals:
         print_comparison(created, rivals)

@@ -31,6 +31,10 @@ while the server handles R submissions per second. Such a row prints the rate of
 rate reached (below it, the server was saturated and the labelers fell behind their schedule)
 and LABEL_SUBMIT's p50 beside LABEL_START's.
 
+Each row ends with the machine's speed just before and after its run (``unit µs``: the CPU
+microseconds of ``machine_speed.py``'s fixed unit of work, lower is faster): this VM's speed moves by up to 2x
+within minutes, so compare rows taken at the same speed.
+
 The labelers' own CPU (this process's, or the client processes') per submission is printed too:
 the 32 labelers are 32 threads of one Python process by default, which shares the machine's cores
 with the servers and runs one thread at a time. ``--clients N`` spreads them over N processes (as
@@ -59,6 +63,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
+import machine_speed
 import psutil
 from annotations import Server, print_rows, run_threads, serve
 from clarifai_grpc.channel.clarifai_channel import ClarifaiChannel
@@ -177,6 +182,14 @@ class Result:
     retries: float = float("nan")
     #: CPU seconds of the benchmark's own client process(es) (the labelers' gRPC stubs)
     client_cpu: float = float("nan")
+    #: the machine's speed just before and just after the run: CPU µs of machine_speed.py's fixed
+    #: unit of work
+    unit_us: tuple[float, float] = (float("nan"), float("nan"))
+
+    @property
+    def units(self) -> str:
+        before, after = self.unit_us
+        return f"{before:.0f}/{after:.0f}"
 
     @property
     def cpu_ms_per_submission(self) -> float:
@@ -267,6 +280,7 @@ def run_task(
     server k mod len(servers), from ``clients`` client processes (worker k in process k mod
     clients; 1: threads of this process); ``paced``: submitting at Poisson moments, that many
     submissions per second in all (0: back to back)."""
+    unit_us = machine_speed.speed(rounds=1)
     cpu = ServerCpu(servers)
     workers = app.workers[:n_workers]
     task_id = f"{strategy.lower()}-{n_workers}-{uuid.uuid4().hex[:6]}"
@@ -326,6 +340,7 @@ def run_task(
     if clients > 1:
         for child in children:
             child.join()
+    unit_after = machine_speed.speed(rounds=1)
     res = Result(
         db_name,
         app.inputs,
@@ -340,6 +355,7 @@ def run_task(
         pg_cpu=pg_used,
         retries=retried,
         client_cpu=sum(o.client_cpu for o in outcome),
+        unit_us=(unit_us, unit_after),
     )
     if n_workers == 1:
         res.cpu_starts, res.cpu_submits = outcome[0].cpu_starts, outcome[0].cpu_submits
@@ -448,9 +464,10 @@ def print_table(rows: list[Result], transport: str) -> None:
         f"{'LABEL_START p50 ms':>18} {'p99 ms':>8} {'SUBMIT p50 ms':>13} "
         f"{'calls':>6} {'submissions/s':>13} {'CPU ms/submission':>17} "
         f"{'CPU ms/START':>12} {'CPU ms/SUBMIT':>13} {'client CPU ms/submission':>24} "
-        f"{'PG CPU ms/submission':>20} {'retries':>7}"
+        f"{'PG CPU ms/submission':>20} {'retries':>7} {'unit µs':>9}"
     )
     print(f"transport: {transport}; CPU = the servers' processes, per submission including its LABEL_STARTs")
+    print("unit µs = the machine's speed before/after the run (benchmarks/machine_speed.py; lower is faster)")
     print_rows(
         header,
         (
@@ -459,7 +476,7 @@ def print_table(rows: list[Result], transport: str) -> None:
             f"{x.submit_p50:>13.2f} {len(x.starts):>6} {x.submissions / x.seconds:>13,.0f} "
             f"{x.cpu_ms_per_submission:>17.2f} "
             f"{x.cpu_ms_per_start:>12.2f} {x.cpu_ms_per_submit:>13.2f} {x.client_ms_per_submission:>24.2f} "
-            f"{x.pg_ms_per_submission:>20.2f} {x.retries:>7.0f}"
+            f"{x.pg_ms_per_submission:>20.2f} {x.retries:>7.0f} {x.units:>9}"
             for x in rows
         ),
     )
