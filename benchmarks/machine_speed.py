@@ -80,10 +80,6 @@ def speed(rounds: int = 7) -> float:
     return statistics.median(per_unit)
 
 
-def describe(us: float) -> str:
-    return f"a fixed unit of work (benchmarks/machine_speed.py) took {us:.1f} µs of CPU"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=7)

@@ -152,11 +152,12 @@ class HandOffExecutor(Executor):
                 if self._backlog and (turns is None or not turns.contended()):
                     item = self._backlog.popleft()
                     continue
-                if not self._shutdown:
+                stopping = self._shutdown
+                if not stopping:
                     self._idle.append(me)
             if turns is not None:
                 turns.give()  # outside the lock: the executors' listeners take it
-            if self._shutdown:
+            if stopping:
                 return
             me.wake.acquire()
             item = me.item
