@@ -4,6 +4,8 @@ died is resumed from its last progress by another worker; failures are retried, 
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -23,6 +25,8 @@ from labeldesk.jobs.kinds import export_links, job_worker
 from labeldesk.jobs.worker import Worker
 from labeldesk.services import admin
 from labeldesk.services.import_jobs import IMPORT_KIND
+from labeldesk.storage.engine import Database
+from labeldesk.storage.migrate import migrate
 from labeldesk.storage.repos import jobs as repo
 from tests.api.test_import_export import make_coco
 from tests.helpers import fails, ok
@@ -180,3 +184,63 @@ def test_a_failing_job_is_retried_then_failed(jobs_server: RunningServer, import
     assert (row.state, row.attempts, row.error, len(calls)) == (repo.FAILED, 2, "disk on fire", 2)
     links = export_links(db, LocalDirStore(import_root / "blobs"))
     assert job_worker(db, links).handlers.keys() >= {IMPORT_KIND}
+
+
+@pytest.fixture
+def idle_db(tmp_path: Path) -> Iterator[Database]:
+    """A database of its own, with no server and so no other worker polling it."""
+    db = Database(f"sqlite:///{tmp_path / 'idle.db'}")
+    migrate(db)
+    yield db
+    db.dispose()
+
+
+def _run_one_beside_a_writer(db: Database, path: Path, worker: Worker) -> tuple[bool, list[bool]]:
+    """``worker.run_one()`` while another connection holds SQLite's write lock for 3 s: whether it
+    answered before the lock was let go, and its answer."""
+    answers: list[bool] = []
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        poll = threading.Thread(target=lambda: answers.append(worker.run_one()), daemon=True)
+        poll.start()
+        poll.join(3)
+        return not poll.is_alive(), answers
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+        poll.join(30)
+
+
+def test_an_idle_poll_reads_and_never_waits_for_the_write_lock(idle_db: Database, tmp_path: Path) -> None:
+    """A worker with nothing to do finds that out in a read transaction: it answers at once while
+    another process writes (was: ``BEGIN IMMEDIATE`` every 0.5 s, waiting for every writer), and
+    it still claims a job that is there."""
+    ran: list[str] = []
+    worker = Worker(idle_db, {"probe": lambda db, job, report: ran.append(job.id)})
+    done, answers = _run_one_beside_a_writer(idle_db, tmp_path / "idle.db", worker)
+    assert (done, answers) == (True, [False])
+    with idle_db.write() as conn:
+        repo.insert_job(conn, "probe-1", "probe", {}, None)
+        repo.insert_job(conn, "other-1", "other", {}, None)  # a kind this worker does not run
+    done, answers = _run_one_beside_a_writer(idle_db, tmp_path / "idle.db", worker)
+    assert (done, answers) == (False, [True])  # there is work: it waits for the writer, then runs it
+    assert ran == ["probe-1"]
+    assert worker.run_one() is False  # "other-1" is not its kind
+    with idle_db.read() as conn:
+        row = repo.get(conn, "other-1")
+    assert row is not None and row.state == repo.QUEUED
+
+
+def test_a_poll_of_other_kinds_still_ends_an_orphaned_cancellation(idle_db: Database) -> None:
+    """A running job cancelled after its worker died is ended by any worker's next poll, whatever
+    kinds that worker runs: the read that finds nothing to do must count it as something."""
+    with idle_db.write() as conn:
+        repo.insert_job(conn, "orphan", "gone", {}, None)
+        job = repo.claim(conn, ["gone"], timedelta(seconds=-1))  # its worker died: lease over
+        assert job is not None
+        assert repo.cancel(conn, job.pk) == repo.CANCELLING
+    assert Worker(idle_db, {"probe": lambda db, job, report: None}).run_one() is False
+    with idle_db.read() as conn:
+        row = repo.get(conn, "orphan")
+    assert row is not None and row.state == repo.CANCELLED

@@ -50,9 +50,14 @@ class Worker:
         self._thread: threading.Thread | None = None
 
     def run_one(self) -> bool:
-        """Claim and run one job; False when there was none."""
+        """Claim and run one job; False when there was none (found by a read: an idle poll
+        writes nothing, :func:`repo.claimable`)."""
+        kinds = list(self.handlers)
+        with self.db.read() as conn:
+            if not repo.claimable(conn, kinds):
+                return False
         with self.db.write() as conn:
-            job = repo.claim(conn, list(self.handlers), self.lease)
+            job = repo.claim(conn, kinds, self.lease)
         if job is None:
             return False
         progress: dict[str, Any] = dict(job.progress or {})

@@ -42,16 +42,34 @@ def get(conn: Connection, job_id: str) -> Row[Any] | None:
     return conn.execute(select(t.jobs).where(C.id == job_id)).first()
 
 
+def _orphaned(now: datetime) -> Any:
+    """A job cancelled while running whose worker died before it stopped: nothing will end it else."""
+    return and_(C.state == CANCELLING, C.lease_until < now)
+
+
+def _free(now: datetime) -> Any:
+    """Queued, or running with its lease run out (its worker died)."""
+    return or_(C.state == QUEUED, and_(C.state == RUNNING, C.lease_until < now))
+
+
+def claimable(conn: Connection, kinds: list[str], now: datetime | None = None) -> bool:
+    """Whether :func:`claim` would find anything to do (a free job of ``kinds``, an orphaned
+    cancellation): read in a read transaction first, so that an idle worker's poll never takes
+    a writer's turn (SQLite's write lock, a PostgreSQL write per replica twice a second)."""
+    now = now or utcnow()
+    wanted = or_(_orphaned(now), and_(_free(now), C.kind.in_(kinds)))
+    return conn.execute(select(C.pk).where(wanted).limit(1)).first() is not None
+
+
 def claim(
     conn: Connection, kinds: list[str], lease: timedelta, now: datetime | None = None
 ) -> Row[Any] | None:
     """Take the oldest free job of ``kinds``: mark it running, leased until now + ``lease``."""
     now = now or utcnow()
-    # a job cancelled while running whose worker died before it stopped: nothing will end it else
-    orphaned = and_(C.state == CANCELLING, C.lease_until < now)
-    conn.execute(update(t.jobs).where(orphaned).values(state=CANCELLED, lease_until=None, modified_at=now))
-    free = or_(C.state == QUEUED, and_(C.state == RUNNING, C.lease_until < now))
-    q = select(C.pk).where(free, C.kind.in_(kinds)).order_by(C.pk).limit(1)
+    conn.execute(
+        update(t.jobs).where(_orphaned(now)).values(state=CANCELLED, lease_until=None, modified_at=now)
+    )
+    q = select(C.pk).where(_free(now), C.kind.in_(kinds)).order_by(C.pk).limit(1)
     if conn.dialect.name == "postgresql":
         q = q.with_for_update(skip_locked=True)
     pk = conn.execute(q).scalar()
