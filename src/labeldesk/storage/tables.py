@@ -534,6 +534,10 @@ concept_relations = Table(
 # lease ran out: its worker died) with FOR UPDATE SKIP LOCKED on PostgreSQL, under the write lock on
 # SQLite. ``kind`` picks the handler; ``payload`` is its input; ``progress`` its checkpoint (what a
 # resumed run skips) and counts; ``state``: queued | running | done | failed | cancelling | cancelled.
+# Every job ever run stays in the table, so what the polls look up is indexed for the jobs not yet
+# ended only (``ix_jobs_active``): a query uses that index when it has this very term.
+JOB_ACTIVE_STATES = ("queued", "running", "cancelling")
+JOBS_ACTIVE = "state IN (" + ", ".join(f"'{state}'" for state in JOB_ACTIVE_STATES) + ")"
 jobs = Table(
     "jobs",
     metadata,
@@ -551,7 +555,13 @@ jobs = Table(
     _ts("created_at"),
     _ts("modified_at"),
     UniqueConstraint("id", name="uq_jobs_id"),
-    Index("ix_jobs_state_lease", "state", "lease_until"),
+    Index(
+        "ix_jobs_active",
+        "state",
+        "lease_until",
+        sqlite_where=text(JOBS_ACTIVE),
+        postgresql_where=text(JOBS_ACTIVE),
+    ),
     Index("ix_jobs_app_kind", "app_pk", "kind"),
 )
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, insert, or_, select, update
+from sqlalchemy import Connection, Row, and_, insert, or_, select, text, update
 
 from labeldesk.storage import tables as t
 from labeldesk.storage.clock import utcnow
@@ -18,6 +18,8 @@ QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 #: a running job asked to stop: its worker's next report fails and it ends CANCELLED
 CANCELLING, CANCELLED = "cancelling", "cancelled"
 ACTIVE = (QUEUED, RUNNING, CANCELLING)
+#: the term that lets a query use ``ix_jobs_active`` (the index holds only these states' jobs)
+_ACTIVE = text(t.JOBS_ACTIVE)
 
 
 def insert_job(conn: Connection, job_id: str, kind: str, payload: dict[str, Any], app_pk: int | None) -> None:
@@ -56,9 +58,13 @@ def claimable(conn: Connection, kinds: list[str], now: datetime | None = None) -
     """Whether :func:`claim` would find anything to do (a free job of ``kinds``, an orphaned
     cancellation): read in a read transaction first, so that an idle worker's poll never takes
     a writer's turn (SQLite's write lock, a PostgreSQL write per replica twice a second)."""
-    now = now or utcnow()
+    return conn.execute(claimable_query(kinds, now or utcnow())).first() is not None
+
+
+def claimable_query(kinds: list[str], now: datetime) -> Any:
+    """:func:`claimable`'s statement: through ``ix_jobs_active``, whatever the table holds."""
     wanted = or_(_orphaned(now), and_(_free(now), C.kind.in_(kinds)))
-    return conn.execute(select(C.pk).where(wanted).limit(1)).first() is not None
+    return select(C.pk).where(_ACTIVE, wanted).limit(1)
 
 
 def claim(
@@ -66,10 +72,9 @@ def claim(
 ) -> Row[Any] | None:
     """Take the oldest free job of ``kinds``: mark it running, leased until now + ``lease``."""
     now = now or utcnow()
-    conn.execute(
-        update(t.jobs).where(_orphaned(now)).values(state=CANCELLED, lease_until=None, modified_at=now)
-    )
-    q = select(C.pk).where(_free(now), C.kind.in_(kinds)).order_by(C.pk).limit(1)
+    ended = {"state": CANCELLED, "lease_until": None, "modified_at": now}
+    conn.execute(update(t.jobs).where(_ACTIVE, _orphaned(now)).values(**ended))
+    q = select(C.pk).where(_ACTIVE, _free(now), C.kind.in_(kinds)).order_by(C.pk).limit(1)
     if conn.dialect.name == "postgresql":
         q = q.with_for_update(skip_locked=True)
     pk = conn.execute(q).scalar()
