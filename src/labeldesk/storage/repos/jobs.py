@@ -17,7 +17,8 @@ C = t.jobs.c
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 #: a running job asked to stop: its worker's next report fails and it ends CANCELLED
 CANCELLING, CANCELLED = "cancelling", "cancelled"
-ACTIVE = (QUEUED, RUNNING, CANCELLING)
+#: the states of a job not yet ended, the ones ``ix_jobs_active`` holds
+ACTIVE = t.JOB_ACTIVE_STATES
 #: the term that lets a query use ``ix_jobs_active`` (the index holds only these states' jobs)
 _ACTIVE = text(t.JOBS_ACTIVE)
 
@@ -56,15 +57,12 @@ def _free(now: datetime) -> Any:
 
 def claimable(conn: Connection, kinds: list[str], now: datetime | None = None) -> bool:
     """Whether :func:`claim` would find anything to do (a free job of ``kinds``, an orphaned
-    cancellation): read in a read transaction first, so that an idle worker's poll never takes
-    a writer's turn (SQLite's write lock, a PostgreSQL write per replica twice a second)."""
-    return conn.execute(claimable_query(kinds, now or utcnow())).first() is not None
-
-
-def claimable_query(kinds: list[str], now: datetime) -> Any:
-    """:func:`claimable`'s statement: through ``ix_jobs_active``, whatever the table holds."""
+    cancellation), through ``ix_jobs_active``. The worker asks it in a read transaction before it
+    claims, so that an idle poll never takes a writer's turn (SQLite's write lock, a PostgreSQL
+    write per replica twice a second)."""
+    now = now or utcnow()
     wanted = or_(_orphaned(now), and_(_free(now), C.kind.in_(kinds)))
-    return select(C.pk).where(_ACTIVE, wanted).limit(1)
+    return conn.execute(select(C.pk).where(_ACTIVE, wanted).limit(1)).first() is not None
 
 
 def claim(
