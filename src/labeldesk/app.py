@@ -54,6 +54,7 @@ from labeldesk.services.task_annotations import TaskAnnotationsService
 from labeldesk.services.tasks import TasksService
 from labeldesk.services.uploads import UploadsService
 from labeldesk.services.users import UsersService
+from labeldesk.storage import sweep_turns
 from labeldesk.storage.engine import Database, is_sqlite
 from labeldesk.storage.migrate import migrate
 from labeldesk.storage.repos import secrets
@@ -254,20 +255,20 @@ class RunningServer:
         if self.app.db.sqlite:  # refresh planner statistics as tables grow
             self._every(OPTIMIZE_EVERY_SECONDS, self.app.db.optimize, "PRAGMA optimize")
         # delete the stored files of deleted inputs
-        self._every(FILES_GC_EVERY_SECONDS, self.app.hosting.collect_garbage, "hosted-files collection")
+        gc = FILES_GC_EVERY_SECONDS
+        self._every(gc, self.app.hosting.collect_garbage, "hosted-files collection", shared=True)
         if self.app.exports is not None:
             self.app.exports.server_origin = self.app.exports.server_origin or self.base_url
             lease = self.app.settings.job_lease_seconds
             self._worker = job_worker(self.app.db, self.app.exports, self.app.hosting, lease).start()
             links = self.app.exports  # archives of versions (or apps) deleted meanwhile
-            self._every(FILES_GC_EVERY_SECONDS, lambda: collect_archives(self.app.db, links), "archives")
+            self._every(gc, lambda: collect_archives(self.app.db, links), "archives", shared=True)
             hosting = self.app.hosting  # uploads left unimported for a day
-            self._every(FILES_GC_EVERY_SECONDS, lambda: uploads.sweep(hosting.db, hosting.store), "uploads")
+            self._every(gc, lambda: uploads.sweep(hosting.db, hosting.store), "uploads", shared=True)
             # the bytes of uploads deleted or expired by a server that died before deleting them
-            self._every(
-                FILES_GC_EVERY_SECONDS, lambda: uploads.collect_orphans(hosting.db, hosting.store), "parts"
-            )
-            # inputs that joined the source of a model-only task after its job finished
+            self._every(gc, lambda: uploads.collect_orphans(hosting.db, hosting.store), "parts", shared=True)
+            # inputs that joined the source of a model-only task after its job finished (each
+            # replica looks: a look is a read, and a short period is for prompt predictions)
             rescan, db = self.app.settings.source_rescan_seconds, self.app.db
             period = max(rescan, late_inputs.MIN_PERIOD_SECONDS)
             self._every(period, lambda: late_inputs.sweep(db), "late inputs of model tasks")
@@ -318,13 +319,17 @@ class RunningServer:
                 if not process.is_alive():
                     raise RuntimeError(f"worker process {process.name} exited before it listened")
 
-    def _every(self, seconds: float, job: Callable[[], object], what: str) -> None:
-        """Run ``job`` now and every ``seconds`` in a background thread until the server stops."""
+    def _every(self, seconds: float, job: Callable[[], object], what: str, shared: bool = False) -> None:
+        """Run ``job`` now and every ``seconds`` in a background thread until the server stops;
+        ``shared``: once per period between all the replicas on the database (the one whose turn
+        it is runs it, :mod:`labeldesk.storage.sweep_turns`), not in every one."""
+        db = self.app.db
 
         def loop() -> None:
             while True:
                 try:
-                    job()
+                    if not shared or sweep_turns.take(db, what, seconds):
+                        job()
                 except Exception:  # maintenance must never take the server down
                     log.warning("%s failed", what, exc_info=True)
                 if self._stopping.wait(seconds):

@@ -43,6 +43,7 @@ TABLES_ADDED_AFTER_0002 = (
     "model_decisions",
     "upload_parts",
     "uploads",
+    "sweep_turns",
 )
 # columns of task_assignments added by revisions 0010 (time per item) and 0011 (off_source)
 ADDED_IN_0010 = ("started_at", "submitted_at", "off_source")
@@ -56,6 +57,7 @@ TABLES_ADDED_AFTER_0004 = (
     "model_decisions",
     "upload_parts",
     "uploads",
+    "sweep_turns",
 )
 # the keys table before revision 0004: the token in plain text is the primary key
 LEGACY_TOKENS = ("0123456789abcdef0123456789abcdef", "0123456789abffffffffffffffffffff", "short")

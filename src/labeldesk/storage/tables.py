@@ -695,6 +695,17 @@ model_decisions = Table(
     Column("input_pk", PK, ForeignKey("inputs.pk", ondelete="CASCADE"), primary_key=True),
 )
 
+# The server's periodic sweeps (deleted inputs' files, expired uploads, orphaned parts and
+# archives), one row each: when it may run next. Every replica wakes for each sweep, and the one
+# that moves ``due_at`` forward runs it; the others skip that round (so N replicas list an object
+# store's keys once a minute, not N times). storage/sweep_turns.py.
+sweep_turns = Table(
+    "sweep_turns",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    _ts("due_at"),
+)
+
 # PostgreSQL analyzes the work queue's seats and the annotations after 1 % of their rows changed
 # (default 10 %): until it does, it knows nothing of a new task's seats or a new app's annotations
 # and can walk all of them per call (migration 0026, docs/postgres.md "Query plans").

@@ -6,10 +6,10 @@ from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from labeldesk.storage import tables as t
 from labeldesk.storage.clock import utcnow
+from labeldesk.storage.repos.multirow import insert_ignoring_duplicates
 
 C = t.concepts.c
 
@@ -45,9 +45,8 @@ def insert_missing(conn: Connection, app_pk: int, rows: list[dict[str, Any]]) ->
     if not rows:
         return
     ts = utcnow()
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     values = [{**r, "app_pk": app_pk, "created_at": ts, "modified_at": ts} for r in rows]
-    conn.execute(dialect.insert(t.concepts).on_conflict_do_nothing(), values)
+    insert_ignoring_duplicates(conn, t.concepts, values)
 
 
 def update_one(conn: Connection, app_pk: int, concept_id: str, **values: Any) -> None:

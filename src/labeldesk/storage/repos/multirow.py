@@ -28,6 +28,7 @@ from itertools import chain
 from typing import Any
 
 from sqlalchemy import JSON, Connection, Table
+from sqlalchemy.dialects import postgresql, sqlite
 
 from labeldesk.storage import raw
 
@@ -42,6 +43,26 @@ _driver = raw.execute_on_driver
 
 def _mark(dialect: str) -> str:
     return _MARK.get(dialect, "?")
+
+
+def _ignoring_duplicates(conn: Connection, table: Table) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING`` into ``table``: a row whose key is taken, by the same
+    statement's rows or a concurrent transaction's, is left out (safe between replicas)."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing()
+
+
+def insert_ignoring_duplicates(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert the ``rows`` whose key is free (SQLAlchemy splits a long list into statements)."""
+    if rows:
+        conn.execute(_ignoring_duplicates(conn, table), list(rows))
+
+
+def insert_if_missing(conn: Connection, table: Table, row: dict[str, Any]) -> bool:
+    """Insert ``row`` unless its key is taken; whether it was inserted (read from ``RETURNING``:
+    psycopg's rowcount of such an INSERT is -1)."""
+    statement = _ignoring_duplicates(conn, table).values(row).returning(*table.primary_key.columns)
+    return conn.execute(statement).first() is not None
 
 
 @cache

@@ -18,7 +18,6 @@ from sqlalchemy import (
     Connection,
     Row,
     Select,
-    Table,
     and_,
     bindparam,
     case,
@@ -30,10 +29,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
 from labeldesk.storage import tables as t
 from labeldesk.storage.clock import utcnow
+from labeldesk.storage.repos.multirow import insert_ignoring_duplicates
 
 SD = t.staged_datasets.c
 F = t.staged_frames.c
@@ -49,14 +48,6 @@ X = TypeVar("X")
 def _chunks(items: Sequence[X]) -> Iterator[Sequence[X]]:
     for i in range(0, len(items), CHUNK):
         yield items[i : i + CHUNK]
-
-
-def _insert_ignoring_duplicates(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """INSERT ... ON CONFLICT DO NOTHING (idempotent discovery, safe between replicas)."""
-    if not rows:
-        return
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    conn.execute(dialect.insert(table).on_conflict_do_nothing(), list(rows))
 
 
 # --------------------------------------------------------------------------- datasets, settings
@@ -86,7 +77,7 @@ def settings(conn: Connection, dataset_pk: int, lock: bool = False) -> Row[Any] 
 
 def ensure_settings(conn: Connection, dataset_pk: int, app_pk: int, stages: list[dict[str, Any]]) -> Row[Any]:
     """The dataset's settings row, created with ``stages`` on first use, locked for this transaction."""
-    _insert_ignoring_duplicates(
+    insert_ignoring_duplicates(
         conn,
         t.staged_datasets,
         [
@@ -163,7 +154,7 @@ def unclassified_inputs(conn: Connection, dataset_pk: int) -> list[Row[Any]]:
 
 
 def insert_frames(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    _insert_ignoring_duplicates(conn, t.staged_frames, rows)
+    insert_ignoring_duplicates(conn, t.staged_frames, rows)
 
 
 def forget_frames(conn: Connection, dataset_pk: int) -> None:
@@ -215,7 +206,7 @@ def sequence_annotations(conn: Connection, dataset_pk: int, since: datetime | No
 
 def insert_units(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     ts = utcnow()
-    _insert_ignoring_duplicates(conn, t.staged_units, [{**r, "created_at": ts} for r in rows])
+    insert_ignoring_duplicates(conn, t.staged_units, [{**r, "created_at": ts} for r in rows])
 
 
 def units_by_key(conn: Connection, dataset_pk: int, kind: str, keys: Collection[str]) -> dict[str, Row[Any]]:
@@ -243,7 +234,7 @@ def delete_units(conn: Connection, dataset_pk: int, kinds: Collection[str] | Non
 
 
 def insert_tasks(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    _insert_ignoring_duplicates(conn, t.staged_tasks, rows)
+    insert_ignoring_duplicates(conn, t.staged_tasks, rows)
 
 
 _FIRST = t.staged_tasks.alias("first_stage")
