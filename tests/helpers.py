@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import functools
 import json
+import sqlite3
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -13,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 import requests
 import sqlalchemy as sa
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
@@ -20,7 +23,7 @@ from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 
 from labeldesk.app import RunningServer
 from labeldesk.services import admin
-from labeldesk.storage.engine import Database
+from labeldesk.storage.engine import Database, sqlite_file
 from labeldesk.wire.printer import message_to_json
 
 IMG = "https://samples.clarifai.com/metro-north.jpg"
@@ -145,3 +148,36 @@ def scratch_database(path: str, ddl: str) -> Iterator[Database]:
         yield db
     finally:
         db.dispose()
+
+
+@contextmanager
+def sqlite_write_lock_held(db: Database) -> Iterator[None]:
+    """Another connection holds SQLite's write lock (``BEGIN IMMEDIATE``) meanwhile, as another
+    process's write would; skips the test on PostgreSQL."""
+    path = sqlite_file(db.url)
+    if path is None:
+        pytest.skip("SQLite's write lock")
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+def beside_a_writer(db: Database, call: Callable[[], Any], seconds: float = 3.0) -> tuple[bool, list[Any]]:
+    """``call()`` in a thread while another connection holds SQLite's write lock for up to
+    ``seconds``: whether it answered before the lock was let go, and ``[its answer]`` (given once
+    the lock is let go, if not before)."""
+    answers: list[Any] = []
+    thread = threading.Thread(target=lambda: answers.append(call()), daemon=True)
+    try:
+        with sqlite_write_lock_held(db):
+            thread.start()
+            thread.join(seconds)
+            answered = not thread.is_alive()
+    finally:
+        if thread.ident is not None:
+            thread.join(30)
+    return answered, answers

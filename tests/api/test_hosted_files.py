@@ -5,6 +5,8 @@ other apps' URLs are refused; bad uploads get a clear error; no empty media bloc
 from __future__ import annotations
 
 import io
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -21,7 +23,7 @@ from labeldesk.config import Settings
 from labeldesk.files.store import LocalDirStore
 from labeldesk.services import admin
 from labeldesk.services.hosting import Hosting
-from tests.helpers import IMG, AppFixture, fails, ok, unique
+from tests.helpers import IMG, AppFixture, beside_a_writer, fails, ok, sqlite_write_lock_held, unique
 
 MP4_HEAD = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + bytes(64)
 
@@ -186,6 +188,37 @@ def test_deleting_inputs_deletes_their_files(stub: Any, app: AppFixture) -> None
     hosting.collect_garbage()
     assert [hosting.store.local_path(app_pk, k) for k in (key, key + ".tiny", key + ".small")] == [None] * 3
     assert fetch(keep.url).status_code == 200
+
+
+def _deleted_pictures(stub: Any, app: AppFixture, *colours: str) -> list[list[str]]:
+    """Post a picture of each colour, delete their inputs; the (app, key) of their stored bytes."""
+    inputs = [post_image(stub, app, picture(colour=c)) for c in colours]
+    req = service_pb2.DeleteInputsRequest(user_app_id=app.uai, ids=[i.id for i in inputs])
+    ok(stub.DeleteInputs(req, metadata=app.meta))
+    return [urlsplit(i.data.image.url).path.split("/")[-2:] for i in inputs]
+
+
+def test_the_collector_deletes_bytes_without_the_write_lock(stub: Any, app: AppFixture) -> None:
+    """The stored bytes of deleted inputs go before the collector asks for SQLite's write lock
+    (an object store's deletes must not hold every labeler's writes up), a round with nothing to
+    collect never asks for it, and a round of more orphans than its batch collects them all."""
+    hosting: Hosting = app.server.app.hosting
+    hosting.collect_garbage()  # other tests' deleted inputs
+    keys = _deleted_pictures(stub, app, "navy", "olive", "plum")
+    collecting = threading.Thread(target=hosting.collect_garbage, daemon=True)
+    with sqlite_write_lock_held(app.server.app.db):
+        collecting.start()
+        deadline = time.monotonic() + 10
+        while any(hosting.store.local_path(a, k) for a, k in keys) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [hosting.store.local_path(a, k) for a, k in keys] == [None] * 3  # the lock is still held
+        assert collecting.is_alive()  # its rows wait for the lock
+    collecting.join(30)
+    assert not collecting.is_alive()
+    assert beside_a_writer(app.server.app.db, hosting.collect_garbage) == (True, [0])  # nothing left
+    keys = _deleted_pictures(stub, app, "gold", "khaki", "salmon")
+    hosting.collect_garbage(batch=2)  # a full batch, then the rest
+    assert [hosting.store.local_path(a, k) for a, k in keys] == [None] * 3
 
 
 def test_deleting_an_app_deletes_its_files(stub: Any, app: AppFixture) -> None:

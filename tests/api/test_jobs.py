@@ -4,8 +4,6 @@ died is resumed from its last progress by another worker; failures are retried, 
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -31,7 +29,7 @@ from labeldesk.storage.migrate import migrate
 from labeldesk.storage.repos import jobs as repo
 from labeldesk.storage.tables import JOB_ACTIVE_STATES
 from tests.api.test_import_export import make_coco
-from tests.helpers import fails, ok
+from tests.helpers import beside_a_writer, fails, ok
 
 
 @pytest.fixture(scope="module")
@@ -197,35 +195,18 @@ def idle_db(tmp_path: Path) -> Iterator[Database]:
     db.dispose()
 
 
-def _run_one_beside_a_writer(db: Database, path: Path, worker: Worker) -> tuple[bool, list[bool]]:
-    """``worker.run_one()`` while another connection holds SQLite's write lock for 3 s: whether it
-    answered before the lock was let go, and its answer."""
-    answers: list[bool] = []
-    holder = sqlite3.connect(path, isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")
-    try:
-        poll = threading.Thread(target=lambda: answers.append(worker.run_one()), daemon=True)
-        poll.start()
-        poll.join(3)
-        return not poll.is_alive(), answers
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
-        poll.join(30)
-
-
-def test_an_idle_poll_reads_and_never_waits_for_the_write_lock(idle_db: Database, tmp_path: Path) -> None:
+def test_an_idle_poll_reads_and_never_waits_for_the_write_lock(idle_db: Database) -> None:
     """A worker with nothing to do finds that out in a read transaction: it answers at once while
     another process writes (was: ``BEGIN IMMEDIATE`` every 0.5 s, waiting for every writer), and
     it still claims a job that is there."""
     ran: list[str] = []
     worker = Worker(idle_db, {"probe": lambda db, job, report: ran.append(job.id)})
-    done, answers = _run_one_beside_a_writer(idle_db, tmp_path / "idle.db", worker)
+    done, answers = beside_a_writer(idle_db, worker.run_one)
     assert (done, answers) == (True, [False])
     with idle_db.write() as conn:
         repo.insert_job(conn, "probe-1", "probe", {}, None)
         repo.insert_job(conn, "other-1", "other", {}, None)  # a kind this worker does not run
-    done, answers = _run_one_beside_a_writer(idle_db, tmp_path / "idle.db", worker)
+    done, answers = beside_a_writer(idle_db, worker.run_one)
     assert (done, answers) == (False, [True])  # there is work: it waits for the writer, then runs it
     assert ran == ["probe-1"]
     assert worker.run_one() is False  # "other-1" is not its kind

@@ -3,7 +3,6 @@ once in each (storage/sweep_turns.py), on SQLite and PostgreSQL (LABELDESK_TEST_
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 import uuid
@@ -19,8 +18,9 @@ from labeldesk.app import RunningServer, build
 from labeldesk.storage import sweep_turns
 from labeldesk.storage import tables as t
 from labeldesk.storage.clock import utcnow
-from labeldesk.storage.engine import Database, sqlite_file
+from labeldesk.storage.engine import Database
 from labeldesk.storage.repos.multirow import insert_if_missing, insert_ignoring_duplicates
+from tests.helpers import beside_a_writer
 
 PERIOD = 60.0
 
@@ -80,23 +80,9 @@ def test_replicas_at_once_run_each_round_once(replicas: tuple[Database, Database
 def test_a_round_not_due_is_a_read(server: RunningServer) -> None:
     """Asking while the sweep is not due answers at once while another process holds SQLite's
     write lock: every labeler's submission waits for that lock, so idle wake-ups must not take it."""
-    path = sqlite_file(server.app.db.url)
-    if path is None:
-        pytest.skip("SQLite's write lock")
     db, name = server.app.db, _name()
     assert sweep_turns.take(db, name, PERIOD)
-    answers: list[bool] = []
-    holder = sqlite3.connect(path, isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")
-    try:
-        asking = threading.Thread(target=lambda: answers.append(sweep_turns.take(db, name, PERIOD)))
-        asking.start()
-        asking.join(3)
-        assert not asking.is_alive() and answers == [False]
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
-        asking.join(30)
+    assert beside_a_writer(db, lambda: sweep_turns.take(db, name, PERIOD)) == (True, [False])
 
 
 def test_shared_sweeps_of_two_replicas_never_overlap_a_period(database_url: str) -> None:

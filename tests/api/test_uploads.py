@@ -37,7 +37,7 @@ from labeldesk.storage.clock import utcnow
 from labeldesk.storage.repos import jobs as jobs_repo
 from labeldesk.storage.repos import uploads as uploads_repo
 from tests.api.test_import_export import make_coco
-from tests.helpers import fails, ok, worker_database
+from tests.helpers import beside_a_writer, fails, ok, worker_database
 
 MAX_ARCHIVE = 2_000_000
 MAX_EXTRACTED = 300_000
@@ -451,6 +451,13 @@ def test_a_deleted_upload_takes_its_bytes_and_one_in_use_is_kept(idle: Client) -
     ok(idle("DeleteUploads", ids=[upload_id]))
     fails(idle("GetUpload", upload_id=upload_id), sc.CONN_DOES_NOT_EXIST, upload_id)
     assert len(_blob_keys(idle.server)) == before - 1
+
+
+def test_a_sweep_with_nothing_due_is_a_read(idle: Client) -> None:
+    """The server sweeps every minute; a round with no upload due must not wait for SQLite's
+    write lock (every labeler's submission takes it)."""
+    app = idle.server.app
+    assert beside_a_writer(app.db, lambda: uploads.sweep(app.db, app.hosting.store)) == (True, [0])
 
 
 def test_an_upload_left_unimported_for_a_day_expires(idle: Client) -> None:

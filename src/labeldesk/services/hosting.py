@@ -253,15 +253,23 @@ class Hosting:
         return {size: v.data for size, v in made.items()}
 
     def collect_garbage(self, batch: int = 500) -> int:
-        """Delete the stored bytes and rows of blobs whose input is gone; answer how many."""
+        """Delete the stored bytes and rows of blobs whose input is gone; answer how many.
+
+        A detached blob never gets an input again (its key was new when it was stored), so its
+        bytes go outside any transaction -- an object store's deletes must not hold SQLite's
+        write lock, which every labeler's submission waits for -- and its row after them, in a
+        short write: a server that dies between the two deletes the same bytes again next round.
+        A round with nothing to collect is one read."""
         done = 0
         while True:
-            with self.db.write() as conn:
+            with self.db.read() as conn:
                 rows = repo.orphans(conn, batch)
-                for r in rows:
-                    for size in r.sizes.split(","):
-                        self.store.delete(str(r.app_pk), blob_key(r.key, size))
-                repo.delete_pks(conn, [r.pk for r in rows])
+            for r in rows:
+                for size in r.sizes.split(","):
+                    self.store.delete(str(r.app_pk), blob_key(r.key, size))
+            if rows:
+                with self.db.write() as conn:
+                    repo.delete_pks(conn, [r.pk for r in rows])
             done += len(rows)
             if len(rows) < batch:
                 return done

@@ -167,10 +167,13 @@ def collect_orphans(db: Database, store: BlobStore) -> int:
 
 def sweep(db: Database, store: BlobStore, now: datetime | None = None, batch: int = 100) -> int:
     """Expire the uploads past their time that no queued or running job reads: their bytes go,
-    their rows stay (UPLOAD_EXPIRED). Answers how many expired."""
+    their rows stay (UPLOAD_EXPIRED). Answers how many expired. A round with none due is a read."""
     now = now or utcnow()
     done = 0
     while True:
+        with db.read() as conn:  # the usual round: nothing due, and no wait for the write lock
+            if not repo.due(conn, now, 1):
+                return done
         with db.write() as conn:
             rows = repo.due(conn, now, batch)
             for row in rows:
