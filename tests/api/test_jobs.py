@@ -27,6 +27,7 @@ from labeldesk.services.import_jobs import IMPORT_KIND
 from labeldesk.storage.engine import Database
 from labeldesk.storage.migrate import migrate
 from labeldesk.storage.repos import jobs as repo
+from labeldesk.storage.repos import models as models_repo
 from labeldesk.storage.tables import JOB_ACTIVE_STATES
 from tests.api.test_import_export import make_coco
 from tests.helpers import beside_a_writer, fails, ok
@@ -234,11 +235,12 @@ def test_the_polls_read_only_the_jobs_not_ended_however_many_finished(idle_db: D
     finished jobs (``PRAGMA optimize``, every 5 minutes in ``serve``), a whole-table index on the
     state looked useless and SQLite scanned the table at every poll (8 ms at 30,000 jobs, twice a
     second in every process). Every statement of a poll and of a claim goes through the index of
-    the jobs not yet ended (``ix_jobs_active``) or a primary key."""
+    the jobs not yet ended (``ix_jobs_active``) or a primary key, and a task's jobs are read
+    through ``ix_jobs_task``."""
     assert set(JOB_ACTIVE_STATES) == {repo.QUEUED, repo.RUNNING, repo.CANCELLING}
     with idle_db.write() as conn:
         for i in range(3000):
-            repo.insert_job(conn, f"old-{i}", "probe", {}, None)
+            repo.insert_job(conn, f"old-{i}", "probe", {"task_pk": i % 300}, None)
         conn.execute(text("UPDATE jobs SET state = 'done'"))
         conn.execute(text("ANALYZE"))
         repo.insert_job(conn, "new", "probe", {}, None)
@@ -248,18 +250,26 @@ def test_the_polls_read_only_the_jobs_not_ended_however_many_finished(idle_db: D
         if statement.lstrip().upper().startswith(("SELECT", "UPDATE")) and " jobs" in statement:
             seen.append((statement, params))
 
-    event.listen(idle_db.engine, "before_cursor_execute", capture)
+    engines = {idle_db.engine, idle_db.read_engine}  # writes, and reads (a pool of their own on SQLite)
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", capture)
     try:
         ran: list[str] = []
         worker = Worker(idle_db, {"probe": lambda db, job, report: ran.append(job.id)})
         assert worker.run_one() is True and worker.run_one() is False
+        with idle_db.read() as conn:  # a task's jobs (its queue, with model workers or pre-labels)
+            assert len(models_repo.jobs_of_task(conn, 0, "probe", 7)) == 0  # (another app's)
     finally:
-        event.remove(idle_db.engine, "before_cursor_execute", capture)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", capture)
     assert ran == ["new"]
     assert len(seen) >= 5  # two probes, the orphans' update, the free job's look-up, its claim, ...
+    plans = {}
     with idle_db.engine.connect() as conn:
         for statement, params in seen:
             rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)
-            plan = " | ".join(str(r[-1]) for r in rows)
+            plans[statement] = plan = " | ".join(str(r[-1]) for r in rows)
             indexed = "SCAN jobs" not in plan and ("ix_jobs_" in plan or "PRIMARY KEY" in plan)
             assert indexed, (statement, plan)
+    (of_task,) = [plan for statement, plan in plans.items() if "jobs.task_pk =" in statement]
+    assert "ix_jobs_task" in of_task

@@ -94,12 +94,14 @@ def test_inputs_joining_a_model_only_task_after_its_job_finished_get_annotated(
 
     def second_done() -> bool:
         job = newest_job(app, task_id)
-        return job.pk != first.pk and job.state == "done"
+        return job.modified_at != first.modified_at and job.state == "done"
 
+    # the same job, queued again: one job per model worker however often the source grows
     wait_for("the job queued again for the late inputs", second_done)
     late = [d for _, _, _, body in oip.requests[asked:] for d in body["inputs"][0]["data"]]
     assert len(late) == 4  # each late input asked about once, nothing else again
-    assert newest_job(app, task_id).progress["done"] == 4
+    again = newest_job(app, task_id)
+    assert again.pk == first.pk and again.progress["done"] == first.progress["done"] + 4
 
     req = service_pb2.ListAnnotationsRequest(user_app_id=app.uai, model_version_ids=[version], per_page=100)
     made = {
@@ -109,7 +111,13 @@ def test_inputs_joining_a_model_only_task_after_its_job_finished_get_annotated(
     }
     assert made == {("old-s", sc.ANNOTATION_SUCCESS), ("new-p", sc.ANNOTATION_PENDING)}
 
-    # nothing joined since: the sweeps of the next moments queue no further job
-    second, calls = newest_job(app, task_id).pk, len(oip.requests)
+    # nothing joined since: the sweeps of the next moments queue it no more
+    calls = len(oip.requests)
     time.sleep(1.0)  # five sweeps
-    assert (newest_job(app, task_id).pk, len(oip.requests)) == (second, calls)
+    last = newest_job(app, task_id)
+    assert (last.pk, last.modified_at, last.state, len(oip.requests)) == (
+        first.pk,
+        again.modified_at,
+        "done",
+        calls,
+    )

@@ -304,7 +304,7 @@ def test_inputs_joining_after_the_job_finished_are_predicted_before_humans_get_t
     gate.open(2)  # 40 inputs: two batches
     wait_for("the job", lambda: newest_job(app, task_id).state == "done")
     assert submit_all(stub, app, task_id)  # the human is through the task's inputs
-    asked = len(server.requests)
+    asked, first = len(server.requests), newest_job(app, task_id)
 
     # two old inputs join the dataset below the job's mark, a new one above it
     add = service_pb2.PostDatasetInputsRequest(
@@ -321,10 +321,11 @@ def test_inputs_joining_after_the_job_finished_are_predicted_before_humans_get_t
     wait_for("the job queued again", lambda: newest_job(app, task_id).state in ("queued", "running"))
     assert human_next(stub, app, task_id) == []
     gate.open(2)  # the new inputs above the mark, then the old ones below it
-    wait_for("the second job", lambda: newest_job(app, task_id).state == "done")
+    wait_for("its second run", lambda: newest_job(app, task_id).state == "done")
     bodies = [body["inputs"][0]["data"] for _, _, _, body in server.requests[asked:]]
     assert sorted(len(b) for b in bodies) == [2, 2]  # each late input asked about once
-    assert newest_job(app, task_id).progress["done"] == 4  # the two new, then the two old
+    again = newest_job(app, task_id)  # the same job, its count going on: the two new, the two old
+    assert (again.pk, again.progress["done"]) == (first.pk, first.progress["done"] + 4)
     assert model_annotated(stub, app, version) >= {"old-m", "new-m"}
 
     clock(RESCAN)

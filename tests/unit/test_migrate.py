@@ -3,8 +3,11 @@ revision by ``migrate`` with its rows intact, and a fresh one is created at the 
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from sqlalchemy import (
     JSON,
     Column,
@@ -15,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    insert,
     inspect,
     text,
 )
@@ -236,3 +240,57 @@ def upgrade_0003_keys(db: Database, fresh: Database) -> None:
             assert Authenticator().key(conn, f"Key {token}").user_id == "u"
         found = accounts.get_key(conn, "u", LEGACY_TOKENS[0])
         assert found is not None and found.id == LEGACY_TOKENS[0][:12]
+
+
+_DATABASES = ["sqlite"] + [
+    u for u in [os.environ.get("LABELDESK_TEST_DATABASE_URL", "")] if u.startswith("postgresql")
+]
+
+
+@pytest.mark.parametrize("database", _DATABASES)
+def test_revision_0034_gives_the_jobs_of_tasks_their_task(
+    private_database: Callable[[str, str], str], database: str
+) -> None:
+    """Jobs queued before revision 0034 get ``task_pk`` from their payloads, and the queue's look-up
+    of a task's jobs (by ``ix_jobs_task``) finds them; a job for no task keeps none."""
+    from alembic import command
+
+    from labeldesk.storage.migrate import alembic_config
+    from labeldesk.storage.repos import models as models_repo
+
+    db = Database(private_database(database, "jobs.db"))
+    try:
+        migrate(db)
+        command.downgrade(alembic_config(db), "0033")
+        admin.create_user(db, "u", "u@example.com")
+        app_pk = admin.create_app(db, "u", "a")
+        now = utcnow()
+        with db.write() as conn:
+            for job_id, kind, payload in (
+                ("j-model", "auto_annotation", {"task_pk": 7, "model_id": "m", "task_id": "t"}),
+                ("j-assist", "prelabels", {"task_pk": 7, "task_id": "t"}),
+                ("j-other-task", "auto_annotation", {"task_pk": 8, "model_id": "m", "task_id": "u"}),
+                ("j-import", "import", {"root": "x"}),
+            ):
+                conn.execute(
+                    insert(Table("jobs", MetaData(), autoload_with=conn)).values(
+                        id=job_id,
+                        app_pk=app_pk,
+                        kind=kind,
+                        payload=payload,
+                        state="done",
+                        progress={},
+                        error="",
+                        attempts=1,
+                        created_at=now,
+                        modified_at=now,
+                    )
+                )
+        assert migrate(db) == "upgraded"
+        with db.read() as conn:
+            stored = dict(conn.execute(text("select id, task_pk from jobs")).all())
+            found = [j.id for j in models_repo.jobs_of_task(conn, app_pk, "auto_annotation", 7)]
+        assert stored == {"j-model": 7, "j-assist": 7, "j-other-task": 8, "j-import": None}
+        assert found == ["j-model"]
+    finally:
+        db.dispose()

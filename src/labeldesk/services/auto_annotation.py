@@ -131,23 +131,21 @@ def mark_of(job: Any) -> int:
 
 
 def requeue_after(conn: Connection, task: TaskRecord, job: Any) -> bool:
-    """Queue the model worker's job again from the mark of ``job``, its newest one (its rescan
-    decides what joined below the mark); False when another transaction queued one meanwhile.
-    The job's row is locked first, so two replicas (or the human queue and the server's sweep)
-    never both queue it."""
+    """Queue the model worker's ``job``, its newest one and DONE, again: it goes on from its mark
+    (its rescan decides what joined below the mark), its counts going on too. The same job, not a
+    new one, so that a task whose source keeps growing keeps one job per model worker, which
+    every LABEL_START of its queue reads. False when another transaction queued it meanwhile, or
+    a later job of the model exists (jobs of earlier releases). The job's row is locked first, so
+    two replicas (or the human queue and the server's sweep) never both queue it."""
     model_id = job.payload["model_id"]
     models_repo.lock_job(conn, job.pk)
     later = models_repo.jobs_of_task(conn, task.app_pk, AUTO_ANNOTATION_KIND, task.pk)
     if any(j.pk > job.pk and j.payload["model_id"] == model_id for j in later):
         return False
-    app = AppRef(task.app_pk, job.payload["app_id"], job.payload["owner_id"])
-    _queue(conn, app, task.pk, task.id, [model_id], start_after=mark_of(job))
-    return True
+    return jobs_repo.reopen(conn, job.pk)
 
 
-def _queue(
-    conn: Connection, app: AppRef, task_pk: int, task_id: str, model_ids: list[str], start_after: int = 0
-) -> None:
+def _queue(conn: Connection, app: AppRef, task_pk: int, task_id: str, model_ids: list[str]) -> None:
     for model_id in model_ids:
         payload: dict[str, Any] = {
             "task_pk": task_pk,
@@ -156,8 +154,6 @@ def _queue(
             "app_id": app.id,
             "owner_id": app.owner_id,
         }
-        if start_after:
-            payload["start_after"] = start_after
         jobs_repo.insert_job(conn, new_id(), AUTO_ANNOTATION_KIND, payload, app.pk)
 
 

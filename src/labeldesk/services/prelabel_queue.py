@@ -18,7 +18,6 @@ from sqlalchemy import Connection, Row
 
 from labeldesk.domain import errors
 from labeldesk.domain import prelabels as rules
-from labeldesk.services.common import new_id
 from labeldesk.services.task_record import TaskRecord
 from labeldesk.storage.repos import assignments as seats_repo
 from labeldesk.storage.repos import jobs as jobs_repo
@@ -75,8 +74,11 @@ def prefer_ready(
     jobs = jobs_of(conn, task)
     live = any(j.state in LIVE for j in jobs)
     if not live and not done.issuperset(input_of.values()) and _may_requeue(jobs):
-        jobs_repo.insert_job(conn, new_id(), KIND, dict(jobs[-1].payload), task.app_pk)
-        live = True
+        # the same job walks the source again from its start (inputs that joined below where it
+        # stopped too), skipping what it went through, its counts going on: a task whose source
+        # keeps growing keeps one job, which every LABEL_START reads
+        jobs_repo.reopen(conn, jobs[-1].pk, {**(jobs[-1].progress or {}), "after_pk": 0})
+        live = True  # by this call, or by another one just before it
     if not live:
         return own, taken
     ready_own = [p for p in own if input_of.get(p) in done]

@@ -538,6 +538,8 @@ concept_relations = Table(
 # ended only (``ix_jobs_active``): a query uses that index when it has this very term.
 JOB_ACTIVE_STATES = ("queued", "running", "cancelling")
 JOBS_ACTIVE = "state IN (" + ", ".join(f"'{state}'" for state in JOB_ACTIVE_STATES) + ")"
+#: the condition of ``ix_jobs_task``: imports and exports work for no task
+JOBS_OF_TASKS = "task_pk IS NOT NULL"
 jobs = Table(
     "jobs",
     metadata,
@@ -554,6 +556,9 @@ jobs = Table(
     Column("lease_until", DateTime(timezone=True), nullable=True),
     _ts("created_at"),
     _ts("modified_at"),
+    # the task a job works for (a model worker's or an AI assistant's; its payload's task_pk), so
+    # the queue finds a task's jobs by index, not by reading every job of the app
+    Column("task_pk", PK, nullable=True),
     UniqueConstraint("id", name="uq_jobs_id"),
     Index(
         "ix_jobs_active",
@@ -563,6 +568,13 @@ jobs = Table(
         postgresql_where=text(JOBS_ACTIVE),
     ),
     Index("ix_jobs_app_kind", "app_pk", "kind"),
+    Index(
+        "ix_jobs_task",
+        "task_pk",
+        "kind",
+        sqlite_where=text(JOBS_OF_TASKS),
+        postgresql_where=text(JOBS_OF_TASKS),
+    ),
 )
 
 # Uploads (PostUploads): an archive sent in parts (PutUploadContentParts), imported by

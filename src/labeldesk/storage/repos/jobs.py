@@ -29,6 +29,7 @@ def insert_job(conn: Connection, job_id: str, kind: str, payload: dict[str, Any]
         insert(t.jobs).values(
             id=job_id,
             app_pk=app_pk,
+            task_pk=payload.get("task_pk"),
             kind=kind,
             payload=payload,
             state=QUEUED,
@@ -115,6 +116,26 @@ def requeue(conn: Connection, pk: int, error: str) -> None:
         .where(C.pk == pk)
         .values(state=QUEUED, error=error, lease_until=None, modified_at=utcnow())
     )
+
+
+def reopen(conn: Connection, pk: int, progress: dict[str, Any] | None = None) -> bool:
+    """Queue a finished (DONE) job again with fresh attempts, its progress kept (or replaced by
+    ``progress``): its handler goes on from there. False when the job is not DONE (another
+    transaction reopened it first -- on PostgreSQL the second waits for the first's row and then
+    finds it queued --, or it failed or was cancelled)."""
+    values: dict[str, Any] = {
+        "state": QUEUED,
+        "result": None,
+        "error": "",
+        "attempts": 0,
+        "lease_until": None,
+    }
+    if progress is not None:
+        values["progress"] = progress
+    res = conn.execute(
+        update(t.jobs).where(C.pk == pk, C.state == DONE).values(**values, modified_at=utcnow())
+    )
+    return bool(res.rowcount)
 
 
 def cancel(conn: Connection, pk: int) -> str:

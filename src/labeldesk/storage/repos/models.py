@@ -72,10 +72,10 @@ def auto_annotated(conn: Connection, task_id: str, version_id: str | None, input
 
 
 def jobs_of_task(conn: Connection, app_pk: int, kind: str, task_pk: int) -> list[Row[Any]]:
-    """The jobs of ``kind`` working for a task (its id is in their payload), oldest first."""
+    """The jobs of ``kind`` working for a task, oldest first (through ``ix_jobs_task``)."""
     J = t.jobs.c
-    rows = conn.execute(select(t.jobs).where(J.app_pk == app_pk, J.kind == kind).order_by(J.pk))
-    return [r for r in rows if (r.payload or {}).get("task_pk") == task_pk]
+    q = select(t.jobs).where(J.task_pk == task_pk, J.kind == kind, J.app_pk == app_pk).order_by(J.pk)
+    return list(conn.execute(q))
 
 
 def newest_jobs(conn: Connection, kind: str) -> dict[tuple[int, str], Row[Any]]:
