@@ -82,24 +82,32 @@ def test_inputs_joining_a_model_only_task_after_its_job_finished_get_annotated(
     first = newest_job(app, task_id)
     asked = len(oip.requests)
 
-    # older inputs join the dataset below the job's mark, new ones above it
+    def run_after(before: Any) -> Callable[[], bool]:
+        def done_again() -> bool:
+            job = newest_job(app, task_id)
+            return job.modified_at != before.modified_at and job.state == "done"
+
+        return done_again
+
+    def asked_since(n: int) -> list[Any]:
+        return [d for _, _, _, body in oip.requests[n:] for d in body["inputs"][0]["data"]]
+
+    # older inputs join the dataset below the job's mark (nothing above it: the sweep's look
+    # below the mark finds them), then new ones above it
     add = service_pb2.PostDatasetInputsRequest(
         user_app_id=app.uai,
         dataset_id="pets",
         dataset_inputs=[resources_pb2.DatasetInput(input=resources_pb2.Input(id=i.id)) for i in old],
     )
     ok(stub.PostDatasetInputs(add, metadata=app.meta))
+    wait_for("the job queued again for the older inputs", run_after(first))
+    assert len(asked_since(asked)) == 2
+    below, asked_below = newest_job(app, task_id), len(oip.requests)
     new = [image("new-p", PENDING, ["pets"]), image("new-n", NOTHING, ["pets"])]
     ok(stub.PostInputs(service_pb2.PostInputsRequest(user_app_id=app.uai, inputs=new), metadata=app.meta))
-
-    def second_done() -> bool:
-        job = newest_job(app, task_id)
-        return job.modified_at != first.modified_at and job.state == "done"
-
-    # the same job, queued again: one job per model worker however often the source grows
-    wait_for("the job queued again for the late inputs", second_done)
-    late = [d for _, _, _, body in oip.requests[asked:] for d in body["inputs"][0]["data"]]
-    assert len(late) == 4  # each late input asked about once, nothing else again
+    wait_for("the job queued again for the new inputs", run_after(below))
+    assert len(asked_since(asked_below)) == 2  # each late input asked about once, nothing else again
+    # the same job each time: one job per model worker however often the source grows
     again = newest_job(app, task_id)
     assert again.pk == first.pk and again.progress["done"] == first.progress["done"] + 4
 

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Row
 
 from labeldesk.domain import errors
 from labeldesk.services import auto_annotation as auto
-from labeldesk.services.assignments import TaskSource
+from labeldesk.services.assignments import Source, TaskSource
 from labeldesk.services.task_record import TaskRecord, record_of
 from labeldesk.storage.engine import Database
 from labeldesk.storage.repos import jobs as jobs_repo
@@ -79,7 +79,9 @@ def _undecided(conn: Connection, source: TaskSource, task_pk: int, model_id: str
         return True
     if source.monotone:  # new inputs of ALL_INPUTS only come above the mark
         return False
-    cursor = 0
+    if source.kind == Source.DATASET:  # one anti-join in the database
+        return decisions.undecided_in_dataset(conn, source.dataset_pk(), task_pk, model_id, mark)
+    cursor = 0  # a saved search's inputs (resolved in Python), a chunk at a time
     while cursor < mark:
         chunk = [s.pk for s in source.after(cursor, CHUNK) if s.pk <= mark]
         if not chunk:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, exists, func, insert, literal, select
 
 from labeldesk.storage import tables as t
 
 D = t.model_decisions.c
+DI = t.dataset_inputs.c
 
 
 def record(conn: Connection, task_pk: int, model_id: str, input_pks: Sequence[int]) -> None:
@@ -25,6 +26,19 @@ def decided(conn: Connection, task_pk: int, model_id: str, input_pks: Sequence[i
         return set()
     q = select(D.input_pk).where(D.task_pk == task_pk, D.model_id == model_id, D.input_pk.in_(input_pks))
     return {int(p) for p in conn.execute(q).scalars()}
+
+
+def undecided_in_dataset(
+    conn: Connection, dataset_pk: int, task_pk: int, model_id: str, upto_pk: int
+) -> bool:
+    """Whether the dataset has an input at or below ``upto_pk`` that ``model_id`` has not decided
+    for the task: one anti-join of the dataset's rows with the decisions, in the database (the
+    server's sweep asks it of every finished model worker of a dataset task, every rescan period)."""
+    decided = exists(
+        select(literal(1)).where(D.task_pk == task_pk, D.model_id == model_id, D.input_pk == DI.input_pk)
+    )
+    q = select(DI.input_pk).where(DI.dataset_pk == dataset_pk, DI.input_pk <= upto_pk, ~decided).limit(1)
+    return conn.execute(q).first() is not None
 
 
 def decided_by_all(
