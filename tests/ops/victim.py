@@ -154,7 +154,7 @@ def victim_rows(db: Database, v: Victim) -> dict[str, set[tuple[str, ...]]]:
         rows: dict[str, set[tuple[str, ...]]] = {}
         for table in t.metadata.sorted_tables:
             cols = table.c
-            if table.name == "server_secrets":
+            if table.name in ("server_secrets", "sweep_turns"):  # the server's own, no user's
                 continue
             if table.name == "users":
                 cond = cols.id == v.owner
