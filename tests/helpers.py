@@ -181,3 +181,29 @@ def beside_a_writer(db: Database, call: Callable[[], Any], seconds: float = 3.0)
         if thread.ident is not None:
             thread.join(30)
     return answered, answers
+
+
+def sqlite_plans(db: Database, table: str, call: Callable[[], Any]) -> dict[str, str]:
+    """Run ``call()`` and answer SQLite's plan (``EXPLAIN QUERY PLAN``, steps joined by " | ") of
+    each SELECT or UPDATE it sent that names ``table``, on either of the database's pools."""
+    seen: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
+        if statement.lstrip().upper().startswith(("SELECT", "UPDATE")) and f" {table}" in statement:
+            seen.append((statement, params))
+
+    engines = {db.engine, db.read_engine}  # writes, and reads (a pool of their own on SQLite)
+    for engine in engines:
+        sa.event.listen(engine, "before_cursor_execute", capture)
+    try:
+        call()
+    finally:
+        for engine in engines:
+            sa.event.remove(engine, "before_cursor_execute", capture)
+    with db.engine.connect() as conn:
+        return {
+            statement: " | ".join(
+                str(r[-1]) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)
+            )
+            for statement, params in seen
+        }

@@ -14,7 +14,7 @@ import pytest
 from clarifai_grpc.channel.clarifai_channel import ClarifaiChannel
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2, service_pb2_grpc
 from clarifai_grpc.grpc.api.status import status_code_pb2
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from labeldesk.app import RunningServer, build
 from labeldesk.config import Settings
@@ -30,7 +30,7 @@ from labeldesk.storage.repos import jobs as repo
 from labeldesk.storage.repos import models as models_repo
 from labeldesk.storage.tables import JOB_ACTIVE_STATES
 from tests.api.test_import_export import make_coco
-from tests.helpers import beside_a_writer, fails, ok
+from tests.helpers import beside_a_writer, fails, ok, sqlite_plans
 
 
 @pytest.fixture(scope="module")
@@ -244,32 +244,19 @@ def test_the_polls_read_only_the_jobs_not_ended_however_many_finished(idle_db: D
         conn.execute(text("UPDATE jobs SET state = 'done'"))
         conn.execute(text("ANALYZE"))
         repo.insert_job(conn, "new", "probe", {}, None)
-    seen: list[tuple[str, Any]] = []
+    ran: list[str] = []
+    worker = Worker(idle_db, {"probe": lambda db, job, report: ran.append(job.id)})
 
-    def capture(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
-        if statement.lstrip().upper().startswith(("SELECT", "UPDATE")) and " jobs" in statement:
-            seen.append((statement, params))
-
-    engines = {idle_db.engine, idle_db.read_engine}  # writes, and reads (a pool of their own on SQLite)
-    for engine in engines:
-        event.listen(engine, "before_cursor_execute", capture)
-    try:
-        ran: list[str] = []
-        worker = Worker(idle_db, {"probe": lambda db, job, report: ran.append(job.id)})
+    def poll_twice_and_read_a_tasks_jobs() -> None:
         assert worker.run_one() is True and worker.run_one() is False
         with idle_db.read() as conn:  # a task's jobs (its queue, with model workers or pre-labels)
             assert len(models_repo.jobs_of_task(conn, 0, "probe", 7)) == 0  # (another app's)
-    finally:
-        for engine in engines:
-            event.remove(engine, "before_cursor_execute", capture)
+
+    plans = sqlite_plans(idle_db, "jobs", poll_twice_and_read_a_tasks_jobs)
     assert ran == ["new"]
-    assert len(seen) >= 5  # two probes, the orphans' update, the free job's look-up, its claim, ...
-    plans = {}
-    with idle_db.engine.connect() as conn:
-        for statement, params in seen:
-            rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)
-            plans[statement] = plan = " | ".join(str(r[-1]) for r in rows)
-            indexed = "SCAN jobs" not in plan and ("ix_jobs_" in plan or "PRIMARY KEY" in plan)
-            assert indexed, (statement, plan)
+    assert len(plans) >= 5  # two probes, the orphans' update, the free job's look-up, its claim, ...
+    for statement, plan in plans.items():
+        indexed = "SCAN jobs" not in plan and ("ix_jobs_" in plan or "PRIMARY KEY" in plan)
+        assert indexed, (statement, plan)
     (of_task,) = [plan for statement, plan in plans.items() if "jobs.task_pk =" in statement]
     assert "ix_jobs_task" in of_task

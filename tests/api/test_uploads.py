@@ -24,20 +24,23 @@ from clarifai_grpc.grpc.api import resources_pb2, service_pb2, service_pb2_grpc
 from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 from google.protobuf import struct_pb2
 from PIL import Image
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from labeldesk.app import RunningServer, build
 from labeldesk.config import Settings
+from labeldesk.files.store import LocalDirStore
 from labeldesk.jobs import imports
 from labeldesk.jobs.worker import Worker
 from labeldesk.services import admin, uploads
 from labeldesk.services.import_jobs import IMPORT_KIND
 from labeldesk.storage import tables as t
 from labeldesk.storage.clock import utcnow
+from labeldesk.storage.engine import Database
+from labeldesk.storage.migrate import migrate
 from labeldesk.storage.repos import jobs as jobs_repo
 from labeldesk.storage.repos import uploads as uploads_repo
 from tests.api.test_import_export import make_coco
-from tests.helpers import beside_a_writer, fails, ok, worker_database
+from tests.helpers import beside_a_writer, fails, ok, sqlite_plans, worker_database
 
 MAX_ARCHIVE = 2_000_000
 MAX_EXTRACTED = 300_000
@@ -458,6 +461,30 @@ def test_a_sweep_with_nothing_due_is_a_read(idle: Client) -> None:
     write lock (every labeler's submission takes it)."""
     app = idle.server.app
     assert beside_a_writer(app.db, lambda: uploads.sweep(app.db, app.hosting.store)) == (True, [0])
+
+
+def test_the_expiry_sweep_reads_only_the_uploads_past_their_time(tmp_path: Path) -> None:
+    """Expired uploads stay (UPLOAD_EXPIRED); the sweep's look-up goes through
+    ``ix_uploads_state_expires_at`` to the ones still to expire, not through all of them."""
+    db = Database(f"sqlite:///{tmp_path / 'uploads.db'}")
+    try:
+        migrate(db)
+        admin.create_user(db, "u", "u@example.com")
+        app_pk, now = admin.create_app(db, "u", "a"), utcnow()
+        gone = dict(content_name="a.zip", content_length=1, received=1, state=uploads_repo.EXPIRED)
+        with db.write() as conn:
+            conn.execute(
+                insert(t.uploads),
+                [
+                    dict(gone, app_pk=app_pk, id=f"u{i}", created_at=now, modified_at=now, expires_at=now)
+                    for i in range(2000)
+                ],
+            )
+            conn.exec_driver_sql("ANALYZE")
+        plans = sqlite_plans(db, "uploads", lambda: uploads.sweep(db, LocalDirStore(tmp_path / "blobs")))
+        assert plans and all("USING INDEX ix_uploads_state_expires_at" in p for p in plans.values()), plans
+    finally:
+        db.dispose()
 
 
 def test_an_upload_left_unimported_for_a_day_expires(idle: Client) -> None:

@@ -14,6 +14,7 @@ from labeldesk.storage.repos import jobs
 U = t.uploads.c
 P = t.upload_parts.c
 IN_PROGRESS, DONE, EXPIRED = "in_progress", "done", "expired"
+LIVE = (IN_PROGRESS, DONE)  # every state but EXPIRED
 
 
 def insert_upload(
@@ -112,7 +113,10 @@ def due(conn: Connection, now: datetime, limit: int) -> list[Row[Any]]:
     """Uploads past their expiry that no queued or running job reads."""
     J = t.jobs.c
     idle = or_(U.job_id.is_(None), ~select(J.pk).where(J.id == U.job_id, J.state.in_(jobs.ACTIVE)).exists())
-    q = select(t.uploads).where(U.state != EXPIRED, U.expires_at < now, idle).order_by(U.pk).limit(limit)
+    # the states named, not "!= expired": ix_uploads_state_expires_at then reads only the uploads
+    # past their time, not every upload ever made (expired ones stay, as UPLOAD_EXPIRED)
+    live = U.state.in_(LIVE)
+    q = select(t.uploads).where(live, U.expires_at < now, idle).limit(limit)
     return list(conn.execute(q))
 
 
