@@ -111,14 +111,15 @@ def test_shared_sweeps_of_two_replicas_never_overlap_a_period(database_url: str)
     finally:
         for s in servers:
             s._stopping.set()
+            s.app.db.dispose()
     with lock:
         moments = sorted(at for at, _ in runs)
     assert len(moments) >= 2
     assert len(moments) < sum(woke)  # each round's wake-ups ran it once between them
     gaps = [(b - a).total_seconds() for a, b in pairwise(moments)]
-    assert min(gaps) >= period * sweep_turns.SLACK - 0.01, gaps
-    for s in servers:
-        s.app.db.dispose()
+    # (less a margin for the moments between a turn taken and its job timing itself, under load;
+    # replicas running the same round would be a few milliseconds apart)
+    assert min(gaps) >= period * sweep_turns.SLACK - 0.15, gaps
 
 
 def test_insert_if_missing_says_whether_it_inserted(replicas: tuple[Database, Database]) -> None:
