@@ -40,6 +40,14 @@ def jobs_of(app: AppFixture, task_id: str) -> list[Any]:
     return [r for r in rows if r.payload["task_id"] == task_id]
 
 
+def pk_of(app: AppFixture, input_id: str) -> int:
+    with app.server.app.db.read() as conn:
+        A = t.apps.c
+        app_pk = select(A.pk).where(A.user_id == app.user_id, A.id == app.app_id).scalar_subquery()
+        q = select(t.inputs.c.pk).where(t.inputs.c.app_pk == app_pk, t.inputs.c.id == input_id)
+        return int(conn.execute(q).scalar_one())
+
+
 def wait_done_inputs(app: AppFixture, task_id: str, n: int) -> None:
     deadline = time.monotonic() + 60
     while not any(int((j.progress or {}).get("done", 0)) >= n for j in jobs_of(app, task_id)):
@@ -151,7 +159,8 @@ def test_inputs_joining_the_dataset_after_the_job_get_prelabels(
         assert {a.input.id for a in handed} == {"a", "b", "c"}
         # the job was queued again for the newcomers: the same job, walking the source again
         (again,) = jobs_of(app, task.id)
-        assert again.state in ("queued", "running") and again.progress["after_pk"] == 0
+        # from just below "old", the lowest input it has not been through
+        assert again.state in ("queued", "running") and again.progress["after_pk"] == pk_of(app, "old") - 1
         job = wait_prelabels(app, task.id)
         assert job.pk == again.pk
         assert (job.progress["done"], job.progress["prelabelled"]) == (3 + 2, 3 + 2), job.progress

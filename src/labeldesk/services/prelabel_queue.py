@@ -73,11 +73,16 @@ def prefer_ready(
     done = repo.processed(conn, task.pk, version, set(input_of.values()))
     jobs = jobs_of(conn, task)
     live = any(j.state in LIVE for j in jobs)
-    if not live and not done.issuperset(input_of.values()) and _may_requeue(jobs):
-        # the same job walks the source again from its start (inputs that joined below where it
-        # stopped too), skipping what it went through, its counts going on: a task whose source
-        # keeps growing keeps one job, which every LABEL_START reads
-        jobs_repo.reopen(conn, jobs[-1].pk, {**(jobs[-1].progress or {}), "after_pk": 0})
+    missing = set(input_of.values()) - done
+    if not live and missing and _may_requeue(jobs):
+        # the same job, its counts going on (a task whose source keeps growing keeps one job,
+        # which every LABEL_START reads), walks the source again from just below the lowest of
+        # these inputs it has not been through -- where it stopped, for inputs new to the source;
+        # lower for older ones that joined it -- skipping what it went through. Those of its
+        # older inputs not handed out here get the job queued again when they are.
+        progress = dict(jobs[-1].progress or {})
+        progress["after_pk"] = min(int(progress.get("after_pk", 0)), min(missing) - 1)
+        jobs_repo.reopen(conn, jobs[-1].pk, progress)
         live = True  # by this call, or by another one just before it
     if not live:
         return own, taken
