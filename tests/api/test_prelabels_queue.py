@@ -108,6 +108,41 @@ def test_label_start_during_the_job_prefers_inputs_whose_prelabels_are_ready(
     assert len(jobs_of(app, task.id)) == 1  # everything handed out had been through the job
 
 
+def test_a_new_input_gets_the_job_going_on_from_where_it_stopped(stub: Any, app: AppFixture) -> None:
+    """An input new to the source (above where the finished job stopped) queues the same job again
+    from there: it does not walk the task's whole source again to find it."""
+    post_concepts(stub, app, "face")
+    gate = threading.Event()
+    calls: list[int] = []
+
+    def held(path: str, body: Any) -> tuple[int, bytes]:  # the second run waits for the test
+        calls.append(1)
+        if len(calls) > 1:
+            gate.wait(50)
+        return boxes_answer(path, body)
+
+    with model_server() as oip:
+        oip.answer = held
+        ok(post_model(stub, app, "det", ["face"], backend="oip", url=oip.url, model_name="det", timeout_s=60))
+        post_inputs(stub, app, ["first"], PNG_1PX)
+        labeler, meta = app.new_user("labeler")
+        task = post_task(stub, app, assisted_task(app, labeler, "det", min_threshold=0.5))
+        done = wait_prelabels(app, task.id)
+        assert done.progress["after_pk"] == pk_of(app, "first")
+        try:
+            (seat,) = label_start(stub, app, meta, task.id)
+            submit(stub, app, meta, task.id, seat.input.id, [])
+            post_inputs(stub, app, ["second"], PNG_1PX)
+            (pending,) = label_start(stub, app, meta, task.id)
+            assert pending.input.id == "second" and state(pending) == "pending"
+            (again,) = jobs_of(app, task.id)  # the same job, from where it stopped
+            assert (again.pk, again.progress["after_pk"]) == (done.pk, pk_of(app, "first"))
+        finally:
+            gate.set()
+        job = wait_prelabels(app, task.id)
+        assert (job.progress["done"], job.progress["prelabelled"], len(calls)) == (2, 2, 2), job.progress
+
+
 def test_inputs_joining_the_dataset_after_the_job_get_prelabels(
     stub: Any, app: AppFixture, clock: Callable[[float], None]
 ) -> None:
