@@ -31,6 +31,7 @@ from labeldesk.models.base import BackendError
 from labeldesk.services import model_run as run
 from labeldesk.services.assignments import TaskSource
 from labeldesk.services.hosting import Hosting
+from labeldesk.services.model_late_inputs import undecided_below
 from labeldesk.services.task_record import TaskRecord, record_of
 from labeldesk.storage.clock import utcnow
 from labeldesk.storage.engine import Database
@@ -118,20 +119,19 @@ class _Run:
         """Decide the source's inputs at or below the mark that this model has not decided (they
         joined the dataset or saved search after the job passed them); how many there were."""
         found, cursor = 0, 0
-        while cursor < self.after:
+        while True:
             with self.db.read() as conn:
-                chunk = [
-                    s for s in TaskSource(conn, self.task).after(cursor, RESCAN_CHUNK) if s.pk <= self.after
-                ]
-                seen = decisions.decided(conn, self.task.pk, self.model.id, [s.pk for s in chunk])
-            if not chunk:
+                source = TaskSource(conn, self.task)
+                late = undecided_below(
+                    conn, source, self.task.pk, self.model.id, cursor, self.after, RESCAN_CHUNK
+                )
+            if not late:
                 break
-            late = [s for s in chunk if s.pk not in seen]
             for i in range(0, len(late), BATCH):
                 self.decide(late[i : i + BATCH])
                 self._report()
             found += len(late)
-            cursor = chunk[-1].pk
+            cursor = late[-1].pk
         return found
 
     def _report(self) -> None:

@@ -26,6 +26,7 @@ from labeldesk.storage.engine import Database
 from labeldesk.storage.repos import jobs as jobs_repo
 from labeldesk.storage.repos import model_decisions as decisions
 from labeldesk.storage.repos import models as models_repo
+from labeldesk.storage.repos.assignments import SourceInput
 
 log = logging.getLogger("labeldesk.jobs")
 
@@ -75,21 +76,34 @@ def _late_jobs(conn: Connection) -> list[tuple[TaskRecord, Row[Any]]]:
 def _undecided(conn: Connection, source: TaskSource, task_pk: int, model_id: str, mark: int) -> bool:
     """True when the source has an input above ``mark``, or one at or below it that the model has
     not decided for the task (it joined the dataset or saved search after the job passed it)."""
-    if source.after(mark, 1):
-        return True
-    if source.monotone:  # new inputs of ALL_INPUTS only come above the mark
-        return False
-    if source.kind == Source.DATASET:  # one anti-join in the database
-        return decisions.undecided_in_dataset(conn, source.dataset_pk(), task_pk, model_id, mark)
-    cursor = 0  # a saved search's inputs (resolved in Python), a chunk at a time
-    while cursor < mark:
-        chunk = [s.pk for s in source.after(cursor, CHUNK) if s.pk <= mark]
+    return bool(source.after(mark, 1) or undecided_below(conn, source, task_pk, model_id, 0, mark, 1))
+
+
+def undecided_below(
+    conn: Connection, source: TaskSource, task_pk: int, model_id: str, after_pk: int, mark: int, limit: int
+) -> list[SourceInput]:
+    """The source's inputs with ``after_pk`` < pk <= ``mark`` that the model has not decided for
+    the task, oldest first, at most ``limit`` (the sweep asks for one; a job's rescan reads them
+    all, ``limit`` at a time). None for ``ALL_INPUTS``, whose new inputs only come above the mark;
+    for a dataset one anti-join in the database; a saved search's inputs (resolved in Python) are
+    read ``CHUNK`` at a time against ``model_decisions``."""
+    if source.monotone:
+        return []
+    if source.kind == Source.DATASET:
+        ds = source.dataset_pk()
+        return decisions.undecided_in_dataset(
+            conn, source.task.app_pk, ds, task_pk, model_id, after_pk, mark, limit
+        )
+    found: list[SourceInput] = []
+    cursor = after_pk
+    while cursor < mark and len(found) < limit:
+        chunk = [s for s in source.after(cursor, CHUNK) if s.pk <= mark]
         if not chunk:
-            return False
-        if len(decisions.decided(conn, task_pk, model_id, chunk)) < len(chunk):
-            return True
-        cursor = chunk[-1]
-    return False
+            break
+        seen = decisions.decided(conn, task_pk, model_id, [s.pk for s in chunk])
+        found += [s for s in chunk if s.pk not in seen]
+        cursor = chunk[-1].pk
+    return found[:limit]
 
 
 def sweep(db: Database) -> int:

@@ -7,9 +7,11 @@ from collections.abc import Sequence
 from sqlalchemy import Connection, exists, func, insert, literal, select
 
 from labeldesk.storage import tables as t
+from labeldesk.storage.repos.assignments import SourceInput
 
 D = t.model_decisions.c
 DI = t.dataset_inputs.c
+I = t.inputs.c  # noqa: E741 - the inputs table's columns, as elsewhere
 
 
 def record(conn: Connection, task_pk: int, model_id: str, input_pks: Sequence[int]) -> None:
@@ -29,16 +31,31 @@ def decided(conn: Connection, task_pk: int, model_id: str, input_pks: Sequence[i
 
 
 def undecided_in_dataset(
-    conn: Connection, dataset_pk: int, task_pk: int, model_id: str, upto_pk: int
-) -> bool:
-    """Whether the dataset has an input at or below ``upto_pk`` that ``model_id`` has not decided
-    for the task: one anti-join of the dataset's rows with the decisions, in the database (the
-    server's sweep asks it of every finished model worker of a dataset task, every rescan period)."""
+    conn: Connection,
+    app_pk: int,
+    dataset_pk: int,
+    task_pk: int,
+    model_id: str,
+    after_pk: int,
+    upto_pk: int,
+    limit: int,
+) -> list[SourceInput]:
+    """The dataset's inputs with ``after_pk`` < pk <= ``upto_pk`` that ``model_id`` has not decided
+    for the task, oldest first: one anti-join of the dataset's rows with the decisions, in the
+    database (the server's sweep asks it of every finished model worker of a dataset task every
+    rescan period, and the job's rescan reads them this way)."""
     decided = exists(
         select(literal(1)).where(D.task_pk == task_pk, D.model_id == model_id, D.input_pk == DI.input_pk)
     )
-    q = select(DI.input_pk).where(DI.dataset_pk == dataset_pk, DI.input_pk <= upto_pk, ~decided).limit(1)
-    return conn.execute(q).first() is not None
+    q = (
+        select(I.pk, I.id)
+        .select_from(t.dataset_inputs.join(t.inputs, I.pk == DI.input_pk))
+        .where(DI.dataset_pk == dataset_pk, DI.input_pk > after_pk, DI.input_pk <= upto_pk, ~decided)
+        .where(I.app_pk == app_pk)
+        .order_by(DI.input_pk)
+        .limit(limit)
+    )
+    return [SourceInput(int(r.pk), r.id) for r in conn.execute(q)]
 
 
 def decided_by_all(
