@@ -135,10 +135,10 @@ def requeue_after(conn: Connection, task: TaskRecord, job: Any) -> bool:
     (its rescan decides what joined below the mark), its counts going on too. The same job, not a
     new one, so that a task whose source keeps growing keeps one job per model worker, which
     every LABEL_START of its queue reads. False when another transaction queued it meanwhile, or
-    a later job of the model exists (jobs of earlier releases). The job's row is locked first, so
-    two replicas (or the human queue and the server's sweep) never both queue it."""
+    a later job of the model exists (jobs of earlier releases). Reopening is conditional on the
+    job being DONE, so two replicas (or the human queue and the server's sweep) never both queue
+    it: on PostgreSQL the second waits for the first's row, then finds it queued."""
     model_id = job.payload["model_id"]
-    models_repo.lock_job(conn, job.pk)
     later = models_repo.jobs_of_task(conn, task.app_pk, AUTO_ANNOTATION_KIND, task.pk)
     if any(j.pk > job.pk and j.payload["model_id"] == model_id for j in later):
         return False

@@ -169,11 +169,11 @@ def sweep(db: Database, store: BlobStore, now: datetime | None = None, batch: in
     """Expire the uploads past their time that no queued or running job reads: their bytes go,
     their rows stay (UPLOAD_EXPIRED). Answers how many expired. A round with none due is a read."""
     now = now or utcnow()
+    with db.read() as conn:  # the usual round: nothing due, and no wait for the write lock
+        if not repo.due(conn, now, 1):
+            return 0
     done = 0
     while True:
-        with db.read() as conn:  # the usual round: nothing due, and no wait for the write lock
-            if not repo.due(conn, now, 1):
-                return done
         with db.write() as conn:
             rows = repo.due(conn, now, batch)
             for row in rows:

@@ -49,11 +49,13 @@ def take(db: Database, name: str, period_seconds: float, now: datetime | None = 
         if conn.execute(select(C.name).where(waiting)).first() is not None:
             return False
     with db.write() as conn:
-        if insert_if_missing(conn, t.sweep_turns, {"name": name, "due_at": following}):
-            return True  # the sweep's first round on this database
         # PostgreSQL: of two processes here at once, the second waits for the first's row and
         # then finds it no longer due (the condition is checked again on the row it waited for)
         moved = conn.execute(
             update(t.sweep_turns).where(C.name == name, not_(waiting)).values(due_at=following)
         )
-        return bool(moved.rowcount)
+        # no row moved: the sweep's first round on this database, unless another replica's row
+        # (just written, or not due) is there
+        return bool(moved.rowcount) or insert_if_missing(
+            conn, t.sweep_turns, {"name": name, "due_at": following}
+        )

@@ -86,9 +86,3 @@ def newest_jobs(conn: Connection, kind: str) -> dict[tuple[int, str], Row[Any]]:
         p = r.payload or {}
         newest[(int(p.get("task_pk", 0)), str(p.get("model_id", "")))] = r
     return newest
-
-
-def lock_job(conn: Connection, job_pk: int) -> None:
-    """Hold the job's row until the transaction ends (PostgreSQL ``FOR UPDATE``; SQLite's write
-    transaction already serialises writers), so two replicas never both queue a job after it."""
-    conn.execute(select(t.jobs.c.pk).where(t.jobs.c.pk == job_pk).with_for_update())
