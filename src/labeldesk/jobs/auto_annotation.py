@@ -30,6 +30,7 @@ from labeldesk.jobs.worker import Handler, Report
 from labeldesk.models.base import BackendError
 from labeldesk.services import model_run as run
 from labeldesk.services.assignments import TaskSource
+from labeldesk.services.auto_annotation import mark_of
 from labeldesk.services.hosting import Hosting
 from labeldesk.services.model_late_inputs import undecided_below
 from labeldesk.services.task_record import TaskRecord, record_of
@@ -98,7 +99,7 @@ class _Run:
         )
         self.payload = job.payload
         self.counts = {k: int(progress.get(k, 0)) for k in ("done", "annotated", "to_humans", "failed")}
-        self.after = int(progress.get("after_pk", job.payload.get("start_after", 0)))
+        self.after = mark_of(job)
         self.errors: list[str] = list(progress.get("errors", []))
         self.rules = {
             c.concept.id: rules.rule_of(c.auto_annotation_config, f"concepts[{i}]")

@@ -70,10 +70,11 @@ def prefer_ready(
     if version is None:
         return own, taken
     input_of = {int(s.pk): int(s.input_pk) for s in seats_repo.by_pks(conn, own + taken)}
-    done = repo.processed(conn, task.pk, version, set(input_of.values()))
+    handed = set(input_of.values())
+    done = repo.processed(conn, task.pk, version, handed)
     jobs = jobs_of(conn, task)
     live = any(j.state in LIVE for j in jobs)
-    missing = set(input_of.values()) - done
+    missing = handed - done
     if not live and missing and _may_requeue(jobs):
         # the same job, its counts going on (a task whose source keeps growing keeps one job,
         # which every LABEL_START reads), walks the source again from just below the lowest of

@@ -123,17 +123,10 @@ def reopen(conn: Connection, pk: int, progress: dict[str, Any] | None = None) ->
     ``progress``): its handler goes on from there. False when the job is not DONE (another
     transaction reopened it first -- on PostgreSQL the second waits for the first's row and then
     finds it queued --, or it failed or was cancelled)."""
-    values: dict[str, Any] = {
-        "state": QUEUED,
-        "result": None,
-        "error": "",
-        "attempts": 0,
-        "lease_until": None,
-    }
-    if progress is not None:
-        values["progress"] = progress
+    again = {"state": QUEUED, "result": None, "error": "", "attempts": 0, "lease_until": None}
+    kept = {} if progress is None else {"progress": progress}
     res = conn.execute(
-        update(t.jobs).where(C.pk == pk, C.state == DONE).values(**values, modified_at=utcnow())
+        update(t.jobs).where(C.pk == pk, C.state == DONE).values(**again, **kept, modified_at=utcnow())
     )
     return bool(res.rowcount)
 
