@@ -48,6 +48,19 @@ def pk_of(app: AppFixture, input_id: str) -> int:
         return int(conn.execute(q).scalar_one())
 
 
+def first_call_then_held(gate: threading.Event, calls: list[int]) -> Callable[[str, Any], tuple[int, bytes]]:
+    """A model server's answer (boxes) that counts its calls in ``calls`` and holds every call
+    after the first until ``gate`` is set."""
+
+    def held(path: str, body: Any) -> tuple[int, bytes]:
+        calls.append(1)
+        if len(calls) > 1:
+            gate.wait(50)
+        return boxes_answer(path, body)
+
+    return held
+
+
 def wait_done_inputs(app: AppFixture, task_id: str, n: int) -> None:
     deadline = time.monotonic() + 60
     while not any(int((j.progress or {}).get("done", 0)) >= n for j in jobs_of(app, task_id)):
@@ -63,14 +76,8 @@ def test_label_start_during_the_job_prefers_inputs_whose_prelabels_are_ready(
     stub: Any, app: AppFixture
 ) -> None:
     post_concepts(stub, app, "face", "hat")
-    gate = threading.Event()
-    calls: list[int] = []
-
-    def held(path: str, body: Any) -> tuple[int, bytes]:  # the second batch waits for the test
-        calls.append(1)
-        if len(calls) > 1:
-            gate.wait(50)
-        return boxes_answer(path, body)
+    gate, calls = threading.Event(), []
+    held = first_call_then_held(gate, calls)  # the second batch waits for the test
 
     ids = [f"in{n:02d}" for n in range(40)]
     with model_server() as oip:
@@ -112,14 +119,8 @@ def test_a_new_input_gets_the_job_going_on_from_where_it_stopped(stub: Any, app:
     """An input new to the source (above where the finished job stopped) queues the same job again
     from there: it does not walk the task's whole source again to find it."""
     post_concepts(stub, app, "face")
-    gate = threading.Event()
-    calls: list[int] = []
-
-    def held(path: str, body: Any) -> tuple[int, bytes]:  # the second run waits for the test
-        calls.append(1)
-        if len(calls) > 1:
-            gate.wait(50)
-        return boxes_answer(path, body)
+    gate, calls = threading.Event(), []
+    held = first_call_then_held(gate, calls)  # the second run waits for the test
 
     with model_server() as oip:
         oip.answer = held
