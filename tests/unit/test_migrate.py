@@ -3,7 +3,6 @@ revision by ``migrate`` with its rows intact, and a fresh one is created at the 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from labeldesk.storage.engine import Database
 from labeldesk.storage.migrate import head_revision, migrate
 from labeldesk.storage.repos import inputs as inputs_repo
 from labeldesk.storage.tables import PK, metadata
+from tests.ops.test_crash import _databases
 
 ADDED_IN_0002 = ("data_json", "data_json_format")
 TABLES_ADDED_IN_0002 = ("task_review_log",)
@@ -242,12 +242,7 @@ def upgrade_0003_keys(db: Database, fresh: Database) -> None:
         assert found is not None and found.id == LEGACY_TOKENS[0][:12]
 
 
-_DATABASES = ["sqlite"] + [
-    u for u in [os.environ.get("LABELDESK_TEST_DATABASE_URL", "")] if u.startswith("postgresql")
-]
-
-
-@pytest.mark.parametrize("database", _DATABASES)
+@pytest.mark.parametrize("database", _databases())
 def test_revision_0034_gives_the_jobs_of_tasks_their_task(
     private_database: Callable[[str, str], str], database: str
 ) -> None:
