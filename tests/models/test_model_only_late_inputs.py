@@ -6,6 +6,7 @@ status. Over both transports' public API, on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -17,11 +18,13 @@ import pytest
 from clarifai_grpc.channel.clarifai_channel import ClarifaiChannel
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2, service_pb2_grpc
 from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
+from sqlalchemy import text
 
 from labeldesk.app import RunningServer, build
 from labeldesk.config import Settings
 from labeldesk.services import admin
 from tests.api.test_auto_annotation import oip_scores, pixel_png, seed_task_body, setup_app
+from tests.api.test_queue_stragglers import held_dataset, waiting_on_lock
 from tests.helpers import TRANSPORTS, AppFixture, ok
 from tests.model_servers import ModelServer, model_server
 from tests.models.test_task_models import newest_job, post_task
@@ -129,3 +132,52 @@ def test_inputs_joining_a_model_only_task_after_its_job_finished_get_annotated(
         "done",
         calls,
     )
+
+
+@pytest.mark.parametrize("own_server", _databases()[1:], indirect=True)  # PostgreSQL only
+def test_an_input_committed_after_a_later_one_is_predicted_by_an_all_inputs_model_worker(
+    own_server: RunningServer, oip: ModelServer
+) -> None:
+    """PostgreSQL: a PostInputs that has its pks and commits after a later one's did. The model's
+    job walks ALL_INPUTS in pk order and passes the later input first; the sweep's look below its
+    mark must still find the slow one, and the model is asked about it once."""
+    user_id, app_id = f"u{uuid.uuid4().hex[:8]}", "strag"
+    pat = admin.create_user(own_server.app.db, user_id, f"{user_id}@example.com")
+    admin.create_app(own_server.app.db, user_id, app_id)
+    app = AppFixture(user_id, app_id, pat, "", own_server)
+    channel = ClarifaiChannel.get_insecure_grpc_channel(base="127.0.0.1", port=own_server.grpc_port)
+    stub: Any = service_pb2_grpc.V2Stub(channel)
+    version = setup_app(stub, app, oip.url)
+    body = seed_task_body("pets-clf", version, "pets")
+    body["tasks"][0]["input_source"] = {"type": "ALL_INPUTS"}
+    task_id = post_task(app, body)["id"]
+    wait_for("the job", lambda: newest_job(app, task_id).state == "done")
+
+    with held_dataset(own_server, app, stub) as release:
+        answers: list[Any] = []
+        req = service_pb2.PostInputsRequest(user_app_id=app.uai, inputs=[image("slow", SUCCESS, ["slow"])])
+        slow = threading.Thread(target=lambda: answers.append(stub.PostInputs(req, metadata=app.meta)))
+        slow.start()
+        wait_for("the slow PostInputs waits for the dataset", lambda: waiting_on_lock(own_server))
+        before = newest_job(app, task_id)
+        later = service_pb2.PostInputsRequest(user_app_id=app.uai, inputs=[image("later", SUCCESS)])
+        ok(stub.PostInputs(later, metadata=app.meta))
+        wait_for(
+            "the job queued again for the later input",
+            lambda: (j := newest_job(app, task_id)).modified_at != before.modified_at and j.state == "done",
+        )
+        release()
+        slow.join(10)
+        ok(answers[0])
+    with own_server.app.db.read() as conn:
+        slow_pk = conn.execute(text("SELECT pk FROM inputs WHERE id = 'slow'")).scalar_one()
+        later_pk = conn.execute(text("SELECT pk FROM inputs WHERE id = 'later'")).scalar_one()
+    assert slow_pk < later_pk <= newest_job(app, task_id).progress["after_pk"]  # the job passed it
+
+    def annotated() -> bool:
+        req = service_pb2.ListAnnotationsRequest(
+            user_app_id=app.uai, model_version_ids=[version], per_page=200
+        )
+        return any(a.input_id == "slow" for a in ok(stub.ListAnnotations(req, metadata=app.meta)).annotations)
+
+    wait_for("the slow input predicted", annotated)

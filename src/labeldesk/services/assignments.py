@@ -65,6 +65,7 @@ from labeldesk.services.task_record import TaskRecord
 from labeldesk.storage.clock import utcnow
 from labeldesk.storage.repos import assignments as repo
 from labeldesk.storage.repos import datasets as ds_repo
+from labeldesk.storage.repos import input_writes
 from labeldesk.storage.repos import inputs as inputs_repo
 from labeldesk.storage.repos import models as models_repo
 from labeldesk.storage.repos import reviews as reviews_repo
@@ -164,6 +165,25 @@ class TaskSource:
         if self.kind == Source.DATASET:
             return repo.dataset_inputs_after(self.conn, self.task.app_pk, self.dataset_pk(), after_pk, limit)
         return repo.source_inputs(self.conn, [p for p in self._live_pks() if p > after_pk][:limit])
+
+    @property
+    def settles(self) -> bool:
+        """Whether inputs a planner passed are looked at again once the writes in flight while it
+        planned are over (:mod:`labeldesk.storage.repos.input_writes`; PostgreSQL): the sources
+        walked in pk order. A saved search's or an input list's are rescanned whole (:meth:`rescan`)."""
+        return self.conn.dialect.name != "sqlite" and (self.monotone or self.kind == Source.DATASET)
+
+    def unplanned_between(self, above_pk: int, upto_pk: int, limit: int) -> list[SourceInput]:
+        """The source's inputs with ``above_pk`` < pk <= ``upto_pk`` that have no seat in the task,
+        oldest first: those whose writes committed after a planner had passed them."""
+        if self.monotone:
+            return repo.app_inputs_unplanned(
+                self.conn, self.task.app_pk, self.task.pk, above_pk, upto_pk, limit
+            )
+        if self.kind == Source.DATASET:
+            ds = self.dataset_pk()
+            return repo.dataset_inputs_unplanned(self.conn, self.task.pk, ds, upto_pk, limit, above_pk)
+        return []
 
     def rescan(self, upto_pk: int, limit: int) -> list[SourceInput]:
         """Inputs at or below the watermark to plan (again): those that joined the source late and
@@ -334,11 +354,13 @@ class AssignmentsService:
 
         The planning lock is taken only when there is something to plan, so idle workers polling
         a finished task do not queue behind each other."""
+        source = TaskSource(conn, task)
+        seen = repo.plan_state(conn, task.pk)
+        if seen.unsettled_above is not None and self._settle(conn, task, planner, source, worker_id):
+            return True  # inputs passed before their writes committed have seats now: take work first
         share = planner.share(worker_id)
         if share <= 0:
             return False
-        source = TaskSource(conn, task)
-        seen = repo.plan_state(conn, task.pk)
         held_above = auto.decided_upto(conn, task, source)  # inputs a model worker has yet to decide
         if not source.after(seen.planned_upto, 1) or (
             held_above is not None and held_above <= seen.planned_upto
@@ -359,7 +381,34 @@ class AssignmentsService:
             upto = inputs[-1].pk
             batch = min(MAX_BATCH, batch * 2)
         if upto != state.planned_upto:
-            repo.set_plan_state(conn, task.pk, planned_upto=upto)
+            repo.advance_plan(conn, task.pk, state.planned_upto, upto, source.settles)
+        return gained > 0
+
+    def _settle(
+        self, conn: Connection, task: TaskRecord, planner: SeatPlanner, source: TaskSource, worker_id: str
+    ) -> bool:
+        """Once no write of the app's inputs that began before is in flight (never waiting for one),
+        plan the inputs the planners passed while writes were in flight and that have no seats:
+        a write that committed after a later pk's did. Those a model worker has yet to decide
+        stay unsettled (its job, queued again, decides them). Answers whether ``worker_id``
+        gained any."""
+        if not input_writes.idle(conn, task.app_pk):
+            return False  # a later LABEL_START looks again
+        state = repo.plan_state(conn, task.pk, lock=True)  # waits for a concurrent planner
+        if state.unsettled_above is None:
+            return False  # settled meanwhile
+        gained, above, held = 0, state.unsettled_above, None
+        while True:
+            passed = source.unplanned_between(above, state.planned_upto, MAX_BATCH)
+            ready = auto.hold_undecided(conn, task, passed)  # a model worker decides them first
+            if ready:
+                gained += self._create(conn, task, planner, ready, worker_id)
+            if held is None and len(ready) < len(passed):
+                held = min(set(passed) - set(ready)).pk - 1
+            if len(passed) < MAX_BATCH:
+                break
+            above = passed[-1].pk
+        repo.settle_plan(conn, task.pk, held)
         return gained > 0
 
     def _rescan(self, conn: Connection, task: TaskRecord, now: datetime) -> None:

@@ -44,7 +44,7 @@ from labeldesk.services.import_encoding import input_data, regions_data
 from labeldesk.storage import tables as t
 from labeldesk.storage.clock import utcnow
 from labeldesk.storage.engine import Database
-from labeldesk.storage.repos import accounts, bulk
+from labeldesk.storage.repos import accounts, bulk, input_writes
 from labeldesk.storage.repos import datasets as ds_repo
 from labeldesk.wire.printer import NESTED_JSON_FORMAT
 
@@ -387,6 +387,7 @@ def _write_chunk(
             "nothing of this chunk was written; create the app again and re-run the import",
         )
     bulk.prepare_bulk(conn)
+    input_writes.hold(conn, app.pk)  # its inputs' pks are seen at commit: the planners must know
     ts = bulk.stored_time(conn, utcnow())
     times = {"created_at": ts, "modified_at": ts}
     have = bulk.existing_ids(conn, t.inputs, app.pk, chunk.ids)

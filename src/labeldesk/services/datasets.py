@@ -142,7 +142,7 @@ class DatasetsService:
         if not ids or not all(ids):
             raise errors.invalid('dataset_inputs: give at least one {"input": {"id": ...}}')
         found = _require_inputs(conn, app.pk, ids, "dataset_inputs")
-        repo.add_inputs(conn, ds.pk, [found[i].pk for i in ids])
+        repo.add_inputs(conn, app.pk, ds.pk, [found[i].pk for i in ids])
         protos = {p.id: p for p in input_protos(conn, list(found.values()), ctx.files)}
         return service_pb2.MultiDatasetInputResponse(
             dataset_inputs=[resources_pb2.DatasetInput(input=protos[i]) for i in dict.fromkeys(ids)]
@@ -162,7 +162,7 @@ class DatasetsService:
             pks = saved_search_input_pks(conn, app_pk, search.id)
         else:
             raise errors.invalid("search: give a query or the id of a saved search")
-        repo.add_inputs(conn, dataset_pk, pks)
+        repo.add_inputs(conn, app_pk, dataset_pk, pks)
         ids = inputs_repo.ids_of(conn, pks)
         return service_pb2.MultiDatasetInputResponse(
             dataset_inputs=[resources_pb2.DatasetInput(input=resources_pb2.Input(id=ids[p])) for p in pks]

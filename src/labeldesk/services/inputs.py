@@ -46,8 +46,8 @@ from labeldesk.storage.repos import annotations as ann_repo
 from labeldesk.storage.repos import assignments as seats_repo
 from labeldesk.storage.repos import concepts as concepts_repo
 from labeldesk.storage.repos import datasets as ds_repo
+from labeldesk.storage.repos import input_writes, multirow
 from labeldesk.storage.repos import inputs as repo
-from labeldesk.storage.repos import multirow
 from labeldesk.storage.repos.bulk import stored_json, stored_time
 from labeldesk.wire.records import record, tag
 
@@ -372,7 +372,7 @@ def _patch_memberships(
         ds_repo.remove_input_everywhere(conn, app_pk, input_pk)
         left = sorted(set(was_in) - {d.id for d in datasets})
     for d in datasets:
-        ds_repo.add_inputs(conn, d.pk, [input_pk])
+        ds_repo.add_inputs(conn, app_pk, d.pk, [input_pk])
     return left
 
 
@@ -441,6 +441,7 @@ class InputsService:
             posted.append(given_data)
             kept.append(k)
             plain.append(not (more or inp.dataset_ids or _hosted(k)))
+        input_writes.hold(conn, app_pk)  # pks are taken now and seen at commit: planners must know
         new_pks = multirow.insert_pks(conn, t.inputs, _INPUT_COLUMNS, rows)
         pks = dict(zip([row[0] for row in rows], new_pks))
         if self.hosting is not None:
@@ -453,7 +454,7 @@ class InputsService:
                 for d in dict.fromkeys(inp.dataset_ids):
                     members[d].append(pks[iid])
         for d, in_ds in members.items():
-            ds_repo.add_inputs(conn, datasets[d].pk, in_ds)
+            ds_repo.add_inputs(conn, app_pk, datasets[d].pk, in_ds)
         created = timestamp(ts)
         tail = _plain_tail(created)
         added: dict[str, bytes] = {}

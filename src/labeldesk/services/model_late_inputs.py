@@ -84,11 +84,15 @@ def undecided_below(
 ) -> list[SourceInput]:
     """The source's inputs with ``after_pk`` < pk <= ``mark`` that the model has not decided for
     the task, oldest first, at most ``limit`` (the sweep asks for one; a job's rescan reads them
-    all, ``limit`` at a time). None for ``ALL_INPUTS``, whose new inputs only come above the mark;
-    for a dataset one anti-join in the database; a saved search's inputs (resolved in Python) are
-    read ``CHUNK`` at a time against ``model_decisions``."""
+    all, ``limit`` at a time). For ``ALL_INPUTS`` none on SQLite, whose new inputs only come above
+    the mark, and on PostgreSQL one anti-join in the database: there an input whose PostInputs
+    committed after a later one's can appear below it (``storage/repos/input_writes.py``). For
+    a dataset one anti-join too; a saved search's inputs (resolved in Python) are read ``CHUNK``
+    at a time against ``model_decisions``."""
     if source.monotone:
-        return []
+        if conn.dialect.name == "sqlite":
+            return []
+        return decisions.undecided_in_app(conn, source.task.app_pk, task_pk, model_id, after_pk, mark, limit)
     if source.kind == Source.DATASET:
         ds = source.dataset_pk()
         return decisions.undecided_in_dataset(

@@ -244,6 +244,10 @@ tasks = Table(
     # or saved search later are found by a rescan, at most once per interval (source_rescanned_at).
     Column("planned_upto", PK, nullable=False, default=0),
     _ts("source_rescanned_at", nullable=True),
+    # PostgreSQL: inputs with unsettled_above < pk <= planned_upto were planned while writes of
+    # inputs were in flight; one that commits after a higher pk did is looked for again once those
+    # writes are over (NULL: nothing to look for; always NULL on SQLite, whose writers take turns)
+    Column("unsettled_above", PK, nullable=True),
     UniqueConstraint("app_pk", "id", name="uq_tasks_app_pk_id"),
 )
 

@@ -104,6 +104,9 @@ class SourceInput(NamedTuple):
 class PlanState(NamedTuple):
     planned_upto: int
     source_rescanned_at: datetime | None
+    #: PostgreSQL: the inputs above this pk (up to ``planned_upto``) were planned while writes of
+    #: inputs may have been in flight (:mod:`labeldesk.storage.repos.input_writes`); None: settled
+    unsettled_above: int | None = None
 
 
 def placeholder(seat_number: int) -> str:
@@ -155,41 +158,54 @@ def plan_state(conn: Connection, task_pk: int, lock: bool = False) -> PlanState:
     row = (_PLAN_STATE_LOCKED if lock else _PLAN_STATE).first(conn, (task_pk,))
     if row is None:
         raise LookupError(f"task {task_pk} is gone")
-    upto, rescanned = row
-    return PlanState(int(upto or 0), None if rescanned is None else raw.read_time(rescanned))
+    upto, rescanned, unsettled = row
+    return PlanState(
+        int(upto or 0),
+        None if rescanned is None else raw.read_time(rescanned),
+        None if unsettled is None else int(unsettled),
+    )
 
 
 #: (task_pk,): prebuilt, as every statement of LABEL_START's path (building the select per call
 #: cost more than running it)
-_PLAN_STATE_SQL = "SELECT planned_upto, source_rescanned_at FROM tasks WHERE pk = ?"
+_PLAN_STATE_SQL = "SELECT planned_upto, source_rescanned_at, unsettled_above FROM tasks WHERE pk = ?"
 _PLAN_STATE = raw.Sql(_PLAN_STATE_SQL)
 #: FOR NO KEY UPDATE on PostgreSQL: see the module docstring (SQLite's writers are serial anyway)
 _PLAN_STATE_LOCKED = raw.Sql(_PLAN_STATE_SQL, f"{_PLAN_STATE_SQL} FOR NO KEY UPDATE")
 
 
 def set_plan_state(
-    conn: Connection,
-    task_pk: int,
-    planned_upto: int | None = None,
-    rescanned_at: datetime | None = None,
-    reset: bool = False,
+    conn: Connection, task_pk: int, rescanned_at: datetime | None = None, reset: bool = False
 ) -> None:
-    """Advance the watermark / note a source rescan; ``reset`` starts planning over from the first input."""
-    if planned_upto is not None and rescanned_at is None and not reset:  # a planning batch's
-        _SET_PLANNED_UPTO.run(conn, (planned_upto, task_pk))
-        return
+    """Note a source rescan; ``reset`` starts planning over from the first input."""
     values: dict[str, Any] = {}
     if reset:
-        values = {"planned_upto": 0, "source_rescanned_at": None}
-    if planned_upto is not None:
-        values["planned_upto"] = planned_upto
+        values = {"planned_upto": 0, "source_rescanned_at": None, "unsettled_above": None}
     if rescanned_at is not None:
         values["source_rescanned_at"] = rescanned_at
     if values:
         conn.execute(update(t.tasks).where(T.pk == task_pk).values(**values))
 
 
-_SET_PLANNED_UPTO = raw.Sql("UPDATE tasks SET planned_upto = ? WHERE pk = ?")
+def advance_plan(conn: Connection, task_pk: int, passed_from: int, upto: int, unsettled: bool) -> None:
+    """A planning batch moved the watermark from ``passed_from`` up to ``upto``. ``unsettled``
+    (PostgreSQL, a source walked in pk order): the inputs passed are looked at again later
+    (:func:`unplanned_between`) -- from the lowest watermark not settled yet."""
+    _ADVANCE_PLAN.run(conn, (upto, passed_from if unsettled else None, task_pk))
+
+
+_ADVANCE_PLAN = raw.Sql(
+    "UPDATE tasks SET planned_upto = ?, unsettled_above = COALESCE(unsettled_above, ?) WHERE pk = ?"
+)
+
+
+def settle_plan(conn: Connection, task_pk: int, still_above: int | None = None) -> None:
+    """Every input up to the watermark was looked at once no write begun before was in flight --
+    but those above ``still_above``, when given, which are to be looked at again."""
+    _SETTLE_PLAN.run(conn, (still_above, task_pk))
+
+
+_SETTLE_PLAN = raw.Sql("UPDATE tasks SET unsettled_above = ? WHERE pk = ?")
 
 
 def task_row(
@@ -223,6 +239,21 @@ def app_inputs_after(conn: Connection, app_pk: int, after_pk: int, limit: int) -
 _APP_INPUTS_AFTER = raw.Sql("SELECT pk, id FROM inputs WHERE app_pk = ? AND pk > ? ORDER BY pk LIMIT ?")
 
 
+def app_inputs_unplanned(
+    conn: Connection, app_pk: int, task_pk: int, above_pk: int, upto_pk: int, limit: int
+) -> list[SourceInput]:
+    """The app's inputs with ``above_pk`` < pk <= ``upto_pk`` that have no seat in the task, oldest
+    first (an ``ALL_INPUTS`` planner passed them before their writes committed)."""
+    rows = _APP_INPUTS_UNPLANNED.rows(conn, (app_pk, above_pk, upto_pk, task_pk, limit))
+    return [SourceInput(pk, i) for pk, i in rows]
+
+
+_APP_INPUTS_UNPLANNED = raw.Sql(
+    "SELECT i.pk, i.id FROM inputs i WHERE i.app_pk = ? AND i.pk > ? AND i.pk <= ? AND NOT EXISTS "
+    "(SELECT 1 FROM task_assignments ta WHERE ta.task_pk = ? AND ta.input_pk = i.pk) ORDER BY i.pk LIMIT ?"
+)
+
+
 def dataset_inputs_after(
     conn: Connection, app_pk: int, dataset_pk: int, after_pk: int, limit: int
 ) -> list[SourceInput]:
@@ -238,10 +269,10 @@ def dataset_inputs_after(
 
 
 def dataset_inputs_unplanned(
-    conn: Connection, task_pk: int, dataset_pk: int, upto_pk: int, limit: int
+    conn: Connection, task_pk: int, dataset_pk: int, upto_pk: int, limit: int, above_pk: int = 0
 ) -> list[SourceInput]:
-    """Dataset inputs at or below the watermark that have no seat in the task (they joined late),
-    or whose seats are marked ``off_source`` (they left and came back)."""
+    """Dataset inputs with ``above_pk`` < pk <= ``upto_pk`` (the watermark) that have no seat in
+    the task (they joined late), or whose seats are marked ``off_source`` (they left and came back)."""
     planned = exists(select(literal(1)).where(Q.task_pk == task_pk, Q.input_pk == DI.input_pk))
     came_back = exists(
         select(literal(1)).where(Q.task_pk == task_pk, Q.input_pk == DI.input_pk, Q.off_source)
@@ -249,7 +280,12 @@ def dataset_inputs_unplanned(
     q = (
         select(I.pk, I.id)
         .select_from(t.dataset_inputs.join(t.inputs, I.pk == DI.input_pk))
-        .where(DI.dataset_pk == dataset_pk, DI.input_pk <= upto_pk, or_(~planned, came_back))
+        .where(
+            DI.dataset_pk == dataset_pk,
+            DI.input_pk > above_pk,
+            DI.input_pk <= upto_pk,
+            or_(~planned, came_back),
+        )
         .order_by(DI.input_pk)
         .limit(limit)
     )

@@ -9,6 +9,7 @@ from sqlalchemy import Connection, Row, Select, delete, insert, select, update
 
 from labeldesk.storage import tables as t
 from labeldesk.storage.clock import utcnow
+from labeldesk.storage.repos import input_writes
 
 D = t.datasets.c
 DI = t.dataset_inputs.c
@@ -55,9 +56,11 @@ def delete_pks(conn: Connection, pks: Collection[int]) -> None:
     conn.execute(delete(t.datasets).where(D.pk.in_(list(pks))))
 
 
-def add_inputs(conn: Connection, dataset_pk: int, input_pks: Collection[int]) -> int:
-    """Add inputs to a dataset, skipping those already in it; answer how many were added.
-    Reads only the membership of the inputs given (O(batch), whatever the dataset's size)."""
+def add_inputs(conn: Connection, app_pk: int, dataset_pk: int, input_pks: Collection[int]) -> int:
+    """Add inputs to a dataset of app ``app_pk``, skipping those already in it; answer how many
+    were added. Reads only the membership of the inputs given (O(batch), whatever the dataset's
+    size). Holds the app's input-writes lock (:mod:`labeldesk.storage.repos.input_writes`)."""
+    input_writes.hold(conn, app_pk)
     given = list(dict.fromkeys(input_pks))
     have: set[int] = set()
     for i in range(0, len(given), CHUNK):

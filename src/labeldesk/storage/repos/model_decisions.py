@@ -58,6 +58,23 @@ def undecided_in_dataset(
     return [SourceInput(int(r.pk), r.id) for r in conn.execute(q)]
 
 
+def undecided_in_app(
+    conn: Connection, app_pk: int, task_pk: int, model_id: str, after_pk: int, upto_pk: int, limit: int
+) -> list[SourceInput]:
+    """The app's inputs with ``after_pk`` < pk <= ``upto_pk`` that ``model_id`` has not decided
+    for the task, oldest first (:func:`undecided_in_dataset` for an ``ALL_INPUTS`` task)."""
+    decided = exists(
+        select(literal(1)).where(D.task_pk == task_pk, D.model_id == model_id, D.input_pk == I.pk)
+    )
+    q = (
+        select(I.pk, I.id)
+        .where(I.app_pk == app_pk, I.pk > after_pk, I.pk <= upto_pk, ~decided)
+        .order_by(I.pk)
+        .limit(limit)
+    )
+    return [SourceInput(int(r.pk), r.id) for r in conn.execute(q)]
+
+
 def decided_by_all(
     conn: Connection, task_pk: int, model_ids: Sequence[str], input_pks: Sequence[int]
 ) -> set[int]:
