@@ -23,6 +23,11 @@ transactions run one at a time; the reads and writes below are then trivially ra
    row) of rows inserted that reference the task -- refilled seats, review votes, consensus scores
    -- which submit and review take while holding seat locks: a planner holding the task's row
    while waiting for a seat would otherwise deadlock with them.
+
+And one condition: inputs commit in any order, so a planner can pass an input whose write commits
+after a later pk's. The range a planner passed stays *unsettled* (``tasks.unsettled_above``) until
+a planner finds no write of the app's inputs in flight (:mod:`labeldesk.storage.repos.input_writes`)
+and plans what in it has no seats (:func:`app_inputs_unplanned`, :func:`dataset_inputs_unplanned`).
 """
 
 from __future__ import annotations
