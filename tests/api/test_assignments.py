@@ -17,10 +17,12 @@ from clarifai_grpc.grpc.api import service_pb2_grpc
 from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 from clarifai_grpc.grpc.api.status import status_pb2
 from google.protobuf import json_format, struct_pb2
+from sqlalchemy import insert, select
 
 from labeldesk.app import RunningServer, build
 from labeldesk.config import Settings
 from labeldesk.domain.assignment import plan_inputs
+from labeldesk.storage import tables as t
 from labeldesk.storage.clock import utcnow
 from labeldesk.storage.repos import assignments as repo
 from tests.helpers import IMG, AppFixture, Meta, fails, ok
@@ -494,6 +496,41 @@ def test_an_input_added_back_to_the_dataset_is_handed_out_again(
         assert again == {a: [x[11]], b: [x[11]]}
     else:
         assert [i for ids in again.values() for i in ids] == [x[11]]
+
+
+def test_the_rescan_looks_at_the_dataset_only_when_inputs_joined_it_late(
+    stub: Any, fast_stub: Any, app: AppFixture
+) -> None:
+    """A dataset task's rescan (here on every short queue) skips its look at the dataset while no
+    input that existed before has joined it (``datasets.late_version``): a membership written
+    behind the server's back is not found. One more older input joining through
+    PostDatasetInputs moves the count, and the next rescan finds both."""
+    team = make_team(fast_stub, app, n_workers=2)
+    a, b = team.workers
+    ok(team.call("PostDatasets", datasets=[r.Dataset(id="ds")]))
+    team.add_inputs("old-1", "old-2")  # below every input of the dataset
+    team.add_inputs(*inputs(4), dataset="ds")
+    team.create(dynamic(team.workers), input_source={"type": "DATASET", "id": "ds"})
+    assert sorted(i for ids in team.drain(a, b).values() for i in ids) == inputs(4)
+    db = app.server.app.db
+    with db.write() as conn:
+        pks = dict(
+            conn.execute(select(t.inputs.c.id, t.inputs.c.pk).where(t.inputs.c.id.in_(["old-1"]))).all()
+        )
+        ds_pk = conn.execute(
+            select(t.datasets.c.pk).where(t.datasets.c.id == "ds", t.datasets.c.app_pk == _app_pk(conn, app))
+        ).scalar_one()
+        conn.execute(
+            insert(t.dataset_inputs).values(dataset_pk=ds_pk, input_pk=pks["old-1"], created_at=utcnow())
+        )
+    assert team.drain(a, b) == {}, "nothing joined through the API: the rescans skipped the dataset"
+    _rejoin(team, "old-2")
+    assert sorted(i for ids in team.drain(a, b).values() for i in ids) == ["old-1", "old-2"]
+
+
+def _app_pk(conn: Any, app: AppFixture) -> int:
+    q = select(t.apps.c.pk).where(t.apps.c.user_id == app.user_id, t.apps.c.id == app.app_id)
+    return int(conn.execute(q).scalar_one())
 
 
 # --------------------------------------------------------------------------- leases

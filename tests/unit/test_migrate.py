@@ -51,8 +51,8 @@ TABLES_ADDED_AFTER_0002 = (
 )
 # columns of task_assignments added by revisions 0010 (time per item) and 0011 (off_source)
 ADDED_IN_0010 = ("started_at", "submitted_at", "off_source")
-# columns of tasks added by later revisions: 0035 (unsettled_above)
-ADDED_TO_TASKS = ("unsettled_above",)
+# columns added by later revisions: 0035 (unsettled_above), 0036 (the rescan's versions)
+ADDED_LATER = (("tasks", "unsettled_above"), ("tasks", "source_rescan_version"), ("datasets", "late_version"))
 TABLES_ADDED_AFTER_0004 = (
     "dataset_version_inputs",
     "dataset_versions",
@@ -149,8 +149,8 @@ def test_a_0001_database_is_upgraded_and_keeps_its_annotations(tmp_path: Path) -
                 conn.execute(text(f"alter table annotations drop column {column}"))
             for column in ADDED_IN_0010:
                 conn.execute(text(f"alter table task_assignments drop column {column}"))
-            for column in ADDED_TO_TASKS:
-                conn.execute(text(f"alter table tasks drop column {column}"))
+            for table, column in ADDED_LATER:
+                conn.execute(text(f"alter table {table} drop column {column}"))
             for table in TABLES_ADDED_IN_0002 + TABLES_ADDED_AFTER_0002:
                 conn.execute(text(f"drop table {table}"))
             _legacy_keys(conn, "u")
@@ -228,8 +228,8 @@ def upgrade_0003_keys(db: Database, fresh: Database) -> None:
             conn.execute(text(f"drop table {table}"))
         for column in ADDED_IN_0010:
             conn.execute(text(f"alter table task_assignments drop column {column}"))
-        for column in ADDED_TO_TASKS:
-            conn.execute(text(f"alter table tasks drop column {column}"))
+        for table, column in ADDED_LATER:
+            conn.execute(text(f"alter table {table} drop column {column}"))
         conn.execute(text("update alembic_version set version_num = '0003'"))
     assert migrate(db) == "upgraded"
     assert _version(db) == head_revision(db)

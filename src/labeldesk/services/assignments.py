@@ -173,6 +173,13 @@ class TaskSource:
         walked in pk order. A saved search's or an input list's are rescanned whole (:meth:`rescan`)."""
         return self.conn.dialect.name != "sqlite" and (self.monotone or self.kind == Source.DATASET)
 
+    def late_version(self) -> int | None:
+        """A dataset's count of inputs that joined it late (``datasets.late_version``): while it
+        stays the same, a rescan finds nothing new. None for the other sources."""
+        if self.kind != Source.DATASET:
+            return None
+        return ds_repo.late_version(self.conn, self.dataset_pk())
+
     def unplanned_between(self, above_pk: int, upto_pk: int, limit: int) -> list[SourceInput]:
         """The source's inputs with ``above_pk`` < pk <= ``upto_pk`` that have no seat in the task,
         oldest first: those whose writes committed after a planner had passed them."""
@@ -422,14 +429,20 @@ class AssignmentsService:
         if not self._rescan_due(state, now):
             return  # a concurrent LABEL_START rescanned meanwhile
         try:
+            version = source.late_version()
+            if version is not None and version == state.source_rescan_version:
+                # no input joined the dataset late since the last rescan: nothing to look for
+                repo.set_plan_state(conn, task.pk, rescanned_at=now, rescan_version=version)
+                return
             late = source.rescan(state.planned_upto, MAX_BATCH)
         except SourceGone:  # LABEL_START says so when the worker has no work left
             return
         ready = auto.hold_undecided(conn, task, late)  # a model worker decides late inputs first
         if ready:
             self._create(conn, task, SeatPlanner(conn, task), ready, "")
-        if len(late) < MAX_BATCH:
-            repo.set_plan_state(conn, task.pk, rescanned_at=now)
+        if len(late) < MAX_BATCH:  # complete: the next one may skip, unless it left some waiting
+            kept = version if len(ready) == len(late) else None
+            repo.set_plan_state(conn, task.pk, rescanned_at=now, rescan_version=kept)
 
     def _rescan_due(self, state: repo.PlanState, now: datetime) -> bool:
         last = state.source_rescanned_at

@@ -556,6 +556,8 @@ def _add_to_dataset(
         assert ds_pk is not None
     there = bulk.dataset_members(conn, ds_pk, [p for p in input_pks if p in older]) if older else set()
     rows = [(p,) for p in dict.fromkeys(input_pks) if p not in there]
+    if any(p in older for (p,) in rows):
+        ds_repo.count_late_join(conn, ds_pk)
     bulk.insert_rows(
         conn, t.dataset_inputs, ("input_pk",), rows, fixed={"dataset_pk": ds_pk}, shared={"created_at": ts}
     )

@@ -454,7 +454,7 @@ class InputsService:
                 for d in dict.fromkeys(inp.dataset_ids):
                     members[d].append(pks[iid])
         for d, in_ds in members.items():
-            ds_repo.add_inputs(conn, app_pk, datasets[d].pk, in_ds)
+            ds_repo.add_inputs(conn, app_pk, datasets[d].pk, in_ds, posted_now=True)
         created = timestamp(ts)
         tail = _plain_tail(created)
         added: dict[str, bytes] = {}

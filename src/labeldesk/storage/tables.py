@@ -149,6 +149,9 @@ datasets = Table(
     Column("metadata", JSON, nullable=True),
     _ts("created_at"),
     _ts("modified_at"),
+    # how many times inputs joined it below its highest member (they may be below a task's plan
+    # watermark): a dataset task's rescan looks only when this moved (storage/repos/datasets.py)
+    Column("late_version", BigInteger, nullable=False, default=0, server_default="0"),
     UniqueConstraint("app_pk", "id", name="uq_datasets_app_pk_id"),
 )
 
@@ -248,6 +251,8 @@ tasks = Table(
     # inputs were in flight; one that commits after a higher pk did is looked for again once those
     # writes are over (NULL: nothing to look for; always NULL on SQLite, whose writers take turns)
     Column("unsettled_above", PK, nullable=True),
+    # a dataset task: the dataset's late_version its last complete rescan started from (NULL: none)
+    Column("source_rescan_version", BigInteger, nullable=True),
     UniqueConstraint("app_pk", "id", name="uq_tasks_app_pk_id"),
 )
 

@@ -112,6 +112,8 @@ class PlanState(NamedTuple):
     #: PostgreSQL: the inputs above this pk (up to ``planned_upto``) were planned while writes of
     #: inputs may have been in flight (:mod:`labeldesk.storage.repos.input_writes`); None: settled
     unsettled_above: int | None = None
+    #: a dataset task: the dataset's ``late_version`` its last complete rescan started from
+    source_rescan_version: int | None = None
 
 
 def placeholder(seat_number: int) -> str:
@@ -163,31 +165,45 @@ def plan_state(conn: Connection, task_pk: int, lock: bool = False) -> PlanState:
     row = (_PLAN_STATE_LOCKED if lock else _PLAN_STATE).first(conn, (task_pk,))
     if row is None:
         raise LookupError(f"task {task_pk} is gone")
-    upto, rescanned, unsettled = row
+    upto, rescanned, unsettled, version = row
     return PlanState(
         int(upto or 0),
         None if rescanned is None else raw.read_time(rescanned),
         None if unsettled is None else int(unsettled),
+        None if version is None else int(version),
     )
 
 
 #: (task_pk,): prebuilt, as every statement of LABEL_START's path (building the select per call
 #: cost more than running it)
-_PLAN_STATE_SQL = "SELECT planned_upto, source_rescanned_at, unsettled_above FROM tasks WHERE pk = ?"
+_PLAN_STATE_SQL = (
+    "SELECT planned_upto, source_rescanned_at, unsettled_above, source_rescan_version FROM tasks WHERE pk = ?"
+)
 _PLAN_STATE = raw.Sql(_PLAN_STATE_SQL)
 #: FOR NO KEY UPDATE on PostgreSQL: see the module docstring (SQLite's writers are serial anyway)
 _PLAN_STATE_LOCKED = raw.Sql(_PLAN_STATE_SQL, f"{_PLAN_STATE_SQL} FOR NO KEY UPDATE")
 
 
 def set_plan_state(
-    conn: Connection, task_pk: int, rescanned_at: datetime | None = None, reset: bool = False
+    conn: Connection,
+    task_pk: int,
+    rescanned_at: datetime | None = None,
+    reset: bool = False,
+    rescan_version: int | None = None,
 ) -> None:
-    """Note a source rescan; ``reset`` starts planning over from the first input."""
+    """Note a source rescan (complete from the dataset's ``rescan_version``, when given: else the
+    next one looks at the whole source again); ``reset`` starts planning over from the first input."""
     values: dict[str, Any] = {}
     if reset:
-        values = {"planned_upto": 0, "source_rescanned_at": None, "unsettled_above": None}
+        values = {
+            "planned_upto": 0,
+            "source_rescanned_at": None,
+            "unsettled_above": None,
+            "source_rescan_version": None,
+        }
     if rescanned_at is not None:
         values["source_rescanned_at"] = rescanned_at
+        values["source_rescan_version"] = rescan_version
     if values:
         conn.execute(update(t.tasks).where(T.pk == task_pk).values(**values))
 

@@ -56,10 +56,13 @@ def delete_pks(conn: Connection, pks: Collection[int]) -> None:
     conn.execute(delete(t.datasets).where(D.pk.in_(list(pks))))
 
 
-def add_inputs(conn: Connection, app_pk: int, dataset_pk: int, input_pks: Collection[int]) -> int:
+def add_inputs(
+    conn: Connection, app_pk: int, dataset_pk: int, input_pks: Collection[int], posted_now: bool = False
+) -> int:
     """Add inputs to a dataset of app ``app_pk``, skipping those already in it; answer how many
     were added. Reads only the membership of the inputs given (O(batch), whatever the dataset's
-    size). Holds the app's input-writes lock (:mod:`labeldesk.storage.repos.input_writes`)."""
+    size). Holds the app's input-writes lock (:mod:`labeldesk.storage.repos.input_writes`).
+    ``posted_now``: the inputs were created by this transaction (else :func:`count_late_join`)."""
     input_writes.hold(conn, app_pk)
     given = list(dict.fromkeys(input_pks))
     have: set[int] = set()
@@ -69,12 +72,29 @@ def add_inputs(conn: Connection, app_pk: int, dataset_pk: int, input_pks: Collec
         have.update(conn.execute(q).scalars())
     new = [p for p in given if p not in have]
     if new:
+        if not posted_now:
+            count_late_join(conn, dataset_pk)
         ts = utcnow()
         conn.execute(
             insert(t.dataset_inputs),
             [{"dataset_pk": dataset_pk, "input_pk": p, "created_at": ts} for p in new],
         )
     return len(new)
+
+
+def count_late_join(conn: Connection, dataset_pk: int) -> None:
+    """Inputs that existed before this transaction join the dataset: its ``late_version`` moves
+    on, so that the rescan of a task planned past them looks for them (:func:`late_version`). New
+    inputs joining as they are posted move nothing -- their pks are above every plan's watermark
+    (on PostgreSQL, one in flight below it is in the planner's unsettled range:
+    :mod:`labeldesk.storage.repos.input_writes`) -- so streams of PostInputs into one dataset do
+    not all write its row."""
+    conn.execute(update(t.datasets).where(D.pk == dataset_pk).values(late_version=D.late_version + 1))
+
+
+def late_version(conn: Connection, dataset_pk: int) -> int:
+    """How many times inputs joined the dataset below a member (:func:`count_late_joins`)."""
+    return int(conn.execute(select(D.late_version).where(D.pk == dataset_pk)).scalar_one_or_none() or 0)
 
 
 def remove_inputs(conn: Connection, dataset_pk: int, input_pks: Collection[int]) -> None:
