@@ -21,6 +21,7 @@ from google.protobuf import json_format
 from sqlalchemy import text
 
 from labeldesk.app import RunningServer
+from labeldesk.storage.repos import input_writes
 from tests.api.test_queue_concurrency import A, new_stub
 from tests.helpers import IMG, AppFixture, ok
 
@@ -155,3 +156,18 @@ def _race(server: RunningServer, app: AppFixture, stub: Any, meta: Any, release:
     slow.join(10)
     ok(answers[0])
     assert _handed(stub, app, "t", meta) == ["slow"]
+
+
+def test_a_planner_sees_a_write_of_inputs_in_flight_and_only_of_its_app(
+    postgres_only: None, server: RunningServer
+) -> None:
+    engine = server.app.db.engine
+    with engine.connect() as writer, engine.connect() as planner:
+        with writer.begin():
+            input_writes.hold(writer, 7_000_001)
+            input_writes.hold(writer, 7_000_001)  # again in the same transaction: still shared
+            with planner.begin():
+                assert not input_writes.idle(planner, 7_000_001)
+                assert input_writes.idle(planner, 7_000_002), "another app's writes are not this one's"
+        with planner.begin():
+            assert input_writes.idle(planner, 7_000_001), "the write ended"

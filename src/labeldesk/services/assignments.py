@@ -399,11 +399,11 @@ class AssignmentsService:
         a write that committed after a later pk's did. Those a model worker has yet to decide
         stay unsettled (its job, queued again, decides them). Answers whether ``worker_id``
         gained any."""
-        if not input_writes.idle(conn, task.app_pk):
-            return False  # a later LABEL_START looks again
         state = repo.plan_state(conn, task.pk, lock=True)  # waits for a concurrent planner
         if state.unsettled_above is None:
             return False  # settled meanwhile
+        if not input_writes.idle(conn, task.app_pk):
+            return False  # a later LABEL_START looks again
         gained, above, held = 0, state.unsettled_above, None
         while True:
             passed = source.unplanned_between(above, state.planned_upto, MAX_BATCH)

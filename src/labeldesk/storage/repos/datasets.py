@@ -93,7 +93,7 @@ def count_late_join(conn: Connection, dataset_pk: int) -> None:
 
 
 def late_version(conn: Connection, dataset_pk: int) -> int:
-    """How many times inputs joined the dataset below a member (:func:`count_late_joins`)."""
+    """How many times inputs that existed before joined the dataset (:func:`count_late_join`)."""
     return int(conn.execute(select(D.late_version).where(D.pk == dataset_pk)).scalar_one_or_none() or 0)
 
 
