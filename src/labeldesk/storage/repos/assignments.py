@@ -211,7 +211,8 @@ def set_plan_state(
 def advance_plan(conn: Connection, task_pk: int, passed_from: int, upto: int, unsettled: bool) -> None:
     """A planning batch moved the watermark from ``passed_from`` up to ``upto``. ``unsettled``
     (PostgreSQL, a source walked in pk order): the inputs passed are looked at again later
-    (:func:`unplanned_between`) -- from the lowest watermark not settled yet."""
+    (:func:`app_inputs_unplanned`, :func:`dataset_inputs_unplanned`) -- from the lowest watermark
+    not settled yet."""
     _ADVANCE_PLAN.run(conn, (upto, passed_from if unsettled else None, task_pk))
 
 
