@@ -22,7 +22,7 @@ from sqlalchemy import text
 
 from labeldesk.app import RunningServer
 from labeldesk.storage.repos import input_writes
-from tests.api.test_queue_concurrency import A, new_stub
+from tests.api.test_queue_concurrency import A, Log, check_exact, labeler, new_stub
 from tests.helpers import IMG, AppFixture, ok
 
 
@@ -66,7 +66,7 @@ def waiting_on_lock(server: RunningServer) -> bool:
     return bool(n)
 
 
-def _task(stub: Any, app: AppFixture, task_id: str, source: dict[str, str], worker: str) -> None:
+def _task(stub: Any, app: AppFixture, task_id: str, source: dict[str, str], *workers: str) -> None:
     task = json_format.ParseDict(
         {
             "id": task_id,
@@ -74,7 +74,7 @@ def _task(stub: Any, app: AppFixture, task_id: str, source: dict[str, str], work
             "input_source": source,
             "worker": {
                 "strategy": "DYNAMIC",
-                "user_ids": [worker],
+                "user_ids": list(workers),
                 "partitioned_strategy_info": {"workers_per_input": 1},
             },
         },
@@ -171,3 +171,53 @@ def test_a_planner_sees_a_write_of_inputs_in_flight_and_only_of_its_app(
                 assert input_writes.idle(planner, 7_000_002), "another app's writes are not this one's"
         with planner.begin():
             assert input_writes.idle(planner, 7_000_001), "the write ended"
+
+
+def test_labelers_pulling_while_inputs_pour_in_from_four_clients_get_every_input_once(
+    server: RunningServer, app: AppFixture
+) -> None:
+    """4 clients post 96 inputs in batches of 8 while 8 labelers pull a DYNAMIC ALL_INPUTS task, so
+    planning runs while inputs arrive; once the posts are over the labelers drain it. Every input is
+    done exactly once (on both databases). Out-of-order commits are too rare here to count on: the
+    test above makes one happen."""
+    owner = new_stub(server, "grpc")
+    ok(
+        owner.PostConcepts(
+            s.PostConceptsRequest(user_app_id=app.uai, concepts=[r.Concept(id="cat")]), metadata=app.meta
+        )
+    )
+    members = [app.new_user(f"p{i}") for i in range(8)]
+    _task(owner, app, "pour", {"type": "ALL_INPUTS"}, *[u for u, _ in members])
+    names = [f"pour-{c}-{b:02d}-{i}" for c in range(4) for b in range(12) for i in range(8)]
+    posting = threading.Event()
+    posting.set()
+    log = Log()
+
+    def poster(c: int) -> None:
+        stub = new_stub(server, "grpc")
+        for b in range(12):
+            batch = [
+                r.Input(id=f"pour-{c}-{b:02d}-{i}", data=r.Data(image=r.Image(url=IMG))) for i in range(8)
+            ]
+            ok(stub.PostInputs(s.PostInputsRequest(user_app_id=app.uai, inputs=batch), metadata=app.meta))
+
+    def pull(uid: str, meta: Any) -> None:
+        stub = new_stub(server, "grpc")
+        while True:
+            labeler(stub, app, "pour", uid, meta, log)  # until LABEL_START hands out nothing
+            if not posting.is_set():
+                labeler(stub, app, "pour", uid, meta, log)  # the posts are over: drain once more
+                return
+            time.sleep(0.005)
+
+    posters = [threading.Thread(target=poster, args=(c,)) for c in range(4)]
+    pullers = [threading.Thread(target=pull, args=m) for m in members]
+    for th in posters + pullers:
+        th.start()
+    for th in posters:
+        th.join(120)
+    posting.clear()
+    for th in pullers:
+        th.join(120)
+    assert not any(th.is_alive() for th in posters + pullers), "a client hung"
+    check_exact(log, names, 1)
