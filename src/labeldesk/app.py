@@ -267,11 +267,12 @@ class RunningServer:
             self._every(gc, lambda: uploads.sweep(hosting.db, hosting.store), "uploads", shared=True)
             # the bytes of uploads deleted or expired by a server that died before deleting them
             self._every(gc, lambda: uploads.collect_orphans(hosting.db, hosting.store), "parts", shared=True)
-            # inputs that joined the source of a model-only task after its job finished (each
-            # replica looks: a look is a read, and a short period is for prompt predictions)
+            # inputs that joined the source of a model-only task after its job finished: a read,
+            # but one that looks below each finished model's mark (an anti-join of the task's
+            # source with its decisions), so once per period between all processes and replicas
             rescan, db = self.app.settings.source_rescan_seconds, self.app.db
             period = max(rescan, late_inputs.MIN_PERIOD_SECONDS)
-            self._every(period, lambda: late_inputs.sweep(db), "late inputs of model tasks")
+            self._every(period, lambda: late_inputs.sweep(db), "late inputs of model tasks", shared=True)
         return self
 
     def _spawn_workers(self, http: socket.socket) -> None:
