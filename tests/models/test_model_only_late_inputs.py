@@ -56,6 +56,15 @@ def image(input_id: str, v: int, datasets: list[str] | None = None) -> resources
     return resources_pb2.Input(id=input_id, data=data, dataset_ids=datasets or [])
 
 
+def _app_on(server: RunningServer, app_id: str) -> tuple[AppFixture, Any]:
+    """A new user's app ``app_id`` on ``server``, and a gRPC stub."""
+    user_id = f"u{uuid.uuid4().hex[:8]}"
+    pat = admin.create_user(server.app.db, user_id, f"{user_id}@example.com")
+    admin.create_app(server.app.db, user_id, app_id)
+    channel = ClarifaiChannel.get_insecure_grpc_channel(base="127.0.0.1", port=server.grpc_port)
+    return AppFixture(user_id, app_id, pat, "", server), service_pb2_grpc.V2Stub(channel)
+
+
 def wait_for(what: str, check: Callable[[], bool], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while not check():
@@ -141,12 +150,7 @@ def test_an_input_committed_after_a_later_one_is_predicted_by_an_all_inputs_mode
     """PostgreSQL: a PostInputs that has its pks and commits after a later one's did. The model's
     job walks ALL_INPUTS in pk order and passes the later input first; the sweep's look below its
     mark must still find the slow one, and the model is asked about it once."""
-    user_id, app_id = f"u{uuid.uuid4().hex[:8]}", "strag"
-    pat = admin.create_user(own_server.app.db, user_id, f"{user_id}@example.com")
-    admin.create_app(own_server.app.db, user_id, app_id)
-    app = AppFixture(user_id, app_id, pat, "", own_server)
-    channel = ClarifaiChannel.get_insecure_grpc_channel(base="127.0.0.1", port=own_server.grpc_port)
-    stub: Any = service_pb2_grpc.V2Stub(channel)
+    app, stub = _app_on(own_server, "strag")
     version = setup_app(stub, app, oip.url)
     body = seed_task_body("pets-clf", version, "pets")
     body["tasks"][0]["input_source"] = {"type": "ALL_INPUTS"}
@@ -181,3 +185,42 @@ def test_an_input_committed_after_a_later_one_is_predicted_by_an_all_inputs_mode
         return any(a.input_id == "slow" for a in ok(stub.ListAnnotations(req, metadata=app.meta)).annotations)
 
     wait_for("the slow input predicted", annotated)
+
+
+@pytest.mark.parametrize("own_server", _databases(), indirect=True)
+def test_the_sweep_looks_below_a_finished_jobs_mark_only_when_inputs_joined_late(
+    own_server: RunningServer, oip: ModelServer
+) -> None:
+    """The job's last rescan began with no write of inputs in flight, so the sweep skips its look
+    below the job's mark while the dataset's count of late joins stands still: a membership
+    written behind the server's back is not found. An older input joining through
+    PostDatasetInputs moves the count; the job is queued again and predicts both."""
+    app, stub = _app_on(own_server, "stamp")
+    old = [image("old-a", SUCCESS), image("old-b", SUCCESS)]  # older than the dataset's inputs
+    ok(stub.PostInputs(service_pb2.PostInputsRequest(user_app_id=app.uai, inputs=old), metadata=app.meta))
+    version = setup_app(stub, app, oip.url)
+    task_id = post_task(app, seed_task_body("pets-clf", version, "pets"))["id"]
+    wait_for("the job", lambda: newest_job(app, task_id).state == "done")
+    first = newest_job(app, task_id)
+    assert first.result["below_stamp"] == 0  # no input joined the dataset late yet
+    with own_server.app.db.write() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO dataset_inputs (dataset_pk, input_pk, created_at) "
+                "SELECT d.pk, i.pk, d.created_at "
+                "FROM datasets d JOIN inputs i ON i.app_pk = d.app_pk AND i.id = 'old-a' "
+                "JOIN apps a ON a.pk = d.app_pk WHERE d.id = 'pets' AND a.user_id = :u"
+            ),
+            {"u": app.user_id},
+        )
+    time.sleep(1.0)  # five sweeps: none looks below the mark
+    assert newest_job(app, task_id).modified_at == first.modified_at
+    back = [resources_pb2.DatasetInput(input=resources_pb2.Input(id="old-b"))]
+    req = service_pb2.PostDatasetInputsRequest(user_app_id=app.uai, dataset_id="pets", dataset_inputs=back)
+    ok(stub.PostDatasetInputs(req, metadata=app.meta))
+    wait_for(
+        "the job queued again",
+        lambda: (j := newest_job(app, task_id)).modified_at != first.modified_at and j.state == "done",
+    )
+    assert newest_job(app, task_id).progress["done"] == first.progress["done"] + 2
+    assert newest_job(app, task_id).result["below_stamp"] == 1

@@ -37,6 +37,7 @@ from labeldesk.services.task_record import TaskRecord, record_of
 from labeldesk.storage.clock import utcnow
 from labeldesk.storage.engine import Database
 from labeldesk.storage.repos import annotations as ann_repo
+from labeldesk.storage.repos import input_writes
 from labeldesk.storage.repos import inputs as inputs_repo
 from labeldesk.storage.repos import model_decisions as decisions
 from labeldesk.storage.repos import models as models_repo
@@ -73,7 +74,8 @@ def run_auto_annotation(
                 break
     except errors.ApiError as e:
         return {"stopped": e.description, **run_.counts}
-    return {**run_.counts, "errors": run_.errors}
+    settled = {} if run_.stamp is None else {"below_stamp": run_.stamp}
+    return {**run_.counts, "errors": run_.errors, **settled}
 
 
 class _Run:
@@ -100,6 +102,10 @@ class _Run:
         self.payload = job.payload
         self.counts = {k: int(progress.get(k, 0)) for k in ("done", "annotated", "to_humans", "failed")}
         self.after = mark_of(job)
+        #: the source's :meth:`~TaskSource.below_stamp` when the last rescan began with no write of
+        #: the app's inputs in flight; the late-inputs sweep skips its look below the mark while
+        #: the source's stays the same (None: it cannot)
+        self.stamp: int | None = None
         self.errors: list[str] = list(progress.get("errors", []))
         self.rules = {
             c.concept.id: rules.rule_of(c.auto_annotation_config, f"concepts[{i}]")
@@ -123,6 +129,9 @@ class _Run:
         while True:
             with self.db.read() as conn:
                 source = TaskSource(conn, self.task)
+                if not found:  # every input below the mark had committed, or no stamp
+                    idle = input_writes.idle(conn, self.task.app_pk)
+                    self.stamp = source.below_stamp() if idle else None
                 late = undecided_below(
                     conn, source, self.task.pk, self.model.id, cursor, self.after, RESCAN_CHUNK
                 )

@@ -180,6 +180,16 @@ class TaskSource:
             return None
         return ds_repo.late_version(self.conn, self.dataset_pk())
 
+    def below_stamp(self) -> int | None:
+        """What tells whether inputs can have joined the source below a walk's mark since it was
+        read -- read once no write of the app's inputs was in flight, so that every input below
+        the mark had committed: for ``ALL_INPUTS`` 0 (only new inputs join it, above the mark),
+        for a dataset its ``late_version``, None for a saved search or an input list (resolved
+        anew each time: nothing tells)."""
+        if self.monotone:
+            return 0
+        return self.late_version()
+
     def unplanned_between(self, above_pk: int, upto_pk: int, limit: int) -> list[SourceInput]:
         """The source's inputs with ``above_pk`` < pk <= ``upto_pk`` that have no seat in the task,
         oldest first: those whose writes committed after a planner had passed them."""

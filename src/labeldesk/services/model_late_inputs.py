@@ -66,17 +66,28 @@ def _late_jobs(conn: Connection) -> list[tuple[TaskRecord, Row[Any]]]:
         if model_id not in auto.model_workers(task) or not models_repo.by_ids(conn, task.app_pk, [model_id]):
             continue
         try:
-            if _undecided(conn, TaskSource(conn, task), task.pk, model_id, auto.mark_of(job)):
+            source = TaskSource(conn, task)
+            stamp = result.get("below_stamp")
+            if _undecided(conn, source, task.pk, model_id, auto.mark_of(job), stamp):
                 late.append((task, job))
         except errors.ApiError:  # the task's dataset or saved search is gone
             continue
     return late
 
 
-def _undecided(conn: Connection, source: TaskSource, task_pk: int, model_id: str, mark: int) -> bool:
+def _undecided(
+    conn: Connection, source: TaskSource, task_pk: int, model_id: str, mark: int, stamp: int | None
+) -> bool:
     """True when the source has an input above ``mark``, or one at or below it that the model has
-    not decided for the task (it joined the dataset or saved search after the job passed it)."""
-    return bool(source.after(mark, 1) or undecided_below(conn, source, task_pk, model_id, 0, mark, 1))
+    not decided for the task (it joined the dataset or saved search after the job passed it). The
+    look below the mark is skipped while the source's ``below_stamp`` is still the ``stamp`` the
+    job's last rescan began from with no write of inputs in flight: no input can have joined
+    below the mark since."""
+    if source.after(mark, 1):
+        return True
+    if stamp is not None and stamp == source.below_stamp():
+        return False
+    return bool(undecided_below(conn, source, task_pk, model_id, 0, mark, 1))
 
 
 def undecided_below(
