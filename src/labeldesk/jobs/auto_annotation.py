@@ -125,13 +125,11 @@ class _Run:
     def rescan(self) -> int:
         """Decide the source's inputs at or below the mark that this model has not decided (they
         joined the dataset or saved search after the job passed them); how many there were."""
+        self.stamp = self._stamp()
         found, cursor = 0, 0
         while True:
             with self.db.read() as conn:
                 source = TaskSource(conn, self.task)
-                if not found:  # every input below the mark had committed, or no stamp
-                    idle = input_writes.idle(conn, self.task.app_pk)
-                    self.stamp = source.below_stamp() if idle else None
                 late = undecided_below(
                     conn, source, self.task.pk, self.model.id, cursor, self.after, RESCAN_CHUNK
                 )
@@ -143,6 +141,15 @@ class _Run:
             found += len(late)
             cursor = late[-1].pk
         return found
+
+    def _stamp(self) -> int | None:
+        """The source's ``below_stamp`` when no write of the app's inputs is in flight (every
+        input below the mark has committed, so the rescan that follows sees them all), else None.
+        Its own short transaction: on PostgreSQL writes that begin meanwhile wait for its end."""
+        with self.db.read() as conn:
+            if not input_writes.idle(conn, self.task.app_pk):
+                return None
+            return TaskSource(conn, self.task).below_stamp()
 
     def _report(self) -> None:
         self.report({"after_pk": self.after, **self.counts, "errors": self.errors})

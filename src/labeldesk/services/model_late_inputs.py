@@ -100,15 +100,16 @@ def undecided_below(
     committed after a later one's can appear below it (``storage/repos/input_writes.py``). For
     a dataset one anti-join too; a saved search's inputs (resolved in Python) are read ``CHUNK``
     at a time against ``model_decisions``."""
-    if source.monotone:
-        if conn.dialect.name == "sqlite":
-            return []
-        return decisions.undecided_in_app(conn, source.task.app_pk, task_pk, model_id, after_pk, mark, limit)
+    app_pk = source.task.app_pk
+    if source.monotone:  # (TaskSource.settles: where inputs can commit out of pk order)
+        return (
+            decisions.undecided(conn, app_pk, task_pk, model_id, after_pk, mark, limit)
+            if source.settles
+            else []
+        )
     if source.kind == Source.DATASET:
         ds = source.dataset_pk()
-        return decisions.undecided_in_dataset(
-            conn, source.task.app_pk, ds, task_pk, model_id, after_pk, mark, limit
-        )
+        return decisions.undecided(conn, app_pk, task_pk, model_id, after_pk, mark, limit, ds)
     found: list[SourceInput] = []
     cursor = after_pk
     while cursor < mark and len(found) < limit:

@@ -30,49 +30,28 @@ def decided(conn: Connection, task_pk: int, model_id: str, input_pks: Sequence[i
     return {int(p) for p in conn.execute(q).scalars()}
 
 
-def undecided_in_dataset(
+def undecided(
     conn: Connection,
     app_pk: int,
-    dataset_pk: int,
     task_pk: int,
     model_id: str,
     after_pk: int,
     upto_pk: int,
     limit: int,
+    dataset_pk: int | None = None,
 ) -> list[SourceInput]:
-    """The dataset's inputs with ``after_pk`` < pk <= ``upto_pk`` that ``model_id`` has not decided
-    for the task, oldest first: one anti-join of the dataset's rows with the decisions, in the
-    database (the server's sweep asks it of every finished model worker of a dataset task every
+    """The app's inputs (those of dataset ``dataset_pk``, when given) with ``after_pk`` < pk <=
+    ``upto_pk`` that ``model_id`` has not decided for the task, oldest first: one anti-join with
+    the decisions, in the database (the server's sweep asks it of finished model workers every
     rescan period, and the job's rescan reads them this way)."""
+    key = I.pk if dataset_pk is None else DI.input_pk
     decided = exists(
-        select(literal(1)).where(D.task_pk == task_pk, D.model_id == model_id, D.input_pk == DI.input_pk)
+        select(literal(1)).where(D.task_pk == task_pk, D.model_id == model_id, D.input_pk == key)
     )
-    q = (
-        select(I.pk, I.id)
-        .select_from(t.dataset_inputs.join(t.inputs, I.pk == DI.input_pk))
-        .where(DI.dataset_pk == dataset_pk, DI.input_pk > after_pk, DI.input_pk <= upto_pk, ~decided)
-        .where(I.app_pk == app_pk)
-        .order_by(DI.input_pk)
-        .limit(limit)
-    )
-    return [SourceInput(int(r.pk), r.id) for r in conn.execute(q)]
-
-
-def undecided_in_app(
-    conn: Connection, app_pk: int, task_pk: int, model_id: str, after_pk: int, upto_pk: int, limit: int
-) -> list[SourceInput]:
-    """The app's inputs with ``after_pk`` < pk <= ``upto_pk`` that ``model_id`` has not decided
-    for the task, oldest first (:func:`undecided_in_dataset` for an ``ALL_INPUTS`` task)."""
-    decided = exists(
-        select(literal(1)).where(D.task_pk == task_pk, D.model_id == model_id, D.input_pk == I.pk)
-    )
-    q = (
-        select(I.pk, I.id)
-        .where(I.app_pk == app_pk, I.pk > after_pk, I.pk <= upto_pk, ~decided)
-        .order_by(I.pk)
-        .limit(limit)
-    )
-    return [SourceInput(int(r.pk), r.id) for r in conn.execute(q)]
+    q = select(I.pk, I.id).where(I.app_pk == app_pk, key > after_pk, key <= upto_pk, ~decided)
+    if dataset_pk is not None:
+        q = q.join_from(t.inputs, t.dataset_inputs, I.pk == DI.input_pk).where(DI.dataset_pk == dataset_pk)
+    return [SourceInput(int(r.pk), r.id) for r in conn.execute(q.order_by(key).limit(limit))]
 
 
 def decided_by_all(
