@@ -514,15 +514,14 @@ def test_the_rescan_looks_at_the_dataset_only_when_inputs_joined_it_late(
     assert sorted(i for ids in team.drain(a, b).values() for i in ids) == inputs(4)
     db = app.server.app.db
     with db.write() as conn:
-        pks = dict(
-            conn.execute(select(t.inputs.c.id, t.inputs.c.pk).where(t.inputs.c.id.in_(["old-1"]))).all()
-        )
-        ds_pk = conn.execute(
-            select(t.datasets.c.pk).where(t.datasets.c.id == "ds", t.datasets.c.app_pk == _app_pk(conn, app))
+        app_pk = _app_pk(conn, app)  # (other tests' apps have an 'old-1' too)
+        old_1 = conn.execute(
+            select(t.inputs.c.pk).where(t.inputs.c.app_pk == app_pk, t.inputs.c.id == "old-1")
         ).scalar_one()
-        conn.execute(
-            insert(t.dataset_inputs).values(dataset_pk=ds_pk, input_pk=pks["old-1"], created_at=utcnow())
-        )
+        ds_pk = conn.execute(
+            select(t.datasets.c.pk).where(t.datasets.c.id == "ds", t.datasets.c.app_pk == app_pk)
+        ).scalar_one()
+        conn.execute(insert(t.dataset_inputs).values(dataset_pk=ds_pk, input_pk=old_1, created_at=utcnow()))
     assert team.drain(a, b) == {}, "nothing joined through the API: the rescans skipped the dataset"
     _rejoin(team, "old-2")
     assert sorted(i for ids in team.drain(a, b).values() for i in ids) == ["old-1", "old-2"]
