@@ -173,13 +173,6 @@ class TaskSource:
         walked in pk order. A saved search's or an input list's are rescanned whole (:meth:`rescan`)."""
         return self.conn.dialect.name != "sqlite" and (self.monotone or self.kind == Source.DATASET)
 
-    def late_version(self) -> int | None:
-        """A dataset's count of inputs that joined it late (``datasets.late_version``): while it
-        stays the same, a rescan finds nothing new. None for the other sources."""
-        if self.kind != Source.DATASET:
-            return None
-        return ds_repo.late_version(self.conn, self.dataset_pk())
-
     def below_stamp(self) -> int | None:
         """What tells whether inputs can have joined the source below a walk's mark since it was
         read -- read once no write of the app's inputs was in flight, so that every input below
@@ -188,7 +181,9 @@ class TaskSource:
         anew each time: nothing tells)."""
         if self.monotone:
             return 0
-        return self.late_version()
+        if self.kind != Source.DATASET:
+            return None
+        return ds_repo.late_version(self.conn, self.dataset_pk())
 
     def unplanned_between(self, above_pk: int, upto_pk: int, limit: int) -> list[SourceInput]:
         """The source's inputs with ``above_pk`` < pk <= ``upto_pk`` that have no seat in the task,
@@ -439,7 +434,7 @@ class AssignmentsService:
         if not self._rescan_due(state, now):
             return  # a concurrent LABEL_START rescanned meanwhile
         try:
-            version = source.late_version()
+            version = source.below_stamp()  # (not ALL_INPUTS, so a dataset's late joins or None)
             if version is not None and version == state.source_rescan_version:
                 # no input joined the dataset late since the last rescan: nothing to look for
                 repo.set_plan_state(conn, task.pk, rescanned_at=now, rescan_version=version)
