@@ -378,8 +378,8 @@ class AssignmentsService:
             held_above is not None and held_above <= seen.planned_upto
         ):
             return False
-        state = repo.plan_state(conn, task.pk, lock=True)  # waits for a concurrent planner
-        if state.planned_upto != seen.planned_upto:
+        state = repo.lock_plan(conn, task.pk, seen.planned_upto)  # waits for a concurrent planner
+        if state is None:
             return True  # someone else planned meanwhile: try taking work again first
         batch = min(MAX_BATCH, max(MIN_BATCH, math.ceil(2 * want / share)))
         upto, gained = state.planned_upto, 0
@@ -404,9 +404,9 @@ class AssignmentsService:
         a write that committed after a later pk's did. Those a model worker has yet to decide
         stay unsettled (its job, queued again, decides them). Answers whether ``worker_id``
         gained any."""
-        state = repo.plan_state(conn, task.pk, lock=True)  # waits for a concurrent planner
-        if state.unsettled_above is None:
-            return False  # settled meanwhile
+        state = repo.try_lock_plan(conn, task.pk)
+        if state is None or state.unsettled_above is None:
+            return False  # another planner is at work (a later LABEL_START settles), or settled
         if not input_writes.idle(conn, task.app_pk):
             return False  # a later LABEL_START looks again
         gained, above, held = 0, state.unsettled_above, None
@@ -430,9 +430,9 @@ class AssignmentsService:
         source = TaskSource(conn, task)
         if source.monotone or not self._rescan_due(repo.plan_state(conn, task.pk), now):
             return
-        state = repo.plan_state(conn, task.pk, lock=True)  # waits for a concurrent planner
-        if not self._rescan_due(state, now):
-            return  # a concurrent LABEL_START rescanned meanwhile
+        state = repo.try_lock_plan(conn, task.pk)
+        if state is None or not self._rescan_due(state, now):
+            return  # another planner is at work (a later LABEL_START rescans), or rescanned
         try:
             version = source.below_stamp()  # (not ALL_INPUTS, so a dataset's late joins or None)
             if version is not None and version == state.source_rescan_version:

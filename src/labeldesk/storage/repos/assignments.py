@@ -22,7 +22,10 @@ transactions run one at a time; the reads and writes below are then trivially ra
    not UPDATE, so that it does not block the foreign-key checks (``FOR KEY SHARE`` on the task's
    row) of rows inserted that reference the task -- refilled seats, review votes, consensus scores
    -- which submit and review take while holding seat locks: a planner holding the task's row
-   while waiting for a seat would otherwise deadlock with them.
+   while waiting for a seat would otherwise deadlock with them. A LABEL_START that waited for
+   another planner and finds the watermark moved lets go of the lock at once (:func:`lock_plan`),
+   and the work any later LABEL_START can do as well (settling, rescans) never waits for it
+   (:func:`try_lock_plan`).
 
 And one condition: inputs commit in any order, so a planner can pass an input whose write commits
 after a later pk's. The range a planner passed stays *unsettled* (``tasks.unsettled_above``) until
@@ -162,7 +165,40 @@ _LOCK_QUEUE = raw.Sql(f"SELECT {_LOCK_QUEUE_SQL}")
 
 def plan_state(conn: Connection, task_pk: int, lock: bool = False) -> PlanState:
     """The task's plan watermark; ``lock`` waits for and holds the task's planning lock."""
-    row = (_PLAN_STATE_LOCKED if lock else _PLAN_STATE).first(conn, (task_pk,))
+    return _plan_state(task_pk, (_PLAN_STATE_LOCKED if lock else _PLAN_STATE).first(conn, (task_pk,)))
+
+
+def lock_plan(conn: Connection, task_pk: int, seen_upto: int) -> PlanState | None:
+    """The task's planning lock, held, and its plan watermark; or None, when another planner moved
+    the watermark past ``seen_upto`` while this one waited for the lock.
+
+    On PostgreSQL that None comes without the lock: the wait is in a savepoint, rolled back. The
+    caller goes on to take the work the other planner made, and its transaction would otherwise
+    hold the lock until it commits, so that every LABEL_START that found the pool dry at the same
+    moment would pass through the lock one whole transaction after the other. Uncontended, it is
+    the one statement it always was."""
+    state = try_lock_plan(conn, task_pk)
+    if state is None:  # PostgreSQL, and a planner holds the lock
+        _PLAN_SAVEPOINT.run(conn, ())
+        state = plan_state(conn, task_pk, lock=True)  # waits for it (or the task is gone)
+        if state.planned_upto != seen_upto:
+            _PLAN_ROLLBACK.run(conn, ())  # lets go of the lock: the others waiting get it now
+            return None
+        _PLAN_RELEASE.run(conn, ())  # keeps the lock: this transaction plans
+    return state if state.planned_upto == seen_upto else None
+
+
+def try_lock_plan(conn: Connection, task_pk: int) -> PlanState | None:
+    """The task's planning lock, held, and its plan watermark; or None, never waiting, when another
+    transaction holds the lock (PostgreSQL; SQLite's writers take turns, so it is always free).
+    For work any later LABEL_START can do as well: settling, the source's rescan."""
+    if not _postgres(conn):
+        return plan_state(conn, task_pk, lock=True)
+    row = _PLAN_STATE_TRY.first(conn, (task_pk,))
+    return None if row is None else _plan_state(task_pk, row)
+
+
+def _plan_state(task_pk: int, row: Any) -> PlanState:
     if row is None:
         raise LookupError(f"task {task_pk} is gone")
     upto, rescanned, unsettled, version = row
@@ -182,6 +218,11 @@ _PLAN_STATE_SQL = (
 _PLAN_STATE = raw.Sql(_PLAN_STATE_SQL)
 #: FOR NO KEY UPDATE on PostgreSQL: see the module docstring (SQLite's writers are serial anyway)
 _PLAN_STATE_LOCKED = raw.Sql(_PLAN_STATE_SQL, f"{_PLAN_STATE_SQL} FOR NO KEY UPDATE")
+#: PostgreSQL: the lock when nobody holds it, else no row (:func:`lock_plan`)
+_PLAN_STATE_TRY = raw.Sql(_PLAN_STATE_SQL, f"{_PLAN_STATE_SQL} FOR NO KEY UPDATE SKIP LOCKED")
+_PLAN_SAVEPOINT = raw.Sql("SAVEPOINT plan")
+_PLAN_ROLLBACK = raw.Sql("ROLLBACK TO SAVEPOINT plan")
+_PLAN_RELEASE = raw.Sql("RELEASE SAVEPOINT plan")
 
 
 def set_plan_state(
