@@ -62,13 +62,13 @@ def _rollback(conn: Connection) -> None:
     conn.connection.dbapi_connection.rollback()  # type: ignore[union-attr]
 
 
-def _waits_for_the_task(server: RunningServer) -> bool:
+def _waits_for_a_lock(server: RunningServer, pid: int) -> bool:
+    """Whether the backend ``pid`` waits for a lock (by pid: other tests' servers may be waiting
+    for their own tasks' locks on the same PostgreSQL)."""
     with server.app.db.engine.connect() as conn:
         n = conn.execute(
-            text(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE wait_event_type = 'Lock' AND query ILIKE '%planned_upto%FOR NO KEY UPDATE'"
-            )
+            text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid AND wait_event_type = 'Lock'"),
+            {"pid": pid},
         ).scalar_one()
     return bool(n)
 
@@ -78,11 +78,12 @@ def _waiting(
 ) -> tuple[threading.Thread, list[Any]]:
     """``repo.lock_plan`` on ``conn`` in a thread, once it waits for the lock; its answer lands in
     the list."""
+    pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
     got: list[Any] = []
     thread = threading.Thread(target=lambda: got.append(repo.lock_plan(conn, task_pk, seen)))
     thread.start()
     deadline = time.monotonic() + 10
-    while not _waits_for_the_task(server):
+    while not _waits_for_a_lock(server, pid):
         assert time.monotonic() < deadline, "the second planner never waited for the first"
         time.sleep(0.01)
     return thread, got
