@@ -55,12 +55,13 @@ def held_dataset(server: RunningServer, app: AppFixture, stub: Any) -> Iterator[
 
 
 def waiting_on_lock(server: RunningServer) -> bool:
-    """Whether a statement writing dataset memberships waits for a lock."""
+    """Whether a statement writing dataset memberships waits for a lock, on the server's database
+    (the other xdist workers' tests run on databases of their own in the same PostgreSQL)."""
     with server.app.db.engine.connect() as conn:
         n = conn.execute(
             text(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE wait_event_type = 'Lock' AND query ILIKE '%dataset_inputs%'"
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND query ILIKE '%dataset_inputs%'"
             )
         ).scalar_one()
     return bool(n)
