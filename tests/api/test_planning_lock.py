@@ -73,11 +73,17 @@ def _waits_for_a_lock(server: RunningServer, pid: int) -> bool:
     return bool(n)
 
 
-def _waiting(
-    server: RunningServer, conn: Connection, task_pk: int, seen: int
-) -> tuple[threading.Thread, list[Any]]:
-    """``repo.lock_plan`` on ``conn`` in a thread, once it waits for the lock; its answer lands in
-    the list."""
+def _second_waits(
+    server: RunningServer, task_pk: int, conns: list[Connection], moved: int
+) -> tuple[int, threading.Thread, list[Any]]:
+    """The first connection takes the planning lock and moves the watermark by ``moved``; the
+    second calls ``repo.lock_plan`` in a thread. Answers the watermark both saw, and the thread
+    once it waits for the lock (its answer lands in the list)."""
+    first, conn, _ = conns
+    seen = repo.plan_state(first, task_pk).planned_upto
+    assert repo.lock_plan(first, task_pk, seen) is not None
+    if moved:
+        repo.advance_plan(first, task_pk, seen, seen + moved, False)
     pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
     got: list[Any] = []
     thread = threading.Thread(target=lambda: got.append(repo.lock_plan(conn, task_pk, seen)))
@@ -86,17 +92,14 @@ def _waiting(
     while not _waits_for_a_lock(server, pid):
         assert time.monotonic() < deadline, "the second planner never waited for the first"
         time.sleep(0.01)
-    return thread, got
+    return seen, thread, got
 
 
 def test_a_planner_that_waited_lets_go_of_the_lock_when_the_watermark_moved(
     server: RunningServer, task_pk: int, conns: list[Connection]
 ) -> None:
     first, second, third = conns
-    seen = repo.plan_state(first, task_pk).planned_upto
-    assert repo.lock_plan(first, task_pk, seen) is not None
-    repo.advance_plan(first, task_pk, seen, seen + 10, False)
-    thread, got = _waiting(server, second, task_pk, seen)
+    seen, thread, got = _second_waits(server, task_pk, conns, moved=10)
     assert repo.try_lock_plan(third, task_pk) is None, "the first planner holds it: no wait, no lock"
     _rollback(third)
 
@@ -115,9 +118,7 @@ def test_a_planner_that_waited_in_vain_plans_and_keeps_the_lock(
     server: RunningServer, task_pk: int, conns: list[Connection]
 ) -> None:
     first, second, third = conns
-    seen = repo.plan_state(first, task_pk).planned_upto
-    assert repo.lock_plan(first, task_pk, seen) is not None
-    thread, got = _waiting(server, second, task_pk, seen)
+    seen, thread, got = _second_waits(server, task_pk, conns, moved=0)
 
     _rollback(first)  # planned nothing after all
     thread.join(10)
