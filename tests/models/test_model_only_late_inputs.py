@@ -18,11 +18,12 @@ import pytest
 from clarifai_grpc.channel.clarifai_channel import ClarifaiChannel
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2, service_pb2_grpc
 from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
-from sqlalchemy import text
+from sqlalchemy import text, update
 
 from labeldesk.app import RunningServer, build
 from labeldesk.config import Settings
 from labeldesk.services import admin
+from labeldesk.storage import tables as t
 from tests.api.test_auto_annotation import oip_scores, pixel_png, seed_task_body, setup_app
 from tests.api.test_queue_stragglers import held_dataset, waiting_on_lock
 from tests.helpers import TRANSPORTS, AppFixture, ok
@@ -203,16 +204,7 @@ def test_the_sweep_looks_below_a_finished_jobs_mark_only_when_inputs_joined_late
     wait_for("the job", lambda: newest_job(app, task_id).state == "done")
     first = newest_job(app, task_id)
     assert first.result["below_stamp"] == 0  # no input joined the dataset late yet
-    with own_server.app.db.write() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO dataset_inputs (dataset_pk, input_pk, created_at) "
-                "SELECT d.pk, i.pk, d.created_at "
-                "FROM datasets d JOIN inputs i ON i.app_pk = d.app_pk AND i.id = 'old-a' "
-                "JOIN apps a ON a.pk = d.app_pk WHERE d.id = 'pets' AND a.user_id = :u"
-            ),
-            {"u": app.user_id},
-        )
+    _join_behind_the_servers_back(own_server, app, "old-a")
     time.sleep(1.0)  # five sweeps: none looks below the mark
     assert newest_job(app, task_id).modified_at == first.modified_at
     back = [resources_pb2.DatasetInput(input=resources_pb2.Input(id="old-b"))]
@@ -224,3 +216,45 @@ def test_the_sweep_looks_below_a_finished_jobs_mark_only_when_inputs_joined_late
     )
     assert newest_job(app, task_id).progress["done"] == first.progress["done"] + 2
     assert newest_job(app, task_id).result["below_stamp"] == 1
+
+
+def _join_behind_the_servers_back(server: RunningServer, app: AppFixture, input_id: str) -> None:
+    """Add the app's ``input_id`` to its dataset 'pets' in the database itself: no count of late
+    joins moves, so only a look below a job's mark can find it."""
+    with server.app.db.write() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO dataset_inputs (dataset_pk, input_pk, created_at) "
+                "SELECT d.pk, i.pk, d.created_at "
+                "FROM datasets d JOIN inputs i ON i.app_pk = d.app_pk AND i.id = :i "
+                "JOIN apps a ON a.pk = d.app_pk WHERE d.id = 'pets' AND a.user_id = :u"
+            ),
+            {"u": app.user_id, "i": input_id},
+        )
+
+
+@pytest.mark.parametrize("own_server", _databases(), indirect=True)
+def test_the_sweep_notes_the_stamp_of_a_finished_job_that_has_none(
+    own_server: RunningServer, oip: ModelServer
+) -> None:
+    """A job whose last look below its mark began while a write of inputs was in flight
+    (PostgreSQL) notes no stamp -- here it is taken out of the job's result. The sweep's own look
+    finds nothing and notes the stamp, leaving the job as it was, and from then on skips the look:
+    a membership written behind the server's back is not found."""
+    app, stub = _app_on(own_server, "unstamped")
+    old = [image("old-a", SUCCESS)]  # older than the dataset's inputs
+    ok(stub.PostInputs(service_pb2.PostInputsRequest(user_app_id=app.uai, inputs=old), metadata=app.meta))
+    version = setup_app(stub, app, oip.url)
+    task_id = post_task(app, seed_task_body("pets-clf", version, "pets"))["id"]
+    wait_for("the job", lambda: newest_job(app, task_id).state == "done")
+    first = newest_job(app, task_id)
+    unstamped = {k: v for k, v in first.result.items() if k != "below_stamp"}
+    with own_server.app.db.write() as conn:
+        conn.execute(update(t.jobs).where(t.jobs.c.pk == first.pk).values(result=unstamped))
+    wait_for("the sweep notes the stamp", lambda: "below_stamp" in newest_job(app, task_id).result)
+    noted = newest_job(app, task_id)
+    assert noted.result == {**unstamped, "below_stamp": 0}
+    assert (noted.state, noted.modified_at) == ("done", first.modified_at), "the job is left as it was"
+    _join_behind_the_servers_back(own_server, app, "old-a")
+    time.sleep(1.0)  # five sweeps: none looks below the mark
+    assert newest_job(app, task_id).modified_at == first.modified_at

@@ -32,12 +32,11 @@ from labeldesk.services import model_run as run
 from labeldesk.services.assignments import TaskSource
 from labeldesk.services.auto_annotation import mark_of
 from labeldesk.services.hosting import Hosting
-from labeldesk.services.model_late_inputs import undecided_below
+from labeldesk.services.model_late_inputs import source_stamp, undecided_below
 from labeldesk.services.task_record import TaskRecord, record_of
 from labeldesk.storage.clock import utcnow
 from labeldesk.storage.engine import Database
 from labeldesk.storage.repos import annotations as ann_repo
-from labeldesk.storage.repos import input_writes
 from labeldesk.storage.repos import inputs as inputs_repo
 from labeldesk.storage.repos import model_decisions as decisions
 from labeldesk.storage.repos import models as models_repo
@@ -125,7 +124,7 @@ class _Run:
     def rescan(self) -> int:
         """Decide the source's inputs at or below the mark that this model has not decided (they
         joined the dataset or saved search after the job passed them); how many there were."""
-        self.stamp = self._stamp()
+        self.stamp = source_stamp(self.db, self.task)
         found, cursor = 0, 0
         while True:
             with self.db.read() as conn:
@@ -141,15 +140,6 @@ class _Run:
             found += len(late)
             cursor = late[-1].pk
         return found
-
-    def _stamp(self) -> int | None:
-        """The source's ``below_stamp`` when no write of the app's inputs is in flight (every
-        input below the mark has committed, so the rescan that follows sees them all), else None.
-        Its own short transaction: on PostgreSQL writes that begin meanwhile wait for its end."""
-        with self.db.read() as conn:
-            if not input_writes.idle(conn, self.task.app_pk):
-                return None
-            return TaskSource(conn, self.task).below_stamp()
 
     def _report(self) -> None:
         self.report({"after_pk": self.after, **self.counts, "errors": self.errors})

@@ -9,7 +9,12 @@ and ``hold_undecided``); a task whose only worker is a model has nobody asking, 
 source inputs the model has not decided -- above the job's mark, or at or below it (those the
 model decided are recorded in ``model_decisions``) -- and queues the job again from its mark: it
 predicts the newcomers and skips everything decided. A job that failed or stopped (its model or
-source is gone) is not retried here; PatchTasks queues a new one."""
+source is gone) is not retried here; PatchTasks queues a new one.
+
+The look below a job's mark is skipped while the source's ``below_stamp`` is the one the job noted
+(:func:`source_stamp`). A job whose last look began while a write of inputs was in flight
+(PostgreSQL) noted none; the sweep gives it one the first time its own look finds nothing, so
+that later sweeps skip the look too."""
 
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ from labeldesk.services import auto_annotation as auto
 from labeldesk.services.assignments import Source, TaskSource
 from labeldesk.services.task_record import TaskRecord, record_of
 from labeldesk.storage.engine import Database
+from labeldesk.storage.repos import input_writes
 from labeldesk.storage.repos import jobs as jobs_repo
 from labeldesk.storage.repos import model_decisions as decisions
 from labeldesk.storage.repos import models as models_repo
@@ -42,7 +48,7 @@ def requeue_for_late_inputs(conn: Connection) -> int:
     """Queue again the job of every model worker whose newest job is done while its task's source
     has inputs it has not decided (run in a write transaction); how many jobs were queued."""
     queued = 0
-    for task, job in _late_jobs(conn):
+    for task, job in _late_jobs(conn)[0]:
         if auto.requeue_after(conn, task, job):
             log.info(
                 "task %s: model %s has late inputs, its job is queued again", task.id, job.payload["model_id"]
@@ -51,10 +57,15 @@ def requeue_for_late_inputs(conn: Connection) -> int:
     return queued
 
 
-def _late_jobs(conn: Connection) -> list[tuple[TaskRecord, Row[Any]]]:
+Jobs = list[tuple[TaskRecord, Row[Any]]]
+
+
+def _late_jobs(conn: Connection) -> tuple[Jobs, Jobs]:
     """(task, newest job) of every model worker whose job is done while its task's source has
-    inputs it has not decided; reads only."""
-    late: list[tuple[TaskRecord, Row[Any]]] = []
+    inputs it has not decided; and of those whose look below the mark found none while the job had
+    no stamp that still holds (:func:`sweep` notes one). Reads only."""
+    late: Jobs = []
+    unstamped: Jobs = []
     for (task_pk, model_id), job in models_repo.newest_jobs(conn, auto.AUTO_ANNOTATION_KIND).items():
         result = job.result or {}
         if job.state != jobs_repo.DONE or "stopped" in result or "skipped" in result:
@@ -68,26 +79,62 @@ def _late_jobs(conn: Connection) -> list[tuple[TaskRecord, Row[Any]]]:
         try:
             source = TaskSource(conn, task)
             stamp = result.get("below_stamp")
-            if _undecided(conn, source, task.pk, model_id, auto.mark_of(job), stamp):
-                late.append((task, job))
+            found = _undecided(conn, source, task.pk, model_id, auto.mark_of(job), stamp)
         except errors.ApiError:  # the task's dataset or saved search is gone
             continue
-    return late
+        if found:
+            late.append((task, job))
+        elif found is None:
+            unstamped.append((task, job))
+    return late, unstamped
 
 
 def _undecided(
     conn: Connection, source: TaskSource, task_pk: int, model_id: str, mark: int, stamp: int | None
-) -> bool:
+) -> bool | None:
     """True when the source has an input above ``mark``, or one at or below it that the model has
     not decided for the task (it joined the dataset or saved search after the job passed it). The
     look below the mark is skipped while the source's ``below_stamp`` is still the ``stamp`` the
-    job's last rescan began from with no write of inputs in flight: no input can have joined
-    below the mark since."""
+    job noted: no input can have joined below the mark since. None instead of False when the look
+    ran and a stamp would have spared it (the source has one)."""
     if source.after(mark, 1):
         return True
-    if stamp is not None and stamp == source.below_stamp():
+    now = source.below_stamp()
+    if stamp is not None and stamp == now:
         return False
-    return bool(undecided_below(conn, source, task_pk, model_id, 0, mark, 1))
+    if undecided_below(conn, source, task_pk, model_id, 0, mark, 1):
+        return True
+    return None if now is not None else False
+
+
+def source_stamp(db: Database, task: TaskRecord) -> int | None:
+    """The task's source's ``below_stamp`` read when no write of the app's inputs is in flight
+    (every input below a mark has committed, so a look below it that begins after sees them
+    all), else None. Its own short transaction: on PostgreSQL writes that begin meanwhile wait
+    for its end, not for the look."""
+    with db.read() as conn:
+        if not input_writes.idle(conn, task.app_pk):
+            return None
+        return TaskSource(conn, task).below_stamp()
+
+
+def _note_stamp(db: Database, task: TaskRecord, job: Row[Any]) -> None:
+    """Give ``job``, whose look below its mark just found nothing, the stamp its own last look
+    could not note: read first, then the look again (it must begin after the stamp), then noted
+    in the job's result unless the job changed meanwhile."""
+    stamp = source_stamp(db, task)
+    if stamp is None:
+        return
+    try:
+        with db.read() as conn:
+            if undecided_below(
+                conn, TaskSource(conn, task), task.pk, job.payload["model_id"], 0, auto.mark_of(job), 1
+            ):
+                return  # joined meanwhile: the next sweep queues the job again
+    except errors.ApiError:  # the task's dataset is gone
+        return
+    with db.write() as conn:
+        jobs_repo.note_result(conn, job.pk, job.modified_at, {"below_stamp": stamp})
 
 
 def undecided_below(
@@ -128,7 +175,10 @@ def sweep(db: Database) -> int:
     :func:`requeue_for_late_inputs` (which looks again under the write lock). A sweep that finds
     nothing never takes the write lock, which other servers on the same SQLite file wait for."""
     with db.read() as conn:
-        if not _late_jobs(conn):
-            return 0
+        late, unstamped = _late_jobs(conn)
+    for task, job in unstamped:
+        _note_stamp(db, task, job)
+    if not late:
+        return 0
     with db.write() as conn:
         return requeue_for_late_inputs(conn)

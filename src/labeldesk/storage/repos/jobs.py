@@ -131,6 +131,23 @@ def reopen(conn: Connection, pk: int, progress: dict[str, Any] | None = None) ->
     return bool(res.rowcount)
 
 
+def note_result(conn: Connection, pk: int, modified_at: datetime, notes: dict[str, Any]) -> bool:
+    """Add ``notes`` to the result of a DONE job that has not changed since ``modified_at`` (not
+    reopened, not run again), leaving ``modified_at`` as it is: bookkeeping about the run, not a
+    new state of the job. False when the job changed meanwhile."""
+    row = conn.execute(
+        select(C.result).where(C.pk == pk, C.state == DONE, C.modified_at == modified_at)
+    ).first()
+    if row is None:
+        return False
+    res = conn.execute(
+        update(t.jobs)
+        .where(C.pk == pk, C.state == DONE, C.modified_at == modified_at)
+        .values(result={**(row.result or {}), **notes})
+    )
+    return bool(res.rowcount)
+
+
 def cancel(conn: Connection, pk: int) -> str:
     """Ask the job to stop: a queued one is cancelled at once, a running one is marked
     CANCELLING (its worker's next :func:`heartbeat` fails, and it stops); answers the new state,
