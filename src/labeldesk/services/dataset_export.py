@@ -41,8 +41,10 @@ FileFinder = Callable[[int, str], "Path | None"]  # (app pk, blob key) -> a loca
 
 
 def records(db: Database, sel: Selection, files: FileFinder | None = None) -> Iterator[Record]:
-    """The selected inputs as records, oldest first, read a page at a time (one snapshot each);
-    ``files`` finds the bytes of hosted inputs (the blob store)."""
+    """The selected inputs as records, oldest first, read a page at a time (a read transaction
+    each: an input that joins the selection below a page already read, or on PostgreSQL commits
+    after a later one's, is not in this export); ``files`` finds the bytes of hosted inputs (the
+    blob store)."""
     after = 0
     while True:
         with db.read() as conn:

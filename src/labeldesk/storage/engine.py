@@ -544,8 +544,9 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        """A read-only transaction: one consistent snapshot for the whole call; a write in it
-        fails (see the module doc)."""
+        """A read-only transaction; a write in it fails (see the module doc). On SQLite it reads
+        one snapshot throughout; on PostgreSQL (READ COMMITTED) each statement reads what was
+        committed when it began."""
         with translate_errors(), self._read() as conn:
             yield conn
 
