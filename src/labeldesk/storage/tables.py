@@ -149,7 +149,7 @@ datasets = Table(
     Column("metadata", JSON, nullable=True),
     _ts("created_at"),
     _ts("modified_at"),
-    # how many times inputs joined it below its highest member (they may be below a task's plan
+    # how many times inputs that existed before joined it (they may be below a task's plan
     # watermark): a dataset task's rescan looks only when this moved (storage/repos/datasets.py)
     Column("late_version", BigInteger, nullable=False, default=0, server_default="0"),
     UniqueConstraint("app_pk", "id", name="uq_datasets_app_pk_id"),

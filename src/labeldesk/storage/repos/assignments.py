@@ -178,14 +178,15 @@ def lock_plan(conn: Connection, task_pk: int, seen_upto: int) -> PlanState | Non
     moment would pass through the lock one whole transaction after the other. Uncontended, it is
     the one statement it always was."""
     state = try_lock_plan(conn, task_pk)
-    if state is None:  # PostgreSQL, and a planner holds the lock
-        _PLAN_SAVEPOINT.run(conn, ())
-        state = plan_state(conn, task_pk, lock=True)  # waits for it (or the task is gone)
-        if state.planned_upto != seen_upto:
-            _PLAN_ROLLBACK.run(conn, ())  # lets go of the lock: the others waiting get it now
-            return None
+    if state is not None:  # nobody was planning (always so on SQLite)
+        return state if state.planned_upto == seen_upto else None
+    _PLAN_SAVEPOINT.run(conn, ())
+    state = plan_state(conn, task_pk, lock=True)  # waits for the planner (or the task is gone)
+    if state.planned_upto == seen_upto:
         _PLAN_RELEASE.run(conn, ())  # keeps the lock: this transaction plans
-    return state if state.planned_upto == seen_upto else None
+        return state
+    _PLAN_ROLLBACK.run(conn, ())  # lets go of the lock: the others waiting get it now
+    return None
 
 
 def try_lock_plan(conn: Connection, task_pk: int) -> PlanState | None:

@@ -61,9 +61,11 @@ def add_inputs(
 ) -> int:
     """Add inputs to a dataset of app ``app_pk``, skipping those already in it; answer how many
     were added. Reads only the membership of the inputs given (O(batch), whatever the dataset's
-    size). Holds the app's input-writes lock (:mod:`labeldesk.storage.repos.input_writes`).
-    ``posted_now``: the inputs were created by this transaction (else :func:`count_late_join`)."""
-    input_writes.hold(conn, app_pk)
+    size). ``posted_now``: the inputs were created by this transaction, which holds the app's
+    input-writes lock already (:mod:`labeldesk.storage.repos.input_writes`); else this takes it,
+    and a join of inputs that existed before counts (:func:`count_late_join`)."""
+    if not posted_now:
+        input_writes.hold(conn, app_pk)
     given = list(dict.fromkeys(input_pks))
     have: set[int] = set()
     for i in range(0, len(given), CHUNK):
